@@ -1,0 +1,407 @@
+/*
+ * chanbench.c -- the entry point of chanbench, the load generator for
+ * chanhost: the command line, the worker processes (forked, each with its
+ * own libuv loop, coordinated through one shared memory block) and the one
+ * line of figures each scenario prints, `NAME key=value ...`.
+ *
+ *   chanbench conns  --url ws://127.0.0.1:PORT/ws/echo/ --n N [--host-pid PID]
+ *   chanbench fanout --url ws://127.0.0.1:PORT --n N --room R --messages K --size B
+ *   chanbench echo   --url ws://127.0.0.1:PORT/ws/echo/ --n C --messages K
+ *
+ * The exit status is 0 only if every handshake succeeded and, for fanout
+ * and echo, every client got every message exactly once and in order.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chanbench.h"
+
+#define POLL_NS 2000000ull          /* the parent looks at the workers' flags */
+#define SETTLE_NS 300000000ull      /* conns: let the host finish before RSS */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: chanbench conns|fanout|echo --url ws://127.x.x.x:PORT[/path] [options]\n"
+            "  --n N            connections (all processes; default 1000)\n"
+            "  --procs P        worker processes, each with its own loop (default 1)\n"
+            "  --inflight I     handshakes in flight, all processes (default 500)\n"
+            "  --src-addrs K    bind to 127.0.0.2 .. 127.0.0.(K+1); 0: no bind (default 4)\n"
+            "  --host-pid PID   report the host's CPU time (and for conns its VmRSS)\n"
+            "  --hold S         conns: keep the connections S seconds (default 0)\n"
+            "  --room R         fanout: room id, path /ws/broadcast/R/ (default 1)\n"
+            "  --messages K     fanout: messages sent; echo: round trips each (default 100)\n"
+            "  --size B         message size in bytes (default 100)\n"
+            "  --window W       fanout: messages not yet received by all (default 8)\n"
+            "  --rate R         fanout: send R messages/s (still windowed; default: max)\n"
+            "  --timeout S      bound of each phase in seconds (default 120)\n"
+            "  --spin 1         workers busy-poll instead of sleeping in epoll_wait\n");
+}
+
+/* Parse ws://A.B.C.D:PORT[/path] (loopback only).  Returns 0 or -1. */
+static int parse_url(cb_opts *o, const char *url)
+{
+    const char *p = url + 5, *colon, *slash;
+    size_t hl;
+
+    if (strncmp(url, "ws://", 5) != 0 || !(colon = strchr(p, ':')))
+        return -1;
+    hl = (size_t)(colon - p);
+    if (hl == 0 || hl >= sizeof o->host || strncmp(p, "127.", 4) != 0)
+        return -1;
+    memcpy(o->host, p, hl);
+    o->host[hl] = '\0';
+    o->port = (int)strtol(colon + 1, NULL, 10);
+    slash = strchr(colon, '/');
+    snprintf(o->path, sizeof o->path, "%s", slash ? slash : "/");
+    return o->port > 0 && o->port < 65536 ? 0 : -1;
+}
+
+/* One option and its value into o.  Returns 0 or -1. */
+static int set_option(cb_opts *o, const char *name, const char *v)
+{
+    if (strcmp(name, "--url") == 0)
+        return parse_url(o, v);
+    if (strcmp(name, "--n") == 0)
+        o->n = atol(v);
+    else if (strcmp(name, "--procs") == 0)
+        o->procs = atoi(v);
+    else if (strcmp(name, "--inflight") == 0)
+        o->inflight = atoi(v);
+    else if (strcmp(name, "--src-addrs") == 0)
+        o->src_addrs = atoi(v);
+    else if (strcmp(name, "--host-pid") == 0)
+        o->host_pid = atol(v);
+    else if (strcmp(name, "--hold") == 0)
+        o->hold_s = atof(v);
+    else if (strcmp(name, "--room") == 0)
+        o->room = atoi(v);
+    else if (strcmp(name, "--messages") == 0)
+        o->messages = atol(v);
+    else if (strcmp(name, "--size") == 0)
+        o->size = atoi(v);
+    else if (strcmp(name, "--window") == 0)
+        o->window = atoi(v);
+    else if (strcmp(name, "--rate") == 0)
+        o->rate = atof(v);
+    else if (strcmp(name, "--timeout") == 0)
+        o->timeout_s = atof(v);
+    else if (strcmp(name, "--spin") == 0)
+        o->spin = atoi(v);
+    else
+        return -1;
+    return 0;
+}
+
+/* Check the options against each other and the open-file limit. */
+static int check_options(cb_opts *o)
+{
+    struct rlimit rl;
+
+    if (o->port == 0 || o->n < 1 || o->procs < 1 || o->procs > CB_MAX_PROCS ||
+        o->inflight < 1 || o->messages < 1 || o->size < 0 || o->size > 60000 ||
+        o->window < 1 || o->timeout_s <= 0 || o->src_addrs < 0 || o->src_addrs > 250) {
+        fprintf(stderr, "chanbench: bad or missing option value\n");
+        return -1;
+    }
+    if (o->scenario == CB_FANOUT)
+        snprintf(o->path, sizeof o->path, "/ws/broadcast/%d/", o->room);
+    else if (strcmp(o->path, "/") == 0)
+        snprintf(o->path, sizeof o->path, "/ws/echo/");
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)(o->n / o->procs + 64) > rl.rlim_cur) {
+        fprintf(stderr, "chanbench: %ld connections per process exceed the open-file limit %lu;"
+                " use more --procs\n", (o->n + o->procs - 1) / o->procs,
+                (unsigned long)rl.rlim_cur);
+        return -1;
+    }
+    return 0;
+}
+
+/* The command line into o.  Returns 0 or -1 (usage printed). */
+static int parse_args(cb_opts *o, int argc, char **argv)
+{
+    int i;
+
+    *o = (cb_opts){.n = 1000, .procs = 1, .inflight = 500, .src_addrs = 4, .messages = 100,
+                   .size = 100, .window = 8, .room = 1, .timeout_s = 120};
+    if (argc < 2 || (strcmp(argv[1], "conns") != 0 && strcmp(argv[1], "fanout") != 0 &&
+                     strcmp(argv[1], "echo") != 0)) {
+        usage(stderr);
+        return -1;
+    }
+    o->scenario = argv[1][0] == 'c' ? CB_CONNS : argv[1][0] == 'f' ? CB_FANOUT : CB_ECHO;
+    for (i = 2; i < argc; i += 2) {
+        if (i + 1 >= argc || set_option(o, argv[i], argv[i + 1]) != 0) {
+            fprintf(stderr, "chanbench: bad option %s\n", argv[i]);
+            usage(stderr);
+            return -1;
+        }
+    }
+    return check_options(o);
+}
+
+/* Fork the workers; worker i gets an equal share of the connections. */
+static int spawn(const cb_opts *o, cb_shared *sh, pid_t *pids)
+{
+    long first = 0, share;
+    int i;
+
+    for (i = 0; i < o->procs; i++) {
+        share = o->n / o->procs + (i < o->n % o->procs ? 1 : 0);
+        fflush(NULL);
+        pids[i] = fork();
+        if (pids[i] < 0) {
+            perror("chanbench: fork");
+            __atomic_store_n(&sh->release, 1, __ATOMIC_RELEASE);   /* the others exit */
+            return -1;
+        }
+        if (pids[i] == 0)
+            _exit(cb_worker_main(o, sh, i, share, first));
+        first += share;
+    }
+    return 0;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Wait until every worker reached phase (or beyond).  Returns 0 or -1 on
+ * timeout. */
+static int wait_phase(const cb_opts *o, cb_shared *sh, int phase)
+{
+    uint64_t deadline = cb_now_ns() + (uint64_t)(o->timeout_s * 1e9) + 1000000000u;
+    int i, all;
+
+    for (;;) {
+        for (all = 1, i = 0; i < o->procs; i++)
+            if (__atomic_load_n(&sh->w[i].phase, __ATOMIC_ACQUIRE) < phase)
+                all = 0;
+        if (all)
+            return 0;
+        if (cb_now_ns() > deadline)
+            return -1;
+        sleep_ns(POLL_NS);
+    }
+}
+
+/* Release the workers and reap them (killing any that hang). */
+static void release(const cb_opts *o, cb_shared *sh, pid_t *pids)
+{
+    uint64_t deadline;
+    int i, st;
+
+    __atomic_store_n(&sh->release, 1, __ATOMIC_RELEASE);
+    for (i = 0; i < o->procs; i++) {
+        deadline = cb_now_ns() + 10000000000ull;
+        while (waitpid(pids[i], &st, WNOHANG) == 0) {
+            if (cb_now_ns() > deadline) {
+                kill(pids[i], SIGKILL);
+                waitpid(pids[i], &st, 0);
+                break;
+            }
+            sleep_ns(POLL_NS);
+        }
+    }
+}
+
+/* The workers' results added up into one. */
+static void totals(const cb_opts *o, const cb_shared *sh, cb_wres *t)
+{
+    const cb_wres *w;
+    int i;
+
+    memset(t, 0, sizeof *t);
+    for (i = 0; i < o->procs; i++) {
+        w = &sh->w[i];
+        if (w->t_first_ns && (!t->t_first_ns || w->t_first_ns < t->t_first_ns))
+            t->t_first_ns = w->t_first_ns;
+        if (w->t_ready_ns > t->t_ready_ns)
+            t->t_ready_ns = w->t_ready_ns;
+        if (w->t_last_ns > t->t_last_ns)
+            t->t_last_ns = w->t_last_ns;
+        t->ok += w->ok;
+        t->failed += w->failed;
+        t->received += w->received;
+        t->order_errors += w->order_errors;
+        t->incomplete += w->incomplete;
+        t->dropped += w->dropped;
+        t->proto_errors += w->proto_errors;
+        t->cpu_s += w->cpu_s;
+        cb_hist_merge(&t->hist, &w->hist);
+        if (!t->first_error[0] && w->first_error[0])
+            snprintf(t->first_error, sizeof t->first_error, "worker %d: %s", i, w->first_error);
+    }
+}
+
+static double secs(uint64_t ns) { return (double)ns / 1e9; }
+
+/* What --host-pid lets us see of the host at one moment. */
+typedef struct host_sample {
+    long rss_kb;
+    double cpu_s;
+} host_sample;
+
+/* The host's VmRSS and CPU time now (-1 each without --host-pid). */
+static host_sample sample(const cb_opts *o)
+{
+    host_sample s = {-1, -1.0};
+
+    if (o->host_pid) {
+        s.rss_kb = cb_rss_kb(o->host_pid);
+        s.cpu_s = cb_cpu_s(o->host_pid);
+    }
+    return s;
+}
+
+/* CPU time over a run of el seconds: chanbench's own (all workers) and,
+ * with --host-pid, the host's, also per operation. */
+static void print_cpu(const cb_opts *o, const cb_wres *t, host_sample a, host_sample b,
+                      double el, uint64_t ops, const char *per)
+{
+    double cpu = b.cpu_s - a.cpu_s;
+
+    printf(" client_cpu_s=%.2f client_busy_pct=%.0f", t->cpu_s,
+           el > 0 ? 100.0 * t->cpu_s / el : 0.0);
+    if (!o->host_pid || a.cpu_s < 0 || b.cpu_s < 0)
+        return;
+    printf(" host_cpu_s=%.2f host_busy_pct=%.0f host_us_per_%s=%.2f", cpu,
+           el > 0 ? 100.0 * cpu / el : 0.0, per, ops ? cpu * 1e6 / (double)ops : 0.0);
+}
+
+/* conns: the handshake rate and, with --host-pid, the host's RSS and CPU. */
+static int report_conns(const cb_opts *o, const cb_wres *t, host_sample h0, host_sample h1,
+                        int timed_out)
+{
+    double el = t->t_ready_ns > t->t_first_ns ? secs(t->t_ready_ns - t->t_first_ns) : 0.0;
+    int good = !timed_out && t->failed == 0 && t->ok == (uint64_t)o->n;
+
+    printf("conns n=%ld procs=%d ok=%" PRIu64 " failed=%" PRIu64 " elapsed_s=%.3f"
+           " rate_conn_s=%.0f", o->n, o->procs, t->ok, t->failed, el,
+           el > 0 ? (double)t->ok / el : 0.0);
+    if (o->host_pid)
+        printf(" rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%.0f", h0.rss_kb, h1.rss_kb,
+               t->ok ? (double)(h1.rss_kb - h0.rss_kb) * 1024.0 / (double)t->ok : 0.0);
+    print_cpu(o, t, h0, h1, el, t->ok, "conn");
+    printf(" result=%s\n", good ? "ok" : "FAIL");
+    return good ? 0 : 1;
+}
+
+/* fanout / echo: throughput, latency quantiles, host CPU and the delivery
+ * check. */
+static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, host_sample h0,
+                      host_sample h1, int timed_out)
+{
+    uint64_t expect = (uint64_t)o->n * (uint64_t)o->messages;
+    double el = t->t_last_ns > sh->start_ns ? secs(t->t_last_ns - sh->start_ns) : 0.0;
+    int good = !timed_out && t->failed == 0 && t->received == expect && t->order_errors == 0 &&
+               t->incomplete == 0 && t->dropped == 0 && t->proto_errors == 0;
+
+    if (o->scenario == CB_FANOUT)
+        printf("fanout n=%ld room=%d messages=%ld size=%d window=%d rate=%.0f procs=%d spin=%d "
+               "deliveries=%" PRIu64 " elapsed_s=%.3f deliveries_s=%.0f", o->n, o->room,
+               o->messages, o->size, o->window, o->rate, o->procs, o->spin, t->received, el,
+               el > 0 ? (double)t->received / el : 0.0);
+    else
+        printf("echo n=%ld messages=%ld size=%d procs=%d spin=%d round_trips=%" PRIu64
+               " elapsed_s=%.3f msgs_s=%.0f", o->n, o->messages, o->size, o->procs, o->spin,
+               t->received, el, el > 0 ? (double)t->received / el : 0.0);
+    printf(" p50_us=%.0f p99_us=%.0f max_us=%.0f", cb_hist_quantile(&t->hist, 0.50) / 1e3,
+           cb_hist_quantile(&t->hist, 0.99) / 1e3, t->hist.max / 1e3);
+    print_cpu(o, t, h0, h1, el, t->received, o->scenario == CB_FANOUT ? "delivery" : "msg");
+    printf(" failed=%" PRIu64 " order_errors=%" PRIu64 " incomplete=%" PRIu64
+           " dropped=%" PRIu64 " proto_errors=%" PRIu64 " result=%s\n", t->failed,
+           t->order_errors, t->incomplete, t->dropped, t->proto_errors, good ? "ok" : "FAIL");
+    return good ? 0 : 1;
+}
+
+/* conns: connect all, measure, hold, release. */
+static int run_conns(const cb_opts *o, cb_shared *sh, pid_t *pids, host_sample h0)
+{
+    int timed_out = wait_phase(o, sh, CB_READY) != 0, rc;
+    host_sample h1 = sample(o);
+    cb_wres *t = calloc(1, sizeof *t);
+
+    if (!t)
+        return 1;
+    sleep_ns(SETTLE_NS);
+    h1.rss_kb = sample(o).rss_kb;
+    totals(o, sh, t);
+    rc = report_conns(o, t, h0, h1, timed_out);
+    fflush(stdout);
+    if (t->first_error[0])
+        fprintf(stderr, "chanbench: %s\n", t->first_error);
+    if (o->hold_s > 0)
+        sleep_ns((uint64_t)(o->hold_s * 1e9));
+    release(o, sh, pids);
+    free(t);
+    return rc;
+}
+
+/* fanout / echo: connect all, go, wait for the end, release, report. */
+static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
+{
+    int timed_out = wait_phase(o, sh, CB_READY) != 0, rc;
+    cb_wres *t = calloc(1, sizeof *t);
+    host_sample h0 = {-1, -1.0}, h1 = h0;
+
+    if (!t)
+        return 1;
+    totals(o, sh, t);
+    if (!timed_out && t->failed == 0) {
+        h0 = sample(o);
+        sh->start_ns = cb_now_ns();
+        __atomic_store_n(&sh->go, 1, __ATOMIC_RELEASE);
+        timed_out = wait_phase(o, sh, CB_DONE) != 0;
+        h1 = sample(o);
+    }
+    release(o, sh, pids);
+    totals(o, sh, t);
+    rc = report_run(o, sh, t, h0, h1, timed_out);
+    if (t->first_error[0])
+        fprintf(stderr, "chanbench: %s\n", t->first_error);
+    free(t);
+    return rc;
+}
+
+/* Parse, map the shared block, note the host's state, fork the workers and
+ * run the scenario.  Exit status: 0 ok, 1 a check failed, 2 bad usage. */
+int main(int argc, char **argv)
+{
+    pid_t pids[CB_MAX_PROCS];
+    cb_shared *sh;
+    host_sample h0;
+    cb_opts o;
+
+    signal(SIGPIPE, SIG_IGN);
+    cb_raise_nofile();
+    if (parse_args(&o, argc, argv) != 0)
+        return 2;
+    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) {
+        perror("chanbench: mmap");
+        return 1;
+    }
+    h0 = sample(&o);
+    if (o.host_pid && (h0.rss_kb < 0 || h0.cpu_s < 0)) {
+        fprintf(stderr, "chanbench: no /proc/%ld/status\n", o.host_pid);
+        return 2;
+    }
+    if (spawn(&o, sh, pids) != 0)
+        return 1;
+    return o.scenario == CB_CONNS ? run_conns(&o, sh, pids, h0) : run_messages(&o, sh, pids);
+}

@@ -1,0 +1,161 @@
+/*
+ * chanbench.h -- shared declarations of chanbench, the load generator for
+ * chanhost: options, the results that worker processes share with the
+ * parent (one MAP_SHARED block), the WebSocket client connection, the
+ * latency histogram and the scenario entry points.
+ *
+ * Process model.  The parent parses options, maps the shared block, forks
+ * --procs workers (each with its own libuv loop and its share of the
+ * connections), and coordinates them through atomic flags in the block:
+ * workers connect and report READY, the parent sets `go`, workers run the
+ * scenario and report DONE, the parent prints one line of figures and sets
+ * `release`, workers close their connections and exit.
+ */
+#ifndef CHANBENCH_H
+#define CHANBENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define CB_MAX_PROCS 16
+#define CB_HIST_SUB 32                  /* linear sub-buckets per power of 2 */
+#define CB_HIST_BUCKETS (64 * CB_HIST_SUB)
+
+enum cb_scenario { CB_CONNS, CB_FANOUT, CB_ECHO };
+
+/* Command-line options (read-only once the workers are forked). */
+typedef struct cb_opts {
+    enum cb_scenario scenario;
+    char host[64];            /* numeric IPv4 address of the host */
+    int port;
+    char path[256];           /* request target of the upgrade */
+    long n;                   /* connections, all processes together */
+    int procs;                /* worker processes */
+    int inflight;             /* handshakes in flight, all processes */
+    int src_addrs;            /* bind to 127.0.0.2 ... 127.0.0.(1+k); 0: none */
+    long messages;            /* K: messages (fanout) or round trips (echo) */
+    int size;                 /* approximate message size in bytes */
+    int window;               /* fanout: messages not yet received by all */
+    double rate;              /* fanout: messages/s; 0 = as fast as the window */
+    int room;                 /* fanout room id */
+    long host_pid;            /* 0: no RSS / CPU figures */
+    double hold_s;            /* conns: keep the connections this long */
+    double timeout_s;         /* bound of each phase */
+    int spin;                 /* never sleep in epoll_wait (busy polling) */
+} cb_opts;
+
+/* Log-linear latency histogram in nanoseconds (about 3% resolution). */
+typedef struct cb_hist {
+    uint64_t count;
+    uint64_t max;
+    uint64_t b[CB_HIST_BUCKETS];
+} cb_hist;
+
+enum cb_phase { CB_CONNECTING = 0, CB_READY, CB_DONE };
+
+/* What one worker reports to the parent. */
+typedef struct cb_wres {
+    int phase;                /* enum cb_phase, atomic */
+    uint64_t floor;           /* fanout: messages every client here has, atomic */
+    uint64_t t_first_ns;      /* first connect started */
+    uint64_t t_ready_ns;      /* last handshake answered */
+    uint64_t t_last_ns;       /* last message received */
+    uint64_t ok, failed;      /* handshakes */
+    uint64_t received;        /* data messages received */
+    uint64_t order_errors;    /* duplicate, missing or reordered messages */
+    uint64_t incomplete;      /* clients that did not get all messages */
+    uint64_t dropped;         /* connections lost after the handshake */
+    uint64_t proto_errors;    /* malformed frames or unexpected messages */
+    double cpu_s;             /* this worker's CPU time in the measured phase */
+    char first_error[160];
+    cb_hist hist;
+} cb_wres;
+
+/* The block shared by the parent and every worker. */
+typedef struct cb_shared {
+    int go;                   /* parent -> workers: run the scenario, atomic */
+    int release;              /* parent -> workers: close and exit, atomic */
+    uint64_t start_ns;        /* fanout/echo: when the run started */
+    cb_wres w[CB_MAX_PROCS];
+} cb_shared;
+
+typedef struct cb_worker cb_worker;
+typedef struct cb_client cb_client;
+
+enum cb_client_state { CB_C_CONNECTING, CB_C_HANDSHAKE, CB_C_OPEN, CB_C_CLOSED };
+
+/* One WebSocket client connection. */
+struct cb_client {
+    uv_tcp_t tcp;             /* tcp.data == this */
+    uv_connect_t creq;
+    cb_worker *wk;
+    uint32_t index;           /* within the worker */
+    uint8_t state;            /* enum cb_client_state */
+    uint8_t closing;
+    uint8_t *pend;            /* bytes of an incomplete frame or response */
+    uint32_t pend_len, pend_cap;
+    uint32_t mask_state;      /* xorshift state for masking keys */
+    uint64_t count;           /* data messages received */
+    uint64_t expect;          /* sequence number of the next message */
+};
+
+/* One worker process: its loop, clients and scenario state. */
+struct cb_worker {
+    const cb_opts *o;
+    cb_shared *sh;
+    cb_wres *res;
+    int id;
+    uv_loop_t loop;
+    uv_timer_t tick;
+    uv_idle_t spin;           /* --spin 1: keeps the loop from blocking */
+    cb_client *clients;
+    long n;                   /* clients of this worker */
+    long first_global;        /* global index of clients[0] */
+    long next;                /* next client to connect */
+    long inflight, max_inflight;
+    long settled;             /* handshakes answered or failed */
+    int in_connect;           /* inside cb_connect_more */
+    char *request;            /* the upgrade request */
+    size_t request_len;
+    uint8_t *rbuf;            /* shared read buffer */
+    size_t rbuf_size;
+    int started;              /* the scenario's run began */
+    uint64_t deadline_ns;
+    double cpu_mark;          /* cb_self_cpu_s() at the start of the phase */
+    uint64_t *at;             /* fanout: clients having received k messages */
+    uint64_t sent;            /* fanout: messages sent (worker 0) */
+    uint64_t next_send_ns;    /* fanout at a fixed rate */
+    long finished;            /* echo: clients done */
+};
+
+/* ---- time, histogram, /proc (stats.c) -------------------------------- */
+uint64_t cb_now_ns(void);
+void cb_hist_add(cb_hist *h, uint64_t v);
+void cb_hist_merge(cb_hist *into, const cb_hist *from);
+uint64_t cb_hist_quantile(const cb_hist *h, double q);
+long cb_rss_kb(long pid);     /* VmRSS of pid in kB, -1 if unknown */
+double cb_cpu_s(long pid);    /* user + system CPU seconds of pid, -1 if unknown */
+double cb_self_cpu_s(void);   /* user + system CPU seconds of this process */
+void cb_raise_nofile(void);
+
+/* ---- client connections (wsclient.c) --------------------------------- */
+int cb_worker_init(cb_worker *wk);
+void cb_connect_more(cb_worker *wk);
+int cb_send_text(cb_client *c, const char *data, size_t len);
+void cb_client_close(cb_client *c);
+void cb_close_all(cb_worker *wk);
+void cb_fail(cb_worker *wk, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- scenarios (scenarios.c), called by wsclient.c and worker.c ----- */
+void cb_on_text(cb_client *c, const char *data, size_t len);
+void cb_on_read_done(cb_worker *wk);
+int cb_run_start(cb_worker *wk);
+void cb_run_tick(cb_worker *wk);
+int cb_run_done(const cb_worker *wk);
+void cb_run_finish(cb_worker *wk);
+
+/* ---- a worker process (worker.c) ------------------------------------- */
+int cb_worker_main(const cb_opts *o, cb_shared *sh, int id, long n, long first);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * api.c -- the function table handed to plugins (sdk/chanhost.h), each
+ * entry a thin, argument-checking bridge to the host module that does the
+ * work.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "handshake.h"
+#include "log.h"
+#include "metrics.h"
+#include "msg.h"
+#include "plugins.h"
+#include "ws.h"
+
+/* The app whose layer group_send/channel_send use (one per process). */
+static ch_app *api_app;
+
+void ch_api_bind(ch_app *app) { api_app = app; }
+
+static void api_log(int level, const char *fmt, ...)
+{
+    const ch_plugin *p = ch_plugin_current();
+    char prefix[80];
+    va_list ap;
+
+    snprintf(prefix, sizeof prefix, "[%s] ", p ? p->name : "plugin");
+    va_start(ap, fmt);
+    ch_logv(level, prefix, fmt, ap);
+    va_end(ap);
+}
+
+static int api_accept(chanhost_conn *c, const char *subprotocol)
+{
+    return c ? ch_ws_accept(c, subprotocol) : CHANHOST_ERR_INVALID;
+}
+
+/* Inside connect: remember the subprotocol for the 101. */
+static int api_select_subprotocol(chanhost_conn *c, const char *sp)
+{
+    if (!c || !sp)
+        return CHANHOST_ERR_INVALID;
+    if (c->accepted)
+        return CHANHOST_ERR_STATE;
+    if (!ch_subprotocol_offered(ch_ws_header(c, "sec-websocket-protocol"), sp))
+        return CHANHOST_ERR_INVALID;
+    free(c->subprotocol);
+    c->subprotocol = strdup(sp);
+    return c->subprotocol ? CHANHOST_OK : CHANHOST_ERR_NOMEM;
+}
+
+static int api_close(chanhost_conn *c, int code, const char *reason)
+{
+    return c ? ch_ws_close(c, code, reason) : CHANHOST_ERR_INVALID;
+}
+
+/* Build one frame and queue it. */
+static int send_payload(chanhost_conn *c, int opcode, const void *data, size_t len)
+{
+    ch_buf *frame;
+    int rc;
+
+    if (!c || (!data && len))
+        return CHANHOST_ERR_INVALID;
+    frame = ch_ws_frame_new(opcode, data, len);
+    if (!frame)
+        return CHANHOST_ERR_NOMEM;
+    rc = ch_ws_send_frame(c, frame);
+    ch_buf_unref(frame);
+    return rc;
+}
+
+static int api_send_text(chanhost_conn *c, const char *data, size_t len)
+{
+    return send_payload(c, CH_WS_OP_TEXT, data, len);
+}
+
+static int api_send_binary(chanhost_conn *c, const void *data, size_t len)
+{
+    return send_payload(c, CH_WS_OP_BINARY, data, len);
+}
+
+/* Encode straight into the frame buffer: one allocation per send. */
+static int api_send_json(chanhost_conn *c, const json_t *msg)
+{
+    size_t len = msg ? json_dumpb(msg, NULL, 0, JSON_COMPACT) : 0;
+    size_t hl = ch_ws_frame_header_len(len);
+    ch_buf *frame;
+    int rc;
+
+    if (!c || len == 0)
+        return CHANHOST_ERR_INVALID;
+    frame = ch_buf_new(hl + len);
+    if (!frame)
+        return CHANHOST_ERR_NOMEM;
+    ch_ws_frame_header(frame->data, CH_WS_OP_TEXT, len);
+    json_dumpb(msg, (char *)frame->data + hl, len, JSON_COMPACT);
+    rc = ch_ws_send_frame(c, frame);
+    ch_buf_unref(frame);
+    return rc;
+}
+
+static int api_forward(chanhost_conn *c, const chanhost_msg *m)
+{
+    ch_buf *frame;
+
+    if (!c || !m)
+        return CHANHOST_ERR_INVALID;
+    frame = ch_msg_frame((ch_msg *)m);
+    return frame ? ch_ws_send_frame(c, frame) : CHANHOST_ERR_NOMEM;
+}
+
+static const char *api_channel_name(chanhost_conn *c) { return c ? c->ep.name : NULL; }
+
+static const char *api_route_param(chanhost_conn *c, const char *name)
+{
+    return c && name ? ch_route_param(&c->params, name) : NULL;
+}
+
+static const char *api_query_string(chanhost_conn *c) { return c ? c->query : NULL; }
+
+static const char *api_query_param(chanhost_conn *c, const char *name)
+{
+    return c && name ? ch_ws_query_param(c, name) : NULL;
+}
+
+static const char *api_header(chanhost_conn *c, const char *name)
+{
+    return c && name ? ch_ws_header(c, name) : NULL;
+}
+
+static const char *api_path(chanhost_conn *c) { return c ? c->path : NULL; }
+
+static const char *api_peer(chanhost_conn *c) { return c ? c->conn->peer : NULL; }
+
+static int api_subprotocol_offered(chanhost_conn *c, const char *name)
+{
+    return c && name && ch_subprotocol_offered(ch_ws_header(c, "sec-websocket-protocol"), name);
+}
+
+static void api_set_data(chanhost_conn *c, void *data)
+{
+    if (c)
+        c->user = data;
+}
+
+static void *api_get_data(chanhost_conn *c) { return c ? c->user : NULL; }
+
+/* Map the layer's negative errno values onto the SDK's. */
+static int layer_rc(int rc)
+{
+    return rc == 0 ? CHANHOST_OK : rc == -ENOMEM ? CHANHOST_ERR_NOMEM : CHANHOST_ERR_INVALID;
+}
+
+static int api_group_add(chanhost_conn *c, const char *group)
+{
+    if (!c || !group || c->conn->closing)
+        return CHANHOST_ERR_INVALID;
+    return layer_rc(ch_layer_group_add(api_app->layer, &c->ep, group));
+}
+
+static int api_group_discard(chanhost_conn *c, const char *group)
+{
+    if (!c || !group)
+        return CHANHOST_ERR_INVALID;
+    return layer_rc(ch_layer_group_discard(api_app->layer, &c->ep, group));
+}
+
+/* Wrap a plugin's JSON in a message (encoded once) and hand it on. */
+static int send_msg(const char *name, const json_t *obj, int group)
+{
+    const char *why = NULL;
+    ch_msg *m;
+    int rc;
+
+    if (!name || !obj)
+        return CHANHOST_ERR_INVALID;
+    m = ch_msg_from_json(obj, &why);
+    if (!m) {
+        api_log(CH_LOG_WARN, "%s to '%s' refused: %s", group ? "group_send" : "channel_send",
+                name, why ? why : "invalid message");
+        return CHANHOST_ERR_INVALID;
+    }
+    if (group)
+        ch_metric_count(CH_M_GROUP_SENDS);
+    rc = group ? ch_layer_group_send(api_app->layer, name, m)
+               : ch_layer_send(api_app->layer, name, m);
+    ch_msg_unref(m);
+    return layer_rc(rc);
+}
+
+static int api_group_send(const char *group, const json_t *msg) { return send_msg(group, msg, 1); }
+
+static int api_channel_send(const char *channel, const json_t *msg)
+{
+    return send_msg(channel, msg, 0);
+}
+
+static size_t api_group_size(const char *group)
+{
+    return group ? ch_layer_group_size(api_app->layer, group) : 0;
+}
+
+static uint64_t api_now_ms(void) { return uv_hrtime() / 1000000; }
+
+static const chanhost_api api_table = {
+    .struct_size = sizeof(chanhost_api),
+    .abi_major = CHANHOST_ABI_MAJOR,
+    .abi_minor = CHANHOST_ABI_MINOR,
+    .log = api_log,
+    .accept = api_accept,
+    .select_subprotocol = api_select_subprotocol,
+    .close = api_close,
+    .send_text = api_send_text,
+    .send_binary = api_send_binary,
+    .send_json = api_send_json,
+    .forward = api_forward,
+    .channel_name = api_channel_name,
+    .route_param = api_route_param,
+    .query_string = api_query_string,
+    .query_param = api_query_param,
+    .header = api_header,
+    .path = api_path,
+    .peer = api_peer,
+    .subprotocol_offered = api_subprotocol_offered,
+    .set_data = api_set_data,
+    .get_data = api_get_data,
+    .group_add = api_group_add,
+    .group_discard = api_group_discard,
+    .group_send = api_group_send,
+    .channel_send = api_channel_send,
+    .group_size = api_group_size,
+    .store_call = ch_api_store_call,
+    .now_ms = api_now_ms,
+};
+
+const chanhost_api *ch_api_table(void) { return &api_table; }

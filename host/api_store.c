@@ -1,0 +1,103 @@
+/*
+ * api_store.c -- api->store_call: a plugin's store operation, tied to the
+ * connection it was made for, so that a result arriving after the client
+ * left reaches the plugin with c == NULL instead of a dangling pointer.
+ *
+ * Each call holds a reference on the plugin version that made it, so its
+ * callback code stays loaded until the result has been handed over.
+ */
+#include <stdlib.h>
+
+#include "app.h"
+#include "plugins.h"
+#include "store.h"
+#include "ws.h"
+
+typedef void (*store_cb)(chanhost_conn *c, int status, const json_t *result, const char *error,
+                         void *arg);
+
+struct ch_store_pending {
+    struct ch_store_pending *next, *prev;   /* in the connection's list */
+    chanhost_conn *conn;                    /* NULL once it is gone */
+    ch_plugin *plugin;                      /* a reference */
+    store_cb cb;
+    void *arg;
+};
+
+static ch_app *store_app;
+
+void ch_api_store_bind(ch_app *app) { store_app = app; }
+
+static void pending_unlink(ch_store_pending *p)
+{
+    if (!p->conn)
+        return;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->conn->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->next = p->prev = NULL;
+}
+
+/* The store answered (loop thread): hand the result to the plugin. */
+static void on_result(int status, json_t *result, const char *error, void *arg)
+{
+    ch_store_pending *p = arg;
+    chanhost_conn *c = p->conn;
+
+    pending_unlink(p);
+    ch_plugin_store_result(p->plugin, p->cb, c, status, result, error, p->arg);
+    ch_plugin_unref(p->plugin);
+    free(p);
+}
+
+int ch_api_store_call(chanhost_conn *c, const char *op, json_t *params, store_cb cb, void *arg)
+{
+    const ch_plugin *cur = ch_plugin_current();
+    ch_store_pending *p;
+    int rc;
+
+    if (!op || !params || !cb || !cur || (c && c->conn->closing)) {
+        json_decref(params);
+        return CHANHOST_STORE_EINVAL;
+    }
+    if (!store_app || !store_app->store) {
+        json_decref(params);
+        return CHANHOST_STORE_EIO;
+    }
+    p = calloc(1, sizeof *p);
+    if (!p) {
+        json_decref(params);
+        return CHANHOST_STORE_EIO;
+    }
+    p->plugin = (ch_plugin *)cur;
+    p->cb = cb;
+    p->arg = arg;
+    rc = ch_store_call(store_app->store, op, params, on_result, p);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    ch_plugin_ref(p->plugin);
+    if (c) {
+        p->conn = c;
+        p->next = c->pending;
+        if (c->pending)
+            c->pending->prev = p;
+        c->pending = p;
+    }
+    return 0;
+}
+
+void ch_api_store_detach(chanhost_conn *c)
+{
+    while (c->pending) {
+        ch_store_pending *p = c->pending;
+
+        c->pending = p->next;
+        p->next = p->prev = NULL;
+        p->conn = NULL;
+    }
+}

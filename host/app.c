@@ -1,0 +1,373 @@
+/*
+ * app.c -- assembling the running host from a config (layer, plugins,
+ * routes, listener, loop handles) and taking it down again, gracefully on
+ * SIGTERM/SIGINT.
+ */
+#include "app.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "store.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugins.h"
+#include "ws.h"
+
+#define CH_READ_BUF_SIZE (64 * 1024)
+
+static void on_flush_prepare(uv_prepare_t *h) { ch_app_flush(h->data); }
+static void on_flush_check(uv_check_t *h) { ch_app_flush(h->data); }
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    ch_app *app = s->data;
+
+    ch_log(CH_LOG_INFO, "received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    ch_app_stop(app);
+}
+
+/* Find a loaded plugin by name. */
+static ch_plugin *find_plugin(ch_app *app, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < app->n_plugins; i++)
+        if (strcmp(app->plugins[i]->name, name) == 0)
+            return app->plugins[i];
+    return NULL;
+}
+
+/* Names already tried and refused, so each failure is logged once. */
+static int already_failed(ch_app *app, size_t upto, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < upto; i++)
+        if (strcmp(app->cfg.routes[i].plugin, name) == 0 && !find_plugin(app, name))
+            return 1;
+    return 0;
+}
+
+int ch_app_load_plugins(ch_app *app)
+{
+    int failed = 0;
+    size_t i;
+
+    for (i = 0; i < app->cfg.n_routes; i++) {
+        const char *name = app->cfg.routes[i].plugin;
+        char err[512];
+        ch_plugin *p, **np;
+
+        if (find_plugin(app, name) || already_failed(app, i, name))
+            continue;
+        p = ch_plugin_load(app->cfg.plugin_dir, name,
+                           json_object_get(app->cfg.plugin_settings, name), 1, err, sizeof err);
+        if (!p) {
+            ch_log(CH_LOG_ERROR, "%s (route %s at %s)", err, app->cfg.routes[i].pattern,
+                   app->cfg.routes[i].where);
+            ch_metric_count(CH_M_PLUGIN_LOAD_FAILURES);
+            failed++;
+            continue;
+        }
+        np = realloc(app->plugins, (app->n_plugins + 1) * sizeof *np);
+        if (!np) {
+            ch_plugin_unref(p);
+            return failed + 1;
+        }
+        app->plugins = np;
+        app->plugins[app->n_plugins++] = p;
+    }
+    return failed;
+}
+
+/* Compile the routes of the config and tie each to its plugin. */
+static int build_routes(ch_app *app)
+{
+    size_t i;
+
+    app->routes = calloc(app->cfg.n_routes ? app->cfg.n_routes : 1, sizeof *app->routes);
+    if (!app->routes)
+        return -ENOMEM;
+    for (i = 0; i < app->cfg.n_routes; i++) {
+        const ch_route_cfg *rc = &app->cfg.routes[i];
+        ch_route *r = &app->routes[i];
+        char err[256];
+
+        r->pattern = ch_pattern_compile(rc->pattern, err, sizeof err);
+        if (!r->pattern) {
+            ch_log(CH_LOG_ERROR, "%s: route %s: %s", rc->where, rc->pattern, err);
+            return -EINVAL;
+        }
+        r->plugin_name = rc->plugin;
+        r->plugin = find_plugin(app, rc->plugin);
+        r->reload = rc->reload;
+        app->n_routes++;
+    }
+    return 0;
+}
+
+/* The key file when the config names none: next to a SQLite database
+ * (var/chanhost.db -> var/chanhost.key).  PostgreSQL needs it named. */
+static char *default_key_file(const char *store)
+{
+    const char *path = strncmp(store, "sqlite:", 7) == 0 ? store + 7 : NULL;
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    char *out = NULL;
+
+    if (!path)
+        return NULL;
+    if (asprintf(&out, "%.*s%schanhost.key", slash ? (int)(slash - path) : 0, path,
+                 slash ? "/" : "") < 0)
+        return NULL;
+    return out;
+}
+
+/* Open the message store named by the config (none: no store). */
+static int open_store(ch_app *app)
+{
+    ch_config *cfg = &app->cfg;
+    ch_store_opts o = {0};
+    char err[512];
+
+    if (!cfg->store || strcmp(cfg->store, "none") == 0)
+        return 0;
+    if (!cfg->store_key_file && !cfg->store_key_env)
+        cfg->store_key_file = default_key_file(cfg->store);
+    if (!cfg->store_key_file && !cfg->store_key_env) {
+        ch_log(CH_LOG_ERROR, "store %s: name the message keys with store_key_file or "
+               "store_key_env", cfg->store);
+        return -EINVAL;
+    }
+    o.url = cfg->store;
+    o.key_file = cfg->store_key_file;
+    o.key_env = cfg->store_key_env;
+    o.queue_max = (uint32_t)cfg->store_queue_max;
+    o.batch_max = (uint32_t)cfg->store_batch_max;
+    app->store = ch_store_open(app->loop, &o, err, sizeof err);
+    if (!app->store) {
+        ch_log(CH_LOG_ERROR, "store: %s", err);
+        return -EINVAL;
+    }
+    ch_log(CH_LOG_INFO, "store %s opened", cfg->store);
+    return 0;
+}
+
+int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
+{
+    ch_layer_opts lopts;
+    char err[256];
+
+    memset(app, 0, sizeof *app);
+    app->loop = loop;
+    app->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    app->started_ms = uv_now(loop);
+    app->read_buf_size = CH_READ_BUF_SIZE;
+    app->read_buf = malloc(app->read_buf_size);
+    uv_prepare_init(loop, &app->flush_prepare);
+    app->flush_prepare.data = app;
+    uv_prepare_start(&app->flush_prepare, on_flush_prepare);
+    uv_check_init(loop, &app->flush_check);
+    app->flush_check.data = app;
+    uv_check_start(&app->flush_check, on_flush_check);
+    uv_signal_init(loop, &app->sig_term);
+    uv_signal_init(loop, &app->sig_int);
+    app->sig_term.data = app->sig_int.data = app;
+    uv_signal_start(&app->sig_term, on_signal, SIGTERM);
+    uv_signal_start(&app->sig_int, on_signal, SIGINT);
+    uv_timer_init(loop, &app->shutdown_timer);
+    app->shutdown_timer.data = app;
+    if (!app->read_buf)
+        return -ENOMEM;
+    ch_api_bind(app);
+    ch_api_store_bind(app);
+    lopts.group_expiry_ms = app->cfg.group_expiry;
+    app->layer = ch_layer_new(loop, app->cfg.layer, &lopts, ch_ws_deliver, app, err, sizeof err);
+    if (!app->layer) {
+        ch_log(CH_LOG_ERROR, "channel layer: %s", err);
+        return -EINVAL;
+    }
+    if (open_store(app) != 0)
+        return -EINVAL;
+    return 0;
+}
+
+int ch_app_load(ch_app *app)
+{
+    ch_app_load_plugins(app);
+    return build_routes(app);
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    ch_app *app = listener->data;
+
+    if (status < 0) {
+        ch_log(CH_LOG_WARN, "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    ch_conn_accept(app, listener);
+}
+
+/* Parse the listen host into a socket address. */
+static int listen_addr(const ch_app *app, struct sockaddr_storage *ss)
+{
+    const char *host = app->cfg.listen_host;
+
+    if (strchr(host, ':'))
+        return uv_ip6_addr(host, app->cfg.listen_port, (struct sockaddr_in6 *)ss);
+    return uv_ip4_addr(host, app->cfg.listen_port, (struct sockaddr_in *)ss);
+}
+
+/* Record the address really bound (port 0 picks one). */
+static void bound_addr(ch_app *app)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    uv_tcp_getsockname(&app->listener, (struct sockaddr *)&ss, &len);
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        snprintf(app->listen_addr, sizeof app->listen_addr, "[%s]:%d", ip, port);
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(app->listen_addr, sizeof app->listen_addr, "%s:%d", ip, port);
+    }
+}
+
+int ch_app_listen(ch_app *app)
+{
+    struct sockaddr_storage ss;
+    int rc;
+
+    memset(&ss, 0, sizeof ss);
+    rc = listen_addr(app, &ss);
+    if (rc == 0) {
+        uv_tcp_init(app->loop, &app->listener);
+        app->listener.data = app;
+        app->listening = 1;
+        rc = uv_tcp_bind(&app->listener, (struct sockaddr *)&ss, 0);
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&app->listener, 4096, on_connection);
+    }
+    if (rc != 0) {
+        ch_log(CH_LOG_ERROR, "cannot listen on %s:%d: %s", app->cfg.listen_host,
+               app->cfg.listen_port,
+               rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc));
+        return rc;
+    }
+    bound_addr(app);
+    return 0;
+}
+
+static void on_shutdown_timeout(uv_timer_t *t)
+{
+    ch_app *app = t->data;
+    ch_conn *c, *next;
+
+    ch_log(CH_LOG_WARN, "shutdown_timeout passed: dropping %llu connection(s)",
+           (unsigned long long)app->n_conns);
+    for (c = app->conns; c; c = next) {
+        next = c->next;
+        ch_conn_close(c);
+    }
+}
+
+/* Last phase: close the app's own handles so uv_run returns. */
+static void close_handles(ch_app *app)
+{
+    uv_close((uv_handle_t *)&app->flush_prepare, NULL);
+    uv_close((uv_handle_t *)&app->flush_check, NULL);
+    uv_close((uv_handle_t *)&app->sig_term, NULL);
+    uv_close((uv_handle_t *)&app->sig_int, NULL);
+    uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
+}
+
+static void on_store_closed(void *arg)
+{
+    ch_app *app = arg;
+
+    app->store = NULL;
+    close_handles(app);
+}
+
+/* Every connection is gone: let the store finish what it was given (every
+ * acknowledged write is committed already; queued ones complete), then
+ * close the app's handles. */
+static void close_app_handles(ch_app *app)
+{
+    if (app->store)
+        ch_store_close(app->store, on_store_closed, app);
+    else
+        close_handles(app);
+}
+
+void ch_app_stop(ch_app *app)
+{
+    ch_conn *c, *next;
+
+    if (app->stopping) {
+        if (app->n_conns == 0 && app->stopping == 1) {
+            app->stopping = 2;
+            close_app_handles(app);
+        }
+        return;
+    }
+    app->stopping = 1;
+    if (app->listening)
+        uv_close((uv_handle_t *)&app->listener, NULL);
+    app->listening = 0;
+    for (c = app->conns; c; c = next) {
+        next = c->next;
+        if (c->state == CH_CONN_HTTP && c->qlen == 0)
+            ch_conn_close(c);
+        else if (c->state == CH_CONN_HTTP)
+            ch_conn_close_after_flush(c);
+        else
+            ch_ws_shutdown(c);
+    }
+    uv_timer_start(&app->shutdown_timer, on_shutdown_timeout, app->cfg.shutdown_timeout, 0);
+    if (app->n_conns == 0) {
+        app->stopping = 2;
+        close_app_handles(app);
+    }
+}
+
+ch_route *ch_app_route(ch_app *app, const char *path, ch_route_params *params)
+{
+    size_t i;
+
+    for (i = 0; i < app->n_routes; i++) {
+        int m = ch_pattern_match(app->routes[i].pattern, path, params);
+
+        if (m == 1)
+            return &app->routes[i];
+    }
+    return NULL;
+}
+
+void ch_app_free(ch_app *app)
+{
+    size_t i;
+
+    for (i = 0; i < app->n_routes; i++)
+        ch_pattern_free(app->routes[i].pattern);
+    free(app->routes);
+    for (i = 0; i < app->n_plugins; i++)
+        ch_plugin_unref(app->plugins[i]);
+    free(app->plugins);
+    if (app->layer)
+        ch_layer_free(app->layer);
+    ch_config_free(&app->cfg);
+    free(app->read_buf);
+    free(app->scratch);
+    memset(app, 0, sizeof *app);
+}

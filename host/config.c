@@ -1,0 +1,810 @@
+/*
+ * config.c -- owns the host's configuration: the defaults, the diagnostics
+ * list, the redis.conf-style tokenizer, size/duration parsing, and the one
+ * table-driven directive parser shared by the config file and the command
+ * line.  See config.h for the contract and etc/chanhost.conf for the
+ * directives as a user sees them.
+ */
+#include "config.h"
+
+#include "router.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define MAX_LINE ((size_t)64 * 1024)
+
+/* --- diagnostics ----------------------------------------------------- */
+/* Append one formatted line; on out of memory the line is dropped (the
+ * callers count problems themselves, so the count stays right). */
+void ch_diag_add(ch_diag *d, const char *fmt, ...)
+{
+    va_list ap;
+    char *line, **lines = d->lines;
+    size_t cap = d->n < d->cap ? d->cap : d->cap * 2 + 8;
+    int r;
+
+    va_start(ap, fmt);
+    r = vasprintf(&line, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        return;
+    if (cap != d->cap && !(lines = reallocarray(d->lines, cap, sizeof *lines))) {
+        free(line);
+        return;
+    }
+    d->lines = lines;
+    d->cap = cap;
+    d->lines[d->n++] = line;
+}
+
+void ch_diag_free(ch_diag *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->n; i++)
+        free(d->lines[i]);
+    free(d->lines);
+    memset(d, 0, sizeof *d);
+}
+
+/* --- numbers --------------------------------------------------------- */
+/* A unit suffix and its factor; "" is the bare number. */
+struct unit {
+    const char *name;
+    uint64_t mult;
+};
+
+/* Parse digits and a unit named in `units` (ending with {NULL, 0}) into
+ * the number times the unit's factor.  Returns 0, or -1 if malformed or
+ * it does not fit in 64 bits. */
+static int scale(const char *s, const struct unit *units, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *u = s;
+
+    for (; *u >= '0' && *u <= '9'; u++) {
+        if (v > (UINT64_MAX - (unsigned)(*u - '0')) / 10)
+            return -1;
+        v = v * 10 + (unsigned)(*u - '0');
+    }
+    if (u == s)
+        return -1;
+    for (; units->name; units++) {
+        if (strcasecmp(u, units->name) != 0)
+            continue;
+        if (v > UINT64_MAX / units->mult)
+            return -1;
+        *out = v * units->mult;
+        return 0;
+    }
+    return -1;
+}
+
+int ch_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct unit units[] = {
+        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0},
+    };
+    return scale(s, units, ms);
+}
+
+int ch_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct unit units[] = {
+        {"", 1}, {"k", 1ull << 10}, {"kb", 1ull << 10}, {"m", 1ull << 20},
+        {"mb", 1ull << 20}, {"g", 1ull << 30}, {"gb", 1ull << 30}, {NULL, 0},
+    };
+    return scale(s, units, bytes);
+}
+
+/* Parse a plain decimal number no larger than max.  Returns 0 or -1. */
+static int parse_uint(const char *s, uint64_t max, uint64_t *v)
+{
+    static const struct unit plain[] = {{"", 1}, {NULL, 0}};
+
+    return scale(s, plain, v) == 0 && *v <= max ? 0 : -1;
+}
+
+/* --- tokenizer ------------------------------------------------------- */
+/* The tokenizer's state: the word being built (buf, never longer than
+ * the line) and the words so far (argv, sized for the most a line holds). */
+typedef struct tok {
+    char *buf;
+    size_t len;
+    char **argv;
+    size_t argc;
+} tok;
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Decode the escape after a backslash in double quotes at *p into *c and
+ * advance *p past it.  Returns NULL or the reason it is bad. */
+static const char *dq_escape(const char **p, char *c)
+{
+    static const char from[] = "\"\\ntr", to[] = "\"\\\n\t\r";
+    const char *s = *p, *hit = *s ? strchr(from, *s) : NULL;
+    int hi, lo;
+
+    if (hit) {
+        *c = to[hit - from];
+    } else if (*s == 'x') {
+        if ((hi = hex_digit(s[1])) < 0 || (lo = hex_digit(s[2])) < 0)
+            return "\\x needs two hex digits";
+        if ((hi | lo) == 0)
+            return "\\x00 is not allowed";
+        *c = (char)(hi << 4 | lo);
+        s += 2;
+    } else {
+        return *s ? "unknown escape (use \\\" \\\\ \\n \\t \\r \\xHH)" : "unterminated quote";
+    }
+    *p = s + 1;
+    return NULL;
+}
+
+/* Copy one quoted part starting after its opening quote q at *p into the
+ * current word, leaving *p after the closing quote.  Returns NULL or the
+ * reason on a syntax error. */
+static const char *quoted(tok *t, const char **p, char q)
+{
+    const char *s = *p, *why;
+    char c;
+
+    for (;;) {
+        if (*s == '\0')
+            return "unterminated quote";
+        if (*s == q) {
+            *p = s + 1;
+            return NULL;
+        }
+        c = *s++;
+        if (c == '\\' && q == '"' && (why = dq_escape(&s, &c)))
+            return why;
+        if (c == '\\' && q == '\'' && *s == '\'')
+            c = *s++;
+        t->buf[t->len++] = c;
+    }
+}
+
+/* Read one word at *p (not a blank, not a comment) into t.  Returns NULL
+ * or the reason it is bad. */
+static const char *word(tok *t, const char **p)
+{
+    const char *s = *p, *why;
+
+    while (*s && !is_blank(*s)) {
+        if (*s == '"' || *s == '\'') {
+            char q = *s++;
+            if ((why = quoted(t, &s, q)))
+                return why;
+            if (*s && !is_blank(*s))
+                return "a closing quote must be followed by a blank";
+            continue;
+        }
+        t->buf[t->len++] = *s++;
+    }
+    *p = s;
+    if (!(t->argv[t->argc] = strndup(t->buf, t->len)))
+        return "out of memory";
+    t->argc++;
+    t->len = 0;
+    return NULL;
+}
+
+/*
+ * Split one line into words (see config.h).  On success returns the count
+ * and sets *argv to a NULL-terminated array the caller frees with
+ * ch_config_free_argv (an empty line gives 0 and an array of just NULL).
+ * On a syntax error or out of memory returns -1, *argv NULL, reason in err.
+ */
+int ch_config_split(const char *line, char ***argv, char *err, size_t errlen)
+{
+    size_t len = strlen(line);  /* n words take at least 2n-1 bytes */
+    tok t = {.buf = malloc(len + 1), .argv = calloc(len / 2 + 2, sizeof(char *))};
+    const char *p = line, *why = NULL;
+
+    *argv = NULL;
+    if (!t.buf || !t.argv)
+        why = "out of memory";
+    while (!why) {
+        while (is_blank(*p))
+            p++;
+        if (*p == '\0' || *p == '#')
+            break;
+        why = word(&t, &p);
+    }
+    free(t.buf);
+    if (why) {
+        ch_config_free_argv(t.argv);
+        if (err && errlen)
+            (void)snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    *argv = t.argv;
+    return (int)t.argc;
+}
+
+void ch_config_free_argv(char **argv)
+{
+    char **a;
+
+    if (!argv)
+        return;
+    for (a = argv; *a; a++)
+        free(*a);
+    free(argv);
+}
+
+/* --- defaults -------------------------------------------------------- */
+/* Fill cfg with the defaults of config.h (plugin_dir and static_dir stay
+ * NULL: the caller decides).  The caller frees it with ch_config_free. */
+int ch_config_init(ch_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->listen_host = strdup("127.0.0.1");
+    cfg->listen_port = 8000;
+    cfg->layer = strdup("memory");
+    cfg->store = strdup("none");
+    cfg->plugin_settings = json_object();
+    cfg->max_message_size = 1ull << 20;
+    cfg->max_outbound_bytes = 4ull << 20;
+    cfg->max_request_line = 8ull << 10;
+    cfg->max_header_bytes = 16ull << 10;
+    cfg->max_headers = 100;
+    cfg->max_body_size = 1ull << 20;
+    cfg->handshake_timeout = 5000;
+    cfg->keepalive_timeout = 75000;
+    cfg->ping_interval = 20000;
+    cfg->ping_timeout = 30000;
+    cfg->shutdown_timeout = 10000;
+    cfg->group_expiry = 86400ull * 1000;
+    cfg->verbosity = 1;
+    if (!cfg->listen_host || !cfg->layer || !cfg->store || !cfg->plugin_settings) {
+        ch_config_free(cfg);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void ch_config_free(ch_config *cfg)
+{
+    size_t i;
+
+    free(cfg->path);
+    free(cfg->listen_host);
+    free(cfg->plugin_dir);
+    free(cfg->static_dir);
+    for (i = 0; i < cfg->n_allowed_origins; i++)
+        free(cfg->allowed_origins[i]);
+    free(cfg->allowed_origins);
+    free(cfg->layer);
+    free(cfg->store);
+    free(cfg->store_key_file);
+    free(cfg->store_key_env);
+    for (i = 0; i < cfg->n_routes; i++) {
+        free(cfg->routes[i].pattern);
+        free(cfg->routes[i].plugin);
+        free(cfg->routes[i].where);
+    }
+    free(cfg->routes);
+    json_decref(cfg->plugin_settings);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+/* --- directive parsing ----------------------------------------------- */
+/* What one directive is being parsed with. */
+typedef struct pctx {
+    ch_config *cfg;
+    ch_diag *diag;
+    const char *prefix;  /* "FILE:LINE" or "--route" */
+    const char *base;    /* absolute directory for relative paths */
+    const struct directive *d;
+} pctx;
+
+typedef int (*handler)(pctx *c, char **args, int n);
+
+enum kind { K_SIZE, K_DURATION, K_BOOL, K_COUNT, K_LEVEL, K_PATH, K_WORD, K_FUNC };
+
+typedef struct directive {
+    const char *name;
+    int min_args, max_args;   /* max_args -1: unlimited */
+    enum kind kind;
+    size_t off;               /* field of ch_config, for all but K_FUNC */
+    handler fn;               /* K_FUNC */
+    const char *usage;        /* the arguments, for messages */
+} directive;
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Add "PREFIX: NAME: msg" to d, or "PREFIX: msg" when name is NULL or the
+ * prefix is "--NAME" already. */
+static void diag_named(ch_diag *d, const char *prefix, const char *name, const char *msg)
+{
+    if (!name || (has_prefix(prefix, "--") && strcmp(prefix + 2, name) == 0))
+        ch_diag_add(d, "%s: %s", prefix, msg);
+    else
+        ch_diag_add(d, "%s: %s: %s", prefix, name, msg);
+}
+
+/* Report a problem with the directive being parsed.  Always returns -1 so
+ * handlers can `return report(...)`. */
+static int report(pctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int report(pctx *c, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    diag_named(c->diag, c->prefix, c->d->name, msg ? msg : "out of memory");
+    free(msg);
+    return -1;
+}
+
+/* Replace the string *field by s (malloc'd, now owned by *field; NULL
+ * means out of memory).  Returns 0 or -1 (reported). */
+static int take_string(pctx *c, char **field, char *s)
+{
+    if (!s)
+        return report(c, "out of memory");
+    free(*field);
+    *field = s;
+    return 0;
+}
+
+/* A new malloc'd absolute path: rel if it is absolute, else base/rel.
+ * NULL out of memory. */
+static char *resolve(const char *base, const char *rel)
+{
+    char *out;
+
+    if (rel[0] == '/' || !base)
+        return strdup(rel);
+    return asprintf(&out, "%s/%s", base, rel) < 0 ? NULL : out;
+}
+
+/* What a value of each kind must look like, for messages. */
+static const char *const kind_what[] = {
+    [K_SIZE] = "a size (use 512, 64kb, 1mb)",
+    [K_DURATION] = "a duration (use 500ms, 5s, 2m, 1h)",
+    [K_BOOL] = "yes or no",
+    [K_COUNT] = "a non-negative integer",
+    [K_LEVEL] = "a level 0..3",
+};
+
+/* Parse v into the field the table names, by its kind.  Returns 0 or -1
+ * (reported; the field is then unchanged). */
+static int set_field(pctx *c, const char *v)
+{
+    void *field = (char *)c->cfg + c->d->off;
+    enum kind k = c->d->kind;
+    uint64_t n = 0;
+    int ok;
+
+    if (k == K_PATH)
+        return v[0] ? take_string(c, field, resolve(c->base, v)) : report(c, "the path is empty");
+    if (k == K_WORD)
+        return v[0] ? take_string(c, field, strdup(v)) : report(c, "the value is empty");
+    if (k == K_BOOL) {
+        n = strcasecmp(v, "yes") == 0;
+        ok = n || strcasecmp(v, "no") == 0;
+    } else if (k == K_SIZE)
+        ok = ch_parse_size(v, &n) == 0;
+    else if (k == K_DURATION)
+        ok = ch_parse_duration(v, &n) == 0;
+    else
+        ok = parse_uint(v, k == K_LEVEL ? 3 : UINT64_MAX, &n) == 0;
+    if (!ok)
+        return report(c, "'%s' is not %s", v, kind_what[k]);
+    if (k == K_BOOL || k == K_LEVEL)
+        *(int *)field = (int)n;
+    else
+        *(uint64_t *)field = n;
+    return 0;
+}
+
+/* Split "ADDR:PORT", "[V6ADDR]:PORT" into host (copied into host[hostlen])
+ * and port; check the address is numeric.  Returns 0 or -1. */
+static int split_listen(const char *a, char *host, size_t hostlen, int *port)
+{
+    const char *colon, *hs = a;
+    int family = AF_INET;
+    unsigned char addr[sizeof(struct in6_addr)];
+    uint64_t v;
+
+    if (a[0] == '[') {
+        colon = strstr(a, "]:");
+        hs = a + 1;
+        family = AF_INET6;
+    } else {
+        colon = strrchr(a, ':');
+    }
+    if (!colon || colon == hs || (size_t)(colon - hs) >= hostlen)
+        return -1;
+    memcpy(host, hs, (size_t)(colon - hs));
+    host[colon - hs] = '\0';
+    colon += family == AF_INET6 ? 2 : 1;
+    if (inet_pton(family, host, addr) != 1 || parse_uint(colon, 65535, &v) < 0)
+        return -1;
+    *port = (int)v;
+    return 0;
+}
+
+/* listen ADDR:PORT | PORT | [V6ADDR]:PORT.  A bare PORT keeps the host. */
+static int h_listen(pctx *c, char **args, int n)
+{
+    char host[INET6_ADDRSTRLEN];
+    int port;
+    uint64_t v;
+    (void)n;
+
+    if (strspn(args[0], "0123456789") == strlen(args[0])) {
+        if (parse_uint(args[0], 65535, &v) < 0)
+            return report(c, "port '%s' is not in 0..65535", args[0]);
+        c->cfg->listen_port = (int)v;
+        return 0;
+    }
+    if (split_listen(args[0], host, sizeof host, &port) < 0)
+        return report(c, "'%s' is not ADDR:PORT (use 127.0.0.1:8000, 8000 or [::1]:8000)",
+                      args[0]);
+    if (take_string(c, &c->cfg->listen_host, strdup(host)) < 0)
+        return -1;
+    c->cfg->listen_port = port;
+    return 0;
+}
+
+/* allowed_origins ORIGIN...: appends every argument to the list. */
+static int h_origins(pctx *c, char **args, int n)
+{
+    ch_config *cfg = c->cfg;
+    char **list = reallocarray(cfg->allowed_origins, cfg->n_allowed_origins + (size_t)n,
+                               sizeof *list);
+    int i, r = 0;
+
+    if (!list)
+        return report(c, "out of memory");
+    cfg->allowed_origins = list;
+    for (i = 0; i < n; i++) {
+        if (args[i][0] == '\0' || strpbrk(args[i], " \t\r\n\v\f"))
+            r = report(c, "'%s' is not an origin (use *, https://chat.example.com, "
+                          "http://localhost:*, .example.com)", args[i]);
+        else if (!(list[cfg->n_allowed_origins] = strdup(args[i])))
+            r = report(c, "out of memory");
+        else
+            cfg->n_allowed_origins++;
+    }
+    return r;
+}
+
+/* layer memory | redis://... | rediss://... | unix://... */
+static int h_layer(pctx *c, char **args, int n)
+{
+    const char *v = args[0];
+    (void)n;
+
+    if (strcmp(v, "memory") != 0 && !has_prefix(v, "redis://") &&
+        !has_prefix(v, "rediss://") && !has_prefix(v, "unix://"))
+        return report(c, "'%s' is not memory, redis://..., rediss://... or unix://...", v);
+    return take_string(c, &c->cfg->layer, strdup(v));
+}
+
+/* store none | sqlite:PATH | postgresql://... | postgres://...; a relative
+ * sqlite PATH is made absolute like plugin_dir (":memory:" is kept). */
+static int h_store(pctx *c, char **args, int n)
+{
+    const char *v = args[0], *path = has_prefix(v, "sqlite:") ? v + 7 : NULL;
+    char *s = NULL;
+    (void)n;
+
+    if (strcmp(v, "none") == 0 || has_prefix(v, "postgresql://") || has_prefix(v, "postgres://"))
+        return take_string(c, &c->cfg->store, strdup(v));
+    if (!path || *path == '\0')
+        return report(c, "'%s' is not none, sqlite:PATH or postgresql://...", v);
+    if (*path == '/' || strcmp(path, ":memory:") == 0 || !c->base)
+        return take_string(c, &c->cfg->store, strdup(v));
+    if (asprintf(&s, "sqlite:%s/%s", c->base, path) < 0)
+        s = NULL;
+    return take_string(c, &c->cfg->store, s);
+}
+
+/* Non-zero if name is a plugin name: [A-Za-z0-9_-]+. */
+static int is_plugin_name(const char *name)
+{
+    return name[0] && strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789_-") == strlen(name);
+}
+
+/* route PATTERN PLUGIN [reload=keep|restart]: appends a route. */
+static int h_route(pctx *c, char **args, int n)
+{
+    char err[128];
+    ch_pattern *p = ch_pattern_compile(args[0], err, sizeof err);
+    int reload = CH_RELOAD_KEEP, bad = 0;
+    ch_route_cfg *routes, *r;
+
+    if (!p)
+        bad = report(c, "bad pattern '%s': %s", args[0], err);
+    ch_pattern_free(p);
+    if (!is_plugin_name(args[1]))
+        bad = report(c, "'%s' is not a plugin name ([A-Za-z0-9_-]+)", args[1]);
+    if (n == 3 && strcmp(args[2], "reload=restart") == 0)
+        reload = CH_RELOAD_RESTART;
+    else if (n == 3 && strcmp(args[2], "reload=keep") != 0)
+        bad = report(c, "'%s' is not reload=keep or reload=restart", args[2]);
+    if (bad)
+        return -1;
+    routes = realloc(c->cfg->routes, (c->cfg->n_routes + 1) * sizeof *routes);
+    if (!routes)
+        return report(c, "out of memory");
+    c->cfg->routes = routes;
+    r = &routes[c->cfg->n_routes];
+    *r = (ch_route_cfg){.pattern = strdup(args[0]), .plugin = strdup(args[1]),
+                        .reload = reload, .where = strdup(c->prefix)};
+    if (!r->pattern || !r->plugin || !r->where) {
+        free(r->pattern);
+        free(r->plugin);
+        free(r->where);
+        return report(c, "out of memory");
+    }
+    c->cfg->n_routes++;
+    return 0;
+}
+
+/* plugin_setting PLUGIN KEY VALUE: plugin_settings[PLUGIN][KEY] = VALUE. */
+static int h_plugin_setting(pctx *c, char **args, int n)
+{
+    json_t *obj, *val;
+    (void)n;
+
+    if (!is_plugin_name(args[0]))
+        return report(c, "'%s' is not a plugin name ([A-Za-z0-9_-]+)", args[0]);
+    if (args[1][0] == '\0')
+        return report(c, "the key is empty");
+    val = json_string(args[2]);
+    if (!val)
+        return report(c, "the value is not valid UTF-8");
+    obj = json_object_get(c->cfg->plugin_settings, args[0]);
+    if (!obj) {
+        obj = json_object();
+        if (!obj || json_object_set_new(c->cfg->plugin_settings, args[0], obj) < 0) {
+            json_decref(val);
+            return report(c, "out of memory");
+        }
+    }
+    if (json_object_set_new(obj, args[1], val) < 0)
+        return report(c, "the key is not valid UTF-8");
+    return 0;
+}
+
+#define FIELD(name, kind, usage) {#name, 1, 1, kind, offsetof(ch_config, name), NULL, usage}
+#define FUNC(name, min, max, fn, usage) {#name, min, max, K_FUNC, 0, fn, usage}
+
+static const directive directives[] = {
+    FUNC(listen, 1, 1, h_listen, "ADDR:PORT | PORT | [V6ADDR]:PORT"),
+    FIELD(plugin_dir, K_PATH, "PATH"),
+    FIELD(static_dir, K_PATH, "PATH"),
+    FUNC(allowed_origins, 1, -1, h_origins, "ORIGIN..."),
+    FIELD(require_origin, K_BOOL, "yes|no"),
+    FUNC(layer, 1, 1, h_layer, "memory | redis://... | rediss://... | unix://..."),
+    FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
+    FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),
+    FUNC(plugin_setting, 3, 3, h_plugin_setting, "PLUGIN KEY VALUE"),
+    FIELD(max_message_size, K_SIZE, "SIZE"),
+    FIELD(max_outbound_bytes, K_SIZE, "SIZE"),
+    FIELD(max_request_line, K_SIZE, "SIZE"),
+    FIELD(max_header_bytes, K_SIZE, "SIZE"),
+    FIELD(max_body_size, K_SIZE, "SIZE"),
+    FIELD(max_headers, K_COUNT, "COUNT"),
+    FIELD(max_connections, K_COUNT, "COUNT"),
+    FIELD(handshake_timeout, K_DURATION, "DURATION"),
+    FIELD(keepalive_timeout, K_DURATION, "DURATION"),
+    FIELD(idle_timeout, K_DURATION, "DURATION"),
+    FIELD(ping_interval, K_DURATION, "DURATION"),
+    FIELD(ping_timeout, K_DURATION, "DURATION"),
+    FIELD(shutdown_timeout, K_DURATION, "DURATION"),
+    FIELD(group_expiry, K_DURATION, "DURATION"),
+    FIELD(verbosity, K_LEVEL, "0..3"),
+    FIELD(store_key_file, K_PATH, "PATH"),
+    FIELD(store_key_env, K_WORD, "VARIABLE"),
+    FIELD(store_queue_max, K_COUNT, "COUNT"),
+    FIELD(store_batch_max, K_COUNT, "COUNT"),
+};
+
+static const directive *find_directive(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof directives / sizeof directives[0]; i++)
+        if (strcmp(directives[i].name, name) == 0)
+            return &directives[i];
+    return NULL;
+}
+
+int ch_config_is_directive(const char *name) { return name && find_directive(name) != NULL; }
+
+/* Check the argument count of c->d; report "expected ..., got N". */
+static int check_count(pctx *c, int n)
+{
+    const directive *d = c->d;
+    char want[32];
+
+    if (n >= d->min_args && (d->max_args < 0 || n <= d->max_args))
+        return 0;
+    if (d->max_args < 0)
+        (void)snprintf(want, sizeof want, "%d or more arguments", d->min_args);
+    else if (d->min_args != d->max_args)
+        (void)snprintf(want, sizeof want, "%d to %d arguments", d->min_args, d->max_args);
+    else
+        (void)snprintf(want, sizeof want, "%d argument%s", d->min_args,
+                       d->min_args == 1 ? "" : "s");
+    return report(c, "expected %s, got %d (%s %s)", want, n, d->name, d->usage);
+}
+
+/* Apply directive `name` with its n args to cfg.  Messages start with
+ * prefix; relative paths are made absolute against base (NULL: kept as
+ * they are).  Returns the number of problems reported. */
+static int run_directive(ch_config *cfg, ch_diag *diag, const char *prefix, const char *base,
+                         const char *name, char **args, int n)
+{
+    pctx c = {.cfg = cfg, .diag = diag, .prefix = prefix, .base = base};
+
+    c.d = find_directive(name);
+    if (!c.d) {
+        ch_diag_add(diag, "%s: unknown directive '%s'", prefix, name);
+        return 1;
+    }
+    if (check_count(&c, n) < 0 || n < 1)  /* n < 1 cannot pass check_count */
+        return 1;
+    if (c.d->kind == K_FUNC)
+        return c.d->fn(&c, args, n) < 0;
+    return set_field(&c, args[0]) < 0;
+}
+
+/* --- file and command line ------------------------------------------- */
+/* The absolute directory (malloc'd) that relative paths in `file` are
+ * resolved against: the file's own, or the current one if file is NULL.
+ * NULL if it cannot be found. */
+static char *base_dir(const char *file)
+{
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    char *dir, *out;
+
+    if (!slash)
+        return getcwd(NULL, 0);
+    if (slash == file)
+        return strdup("/");
+    dir = strndup(file, (size_t)(slash - file));
+    out = dir ? realpath(dir, NULL) : NULL;
+    free(dir);
+    return out;
+}
+
+/* The directive a line starts with (for naming it in a syntax error), or
+ * NULL. */
+static const char *leading_directive(const char *line)
+{
+    size_t i;
+
+    line += strspn(line, " \t");
+    for (i = 0; i < sizeof directives / sizeof directives[0]; i++)
+        if (has_prefix(line, directives[i].name) &&
+            is_blank(line[strlen(directives[i].name)]))
+            return directives[i].name;
+    return NULL;
+}
+
+/* Parse one line of a file (len bytes, newline included).  Returns the
+ * number of problems reported. */
+static int parse_line(ch_config *cfg, ch_diag *diag, const char *prefix, const char *base,
+                      char *line, size_t len)
+{
+    char err[128], **argv;
+    int n, problems;
+
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+        line[--len] = '\0';
+    if (len > MAX_LINE) {
+        ch_diag_add(diag, "%s: the line is longer than 64 KiB", prefix);
+        return 1;
+    }
+    if (memchr(line, '\0', len)) {
+        ch_diag_add(diag, "%s: the line contains a NUL byte", prefix);
+        return 1;
+    }
+    n = ch_config_split(line, &argv, err, sizeof err);
+    if (n < 0) {
+        diag_named(diag, prefix, leading_directive(line), err);
+        return 1;
+    }
+    problems = n > 0 ? run_directive(cfg, diag, prefix, base, argv[0], argv + 1, n - 1) : 0;
+    ch_config_free_argv(argv);
+    return problems;
+}
+
+/*
+ * Parse the file at path into cfg (see config.h); cfg->path becomes a
+ * copy of path.  Returns the number of problems appended to diag.
+ */
+int ch_config_load_file(ch_config *cfg, const char *path, ch_diag *diag)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL, *base, *prefix;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned long lineno = 0;
+    int problems = 0;
+
+    if (!f) {
+        ch_diag_add(diag, "%s: cannot open: %s", path, strerror(errno));
+        return 1;
+    }
+    if (!cfg->path || strcmp(cfg->path, path) != 0) {
+        free(cfg->path);
+        cfg->path = strdup(path);
+    }
+    base = base_dir(path);
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        if (asprintf(&prefix, "%s:%lu", path, ++lineno) < 0) {
+            ch_diag_add(diag, "%s: out of memory", path);
+            problems++;
+            break;
+        }
+        problems += parse_line(cfg, diag, prefix, base, line, (size_t)len);
+        free(prefix);
+    }
+    if (ferror(f)) {
+        ch_diag_add(diag, "%s: read error: %s", path, strerror(errno));
+        problems++;
+    }
+    free(line);
+    free(base);
+    (void)fclose(f);
+    return problems;
+}
+
+/*
+ * Apply one directive given as text (a command-line option).  Relative
+ * paths are resolved against the current directory when `where` starts
+ * with "--" or no file was loaded, else against the file's directory.
+ * Returns the number of problems appended to diag.
+ */
+int ch_config_apply(ch_config *cfg, const char *directive, const char *value,
+                    const char *where, ch_diag *diag)
+{
+    char err[128], **argv, *base;
+    int n, problems;
+
+    n = ch_config_split(value, &argv, err, sizeof err);
+    if (n < 0) {
+        diag_named(diag, where, directive, err);
+        return 1;
+    }
+    base = base_dir(has_prefix(where, "--") ? NULL : cfg->path);
+    problems = run_directive(cfg, diag, where, base, directive, argv, n);
+    free(base);
+    ch_config_free_argv(argv);
+    return problems;
+}

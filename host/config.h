@@ -1,0 +1,141 @@
+/*
+ * config.h -- the host's configuration: defaults, the config file, and
+ * command-line overrides.
+ *
+ * The file is redis.conf-style: one directive per line, arguments
+ * separated by blanks, "double quotes" (with \" \\ \n \t escapes) or
+ * 'single quotes' around arguments that contain blanks, `#` starts a
+ * comment outside quotes.  Durations take a unit (500ms, 5s, 2m, 1h; a
+ * bare number is seconds); sizes take one too (512, 64kb, 1mb, 1gb; k/m/g
+ * and kb/mb/gb are both powers of 1024, case-insensitive).
+ *
+ * Every directive can also be given on the command line as
+ * `--<directive> VALUE`; the value is split into arguments exactly like a
+ * file line, and command-line values override the file (a repeated list
+ * directive such as `route` or `allowed_origins` given on the command line
+ * is added to the file's).
+ *
+ * Errors never stop at the first one: every problem is appended to the
+ * ch_diag list as "FILE:LINE: message" (or "--directive: message"), so
+ * `chanhost --check` can report them all.  A config with errors is never
+ * applied.
+ *
+ * Relative paths in the file (plugin_dir, static_dir) are resolved against
+ * the directory of the config file; on the command line, against the
+ * current directory.
+ */
+#ifndef CH_CONFIG_H
+#define CH_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A list of diagnostics, one malloc'd line each. */
+typedef struct ch_diag {
+    char **lines;
+    size_t n, cap;
+} ch_diag;
+
+/* Append a printf-formatted line. */
+void ch_diag_add(ch_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Free every line (the struct itself is the caller's). */
+void ch_diag_free(ch_diag *d);
+
+/* Reload policy of a route's plugin (used by hot reload). */
+enum { CH_RELOAD_KEEP = 0, CH_RELOAD_RESTART = 1 };
+
+typedef struct ch_route_cfg {
+    char *pattern;   /* e.g. "/ws/chat/<int:room_id>/" */
+    char *plugin;    /* plugin name, file plugin_dir/<plugin>.so */
+    int reload;      /* CH_RELOAD_KEEP or CH_RELOAD_RESTART */
+    char *where;     /* "file:line" or "--route", for messages */
+} ch_route_cfg;
+
+typedef struct ch_config {
+    /* where it came from */
+    char *path;                /* config file path, NULL if none */
+
+    /* listen */
+    char *listen_host;         /* default "127.0.0.1" */
+    int listen_port;           /* default 8000 */
+
+    char *plugin_dir;          /* NULL: main.c uses the plugins/ next to the binary */
+    char *static_dir;          /* NULL: no static files */
+
+    /* origins: each entry "*", a full origin "https://chat.example.com",
+     * "http://localhost:*" (any port) or a host pattern as in Django's
+     * ALLOWED_HOSTS ("example.com", ".example.com" for subdomains). */
+    char **allowed_origins;
+    size_t n_allowed_origins;
+    int require_origin;        /* yes/no, default no */
+
+    char *layer;               /* "memory" (default) or a redis:// URL */
+    char *store;               /* "none" (default), sqlite:PATH, postgresql://... */
+    char *store_key_file;      /* message keys; NULL: next to a sqlite file */
+    char *store_key_env;       /* or the variable holding them */
+    uint64_t store_queue_max;  /* 0: the store's default (10000) */
+    uint64_t store_batch_max;  /* 0: the store's default (256) */
+
+    ch_route_cfg *routes;
+    size_t n_routes;
+
+    /* plugin settings: {"plugin": {"key": "value", ...}, ...} (owned) */
+    json_t *plugin_settings;
+
+    /* limits */
+    uint64_t max_message_size;    /* 1mb: largest WebSocket message in */
+    uint64_t max_outbound_bytes;  /* 4mb: queued towards one slow client */
+    uint64_t max_request_line;    /* 8kb */
+    uint64_t max_header_bytes;    /* 16kb, all header lines together */
+    uint64_t max_headers;         /* 100 header fields */
+    uint64_t max_body_size;       /* 1mb for HTTP request bodies */
+    uint64_t max_connections;     /* 0: limited only by file descriptors */
+
+    /* timeouts, milliseconds; 0 disables where noted */
+    uint64_t handshake_timeout;   /* 5s: TCP accept to accepted WebSocket */
+    uint64_t keepalive_timeout;   /* 75s: idle HTTP keep-alive connection */
+    uint64_t idle_timeout;        /* 0 (off): WebSocket with no frame in */
+    uint64_t ping_interval;       /* 20s: server ping after this long idle */
+    uint64_t ping_timeout;        /* 30s: no pong -> connection dropped */
+    uint64_t shutdown_timeout;    /* 10s: grace for clients on SIGTERM */
+    uint64_t group_expiry;        /* 86400s, as channels_redis */
+
+    int verbosity;                /* 0..3, default 1 */
+} ch_config;
+
+/* Fill *cfg with the defaults above.  Returns 0 or -ENOMEM. */
+int ch_config_init(ch_config *cfg);
+
+/* Free everything *cfg owns (the struct itself is the caller's). */
+void ch_config_free(ch_config *cfg);
+
+/* Parse the file at `path` into *cfg (on top of what is there).  Problems
+ * are appended to *diag.  Returns the number of problems added (0: fine);
+ * a file that cannot be read is one problem "PATH: cannot open: reason". */
+int ch_config_load_file(ch_config *cfg, const char *path, ch_diag *diag);
+
+/* Parse one directive from text, e.g. ("route", "/ws/x/ echo") as given
+ * by --route, with `where` naming it in messages ("--route").  Returns the
+ * number of problems added. */
+int ch_config_apply(ch_config *cfg, const char *directive, const char *value,
+                    const char *where, ch_diag *diag);
+
+/* Non-zero if `name` is a known directive (for command-line parsing). */
+int ch_config_is_directive(const char *name);
+
+/* Split one line into arguments (quotes, escapes, # comments).  On
+ * success returns the count and sets *argv to a malloc'd NULL-terminated
+ * array of malloc'd strings (free with ch_config_free_argv); on a syntax
+ * error returns -1 and writes the reason into err. */
+int ch_config_split(const char *line, char ***argv, char *err, size_t errlen);
+void ch_config_free_argv(char **argv);
+
+/* Parse "5s", "500ms", "2m", "1h", "30" (seconds) into milliseconds.
+ * Returns 0 or -1. */
+int ch_parse_duration(const char *s, uint64_t *ms);
+
+/* Parse "512", "64kb", "1mb", "1g" into bytes.  Returns 0 or -1. */
+int ch_parse_size(const char *s, uint64_t *bytes);
+
+#endif

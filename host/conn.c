@@ -1,0 +1,417 @@
+/*
+ * conn.c -- TCP connections: accept, read into the shared buffer, the
+ * bounded output queue, coalesced writes, the per-connection timer, close.
+ *
+ * Why one read buffer: every byte read is consumed (parsed, or copied by
+ * wslay into its frame buffer) before the read callback returns, so no
+ * connection needs a buffer of its own while idle; 100,000 idle clients
+ * cost no read memory.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "ws.h"
+
+#define CH_WRITE_MAX_BUFS 64          /* iovecs per writev */
+#define CH_ITEM_COST sizeof(ch_outq_item)
+
+static void on_close(uv_handle_t *h);
+static void conn_free(ch_conn *c);
+static void on_timer(uv_timer_t *t);
+
+/* Link c into the app's list of connections. */
+static void conn_link(ch_app *app, ch_conn *c)
+{
+    c->next = app->conns;
+    if (app->conns)
+        app->conns->prev = c;
+    app->conns = c;
+    app->n_conns++;
+}
+
+static void conn_unlink(ch_app *app, ch_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        app->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    app->n_conns--;
+}
+
+/* Format the peer address of c into c->peer. */
+static void conn_peer(ch_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        } else {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        }
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+/*
+ * Accept one connection.  Over max_connections the socket is accepted and
+ * closed at once (so the kernel's backlog does not fill), and counted.
+ */
+void ch_conn_accept(ch_app *app, uv_stream_t *listener)
+{
+    ch_conn *c = calloc(1, sizeof *c);
+
+    if (!c) {
+        ch_log(CH_LOG_ERROR, "out of memory accepting a connection");
+        return;
+    }
+    c->app = app;
+    uv_tcp_init(app->loop, &c->tcp);
+    c->tcp.data = c;
+    uv_timer_init(app->loop, &c->timer);
+    c->timer.data = c;
+    conn_link(app, c);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        ch_conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_peer(c);
+    c->fresh = 1;
+    c->since_ms = c->last_rx_ms = uv_now(app->loop);
+    if (app->cfg.max_connections && app->n_conns > app->cfg.max_connections) {
+        ch_metric_count(CH_M_CONN_REFUSED);
+        ch_conn_close(c);
+        return;
+    }
+    c->http = ch_http_new(c);
+    if (!c->http) {
+        ch_conn_close(c);
+        return;
+    }
+    ch_metric_count(CH_M_CONN_ACCEPTED);
+    ch_conn_read_start(c);
+    ch_conn_arm_timer(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    ch_conn *c = h->data;
+
+    (void)hint;
+    buf->base = c->app->read_buf;
+    buf->len = c->app->read_buf_size;
+}
+
+/* Bytes arrived: hand them to the protocol of the current state. */
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    ch_conn *c = s->data;
+
+    if (n < 0) {
+        ch_conn_close(c);
+        return;
+    }
+    if (n == 0 || c->closing)
+        return;
+    c->last_rx_ms = uv_now(c->app->loop);
+    if (c->state == CH_CONN_WS)
+        ch_ws_feed(c, buf->base, (size_t)n);
+    else if (c->http)
+        ch_http_feed(c, buf->base, (size_t)n);
+}
+
+void ch_conn_read_start(ch_conn *c)
+{
+    if (c->closing || c->reading)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+        c->reading = 1;
+}
+
+void ch_conn_read_stop(ch_conn *c)
+{
+    if (!c->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+/* Put c on the app's dirty list so the next flush writes it. */
+static void conn_mark_dirty(ch_conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = 1;
+    c->next_dirty = c->app->dirty;
+    c->app->dirty = c;
+}
+
+/* Grow the ring to hold at least one more item.  Returns 0 or -ENOMEM. */
+static int outq_grow(ch_conn *c)
+{
+    uint32_t ncap = c->qcap ? c->qcap * 2 : 4;
+    ch_outq_item *nq;
+    uint32_t i;
+
+    if (c->qlen < c->qcap)
+        return 0;
+    nq = malloc(ncap * sizeof *nq);
+    if (!nq)
+        return -ENOMEM;
+    for (i = 0; i < c->qlen; i++)
+        nq[i] = c->q[(c->qhead + i) % c->qcap];
+    free(c->q);
+    c->q = nq;
+    c->qcap = ncap;
+    c->qhead = 0;
+    return 0;
+}
+
+int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded)
+{
+    uint64_t cost = buf->len + CH_ITEM_COST;
+
+    if (c->closing || c->close_after_flush)
+        return -EPIPE;
+    if (bounded && c->queued_bytes + cost > c->app->cfg.max_outbound_bytes)
+        return -ENOBUFS;
+    if (outq_grow(c) < 0)
+        return -ENOMEM;
+    c->q[(c->qhead + c->qlen) % c->qcap] = (ch_outq_item){ch_buf_ref(buf), 0};
+    c->qlen++;
+    c->queued_bytes += cost;
+    conn_mark_dirty(c);
+    return 0;
+}
+
+int ch_conn_queue_copy(ch_conn *c, const void *data, size_t len)
+{
+    ch_buf *b = ch_buf_from(data, len);
+    int rc;
+
+    if (!b)
+        return -ENOMEM;
+    rc = ch_conn_queue(c, b, 0);
+    ch_buf_unref(b);
+    return rc;
+}
+
+/* Release the item at the head of the ring. */
+static void outq_pop(ch_conn *c)
+{
+    ch_outq_item *it = &c->q[c->qhead];
+
+    c->queued_bytes -= it->buf->len + CH_ITEM_COST;
+    ch_buf_unref(it->buf);
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qlen--;
+}
+
+void ch_conn_discard_queued(ch_conn *c)
+{
+    while (c->qlen > c->inflight) {
+        uint32_t last = (c->qhead + c->qlen - 1) % c->qcap;
+
+        c->queued_bytes -= c->q[last].buf->len + CH_ITEM_COST;
+        ch_buf_unref(c->q[last].buf);
+        c->qlen--;
+    }
+}
+
+static void conn_write(ch_conn *c);
+
+/* A writev finished: drop what it wrote, then write more or finish. */
+static void on_write(uv_write_t *req, int status)
+{
+    ch_conn *c = req->data;
+
+    c->writing = 0;
+    while (c->inflight > 0) {
+        outq_pop(c);
+        c->inflight--;
+    }
+    if (status < 0) {
+        ch_conn_close(c);
+        return;
+    }
+    if (c->closing)
+        return;
+    if (c->qlen > 0)
+        conn_write(c);
+    else if (c->close_after_flush)
+        ch_conn_close(c);
+}
+
+/* Write as much of the queue as fits in one writev. */
+static void conn_write(ch_conn *c)
+{
+    uv_buf_t bufs[CH_WRITE_MAX_BUFS];
+    uint32_t n = c->qlen < CH_WRITE_MAX_BUFS ? c->qlen : CH_WRITE_MAX_BUFS;
+    uint64_t bytes = 0;
+    uint32_t i;
+
+    if (c->writing || c->closing || n == 0)
+        return;
+    for (i = 0; i < n; i++) {
+        ch_outq_item *it = &c->q[(c->qhead + i) % c->qcap];
+
+        bufs[i] = uv_buf_init((char *)it->buf->data + it->off, it->buf->len - it->off);
+        bytes += bufs[i].len;
+    }
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
+        ch_conn_close(c);
+        return;
+    }
+    ch_metric_add(CH_M_BYTES_OUT, bytes);
+    c->writing = 1;
+    c->inflight = n;
+}
+
+void ch_app_flush(ch_app *app)
+{
+    while (app->dirty) {
+        ch_conn *c = app->dirty;
+
+        app->dirty = c->next_dirty;
+        c->next_dirty = NULL;
+        c->dirty = 0;
+        if (c->closing)
+            continue;
+        if (c->qlen > 0)
+            conn_write(c);
+        else if (c->close_after_flush && !c->writing)
+            ch_conn_close(c);
+    }
+}
+
+void ch_conn_close_after_flush(ch_conn *c)
+{
+    if (c->closing)
+        return;
+    c->close_after_flush = 1;
+    ch_conn_read_stop(c);
+    conn_mark_dirty(c);
+}
+
+/*
+ * Close now.  The protocol state is torn down first (the plugin hears
+ * disconnect here, while the connection is still valid), then the handles
+ * are closed; memory goes in on_close once both handles are closed.
+ */
+void ch_conn_close(ch_conn *c)
+{
+    if (c->closing)
+        return;
+    if (c->ws && c->ws->in_recv) {
+        c->close_pending = 1;   /* wslay is on the stack: ch_ws_feed closes */
+        return;
+    }
+    c->closing = 1;
+    ch_conn_read_stop(c);
+    if (c->ws)
+        ch_ws_gone(c);
+    if (c->http) {
+        ch_http_free(c->http);
+        c->http = NULL;
+    }
+    uv_timer_stop(&c->timer);
+    c->open_handles = 2;
+    uv_close((uv_handle_t *)&c->timer, on_close);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+/* Both handles report here; the last one frees the connection. */
+static void on_close(uv_handle_t *h)
+{
+    ch_conn *c = h->data;
+
+    if (--c->open_handles > 0 || c->holds > 0)
+        return;
+    conn_free(c);
+}
+
+void ch_conn_hold(ch_conn *c) { c->holds++; }
+
+void ch_conn_release(ch_conn *c)
+{
+    if (--c->holds == 0 && c->closing && c->open_handles == 0)
+        conn_free(c);
+}
+
+/* Free a closed connection whose handles and holds are all gone. */
+static void conn_free(ch_conn *c)
+{
+    ch_app *app = c->app;
+
+    while (c->qlen > 0)
+        outq_pop(c);
+    free(c->q);
+    conn_unlink(app, c);
+    free(c);
+    if (app->stopping && app->n_conns == 0)
+        ch_app_stop(app);
+}
+
+/* When must c next be looked at?  Absolute loop time in ms, 0 = never. */
+static uint64_t conn_deadline(ch_conn *c)
+{
+    uint64_t t;
+
+    if (c->state == CH_CONN_WS)
+        return ch_ws_deadline(c);
+    if (c->state == CH_CONN_WS_PENDING)
+        return c->since_ms + c->app->cfg.handshake_timeout;
+    t = c->http ? ch_http_timeout_ms(c) : 0;
+    return t ? c->since_ms + t : 0;
+}
+
+void ch_conn_arm_timer(ch_conn *c)
+{
+    uint64_t due, now;
+
+    if (c->closing)
+        return;
+    due = conn_deadline(c);
+    if (due == 0) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    now = uv_now(c->app->loop);
+    uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
+}
+
+/* The deadline passed (or moved): act, or re-arm for the new one. */
+static void on_timer(uv_timer_t *t)
+{
+    ch_conn *c = t->data;
+    uint64_t due = conn_deadline(c);
+
+    if (due > uv_now(c->app->loop)) {
+        ch_conn_arm_timer(c);
+        return;
+    }
+    if (c->state == CH_CONN_WS) {
+        ch_ws_timer(c);
+        ch_conn_arm_timer(c);
+        return;
+    }
+    if (c->state == CH_CONN_WS_PENDING || c->fresh)
+        ch_metric_handshake_failure("timeout");
+    ch_conn_close(c);
+}

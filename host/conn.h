@@ -1,0 +1,112 @@
+/*
+ * conn.h -- one TCP connection: reading into the loop's shared buffer, a
+ * bounded output queue of shared buffers, coalesced writes, one timer,
+ * and closing.
+ *
+ * A connection starts in HTTP state (http.c parses requests) and may be
+ * upgraded to WebSocket state (ws.c).  Output is never written at once:
+ * ch_conn_queue() appends a reference to a ch_buf and marks the connection
+ * dirty; the app flushes all dirty connections once per loop turn with one
+ * writev each (see ch_app_flush).
+ *
+ * Lifetime.  ch_conn_close() starts closing: the protocol layer's close
+ * hook runs (the plugin's disconnect), the timer stops, and uv_close is
+ * called; the memory is freed in the close callback, after the current
+ * callback stack has returned.  So a connection pointer stays valid for
+ * the whole of any callback in which it was valid at the start.
+ */
+#ifndef CH_CONN_H
+#define CH_CONN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "msg.h"
+
+typedef struct ch_app ch_app;
+typedef struct ch_conn ch_conn;
+typedef struct ch_http ch_http;
+typedef struct chanhost_conn ch_ws;
+
+enum ch_conn_state {
+    CH_CONN_HTTP = 0,      /* reading / answering HTTP requests */
+    CH_CONN_WS_PENDING,    /* upgrade asked, the plugin has not decided */
+    CH_CONN_WS,            /* WebSocket open */
+};
+
+typedef struct ch_outq_item {
+    ch_buf *buf;
+    uint32_t off;          /* bytes of buf already written */
+} ch_outq_item;
+
+struct ch_conn {
+    uv_tcp_t tcp;               /* tcp.data == this */
+    uv_timer_t timer;           /* timer.data == this */
+    uv_write_t wreq;
+    ch_app *app;
+    ch_conn *prev, *next;       /* app->conns */
+    ch_conn *next_dirty;        /* app->dirty */
+
+    enum ch_conn_state state;
+    unsigned closing : 1;       /* ch_conn_close called */
+    unsigned dirty : 1;         /* on app->dirty */
+    unsigned writing : 1;       /* a uv_write is in flight */
+    unsigned close_after_flush : 1;
+    unsigned reading : 1;
+    unsigned close_pending : 1; /* close asked for inside wslay_event_recv */
+    unsigned fresh : 1;         /* no complete request seen yet */
+    unsigned char open_handles; /* handles still to report closed */
+    uint16_t holds;             /* async operations still referring to it */
+
+    uint64_t since_ms;          /* start of the current deadline window */
+    uint64_t last_rx_ms;        /* last bytes received */
+
+    ch_outq_item *q;            /* ring of queued output */
+    uint32_t qhead, qlen, qcap;
+    uint32_t inflight;          /* items in the current uv_write */
+    uint64_t queued_bytes;      /* bytes (and item overhead) queued */
+
+    ch_http *http;              /* HTTP state, NULL once upgraded */
+    ch_ws *ws;                  /* WebSocket state, NULL before upgrade */
+    char peer[56];              /* "ip:port" */
+};
+
+/* Accept a new connection from the listener.  Logs and drops it on
+ * failure. */
+void ch_conn_accept(ch_app *app, uv_stream_t *listener);
+
+/* Append a reference to buf (the caller keeps its own) to the output
+ * queue.  Returns 0, -EPIPE if closing, or -ENOBUFS when the queue would
+ * exceed max_outbound_bytes and `bounded` is set (the caller decides what
+ * a slow client costs). */
+int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded);
+
+/* Queue a copy of data[0..len) (unbounded: control frames, responses). */
+int ch_conn_queue_copy(ch_conn *c, const void *data, size_t len);
+
+/* Drop every queued item that is not being written (slow clients). */
+void ch_conn_discard_queued(ch_conn *c);
+
+/* Close once everything queued has been written. */
+void ch_conn_close_after_flush(ch_conn *c);
+
+/* Close now: queued output is dropped. */
+void ch_conn_close(ch_conn *c);
+
+/* An asynchronous operation (thread-pool work) refers to c: its memory
+ * must outlive the operation even if c is closed meanwhile.  Every hold is
+ * matched by one release, on the loop thread. */
+void ch_conn_hold(ch_conn *c);
+void ch_conn_release(ch_conn *c);
+
+/* Start / stop reading. */
+void ch_conn_read_start(ch_conn *c);
+void ch_conn_read_stop(ch_conn *c);
+
+/* Recompute the connection's next deadline and arm its timer. */
+void ch_conn_arm_timer(ch_conn *c);
+
+/* Write out every dirty connection's queue (one writev each). */
+void ch_app_flush(ch_app *app);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * hmap.c -- the string-keyed hash map of hmap.h: seeded FNV-1a hashing,
+ * linear probing, backward-shift deletion (no tombstones), doubling at
+ * 3/4 load.  Owns only the slot table; keys and values are borrowed.
+ */
+#include "hmap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define HMAP_MIN_CAP 16
+
+void ch_hmap_init(ch_hmap *m) { memset(m, 0, sizeof *m); }
+
+void ch_hmap_free(ch_hmap *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* A per-map seed: random bytes from the kernel if they are available at
+ * once, otherwise a mix of the map's address and a counter (the seed only
+ * spreads keys; it is not a secret the map's correctness depends on). */
+static uint64_t hmap_new_seed(const ch_hmap *m)
+{
+    static uint64_t fallback;
+    uint64_t seed;
+
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+        return seed;
+    return (uint64_t)(uintptr_t)m ^ (++fallback * 0x9E3779B97F4A7C15ull);
+}
+
+/* Seeded FNV-1a over the NUL-terminated key, then a 64-bit finalizer so
+ * that the low bits (used as the slot index) depend on every byte. */
+static uint64_t hmap_hash(uint64_t seed, const char *key)
+{
+    uint64_t h = 0xcbf29ce484222325ull ^ seed;
+
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Index of the slot holding key, or of the empty slot where it would go.
+ * The table must exist and have at least one empty slot. */
+static size_t hmap_probe(const ch_hmap *m, const char *key, uint64_t h)
+{
+    size_t mask = m->cap - 1;
+    size_t i = (size_t)h & mask;
+
+    while (m->slots[i].key) {
+        if (m->slots[i].hash == h && strcmp(m->slots[i].key, key) == 0)
+            return i;
+        i = (i + 1) & mask;
+    }
+    return i;
+}
+
+void *ch_hmap_get(const ch_hmap *m, const char *key)
+{
+    size_t i;
+
+    if (!m->count || !key)
+        return NULL;
+    i = hmap_probe(m, key, hmap_hash(m->seed, key));
+    return m->slots[i].key ? m->slots[i].val : NULL;
+}
+
+/* Copy the entries of old[0..old_cap) into the empty table slots of
+ * new_cap slots, by their stored hashes (nothing is rehashed). */
+static void hmap_move(ch_hmap_slot *slots, size_t new_cap, const ch_hmap_slot *old,
+                      size_t old_cap)
+{
+    for (size_t i = 0; i < old_cap; i++) {
+        size_t j;
+
+        if (!old[i].key)
+            continue;
+        j = (size_t)old[i].hash & (new_cap - 1);
+        while (slots[j].key)
+            j = (j + 1) & (new_cap - 1);
+        slots[j] = old[i];
+    }
+}
+
+/* Switch to a fresh table of new_cap slots holding every entry; the first
+ * table also fixes the map's seed.  Returns 0 or -ENOMEM (map unchanged). */
+static int hmap_resize(ch_hmap *m, size_t new_cap)
+{
+    ch_hmap_slot *slots = calloc(new_cap, sizeof *slots);
+
+    if (!slots)
+        return -ENOMEM;
+    if (m->slots) {
+        hmap_move(slots, new_cap, m->slots, m->cap);
+        free(m->slots);
+    } else {
+        m->seed = hmap_new_seed(m);
+    }
+    m->slots = slots;
+    m->cap = new_cap;
+    return 0;
+}
+
+int ch_hmap_put(ch_hmap *m, const char *key, void *val)
+{
+    uint64_t h;
+    size_t i;
+
+    if (!key || !val)
+        return -EINVAL;
+    if ((m->count + 1) * 4 > m->cap * 3) {
+        int rc = hmap_resize(m, m->cap ? m->cap * 2 : HMAP_MIN_CAP);
+
+        if (rc)
+            return rc;
+    }
+    h = hmap_hash(m->seed, key);
+    i = hmap_probe(m, key, h);
+    if (m->slots[i].key) {
+        m->slots[i].key = key;
+        m->slots[i].val = val;
+        return 1;
+    }
+    m->slots[i] = (ch_hmap_slot){.key = key, .val = val, .hash = h};
+    m->count++;
+    return 0;
+}
+
+/* Empty slot i, then pull back later entries of the same probe run whose
+ * home slot lies cyclically at or before i, so lookups need no tombstones. */
+static void hmap_delete_at(ch_hmap *m, size_t i)
+{
+    size_t mask = m->cap - 1;
+    size_t j = i;
+
+    for (;;) {
+        size_t home;
+
+        j = (j + 1) & mask;
+        if (!m->slots[j].key)
+            break;
+        home = (size_t)m->slots[j].hash & mask;
+        /* entry j may move to i iff home is not in the cyclic range (i, j] */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i] = (ch_hmap_slot){0};
+    m->count--;
+}
+
+void *ch_hmap_remove(ch_hmap *m, const char *key)
+{
+    size_t i;
+    void *val;
+
+    if (!m->count || !key)
+        return NULL;
+    i = hmap_probe(m, key, hmap_hash(m->seed, key));
+    if (!m->slots[i].key)
+        return NULL;
+    val = m->slots[i].val;
+    hmap_delete_at(m, i);
+    return val;
+}
+
+int ch_hmap_next(const ch_hmap *m, size_t *pos, const char **key, void **val)
+{
+    for (size_t i = *pos; i < m->cap; i++) {
+        if (!m->slots[i].key)
+            continue;
+        if (key)
+            *key = m->slots[i].key;
+        if (val)
+            *val = m->slots[i].val;
+        *pos = i + 1;
+        return 1;
+    }
+    *pos = m->cap;
+    return 0;
+}

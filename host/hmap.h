@@ -1,0 +1,59 @@
+/*
+ * hmap.h -- a small string-keyed hash map (open addressing, linear
+ * probing, backward-shift deletion, power-of-two capacity).
+ *
+ * Keys are BORROWED: the map stores the key pointer, never a copy, so the
+ * key string must stay valid and unchanged while its entry is in the map.
+ * The usual pattern is a value that holds its own name (a group struct, an
+ * endpoint) and is inserted under that name.  Values are opaque non-NULL
+ * pointers; the map never frees keys or values.
+ *
+ * The map grows (doubling) when it becomes 3/4 full; it does not shrink.
+ * Iteration order is unspecified and differs between runs (each map's
+ * hash is seeded at random when its table is first allocated).  Inserting or removing during an
+ * iteration is not supported.
+ */
+#ifndef CH_HMAP_H
+#define CH_HMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ch_hmap_slot {
+    const char *key;               /* NULL: empty slot */
+    void *val;
+    uint64_t hash;
+} ch_hmap_slot;
+
+typedef struct ch_hmap {
+    ch_hmap_slot *slots;           /* NULL until the first insert */
+    size_t cap;                    /* 0 or a power of two */
+    size_t count;
+    uint64_t seed;                 /* hash seed, set with the first table */
+} ch_hmap;
+
+/* An empty map (no allocation); a zeroed ch_hmap is also a valid empty map. */
+void ch_hmap_init(ch_hmap *m);
+
+/* Free the slot table (not the keys or values); the map is empty after. */
+void ch_hmap_free(ch_hmap *m);
+
+/* The value stored under key, or NULL. */
+void *ch_hmap_get(const ch_hmap *m, const char *key);
+
+/* Store val (non-NULL) under key (borrowed).  If key is already present,
+ * its value and key pointer are replaced.  Returns 0 if inserted, 1 if
+ * replaced, -EINVAL for a NULL key or value, -ENOMEM. */
+int ch_hmap_put(ch_hmap *m, const char *key, void *val);
+
+/* Remove key; returns its value, or NULL if absent. */
+void *ch_hmap_remove(ch_hmap *m, const char *key);
+
+static inline size_t ch_hmap_count(const ch_hmap *m) { return m->count; }
+
+/* Iterate: start with *pos = 0; each call that returns 1 sets *key and
+ * *val (either may be NULL if not wanted) to the next entry; returns 0 at
+ * the end. */
+int ch_hmap_next(const ch_hmap *m, size_t *pos, const char **key, void **val);
+
+#endif

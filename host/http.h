@@ -1,0 +1,68 @@
+/*
+ * http.h -- HTTP/1.1 on a connection: request parsing with http_parser
+ * under hard limits, keep-alive, dispatch, and responses.
+ *
+ * Limits (from the config) and their answers: request line over
+ * max_request_line -> 414; more than max_headers fields or more than
+ * max_header_bytes of header text -> 431; a body over max_body_size
+ * (Content-Length or chunked) -> 413; anything http_parser refuses -> 400.
+ * Error answers close the connection.
+ *
+ * Dispatch of a complete request: a WebSocket route or an Upgrade request
+ * goes to ws.c; /healthz and /metrics to metrics.c; anything else to the
+ * static files (static.c) if static_dir is set, else 404.
+ *
+ * Pipelining: requests are answered in order.  While an answer is being
+ * prepared asynchronously (a static file read on the thread pool), reading
+ * stops and the unparsed input is kept; ch_http_resume continues.
+ */
+#ifndef CH_HTTP_H
+#define CH_HTTP_H
+
+#include <stddef.h>
+
+#include "msg.h"
+#include "request.h"
+
+typedef struct ch_conn ch_conn;
+typedef struct ch_http ch_http;
+
+/* New HTTP state for c (c->http).  Returns NULL if out of memory. */
+ch_http *ch_http_new(ch_conn *c);
+void ch_http_free(ch_http *h);
+
+/* Parse received bytes (borrowed: the loop's read buffer). */
+void ch_http_feed(ch_conn *c, const char *data, size_t len);
+
+/* Answer the current request.  body is copied (respond) or referenced
+ * (respond_buf: the caller keeps its reference).  extra_headers: NULL or
+ * complete lines each ending in "\r\n".  Closes the connection after the
+ * answer when the request did not ask for keep-alive or status >= 400 on a
+ * broken request. */
+void ch_http_respond(ch_conn *c, int status, const char *ctype, const char *extra_headers,
+                     const void *body, size_t len);
+void ch_http_respond_buf(ch_conn *c, int status, const char *ctype,
+                         const char *extra_headers, ch_buf *body);
+
+/* Answer with a small JSON error body {"error": "<reason phrase>"}. */
+void ch_http_error(ch_conn *c, int status, const char *extra_headers);
+
+/* Close the connection after the next answer (failed handshakes). */
+void ch_http_close_after(ch_conn *c);
+
+/* The current request is answered asynchronously: stop reading until
+ * ch_http_resume. */
+void ch_http_suspend(ch_conn *c);
+void ch_http_resume(ch_conn *c);
+
+/* Bytes that arrived after the request that asked for an upgrade
+ * (borrowed; valid until ch_http_free).  Sets *len. */
+const char *ch_http_leftover(ch_conn *c, size_t *len);
+
+/* "OK", "Not Found" ... for a status code. */
+const char *ch_http_reason(int status);
+
+/* Deadline bookkeeping for conn.c: ms since c->since_ms allowed now. */
+uint64_t ch_http_timeout_ms(ch_conn *c);
+
+#endif

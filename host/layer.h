@@ -1,0 +1,183 @@
+/*
+ * layer.h -- the channel layer: channel names, groups, group_send, send.
+ *
+ * Semantics are Django Channels' (channels/layers.py):
+ *  - every WebSocket connection is an endpoint with its own channel name;
+ *  - group_add is idempotent and refreshes the membership's time;
+ *    group_discard of an absent membership is not an error;
+ *  - group_send delivers to every member; a membership older than
+ *    group_expiry is dropped silently (as channels_redis does) at the next
+ *    group_add/group_send touching that group;
+ *  - send(channel) delivers to one endpoint by name.
+ * Group names follow Channels' rule: 1..99 bytes of [A-Za-z0-9-_.].
+ *
+ * Structure.  layer.c keeps what is local to this process (endpoints by
+ * channel name, groups with their local members) and does local
+ * delivery.  A backend (struct ch_layer_backend) decides how a send
+ * leaves the process: the memory backend (layer_memory.c) delivers
+ * locally at once; a Redis backend publishes and delivers what comes back
+ * through ch_layer_deliver_group / ch_layer_deliver_channel.  Plugins never
+ * see the difference.
+ *
+ * Delivery.  Messages reach endpoints through the deliver callback given
+ * to ch_layer_new, synchronously, on the loop thread.  The callback may
+ * call back into the layer (group_add, group_send, detach): group_send
+ * works on a snapshot of the members, and an endpoint detached during a
+ * fan-out is skipped.  An endpoint's memory must stay valid until the
+ * current callback stack returns (the host frees connections from libuv
+ * close callbacks, which satisfies this).
+ */
+#ifndef CH_LAYER_H
+#define CH_LAYER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "msg.h"
+
+#define CH_NAME_MAX 100            /* names are shorter than this */
+
+typedef struct ch_layer ch_layer;
+typedef struct ch_membership ch_membership;   /* private to layer.c */
+
+/* Embedded in the owner's struct (the host's connection).  Zero it before
+ * ch_layer_attach; the layer manages the fields. */
+typedef struct ch_endpoint {
+    char name[CH_NAME_MAX];        /* channel name, set by attach */
+    ch_membership *groups;         /* this endpoint's memberships */
+    unsigned attached : 1;
+} ch_endpoint;
+
+/* Called for each local recipient; msg is borrowed (take a ref to keep). */
+typedef void (*ch_layer_deliver_fn)(ch_endpoint *ep, ch_msg *msg, void *arg);
+
+/* A backend: how sends leave this process.  All functions run on the loop
+ * thread.  `self` is the backend's state. */
+typedef struct ch_layer_backend {
+    const char *name;                              /* "memory", "redis" */
+    /* the first local member joined / the last left (subscribe hooks) */
+    int (*group_joined)(void *self, const char *group);
+    int (*group_left)(void *self, const char *group);
+    /* membership changes, for backends that share membership */
+    int (*member_add)(void *self, const char *group, const char *channel);
+    int (*member_discard)(void *self, const char *group, const char *channel);
+    /* send to every member everywhere / to one channel anywhere */
+    int (*group_send)(void *self, const char *group, ch_msg *msg);
+    int (*channel_send)(void *self, const char *channel, ch_msg *msg);
+    /* "ok", "degraded: reason", ... (borrowed) */
+    const char *(*state)(void *self);
+    void (*destroy)(void *self);
+} ch_layer_backend;
+
+typedef struct ch_layer_opts {
+    uint64_t group_expiry_ms;      /* 0: never */
+} ch_layer_opts;
+
+/* Create a layer.  url: "memory", "redis://...", "unix://..." (backends
+ * register in layer.c).
+ * Returns NULL with the reason in err. */
+ch_layer *ch_layer_new(uv_loop_t *loop, const char *url, const ch_layer_opts *opts,
+                       ch_layer_deliver_fn deliver, void *arg, char *err, size_t errlen);
+
+/* Destroy: detaches nothing (detach endpoints first), frees all state.
+ * Endpoints still attached get groups = NULL and attached = 0 (no backend
+ * hooks are called), so a later ch_layer_detach on them is a no-op. */
+void ch_layer_free(ch_layer *l);
+
+/* Give ep a fresh channel name ("chanhost.<process id>!<counter>") and
+ * register it for direct sends.  Returns 0 or -ENOMEM. */
+int ch_layer_attach(ch_layer *l, ch_endpoint *ep);
+
+/* Leave every group and unregister the name.  Safe to call twice. */
+void ch_layer_detach(ch_layer *l, ch_endpoint *ep);
+
+/* Returns 0, -EINVAL for a bad group name, -ENOMEM. */
+int ch_layer_group_add(ch_layer *l, ch_endpoint *ep, const char *group);
+int ch_layer_group_discard(ch_layer *l, ch_endpoint *ep, const char *group);
+
+/* msg is borrowed.  Returns 0, -EINVAL (bad name), or a backend error. */
+int ch_layer_group_send(ch_layer *l, const char *group, ch_msg *msg);
+int ch_layer_send(ch_layer *l, const char *channel, ch_msg *msg);
+
+/* For backends: deliver to the local members of group / to the local
+ * endpoint named channel.  Returns the number of endpoints reached. */
+size_t ch_layer_deliver_group(ch_layer *l, const char *group, ch_msg *msg);
+size_t ch_layer_deliver_channel(ch_layer *l, const char *channel, ch_msg *msg);
+
+/* Non-zero if name is a valid group name (channel names may also hold
+ * one '!'). */
+int ch_layer_valid_group(const char *name);
+int ch_layer_valid_channel(const char *name);
+
+/* Observability. */
+size_t ch_layer_group_count(const ch_layer *l);           /* local groups */
+size_t ch_layer_group_size(ch_layer *l, const char *group); /* local members */
+const char *ch_layer_backend_name(const ch_layer *l);
+const char *ch_layer_state(const ch_layer *l);
+
+/* A backend constructor: set *ops (static table) and *self (the state
+ * passed to every op; ops->destroy frees it).  Returns 0 or a negative
+ * errno-style value. */
+typedef int (*ch_layer_backend_new_fn)(ch_layer *l, const ch_layer_backend **ops,
+                                       void **self);
+
+/* The memory backend's constructor (layer_memory.c). */
+int ch_layer_memory_new(ch_layer *l, const ch_layer_backend **ops, void **self);
+
+/* Create a layer whose backend comes from `make` instead of a url (for
+ * tests and embedders); the url-less twin of ch_layer_new. */
+ch_layer *ch_layer_new_backend(uv_loop_t *loop, ch_layer_backend_new_fn make,
+                               const ch_layer_opts *opts, ch_layer_deliver_fn deliver,
+                               void *arg, char *err, size_t errlen);
+
+/* The loop the layer runs on (for backends that do I/O). */
+uv_loop_t *ch_layer_loop(const ch_layer *l);
+
+/* This process's id: the 32 hex digits between "chanhost." and '!' in
+ * its channel names, written NUL-terminated into out. */
+void ch_layer_process_id(const ch_layer *l, char out[33]);
+
+/* ---- the Redis backend (layer_redis.c) ------------------------------- */
+
+/* The Redis backend's constructor for url "redis://[user:password@]host
+ * [:port][/db]" or "unix:///path/redis.sock[?db=N&password=P]".  A bad
+ * url is refused with the reason in err.  Redis being down is not an
+ * error: the layer starts degraded and reconnects. */
+int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops,
+                       void **self, char *err, size_t errlen);
+
+/* 0 if url is a well-formed Redis url, else -EINVAL with the reason in
+ * err (for config checks; nothing is connected). */
+int ch_layer_redis_url_check(const char *url, char *err, size_t errlen);
+
+/* --check: connect to url synchronously (blocking, 2 s timeout), run INFO
+ * server, and write "redis at HOST:PORT reachable, version X" or the
+ * reason it is not into out.  Returns 0 if reachable, -1 if not.  Never
+ * call it on the loop. */
+int ch_layer_redis_probe(const char *url, char *out, size_t outlen);
+
+/* Members of group across every process sharing the layer: for the Redis
+ * backend a count cached per locally joined group (refreshed every
+ * heartbeat), for other backends or groups without local members the
+ * local count (ch_layer_group_size). */
+size_t ch_layer_group_size_global(ch_layer *l, const char *group);
+
+/* Counters of the Redis backend, for /metrics. */
+typedef struct ch_layer_redis_stats {
+    uint64_t published;            /* PUBLISHes handed to Redis */
+    uint64_t received;             /* pub/sub messages received */
+    uint64_t delivered;            /* deliveries to local endpoints from those */
+    uint64_t reconnects;           /* connections re-established after a loss */
+    uint64_t dropped;              /* not published: the outage buffer was full */
+    uint64_t unconfirmed;          /* published, connection lost before the reply */
+    uint64_t down_ms;              /* total time not fully connected */
+    uint64_t buffered;             /* messages waiting for Redis (gauge) */
+    uint64_t buffered_bytes;       /* their size (gauge) */
+    int64_t latency_us;            /* last PING round trip, -1 if none yet */
+} ch_layer_redis_stats;
+
+/* Fill *out and return 0 if l runs the Redis backend, else return -1. */
+int ch_layer_redis_stats_get(const ch_layer *l, ch_layer_redis_stats *out);
+
+#endif

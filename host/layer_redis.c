@@ -1,0 +1,589 @@
+/*
+ * layer_redis.c -- owns the "redis" channel-layer backend: its creation
+ * and destruction, publishing (with the outage buffer and the accounting
+ * of commands awaiting replies), receiving, the heartbeat, up/down state
+ * and its log lines, and the backend's counters.  The group and
+ * membership bookkeeping is in layer_redis_members.c, the two connections
+ * in layer_redis_conn.c, the formats (url, names, payload) in
+ * layer_redis_codec.c; the payload layout is described in layer_redis.h.
+ *
+ * Connections.  `pub` carries PUBLISH, ZADD/ZREM/ZCOUNT and PING; `sub`
+ * is in subscribe mode (hiredis cannot mix SUBSCRIBE with commands on one
+ * connection).  Both are hiredis asynchronous contexts on the libuv loop;
+ * nothing here blocks the loop.
+ *
+ * Channels.  One PUBLISH per group_send, on "chanhost:g:<group>".  A
+ * process SUBSCRIBEs to the groups it has local members in (layer.c calls
+ * group_joined on the first local join and group_left on the last leave)
+ * and to "chanhost:p:<process id>" for direct sends.  group_send publishes
+ * and then delivers to the local members at once, so local delivery never
+ * waits for Redis; the copy Redis sends back carries this process's id and
+ * is ignored.  A send to a channel of this process is delivered locally;
+ * to another process's channel it is published on that process's channel
+ * with the target name in the payload.
+ *
+ * Exactly once.  Redis pub/sub hands each PUBLISH at most once to each
+ * subscribed connection and never replays, and this process is subscribed
+ * on one connection at a time (a new `sub` connection is made only after
+ * the old one is freed).  The sender publishes a message at most once: a
+ * PUBLISH handed to hiredis is never resent, even if the connection dies
+ * before the reply (counted as "unconfirmed": it may or may not have
+ * reached Redis), and buffered messages are handed over once, when Redis
+ * is back.  Local members get only the local delivery.  No path delivers
+ * twice, so receivers keep no (sender, seq) history: seq makes payloads
+ * traceable (and would allow dedup over a replaying transport).
+ *
+ * Membership.  ZSET "chanhost:m:<group>", member = channel name, score =
+ * wall-clock expiry in ms (now + 30 s).  member_add ZADDs (and PEXPIREs the
+ * key to 60 s), member_discard ZREMs; every 10 s a heartbeat re-ZADDs each
+ * local membership (at most 1000 per slice, slices 10 ms apart), trims
+ * expired members, and caches ZCOUNT(now, +inf) per group for
+ * ch_layer_group_size_global.  The memberships of a dead process expire
+ * within 30 s; so do discards made while Redis was away.
+ *
+ * Outages.  The layer starts even when Redis is down ("degraded: ...", one
+ * WARN line).  Lost connections are retried with capped exponential
+ * backoff (layer_redis_conn.c); a PING still unanswered at the next
+ * heartbeat drops both.  Once back: AUTH/SELECT, resubscribe (process
+ * channel and every group), publish the buffer, re-add the memberships,
+ * "ok" again with an INFO line.  While `pub` is not ready -- or while more
+ * than 4 MiB of commands await replies, so that hiredis's output buffer
+ * cannot grow without bound on a stalled server -- publishes wait in a FIFO
+ * of at most 1000 messages / 1 MiB, published in order later; beyond that
+ * they are dropped and counted (the loss window in /metrics).
+ *
+ * Handles are unref'd (they never keep the loop alive).  Destroy runs the
+ * loop once (UV_RUN_NOWAIT) to finish closing them, so ch_layer_free must
+ * be called outside uv_run, as main.c and the tests do.
+ */
+#include "layer_redis.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define RL_HEARTBEAT_MS 10000
+#define RL_QUEUE_MAX 1000
+#define RL_QUEUE_BYTES ((size_t)1 << 20)
+#define RL_PENDING_MAX ((size_t)4 << 20)
+
+/* A PUBLISH waiting for Redis: the whole command, malloc'd. */
+struct ch_rl_qitem {
+    ch_rl_qitem *next;
+    char *cmd;
+    size_t len;
+};
+
+static ch_rl_backend *live;        /* every backend, for the getters */
+
+static ch_rl_backend *find_live(const ch_layer *l)
+{
+    for (ch_rl_backend *b = live; b; b = b->next_live)
+        if (b->l == l)
+            return b;
+    return NULL;
+}
+
+/* A command's length, carried in hiredis's privdata (no allocation). */
+static void *len_tag(size_t len)
+{
+    return (void *)(uintptr_t)len; /* NOLINT(performance-no-int-to-ptr) */
+}
+
+static size_t tag_len(const void *privdata) { return (size_t)(uintptr_t)privdata; }
+
+/* ---- up, down and the log lines ------------------------------------- */
+
+int ch_rl_pub_open(const ch_rl_backend *b)
+{
+    return b->pub.st == CH_RL_READY && !b->congested;
+}
+
+/* The WARN line of an outage (once until the layer is up again). */
+static void warn_once(ch_rl_backend *b)
+{
+    if (b->warned)
+        return;
+    b->warned = 1;
+    if (b->congested)
+        ch_log(CH_LOG_WARN, "channel layer: redis at %s not keeping up (%zu bytes await "
+               "replies); degraded: buffering publishes", b->url.where, b->pending);
+    else
+        ch_log(CH_LOG_WARN, "channel layer: redis at %s %s; degraded: local delivery only, "
+               "publishes buffered (max %d messages / 1 MiB), reconnecting", b->url.where,
+               b->why, RL_QUEUE_MAX);
+}
+
+/* Recompute "up" (both connections ready, not congested); log and
+ * account the transitions. */
+static void rl_update(ch_rl_backend *b)
+{
+    int up = b->pub.st == CH_RL_READY && b->sub.st == CH_RL_READY && !b->congested;
+    uint64_t now = uv_now(b->loop);
+
+    if (up == (int)b->up)
+        return;
+    b->up = (unsigned)up;
+    if (!up) {
+        b->down_since = now;
+        b->outage_flushed = b->outage_dropped = 0;
+        warn_once(b);
+        return;
+    }
+    b->st.down_ms += now - b->down_since;
+    b->warned = 0;
+    if (!b->ever_up)
+        ch_log(CH_LOG_INFO, "channel layer: redis at %s connected; process channel %s",
+               b->url.where, b->pkey);
+    else
+        ch_log(CH_LOG_INFO, "channel layer: redis at %s back after %.1f s; resubscribed %zu "
+               "group(s), published %llu buffered message(s), dropped %llu", b->url.where,
+               (double)(now - b->down_since) / 1000, ch_hmap_count(&b->groups),
+               (unsigned long long)b->outage_flushed, (unsigned long long)b->outage_dropped);
+    b->ever_up = 1;
+}
+
+/* ---- commands on pub ------------------------------------------------ */
+
+static void on_pub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)r;
+    ch_rl_pub_done(((ch_rl_conn *)ac->data)->owner, tag_len(privdata));
+}
+
+/* A PUBLISH whose reply is lost with its connection may or may not have
+ * reached Redis: counted, never resent. */
+static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ch_rl_backend *b = ((ch_rl_conn *)ac->data)->owner;
+
+    if (!r)
+        b->st.unconfirmed++;
+    ch_rl_pub_done(b, tag_len(privdata));
+}
+
+static void on_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ch_rl_backend *b = ((ch_rl_conn *)ac->data)->owner;
+
+    if (r && b->ping_sent_ns)
+        b->st.latency_us = (int64_t)((uv_hrtime() - b->ping_sent_ns) / 1000);
+    if (r)
+        b->ping_sent_ns = 0;
+    ch_rl_pub_done(b, tag_len(privdata));
+}
+
+/* Note len more bytes in flight; enter the congested state at the limit. */
+static void pub_sent(ch_rl_backend *b, size_t len)
+{
+    b->pending += len;
+    if (b->pending >= RL_PENDING_MAX && !b->congested) {
+        b->congested = 1;
+        rl_update(b);
+    }
+}
+
+int ch_rl_pub_argv(ch_rl_backend *b, redisCallbackFn *fn, void *privdata, size_t *len_out,
+                   int argc, const char **argv, const size_t *lens)
+{
+    size_t len = 16;
+
+    for (int i = 0; i < argc; i++)
+        len += lens[i] + 16;
+    if (len_out)
+        *len_out = len;
+    if (!b->pub.ac || redisAsyncCommandArgv(b->pub.ac, fn ? fn : on_pub_reply,
+                                            fn ? privdata : len_tag(len), argc, argv,
+                                            lens) != REDIS_OK)
+        return -1;
+    pub_sent(b, len);
+    return 0;
+}
+
+int ch_rl_pub_cmd(ch_rl_backend *b, const char *a0, const char *a1, const char *a2,
+                  const char *a3)
+{
+    const char *argv[4] = {a0, a1, a2, a3};
+    size_t lens[4];
+    int argc = 0;
+
+    while (argc < 4 && argv[argc]) {
+        lens[argc] = strlen(argv[argc]);
+        argc++;
+    }
+    return ch_rl_pub_argv(b, NULL, NULL, NULL, argc, argv, lens);
+}
+
+static void send_ping(ch_rl_backend *b)
+{
+    const char *argv[1] = {"PING"};
+    size_t lens[1] = {4}, len = 4 + 32;
+
+    if (b->pub.ac && redisAsyncCommandArgv(b->pub.ac, on_ping_reply, len_tag(len), 1, argv,
+                                           lens) == REDIS_OK) {
+        pub_sent(b, len);
+        b->ping_sent_ns = uv_hrtime();
+    }
+}
+
+/* Hand one formatted PUBLISH to hiredis.  Returns 0 or -1. */
+static int publish_now(ch_rl_backend *b, const char *cmd, size_t len)
+{
+    if (!b->pub.ac || redisAsyncFormattedCommand(b->pub.ac, on_publish_reply, len_tag(len), cmd,
+                                                 len) != REDIS_OK)
+        return -1;
+    b->st.published++;
+    pub_sent(b, len);
+    return 0;
+}
+
+/* Publish what waited, in order, while pub is open. */
+static void queue_flush(ch_rl_backend *b)
+{
+    while (b->qhead && ch_rl_pub_open(b)) {
+        ch_rl_qitem *q = b->qhead;
+
+        if (publish_now(b, q->cmd, q->len) != 0)
+            return;
+        b->qhead = q->next;
+        if (!b->qhead)
+            b->qtail = NULL;
+        b->qcount--;
+        b->qbytes -= q->len;
+        b->outage_flushed++;
+        free(q->cmd);
+        free(q);
+    }
+}
+
+/* Below half the limit, leave the congested state and publish what
+ * waited. */
+void ch_rl_pub_done(ch_rl_backend *b, size_t len)
+{
+    b->pending -= len < b->pending ? len : b->pending;
+    if (b->destroying || !b->congested || b->pending >= RL_PENDING_MAX / 2)
+        return;
+    b->congested = 0;
+    queue_flush(b);
+    rl_update(b);
+}
+
+/* Keep cmd (malloc'd, len bytes) for later, or drop it if the buffer is
+ * full.  Takes cmd in both cases. */
+static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
+{
+    ch_rl_qitem *q = NULL;
+
+    if (b->qcount < RL_QUEUE_MAX && b->qbytes + len <= RL_QUEUE_BYTES)
+        q = malloc(sizeof *q);
+    if (!q) {
+        b->st.dropped++;
+        b->outage_dropped++;
+        free(cmd);
+        return;
+    }
+    q->next = NULL;
+    q->cmd = cmd;
+    q->len = len;
+    if (b->qtail)
+        b->qtail->next = q;
+    else
+        b->qhead = q;
+    b->qtail = q;
+    b->qcount++;
+    b->qbytes += len;
+}
+
+/* Publish msg on key (target: the channel of a direct send, or NULL), now
+ * or once Redis can take it (behind whatever waits already).  Returns 0 or
+ * -ENOMEM. */
+static int rl_publish(ch_rl_backend *b, const char *key, const char *target, const ch_msg *msg)
+{
+    size_t len;
+    char *cmd = ch_rl_publish_command(key, b->id, ++b->seq, target, msg->text, msg->text_len,
+                                      &len);
+
+    if (!cmd)
+        return -ENOMEM;
+    if (!b->qhead && ch_rl_pub_open(b) && publish_now(b, cmd, len) == 0)
+        free(cmd);
+    else
+        queue_push(b, cmd, len);
+    return 0;
+}
+
+/* ---- connections and the heartbeat ---------------------------------- */
+
+/* Every 10 s: a PING still unanswered drops both connections (they
+ * reconnect); else a new PING and a membership refresh. */
+static void on_heartbeat(uv_timer_t *t)
+{
+    ch_rl_backend *b = t->data;
+
+    if (b->pub.st != CH_RL_READY)
+        return;
+    if (b->ping_sent_ns) {
+        ch_rl_conn_drop(&b->pub, "did not answer PING within 10 s");
+        ch_rl_conn_drop(&b->sub, "did not answer PING within 10 s");
+        return;
+    }
+    send_ping(b);
+    ch_rl_refresh_start(b);
+}
+
+/* A connection is ready: the publisher pings, publishes what waited and
+ * re-adds the memberships; the subscriber resubscribes. */
+static void on_conn_ready(ch_rl_conn *c, const char *why)
+{
+    ch_rl_backend *b = c->owner;
+
+    (void)why;
+    if (c == &b->pub) {
+        send_ping(b);
+        queue_flush(b);
+        ch_rl_refresh_start(b);
+    } else {
+        ch_rl_subscribe_all(b);
+    }
+    rl_update(b);
+}
+
+/* A connection was lost (its replies were accounted for as it went) and
+ * will be retried: note why, go degraded. */
+static void on_conn_lost(ch_rl_conn *c, const char *why)
+{
+    ch_rl_backend *b = c->owner;
+
+    if (c == &b->pub) {
+        b->ping_sent_ns = 0;
+        b->pending = 0;
+        b->congested = 0;
+        b->cursor = NULL;
+    }
+    if (strncmp(why, "refused ", 8) == 0)
+        snprintf(b->why, sizeof b->why, "%s", why);
+    else
+        snprintf(b->why, sizeof b->why, "unreachable (%s)", why);
+    rl_update(b);
+    warn_once(b);
+}
+
+/* ---- receiving ------------------------------------------------------ */
+
+/* Deliver one payload from Redis channel chan (clen bytes): a group send
+ * from another process to the local members, a direct send to the local
+ * endpoint it names.  Our own group sends come back and are skipped. */
+static void rl_receive(ch_rl_backend *b, const char *chan, size_t clen, const char *data,
+                       size_t len)
+{
+    static const char gpfx[] = CH_RL_PREFIX ":g:";
+    size_t gl = sizeof gpfx - 1;
+    int direct = clen == strlen(b->pkey) && memcmp(chan, b->pkey, clen) == 0;
+    char group[CH_NAME_MAX];
+    const char *why = NULL;
+    ch_rl_payload p;
+    ch_msg *msg;
+
+    if (!direct && (clen <= gl || clen - gl >= CH_NAME_MAX || memcmp(chan, gpfx, gl) != 0))
+        return;
+    if (ch_rl_payload_decode(data, len, direct, &p) != 0) {
+        ch_log(CH_LOG_DEBUG, "channel layer: malformed payload on %.*s", (int)clen, chan);
+        return;
+    }
+    if (memcmp(p.sender, b->id, CH_RL_ID_LEN) == 0)
+        return;
+    b->st.received++;
+    msg = ch_msg_from_text(p.text, p.text_len, &why);
+    if (!msg) {
+        ch_log(CH_LOG_DEBUG, "channel layer: bad message on %.*s: %s", (int)clen, chan, why);
+        return;
+    }
+    if (direct) {
+        b->st.delivered += ch_layer_deliver_channel(b->l, p.target, msg);
+    } else {
+        snprintf(group, sizeof group, "%.*s", (int)(clen - gl), chan + gl);
+        b->st.delivered += ch_layer_deliver_group(b->l, group, msg);
+    }
+    ch_msg_unref(msg);
+}
+
+/* Every reply on the subscriber: "message"s are delivered; subscribe and
+ * unsubscribe confirmations, and the NULLs of a teardown, are not. */
+void ch_rl_on_message(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ch_rl_backend *b = privdata;
+    redisReply *m = r;
+
+    (void)ac;
+    if (!m || b->destroying || m->type != REDIS_REPLY_ARRAY || m->elements != 3 ||
+        m->element[0]->type != REDIS_REPLY_STRING || strcmp(m->element[0]->str, "message") != 0 ||
+        m->element[1]->type != REDIS_REPLY_STRING || m->element[2]->type != REDIS_REPLY_STRING)
+        return;
+    rl_receive(b, m->element[1]->str, m->element[1]->len, m->element[2]->str,
+               m->element[2]->len);
+}
+
+/* ---- the backend ops ------------------------------------------------ */
+
+/* Publish first (so Redis gets messages in the order they were sent), then
+ * deliver locally at once. */
+static int rl_group_send(void *self, const char *group, ch_msg *msg)
+{
+    ch_rl_backend *b = self;
+    char key[CH_RL_KEY_MAX];
+    int rc;
+
+    ch_rl_key(key, 'g', group);
+    rc = rl_publish(b, key, NULL, msg);
+    ch_layer_deliver_group(b->l, group, msg);
+    return rc;
+}
+
+/* Local if the channel is ours (or not a process channel: nobody else
+ * could hold it), else published to the owning process. */
+static int rl_channel_send(void *self, const char *channel, ch_msg *msg)
+{
+    ch_rl_backend *b = self;
+    char hex[33], key[CH_RL_KEY_MAX];
+
+    if (ch_rl_channel_process(channel, hex) != 0 || strcmp(hex, b->id_hex) == 0) {
+        ch_layer_deliver_channel(b->l, channel, msg);
+        return 0;
+    }
+    ch_rl_key(key, 'p', hex);
+    return rl_publish(b, key, channel, msg);
+}
+
+/* "ok", or "degraded: " and why (kept in b->state, valid until the next
+ * call). */
+static const char *rl_state(void *self)
+{
+    ch_rl_backend *b = self;
+
+    if (b->up)
+        return "ok";
+    if (b->congested)
+        snprintf(b->state, sizeof b->state, "degraded: redis at %s not keeping up (%zu bytes "
+                 "await replies)", b->url.where, b->pending);
+    else if (!b->why[0])
+        snprintf(b->state, sizeof b->state, "degraded: connecting to redis at %s",
+                 b->url.where);
+    else
+        snprintf(b->state, sizeof b->state, "degraded: redis at %s %s", b->url.where, b->why);
+    return b->state;
+}
+
+/* Free everything; runs the loop once to finish closing the handles. */
+static void rl_destroy(void *self)
+{
+    ch_rl_backend *b = self, **pp = &live;
+
+    b->destroying = 1;
+    while (*pp != b)
+        pp = &(*pp)->next_live;
+    *pp = b->next_live;
+    ch_rl_conn_close(&b->pub);
+    ch_rl_conn_close(&b->sub);
+    uv_close((uv_handle_t *)&b->heartbeat, NULL);
+    uv_close((uv_handle_t *)&b->refresh, NULL);
+    while (b->qhead) {
+        ch_rl_qitem *q = b->qhead;
+
+        b->qhead = q->next;
+        free(q->cmd);
+        free(q);
+    }
+    ch_rl_groups_free(b);
+    uv_run(b->loop, UV_RUN_NOWAIT);
+    free(b);
+}
+
+static const ch_layer_backend redis_ops = {
+    .name = "redis",
+    .group_joined = ch_rl_group_joined,
+    .group_left = ch_rl_group_left,
+    .member_add = ch_rl_member_add,
+    .member_discard = ch_rl_member_discard,
+    .group_send = rl_group_send,
+    .channel_send = rl_channel_send,
+    .state = rl_state,
+    .destroy = rl_destroy,
+};
+
+/* ---- construction and the public getters ---------------------------- */
+
+static void rl_timer_init(ch_rl_backend *b, uv_timer_t *t)
+{
+    uv_timer_init(b->loop, t);
+    uv_unref((uv_handle_t *)t);
+    t->data = b;
+}
+
+int ch_layer_redis_url_check(const char *url, char *err, size_t errlen)
+{
+    ch_rl_url u;
+
+    return ch_rl_url_parse(url, &u, err, errlen);
+}
+
+/* Parse the url, set up the state and start both connections; Redis being
+ * down is not an error.  The layer frees the result through ops->destroy. */
+int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops,
+                       void **self, char *err, size_t errlen)
+{
+    ch_rl_backend *b = calloc(1, sizeof *b);
+    int rc;
+
+    if (!b)
+        return -ENOMEM;
+    rc = ch_rl_url_parse(url, &b->url, err, errlen);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    b->l = l;
+    b->loop = ch_layer_loop(l);
+    ch_layer_process_id(l, b->id_hex);
+    ch_rl_id_parse(b->id_hex, b->id);
+    ch_rl_key(b->pkey, 'p', b->id_hex);
+    b->st.latency_us = -1;
+    b->down_since = uv_now(b->loop);
+    rl_timer_init(b, &b->heartbeat);
+    rl_timer_init(b, &b->refresh);
+    uv_timer_start(&b->heartbeat, on_heartbeat, RL_HEARTBEAT_MS, RL_HEARTBEAT_MS);
+    b->next_live = live;
+    live = b;
+    *ops = &redis_ops;
+    *self = b;
+    ch_rl_conn_start(&b->pub, b->loop, &b->url, "publisher", b, on_conn_ready, on_conn_lost);
+    ch_rl_conn_start(&b->sub, b->loop, &b->url, "subscriber", b, on_conn_ready, on_conn_lost);
+    return 0;
+}
+
+size_t ch_layer_group_size_global(ch_layer *l, const char *group)
+{
+    ch_rl_backend *b = find_live(l);
+    ch_rl_group *g = b && group ? ch_hmap_get(&b->groups, group) : NULL;
+    size_t local = ch_layer_group_size(l, group);
+
+    return g && g->global > local ? (size_t)g->global : local;
+}
+
+int ch_layer_redis_stats_get(const ch_layer *l, ch_layer_redis_stats *out)
+{
+    const ch_rl_backend *b = find_live(l);
+
+    if (!b)
+        return -1;
+    *out = b->st;
+    out->reconnects = b->pub.reconnects + b->sub.reconnects;
+    if (!b->up)
+        out->down_ms += uv_now(b->loop) - b->down_since;
+    out->buffered = b->qcount;
+    out->buffered_bytes = b->qbytes;
+    return 0;
+}

@@ -1,0 +1,27 @@
+/*
+ * log.h -- the host's log lines, Daphne-style verbosity.
+ *
+ * Levels: CH_LOG_ERROR and CH_LOG_WARN always print; CH_LOG_INFO from -v1
+ * (the default), CH_LOG_DEBUG from -v2, CH_LOG_TRACE from -v3.  Lines go
+ * to stderr as "YYYY-mm-dd HH:MM:SS LEVEL message".  The values equal the
+ * SDK's CHANHOST_LOG_* so plugin log calls map one to one.
+ */
+#ifndef CH_LOG_H
+#define CH_LOG_H
+
+#include <stdarg.h>
+
+enum { CH_LOG_ERROR = 0, CH_LOG_WARN = 1, CH_LOG_INFO = 2, CH_LOG_DEBUG = 3,
+       CH_LOG_TRACE = 4 };
+
+/* Set the verbosity 0..3 (-v0..-v3). */
+void ch_log_set_verbosity(int v);
+
+/* Non-zero if a line at `level` would be printed. */
+int ch_log_enabled(int level);
+
+/* Print one line at `level`; the format is printf's. */
+void ch_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ch_logv(int level, const char *prefix, const char *fmt, va_list ap);
+
+#endif

@@ -1,0 +1,302 @@
+/*
+ * main.c -- the chanhost command line: options, configuration, --check,
+ * and running the loop until a graceful stop.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "config.h"
+#include "log.h"
+
+#define DEFAULT_CONFIG "etc/chanhost.conf"
+
+typedef struct options {
+    const char *config;        /* --config FILE */
+    int config_given;
+    int check;
+    const char *bind;          /* -b */
+    const char *port;          /* -p */
+    int verbosity;             /* -v, -1 if not given */
+    ch_diag diag;
+    ch_config *overrides_into; /* directives are applied after the file */
+    char **dir_names, **dir_values;
+    size_t n_dirs;
+} options;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: chanhost [options]\n"
+        "\n"
+        "  --config FILE      configuration file (default " DEFAULT_CONFIG ";\n"
+        "                     built-in defaults if that file does not exist)\n"
+        "  -b, --bind ADDR    listen address (overrides `listen`)\n"
+        "  -p, --port PORT    listen port (overrides `listen`; 0 picks a free one)\n"
+        "  -v N, -vN          verbosity 0..3 (0 warnings, 1 info, 2 debug, 3 trace)\n"
+        "  --check            validate the config, load every plugin, report each\n"
+        "                     problem, and exit (non-zero if anything is wrong)\n"
+        "  --<directive> VAL  any config directive, overriding the file, e.g.\n"
+        "                     --route '/ws/echo/ echo' --max_message_size 64kb\n"
+        "  --version          print the version\n"
+        "  -h, --help         this text\n"
+        "\n"
+        "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0.\n");
+}
+
+/* Remember a --directive VALUE pair for after the file is read. */
+static int keep_directive(options *o, const char *name, const char *value)
+{
+    char **n = realloc(o->dir_names, (o->n_dirs + 1) * sizeof *n);
+    char **v;
+
+    if (!n)
+        return -1;
+    o->dir_names = n;
+    v = realloc(o->dir_values, (o->n_dirs + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    o->dir_values = v;
+    o->dir_names[o->n_dirs] = (char *)name;
+    o->dir_values[o->n_dirs++] = (char *)value;
+    return 0;
+}
+
+/* Parse argv into *o.  Returns 0, 1 (exit 0: help/version), -1 (usage). */
+static int parse_args(options *o, int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--version")) {
+            printf("chanhost %s\n", CHANHOST_VERSION);
+            return 1;
+        } else if (!strcmp(a, "--check")) {
+            o->check = 1;
+        } else if (!strncmp(a, "-v", 2) && a[2] && !a[3] && a[2] >= '0' && a[2] <= '3') {
+            o->verbosity = a[2] - '0';
+        } else if (!next) {
+            fprintf(stderr, "chanhost: %s needs a value (see --help)\n", a);
+            return -1;
+        } else if (!strcmp(a, "--config") || !strcmp(a, "-c")) {
+            o->config = argv[++i];
+            o->config_given = 1;
+        } else if (!strcmp(a, "-b") || !strcmp(a, "--bind")) {
+            o->bind = argv[++i];
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--port")) {
+            o->port = argv[++i];
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbosity")) {
+            if (strlen(next) != 1 || next[0] < '0' || next[0] > '3') {
+                fprintf(stderr, "chanhost: %s takes 0, 1, 2 or 3\n", a);
+                return -1;
+            }
+            o->verbosity = argv[++i][0] - '0';
+        } else if (!strncmp(a, "--", 2) && ch_config_is_directive(a + 2)) {
+            if (keep_directive(o, a + 2, argv[++i]) != 0)
+                return -1;
+        } else {
+            fprintf(stderr, "chanhost: unknown option %s (see --help)\n", a);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The directory of this executable + "/plugins": where a build puts them. */
+static char *default_plugin_dir(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *out = NULL;
+
+    if (n <= 0)
+        return strdup("plugins");
+    exe[n] = '\0';
+    if (asprintf(&out, "%s/plugins", dirname(exe)) < 0)
+        return NULL;
+    return out;
+}
+
+/* The routes served when no config file exists at all. */
+static void builtin_routes(ch_config *cfg, ch_diag *diag)
+{
+    ch_config_apply(cfg, "route", "/ws/echo/ echo", "(built-in)", diag);
+    ch_config_apply(cfg, "route", "/ws/broadcast/<int:room_id>/ broadcast", "(built-in)", diag);
+}
+
+/* Defaults, then the file, then the command line.  Returns problems. */
+static int build_config(options *o, ch_config *cfg)
+{
+    struct stat st;
+    size_t i;
+    char where[128];
+
+    if (ch_config_init(cfg) != 0)
+        return 1;
+    if (o->config_given || stat(o->config, &st) == 0)
+        ch_config_load_file(cfg, o->config, &o->diag);
+    else
+        builtin_routes(cfg, &o->diag);
+    for (i = 0; i < o->n_dirs; i++) {
+        snprintf(where, sizeof where, "--%s", o->dir_names[i]);
+        ch_config_apply(cfg, o->dir_names[i], o->dir_values[i], where, &o->diag);
+    }
+    if (o->bind) {
+        free(cfg->listen_host);
+        cfg->listen_host = strdup(o->bind[0] == '[' ? o->bind + 1 : o->bind);
+        if (cfg->listen_host && strchr(cfg->listen_host, ']'))
+            *strchr(cfg->listen_host, ']') = '\0';
+    }
+    if (o->port) {
+        char *end;
+        long p = strtol(o->port, &end, 10);
+
+        if (*end || p < 0 || p > 65535)
+            ch_diag_add(&o->diag, "-p: '%s' is not a port number (0-65535)", o->port);
+        else
+            cfg->listen_port = (int)p;
+    }
+    if (o->verbosity >= 0)
+        cfg->verbosity = o->verbosity;
+    if (!cfg->plugin_dir)
+        cfg->plugin_dir = default_plugin_dir();
+    return (int)o->diag.n;
+}
+
+/* Let the process use every file descriptor it may (one per client). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* --check: a Redis channel layer must be reachable (blocking is fine
+ * here: the loop is not running).  Returns the number of problems. */
+static int check_redis(const ch_config *cfg)
+{
+    char msg[512];
+
+    if (!cfg->layer ||
+        (strncmp(cfg->layer, "redis://", 8) != 0 && strncmp(cfg->layer, "unix://", 7) != 0))
+        return 0;
+    if (ch_layer_redis_probe(cfg->layer, msg, sizeof msg) == 0) {
+        printf("%s\n", msg);
+        return 0;
+    }
+    fprintf(stderr, "channel layer: %s\n", msg);
+    return 1;
+}
+
+/* --check: config problems, then plugins, then the static directory. */
+static int run_check(ch_config *cfg, options *o)
+{
+    ch_app app;
+    uv_loop_t loop;
+    struct stat st;
+    int problems = (int)o->diag.n, failed;
+    size_t i;
+
+    for (i = 0; i < o->diag.n; i++)
+        fprintf(stderr, "%s\n", o->diag.lines[i]);
+    if (problems)
+        return 1;
+    if (cfg->static_dir && (stat(cfg->static_dir, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        fprintf(stderr, "static_dir %s: not a directory\n", cfg->static_dir);
+        problems++;
+    }
+    problems += check_redis(cfg);
+    uv_loop_init(&loop);
+    if (ch_app_init(&app, &loop, cfg) != 0 || ch_app_load(&app) != 0)
+        problems++;
+    failed = 0;
+    for (i = 0; i < app.n_routes; i++)
+        if (!app.routes[i].plugin)
+            failed++;
+    if (failed == 0 && problems == 0)
+        printf("configuration OK: %zu route(s), %zu plugin(s) loaded from %s\n", app.n_routes,
+               app.n_plugins, app.cfg.plugin_dir);
+    ch_app_stop(&app);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ch_app_free(&app);
+    uv_loop_close(&loop);
+    return problems || failed ? 1 : 0;
+}
+
+static int run(ch_config *cfg)
+{
+    ch_app app;
+    uv_loop_t loop;
+    int rc;
+
+    uv_loop_init(&loop);
+    rc = ch_app_init(&app, &loop, cfg);
+    if (rc == 0)
+        rc = ch_app_listen(&app);   /* first, so a busy port costs one line */
+    if (rc == 0)
+        rc = ch_app_load(&app);
+    if (rc != 0) {
+        ch_app_stop(&app);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        ch_app_free(&app);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    /* Logged once plugins are loaded: from here on the host serves. */
+    ch_log(CH_LOG_INFO, "Listening on TCP address %s", app.listen_addr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ch_log(CH_LOG_INFO, "stopped");
+    ch_app_free(&app);
+    uv_loop_close(&loop);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.config = DEFAULT_CONFIG, .verbosity = -1};
+    ch_config cfg;
+    int rc, problems;
+    size_t i;
+
+    rc = parse_args(&o, argc, argv);
+    if (rc != 0) {
+        free(o.dir_names);
+        free(o.dir_values);
+        return rc > 0 ? 0 : 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    problems = build_config(&o, &cfg);
+    ch_log_set_verbosity(cfg.verbosity);
+    if (o.check) {
+        rc = run_check(&cfg, &o);
+    } else if (problems) {
+        for (i = 0; i < o.diag.n; i++)
+            ch_log(CH_LOG_ERROR, "%s", o.diag.lines[i]);
+        ch_log(CH_LOG_ERROR, "configuration has %d problem(s); not starting", problems);
+        rc = 1;
+    } else {
+        rc = run(&cfg);
+    }
+    ch_config_free(&cfg);
+    ch_diag_free(&o.diag);
+    free(o.dir_names);
+    free(o.dir_values);
+    return rc;
+}

@@ -1,0 +1,73 @@
+/*
+ * plugins.h -- loading consumer plugins and calling into them.
+ *
+ * Loading (in this order, each refusal logged with the file, the field,
+ * the expected and the actual value; the host keeps running):
+ *   1. the file PLUGIN_DIR/NAME.so exists and is a regular file;
+ *   2. it is copied to a private file and dlopen()ed from there with
+ *      RTLD_NOW | RTLD_LOCAL: dlopen caches by path, so loading a rebuilt
+ *      .so from its usual path would return the old code; with a private
+ *      copy, two versions of one plugin can be loaded at once;
+ *   3. the symbol chanhost_plugin_descriptor is found;
+ *   4. struct_size, abi_major (equal), abi_minor (not newer than the
+ *      host), jansson_major (equal), name, version and the mandatory
+ *      callbacks (connect, receive, disconnect) are checked;
+ *   5. init(api, settings, &state) returns 0.
+ *
+ * A loaded version is reference-counted: the registry holds one
+ * reference, every connection it serves holds one.  When the last goes,
+ * fini runs and the library is closed; never while one of its callbacks is
+ * on the stack (callbacks are always invoked through ch_plugin_* wrappers
+ * that hold a reference for the duration of the call).
+ */
+#ifndef CH_PLUGINS_H
+#define CH_PLUGINS_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "chanhost.h"
+
+typedef struct ch_plugin {
+    char *name;                     /* as in the config ("echo") */
+    char *file;                     /* the .so it was loaded from */
+    void *handle;                   /* dlopen handle */
+    const chanhost_plugin *desc;    /* inside the library */
+    void *state;                    /* what init returned */
+    uint32_t refs;
+    uint32_t generation;            /* 1 for the first load of a name */
+    uint64_t loaded_at;             /* wall clock, seconds */
+    uint64_t connections;           /* connections it serves now */
+} ch_plugin;
+
+/* Load dir/name.so.  settings: borrowed object (NULL = empty).  Returns a
+ * new plugin with refs = 1, or NULL with the reason in err (errlen bytes;
+ * the reason starts with the plugin name). */
+ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *settings,
+                          uint32_t generation, char *err, size_t errlen);
+
+void ch_plugin_ref(ch_plugin *p);
+/* Drop a reference; at zero: fini, dlclose, free. */
+void ch_plugin_unref(ch_plugin *p);
+
+/* Calls into the plugin, with the plugin marked current for logging and
+ * pinned for the duration. */
+int ch_plugin_connect(ch_plugin *p, chanhost_conn *c);
+void ch_plugin_receive(ch_plugin *p, chanhost_conn *c, const char *data, size_t len,
+                       int binary);
+int ch_plugin_has_group_message(const ch_plugin *p);
+void ch_plugin_group_message(ch_plugin *p, chanhost_conn *c, const char *type,
+                             const json_t *msg, const chanhost_msg *m);
+void ch_plugin_disconnect(ch_plugin *p, chanhost_conn *c, int code);
+
+/* Hand a store result to the plugin's callback cb (c may be NULL). */
+void ch_plugin_store_result(ch_plugin *p,
+                            void (*cb)(chanhost_conn *c, int status, const json_t *result,
+                                       const char *error, void *arg),
+                            chanhost_conn *c, int status, const json_t *result,
+                            const char *error, void *arg);
+
+/* The plugin whose callback is running, or NULL (for log prefixes). */
+const ch_plugin *ch_plugin_current(void);
+
+#endif

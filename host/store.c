@@ -1,0 +1,230 @@
+/*
+ * store.c -- the message store's front: choosing the engine, admission
+ * into the bounded queue, the callbacks, and the counters behind
+ * /healthz and /metrics.  What operations do is in store_ops.c; how they
+ * run is in store_sqlite.c and store_pg.c.
+ */
+#include "store_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+
+struct ch_store {
+    uv_loop_t *loop;
+    const ch_store_engine *engine;     /* NULL: "none" */
+    void *self;
+    ch_keyring *keys;
+    uint32_t queue_max, batch_max;
+    uint64_t outstanding;              /* admitted, not yet done */
+    uint64_t committed, failed, retries, reconnects;
+    uint64_t lat_last, lat_max, lat_sum, lat_n;
+    int closing;
+    void (*on_closed)(void *);
+    void *on_closed_arg;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* The engine for a URL, or NULL for "none"; *bad set if unknown. */
+static const ch_store_engine *engine_for(const char *url, int *bad)
+{
+    *bad = 0;
+    if (!url || strcmp(url, "none") == 0)
+        return NULL;
+    if (strncmp(url, "sqlite:", 7) == 0)
+        return &ch_store_sqlite_engine;
+    if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+        return &ch_store_pg_engine;
+    *bad = 1;
+    return NULL;
+}
+
+ch_store *ch_store_open(uv_loop_t *loop, const ch_store_opts *opts, char *err, size_t errlen)
+{
+    ch_store *s = calloc(1, sizeof *s);
+    int bad;
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->loop = loop;
+    s->queue_max = opts->queue_max ? opts->queue_max : 10000;
+    s->batch_max = opts->batch_max ? opts->batch_max : 256;
+    s->engine = engine_for(opts->url, &bad);
+    if (bad) {
+        snprintf(err, errlen, "unknown store '%s' (use none, sqlite:PATH or postgresql://...)",
+                 opts->url);
+        free(s);
+        return NULL;
+    }
+    if (!s->engine)
+        return s;
+    s->keys = ch_keyring_load(opts->key_file, opts->key_env, 1, err, errlen);
+    if (!s->keys || s->engine->open(s, opts->url, &s->self, err, errlen) != 0) {
+        ch_keyring_free(s->keys);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int ch_store_fail(ch_store_req *req, int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    req->status = status;
+    va_start(ap, fmt);
+    vsnprintf(req->error, sizeof req->error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void ch_store_req_rewind(ch_store_req *req)
+{
+    req->step = 0;
+    req->status = 0;
+    req->error[0] = '\0';
+    json_decref(req->result);
+    req->result = NULL;
+}
+
+static void req_free(ch_store_req *req)
+{
+    json_decref(req->params);
+    json_decref(req->ctx);
+    json_decref(req->result);
+    free(req);
+}
+
+int ch_store_call(ch_store *s, const char *op, json_t *params, ch_store_cb cb, void *arg)
+{
+    const ch_store_op *o = ch_store_op_find(op);
+    ch_store_req *req;
+
+    if (!o || !json_is_object(params)) {
+        json_decref(params);
+        return CH_STORE_EINVAL;
+    }
+    if (!s->engine) {
+        json_decref(params);
+        return CH_STORE_EIO;
+    }
+    if (s->outstanding >= s->queue_max || s->closing) {
+        json_decref(params);
+        return CH_STORE_EBUSY;
+    }
+    req = calloc(1, sizeof *req);
+    if (!req || !(req->ctx = json_object())) {
+        free(req);
+        json_decref(params);
+        return CH_STORE_EIO;
+    }
+    req->op = o;
+    req->params = params;
+    req->keys = s->keys;
+    req->cb = cb;
+    req->arg = arg;
+    req->now_ms = wall_ms();
+    req->queued_ms = uv_now(s->loop);
+    if (o->prepare && o->prepare(req) != 0) {
+        ch_log(CH_LOG_DEBUG, "store %s refused: %s", op, req->error);
+        req_free(req);
+        return CH_STORE_EINVAL;
+    }
+    s->outstanding++;
+    s->engine->submit(s->self, req);
+    return 0;
+}
+
+void ch_store_done(ch_store *s, ch_store_req *req)
+{
+    uint64_t lat = uv_now(s->loop) - req->queued_ms;
+
+    s->outstanding--;
+    if (req->status == 0) {
+        s->committed++;
+        s->lat_last = lat;
+        s->lat_max = lat > s->lat_max ? lat : s->lat_max;
+        s->lat_sum += lat;
+        s->lat_n++;
+    } else {
+        s->failed++;
+    }
+    if (req->cb)
+        req->cb(req->status, req->status == 0 ? req->result : NULL,
+                req->status == 0 ? NULL : req->error, req->arg);
+    req_free(req);
+}
+
+json_t *ch_store_status(ch_store *s)
+{
+    const char *state = s->engine ? s->engine->state(s->self) : "disabled";
+
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:f}}", "backend",
+                     s->engine ? s->engine->name : "none", "state", state, "queue_depth",
+                     (json_int_t)s->outstanding, "committed", (json_int_t)s->committed, "failed",
+                     (json_int_t)s->failed, "retries", (json_int_t)s->retries, "reconnects",
+                     (json_int_t)s->reconnects, "commit_latency_ms", "last",
+                     (json_int_t)s->lat_last, "max", (json_int_t)s->lat_max, "avg",
+                     s->lat_n ? (double)s->lat_sum / (double)s->lat_n : 0.0);
+}
+
+void ch_store_close(ch_store *s, void (*done)(void *arg), void *arg)
+{
+    s->closing = 1;
+    s->on_closed = done;
+    s->on_closed_arg = arg;
+    if (s->engine) {
+        s->engine->close(s->self);
+        return;
+    }
+    free(s);
+    if (done)
+        done(arg);
+}
+
+void ch_store_engine_closed(ch_store *s)
+{
+    void (*done)(void *) = s->on_closed;
+    void *arg = s->on_closed_arg;
+
+    ch_keyring_free(s->keys);
+    free(s);
+    if (done)
+        done(arg);
+}
+
+uv_loop_t *ch_store_loop(ch_store *s) { return s->loop; }
+uint32_t ch_store_batch_max(ch_store *s) { return s->batch_max; }
+void ch_store_count_retry(ch_store *s) { s->retries++; }
+void ch_store_count_reconnect(ch_store *s) { s->reconnects++; }
+
+int ch_store_migrate_cli(const ch_store_opts *opts)
+{
+    char err[512];
+    int bad;
+    const ch_store_engine *e = engine_for(opts->url, &bad);
+
+    if (bad || !e) {
+        fprintf(stderr, "chanhost migrate: %s\n",
+                bad ? "unknown store URL" : "no store configured (store none)");
+        return 1;
+    }
+    if (e->migrate(opts->url, err, sizeof err) != 0) {
+        fprintf(stderr, "chanhost migrate: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,246 @@
+/*
+ * store_impl.h -- the inside of the message store, shared by store.c (the
+ * queue and the public interface), store_ops.c (what each operation does,
+ * as SQL steps), and the two engines that run those steps:
+ * store_sqlite.c (a worker thread) and store_pg.c (non-blocking libpq on
+ * the loop, pipelined).
+ *
+ * An operation is a short list of steps.  A step is one SQL statement
+ * with $1, $2 ... placeholders (SQLite binds them by name, PostgreSQL by
+ * position, so one text serves both when the dialects agree), a bind hook
+ * that builds its parameters from the request, and a rows hook that reads
+ * its result rows into the request's context or result.  Hooks are plain
+ * functions of the request: they run on the SQLite worker thread or on
+ * the loop (PostgreSQL), so they touch nothing but the request and the
+ * keyring (read-only).
+ *
+ * Values crossing the engines are JSON: parameters are a JSON array of
+ * integers, reals, strings, booleans (bound as 0/1) and nulls; result rows
+ * are a JSON array of objects keyed by column name, with integer columns
+ * as integers, NULL as null and everything else as strings.  Binary data
+ * (sealed content, nonces) is stored as base64 text.
+ */
+#ifndef CH_STORE_IMPL_H
+#define CH_STORE_IMPL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "store.h"
+#include "store_crypt.h"
+
+typedef struct ch_store_req ch_store_req;
+
+enum ch_store_kind { CH_STORE_SQLITE = 0, CH_STORE_PG = 1 };
+
+/* Return values of a rows hook. */
+#define CH_STEP_NEXT 0   /* go on with the following step */
+#define CH_STEP_DONE 1   /* the operation is complete (skip the rest) */
+/* negative: failed; the hook has set req->status and req->error */
+
+typedef struct ch_store_step {
+    const char *sql;        /* the statement, $N placeholders */
+    /* New JSON array of the statement's parameters, or NULL after setting
+     * req->status/error.  NULL hook: no parameters. */
+    json_t *(*bind)(ch_store_req *req);
+    /* Read the rows (borrowed array).  NULL hook: CH_STEP_NEXT. */
+    int (*rows)(ch_store_req *req, json_t *rows);
+} ch_store_step;
+
+typedef struct ch_store_op {
+    const char *name;              /* "message.append" */
+    int writes;                    /* needs a write transaction */
+    /* Validate req->params on the loop thread before queueing; may fill
+     * req->ctx.  Returns 0 or CH_STORE_EINVAL (with req->error set). */
+    int (*prepare)(ch_store_req *req);
+    /* Steps per engine kind; steps[CH_STORE_PG] NULL means "the same as
+     * SQLite's". */
+    const ch_store_step *steps[2];
+    size_t n_steps[2];
+} ch_store_op;
+
+struct ch_store_req {
+    ch_store_req *next;            /* engine queues */
+    const ch_store_op *op;
+    json_t *params;                /* owned: the caller's parameters */
+    json_t *ctx;                   /* owned: scratch object for the steps */
+    json_t *result;                /* owned: set by the steps (an object) */
+    int status;                    /* 0 or CH_STORE_E* */
+    char error[160];
+    size_t step;                   /* the next step to run */
+    unsigned attempts;             /* how often an engine started it */
+    const ch_keyring *keys;        /* for sealing and opening content */
+    int64_t now_ms;                /* wall clock when queued (timestamps) */
+    uint64_t queued_ms;            /* loop time when queued (latency) */
+    ch_store_cb cb;
+    void *arg;
+};
+
+/* The operation table (store_ops.c); NULL if unknown. */
+const ch_store_op *ch_store_op_find(const char *name);
+
+/* The steps of req's operation for an engine kind. */
+const ch_store_step *ch_store_op_steps(const ch_store_op *op, int kind, size_t *n);
+
+/* Set req's error: status and a printf-formatted reason.  Returns status
+ * (so hooks can `return ch_store_fail(...)`). */
+int ch_store_fail(ch_store_req *req, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Rewind a request for another attempt after a failed transaction: the
+ * step counter, status, error and result are reset; ctx keeps what the
+ * op stores there across attempts. */
+void ch_store_req_rewind(ch_store_req *req);
+
+/* The schema, as a list of migrations per engine kind (store_ops.c).
+ * Migration i (0-based) brings the schema to version i + 1; each is a
+ * string of statements separated by ";\n". */
+const char *const *ch_store_migrations(int kind, size_t *n);
+
+/* The bookkeeping of migrations, the same on both engines: an engine runs
+ * this statement, reads "SELECT coalesce(max(version), 0) AS version FROM
+ * schema_migrations", applies the missing migrations and, after each,
+ * "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)"
+ * (version, milliseconds since the epoch), all in one transaction.  A
+ * database whose version is above the number of migrations is refused. */
+#define CH_STORE_MIGRATIONS_TABLE                                              \
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY," \
+    " applied_at BIGINT NOT NULL)"
+
+/*
+ * An engine.  open and migrate may block (they run at start-up or from the
+ * command line, before the loop serves anyone); everything else runs on
+ * the loop thread and must not block.
+ */
+typedef struct ch_store_engine {
+    const char *name;              /* "sqlite", "postgresql" */
+    int kind;                      /* CH_STORE_SQLITE / CH_STORE_PG */
+    /* Connect (PostgreSQL may come up later: not an error), apply
+     * migrations, start.  *self: the engine's state. */
+    int (*open)(ch_store *s, const char *url, void **self, char *err, size_t errlen);
+    /* Take a request; the engine owns it until it calls ch_store_done. */
+    void (*submit)(void *self, ch_store_req *req);
+    /* "ok", "connecting", "down: reason" (borrowed; valid until the next
+     * call on the loop thread). */
+    const char *(*state)(void *self);
+    /* Finish what was submitted, then free self and call
+     * ch_store_engine_closed(s). */
+    void (*close)(void *self);
+    /* Blocking: apply migrations to the database at url. */
+    int (*migrate)(const char *url, char *err, size_t errlen);
+} ch_store_engine;
+
+extern const ch_store_engine ch_store_sqlite_engine;
+extern const ch_store_engine ch_store_pg_engine;
+
+/* For engines, on the loop thread: the request is finished (status 0 once
+ * its transaction committed).  Calls the callback and frees req. */
+void ch_store_done(ch_store *s, ch_store_req *req);
+
+/* For engines, on the loop thread. */
+uv_loop_t *ch_store_loop(ch_store *s);
+uint32_t ch_store_batch_max(ch_store *s);
+void ch_store_count_retry(ch_store *s);
+void ch_store_count_reconnect(ch_store *s);
+void ch_store_engine_closed(ch_store *s);
+
+/* The PostgreSQL engine (store_pg.c): how many transactions it has
+ * committed in this process, over all its stores (read-only; for tests
+ * and benchmarks of group commit). */
+uint64_t ch_store_pg_commits(void);
+
+/*
+ * Helpers shared by store_ops.c (the operations) and store_schema.c (the
+ * schema and the shapes of parameters and rows).  Nothing else uses them.
+ */
+
+/* A parameter's expected shape.  type: 'i' integer in [min, max]; 's'
+ * string of min..max characters (UTF-8, no NUL); 'B' string of at most
+ * max bytes; 'b' boolean; 'o' object; 'a' array of min..max integers >= 1.
+ * A null value counts as absent.  A spec list ends with a NULL name. */
+typedef struct ch_pspec {
+    const char *name;
+    char type;
+    char required;
+    int64_t min, max;
+} ch_pspec;
+
+/* Check req->params against spec: 0, or CH_STORE_EINVAL with req->error
+ * set.  Parameters not in spec are ignored. */
+int ch_st_check(ch_store_req *req, const ch_pspec *spec);
+
+/* Set params[name] = v (stolen) when it is absent or null. */
+void ch_st_default(ch_store_req *req, const char *name, json_t *v);
+
+/* Exactly one of the parameters a, b, c (c may be NULL) is given: 0 or
+ * CH_STORE_EINVAL. */
+int ch_st_one_of(ch_store_req *req, const char *a, const char *b, const char *c);
+
+/* The user fields of user.create and user.import: username (1..150 of
+ * [A-Za-z0-9@.+_-]), email? (with '@'), password (a hash), role? (user,
+ * publisher, admin; default user). */
+int ch_st_check_user(ch_store_req *req);
+
+/* A bind hook's parameters from a list of names (ended by NULL): "now" is
+ * req->now_ms, "@x" is ctx's x, any other name the parameter of that name;
+ * absent values are null, booleans 0/1.  New array. */
+json_t *ch_st_bind_list(ch_store_req *req, const char *const *names);
+
+#define CH_ST_BIND(fn, ...)                                                 \
+    static json_t *fn(ch_store_req *req)                                    \
+    {                                                                       \
+        static const char *const names_[] = {__VA_ARGS__, NULL};            \
+        return ch_st_bind_list(req, names_);                                \
+    }
+
+/* A row's integer column (an integer, or digits as a string; else 0) and
+ * text column (borrowed; "" when not a string). */
+int64_t ch_st_int(const json_t *row, const char *col);
+const char *ch_st_str(const json_t *row, const char *col);
+
+/* New JSON of a rooms row ({id, key, kind, name, is_private, created_at,
+ * is_active}) and of a users row (password only if with_password). */
+json_t *ch_st_room_json(const json_t *row);
+json_t *ch_st_user_json(const json_t *row, int with_password);
+
+/* New JSON of a messages row, its content opened with room_key (or taken
+ * from plain[0..len) when plain is non-NULL); read_by is [].  NULL after
+ * ch_store_fail(EIO) when the content cannot be opened. */
+json_t *ch_st_msg_json(ch_store_req *req, const json_t *row, const char *room_key,
+                       const char *plain, size_t len);
+
+/* Message rows (ordered by id) into ctx "msgs", ctx "lo" and "hi" (the id
+ * range) and ctx "room_id" (of the first row).  room_key NULL: each row's
+ * "room_key" column.  Returns CH_STEP_NEXT or a failure status. */
+int ch_st_msgs_from_rows(ch_store_req *req, const json_t *rows, const char *room_key);
+
+/* Fill each message's read_by from receipt rows {message_id, user_id};
+ * both lists ordered by message id. */
+void ch_st_attach_receipts(json_t *msgs, const json_t *rows);
+
+/* Sort an array in place with a qsort comparator of (json_t *const *);
+ * ch_st_sort_by_id: an array of integers, or of objects by their "id". */
+void ch_st_sort(json_t *arr, int (*cmp)(const void *, const void *));
+void ch_st_sort_by_id(json_t *arr, int desc);
+
+/* Seal plain[0..len) for (room_key, id) into ctx "id", "key_id", "nonce"
+ * and "sealed".  0, or a failure status (EIO) with req->error set. */
+int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *plain,
+               size_t len);
+
+/* The optional "extra" parameter (an object) as compact JSON text in ctx
+ * "extra" (null when absent): 0 or CH_STORE_EINVAL (too large). */
+int ch_st_extra(ch_store_req *req);
+
+/* The operations defined in store_schema.c (users, imports), by name. */
+const ch_store_op *ch_st_schema_op(const char *name);
+
+/* Op table entries: the same steps on both engines, or a PostgreSQL list. */
+#define CH_ST_N(a) (sizeof(a) / sizeof((a)[0]))
+#define CH_ST_OP(name, writes, prep, steps)                                 \
+    { name, writes, prep, {steps, NULL}, {CH_ST_N(steps), 0} }
+#define CH_ST_OP2(name, writes, prep, steps, pg)                            \
+    { name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)} }
+
+#endif

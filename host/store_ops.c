@@ -1,0 +1,808 @@
+/*
+ * store_ops.c -- the message store's operation table: for each operation
+ * ("message.append", "read.mark" ...) its parameter check (prepare, on
+ * the loop thread) and its SQL steps with their bind and rows hooks (on
+ * the engine's thread), one step list for SQLite and, where the dialects
+ * differ, one for PostgreSQL.  The shared helpers (parameter specs, row
+ * decoding, message JSON with decryption) and the schema are in
+ * store_schema.c.
+ *
+ * SQL here is written once for both engines wherever it can be:
+ * $N placeholders, ON CONFLICT, RETURNING, CAST(... AS BIGINT) where
+ * PostgreSQL could not infer a parameter's type, booleans as 0/1.
+ */
+#include "store_impl.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#define ID_MAX INT64_MAX
+
+/* ---- rooms ------------------------------------------------------------- */
+
+#define ROOM_COLS "id, key, kind, name, is_private, created_at, is_active"
+
+/* room.get_or_create {key, kind, name?, is_private?}. */
+static int prep_room_goc(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"key", 's', 1, 1, 200}, {"kind", 's', 1, 1, 32}, {"name", 's', 0, 0, 255},
+        {"is_private", 'b', 0, 0, 0}, {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "is_private", json_false());
+    return 0;
+}
+
+CH_ST_BIND(bind_room_goc, "key", "kind", "name", "is_private", "now")
+CH_ST_BIND(bind_key, "key")
+
+/* The insert's rows: one if this call created the room. */
+static int rows_room_created(ch_store_req *req, json_t *rows)
+{
+    json_object_set_new(req->ctx, "created", json_boolean(json_array_size(rows) > 0));
+    return CH_STEP_NEXT;
+}
+
+/* The room's row into the result as "room" (ENOENT if there is none);
+ * get_or_create also reports "created". */
+static int rows_room(ch_store_req *req, json_t *rows)
+{
+    json_t *created = json_object_get(req->ctx, "created");
+
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    req->result = json_pack("{s:o}", "room", ch_st_room_json(json_array_get(rows, 0)));
+    if (created)
+        json_object_set(req->result, "created", created);
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step room_goc_steps[] = {
+    {"INSERT INTO rooms (key, kind, name, is_private, created_at, is_active)"
+     " VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (key) DO NOTHING RETURNING id",
+     bind_room_goc, rows_room_created},
+    {"SELECT " ROOM_COLS " FROM rooms WHERE key = $1", bind_key, rows_room},
+};
+
+/* room.get {id} or {key}: exactly one of them. */
+static int prep_room_get(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"id", 'i', 0, 1, ID_MAX}, {"key", 's', 0, 1, 200}, {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    return ch_st_one_of(req, "id", "key", NULL);
+}
+
+CH_ST_BIND(bind_id_key, "id", "key")
+
+static const ch_store_step room_get_steps[] = {
+    {"SELECT " ROOM_COLS " FROM rooms WHERE id = $1 OR key = $2", bind_id_key, rows_room},
+};
+
+/* room.set_active {id, is_active}. */
+static int prep_room_active(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"id", 'i', 1, 1, ID_MAX}, {"is_active", 'b', 1, 0, 0}, {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+CH_ST_BIND(bind_room_active, "id", "is_active")
+
+static const ch_store_step room_active_steps[] = {
+    {"UPDATE rooms SET is_active = $2 WHERE id = $1 RETURNING " ROOM_COLS, bind_room_active,
+     rows_room},
+};
+
+/* ---- participants ------------------------------------------------------ */
+
+/* participant.add / remove / check {room_id, user_id}. */
+static int prep_room_user(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"room_id", 'i', 1, 1, ID_MAX}, {"user_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+/* participant.list {room_id}. */
+static int prep_room_id(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+CH_ST_BIND(bind_room_id, "room_id")
+CH_ST_BIND(bind_room_user, "room_id", "user_id")
+CH_ST_BIND(bind_room_user_now, "room_id", "user_id", "now")
+
+/* The room must exist (the first step of several operations). */
+static int rows_room_exists(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    return CH_STEP_NEXT;
+}
+
+/* An insert or delete with RETURNING: whether it touched a row. */
+static int rows_added(ch_store_req *req, json_t *rows)
+{
+    req->result = json_pack("{s:b}", "added", json_array_size(rows) > 0);
+    return CH_STEP_DONE;
+}
+
+static int rows_removed(ch_store_req *req, json_t *rows)
+{
+    req->result = json_pack("{s:b}", "removed", json_array_size(rows) > 0);
+    return CH_STEP_DONE;
+}
+
+static int rows_is_participant(ch_store_req *req, json_t *rows)
+{
+    req->result = json_pack("{s:b}", "is_participant", json_array_size(rows) > 0);
+    return CH_STEP_DONE;
+}
+
+/* The room (left-joined with its participants): ENOENT without rows. */
+static int rows_participants(ch_store_req *req, json_t *rows)
+{
+    json_t *ids = json_array();
+    size_t i;
+    json_t *row;
+
+    if (json_array_size(rows) == 0) {
+        json_decref(ids);
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    }
+    json_array_foreach(rows, i, row) {
+        if (json_is_integer(json_object_get(row, "user_id")))
+            json_array_append(ids, json_object_get(row, "user_id"));
+    }
+    req->result = json_pack("{s:o}", "user_ids", ids);
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step part_add_steps[] = {
+    {"SELECT id FROM rooms WHERE id = $1", bind_room_id, rows_room_exists},
+    {"INSERT INTO participants (room_id, user_id, joined_at) VALUES ($1, $2, $3)"
+     " ON CONFLICT DO NOTHING RETURNING room_id",
+     bind_room_user_now, rows_added},
+};
+
+static const ch_store_step part_remove_steps[] = {
+    {"DELETE FROM participants WHERE room_id = $1 AND user_id = $2 RETURNING room_id",
+     bind_room_user, rows_removed},
+};
+
+static const ch_store_step part_check_steps[] = {
+    {"SELECT room_id FROM participants WHERE room_id = $1 AND user_id = $2", bind_room_user,
+     rows_is_participant},
+};
+
+static const ch_store_step part_list_steps[] = {
+    {"SELECT r.id AS id, p.user_id AS user_id FROM rooms r"
+     " LEFT JOIN participants p ON p.room_id = r.id WHERE r.id = $1 ORDER BY p.user_id",
+     bind_room_id, rows_participants},
+};
+
+/* ---- messages ------------------------------------------------------------ */
+
+#define MSG_COLS                                                                     \
+    "id, room_id, sender_id, key_id, nonce, content, created_at, edited_at,"        \
+    " is_deleted, client_msg_id, extra"
+#define MSG_COLS_M                                                                   \
+    "m.id AS id, m.room_id AS room_id, m.sender_id AS sender_id, m.key_id AS key_id," \
+    " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"          \
+    " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"                        \
+    " m.client_msg_id AS client_msg_id, m.extra AS extra"
+#define CONTENT_MAX 65536
+
+/* message.append {room_id, sender_id, content, client_msg_id?, extra?}:
+ * a client_msg_id is generated when none is given ("srv-" + 32 hex), so
+ * every append can be retried; extra goes to ctx "extra" as JSON text. */
+static int prep_append(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
+                                    {"sender_id", 'i', 1, 1, ID_MAX},
+                                    {"content", 'B', 1, 0, CONTENT_MAX},
+                                    {"client_msg_id", 's', 0, 1, 100},
+                                    {"extra", 'o', 0, 0, 0},
+                                    {NULL, 0, 0, 0, 0}};
+    unsigned char rnd[16];
+    char id[4 + 32 + 1] = "srv-";
+
+    if (ch_st_check(req, spec) != 0 || ch_st_extra(req) != 0)
+        return req->status;
+    if (!json_object_get(req->params, "client_msg_id") ||
+        json_is_null(json_object_get(req->params, "client_msg_id"))) {
+        if (RAND_bytes(rnd, sizeof rnd) != 1)
+            return ch_store_fail(req, CH_STORE_EINVAL, "no randomness for a client_msg_id");
+        for (size_t i = 0; i < sizeof rnd; i++)
+            snprintf(id + 4 + 2 * i, 3, "%02x", rnd[i]);
+        json_object_set_new(req->params, "client_msg_id", json_string(id));
+    }
+    return 0;
+}
+
+CH_ST_BIND(bind_dedup, "room_id", "sender_id", "client_msg_id")
+CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
+           "client_msg_id", "@extra")
+
+/* The room's key and a new message id: seal the content for them (ctx
+ * id, key_id, nonce, sealed) and remember the id in ctx "attempt_ids". */
+static int rows_seal_new(ch_store_req *req, json_t *rows)
+{
+    json_t *row = json_array_get(rows, 0);
+    json_t *c = json_object_get(req->params, "content");
+    json_t *ids = json_object_get(req->ctx, "attempt_ids");
+
+    if (!row)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    if (ch_st_seal(req, ch_st_str(row, "key"), ch_st_int(row, "new_id"), json_string_value(c),
+                   json_string_length(c)) != 0)
+        return req->status;
+    if (!ids) {
+        ids = json_array();
+        json_object_set_new(req->ctx, "attempt_ids", ids);
+    }
+    json_array_append_new(ids, json_integer(ch_st_int(row, "new_id")));
+    return CH_STEP_NEXT;
+}
+
+/* The result of an append from a row {id, created_at, duplicate}: a
+ * duplicate of an id this request allocated itself (an earlier attempt
+ * that did commit) is no duplicate. */
+static int append_result(ch_store_req *req, const json_t *row)
+{
+    int64_t id = ch_st_int(row, "id");
+    int dup = ch_st_int(row, "duplicate") != 0;
+    json_t *ids = json_object_get(req->ctx, "attempt_ids");
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(ids, i, v) {
+        if (json_integer_value(v) == id)
+            dup = 0;
+    }
+    req->result = json_pack("{s:I, s:I, s:b, s:O}", "id", (json_int_t)id, "created_at",
+                            (json_int_t)ch_st_int(row, "created_at"), "duplicate", dup,
+                            "client_msg_id", json_object_get(req->params, "client_msg_id"));
+    return CH_STEP_DONE;
+}
+
+/* SQLite's dedup: an existing row ends the append. */
+static int rows_append_found(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return CH_STEP_NEXT;
+    return append_result(req, json_array_get(rows, 0));
+}
+
+/* The insert (and, on PostgreSQL, the dedup in the same statement). */
+static int rows_append_inserted(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_EIO, "append raced with a concurrent duplicate");
+    return append_result(req, json_array_get(rows, 0));
+}
+
+#define APPEND_INSERT                                                                \
+    "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content, created_at," \
+    " is_deleted, client_msg_id, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)"
+
+static const ch_store_step append_steps[] = {
+    {"SELECT id, created_at, 1 AS duplicate FROM messages"
+     " WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3",
+     bind_dedup, rows_append_found},
+    {"SELECT key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id"
+     " FROM rooms WHERE id = $1",
+     bind_room_id, rows_seal_new},
+    {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append,
+     rows_append_inserted},
+};
+
+static const ch_store_step append_pg_steps[] = {
+    {"SELECT key, nextval('messages_id_seq') AS new_id FROM rooms WHERE id = $1",
+     bind_room_id, rows_seal_new},
+    {"WITH ins AS (" APPEND_INSERT " ON CONFLICT (room_id, sender_id, client_msg_id)"
+     " DO NOTHING RETURNING id, created_at)"
+     " SELECT id, created_at, 0 AS duplicate FROM ins UNION ALL"
+     " SELECT id, created_at, 1 FROM messages WHERE room_id = $2 AND sender_id = $3"
+     " AND client_msg_id = $8 AND NOT EXISTS (SELECT 1 FROM ins)",
+     bind_append, rows_append_inserted},
+};
+
+/* message.history {room_id, limit?, before_id?, after_id?}: one statement
+ * with two halves, ascending after after_id and descending before
+ * before_id, of which the unused one gets LIMIT 0. */
+static int prep_history(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX}, {"limit", 'i', 0, 1, 500},
+                                    {"before_id", 'i', 0, 1, ID_MAX},
+                                    {"after_id", 'i', 0, 0, ID_MAX}, {NULL, 0, 0, 0, 0}};
+    json_t *after;
+    int64_t limit;
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "limit", json_integer(50));
+    ch_st_default(req, "before_id", json_integer(ID_MAX));
+    after = json_object_get(req->params, "after_id");
+    limit = json_integer_value(json_object_get(req->params, "limit"));
+    json_object_set_new(req->ctx, "after", json_integer(json_integer_value(after)));
+    json_object_set_new(req->ctx, "lim_a", json_integer(json_is_integer(after) ? limit : 0));
+    json_object_set_new(req->ctx, "lim_b", json_integer(json_is_integer(after) ? 0 : limit));
+    return 0;
+}
+
+CH_ST_BIND(bind_history, "room_id", "@after", "@lim_a", "before_id", "@lim_b")
+CH_ST_BIND(bind_receipts, "@room_id", "@lo", "@hi")
+CH_ST_BIND(bind_id, "id")
+
+/* The room's key into ctx "room_key" (ENOENT without the room). */
+static int rows_room_key(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    json_object_set_new(req->ctx, "room_key",
+                        json_string(ch_st_str(json_array_get(rows, 0), "key")));
+    return CH_STEP_NEXT;
+}
+
+/* The page of messages; an empty page ends the operation. */
+static int rows_history(ch_store_req *req, json_t *rows)
+{
+    const char *key = json_string_value(json_object_get(req->ctx, "room_key"));
+
+    if (ch_st_msgs_from_rows(req, rows, key) != CH_STEP_NEXT)
+        return req->status;
+    if (json_array_size(json_object_get(req->ctx, "msgs")) > 0)
+        return CH_STEP_NEXT;
+    req->result = json_pack("{s:[]}", "messages");
+    return CH_STEP_DONE;
+}
+
+/* One message (ENOENT if none) into ctx "msgs". */
+static int rows_msg_one(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such message");
+    return ch_st_msgs_from_rows(req, rows, NULL);
+}
+
+/* Receipts into ctx "msgs"; the result is the list or its one message. */
+static int rows_receipts_list(ch_store_req *req, json_t *rows)
+{
+    json_t *msgs = json_object_get(req->ctx, "msgs");
+
+    ch_st_attach_receipts(msgs, rows);
+    req->result = json_pack("{s:O}", "messages", msgs);
+    return CH_STEP_DONE;
+}
+
+static int rows_receipts_one(ch_store_req *req, json_t *rows)
+{
+    json_t *msgs = json_object_get(req->ctx, "msgs");
+
+    ch_st_attach_receipts(msgs, rows);
+    req->result = json_pack("{s:O}", "message", json_array_get(msgs, 0));
+    return CH_STEP_DONE;
+}
+
+#define HISTORY_HALF(cond, order, lim)                                               \
+    "SELECT * FROM (SELECT " MSG_COLS " FROM messages WHERE room_id = $1"           \
+    " AND id > $2 AND id < $4 ORDER BY id " order " LIMIT " lim ") AS " cond
+#define RECEIPTS_OF_RANGE                                                            \
+    "SELECT x.message_id AS message_id, x.user_id AS user_id FROM read_receipts x"   \
+    " JOIN messages m ON m.id = x.message_id WHERE m.room_id = $1"                  \
+    " AND x.message_id BETWEEN $2 AND $3 ORDER BY x.message_id, x.user_id"
+#define MSG_BY_ID                                                                    \
+    "SELECT " MSG_COLS_M ", r.key AS room_key FROM messages m"                      \
+    " JOIN rooms r ON r.id = m.room_id WHERE m.id = $1"
+
+static const ch_store_step history_steps[] = {
+    {"SELECT key FROM rooms WHERE id = $1", bind_room_id, rows_room_key},
+    {HISTORY_HALF("a", "ASC", "$3") " UNION ALL " HISTORY_HALF("b", "DESC", "$5"),
+     bind_history, rows_history},
+    {RECEIPTS_OF_RANGE, bind_receipts, rows_receipts_list},
+};
+
+/* message.get {id}. */
+static int prep_msg_get(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+static const ch_store_step msg_get_steps[] = {
+    {MSG_BY_ID, bind_id, rows_msg_one},
+    {RECEIPTS_OF_RANGE, bind_receipts, rows_receipts_one},
+};
+
+/* message.edit {id, sender_id, content} and message.delete {id,
+ * sender_id}; ctx "delete" tells them apart. */
+static int prep_edit(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, ID_MAX},
+                                    {"sender_id", 'i', 1, 1, ID_MAX},
+                                    {"content", 'B', 1, 0, CONTENT_MAX},
+                                    {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+static int prep_delete(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"id", 'i', 1, 1, ID_MAX}, {"sender_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    json_object_set_new(req->ctx, "delete", json_true());
+    return 0;
+}
+
+/* The message to change: it must exist, be the sender's and not be
+ * deleted.  Seals the new content (edit) or "" (delete) into ctx and
+ * keeps the changed message in ctx "msgs" for the result (the old
+ * content is not opened: a damaged message can still be deleted). */
+static int rows_edit_check(ch_store_req *req, json_t *rows)
+{
+    json_t *row = json_array_get(rows, 0), *msg;
+    int del = json_is_true(json_object_get(req->ctx, "delete"));
+    json_t *c = json_object_get(req->params, "content");
+    const char *plain = del ? "" : json_string_value(c);
+    size_t len = del ? 0 : json_string_length(c);
+    int64_t id = json_integer_value(json_object_get(req->params, "id"));
+    int64_t sender = json_integer_value(json_object_get(req->params, "sender_id"));
+
+    if (!row)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such message");
+    if (ch_st_int(row, "sender_id") != sender)
+        return ch_store_fail(req, CH_STORE_EPERM, "message %lld is not %lld's", (long long)id,
+                             (long long)sender);
+    if (ch_st_int(row, "is_deleted"))
+        return ch_store_fail(req, CH_STORE_EPERM, "message %lld is deleted", (long long)id);
+    if (ch_st_seal(req, ch_st_str(row, "room_key"), id, plain, len) != 0)
+        return req->status;
+    msg = ch_st_msg_json(req, row, NULL, plain, len);
+    if (!msg)
+        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
+    json_object_set_new(msg, "is_deleted", json_boolean(del));
+    if (!del)
+        json_object_set_new(msg, "edited_at", json_integer(req->now_ms));
+    json_object_set(req->ctx, "edited_at", json_object_get(msg, "edited_at"));
+    json_object_set_new(req->ctx, "is_deleted", json_integer(del));
+    json_object_set_new(req->ctx, "room_id", json_integer(ch_st_int(row, "room_id")));
+    json_object_set_new(req->ctx, "lo", json_integer(id));
+    json_object_set_new(req->ctx, "hi", json_integer(id));
+    json_object_set_new(req->ctx, "msgs", json_pack("[o]", msg));
+    return CH_STEP_NEXT;
+}
+
+/* The update matched nothing: the message changed in between. */
+static int rows_edit_updated(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_EPERM, "message changed concurrently");
+    return CH_STEP_NEXT;
+}
+
+CH_ST_BIND(bind_edit, "id", "@key_id", "@nonce", "@sealed", "@edited_at", "@is_deleted",
+           "sender_id")
+
+static const ch_store_step edit_steps[] = {
+    {MSG_BY_ID, bind_id, rows_edit_check},
+    {"UPDATE messages SET key_id = $2, nonce = $3, content = $4, edited_at = $5,"
+     " is_deleted = $6 WHERE id = $1 AND sender_id = $7 AND is_deleted = 0 RETURNING id",
+     bind_edit, rows_edit_updated},
+    {RECEIPTS_OF_RANGE, bind_receipts, rows_receipts_one},
+};
+
+/* ---- unread counts and the rooms of a user ----------------------------- */
+
+/* Messages of participant p's room that p has not read: not deleted, not
+ * p's own, no receipt of p. */
+#define UNREAD_OF_P                                                                  \
+    "(SELECT count(*) FROM messages m WHERE m.room_id = p.room_id"                  \
+    " AND m.is_deleted = 0 AND m.sender_id <> p.user_id AND NOT EXISTS"             \
+    " (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id AND x.user_id = p.user_id))"
+
+/* unread.counts / rooms.for_user {user_id}. */
+static int prep_user_id(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"user_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+CH_ST_BIND(bind_user_id, "user_id")
+
+static int rows_unread(ch_store_req *req, json_t *rows)
+{
+    json_t *counts = json_object();
+    size_t i;
+    json_t *row;
+    char id[24];
+
+    json_array_foreach(rows, i, row) {
+        snprintf(id, sizeof id, "%lld", (long long)ch_st_int(row, "room_id"));
+        json_object_set_new(counts, id, json_integer(ch_st_int(row, "unread")));
+    }
+    req->result = json_pack("{s:o}", "counts", counts);
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step unread_steps[] = {
+    {"SELECT p.room_id AS room_id, " UNREAD_OF_P " AS unread FROM participants p"
+     " WHERE p.user_id = $1 ORDER BY p.room_id",
+     bind_user_id, rows_unread},
+};
+
+/* Rooms by activity, newest first: the last message's time, else the
+ * room's creation; then the higher id. */
+static int cmp_activity(const void *a, const void *b)
+{
+    const json_t *ra = *(json_t *const *)a, *rb = *(json_t *const *)b;
+    const json_t *la = json_object_get(ra, "last_message");
+    const json_t *lb = json_object_get(rb, "last_message");
+    int64_t ta = json_integer_value(json_object_get(json_is_object(la) ? la : ra, "created_at"));
+    int64_t tb = json_integer_value(json_object_get(json_is_object(lb) ? lb : rb, "created_at"));
+
+    if (ta != tb)
+        return ta < tb ? 1 : -1;
+    return ch_st_int(ra, "id") < ch_st_int(rb, "id") ? 1 : -1;
+}
+
+/* Give each room its last message (msgs: the last messages of several
+ * rooms; copied by reference) and sort the rooms by activity. */
+static void rooms_attach_last(json_t *rooms, json_t *msgs)
+{
+    size_t i, j;
+    json_t *room, *msg;
+
+    json_array_foreach(rooms, i, room) {
+        json_array_foreach(msgs, j, msg) {
+            if (ch_st_int(msg, "room_id") == ch_st_int(room, "id"))
+                json_object_set(room, "last_message", msg);
+        }
+    }
+    ch_st_sort(rooms, cmp_activity);
+}
+
+/* The user's rooms with their unread counts, into ctx "rooms". */
+static int rows_user_rooms(ch_store_req *req, json_t *rows)
+{
+    json_t *rooms = json_array();
+    size_t i;
+    json_t *row, *room;
+
+    json_array_foreach(rows, i, row) {
+        room = ch_st_room_json(row);
+        json_object_set_new(room, "unread", json_integer(ch_st_int(row, "unread")));
+        json_object_set_new(room, "last_message", json_null());
+        json_array_append_new(rooms, room);
+    }
+    json_object_set_new(req->ctx, "rooms", rooms);
+    if (json_array_size(rooms) == 0) {
+        req->result = json_pack("{s:[]}", "rooms");
+        return CH_STEP_DONE;
+    }
+    return CH_STEP_NEXT;
+}
+
+/* The last message of each room into ctx "msgs" (decrypted). */
+static int rows_last_msgs(ch_store_req *req, json_t *rows)
+{
+    return ch_st_msgs_from_rows(req, rows, NULL);
+}
+
+/* The receipts of the last messages; then the result, newest activity
+ * first. */
+static int rows_user_rooms_done(ch_store_req *req, json_t *rows)
+{
+    json_t *rooms = json_object_get(req->ctx, "rooms");
+
+    ch_st_attach_receipts(json_object_get(req->ctx, "msgs"), rows);
+    rooms_attach_last(rooms, json_object_get(req->ctx, "msgs"));
+    req->result = json_pack("{s:O}", "rooms", rooms);
+    return CH_STEP_DONE;
+}
+
+#define LAST_IDS_OF_USER                                                             \
+    "(SELECT max(l.id) FROM messages l JOIN participants p ON p.room_id = l.room_id" \
+    " WHERE p.user_id = $1 GROUP BY l.room_id)"
+
+static const ch_store_step rooms_for_user_steps[] = {
+    {"SELECT r.id AS id, r.key AS key, r.kind AS kind, r.name AS name,"
+     " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS is_active, "
+     UNREAD_OF_P " AS unread FROM participants p JOIN rooms r ON r.id = p.room_id"
+     " WHERE p.user_id = $1",
+     bind_user_id, rows_user_rooms},
+    {"SELECT " MSG_COLS_M ", r.key AS room_key FROM messages m"
+     " JOIN rooms r ON r.id = m.room_id WHERE m.id IN " LAST_IDS_OF_USER " ORDER BY m.id",
+     bind_user_id, rows_last_msgs},
+    {"SELECT x.message_id AS message_id, x.user_id AS user_id FROM read_receipts x"
+     " WHERE x.message_id IN " LAST_IDS_OF_USER " ORDER BY x.message_id, x.user_id",
+     bind_user_id, rows_user_rooms_done},
+};
+
+/* ---- cleanup ----------------------------------------------------------- */
+
+/* cleanup.empty_threads {dry_run?, kind? ("thread")}. */
+static int prep_cleanup(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"dry_run", 'b', 0, 0, 0}, {"kind", 's', 0, 1, 32}, {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "kind", json_string("thread"));
+    ch_st_default(req, "dry_run", json_false());
+    return 0;
+}
+
+CH_ST_BIND(bind_kind, "kind")
+
+/* The ids of rows[*].id, sorted. */
+static json_t *ids_of(json_t *rows, const char *col)
+{
+    json_t *ids = json_array();
+    size_t i;
+    json_t *row;
+
+    json_array_foreach(rows, i, row) json_array_append_new(ids, json_integer(ch_st_int(row, col)));
+    ch_st_sort_by_id(ids, 0);
+    return ids;
+}
+
+/* The empty rooms; a dry run ends here. */
+static int rows_empty_rooms(ch_store_req *req, json_t *rows)
+{
+    if (!json_is_true(json_object_get(req->params, "dry_run")))
+        return CH_STEP_NEXT;
+    req->result = json_pack("{s:o, s:b}", "rooms", ids_of(rows, "id"), "deleted", 0);
+    return CH_STEP_DONE;
+}
+
+/* The rooms deleted (the authority: rooms may have changed meanwhile). */
+static int rows_deleted_rooms(ch_store_req *req, json_t *rows)
+{
+    req->result = json_pack("{s:o, s:b}", "rooms", ids_of(rows, "id"), "deleted", 1);
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step cleanup_steps[] = {
+    {"SELECT r.id AS id FROM rooms r WHERE r.kind = $1"
+     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id) ORDER BY r.id",
+     bind_kind, rows_empty_rooms},
+    {"DELETE FROM rooms WHERE kind = $1"
+     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = rooms.id) RETURNING id",
+     bind_kind, rows_deleted_rooms},
+};
+
+/* ---- read receipts ----------------------------------------------------- */
+
+/* read.mark {user_id, message_ids: [1..500 ids]}; the ids go to the
+ * statement as one JSON text (ctx "ids"). */
+static int prep_read_mark(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"user_id", 'i', 1, 1, ID_MAX},
+                                    {"message_ids", 'a', 1, 1, 500},
+                                    {NULL, 0, 0, 0, 0}};
+    char *ids;
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ids = json_dumps(json_object_get(req->params, "message_ids"), JSON_COMPACT);
+    if (!ids)
+        return ch_store_fail(req, CH_STORE_EINVAL, "out of memory");
+    json_object_set_new(req->ctx, "ids", json_string(ids));
+    free(ids);
+    return 0;
+}
+
+/* read.bulk {user_id, room_id, up_to_id?}. */
+static int prep_read_bulk(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"user_id", 'i', 1, 1, ID_MAX},
+                                    {"room_id", 'i', 1, 1, ID_MAX},
+                                    {"up_to_id", 'i', 0, 0, ID_MAX},
+                                    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "up_to_id", json_integer(ID_MAX));
+    return 0;
+}
+
+CH_ST_BIND(bind_read_mark, "user_id", "now", "@ids")
+CH_ST_BIND(bind_read_bulk, "user_id", "room_id", "now", "up_to_id")
+
+/* The receipts inserted: {"marked": [message ids, ascending]}. */
+static int rows_marked(ch_store_req *req, json_t *rows)
+{
+    req->result = json_pack("{s:o}", "marked", ids_of(rows, "message_id"));
+    return CH_STEP_DONE;
+}
+
+#define READ_MARK_HEAD                                                               \
+    "INSERT INTO read_receipts (message_id, user_id, read_at)"                       \
+    " SELECT m.id, CAST($1 AS BIGINT), CAST($2 AS BIGINT) FROM messages m WHERE m.id IN "
+#define READ_MARK_TAIL                                                               \
+    " AND m.sender_id <> $1 AND m.is_deleted = 0"                                    \
+    " ON CONFLICT DO NOTHING RETURNING message_id"
+
+static const ch_store_step read_mark_steps[] = {
+    {READ_MARK_HEAD "(SELECT CAST(value AS BIGINT) FROM json_each($3))" READ_MARK_TAIL,
+     bind_read_mark, rows_marked},
+};
+
+static const ch_store_step read_mark_pg_steps[] = {
+    {READ_MARK_HEAD "(SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST($3 AS json))"
+                    " AS v)" READ_MARK_TAIL,
+     bind_read_mark, rows_marked},
+};
+
+static const ch_store_step read_bulk_steps[] = {
+    {"INSERT INTO read_receipts (message_id, user_id, read_at)"
+     " SELECT m.id, CAST($1 AS BIGINT), CAST($3 AS BIGINT) FROM messages m"
+     " WHERE m.room_id = $2 AND m.id <= $4 AND m.sender_id <> $1 AND m.is_deleted = 0"
+     " AND NOT EXISTS (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id"
+     " AND x.user_id = $1) ON CONFLICT DO NOTHING RETURNING message_id",
+     bind_read_bulk, rows_marked},
+};
+
+/* ---- the table ---------------------------------------------------------- */
+
+#define OP CH_ST_OP
+#define OP2 CH_ST_OP2
+
+static const ch_store_op ops[] = {
+    OP("room.get_or_create", 1, prep_room_goc, room_goc_steps),
+    OP("room.get", 0, prep_room_get, room_get_steps),
+    OP("room.set_active", 1, prep_room_active, room_active_steps),
+    OP("participant.add", 1, prep_room_user, part_add_steps),
+    OP("participant.remove", 1, prep_room_user, part_remove_steps),
+    OP("participant.check", 0, prep_room_user, part_check_steps),
+    OP("participant.list", 0, prep_room_id, part_list_steps),
+    OP2("message.append", 1, prep_append, append_steps, append_pg_steps),
+    OP("message.history", 0, prep_history, history_steps),
+    OP("message.get", 0, prep_msg_get, msg_get_steps),
+    OP("message.edit", 1, prep_edit, edit_steps),
+    OP("message.delete", 1, prep_delete, edit_steps),
+    OP2("read.mark", 1, prep_read_mark, read_mark_steps, read_mark_pg_steps),
+    OP("read.bulk", 1, prep_read_bulk, read_bulk_steps),
+    OP("unread.counts", 0, prep_user_id, unread_steps),
+    OP("rooms.for_user", 0, prep_user_id, rooms_for_user_steps),
+    OP("cleanup.empty_threads", 1, prep_cleanup, cleanup_steps),
+};
+
+/* The table above, then store_schema.c's operations. */
+const ch_store_op *ch_store_op_find(const char *name)
+{
+    for (size_t i = 0; name && i < CH_ST_N(ops); i++)
+        if (strcmp(ops[i].name, name) == 0)
+            return &ops[i];
+    return name ? ch_st_schema_op(name) : NULL;
+}
+
+/* PostgreSQL's own steps where the op has them, else the common ones. */
+const ch_store_step *ch_store_op_steps(const ch_store_op *op, int kind, size_t *n)
+{
+    int k = kind == CH_STORE_PG && op->steps[CH_STORE_PG] ? CH_STORE_PG : CH_STORE_SQLITE;
+
+    *n = op->n_steps[k];
+    return op->steps[k];
+}

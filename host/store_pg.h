@@ -1,0 +1,113 @@
+/*
+ * store_pg.h -- private to the PostgreSQL engine: the engine's state,
+ * shared by store_pg.c (the engine's entry points, the queue and the
+ * pipelined batches) and store_pg_conn.c (the connections: the blocking
+ * one for migrations, the non-blocking one on the loop, reconnection; the
+ * conversion of parameters and rows).
+ * Nothing outside those two files includes it.
+ */
+#ifndef CH_STORE_PG_H
+#define CH_STORE_PG_H
+
+#include <libpq-fe.h>
+#include <uv.h>
+
+#include "hmap.h"
+#include "store_impl.h"
+
+/* Connection states. */
+enum { CH_PG_DOWN = 0, CH_PG_CONNECTING = 1, CH_PG_READY = 2 };
+
+/* What a request of the batch in flight is doing (ch_pg_slot.state). */
+enum {
+    CH_PG_SLOT_FREE = 0, /* already handed back (ch_store_done) */
+    CH_PG_SLOT_RUN,      /* has a step to run */
+    CH_PG_SLOT_OK,       /* all its steps ran: waits for COMMIT */
+    CH_PG_SLOT_FAIL      /* failed after writing: roll back, then fail or isolate */
+};
+
+typedef struct ch_pg_slot {
+    ch_store_req *req;
+    int state;
+} ch_pg_slot;
+
+/* A result the pipeline owes us, in the order the commands were sent. */
+enum { CH_PG_IT_BEGIN, CH_PG_IT_PREPARE, CH_PG_IT_STEP, CH_PG_IT_COMMIT, CH_PG_IT_ROLLBACK,
+       CH_PG_IT_SYNC };
+
+typedef struct ch_pg_item {
+    int kind;
+    int slot;                  /* CH_PG_IT_STEP / PREPARE: index into slots */
+    const char *sql;           /* CH_PG_IT_PREPARE: the statement's text */
+} ch_pg_item;
+
+/* The phase of the batch in flight. */
+enum { CH_PG_IDLE = 0, CH_PG_ROUNDS, CH_PG_COMMITTING, CH_PG_ROLLING_BACK };
+
+typedef struct ch_pg {
+    ch_store *s;
+    uv_loop_t *loop;
+    char *url;
+    char *dns_host;            /* a host name to resolve on the loop, or NULL */
+    PGconn *conn;              /* NULL while down */
+    uv_poll_t *poll;           /* watches PQsocket(conn); NULL while down */
+    int poll_events;
+    uv_getaddrinfo_t dns;
+    int dns_busy;
+    uv_timer_t timer;          /* reconnect backoff, or the connect timeout */
+    uv_timer_t close_timer;    /* bounds ch_store_close */
+    uv_idle_t kick;            /* starts the next batch after this loop turn */
+    int state;
+    int ever_ready;            /* a reconnect, not the first connect */
+    unsigned backoff_ms;
+    char last_error[200];
+    char state_text[224];
+
+    ch_store_req *q_head, *q_tail; /* waiting */
+    ch_store_req *solo_head, *solo_tail; /* waiting to run alone (isolated) */
+
+    ch_pg_slot *slots;         /* the batch in flight */
+    size_t n_slots;
+    ch_pg_item *items;         /* results owed: [it_head, it_tail) */
+    size_t it_head, it_tail;
+    int head_got;              /* the head item's result was read */
+    int phase;
+    int solo;                  /* the batch is one isolated request */
+    int poisoned;              /* a request failed: roll back */
+    int transient;             /* serialization failure: roll back, retry all */
+    int committed;
+
+    ch_hmap prepared;          /* statements prepared on this connection (text -> text) */
+    unsigned prep_gen;         /* part of their names: see stmt_name */
+
+    int closing;
+    int finished;              /* shut down: waiting for close callbacks */
+    int closed_handles;        /* close callbacks still to come */
+} ch_pg;
+
+#define CH_PG_MAX_ATTEMPTS 10
+#define CH_PG_BACKOFF_MIN_MS 100
+#define CH_PG_BACKOFF_MAX_MS 5000
+#define CH_PG_CONNECT_TIMEOUT_MS 10000
+#define CH_PG_CLOSE_TIMEOUT_MS 10000
+
+/* store_pg_conn.c */
+int ch_pg_migrate_blocking(const char *url, int *version, int *applied, PGconn **keep, char *err,
+                           size_t errlen);
+void ch_pg_conn_adopt(ch_pg *pg, PGconn *conn);
+int ch_pg_check_url(const char *url, char **dns_host, char *err, size_t errlen);
+void ch_pg_conn_start(ch_pg *pg);
+void ch_pg_conn_lost(ch_pg *pg, const char *why);
+int ch_pg_flush(ch_pg *pg);
+void ch_pg_conn_shutdown(ch_pg *pg);
+const char **ch_pg_text_params(ch_store_req *req, json_t *params, int *n);
+json_t *ch_pg_rows_json(const PGresult *res);
+
+/* store_pg.c, for store_pg_conn.c */
+void ch_pg_on_ready(ch_pg *pg);
+void ch_pg_batch_requeue(ch_pg *pg, const char *why);
+int ch_pg_read_results(ch_pg *pg);
+void ch_pg_handle_closed(uv_handle_t *h);
+void ch_pg_release(ch_pg *pg);
+
+#endif

@@ -1,0 +1,721 @@
+/*
+ * store_schema.c -- the message store's data model: the versioned
+ * migrations (one list per engine kind, SQLite and PostgreSQL, with equal
+ * version numbers: migration i brings either database to version i + 1);
+ * the shapes of parameters and rows shared with store_ops.c (parameter
+ * checks, bind lists, row decoding, message JSON with sealing and
+ * opening); and the operations that move whole rows: user.create,
+ * user.get, user.list and the imports (room, user, message).
+ *
+ * Conventions shared by both dialects (see store_impl.h): integers are
+ * 64-bit (BIGINT on PostgreSQL), booleans are 0/1 integers, timestamps
+ * are milliseconds since the epoch computed in C, sealed content and
+ * nonces are base64 TEXT, the plugin extras column is JSON as TEXT.
+ * User ids are not foreign keys: users may be authenticated elsewhere
+ * (tokens, another user database) and still chat.
+ */
+#include "store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Version 1 (SQLite): users, rooms, participants, messages, receipts.
+ * Message ids are allocated by the append as max(id) + 1 inside the
+ * write transaction (the id is needed before the insert: it is part of
+ * the sealed content's associated data). */
+static const char sqlite_v1[] =
+    "CREATE TABLE users (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  username TEXT NOT NULL UNIQUE,\n"
+    "  email TEXT UNIQUE,\n"
+    "  password TEXT NOT NULL,\n"
+    "  role TEXT NOT NULL DEFAULT 'user',\n"
+    "  is_active INTEGER NOT NULL DEFAULT 1,\n"
+    "  created_at INTEGER NOT NULL);\n"
+    "CREATE TABLE rooms (\n"
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+    "  key TEXT NOT NULL UNIQUE,\n"
+    "  kind TEXT NOT NULL,\n"
+    "  name TEXT,\n"
+    "  is_private INTEGER NOT NULL DEFAULT 0,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  is_active INTEGER NOT NULL DEFAULT 1);\n"
+    "CREATE INDEX rooms_kind ON rooms (kind);\n"
+    "CREATE TABLE participants (\n"
+    "  room_id INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,\n"
+    "  user_id INTEGER NOT NULL,\n"
+    "  joined_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (room_id, user_id));\n"
+    "CREATE INDEX participants_user ON participants (user_id);\n"
+    "CREATE TABLE messages (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  room_id INTEGER NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,\n"
+    "  sender_id INTEGER NOT NULL,\n"
+    "  key_id INTEGER NOT NULL,\n"
+    "  nonce TEXT NOT NULL,\n"
+    "  content TEXT NOT NULL,\n"
+    "  created_at INTEGER NOT NULL,\n"
+    "  edited_at INTEGER,\n"
+    "  is_deleted INTEGER NOT NULL DEFAULT 0,\n"
+    "  client_msg_id TEXT NOT NULL,\n"
+    "  extra TEXT,\n"
+    "  UNIQUE (room_id, sender_id, client_msg_id));\n"
+    "CREATE INDEX messages_room ON messages (room_id, id);\n"
+    "CREATE TABLE read_receipts (\n"
+    "  message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,\n"
+    "  user_id INTEGER NOT NULL,\n"
+    "  read_at INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (message_id, user_id));\n"
+    "CREATE INDEX read_receipts_user ON read_receipts (user_id)";
+
+/* Version 1 (PostgreSQL): the same tables.  Every id is a BIGSERIAL, so
+ * the sequences are users_id_seq, rooms_id_seq and messages_id_seq; the
+ * append takes its id with nextval('messages_id_seq') before sealing. */
+static const char pg_v1[] =
+    "CREATE TABLE users (\n"
+    "  id BIGSERIAL PRIMARY KEY,\n"
+    "  username TEXT NOT NULL UNIQUE,\n"
+    "  email TEXT UNIQUE,\n"
+    "  password TEXT NOT NULL,\n"
+    "  role TEXT NOT NULL DEFAULT 'user',\n"
+    "  is_active SMALLINT NOT NULL DEFAULT 1,\n"
+    "  created_at BIGINT NOT NULL);\n"
+    "CREATE TABLE rooms (\n"
+    "  id BIGSERIAL PRIMARY KEY,\n"
+    "  key TEXT NOT NULL UNIQUE,\n"
+    "  kind TEXT NOT NULL,\n"
+    "  name TEXT,\n"
+    "  is_private SMALLINT NOT NULL DEFAULT 0,\n"
+    "  created_at BIGINT NOT NULL,\n"
+    "  is_active SMALLINT NOT NULL DEFAULT 1);\n"
+    "CREATE INDEX rooms_kind ON rooms (kind);\n"
+    "CREATE TABLE participants (\n"
+    "  room_id BIGINT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,\n"
+    "  user_id BIGINT NOT NULL,\n"
+    "  joined_at BIGINT NOT NULL,\n"
+    "  PRIMARY KEY (room_id, user_id));\n"
+    "CREATE INDEX participants_user ON participants (user_id);\n"
+    "CREATE TABLE messages (\n"
+    "  id BIGSERIAL PRIMARY KEY,\n"
+    "  room_id BIGINT NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,\n"
+    "  sender_id BIGINT NOT NULL,\n"
+    "  key_id INTEGER NOT NULL,\n"
+    "  nonce TEXT NOT NULL,\n"
+    "  content TEXT NOT NULL,\n"
+    "  created_at BIGINT NOT NULL,\n"
+    "  edited_at BIGINT,\n"
+    "  is_deleted SMALLINT NOT NULL DEFAULT 0,\n"
+    "  client_msg_id TEXT NOT NULL,\n"
+    "  extra TEXT,\n"
+    "  UNIQUE (room_id, sender_id, client_msg_id));\n"
+    "CREATE INDEX messages_room ON messages (room_id, id);\n"
+    "CREATE TABLE read_receipts (\n"
+    "  message_id BIGINT NOT NULL REFERENCES messages (id) ON DELETE CASCADE,\n"
+    "  user_id BIGINT NOT NULL,\n"
+    "  read_at BIGINT NOT NULL,\n"
+    "  PRIMARY KEY (message_id, user_id));\n"
+    "CREATE INDEX read_receipts_user ON read_receipts (user_id)";
+
+static const char *const sqlite_migrations[] = {sqlite_v1};
+static const char *const pg_migrations[] = {pg_v1};
+
+/* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
+const char *const *ch_store_migrations(int kind, size_t *n)
+{
+    if (kind == CH_STORE_PG) {
+        *n = sizeof pg_migrations / sizeof pg_migrations[0];
+        return pg_migrations;
+    }
+    *n = sizeof sqlite_migrations / sizeof sqlite_migrations[0];
+    return sqlite_migrations;
+}
+
+/* ---- parameters --------------------------------------------------------- */
+
+/* Number of UTF-8 characters in s (jansson strings are valid UTF-8). */
+static int64_t utf8_chars(const char *s, size_t len)
+{
+    int64_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* Every element of array v is an integer >= 1. */
+static int all_ids(const json_t *v)
+{
+    size_t i;
+    json_t *e;
+
+    json_array_foreach(v, i, e) {
+        if (!json_is_integer(e) || json_integer_value(e) < 1)
+            return 0;
+    }
+    return 1;
+}
+
+/* Does the present value v fit p?  (See ch_pspec.) */
+static int fits(const ch_pspec *p, const json_t *v)
+{
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+
+    switch (p->type) {
+    case 'i':
+        return json_is_integer(v) && json_integer_value(v) >= p->min &&
+               json_integer_value(v) <= p->max;
+    case 's':
+        return s && strlen(s) == len && utf8_chars(s, len) >= p->min &&
+               utf8_chars(s, len) <= p->max;
+    case 'B':
+        return s && (int64_t)len <= p->max;
+    case 'b':
+        return json_is_boolean(v);
+    case 'o':
+        return json_is_object(v);
+    case 'a':
+        return json_is_array(v) && (int64_t)json_array_size(v) >= p->min &&
+               (int64_t)json_array_size(v) <= p->max && all_ids(v);
+    default:
+        return 0;
+    }
+}
+
+/* What p expects, for an error message ("an integer in [1, 9]"). */
+static void expected(const ch_pspec *p, char *buf, size_t n)
+{
+    long long lo = (long long)p->min, hi = (long long)p->max;
+
+    switch (p->type) {
+    case 'i':
+        snprintf(buf, n, "an integer in [%lld, %lld]", lo, hi);
+        break;
+    case 's':
+        snprintf(buf, n, "a string of %lld to %lld characters", lo, hi);
+        break;
+    case 'B':
+        snprintf(buf, n, "a string of at most %lld bytes", hi);
+        break;
+    case 'a':
+        snprintf(buf, n, "an array of %lld to %lld ids", lo, hi);
+        break;
+    default:
+        snprintf(buf, n, "%s", p->type == 'b' ? "true or false" : "an object");
+    }
+}
+
+/* Check each parameter of spec in order; the first misfit fails the
+ * request with a reason naming the parameter and what was expected. */
+int ch_st_check(ch_store_req *req, const ch_pspec *spec)
+{
+    char want[80];
+
+    for (const ch_pspec *p = spec; p->name; p++) {
+        json_t *v = json_object_get(req->params, p->name);
+
+        if (!v || json_is_null(v)) {
+            if (p->required)
+                return ch_store_fail(req, CH_STORE_EINVAL, "%s: missing", p->name);
+            continue;
+        }
+        if (!fits(p, v)) {
+            expected(p, want, sizeof want);
+            return ch_store_fail(req, CH_STORE_EINVAL, "%s: expected %s", p->name, want);
+        }
+    }
+    return 0;
+}
+
+void ch_st_default(ch_store_req *req, const char *name, json_t *v)
+{
+    json_t *old = json_object_get(req->params, name);
+
+    if (!old || json_is_null(old))
+        json_object_set_new(req->params, name, v);
+    else
+        json_decref(v);
+}
+
+/* Is parameter name given (present and not null)? */
+static int given(const ch_store_req *req, const char *name)
+{
+    json_t *v = name ? json_object_get(req->params, name) : NULL;
+
+    return v && !json_is_null(v);
+}
+
+int ch_st_one_of(ch_store_req *req, const char *a, const char *b, const char *c)
+{
+    if (given(req, a) + given(req, b) + given(req, c) == 1)
+        return 0;
+    return ch_store_fail(req, CH_STORE_EINVAL, "give exactly one of %s, %s%s%s", a, b,
+                         c ? ", " : "", c ? c : "");
+}
+
+int ch_st_check_user(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"username", 's', 1, 1, 150},
+                                    {"email", 's', 0, 3, 254},
+                                    {"password", 's', 1, 1, 1024},
+                                    {"role", 's', 0, 1, 16},
+                                    {NULL, 0, 0, 0, 0}};
+    const char *u, *role;
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    u = json_string_value(json_object_get(req->params, "username"));
+    if (strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@.+_-") !=
+        strlen(u))
+        return ch_store_fail(req, CH_STORE_EINVAL, "username: only letters, digits and @.+-_");
+    if (given(req, "email") &&
+        !strchr(json_string_value(json_object_get(req->params, "email")), '@'))
+        return ch_store_fail(req, CH_STORE_EINVAL, "email: not an address");
+    role = json_string_value(json_object_get(req->params, "role"));
+    if (role && strcmp(role, "user") != 0 && strcmp(role, "publisher") != 0 &&
+        strcmp(role, "admin") != 0)
+        return ch_store_fail(req, CH_STORE_EINVAL, "role: user, publisher or admin");
+    return 0;
+}
+
+/* Sorted, compact JSON text, so equal extras store equal text. */
+int ch_st_extra(ch_store_req *req)
+{
+    json_t *extra = json_object_get(req->params, "extra");
+    char *text;
+
+    if (!json_is_object(extra)) {
+        json_object_set_new(req->ctx, "extra", json_null());
+        return 0;
+    }
+    text = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text || strlen(text) > 16384) {
+        free(text);
+        return ch_store_fail(req, CH_STORE_EINVAL, "extra: larger than 16 KiB");
+    }
+    json_object_set_new(req->ctx, "extra", json_string(text));
+    free(text);
+    return 0;
+}
+
+/* A new array (the engine frees it); values are new references. */
+json_t *ch_st_bind_list(ch_store_req *req, const char *const *names)
+{
+    json_t *a = json_array(), *v;
+
+    for (; *names; names++) {
+        if (strcmp(*names, "now") == 0)
+            v = json_integer(req->now_ms);
+        else if (**names == '@')
+            v = json_incref(json_object_get(req->ctx, *names + 1));
+        else
+            v = json_incref(json_object_get(req->params, *names));
+        if (json_is_boolean(v))
+            v = json_integer(json_is_true(v)); /* true/false are not counted */
+        json_array_append_new(a, v ? v : json_null());
+    }
+    return a;
+}
+
+/* ---- rows ---------------------------------------------------------------- */
+
+int64_t ch_st_int(const json_t *row, const char *col)
+{
+    json_t *v = json_object_get(row, col);
+
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    return json_is_string(v) ? strtoll(json_string_value(v), NULL, 10) : 0;
+}
+
+const char *ch_st_str(const json_t *row, const char *col)
+{
+    const char *s = json_string_value(json_object_get(row, col));
+
+    return s ? s : "";
+}
+
+/* A column's value (borrowed), null when absent. */
+static json_t *col(const json_t *row, const char *name)
+{
+    json_t *v = json_object_get(row, name);
+
+    return v ? v : json_null();
+}
+
+json_t *ch_st_room_json(const json_t *row)
+{
+    return json_pack("{s:I, s:O, s:O, s:O, s:b, s:I, s:b}", "id",
+                     (json_int_t)ch_st_int(row, "id"), "key", col(row, "key"), "kind",
+                     col(row, "kind"), "name", col(row, "name"), "is_private",
+                     ch_st_int(row, "is_private") != 0, "created_at",
+                     (json_int_t)ch_st_int(row, "created_at"), "is_active",
+                     ch_st_int(row, "is_active") != 0);
+}
+
+json_t *ch_st_user_json(const json_t *row, int with_password)
+{
+    json_t *u = json_pack("{s:I, s:O, s:O, s:O, s:b, s:I}", "id",
+                          (json_int_t)ch_st_int(row, "id"), "username", col(row, "username"),
+                          "email", col(row, "email"), "role", col(row, "role"), "is_active",
+                          ch_st_int(row, "is_active") != 0, "created_at",
+                          (json_int_t)ch_st_int(row, "created_at"));
+
+    if (u && with_password)
+        json_object_set(u, "password", col(row, "password"));
+    return u;
+}
+
+int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *plain,
+               size_t len)
+{
+    int key_id;
+    char *nonce, *sealed;
+
+    if (ch_seal(req->keys, room_key, id, plain, len, &key_id, &nonce, &sealed) != 0)
+        return ch_store_fail(req, CH_STORE_EIO, "sealing message %lld failed", (long long)id);
+    json_object_set_new(req->ctx, "id", json_integer(id));
+    json_object_set_new(req->ctx, "key_id", json_integer(key_id));
+    json_object_set_new(req->ctx, "nonce", json_string(nonce));
+    json_object_set_new(req->ctx, "sealed", json_string(sealed));
+    free(nonce);
+    free(sealed);
+    return 0;
+}
+
+/* The row's content, opened: a new JSON string, or NULL after failing
+ * req with EIO (tampered, moved, unknown key, not UTF-8). */
+static json_t *open_content(ch_store_req *req, const json_t *row, const char *room_key)
+{
+    int64_t id = ch_st_int(row, "id");
+    char *plain = NULL;
+    size_t len = 0;
+    json_t *s;
+
+    if (ch_open(req->keys, (int)ch_st_int(row, "key_id"), room_key, id, ch_st_str(row, "nonce"),
+                ch_st_str(row, "content"), &plain, &len) != 0) {
+        ch_store_fail(req, CH_STORE_EIO,
+                      "message %lld cannot be opened (tampered, moved, or key %lld unknown)",
+                      (long long)id, (long long)ch_st_int(row, "key_id"));
+        return NULL;
+    }
+    s = json_stringn(plain, len);
+    free(plain);
+    if (!s)
+        ch_store_fail(req, CH_STORE_EIO, "message %lld: content is not UTF-8", (long long)id);
+    return s;
+}
+
+json_t *ch_st_msg_json(ch_store_req *req, const json_t *row, const char *room_key,
+                       const char *plain, size_t len)
+{
+    json_t *content = plain ? json_stringn(plain, len) : open_content(req, row, room_key);
+    json_t *extra = json_loads(ch_st_str(row, "extra"), 0, NULL);
+    int edited = !json_is_null(col(row, "edited_at"));
+
+    if (!content) {
+        json_decref(extra);
+        return NULL;
+    }
+    if (!json_is_object(extra)) {
+        json_decref(extra);
+        extra = json_null();
+    }
+    if (ch_st_int(row, "is_deleted")) {
+        json_decref(content);
+        content = json_string("");
+    }
+    return json_pack("{s:I, s:I, s:I, s:o, s:I, s:o, s:b, s:O, s:o, s:[]}", "id",
+                     (json_int_t)ch_st_int(row, "id"), "room_id",
+                     (json_int_t)ch_st_int(row, "room_id"), "sender_id",
+                     (json_int_t)ch_st_int(row, "sender_id"), "content", content, "created_at",
+                     (json_int_t)ch_st_int(row, "created_at"), "edited_at",
+                     edited ? json_integer(ch_st_int(row, "edited_at")) : json_null(),
+                     "is_deleted", ch_st_int(row, "is_deleted") != 0, "client_msg_id",
+                     col(row, "client_msg_id"), "extra", extra, "read_by");
+}
+
+/* ctx owns what is set here; on failure ctx "msgs" is left as it was. */
+int ch_st_msgs_from_rows(ch_store_req *req, const json_t *rows, const char *room_key)
+{
+    json_t *msgs = json_array(), *row, *msg;
+    size_t i;
+
+    json_array_foreach(rows, i, row) {
+        msg = ch_st_msg_json(req, row, room_key ? room_key : ch_st_str(row, "room_key"), NULL, 0);
+        if (!msg) {
+            json_decref(msgs);
+            return req->status ? req->status : ch_store_fail(req, CH_STORE_EIO, "out of memory");
+        }
+        json_array_append_new(msgs, msg);
+    }
+    ch_st_sort_by_id(msgs, 0);
+    row = json_array_get(msgs, 0);
+    json_object_set_new(req->ctx, "room_id", json_integer(ch_st_int(row, "room_id")));
+    json_object_set_new(req->ctx, "lo", json_integer(ch_st_int(row, "id")));
+    row = json_array_get(msgs, json_array_size(msgs) ? json_array_size(msgs) - 1 : 0);
+    json_object_set_new(req->ctx, "hi", json_integer(ch_st_int(row, "id")));
+    json_object_set_new(req->ctx, "msgs", msgs);
+    return CH_STEP_NEXT;
+}
+
+/* A merge of the two ordered lists: one pass over each. */
+void ch_st_attach_receipts(json_t *msgs, const json_t *rows)
+{
+    size_t i, j = 0, n = json_array_size(rows);
+    json_t *msg, *by;
+    int64_t id;
+
+    json_array_foreach(msgs, i, msg) {
+        id = ch_st_int(msg, "id");
+        by = json_object_get(msg, "read_by");
+        while (j < n && ch_st_int(json_array_get(rows, j), "message_id") < id)
+            j++;
+        for (; j < n && ch_st_int(json_array_get(rows, j), "message_id") == id; j++)
+            json_array_append_new(by, json_integer(ch_st_int(json_array_get(rows, j), "user_id")));
+    }
+}
+
+/* An element's sort key: itself (an integer) or its "id". */
+static int64_t id_of(const json_t *v)
+{
+    return json_is_integer(v) ? json_integer_value(v) : ch_st_int(v, "id");
+}
+
+/* qsort comparators over (json_t *const *), by id_of. */
+static int cmp_asc(const void *a, const void *b)
+{
+    int64_t x = id_of(*(json_t *const *)a), y = id_of(*(json_t *const *)b);
+
+    return (x > y) - (x < y);
+}
+
+static int cmp_desc(const void *a, const void *b) { return cmp_asc(b, a); }
+
+/* Through a C array of new references, then back into arr. */
+void ch_st_sort(json_t *arr, int (*cmp)(const void *, const void *))
+{
+    size_t i, n = json_array_size(arr);
+    /* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
+    json_t **v = n > 1 ? malloc(n * sizeof *v) : NULL;
+
+    if (!v)
+        return;
+    for (i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(arr, i));
+    qsort(v, n, sizeof *v, cmp); /* NOLINT(bugprone-sizeof-expression) */
+    json_array_clear(arr);
+    for (i = 0; i < n; i++)
+        json_array_append_new(arr, v[i]);
+    free(v);
+}
+
+void ch_st_sort_by_id(json_t *arr, int desc) { ch_st_sort(arr, desc ? cmp_desc : cmp_asc); }
+/* ---- users -------------------------------------------------------------- */
+
+#define USER_COLS "id, username, email, role, is_active, created_at"
+
+/* user.create {username, email?, password, role?}. */
+static int prep_user_create(ch_store_req *req)
+{
+    if (ch_st_check_user(req) != 0)
+        return req->status;
+    ch_st_default(req, "role", json_string("user"));
+    return 0;
+}
+
+CH_ST_BIND(bind_user_create, "username", "email", "password", "role", "now")
+
+static int rows_user_created(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_EEXIST, "username or email already taken");
+    req->result = json_pack("{s:o}", "user", ch_st_user_json(json_array_get(rows, 0), 0));
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step user_create_steps[] = {
+    {"INSERT INTO users (username, email, password, role, is_active, created_at)"
+     " VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT DO NOTHING RETURNING " USER_COLS,
+     bind_user_create, rows_user_created},
+};
+
+/* user.get {id} | {username} | {email}. */
+static int prep_user_get(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"id", 'i', 0, 1, INT64_MAX},
+                                    {"username", 's', 0, 1, 150},
+                                    {"email", 's', 0, 1, 254},
+                                    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    return ch_st_one_of(req, "id", "username", "email");
+}
+
+CH_ST_BIND(bind_user_get, "id", "username", "email")
+
+static int rows_user(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such user");
+    req->result = json_pack("{s:o}", "user", ch_st_user_json(json_array_get(rows, 0), 1));
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step user_get_steps[] = {
+    {"SELECT " USER_COLS ", password FROM users WHERE id = $1 OR username = $2 OR email = $3",
+     bind_user_get, rows_user},
+};
+
+/* Every user, without passwords. */
+static int rows_users(ch_store_req *req, json_t *rows)
+{
+    json_t *users = json_array();
+    size_t i;
+    json_t *row;
+
+    json_array_foreach(rows, i, row) json_array_append_new(users, ch_st_user_json(row, 0));
+    req->result = json_pack("{s:o}", "users", users);
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step user_list_steps[] = {
+    {"SELECT " USER_COLS " FROM users ORDER BY id", NULL, rows_users},
+};
+
+
+/* ---- imports: whole rows with their ids -------------------------------- */
+
+/* Keep PostgreSQL's sequence of table t at least at max(id) after an
+ * import (never moving it back). */
+#define SETVAL(t)                                                                    \
+    {"SELECT setval('" t "_id_seq', GREATEST((SELECT coalesce(max(id), 1) FROM " t "),"  \
+     " (SELECT last_value FROM " t "_id_seq))) AS v", NULL, NULL}
+
+/* The insert's rows: {"imported": whether the row was new}. */
+static int rows_imported(ch_store_req *req, json_t *rows)
+{
+    json_decref(req->result);
+    req->result = json_pack("{s:b}", "imported", json_array_size(rows) > 0);
+    return CH_STEP_NEXT;
+}
+
+/* room.import {id, key, kind, name?, is_private?, created_at, is_active?}. */
+static int prep_room_import(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"id", 'i', 1, 1, INT64_MAX},   {"key", 's', 1, 1, 200},
+        {"kind", 's', 1, 1, 32},        {"name", 's', 0, 0, 255},
+        {"is_private", 'b', 0, 0, 0},   {"created_at", 'i', 1, 0, INT64_MAX},
+        {"is_active", 'b', 0, 0, 0},    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "is_private", json_false());
+    ch_st_default(req, "is_active", json_true());
+    return 0;
+}
+
+CH_ST_BIND(bind_room_import, "id", "key", "kind", "name", "is_private", "created_at", "is_active")
+
+#define ROOM_IMPORT                                                                  \
+    {"INSERT INTO rooms (id, key, kind, name, is_private, created_at, is_active)"   \
+     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",    \
+     bind_room_import, rows_imported}
+
+static const ch_store_step room_import_steps[] = {ROOM_IMPORT};
+static const ch_store_step room_import_pg_steps[] = {ROOM_IMPORT, SETVAL("rooms")};
+
+/* user.import {id, username, email?, password, role?, is_active?,
+ * created_at}. */
+static int prep_user_import(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, INT64_MAX},
+                                    {"is_active", 'b', 0, 0, 0},
+                                    {"created_at", 'i', 1, 0, INT64_MAX},
+                                    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0 || ch_st_check_user(req) != 0)
+        return req->status;
+    ch_st_default(req, "role", json_string("user"));
+    ch_st_default(req, "is_active", json_true());
+    return 0;
+}
+
+CH_ST_BIND(bind_user_import, "id", "username", "email", "password", "role", "is_active",
+           "created_at")
+
+#define USER_IMPORT                                                                  \
+    {"INSERT INTO users (id, username, email, password, role, is_active, created_at)" \
+     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",    \
+     bind_user_import, rows_imported}
+
+static const ch_store_step user_import_steps[] = {USER_IMPORT};
+static const ch_store_step user_import_pg_steps[] = {USER_IMPORT, SETVAL("users")};
+
+/* message.import {id, room_id, sender_id, content, created_at,
+ * edited_at?, is_deleted?, client_msg_id, extra?}: sealed anew with the
+ * current key for its room and id. */
+static int prep_msg_import(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {
+        {"id", 'i', 1, 1, INT64_MAX},         {"room_id", 'i', 1, 1, INT64_MAX},
+        {"sender_id", 'i', 1, 1, INT64_MAX},  {"content", 'B', 1, 0, 65536},
+        {"created_at", 'i', 1, 0, INT64_MAX}, {"edited_at", 'i', 0, 0, INT64_MAX},
+        {"is_deleted", 'b', 0, 0, 0},         {"client_msg_id", 's', 1, 1, 100},
+        {"extra", 'o', 0, 0, 0},              {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0 || ch_st_extra(req) != 0)
+        return req->status;
+    ch_st_default(req, "is_deleted", json_false());
+    return 0;
+}
+
+/* The room's key: seal the content for it and the given id. */
+static int rows_seal_import(ch_store_req *req, json_t *rows)
+{
+    json_t *c = json_object_get(req->params, "content");
+
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    if (ch_st_seal(req, ch_st_str(json_array_get(rows, 0), "key"),
+                   json_integer_value(json_object_get(req->params, "id")), json_string_value(c),
+                   json_string_length(c)) != 0)
+        return req->status;
+    return CH_STEP_NEXT;
+}
+
+CH_ST_BIND(bind_room_of_msg, "room_id")
+CH_ST_BIND(bind_msg_import, "id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed",
+           "created_at", "edited_at", "is_deleted", "client_msg_id", "@extra")
+
+#define MSG_IMPORT                                                                   \
+    {"SELECT key FROM rooms WHERE id = $1", bind_room_of_msg, rows_seal_import},      \
+    {"INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content,"         \
+     " created_at, edited_at, is_deleted, client_msg_id, extra)"                    \
+     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"                        \
+     " ON CONFLICT DO NOTHING RETURNING id",                                          \
+     bind_msg_import, rows_imported}
+
+static const ch_store_step msg_import_steps[] = {MSG_IMPORT};
+static const ch_store_step msg_import_pg_steps[] = {MSG_IMPORT, SETVAL("messages")};
+
+static const ch_store_op schema_ops[] = {
+    CH_ST_OP("user.create", 1, prep_user_create, user_create_steps),
+    CH_ST_OP("user.get", 0, prep_user_get, user_get_steps),
+    CH_ST_OP("user.list", 0, NULL, user_list_steps),
+    CH_ST_OP2("room.import", 1, prep_room_import, room_import_steps, room_import_pg_steps),
+    CH_ST_OP2("user.import", 1, prep_user_import, user_import_steps, user_import_pg_steps),
+    CH_ST_OP2("message.import", 1, prep_msg_import, msg_import_steps, msg_import_pg_steps),
+};
+
+/* Looked up by ch_store_op_find after its own table. */
+const ch_store_op *ch_st_schema_op(const char *name)
+{
+    for (size_t i = 0; i < CH_ST_N(schema_ops); i++)
+        if (strcmp(schema_ops[i].name, name) == 0)
+            return &schema_ops[i];
+    return NULL;
+}

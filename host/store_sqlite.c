@@ -1,0 +1,688 @@
+/*
+ * store_sqlite.c -- the SQLite engine of the message store
+ * (ch_store_sqlite_engine): "sqlite:PATH", a file in WAL mode with
+ * synchronous=FULL, foreign keys on.
+ *
+ * One worker thread owns the database handle after open.  The loop
+ * thread pushes requests onto a mutex-protected FIFO and signals a
+ * condition variable; the worker takes up to batch_max requests, runs
+ * them in ONE transaction (group commit), each inside its own SAVEPOINT
+ * so that a failing request rolls back alone, commits, and hands the
+ * batch back through a done list and uv_async_send.  The loop's async
+ * callback calls ch_store_done for each, so callbacks run on the loop
+ * thread only, after the commit (a failed COMMIT fails the whole batch
+ * with EIO).  The worker keeps a cache of prepared statements keyed by
+ * SQL text.  Only open and migrate block (start-up, command line).
+ */
+#include "store_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "hmap.h"
+#include "log.h"
+
+#define BUSY_TIMEOUT_MS 5000
+
+typedef struct sq {
+    ch_store *s;
+    sqlite3 *db;                   /* the worker's after open */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    uv_async_t async;
+    ch_store_req *q_head, *q_tail; /* submitted, waiting (mu) */
+    ch_store_req *d_head, *d_tail; /* finished, for the loop (mu) */
+    int stopping;                  /* close was asked (mu) */
+    int exited;                    /* the worker closed the db and ends (mu) */
+    int joined;                    /* loop thread only */
+    uint32_t batch_max;
+    char state[224];               /* "ok" or "down: why" (mu) */
+    char state_out[224];           /* the loop's copy, for state() */
+    ch_hmap stmts;                 /* SQL text -> sqlite3_stmt* (worker) */
+} sq;
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- opening and migrations (blocking) ----------------------------------- */
+
+/* mkdir -p of path's directory (mode 0750 for what it creates). */
+static int make_parent_dirs(const char *path, char *err, size_t errlen)
+{
+    char *dir = strdup(path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+
+    if (!dir) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (slash && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; *p; p++) {
+            if (*p != '/')
+                continue;
+            *p = '\0';
+            if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+                break;
+            *p = '/';
+        }
+        if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create directory %s: %s", dir, strerror(errno));
+            free(dir);
+            return -1;
+        }
+    }
+    free(dir);
+    return 0;
+}
+
+/* Run sql (statements without results); -1 with the reason in err. */
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, errlen, "sqlite: %s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+/* The single integer of a one-row query (e.g. a version). */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return 0;
+    }
+    snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return -1;
+}
+
+/* Switch to WAL (an in-memory database keeps "memory"); -1 if refused. */
+static int set_wal(sqlite3 *db, int in_memory, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    const char *mode = NULL;
+    int ok;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        mode = (const char *)sqlite3_column_text(st, 0);
+    ok = mode && strcmp(mode, in_memory ? "memory" : "wal") == 0;
+    if (!ok)
+        snprintf(err, errlen, "sqlite: cannot switch to WAL mode (journal mode %s)",
+                 mode ? mode : sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
+}
+
+/* Create PATH (mode 0600, so that its -wal and -shm siblings get that
+ * mode too) and its directories, unless it exists. */
+static int create_file(const char *path, char *err, size_t errlen)
+{
+    int fd;
+
+    if (make_parent_dirs(path, err, errlen) != 0)
+        return -1;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    return 0;
+}
+
+/* Open PATH (":memory:" for a private in-memory database) and set the
+ * connection's pragmas: WAL, synchronous=FULL, foreign keys, busy
+ * timeout.  Returns the handle, or NULL with the reason in err. */
+static sqlite3 *db_open(const char *path, char *err, size_t errlen)
+{
+    int in_memory = strcmp(path, ":memory:") == 0;
+    sqlite3 *db = NULL;
+
+    if (sqlite3_libversion_number() < 3038000) {
+        snprintf(err, errlen, "sqlite: version %s is too old (3.38 or newer needed)",
+                 sqlite3_libversion());
+        return NULL;
+    }
+    if (!*path) {
+        snprintf(err, errlen, "sqlite: empty path (use sqlite:PATH)");
+        return NULL;
+    }
+    if (!in_memory && create_file(path, err, errlen) != 0)
+        return NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    if (set_wal(db, in_memory, err, errlen) != 0 ||
+        exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", err, errlen) != 0) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* Record that version v was applied. */
+static int record_version(sqlite3 *db, int64_t v, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(
+        db, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", -1, &st, NULL);
+
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, v);
+        sqlite3_bind_int64(st, 2, wall_ms());
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    if (rc != SQLITE_OK)
+        snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Apply the missing migrations in one transaction: *version is the
+ * schema version after, *applied how many ran.  -1 with err on failure
+ * (nothing applied) or for a database newer than this program. */
+static int migrate_db(sqlite3 *db, int64_t *version, int *applied, char *err, size_t errlen)
+{
+    size_t n;
+    const char *const *m = ch_store_migrations(CH_STORE_SQLITE, &n);
+    int64_t cur = 0;
+
+    *applied = 0;
+    if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+        return -1;
+    if (exec_sql(db, CH_STORE_MIGRATIONS_TABLE, err, errlen) != 0 ||
+        query_int(db, "SELECT coalesce(max(version), 0) FROM schema_migrations", &cur, err,
+                  errlen) != 0)
+        goto fail;
+    if (cur > (int64_t)n) {
+        snprintf(err, errlen, "database schema version %lld is newer than this chanhost (%zu)",
+                 (long long)cur, n);
+        goto fail;
+    }
+    for (int64_t v = cur; v < (int64_t)n; v++, (*applied)++)
+        if (exec_sql(db, m[v], err, errlen) != 0 || record_version(db, v + 1, err, errlen) != 0)
+            goto fail;
+    if (exec_sql(db, "COMMIT", err, errlen) != 0)
+        goto fail;
+    *version = (int64_t)n;
+    return 0;
+fail:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    *applied = 0;
+    return -1;
+}
+
+/* ---- the worker: statements and steps -------------------------------------- */
+
+/* The prepared statement for sql (from the cache), or NULL. */
+static sqlite3_stmt *stmt_get(sq *e, const char *sql)
+{
+    sqlite3_stmt *st = ch_hmap_get(&e->stmts, sql);
+
+    if (st)
+        return st;
+    if (sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    if (ch_hmap_put(&e->stmts, sql, st) < 0) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+/* Run a statement without parameters or rows (transaction control). */
+static int exec_cached(sq *e, const char *sql)
+{
+    sqlite3_stmt *st = stmt_get(e, sql);
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+
+    if (st)
+        sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* A store status for a failed statement (by SQLite's extended code). */
+static int map_error(int code)
+{
+    switch (code) {
+    case SQLITE_CONSTRAINT_UNIQUE:
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+        return CH_STORE_EEXIST;
+    case SQLITE_CONSTRAINT_FOREIGNKEY:
+        return CH_STORE_ENOENT;
+    case SQLITE_CONSTRAINT_NOTNULL:
+    case SQLITE_CONSTRAINT_CHECK:
+        return CH_STORE_EINVAL;
+    default:
+        return CH_STORE_EIO;
+    }
+}
+
+/* Bind params[i] to "$<i+1>" (parameters the statement lacks are
+ * skipped).  0, or -1 for a value of an unsupported type. */
+static int bind_params(sqlite3_stmt *st, const json_t *params)
+{
+    char name[24];
+    size_t i;
+    json_t *v;
+    int idx;
+
+    json_array_foreach(params, i, v) {
+        snprintf(name, sizeof name, "$%zu", i + 1);
+        idx = sqlite3_bind_parameter_index(st, name);
+        if (idx == 0)
+            continue;
+        if (json_is_integer(v))
+            sqlite3_bind_int64(st, idx, json_integer_value(v));
+        else if (json_is_real(v))
+            sqlite3_bind_double(st, idx, json_real_value(v));
+        else if (json_is_string(v))
+            sqlite3_bind_text(st, idx, json_string_value(v), (int)json_string_length(v),
+                              SQLITE_STATIC);
+        else if (json_is_boolean(v))
+            sqlite3_bind_int(st, idx, json_is_true(v));
+        else if (json_is_null(v))
+            sqlite3_bind_null(st, idx);
+        else
+            return -1;
+    }
+    return 0;
+}
+
+/* The current row as an object keyed by column name: integers, null,
+ * everything else as strings.  NULL if a text is not valid UTF-8. */
+static json_t *row_json(sqlite3_stmt *st)
+{
+    json_t *row = json_object(), *v;
+    char num[32];
+
+    for (int c = 0; row && c < sqlite3_column_count(st); c++) {
+        switch (sqlite3_column_type(st, c)) {
+        case SQLITE_INTEGER:
+            v = json_integer(sqlite3_column_int64(st, c));
+            break;
+        case SQLITE_NULL:
+            v = json_null();
+            break;
+        case SQLITE_FLOAT:
+            snprintf(num, sizeof num, "%.17g", sqlite3_column_double(st, c));
+            v = json_string(num);
+            break;
+        default:
+            v = json_stringn((const char *)sqlite3_column_text(st, c),
+                             (size_t)sqlite3_column_bytes(st, c));
+        }
+        if (!v || json_object_set_new(row, sqlite3_column_name(st, c), v) != 0) {
+            json_decref(row);
+            row = NULL;
+        }
+    }
+    return row;
+}
+
+/* Execute st with params: a new array of its rows, or NULL after failing
+ * req.  The statement is reset and its bindings cleared either way. */
+static json_t *run_stmt(sq *e, ch_store_req *req, sqlite3_stmt *st, const json_t *params)
+{
+    json_t *rows = json_array(), *row;
+    int rc;
+
+    if (bind_params(st, params) != 0) {
+        ch_store_fail(req, CH_STORE_EINVAL, "unsupported parameter type");
+        rc = SQLITE_MISUSE;
+    } else {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (!(row = row_json(st))) {
+                ch_store_fail(req, CH_STORE_EIO, "a column is not valid UTF-8");
+                break;
+            }
+            json_array_append_new(rows, row);
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            ch_store_fail(req, map_error(sqlite3_extended_errcode(e->db)), "sqlite: %s",
+                          sqlite3_errmsg(e->db));
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(rows);
+        return NULL;
+    }
+    return rows;
+}
+
+/* Run one step: bind, execute, hand the rows to the hook.  Returns the
+ * hook's CH_STEP_* or a failure status (req->status set). */
+static int run_step(sq *e, ch_store_req *req, const ch_store_step *step)
+{
+    json_t *params = step->bind ? step->bind(req) : json_array();
+    sqlite3_stmt *st;
+    json_t *rows;
+    int rc;
+
+    if (!params)
+        return req->status ? req->status : ch_store_fail(req, CH_STORE_EIO, "bind failed");
+    st = stmt_get(e, step->sql);
+    if (!st) {
+        json_decref(params);
+        return ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
+    }
+    rows = run_stmt(e, req, st, params);
+    json_decref(params);
+    if (!rows)
+        return req->status;
+    rc = step->rows ? step->rows(req, rows) : CH_STEP_NEXT;
+    json_decref(rows);
+    if (rc < 0 && req->status == 0)
+        ch_store_fail(req, CH_STORE_EIO, "operation failed");
+    return rc < 0 ? req->status : rc;
+}
+
+/* Run one request inside its own savepoint; a failure rolls back its
+ * writes alone.  Returns -1 if the enclosing transaction is gone (an
+ * error that made SQLite roll everything back). */
+static int run_req(sq *e, ch_store_req *req)
+{
+    size_t n;
+    const ch_store_step *steps = ch_store_op_steps(req->op, CH_STORE_SQLITE, &n);
+    int rc = 0;
+
+    req->attempts++;
+    if (exec_cached(e, "SAVEPOINT req") != 0) {
+        ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
+        return -1;
+    }
+    for (; req->step < n; req->step++) {
+        rc = run_step(e, req, &steps[req->step]);
+        if (rc != CH_STEP_NEXT)
+            break;
+    }
+    if (req->status == 0 && !req->result)
+        req->result = json_object();
+    if (sqlite3_get_autocommit(e->db))
+        return -1;
+    if (req->status != 0 && exec_cached(e, "ROLLBACK TO req") != 0)
+        return -1;
+    return exec_cached(e, "RELEASE req");
+}
+
+/* Fail every request of a batch with EIO (nothing of it committed). */
+static void fail_batch(ch_store_req *batch, const char *why)
+{
+    for (ch_store_req *r = batch; r; r = r->next) {
+        json_decref(r->result);
+        r->result = NULL;
+        ch_store_fail(r, CH_STORE_EIO, "%s", why);
+    }
+}
+
+/* Set the state shown by /healthz: "ok", or "down: why". */
+static void set_state(sq *e, const char *why)
+{
+    uv_mutex_lock(&e->mu);
+    snprintf(e->state, sizeof e->state, "%s%s", why ? "down: " : "ok", why ? why : "");
+    uv_mutex_unlock(&e->mu);
+}
+
+/* Run a batch in one transaction: IMMEDIATE when any request writes. */
+static void run_batch(sq *e, ch_store_req *batch)
+{
+    int writes = 0, broken = 0;
+    char why[200];
+
+    for (ch_store_req *r = batch; r; r = r->next)
+        writes |= r->op->writes;
+    if (exec_cached(e, writes ? "BEGIN IMMEDIATE" : "BEGIN") != 0) {
+        snprintf(why, sizeof why, "sqlite: begin: %s", sqlite3_errmsg(e->db));
+        fail_batch(batch, why);
+        set_state(e, why);
+        return;
+    }
+    for (ch_store_req *r = batch; r && !broken; r = r->next)
+        broken = run_req(e, r) != 0;
+    if (broken || exec_cached(e, "COMMIT") != 0) {
+        snprintf(why, sizeof why, "sqlite: %s: %s", broken ? "transaction aborted" : "commit",
+                 sqlite3_errmsg(e->db));
+        if (!sqlite3_get_autocommit(e->db))
+            exec_cached(e, "ROLLBACK");
+        fail_batch(batch, why);
+        set_state(e, why);
+        return;
+    }
+    set_state(e, NULL);
+}
+
+/* Take up to batch_max waiting requests (mu held); NULL-terminated. */
+static ch_store_req *take_batch(sq *e)
+{
+    ch_store_req *head = e->q_head, *last = head;
+
+    for (uint32_t i = 1; i < e->batch_max && last->next; i++)
+        last = last->next;
+    e->q_head = last->next;
+    if (!e->q_head)
+        e->q_tail = NULL;
+    last->next = NULL;
+    return head;
+}
+
+/* The worker: batches until asked to stop with nothing left; then it
+ * closes the database and says so through the async handle. */
+static void worker(void *arg)
+{
+    sq *e = arg;
+    ch_store_req *batch, *last;
+    size_t pos = 0;
+    void *st;
+
+    uv_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->q_head && !e->stopping)
+            uv_cond_wait(&e->cond, &e->mu);
+        if (!e->q_head)
+            break;
+        batch = take_batch(e);
+        uv_mutex_unlock(&e->mu);
+        run_batch(e, batch);
+        for (last = batch; last->next; last = last->next)
+            ;
+        uv_mutex_lock(&e->mu);
+        if (e->d_tail)
+            e->d_tail->next = batch;
+        else
+            e->d_head = batch;
+        e->d_tail = last;
+        uv_async_send(&e->async);
+    }
+    uv_mutex_unlock(&e->mu);
+    while (ch_hmap_next(&e->stmts, &pos, NULL, &st))
+        sqlite3_finalize(st);
+    ch_hmap_free(&e->stmts);
+    sqlite3_close(e->db);
+    e->db = NULL;
+    uv_mutex_lock(&e->mu);
+    e->exited = 1;
+    uv_mutex_unlock(&e->mu);
+    uv_async_send(&e->async);
+}
+
+/* ---- the loop side --------------------------------------------------------- */
+
+static void on_closed(uv_handle_t *h)
+{
+    sq *e = (sq *)((char *)h - offsetof(sq, async));
+    ch_store *s = e->s;
+
+    uv_cond_destroy(&e->cond);
+    uv_mutex_destroy(&e->mu);
+    free(e);
+    if (s)
+        ch_store_engine_closed(s);
+}
+
+/* Hand finished requests to the store; after the worker's exit, join it
+ * (it has already returned or is returning) and close the handle. */
+static void on_async(uv_async_t *a)
+{
+    sq *e = a->data;
+    ch_store_req *done, *next;
+    int exited;
+
+    uv_mutex_lock(&e->mu);
+    done = e->d_head;
+    e->d_head = e->d_tail = NULL;
+    exited = e->exited;
+    snprintf(e->state_out, sizeof e->state_out, "%s", e->state);
+    uv_mutex_unlock(&e->mu);
+    for (; done; done = next) {
+        next = done->next;
+        done->next = NULL;
+        ch_store_done(e->s, done);
+    }
+    if (exited && !e->joined) {
+        e->joined = 1;
+        uv_thread_join(&e->thread);
+        uv_close((uv_handle_t *)&e->async, on_closed);
+    }
+}
+
+/* Queue req for the worker (the engine owns it until ch_store_done);
+ * the lock is held for a list append only. */
+static void sq_submit(void *self, ch_store_req *req)
+{
+    sq *e = self;
+
+    req->next = NULL;
+    uv_mutex_lock(&e->mu);
+    if (e->q_tail)
+        e->q_tail->next = req;
+    else
+        e->q_head = req;
+    e->q_tail = req;
+    uv_cond_signal(&e->cond);
+    uv_mutex_unlock(&e->mu);
+}
+
+/* "ok", or "down: why" after a failed batch (a copy the loop owns). */
+static const char *sq_state(void *self)
+{
+    sq *e = self;
+
+    uv_mutex_lock(&e->mu);
+    snprintf(e->state_out, sizeof e->state_out, "%s", e->state);
+    uv_mutex_unlock(&e->mu);
+    return e->state_out;
+}
+
+/* Ask the worker to finish the queue and stop; on_async completes. */
+static void sq_close(void *self)
+{
+    sq *e = self;
+
+    uv_mutex_lock(&e->mu);
+    e->stopping = 1;
+    uv_cond_signal(&e->cond);
+    uv_mutex_unlock(&e->mu);
+}
+
+/* Open the database, apply migrations, start the worker.  On failure
+ * everything is undone (the async handle, if initialised, is closed and
+ * frees the state later on the loop). */
+static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t errlen)
+{
+    sq *e = calloc(1, sizeof *e);
+    int64_t version;
+    int applied;
+
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e->db = db_open(url + strlen("sqlite:"), err, errlen);
+    if (!e->db || migrate_db(e->db, &version, &applied, err, errlen) != 0) {
+        sqlite3_close(e->db);
+        free(e);
+        return -1;
+    }
+    if (applied)
+        ch_log(CH_LOG_INFO, "store: sqlite schema now at version %lld (applied %d)",
+               (long long)version, applied);
+    e->s = s;
+    e->batch_max = ch_store_batch_max(s);
+    snprintf(e->state, sizeof e->state, "ok");
+    uv_mutex_init(&e->mu);
+    uv_cond_init(&e->cond);
+    if (uv_async_init(ch_store_loop(s), &e->async, on_async) != 0) {
+        snprintf(err, errlen, "sqlite: cannot create the async handle");
+        sqlite3_close(e->db);
+        e->s = NULL;
+        on_closed((uv_handle_t *)&e->async);
+        return -1;
+    }
+    e->async.data = e;
+    if (uv_thread_create(&e->thread, worker, e) != 0) {
+        snprintf(err, errlen, "sqlite: cannot start the worker thread");
+        sqlite3_close(e->db);
+        e->s = NULL;
+        uv_close((uv_handle_t *)&e->async, on_closed);
+        return -1;
+    }
+    *self = e;
+    return 0;
+}
+
+/* `chanhost migrate` for sqlite:PATH: blocking; prints a summary. */
+static int sq_migrate(const char *url, char *err, size_t errlen)
+{
+    sqlite3 *db = db_open(url + strlen("sqlite:"), err, errlen);
+    int64_t version = 0;
+    int applied = 0;
+    int rc;
+
+    if (!db)
+        return -1;
+    rc = migrate_db(db, &version, &applied, err, errlen);
+    sqlite3_close(db);
+    if (rc == 0)
+        printf("schema at version %lld (applied %d migrations)\n", (long long)version, applied);
+    fflush(stdout);
+    return rc;
+}
+
+const ch_store_engine ch_store_sqlite_engine = {
+    .name = "sqlite",
+    .kind = CH_STORE_SQLITE,
+    .open = sq_open,
+    .submit = sq_submit,
+    .state = sq_state,
+    .close = sq_close,
+    .migrate = sq_migrate,
+};

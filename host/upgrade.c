@@ -1,0 +1,344 @@
+/*
+ * upgrade.c -- the life of a WebSocket connection around its frames: the
+ * upgrade request, the plugin's connect decision, the 101 answer, and the
+ * end (the plugin's disconnect, groups left, memory freed).
+ *
+ * Log lines follow Daphne's runserver: HANDSHAKING, CONNECT, REJECT,
+ * DISCONNECT with the path and [ip:port].
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "handshake.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugins.h"
+#include "ws.h"
+
+/* Refuse the handshake with an HTTP status, counted under reason. */
+static void upgrade_fail(ch_conn *c, const char *path, int status, const char *reason,
+                         const char *extra)
+{
+    ch_metric_handshake_failure(reason);
+    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] %d %s", path, c->peer, status, reason);
+    ch_http_close_after(c);
+    ch_http_error(c, status, extra);
+}
+
+/* Size of the strings block: path, query, then name/value pairs. */
+static size_t strings_size(const ch_req *req)
+{
+    size_t n = strlen(req->path) + strlen(req->query) + 2, i;
+
+    for (i = 0; i < req->n_headers; i++)
+        n += strlen(req->names[i]) + strlen(req->values[i]) + 2;
+    return n;
+}
+
+static char *put(char *p, const char *s)
+{
+    size_t n = strlen(s) + 1;
+
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* Make the connection's plugin-facing state from the request. */
+static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_params *params)
+{
+    ch_ws *w = calloc(1, sizeof *w);
+    char *p;
+    size_t i;
+
+    if (!w || !(w->strings = malloc(strings_size(req)))) {
+        free(w);
+        return NULL;
+    }
+    p = w->strings;
+    w->path = p;
+    p = put(p, req->path);
+    w->query = p;
+    p = put(p, req->query);
+    for (i = 0; i < req->n_headers; i++) {
+        p = put(p, req->names[i]);
+        p = put(p, req->values[i]);
+    }
+    w->n_headers = (uint32_t)req->n_headers;
+    w->params = *params;
+    memset(params, 0, sizeof *params);
+    w->conn = c;
+    w->route = route;
+    w->plugin = route->plugin;
+    ch_plugin_ref(w->plugin);
+    return w;
+}
+
+/* Value of a stored header (name lower-case), or NULL. */
+const char *ch_ws_header(const ch_ws *w, const char *name)
+{
+    const char *p = w->query + strlen(w->query) + 1;
+    uint32_t i;
+
+    for (i = 0; i < w->n_headers; i++) {
+        const char *v = p + strlen(p) + 1;
+
+        if (strcasecmp(p, name) == 0)
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
+/* A decoded query value kept for the connection's lifetime. */
+struct ch_qval {
+    struct ch_qval *next;
+    char *value;
+    char name[];
+};
+
+/* Decode one raw query value ('+' is a blank, then %XX). */
+static char *query_decode(const char *v, size_t len)
+{
+    char *raw = strndup(v, len), *out, *s;
+
+    if (!raw)
+        return NULL;
+    for (s = raw; *s; s++)
+        if (*s == '+')
+            *s = ' ';
+    out = ch_percent_decode(raw, len);
+    free(raw);
+    return out;
+}
+
+/* Find the raw value of name in the query; sets *len. */
+static const char *query_find(const char *q, const char *name, size_t *len)
+{
+    size_t nlen = strlen(name);
+
+    while (q && *q) {
+        size_t seg = strcspn(q, "&");
+        const char *eq = memchr(q, '=', seg);
+        size_t klen = eq ? (size_t)(eq - q) : seg;
+
+        if (klen == nlen && memcmp(q, name, nlen) == 0) {
+            *len = eq ? seg - klen - 1 : 0;
+            return eq ? eq + 1 : q + seg;
+        }
+        q = q[seg] ? q + seg + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *ch_ws_query_param(ch_ws *w, const char *name)
+{
+    struct ch_qval *qv;
+    const char *raw;
+    size_t len = 0;
+
+    for (qv = w->qcache; qv; qv = qv->next)
+        if (strcmp(qv->name, name) == 0)
+            return qv->value;
+    raw = query_find(w->query, name, &len);
+    if (!raw || !(qv = malloc(sizeof *qv + strlen(name) + 1)))
+        return NULL;
+    strcpy(qv->name, name);
+    qv->value = query_decode(raw, len);
+    if (!qv->value) {
+        free(qv);
+        return NULL;
+    }
+    qv->next = w->qcache;
+    w->qcache = qv;
+    return qv->value;
+}
+
+/* The handshake checks that come before the plugin sees anything.
+ * Returns the route, or NULL after answering. */
+static ch_route *upgrade_check(ch_conn *c, const ch_req *req, ch_route_params *params)
+{
+    ch_app *app = c->app;
+    ch_origin_policy policy = {app->cfg.allowed_origins, app->cfg.n_allowed_origins,
+                               app->cfg.require_origin};
+    ch_route *route = ch_app_route(app, req->path, params);
+    ch_handshake hs;
+
+    if (!route) {
+        upgrade_fail(c, req->path, 404, "not_found", NULL);
+        return NULL;
+    }
+    if (ch_handshake_check(req, &policy, &hs) != 0) {
+        const char *extra = hs.status == 405   ? "Allow: GET\r\n"
+                            : hs.status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                                               : NULL;
+        upgrade_fail(c, req->path, hs.status, hs.reason, extra);
+        return NULL;
+    }
+    if (!route->plugin || app->stopping) {
+        upgrade_fail(c, req->path, 503, "unavailable", NULL);
+        return NULL;
+    }
+    return route;
+}
+
+void ch_ws_upgrade(ch_conn *c, const ch_req *req)
+{
+    ch_route_params params = {0};
+    ch_route *route = upgrade_check(c, req, &params);
+    ch_ws *w;
+    int rc;
+
+    if (!route) {
+        ch_route_params_free(&params);
+        return;
+    }
+    w = ws_new(c, req, route, &params);
+    if (!w || ch_layer_attach(c->app->layer, &w->ep) != 0) {
+        ch_route_params_free(w ? &w->params : &params);
+        if (w) {
+            ch_plugin_unref(w->plugin);
+            free(w->strings);
+        }
+        free(w);
+        upgrade_fail(c, req->path, 500, "internal", NULL);
+        return;
+    }
+    c->ws = w;
+    c->state = CH_CONN_WS_PENDING;
+    c->since_ms = uv_now(c->app->loop);
+    ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, c->peer);
+    w->connect_called = 1;
+    w->in_connect = 1;
+    rc = ch_plugin_connect(w->plugin, w);
+    w->in_connect = 0;
+    if (c->closing || c->ws != w)
+        return;
+    if (rc == CHANHOST_ACCEPT) {
+        if (!w->accepted)
+            ch_ws_accept(w, w->subprotocol);
+    } else if (rc == CHANHOST_PENDING) {
+        if (!w->accepted) {
+            ch_conn_read_stop(c);
+            ch_conn_arm_timer(c);
+        }
+    } else if (rc == CHANHOST_DENY && !w->accepted) {
+        ch_ws_deny(w);
+    } else {
+        if (rc < 1000 || rc > 4999)
+            rc = 1011;
+        ch_metric_handshake_failure("denied");
+        ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] code=%d", w->path, c->peer, rc);
+        ch_ws_close(w, rc, NULL);
+    }
+}
+
+/* Refuse with HTTP 403 as Daphne does for close() before accept(). */
+void ch_ws_deny(ch_ws *w)
+{
+    ch_conn *c = w->conn;
+
+    ch_metric_handshake_failure("denied");
+    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] 403", w->path, c->peer);
+    w->close_code = 1006;
+    ch_ws_gone(c);
+    c->state = CH_CONN_HTTP;
+    ch_http_close_after(c);
+    ch_http_error(c, 403, NULL);
+}
+
+/* Build and queue the 101 answer.  Returns 0 or a CHANHOST_ERR_*. */
+static int send_101(ch_ws *w, const char *subprotocol)
+{
+    char accept[32], head[512];
+    const char *key = ch_ws_header(w, "sec-websocket-key");
+    int n;
+
+    if (!key || ch_handshake_accept_key(key, accept) != 0)
+        return CHANHOST_ERR_INVALID;
+    n = snprintf(head, sizeof head,
+                 "HTTP/1.1 101 Switching Protocols\r\nServer: chanhost\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+                 accept, subprotocol ? "Sec-WebSocket-Protocol: " : "",
+                 subprotocol ? subprotocol : "", subprotocol ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof head)
+        return CHANHOST_ERR_INVALID;
+    return ch_conn_queue_copy(w->conn, head, (size_t)n) == 0 ? 0 : CHANHOST_ERR_CLOSED;
+}
+
+/*
+ * Accept: answer 101, start wslay, feed what the client sent early, and
+ * drop the HTTP state.  Called from connect (directly or through
+ * api->accept) or later for a pending connection.
+ */
+int ch_ws_accept(ch_ws *w, const char *subprotocol)
+{
+    ch_conn *c = w->conn;
+    const char *early;
+    size_t early_len;
+
+    if (w->accepted || c->closing || w->close_sent)
+        return CHANHOST_ERR_STATE;
+    if (subprotocol && !ch_subprotocol_offered(ch_ws_header(w, "sec-websocket-protocol"),
+                                               subprotocol))
+        return CHANHOST_ERR_INVALID;
+    if (ch_ws_start_wslay(w) != 0)
+        return CHANHOST_ERR_NOMEM;
+    if (send_101(w, subprotocol) != 0) {
+        ch_conn_close(c);
+        return CHANHOST_ERR_CLOSED;
+    }
+    w->accepted = 1;
+    c->state = CH_CONN_WS;
+    c->fresh = 0;
+    c->last_rx_ms = uv_now(c->app->loop);
+    w->route->connections++;
+    w->plugin->connections++;
+    c->app->n_ws++;
+    ch_log(CH_LOG_INFO, "WebSocket CONNECT %s [%s]", w->path, c->peer);
+    early = ch_http_leftover(c, &early_len);
+    if (early_len)
+        ch_ws_feed(c, early, early_len);
+    if (c->http) {
+        ch_http_free(c->http);
+        c->http = NULL;
+    }
+    ch_conn_read_start(c);
+    ch_conn_arm_timer(c);
+    return CHANHOST_OK;
+}
+
+/* The connection ends: tell the plugin, leave groups, free the state. */
+void ch_ws_gone(ch_conn *c)
+{
+    ch_ws *w = c->ws;
+    int code = w->close_code ? w->close_code : 1006;
+
+    c->ws = NULL;   /* nothing may reach it through c from here on */
+    if (w->connect_called)
+        ch_plugin_disconnect(w->plugin, w, code);
+    ch_api_store_detach(w);
+    if (w->accepted) {
+        ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] code=%d", w->path, c->peer, code);
+        w->route->connections--;
+        w->plugin->connections--;
+        c->app->n_ws--;
+    }
+    ch_layer_detach(c->app->layer, &w->ep);
+    if (w->ctx)
+        wslay_event_context_free(w->ctx);
+    ch_plugin_unref(w->plugin);
+    ch_route_params_free(&w->params);
+    free(w->strings);
+    while (w->qcache) {
+        struct ch_qval *next = w->qcache->next;
+
+        free(w->qcache->value);
+        free(w->qcache);
+        w->qcache = next;
+    }
+    free(w->subprotocol);
+    free(w);
+}

@@ -1,0 +1,340 @@
+/*
+ * ws.c -- WebSocket connections: upgrade, accept/reject, frames in through
+ * wslay, frames out through the shared output queue, pings, close
+ * handshake, and the hand-over to the plugin.
+ */
+#include "ws.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "handshake.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "plugins.h"
+
+#define CH_WS_CLOSE_WAIT_MS 3000      /* wait for the peer's close reply */
+
+/* The bytes wslay's recv callback reads from: the current read. */
+static const char *in_ptr;
+static size_t in_len;
+
+static ch_ws *ws_of_ep(ch_endpoint *ep)
+{
+    return (ch_ws *)((char *)ep - offsetof(ch_ws, ep));
+}
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
+                          int flags, void *user)
+{
+    (void)flags;
+    (void)user;
+    if (in_len == 0) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > in_len)
+        len = in_len;
+    memcpy(buf, in_ptr, len);
+    in_ptr += len;
+    in_len -= len;
+    return (ssize_t)len;
+}
+
+/* wslay's own frames (pong, close): copied into the output queue whole, so
+ * wslay never keeps a partly sent frame. */
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
+                          int flags, void *user)
+{
+    ch_ws *w = user;
+
+    (void)ctx;
+    (void)flags;
+    if (ch_conn_queue_copy(w->conn, data, len) == -ENOMEM) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return (ssize_t)len;
+}
+
+/* Copy a text message to the app's scratch buffer with a NUL after it. */
+static const char *nul_terminated(ch_app *app, const uint8_t *data, size_t len)
+{
+    if (len + 1 > app->scratch_size) {
+        size_t n = app->scratch_size ? app->scratch_size : 4096;
+        char *s;
+
+        while (n < len + 1)
+            n *= 2;
+        s = realloc(app->scratch, n);
+        if (!s)
+            return NULL;
+        app->scratch = s;
+        app->scratch_size = n;
+    }
+    if (len)
+        memcpy(app->scratch, data, len);
+    app->scratch[len] = '\0';
+    return app->scratch;
+}
+
+static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user)
+{
+    ch_ws *w = user;
+    const char *text;
+
+    (void)ctx;
+    switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+    case WSLAY_BINARY_FRAME:
+        ch_metric_count(CH_M_FRAMES_IN);
+        if (w->close_sent || w->conn->closing)
+            return;
+        text = nul_terminated(w->conn->app, arg->msg, arg->msg_length);
+        if (!text) {
+            ch_ws_close(w, 1011, "out of memory");
+            return;
+        }
+        ch_plugin_receive(w->plugin, w, text, arg->msg_length, arg->opcode == WSLAY_BINARY_FRAME);
+        break;
+    case WSLAY_CONNECTION_CLOSE:
+        if (arg->msg_length == 1)   /* RFC 6455 5.5.1: a code is 2 bytes */
+            w->proto_error = 1;
+        else if (!w->close_sent) {
+            w->close_code = arg->status_code ? arg->status_code : 1005;
+        }
+        break;
+    case WSLAY_PONG:
+        w->ping_sent_ms = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv_cb,
+    .send_callback = ws_send_cb,
+    .on_msg_recv_callback = ws_msg_cb,
+};
+
+int ch_ws_start_wslay(ch_ws *w)
+{
+    if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, w) != 0)
+        return CHANHOST_ERR_NOMEM;
+    wslay_event_config_set_max_recv_msg_length(w->ctx, w->conn->app->cfg.max_message_size);
+    return 0;
+}
+
+/*
+ * After wslay ran (recv, a queued close or ping): move its frames into the
+ * output queue and decide what the close state means for the TCP side.
+ */
+static void ws_pump(ch_ws *w)
+{
+    ch_conn *c = w->conn;
+
+    if (c->closing || !w->ctx || w->in_recv)
+        return;   /* inside wslay_event_recv: ch_ws_feed pumps afterwards */
+    if (wslay_event_send(w->ctx) != 0) {
+        ch_conn_close(c);
+        return;
+    }
+    if (!wslay_event_get_close_sent(w->ctx))
+        return;
+    if (!w->close_sent) {   /* wslay closed on its own: protocol error etc. */
+        w->close_sent = 1;
+        w->close_code = wslay_event_get_status_code_sent(w->ctx);
+        c->since_ms = uv_now(c->app->loop);
+        ch_conn_arm_timer(c);
+    }
+    if (wslay_event_get_close_received(w->ctx) || !wslay_event_get_read_enabled(w->ctx))
+        ch_conn_close_after_flush(c);
+}
+
+/*
+ * Fail the connection: wslay_event_recv could not accept what arrived (a
+ * frame it rejects without a status code of its own, a 1-byte close
+ * payload) or ran out of memory.  wslay may already have queued an empty
+ * close frame; it is never sent: writing is shut off in wslay and our own
+ * close frame with the right code (1002, or 1011) goes out instead, then
+ * the TCP connection closes.
+ */
+static void ws_fail(ch_ws *w, int rc)
+{
+    uint16_t code = rc == WSLAY_ERR_NOMEM ? WSLAY_CODE_INTERNAL_SERVER_ERROR
+                                          : WSLAY_CODE_PROTOCOL_ERROR;
+    uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)(code & 0xff)};
+    ch_buf *frame = ch_ws_frame_new(CH_WS_OP_CLOSE, payload, sizeof payload);
+
+    wslay_event_shutdown_read(w->ctx);
+    wslay_event_shutdown_write(w->ctx);
+    if (!w->close_sent && frame)
+        ch_conn_queue(w->conn, frame, 0);
+    ch_buf_unref(frame);
+    w->close_sent = 1;
+    w->close_code = code;
+    ch_conn_close_after_flush(w->conn);
+}
+
+void ch_ws_feed(ch_conn *c, const char *data, size_t len)
+{
+    ch_ws *w = c->ws;
+    int rc;
+
+    ch_metric_add(CH_M_BYTES_IN, len);
+    if (!wslay_event_get_read_enabled(w->ctx))
+        return;
+    in_ptr = data;
+    in_len = len;
+    w->in_recv = 1;
+    rc = wslay_event_recv(w->ctx);
+    w->in_recv = 0;
+    in_len = 0;
+    if (c->closing)
+        return;
+    if (c->close_pending) {
+        ch_conn_close(c);
+        return;
+    }
+    if (rc != 0 || w->proto_error)
+        ws_fail(w, rc);
+    else
+        ws_pump(w);
+}
+
+/* Close codes a server may send (RFC 6455 7.4, IANA 1012-1014, apps). */
+static int valid_close_code(int code)
+{
+    return code == 1000 || code == 1001 || code == 1002 || code == 1003 ||
+           (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+int ch_ws_close(ch_ws *w, int code, const char *reason)
+{
+    ch_conn *c = w->conn;
+    size_t rlen = reason ? strlen(reason) : 0;
+
+    if (!valid_close_code(code))
+        return CHANHOST_ERR_INVALID;
+    if (c->closing || w->close_sent)
+        return CHANHOST_ERR_CLOSED;
+    if (!w->accepted) {
+        /* inside connect, or pending: accept, then close with the code */
+        int rc = ch_ws_accept(w, NULL);
+
+        if (rc != 0)
+            return rc;
+    }
+    if (rlen > 123)
+        rlen = 123;
+    if (wslay_event_queue_close(w->ctx, (uint16_t)code, (const uint8_t *)reason, rlen) != 0)
+        return CHANHOST_ERR_CLOSED;
+    w->close_sent = 1;
+    w->close_code = code;
+    c->since_ms = uv_now(c->app->loop);
+    ws_pump(w);
+    ch_conn_arm_timer(c);
+    return CHANHOST_OK;
+}
+
+int ch_ws_send_frame(ch_ws *w, ch_buf *frame)
+{
+    ch_conn *c = w->conn;
+    int rc;
+
+    if (!w->accepted)
+        return CHANHOST_ERR_STATE;
+    if (w->close_sent || c->closing)
+        return CHANHOST_ERR_CLOSED;
+    rc = ch_conn_queue(c, frame, 1);
+    if (rc == -ENOBUFS) {
+        ch_metric_count(CH_M_SLOW_CLOSES);
+        ch_log(CH_LOG_WARN, "WebSocket SLOW %s [%s] queued %llu bytes, closing with 1013",
+               w->path, c->peer, (unsigned long long)c->queued_bytes);
+        ch_conn_discard_queued(c);
+        ch_ws_close(w, 1013, "slow consumer");
+        return CHANHOST_ERR_CLOSED;
+    }
+    if (rc < 0)
+        return rc == -ENOMEM ? CHANHOST_ERR_NOMEM : CHANHOST_ERR_CLOSED;
+    ch_metric_count(CH_M_FRAMES_OUT);
+    return CHANHOST_OK;
+}
+
+void ch_ws_deliver(ch_endpoint *ep, ch_msg *msg, void *arg)
+{
+    ch_ws *w = ws_of_ep(ep);
+    ch_buf *frame;
+
+    (void)arg;
+    if (!w->accepted || w->close_sent || w->conn->closing)
+        return;
+    ch_metric_count(CH_M_LAYER_DELIVERIES);
+    if (ch_plugin_has_group_message(w->plugin)) {
+        ch_plugin_group_message(w->plugin, w, msg->type, msg->json, (const chanhost_msg *)msg);
+        return;
+    }
+    frame = ch_msg_frame(msg);
+    if (frame)
+        ch_ws_send_frame(w, frame);
+}
+
+/* Send a ping with a small payload and note when. */
+static void ws_ping(ch_ws *w, uint64_t now)
+{
+    struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"chanhost", 8};
+
+    if (wslay_event_queue_msg(w->ctx, &ping) == 0) {
+        w->ping_sent_ms = now;
+        ws_pump(w);
+    }
+}
+
+uint64_t ch_ws_deadline(ch_conn *c)
+{
+    ch_ws *w = c->ws;
+    const ch_config *cfg = &c->app->cfg;
+    uint64_t t = 0;
+
+    if (w->close_sent)
+        return c->since_ms + CH_WS_CLOSE_WAIT_MS;
+    if (cfg->ping_interval)
+        t = w->ping_sent_ms ? w->ping_sent_ms + cfg->ping_timeout
+                            : c->last_rx_ms + cfg->ping_interval;
+    if (cfg->idle_timeout && (t == 0 || c->last_rx_ms + cfg->idle_timeout < t))
+        t = c->last_rx_ms + cfg->idle_timeout;
+    return t;
+}
+
+void ch_ws_timer(ch_conn *c)
+{
+    ch_ws *w = c->ws;
+    const ch_config *cfg = &c->app->cfg;
+    uint64_t now = uv_now(c->app->loop);
+
+    if (w->close_sent) {
+        ch_conn_close(c);   /* no close reply in time */
+    } else if (cfg->idle_timeout && now >= c->last_rx_ms + cfg->idle_timeout) {
+        ch_ws_close(w, 1001, "idle timeout");
+    } else if (w->ping_sent_ms && now >= w->ping_sent_ms + cfg->ping_timeout) {
+        ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] no pong in time", w->path, c->peer);
+        ch_conn_close(c);
+    } else if (!w->ping_sent_ms && cfg->ping_interval &&
+               now >= c->last_rx_ms + cfg->ping_interval) {
+        ws_ping(w, now);
+    }
+}
+
+void ch_ws_shutdown(ch_conn *c)
+{
+    if (c->ws && c->ws->accepted)
+        ch_ws_close(c->ws, 1001, "server shutdown");
+    else
+        ch_conn_close(c);
+}

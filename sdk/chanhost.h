@@ -1,0 +1,293 @@
+/*
+ * chanhost.h -- the one header a chanhost consumer plugin includes.
+ *
+ * A plugin is a shared object (.so) that exports ONE data symbol,
+ *
+ *     const chanhost_plugin chanhost_plugin_descriptor = { ... };
+ *
+ * built with CHANHOST_PLUGIN_INIT(...) so that the ABI fields are filled in
+ * from this header.  The host dlopen()s the file, reads the descriptor,
+ * checks its ABI version and mandatory callbacks, and only then calls
+ * anything in it.  A plugin whose ABI does not match is refused with a log
+ * line naming the file, the field, the expected and the actual value; the
+ * host keeps running without it.
+ *
+ * The model is Django Channels' WebsocketConsumer, in C:
+ *
+ *   Channels                         chanhost
+ *   --------                         --------
+ *   connect() / accept()             descriptor.connect -> CHANHOST_ACCEPT
+ *   close(code) in connect()         return a close code (4001, 4003, ...)
+ *   receive(text_data, bytes_data)   descriptor.receive
+ *   chat_message(self, event)        descriptor.group_message(type="chat_message")
+ *   disconnect(code)                 descriptor.disconnect
+ *   self.send(text_data=...)         api->send_text / api->send_json
+ *   channel_layer.group_add/...      api->group_add / group_discard / group_send
+ *   channel_layer.send(name, msg)    api->channel_send
+ *   self.channel_name                api->channel_name
+ *   scope["url_route"]["kwargs"]     api->route_param
+ *   scope["query_string"]            api->query_string / api->query_param
+ *   scope["headers"]                 api->header
+ *
+ * Threading.  Every callback runs on the host's event-loop thread, one at a
+ * time, and every api function must be called from that thread (from inside
+ * a callback).  A callback must never block: no sleeping, no synchronous
+ * network or disk I/O.  Slow work belongs to host services that answer
+ * asynchronously.
+ *
+ * Lifetimes.  A chanhost_conn is owned by the host.  It is valid from the
+ * connect callback until the disconnect callback returns; after that the
+ * pointer must not be used.  disconnect is called exactly once for every
+ * connection whose connect callback was called, whatever the outcome.
+ * Strings returned by the api (route parameters, headers, channel name)
+ * are owned by the host and stay valid for as long as the connection does.
+ * JSON follows jansson's vocabulary: a "borrowed" json_t is not yours to
+ * decref and is valid only during the call; the host never steals a
+ * reference from the plugin.  Host and plugins share one libjansson.so
+ * (the host checks JANSSON_MAJOR_VERSION at load time).
+ *
+ * Versions.  CHANHOST_ABI_MAJOR changes when something here changes
+ * incompatibly; the host refuses a plugin with another major.  The api
+ * table only grows at its end (minor version): a plugin built against an
+ * older minor runs on a newer host.  A function pointer that is NULL is not
+ * offered by this host; test before use when you need a newer minor.
+ *
+ * Several versions of one plugin may be loaded at once (hot reload): each
+ * load is its own copy of the code with its own static data, and each
+ * connection stays with the version that accepted it.  A plugin must
+ * therefore keep its state in what init returns or in per-connection data,
+ * never rely on being the only copy.
+ */
+#ifndef CHANHOST_H
+#define CHANHOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CHANHOST_ABI_MAJOR 1
+#define CHANHOST_ABI_MINOR 1
+
+/* The name of the one symbol a plugin exports. */
+#define CHANHOST_DESCRIPTOR_SYMBOL "chanhost_plugin_descriptor"
+
+/* Return values of the connect callback (besides a close code >= 1000). */
+#define CHANHOST_ACCEPT 0     /* accept now, with the subprotocol set, if any */
+#define CHANHOST_PENDING (-1) /* decide later with api->accept / api->close */
+#define CHANHOST_DENY (-2)    /* refuse the handshake with HTTP 403, as Daphne
+                                 does for a close() before accept() */
+
+/* Log levels for api->log.  ERROR and WARN always show; INFO from -v1
+ * (the default), DEBUG from -v2, as in Daphne. */
+#define CHANHOST_LOG_ERROR 0
+#define CHANHOST_LOG_WARN 1
+#define CHANHOST_LOG_INFO 2
+#define CHANHOST_LOG_DEBUG 3
+
+/* Errors returned by api functions: 0 is success, negative is failure. */
+#define CHANHOST_OK 0
+#define CHANHOST_ERR_INVALID (-22)   /* bad argument (name, code, NULL) */
+#define CHANHOST_ERR_CLOSED (-32)    /* the connection is closing or gone */
+#define CHANHOST_ERR_NOMEM (-12)     /* out of memory */
+#define CHANHOST_ERR_TOO_BIG (-90)   /* message larger than max_message_size */
+#define CHANHOST_ERR_STATE (-71)     /* wrong state (e.g. accept twice) */
+
+/* Results of the message store (api->store_call), negative errno values. */
+#define CHANHOST_STORE_ENOENT (-2)      /* no such room / message / user */
+#define CHANHOST_STORE_EPERM (-1)       /* not allowed (another's message) */
+#define CHANHOST_STORE_EINVAL (-22)     /* bad parameters */
+#define CHANHOST_STORE_EBUSY (-16)      /* the store's queue is full */
+#define CHANHOST_STORE_EIO (-5)         /* the database failed, or no store */
+#define CHANHOST_STORE_EEXIST (-17)     /* a unique value is taken */
+#define CHANHOST_STORE_ECANCELED (-125) /* the host stopped first */
+
+/* Opaque: one WebSocket connection, owned by the host. */
+typedef struct chanhost_conn chanhost_conn;
+
+/* Opaque: one channel-layer message, owned by the host.  Its JSON was
+ * encoded once, and api->forward() sends those very bytes. */
+typedef struct chanhost_msg chanhost_msg;
+
+/*
+ * The host's services, passed to init.  The table is append-only: new
+ * functions are added at the end and raise CHANHOST_ABI_MINOR.
+ */
+typedef struct chanhost_api {
+    uint32_t struct_size; /* sizeof(chanhost_api) of the host */
+    uint16_t abi_major;
+    uint16_t abi_minor;
+
+    /* printf-style log line, prefixed by the plugin's name. */
+    void (*log)(int level, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+    /* --- connection --------------------------------------------------- */
+
+    /* Accept a connection whose connect callback returned CHANHOST_PENDING.
+     * subprotocol: NULL, or one of the client's offers (borrowed; copied).
+     * Returns 0, CHANHOST_ERR_STATE if already accepted or closed,
+     * CHANHOST_ERR_INVALID if the client did not offer subprotocol. */
+    int (*accept)(chanhost_conn *c, const char *subprotocol);
+
+    /* Choose the subprotocol answered in the handshake; call it inside
+     * connect before returning CHANHOST_ACCEPT.  Same errors as accept. */
+    int (*select_subprotocol)(chanhost_conn *c, const char *subprotocol);
+
+    /* Close with a code (1000, 1001, 1008, 1011-1013, 3000-4999) and an
+     * optional reason (borrowed, truncated to 123 bytes).  Before the
+     * handshake is answered, the client gets the 101 and then this close
+     * frame, so browsers see the code (4001, 4003 ...).  The disconnect
+     * callback follows later, never from inside this call. */
+    int (*close)(chanhost_conn *c, int code, const char *reason);
+
+    /* Send one text message (valid UTF-8, borrowed; copied). */
+    int (*send_text)(chanhost_conn *c, const char *data, size_t len);
+
+    /* Send one binary message (borrowed; copied). */
+    int (*send_binary)(chanhost_conn *c, const void *data, size_t len);
+
+    /* Encode msg (borrowed) compactly and send it as one text message. */
+    int (*send_json)(chanhost_conn *c, const json_t *msg);
+
+    /* Send a channel-layer message to the client as it is (its JSON text).
+     * The encoded frame is shared by every recipient: no copy is made. */
+    int (*forward)(chanhost_conn *c, const chanhost_msg *m);
+
+    /* This connection's channel name (Channels' self.channel_name). */
+    const char *(*channel_name)(chanhost_conn *c);
+
+    /* Value of route parameter `name` (<int:room_id> -> "room_id"), or NULL.
+     * The value is percent-decoded; for <int:> it holds only digits. */
+    const char *(*route_param)(chanhost_conn *c, const char *name);
+
+    /* The raw query string after '?' (not decoded), "" if none. */
+    const char *(*query_string)(chanhost_conn *c);
+
+    /* The first value of query parameter `name`, percent-decoded, or NULL.
+     * The returned string lives as long as the connection. */
+    const char *(*query_param)(chanhost_conn *c, const char *name);
+
+    /* Value of request header `name` (case-insensitive), or NULL. */
+    const char *(*header)(chanhost_conn *c, const char *name);
+
+    /* The request path, percent-decoded ("/ws/chat/7/"). */
+    const char *(*path)(chanhost_conn *c);
+
+    /* "ip:port" of the peer. */
+    const char *(*peer)(chanhost_conn *c);
+
+    /* Non-zero if the client offered subprotocol `name`. */
+    int (*subprotocol_offered)(chanhost_conn *c, const char *name);
+
+    /* The plugin's per-connection pointer (NULL until set).  The host never
+     * touches what it points to: free it in disconnect. */
+    void (*set_data)(chanhost_conn *c, void *data);
+    void *(*get_data)(chanhost_conn *c);
+
+    /* --- channel layer ------------------------------------------------ */
+
+    /* Join / leave a group (names: ASCII letters, digits, '-', '_', '.',
+     * shorter than 100 bytes, as in Channels).  Memberships are dropped
+     * by the host when the connection goes away. */
+    int (*group_add)(chanhost_conn *c, const char *group);
+    int (*group_discard)(chanhost_conn *c, const char *group);
+
+    /* Send msg (borrowed; an object with a string "type") to every member
+     * of the group, in every process that shares the layer.  The JSON is
+     * encoded once.  Each member's plugin gets group_message(type, msg);
+     * if that callback is NULL the message is forwarded to the client. */
+    int (*group_send)(const char *group, const json_t *msg);
+
+    /* Send msg (borrowed, with "type") to one connection by its channel
+     * name, wherever it lives.  0 if handed to the layer. */
+    int (*channel_send)(const char *channel, const json_t *msg);
+
+    /* Number of members of a group known to this host (0 if none). */
+    size_t (*group_size)(const char *group);
+
+    /* --- ABI 1.1: the message store ------------------------------------ */
+
+    /* Run a store operation asynchronously ("message.append",
+     * "message.history", "room.get_or_create", "participant.check" ...;
+     * docs/store.md lists them with their parameters and results).
+     * params: stolen (the host owns it from here, whatever the result).
+     * c: the connection the call is for, or NULL.  Returns 0 when queued,
+     * and then cb runs later on the loop thread exactly once; returns a
+     * CHANHOST_STORE_* error at once (queue full, bad op, no store), and
+     * then cb never runs.  A write is reported only after it committed.
+     * If c goes away before the result, cb still runs, with c == NULL
+     * (free what arg holds; do not touch the old connection). */
+    int (*store_call)(chanhost_conn *c, const char *op, json_t *params,
+                      void (*cb)(chanhost_conn *c, int status, const json_t *result,
+                                 const char *error, void *arg),
+                      void *arg);
+
+    /* Milliseconds of a monotonic clock (for rate limits, timeouts). */
+    uint64_t (*now_ms)(void);
+} chanhost_api;
+
+/*
+ * The plugin's descriptor.  Build it with CHANHOST_PLUGIN_INIT so that the
+ * ABI fields are right and unused callbacks are NULL.
+ */
+typedef struct chanhost_plugin {
+    uint32_t struct_size;     /* sizeof(chanhost_plugin) at build time */
+    uint16_t abi_major;       /* CHANHOST_ABI_MAJOR at build time */
+    uint16_t abi_minor;       /* CHANHOST_ABI_MINOR at build time */
+    uint32_t jansson_major;   /* JANSSON_MAJOR_VERSION at build time */
+
+    const char *name;         /* short name, e.g. "echo" (mandatory) */
+    const char *version;      /* free text, e.g. "1.0.0" (mandatory) */
+
+    /* Called once per loaded copy, before any other callback.
+     * settings: borrowed object of string values from the config's
+     * `plugin_setting NAME KEY VALUE` lines (empty object if none).
+     * *state: set it to the plugin's global state (or leave NULL).
+     * Return 0, or a negative value to refuse loading (logged). */
+    int (*init)(const chanhost_api *api, const json_t *settings, void **state);
+
+    /* Called once when this copy is unloaded, after its last connection
+     * is gone.  Optional. */
+    void (*fini)(void *state);
+
+    /* A client asks to connect (mandatory).  Return CHANHOST_ACCEPT,
+     * CHANHOST_PENDING, CHANHOST_DENY, or a close code (1008, 4001, 4003,
+     * 4004 ...) to accept-then-close so the client sees the code. */
+    int (*connect)(chanhost_conn *c, void *state);
+
+    /* A complete message arrived (mandatory).  data is borrowed and valid
+     * during the call only; text messages are valid UTF-8 and are also
+     * NUL-terminated at data[len]. */
+    void (*receive)(chanhost_conn *c, void *state, const char *data,
+                    size_t len, int is_binary);
+
+    /* A channel-layer message for this connection (optional; NULL means
+     * forward every layer message to the client as it is).  type is the
+     * message's "type"; msg is borrowed; m can be passed to api->forward. */
+    void (*group_message)(chanhost_conn *c, void *state, const char *type,
+                          const json_t *msg, const chanhost_msg *m);
+
+    /* The connection is gone (mandatory).  code: the close code received
+     * or sent (1000, 1001 ...), 1006 if the TCP connection dropped. */
+    void (*disconnect)(chanhost_conn *c, void *state, int code);
+} chanhost_plugin;
+
+#define CHANHOST_PLUGIN_INIT(...)                                           \
+    {                                                                       \
+        .struct_size = sizeof(chanhost_plugin),                             \
+        .abi_major = CHANHOST_ABI_MAJOR, .abi_minor = CHANHOST_ABI_MINOR,   \
+        .jansson_major = JANSSON_MAJOR_VERSION, __VA_ARGS__                 \
+    }
+
+/* Declares the exported descriptor with default visibility. */
+#define CHANHOST_PLUGIN_EXPORT \
+    __attribute__((visibility("default"))) const chanhost_plugin
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CHANHOST_H */

@@ -1,0 +1,377 @@
+/*
+ * test_store_pg.c -- the message store's PostgreSQL engine
+ * (host/store_pg.c, host/store_pg_conn.c) against a real server:
+ * migrations (applied once, by hosts starting together; a newer schema
+ * refused; an unreachable server at start-up), group commit of a burst,
+ * throughput with and without group commit, the loop never blocked by a
+ * batch in flight, the queue bound, a server error and a hook's refusal
+ * isolated to their request, a serialization failure retried, a
+ * reconnect after the server ends the session (the host name resolved
+ * on the loop), close working off the queue.  The outages are in
+ * test_store_pg_outage.c; the environment is described in
+ * store_pg_fixture.h.
+ */
+#include "store_pg_fixture.h"
+
+/* ---- tests: migrations --------------------------------------------------- */
+
+typedef struct mig_job {
+    pthread_t t;
+    const char *url;
+    int rc;
+} mig_job;
+
+static void *migrate_thread(void *arg)
+{
+    mig_job *j = arg;
+    char err[256];
+
+    j->rc = ch_store_pg_engine.migrate(j->url, err, sizeof err);
+    return NULL;
+}
+
+/* Four hosts migrating a fresh database at once: each succeeds, each
+ * migration is applied once; a database newer than the host is refused. */
+static void migrations_concurrent_and_once(void **state)
+{
+    char url[1024], db[80], sql[160], err[256];
+    mig_job j[4];
+    size_t n;
+    PGconn *c;
+
+    (void)state;
+    need_pg(0);
+    ch_store_migrations(CH_STORE_PG, &n);
+    snprintf(db, sizeof db, "%s_mig", E.db);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", db);
+    assert_int_equal(exec_on(E.base_url, sql), 0);
+    url_with(url, sizeof url, E.base_url, NULL, db, NULL);
+    for (int i = 0; i < 4; i++) {
+        j[i].url = url;
+        assert_int_equal(pthread_create(&j[i].t, NULL, migrate_thread, &j[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(j[i].t, NULL);
+        assert_int_equal(j[i].rc, 0);
+    }
+    c = PQconnectdb(url);
+    PQclear(PQexec(c, "INSERT INTO schema_migrations VALUES (999, 0)"));
+    PGresult *r = PQexec(c, "SELECT count(*) FROM schema_migrations WHERE version < 999");
+    assert_int_equal(atoi(PQgetvalue(r, 0, 0)), (int)n);
+    PQclear(r);
+    PQfinish(c);
+    assert_int_not_equal(ch_store_pg_engine.migrate(url, err, sizeof err), 0);
+    assert_non_null(strstr(err, "newer"));
+    snprintf(sql, sizeof sql, "DROP DATABASE %s WITH (FORCE)", db);
+    assert_int_equal(exec_on(E.base_url, sql), 0);
+}
+
+/* An unreachable server at start-up: open fails with libpq's reason. */
+static void open_fails_when_unreachable(void **state)
+{
+    ch_store_opts o = {.url = "postgresql://postgres@127.0.0.1:1/none", .key_env = KEY_ENV};
+    char err[512] = "";
+    uv_loop_t loop;
+
+    (void)state;
+    need_pg(0);
+    uv_loop_init(&loop);
+    assert_null(ch_store_open(&loop, &o, err, sizeof err));
+    assert_non_null(strstr(err, "postgresql:"));
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* ---- tests: batches -------------------------------------------------------- */
+
+/* 200 appends submitted together: all succeed, in one or two transactions. */
+static void burst_is_group_committed(void **state)
+{
+    fx f;
+    rec r[200] = {{0}};
+    recs rs = {r, 200};
+    uint64_t before;
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:burst");
+    before = ch_store_pg_commits();
+    append_n(&f, r, 200, 7, "burst");
+    assert_true(run_until(&f, all_done, &rs, WAIT_MS));
+    assert_all_ok(r, 200);
+    printf("# 200-append burst: %llu transaction(s)\n",
+           (unsigned long long)(ch_store_pg_commits() - before));
+    assert_true(ch_store_pg_commits() - before <= 2);
+    assert_int_equal(q_int("SELECT count(*) FROM messages WHERE room_id = %lld", (long long)f.room_id),
+                     200);
+    fx_close(&f);
+}
+
+/* Appends per second with group commit (and without: batch_max 1). */
+static double measure_rate(size_t n, uint32_t batch_max, const char *room, uint64_t *txns)
+{
+    fx f;
+    rec *r = calloc(n, sizeof *r);
+    recs rs = {r, n};
+    uint64_t t0, t1, c0;
+
+    fx_open(&f, E.url, (uint32_t)n + 10, batch_max, room);
+    c0 = ch_store_pg_commits();
+    t0 = uv_hrtime();
+    append_n(&f, r, n, 8, room);
+    assert_true(run_until(&f, all_done, &rs, 120000));
+    t1 = uv_hrtime();
+    assert_all_ok(r, n);
+    *txns = ch_store_pg_commits() - c0;
+    fx_close(&f);
+    free(r);
+    return (double)n / ((double)(t1 - t0) / 1e9);
+}
+
+static void throughput(void **state)
+{
+    uint64_t tg, t1;
+    double grouped, single;
+
+    (void)state;
+    need_pg(0);
+    grouped = measure_rate(5000, 0, "chat-room:rate-grouped", &tg);
+    single = measure_rate(500, 1, "chat-room:rate-single", &t1);
+    printf("# appends/s: %.0f with group commit (5000 in %llu transactions), %.0f one per "
+           "transaction (500 in %llu)\n",
+           grouped, (unsigned long long)tg, single, (unsigned long long)t1);
+    assert_true(tg < 5000 / 10);
+}
+
+typedef struct probe {
+    uv_timer_t t;
+    uint64_t last, max_gap, ticks;
+} probe;
+
+static void on_probe(uv_timer_t *t)
+{
+    probe *p = t->data;
+    uint64_t now = uv_hrtime();
+
+    if (p->last && now - p->last > p->max_gap)
+        p->max_gap = now - p->last;
+    p->last = now;
+    p->ticks++;
+}
+
+/* The loop is never blocked: a 2 ms timer keeps firing on time while
+ * 2000 appends are in flight. */
+static void loop_not_blocked(void **state)
+{
+    fx f;
+    rec *r;
+    recs rs = {NULL, 2000};
+    probe p = {0};
+    uint64_t t0;
+
+    (void)state;
+    need_pg(0);
+    rs.r = r = calloc(2000, sizeof *r);
+    fx_open(&f, E.url, 0, 0, "chat-room:timers");
+    uv_timer_init(&f.loop, &p.t);
+    p.t.data = &p;
+    uv_timer_start(&p.t, on_probe, 2, 2);
+    t0 = uv_hrtime();
+    append_n(&f, r, 2000, 9, "timers");
+    assert_true(run_until(&f, all_done, &rs, 60000));
+    assert_all_ok(r, 2000);
+    printf("# 2000 appends in %.0f ms; 2 ms timer fired %llu times, longest gap %.1f ms\n",
+           (double)(uv_hrtime() - t0) / 1e6, (unsigned long long)p.ticks,
+           (double)p.max_gap / 1e6);
+    assert_true(p.ticks > 5);
+    assert_true(p.max_gap < 100 * 1000000ULL);
+    uv_close((uv_handle_t *)&p.t, NULL);
+    fx_close(&f);
+    free(r);
+}
+
+/* A full queue refuses with EBUSY, at once; what was admitted completes. */
+static void queue_bound_is_ebusy(void **state)
+{
+    fx f;
+    rec r[11] = {{0}};
+    recs rs = {r, 10};
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 10, 0, "chat-room:bound");
+    append_n(&f, r, 10, 10, "bound");
+    assert_int_equal(append(&f, 10, "bound-x", &r[10]), CH_STORE_EBUSY);
+    assert_true(run_until(&f, all_done, &rs, WAIT_MS));
+    assert_all_ok(r, 10);
+    assert_int_equal(r[10].done, 0);
+    fx_close(&f);
+}
+
+
+/* A server error in one request of a batch: that request alone fails
+ * (EIO with the server's message), the others are committed together. */
+static void server_error_is_isolated(void **state)
+{
+    fx f;
+    rec r[50] = {{0}};
+    recs rs = {r, 50};
+    uint64_t before;
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:isolate");
+    q_exec(test_trigger);
+    before = ch_store_pg_commits();
+    append_n(&f, r, 25, 11, "iso-a");
+    assert_int_equal(append(&f, 11, "boom-1", &r[25]), 0);
+    append_n(&f, r + 26, 24, 11, "iso-b");
+    assert_true(run_until(&f, all_done, &rs, WAIT_MS));
+    for (size_t i = 0; i < 50; i++) {
+        assert_int_equal(r[i].done, 1);
+        assert_int_equal(r[i].status, i == 25 ? CH_STORE_EIO : 0);
+    }
+    assert_non_null(strstr(r[25].error, "boom: refused by a test trigger"));
+    assert_int_equal(q_int("SELECT count(*) FROM messages WHERE room_id = %lld", (long long)f.room_id),
+                     49);
+    assert_int_equal(ch_store_pg_commits() - before, 1);
+    fx_close(&f);
+}
+
+/* A hook's refusal inside a batch: a read-only request fails alone at
+ * once (the batch goes on); one refused after its statement may have
+ * written (an UPDATE that found nothing) rolls the batch back, fails
+ * alone, and the others are committed together. */
+static void hook_failures_in_a_batch(void **state)
+{
+    fx f;
+    rec r[22] = {{0}};
+    recs rs = {r, 22};
+    uint64_t before;
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:hooks");
+    before = ch_store_pg_commits();
+    append_n(&f, r, 10, 18, "hooks-a");
+    assert_int_equal(ch_store_call(f.s, "message.get", json_pack("{s:I}", "id", (json_int_t)1 << 60),
+                                   on_rec, &r[10]),
+                     0);
+    assert_int_equal(ch_store_call(f.s, "room.set_active",
+                                   json_pack("{s:I, s:b}", "id", (json_int_t)1 << 60, "is_active", 0),
+                                   on_rec, &r[11]),
+                     0);
+    append_n(&f, r + 12, 10, 18, "hooks-b");
+    assert_true(run_until(&f, all_done, &rs, WAIT_MS));
+    for (size_t i = 0; i < 22; i++) {
+        assert_int_equal(r[i].done, 1);
+        assert_int_equal(r[i].status, i == 10 || i == 11 ? CH_STORE_ENOENT : 0);
+    }
+    assert_int_equal(ch_store_pg_commits() - before, 1);
+    assert_true(status_int(&f, "retries") >= 20);
+    assert_int_equal(q_int("SELECT count(*) FROM messages WHERE room_id = %lld", (long long)f.room_id),
+                     20);
+    fx_close(&f);
+}
+
+/* A serialization failure rolls the batch back and runs it again. */
+static void serialization_failure_is_retried(void **state)
+{
+    fx f;
+    rec r[30] = {{0}};
+    recs rs = {r, 30};
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:serial");
+    q_exec(test_trigger);
+    append_n(&f, r, 30, 12, "serial");
+    assert_true(run_until(&f, all_done, &rs, WAIT_MS));
+    assert_all_ok(r, 30);
+    assert_true(status_int(&f, "retries") >= 30);
+    assert_int_equal(q_int("SELECT count(*) FROM messages WHERE room_id = %lld", (long long)f.room_id),
+                     30);
+    fx_close(&f);
+}
+
+/* The store's backend is terminated by the server (pg_terminate_backend):
+ * the store notices while idle, reconnects by itself (resolving the host
+ * name "localhost" on the loop, not in libpq), and serves again. */
+static void reconnect_resolves_host_name(void **state)
+{
+    char url[1024], hostport[300];
+    PQconninfoOption *o;
+    const char *host = NULL, *port = "5432";
+    fx f;
+    rec r[5] = {{0}};
+    recs rs = {r, 5};
+
+    (void)state;
+    need_pg(0);
+    o = PQconninfoParse(E.url, NULL);
+    for (PQconninfoOption *p = o; p && p->keyword; p++) {
+        if (strcmp(p->keyword, "host") == 0 && p->val)
+            host = p->val;
+        if (strcmp(p->keyword, "port") == 0 && p->val)
+            port = p->val;
+    }
+    if (!host || (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "localhost") != 0)) {
+        PQconninfoFree(o);
+        skip();
+    }
+    snprintf(hostport, sizeof hostport, "localhost:%s", port);
+    PQconninfoFree(o);
+    url_with(url, sizeof url, E.url, hostport, NULL, NULL);
+    fx_open(&f, url, 0, 0, "chat-room:dns");
+    assert_true(is_ok(&f));
+    assert_int_equal(q_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND application_name = 'chanhost'"),
+                     1);
+    assert_true(run_until(&f, is_down, &f, WAIT_MS));
+    assert_true(run_until(&f, is_ok, &f, WAIT_MS));
+    assert_int_equal(status_int(&f, "reconnects"), 1);
+    append_n(&f, r, 5, 19, "dns");
+    assert_true(run_until(&f, all_done, &rs, WAIT_MS));
+    assert_all_ok(r, 5);
+    fx_close(&f);
+}
+
+/* close works off the queue before it finishes. */
+static void close_drains_the_queue(void **state)
+{
+    fx f;
+    rec r[300] = {{0}};
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:close");
+    append_n(&f, r, 300, 13, "close");
+    ch_store_close(f.s, on_closed, &f);
+    assert_true(run_until(&f, is_closed, &f, WAIT_MS));
+    assert_all_ok(r, 300);
+    uv_close((uv_handle_t *)&f.tick, NULL);
+    uv_run(&f.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&f.loop), 0);
+    assert_int_equal(q_int("SELECT count(*) FROM messages WHERE room_id = %lld", (long long)f.room_id),
+                     300);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(migrations_concurrent_and_once),
+        cmocka_unit_test(open_fails_when_unreachable),
+        cmocka_unit_test(burst_is_group_committed),
+        cmocka_unit_test(throughput),
+        cmocka_unit_test(loop_not_blocked),
+        cmocka_unit_test(queue_bound_is_ebusy),
+        cmocka_unit_test(server_error_is_isolated),
+        cmocka_unit_test(hook_failures_in_a_batch),
+        cmocka_unit_test(serialization_failure_is_retried),
+        cmocka_unit_test(reconnect_resolves_host_name),
+        cmocka_unit_test(close_drains_the_queue),
+    };
+
+    if (getenv("CHANHOST_TEST_FILTER")) /* e.g. "restart*": run only matching tests */
+        cmocka_set_test_filter(getenv("CHANHOST_TEST_FILTER"));
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,395 @@
+/*
+ * test_ws.c -- the WebSocket path of the host (upgrade.c, ws.c, conn.c,
+ * http.c) with an in-process plugin and a raw client socket: frame and
+ * UTF-8 limits, close codes, fragmentation, pings, slow clients.
+ *
+ * The host runs on a loop in this thread; the client is a plain loopback
+ * socket.  Waiting means stepping the loop until the client's socket has
+ * the bytes expected (or a deadline passes), so no test sleeps.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "chanhost.h"
+#include "metrics.h"
+#include "plugins.h"
+#include "ws.h"
+
+static const chanhost_api *api;
+static int receives;            /* receive callbacks seen */
+static size_t last_len;
+static int flood;               /* messages the plugin sends per receive */
+
+static int t_init(const chanhost_api *a, const json_t *s, void **st)
+{
+    (void)s;
+    (void)st;
+    api = a;
+    return 0;
+}
+
+static int t_connect(chanhost_conn *c, void *st)
+{
+    (void)c;
+    (void)st;
+    return CHANHOST_ACCEPT;
+}
+
+/* Echo, or flood the client with `flood` 1 KiB messages. */
+static void t_receive(chanhost_conn *c, void *st, const char *d, size_t n, int bin)
+{
+    static char big[1024];
+    int i;
+
+    (void)st;
+    receives++;
+    last_len = n;
+    if (!flood) {
+        (bin ? api->send_binary : (int (*)(chanhost_conn *, const void *, size_t))api->send_text)(
+            c, d, n);
+        return;
+    }
+    memset(big, 'x', sizeof big);
+    for (i = 0; i < flood; i++)
+        if (api->send_text(c, big, sizeof big) != CHANHOST_OK)
+            break;
+}
+
+static void t_disconnect(chanhost_conn *c, void *st, int code)
+{
+    (void)c;
+    (void)st;
+    (void)code;
+}
+
+static const chanhost_plugin test_desc = CHANHOST_PLUGIN_INIT(
+    .name = "t", .version = "0", .init = t_init, .connect = t_connect, .receive = t_receive,
+    .disconnect = t_disconnect);
+
+typedef struct fx {
+    uv_loop_t loop;
+    ch_app app;
+    int port;
+    int fd;                 /* the client */
+    unsigned char buf[1 << 20];
+    size_t len;             /* bytes received by the client, unread */
+} fx;
+
+/* Step the loop until the client has at least `want` bytes, or EOF, or 5 s
+ * pass.  Returns the number of bytes available. */
+static size_t pump(fx *f, size_t want)
+{
+    int i;
+
+    for (i = 0; i < 5000 && f->len < want; i++) {
+        struct pollfd p = {f->fd, POLLIN, 0};
+        ssize_t n;
+
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        if (poll(&p, 1, 1) <= 0)
+            continue;
+        n = recv(f->fd, f->buf + f->len, sizeof f->buf - f->len, 0);
+        if (n <= 0)
+            break;
+        f->len += (size_t)n;
+    }
+    return f->len;
+}
+
+static void consume(fx *f, size_t n)
+{
+    memmove(f->buf, f->buf + n, f->len - n);
+    f->len -= n;
+}
+
+/* Send a masked frame (mask key 0x11223344) from the client. */
+static void send_frame(fx *f, int fin, int opcode, const void *data, size_t n, int masked)
+{
+    unsigned char h[14], key[4] = {0x11, 0x22, 0x33, 0x44}, *p = malloc(n + 1);
+    size_t hl = 2, i;
+
+    h[0] = (unsigned char)((fin ? 0x80 : 0) | opcode);
+    if (n < 126) {
+        h[1] = (unsigned char)n;
+    } else {
+        h[1] = 126;
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        hl = 4;
+    }
+    if (masked) {
+        h[1] |= 0x80;
+        memcpy(h + hl, key, 4);
+        hl += 4;
+    }
+    for (i = 0; i < n; i++)
+        p[i] = ((const unsigned char *)data)[i] ^ (masked ? key[i % 4] : 0);
+    assert_int_equal(send(f->fd, h, hl, 0), (ssize_t)hl);
+    if (n)
+        assert_int_equal(send(f->fd, p, n, 0), (ssize_t)n);
+    free(p);
+}
+
+/* Read one server frame: returns its opcode, payload in out (<= cap). */
+static int read_frame(fx *f, unsigned char *out, size_t cap, size_t *n)
+{
+    size_t hl = 2, len;
+
+    assert_true(pump(f, 2) >= 2);
+    len = f->buf[1] & 0x7f;
+    if (len == 126) {
+        assert_true(pump(f, 4) >= 4);
+        len = (size_t)f->buf[2] << 8 | f->buf[3];
+        hl = 4;
+    }
+    assert_int_equal(f->buf[1] & 0x80, 0);   /* server frames are unmasked */
+    assert_true(pump(f, hl + len) >= hl + len);
+    assert_true(len <= cap);
+    memcpy(out, f->buf + hl, len);
+    *n = len;
+    {
+        int op = f->buf[0] & 0x0f;
+
+        consume(f, hl + len);
+        return op;
+    }
+}
+
+/* Expect a close frame carrying `code`. */
+static void expect_close(fx *f, int code)
+{
+    unsigned char p[128];
+    size_t n = 0;
+
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 8);
+    assert_true(n >= 2);
+    assert_int_equal(p[0] << 8 | p[1], code);
+}
+
+static void handshake(fx *f)
+{
+    char req[256];
+    char *end;
+    int n = snprintf(req, sizeof req,
+                     "GET /ws/t/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n", f->port);
+
+    assert_int_equal(send(f->fd, req, (size_t)n, 0), n);
+    while (!(end = memmem(f->buf, f->len, "\r\n\r\n", 4)))
+        assert_true(pump(f, f->len + 1) > 0);
+    assert_memory_equal(f->buf, "HTTP/1.1 101", 12);
+    assert_non_null(memmem(f->buf, f->len, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", 28));
+    consume(f, (size_t)((unsigned char *)end - f->buf) + 4);
+}
+
+/* A host with route /ws/t/ served by the in-process plugin above. */
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    ch_config cfg;
+    ch_diag d = {0};
+    ch_plugin *p = calloc(1, sizeof *p);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+
+    receives = 0;
+    flood = 0;
+    ch_config_init(&cfg);
+    ch_config_apply(&cfg, "route", "/ws/t/ t", "--route", &d);
+    ch_config_apply(&cfg, "max_message_size", "1kb", "--x", &d);
+    ch_config_apply(&cfg, "max_outbound_bytes", "64kb", "--x", &d);
+    ch_config_apply(&cfg, "listen", "127.0.0.1:0", "--x", &d);
+    ch_config_apply(&cfg, "verbosity", "0", "--x", &d);
+    assert_int_equal(d.n, 0);
+    cfg.plugin_dir = strdup("/nonexistent");
+    uv_loop_init(&f->loop);
+    assert_int_equal(ch_app_init(&f->app, &f->loop, &cfg), 0);
+    assert_int_equal(ch_app_listen(&f->app), 0);
+    assert_int_equal(ch_app_load(&f->app), 0);   /* "t" fails to load from disk */
+    p->name = strdup("t");
+    p->file = strdup("(in-process)");
+    p->desc = &test_desc;
+    p->refs = 1;
+    assert_int_equal(test_desc.init(ch_api_table(), NULL, &p->state), 0);
+    f->app.routes[0].plugin = p;
+    f->app.plugins = realloc(f->app.plugins, sizeof *f->app.plugins);
+    f->app.plugins[0] = p;
+    f->app.n_plugins = 1;
+    f->port = atoi(strrchr(f->app.listen_addr, ':') + 1);
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    sa.sin_port = htons((uint16_t)f->port);
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(f->fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    ch_diag_free(&d);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+
+    close(f->fd);
+    ch_app_stop(&f->app);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    ch_app_free(&f->app);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    free(f);
+    return 0;
+}
+
+static void text_is_echoed(void **state)
+{
+    fx *f = *state;
+    unsigned char p[64];
+    size_t n;
+
+    handshake(f);
+    send_frame(f, 1, 1, "hello", 5, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_int_equal(n, 5);
+    assert_memory_equal(p, "hello", 5);
+}
+
+static void message_over_limit_closes_1009(void **state)
+{
+    fx *f = *state;
+    static char big[1025];
+
+    memset(big, 'a', sizeof big);
+    handshake(f);
+    send_frame(f, 1, 1, big, sizeof big, 1);
+    expect_close(f, 1009);
+    assert_int_equal(receives, 0);
+}
+
+static void message_at_limit_is_delivered(void **state)
+{
+    fx *f = *state;
+    static char big[1024];
+    unsigned char p[1100];
+    size_t n;
+
+    memset(big, 'a', sizeof big);
+    handshake(f);
+    send_frame(f, 1, 1, big, sizeof big, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_int_equal(n, 1024);
+}
+
+static void invalid_utf8_closes_1007(void **state)
+{
+    fx *f = *state;
+
+    handshake(f);
+    send_frame(f, 1, 1, "ok\xc3\x28", 4, 1);
+    expect_close(f, 1007);
+    assert_int_equal(receives, 0);
+}
+
+static void unmasked_frame_closes_1002(void **state)
+{
+    fx *f = *state;
+
+    handshake(f);
+    send_frame(f, 1, 1, "hi", 2, 0);
+    expect_close(f, 1002);
+}
+
+static void one_byte_close_payload_closes_1002(void **state)
+{
+    fx *f = *state;
+
+    handshake(f);
+    send_frame(f, 1, 8, "\x03", 1, 1);
+    expect_close(f, 1002);
+}
+
+static void fragments_arrive_as_one_message(void **state)
+{
+    fx *f = *state;
+    unsigned char p[64];
+    size_t n;
+    int i, pongs = 0;
+
+    handshake(f);
+    send_frame(f, 0, 1, "frag", 4, 1);
+    send_frame(f, 1, 9, "pp", 2, 1);            /* a ping between fragments */
+    send_frame(f, 1, 0, "ments", 5, 1);
+    /* the pong and the echo, in either order (RFC 6455 lets a pong go
+     * whenever it is practical) */
+    for (i = 0; i < 2; i++) {
+        int op = read_frame(f, p, sizeof p, &n);
+
+        if (op == 10) {
+            assert_int_equal(n, 2);
+            assert_memory_equal(p, "pp", 2);
+            pongs++;
+        } else {
+            assert_int_equal(op, 1);
+            assert_int_equal(n, 9);
+            assert_memory_equal(p, "fragments", 9);
+        }
+    }
+    assert_int_equal(pongs, 1);
+    assert_int_equal(receives, 1);
+    assert_int_equal(last_len, 9);
+}
+
+static void slow_client_is_closed_1013(void **state)
+{
+    fx *f = *state;
+    uint64_t before = ch_metric_get(CH_M_SLOW_CLOSES);
+    int rcv = 4096;
+    unsigned char p[2048];
+    size_t n;
+    int op, i;
+
+    setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    handshake(f);
+    flood = 1000;   /* ~1 MB towards a 64 KiB queue */
+    send_frame(f, 1, 1, "go", 2, 1);
+    for (i = 0; i < 5000 && ch_metric_get(CH_M_SLOW_CLOSES) == before; i++) {
+        struct pollfd none = {-1, 0, 0};
+
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        poll(&none, 1, 1);   /* give the kernel a moment between steps */
+    }
+    assert_int_equal(receives, 1);
+    assert_int_equal(ch_metric_get(CH_M_SLOW_CLOSES), before + 1);
+    /* what was already on its way arrives, then the close with 1013 */
+    while ((op = read_frame(f, p, sizeof p, &n)) == 1)
+        ;
+    assert_int_equal(op, 8);
+    assert_int_equal(p[0] << 8 | p[1], 1013);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(text_is_echoed),
+        T(message_over_limit_closes_1009),
+        T(message_at_limit_is_delivered),
+        T(invalid_utf8_closes_1007),
+        T(unmasked_frame_closes_1002),
+        T(one_byte_close_payload_closes_1002),
+        T(fragments_arrive_as_one_message),
+        T(slow_client_is_closed_1013),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
