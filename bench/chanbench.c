@@ -51,6 +51,7 @@ static void usage(FILE *f)
 static int parse_url(cb_opts *o, const char *url)
 {
     const char *p = url + 5, *colon, *slash;
+    struct sockaddr_in sa;
     size_t hl;
 
     if (strncmp(url, "ws://", 5) != 0 || !(colon = strchr(p, ':')))
@@ -60,6 +61,8 @@ static int parse_url(cb_opts *o, const char *url)
         return -1;
     memcpy(o->host, p, hl);
     o->host[hl] = '\0';
+    if (uv_ip4_addr(o->host, 0, &sa) != 0)
+        return -1;
     o->port = (int)strtol(colon + 1, NULL, 10);
     slash = strchr(colon, '/');
     snprintf(o->path, sizeof o->path, "%s", slash ? slash : "/");
@@ -180,17 +183,35 @@ static void sleep_ns(uint64_t ns)
         ;
 }
 
-/* Wait until every worker reached phase (or beyond).  Returns 0 or -1 on
- * timeout. */
-static int wait_phase(const cb_opts *o, cb_shared *sh, int phase)
+/* Non-zero (and said on stderr) if worker i has ended; it is reaped. */
+static int worker_died(pid_t pid, int i)
+{
+    int st;
+
+    if (waitpid(pid, &st, WNOHANG) != pid)
+        return 0;
+    if (WIFSIGNALED(st))
+        fprintf(stderr, "chanbench: worker %d killed by signal %d\n", i, WTERMSIG(st));
+    else
+        fprintf(stderr, "chanbench: worker %d exited early (%d)\n", i, WEXITSTATUS(st));
+    return 1;
+}
+
+/* Wait until every worker reached phase (or beyond).  Returns 0, or -1 on
+ * timeout or when a worker died. */
+static int wait_phase(const cb_opts *o, cb_shared *sh, const pid_t *pids, int phase)
 {
     uint64_t deadline = cb_now_ns() + (uint64_t)(o->timeout_s * 1e9) + 1000000000u;
     int i, all;
 
     for (;;) {
-        for (all = 1, i = 0; i < o->procs; i++)
-            if (__atomic_load_n(&sh->w[i].phase, __ATOMIC_ACQUIRE) < phase)
-                all = 0;
+        for (all = 1, i = 0; i < o->procs; i++) {
+            if (__atomic_load_n(&sh->w[i].phase, __ATOMIC_ACQUIRE) >= phase)
+                continue;
+            if (worker_died(pids[i], i))
+                return -1;
+            all = 0;
+        }
         if (all)
             return 0;
         if (cb_now_ns() > deadline)
@@ -276,11 +297,11 @@ static void print_cpu(const cb_opts *o, const cb_wres *t, host_sample a, host_sa
     double cpu = b.cpu_s - a.cpu_s;
 
     printf(" client_cpu_s=%.2f client_busy_pct=%.0f", t->cpu_s,
-           el > 0 ? 100.0 * t->cpu_s / el : 0.0);
+           el > 0.001 ? 100.0 * t->cpu_s / el : 0.0);
     if (!o->host_pid || a.cpu_s < 0 || b.cpu_s < 0)
         return;
     printf(" host_cpu_s=%.2f host_busy_pct=%.0f host_us_per_%s=%.2f", cpu,
-           el > 0 ? 100.0 * cpu / el : 0.0, per, ops ? cpu * 1e6 / (double)ops : 0.0);
+           el > 0.001 ? 100.0 * cpu / el : 0.0, per, ops ? cpu * 1e6 / (double)ops : 0.0);
 }
 
 /* conns: the handshake rate and, with --host-pid, the host's RSS and CPU. */
@@ -332,7 +353,7 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
 /* conns: connect all, measure, hold, release. */
 static int run_conns(const cb_opts *o, cb_shared *sh, pid_t *pids, host_sample h0)
 {
-    int timed_out = wait_phase(o, sh, CB_READY) != 0, rc;
+    int timed_out = wait_phase(o, sh, pids, CB_READY) != 0, rc;
     host_sample h1 = sample(o);
     cb_wres *t = calloc(1, sizeof *t);
 
@@ -355,7 +376,7 @@ static int run_conns(const cb_opts *o, cb_shared *sh, pid_t *pids, host_sample h
 /* fanout / echo: connect all, go, wait for the end, release, report. */
 static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
 {
-    int timed_out = wait_phase(o, sh, CB_READY) != 0, rc;
+    int timed_out = wait_phase(o, sh, pids, CB_READY) != 0, rc;
     cb_wres *t = calloc(1, sizeof *t);
     host_sample h0 = {-1, -1.0}, h1 = h0;
 
@@ -366,7 +387,7 @@ static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
         h0 = sample(o);
         sh->start_ns = cb_now_ns();
         __atomic_store_n(&sh->go, 1, __ATOMIC_RELEASE);
-        timed_out = wait_phase(o, sh, CB_DONE) != 0;
+        timed_out = wait_phase(o, sh, pids, CB_DONE) != 0;
         h1 = sample(o);
     }
     release(o, sh, pids);

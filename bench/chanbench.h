@@ -150,7 +150,8 @@ void cb_fail(cb_worker *wk, const char *fmt, ...) __attribute__((format(printf, 
 /* ---- scenarios (scenarios.c), called by wsclient.c and worker.c ----- */
 void cb_on_text(cb_client *c, const char *data, size_t len);
 void cb_on_read_done(cb_worker *wk);
-int cb_run_start(cb_worker *wk);
+int cb_run_prepare(cb_worker *wk);
+void cb_run_start(cb_worker *wk);
 void cb_run_tick(cb_worker *wk);
 int cb_run_done(const cb_worker *wk);
 void cb_run_finish(cb_worker *wk);

@@ -211,29 +211,41 @@ void cb_on_read_done(cb_worker *wk)
         sender_pump(wk);
 }
 
-/* The parent said go: fanout counts its clients at 0 messages and worker 0
- * starts sending; echo sends every client's first message. */
-int cb_run_start(cb_worker *wk)
+/*
+ * Before the first connect: fanout counts every client of this worker at
+ * 0 messages, so that messages arriving before this worker sees `go` are
+ * counted too.  Returns 0 or -1 (out of memory).
+ */
+int cb_run_prepare(cb_worker *wk)
 {
     uint64_t k = (uint64_t)wk->o->messages, f = 0;
+
+    if (wk->o->scenario != CB_FANOUT)
+        return 0;
+    wk->at = calloc(k + 2, sizeof *wk->at);
+    if (!wk->at)
+        return -1;
+    wk->at[0] = (uint64_t)wk->n;
+    while (f < k && wk->at[f] == 0)
+        f++;
+    __atomic_store_n(&wk->res->floor, f, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* The parent said go: worker 0's fanout sender starts; echo sends every
+ * client's first message. */
+void cb_run_start(cb_worker *wk)
+{
     long i;
 
     wk->started = 1;
     if (wk->o->scenario == CB_FANOUT) {
-        wk->at = calloc(k + 2, sizeof *wk->at);
-        if (!wk->at)
-            return -1;
-        wk->at[0] = (uint64_t)wk->n;
-        while (f < k && wk->at[f] == 0)
-            f++;
-        __atomic_store_n(&wk->res->floor, f, __ATOMIC_RELEASE);
         cb_on_read_done(wk);
     } else if (wk->o->scenario == CB_ECHO) {
         for (i = 0; i < wk->n; i++)
             if (echo_send(&wk->clients[i], 0) != 0)
                 cb_fail(wk, "cannot send an echo message");
     }
-    return 0;
 }
 
 /* Called every tick while running: worker 0 sends what the window now

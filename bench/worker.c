@@ -23,10 +23,7 @@ static void start_run(cb_worker *wk)
 {
     wk->deadline_ns = cb_now_ns() + (uint64_t)(wk->o->timeout_s * 1e9);
     wk->cpu_mark = cb_self_cpu_s();
-    if (cb_run_start(wk) != 0) {
-        cb_fail(wk, "out of memory starting the run");
-        report_done(wk);
-    }
+    cb_run_start(wk);
 }
 
 /* While running: pump the scenario, notice the end, a lost client or the
@@ -77,7 +74,7 @@ int cb_worker_main(const cb_opts *o, cb_shared *sh, int id, long n, long first)
     cb_worker wk = {.o = o, .sh = sh, .res = &sh->w[id], .id = id, .n = n, .first_global = first};
 
     wk.max_inflight = o->inflight / o->procs > 0 ? o->inflight / o->procs : 1;
-    if (cb_worker_init(&wk) != 0) {
+    if (cb_worker_init(&wk) != 0 || cb_run_prepare(&wk) != 0) {
         cb_fail(&wk, "worker %d: out of memory", id);
         __atomic_store_n(&wk.res->phase, CB_DONE, __ATOMIC_RELEASE);
         return 1;

@@ -207,6 +207,8 @@ static size_t api_group_size(const char *group)
 
 static uint64_t api_now_ms(void) { return uv_hrtime() / 1000000; }
 
+static const json_t *api_user(chanhost_conn *c) { return c ? c->identity : NULL; }
+
 static const chanhost_api api_table = {
     .struct_size = sizeof(chanhost_api),
     .abi_major = CHANHOST_ABI_MAJOR,
@@ -236,6 +238,7 @@ static const chanhost_api api_table = {
     .group_size = api_group_size,
     .store_call = ch_api_store_call,
     .now_ms = api_now_ms,
+    .user = api_user,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }

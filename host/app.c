@@ -6,13 +6,19 @@
 #include "app.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "conn.h"
+#include "reload.h"
 #include "store.h"
 #include "http.h"
 #include "log.h"
+#include "manage.h"
 #include "metrics.h"
 #include "plugins.h"
 #include "ws.h"
@@ -84,46 +90,90 @@ int ch_app_load_plugins(ch_app *app)
     return failed;
 }
 
-/* Compile the routes of the config and tie each to its plugin. */
-static int build_routes(ch_app *app)
+/* The current version of plugin `name`, or NULL. */
+ch_plugin *ch_app_plugin(ch_app *app, const char *name) { return find_plugin(app, name); }
+
+/* Tie every route of the table to the current version of its plugin. */
+void ch_app_tie_routes(ch_app *app)
 {
     size_t i;
 
-    app->routes = calloc(app->cfg.n_routes ? app->cfg.n_routes : 1, sizeof *app->routes);
-    if (!app->routes)
-        return -ENOMEM;
-    for (i = 0; i < app->cfg.n_routes; i++) {
-        const ch_route_cfg *rc = &app->cfg.routes[i];
-        ch_route *r = &app->routes[i];
-        char err[256];
-
-        r->pattern = ch_pattern_compile(rc->pattern, err, sizeof err);
-        if (!r->pattern) {
-            ch_log(CH_LOG_ERROR, "%s: route %s: %s", rc->where, rc->pattern, err);
-            return -EINVAL;
-        }
-        r->plugin_name = rc->plugin;
-        r->plugin = find_plugin(app, rc->plugin);
-        r->reload = rc->reload;
-        app->n_routes++;
-    }
-    return 0;
+    for (i = 0; i < app->routes.n; i++)
+        app->routes.routes[i]->plugin = find_plugin(app, app->routes.routes[i]->plugin_name);
 }
 
-/* The key file when the config names none: next to a SQLite database
- * (var/chanhost.db -> var/chanhost.key).  PostgreSQL needs it named. */
-static char *default_key_file(const char *store)
+/* Compile the routes of the config and tie each to its plugin. */
+static int build_routes(ch_app *app)
 {
-    const char *path = strncmp(store, "sqlite:", 7) == 0 ? store + 7 : NULL;
+    int rc = ch_routes_build(&app->routes, &app->cfg, NULL);
+
+    if (rc == 0)
+        ch_app_tie_routes(app);
+    return rc;
+}
+
+/* A file next to the SQLite database (for secrets the config does not
+ * name), or NULL. */
+static char *beside_store(const char *store, const char *name)
+{
+    const char *path = store && strncmp(store, "sqlite:", 7) == 0 ? store + 7 : NULL;
     const char *slash = path ? strrchr(path, '/') : NULL;
     char *out = NULL;
 
-    if (!path)
+    if (!path || strcmp(path, ":memory:") == 0)
         return NULL;
-    if (asprintf(&out, "%.*s%schanhost.key", slash ? (int)(slash - path) : 0, path,
-                 slash ? "/" : "") < 0)
+    if (asprintf(&out, "%.*s%s%s", slash ? (int)(slash - path) : 0, path, slash ? "/" : "",
+                 name) < 0)
         return NULL;
     return out;
+}
+
+/* The service token, from its variable or file (first line), or NULL. */
+static char *load_service_token(const ch_config *cfg)
+{
+    const char *v = cfg->auth_service_token_env ? getenv(cfg->auth_service_token_env) : NULL;
+    char line[512];
+    FILE *f;
+
+    if (v && strlen(v) >= 16)
+        return strdup(v);
+    if (!cfg->auth_service_token_file || !(f = fopen(cfg->auth_service_token_file, "r")))
+        return NULL;
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    return strlen(line) >= 16 ? strdup(line) : NULL;
+}
+
+/* The token secret (auth.h): named by the config, or kept next to a
+ * SQLite store, or, with neither, a random one for this run only (tokens
+ * then die with the process: logged). */
+static int load_auth(ch_app *app)
+{
+    ch_config *cfg = &app->cfg;
+    char err[512] = "";
+
+    if (!cfg->auth_secret_file && !cfg->auth_secret_env)
+        cfg->auth_secret_file = beside_store(cfg->store, "auth.secret");
+    if (cfg->auth_secret_file || cfg->auth_secret_env) {
+        if (ch_auth_load_secret(cfg->auth_secret_file, cfg->auth_secret_env, &app->auth_secret,
+                                &app->auth_secret_len, err, sizeof err) != 0) {
+            ch_log(CH_LOG_ERROR, "auth: %s", err);
+            return -EINVAL;
+        }
+    } else {
+        app->auth_secret_len = 32;
+        app->auth_secret = malloc(32);
+        if (!app->auth_secret || RAND_bytes(app->auth_secret, 32) != 1)
+            return -ENOMEM;
+        ch_log(CH_LOG_WARN, "auth: no auth_secret_file and no SQLite store: tokens are signed "
+               "with a random key and stop working when the host stops");
+    }
+    app->service_token = load_service_token(cfg);
+    if ((cfg->auth_service_token_file || cfg->auth_service_token_env) && !app->service_token)
+        ch_log(CH_LOG_WARN, "auth: the service token is missing or shorter than 16 bytes");
+    return 0;
 }
 
 /* Open the message store named by the config (none: no store). */
@@ -136,7 +186,7 @@ static int open_store(ch_app *app)
     if (!cfg->store || strcmp(cfg->store, "none") == 0)
         return 0;
     if (!cfg->store_key_file && !cfg->store_key_env)
-        cfg->store_key_file = default_key_file(cfg->store);
+        cfg->store_key_file = ch_default_key_file(cfg->store); /* manage.h */
     if (!cfg->store_key_file && !cfg->store_key_env) {
         ch_log(CH_LOG_ERROR, "store %s: name the message keys with store_key_file or "
                "store_key_env", cfg->store);
@@ -191,7 +241,7 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
         ch_log(CH_LOG_ERROR, "channel layer: %s", err);
         return -EINVAL;
     }
-    if (open_store(app) != 0)
+    if (open_store(app) != 0 || load_auth(app) != 0)
         return -EINVAL;
     return 0;
 }
@@ -284,6 +334,7 @@ static void on_shutdown_timeout(uv_timer_t *t)
 /* Last phase: close the app's own handles so uv_run returns. */
 static void close_handles(ch_app *app)
 {
+    ch_reload_close(app);
     uv_close((uv_handle_t *)&app->flush_prepare, NULL);
     uv_close((uv_handle_t *)&app->flush_check, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
@@ -343,30 +394,24 @@ void ch_app_stop(ch_app *app)
 
 ch_route *ch_app_route(ch_app *app, const char *path, ch_route_params *params)
 {
-    size_t i;
-
-    for (i = 0; i < app->n_routes; i++) {
-        int m = ch_pattern_match(app->routes[i].pattern, path, params);
-
-        if (m == 1)
-            return &app->routes[i];
-    }
-    return NULL;
+    return ch_routes_match(&app->routes, path, params);
 }
 
 void ch_app_free(ch_app *app)
 {
     size_t i;
 
-    for (i = 0; i < app->n_routes; i++)
-        ch_pattern_free(app->routes[i].pattern);
-    free(app->routes);
+    ch_routes_release(&app->routes);
     for (i = 0; i < app->n_plugins; i++)
         ch_plugin_unref(app->plugins[i]);
     free(app->plugins);
     if (app->layer)
         ch_layer_free(app->layer);
     ch_config_free(&app->cfg);
+    if (app->auth_secret)
+        OPENSSL_cleanse(app->auth_secret, app->auth_secret_len);
+    free(app->auth_secret);
+    free(app->service_token);
     free(app->read_buf);
     free(app->scratch);
     memset(app, 0, sizeof *app);

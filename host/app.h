@@ -15,18 +15,10 @@
 #include "config.h"
 #include "layer.h"
 #include "router.h"
+#include "routes.h"
 
 typedef struct ch_conn ch_conn;
 typedef struct ch_plugin ch_plugin;
-
-/* One route of the running table. */
-typedef struct ch_route {
-    ch_pattern *pattern;
-    char *plugin_name;
-    ch_plugin *plugin;        /* current version; NULL if it failed to load */
-    int reload;               /* CH_RELOAD_KEEP / CH_RELOAD_RESTART */
-    uint64_t connections;     /* open WebSocket connections on this route */
-} ch_route;
 
 typedef struct ch_app {
     uv_loop_t *loop;
@@ -35,13 +27,15 @@ typedef struct ch_app {
     int listening;
     char listen_addr[64];     /* "127.0.0.1:8000", the address really bound */
 
-    ch_route *routes;
-    size_t n_routes;
-    ch_plugin **plugins;      /* loaded plugins, one per name */
+    ch_route_table routes;    /* the running table (swapped on reload) */
+    ch_plugin **plugins;      /* the current version of each loaded plugin */
     size_t n_plugins;
 
     ch_layer *layer;
     struct ch_store *store;   /* NULL when the config says store none */
+    unsigned char *auth_secret;   /* token signing key (auth.h) */
+    size_t auth_secret_len;
+    char *service_token;      /* NULL: no service access */
 
     ch_conn *conns;           /* every open connection (doubly linked) */
     uint64_t n_conns;         /* TCP connections */
@@ -86,6 +80,12 @@ void ch_app_free(ch_app *app);
 /* The first route matching a decoded path, with its parameters in *params
  * (caller frees with ch_route_params_free), or NULL. */
 ch_route *ch_app_route(ch_app *app, const char *path, ch_route_params *params);
+
+/* The current version of plugin `name` (borrowed), or NULL. */
+ch_plugin *ch_app_plugin(ch_app *app, const char *name);
+
+/* Point every route of the table at the current version of its plugin. */
+void ch_app_tie_routes(ch_app *app);
 
 /* Load every plugin named by the config's routes (for --check too).
  * Returns the number that failed; each failure is logged. */

@@ -275,6 +275,8 @@ int ch_config_init(ch_config *cfg)
     cfg->ping_timeout = 30000;
     cfg->shutdown_timeout = 10000;
     cfg->group_expiry = 86400ull * 1000;
+    cfg->auth_token_ttl = 86400ull * 1000;
+    cfg->auth_pbkdf2_iterations = 260000;
     cfg->verbosity = 1;
     if (!cfg->listen_host || !cfg->layer || !cfg->store || !cfg->plugin_settings) {
         ch_config_free(cfg);
@@ -298,6 +300,10 @@ void ch_config_free(ch_config *cfg)
     free(cfg->store);
     free(cfg->store_key_file);
     free(cfg->store_key_env);
+    free(cfg->auth_secret_file);
+    free(cfg->auth_secret_env);
+    free(cfg->auth_service_token_file);
+    free(cfg->auth_service_token_env);
     for (i = 0; i < cfg->n_routes; i++) {
         free(cfg->routes[i].pattern);
         free(cfg->routes[i].plugin);
@@ -631,6 +637,12 @@ static const directive directives[] = {
     FIELD(store_key_env, K_WORD, "VARIABLE"),
     FIELD(store_queue_max, K_COUNT, "COUNT"),
     FIELD(store_batch_max, K_COUNT, "COUNT"),
+    FIELD(auth_secret_file, K_PATH, "PATH"),
+    FIELD(auth_secret_env, K_WORD, "VARIABLE"),
+    FIELD(auth_token_ttl, K_DURATION, "DURATION"),
+    FIELD(auth_pbkdf2_iterations, K_COUNT, "COUNT"),
+    FIELD(auth_service_token_file, K_PATH, "PATH"),
+    FIELD(auth_service_token_env, K_WORD, "VARIABLE"),
 };
 
 static const directive *find_directive(const char *name)

@@ -77,6 +77,14 @@ typedef struct ch_config {
     uint64_t store_queue_max;  /* 0: the store's default (10000) */
     uint64_t store_batch_max;  /* 0: the store's default (256) */
 
+    /* authentication (auth.h, docs/api.md) */
+    char *auth_secret_file;    /* token secret; NULL: next to a sqlite store */
+    char *auth_secret_env;     /* or the variable holding it */
+    uint64_t auth_token_ttl;   /* 24h, milliseconds */
+    uint64_t auth_pbkdf2_iterations;   /* 260000 */
+    char *auth_service_token_file;     /* the service token, if any */
+    char *auth_service_token_env;
+
     ch_route_cfg *routes;
     size_t n_routes;
 

@@ -19,6 +19,8 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "reload.h"
+#include "rest.h"
 #include "static.h"
 #include "ws.h"
 
@@ -247,6 +249,10 @@ static void dispatch(ch_conn *c, ch_req *req)
         ch_health_serve(c, req);
     else if (strcmp(req->path, "/metrics") == 0)
         ch_metrics_serve(c, req);
+    else if (strncmp(req->path, "/api/", 5) == 0)
+        ch_rest_serve(c, req);
+    else if (strcmp(req->path, "/dev/plugins") == 0)
+        ch_dev_serve(c, req);
     else if (app->cfg.static_dir)
         ch_static_serve(c, req);
     else

@@ -143,7 +143,9 @@ void ch_layer_process_id(const ch_layer *l, char out[33]);
 /* The Redis backend's constructor for url "redis://[user:password@]host
  * [:port][/db]" or "unix:///path/redis.sock[?db=N&password=P]".  A bad
  * url is refused with the reason in err.  Redis being down is not an
- * error: the layer starts degraded and reconnects. */
+ * error: the layer starts degraded and reconnects.  Its handles never keep
+ * the loop alive; ch_layer_free runs the loop once (UV_RUN_NOWAIT) to
+ * close them, so a Redis layer must be freed outside uv_run. */
 int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops,
                        void **self, char *err, size_t errlen);
 

@@ -1,6 +1,7 @@
 /*
  * main.c -- the chanhost command line: options, configuration, --check,
- * and running the loop until a graceful stop.
+ * the management commands (manage.h), and running the loop until a
+ * graceful stop.
  */
 #include <errno.h>
 #include <libgen.h>
@@ -16,6 +17,8 @@
 #include "app.h"
 #include "config.h"
 #include "log.h"
+#include "reload.h"
+#include "manage.h"
 
 #define DEFAULT_CONFIG "etc/chanhost.conf"
 
@@ -23,6 +26,7 @@ typedef struct options {
     const char *config;        /* --config FILE */
     int config_given;
     int check;
+    int dev;                   /* --dev: watch plugins and config */
     const char *bind;          /* -b */
     const char *port;          /* -p */
     int verbosity;             /* -v, -1 if not given */
@@ -30,18 +34,23 @@ typedef struct options {
     ch_config *overrides_into; /* directives are applied after the file */
     char **dir_names, **dir_values;
     size_t n_dirs;
+    int cmd_argc;              /* a management command and its arguments */
+    char **cmd_argv;
 } options;
 
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: chanhost [options]\n"
+        "usage: chanhost [options] [COMMAND [ARGS]]\n"
         "\n"
         "  --config FILE      configuration file (default " DEFAULT_CONFIG ";\n"
         "                     built-in defaults if that file does not exist)\n"
         "  -b, --bind ADDR    listen address (overrides `listen`)\n"
         "  -p, --port PORT    listen port (overrides `listen`; 0 picks a free one)\n"
         "  -v N, -vN          verbosity 0..3 (0 warnings, 1 info, 2 debug, 3 trace)\n"
+        "  --dev              development mode: reload plugins when their .so files\n"
+        "                     change and the config when its file changes; list\n"
+        "                     loaded plugins at GET /dev/plugins\n"
         "  --check            validate the config, load every plugin, report each\n"
         "                     problem, and exit (non-zero if anything is wrong)\n"
         "  --<directive> VAL  any config directive, overriding the file, e.g.\n"
@@ -49,7 +58,9 @@ static void usage(FILE *f)
         "  --version          print the version\n"
         "  -h, --help         this text\n"
         "\n"
-        "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0.\n");
+        "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0.\n"
+        "\n");
+    ch_manage_usage(f);
 }
 
 /* Remember a --directive VALUE pair for after the file is read. */
@@ -78,6 +89,15 @@ static int parse_args(options *o, int argc, char **argv)
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
 
+        if (a[0] != '-' && ch_manage_is_command(a)) {
+            o->cmd_argc = argc - i; /* the rest is the command's */
+            o->cmd_argv = argv + i;
+            return 0;
+        }
+        if (a[0] != '-') {
+            fprintf(stderr, "chanhost: unknown command %s (see --help)\n", a);
+            return -1;
+        }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 1;
@@ -86,6 +106,8 @@ static int parse_args(options *o, int argc, char **argv)
             return 1;
         } else if (!strcmp(a, "--check")) {
             o->check = 1;
+        } else if (!strcmp(a, "--dev")) {
+            o->dev = 1;
         } else if (!strncmp(a, "-v", 2) && a[2] && !a[3] && a[2] >= '0' && a[2] <= '3') {
             o->verbosity = a[2] - '0';
         } else if (!next) {
@@ -137,8 +159,10 @@ static void builtin_routes(ch_config *cfg, ch_diag *diag)
     ch_config_apply(cfg, "route", "/ws/broadcast/<int:room_id>/ broadcast", "(built-in)", diag);
 }
 
-/* Defaults, then the file, then the command line.  Returns problems. */
-static int build_config(options *o, ch_config *cfg)
+/* Defaults, then the file, then the command line, into cfg; problems go
+ * to diag.  Also the config builder of reloads (reload.h): it runs on the
+ * thread pool then, so it only reads files and the options. */
+static int assemble_config(options *o, ch_config *cfg, ch_diag *diag)
 {
     struct stat st;
     size_t i;
@@ -147,12 +171,12 @@ static int build_config(options *o, ch_config *cfg)
     if (ch_config_init(cfg) != 0)
         return 1;
     if (o->config_given || stat(o->config, &st) == 0)
-        ch_config_load_file(cfg, o->config, &o->diag);
+        ch_config_load_file(cfg, o->config, diag);
     else
-        builtin_routes(cfg, &o->diag);
+        builtin_routes(cfg, diag);
     for (i = 0; i < o->n_dirs; i++) {
         snprintf(where, sizeof where, "--%s", o->dir_names[i]);
-        ch_config_apply(cfg, o->dir_names[i], o->dir_values[i], where, &o->diag);
+        ch_config_apply(cfg, o->dir_names[i], o->dir_values[i], where, diag);
     }
     if (o->bind) {
         free(cfg->listen_host);
@@ -165,7 +189,7 @@ static int build_config(options *o, ch_config *cfg)
         long p = strtol(o->port, &end, 10);
 
         if (*end || p < 0 || p > 65535)
-            ch_diag_add(&o->diag, "-p: '%s' is not a port number (0-65535)", o->port);
+            ch_diag_add(diag, "-p: '%s' is not a port number (0-65535)", o->port);
         else
             cfg->listen_port = (int)p;
     }
@@ -173,8 +197,15 @@ static int build_config(options *o, ch_config *cfg)
         cfg->verbosity = o->verbosity;
     if (!cfg->plugin_dir)
         cfg->plugin_dir = default_plugin_dir();
-    return (int)o->diag.n;
+    return (int)diag->n;
 }
+
+static int rebuild_config(void *arg, ch_config *cfg, ch_diag *diag)
+{
+    return assemble_config(arg, cfg, diag) ? -1 : 0;
+}
+
+static int build_config(options *o, ch_config *cfg) { return assemble_config(o, cfg, &o->diag); }
 
 /* Let the process use every file descriptor it may (one per client). */
 static void raise_nofile(void)
@@ -226,11 +257,11 @@ static int run_check(ch_config *cfg, options *o)
     if (ch_app_init(&app, &loop, cfg) != 0 || ch_app_load(&app) != 0)
         problems++;
     failed = 0;
-    for (i = 0; i < app.n_routes; i++)
-        if (!app.routes[i].plugin)
+    for (i = 0; i < app.routes.n; i++)
+        if (!app.routes.routes[i]->plugin)
             failed++;
     if (failed == 0 && problems == 0)
-        printf("configuration OK: %zu route(s), %zu plugin(s) loaded from %s\n", app.n_routes,
+        printf("configuration OK: %zu route(s), %zu plugin(s) loaded from %s\n", app.routes.n,
                app.n_plugins, app.cfg.plugin_dir);
     ch_app_stop(&app);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -239,7 +270,26 @@ static int run_check(ch_config *cfg, options *o)
     return problems || failed ? 1 : 0;
 }
 
-static int run(ch_config *cfg)
+/* A management command: the config must be sound; the exit status. */
+static int run_command(ch_config *cfg, options *o, int problems)
+{
+    size_t i;
+
+    if (o->check) {
+        fprintf(stderr, "chanhost: --check does not go with %s (see --help)\n", o->cmd_argv[0]);
+        return 2;
+    }
+    for (i = 0; i < o->diag.n; i++)
+        fprintf(stderr, "%s\n", o->diag.lines[i]);
+    if (problems) {
+        fprintf(stderr, "chanhost %s: configuration has %d problem(s)\n", o->cmd_argv[0],
+                problems);
+        return 1;
+    }
+    return ch_manage_run(cfg, o->cmd_argc, o->cmd_argv, stdout, stderr);
+}
+
+static int run(ch_config *cfg, options *o)
 {
     ch_app app;
     uv_loop_t loop;
@@ -251,6 +301,8 @@ static int run(ch_config *cfg)
         rc = ch_app_listen(&app);   /* first, so a busy port costs one line */
     if (rc == 0)
         rc = ch_app_load(&app);
+    if (rc == 0)
+        rc = ch_reload_init(&app, rebuild_config, o, o->dev);
     if (rc != 0) {
         ch_app_stop(&app);
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -283,8 +335,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
     problems = build_config(&o, &cfg);
-    ch_log_set_verbosity(cfg.verbosity);
-    if (o.check) {
+    /* commands log warnings and errors only, unless -v says otherwise */
+    ch_log_set_verbosity(o.cmd_argv && o.verbosity < 0 ? 0 : cfg.verbosity);
+    if (o.cmd_argv) {
+        rc = run_command(&cfg, &o, problems);
+    } else if (o.check) {
         rc = run_check(&cfg, &o);
     } else if (problems) {
         for (i = 0; i < o.diag.n; i++)
@@ -292,7 +347,7 @@ int main(int argc, char **argv)
         ch_log(CH_LOG_ERROR, "configuration has %d problem(s); not starting", problems);
         rc = 1;
     } else {
-        rc = run(&cfg);
+        rc = run(&cfg, &o);
     }
     ch_config_free(&cfg);
     ch_diag_free(&o.diag);

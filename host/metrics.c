@@ -120,10 +120,10 @@ static void render_connections(text *t, const ch_app *app)
     size_t i;
 
     family(t, "chanhost_connections", "gauge", "Open WebSocket connections by route.");
-    for (i = 0; i < app->n_routes; i++)
+    for (i = 0; i < app->routes.n; i++)
         put(t, "chanhost_connections{route=\"%s\"} %llu\n",
-            label(ch_pattern_text(app->routes[i].pattern)),
-            (unsigned long long)app->routes[i].connections);
+            label(ch_pattern_text(app->routes.routes[i]->pattern)),
+            (unsigned long long)app->routes.routes[i]->connections);
     scalar(t, "chanhost_tcp_connections", "gauge", "Open TCP connections.", app->n_conns);
     scalar(t, "chanhost_connections_accepted_total", "counter", "TCP connections accepted.",
            counters[CH_M_CONN_ACCEPTED]);
@@ -168,18 +168,29 @@ static void render_failures(text *t)
 
 static void render_plugins(text *t, const ch_app *app)
 {
-    size_t i;
+    const ch_plugin *p;
 
-    family(t, "chanhost_plugin_info", "gauge", "Loaded plugins (value: open connections).");
-    for (i = 0; i < app->n_plugins; i++) {
-        const ch_plugin *p = app->plugins[i];
-
+    (void)app;
+    family(t, "chanhost_plugin_info", "gauge",
+           "Live plugin versions (value: the connections each serves).");
+    for (p = ch_plugin_live(); p; p = p->live_next) {
         put(t, "chanhost_plugin_info{plugin=\"%s\",", label(p->name));
         put(t, "version=\"%s\",generation=\"%u\"} %llu\n", label(p->desc->version),
             p->generation, (unsigned long long)p->connections);
     }
+    family(t, "chanhost_plugin_loaded_timestamp_seconds", "gauge",
+           "When each live plugin version was loaded.");
+    for (p = ch_plugin_live(); p; p = p->live_next)
+        put(t, "chanhost_plugin_loaded_timestamp_seconds{plugin=\"%s\",generation=\"%u\"} "
+            "%llu\n", label(p->name), p->generation, (unsigned long long)p->loaded_at);
     scalar(t, "chanhost_plugin_load_failures_total", "counter", "Plugin loads refused.",
            counters[CH_M_PLUGIN_LOAD_FAILURES]);
+    scalar(t, "chanhost_plugin_reloads_total", "counter", "New plugin versions installed.",
+           counters[CH_M_PLUGIN_RELOADS]);
+    scalar(t, "chanhost_config_reloads_total", "counter", "Configuration reloads applied.",
+           counters[CH_M_CONFIG_RELOADS]);
+    scalar(t, "chanhost_config_reload_failures_total", "counter",
+           "Configuration reloads refused.", counters[CH_M_CONFIG_RELOAD_FAILURES]);
 }
 
 static uint64_t jint(const json_t *o, const char *k)

@@ -27,6 +27,9 @@ enum ch_metric {
     CH_M_GROUP_SENDS,         /* group_send calls */
     CH_M_LAYER_DELIVERIES,    /* layer messages delivered to connections */
     CH_M_PLUGIN_LOAD_FAILURES,
+    CH_M_PLUGIN_RELOADS,          /* new plugin versions installed */
+    CH_M_CONFIG_RELOADS,
+    CH_M_CONFIG_RELOAD_FAILURES,
     CH_M_HTTP_REQUESTS,
     CH_M__COUNT
 };

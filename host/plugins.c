@@ -8,6 +8,7 @@
 #include "plugins.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,9 +21,29 @@
 #include "log.h"
 #include "ws.h"
 
+/* The size of an ABI 1.0 descriptor: everything up to disconnect.  Fields
+ * added later are read only when the plugin's struct_size covers them. */
+#define CH_PLUGIN_DESC_MIN (offsetof(chanhost_plugin, disconnect) + sizeof(void (*)(void)))
+
 static const ch_plugin *current;   /* plugin whose callback runs now */
 
 const ch_plugin *ch_plugin_current(void) { return current; }
+
+void ch_plugin_ref(ch_plugin *p);
+void ch_plugin_unref(ch_plugin *p);
+
+/* Mark p current and pinned around a callback; restores the previous. */
+#define CALL_IN(p, stmt)                        \
+    do {                                        \
+        const ch_plugin *saved_ = current;      \
+        current = (p);                          \
+        ch_plugin_ref(p);                       \
+        stmt;                                   \
+        current = saved_;                       \
+        ch_plugin_unref(p);                     \
+    } while (0)
+
+
 
 /* printf into err, always NUL-terminated. */
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -74,7 +95,8 @@ static int check_descriptor(const chanhost_plugin *d, const char *name, const ch
              "it against this sdk/chanhost.h", name, file, d->abi_major, CHANHOST_ABI_MAJOR);
         return -1;
     }
-    if (d->abi_minor > CHANHOST_ABI_MINOR || d->struct_size < sizeof(chanhost_plugin)) {
+    if (d->abi_minor > CHANHOST_ABI_MINOR || d->struct_size < CH_PLUGIN_DESC_MIN ||
+        d->struct_size > sizeof(chanhost_plugin)) {
         errf(err, errlen, "plugin '%s' (%s): ABI %u.%u (descriptor %u bytes) is newer than this "
              "host's %u.%u (%zu bytes)", name, file, d->abi_major, d->abi_minor, d->struct_size,
              CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR, sizeof(chanhost_plugin));
@@ -117,9 +139,55 @@ static int open_library(ch_plugin *p, char *err, size_t errlen)
     return check_descriptor(p->desc, p->name, p->file, err, errlen);
 }
 
+/* Every plugin version that exists (loaded, or being loaded), newest
+ * first: for /metrics and the development page.  Only the loop thread
+ * links and unlinks (plugins are opened on the thread pool but linked
+ * when started). */
+static ch_plugin *live;
+
+static void live_link(ch_plugin *p)
+{
+    p->live_next = live;
+    p->live_prev = NULL;
+    if (live)
+        live->live_prev = p;
+    live = p;
+    p->linked = 1;
+}
+
+static void live_unlink(ch_plugin *p)
+{
+    if (!p->linked)
+        return;
+    if (p->live_prev)
+        p->live_prev->live_next = p->live_next;
+    else
+        live = p->live_next;
+    if (p->live_next)
+        p->live_next->live_prev = p->live_prev;
+    p->linked = 0;
+}
+
+const ch_plugin *ch_plugin_live(void) { return live; }
+
+int ch_plugin_can_adopt(const ch_plugin *p)
+{
+    return p->desc->struct_size >= offsetof(chanhost_plugin, adopt) + sizeof(void *) &&
+           p->desc->adopt != NULL;
+}
+
+int ch_plugin_adopt(ch_plugin *p, chanhost_conn *c, void *old_data)
+{
+    int rc = -1;
+
+    CALL_IN(p, rc = p->desc->adopt(c, p->state, old_data));
+    return rc;
+}
+
 /* Free a plugin that never finished loading or whose last ref went. */
 static void plugin_free(ch_plugin *p)
 {
+    live_unlink(p);
     if (p->handle)
         dlclose(p->handle);
     free(p->name);
@@ -127,13 +195,17 @@ static void plugin_free(ch_plugin *p)
     free(p);
 }
 
-ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *settings,
-                          uint32_t generation, char *err, size_t errlen)
+/*
+ * The part of loading that touches the disk: stat, private copy, dlopen,
+ * descriptor checks.  Thread-safe (it runs on the thread pool for reloads):
+ * it logs nothing and reports into err.  Returns a plugin with refs = 1
+ * that is not started yet, or NULL.
+ */
+static ch_plugin *plugin_open(const char *dir, const char *name, uint32_t generation, char *err,
+                              size_t errlen)
 {
     ch_plugin *p = calloc(1, sizeof *p);
-    json_t *empty = NULL;
     struct stat st;
-    int rc;
 
     if (!p || !(p->name = strdup(name)) || asprintf(&p->file, "%s/%s.so", dir, name) < 0) {
         errf(err, errlen, "plugin '%s': out of memory", name);
@@ -144,16 +216,30 @@ ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *setti
     }
     p->refs = 1;
     p->generation = generation;
+    errno = 0;
     if (stat(p->file, &st) != 0 || !S_ISREG(st.st_mode)) {
         errf(err, errlen, "plugin '%s': %s: %s", name, p->file,
              errno ? strerror(errno) : "not a regular file");
         plugin_free(p);
         return NULL;
     }
+    p->file_id = (ch_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
+                              (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+                                  (uint64_t)st.st_mtim.tv_nsec};
     if (open_library(p, err, errlen) != 0) {
         plugin_free(p);
         return NULL;
     }
+    return p;
+}
+
+/* The part that runs plugin code: init, on the loop thread.  Returns 0,
+ * or -1 with err set (p is then freed). */
+static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t errlen)
+{
+    json_t *empty = NULL;
+    int rc;
+
     if (!settings)
         settings = empty = json_object();
     current = p;
@@ -161,13 +247,94 @@ ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *setti
     current = NULL;
     json_decref(empty);
     if (rc != 0) {
-        errf(err, errlen, "plugin '%s' (%s): init failed with %d", name, p->file, rc);
+        errf(err, errlen, "plugin '%s' (%s): init failed with %d", p->name, p->file, rc);
         plugin_free(p);
-        return NULL;
+        return -1;
     }
     p->loaded_at = (uint64_t)time(NULL);
-    ch_log(CH_LOG_INFO, "plugin %s %s loaded from %s", p->desc->name, p->desc->version, p->file);
+    live_link(p);
+    ch_log(CH_LOG_INFO, "plugin %s %s loaded from %s (generation %u)", p->desc->name,
+           p->desc->version, p->file, p->generation);
+    return 0;
+}
+
+ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *settings,
+                          uint32_t generation, char *err, size_t errlen)
+{
+    ch_plugin *p = plugin_open(dir, name, generation, err, errlen);
+
+    if (!p || plugin_start(p, settings, err, errlen) != 0)
+        return NULL;
     return p;
+}
+
+/* An asynchronous load: opened on the thread pool, started on the loop. */
+typedef struct load_job {
+    uv_work_t work;
+    char *dir, *name;
+    json_t *settings;
+    uint32_t generation;
+    ch_plugin *p;
+    char err[512];
+    ch_plugin_loaded_fn done;
+    void *arg;
+} load_job;
+
+static void load_work(uv_work_t *w)
+{
+    load_job *j = w->data;
+
+    j->p = plugin_open(j->dir, j->name, j->generation, j->err, sizeof j->err);
+}
+
+static void load_done(uv_work_t *w, int status)
+{
+    load_job *j = w->data;
+
+    if (status != 0 && j->p) {
+        plugin_free(j->p);
+        j->p = NULL;
+        errf(j->err, sizeof j->err, "plugin '%s': load cancelled", j->name);
+    }
+    if (j->p && plugin_start(j->p, j->settings, j->err, sizeof j->err) != 0)
+        j->p = NULL;
+    j->done(j->p, j->p ? NULL : j->err, j->arg);
+    json_decref(j->settings);
+    free(j->dir);
+    free(j->name);
+    free(j);
+}
+
+int ch_plugin_load_async(uv_loop_t *loop, const char *dir, const char *name,
+                         const json_t *settings, uint32_t generation, ch_plugin_loaded_fn done,
+                         void *arg)
+{
+    load_job *j = calloc(1, sizeof *j);
+
+    if (!j || !(j->dir = strdup(dir)) || !(j->name = strdup(name))) {
+        if (j)
+            free(j->dir);
+        free(j);
+        return -ENOMEM;
+    }
+    j->settings = settings ? json_deep_copy(settings) : NULL;
+    j->generation = generation;
+    j->done = done;
+    j->arg = arg;
+    j->work.data = j;
+    if (uv_queue_work(loop, &j->work, load_work, load_done) != 0) {
+        json_decref(j->settings);
+        free(j->dir);
+        free(j->name);
+        free(j);
+        return -EIO;
+    }
+    return 0;
+}
+
+int ch_plugin_file_changed(const ch_plugin *p, const ch_file_id *now)
+{
+    return memcmp(&p->file_id, now, sizeof *now) != 0;
 }
 
 void ch_plugin_ref(ch_plugin *p) { p->refs++; }
@@ -183,17 +350,6 @@ void ch_plugin_unref(ch_plugin *p)
     }
     plugin_free(p);
 }
-
-/* Mark p current and pinned around a callback; restores the previous. */
-#define CALL_IN(p, stmt)                        \
-    do {                                        \
-        const ch_plugin *saved_ = current;      \
-        current = (p);                          \
-        ch_plugin_ref(p);                       \
-        stmt;                                   \
-        current = saved_;                       \
-        ch_plugin_unref(p);                     \
-    } while (0)
 
 int ch_plugin_connect(ch_plugin *p, chanhost_conn *c)
 {

@@ -26,7 +26,14 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include <uv.h>
+
 #include "chanhost.h"
+
+/* What identifies the contents of a file for change detection. */
+typedef struct ch_file_id {
+    uint64_t dev, ino, size, mtime_ns;
+} ch_file_id;
 
 typedef struct ch_plugin {
     char *name;                     /* as in the config ("echo") */
@@ -38,6 +45,9 @@ typedef struct ch_plugin {
     uint32_t generation;            /* 1 for the first load of a name */
     uint64_t loaded_at;             /* wall clock, seconds */
     uint64_t connections;           /* connections it serves now */
+    ch_file_id file_id;             /* of `file` when it was loaded */
+    struct ch_plugin *live_next, *live_prev;   /* every live version */
+    unsigned linked : 1;
 } ch_plugin;
 
 /* Load dir/name.so.  settings: borrowed object (NULL = empty).  Returns a
@@ -45,6 +55,19 @@ typedef struct ch_plugin {
  * the reason starts with the plugin name). */
 ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *settings,
                           uint32_t generation, char *err, size_t errlen);
+
+/* Load without blocking the loop: the file work (copy, dlopen, checks)
+ * runs on the thread pool, init on the loop; then done(p, NULL, arg) with
+ * the started plugin (refs = 1, the caller's), or done(NULL, reason, arg).
+ * settings: borrowed (copied).  Returns 0, or a negative errno if the job
+ * could not be queued (done is then never called). */
+typedef void (*ch_plugin_loaded_fn)(ch_plugin *p, const char *err, void *arg);
+int ch_plugin_load_async(uv_loop_t *loop, const char *dir, const char *name,
+                         const json_t *settings, uint32_t generation, ch_plugin_loaded_fn done,
+                         void *arg);
+
+/* Non-zero if the file now identified by `now` differs from p's. */
+int ch_plugin_file_changed(const ch_plugin *p, const ch_file_id *now);
 
 void ch_plugin_ref(ch_plugin *p);
 /* Drop a reference; at zero: fini, dlclose, free. */
@@ -66,6 +89,16 @@ void ch_plugin_store_result(ch_plugin *p,
                                        const char *error, void *arg),
                             chanhost_conn *c, int status, const json_t *result,
                             const char *error, void *arg);
+
+/* Every live plugin version, newest first (walk with ->live_next). */
+const ch_plugin *ch_plugin_live(void);
+
+/* Non-zero if p has the optional adopt callback (ABI 1.1). */
+int ch_plugin_can_adopt(const ch_plugin *p);
+
+/* Ask p (a new version) to take over c, whose old version set old_data.
+ * Returns the callback's answer (0: taken over). */
+int ch_plugin_adopt(ch_plugin *p, chanhost_conn *c, void *old_data);
 
 /* The plugin whose callback is running, or NULL (for log prefixes). */
 const ch_plugin *ch_plugin_current(void);

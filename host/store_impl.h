@@ -236,6 +236,10 @@ int ch_st_extra(ch_store_req *req);
 /* The operations defined in store_schema.c (users, imports), by name. */
 const ch_store_op *ch_st_schema_op(const char *name);
 
+/* The operations defined in store_export.c (exports, participant and
+ * receipt imports), by name: ch_st_schema_op's fallback. */
+const ch_store_op *ch_st_export_op(const char *name);
+
 /* Op table entries: the same steps on both engines, or a PostgreSQL list. */
 #define CH_ST_N(a) (sizeof(a) / sizeof((a)[0]))
 #define CH_ST_OP(name, writes, prep, steps)                                 \

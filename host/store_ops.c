@@ -12,6 +12,8 @@
  * PostgreSQL could not infer a parameter's type, booleans as 0/1.
  */
 #include "store_impl.h"
+#include "store_chat.h"
+#include "store_support.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -795,6 +797,10 @@ const ch_store_op *ch_store_op_find(const char *name)
     for (size_t i = 0; name && i < CH_ST_N(ops); i++)
         if (strcmp(ops[i].name, name) == 0)
             return &ops[i];
+    if (ch_st_support_op(name))
+        return ch_st_support_op(name);
+    if (ch_st_chat_op(name))
+        return ch_st_chat_op(name);
     return name ? ch_st_schema_op(name) : NULL;
 }
 

@@ -72,7 +72,7 @@ typedef struct ch_pg {
     size_t it_head, it_tail;
     int head_got;              /* the head item's result was read */
     int phase;
-    int solo;                  /* the batch is one isolated request */
+    int solo;                  /* one request: its failure is final */
     int poisoned;              /* a request failed: roll back */
     int transient;             /* serialization failure: roll back, retry all */
     int committed;

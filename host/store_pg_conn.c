@@ -37,7 +37,6 @@ static void tidy(char *out, size_t len, const char *msg)
 
         if (c == '\n' || c == '\t' || c == '\r')
             c = ' ';
-
         if (c == ' ' && (n == 0 || out[n - 1] == ' '))
             continue;
         out[n++] = c;
@@ -129,8 +128,8 @@ static int apply_migrations(PGconn *c, int *version, int *applied, char *err, si
         (v = schema_version(c, why, sizeof why)) < 0)
         goto fail;
     if ((size_t)v > n) {
-        snprintf(why, sizeof why, "the database's schema is at version %d, newer than this host's %zu",
-                 v, n);
+        snprintf(why, sizeof why, "the database's schema is at version %d, newer than this "
+                 "host's %zu", v, n);
         goto fail;
     }
     for (; (size_t)v < n; v++, (*applied)++) {
@@ -510,27 +509,29 @@ int ch_pg_flush(ch_pg *pg)
     return 0;
 }
 
-/* The socket is ready: go on connecting, or read results and send what
- * is left to send. */
+/*
+ * The socket is ready (or failed: libuv reports a socket error as
+ * status < 0).  Connecting: let libpq take the next step, or find out
+ * what the error was and try the host's next address.  Connected: read
+ * what came, send what is left, and handle every result that arrived,
+ * even when the connection failed right after them: a COMMIT's result
+ * that made it must count, or the batch would run twice.
+ */
 static void on_io(uv_poll_t *h, int status, int events)
 {
     ch_pg *pg = h->data;
+    int ok = 1;
 
-    if (status < 0) {
-        ch_pg_conn_lost(pg, uv_strerror(status));
-        return;
-    }
     if (pg->state == CH_PG_CONNECTING) {
         connect_step(pg);
         return;
     }
-    if ((events & UV_READABLE) && !PQconsumeInput(pg->conn)) {
-        ch_pg_conn_lost(pg, PQerrorMessage(pg->conn));
+    if (status < 0 || (events & UV_READABLE))
+        ok = PQconsumeInput(pg->conn);
+    if (ok && status == 0 && (pg->poll_events & UV_WRITABLE) && ch_pg_flush(pg) != 0)
         return;
-    }
-    if ((pg->poll_events & UV_WRITABLE) && ch_pg_flush(pg) != 0)
-        return;
-    ch_pg_read_results(pg);
+    if (ch_pg_read_results(pg) == 0 && pg->conn && (!ok || status < 0))
+        ch_pg_conn_lost(pg, ok ? uv_strerror(status) : PQerrorMessage(pg->conn));
 }
 
 /*

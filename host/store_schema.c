@@ -711,11 +711,11 @@ static const ch_store_op schema_ops[] = {
     CH_ST_OP2("message.import", 1, prep_msg_import, msg_import_steps, msg_import_pg_steps),
 };
 
-/* Looked up by ch_store_op_find after its own table. */
+/* Looked up by ch_store_op_find after its own table; then store_export.c's. */
 const ch_store_op *ch_st_schema_op(const char *name)
 {
     for (size_t i = 0; i < CH_ST_N(schema_ops); i++)
         if (strcmp(schema_ops[i].name, name) == 0)
             return &schema_ops[i];
-    return NULL;
+    return ch_st_export_op(name);
 }

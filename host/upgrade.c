@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
+#include "auth.h"
 #include "handshake.h"
 #include "http.h"
 #include "log.h"
@@ -71,6 +73,7 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_pa
     memset(params, 0, sizeof *params);
     w->conn = c;
     w->route = route;
+    ch_route_ref(route);
     w->plugin = route->plugin;
     ch_plugin_ref(w->plugin);
     return w;
@@ -184,6 +187,43 @@ static ch_route *upgrade_check(ch_conn *c, const ch_req *req, ch_route_params *p
     return route;
 }
 
+static const char *header_of(void *ctx, const char *name) { return ch_ws_header(ctx, name); }
+
+/* The user from the token the handshake carries: {"id", "username",
+ * "roles"} (new reference) or NULL.  A token offered as the "Bearer"
+ * subprotocol makes the host answer with that subprotocol. */
+static json_t *authenticate(ch_ws *w)
+{
+    ch_app *app = w->conn->app;
+    const char *via = NULL, *why = NULL;
+    char *token = ch_auth_find_token(header_of, w, w->query, &via);
+    json_t *claims, *user = NULL;
+    long long id;
+    char *end;
+
+    if (!token)
+        return NULL;
+    if (strcmp(via, "subprotocol") == 0)
+        w->subprotocol = strdup("Bearer");
+    claims = ch_jwt_verify(token, app->auth_secret, app->auth_secret_len, time(NULL), &why);
+    free(token);
+    if (!claims) {
+        ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] token (%s) refused: %s", w->path,
+               w->conn->peer, via, why);
+        return NULL;
+    }
+    id = strtoll(json_string_value(json_object_get(claims, "sub")) ?: "", &end, 10);
+    if (id > 0 && !*end && json_is_string(json_object_get(claims, "username"))) {
+        json_t *roles = json_object_get(claims, "roles");
+
+        user = json_pack("{s:I, s:O, s:o}", "id", (json_int_t)id, "username",
+                         json_object_get(claims, "username"), "roles",
+                         json_is_array(roles) ? json_incref(roles) : json_array());
+    }
+    json_decref(claims);
+    return user;
+}
+
 void ch_ws_upgrade(ch_conn *c, const ch_req *req)
 {
     ch_route_params params = {0};
@@ -200,6 +240,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         ch_route_params_free(w ? &w->params : &params);
         if (w) {
             ch_plugin_unref(w->plugin);
+            ch_route_unref(w->route);
             free(w->strings);
         }
         free(w);
@@ -207,6 +248,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         return;
     }
     c->ws = w;
+    w->identity = authenticate(w);
     c->state = CH_CONN_WS_PENDING;
     c->since_ms = uv_now(c->app->loop);
     ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, c->peer);
@@ -330,6 +372,7 @@ void ch_ws_gone(ch_conn *c)
     if (w->ctx)
         wslay_event_context_free(w->ctx);
     ch_plugin_unref(w->plugin);
+    ch_route_unref(w->route);
     ch_route_params_free(&w->params);
     free(w->strings);
     while (w->qcache) {
@@ -340,5 +383,6 @@ void ch_ws_gone(ch_conn *c)
         w->qcache = next;
     }
     free(w->subprotocol);
+    json_decref(w->identity);
     free(w);
 }

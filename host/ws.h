@@ -40,6 +40,7 @@ struct chanhost_conn {
     ch_route *route;
     ch_plugin *plugin;           /* the plugin version serving it (a ref) */
     void *user;                  /* plugin's per-connection pointer */
+    json_t *identity;            /* authenticated user, or NULL (auth.h) */
 
     char *path;                  /* decoded path (in `strings`) */
     char *query;                 /* raw query (in `strings`) */

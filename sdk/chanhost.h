@@ -228,6 +228,11 @@ typedef struct chanhost_api {
 
     /* Milliseconds of a monotonic clock (for rate limits, timeouts). */
     uint64_t (*now_ms)(void);
+
+    /* The user the handshake authenticated (docs/api.md): borrowed, valid
+     * for the connection's life, {"id": int, "username": str, "roles":
+     * [str...]}; NULL when the client sent no valid token. */
+    const json_t *(*user)(chanhost_conn *c);
 } chanhost_api;
 
 /*
@@ -274,6 +279,19 @@ typedef struct chanhost_plugin {
     /* The connection is gone (mandatory).  code: the close code received
      * or sent (1000, 1001 ...), 1006 if the TCP connection dropped. */
     void (*disconnect)(chanhost_conn *c, void *state, int code);
+
+    /* --- ABI 1.1 -------------------------------------------------------- */
+
+    /* Hot reload (optional): a new version of this plugin was loaded while
+     * c was served by an older one.  Called on the NEW version with its
+     * state and the data pointer the old version set (api->get_data).
+     * Return 0 to take the connection over: from then on the new version's
+     * callbacks serve it, and the old version is never called for it
+     * again (not even disconnect), so the new version owns old_data now.
+     * Return non-zero to leave it with the old version (which then keeps
+     * serving it, or closes it with 1012 if its route says
+     * reload=restart). */
+    int (*adopt)(chanhost_conn *c, void *state, void *old_data);
 } chanhost_plugin;
 
 #define CHANHOST_PLUGIN_INIT(...)                                           \

@@ -10,7 +10,6 @@ Waiting is on events (log lines, received frames); where no event exists
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import socket
@@ -23,6 +22,7 @@ import pytest
 from conftest import (
     PLUGIN_DIR,
     TEST_PLUGIN_DIR,
+    chat,
     config_text,
     get_metrics,
     healthz,
@@ -196,10 +196,6 @@ def room(h, n):
     return h.url(f"/ws/broadcast/{n}/")
 
 
-def chat(message):
-    return json.dumps({"type": "chat_message", "message": message})
-
-
 async def expect(ws, message, timeout=10.0):
     got = await recv_json(ws, timeout)
     assert got == {"type": "chat_message", "message": message}, got
@@ -319,7 +315,7 @@ def test_redis_killed_and_restarted_mid_run(redis, redis_host):
             for i in range(n_during):
                 await expect(ws, f"during-{i}")
         samples = await asyncio.to_thread(get_metrics, a.port)
-        buffered = metric(samples, "chanhost_redis_buffered")
+        buffered = int(metric(samples, "chanhost_redis_buffered"))
         assert buffered == 1000, samples
         assert metric(samples, "chanhost_redis_dropped_total") == n_during - buffered
         assert 0 < metric(samples, "chanhost_redis_buffered_bytes") <= 1024 * 1024

@@ -224,7 +224,7 @@ static int setup(void **state)
     p->desc = &test_desc;
     p->refs = 1;
     assert_int_equal(test_desc.init(ch_api_table(), NULL, &p->state), 0);
-    f->app.routes[0].plugin = p;
+    f->app.routes.routes[0]->plugin = p;
     f->app.plugins = realloc(f->app.plugins, sizeof *f->app.plugins);
     f->app.plugins[0] = p;
     f->app.n_plugins = 1;

@@ -1,0 +1,95 @@
+/*
+ * manage.h -- the management commands of the chanhost command line
+ * (`chanhost [options] COMMAND ...`, docs/store.md): migrate,
+ * cleanup-empty-threads, export and import.  Each opens the message store
+ * the configuration names, exactly as the host would (the same default
+ * key file), runs store operations on a private loop, prints a summary
+ * and returns the exit status.  The host itself never runs them.
+ */
+#ifndef CH_MANAGE_H
+#define CH_MANAGE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "config.h"
+#include "store.h"
+
+/* Non-zero if word names a management command ("migrate", ...). */
+int ch_manage_is_command(const char *word);
+
+/* The commands' lines of `chanhost --help`. */
+void ch_manage_usage(FILE *f);
+
+/* Run the command argv[0] with its own arguments argv[1..argc) against
+ * the store of cfg (borrowed, not changed).  Summaries go to out, errors
+ * to err.  Returns the exit status: 0 done, 1 failed, 2 bad usage. */
+int ch_manage_run(const ch_config *cfg, int argc, char **argv, FILE *out, FILE *err);
+
+/* The key file the host uses when the config names neither
+ * store_key_file nor store_key_env: chanhost.key next to a SQLite
+ * database (sqlite:var/chanhost.db -> var/chanhost.key); NULL for other
+ * stores (PostgreSQL needs it named) and sqlite::memory:.  New malloc'd
+ * string. */
+char *ch_default_key_file(const char *store);
+
+/* From store_export.c: check params (borrowed) for the store operation
+ * op exactly as ch_store_call would, without running it.  Returns 0, or
+ * CH_STORE_EINVAL with the reason in err. */
+int ch_store_check_params(const char *op, const json_t *params, char *err, size_t errlen);
+
+/*
+ * Shared by manage.c and manage_dump.c only: a command's loop and store.
+ */
+
+/* A command's loop and store. */
+typedef struct ch_mg {
+    uv_loop_t loop;
+    uv_timer_t tick;        /* wakes the loop to check for a stall */
+    ch_store *store;        /* NULL once closed */
+    const char *cmd;        /* "export", for messages */
+    FILE *out, *err;
+    size_t pending;         /* calls whose callback has not run */
+    size_t window;          /* calls in flight at most */
+    uint64_t progress_ms;   /* loop time of the last callback */
+    int stalled;
+} ch_mg;
+
+/* A call's callback: status 0 with the result (borrowed), or an error. */
+typedef void (*ch_mg_fn)(void *arg, int status, json_t *result, const char *error);
+
+/* Print "chanhost CMD: " and the formatted message to m->err. */
+void ch_mg_error(ch_mg *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Open the store of cfg on m's new loop, the key file defaulted as the
+ * host does.  existing: what must be there already (commands that work
+ * on existing data): CH_MG_DB a SQLite file, CH_MG_KEYS the key file.
+ * 0, or -1 after an error line. */
+#define CH_MG_DB 1
+#define CH_MG_KEYS 2
+int ch_mg_open(ch_mg *m, const ch_config *cfg, int existing);
+
+/* Close the store (what is queued runs first), then the loop. */
+void ch_mg_close(ch_mg *m);
+
+/* Run the loop until at most upto calls are pending: 0, or -1 when the
+ * store stalled (it is closed then, every callback has run). */
+int ch_mg_wait(ch_mg *m, size_t upto);
+
+/* Queue op (params stolen) with fn(arg, ...) as its callback once there
+ * is room in the window: 0, or -1 after fn got the refusal. */
+int ch_mg_submit(ch_mg *m, const char *op, json_t *params, ch_mg_fn fn, void *arg);
+
+/* Call op (params stolen) and wait: its result (new reference), or NULL
+ * after an error line "chanhost CMD: OP: reason". */
+json_t *ch_mg_call(ch_mg *m, const char *op, json_t *params);
+
+/* The commands of manage_dump.c: argv[0] is the command word; the exit
+ * status. */
+int ch_mg_export(ch_mg *m, const ch_config *cfg, int argc, char **argv);
+int ch_mg_import(ch_mg *m, const ch_config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,609 @@
+/*
+ * rest.c -- the /api/ dispatcher and what every API handler shares: the
+ * route table, authentication of the request (Bearer token, service
+ * token, session cookie), JSON body parsing and field getters, answers
+ * and errors, the plumbing of asynchronous steps (store calls and
+ * thread-pool work that hold the connection while they run), token
+ * minting, the session cookie, and the pure validators.
+ *
+ * The handlers themselves live in rest_auth.c and rest_rooms.c; each is a
+ * chain of short steps on one ch_rest (rest.h) that ends in exactly one
+ * ch_rest_reply / ch_rest_fail.
+ */
+#include "rest.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "app.h"
+#include "auth.h"
+#include "conn.h"
+#include "http.h"
+#include "store.h"
+
+/* Who may call a route. */
+enum {
+    A_ANY,        /* anyone */
+    A_USER,       /* a user token (the service token has no user: 403) */
+    A_MEMBER,     /* a user token or the service token */
+    A_SERVICE,    /* the service token or a user with role admin */
+};
+
+typedef struct rest_route {
+    const char *pattern;      /* after "/api/"; '#' is a positive id */
+    const char *method;
+    int access;
+    int body;                 /* needs a JSON object body */
+    void (*fn)(ch_rest *r);
+} rest_route;
+
+static const rest_route routes[] = {
+    {"auth/register/", "POST", A_ANY, 1, ch_rest_register},
+    {"auth/login/", "POST", A_ANY, 1, ch_rest_login},
+    {"auth/logout/", "POST", A_ANY, 0, ch_rest_logout},
+    {"auth/me/", "GET", A_USER, 0, ch_rest_me},
+    {"users/", "GET", A_MEMBER, 0, ch_rest_users_list},
+    {"users/", "POST", A_SERVICE, 1, ch_rest_users_create},
+    {"tokens/", "POST", A_SERVICE, 1, ch_rest_tokens},
+    {"rooms/", "GET", A_USER, 0, ch_rest_rooms_list},
+    {"rooms/", "POST", A_USER, 1, ch_rest_rooms_create},
+    {"rooms/#/participants/", "POST", A_MEMBER, 1, ch_rest_participant_add},
+    {"rooms/#/participants/", "DELETE", A_MEMBER, 1, ch_rest_participant_remove},
+    {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
+    {"threads/", "POST", A_USER, 1, ch_rest_threads},
+    {"ads/", "POST", A_SERVICE, 1, ch_rest_ads},
+    {"tasks/#/members/", "POST", A_SERVICE, 1, ch_rest_task_add},
+    {"tasks/#/members/", "DELETE", A_SERVICE, 1, ch_rest_task_remove},
+};
+
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* ---- validators ------------------------------------------------------------ */
+
+int ch_rest_valid_username(const char *s)
+{
+    static const char ok[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@.+_-";
+    size_t n = s ? strlen(s) : 0;
+
+    return n >= 1 && n <= 150 && strspn(s, ok) == n;
+}
+
+int ch_rest_valid_email(const char *s)
+{
+    const char *at, *domain, *p;
+    size_t n = s ? strlen(s) : 0;
+
+    if (n < 3 || n > 254 || !(at = strchr(s, '@')) || at == s || strchr(at + 1, '@'))
+        return 0;
+    for (p = s; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return 0;
+    domain = at + 1;
+    return domain[0] && domain[0] != '.' && strchr(domain, '.') &&
+           domain[strlen(domain) - 1] != '.';
+}
+
+int ch_rest_valid_password(const char *s, size_t len)
+{
+    size_t i, chars = 0;
+
+    if (!s || memchr(s, '\0', len))
+        return 0;
+    for (i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            chars++;
+    return chars >= 8 && chars <= 128;
+}
+
+int ch_rest_valid_slug(const char *s)
+{
+    static const char ok[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    size_t n = s ? strlen(s) : 0;
+
+    return n >= 1 && n <= 100 && strspn(s, ok) == n;
+}
+
+char *ch_rest_iso8601(int64_t t, char out[21])
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (!gmtime_r(&tt, &tm) || strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, 21, "1970-01-01T00:00:00Z");
+    return out;
+}
+
+int64_t ch_rest_parse_id(const char *s, size_t len)
+{
+    int64_t v = 0;
+    size_t i;
+
+    if (len == 0 || len > 19 || s[0] == '0')
+        return 0;
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > (INT64_MAX - (s[i] - '0')) / 10)
+            return 0;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* ---- answers ---------------------------------------------------------------- */
+
+/* Has the connection gone away (or been upgraded) since the request? */
+static int gone(const ch_conn *c) { return c->closing || !c->http; }
+
+/* Free r and everything it owns (rest.h). */
+static void rest_free(ch_rest *r)
+{
+    json_decref(r->body);
+    json_decref(r->claims);
+    json_decref(r->room);
+    json_decref(r->user);
+    json_decref(r->ids);
+    if (r->password) {
+        OPENSSL_cleanse(r->password, strlen(r->password));
+        free(r->password);
+    }
+    free(r->hash);
+    free(r);
+}
+
+/* Free r; if it was asynchronous, let the connection read again and drop
+ * the hold.  r is freed first: resuming may dispatch the next request. */
+static void rest_done(ch_rest *r)
+{
+    ch_conn *c = r->conn;
+    int async = r->async;
+
+    rest_free(r);
+    if (!async)
+        return;
+    if (!gone(c))
+        ch_http_resume(c);
+    ch_conn_release(c);
+}
+
+void ch_rest_reply(ch_rest *r, int status, json_t *body, const char *extra_headers)
+{
+    ch_conn *c = r->conn;
+    char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
+    char *headers = NULL;
+
+    json_decref(body);
+    if (!gone(c)) {
+        if (!text || asprintf(&headers, "Cache-Control: no-store\r\n%s",
+                              extra_headers ? extra_headers : "") < 0) {
+            headers = NULL;
+            ch_http_error(c, 500, NULL);
+        } else {
+            ch_http_respond(c, status, "application/json", headers, text, strlen(text));
+        }
+    }
+    free(text);
+    free(headers);
+    rest_done(r);
+}
+
+/* Shared by ch_rest_fail and ch_rest_invalid. */
+static void vfail(ch_rest *r, int status, const char *code, const char *field,
+                  const char *fmt, va_list ap)
+{
+    char msg[512];
+    json_t *body;
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    body = json_pack("{s:s, s:s}", "error", code, "message", msg);
+    if (body && field)
+        json_object_set_new(body, "field", json_string(field));
+    ch_rest_reply(r, status, body,
+                  status == 401 ? "WWW-Authenticate: Bearer realm=\"chanhost\"\r\n"
+                  : status == 503 ? "Retry-After: 1\r\n" : NULL);
+}
+
+void ch_rest_fail(ch_rest *r, int status, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfail(r, status, code, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void ch_rest_invalid(ch_rest *r, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vfail(r, 400, "invalid", field, fmt, ap);
+    va_end(ap);
+}
+
+void ch_rest_store_failed(ch_rest *r, int status, const char *error)
+{
+    const char *why = error ? error : "the message store refused the call";
+
+    switch (status) {
+    case CH_STORE_ENOENT: ch_rest_fail(r, 404, "not_found", "%s", why); break;
+    case CH_STORE_EEXIST: ch_rest_fail(r, 409, "exists", "%s", why); break;
+    case CH_STORE_EINVAL: ch_rest_fail(r, 400, "invalid", "%s", why); break;
+    case CH_STORE_EPERM: ch_rest_fail(r, 403, "forbidden", "%s", why); break;
+    case CH_STORE_EBUSY: ch_rest_fail(r, 503, "busy", "the message store is busy"); break;
+    default: ch_rest_fail(r, 503, "store_unavailable", "the message store is unavailable");
+    }
+}
+
+/* ---- asynchronous steps ------------------------------------------------------ */
+
+/* From now on the answer comes later: hold the connection, stop parsing. */
+static void go_async(ch_rest *r)
+{
+    if (r->async)
+        return;
+    r->async = 1;
+    ch_conn_hold(r->conn);
+    ch_http_suspend(r->conn);
+}
+
+/* The connection went away while a step ran: drop the answer. */
+static void drop(ch_rest *r)
+{
+    ch_conn *c = r->conn;
+
+    rest_free(r);
+    ch_conn_release(c);
+}
+
+static void store_done(int status, json_t *result, const char *error, void *arg)
+{
+    ch_rest *r = arg;
+
+    if (gone(r->conn))
+        drop(r);
+    else
+        r->next(r, status, result, error);
+}
+
+void ch_rest_store(ch_rest *r, const char *op, json_t *params, ch_rest_step next)
+{
+    int rc;
+
+    if (!params) {
+        ch_rest_fail(r, 500, "internal", "out of memory");
+        return;
+    }
+    if (!r->app->store) {
+        json_decref(params);
+        ch_rest_fail(r, 503, "store_unavailable", "no message store is configured");
+        return;
+    }
+    go_async(r);
+    r->next = next;
+    rc = ch_store_call(r->app->store, op, params, store_done, r);
+    if (rc != 0)
+        ch_rest_store_failed(r, rc, NULL);
+}
+
+static void work_run(uv_work_t *w)
+{
+    ch_rest *r = w->data;
+
+    r->work_fn(r);
+}
+
+static void work_done(uv_work_t *w, int status)
+{
+    ch_rest *r = w->data;
+
+    if (gone(r->conn))
+        drop(r);
+    else if (status != 0)
+        ch_rest_fail(r, 500, "internal", "the work was cancelled");
+    else
+        r->next(r, 0, NULL, NULL);
+}
+
+void ch_rest_work(ch_rest *r, void (*fn)(ch_rest *r), ch_rest_step next)
+{
+    go_async(r);
+    r->work_fn = fn;
+    r->next = next;
+    r->work.data = r;
+    if (uv_queue_work(r->app->loop, &r->work, work_run, work_done) != 0)
+        ch_rest_fail(r, 500, "internal", "cannot queue work");
+}
+
+/* ---- bodies --------------------------------------------------------------------- */
+
+int ch_rest_body_id(ch_rest *r, const char *field, int required, int64_t *out)
+{
+    json_t *v = json_object_get(r->body, field);
+
+    *out = 0;
+    if (!v || json_is_null(v)) {
+        if (!required)
+            return 0;
+        ch_rest_invalid(r, field, "%s: required", field);
+        return -1;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+        ch_rest_invalid(r, field, "%s: must be a positive integer", field);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+int ch_rest_body_str(ch_rest *r, const char *field, int required, size_t max,
+                     const char **out)
+{
+    json_t *v = json_object_get(r->body, field);
+
+    *out = NULL;
+    if (!v || json_is_null(v) || (json_is_string(v) && json_string_length(v) == 0)) {
+        if (!required)
+            return 0;
+        ch_rest_invalid(r, field, "%s: required", field);
+        return -1;
+    }
+    if (!json_is_string(v)) {
+        ch_rest_invalid(r, field, "%s: must be a string", field);
+        return -1;
+    }
+    if (json_string_length(v) > max || strlen(json_string_value(v)) != json_string_length(v)) {
+        ch_rest_invalid(r, field, "%s: at most %zu bytes, no NUL characters", field, max);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* Parse the request body into r->body.  Returns 0, or answers 400 and
+ * returns -1. */
+static int parse_body(ch_rest *r, const ch_req *req)
+{
+    const char *ctype = ch_req_header(req, "content-type");
+    json_error_t err;
+
+    if (req->body_len == 0) {
+        ch_rest_fail(r, 400, "invalid_json", "a JSON object body is required");
+        return -1;
+    }
+    if (!ctype || strncasecmp(ctype, "application/json", 16) != 0 ||
+        (ctype[16] && ctype[16] != ';' && ctype[16] != ' ')) {
+        ch_rest_fail(r, 400, "invalid_content_type",
+                     "send the body as Content-Type: application/json");
+        return -1;
+    }
+    r->body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
+    if (!r->body) {
+        ch_rest_fail(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
+                     err.line, err.column, err.text);
+        return -1;
+    }
+    if (!json_is_object(r->body)) {
+        ch_rest_fail(r, 400, "invalid_json", "the body must be a JSON object");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- users, tokens, cookies ------------------------------------------------------ */
+
+json_t *ch_rest_public_user(const json_t *row, int with_email)
+{
+    json_t *email = json_object_get(row, "email");
+
+    return json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(row, "id"), "username",
+                     json_object_get(row, "username"), "email",
+                     with_email && email ? email : json_null(), "role",
+                     json_object_get(row, "role"));
+}
+
+json_t *ch_rest_mint(ch_rest *r, const json_t *user, const char **token_out)
+{
+    int64_t now = (int64_t)time(NULL);
+    uint64_t ttl = r->app->cfg.auth_token_ttl / 1000;
+    int64_t exp = now + (int64_t)(ttl ? ttl : 1);
+    const char *role = json_string_value(json_object_get(user, "role"));
+    char sub[24], when[21], *token;
+    json_t *claims, *out;
+
+    snprintf(sub, sizeof sub, "%lld", (long long)json_integer_value(json_object_get(user, "id")));
+    claims = json_pack("{s:s, s:O, s:[s], s:I, s:I}", "sub", sub, "username",
+                       json_object_get(user, "username"), "roles", role ? role : "user", "iat",
+                       (json_int_t)now, "exp", (json_int_t)exp);
+    token = claims ? ch_jwt_sign(claims, r->app->auth_secret, r->app->auth_secret_len) : NULL;
+    json_decref(claims);
+    if (!token)
+        return NULL;
+    out = json_pack("{s:s, s:s, s:O}", "token", token, "expires_at", ch_rest_iso8601(exp, when),
+                    "user", user);
+    free(token);
+    if (out && token_out)
+        *token_out = json_string_value(json_object_get(out, "token"));
+    return out;
+}
+
+char *ch_rest_cookie_header(ch_rest *r, const char *token)
+{
+    uint64_t ttl = r->app->cfg.auth_token_ttl / 1000;
+    char *line;
+
+    if (asprintf(&line, "Set-Cookie: %s=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%llu\r\n",
+                 CH_AUTH_COOKIE, token ? token : "",
+                 token ? (unsigned long long)(ttl ? ttl : 1) : 0ull) < 0)
+        return NULL;
+    return line;
+}
+
+/* Is a the service token?  Constant time in the token's bytes. */
+static int is_service_token(const ch_app *app, const char *a)
+{
+    size_t n = strlen(a);
+
+    return app->service_token && n == strlen(app->service_token) &&
+           CRYPTO_memcmp(a, app->service_token, n) == 0;
+}
+
+/* The caller's identity from verified claims: r->uid, r->admin. */
+static void take_claims(ch_rest *r, json_t *claims)
+{
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    json_t *roles = json_object_get(claims, "roles"), *v;
+    size_t i;
+
+    r->uid = sub ? ch_rest_parse_id(sub, strlen(sub)) : 0;
+    if (!r->uid || !json_is_string(json_object_get(claims, "username"))) {
+        json_decref(claims);
+        return;
+    }
+    r->claims = claims;
+    json_array_foreach(roles, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), "admin") == 0)
+            r->admin = 1;
+    }
+}
+
+/*
+ * Who is calling: Authorization: Bearer (the service token or a user
+ * token) or else the session cookie.  Sets r->uid / service / admin /
+ * claims.  Returns NULL, or why a credential that was sent is refused
+ * (static text).
+ */
+static const char *authenticate(ch_rest *r, const ch_req *req)
+{
+    const char *authz = ch_req_header(req, "authorization"), *why = NULL;
+    char *token = NULL;
+    json_t *claims;
+
+    if (authz) {
+        if (strncasecmp(authz, "Bearer ", 7) != 0)
+            return "unsupported Authorization scheme (use Bearer)";
+        token = strdup(authz + 7 + strspn(authz + 7, " "));
+    } else {
+        token = ch_cookie_get(ch_req_header(req, "cookie"), CH_AUTH_COOKIE);
+    }
+    if (!token || !*token) {
+        free(token);
+        return authz ? "empty token" : NULL;
+    }
+    if (is_service_token(r->app, token)) {
+        r->service = r->admin = 1;
+    } else {
+        claims = ch_jwt_verify(token, r->app->auth_secret, r->app->auth_secret_len,
+                               (int64_t)time(NULL), &why);
+        if (claims)
+            take_claims(r, claims);
+        if (!r->uid && !why)
+            why = "the token names no user";
+    }
+    OPENSSL_cleanse(token, strlen(token));
+    free(token);
+    return r->uid || r->service ? NULL : why;
+}
+
+/* ---- dispatch ------------------------------------------------------------------- */
+
+/* Does path (after /api/) match pattern?  The trailing slash may be left
+ * out.  A '#' takes a positive id into *id. */
+static int match(const char *pat, const char *path, int64_t *id)
+{
+    while (*pat) {
+        if (*path == '\0')
+            return pat[0] == '/' && pat[1] == '\0';
+        if (*pat == '#') {
+            size_t n = strspn(path, "0123456789");
+
+            if (!(*id = ch_rest_parse_id(path, n)))
+                return 0;
+            path += n;
+            pat++;
+        } else if (*pat++ != *path++) {
+            return 0;
+        }
+    }
+    return *path == '\0';
+}
+
+/* Does the caller have the route's access?  Answers 401 / 403 if not. */
+static int allowed(ch_rest *r, const rest_route *rt, const char *why)
+{
+    int anonymous = !r->uid && !r->service;
+
+    if (rt->access == A_ANY)
+        return 1;
+    if (anonymous) {
+        ch_rest_fail(r, 401, "not_authenticated", "%s", why ? why : "authentication required");
+        return 0;
+    }
+    if (rt->access == A_USER && !r->uid) {
+        ch_rest_fail(r, 403, "forbidden", "the service token has no user; use a user's token");
+        return 0;
+    }
+    if (rt->access == A_SERVICE && !r->admin) {
+        ch_rest_fail(r, 403, "forbidden", "only the service token or an admin may do this");
+        return 0;
+    }
+    return 1;
+}
+
+/* The route for the request, or NULL after answering 404 / 405. */
+static const rest_route *find_route(ch_rest *r, const ch_req *req)
+{
+    char allow[96] = "";
+    size_t i;
+    int64_t id = 0;
+
+    for (i = 0; i < N_ROUTES; i++) {
+        if (!match(routes[i].pattern, req->path + 5, &id))
+            continue;
+        if (strcmp(routes[i].method, req->method_name) == 0) {
+            r->id = id;
+            return &routes[i];
+        }
+        snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                 allow[0] ? ", " : "Allow: ", routes[i].method);
+    }
+    if (!allow[0]) {
+        ch_rest_fail(r, 404, "not_found", "no such API endpoint: %s", req->path);
+        return NULL;
+    }
+    strcat(allow, "\r\n");
+    ch_rest_reply(r, 405,
+                  json_pack("{s:s, s:s}", "error", "method_not_allowed", "message",
+                            "method not allowed on this endpoint (see Allow)"),
+                  allow);
+    return NULL;
+}
+
+void ch_rest_serve(ch_conn *c, const ch_req *req)
+{
+    ch_rest *r = calloc(1, sizeof *r);
+    const rest_route *rt;
+    const char *why;
+
+    if (!r) {
+        ch_http_error(c, 500, NULL);
+        return;
+    }
+    r->conn = c;
+    r->app = c->app;
+    r->req = req;
+    if (!(rt = find_route(r, req)))
+        return;
+    why = authenticate(r, req);
+    if (!allowed(r, rt, why))
+        return;
+    if (rt->body && parse_body(r, req) != 0)
+        return;
+    rt->fn(r);
+}

@@ -1,0 +1,535 @@
+/*
+ * rest_rooms.c -- the room endpoints of the API (docs/api.md): creating
+ * and listing rooms, participants, message history, one-to-one threads,
+ * and the service's ad rooms and task members.
+ *
+ * Room keys: "group:<slug>", "private:<32 hex>", "thread:<low>-<high>",
+ * "ad:<ad id>", "task:<task id>".  room.get_or_create on the unique key
+ * is what keeps a second thread (or ad room) for the same pair from ever
+ * existing, even when two requests race.
+ *
+ * User ids named by a user (new participants, a thread's partner) must
+ * exist in the store's users table (400 unknown_user); ids the service
+ * names (ad publishers, task members) are taken as they are, since the
+ * application backend may keep its users elsewhere.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#include "app.h"
+#include "rest.h"
+#include "store.h"
+
+#define MAX_PARTICIPANTS 100
+
+static json_t *room_key_params(const char *key, const char *kind, const char *name, int priv)
+{
+    return json_pack("{s:s, s:s, s:s?, s:b}", "key", key, "kind", kind, "name", name,
+                     "is_private", priv);
+}
+
+static json_t *room_user(int64_t room_id, int64_t user_id)
+{
+    return json_pack("{s:I, s:I}", "room_id", (json_int_t)room_id, "user_id", (json_int_t)user_id);
+}
+
+static int64_t room_id(const ch_rest *r) { return json_integer_value(json_object_get(r->room, "id")); }
+
+/* The caller and r->other, lower id first. */
+static void pair(const ch_rest *r, int64_t *lo, int64_t *hi)
+{
+    *lo = r->uid < r->other ? r->uid : r->other;
+    *hi = r->uid < r->other ? r->other : r->uid;
+}
+
+static int64_t id_at(const json_t *ids, size_t i) { return json_integer_value(json_array_get(ids, i)); }
+
+/* ---- loops over r->ids ---------------------------------------------------------- */
+
+static void users_check_next(ch_rest *r);
+static void add_next(ch_rest *r);
+
+static void user_checked(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)result;
+    if (status == CH_STORE_ENOENT) {
+        ch_rest_fail(r, 400, "unknown_user", "user %lld does not exist",
+                     (long long)id_at(r->ids, r->i));
+        return;
+    }
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    r->i++;
+    users_check_next(r);
+}
+
+/* Check that every user in r->ids exists (from r->i on), then r->then. */
+static void users_check_next(ch_rest *r)
+{
+    if (r->i >= json_array_size(r->ids)) {
+        r->i = 0;
+        r->then(r, 0, NULL, NULL);
+        return;
+    }
+    ch_rest_store(r, "user.get", json_pack("{s:I}", "id", (json_int_t)id_at(r->ids, r->i)),
+                  user_checked);
+}
+
+static void added_one(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)result;
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    r->i++;
+    add_next(r);
+}
+
+/* Add every user in r->ids (from r->i on) to r->room, then r->then. */
+static void add_next(ch_rest *r)
+{
+    if (r->i >= json_array_size(r->ids)) {
+        r->i = 0;
+        r->then(r, 0, NULL, NULL);
+        return;
+    }
+    ch_rest_store(r, "participant.add", room_user(room_id(r), id_at(r->ids, r->i)), added_one);
+}
+
+/* ---- the room of the path, for participants and members ------------------------ */
+
+static void member_checked(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    if (!json_is_true(json_object_get(result, "is_participant"))) {
+        ch_rest_fail(r, 403, "not_participant", "you are not a participant of room %lld",
+                     (long long)r->id);
+        return;
+    }
+    r->then(r, 0, NULL, NULL);
+}
+
+static void path_room_found(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0) {
+        ch_rest_store_failed(r, status, status == CH_STORE_ENOENT ? "no such room" : error);
+        return;
+    }
+    r->room = json_incref(json_object_get(result, "room"));
+    if (r->admin)
+        r->then(r, 0, NULL, NULL);
+    else
+        ch_rest_store(r, "participant.check", room_user(r->id, r->uid), member_checked);
+}
+
+/* Load the room of the path into r->room (404 if none); unless the
+ * caller is an admin, it must be a participant (403); then `then`. */
+static void path_room(ch_rest *r, ch_rest_step then)
+{
+    r->then = then;
+    ch_rest_store(r, "room.get", json_pack("{s:I}", "id", (json_int_t)r->id), path_room_found);
+}
+
+/* ---- POST /api/rooms/ ---------------------------------------------------------- */
+
+static void room_answer(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)status, (void)result, (void)error;
+    json_object_set(r->room, "participants", r->ids);
+    ch_rest_reply(r, 201, json_pack("{s:O}", "room", r->room), NULL);
+}
+
+static void room_made(ch_rest *r, int status, json_t *result, const char *error)
+{
+    json_t *room = json_object_get(result, "room");
+
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    if (!json_is_true(json_object_get(result, "created"))) {
+        ch_rest_fail(r, 409, "exists", "a room named %s exists already",
+                     json_string_value(json_object_get(room, "name")));
+        return;
+    }
+    r->room = json_incref(room);
+    json_array_insert_new(r->ids, 0, json_integer(r->uid));
+    r->then = room_answer;
+    add_next(r);
+}
+
+/* Every participant checked: create the room (its parameters wait in
+ * r->room). */
+static void room_create(ch_rest *r, int status, json_t *result, const char *error)
+{
+    json_t *params = r->room;
+
+    (void)status, (void)result, (void)error;
+    r->room = NULL;
+    ch_rest_store(r, "room.get_or_create", params, room_made);
+}
+
+/* The body's "participants" into r->ids: distinct positive ids other
+ * than the caller's.  Returns 0, or answers 400 and returns -1. */
+static int take_participants(ch_rest *r)
+{
+    json_t *list = json_object_get(r->body, "participants"), *v, *w;
+    size_t i, j;
+
+    r->ids = json_array();
+    if (!list || json_is_null(list))
+        return 0;
+    if (!json_is_array(list) || json_array_size(list) > MAX_PARTICIPANTS)
+        return ch_rest_invalid(r, "participants", "participants: a list of at most %d user ids",
+                               MAX_PARTICIPANTS), -1;
+    json_array_foreach(list, i, v) {
+        int dup = 0;
+
+        if (!json_is_integer(v) || json_integer_value(v) <= 0)
+            return ch_rest_invalid(r, "participants", "participants: user ids are positive "
+                                   "integers"), -1;
+        json_array_foreach(r->ids, j, w) dup |= json_equal(v, w);
+        if (!dup && json_integer_value(v) != r->uid)
+            json_array_append(r->ids, v);
+    }
+    return 0;
+}
+
+/* The room's parameters for room.get_or_create into r->room.  Returns 0,
+ * or answers 400 and returns -1. */
+static int take_room(ch_rest *r, const char *type, const char *name)
+{
+    unsigned char rnd[16];
+    char key[220];
+
+    if (strcmp(type, "group") == 0) {
+        if (!name || !ch_rest_valid_slug(name))
+            return ch_rest_invalid(r, "name", "name: a group room's name is 1 to 100 letters, "
+                                   "digits, '-' and '_'"), -1;
+        snprintf(key, sizeof key, "group:%s", name);
+    } else if (strcmp(type, "private") == 0) {
+        if (RAND_bytes(rnd, sizeof rnd) != 1)
+            return ch_rest_fail(r, 500, "internal", "no randomness"), -1;
+        strcpy(key, "private:");
+        for (size_t i = 0; i < sizeof rnd; i++)
+            snprintf(key + 8 + 2 * i, 3, "%02x", rnd[i]);
+    } else {
+        return ch_rest_invalid(r, "type", "type: \"private\" or \"group\""), -1;
+    }
+    r->room = room_key_params(key, type, name, type[0] == 'p');
+    return 0;
+}
+
+/* POST /api/rooms/ {"name","type","participants"}. */
+void ch_rest_rooms_create(ch_rest *r)
+{
+    const char *name, *type;
+
+    if (ch_rest_body_str(r, "type", 1, 16, &type) || ch_rest_body_str(r, "name", 0, 255, &name) ||
+        take_participants(r) != 0 || take_room(r, type, name) != 0)
+        return;
+    r->then = room_create;
+    users_check_next(r);
+}
+
+/* ---- GET /api/rooms/ ------------------------------------------------------------ */
+
+static void rooms_listed(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0)
+        ch_rest_store_failed(r, status, error);
+    else
+        ch_rest_reply(r, 200, json_incref(result), NULL);
+}
+
+/* GET /api/rooms/: the caller's rooms, newest activity first. */
+void ch_rest_rooms_list(ch_rest *r)
+{
+    ch_rest_store(r, "rooms.for_user", json_pack("{s:I}", "user_id", (json_int_t)r->uid),
+                  rooms_listed);
+}
+
+/* ---- participants --------------------------------------------------------------- */
+
+static void answer_flag(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0)
+        ch_rest_store_failed(r, status, error);
+    else
+        ch_rest_reply(r, 200, json_incref(result), NULL);
+}
+
+static void participant_added(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)status, (void)result, (void)error;
+    ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), answer_flag);
+}
+
+/* Non-zero if user may be a participant of the room: anyone, but a
+ * thread "thread:<a>-<b>" takes only a and b. */
+static int may_join(const json_t *room, int64_t user)
+{
+    const char *key = json_string_value(json_object_get(room, "key"));
+    long long a, b;
+
+    if (!key || strncmp(key, "thread:", 7) != 0)
+        return 1;
+    return sscanf(key + 7, "%lld-%lld", &a, &b) == 2 && (user == a || user == b);
+}
+
+static void participant_add_room(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)status, (void)result, (void)error;
+    if (!may_join(r->room, r->other)) {
+        ch_rest_invalid(r, "user_id", "a thread has only its two participants");
+        return;
+    }
+    r->ids = json_pack("[I]", (json_int_t)r->other);
+    r->then = participant_added;
+    users_check_next(r);
+}
+
+/* POST /api/rooms/<id>/participants/ {"user_id"}. */
+void ch_rest_participant_add(ch_rest *r)
+{
+    if (ch_rest_body_id(r, "user_id", 1, &r->other) == 0)
+        path_room(r, participant_add_room);
+}
+
+static void participant_remove_room(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)status, (void)result, (void)error;
+    ch_rest_store(r, "participant.remove", room_user(room_id(r), r->other), answer_flag);
+}
+
+/* DELETE /api/rooms/<id>/participants/ {"user_id"}. */
+void ch_rest_participant_remove(ch_rest *r)
+{
+    if (ch_rest_body_id(r, "user_id", 1, &r->other) == 0)
+        path_room(r, participant_remove_room);
+}
+
+/* ---- GET /api/rooms/<id>/messages/ ---------------------------------------------- */
+
+static void messages_read(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0)
+        ch_rest_store_failed(r, status, error);
+    else
+        ch_rest_reply(r, 200, json_pack("{s:O}", "messages", json_object_get(result, "messages")),
+                      NULL);
+}
+
+static void messages_room(ch_rest *r, int status, json_t *result, const char *error)
+{
+    json_t *params = json_pack("{s:I, s:I}", "room_id", (json_int_t)r->id, "limit",
+                               (json_int_t)r->i);
+
+    (void)status, (void)result, (void)error;
+    if (params && r->other)
+        json_object_set_new(params, "before_id", json_integer(r->other));
+    ch_rest_store(r, "message.history", params, messages_read);
+}
+
+/* ?before=<id>&limit=<n> into r->other and r->i (default 50).  Returns
+ * 0, or answers 400 and returns -1. */
+static int take_page(ch_rest *r, const char *query)
+{
+    const char *p = query;
+
+    r->i = 50;
+    while (p && *p) {
+        size_t n = strcspn(p, "&"), k = strcspn(p, "=");
+        const char *v = p + k + 1;
+        size_t vlen = k < n ? n - k - 1 : 0;
+
+        if (k < n && k == 6 && strncmp(p, "before", 6) == 0 &&
+            !(r->other = ch_rest_parse_id(v, vlen)))
+            return ch_rest_invalid(r, "before", "before: a message id"), -1;
+        if (k < n && k == 5 && strncmp(p, "limit", 5) == 0) {
+            r->i = (size_t)ch_rest_parse_id(v, vlen);
+            if (r->i < 1 || r->i > 200)
+                return ch_rest_invalid(r, "limit", "limit: 1 to 200"), -1;
+        }
+        p += n + (p[n] == '&');
+    }
+    return 0;
+}
+
+/* GET /api/rooms/<id>/messages/?before=&limit=: oldest first. */
+void ch_rest_messages(ch_rest *r)
+{
+    if (take_page(r, r->req->query) == 0)
+        path_room(r, messages_room);
+}
+
+/* ---- POST /api/threads/ --------------------------------------------------------- */
+
+static void thread_answer(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)status, (void)result, (void)error;
+    ch_rest_reply(r, 200, json_pack("{s:O, s:b}", "room", r->room, "created", r->created), NULL);
+}
+
+static void thread_made(ch_rest *r, int status, json_t *result, const char *error)
+{
+    int64_t a, b;
+
+    pair(r, &a, &b);
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    r->room = json_incref(json_object_get(result, "room"));
+    r->created = json_is_true(json_object_get(result, "created"));
+    json_decref(r->ids);
+    r->ids = json_pack("[I, I]", (json_int_t)a, (json_int_t)b);
+    r->then = thread_answer;
+    add_next(r);
+}
+
+static void thread_partner_ok(ch_rest *r, int status, json_t *result, const char *error)
+{
+    int64_t a, b;
+    char key[64];
+
+    (void)status, (void)result, (void)error;
+    pair(r, &a, &b);
+    snprintf(key, sizeof key, "thread:%lld-%lld", (long long)a, (long long)b);
+    ch_rest_store(r, "room.get_or_create", room_key_params(key, "thread", NULL, 1), thread_made);
+}
+
+/* POST /api/threads/ {"user_id"}: the caller's one thread with that
+ * user, created (with both as participants) when there is none. */
+void ch_rest_threads(ch_rest *r)
+{
+    if (ch_rest_body_id(r, "user_id", 1, &r->other) != 0)
+        return;
+    if (r->other == r->uid) {
+        ch_rest_invalid(r, "user_id", "user_id: a thread needs another user");
+        return;
+    }
+    r->ids = json_pack("[I]", (json_int_t)r->other);
+    r->then = thread_partner_ok;
+    users_check_next(r);
+}
+
+/* ---- POST /api/ads/ (service) --------------------------------------------------- */
+
+static void ad_answer(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    (void)result;
+    ch_rest_reply(r, r->created ? 201 : 200,
+                  json_pack("{s:O, s:b}", "room", r->room, "created", r->created), NULL);
+}
+
+/* The ad room's participants: its publisher, or nobody yet. */
+static void ad_listed(ch_rest *r, int status, json_t *result, const char *error)
+{
+    json_t *ids = json_object_get(result, "user_ids"), *v;
+    size_t i;
+    int ours = 0;
+
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    json_array_foreach(ids, i, v) ours |= json_integer_value(v) == r->other;
+    if (json_array_size(ids) > 0 && !ours) {
+        ch_rest_fail(r, 409, "exists", "that ad is registered to another publisher");
+        return;
+    }
+    ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), ad_answer);
+}
+
+static void ad_made(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    r->room = json_incref(json_object_get(result, "room"));
+    r->created = json_is_true(json_object_get(result, "created"));
+    ch_rest_store(r, "participant.list", json_pack("{s:I}", "room_id", (json_int_t)room_id(r)),
+                  ad_listed);
+}
+
+/* POST /api/ads/ {"ad_id","publisher_id"}: room ad:<ad_id>. */
+void ch_rest_ads(ch_rest *r)
+{
+    int64_t ad;
+    char key[64];
+
+    if (ch_rest_body_id(r, "ad_id", 1, &ad) || ch_rest_body_id(r, "publisher_id", 1, &r->other))
+        return;
+    snprintf(key, sizeof key, "ad:%lld", (long long)ad);
+    ch_rest_store(r, "room.get_or_create", room_key_params(key, "ad", NULL, 1), ad_made);
+}
+
+/* ---- /api/tasks/<id>/members/ (service) ----------------------------------------- */
+
+static void task_room_made(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    r->room = json_incref(json_object_get(result, "room"));
+    ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), answer_flag);
+}
+
+static void task_key(const ch_rest *r, char key[64])
+{
+    snprintf(key, 64, "task:%lld", (long long)r->id);
+}
+
+/* POST /api/tasks/<id>/members/ {"user_id"}: room task:<id>, created
+ * when needed. */
+void ch_rest_task_add(ch_rest *r)
+{
+    char key[64];
+
+    if (ch_rest_body_id(r, "user_id", 1, &r->other) != 0)
+        return;
+    task_key(r, key);
+    ch_rest_store(r, "room.get_or_create", room_key_params(key, "task", NULL, 1),
+                  task_room_made);
+}
+
+static void task_room_found(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status == CH_STORE_ENOENT) {
+        ch_rest_reply(r, 200, json_pack("{s:b}", "removed", 0), NULL);
+        return;
+    }
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    r->room = json_incref(json_object_get(result, "room"));
+    ch_rest_store(r, "participant.remove", room_user(room_id(r), r->other), answer_flag);
+}
+
+/* DELETE /api/tasks/<id>/members/ {"user_id"}. */
+void ch_rest_task_remove(ch_rest *r)
+{
+    char key[64];
+
+    if (ch_rest_body_id(r, "user_id", 1, &r->other) != 0)
+        return;
+    task_key(r, key);
+    ch_rest_store(r, "room.get", json_pack("{s:s}", "key", key), task_room_found);
+}

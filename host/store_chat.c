@@ -1,0 +1,148 @@
+/*
+ * store_chat.c -- the message store's operations for the chat plugins
+ * (plugins/chatroom, plugins/taskcomments) that store_ops.c does not have:
+ *
+ *   unread.for_room {room_id, user_ids: [1..500 ids]}
+ *       -> {"counts": {"<user_id>": n}}: for each user, the room's
+ *          messages that are not deleted, not the user's own and carry
+ *          no receipt of the user (the lobby's per-room badge);
+ *   read.mark_room {user_id, room_id, message_ids: [1..500 ids]}
+ *       -> {"marked": [ids, ascending]}: read.mark restricted to one
+ *          room, so a client cannot mark messages of rooms it is not in;
+ *          never the reader's own messages (seed 004's blue-tick bug).
+ *
+ * The id lists go to the statement as one JSON text, expanded by
+ * json_each (SQLite) or json_array_elements_text (PostgreSQL); the rest
+ * of the SQL is shared.  ch_store_op_find (store_ops.c) looks names up
+ * here with ch_st_chat_op.
+ */
+#include "store_chat.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID_MAX INT64_MAX
+
+/* The array parameter `name` as compact JSON text in ctx "ids". */
+static int ids_to_ctx(ch_store_req *req, const char *name)
+{
+    char *ids = json_dumps(json_object_get(req->params, name), JSON_COMPACT);
+
+    if (!ids)
+        return ch_store_fail(req, CH_STORE_EINVAL, "out of memory");
+    json_object_set_new(req->ctx, "ids", json_string(ids));
+    free(ids);
+    return 0;
+}
+
+/* ---- unread.for_room ------------------------------------------------------ */
+
+static int prep_unread_room(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
+                                    {"user_ids", 'a', 1, 1, 500},
+                                    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    return ids_to_ctx(req, "user_ids");
+}
+
+CH_ST_BIND(bind_unread_room, "room_id", "@ids")
+
+/* {"counts": {"<user_id>": n}}. */
+static int rows_unread_room(ch_store_req *req, json_t *rows)
+{
+    json_t *counts = json_object(), *row;
+    size_t i;
+    char id[24];
+
+    json_array_foreach(rows, i, row) {
+        snprintf(id, sizeof id, "%lld", (long long)ch_st_int(row, "user_id"));
+        json_object_set_new(counts, id, json_integer(ch_st_int(row, "unread")));
+    }
+    req->result = json_pack("{s:o}", "counts", counts);
+    return CH_STEP_DONE;
+}
+
+/* For each listed user u (a subquery with the column uid), the count. */
+#define UNREAD_OF_U(ids)                                                             \
+    "SELECT u.uid AS user_id, (SELECT count(*) FROM messages m WHERE m.room_id = $1" \
+    " AND m.is_deleted = 0 AND m.sender_id <> u.uid AND NOT EXISTS"                 \
+    " (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id AND x.user_id = u.uid))" \
+    " AS unread FROM " ids " AS u ORDER BY u.uid"
+
+#define SQLITE_IDS(n) "(SELECT DISTINCT CAST(value AS BIGINT) AS uid FROM json_each(" n "))"
+#define PG_IDS(n)                                                                    \
+    "(SELECT DISTINCT CAST(v AS BIGINT) AS uid"                                      \
+    " FROM json_array_elements_text(CAST(" n " AS json)) AS v)"
+
+static const ch_store_step unread_room_steps[] = {
+    {UNREAD_OF_U(SQLITE_IDS("$2")), bind_unread_room, rows_unread_room},
+};
+
+static const ch_store_step unread_room_pg_steps[] = {
+    {UNREAD_OF_U(PG_IDS("$2")), bind_unread_room, rows_unread_room},
+};
+
+/* ---- read.mark_room -------------------------------------------------------- */
+
+static int prep_mark_room(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"user_id", 'i', 1, 1, ID_MAX},
+                                    {"room_id", 'i', 1, 1, ID_MAX},
+                                    {"message_ids", 'a', 1, 1, 500},
+                                    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    return ids_to_ctx(req, "message_ids");
+}
+
+CH_ST_BIND(bind_mark_room, "user_id", "now", "@ids", "room_id")
+
+/* The receipts inserted, ascending. */
+static int rows_marked_room(ch_store_req *req, json_t *rows)
+{
+    json_t *ids = json_array(), *row;
+    size_t i;
+
+    json_array_foreach(rows, i, row) {
+        json_array_append_new(ids, json_integer(ch_st_int(row, "message_id")));
+    }
+    ch_st_sort_by_id(ids, 0);
+    req->result = json_pack("{s:o}", "marked", ids);
+    return CH_STEP_DONE;
+}
+
+#define MARK_ROOM(ids)                                                               \
+    "INSERT INTO read_receipts (message_id, user_id, read_at)"                       \
+    " SELECT m.id, CAST($1 AS BIGINT), CAST($2 AS BIGINT) FROM messages m"          \
+    " WHERE m.id IN (SELECT uid FROM " ids " AS i) AND m.room_id = $4"               \
+    " AND m.sender_id <> $1 AND m.is_deleted = 0"                                    \
+    " ON CONFLICT DO NOTHING RETURNING message_id"
+
+static const ch_store_step mark_room_steps[] = {
+    {MARK_ROOM(SQLITE_IDS("$3")), bind_mark_room, rows_marked_room},
+};
+
+static const ch_store_step mark_room_pg_steps[] = {
+    {MARK_ROOM(PG_IDS("$3")), bind_mark_room, rows_marked_room},
+};
+
+/* ---- the table ------------------------------------------------------------- */
+
+static const ch_store_op chat_ops[] = {
+    CH_ST_OP2("unread.for_room", 0, prep_unread_room, unread_room_steps, unread_room_pg_steps),
+    CH_ST_OP2("read.mark_room", 1, prep_mark_room, mark_room_steps, mark_room_pg_steps),
+};
+
+const ch_store_op *ch_st_chat_op(const char *name)
+{
+    for (size_t i = 0; name && i < CH_ST_N(chat_ops); i++)
+        if (strcmp(chat_ops[i].name, name) == 0)
+            return &chat_ops[i];
+    return NULL;
+}

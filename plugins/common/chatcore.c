@@ -1,0 +1,742 @@
+/*
+ * chatcore.c -- the chat logic shared by the chatroom and taskcomments
+ * plugins (see chatcore.h for what it owns).  Compiled into each plugin,
+ * so every loaded copy has its own; no static state lives here.
+ *
+ * Store calls go through cc_call, which pairs each call with its own data
+ * (a JSON object) and a continuation; a continuation whose client left
+ * gets c == NULL and cc == NULL, and only broadcasts what committed.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chatcore.h"
+
+#define HISTORY_PAGE 500     /* the store's largest page */
+#define SINCE_MAX 5000       /* messages sent at most for one ?since= */
+#define BACKLOG_MAX 5000     /* layer messages held before the history */
+#define CONTENT_MAX 65536    /* the store's limit, in bytes */
+
+/* A borrowed value, or JSON null for a missing one (json_pack "O"). */
+#define OR_NULL(v) ((v) ? (v) : json_null())
+#define GET(o, k) json_object_get(o, k)
+
+/* ---- settings and plugin state ------------------------------------------ */
+
+/* Read the plugin_setting values, with the documented defaults. */
+static void read_settings(cc_settings *s, const json_t *settings)
+{
+    double limit = chk_setting_num(settings, "history_limit", 50);
+
+    s->history_limit = limit > HISTORY_PAGE ? HISTORY_PAGE : (unsigned)limit;
+    s->max_chars = (size_t)chk_setting_num(settings, "max_message_chars", 4000);
+    s->rate = chk_setting_num(settings, "rate", 10);
+    s->burst = chk_setting_num(settings, "burst", 20);
+    s->abuse_close_after = (unsigned)chk_setting_num(settings, "abuse_close_after", 30);
+}
+
+int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind,
+            void **state)
+{
+    cc_plugin *p;
+
+    if (!api->store_call || !api->user || !api->now_ms) {
+        api->log(CHANHOST_LOG_ERROR, "this host has no message store api (ABI 1.1 needed)");
+        return -1;
+    }
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return -1;
+    p->api = api;
+    p->kind = kind;
+    read_settings(&p->set, settings);
+    *state = p;
+    return 0;
+}
+
+void cc_fini(void *state) { free(state); }
+
+/* ---- store calls ---------------------------------------------------------- */
+
+typedef struct cc_pending {
+    cc_plugin *p;
+    const char *op;
+    cc_done_fn done;
+    json_t *data;
+} cc_pending;
+
+/* The store answered: run the continuation with the connection's state
+ * (NULL when the client left) and free the call's data. */
+static void on_store(chanhost_conn *c, int status, const json_t *result, const char *error,
+                     void *arg)
+{
+    cc_pending *pc = arg;
+    cc_conn *cc = c ? pc->p->api->get_data(c) : NULL;
+
+    if (status != 0)
+        pc->p->api->log(status == CHANHOST_STORE_EIO ? CHANHOST_LOG_WARN : CHANHOST_LOG_DEBUG,
+                        "%s: %d %s", pc->op, status, error ? error : "");
+    pc->done(cc ? c : NULL, cc, pc->p, status, result, pc->data);
+    json_decref(pc->data);
+    free(pc);
+}
+
+int cc_call(chanhost_conn *c, cc_plugin *p, const char *op, json_t *params, cc_done_fn done,
+            json_t *data)
+{
+    cc_pending *pc = malloc(sizeof *pc);
+    int rc;
+
+    if (!pc || !params) {
+        free(pc);
+        json_decref(params);
+        json_decref(data);
+        return CHANHOST_STORE_EIO;
+    }
+    *pc = (cc_pending){p, op, done, data};
+    rc = p->api->store_call(c, op, params, on_store, pc);
+    if (rc != 0) {
+        json_decref(data);
+        free(pc);
+    }
+    return rc;
+}
+
+void cc_call_or_error(chanhost_conn *c, cc_plugin *p, const char *op, json_t *params,
+                      cc_done_fn done, json_t *data)
+{
+    json_t *tag = json_incref(GET(data, "tag"));
+    int rc = cc_call(c, p, op, params, done, data);
+
+    if (rc != 0)
+        cc_store_error(c, p, rc, tag);
+    json_decref(tag);
+}
+
+/* ---- error frames and small helpers -------------------------------------- */
+
+void cc_error(chanhost_conn *c, cc_plugin *p, const char *code, const char *message,
+              const json_t *extra)
+{
+    json_t *e = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+
+    if (!e)
+        return;
+    if (json_is_object(extra))
+        json_object_update(e, (json_t *)extra);
+    p->api->send_json(c, e);
+    json_decref(e);
+}
+
+void cc_store_error(chanhost_conn *c, cc_plugin *p, int status, const json_t *extra)
+{
+    switch (status) {
+    case CHANHOST_STORE_ENOENT:
+        cc_error(c, p, "not_found", "no such message or room", extra);
+        break;
+    case CHANHOST_STORE_EPERM:
+        cc_error(c, p, "forbidden", "only the author may change a message", extra);
+        break;
+    case CHANHOST_STORE_EINVAL:
+        cc_error(c, p, "bad_request", "the store refused the parameters", extra);
+        break;
+    case CHANHOST_STORE_EBUSY:
+        cc_error(c, p, "busy", "the server is busy; retry later", extra);
+        break;
+    default:
+        cc_error(c, p, "store_unavailable", "the message store failed; retry later", extra);
+    }
+}
+
+json_int_t cc_id_field(const json_t *in, const char *key)
+{
+    const json_t *v = GET(in, key);
+
+    return json_is_integer(v) && json_integer_value(v) > 0 ? json_integer_value(v) : 0;
+}
+
+void cc_group_send_id(cc_plugin *p, const char *prefix, json_int_t id, const json_t *msg)
+{
+    char group[CC_GROUP_MAX];
+
+    snprintf(group, sizeof group, "%s%lld", prefix, (long long)id);
+    p->api->group_send(group, msg);
+}
+
+/* Number of UTF-8 characters in s[0..len). */
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+/* Is text a message this plugin takes?  If not, the client is told (the
+ * error frame carries tag's fields). */
+static int check_text(chanhost_conn *c, cc_plugin *p, const json_t *text, const json_t *tag)
+{
+    const char *s = json_string_value(text);
+    size_t len = json_string_length(text);
+    char why[96];
+
+    if (!s || len == 0) {
+        cc_error(c, p, "bad_request", "\"message\" must be a non-empty string", tag);
+        return 0;
+    }
+    if (len > CONTENT_MAX || utf8_chars(s, len) > p->set.max_chars) {
+        snprintf(why, sizeof why, "the message is longer than %zu characters", p->set.max_chars);
+        cc_error(c, p, "too_long", why, tag);
+        return 0;
+    }
+    return 1;
+}
+
+/* A message's payload from the store's shape {id, content, sender_id,
+ * created_at, client_msg_id, extra: {username}}, with type first when
+ * given (new reference). */
+static json_t *msg_json(const cc_conn *cc, const json_t *m, const char *type)
+{
+    json_t *o = type ? json_pack("{s:s}", "type", type) : json_object();
+    json_t *extra = GET(m, "extra");
+
+    json_object_set(o, "id", OR_NULL(GET(m, "id")));
+    json_object_set(o, "message", OR_NULL(GET(m, "content")));
+    json_object_set(o, "username", OR_NULL(GET(extra, "username")));
+    json_object_set(o, "user_id", OR_NULL(GET(m, "sender_id")));
+    json_object_set(o, "timestamp", OR_NULL(GET(m, "created_at")));
+    json_object_set(o, "client_msg_id", OR_NULL(GET(m, "client_msg_id")));
+    json_object_set_new(o, "room_id", json_integer(cc->room_id));
+    if (cc->p->kind->id_field)
+        json_object_set_new(o, cc->p->kind->id_field, json_integer(cc->public_id));
+    return o;
+}
+
+/* ---- opening a room ------------------------------------------------------- */
+
+cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p)
+{
+    json_int_t uid = chk_user_id(p->api, c);
+    cc_conn *cc;
+
+    if (uid <= 0 || !chk_username(p->api, c))
+        return NULL;
+    cc = calloc(1, sizeof *cc);
+    if (!cc)
+        return NULL;
+    cc->p = p;
+    cc->handlers = p->kind->handlers;
+    cc->deliver = cc_deliver_room;
+    cc->user_id = uid;
+    chk_bucket_init(&cc->bucket, p->set.rate, p->set.burst, p->api->now_ms());
+    p->api->set_data(c, cc);
+    return cc;
+}
+
+/* Accept a pending connection, answering the "Bearer" subprotocol when
+ * the client offered its token that way (browsers insist). */
+static int accept_pending(chanhost_conn *c, cc_plugin *p)
+{
+    const char *sp = p->api->subprotocol_offered(c, "Bearer") ? "Bearer" : NULL;
+
+    return p->api->accept(c, sp);
+}
+
+/* The newest message id in a history frame's messages. */
+static json_int_t last_id_of(const json_t *msgs)
+{
+    size_t n = json_array_size(msgs);
+
+    return n ? json_integer_value(GET(json_array_get(msgs, n - 1), "id")) : 0;
+}
+
+/* One history message: the live payload's fields plus its state. */
+static json_t *history_msg(const cc_conn *cc, const json_t *m)
+{
+    json_t *o = msg_json(cc, m, NULL);
+
+    json_object_set(o, "edited_at", OR_NULL(GET(m, "edited_at")));
+    json_object_set(o, "is_deleted", OR_NULL(GET(m, "is_deleted")));
+    json_object_set(o, "read_by", OR_NULL(GET(m, "read_by")));
+    return o;
+}
+
+static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                       const json_t *result, json_t *data);
+
+/* Ask for a page: the last history_limit messages, or (?since=) the next
+ * HISTORY_PAGE after data's "after". */
+static int history_call(chanhost_conn *c, cc_conn *cc, json_t *data)
+{
+    json_t *params = json_pack("{s:I}", "room_id", cc->room_id);
+
+    if (json_is_integer(GET(data, "after"))) {
+        json_object_set(params, "after_id", GET(data, "after"));
+        json_object_set_new(params, "limit", json_integer(HISTORY_PAGE));
+    } else {
+        json_object_set_new(params, "limit", json_integer(cc->p->set.history_limit));
+    }
+    return cc_call(c, cc->p, "message.history", params, on_history, data);
+}
+
+/* A page arrived: collect it; fetch more after a full ?since= page; else
+ * send the history frame and go live. */
+static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                       const json_t *result, json_t *data)
+{
+    json_t *acc = GET(data, "messages"), *m, *frame;
+    const json_t *page = GET(result, "messages");
+    size_t i;
+
+    if (!cc)
+        return;
+    if (status != 0) {
+        p->api->close(c, 1011, "message store unavailable");
+        return;
+    }
+    json_array_foreach(page, i, m) json_array_append_new(acc, history_msg(cc, m));
+    if (json_is_integer(GET(data, "after")) && json_array_size(page) == HISTORY_PAGE &&
+        json_array_size(acc) < SINCE_MAX) {
+        json_object_set_new(data, "after", json_integer(last_id_of(acc)));
+        if (history_call(c, cc, json_incref(data)) != 0)
+            p->api->close(c, 1011, "message store unavailable");
+        return;
+    }
+    frame = json_pack("{s:s, s:O}", "type", "history", "messages", acc);
+    if (json_array_size(page) == HISTORY_PAGE && json_is_integer(GET(data, "after")))
+        json_object_set_new(frame, "truncated", json_true());
+    cc_go_live(c, cc, frame);
+    json_decref(frame);
+}
+
+/* The ?since= value: 1 and *after set for a message id (0 included), 0
+ * when absent, -1 when malformed. */
+static int since_param(chanhost_conn *c, cc_plugin *p, json_int_t *after)
+{
+    const char *s = p->api->query_param(c, "since");
+    char *end;
+    long long v;
+
+    if (!s)
+        return 0;
+    v = strtoll(s, &end, 10);
+    if (!*s || *end || v < 0 || v == LLONG_MAX)
+        return -1;
+    *after = (json_int_t)v;
+    return 1;
+}
+
+/* Accepted: the first frame is the history (or the ?since= recovery). */
+static void load_history(chanhost_conn *c, cc_conn *cc)
+{
+    cc_plugin *p = cc->p;
+    json_t *data = json_pack("{s:[]}", "messages");
+    json_int_t after = 0;
+    int since = since_param(c, p, &after);
+
+    if (since < 0)
+        cc_error(c, p, "bad_request", "?since= must be a message id; sending the history",
+                 NULL);
+    if (since > 0)
+        json_object_set_new(data, "after", json_integer(after));
+    if (since <= 0 && p->set.history_limit == 0) {
+        on_history(c, cc, p, 0, NULL, data);
+        json_decref(data);
+        return;
+    }
+    if (history_call(c, cc, data) != 0)
+        p->api->close(c, 1011, "message store unavailable");
+}
+
+/* A participant: accept, join the room's group, send the history. */
+static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                      const json_t *result, json_t *data)
+{
+    (void)data;
+    if (!cc)
+        return;
+    if (status != 0) {
+        p->api->close(c, 1011, "message store unavailable");
+        return;
+    }
+    if (!json_is_true(GET(result, "is_participant"))) {
+        p->api->close(c, 4003, "not a participant of this room");
+        return;
+    }
+    if (accept_pending(c, p) != CHANHOST_OK)
+        return;
+    if (p->api->group_add(c, cc->group) != CHANHOST_OK) {
+        p->api->close(c, 1011, "channel layer refused the group");
+        return;
+    }
+    load_history(c, cc);
+}
+
+/* Is the room there, active, and one this plugin serves? */
+static int room_usable(const cc_plugin *p, const json_t *room)
+{
+    return json_is_object(room) && json_is_true(GET(room, "is_active")) &&
+           (!p->kind->room_ok || p->kind->room_ok(room));
+}
+
+/* room.get answered: keep the room, then check the user's membership. */
+static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                    const json_t *result, json_t *data)
+{
+    const json_t *room = GET(result, "room");
+    json_t *params;
+
+    (void)data;
+    if (!cc)
+        return;
+    if (status == CHANHOST_STORE_ENOENT || (status == 0 && !room_usable(p, room))) {
+        p->api->close(c, 4004, "no such room");
+        return;
+    }
+    if (status != 0) {
+        p->api->close(c, 1011, "message store unavailable");
+        return;
+    }
+    cc->room = json_deep_copy(room);
+    cc->room_id = json_integer_value(GET(room, "id"));
+    snprintf(cc->group, sizeof cc->group, "%s%lld", p->kind->group_prefix,
+             (long long)(cc->public_id > 0 ? cc->public_id : cc->room_id));
+    params = json_pack("{s:I, s:I}", "room_id", cc->room_id, "user_id", cc->user_id);
+    if (cc_call(c, p, "participant.check", params, on_member, NULL) != 0)
+        p->api->close(c, 1011, "message store unavailable");
+}
+
+int cc_open_room(chanhost_conn *c, cc_conn *cc, json_t *query, json_int_t public_id)
+{
+    cc->public_id = public_id;
+    if (cc_call(c, cc->p, "room.get", query, on_room, NULL) != 0)
+        return 1011;
+    return CHANHOST_PENDING;
+}
+
+/* Is message id one of the first frame's messages? */
+static int in_first_frame(const json_t *first, json_int_t id)
+{
+    size_t i;
+    json_t *m;
+
+    json_array_foreach(GET(first, "messages"), i, m) {
+        if (json_integer_value(GET(m, "id")) == id)
+            return 1;
+    }
+    return 0;
+}
+
+void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first)
+{
+    json_t *held = cc->backlog, *msg;
+    const char *type;
+    size_t i;
+
+    if (first)
+        cc->p->api->send_json(c, first);
+    cc->last_id = last_id_of(GET(first, "messages"));
+    cc->live = 1;
+    cc->backlog = NULL;
+    json_array_foreach(held, i, msg) {
+        type = json_string_value(GET(msg, "type"));
+        if (!type || (strcmp(type, cc->p->kind->msg_type) == 0 &&
+                      in_first_frame(first, json_integer_value(GET(msg, "id")))))
+            continue;
+        cc->deliver(c, cc, type, msg, NULL);
+    }
+    json_decref(held);
+}
+
+void cc_disconnect(chanhost_conn *c, void *state, int code)
+{
+    cc_plugin *p = state;
+    cc_conn *cc = p->api->get_data(c);
+
+    (void)code;
+    if (!cc)
+        return;
+    p->api->set_data(c, NULL);
+    json_decref(cc->room);
+    json_decref(cc->backlog);
+    free(cc);
+}
+
+/* ---- client frames --------------------------------------------------------- */
+
+/* Take a token from the connection's bucket.  Refused: an error frame,
+ * or after abuse_close_after refusals in a row a close with 1008. */
+static int rate_ok(chanhost_conn *c, cc_conn *cc)
+{
+    cc_plugin *p = cc->p;
+
+    if (p->set.rate <= 0 || chk_bucket_take(&cc->bucket, p->api->now_ms()))
+        return 1;
+    if (p->set.abuse_close_after && cc->bucket.refused >= p->set.abuse_close_after) {
+        p->api->close(c, 1008, "rate limit exceeded");
+        return 0;
+    }
+    chk_error(p->api, c, "rate_limited", "too many messages; slow down");
+    return 0;
+}
+
+void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
+{
+    cc_plugin *p = state;
+    cc_conn *cc = p->api->get_data(c);
+    const cc_handler *h;
+    const char *type;
+    json_t *in;
+
+    if (!cc || !rate_ok(c, cc))
+        return;
+    in = chk_parse(p->api, c, data, len, is_binary, &type);
+    if (!in)
+        return;
+    for (h = cc->handlers; h->type; h++) {
+        if (strcmp(h->type, type) == 0)
+            break;
+    }
+    if (h->fn)
+        h->fn(c, cc, in);
+    else
+        chk_error(p->api, c, "unknown_type", "unknown message type");
+    json_decref(in);
+}
+
+/* ---- layer messages --------------------------------------------------------- */
+
+void cc_group_message(chanhost_conn *c, void *state, const char *type, const json_t *msg,
+                      const chanhost_msg *m)
+{
+    cc_plugin *p = state;
+    cc_conn *cc = p->api->get_data(c);
+
+    if (!cc)
+        return;
+    if (cc->live) {
+        cc->deliver(c, cc, type, msg, m);
+        return;
+    }
+    if (!cc->backlog)
+        cc->backlog = json_array();
+    if (json_array_size(cc->backlog) >= BACKLOG_MAX) {
+        p->api->close(c, 1013, "too far behind");
+        return;
+    }
+    json_array_append_new(cc->backlog, json_deep_copy(msg));
+}
+
+void cc_deliver_room(chanhost_conn *c, cc_conn *cc, const char *type, const json_t *msg,
+                     const chanhost_msg *m)
+{
+    static const char *const own_echo[] = {"typing", "read_receipt", "bulk_read", NULL};
+    const chanhost_api *api = cc->p->api;
+
+    for (size_t i = 0; own_echo[i]; i++) {
+        if (strcmp(type, own_echo[i]) == 0 &&
+            json_integer_value(GET(msg, "user_id")) == cc->user_id)
+            return;
+    }
+    if (m)
+        api->forward(c, m);
+    else
+        api->send_json(c, msg);
+}
+
+/* ---- a new message ------------------------------------------------------------ */
+
+/* The message committed (or was a retry of one that did): ack it to the
+ * sender, and broadcast it unless it is a duplicate. */
+static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                        const json_t *result, json_t *data)
+{
+    json_t *out = GET(data, "out"), *tag = GET(data, "tag"), *ack;
+
+    (void)cc;
+    if (status != 0) {
+        if (c)
+            cc_store_error(c, p, status, tag);
+        return;
+    }
+    json_object_set(out, "id", OR_NULL(GET(result, "id")));
+    json_object_set(out, "timestamp", OR_NULL(GET(result, "created_at")));
+    json_object_set(out, "client_msg_id", OR_NULL(GET(result, "client_msg_id")));
+    if (c && json_object_size(tag)) {
+        ack = json_pack("{s:s, s:O, s:O}", "type", "ack", "client_msg_id",
+                        GET(tag, "client_msg_id"), "id", OR_NULL(GET(result, "id")));
+        p->api->send_json(c, ack);
+        json_decref(ack);
+    }
+    if (json_is_true(GET(result, "duplicate")))
+        return;
+    p->api->group_send(json_string_value(GET(data, "group")), out);
+    if (p->kind->committed)
+        p->kind->committed(p, GET(data, "room"), out);
+}
+
+/* The client's client_msg_id as the store's string (*id, new reference;
+ * NULL when none was given).  -1 after an error frame when malformed. */
+static int client_msg_id(const json_t *v, json_t **id)
+{
+    char buf[32];
+
+    *id = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (json_is_integer(v)) {
+        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
+        *id = json_string(buf);
+        return 0;
+    }
+    if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 100) {
+        *id = json_incref((json_t *)v);
+        return 0;
+    }
+    return -1;
+}
+
+void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
+{
+    cc_plugin *p = cc->p;
+    const json_t *text = GET(in, "message"), *orig = GET(in, "client_msg_id");
+    const char *name = chk_username(p->api, c);
+    json_t *tag = json_object(), *cmid, *src, *params, *data;
+
+    if (orig && !json_is_null(orig))
+        json_object_set(tag, "client_msg_id", (json_t *)orig);
+    if (client_msg_id(orig, &cmid) != 0) {
+        cc_error(c, p, "bad_request", "\"client_msg_id\" must be a string of 1 to 100 bytes",
+                 tag);
+    } else if (check_text(c, p, text, tag)) {
+        src = json_pack("{s:O, s:I, s:{s:s}}", "content", text, "sender_id", cc->user_id,
+                        "extra", "username", name);
+        params = json_pack("{s:I, s:I, s:O, s:O}", "room_id", cc->room_id, "sender_id",
+                           cc->user_id, "content", text, "extra", GET(src, "extra"));
+        if (cmid)
+            json_object_set(params, "client_msg_id", cmid);
+        data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
+                         msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
+                         OR_NULL(cc->room));
+        json_decref(src);
+        cc_call_or_error(c, p, "message.append", params, on_appended, data);
+    }
+    json_decref(cmid);
+    json_decref(tag);
+}
+
+/* ---- edit and delete -------------------------------------------------------- */
+
+/* The change committed: tell the room. */
+static void on_edited(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                      const json_t *result, json_t *data)
+{
+    const json_t *m = GET(result, "message");
+    json_t *out;
+
+    (void)cc;
+    if (status != 0) {
+        if (c)
+            cc_store_error(c, p, status, NULL);
+        return;
+    }
+    if (json_is_true(GET(data, "delete")))
+        out = json_pack("{s:s, s:O}", "type", p->kind->deleted_type, "id", GET(data, "id"));
+    else
+        out = json_pack("{s:s, s:O, s:O, s:O}", "type", p->kind->edited_type, "id",
+                        GET(data, "id"), "message", GET(data, "content"), "edited_at",
+                        OR_NULL(GET(m, "edited_at")));
+    p->api->group_send(json_string_value(GET(data, "group")), out);
+    json_decref(out);
+}
+
+/* message.get answered: only the author's live messages of this room may
+ * change; then edit or delete. */
+static void on_edit_checked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                            const json_t *result, json_t *data)
+{
+    const json_t *m = GET(result, "message");
+    int del = json_is_true(GET(data, "delete"));
+    json_t *params;
+
+    if (!cc)
+        return;
+    if (status != 0) {
+        cc_store_error(c, p, status, NULL);
+        return;
+    }
+    if (json_integer_value(GET(m, "room_id")) != cc->room_id ||
+        json_is_true(GET(m, "is_deleted"))) {
+        cc_store_error(c, p, CHANHOST_STORE_ENOENT, NULL);
+        return;
+    }
+    if (json_integer_value(GET(m, "sender_id")) != cc->user_id) {
+        cc_store_error(c, p, CHANHOST_STORE_EPERM, NULL);
+        return;
+    }
+    params = json_pack("{s:O, s:I}", "id", GET(data, "id"), "sender_id", cc->user_id);
+    if (!del)
+        json_object_set(params, "content", GET(data, "content"));
+    cc_call_or_error(c, p, del ? "message.delete" : "message.edit", params, on_edited,
+                     json_incref(data));
+}
+
+/* Edit (del 0) or delete a message: {"message_id" (or "id"), "message"}. */
+static void edit_or_delete(chanhost_conn *c, cc_conn *cc, const json_t *in, int del)
+{
+    cc_plugin *p = cc->p;
+    json_int_t id = cc_id_field(in, "message_id");
+    const json_t *text = GET(in, "message");
+    json_t *data;
+
+    if (!id)
+        id = cc_id_field(in, "id");
+    if (!id) {
+        cc_error(c, p, "bad_request", "\"message_id\" must be a message id", NULL);
+        return;
+    }
+    if (!del && !check_text(c, p, text, NULL))
+        return;
+    data = json_pack("{s:s, s:I, s:b}", "group", cc->group, "id", id, "delete", del);
+    if (!del)
+        json_object_set(data, "content", (json_t *)text);
+    cc_call_or_error(c, p, "message.get", json_pack("{s:I}", "id", id), on_edit_checked, data);
+}
+
+void cc_on_edit(chanhost_conn *c, cc_conn *cc, const json_t *in) { edit_or_delete(c, cc, in, 0); }
+
+void cc_on_delete(chanhost_conn *c, cc_conn *cc, const json_t *in)
+{
+    edit_or_delete(c, cc, in, 1);
+}
+
+/* ---- typing and heartbeat ------------------------------------------------------ */
+
+void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
+{
+    cc_plugin *p = cc->p;
+    const json_t *t = GET(in, "is_typing");
+    json_t *out;
+
+    if (t && !json_is_boolean(t)) {
+        cc_error(c, p, "bad_request", "\"is_typing\" must be true or false", NULL);
+        return;
+    }
+    out = json_pack("{s:s, s:s, s:I, s:b}", "type", "typing", "username",
+                    chk_username(p->api, c), "user_id", cc->user_id, "is_typing",
+                    !t || json_is_true(t));
+    p->api->group_send(cc->group, out);
+    json_decref(out);
+}
+
+void cc_on_ping(chanhost_conn *c, cc_conn *cc, const json_t *in)
+{
+    json_t *pong = json_pack("{s:s}", "type", "pong");
+
+    (void)in;
+    cc->p->api->send_json(c, pong);
+    json_decref(pong);
+}

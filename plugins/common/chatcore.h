@@ -1,0 +1,163 @@
+/*
+ * chatcore.h -- the chat logic that the chatroom and taskcomments plugins
+ * share, compiled into each of them (plugins/common/chatcore.c; this
+ * directory has no CMakeLists.txt of its own).  It owns:
+ *
+ *   - the plugin settings (history_limit, max_message_chars, rate, burst,
+ *     abuse_close_after) and the per-connection token bucket;
+ *   - opening a room asynchronously: room.get, participant.check, then
+ *     accept (4003 / 4004 / 1011 otherwise), join the room's group and
+ *     send {"type":"history"} (the last N messages, or with ?since=<id>
+ *     exactly those after id);
+ *   - receiving: rate limit, JSON parsing, dispatch through the plugin's
+ *     table of in-frame types, error frames that keep the connection;
+ *   - the shared in-frame types: a new message (append, ack after commit,
+ *     broadcast once), edit and delete by the author, typing, ping;
+ *   - channel-layer messages: held back until the first frame (history)
+ *     is out, then forwarded, without the sender's own typing/receipts.
+ *
+ * Everything runs on the host's loop thread.  Store calls carry their own
+ * data, so a result that arrives after the client left (c == NULL) frees
+ * that data, and still broadcasts a write that committed.
+ *
+ * Only chanhost.h and chanhost_kit.h are included: each plugin builds with
+ * `-I sdk` alone.
+ */
+#ifndef CHATCORE_H
+#define CHATCORE_H
+
+#include "chanhost.h"
+#include "chanhost_kit.h"
+
+#define CC_GROUP_MAX 64
+
+typedef struct cc_conn cc_conn;
+typedef struct cc_plugin cc_plugin;
+
+/* A handler of one client frame type.  in: the parsed object (borrowed). */
+typedef void (*cc_handler_fn)(chanhost_conn *c, cc_conn *cc, const json_t *in);
+
+typedef struct cc_handler {
+    const char *type;
+    cc_handler_fn fn;
+} cc_handler;
+
+/* Deliver a layer message to the client (m NULL: send msg as JSON). */
+typedef void (*cc_deliver_fn)(chanhost_conn *c, cc_conn *cc, const char *type,
+                              const json_t *msg, const chanhost_msg *m);
+
+/* What makes one plugin differ from the other. */
+typedef struct cc_kind {
+    const char *msg_type;      /* out type of a new message: "chat_message" */
+    const char *edited_type;   /* "message_edited" */
+    const char *deleted_type;  /* "message_deleted" */
+    const char *id_field;      /* extra id in message payloads ("task_id") or NULL */
+    const char *group_prefix;  /* the room's layer group: prefix + public id,
+                                  or + room id when there is no public id */
+    const cc_handler *handlers; /* in-frame types of a room connection */
+    /* May this plugin serve the room (its room.get JSON)?  NULL: any. */
+    int (*room_ok)(const json_t *room);
+    /* A new message committed (out: its payload as broadcast, room: the
+     * room's JSON); runs even when the sender has left.  May be NULL. */
+    void (*committed)(cc_plugin *p, const json_t *room, const json_t *out);
+} cc_kind;
+
+typedef struct cc_settings {
+    unsigned history_limit;     /* messages in the history frame (0..500) */
+    size_t max_chars;           /* longest message, in characters */
+    double rate, burst;         /* token bucket: frames a second, saved */
+    unsigned abuse_close_after; /* refusals in a row before 1008 */
+} cc_settings;
+
+/* A plugin's global state (what init returns). */
+struct cc_plugin {
+    const chanhost_api *api;
+    const cc_kind *kind;
+    cc_settings set;
+};
+
+/* Per-connection state (the connection's data pointer). */
+struct cc_conn {
+    cc_plugin *p;
+    const cc_handler *handlers;
+    cc_deliver_fn deliver;
+    json_int_t user_id;
+    json_int_t room_id;        /* the store's room id; 0 for a lobby */
+    json_int_t public_id;      /* the id shown in id_field (task id) */
+    json_t *room;              /* the room's JSON (owned), NULL for a lobby */
+    char group[CC_GROUP_MAX];  /* the layer group it listens to */
+    chk_bucket bucket;
+    int live;                  /* the first frame went out */
+    json_t *backlog;           /* layer messages held until live */
+    json_int_t last_id;        /* the newest message id of the history */
+};
+
+/* A continuation of a store call.  cc is NULL when the client left (c is
+ * NULL too); data is the call's own (borrowed; freed after the call). */
+typedef void (*cc_done_fn)(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                           const json_t *result, json_t *data);
+
+/* ---- plugin lifecycle --------------------------------------------------- */
+
+int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind,
+            void **state);
+void cc_fini(void *state);
+
+/* New state for an authenticated connection, set as its data pointer;
+ * NULL when the client has no valid token (answer 4001) or out of memory. */
+cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p);
+
+/* Open the room that room.get finds with query (stolen) for a connection
+ * that will return CHANHOST_PENDING; public_id as in cc_conn (0: none).
+ * Returns CHANHOST_PENDING, or a close code for connect to return. */
+int cc_open_room(chanhost_conn *c, cc_conn *cc, json_t *query, json_int_t public_id);
+
+/* Send the connection's first frame, then what the layer delivered
+ * meanwhile (messages already in the history are dropped). */
+void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first);
+
+/* ---- descriptor callbacks ------------------------------------------------ */
+
+void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary);
+void cc_group_message(chanhost_conn *c, void *state, const char *type, const json_t *msg,
+                      const chanhost_msg *m);
+void cc_disconnect(chanhost_conn *c, void *state, int code);
+
+/* The default delivery of a room connection: forward, but not the
+ * connection's own user's typing and read receipts. */
+void cc_deliver_room(chanhost_conn *c, cc_conn *cc, const char *type, const json_t *msg,
+                     const chanhost_msg *m);
+
+/* ---- shared in-frame handlers -------------------------------------------- */
+
+void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in);
+void cc_on_edit(chanhost_conn *c, cc_conn *cc, const json_t *in);
+void cc_on_delete(chanhost_conn *c, cc_conn *cc, const json_t *in);
+void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in);
+void cc_on_ping(chanhost_conn *c, cc_conn *cc, const json_t *in);
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* Run a store operation (params and data stolen); done runs later, once.
+ * Returns 0, or the store's refusal (done never runs, data is freed). */
+int cc_call(chanhost_conn *c, cc_plugin *p, const char *op, json_t *params, cc_done_fn done,
+            json_t *data);
+
+/* Like cc_call, but a refusal is answered with an error frame. */
+void cc_call_or_error(chanhost_conn *c, cc_plugin *p, const char *op, json_t *params,
+                      cc_done_fn done, json_t *data);
+
+/* An error frame; extra (borrowed, may be NULL) adds fields to it. */
+void cc_error(chanhost_conn *c, cc_plugin *p, const char *code, const char *message,
+              const json_t *extra);
+
+/* An error frame for a failed store status (not_found, forbidden ...). */
+void cc_store_error(chanhost_conn *c, cc_plugin *p, int status, const json_t *extra);
+
+/* The integer field key of in as a positive id, or 0. */
+json_int_t cc_id_field(const json_t *in, const char *key);
+
+/* Send to a group; "<prefix><id>" names it. */
+void cc_group_send_id(cc_plugin *p, const char *prefix, json_int_t id, const json_t *msg);
+
+#endif /* CHATCORE_H */

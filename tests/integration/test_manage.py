@@ -1,0 +1,195 @@
+"""The management commands of the real binary (docs/store.md):
+`chanhost --config CFG migrate | cleanup-empty-threads | export | import`.
+
+Every test writes its own config files with fresh SQLite stores under
+tmp_path (the key file defaults to chanhost.key next to each database) and
+fills them through `import` of a hand-written JSON-lines fixture: the
+commands are tested through the command line alone, exactly as an operator
+runs them.
+"""
+
+import json
+import re
+import sqlite3
+
+from conftest import run_chanhost
+
+T0 = 1_700_000_000_000
+
+USERS = [
+    {"type": "user", "id": 1, "username": "alice", "email": "alice@example.com",
+     "password": "pbkdf2_sha256$1000$salt$aGFzaA==", "role": "user", "is_active": True,
+     "created_at": T0},
+    {"type": "user", "id": 2, "username": "bob", "email": None, "password": "pbkdf2$bob",
+     "role": "publisher", "is_active": False, "created_at": T0 + 1},
+]
+ROOMS = [
+    {"type": "room", "id": 1, "key": "thread:1-2", "kind": "thread", "name": "Alice & Bob",
+     "is_private": True, "created_at": T0 + 2, "is_active": True,
+     "participants": [{"user_id": 1, "joined_at": T0 + 3}, {"user_id": 2, "joined_at": T0 + 4}]},
+    {"type": "room", "id": 2, "key": "chat-room:7", "kind": "chat", "name": None,
+     "is_private": False, "created_at": T0 + 5, "is_active": False, "participants": []},
+    {"type": "room", "id": 3, "key": "thread:1-3", "kind": "thread", "name": None,
+     "is_private": False, "created_at": T0 + 6, "is_active": True,
+     "participants": [{"user_id": 1, "joined_at": T0 + 7}]},
+]
+MESSAGES = [
+    {"type": "message", "id": 1, "room_id": 1, "sender_id": 1, "content": "héllo ✓ \"quoted\"\n",
+     "created_at": T0 + 10, "edited_at": None, "is_deleted": False, "client_msg_id": "c-1",
+     "extra": {"a": [True, None], "b": 1}, "read_by": [{"user_id": 2, "read_at": T0 + 11}]},
+    {"type": "message", "id": 2, "room_id": 1, "sender_id": 2, "content": "edited text",
+     "created_at": T0 + 12, "edited_at": T0 + 13, "is_deleted": False,
+     "client_msg_id": "srv-0123456789abcdef0123456789abcdef", "extra": None, "read_by": []},
+    {"type": "message", "id": 5, "room_id": 2, "sender_id": 1, "content": "",
+     "created_at": T0 + 14, "edited_at": None, "is_deleted": True, "client_msg_id": "c-5",
+     "extra": None, "read_by": [{"user_id": 1, "read_at": T0 + 15},
+                                {"user_id": 2, "read_at": T0 + 16}]},
+]
+FIXTURE = USERS + ROOMS + MESSAGES
+
+SUMMARY_RE = r"^  {kind:<14} (\d+) imported, (\d+) skipped"
+
+
+def write_fixture(path, objects):
+    path.write_text("".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects))
+    return path
+
+
+def store_config(tmp_path, name):
+    """A config file whose store is a fresh SQLite database tmp_path/name/;
+    (config path, database path)."""
+    (tmp_path / name).mkdir()
+    db = tmp_path / name / "chanhost.db"
+    cfg = tmp_path / f"{name}.conf"
+    cfg.write_text(f"# test_manage.py\nstore sqlite:{db}\n")
+    return cfg, db
+
+
+def cli(cfg, *args, ok=True):
+    """Run `chanhost --config cfg ARGS`; ok: it must exit 0."""
+    r = run_chanhost(["--config", str(cfg), *args], timeout=60)
+    if ok:
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def counts(summary, kind):
+    """(imported, skipped) of an import summary's line for kind."""
+    m = re.search(SUMMARY_RE.format(kind=kind), summary, re.M)
+    assert m, summary
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_help_lists_the_commands():
+    r = run_chanhost(["--help"])
+    assert r.returncode == 0
+    for word in ("migrate", "cleanup-empty-threads [--dry-run] [--kind KIND]",
+                 "export [--output FILE]", "import FILE"):
+        assert word in r.stdout, r.stdout
+
+
+def test_migrate_prints_the_schema_version(tmp_path):
+    cfg, db = store_config(tmp_path, "a")
+    first = cli(cfg, "migrate")
+    m = re.search(r"schema at version (\d+) \(applied (\d+) migrations\)", first.stdout)
+    assert m and int(m.group(1)) >= 1 and m.group(1) == m.group(2), first.stdout
+    again = cli(cfg, "migrate")
+    assert f"schema at version {m.group(1)} (applied 0 migrations)" in again.stdout
+    assert db.exists()
+
+
+def test_export_import_export_gives_the_same_file(tmp_path):
+    cfg_a, _ = store_config(tmp_path, "a")
+    cfg_b, db_b = store_config(tmp_path, "b")
+    fixture = write_fixture(tmp_path / "fixture.jsonl", FIXTURE)
+    r = cli(cfg_a, "import", str(fixture))
+    assert counts(r.stdout, "users") == (2, 0)
+    assert counts(r.stdout, "rooms") == (3, 0)
+    assert counts(r.stdout, "participants") == (3, 0)
+    assert counts(r.stdout, "messages") == (3, 0)
+    assert counts(r.stdout, "read receipts") == (3, 0)
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    r = cli(cfg_a, "export", "--output", str(a))
+    assert f"export to {a}: 8 lines" in r.stdout, r.stdout
+    # what the fixture said is what the export says, line by line
+    exported = [json.loads(line) for line in a.read_text().splitlines()]
+    assert exported == FIXTURE
+    r = cli(cfg_b, "import", str(a))
+    assert counts(r.stdout, "messages") == (3, 0), r.stdout
+    cli(cfg_b, "export", "--output", str(b))
+    assert a.read_text().splitlines() == b.read_text().splitlines()
+    # at rest the content is sealed: no plaintext in the database
+    with sqlite3.connect(db_b) as con:
+        stored = [row[0] for row in con.execute("SELECT content FROM messages")]
+    assert len(stored) == 3 and not any("héllo" in s or "edited" in s for s in stored)
+    # a second import skips every row, and changes nothing
+    r = cli(cfg_b, "import", str(a))
+    assert counts(r.stdout, "users") == (0, 2)
+    assert counts(r.stdout, "read receipts") == (0, 3)
+    cli(cfg_b, "export", "--output", str(b))
+    assert a.read_text() == b.read_text()
+
+
+def test_export_to_standard_output(tmp_path):
+    cfg, _ = store_config(tmp_path, "a")
+    cli(cfg, "import", str(write_fixture(tmp_path / "f.jsonl", FIXTURE)))
+    r = cli(cfg, "export")
+    assert [json.loads(line) for line in r.stdout.splitlines()] == FIXTURE
+    assert "export to standard output: 8 lines" in r.stderr
+
+
+def test_import_of_a_malformed_file_names_the_line(tmp_path):
+    cfg, db = store_config(tmp_path, "a")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(USERS[0]) + "\n"
+                   + '{"type": "room", "id": 1, "key": "x"\n'
+                   + json.dumps({**MESSAGES[0], "sender_id": "alice"}) + "\n")
+    r = cli(cfg, "import", str(bad), ok=False)
+    assert r.returncode == 1
+    assert f"{bad}:2: invalid JSON" in r.stderr, r.stderr
+    assert f"{bad}:3: sender_id: expected an integer" in r.stderr, r.stderr
+    assert "2 bad line(s); nothing imported" in r.stderr
+    assert not db.exists()  # the store was never opened
+
+
+def test_import_stops_at_a_line_the_store_refuses(tmp_path):
+    cfg, _ = store_config(tmp_path, "a")
+    orphan = {**MESSAGES[0], "room_id": 42}
+    f = write_fixture(tmp_path / "orphan.jsonl", USERS + [orphan])
+    r = cli(cfg, "import", str(f), ok=False)
+    assert r.returncode == 1
+    assert f"{f}:3: no such room" in r.stderr, r.stderr
+    assert counts(r.stdout, "users") == (2, 0)
+    assert counts(r.stdout, "read receipts") == (0, 0)
+
+
+def test_cleanup_empty_threads(tmp_path):
+    cfg, _ = store_config(tmp_path, "a")
+    cli(cfg, "import", str(write_fixture(tmp_path / "f.jsonl", FIXTURE)))
+    r = cli(cfg, "cleanup-empty-threads", "--dry-run")
+    assert r.stdout == "would delete 1 empty thread room(s): 3\n"
+    rooms = [o["id"] for o in map(json.loads, cli(cfg, "export").stdout.splitlines())
+             if o["type"] == "room"]
+    assert rooms == [1, 2, 3]
+    assert cli(cfg, "cleanup-empty-threads").stdout == "deleted 1 empty thread room(s): 3\n"
+    assert cli(cfg, "cleanup-empty-threads").stdout == "deleted 0 empty thread room(s)\n"
+    # room 2 has a (deleted) message: a chat room that is not empty
+    r = cli(cfg, "cleanup-empty-threads", "--kind", "chat")
+    assert r.stdout == "deleted 0 empty chat room(s)\n"
+    rooms = [o["id"] for o in map(json.loads, cli(cfg, "export").stdout.splitlines())
+             if o["type"] == "room"]
+    assert rooms == [1, 2]
+
+
+def test_usage_errors(tmp_path):
+    cfg, _ = store_config(tmp_path, "a")
+    r = cli(cfg, "export", "--store", "none", ok=False)  # after the command: not the host's
+    assert r.returncode == 2 and "unknown argument --store" in r.stderr
+    r = cli(cfg, "import", ok=False)
+    assert r.returncode == 2 and "import FILE" in r.stderr
+    r = run_chanhost(["--config", str(cfg), "vacuum"])
+    assert r.returncode == 2 and "unknown command vacuum" in r.stderr
+    r = run_chanhost(["--store", "none", "export"])
+    assert r.returncode == 1 and "no store configured" in r.stderr
+    r = cli(cfg, "export", ok=False)
+    assert r.returncode == 1 and "no database at" in r.stderr
