@@ -6,6 +6,7 @@
  * directives as a user sees them.
  */
 #include "config.h"
+#include "layer.h"
 
 #include "router.h"
 
@@ -505,15 +506,18 @@ static int h_origins(pctx *c, char **args, int n)
     return r;
 }
 
-/* layer memory | redis://... | rediss://... | unix://... */
+/* layer memory | redis://... | unix://... (TLS is not supported) */
 static int h_layer(pctx *c, char **args, int n)
 {
     const char *v = args[0];
     (void)n;
 
-    if (strcmp(v, "memory") != 0 && !has_prefix(v, "redis://") &&
-        !has_prefix(v, "rediss://") && !has_prefix(v, "unix://"))
-        return report(c, "'%s' is not memory, redis://..., rediss://... or unix://...", v);
+    char err[256];
+
+    if (strcmp(v, "memory") != 0 && !has_prefix(v, "redis://") && !has_prefix(v, "unix://"))
+        return report(c, "'%s' is not memory, redis://... or unix://...", v);
+    if (strcmp(v, "memory") != 0 && ch_layer_redis_url_check(v, err, sizeof err) != 0)
+        return report(c, "%s", err);
     return take_string(c, &c->cfg->layer, strdup(v));
 }
 
@@ -614,7 +618,7 @@ static const directive directives[] = {
     FIELD(static_dir, K_PATH, "PATH"),
     FUNC(allowed_origins, 1, -1, h_origins, "ORIGIN..."),
     FIELD(require_origin, K_BOOL, "yes|no"),
-    FUNC(layer, 1, 1, h_layer, "memory | redis://... | rediss://... | unix://..."),
+    FUNC(layer, 1, 1, h_layer, "memory | redis://... | unix://..."),
     FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
     FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),
     FUNC(plugin_setting, 3, 3, h_plugin_setting, "PLUGIN KEY VALUE"),

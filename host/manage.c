@@ -34,6 +34,7 @@ typedef struct mg_call {
 
 /* ---- the store and its loop ---------------------------------------------- */
 
+/* The directory part of the SQLite path + "chanhost.key" (manage.h). */
 char *ch_default_key_file(const char *store)
 {
     const char *path = store && strncmp(store, "sqlite:", 7) == 0 ? store + 7 : NULL;
@@ -60,16 +61,23 @@ void ch_mg_error(ch_mg *m, const char *fmt, ...)
     fputc('\n', m->err);
 }
 
+/* The config names a store: 0, or -1 after an error line. */
+static int have_store(ch_mg *m, const ch_config *cfg)
+{
+    if (cfg->store && strcmp(cfg->store, "none") != 0)
+        return 0;
+    ch_mg_error(m, "no store configured (set `store sqlite:PATH` or `store postgresql://...`)");
+    return -1;
+}
+
 /* Fill o from cfg; *key receives the defaulted key file (the caller
  * frees it; o->key_file points to it).  0, or -1 after an error line. */
 static int store_opts(ch_mg *m, const ch_config *cfg, ch_store_opts *o, char **key)
 {
     memset(o, 0, sizeof *o);
     *key = NULL;
-    if (!cfg->store || strcmp(cfg->store, "none") == 0) {
-        ch_mg_error(m, "no store configured (set `store sqlite:PATH` or `store postgresql://...`)");
+    if (have_store(m, cfg) != 0)
         return -1;
-    }
     o->url = cfg->store;
     o->key_env = cfg->store_key_env;
     o->key_file = cfg->store_key_file;
@@ -77,7 +85,7 @@ static int store_opts(ch_mg *m, const ch_config *cfg, ch_store_opts *o, char **k
         o->key_file = *key = ch_default_key_file(cfg->store);
     if (!o->key_file && !o->key_env) {
         ch_mg_error(m, "store %s: name the message keys with store_key_file or store_key_env",
-                 cfg->store);
+                    cfg->store);
         return -1;
     }
     o->queue_max = (uint32_t)cfg->store_queue_max;
@@ -168,8 +176,8 @@ static void check_stall(ch_mg *m)
     if (state && strcmp(state, "ok") == 0) {
         m->progress_ms = uv_now(&m->loop);
     } else {
-        ch_mg_error(m, "the store made no progress for %d s (%s); giving up", STALL_MS / 1000,
-                 state ? state : "?");
+        ch_mg_error(m, "the store made no progress for %d s (%s); giving up",
+                    STALL_MS / 1000, state ? state : "?");
         m->stalled = 1;
         mg_close_store(m);
     }
@@ -190,6 +198,8 @@ int ch_mg_wait(ch_mg *m, size_t upto)
     return m->stalled ? -1 : 0;
 }
 
+/* A store callback: count it as progress, hand it to the command's
+ * callback, free the call record. */
 static void on_call(int status, json_t *result, const char *error, void *arg)
 {
     mg_call *c = arg;
@@ -211,10 +221,11 @@ int ch_mg_submit(ch_mg *m, const char *op, json_t *params, ch_mg_fn fn, void *ar
 
     if (c && params && m->store && ch_mg_wait(m, m->window - 1) == 0) {
         *c = (mg_call){m, fn, arg};
-        if (ch_store_check_params(op, params, why, sizeof why) != 0)
-            rc = CH_STORE_EINVAL;
-        else if ((rc = ch_store_call(m->store, op, json_incref(params), on_call, c)) != 0)
+        rc = ch_store_call(m->store, op, json_incref(params), on_call, c);
+        if (rc != 0)
             snprintf(why, sizeof why, "the store refused the call (%d)", rc);
+        if (rc == CH_STORE_EINVAL) /* the reason, as the check gives it */
+            ch_store_check_params(op, params, why, sizeof why);
     } else if (m->stalled) {
         snprintf(why, sizeof why, "the store is unavailable");
     }
@@ -235,6 +246,7 @@ typedef struct mg_sync {
     char error[200];
 } mg_sync;
 
+/* Keep what a synchronous call got (the result as a new reference). */
 static void on_sync(void *arg, int status, json_t *result, const char *error)
 {
     mg_sync *s = arg;
@@ -272,10 +284,8 @@ static int cmd_migrate(ch_mg *m, const ch_config *cfg, int argc, char **argv)
         ch_mg_error(m, "takes no arguments (see chanhost --help)");
         return 2;
     }
-    if (!cfg->store || strcmp(cfg->store, "none") == 0) {
-        ch_mg_error(m, "no store configured (set `store sqlite:PATH` or `store postgresql://...`)");
+    if (have_store(m, cfg) != 0)
         return 1;
-    }
     o.url = cfg->store;
     fflush(m->out);
     return ch_store_migrate_cli(&o);
@@ -297,7 +307,7 @@ static void print_rooms(ch_mg *m, const char *label, const char *kind, const jso
 static int cmd_cleanup(ch_mg *m, const ch_config *cfg, int argc, char **argv)
 {
     const char *kind = "thread";
-    int dry = 0, i;
+    int dry = 0, i, ok;
     json_t *r;
 
     for (i = 1; i < argc; i++) {
@@ -313,33 +323,39 @@ static int cmd_cleanup(ch_mg *m, const ch_config *cfg, int argc, char **argv)
     if (ch_mg_open(m, cfg, CH_MG_DB) != 0)
         return 1;
     r = ch_mg_call(m, "cleanup.empty_threads",
-                     json_pack("{s:b, s:s}", "dry_run", dry, "kind", kind));
-    if (r)
+                   json_pack("{s:b, s:s}", "dry_run", dry, "kind", kind));
+    ok = r != NULL;
+    if (ok)
         print_rooms(m, dry ? "would delete" : "deleted", kind, json_object_get(r, "rooms"));
     json_decref(r);
     ch_mg_close(m);
-    return r ? 0 : 1;
+    return ok ? 0 : 1;
 }
 
 /* ---- the commands -------------------------------------------------------- */
 
+/* The commands: name, entry point, and their lines of --help. */
 static const struct command {
     const char *name;
     int (*run)(ch_mg *m, const ch_config *cfg, int argc, char **argv);
     const char *usage;
 } commands[] = {
-    {"migrate", cmd_migrate, "migrate                 apply the store's schema migrations and\n"
-                             "                          print the schema version"},
+    {"migrate", cmd_migrate,
+     "migrate                 apply the store's schema migrations and\n"
+     "                          print the schema version"},
     {"cleanup-empty-threads", cmd_cleanup,
      "cleanup-empty-threads [--dry-run] [--kind KIND]\n"
      "                          delete the rooms of kind KIND (default thread)\n"
      "                          that have no message; --dry-run only lists them"},
-    {"export", ch_mg_export, "export [--output FILE]  write users, rooms and messages (decrypted)\n"
-                           "                          as JSON lines (default: to standard output)"},
-    {"import", ch_mg_import, "import FILE             read them back (rows whose ids exist are\n"
-                           "                          skipped)"},
+    {"export", ch_mg_export,
+     "export [--output FILE]  write users, rooms and messages (decrypted)\n"
+     "                          as JSON lines (default: to standard output)"},
+    {"import", ch_mg_import,
+     "import FILE             read them back (rows whose ids exist are\n"
+     "                          skipped)"},
 };
 
+/* A linear search of the table above. */
 int ch_manage_is_command(const char *word)
 {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
@@ -355,6 +371,7 @@ void ch_manage_usage(FILE *f)
         fprintf(f, "  %s\n", commands[i].usage);
 }
 
+/* Find the command, answer its --help, or run it with a fresh context. */
 int ch_manage_run(const ch_config *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
     ch_mg m;

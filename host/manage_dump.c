@@ -105,7 +105,7 @@ static int export_all(exporter *x, const char *op, const char *key,
 
     do {
         r = ch_mg_call(x->m, op,
-                         json_pack("{s:I, s:i}", "after_id", (json_int_t)after, "limit", PAGE));
+                       json_pack("{s:I, s:i}", "after_id", (json_int_t)after, "limit", PAGE));
         if (!r)
             return -1;
         n = json_array_size(json_object_get(r, key));
@@ -159,6 +159,22 @@ static int export_run(exporter *x)
     return 0;
 }
 
+/* Open FILE.tmp-PID for writing: the stream, with *tmp its name (the
+ * caller frees it), or NULL after an error line. */
+static FILE *open_output(ch_mg *m, const char *path, char **tmp)
+{
+    FILE *f;
+
+    if (asprintf(tmp, "%s.tmp-%d", path, (int)getpid()) < 0) {
+        *tmp = NULL;
+        ch_mg_error(m, "out of memory");
+        return NULL;
+    }
+    if (!(f = fopen(*tmp, "w")))
+        ch_mg_error(m, "%s: %s", *tmp, strerror(errno));
+    return f;
+}
+
 /* `export [--output FILE]`: to FILE (written as FILE.tmp-PID, renamed
  * when complete) or to out. */
 int ch_mg_export(ch_mg *m, const ch_config *cfg, int argc, char **argv)
@@ -178,9 +194,7 @@ int ch_mg_export(ch_mg *m, const ch_config *cfg, int argc, char **argv)
     }
     if (ch_mg_open(m, cfg, CH_MG_DB | CH_MG_KEYS) != 0)
         return 1;
-    if (path && (asprintf(&tmp, "%s.tmp-%d", path, (int)getpid()) < 0 ||
-                 !(x.f = fopen(tmp, "w")))) {
-        ch_mg_error(m, "%s: %s", tmp ? tmp : path, strerror(errno));
+    if (path && !(x.f = open_output(m, path, &tmp))) {
         ch_mg_close(m);
         free(tmp);
         return 1;
@@ -367,28 +381,31 @@ static void on_child(void *arg, int status, json_t *result, const char *error)
     count_row(l, kinds[l->kind].child_kind, status, result, error);
 }
 
+/* Queue the rows hanging off line l (its participants or receipts). */
+static void submit_children(imp *x, imp_line *l)
+{
+    const struct line_kind *k = &kinds[l->kind];
+    size_t n = k->list ? json_array_size(json_object_get(l->obj, k->list)) : 0;
+
+    for (size_t j = 0; j < n; j++)
+        ch_mg_submit(x->m, k->child_op, child_params(k, l->obj, j), on_child, l);
+}
+
 /* Apply the round: every line's row, then, once they are in, the rows
  * hanging off each line whose row went in.  0, or -1 when any line was
  * refused or the store stalled. */
 static int apply_round(imp *x)
 {
     long before = x->errors;
-    imp_line *l;
-    size_t i, j;
+    size_t i;
 
-    for (i = 0; i < x->n_round; i++) {
-        l = &x->round[i];
-        ch_mg_submit(x->m, kinds[l->kind].op, json_deep_copy(l->obj), on_head, l);
-    }
+    for (i = 0; i < x->n_round; i++)
+        ch_mg_submit(x->m, kinds[x->round[i].kind].op, json_deep_copy(x->round[i].obj), on_head,
+                     &x->round[i]);
     ch_mg_wait(x->m, 0);
-    for (i = 0; i < x->n_round; i++) {
-        l = &x->round[i];
-        for (j = 0; l->head_ok && kinds[l->kind].list &&
-                    j < json_array_size(json_object_get(l->obj, kinds[l->kind].list));
-             j++)
-            ch_mg_submit(x->m, kinds[l->kind].child_op, child_params(&kinds[l->kind], l->obj, j),
-                      on_child, l);
-    }
+    for (i = 0; i < x->n_round; i++)
+        if (x->round[i].head_ok)
+            submit_children(x, &x->round[i]);
     ch_mg_wait(x->m, 0);
     for (i = 0; i < x->n_round; i++)
         json_decref(x->round[i].obj);
@@ -444,7 +461,7 @@ static void import_failed(imp *x, int applied)
         ch_mg_error(x->m, "%s: %ld bad line(s); nothing imported", x->path, x->errors);
     else
         ch_mg_error(x->m, "%s: import stopped; the lines before it are imported (import the "
-                 "fixed file again: rows already present are skipped)", x->path);
+                    "fixed file again: rows already present are skipped)", x->path);
 }
 
 /* Pass 2 on an opened store, then the summary.  0 or -1. */

@@ -262,6 +262,8 @@ static void drop(ch_rest *r)
     ch_conn_release(c);
 }
 
+/* A store call finished: continue the chain, or drop it if the
+ * connection went away meanwhile. */
 static void store_done(int status, json_t *result, const char *error, void *arg)
 {
     ch_rest *r = arg;
@@ -292,13 +294,19 @@ void ch_rest_store(ch_rest *r, const char *op, json_t *params, ch_rest_step next
         ch_rest_store_failed(r, rc, NULL);
 }
 
+/* Thread pool: the work, then free OpenSSL's per-thread state (random
+ * generator, error queue) that it set up in this pool thread: the pool's
+ * threads outlive OpenSSL's own cleanup at exit, so it would be lost. */
 static void work_run(uv_work_t *w)
 {
     ch_rest *r = w->data;
 
     r->work_fn(r);
+    OPENSSL_thread_stop();
 }
 
+/* Loop thread, after work_run: continue, or drop r if the connection
+ * went away. */
 static void work_done(uv_work_t *w, int status)
 {
     ch_rest *r = w->data;

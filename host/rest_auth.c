@@ -155,6 +155,7 @@ static void register_created(ch_rest *r, int status, json_t *result, const char 
     session_answer(r, 201, ch_rest_public_user(json_object_get(result, "user"), 1));
 }
 
+/* The password is hashed: store the new user. */
 static void register_hashed(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
@@ -297,6 +298,7 @@ static void user_created(ch_rest *r, int status, json_t *result, const char *err
                   NULL);
 }
 
+/* The password is hashed: store the new user. */
 static void user_hashed(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
@@ -321,6 +323,7 @@ void ch_rest_users_create(ch_rest *r)
     create_user(r, user_created);
 }
 
+/* The user to mint for: 404 if unknown, 409 if inactive, else its token. */
 static void token_user_found(ch_rest *r, int status, json_t *result, const char *error)
 {
     json_t *row = json_object_get(result, "user"), *out;

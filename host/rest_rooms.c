@@ -25,12 +25,14 @@
 
 #define MAX_PARTICIPANTS 100
 
+/* Parameters of room.get_or_create (new reference). */
 static json_t *room_key_params(const char *key, const char *kind, const char *name, int priv)
 {
     return json_pack("{s:s, s:s, s:s?, s:b}", "key", key, "kind", kind, "name", name,
                      "is_private", priv);
 }
 
+/* {room_id, user_id} for the participant.* operations (new reference). */
 static json_t *room_user(int64_t room_id, int64_t user_id)
 {
     return json_pack("{s:I, s:I}", "room_id", (json_int_t)room_id, "user_id", (json_int_t)user_id);
@@ -52,6 +54,7 @@ static int64_t id_at(const json_t *ids, size_t i) { return json_integer_value(js
 static void users_check_next(ch_rest *r);
 static void add_next(ch_rest *r);
 
+/* One user of r->ids looked up: 400 unknown_user if it does not exist. */
 static void user_checked(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)result;
@@ -80,6 +83,7 @@ static void users_check_next(ch_rest *r)
                   user_checked);
 }
 
+/* One participant added: on to the next. */
 static void added_one(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)result;
@@ -118,6 +122,7 @@ static void member_checked(ch_rest *r, int status, json_t *result, const char *e
     r->then(r, 0, NULL, NULL);
 }
 
+/* The path's room: keep it, then check the caller's membership. */
 static void path_room_found(ch_rest *r, int status, json_t *result, const char *error)
 {
     if (status != 0) {
@@ -148,6 +153,8 @@ static void room_answer(ch_rest *r, int status, json_t *result, const char *erro
     ch_rest_reply(r, 201, json_pack("{s:O}", "room", r->room), NULL);
 }
 
+/* The new room: 409 if a group room of that name existed, else add the
+ * caller and the participants. */
 static void room_made(ch_rest *r, int status, json_t *result, const char *error)
 {
     json_t *room = json_object_get(result, "room");
@@ -268,6 +275,7 @@ static void answer_flag(ch_rest *r, int status, json_t *result, const char *erro
         ch_rest_reply(r, 200, json_incref(result), NULL);
 }
 
+/* The new participant exists: add it. */
 static void participant_added(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
@@ -286,6 +294,7 @@ static int may_join(const json_t *room, int64_t user)
     return sscanf(key + 7, "%lld-%lld", &a, &b) == 2 && (user == a || user == b);
 }
 
+/* The caller may change the room: check the new participant. */
 static void participant_add_room(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
@@ -305,6 +314,7 @@ void ch_rest_participant_add(ch_rest *r)
         path_room(r, participant_add_room);
 }
 
+/* The caller may change the room: remove the participant. */
 static void participant_remove_room(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
@@ -329,6 +339,7 @@ static void messages_read(ch_rest *r, int status, json_t *result, const char *er
                       NULL);
 }
 
+/* The caller may read the room: one page of its history. */
 static void messages_room(ch_rest *r, int status, json_t *result, const char *error)
 {
     json_t *params = json_pack("{s:I, s:I}", "room_id", (json_int_t)r->id, "limit",
@@ -380,6 +391,7 @@ static void thread_answer(ch_rest *r, int status, json_t *result, const char *er
     ch_rest_reply(r, 200, json_pack("{s:O, s:b}", "room", r->room, "created", r->created), NULL);
 }
 
+/* The thread (new or not): make sure both users are in it. */
 static void thread_made(ch_rest *r, int status, json_t *result, const char *error)
 {
     int64_t a, b;
@@ -397,6 +409,7 @@ static void thread_made(ch_rest *r, int status, json_t *result, const char *erro
     add_next(r);
 }
 
+/* The partner exists: get or create the pair's one thread. */
 static void thread_partner_ok(ch_rest *r, int status, json_t *result, const char *error)
 {
     int64_t a, b;
@@ -455,6 +468,7 @@ static void ad_listed(ch_rest *r, int status, json_t *result, const char *error)
     ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), ad_answer);
 }
 
+/* The ad's room (new or not): who is in it already? */
 static void ad_made(ch_rest *r, int status, json_t *result, const char *error)
 {
     if (status != 0) {
@@ -491,6 +505,7 @@ static void task_room_made(ch_rest *r, int status, json_t *result, const char *e
     ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), answer_flag);
 }
 
+/* The task room's key "task:<id>" for the path's id. */
 static void task_key(const ch_rest *r, char key[64])
 {
     snprintf(key, 64, "task:%lld", (long long)r->id);
@@ -509,6 +524,7 @@ void ch_rest_task_add(ch_rest *r)
                   task_room_made);
 }
 
+/* The task room, if there is one: remove the member from it. */
 static void task_room_found(ch_rest *r, int status, json_t *result, const char *error)
 {
     if (status == CH_STORE_ENOENT) {

@@ -246,94 +246,8 @@ static void send_history(chanhost_conn *c, sconn *s, json_t *msgs)
     s->loading = 0;
 }
 
-/* message.history of the connection's room answered. */
-static void on_history(chanhost_conn *c, int status, const json_t *result, const char *error,
-                       void *arg)
-{
-    sconn *s = alive(c);
-    json_t *out, *m;
-    size_t i;
-
-    (void)arg;
-    if (!s)
-        return;
-    if (status) {
-        api->log(CHANHOST_LOG_WARN, "history of room %lld: %s", (long long)s->room_id, error);
-        api->close(c, store_close_code(status), "history unavailable");
-        return;
-    }
-    out = json_array();
-    json_array_foreach(json_object_get(result, "messages"), i, m) {
-        json_array_append_new(out, stored_payload(s, m, s->route == ROUTE_AD ? s->uid : 0));
-    }
-    send_history(c, s, out);
-}
-
-static int cmp_by_id(const void *a, const void *b)
-{
-    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "id"));
-    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "id"));
-
-    return (x > y) - (x < y);
-}
-
-/* Sort an array of messages by id, in place. */
-static void sort_by_id(json_t *arr)
-{
-    size_t i, n = json_array_size(arr);
-    json_t **v = n > 1 ? malloc(n * sizeof *v) : NULL;
-
-    if (!v)
-        return;
-    for (i = 0; i < n; i++)
-        v[i] = json_incref(json_array_get(arr, i));
-    qsort(v, n, sizeof *v, cmp_by_id);
-    json_array_clear(arr);
-    for (i = 0; i < n; i++)
-        json_array_append_new(arr, v[i]);
-    free(v);
-}
-
-/* support.conversations answered for an ad's publisher: remember each
- * conversation's room, send all their messages merged by id, each with
- * the client_id of its conversation. */
-static void on_pub_history(chanhost_conn *c, int status, const json_t *result,
-                           const char *error, void *arg)
-{
-    sconn *s = alive(c);
-    json_t *out, *conv, *room, *m;
-    const char *key, *tail;
-    size_t i, j;
-    json_int_t cid;
-
-    (void)arg;
-    if (!s)
-        return;
-    if (status) {
-        api->log(CHANHOST_LOG_WARN, "conversations of ad %lld: %s", (long long)s->ad_id, error);
-        api->close(c, store_close_code(status), "history unavailable");
-        return;
-    }
-    out = json_array();
-    json_array_foreach(json_object_get(result, "conversations"), i, conv) {
-        room = json_object_get(conv, "room");
-        key = json_string_value(json_object_get(room, "key"));
-        tail = key ? strrchr(key, ':') : NULL;
-        cid = tail ? parse_id(tail + 1, 1) : 0;
-        if (cid <= 0)
-            continue;
-        json_object_set(s->convs, tail + 1, json_object_get(room, "id"));
-        json_array_foreach(json_object_get(conv, "messages"), j, m) {
-            json_array_append_new(out, stored_payload(s, m, cid));
-        }
-    }
-    sort_by_id(out);
-    send_history(c, s, out);
-}
-
-/* ---- connect ------------------------------------------------------------- */
-
-/* Close a connection whose set-up failed (once). */
+/* Close a connection whose set-up or history failed (once): code, and
+ * a log line when it is the store's fault. */
 static void end_connect(chanhost_conn *c, sconn *s, int code, const char *reason,
                         const char *error)
 {
@@ -341,10 +255,92 @@ static void end_connect(chanhost_conn *c, sconn *s, int code, const char *reason
         return;
     s->failed = 1;
     if (code == 1011 || code == 1013)
-        api->log(CHANHOST_LOG_WARN, "connect to %s failed: %s", api->path(c),
-                 error ? error : reason);
+        api->log(CHANHOST_LOG_WARN, "connect to %s: %s", api->path(c), error ? error : reason);
     api->close(c, code, reason);
 }
+
+/* The state of c for the answer of a set-up step, or NULL when the client
+ * left or the step failed (the connection is then closed: 4004 for
+ * ENOENT when not_found says so, else 1011 / 1013). */
+static sconn *step_ok(chanhost_conn *c, int status, const char *error, int not_found)
+{
+    sconn *s = alive(c);
+
+    int missing = status == CHANHOST_STORE_ENOENT && not_found;
+
+    if (s && status) {
+        end_connect(c, s, missing ? 4004 : store_close_code(status),
+                    missing ? "not found" : "store unavailable", error);
+        return NULL;
+    }
+    return s;
+}
+
+/* Queue the next set-up step; close the connection if the store refuses. */
+static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params, store_cb *cb,
+                      json_t *data)
+{
+    int rc = scall(c, op, params, cb, data);
+
+    if (rc != 0)
+        end_connect(c, s, store_close_code(rc), "store unavailable", NULL);
+}
+
+/* message.history of the connection's room answered. */
+static void on_history(chanhost_conn *c, int status, const json_t *result, const char *error,
+                       void *arg)
+{
+    sconn *s = step_ok(c, status, error, 0);
+    json_t *out, *m;
+    size_t i;
+
+    (void)arg;
+    if (!s)
+        return;
+    out = json_array();
+    json_array_foreach(json_object_get(result, "messages"), i, m) {
+        json_array_append_new(out, stored_payload(s, m, s->route == ROUTE_AD ? s->uid : 0));
+    }
+    send_history(c, s, out);
+}
+
+/* support.conversations answered for an ad's publisher: remember each
+ * conversation's room by its client, send the messages (merged by id)
+ * with the client_id of their conversation. */
+static void on_pub_history(chanhost_conn *c, int status, const json_t *result,
+                           const char *error, void *arg)
+{
+    sconn *s = step_ok(c, status, error, 0);
+    json_t *out, *by_room, *room, *m;
+    const char *key, *tail;
+    char rid[24];
+    size_t i;
+
+    (void)arg;
+    if (!s)
+        return;
+    out = json_array();
+    by_room = json_object();
+    json_array_foreach(json_object_get(result, "rooms"), i, room) {
+        key = json_string_value(json_object_get(room, "key"));
+        tail = key ? strrchr(key, ':') : NULL;
+        if (!tail || parse_id(tail + 1, 1) <= 0)
+            continue;
+        json_object_set(s->convs, tail + 1, json_object_get(room, "id"));
+        snprintf(rid, sizeof rid, "%lld", json_integer_value(json_object_get(room, "id")));
+        json_object_set_new(by_room, rid, json_integer(parse_id(tail + 1, 1)));
+    }
+    json_array_foreach(json_object_get(result, "messages"), i, m) {
+        snprintf(rid, sizeof rid, "%lld", json_integer_value(json_object_get(m, "room_id")));
+        if (json_object_get(by_room, rid))
+            json_array_append_new(
+                out, stored_payload(s, m, json_integer_value(json_object_get(by_room, rid))));
+    }
+    json_decref(by_room);
+    send_history(c, s, out);
+}
+
+/* ---- connect ------------------------------------------------------------- */
 
 /* The checks passed and the room is ready: accept (answering the Bearer
  * subprotocol if the token came that way), join the group, load the
@@ -353,12 +349,11 @@ static void start_session(chanhost_conn *c, sconn *s)
 {
     const char *sp = api->subprotocol_offered(c, "Bearer") ? "Bearer" : NULL;
     char prefix[KEY_LEN];
-    int rc;
 
     if (api->accept(c, sp) != CHANHOST_OK)
         return;
     if (api->group_add(c, s->group) != CHANHOST_OK) {
-        api->close(c, 1011, "group unavailable");
+        end_connect(c, s, 1011, "group unavailable", NULL);
         return;
     }
     s->loading = 1;
@@ -366,17 +361,15 @@ static void start_session(chanhost_conn *c, sconn *s)
     if (s->route == ROUTE_AD && s->is_publisher) {
         s->convs = json_object();
         snprintf(prefix, sizeof prefix, "ad:%lld:client:", (long long)s->ad_id);
-        rc = scall(c, "support.conversations",
-                   json_pack("{s:I, s:s, s:s, s:I}", "user_id", s->uid, "kind", "ad_chat",
-                             "key_prefix", prefix, "limit", s->set->history_limit),
-                   on_pub_history, NULL);
+        next_step(c, s, "support.conversations",
+                  json_pack("{s:I, s:s, s:s, s:I}", "user_id", s->uid, "kind", "ad_chat",
+                            "key_prefix", prefix, "limit", s->set->history_limit),
+                  on_pub_history, NULL);
     } else {
-        rc = scall(c, "message.history",
-                   json_pack("{s:I, s:I}", "room_id", s->room_id, "limit", s->set->history_limit),
-                   on_history, NULL);
+        next_step(c, s, "message.history",
+                  json_pack("{s:I, s:I}", "room_id", s->room_id, "limit", s->set->history_limit),
+                  on_history, NULL);
     }
-    if (rc != 0)
-        api->close(c, store_close_code(rc), "history unavailable");
 }
 
 /* One participant.add of the set-up answered; the last starts the
@@ -384,30 +377,20 @@ static void start_session(chanhost_conn *c, sconn *s)
 static void on_added(chanhost_conn *c, int status, const json_t *result, const char *error,
                      void *arg)
 {
-    sconn *s = alive(c);
+    sconn *s = step_ok(c, status, error, 0);
 
     (void)result;
     (void)arg;
-    if (!s)
-        return;
-    s->waiting--;
-    if (status)
-        end_connect(c, s, store_close_code(status), "store unavailable", error);
-    else if (s->waiting == 0)
+    if (s && --s->waiting == 0)
         start_session(c, s);
 }
 
 /* Make user a participant of the connection's room (counted in waiting). */
 static void add_participant(chanhost_conn *c, sconn *s, json_int_t user)
 {
-    int rc = scall(c, "participant.add",
-                   json_pack("{s:I, s:I}", "room_id", s->room_id, "user_id", user), on_added,
-                   NULL);
-
-    if (rc != 0)
-        end_connect(c, s, store_close_code(rc), "store unavailable", NULL);
-    else
-        s->waiting++;
+    s->waiting++;
+    next_step(c, s, "participant.add",
+              json_pack("{s:I, s:I}", "room_id", s->room_id, "user_id", user), on_added, NULL);
 }
 
 /* The client's conversation exists: make the client and the ad's
@@ -416,22 +399,18 @@ static void add_participant(chanhost_conn *c, sconn *s, json_int_t user)
 static void on_conv_room(chanhost_conn *c, int status, const json_t *result, const char *error,
                          void *arg)
 {
-    sconn *s = alive(c);
+    sconn *s = step_ok(c, status, error, 0);
     json_t *publishers = arg, *id;
     size_t i;
 
-    if (s && status)
-        end_connect(c, s, store_close_code(status), "store unavailable", error);
-    if (!s || status) {
-        json_decref(publishers);
-        return;
-    }
-    s->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
-    group_name(s->group, "adchat", s->room_id);
-    add_participant(c, s, s->uid);
-    json_array_foreach(publishers, i, id) {
-        if (!s->failed)
-            add_participant(c, s, json_integer_value(id));
+    if (s) {
+        s->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
+        group_name(s->group, "adchat", s->room_id);
+        add_participant(c, s, s->uid);
+        json_array_foreach(publishers, i, id) {
+            if (!s->failed)
+                add_participant(c, s, json_integer_value(id));
+        }
     }
     json_decref(publishers);
 }
@@ -441,20 +420,14 @@ static void on_conv_room(chanhost_conn *c, int status, const json_t *result, con
 static void on_ad_people(chanhost_conn *c, int status, const json_t *result, const char *error,
                          void *arg)
 {
-    sconn *s = alive(c);
+    sconn *s = step_ok(c, status, error, 1);
     json_t *ids = json_object_get(result, "user_ids"), *id;
     char key[KEY_LEN];
     size_t i;
-    int rc;
 
     (void)arg;
     if (!s)
         return;
-    if (status) {
-        end_connect(c, s, status == CHANHOST_STORE_ENOENT ? 4004 : store_close_code(status),
-                    "no such ad", error);
-        return;
-    }
     json_array_foreach(ids, i, id) {
         s->is_publisher |= json_integer_value(id) == s->uid;
     }
@@ -466,49 +439,34 @@ static void on_ad_people(chanhost_conn *c, int status, const json_t *result, con
         return;
     }
     conv_key(key, s->ad_id, s->uid);
-    rc = scall(c, "room.get_or_create",
-               json_pack("{s:s, s:s, s:s, s:b}", "key", key, "kind", "ad_chat", "name", key,
-                         "is_private", 1),
-               on_conv_room, json_deep_copy(ids));
-    if (rc != 0)
-        end_connect(c, s, store_close_code(rc), "store unavailable", NULL);
+    next_step(c, s, "room.get_or_create",
+              json_pack("{s:s, s:s, s:s, s:b}", "key", key, "kind", "ad_chat", "name", key,
+                        "is_private", 1),
+              on_conv_room, json_deep_copy(ids));
 }
 
 /* The ad's room: 4004 when the backend never registered the ad. */
 static void on_ad_room(chanhost_conn *c, int status, const json_t *result, const char *error,
                        void *arg)
 {
-    sconn *s = alive(c);
-    json_int_t room;
-    int rc;
+    sconn *s = step_ok(c, status, error, 1);
+    json_t *room = json_object_get(json_object_get(result, "room"), "id");
 
     (void)arg;
-    if (!s)
-        return;
-    if (status) {
-        end_connect(c, s, status == CHANHOST_STORE_ENOENT ? 4004 : store_close_code(status),
-                    "no such ad", error);
-        return;
-    }
-    room = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
-    rc = scall(c, "participant.list", json_pack("{s:I}", "room_id", room), on_ad_people, NULL);
-    if (rc != 0)
-        end_connect(c, s, store_close_code(rc), "store unavailable", NULL);
+    if (s)
+        next_step(c, s, "participant.list", json_pack("{s:O}", "room_id", room), on_ad_people,
+                  NULL);
 }
 
 /* The support room exists: its publisher becomes a participant. */
 static void on_support_room(chanhost_conn *c, int status, const json_t *result,
                             const char *error, void *arg)
 {
-    sconn *s = alive(c);
+    sconn *s = step_ok(c, status, error, 0);
 
     (void)arg;
     if (!s)
         return;
-    if (status) {
-        end_connect(c, s, store_close_code(status), "store unavailable", error);
-        return;
-    }
     s->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
     group_name(s->group, "support", s->room_id);
     add_participant(c, s, s->owner);
@@ -587,74 +545,65 @@ static void on_appended(chanhost_conn *c, int status, const json_t *result, cons
     json_int_t id = json_integer_value(json_object_get(result, "id"));
 
     if (s && status) {
-        api->log(CHANHOST_LOG_WARN, "append to room %lld: %s",
-                 (long long)json_integer_value(json_object_get(act, "room_id")), error);
+        api->log(CHANHOST_LOG_WARN, "append by user %lld: %s", (long long)s->uid, error);
         error_about(c, "store_error", "the message was not saved; send it again", cmid);
-    } else if (s) {
-        if (!json_is_true(json_object_get(result, "duplicate"))) {
-            out = payload(id, json_string_value(json_object_get(act, "message")), s->uid,
-                          json_string_value(json_object_get(act, "sender_name")), s->role,
-                          json_integer_value(json_object_get(result, "created_at")),
-                          json_string_value(json_object_get(result, "client_msg_id")),
-                          json_integer_value(json_object_get(act, "client_id")));
-            broadcast(s, json_integer_value(json_object_get(act, "room_id")), out);
-            json_decref(out);
-        }
-        if (json_is_string(cmid)) {
-            out = json_pack("{s:s, s:O, s:I}", "type", "ack", "client_msg_id", cmid, "id", id);
-            api->send_json(c, out);
-            json_decref(out);
-        }
+    } else if (s && !json_is_true(json_object_get(result, "duplicate"))) {
+        out = payload(id, json_string_value(json_object_get(act, "message")), s->uid,
+                      chk_username(api, c), s->role,
+                      json_integer_value(json_object_get(result, "created_at")),
+                      json_string_value(json_object_get(result, "client_msg_id")),
+                      json_integer_value(json_object_get(act, "client_id")));
+        broadcast(s, json_integer_value(json_object_get(act, "room_id")), out);
+        json_decref(out);
+    }
+    if (s && !status && json_is_string(cmid)) {
+        out = json_pack("{s:s, s:O, s:I}", "type", "ack", "client_msg_id", cmid, "id", id);
+        api->send_json(c, out);
+        json_decref(out);
     }
     json_decref(act);
 }
 
-/* Store act's message in room (client_id: the conversation's client on
- * the ad route, else 0), with sender_role and sender_name in extra. */
-static void append(chanhost_conn *c, sconn *s, json_int_t room, json_int_t client_id,
-                   json_t *act)
+/* Store act's message in act's room, with sender_role and sender_name in
+ * the message's extra. */
+static void append(chanhost_conn *c, sconn *s, json_t *act)
 {
     const char *name = chk_username(api, c);
     json_t *cmid = json_incref(json_object_get(act, "client_msg_id"));
-    json_t *p = json_pack("{s:I, s:I, s:O, s:{s:s, s:s}}", "room_id", room, "sender_id", s->uid,
-                          "content", json_object_get(act, "message"), "extra", "sender_role",
-                          s->role, "sender_name", name ? name : "");
+    json_t *p = json_pack("{s:O, s:I, s:O, s:O?, s:{s:s, s:s}}", "room_id",
+                          json_object_get(act, "room_id"), "sender_id", s->uid, "content",
+                          json_object_get(act, "message"), "client_msg_id", cmid, "extra",
+                          "sender_role", s->role, "sender_name", name ? name : "");
 
-    if (p && json_is_string(cmid))
-        json_object_set(p, "client_msg_id", cmid);
-    json_object_set_new(act, "room_id", json_integer(room));
-    json_object_set_new(act, "client_id", json_integer(client_id));
-    json_object_set_new(act, "sender_name", json_string(name ? name : ""));
     if (scall(c, "message.append", p, on_appended, act) != 0)
         error_about(c, "store_error", "the store is busy; send the message again", cmid);
     json_decref(cmid);
 }
 
-/* Tell the room's followers that the user is (not) typing. */
-static void typing_send(chanhost_conn *c, sconn *s, json_int_t room, json_int_t client_id,
-                        json_t *act)
+/* Tell the followers of act's room that the user is (not) typing. */
+static void typing_send(chanhost_conn *c, sconn *s, json_t *act)
 {
     const char *name = chk_username(api, c);
     json_t *msg = json_pack("{s:s, s:I, s:s, s:O}", "type", "support.typing", "user_id", s->uid,
                             "user_name", name ? name : "", "is_typing",
                             json_object_get(act, "is_typing"));
 
-    if (msg && client_id)
-        json_object_set_new(msg, "client_id", json_integer(client_id));
+    if (msg && s->route == ROUTE_AD)
+        json_object_set(msg, "client_id", json_object_get(act, "client_id"));
     if (msg)
-        broadcast(s, room, msg);
+        broadcast(s, json_integer_value(json_object_get(act, "room_id")), msg);
     json_decref(msg);
     json_decref(act);
 }
 
-/* Do act ({"do": "message" | "typing", ...}, stolen) in room. */
-static void run_action(chanhost_conn *c, sconn *s, json_int_t room, json_int_t client_id,
-                       json_t *act)
+/* Do act ({"do": "message" | "typing", "room_id", "client_id", ...};
+ * stolen). */
+static void run_action(chanhost_conn *c, sconn *s, json_t *act)
 {
     if (strcmp(json_string_value(json_object_get(act, "do")), "message") == 0)
-        append(c, s, room, client_id, act);
+        append(c, s, act);
     else
-        typing_send(c, s, room, client_id, act);
+        typing_send(c, s, act);
 }
 
 /* room.get of the conversation a publisher named: remember it and do the
@@ -664,7 +613,6 @@ static void on_conv_found(chanhost_conn *c, int status, const json_t *result, co
 {
     sconn *s = alive(c);
     json_t *act = arg, *room = json_object_get(json_object_get(result, "room"), "id");
-    json_int_t cid = json_integer_value(json_object_get(act, "client_id"));
     char key[24];
 
     if (s && status == CHANHOST_STORE_ENOENT) {
@@ -675,59 +623,63 @@ static void on_conv_found(chanhost_conn *c, int status, const json_t *result, co
         error_about(c, "store_error", "the store failed; send it again",
                     json_object_get(act, "client_msg_id"));
     } else if (s) {
-        snprintf(key, sizeof key, "%lld", (long long)cid);
+        snprintf(key, sizeof key, "%lld", json_integer_value(json_object_get(act, "client_id")));
         json_object_set(s->convs, key, room);
-        run_action(c, s, json_integer_value(room), cid, json_incref(act));
+        json_object_set(act, "room_id", room);
+        run_action(c, s, json_incref(act));
     }
     json_decref(act);
 }
 
-/* The client_id a publisher's frame names (an integer or digits), or 0. */
-static json_int_t client_id_of(const json_t *in)
-{
-    const json_t *v = json_object_get(in, "client_id");
-
-    if (json_is_integer(v))
-        return json_integer_value(v) > 0 ? json_integer_value(v) : 0;
-    return parse_id(json_string_value(v), 1);
-}
-
 /* Do act (stolen) in the conversation the frame is about: the
- * connection's own room, or for an ad's publisher the one of client_id
- * (looked up in the store the first time). */
+ * connection's own room, or for an ad's publisher the conversation of
+ * "client_id" (an integer or digits; looked up the first time). */
 static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
 {
-    json_int_t cid = s->route == ROUTE_AD ? s->uid : 0;
+    const json_t *v = json_object_get(in, "client_id");
+    json_int_t cid = json_is_integer(v) ? json_integer_value(v) : parse_id(json_string_value(v), 1);
     char key[KEY_LEN];
-    json_t *room;
 
+    if (!act)
+        return;
     if (!(s->route == ROUTE_AD && s->is_publisher)) {
-        run_action(c, s, s->room_id, cid, act);
+        json_object_set_new(act, "room_id", json_integer(s->room_id));
+        json_object_set_new(act, "client_id", json_integer(s->route == ROUTE_AD ? s->uid : 0));
+        run_action(c, s, act);
         return;
     }
-    cid = client_id_of(in);
-    if (cid == 0) {
+    if (cid <= 0) {
         error_about(c, "client_id_required", "say which conversation: \"client_id\": <id>",
                     json_object_get(act, "client_msg_id"));
         json_decref(act);
         return;
     }
+    json_object_set_new(act, "client_id", json_integer(cid));
     snprintf(key, sizeof key, "%lld", (long long)cid);
-    room = json_object_get(s->convs, key);
-    if (room) {
-        run_action(c, s, json_integer_value(room), cid, act);
+    if (json_object_get(s->convs, key)) {
+        json_object_set(act, "room_id", json_object_get(s->convs, key));
+        run_action(c, s, act);
         return;
     }
-    json_object_set_new(act, "client_id", json_integer(cid));
     conv_key(key, s->ad_id, cid);
     if (scall(c, "room.get", json_pack("{s:s}", "key", key), on_conv_found, act) != 0)
         chk_error(api, c, "store_error", "the store is busy; send it again");
 }
 
+/* A client_msg_id: absent, null, or a string of 1 to 100 characters. */
+static int cmid_ok(const json_t *v)
+{
+    const char *t = json_string_value(v);
+
+    return !v || json_is_null(v) ||
+           (t && *t && strlen(t) == json_string_length(v) && utf8_chars(t) <= CMID_MAX);
+}
+
 /* {"type":"message","message":M,"client_msg_id"?,"client_id"?}. */
 static void on_message(chanhost_conn *c, sconn *s, const json_t *in)
 {
-    const json_t *text = json_object_get(in, "message"), *cmid = json_object_get(in, "client_msg_id");
+    const json_t *text = json_object_get(in, "message");
+    const json_t *cmid = json_object_get(in, "client_msg_id");
     char why[64];
 
     if (!json_is_string(text)) {
@@ -737,10 +689,7 @@ static void on_message(chanhost_conn *c, sconn *s, const json_t *in)
     } else if (utf8_chars(json_string_value(text)) > s->set->max_chars) {
         snprintf(why, sizeof why, "at most %zu characters", s->set->max_chars);
         error_about(c, "message_too_long", why, cmid);
-    } else if (cmid && !json_is_null(cmid) &&
-               (!json_is_string(cmid) || json_string_length(cmid) == 0 ||
-                utf8_chars(json_string_value(cmid)) > CMID_MAX ||
-                strlen(json_string_value(cmid)) != json_string_length(cmid))) {
+    } else if (!cmid_ok(cmid)) {
         chk_error(api, c, "bad_client_msg_id", "client_msg_id: a string of 1 to 100 characters");
     } else {
         target(c, s, in,

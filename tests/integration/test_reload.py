@@ -210,3 +210,16 @@ def test_fifty_reloads_under_two_hundred_clients(hot_host):
             await asyncio.gather(*(ws.close() for ws in clients))
 
     run(main(), timeout=300)
+
+
+def test_dev_mode_reloads_an_edited_config(hot_host):
+    h = hot_host()   # --dev watches the config file too
+    with pytest.raises(Exception):
+        run(ask_once(h.url("/ws/later/")))
+    mark = h.mark()
+    text = h.config_path.read_text() + "route /ws/later/ hot\n"
+    tmp = h.config_path.with_name(".edited")
+    tmp.write_text(text)
+    os.replace(tmp, h.config_path)          # as editors save
+    h.wait_for(r"configuration reloaded \(file change\)", since=mark)
+    assert run(ask_once(h.url("/ws/later/"))) == "v1:x"

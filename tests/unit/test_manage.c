@@ -226,6 +226,7 @@ static char *dump_sqlite(const be *b, const char *sql)
     return buf;
 }
 
+/* The same over libpq (PostgreSQL sends every value as text). */
 static char *dump_pg(const be *b, const char *sql)
 {
     PGconn *c = PQconnectdb(b->store);
@@ -247,6 +248,7 @@ static char *dump_pg(const be *b, const char *sql)
     return buf;
 }
 
+/* The rows of sql on b's database, whatever its engine. */
 static char *dump(const be *b, const char *sql)
 {
     return b->dbname[0] ? dump_pg(b, sql) : dump_sqlite(b, sql);
@@ -258,6 +260,7 @@ static const char *const tables[] = {
     "SELECT id, username, email, password, role, is_active, created_at FROM users ORDER BY id",
     "SELECT id, key, kind, name, is_private, created_at, is_active FROM rooms ORDER BY id",
     "SELECT room_id, user_id, joined_at FROM participants ORDER BY room_id, user_id",
+    /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one query, two lines */
     "SELECT id, room_id, sender_id, created_at, edited_at, is_deleted, client_msg_id, extra"
     " FROM messages ORDER BY id",
     "SELECT message_id, user_id, read_at FROM read_receipts ORDER BY message_id, user_id",
@@ -281,7 +284,7 @@ static long long count_rows(const be *b)
     char *t = dump(b, "SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM rooms) +"
                       " (SELECT count(*) FROM participants) + (SELECT count(*) FROM messages) +"
                       " (SELECT count(*) FROM read_receipts)");
-    long long n = atoll(t);
+    long long n = strtoll(t, NULL, 10);
 
     free(t);
     return n;

@@ -134,7 +134,8 @@ static int fx_setup(void **state)
     f->room = new_room(f);
     f->other = new_room(f);
     for (int u = 1; u <= 3; u++)
-        json_decref(ok(f, "participant.add", J("{s:I, s:I}", "room_id", I(f->room), "user_id", I(u))));
+        json_decref(ok(f, "participant.add",
+                       J("{s:I, s:I}", "room_id", I(f->room), "user_id", I(u))));
     f->m[0] = post(f, f->room, 1);
     f->m[1] = post(f, f->room, 1);
     f->m[2] = post(f, f->room, 2);
@@ -187,8 +188,8 @@ static int64_t count_of(const json_t *counts, int64_t user)
 /* read.mark_room's "marked" as "id,id" text. */
 static char *mark(fx *f, int64_t user, int64_t room, json_t *ids, char *buf, size_t n)
 {
-    json_t *r = ok(f, "read.mark_room",
-                   J("{s:I, s:I, s:o}", "user_id", I(user), "room_id", I(room), "message_ids", ids));
+    json_t *r = ok(f, "read.mark_room", J("{s:I, s:I, s:o}", "user_id", I(user), "room_id",
+                                          I(room), "message_ids", ids));
     size_t i, off = 0;
     json_t *v;
 

@@ -300,16 +300,16 @@ static void set_pg_url(const char *base, const char *db)
     snprintf(G.url, sizeof G.url, "%.*s/%s%s", (int)(end - base), base, db, q ? q : "");
 }
 
-/* Run "<verb> DATABASE <db><tail>" on the server at url: 0, or 1 after
- * printing why. */
-static int pg_admin(const char *url, const char *verb, const char *db, const char *tail)
+/* Run the statement fmt (one %s: db) on the server at url: 0, or 1
+ * after printing why. */
+static int pg_admin(const char *url, const char *fmt, const char *db)
 {
     char text[200];
     PGconn *c = PQconnectdb(url);
     PGresult *r;
     int failed;
 
-    snprintf(text, sizeof text, "%s DATABASE %s%s", verb, db, tail);
+    snprintf(text, sizeof text, fmt, db);
     r = PQexec(c, text);
     failed = PQresultStatus(r) != PGRES_COMMAND_OK;
     if (failed)
@@ -339,11 +339,11 @@ static int run_pg(const struct CMUnitTest *tests, size_t n)
     }
     snprintf(db, sizeof db, "chanhost_support_%d", (int)getpid());
     set_pg_url(pg, db);
-    pg_admin(pg, "DROP", db, " IF EXISTS");
-    if (pg_admin(pg, "CREATE", db, "") != 0)
+    pg_admin(pg, "DROP DATABASE IF EXISTS %s", db);
+    if (pg_admin(pg, "CREATE DATABASE %s", db) != 0)
         return 1;
     return _cmocka_run_group_tests("store_support.postgresql", tests, n, NULL, NULL) +
-           pg_admin(pg, "DROP", db, " WITH (FORCE)");
+           pg_admin(pg, "DROP DATABASE %s WITH (FORCE)", db);
 }
 
 int main(void)
