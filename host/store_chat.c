@@ -2,10 +2,11 @@
  * store_chat.c -- the message store's operations for the chat plugins
  * (plugins/chatroom, plugins/taskcomments) that store_ops.c does not have:
  *
- *   unread.for_room {room_id, user_ids: [1..500 ids]}
- *       -> {"counts": {"<user_id>": n}}: for each user, the room's
- *          messages that are not deleted, not the user's own and carry
- *          no receipt of the user (the lobby's per-room badge);
+ *   unread.for_room {room_id, user_ids?: [1..500 ids]}
+ *       -> {"counts": {"<user_id>": n}}: for each user (without
+ *          user_ids: each participant of the room), the room's messages
+ *          that are not deleted, not the user's own and carry no receipt
+ *          of the user (the lobby's per-room badge);
  *   read.mark_room {user_id, room_id, message_ids: [1..500 ids]}
  *       -> {"marked": [ids, ascending]}: read.mark restricted to one
  *          room, so a client cannot mark messages of rooms it is not in;
@@ -39,18 +40,26 @@ static int ids_to_ctx(ch_store_req *req, const char *name)
 
 /* ---- unread.for_room ------------------------------------------------------ */
 
+/* Without user_ids: ctx "ids" is [] and ctx "all" 1 (the participants). */
 static int prep_unread_room(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
-                                    {"user_ids", 'a', 1, 1, 500},
+                                    {"user_ids", 'a', 0, 1, 500},
                                     {NULL, 0, 0, 0, 0}};
+    json_t *ids;
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
+    ids = json_object_get(req->params, "user_ids");
+    json_object_set_new(req->ctx, "all", json_integer(!ids || json_is_null(ids)));
+    if (!ids || json_is_null(ids)) {
+        json_object_set_new(req->ctx, "ids", json_string("[]"));
+        return 0;
+    }
     return ids_to_ctx(req, "user_ids");
 }
 
-CH_ST_BIND(bind_unread_room, "room_id", "@ids")
+CH_ST_BIND(bind_unread_room, "room_id", "@ids", "@all")
 
 /* {"counts": {"<user_id>": n}}. */
 static int rows_unread_room(ch_store_req *req, json_t *rows)
@@ -67,17 +76,19 @@ static int rows_unread_room(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
-/* For each listed user u (a subquery with the column uid), the count. */
+/* For each user u (the listed ids, or with $3 = 1 the room's
+ * participants; a column uid), the count. */
 #define UNREAD_OF_U(ids)                                                             \
     "SELECT u.uid AS user_id, (SELECT count(*) FROM messages m WHERE m.room_id = $1" \
     " AND m.is_deleted = 0 AND m.sender_id <> u.uid AND NOT EXISTS"                 \
     " (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id AND x.user_id = u.uid))" \
-    " AS unread FROM " ids " AS u ORDER BY u.uid"
+    " AS unread FROM (" ids " UNION SELECT p.user_id FROM participants p"           \
+    " WHERE p.room_id = $1 AND $3 = 1) AS u ORDER BY u.uid"
 
-#define SQLITE_IDS(n) "(SELECT DISTINCT CAST(value AS BIGINT) AS uid FROM json_each(" n "))"
+/* The ids of the JSON array text n, as a column uid. */
+#define SQLITE_IDS(n) "SELECT CAST(value AS BIGINT) AS uid FROM json_each(" n ")"
 #define PG_IDS(n)                                                                    \
-    "(SELECT DISTINCT CAST(v AS BIGINT) AS uid"                                      \
-    " FROM json_array_elements_text(CAST(" n " AS json)) AS v)"
+    "SELECT CAST(v AS BIGINT) AS uid FROM json_array_elements_text(CAST(" n " AS json)) AS v"
 
 static const ch_store_step unread_room_steps[] = {
     {UNREAD_OF_U(SQLITE_IDS("$2")), bind_unread_room, rows_unread_room},
@@ -120,7 +131,7 @@ static int rows_marked_room(ch_store_req *req, json_t *rows)
 #define MARK_ROOM(ids)                                                               \
     "INSERT INTO read_receipts (message_id, user_id, read_at)"                       \
     " SELECT m.id, CAST($1 AS BIGINT), CAST($2 AS BIGINT) FROM messages m"          \
-    " WHERE m.id IN (SELECT uid FROM " ids " AS i) AND m.room_id = $4"               \
+    " WHERE m.id IN (" ids ") AND m.room_id = $4"                                   \
     " AND m.sender_id <> $1 AND m.is_deleted = 0"                                    \
     " ON CONFLICT DO NOTHING RETURNING message_id"
 

@@ -22,8 +22,6 @@
 
 #include "../common/chatcore.h"
 
-#define IDS_PER_CALL 500 /* unread.for_room takes at most this many users */
-
 static void cr_on_read_receipt(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static void cr_on_bulk_read(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static int cr_room_ok(const json_t *room);
@@ -131,10 +129,14 @@ static int lobby_open(chanhost_conn *c, cc_conn *cc)
 
 /* ---- notifications after a message ---------------------------------------- */
 
-/* Recipients' counts: one notification to each one's lobby group. */
+/* The participants' counts: a notification to each one's lobby group,
+ * but the sender's.  Counted in the store right after the commit (the
+ * call is queued from the append's own callback), so each count is the
+ * one this message made. */
 static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
                           const json_t *result, json_t *data)
 {
+    json_int_t sender = json_integer_value(json_object_get(data, "sender_id"));
     const char *uid;
     json_t *n, *note;
     char group[CC_GROUP_MAX];
@@ -144,47 +146,14 @@ static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int statu
     if (status != 0)
         return;
     json_object_foreach((json_t *)json_object_get(result, "counts"), uid, n) {
+        if (strtoll(uid, NULL, 10) == sender)
+            continue;
         note = json_copy(json_object_get(data, "note"));
         json_object_set(note, "unread", n);
         snprintf(group, sizeof group, "user_%s", uid);
         p->api->group_send(group, note);
         json_decref(note);
     }
-}
-
-/* Ask for the unread counts of ids (stolen) in data's room. */
-static void unread_for(cc_plugin *p, json_t *data, json_t *ids)
-{
-    json_t *params = json_pack("{s:O, s:o}", "room_id", json_object_get(data, "room_id"),
-                               "user_ids", ids);
-
-    cc_call(NULL, p, "unread.for_room", params, on_recipients, json_incref(data));
-}
-
-/* The room's participants: everyone but the sender gets a notification,
- * asked for in chunks the store op takes. */
-static void on_participants(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                            const json_t *result, json_t *data)
-{
-    json_int_t sender = json_integer_value(json_object_get(data, "sender_id"));
-    json_t *ids = json_array(), *id;
-    size_t i;
-
-    (void)c;
-    (void)cc;
-    json_array_foreach(status == 0 ? json_object_get(result, "user_ids") : NULL, i, id) {
-        if (json_integer_value(id) == sender)
-            continue;
-        json_array_append(ids, id);
-        if (json_array_size(ids) == IDS_PER_CALL) {
-            unread_for(p, data, ids);
-            ids = json_array();
-        }
-    }
-    if (json_array_size(ids))
-        unread_for(p, data, ids);
-    else
-        json_decref(ids);
 }
 
 /* A message committed in room: notify the other participants' lobbies
@@ -206,8 +175,8 @@ static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out)
                          "room_type", "group", "room_id", json_object_get(room, "id"));
     data = json_pack("{s:o, s:O, s:O}", "note", note, "sender_id",
                      json_object_get(out, "user_id"), "room_id", json_object_get(room, "id"));
-    cc_call(NULL, p, "participant.list",
-            json_pack("{s:O}", "room_id", json_object_get(room, "id")), on_participants, data);
+    cc_call(NULL, p, "unread.for_room",
+            json_pack("{s:O}", "room_id", json_object_get(room, "id")), on_recipients, data);
 }
 
 /* ---- read receipts ----------------------------------------------------------- */

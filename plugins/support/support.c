@@ -193,21 +193,21 @@ static json_t *stored_payload(const sconn *s, const json_t *m, json_int_t client
                    json_string_value(json_object_get(m, "client_msg_id")), client_id);
 }
 
-/* Send msg to everybody who follows room: the support room's group, or
- * an ad conversation's client sockets and the ad's publishers. */
-static void broadcast(const sconn *s, json_int_t room, const json_t *msg)
+/* Send msg to everybody who follows act's room: the support room's group
+ * (act's ad_id 0), or an ad conversation's client sockets and the ad's
+ * publishers. */
+static void broadcast(const json_t *act, const json_t *msg)
 {
+    json_int_t room = json_integer_value(json_object_get(act, "room_id"));
+    json_int_t ad_id = json_integer_value(json_object_get(act, "ad_id"));
     char g[GROUP_LEN];
 
-    if (s->route == ROUTE_SUPPORT) {
-        group_name(g, "support", room);
+    group_name(g, ad_id ? "adchat" : "support", room);
+    api->group_send(g, msg);
+    if (ad_id) {
+        group_name(g, "ad", ad_id);
         api->group_send(g, msg);
-        return;
     }
-    group_name(g, "adchat", room);
-    api->group_send(g, msg);
-    group_name(g, "ad", s->ad_id);
-    api->group_send(g, msg);
 }
 
 /* ---- history --------------------------------------------------------------- */
@@ -535,25 +535,30 @@ static int sp_connect(chanhost_conn *c, void *state)
 
 /* ---- messages and typing -------------------------------------------------- */
 
-/* message.append answered: broadcast a new message, ack the sender when
- * it gave a client_msg_id (a retry is acked again, never broadcast). */
+/* message.append answered: broadcast a new message (even when its
+ * sender has left meanwhile), ack the sender when it gave a client_msg_id
+ * (a retry is acked again, never broadcast). */
 static void on_appended(chanhost_conn *c, int status, const json_t *result, const char *error,
                         void *arg)
 {
-    sconn *s = alive(c);
     json_t *act = arg, *out, *cmid = json_object_get(act, "client_msg_id");
     json_int_t id = json_integer_value(json_object_get(result, "id"));
+    sconn *s = alive(c);
 
-    if (s && status) {
-        api->log(CHANHOST_LOG_WARN, "append by user %lld: %s", (long long)s->uid, error);
-        error_about(c, "store_error", "the message was not saved; send it again", cmid);
-    } else if (s && !json_is_true(json_object_get(result, "duplicate"))) {
-        out = payload(id, json_string_value(json_object_get(act, "message")), s->uid,
-                      chk_username(api, c), s->role,
+    if (status) {
+        api->log(CHANHOST_LOG_WARN, "append to room %lld: %s",
+                 json_integer_value(json_object_get(act, "room_id")), error);
+        if (s)
+            error_about(c, "store_error", "the message was not saved; send it again", cmid);
+    } else if (!json_is_true(json_object_get(result, "duplicate"))) {
+        out = payload(id, json_string_value(json_object_get(act, "message")),
+                      json_integer_value(json_object_get(act, "sender_id")),
+                      json_string_value(json_object_get(act, "sender_name")),
+                      json_string_value(json_object_get(act, "sender_role")),
                       json_integer_value(json_object_get(result, "created_at")),
                       json_string_value(json_object_get(result, "client_msg_id")),
                       json_integer_value(json_object_get(act, "client_id")));
-        broadcast(s, json_integer_value(json_object_get(act, "room_id")), out);
+        broadcast(act, out);
         json_decref(out);
     }
     if (s && !status && json_is_string(cmid)) {
@@ -565,7 +570,7 @@ static void on_appended(chanhost_conn *c, int status, const json_t *result, cons
 }
 
 /* Store act's message in act's room, with sender_role and sender_name in
- * the message's extra. */
+ * the message's extra (and in act, for the broadcast). */
 static void append(chanhost_conn *c, sconn *s, json_t *act)
 {
     const char *name = chk_username(api, c);
@@ -575,6 +580,9 @@ static void append(chanhost_conn *c, sconn *s, json_t *act)
                           json_object_get(act, "message"), "client_msg_id", cmid, "extra",
                           "sender_role", s->role, "sender_name", name ? name : "");
 
+    json_object_set_new(act, "sender_id", json_integer(s->uid));
+    json_object_set_new(act, "sender_name", json_string(name ? name : ""));
+    json_object_set_new(act, "sender_role", json_string(s->role));
     if (scall(c, "message.append", p, on_appended, act) != 0)
         error_about(c, "store_error", "the store is busy; send the message again", cmid);
     json_decref(cmid);
@@ -591,7 +599,7 @@ static void typing_send(chanhost_conn *c, sconn *s, json_t *act)
     if (msg && s->route == ROUTE_AD)
         json_object_set(msg, "client_id", json_object_get(act, "client_id"));
     if (msg)
-        broadcast(s, json_integer_value(json_object_get(act, "room_id")), msg);
+        broadcast(act, msg);
     json_decref(msg);
     json_decref(act);
 }
@@ -642,6 +650,7 @@ static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
 
     if (!act)
         return;
+    json_object_set_new(act, "ad_id", json_integer(s->route == ROUTE_AD ? s->ad_id : 0));
     if (!(s->route == ROUTE_AD && s->is_publisher)) {
         json_object_set_new(act, "room_id", json_integer(s->room_id));
         json_object_set_new(act, "client_id", json_integer(s->route == ROUTE_AD ? s->uid : 0));

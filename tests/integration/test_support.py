@@ -17,10 +17,11 @@ barrier: a later frame that would have been queued after the unwanted one
 
 import asyncio
 import json
+import socket
 
 from chatkit import (RedisServer, chat_host, closed_with, frame, nothing_pending, open_ws,
                      refused, send, subscribed)
-from conftest import run, ws_connect
+from conftest import OP_TEXT, build_frame, open_raw_ws, run
 
 ROUTES = ["/ws/chat/ad/<int:ad_id>/ support", "/ws/chat/support/<str:room_name>/ support"]
 
@@ -309,6 +310,30 @@ def test_retried_client_msg_id_is_acked_not_broadcast(make_host, tmp_path):
             assert await frame(p, "message") == later  # the retries never reached the publisher
             _, h = await t.open(w.url(ad(11), "rudi"))
             assert [m["message"] for m in h["messages"]] == ["once", "twice?"]
+
+    run(main())
+
+
+def test_messages_of_a_client_that_left_at_once_are_delivered(make_host, tmp_path):
+    """The client sends five messages and its TCP FIN in one write: the
+    host sees it gone before the store answers, and still broadcasts."""
+    w = world(make_host, tmp_path)
+    w.api.register_ad(12, w.user("lea", "publisher")["id"])
+    w.uid("leo")
+
+    async def main():
+        async with Tabs() as t:
+            p, _ = await t.open(w.url(ad(12), "lea"))
+            raw = open_raw_ws(w.host.port, ad(12) + "?token=" + w.token("leo"))
+            assert json.loads(raw.read_data_frame().payload)["type"] == "history"
+            raw.send(b"".join(build_frame(OP_TEXT, json.dumps(
+                {"type": "message", "message": f"m{i}", "client_msg_id": f"gone-{i}"}))
+                for i in range(5)))
+            raw.sock.shutdown(socket.SHUT_WR)
+            raw.expect_eof()
+            raw.close()
+            got = [(await frame(p, "message"))["message"] for _ in range(5)]
+            assert got == [f"m{i}" for i in range(5)]
 
     run(main())
 

@@ -1,11 +1,12 @@
 /*
  * test_store_chat.c -- the chat plugins' store operations (host/store_chat.c):
- * unread.for_room and read.mark_room, driven through the public store
- * interface (ch_store_open / call / close) on a real uv loop, once per
- * backend: always a fresh SQLite file in a temporary directory, and
- * PostgreSQL when CHANHOST_TEST_PG_URL is set (a fresh database
- * chanhost_chat_<pid> is created there and dropped at the end).  With
- * CI=true and no CHANHOST_TEST_PG_URL the PostgreSQL group fails.
+ * unread.for_room (listed users, or the participants) and read.mark_room,
+ * driven through the public store interface (ch_store_open / call /
+ * close) on a real uv loop, once per backend: always a fresh SQLite
+ * file in a temporary directory, and PostgreSQL when CHANHOST_TEST_PG_URL
+ * is set (a fresh database chanhost_chat_<pid> is created there and
+ * dropped at the end).  With CI=true and no CHANHOST_TEST_PG_URL the
+ * PostgreSQL group fails; otherwise it is skipped.
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -226,6 +227,24 @@ static void test_unread_counts(void **state)
     json_decref(c);
 }
 
+/* Without user_ids: every participant of the room, and only them. */
+static void test_unread_of_participants(void **state)
+{
+    fx *f = *state;
+    json_t *r, *c;
+
+    r = ok(f, "unread.for_room", J("{s:I}", "room_id", I(f->room)));
+    c = GET(r, "counts");
+    assert_int_equal(json_object_size(c), 3);
+    assert_int_equal(count_of(c, 1), 1);
+    assert_int_equal(count_of(c, 2), 2);
+    assert_int_equal(count_of(c, 3), 3);
+    json_decref(r);
+    r = ok(f, "unread.for_room", J("{s:I, s:n}", "room_id", I(f->other), "user_ids"));
+    assert_int_equal(json_object_size(GET(r, "counts")), 0);
+    json_decref(r);
+}
+
 /* Receipts only for this room's messages of others, each once. */
 static void test_mark_room(void **state)
 {
@@ -350,7 +369,8 @@ static int run_pg(const struct CMUnitTest *tests, size_t n)
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, fx_setup, fx_teardown)
-    const struct CMUnitTest tests[] = {T(test_unread_counts), T(test_mark_room), T(test_params)};
+    const struct CMUnitTest tests[] = {T(test_unread_counts), T(test_unread_of_participants),
+                                         T(test_mark_room), T(test_params)};
 #undef T
     char *key = ch_keyring_new_key_line(1);
     int failed;
