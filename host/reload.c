@@ -36,6 +36,7 @@ typedef struct reloader {
     int debounce_config;         /* the pending debounced reload reads config */
     int running, again, again_config;
     int closed;                  /* handles closed: free when the txn ends */
+    int open_handles;            /* closes not yet reported */
     char *config_name;           /* basename of the config file */
 } reloader;
 
@@ -572,15 +573,25 @@ int ch_reload_init(ch_app *app, ch_config_builder builder, void *arg, int dev)
     return rc;
 }
 
+/* Each of the reloader's handles reports here; the last frees it (libuv
+ * finishes closes in no promised order, so none may free it early). */
 static void on_reloader_closed(uv_handle_t *h)
 {
     reloader *r = h->data;
 
+    if (--r->open_handles > 0)
+        return;
     r->closed = 1;
     if (r->running)
         return;   /* txn_finish frees it */
     free(r->config_name);
     free(r);
+}
+
+static void close_handle(reloader *r, uv_handle_t *h)
+{
+    r->open_handles++;
+    uv_close(h, on_reloader_closed);
 }
 
 void ch_reload_close(ch_app *app)
@@ -592,11 +603,11 @@ void ch_reload_close(ch_app *app)
         return;
     the = NULL;
     if (r->watching_plugins)
-        uv_close((uv_handle_t *)&r->plugin_watch, NULL);
+        close_handle(r, (uv_handle_t *)&r->plugin_watch);
     if (r->watching_config)
-        uv_close((uv_handle_t *)&r->config_watch, NULL);
-    uv_close((uv_handle_t *)&r->sighup, NULL);
-    uv_close((uv_handle_t *)&r->debounce, on_reloader_closed);
+        close_handle(r, (uv_handle_t *)&r->config_watch);
+    close_handle(r, (uv_handle_t *)&r->sighup);
+    close_handle(r, (uv_handle_t *)&r->debounce);
 }
 
 /* One live version as JSON (new reference). */

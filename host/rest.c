@@ -582,7 +582,7 @@ static const rest_route *find_route(ch_rest *r, const ch_req *req)
                  allow[0] ? ", " : "Allow: ", routes[i].method);
     }
     if (!allow[0]) {
-        ch_rest_fail(r, 404, "not_found", "no such API endpoint: %s", req->path);
+        ch_rest_fail(r, 404, "not_found", "no such API endpoint");
         return NULL;
     }
     strcat(allow, "\r\n");

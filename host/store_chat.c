@@ -100,6 +100,7 @@ static const ch_store_step unread_room_pg_steps[] = {
 
 /* ---- read.mark_room -------------------------------------------------------- */
 
+/* The ids as JSON text in ctx "ids". */
 static int prep_mark_room(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"user_id", 'i', 1, 1, ID_MAX},
@@ -150,6 +151,7 @@ static const ch_store_op chat_ops[] = {
     CH_ST_OP2("read.mark_room", 1, prep_mark_room, mark_room_steps, mark_room_pg_steps),
 };
 
+/* Looked up by ch_store_op_find (store_ops.c). */
 const ch_store_op *ch_st_chat_op(const char *name)
 {
     for (size_t i = 0; name && i < CH_ST_N(chat_ops); i++)

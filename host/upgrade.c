@@ -323,6 +323,8 @@ int ch_ws_accept(ch_ws *w, const char *subprotocol)
 
     if (w->accepted || c->closing || w->close_sent)
         return CHANHOST_ERR_STATE;
+    if (!subprotocol)
+        subprotocol = w->subprotocol;   /* chosen in connect, or "Bearer" (auth) */
     if (subprotocol && !ch_subprotocol_offered(ch_ws_header(w, "sec-websocket-protocol"),
                                                subprotocol))
         return CHANHOST_ERR_INVALID;

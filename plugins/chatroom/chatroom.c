@@ -309,25 +309,16 @@ static json_t *room_query(chanhost_conn *c, const chanhost_api *api, int *code)
 static int cr_connect(chanhost_conn *c, void *state)
 {
     cc_plugin *p = state;
-    cc_conn *cc = cc_attach(c, p);
-    json_t *query;
     int code;
+    cc_conn *cc = cc_attach(c, p, &code);
+    json_t *query;
 
     if (!cc)
-        return chk_user_id(p->api, c) > 0 ? 1011 : 4001;
+        return code;
     query = room_query(c, p->api, &code);
     if (!query)
         return code ? code : lobby_open(c, cc);
     return cc_open_room(c, cc, query, 0);
 }
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "chatroom",
-    .version = "1.0.0",
-    .init = cr_init,
-    .fini = cc_fini,
-    .connect = cr_connect,
-    .receive = cc_receive,
-    .group_message = cc_group_message,
-    .disconnect = cc_disconnect,
-);
+CC_PLUGIN_DESCRIPTOR("chatroom", cr_init, cr_connect);

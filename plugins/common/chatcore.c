@@ -37,6 +37,8 @@ static void read_settings(cc_settings *s, const json_t *settings)
     s->abuse_close_after = (unsigned)chk_setting_num(settings, "abuse_close_after", 30);
 }
 
+/* The plugin's state: the api, its kind and settings.  Refuses a host
+ * without the store and user functions (ABI 1.1). */
 int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind,
             void **state)
 {
@@ -83,6 +85,7 @@ static void on_store(chanhost_conn *c, int status, const json_t *result, const c
     free(pc);
 }
 
+/* Pair the call with its data and continuation (see chatcore.h). */
 int cc_call(chanhost_conn *c, cc_plugin *p, const char *op, json_t *params, cc_done_fn done,
             json_t *data)
 {
@@ -104,6 +107,7 @@ int cc_call(chanhost_conn *c, cc_plugin *p, const char *op, json_t *params, cc_d
     return rc;
 }
 
+/* A refusal is told to the client with the fields of data's "tag". */
 void cc_call_or_error(chanhost_conn *c, cc_plugin *p, const char *op, json_t *params,
                       cc_done_fn done, json_t *data)
 {
@@ -117,6 +121,7 @@ void cc_call_or_error(chanhost_conn *c, cc_plugin *p, const char *op, json_t *pa
 
 /* ---- error frames and small helpers -------------------------------------- */
 
+/* {"type":"error","code","message"} plus extra's fields. */
 void cc_error(chanhost_conn *c, cc_plugin *p, const char *code, const char *message,
               const json_t *extra)
 {
@@ -130,6 +135,7 @@ void cc_error(chanhost_conn *c, cc_plugin *p, const char *code, const char *mess
     json_decref(e);
 }
 
+/* A store status as the client's error code. */
 void cc_store_error(chanhost_conn *c, cc_plugin *p, int status, const json_t *extra)
 {
     switch (status) {
@@ -217,13 +223,16 @@ static json_t *msg_json(const cc_conn *cc, const json_t *m, const char *type)
 
 /* ---- opening a room ------------------------------------------------------- */
 
-cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p)
+/* The connection's state, for a user the handshake authenticated. */
+cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p, int *code)
 {
     json_int_t uid = chk_user_id(p->api, c);
     cc_conn *cc;
 
+    *code = 4001;
     if (uid <= 0 || !chk_username(p->api, c))
         return NULL;
+    *code = 1011;
     cc = calloc(1, sizeof *cc);
     if (!cc)
         return NULL;
@@ -409,6 +418,7 @@ static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         p->api->close(c, 1011, "message store unavailable");
 }
 
+/* The first step of a room connection: room.get; on_room goes on. */
 int cc_open_room(chanhost_conn *c, cc_conn *cc, json_t *query, json_int_t public_id)
 {
     cc->public_id = public_id;
@@ -430,6 +440,7 @@ static int in_first_frame(const json_t *first, json_int_t id)
     return 0;
 }
 
+/* The first frame, then the held layer messages (see chatcore.h). */
 void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first)
 {
     json_t *held = cc->backlog, *msg;
@@ -451,6 +462,7 @@ void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first)
     json_decref(held);
 }
 
+/* The connection is gone: free its state (pending calls get c NULL). */
 void cc_disconnect(chanhost_conn *c, void *state, int code)
 {
     cc_plugin *p = state;
@@ -483,6 +495,7 @@ static int rate_ok(chanhost_conn *c, cc_conn *cc)
     return 0;
 }
 
+/* A client frame: rate limit, parse, then the handler of its type. */
 void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     cc_plugin *p = state;
@@ -509,6 +522,7 @@ void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int
 
 /* ---- layer messages --------------------------------------------------------- */
 
+/* A layer message: delivered when live, else held (bounded). */
 void cc_group_message(chanhost_conn *c, void *state, const char *type, const json_t *msg,
                       const chanhost_msg *m)
 {
@@ -530,6 +544,7 @@ void cc_group_message(chanhost_conn *c, void *state, const char *type, const jso
     json_array_append_new(cc->backlog, json_deep_copy(msg));
 }
 
+/* Forward, but not this user's own typing and receipts back to them. */
 void cc_deliver_room(chanhost_conn *c, cc_conn *cc, const char *type, const json_t *msg,
                      const chanhost_msg *m)
 {
@@ -599,6 +614,9 @@ static int client_msg_id(const json_t *v, json_t **id)
     return -1;
 }
 
+/* {"type": msg, "message", "client_msg_id"?}: append with the user's id
+ * and name (a "username" sent by the client is ignored); on_appended
+ * acks and broadcasts after the commit. */
 void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     cc_plugin *p = cc->p;
@@ -715,6 +733,7 @@ void cc_on_delete(chanhost_conn *c, cc_conn *cc, const json_t *in)
 
 /* ---- typing and heartbeat ------------------------------------------------------ */
 
+/* {"type":"typing","is_typing"?}: to the room, not stored. */
 void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     cc_plugin *p = cc->p;
@@ -732,6 +751,7 @@ void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
     json_decref(out);
 }
 
+/* Seed 001's heartbeat: {"type":"ping"} -> {"type":"pong"}. */
 void cc_on_ping(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     json_t *pong = json_pack("{s:s}", "type", "pong");

@@ -104,8 +104,9 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
 void cc_fini(void *state);
 
 /* New state for an authenticated connection, set as its data pointer;
- * NULL when the client has no valid token (answer 4001) or out of memory. */
-cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p);
+ * NULL with *code set to what connect returns: 4001 when the client has
+ * no valid token, 1011 when out of memory. */
+cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p, int *code);
 
 /* Open the room that room.get finds with query (stolen) for a connection
  * that will return CHANHOST_PENDING; public_id as in cc_conn (0: none).
@@ -159,5 +160,13 @@ json_int_t cc_id_field(const json_t *in, const char *key);
 
 /* Send to a group; "<prefix><id>" names it. */
 void cc_group_send_id(cc_plugin *p, const char *prefix, json_int_t id, const json_t *msg);
+
+/* The exported descriptor of a chatcore plugin: its name, init (calling
+ * cc_init with its kind) and connect; the other callbacks are chatcore's. */
+#define CC_PLUGIN_DESCRIPTOR(name_, init_, connect_)                               \
+    CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(      \
+        .name = name_, .version = "1.0.0", .init = init_, .fini = cc_fini,       \
+        .connect = connect_, .receive = cc_receive, .group_message = cc_group_message, \
+        .disconnect = cc_disconnect, )
 
 #endif /* CHATCORE_H */

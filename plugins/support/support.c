@@ -1,32 +1,27 @@
 /*
  * support -- seed 003's two chats as a chanhost plugin: a client and the
- * publisher of an ad talk about the ad, and a publisher talks with the
- * admins.  The wire protocol (payloads, error codes, close codes) is in
+ * publisher of an ad talk about the ad (/ws/chat/ad/<int:ad_id>/), and a
+ * publisher talks with the admins (/ws/chat/support/<str:room_name>/,
+ * room names publisher_<id>).  Wire protocol, settings and close codes:
  * plugins/support/README.md.
  *
- *   /ws/chat/ad/<int:ad_id>/            route parameter ad_id
- *   /ws/chat/support/<str:room_name>/   route parameter room_name
+ * Rooms (docs/api.md): ad:<ad_id>, registered by the application backend,
+ * whose participants are the ad's publishers; ad:<ad_id>:client:<uid>
+ * (kind ad_chat), one client's conversation about the ad, created by its
+ * first connect, with the client and the publishers as participants;
+ * support:publisher_<id> (kind support), with that publisher.  Groups:
+ * ad_<ad_id> (the publishers' sockets: every conversation of the ad),
+ * adchat_<room id> (one client's sockets), support_<room id>.  An ad
+ * conversation's message goes to adchat_<room> and ad_<ad_id>, which no
+ * connection joins both, so everybody gets it once.
  *
- * Rooms (docs/api.md): ad:<ad_id> is registered by the application
- * backend and its participants are the ad's publishers;
- * ad:<ad_id>:client:<uid> (kind ad_chat) is one client's conversation
- * about the ad, created by the client's first connect, with the client
- * and the publishers as participants; support:publisher_<id> (kind
- * support) has that publisher as participant, and every admin may join.
- *
- * Groups: ad_<ad_id> (the publishers' sockets, all conversations of the
- * ad), adchat_<room id> (one client's sockets), support_<room id>.  A
- * message of an ad conversation goes to adchat_<room> and to ad_<ad_id>;
- * no connection is in both, so everybody gets it once.
- *
- * Everything is persisted through the host's store (api->store_call) and
- * fanned out through the channel layer, so several hosts behind Redis
- * serve the same rooms.  Connect is asynchronous: the checks and the room
- * set-up are store calls (CHANHOST_PENDING), then accept, group_add and
- * the history.  Messages arriving through the group before the history
- * went out wait in a backlog, so the client sees the history first and
- * no message twice.  A store callback with c == NULL (the client left)
- * frees its argument only: the connection's state belongs to disconnect.
+ * Everything goes through the store (api->store_call) and the channel
+ * layer, so hosts behind Redis share the rooms.  Connect is asynchronous
+ * (CHANHOST_PENDING): store calls check and set up, then accept, group_add
+ * and the history; group messages that arrive before the history went out
+ * wait in a backlog, so the history comes first and nothing twice.  A
+ * store callback with c == NULL (the client left) frees only its
+ * argument: the connection's state belongs to disconnect.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +33,7 @@
 #define GROUP_LEN 48
 #define KEY_LEN 96
 #define CMID_MAX 100
+#define BACKLOG_MAX 5000 /* group messages held while the history loads */
 
 static const chanhost_api *api;
 
@@ -105,10 +101,7 @@ static size_t utf8_chars(const char *s)
 static int blank(const char *s) { return s[strspn(s, " \t\r\n")] == '\0'; }
 
 /* The close code for a store failure: 1013 when the store is busy. */
-static int store_close_code(int status)
-{
-    return status == CHANHOST_STORE_EBUSY ? 1013 : 1011;
-}
+static int store_close_code(int status) { return status == CHANHOST_STORE_EBUSY ? 1013 : 1011; }
 
 static void group_name(char *buf, const char *prefix, json_int_t id)
 {
@@ -212,31 +205,21 @@ static void broadcast(const json_t *act, const json_t *msg)
 
 /* ---- history --------------------------------------------------------------- */
 
-/* Is there a message with this id in msgs? */
-static int has_id(const json_t *msgs, const json_t *id)
-{
-    size_t i;
-    json_t *m;
-
-    json_array_foreach(msgs, i, m) {
-        if (json_equal(json_object_get(m, "id"), (json_t *)id))
-            return 1;
-    }
-    return 0;
-}
-
 /* Send {"type":"history","messages":msgs} (msgs stolen, oldest first),
  * then what the group brought meanwhile that is not in it; from here on
  * group messages go straight to the client. */
 static void send_history(chanhost_conn *c, sconn *s, json_t *msgs)
 {
-    json_t *h = json_pack("{s:s, s:O}", "type", "history", "messages", msgs), *m;
-    size_t i;
+    json_t *h = json_pack("{s:s, s:O}", "type", "history", "messages", msgs), *m, *old;
+    size_t i, j, seen;
 
     if (h)
         api->send_json(c, h);
     json_array_foreach(s->backlog, i, m) {
-        if (!has_id(msgs, json_object_get(m, "id")))
+        seen = 0;
+        json_array_foreach(msgs, j, old) seen |= json_equal(json_object_get(old, "id"),
+                                                            json_object_get(m, "id"));
+        if (!seen)
             api->send_json(c, m);
     }
     json_decref(h);
@@ -265,7 +248,6 @@ static void end_connect(chanhost_conn *c, sconn *s, int code, const char *reason
 static sconn *step_ok(chanhost_conn *c, int status, const char *error, int not_found)
 {
     sconn *s = alive(c);
-
     int missing = status == CHANHOST_STORE_ENOENT && not_found;
 
     if (s && status) {
@@ -286,32 +268,15 @@ static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params
         end_connect(c, s, store_close_code(rc), "store unavailable", NULL);
 }
 
-/* message.history of the connection's room answered. */
+/* The history answered: message.history of the connection's room, or
+ * for an ad's publisher (s->convs set) support.conversations: remember
+ * each conversation's room by its client, and give each message the
+ * client_id of its conversation. */
 static void on_history(chanhost_conn *c, int status, const json_t *result, const char *error,
                        void *arg)
 {
     sconn *s = step_ok(c, status, error, 0);
-    json_t *out, *m;
-    size_t i;
-
-    (void)arg;
-    if (!s)
-        return;
-    out = json_array();
-    json_array_foreach(json_object_get(result, "messages"), i, m) {
-        json_array_append_new(out, stored_payload(s, m, s->route == ROUTE_AD ? s->uid : 0));
-    }
-    send_history(c, s, out);
-}
-
-/* support.conversations answered for an ad's publisher: remember each
- * conversation's room by its client, send the messages (merged by id)
- * with the client_id of their conversation. */
-static void on_pub_history(chanhost_conn *c, int status, const json_t *result,
-                           const char *error, void *arg)
-{
-    sconn *s = step_ok(c, status, error, 0);
-    json_t *out, *by_room, *room, *m;
+    json_t *out, *by_room, *room, *m, *cid;
     const char *key, *tail;
     char rid[24];
     size_t i;
@@ -332,9 +297,11 @@ static void on_pub_history(chanhost_conn *c, int status, const json_t *result,
     }
     json_array_foreach(json_object_get(result, "messages"), i, m) {
         snprintf(rid, sizeof rid, "%lld", json_integer_value(json_object_get(m, "room_id")));
-        if (json_object_get(by_room, rid))
-            json_array_append_new(
-                out, stored_payload(s, m, json_integer_value(json_object_get(by_room, rid))));
+        cid = json_object_get(by_room, rid);
+        if (s->convs && !cid)
+            continue;
+        json_array_append_new(out, stored_payload(s, m, cid ? json_integer_value(cid)
+                                                  : s->route == ROUTE_AD ? s->uid : 0));
     }
     json_decref(by_room);
     send_history(c, s, out);
@@ -364,7 +331,7 @@ static void start_session(chanhost_conn *c, sconn *s)
         next_step(c, s, "support.conversations",
                   json_pack("{s:I, s:s, s:s, s:I}", "user_id", s->uid, "kind", "ad_chat",
                             "key_prefix", prefix, "limit", s->set->history_limit),
-                  on_pub_history, NULL);
+                  on_history, NULL);
     } else {
         next_step(c, s, "message.history",
                   json_pack("{s:I, s:I}", "room_id", s->room_id, "limit", s->set->history_limit),
@@ -592,8 +559,8 @@ static void append(chanhost_conn *c, sconn *s, json_t *act)
 static void typing_send(chanhost_conn *c, sconn *s, json_t *act)
 {
     const char *name = chk_username(api, c);
-    json_t *msg = json_pack("{s:s, s:I, s:s, s:O}", "type", "support.typing", "user_id", s->uid,
-                            "user_name", name ? name : "", "is_typing",
+    json_t *msg = json_pack("{s:s, s:s, s:I, s:O}", "type", "typing", "user_name",
+                            name ? name : "", "user_id", s->uid, "is_typing",
                             json_object_get(act, "is_typing"));
 
     if (msg && s->route == ROUTE_AD)
@@ -716,15 +683,8 @@ static void on_typing(chanhost_conn *c, sconn *s, const json_t *in)
     target(c, s, in, json_pack("{s:s, s:b}", "do", "typing", "is_typing", typing));
 }
 
-/* A frame over the rate: an error frame, or 1008 when it persists. */
-static void limited(chanhost_conn *c, sconn *s)
-{
-    if (s->bucket.refused >= s->set->abuse_close_after)
-        api->close(c, 1008, "rate limit exceeded");
-    else
-        chk_error(api, c, "rate_limited", "too many messages; slow down");
-}
-
+/* A frame from the client: the rate limit first (an error frame, 1008
+ * when the excess persists), then its type. */
 static void sp_receive(chanhost_conn *c, void *state, const char *data, size_t len,
                        int is_binary)
 {
@@ -736,7 +696,10 @@ static void sp_receive(chanhost_conn *c, void *state, const char *data, size_t l
     if (!s || s->failed)
         return;
     if (!chk_bucket_take(&s->bucket, api->now_ms())) {
-        limited(c, s);
+        if (s->bucket.refused >= s->set->abuse_close_after)
+            api->close(c, 1008, "rate limit exceeded");
+        else
+            chk_error(api, c, "rate_limited", "too many messages; slow down");
         return;
     }
     in = chk_parse(api, c, data, len, is_binary, &type);
@@ -755,24 +718,9 @@ static void sp_receive(chanhost_conn *c, void *state, const char *data, size_t l
 
 /* ---- the channel layer ---------------------------------------------------- */
 
-/* Someone else's typing (support.typing) as {"type":"typing",...}; the
- * typist's own sockets do not get it. */
-static void typing_out(chanhost_conn *c, const sconn *s, const json_t *msg)
-{
-    json_t *out;
-
-    if (json_integer_value(json_object_get(msg, "user_id")) == s->uid)
-        return;
-    out = json_pack("{s:s, s:O, s:O, s:O}", "type", "typing", "user_name",
-                    json_object_get(msg, "user_name"), "user_id", json_object_get(msg, "user_id"),
-                    "is_typing", json_object_get(msg, "is_typing"));
-    if (out && json_object_get(msg, "client_id"))
-        json_object_set(out, "client_id", json_object_get(msg, "client_id"));
-    if (out)
-        api->send_json(c, out);
-    json_decref(out);
-}
-
+/* A group message: chat messages go to the client as they are (after the
+ * history: before it they wait in the backlog, and 1013 closes a client
+ * that falls too far behind); typing goes to all but the typist. */
 static void sp_group_message(chanhost_conn *c, void *state, const char *type, const json_t *msg,
                              const chanhost_msg *m)
 {
@@ -781,12 +729,15 @@ static void sp_group_message(chanhost_conn *c, void *state, const char *type, co
     (void)state;
     if (!s)
         return;
-    if (strcmp(type, "message") == 0 && s->loading)
+    if (strcmp(type, "message") == 0 && s->loading && json_array_size(s->backlog) >= BACKLOG_MAX)
+        api->close(c, 1013, "too far behind");
+    else if (strcmp(type, "message") == 0 && s->loading)
         json_array_append_new(s->backlog, json_deep_copy(msg));
     else if (strcmp(type, "message") == 0)
         api->forward(c, m);
-    else if (strcmp(type, "support.typing") == 0)
-        typing_out(c, s, msg);
+    else if (strcmp(type, "typing") == 0 &&
+             json_integer_value(json_object_get(msg, "user_id")) != s->uid)
+        api->forward(c, m);
 }
 
 static void sp_disconnect(chanhost_conn *c, void *state, int code)

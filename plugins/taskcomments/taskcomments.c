@@ -53,13 +53,14 @@ static int tc_init(const chanhost_api *api, const json_t *settings, void **state
 static int tc_connect(chanhost_conn *c, void *state)
 {
     cc_plugin *p = state;
-    cc_conn *cc = cc_attach(c, p);
+    int code;
+    cc_conn *cc = cc_attach(c, p, &code);
     const char *id = p->api->route_param(c, "task_id");
     char key[48], *end;
     long long task;
 
     if (!cc)
-        return chk_user_id(p->api, c) > 0 ? 1011 : 4001;
+        return code;
     task = id ? strtoll(id, &end, 10) : 0;
     if (task <= 0 || *end || task == LLONG_MAX)
         return 4004;
@@ -67,13 +68,4 @@ static int tc_connect(chanhost_conn *c, void *state)
     return cc_open_room(c, cc, json_pack("{s:s}", "key", key), (json_int_t)task);
 }
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "taskcomments",
-    .version = "1.0.0",
-    .init = tc_init,
-    .fini = cc_fini,
-    .connect = tc_connect,
-    .receive = cc_receive,
-    .group_message = cc_group_message,
-    .disconnect = cc_disconnect,
-);
+CC_PLUGIN_DESCRIPTOR("taskcomments", tc_init, tc_connect);

@@ -202,8 +202,9 @@ def test_typing_reaches_the_others_only(make_host, tmp_path):
             c, _ = await t.open(w.url(ad(3), "tom"))
             c_again, _ = await t.open(w.url(ad(3), "tom"))
             await send(c, "typing")
-            assert await frame(p, "typing") == {"type": "typing", "user_name": "tom", "user_id": cli,
-                                                "is_typing": True, "client_id": cli}
+            assert await frame(p, "typing") == {"type": "typing", "user_name": "tom",
+                                                "user_id": cli, "is_typing": True,
+                                                "client_id": cli}
             for ws in (c, c_again):  # not echoed to the typist, nor to its other tab
                 await nothing_pending(ws)
             await send(p, "typing", client_id=cli, is_typing=False)
@@ -247,7 +248,8 @@ def test_support_room_publisher_and_admins(make_host, tmp_path):
             # the history of a later connection keeps names and roles
             _, h = await t.open(w.url(support(pub), "arno"))
             assert h["messages"] == [ask, answer]
-            rooms = [r for r in w.api.rooms(w.token("paul")) if r["key"] == f"support:publisher_{pub}"]
+            rooms = [r for r in w.api.rooms(w.token("paul"))
+                     if r["key"] == f"support:publisher_{pub}"]
             assert len(rooms) == 1 and rooms[0]["kind"] == "support"
             assert a2 not in (ask["sender_id"], answer["sender_id"])
 
@@ -305,7 +307,8 @@ def test_retried_client_msg_id_is_acked_not_broadcast(make_host, tmp_path):
             assert await frame(p, "message") == first
             for _ in range(2):  # retries: the same ack, and no echo before it
                 await send(c, "message", message="once", client_msg_id="retry-1")
-                assert await frame(c) == {"type": "ack", "client_msg_id": "retry-1", "id": first["id"]}
+                assert await frame(c) == {"type": "ack", "client_msg_id": "retry-1",
+                                          "id": first["id"]}
             later = await say(c, "twice?", cmid="retry-2")
             assert await frame(p, "message") == later  # the retries never reached the publisher
             _, h = await t.open(w.url(ad(11), "rudi"))

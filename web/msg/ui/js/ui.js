@@ -106,3 +106,14 @@ export const routes = {
 export function go(hash) {
   if (location.hash !== hash) location.hash = hash;
 }
+
+/* A view's header: a back link (shown on narrow screens), the title, and
+ * a slot for the connection indicator. */
+export function viewHeader(title, back = routes.home()) {
+  const titleEl = el('h1', { class: 'view-title', text: title, tabindex: '-1' });
+  const statusSlot = el('div', { class: 'status-slot' });
+  const header = el('header', { class: 'view-header' },
+    el('a', { class: 'back', href: back, 'aria-label': 'Back to the list' }, '‹ Back'),
+    titleEl, statusSlot);
+  return { header, title: titleEl, statusSlot };
+}
