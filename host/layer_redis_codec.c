@@ -5,6 +5,7 @@
  * pure and unit-tested on its own (tests/unit/test_layer_redis.c).
  */
 #include "layer_redis.h"
+#include "router.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -28,41 +29,18 @@ url_err(char *err, size_t errlen, const char *fmt, ...)
     return -EINVAL;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode s[0..n) into out (outlen bytes, NUL-terminated).
  * Returns 0, or -1 on a bad escape, a NUL byte, or no room. */
 static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
 {
-    size_t o = 0;
+    char *dec = ch_percent_decode(s, n);
+    size_t len = dec ? strlen(dec) : 0;
+    int rc = dec && len < outlen ? 0 : -1;
 
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)s[i];
-
-        if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = hi >= 0 ? hexval(s[i + 2]) : -1;
-
-            if (lo < 0)
-                return -1;
-            c = hi * 16 + lo;
-            i += 2;
-        }
-        if (c == 0 || o + 1 >= outlen)
-            return -1;
-        out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return 0;
+    if (rc == 0)
+        memcpy(out, dec, len + 1);
+    free(dec);
+    return rc;
 }
 
 /* A decimal number s[0..n) in [lo, hi].  Returns it, or -1. */
@@ -316,7 +294,7 @@ void ch_rl_key(char *out, char kind, const char *name)
 /* A lower-case hex digit's value, or -1. */
 static int lowerhex(int c)
 {
-    return (c >= 'A' && c <= 'F') ? -1 : hexval(c);
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 int ch_rl_id_parse(const char *hex, uint8_t id[CH_RL_ID_LEN])

@@ -142,17 +142,27 @@ static void create_user(ch_rest *r, ch_rest_step next)
 
 /* ---- register ---------------------------------------------------------------- */
 
-static void register_created(ch_rest *r, int status, json_t *result, const char *error)
+/* The outcome of user.create: the new user's public JSON (new reference),
+ * or NULL after answering the error (409 for a taken name or email). */
+static json_t *created_user(ch_rest *r, int status, json_t *result, const char *error)
 {
     if (status == CH_STORE_EEXIST) {
         ch_rest_fail(r, 409, "exists", "that username or email is already taken");
-        return;
+        return NULL;
     }
     if (status != 0) {
         ch_rest_store_failed(r, status, error);
-        return;
+        return NULL;
     }
-    session_answer(r, 201, ch_rest_public_user(json_object_get(result, "user"), 1));
+    return ch_rest_public_user(json_object_get(result, "user"), 1);
+}
+
+static void register_created(ch_rest *r, int status, json_t *result, const char *error)
+{
+    json_t *user = created_user(r, status, result, error);
+
+    if (user)
+        session_answer(r, 201, user);
 }
 
 /* The password is hashed: store the new user. */
@@ -285,17 +295,10 @@ void ch_rest_users_list(ch_rest *r)
 
 static void user_created(ch_rest *r, int status, json_t *result, const char *error)
 {
-    if (status == CH_STORE_EEXIST) {
-        ch_rest_fail(r, 409, "exists", "that username or email is already taken");
-        return;
-    }
-    if (status != 0) {
-        ch_rest_store_failed(r, status, error);
-        return;
-    }
-    ch_rest_reply(r, 201,
-                  json_pack("{s:o}", "user", ch_rest_public_user(json_object_get(result, "user"), 1)),
-                  NULL);
+    json_t *user = created_user(r, status, result, error);
+
+    if (user)
+        ch_rest_reply(r, 201, json_pack("{s:o}", "user", user), NULL);
 }
 
 /* The password is hashed: store the new user. */
