@@ -96,8 +96,9 @@ static inline int client_up(live *t)
 }
 
 /* Start redis-server on t->port and wait (10 s at most) until it answers.
- * A missing redis-server fails the test. */
-static inline void start_redis(live *t)
+ * Returns 0, or the exit status if it ended at once (the port was taken,
+ * or redis-server is missing: 127). */
+static inline int try_start_redis(live *t)
 {
     char port[16];
     int status;
@@ -115,14 +116,41 @@ static inline void start_redis(live *t)
         _exit(127);
     }
     for (int i = 0; i < 1000; i++) {
-        if (waitpid(t->pid, &status, WNOHANG) == t->pid)
-            fail_msg("redis-server did not start (exit %d): is redis-server installed?",
-                     WEXITSTATUS(status));
+        if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+            t->pid = 0;
+            return WEXITSTATUS(status) ? WEXITSTATUS(status) : 1;
+        }
         if (client_up(t) == 0)
-            return;
+            return 0;
         usleep(10000);
     }
     fail_msg("redis-server on port %d did not answer within 10 s", t->port);
+    return -1;
+}
+
+/* (Re)start redis-server on t->port, which must be free. */
+static inline void start_redis(live *t)
+{
+    int rc = try_start_redis(t);
+
+    if (rc != 0)
+        fail_msg("redis-server did not start on port %d (exit %d)%s", t->port, rc,
+                 rc == 127 ? ": is redis-server installed?" : "");
+}
+
+/* Start redis-server on a free port: another process may take the port
+ * between free_port() and redis-server's bind, so a few tries. */
+static inline void start_redis_anywhere(live *t)
+{
+    int rc = 1;
+
+    for (int i = 0; i < 5 && rc != 0 && rc != 127; i++) {
+        t->port = free_port();
+        rc = try_start_redis(t);
+    }
+    if (rc != 0)
+        fail_msg("redis-server did not start (exit %d)%s", rc,
+                 rc == 127 ? ": is redis-server installed?" : "");
 }
 
 static inline void stop_redis(live *t)
@@ -229,9 +257,8 @@ static inline int live_setup(void **state)
     live *t = calloc(1, sizeof *t);
 
     assert_non_null(t);
-    t->port = free_port();
+    start_redis_anywhere(t);
     snprintf(t->url, sizeof t->url, "redis://127.0.0.1:%d/0", t->port);
-    start_redis(t);
     assert_int_equal(uv_loop_init(&t->loop), 0);
     *state = t;
     return 0;
