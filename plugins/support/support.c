@@ -309,15 +309,14 @@ static void on_history(chanhost_conn *c, int status, const json_t *result, const
 
 /* ---- connect ------------------------------------------------------------- */
 
-/* The checks passed and the room is ready: accept (answering the Bearer
- * subprotocol if the token came that way), join the group, load the
- * history. */
+/* The checks passed and the room is ready: accept (the host answers the
+ * Bearer subprotocol when the token came that way), join the group, load
+ * the history. */
 static void start_session(chanhost_conn *c, sconn *s)
 {
-    const char *sp = api->subprotocol_offered(c, "Bearer") ? "Bearer" : NULL;
     char prefix[KEY_LEN];
 
-    if (api->accept(c, sp) != CHANHOST_OK)
+    if (api->accept(c, NULL) != CHANHOST_OK)
         return;
     if (api->group_add(c, s->group) != CHANHOST_OK) {
         end_connect(c, s, 1011, "group unavailable", NULL);

@@ -7,8 +7,9 @@ sender_name / sender_role, messages both ways, one conversation per ad
 and client, typing (not echoed), acks and retried client_msg_ids (never
 broadcast twice), error frames (bad JSON, unknown type, too long, rate
 limit) with the connection staying open, 1008 after persistent abuse,
-4001 / 4003 / 4004, and the same rooms served by two hosts sharing Redis
-and one store.
+4001 / 4003 / 4004, a sender that leaves before its messages are stored,
+and the same rooms served by two hosts sharing Redis and one store
+(SQLite; PostgreSQL when CHANHOST_TEST_PG_URL is set).
 
 Waits are on frames with deadlines.  "Nothing else came" is shown with a
 barrier: a later frame that would have been queued after the unwanted one
@@ -19,8 +20,11 @@ import asyncio
 import json
 import socket
 
-from chatkit import (RedisServer, chat_host, closed_with, frame, nothing_pending, open_ws,
-                     refused, send, subscribed)
+import pytest
+
+from apiclient import auth_config_lines
+from chatkit import (PgDatabase, RedisServer, World, chat_host, closed_with, frame,
+                     nothing_pending, open_ws, refused, send, subscribed)
 from conftest import OP_TEXT, build_frame, open_raw_ws, run
 
 ROUTES = ["/ws/chat/ad/<int:ad_id>/ support", "/ws/chat/support/<str:room_name>/ support"]
@@ -398,12 +402,29 @@ def test_rate_limit_errors_then_1008(make_host, tmp_path):
 # two hosts, one Redis layer, one store
 
 
-def test_two_hosts_behind_redis_share_the_rooms(make_host, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_store(request, tmp_path):
+    """Config lines (auth, store) for two hosts sharing one store: the
+    SQLite file of auth_config_lines, or a fresh PostgreSQL database
+    (skipped without CHANHOST_TEST_PG_URL, failed then under CI=true)."""
+    lines = auth_config_lines(tmp_path)
+    if request.param == "sqlite":
+        yield lines
+        return
+    db = PgDatabase("chanhost_support")
+    try:
+        yield [l for l in lines if not l.startswith("store ")] + [
+            f"store {db.url}", f"auth_secret_file {tmp_path}/auth.secret",
+            f"store_key_file {tmp_path}/store.key"]
+    finally:
+        db.drop()
+
+
+def test_two_hosts_behind_redis_share_the_rooms(shared_store, make_host):
     redis = RedisServer()
     try:
-        extra = [f"layer {redis.url}"]
-        w1 = world(make_host, tmp_path, extra=extra)
-        w2 = world(make_host, tmp_path, extra=extra)  # the same store file
+        lines = shared_store + [f"layer {redis.url}"]
+        w1, w2 = World(make_host(lines, routes=ROUTES)), World(make_host(lines, routes=ROUTES))
         pub = w1.user("hanna", "publisher")["id"]
         cli = w1.uid("hugo")
         w1.api.register_ad(77, pub)
@@ -414,7 +435,7 @@ def test_two_hosts_behind_redis_share_the_rooms(make_host, tmp_path):
                 c, _ = await t.open(w1.url(ad(77), "hugo"))
                 p, _ = await t.open(w2.url(ad(77), "hanna"))
                 conv = next(r for r in w1.api.rooms(w1.token("hugo"))
-                        if r["key"] == f"ad:77:client:{cli}")
+                            if r["key"] == f"ad:77:client:{cli}")
                 await subscribed(redis, "ad_77", 1)
                 await subscribed(redis, f"adchat_{conv['id']}", 1)
                 m = await say(c, "across hosts", cmid="h1")
@@ -424,6 +445,8 @@ def test_two_hosts_behind_redis_share_the_rooms(make_host, tmp_path):
                 await send(c, "typing")
                 assert (await frame(p, "typing"))["user_name"] == "hugo"
                 _, h = await t.open(w2.url(ad(77), "hugo"))
+                assert h["messages"] == [m, r]
+                _, h = await t.open(w1.url(ad(77), "hanna"))
                 assert h["messages"] == [m, r]
 
         run(main())
