@@ -449,7 +449,6 @@ void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first)
 
     if (first)
         cc->p->api->send_json(c, first);
-    cc->last_id = last_id_of(GET(first, "messages"));
     cc->live = 1;
     cc->backlog = NULL;
     json_array_foreach(held, i, msg) {

@@ -89,7 +89,6 @@ struct cc_conn {
     chk_bucket bucket;
     int live;                  /* the first frame went out */
     json_t *backlog;           /* layer messages held until live */
-    json_int_t last_id;        /* the newest message id of the history */
 };
 
 /* A continuation of a store call.  cc is NULL when the client left (c is

@@ -191,25 +191,31 @@ def redis_cmd(port, *args):
 
 
 class RedisServer:
-    """A private redis-server on a free port, no persistence."""
+    """A private redis-server on a free port, no persistence.  A port
+    taken by another process meanwhile makes it try another one."""
 
     def __init__(self):
         if not shutil.which("redis-server"):
             pytest.fail("redis-server is not installed (Debian package redis-server)")
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.wait_ready()
+        for _ in range(5):
+            self.port = free_port()
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if self.wait_ready():
+                return
+        raise AssertionError("redis-server did not start on any of 5 free ports")
 
     def wait_ready(self, timeout=10.0):
+        """True once it answers PING; False if it exited (port taken)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"redis-server exited with {self.proc.returncode}"
+            if self.proc.poll() is not None:
+                return False
             try:
                 if "PONG" in redis_cmd(self.port, "PING"):
-                    return
+                    return True
             except OSError:
                 time.sleep(0.02)
         raise AssertionError("redis-server did not answer within 10 s")

@@ -26,18 +26,20 @@ export class ChatUI {
   async signUp(username, password = 'password123') {
     await this.open();
     await this.page.getByRole('button', { name: 'New here? Sign up' }).click();
-    await this.page.getByLabel('Username', { exact: true }).fill(username);
-    await this.page.getByLabel('Email').fill(`${username}@example.com`);
-    await this.page.getByLabel('Password (8 characters or more)').fill(password);
-    await this.page.getByRole('button', { name: 'Sign up', exact: true }).click();
+    const form = this.page.getByRole('form', { name: 'Sign up' });
+    await form.getByLabel('Username').fill(username);
+    await form.getByLabel('Email').fill(`${username}@example.com`);
+    await form.getByLabel('Password').fill(password);
+    await form.getByRole('button', { name: 'Sign up' }).click();
     await this.loggedIn(username);
   }
 
   async logIn(username, password = 'password123') {
     await this.open();
-    await this.page.getByLabel('Username or email').fill(username);
-    await this.page.getByLabel('Password', { exact: true }).fill(password);
-    await this.page.getByRole('button', { name: 'Log in', exact: true }).click();
+    const form = this.page.getByRole('form', { name: 'Log in' });
+    await form.getByLabel('Username or email').fill(username);
+    await form.getByLabel('Password').fill(password);
+    await form.getByRole('button', { name: 'Log in' }).click();
     await this.loggedIn(username);
   }
 
