@@ -304,8 +304,8 @@ static void test_params(void **state)
 static void test_pg_required(void **state)
 {
     (void)state;
-    fail_msg("CI=true but CHANHOST_TEST_PG_URL is not set: the PostgreSQL backend must be "
-             "tested too");
+    fail_msg("CHANHOST_TEST_PG_URL is not set: the PostgreSQL backend must be tested too "
+             "(./scripts/test starts a PostgreSQL server and sets it)");
 }
 
 /* ---- backends ---------------------------------------------------------------- */
