@@ -88,9 +88,21 @@ export async function recordNotifications(context) {
   });
 }
 
-/* The page believes it lost (false) or regained (true) the focus.  The
- * CDP session stays open: its emulation ends when it detaches. */
+/* The user switches to another tab of their browser (focused false) or
+ * back to the chat (true), so the chat page really loses or regains the
+ * focus.  Playwright emulates focus for every page; that is turned off
+ * first for this page (in a CDP session kept open: the emulation
+ * setting ends with its session). */
 export async function setFocused(user, focused) {
-  user.cdp ??= await user.context.newCDPSession(user.page);
-  await user.cdp.send('Emulation.setFocusEmulationEnabled', { enabled: focused });
+  if (!user.cdp) {
+    user.cdp = await user.context.newCDPSession(user.page);
+    await user.cdp.send('Emulation.setFocusEmulationEnabled', { enabled: false });
+  }
+  if (focused) {
+    await user.page.bringToFront();
+    return;
+  }
+  user.otherTab ??= await user.context.newPage();
+  await user.otherTab.bringToFront();
+  await user.otherTab.locator('body').click();
 }

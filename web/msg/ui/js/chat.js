@@ -12,8 +12,9 @@ import { el, viewHeader } from './ui.js';
 
 const PAGE = 50;
 
+/* The button, shown once the first history filled a page. */
 function olderButton(conv, roomId) {
-  const button = el('button', { type: 'button', class: 'link older', text: 'Load older messages' });
+  const button = el('button', { type: 'button', class: 'link older', text: 'Load older messages', hidden: true });
   const end = el('p', { class: 'hint', text: 'This is the beginning of the conversation.', hidden: true });
   button.addEventListener('click', async () => {
     const before = conv.timeline.firstId();
@@ -36,6 +37,9 @@ function olderButton(conv, roomId) {
     }
   });
   conv.top.replaceChildren(button, end);
+  return (messages, isFirst) => {
+    if (isFirst && messages.length >= PAGE) button.hidden = false;
+  };
 }
 
 export function mountChat(main, ctx, roomId) {
@@ -57,7 +61,9 @@ export function mountChat(main, ctx, roomId) {
     const title = ctx.rooms.label(room);
     head.title.textContent = title;
     setTitleBase(`${title} · chanhost chat`);
+    let older = null;
     conv = openConversation(body, {
+      onHistory: (messages, isFirst) => older?.(messages, isFirst),
       protocol: chatProtocol,
       path: room.kind === 'thread' ? `/ws/threads/${room.id}/` : `/ws/chat-room/${room.id}/`,
       roomKey: `room-${room.id}`,
@@ -65,7 +71,7 @@ export function mountChat(main, ctx, roomId) {
       statusSlot: head.statusSlot,
       title,
     });
-    olderButton(conv, room.id);
+    older = olderButton(conv, room.id);
     conv.input.focus();
   })();
 

@@ -39,7 +39,7 @@ let composerSeq = 0;
 /*
  * container: the element to fill.  opt: {protocol, path, roomKey, me,
  * statusSlot (where the indicator goes), finalMessages, notifyLocally,
- * title (for notifications)}.  Returns {close, timeline, top} (top: a
+ * title (for notifications), onHistory(messages, isFirst)}.  Returns {close, timeline, top} (top: a
  * slot above the list, e.g. for "Load older messages").
  */
 export function openConversation(container, opt) {
@@ -128,6 +128,7 @@ export function openConversation(container, opt) {
   }
 
   function history(messages) {
+    const isFirst = !hadHistory;
     live = true;
     hadHistory = true;
     showNotice('');
@@ -138,6 +139,7 @@ export function openConversation(container, opt) {
     }
     flush();
     readAll();
+    opt.onHistory?.(messages, isFirst);
   }
 
   function failed(f) {
