@@ -251,9 +251,8 @@ class PgDatabase:
     def __init__(self, prefix):
         base = os.environ.get("CHANHOST_TEST_PG_URL")
         if not base:
-            if os.environ.get("CI") == "true":
-                pytest.fail("CI=true but CHANHOST_TEST_PG_URL is not set")
-            pytest.skip("CHANHOST_TEST_PG_URL is not set")
+            pytest.fail("CHANHOST_TEST_PG_URL is not set (./scripts/test starts PostgreSQL "
+                        "and sets it)")
         self.base = base
         self.name = f"{prefix}_{os.getpid()}_{int(time.time() * 1000) % 100000}"
         head, _, query = base.partition("?")
