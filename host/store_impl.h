@@ -235,6 +235,29 @@ int ch_st_extra(ch_store_req *req);
 
 /* The operations defined in store_schema.c (users, imports), by name. */
 const ch_store_op *ch_st_schema_op(const char *name);
+const ch_store_op *ch_st_reads_op(const char *name);   /* store_reads.c */
+
+/* The columns of a message row, plain and with the alias m. */
+#define MSG_COLS                                                                     \
+    "id, room_id, sender_id, key_id, nonce, content, created_at, edited_at,"        \
+    " is_deleted, client_msg_id, extra"
+#define MSG_COLS_M                                                                   \
+    "m.id AS id, m.room_id AS room_id, m.sender_id AS sender_id, m.key_id AS key_id," \
+    " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"          \
+    " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"                        \
+    " m.client_msg_id AS client_msg_id, m.extra AS extra"
+
+/* The integers of column col of rows, sorted ascending (new array). */
+static inline json_t *ch_st_ids_of(json_t *rows, const char *col)
+{
+    json_t *ids = json_array();
+    size_t i;
+    json_t *row;
+
+    json_array_foreach(rows, i, row) json_array_append_new(ids, json_integer(ch_st_int(row, col)));
+    ch_st_sort_by_id(ids, 0);
+    return ids;
+}
 
 /* The operations defined in store_export.c (exports, participant and
  * receipt imports), by name: ch_st_schema_op's fallback. */

