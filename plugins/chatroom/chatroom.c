@@ -51,7 +51,7 @@ static const cc_kind chatroom_kind = {
  * chat rooms, even for their participants. */
 static int cr_room_ok(const json_t *room)
 {
-    static const char *const foreign[] = {"task", "ad", "support", NULL};
+    static const char *const foreign[] = {"task", "ad", "ad_chat", "support", NULL};
     const char *kind = json_string_value(json_object_get(room, "kind"));
 
     for (size_t i = 0; kind && foreign[i]; i++)

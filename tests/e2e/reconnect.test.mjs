@@ -37,9 +37,9 @@ describe('reconnecting after the host dies', () => {
     bob = await launch('bob');
     /* alice's page waits ten minutes before its first retry, so the test
      * decides when she comes back (Retry now); bob's retries quickly. */
-    A = new ChatUI(alice, host, '?bo=600000');
+    A = new ChatUI(alice, host, '?bo=600000&bmax=600000');
     B = new ChatUI(bob, host, '?bo=250&bmax=1000');
-    alice.page.on('websocket', (ws) => { aliceSockets.push(ws.url()); if (process.env.DBG) { ws.on('framesent', (f) => console.log('A>', ws.url().slice(-30), f.payload)); ws.on('framereceived', (f) => console.log('A<', ws.url().slice(-30), f.payload)); ws.on('close', () => console.log('A closed', ws.url())); } });
+    alice.page.on('websocket', (ws) => aliceSockets.push(ws.url()));
   });
 
   after(async () => {
@@ -92,8 +92,8 @@ describe('reconnecting after the host dies', () => {
     await A.banner().getByRole('button', { name: 'Retry now' }).click();
     await A.waitStatus('connected');
     await A.once(MISSED);
-    await A.tickState(DOWN, 'stored');
     await B.once(DOWN);
+    await A.tickState(DOWN, 'read');      /* acked, and bob has the room open */
     await A.once(DOWN);
     await A.once('before the crash');
     assert.ok(aliceSockets.some((u) => u.includes(`/ws/threads/${room.id}/?since=${lastSeen}`)),

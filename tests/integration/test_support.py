@@ -194,6 +194,25 @@ def test_unknown_ad_and_missing_token(make_host, tmp_path):
     run(main())
 
 
+def test_ad_conversations_are_not_chatroom_rooms(make_host, tmp_path):
+    """An ad conversation belongs to the support plugin: the chatroom
+    routes answer it 4004 even for its participants (no message stored
+    without sender_role, none lost to the ad chat's listeners)."""
+    w = chat_host(make_host, tmp_path, ROUTES + ["/ws/chat-room/<int:room_id>/ chatroom"])
+    w.api.register_ad(5, w.user("pam", "publisher")["id"])
+    w.uid("cid")
+
+    async def main():
+        async with Tabs() as t:
+            await t.open(w.url(ad(5), "cid"))
+            rooms = w.api.rooms(w.token("cid"))
+            conv = [r for r in rooms if r["kind"] == "ad_chat"]
+            assert len(conv) == 1, rooms
+            assert (await refused(w.url(f"/ws/chat-room/{conv[0]['id']}/", "cid")))[0] == 4004
+
+    run(main())
+
+
 def test_typing_reaches_the_others_only(make_host, tmp_path):
     w = world(make_host, tmp_path)
     pub, cli = w.user("tia", "publisher")["id"], w.uid("tom")

@@ -52,14 +52,14 @@ function connect() {
   log(`connecting to ${$('url').textContent}`);
   socket.onopen = () => {
     setState('open', 'Connected');
-    log('✅ WebSocket connection established');
+    log('✔ WebSocket connection established');
   };
   socket.onmessage = (e) => log(`⬇ ${e.data}`);
-  socket.onerror = () => log('❌ WebSocket error', 'err');
+  socket.onerror = () => log('✖ WebSocket error', 'err');
   socket.onclose = (e) => {
     if (ws === socket) ws = null;
     setState('closed', 'Not connected');
-    log(`🔌 Closed (${e.code}${CLOSE_REASONS[e.code] ? `: ${CLOSE_REASONS[e.code]}` : ''})${e.reason ? ` ${e.reason}` : ''}`,
+    log(`■ Closed (${e.code}${CLOSE_REASONS[e.code] ? `: ${CLOSE_REASONS[e.code]}` : ''})${e.reason ? ` ${e.reason}` : ''}`,
       e.code === 1000 ? '' : 'err');
   };
 }

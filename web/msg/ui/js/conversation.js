@@ -39,8 +39,9 @@ let composerSeq = 0;
 /*
  * container: the element to fill.  opt: {protocol, path, roomKey, me,
  * statusSlot (where the indicator goes), finalMessages, notifyLocally,
- * title (for notifications), onHistory(messages, isFirst)}.  Returns {close, timeline, top} (top: a
- * slot above the list, e.g. for "Load older messages").
+ * title (for notifications), onHistory(messages, isFirst)}.  Returns
+ * {close, timeline, top, input} (top: a slot above the list, e.g. for
+ * "Load older messages").
  */
 export function openConversation(container, opt) {
   const { protocol, me } = opt;
@@ -55,8 +56,8 @@ export function openConversation(container, opt) {
   const label = el('label', { for: id, class: 'visually-hidden', text: 'Message' });
   const editBar = el('p', { class: 'edit-bar', hidden: true }, el('span', { text: 'Editing your message' }),
     el('button', { type: 'button', class: 'link', text: 'Cancel edit', onclick: () => endEdit() }));
-  const form = el('form', { class: 'composer' }, label, editBar, input,
-    el('button', { type: 'submit', class: 'primary', text: 'Send' }));
+  const sendButton = el('button', { type: 'submit', class: 'primary', text: 'Send' });
+  const form = el('form', { class: 'composer' }, label, editBar, input, sendButton);
 
   const outbox = new Outbox(`${me.id}.${opt.roomKey}`);
   const lastSent = new Map();
@@ -177,7 +178,10 @@ export function openConversation(container, opt) {
     live = false;
     timeline.unsend();
   });
-  socket.addEventListener('final', () => { input.disabled = true; });
+  socket.addEventListener('final', () => {
+    input.disabled = true;
+    sendButton.disabled = true;
+  });
 
   /* ---- composer, edit and delete ------------------------------------- */
 

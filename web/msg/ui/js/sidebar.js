@@ -18,8 +18,8 @@ function roomItem(ctx, room, activeId) {
     el('a', { href: routes.room(room.id), class: 'room', 'aria-current': room.id === activeId ? 'page' : null,
       dataset: { roomId: room.id } },
     el('span', { class: 'room-name', text: ctx.rooms.label(room) }),
-    el('span', { class: 'badge', hidden: n === 0, 'aria-label': `${n} unread`, text: String(n),
-      dataset: { count: n } }),
+    el('span', { class: 'badge', hidden: n === 0, 'aria-hidden': 'true', text: String(n), dataset: { count: n } }),
+    n > 0 && el('span', { class: 'visually-hidden', text: `, ${n} unread` }),
     el('span', { class: 'room-preview', text: preview })));
 }
 
