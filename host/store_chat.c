@@ -154,8 +154,5 @@ static const ch_store_op chat_ops[] = {
 /* Looked up by ch_store_op_find (store_ops.c). */
 const ch_store_op *ch_st_chat_op(const char *name)
 {
-    for (size_t i = 0; name && i < CH_ST_N(chat_ops); i++)
-        if (strcmp(chat_ops[i].name, name) == 0)
-            return &chat_ops[i];
-    return NULL;
+    return ch_st_find(chat_ops, CH_ST_N(chat_ops), name);
 }

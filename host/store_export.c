@@ -276,10 +276,7 @@ static const ch_store_op export_ops[] = {
 /* Looked up by ch_st_schema_op after its own table. */
 const ch_store_op *ch_st_export_op(const char *name)
 {
-    for (size_t i = 0; i < CH_ST_N(export_ops); i++)
-        if (strcmp(export_ops[i].name, name) == 0)
-            return &export_ops[i];
-    return NULL;
+    return ch_st_find(export_ops, CH_ST_N(export_ops), name);
 }
 
 /*

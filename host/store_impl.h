@@ -25,6 +25,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 
 #include "store.h"
@@ -246,6 +247,16 @@ const ch_store_op *ch_st_reads_op(const char *name);   /* store_reads.c */
     " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"          \
     " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"                        \
     " m.client_msg_id AS client_msg_id, m.extra AS extra"
+
+/* The operation called name in table[0..n), or NULL (name may be NULL). */
+static inline const ch_store_op *ch_st_find(const ch_store_op *table, size_t n,
+                                            const char *name)
+{
+    for (size_t i = 0; name && i < n; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
 
 /* The integers of column col of rows, sorted ascending (new array). */
 static inline json_t *ch_st_ids_of(json_t *rows, const char *col)

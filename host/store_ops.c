@@ -572,16 +572,14 @@ static const ch_store_op ops[] = {
  * support, chat, and the schema's (which chains to the exports). */
 const ch_store_op *ch_store_op_find(const char *name)
 {
-    for (size_t i = 0; name && i < CH_ST_N(ops); i++)
-        if (strcmp(ops[i].name, name) == 0)
-            return &ops[i];
-    if (ch_st_reads_op(name))
-        return ch_st_reads_op(name);
-    if (ch_st_support_op(name))
-        return ch_st_support_op(name);
-    if (ch_st_chat_op(name))
-        return ch_st_chat_op(name);
-    return name ? ch_st_schema_op(name) : NULL;
+    static const ch_store_op *(*const more[])(const char *) = {
+        ch_st_reads_op, ch_st_support_op, ch_st_chat_op, ch_st_schema_op,
+    };
+    const ch_store_op *op = ch_st_find(ops, CH_ST_N(ops), name);
+
+    for (size_t i = 0; !op && name && i < CH_ST_N(more); i++)
+        op = more[i](name);
+    return op;
 }
 
 /* PostgreSQL's own steps where the op has them, else the common ones. */

@@ -226,8 +226,5 @@ static const ch_store_op ops[] = {
 
 const ch_store_op *ch_st_reads_op(const char *name)
 {
-    for (size_t i = 0; name && i < CH_ST_N(ops); i++)
-        if (strcmp(ops[i].name, name) == 0)
-            return &ops[i];
-    return NULL;
+    return ch_st_find(ops, CH_ST_N(ops), name);
 }

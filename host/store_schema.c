@@ -714,8 +714,7 @@ static const ch_store_op schema_ops[] = {
 /* Looked up by ch_store_op_find after its own table; then store_export.c's. */
 const ch_store_op *ch_st_schema_op(const char *name)
 {
-    for (size_t i = 0; i < CH_ST_N(schema_ops); i++)
-        if (strcmp(schema_ops[i].name, name) == 0)
-            return &schema_ops[i];
-    return ch_st_export_op(name);
+    const ch_store_op *op = ch_st_find(schema_ops, CH_ST_N(schema_ops), name);
+
+    return op ? op : ch_st_export_op(name);
 }

@@ -120,8 +120,5 @@ static const ch_store_op support_ops[] = {
 
 const ch_store_op *ch_st_support_op(const char *name)
 {
-    for (size_t i = 0; name && i < CH_ST_N(support_ops); i++)
-        if (strcmp(support_ops[i].name, name) == 0)
-            return &support_ops[i];
-    return NULL;
+    return ch_st_find(support_ops, CH_ST_N(support_ops), name);
 }
