@@ -21,6 +21,11 @@ export class Rooms extends EventTarget {
   #users;
   #rooms = [];
   #unread = new Map();
+  /* Live counts win over a room list fetched before them: each live
+   * update is numbered, and a refresh only writes the counts of rooms
+   * that had no live update since the refresh began. */
+  #seq = 0;
+  #liveAt = new Map();
 
   constructor(me, users) {
     super();
@@ -33,10 +38,13 @@ export class Rooms extends EventTarget {
   byId(id) { return this.#rooms.find((r) => r.id === id) ?? null; }
 
   async refresh() {
+    const started = this.#seq;
     const { rooms } = await api.get('/api/rooms/');
     this.#rooms = rooms.filter((r) => !OTHER_VIEWS.has(r.kind));
     await this.#users.know(this.#rooms.flatMap((r) => threadPair(r) ?? []));
-    for (const r of this.#rooms) this.#unread.set(r.id, r.unread ?? 0);
+    for (const r of this.#rooms) {
+      if ((this.#liveAt.get(r.id) ?? 0) <= started) this.#unread.set(r.id, r.unread ?? 0);
+    }
     this.#changed();
   }
 
@@ -58,8 +66,12 @@ export class Rooms extends EventTarget {
 
   /* counts: {"<room id>": n}; replace: these are all of them. */
   setUnread(counts, replace = false) {
+    this.#seq += 1;
     if (replace) this.#unread.clear();
-    for (const [id, n] of Object.entries(counts)) this.#unread.set(Number(id), n);
+    for (const [id, n] of Object.entries(counts)) {
+      this.#unread.set(Number(id), n);
+      this.#liveAt.set(Number(id), this.#seq);
+    }
     this.#changed();
   }
 
