@@ -192,7 +192,7 @@ int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded)
         return -ENOBUFS;
     if (outq_grow(c) < 0)
         return -ENOMEM;
-    c->q[(c->qhead + c->qlen) % c->qcap] = (ch_outq_item){ch_buf_ref(buf), 0};
+    c->q[(c->qhead + c->qlen) % c->qcap] = (ch_outq_item){ch_buf_ref(buf)};
     c->qlen++;
     c->queued_bytes += cost;
     conn_mark_dirty(c);
@@ -270,7 +270,7 @@ static void conn_write(ch_conn *c)
     for (i = 0; i < n; i++) {
         ch_outq_item *it = &c->q[(c->qhead + i) % c->qcap];
 
-        bufs[i] = uv_buf_init((char *)it->buf->data + it->off, it->buf->len - it->off);
+        bufs[i] = uv_buf_init((char *)it->buf->data, it->buf->len);
         bytes += bufs[i].len;
     }
     c->wreq.data = c;

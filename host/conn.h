@@ -35,8 +35,7 @@ enum ch_conn_state {
 };
 
 typedef struct ch_outq_item {
-    ch_buf *buf;
-    uint32_t off;          /* bytes of buf already written */
+    ch_buf *buf;           /* written whole: uv_write finishes what it starts */
 } ch_outq_item;
 
 struct ch_conn {

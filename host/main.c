@@ -31,7 +31,6 @@ typedef struct options {
     const char *port;          /* -p */
     int verbosity;             /* -v, -1 if not given */
     ch_diag diag;
-    ch_config *overrides_into; /* directives are applied after the file */
     char **dir_names, **dir_values;
     size_t n_dirs;
     int cmd_argc;              /* a management command and its arguments */

@@ -87,13 +87,7 @@ static void attach_children(json_t *parents, const json_t *rows, const char *fk,
 /* The page of users, each with its password hash. */
 static int rows_export_users(ch_store_req *req, json_t *rows)
 {
-    json_t *users = json_array();
-    size_t i;
-    json_t *row;
-
-    json_array_foreach(rows, i, row) json_array_append_new(users, ch_st_user_json(row, 1));
-    req->result = json_pack("{s:o}", "users", users);
-    return CH_STEP_DONE;
+    return ch_st_users_result(req, rows, 1);
 }
 
 static const ch_store_step export_users_steps[] = {
@@ -185,10 +179,7 @@ static int rows_export_receipts(ch_store_req *req, json_t *rows)
 }
 
 static const ch_store_step export_msgs_steps[] = {
-    {"SELECT m.id AS id, m.room_id AS room_id, m.sender_id AS sender_id, m.key_id AS key_id,"
-     " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"
-     " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"
-     " m.client_msg_id AS client_msg_id, m.extra AS extra, r.key AS room_key"
+    {"SELECT " MSG_COLS_M ", r.key AS room_key"
      " FROM messages m JOIN rooms r ON r.id = m.room_id"
      " WHERE m.id > $1 ORDER BY m.id LIMIT $2",
      bind_page, rows_export_msgs},

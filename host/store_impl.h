@@ -204,6 +204,9 @@ const char *ch_st_str(const json_t *row, const char *col);
  * is_active}) and of a users row (password only if with_password). */
 json_t *ch_st_room_json(const json_t *row);
 json_t *ch_st_user_json(const json_t *row, int with_password);
+/* req->result = {"users": [user...]} from rows (with password hashes or
+ * not); returns CH_STEP_DONE. */
+int ch_st_users_result(ch_store_req *req, const json_t *rows, int with_password);
 
 /* New JSON of a messages row, its content opened with room_key (or taken
  * from plain[0..len) when plain is non-NULL); read_by is [].  NULL after

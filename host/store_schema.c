@@ -569,16 +569,22 @@ static const ch_store_step user_get_steps[] = {
      bind_user_get, rows_user},
 };
 
-/* Every user, without passwords. */
-static int rows_users(ch_store_req *req, json_t *rows)
+int ch_st_users_result(ch_store_req *req, const json_t *rows, int with_password)
 {
     json_t *users = json_array();
     size_t i;
     json_t *row;
 
-    json_array_foreach(rows, i, row) json_array_append_new(users, ch_st_user_json(row, 0));
+    json_array_foreach(rows, i, row)
+        json_array_append_new(users, ch_st_user_json(row, with_password));
     req->result = json_pack("{s:o}", "users", users);
     return CH_STEP_DONE;
+}
+
+/* Every user, without passwords. */
+static int rows_users(ch_store_req *req, json_t *rows)
+{
+    return ch_st_users_result(req, rows, 0);
 }
 
 static const ch_store_step user_list_steps[] = {

@@ -253,9 +253,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     c->since_ms = uv_now(c->app->loop);
     ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, c->peer);
     w->connect_called = 1;
-    w->in_connect = 1;
     rc = ch_plugin_connect(w->plugin, w);
-    w->in_connect = 0;
     if (c->closing || c->ws != w)
         return;
     if (rc == CHANHOST_ACCEPT) {

@@ -56,7 +56,6 @@ struct chanhost_conn {
     unsigned connect_called : 1;
     unsigned accepted : 1;       /* 101 sent */
     unsigned close_sent : 1;     /* close frame queued: no more data */
-    unsigned in_connect : 1;
     unsigned in_recv : 1;        /* inside wslay_event_recv */
     unsigned proto_error : 1;    /* wslay let through what RFC 6455 forbids */
 };
