@@ -1,5 +1,5 @@
 /*
- * test_config.c -- unit tests of host/config.c: the defaults, the
+ * test_config.c -- unit tests of host/core/config.c: the defaults, the
  * diagnostics list, directives in files (paths relative to the file,
  * lists that append, routes, plugin settings, every bad line reported
  * with FILE:LINE, long lines, NUL bytes, a missing file), command-line

@@ -1,5 +1,5 @@
 /*
- * test_config_parse.c -- table-driven unit tests of host/config.c, one
+ * test_config_parse.c -- table-driven unit tests of host/core/config.c, one
  * named test per case: size and duration parsing, the tokenizer's
  * quoting rules (ch_config_split), a file of one bad line (the one
  * FILE:LINE message each directive kind gives, the config left at its

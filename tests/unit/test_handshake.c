@@ -1,7 +1,7 @@
 /*
- * test_handshake.c -- unit tests for host/handshake.c (opening handshake,
+ * test_handshake.c -- unit tests for host/ws/handshake.c (opening handshake,
  * Sec-WebSocket-Accept, Origin policy, subprotocol offers) and for the
- * header helpers of host/request.c.  Requests are built by filling a
+ * header helpers of host/core/request.c.  Requests are built by filling a
  * ch_req by hand; nothing here does I/O.
  */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * test_hmap.c -- unit tests of host/hmap.c: insert, find, replace,
+ * test_hmap.c -- unit tests of host/core/hmap.c: insert, find, replace,
  * remove (including probe runs that must survive backward shifts),
  * growth to 100,000 keys, and iteration.
  */

@@ -1,5 +1,5 @@
 /*
- * test_layer.c -- unit tests of host/layer.c and host/layer_memory.c:
+ * test_layer.c -- unit tests of host/layer/layer.c and host/layer/layer_memory.c:
  * creating a layer, channel names, group and channel name validation,
  * group membership, group_send / send delivery and detach.  The
  * re-entrant deliver callbacks and group expiry are in

@@ -1,5 +1,5 @@
 /*
- * test_layer_backend.c -- unit tests of host/layer.c's backend hooks,
+ * test_layer_backend.c -- unit tests of host/layer/layer.c's backend hooks,
  * through a fake backend made with ch_layer_new_backend: its name and
  * state, a failing constructor, group_joined / group_left on the first
  * join and last leave (also by detach and expiry), member add / discard,

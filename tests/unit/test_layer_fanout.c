@@ -1,5 +1,5 @@
 /*
- * test_layer_fanout.c -- unit tests of host/layer.c's group fan-out
+ * test_layer_fanout.c -- unit tests of host/layer/layer.c's group fan-out
  * over time and under re-entry: deliver callbacks that detach, discard,
  * add or refresh members, or send again (nested fan-out) mid-delivery,
  * and group expiry on the loop clock.  The fixture is layer_fixture.h.

@@ -1,6 +1,6 @@
 /*
  * test_layer_redis.c -- unit tests of the Redis channel-layer backend
- * (host/layer_redis*.c) that need no server: payload encoding and
+ * (host/layer/layer_redis*.c) that need no server: payload encoding and
  * decoding (round trips and refusal of malformed payloads), the PUBLISH
  * command, url parsing and process ids of channel names.  The tests
  * against a real redis-server are in test_layer_redis_live.c and

@@ -1,6 +1,6 @@
 /*
  * test_layer_redis_live.c -- unit tests of the Redis channel-layer
- * backend (host/layer_redis*.c) against a real redis-server that each
+ * backend (host/layer/layer_redis*.c) against a real redis-server that each
  * test starts on a free loopback port (layer_redis_fixture.h): the
  * subscriptions that follow local groups, the memberships kept in Redis
  * and the cross-process group size, delivery of what arrives from Redis,

@@ -1,6 +1,6 @@
 /*
  * test_layer_redis_outage.c -- unit tests of the Redis channel-layer
- * backend (host/layer_redis*.c) when its redis-server (started by each
+ * backend (host/layer/layer_redis*.c) when its redis-server (started by each
  * test on a free loopback port, layer_redis_fixture.h) goes away: the
  * outage buffer and resubscription after a restart, a layer made while
  * Redis is down, and a stalled server.  A missing redis-server fails the

@@ -1,6 +1,6 @@
 /*
- * test_manage.c -- the management commands (host/manage.c,
- * host/manage_dump.c, host/store_export.c), run through ch_manage_run
+ * test_manage.c -- the management commands (host/manage/manage.c,
+ * host/manage/manage_dump.c, host/store/store_export.c), run through ch_manage_run
  * with a real configuration and their output captured: export of a store
  * filled through the store's own operations, import into a fresh store,
  * and every row compared (the database's tables read directly, content

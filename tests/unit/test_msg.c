@@ -1,5 +1,5 @@
 /*
- * test_msg.c -- unit tests of host/msg.c: ch_buf reference counting,
+ * test_msg.c -- unit tests of host/core/msg.c: ch_buf reference counting,
  * unmasked frame headers at every length boundary (exact bytes), frame
  * building, and ch_msg (compact encoding, JSON reference, one shared
  * frame whose payload decodes back to the message, refusals).

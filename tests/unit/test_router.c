@@ -1,5 +1,5 @@
 /*
- * test_router.c -- unit tests of host/router.c: what each Django converter
+ * test_router.c -- unit tests of host/core/router.c: what each Django converter
  * accepts and refuses, full matching, the optional leading '/', greedy
  * matching with backtracking, compile errors, parameter lookup and
  * percent-decoding of request paths.

@@ -1,5 +1,5 @@
 /*
- * test_store.c -- the message store's test suite (host/store*.c), part
+ * test_store.c -- the message store's test suite (host/store/), part
  * one: rooms, participants and users; appending messages (deduplication
  * by client_msg_id, generated ids, size limits, PostgreSQL's retry
  * hooks), editing and deleting them; cleanup of empty threads and

@@ -1,5 +1,5 @@
 /*
- * test_store_chat.c -- the chat plugins' store operations (host/store_chat.c):
+ * test_store_chat.c -- the chat plugins' store operations (host/store/store_chat.c):
  * unread.for_room (listed users, or the participants) and read.mark_room,
  * driven through the public store interface on a real uv loop, once per
  * backend, with the shared fixture of store_fixture.h: a fresh SQLite

@@ -1,5 +1,5 @@
 /*
- * test_store_crypt.c -- unit tests of host/store_crypt.c: sealing and
+ * test_store_crypt.c -- unit tests of host/store/store_crypt.c: sealing and
  * opening round trips, every kind of tampering and misplacement that must
  * make opening fail, key rotation, keyring parse errors (with their line
  * numbers), the key file (creation with mode 0600, refusal of readable

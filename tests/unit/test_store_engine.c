@@ -1,5 +1,5 @@
 /*
- * test_store_engine.c -- the message store's machinery (host/store*.c):
+ * test_store_engine.c -- the message store's machinery (host/store/):
  * group commit of queued appends and their rate, the queue bound, close
  * draining what is queued, status and the "none" and in-memory stores,
  * encryption at rest (no plaintext in the database or the SQLite files),

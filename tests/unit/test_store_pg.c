@@ -1,6 +1,6 @@
 /*
  * test_store_pg.c -- the message store's PostgreSQL engine
- * (host/store_pg.c, host/store_pg_conn.c) against a real server:
+ * (host/store/store_pg.c, host/store/store_pg_conn.c) against a real server:
  * migrations (applied once, by hosts starting together; a newer schema
  * refused; an unreachable server at start-up), group commit of a burst,
  * throughput with and without group commit, the loop never blocked by a

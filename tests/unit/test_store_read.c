@@ -1,5 +1,5 @@
 /*
- * test_store_read.c -- the message store's reading side (host/store*.c):
+ * test_store_read.c -- the message store's reading side (host/store/):
  * message history (limits, after_id, before_id paging), read receipts
  * (read.mark, read.bulk, read_by), unread counts and rooms.for_user.
  * Driven through the public interface on a real uv loop, once per

@@ -1,6 +1,6 @@
 /*
  * test_store_support.c -- the support plugin's store operation
- * (host/store_support.c: support.conversations), through the public
+ * (host/store/store_support.c: support.conversations), through the public
  * store interface on a real uv loop, once per backend, with the shared
  * fixture of store_fixture.h: a fresh SQLite file, then a fresh
  * PostgreSQL database (the PostgreSQL group fails, never skips, without
