@@ -1,9 +1,11 @@
 /*
  * app.c -- assembling the running host from a config (layer, plugins,
- * routes, listener, loop handles) and taking it down again, gracefully on
+ * routes, listener, loop handles), wiring the sub-systems together (the
+ * HTTP handlers, the WebSocket upgrade, the layer's delivery, the store's
+ * operation tables), and taking it down again, gracefully on
  * SIGTERM/SIGINT.
  */
-#include "app.h"
+#include "app_host.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -12,15 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
+#include "api_store.h"
 #include "auth.h"
 #include "conn.h"
+#include "layer.h"
 #include "reload.h"
+#include "rest.h"
+#include "static.h"
+#include "status.h"
 #include "store.h"
+#include "store_chat.h"
+#include "store_support.h"
 #include "http.h"
 #include "log.h"
 #include "manage.h"
 #include "metrics.h"
 #include "plugins.h"
+#include "upgrade.h"
 #include "ws.h"
 
 #define CH_READ_BUF_SIZE (64 * 1024)
@@ -206,6 +217,18 @@ static int open_store(ch_app *app)
     return 0;
 }
 
+/* What answers HTTP requests, in the order they are asked (http.h); the
+ * first that wants a request gets it, none: 404. */
+static int register_handlers(ch_app *app)
+{
+    return ch_http_handle(app, NULL, 0, ch_ws_upgrade_wanted, ch_ws_upgrade) ||
+           ch_http_handle(app, "/healthz", 0, NULL, ch_health_serve) ||
+           ch_http_handle(app, "/metrics", 0, NULL, ch_metrics_serve) ||
+           ch_http_handle(app, "/api/", 1, NULL, ch_rest_serve) ||
+           ch_http_handle(app, "/dev/plugins", 0, NULL, ch_dev_serve) ||
+           ch_http_handle(app, NULL, 0, ch_static_wanted, ch_static_serve);
+}
+
 int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
 {
     ch_layer_opts lopts;
@@ -231,8 +254,12 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     uv_signal_start(&app->sig_int, on_signal, SIGINT);
     uv_timer_init(loop, &app->shutdown_timer);
     app->shutdown_timer.data = app;
-    if (!app->read_buf)
+    app->drained = ch_app_stop;
+    if (!app->read_buf || register_handlers(app) != 0)
         return -ENOMEM;
+    ch_store_ops_register(ch_st_chat_op);
+    ch_store_ops_register(ch_st_support_op);
+    ch_plugin_set_api(ch_api_table());
     ch_api_bind(app);
     ch_api_store_bind(app);
     lopts.group_expiry_ms = app->cfg.group_expiry;
@@ -260,7 +287,7 @@ static void on_connection(uv_stream_t *listener, int status)
         ch_log(CH_LOG_WARN, "accept failed: %s", uv_strerror(status));
         return;
     }
-    ch_conn_accept(app, listener);
+    ch_conn_accept(app, listener, ch_http_open);
 }
 
 /* Parse the listen host into a socket address. */
@@ -378,23 +405,16 @@ void ch_app_stop(ch_app *app)
     app->listening = 0;
     for (c = app->conns; c; c = next) {
         next = c->next;
-        if (c->state == CH_CONN_HTTP && c->qlen == 0)
-            ch_conn_close(c);
-        else if (c->state == CH_CONN_HTTP)
-            ch_conn_close_after_flush(c);
+        if (c->proto)
+            c->proto->shutdown(c);
         else
-            ch_ws_shutdown(c);
+            ch_conn_close(c);
     }
     uv_timer_start(&app->shutdown_timer, on_shutdown_timeout, app->cfg.shutdown_timeout, 0);
     if (app->n_conns == 0) {
         app->stopping = 2;
         close_app_handles(app);
     }
-}
-
-ch_route *ch_app_route(ch_app *app, const char *path, ch_route_params *params)
-{
-    return ch_routes_match(&app->routes, path, params);
 }
 
 void ch_app_free(ch_app *app)
@@ -414,5 +434,6 @@ void ch_app_free(ch_app *app)
     free(app->service_token);
     free(app->read_buf);
     free(app->scratch);
+    ch_http_handlers_free(app);
     memset(app, 0, sizeof *app);
 }

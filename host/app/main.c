@@ -14,8 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "app.h"
+#include "app_host.h"
 #include "config.h"
+#include "layer.h"
 #include "log.h"
 #include "reload.h"
 #include "manage.h"

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "app.h"
+#include "app_host.h"
 #include "conn.h"
 #include "http.h"
 #include "log.h"

@@ -1,10 +1,19 @@
 /*
- * app.h -- the running host: its loop, config, listener, routes, plugins,
- * channel layer and the list of live connections.
+ * app.h -- the running host's state as plain data: its loop, config,
+ * listener, routes, plugins, channel layer, store and the list of live
+ * connections (nginx's ngx_cycle_t).  Core: it includes core headers only;
+ * the parts owned by higher sub-systems (layer, store, plugins, the HTTP
+ * handler list) are opaque pointers here.  The functions that build and
+ * stop it are app/app_host.h's.
  *
- * There is one ch_app per process, owned by main.c.  Every other module
- * reaches shared state through it (conn->app), never through globals, so
- * that unit tests can build a small app of their own.
+ * There is one ch_app per process, owned by main.c; modules reach the
+ * per-host state through it (conn->app), so that unit tests can build a
+ * small app of their own.  Process-wide state that is not in it: the
+ * counters (metrics.c), the log verbosity (log.c), the live plugin list
+ * and the plugin being called (plugins.c), the app bound to the plugin API
+ * (api.c, api_store.c), the store's registered operation tables
+ * (store_ops.c), the Redis backends (layer_redis.c) and wslay's current
+ * input (ws.c).
  */
 #ifndef CH_APP_H
 #define CH_APP_H
@@ -13,12 +22,13 @@
 #include <uv.h>
 
 #include "config.h"
-#include "layer.h"
 #include "router.h"
 #include "routes.h"
 
 typedef struct ch_conn ch_conn;
 typedef struct ch_plugin ch_plugin;
+typedef struct ch_layer ch_layer;
+typedef struct ch_http_handler ch_http_handler;
 
 typedef struct ch_app {
     uv_loop_t *loop;
@@ -41,6 +51,11 @@ typedef struct ch_app {
     uint64_t n_conns;         /* TCP connections */
     uint64_t n_ws;            /* open WebSocket connections */
     ch_conn *dirty;           /* connections with output to flush */
+    ch_http_handler *http_handlers;  /* what answers HTTP requests (http.h) */
+    size_t n_http_handlers;
+    /* Called by net when stopping and the last connection is freed (set by
+     * app.c: ch_app_stop); NULL: nothing to do. */
+    void (*drained)(struct ch_app *app);
 
     uv_prepare_t flush_prepare;  /* flush output before the loop polls */
     uv_check_t flush_check;      /* and after I/O callbacks ran */
@@ -54,41 +69,5 @@ typedef struct ch_app {
     char *scratch;            /* NUL-terminated copy of text messages */
     size_t scratch_size;
 } ch_app;
-
-/* Set up *app from a validated config (taken over: *cfg is zeroed): the
- * loop handles and the channel layer.  Returns 0 or a negative error with
- * a log line. */
-int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg);
-
-/* Load the plugins (one that fails is logged and its routes answer 503)
- * and build the route table.  Returns 0 or a negative error. */
-int ch_app_load(ch_app *app);
-
-/* Bind and listen (app->listen_addr tells the address bound).  Returns 0,
- * or a negative libuv error after logging one clear line ("cannot listen
- * on ADDR: address already in use"). */
-int ch_app_listen(ch_app *app);
-
-/* Begin a graceful stop: close the listener, close every WebSocket with
- * 1001, let responses finish; the loop ends when all is closed or after
- * shutdown_timeout. */
-void ch_app_stop(ch_app *app);
-
-/* Release everything after the loop has ended. */
-void ch_app_free(ch_app *app);
-
-/* The first route matching a decoded path, with its parameters in *params
- * (caller frees with ch_route_params_free), or NULL. */
-ch_route *ch_app_route(ch_app *app, const char *path, ch_route_params *params);
-
-/* The current version of plugin `name` (borrowed), or NULL. */
-ch_plugin *ch_app_plugin(ch_app *app, const char *name);
-
-/* Point every route of the table at the current version of its plugin. */
-void ch_app_tie_routes(ch_app *app);
-
-/* Load every plugin named by the config's routes (for --check too).
- * Returns the number that failed; each failure is logged. */
-int ch_app_load_plugins(ch_app *app);
 
 #endif

@@ -6,7 +6,7 @@
  * directives as a user sees them.
  */
 #include "config.h"
-#include "layer.h"
+#include "redis_url.h"
 
 #include "router.h"
 
@@ -341,10 +341,11 @@ static int h_layer(pctx *c, char **args, int n)
     (void)n;
 
     char err[256];
+    ch_rl_url url;
 
     if (strcmp(v, "memory") != 0 && !has_prefix(v, "redis://") && !has_prefix(v, "unix://"))
         return report(c, "'%s' is not memory, redis://... or unix://...", v);
-    if (strcmp(v, "memory") != 0 && ch_layer_redis_url_check(v, err, sizeof err) != 0)
+    if (strcmp(v, "memory") != 0 && ch_rl_url_parse(v, &url, err, sizeof err) != 0)
         return report(c, "%s", err);
     return take_string(c, &c->cfg->layer, strdup(v));
 }

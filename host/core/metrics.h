@@ -1,7 +1,7 @@
 /*
- * metrics.h -- counters of the running host, and the two observability
- * endpoints: GET /metrics (Prometheus text format 0.0.4) and GET /healthz
- * (JSON).
+ * metrics.h -- counters of the running host (core: includes nothing of the
+ * host).  The endpoints that show them, GET /metrics and GET /healthz, are
+ * app/status.h's.
  *
  * Counters are plain process-wide integers: everything that touches them
  * runs on the loop thread.  Gauges (connections per route, groups) are read
@@ -10,11 +10,8 @@
 #ifndef CH_METRICS_H
 #define CH_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
-
-#include "request.h"
-
-typedef struct ch_conn ch_conn;
 
 enum ch_metric {
     CH_M_CONN_ACCEPTED,       /* TCP connections accepted */
@@ -41,13 +38,16 @@ uint64_t ch_metric_get(enum ch_metric m);
 /* Count a failed WebSocket handshake under a reason label (a static
  * string such as "bad_origin"; unknown labels count as "other"). */
 void ch_metric_handshake_failure(const char *reason);
-uint64_t ch_metric_handshake_failures(const char *reason);
+
+/* The reasons in the order /metrics prints them: how many, the i-th label
+ * (a static string) and its count. */
+size_t ch_metric_n_reasons(void);
+const char *ch_metric_reason(size_t i);
+uint64_t ch_metric_reason_count(size_t i);
 
 /* Count an HTTP answer by status code. */
 void ch_metric_http_status(int status);
-
-/* Answer GET /metrics and GET /healthz on connection c. */
-void ch_metrics_serve(ch_conn *c, const ch_req *req);
-void ch_health_serve(ch_conn *c, const ch_req *req);
+/* HTTP answers counted with that status so far. */
+uint64_t ch_metric_http_status_count(int status);
 
 #endif

@@ -14,10 +14,8 @@
 #include <string.h>
 
 #include "app.h"
-#include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "ws.h"
 
 #define CH_WRITE_MAX_BUFS 64          /* iovecs per writev */
 #define CH_ITEM_COST sizeof(ch_outq_item)
@@ -71,7 +69,7 @@ static void conn_peer(ch_conn *c)
  * Accept one connection.  Over max_connections the socket is accepted and
  * closed at once (so the kernel's backlog does not fill), and counted.
  */
-void ch_conn_accept(ch_app *app, uv_stream_t *listener)
+void ch_conn_accept(ch_app *app, uv_stream_t *listener, ch_conn_open_fn open)
 {
     ch_conn *c = calloc(1, sizeof *c);
 
@@ -98,8 +96,7 @@ void ch_conn_accept(ch_app *app, uv_stream_t *listener)
         ch_conn_close(c);
         return;
     }
-    c->http = ch_http_new(c);
-    if (!c->http) {
+    if (open(c) != 0) {
         ch_conn_close(c);
         return;
     }
@@ -129,10 +126,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n == 0 || c->closing)
         return;
     c->last_rx_ms = uv_now(c->app->loop);
-    if (c->state == CH_CONN_WS)
-        ch_ws_feed(c, buf->base, (size_t)n);
-    else if (c->http)
-        ch_http_feed(c, buf->base, (size_t)n);
+    if (c->proto)
+        c->proto->feed(c, buf->base, (size_t)n);
 }
 
 void ch_conn_read_start(ch_conn *c)
@@ -318,18 +313,14 @@ void ch_conn_close(ch_conn *c)
 {
     if (c->closing)
         return;
-    if (c->ws && c->ws->in_recv) {
-        c->close_pending = 1;   /* wslay is on the stack: ch_ws_feed closes */
+    if (c->in_recv) {
+        c->close_pending = 1;   /* the parser is on the stack: its feed closes */
         return;
     }
     c->closing = 1;
     ch_conn_read_stop(c);
-    if (c->ws)
-        ch_ws_gone(c);
-    if (c->http) {
-        ch_http_free(c->http);
-        c->http = NULL;
-    }
+    if (c->proto)
+        c->proto->gone(c);
     uv_timer_stop(&c->timer);
     c->open_handles = 2;
     uv_close((uv_handle_t *)&c->timer, on_close);
@@ -364,21 +355,14 @@ static void conn_free(ch_conn *c)
     free(c->q);
     conn_unlink(app, c);
     free(c);
-    if (app->stopping && app->n_conns == 0)
-        ch_app_stop(app);
+    if (app->stopping && app->n_conns == 0 && app->drained)
+        app->drained(app);
 }
 
 /* When must c next be looked at?  Absolute loop time in ms, 0 = never. */
 static uint64_t conn_deadline(ch_conn *c)
 {
-    uint64_t t;
-
-    if (c->state == CH_CONN_WS)
-        return ch_ws_deadline(c);
-    if (c->state == CH_CONN_WS_PENDING)
-        return c->since_ms + c->app->cfg.handshake_timeout;
-    t = c->http ? ch_http_timeout_ms(c) : 0;
-    return t ? c->since_ms + t : 0;
+    return c->proto ? c->proto->deadline(c) : 0;
 }
 
 void ch_conn_arm_timer(ch_conn *c)
@@ -406,12 +390,8 @@ static void on_timer(uv_timer_t *t)
         ch_conn_arm_timer(c);
         return;
     }
-    if (c->state == CH_CONN_WS) {
-        ch_ws_timer(c);
-        ch_conn_arm_timer(c);
-        return;
-    }
-    if (c->state == CH_CONN_WS_PENDING || c->fresh)
-        ch_metric_handshake_failure("timeout");
-    ch_conn_close(c);
+    if (c->proto)
+        c->proto->timer(c);
+    else
+        ch_conn_close(c);
 }

@@ -3,14 +3,17 @@
  * bounded output queue of shared buffers, coalesced writes, one timer,
  * and closing.
  *
- * A connection starts in HTTP state (http.c parses requests) and may be
- * upgraded to WebSocket state (ws.c).  Output is never written at once:
+ * A connection speaks the protocol its table says (c->proto, below): it
+ * starts with HTTP's (http.c parses requests, set by the opener the
+ * assembler hands to ch_conn_accept) and the WebSocket upgrade replaces it
+ * with ws.c's.  conn.c calls only through the table and never names a
+ * protocol.  Output is never written at once:
  * ch_conn_queue() appends a reference to a ch_buf and marks the connection
  * dirty; the app flushes all dirty connections once per loop turn with one
  * writev each (see ch_app_flush).
  *
- * Lifetime.  ch_conn_close() starts closing: the protocol layer's close
- * hook runs (the plugin's disconnect), the timer stops, and uv_close is
+ * Lifetime.  ch_conn_close() starts closing: the protocol's gone hook runs
+ * (the plugin's disconnect), the timer stops, and uv_close is
  * called; the memory is freed in the close callback, after the current
  * callback stack has returned.  So a connection pointer stays valid for
  * the whole of any callback in which it was valid at the start.
@@ -27,6 +30,28 @@ typedef struct ch_app ch_app;
 typedef struct ch_conn ch_conn;
 typedef struct ch_http ch_http;
 typedef struct chanhost_conn ch_ws;
+
+/*
+ * A connection's protocol (nginx's c->data + c->read->handler): what conn.c
+ * calls for the connection's events.  The state the protocol keeps is
+ * c->http / c->ws (opaque here).  Tables are static and borrowed.
+ */
+typedef struct ch_conn_proto {
+    /* Bytes arrived (borrowed: the loop's read buffer). */
+    void (*feed)(ch_conn *c, const char *data, size_t len);
+    /* When must c next be looked at: absolute loop ms, 0 = never. */
+    uint64_t (*deadline)(ch_conn *c);
+    /* That deadline passed: act (close, ping ...) and re-arm if staying. */
+    void (*timer)(ch_conn *c);
+    /* The connection is closing: release the protocol's state. */
+    void (*gone)(ch_conn *c);
+    /* Graceful stop of the host: finish or close. */
+    void (*shutdown)(ch_conn *c);
+} ch_conn_proto;
+
+/* Sets up a fresh connection's protocol (c->proto and its state).
+ * Returns 0, or a negative errno: the connection is then closed. */
+typedef int (*ch_conn_open_fn)(ch_conn *c);
 
 enum ch_conn_state {
     CH_CONN_HTTP = 0,      /* reading / answering HTTP requests */
@@ -52,7 +77,9 @@ struct ch_conn {
     unsigned writing : 1;       /* a uv_write is in flight */
     unsigned close_after_flush : 1;
     unsigned reading : 1;
-    unsigned close_pending : 1; /* close asked for inside wslay_event_recv */
+    unsigned close_pending : 1; /* close asked for while in_recv */
+    unsigned in_recv : 1;       /* the protocol's parser is on the stack
+                                   (wslay_event_recv): closing is deferred */
     unsigned fresh : 1;         /* no complete request seen yet */
     unsigned char open_handles; /* handles still to report closed */
     uint16_t holds;             /* async operations still referring to it */
@@ -65,14 +92,15 @@ struct ch_conn {
     uint32_t inflight;          /* items in the current uv_write */
     uint64_t queued_bytes;      /* bytes (and item overhead) queued */
 
+    const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
     ch_ws *ws;                  /* WebSocket state, NULL before upgrade */
     char peer[56];              /* "ip:port" */
 };
 
-/* Accept a new connection from the listener.  Logs and drops it on
- * failure. */
-void ch_conn_accept(ch_app *app, uv_stream_t *listener);
+/* Accept a new connection from the listener and start it with open
+ * (e.g. ch_http_open).  Logs and drops it on failure. */
+void ch_conn_accept(ch_app *app, uv_stream_t *listener, ch_conn_open_fn open);
 
 /* Append a reference to buf (the caller keeps its own) to the output
  * queue.  Returns 0, -EPIPE if closing, or -ENOBUFS when the queue would

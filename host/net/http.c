@@ -19,10 +19,6 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
-#include "reload.h"
-#include "rest.h"
-#include "static.h"
-#include "ws.h"
 
 enum { EL_NONE, EL_URL, EL_FIELD, EL_VALUE, EL_BODY };
 
@@ -236,27 +232,56 @@ static int build_request(ch_http *h)
     return 0;
 }
 
-/* Send a complete request where it belongs. */
+int ch_http_handle(ch_app *app, const char *path, int prefix, ch_http_match_fn match,
+                   ch_http_handler_fn fn)
+{
+    ch_http_handler *n = realloc(app->http_handlers, (app->n_http_handlers + 1) * sizeof *n);
+    char *p = path ? strdup(path) : NULL;
+
+    if (n)
+        app->http_handlers = n;
+    if (!n || (path && !p)) {
+        free(p);
+        return -ENOMEM;
+    }
+    n[app->n_http_handlers++] = (ch_http_handler){p, prefix, match, fn};
+    return 0;
+}
+
+void ch_http_handlers_free(ch_app *app)
+{
+    size_t i;
+
+    for (i = 0; i < app->n_http_handlers; i++)
+        free(app->http_handlers[i].path);
+    free(app->http_handlers);
+    app->http_handlers = NULL;
+    app->n_http_handlers = 0;
+}
+
+/* Does handler h want req? */
+static int handler_wants(const ch_http_handler *h, ch_conn *c, const ch_req *req)
+{
+    if (h->path && (h->prefix ? strncmp(req->path, h->path, strlen(h->path)) != 0
+                              : strcmp(req->path, h->path) != 0))
+        return 0;
+    return !h->match || h->match(c, req);
+}
+
+/* Send a complete request to the first registered handler wanting it. */
 static void dispatch(ch_conn *c, ch_req *req)
 {
     ch_app *app = c->app;
-    ch_route *route = ch_app_route(app, req->path, NULL);
+    size_t i;
 
     ch_metric_count(CH_M_HTTP_REQUESTS);
-    if (route || req->upgrade)
-        ch_ws_upgrade(c, req);
-    else if (strcmp(req->path, "/healthz") == 0)
-        ch_health_serve(c, req);
-    else if (strcmp(req->path, "/metrics") == 0)
-        ch_metrics_serve(c, req);
-    else if (strncmp(req->path, "/api/", 5) == 0)
-        ch_rest_serve(c, req);
-    else if (strcmp(req->path, "/dev/plugins") == 0)
-        ch_dev_serve(c, req);
-    else if (app->cfg.static_dir)
-        ch_static_serve(c, req);
-    else
-        ch_http_error(c, 404, NULL);
+    for (i = 0; i < app->n_http_handlers; i++) {
+        if (handler_wants(&app->http_handlers[i], c, req)) {
+            app->http_handlers[i].fn(c, req);
+            return;
+        }
+    }
+    ch_http_error(c, 404, NULL);
 }
 
 /* Keep data[0..len) for later (after an async answer or an upgrade). */
@@ -344,18 +369,20 @@ static void http_init_settings(void)
     settings.on_message_complete = on_message_complete;
 }
 
-ch_http *ch_http_new(ch_conn *c)
+int ch_http_open(ch_conn *c)
 {
     ch_http *h = calloc(1, sizeof *h);
 
     if (!h)
-        return NULL;
+        return -ENOMEM;
     if (!settings.on_url)
         http_init_settings();
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
     h->conn = c;
-    return h;
+    c->http = h;
+    c->proto = &ch_http_proto;
+    return 0;
 }
 
 void ch_http_free(ch_http *h)
@@ -402,12 +429,61 @@ uint64_t ch_http_timeout_ms(ch_conn *c)
 {
     ch_http *h = c->http;
 
-    if (h->suspended)
+    if (!h || h->suspended)
         return 0;
     if (c->fresh || h->in_request)
         return c->app->cfg.handshake_timeout;
     return c->app->cfg.keepalive_timeout;
 }
+
+/* ---- HTTP's protocol table (conn.h) --------------------------------- */
+
+static void http_feed(ch_conn *c, const char *data, size_t len)
+{
+    if (c->http)
+        ch_http_feed(c, data, len);
+}
+
+static uint64_t http_deadline(ch_conn *c)
+{
+    uint64_t t = ch_http_timeout_ms(c);
+
+    return t ? c->since_ms + t : 0;
+}
+
+/* No complete request in time (or keep-alive over): close; a connection
+ * that never sent one counts as a handshake timeout. */
+static void http_timer(ch_conn *c)
+{
+    if (c->fresh)
+        ch_metric_handshake_failure("timeout");
+    ch_conn_close(c);
+}
+
+static void http_gone(ch_conn *c)
+{
+    if (c->http) {
+        ch_http_free(c->http);
+        c->http = NULL;
+    }
+}
+
+/* Graceful stop: close idle connections, finish answers being written. */
+static void http_shutdown(ch_conn *c)
+{
+    if (c->qlen == 0)
+        ch_conn_close(c);
+    else
+        ch_conn_close_after_flush(c);
+}
+
+const ch_conn_proto ch_http_proto = {
+    .feed = http_feed,
+    .deadline = http_deadline,
+    .timer = http_timer,
+    .gone = http_gone,
+    .shutdown = http_shutdown,
+};
 
 const char *ch_http_reason(int status)
 {

@@ -8,9 +8,11 @@
  * (Content-Length or chunked) -> 413; anything http_parser refuses -> 400.
  * Error answers close the connection.
  *
- * Dispatch of a complete request: a WebSocket route or an Upgrade request
- * goes to ws.c; /healthz and /metrics to metrics.c; anything else to the
- * static files (static.c) if static_dir is set, else 404.
+ * Dispatch of a complete request: to the first handler registered with
+ * ch_http_handle (by whoever assembles the host: app.c registers the
+ * WebSocket upgrade, /healthz, /metrics, /api/, /dev/plugins and the static
+ * files, in that order) that matches; none: 404.  http.c names none of
+ * them.
  *
  * Pipelining: requests are answered in order.  While an answer is being
  * prepared asynchronously (a static file read on the thread pool), reading
@@ -21,14 +23,46 @@
 
 #include <stddef.h>
 
+#include "conn.h"
 #include "msg.h"
 #include "request.h"
 
+typedef struct ch_app ch_app;
 typedef struct ch_conn ch_conn;
 typedef struct ch_http ch_http;
 
-/* New HTTP state for c (c->http).  Returns NULL if out of memory. */
-ch_http *ch_http_new(ch_conn *c);
+/* Answers a request on c (both borrowed for the call). */
+typedef void (*ch_http_handler_fn)(ch_conn *c, const ch_req *req);
+/* Non-zero if the handler wants req (borrowed). */
+typedef int (*ch_http_match_fn)(ch_conn *c, const ch_req *req);
+
+/* One registered handler (in app->http_handlers, owned by the app). */
+struct ch_http_handler {
+    char *path;                /* exact path, or prefix; NULL: match only */
+    int prefix;                /* path is a prefix */
+    ch_http_match_fn match;    /* NULL, or asked when path is NULL/matched */
+    ch_http_handler_fn fn;
+};
+
+/* Add a handler after those already registered: requests whose decoded
+ * path equals path (starts with it if prefix; any path if path is NULL)
+ * and, if match is set, that match accepts, go to fn.  path is copied.
+ * Returns 0 or -ENOMEM. */
+int ch_http_handle(ch_app *app, const char *path, int prefix, ch_http_match_fn match,
+                   ch_http_handler_fn fn);
+
+/* Forget every registered handler (ch_app_free). */
+void ch_http_handlers_free(ch_app *app);
+
+/* HTTP's protocol table (conn.h), for a connection going back to HTTP
+ * after a refused upgrade. */
+extern const ch_conn_proto ch_http_proto;
+
+/* Start HTTP on a fresh connection (c->http, c->proto): the opener for
+ * ch_conn_accept.  Returns 0 or -ENOMEM. */
+int ch_http_open(ch_conn *c);
+
+/* Free HTTP state (NULL is fine). */
 void ch_http_free(ch_http *h);
 
 /* Parse received bytes (borrowed: the loop's read buffer). */
@@ -62,7 +96,7 @@ const char *ch_http_leftover(ch_conn *c, size_t *len);
 /* "OK", "Not Found" ... for a status code. */
 const char *ch_http_reason(int status);
 
-/* Deadline bookkeeping for conn.c: ms since c->since_ms allowed now. */
+/* Deadline bookkeeping: ms since c->since_ms allowed now (0: none). */
 uint64_t ch_http_timeout_ms(ch_conn *c);
 
 #endif

@@ -153,6 +153,12 @@ static void job_done(uv_work_t *w, int status)
     ch_conn_release(c);
 }
 
+int ch_static_wanted(ch_conn *c, const ch_req *req)
+{
+    (void)req;
+    return c->app->cfg.static_dir != NULL;
+}
+
 void ch_static_serve(ch_conn *c, const ch_req *req)
 {
     static_job *job;

@@ -15,6 +15,10 @@
 
 typedef struct ch_conn ch_conn;
 
+/* Non-zero if static files are served (the config names static_dir): the
+ * matcher of the static handler (http.h), which takes any path. */
+int ch_static_wanted(ch_conn *c, const ch_req *req);
+
 /* Answer req (borrowed; what is needed is copied) from static_dir. */
 void ch_static_serve(ch_conn *c, const ch_req *req);
 

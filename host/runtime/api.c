@@ -9,12 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
+#include "api_store.h"
 #include "app.h"
 #include "handshake.h"
+#include "layer.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
 #include "plugins.h"
+#include "upgrade.h"
 #include "ws.h"
 
 /* The app whose layer group_send/channel_send use (one per process). */

@@ -6,6 +6,8 @@
  * Each call holds a reference on the plugin version that made it, so its
  * callback code stays loaded until the result has been handed over.
  */
+#include "api_store.h"
+
 #include <stdlib.h>
 
 #include "app.h"

@@ -19,15 +19,17 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "ws.h"
 
 /* The size of an ABI 1.0 descriptor: everything up to disconnect.  Fields
  * added later are read only when the plugin's struct_size covers them. */
 #define CH_PLUGIN_DESC_MIN (offsetof(chanhost_plugin, disconnect) + sizeof(void (*)(void)))
 
 static const ch_plugin *current;   /* plugin whose callback runs now */
+static const chanhost_api *host_api;   /* handed to init (ch_plugin_set_api) */
 
 const ch_plugin *ch_plugin_current(void) { return current; }
+
+void ch_plugin_set_api(const chanhost_api *api) { host_api = api; }
 
 void ch_plugin_ref(ch_plugin *p);
 void ch_plugin_unref(ch_plugin *p);
@@ -243,7 +245,7 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
     if (!settings)
         settings = empty = json_object();
     current = p;
-    rc = p->desc->init ? p->desc->init(ch_api_table(), settings, &p->state) : 0;
+    rc = p->desc->init ? p->desc->init(host_api, settings, &p->state) : 0;
     current = NULL;
     json_decref(empty);
     if (rc != 0) {

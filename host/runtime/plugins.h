@@ -50,6 +50,10 @@ typedef struct ch_plugin {
     unsigned linked : 1;
 } ch_plugin;
 
+/* The function table every plugin's init gets (api.h's ch_api_table;
+ * static, borrowed).  Set once by the assembler before the first load. */
+void ch_plugin_set_api(const chanhost_api *api);
+
 /* Load dir/name.so.  settings: borrowed object (NULL = empty).  Returns a
  * new plugin with refs = 1, or NULL with the reason in err (errlen bytes;
  * the reason starts with the plugin name). */

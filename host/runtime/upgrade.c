@@ -1,7 +1,9 @@
 /*
- * upgrade.c -- the life of a WebSocket connection around its frames: the
- * upgrade request, the plugin's connect decision, the 101 answer, and the
- * end (the plugin's disconnect, groups left, memory freed).
+ * upgrade.c -- owns the life of a WebSocket connection around its frames:
+ * the upgrade request (route, handshake checks, the token), the plugin's
+ * connect decision, the handler table through which ws.c hands frames to
+ * the plugin, and the end (the plugin's disconnect, groups left, memory
+ * freed).  The 101 answer and the frames are ws.c's.
  *
  * Log lines follow Daphne's runserver: HANDSHAKING, CONNECT, REJECT,
  * DISCONNECT with the path and [ip:port].
@@ -11,10 +13,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "upgrade.h"
+
+#include "api_store.h"
 #include "app.h"
 #include "auth.h"
 #include "handshake.h"
 #include "http.h"
+#include "layer.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugins.h"
@@ -48,6 +54,36 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
+/* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
+
+static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
+{
+    ch_plugin_receive(w->plugin, w, text, len, binary);
+}
+
+/* The plugin's group_message callback, if it has one, takes the message. */
+static int plugin_group_message(ch_ws *w, ch_msg *msg)
+{
+    if (!ch_plugin_has_group_message(w->plugin))
+        return 0;
+    ch_plugin_group_message(w->plugin, w, msg->type, msg->json, (const chanhost_msg *)msg);
+    return 1;
+}
+
+/* Accepted: count the connection on its route and plugin version. */
+static void plugin_opened(ch_ws *w)
+{
+    w->route->connections++;
+    w->plugin->connections++;
+}
+
+static const ch_ws_handler plugin_handler = {
+    .message = plugin_message,
+    .group_message = plugin_group_message,
+    .opened = plugin_opened,
+    .gone = ch_ws_gone,
+};
+
 /* Make the connection's plugin-facing state from the request. */
 static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_params *params)
 {
@@ -72,27 +108,12 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_pa
     w->params = *params;
     memset(params, 0, sizeof *params);
     w->conn = c;
+    w->handler = &plugin_handler;
     w->route = route;
     ch_route_ref(route);
     w->plugin = route->plugin;
     ch_plugin_ref(w->plugin);
     return w;
-}
-
-/* Value of a stored header (name lower-case), or NULL. */
-const char *ch_ws_header(const ch_ws *w, const char *name)
-{
-    const char *p = w->query + strlen(w->query) + 1;
-    uint32_t i;
-
-    for (i = 0; i < w->n_headers; i++) {
-        const char *v = p + strlen(p) + 1;
-
-        if (strcasecmp(p, name) == 0)
-            return v;
-        p = v + strlen(v) + 1;
-    }
-    return NULL;
 }
 
 /* A decoded query value kept for the connection's lifetime. */
@@ -166,7 +187,7 @@ static ch_route *upgrade_check(ch_conn *c, const ch_req *req, ch_route_params *p
     ch_app *app = c->app;
     ch_origin_policy policy = {app->cfg.allowed_origins, app->cfg.n_allowed_origins,
                                app->cfg.require_origin};
-    ch_route *route = ch_app_route(app, req->path, params);
+    ch_route *route = ch_routes_match(&app->routes, req->path, params);
     ch_handshake hs;
 
     if (!route) {
@@ -224,6 +245,11 @@ static json_t *authenticate(ch_ws *w)
     return user;
 }
 
+int ch_ws_upgrade_wanted(ch_conn *c, const ch_req *req)
+{
+    return ch_routes_match(&c->app->routes, req->path, NULL) || req->upgrade;
+}
+
 void ch_ws_upgrade(ch_conn *c, const ch_req *req)
 {
     ch_route_params params = {0};
@@ -248,6 +274,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         return;
     }
     c->ws = w;
+    c->proto = &ch_ws_proto;
     w->identity = authenticate(w);
     c->state = CH_CONN_WS_PENDING;
     c->since_ms = uv_now(c->app->loop);
@@ -285,71 +312,9 @@ void ch_ws_deny(ch_ws *w)
     w->close_code = 1006;
     ch_ws_gone(c);
     c->state = CH_CONN_HTTP;
+    c->proto = &ch_http_proto;
     ch_http_close_after(c);
     ch_http_error(c, 403, NULL);
-}
-
-/* Build and queue the 101 answer.  Returns 0 or a CHANHOST_ERR_*. */
-static int send_101(ch_ws *w, const char *subprotocol)
-{
-    char accept[32], head[512];
-    const char *key = ch_ws_header(w, "sec-websocket-key");
-    int n;
-
-    if (!key || ch_handshake_accept_key(key, accept) != 0)
-        return CHANHOST_ERR_INVALID;
-    n = snprintf(head, sizeof head,
-                 "HTTP/1.1 101 Switching Protocols\r\nServer: chanhost\r\nUpgrade: websocket\r\n"
-                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
-                 accept, subprotocol ? "Sec-WebSocket-Protocol: " : "",
-                 subprotocol ? subprotocol : "", subprotocol ? "\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof head)
-        return CHANHOST_ERR_INVALID;
-    return ch_conn_queue_copy(w->conn, head, (size_t)n) == 0 ? 0 : CHANHOST_ERR_CLOSED;
-}
-
-/*
- * Accept: answer 101, start wslay, feed what the client sent early, and
- * drop the HTTP state.  Called from connect (directly or through
- * api->accept) or later for a pending connection.
- */
-int ch_ws_accept(ch_ws *w, const char *subprotocol)
-{
-    ch_conn *c = w->conn;
-    const char *early;
-    size_t early_len;
-
-    if (w->accepted || c->closing || w->close_sent)
-        return CHANHOST_ERR_STATE;
-    if (!subprotocol)
-        subprotocol = w->subprotocol;   /* chosen in connect, or "Bearer" (auth) */
-    if (subprotocol && !ch_subprotocol_offered(ch_ws_header(w, "sec-websocket-protocol"),
-                                               subprotocol))
-        return CHANHOST_ERR_INVALID;
-    if (ch_ws_start_wslay(w) != 0)
-        return CHANHOST_ERR_NOMEM;
-    if (send_101(w, subprotocol) != 0) {
-        ch_conn_close(c);
-        return CHANHOST_ERR_CLOSED;
-    }
-    w->accepted = 1;
-    c->state = CH_CONN_WS;
-    c->fresh = 0;
-    c->last_rx_ms = uv_now(c->app->loop);
-    w->route->connections++;
-    w->plugin->connections++;
-    c->app->n_ws++;
-    ch_log(CH_LOG_INFO, "WebSocket CONNECT %s [%s]", w->path, c->peer);
-    early = ch_http_leftover(c, &early_len);
-    if (early_len)
-        ch_ws_feed(c, early, early_len);
-    if (c->http) {
-        ch_http_free(c->http);
-        c->http = NULL;
-    }
-    ch_conn_read_start(c);
-    ch_conn_arm_timer(c);
-    return CHANHOST_OK;
 }
 
 /* The connection ends: tell the plugin, leave groups, free the state. */

@@ -42,6 +42,16 @@ typedef struct ch_store ch_store;
  * reason on error, else NULL. */
 typedef void (*ch_store_cb)(int status, json_t *result, const char *error, void *arg);
 
+/* A table of operations beyond the store's own: the one called name
+ * (static, borrowed), or NULL. */
+struct ch_store_op;
+typedef const struct ch_store_op *(*ch_store_op_lookup)(const char *name);
+
+/* Add a table to what ch_store_call finds, after the store's own (e.g.
+ * store_chat.h's; the assembler registers them before opening a store).  Process-wide; the same lookup twice counts once.
+ * Returns 0 or -ENOSPC (at most 8). */
+int ch_store_ops_register(ch_store_op_lookup find);
+
 typedef struct ch_store_opts {
     const char *url;           /* "none", "sqlite:PATH", "postgresql://..." */
     const char *key_file;      /* encryption keys; created (0600) if absent */

@@ -18,6 +18,7 @@
  * here with ch_st_chat_op.
  */
 #include "store_chat.h"
+#include "store_impl.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,15 +1,17 @@
 /*
  * store_chat.h -- the message store's operations for the chat plugins
  * (plugins/chatroom, plugins/taskcomments): unread.for_room and
- * read.mark_room, defined in store_chat.c and looked up by
- * ch_store_op_find (store_ops.c) by name.
+ * read.mark_room, defined in store_chat.c.  The assembler registers
+ * ch_st_chat_op with ch_store_ops_register (store.h); ch_store_op_find
+ * (store_ops.c) then finds them by name.
  */
 #ifndef CH_STORE_CHAT_H
 #define CH_STORE_CHAT_H
 
-#include "store_impl.h"
+struct ch_store_op;
 
-/* The operation called name ("unread.for_room"), or NULL. */
-const ch_store_op *ch_st_chat_op(const char *name);
+/* The operation called name ("unread.for_room"; static, borrowed), or
+ * NULL.  A ch_store_op_lookup. */
+const struct ch_store_op *ch_st_chat_op(const char *name);
 
 #endif

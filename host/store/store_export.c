@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "manage.h"
 
 #define ID_MAX INT64_MAX
 

@@ -12,9 +12,8 @@
  * PostgreSQL could not infer a parameter's type, booleans as 0/1.
  */
 #include "store_impl.h"
-#include "store_chat.h"
-#include "store_support.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,17 +567,35 @@ static const ch_store_op ops[] = {
     OP("cleanup.empty_threads", 1, prep_cleanup, cleanup_steps),
 };
 
-/* The table above, then the other files' tables: reads (store_reads.c),
- * support, chat, and the schema's (which chains to the exports). */
+/* The operation tables registered by the assembler (store.h), e.g. the
+ * chat plugins' (store_chat.c): process-wide, set at start on the loop
+ * thread. */
+static ch_store_op_lookup registered[8];
+static size_t n_registered;
+
+int ch_store_ops_register(ch_store_op_lookup find)
+{
+    for (size_t i = 0; i < n_registered; i++)
+        if (registered[i] == find)
+            return 0;
+    if (n_registered == CH_ST_N(registered))
+        return -ENOSPC;
+    registered[n_registered++] = find;
+    return 0;
+}
+
+/* The table above, then the reads' (store_reads.c), the registered
+ * tables, and the schema's (which chains to the exports). */
 const ch_store_op *ch_store_op_find(const char *name)
 {
-    static const ch_store_op *(*const more[])(const char *) = {
-        ch_st_reads_op, ch_st_support_op, ch_st_chat_op, ch_st_schema_op,
-    };
     const ch_store_op *op = ch_st_find(ops, CH_ST_N(ops), name);
 
-    for (size_t i = 0; !op && name && i < CH_ST_N(more); i++)
-        op = more[i](name);
+    if (!op && name)
+        op = ch_st_reads_op(name);
+    for (size_t i = 0; !op && name && i < n_registered; i++)
+        op = registered[i](name);
+    if (!op && name)
+        op = ch_st_schema_op(name);
     return op;
 }
 

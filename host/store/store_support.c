@@ -22,6 +22,7 @@
  * places below the newest is the lower bound of the room's range.
  */
 #include "store_support.h"
+#include "store_impl.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,9 @@
 /*
- * ws.c -- WebSocket connections: upgrade, accept/reject, frames in through
- * wslay, frames out through the shared output queue, pings, close
- * handshake, and the hand-over to the plugin.
+ * ws.c -- owns WebSocket connections once the upgrade is decided: the 101
+ * answer, frames in through wslay, frames out through the shared output
+ * queue, pings, the close handshake, and the connection's protocol table
+ * (ch_ws_proto).  Messages go to the consumer through w->handler (set by
+ * runtime/upgrade.c, which owns the upgrade request and the teardown).
  */
 #include "ws.h"
 
@@ -15,7 +17,6 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "plugins.h"
 
 #define CH_WS_CLOSE_WAIT_MS 3000      /* wait for the peer's close reply */
 
@@ -100,7 +101,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
             ch_ws_close(w, 1011, "out of memory");
             return;
         }
-        ch_plugin_receive(w->plugin, w, text, arg->msg_length, arg->opcode == WSLAY_BINARY_FRAME);
+        w->handler->message(w, text, arg->msg_length, arg->opcode == WSLAY_BINARY_FRAME);
         break;
     case WSLAY_CONNECTION_CLOSE:
         if (arg->msg_length == 1)   /* RFC 6455 5.5.1: a code is 2 bytes */
@@ -123,6 +124,23 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_msg_cb,
 };
 
+/* Value of a stored header (name lower-case), or NULL: the block after
+ * the path and query holds "name\0value\0" pairs (runtime/upgrade.c). */
+const char *ch_ws_header(const ch_ws *w, const char *name)
+{
+    const char *p = w->query + strlen(w->query) + 1;
+    uint32_t i;
+
+    for (i = 0; i < w->n_headers; i++) {
+        const char *v = p + strlen(p) + 1;
+
+        if (strcasecmp(p, name) == 0)
+            return v;
+        p = v + strlen(v) + 1;
+    }
+    return NULL;
+}
+
 int ch_ws_start_wslay(ch_ws *w)
 {
     if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, w) != 0)
@@ -139,7 +157,7 @@ static void ws_pump(ch_ws *w)
 {
     ch_conn *c = w->conn;
 
-    if (c->closing || !w->ctx || w->in_recv)
+    if (c->closing || !w->ctx || c->in_recv)
         return;   /* inside wslay_event_recv: ch_ws_feed pumps afterwards */
     if (wslay_event_send(w->ctx) != 0) {
         ch_conn_close(c);
@@ -192,9 +210,9 @@ void ch_ws_feed(ch_conn *c, const char *data, size_t len)
         return;
     in_ptr = data;
     in_len = len;
-    w->in_recv = 1;
+    c->in_recv = 1;
     rc = wslay_event_recv(w->ctx);
-    w->in_recv = 0;
+    c->in_recv = 0;
     in_len = 0;
     if (c->closing)
         return;
@@ -276,10 +294,8 @@ void ch_ws_deliver(ch_endpoint *ep, ch_msg *msg, void *arg)
     if (!w->accepted || w->close_sent || w->conn->closing)
         return;
     ch_metric_count(CH_M_LAYER_DELIVERIES);
-    if (ch_plugin_has_group_message(w->plugin)) {
-        ch_plugin_group_message(w->plugin, w, msg->type, msg->json, (const chanhost_msg *)msg);
+    if (w->handler->group_message(w, msg))
         return;
-    }
     frame = ch_msg_frame(msg);
     if (frame)
         ch_ws_send_frame(w, frame);
@@ -338,3 +354,117 @@ void ch_ws_shutdown(ch_conn *c)
     else
         ch_conn_close(c);
 }
+
+/* Build and queue the 101 answer.  Returns 0 or a CHANHOST_ERR_*. */
+static int send_101(ch_ws *w, const char *subprotocol)
+{
+    char accept[32], head[512];
+    const char *key = ch_ws_header(w, "sec-websocket-key");
+    int n;
+
+    if (!key || ch_handshake_accept_key(key, accept) != 0)
+        return CHANHOST_ERR_INVALID;
+    n = snprintf(head, sizeof head,
+                 "HTTP/1.1 101 Switching Protocols\r\nServer: chanhost\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
+                 accept, subprotocol ? "Sec-WebSocket-Protocol: " : "",
+                 subprotocol ? subprotocol : "", subprotocol ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof head)
+        return CHANHOST_ERR_INVALID;
+    return ch_conn_queue_copy(w->conn, head, (size_t)n) == 0 ? 0 : CHANHOST_ERR_CLOSED;
+}
+
+/*
+ * Accept: answer 101, start wslay, feed what the client sent early, and
+ * drop the HTTP state.  Called from connect (directly or through
+ * api->accept) or later for a pending connection.
+ */
+int ch_ws_accept(ch_ws *w, const char *subprotocol)
+{
+    ch_conn *c = w->conn;
+    const char *early;
+    size_t early_len;
+
+    if (w->accepted || c->closing || w->close_sent)
+        return CHANHOST_ERR_STATE;
+    if (!subprotocol)
+        subprotocol = w->subprotocol;   /* chosen in connect, or "Bearer" (auth) */
+    if (subprotocol && !ch_subprotocol_offered(ch_ws_header(w, "sec-websocket-protocol"),
+                                               subprotocol))
+        return CHANHOST_ERR_INVALID;
+    if (ch_ws_start_wslay(w) != 0)
+        return CHANHOST_ERR_NOMEM;
+    if (send_101(w, subprotocol) != 0) {
+        ch_conn_close(c);
+        return CHANHOST_ERR_CLOSED;
+    }
+    w->accepted = 1;
+    c->state = CH_CONN_WS;
+    c->fresh = 0;
+    c->last_rx_ms = uv_now(c->app->loop);
+    w->handler->opened(w);
+    c->app->n_ws++;
+    ch_log(CH_LOG_INFO, "WebSocket CONNECT %s [%s]", w->path, c->peer);
+    early = ch_http_leftover(c, &early_len);
+    if (early_len)
+        ch_ws_feed(c, early, early_len);
+    if (c->http) {
+        ch_http_free(c->http);
+        c->http = NULL;
+    }
+    ch_conn_read_start(c);
+    ch_conn_arm_timer(c);
+    return CHANHOST_OK;
+}
+
+/* ---- the WebSocket protocol table (conn.h) -------------------------- */
+
+/* Open: frames.  Pending (the plugin has not decided): the HTTP parser
+ * still owns the input. */
+static void proto_feed(ch_conn *c, const char *data, size_t len)
+{
+    if (c->state == CH_CONN_WS)
+        ch_ws_feed(c, data, len);
+    else if (c->http)
+        ch_http_feed(c, data, len);
+}
+
+static uint64_t proto_deadline(ch_conn *c)
+{
+    if (c->state == CH_CONN_WS)
+        return ch_ws_deadline(c);
+    return c->since_ms + c->app->cfg.handshake_timeout;
+}
+
+/* Open: pings, idle and close timeouts.  Pending: the plugin did not
+ * decide in time. */
+static void proto_timer(ch_conn *c)
+{
+    if (c->state == CH_CONN_WS) {
+        ch_ws_timer(c);
+        ch_conn_arm_timer(c);
+        return;
+    }
+    ch_metric_handshake_failure("timeout");
+    ch_conn_close(c);
+}
+
+/* The consumer's teardown first (the plugin's disconnect), then what is
+ * left of the HTTP state of a connection still pending. */
+static void proto_gone(ch_conn *c)
+{
+    if (c->ws)
+        c->ws->handler->gone(c);
+    if (c->http) {
+        ch_http_free(c->http);
+        c->http = NULL;
+    }
+}
+
+const ch_conn_proto ch_ws_proto = {
+    .feed = proto_feed,
+    .deadline = proto_deadline,
+    .timer = proto_timer,
+    .gone = proto_gone,
+    .shutdown = ch_ws_shutdown,
+};

@@ -1,6 +1,11 @@
 /*
- * ws.h -- WebSocket connections: the upgrade, frames through wslay, the
- * plugin's callbacks, pings, the close handshake, slow clients.
+ * ws.h -- WebSocket connections once the upgrade was decided: the 101
+ * answer, frames through wslay, pings, the close handshake, slow clients.
+ * The upgrade request itself, the plugin's connect and the teardown of the
+ * connection's plugin-facing state are runtime/upgrade.c's; ws.c reaches
+ * its consumer only through the handler table the runtime sets
+ * (ch_ws_handler), and conn.c reaches ws.c through ch_ws_proto.
+ * Sub-system ws: includes core, net and layer headers only.
  *
  * Receiving goes through wslay's event API, which checks masking,
  * opcodes, control-frame rules, fragmentation, UTF-8 of text messages
@@ -32,9 +37,27 @@ typedef struct ch_app ch_app;
 typedef struct ch_store_pending ch_store_pending;
 typedef struct ch_plugin ch_plugin;
 
-/* The plugin-facing connection (opaque to plugins). */
+/* What consumes an accepted connection's events (the runtime's table;
+ * static, borrowed). */
+typedef struct ch_ws_handler {
+    /* A text or binary message; text is NUL-terminated (the app's scratch
+     * buffer, borrowed for the call). */
+    void (*message)(ch_ws *w, const char *text, size_t len, int binary);
+    /* A layer message for the connection (borrowed).  Returns 1 if the
+     * handler took it, 0 to have its frame sent as is. */
+    int (*group_message)(ch_ws *w, ch_msg *msg);
+    /* The 101 was queued: the connection counts as open. */
+    void (*opened)(ch_ws *w);
+    /* The connection goes (c->ws is w): tell the consumer, free w. */
+    void (*gone)(ch_conn *c);
+} ch_ws_handler;
+
+/* The plugin-facing connection (opaque to plugins).  Made and freed by
+ * the runtime (upgrade.c); the fields after `handler` are the runtime's,
+ * opaque pointers here. */
 struct chanhost_conn {
     ch_conn *conn;
+    const ch_ws_handler *handler; /* set before the first event */
     ch_endpoint ep;              /* channel name and groups */
     wslay_event_context_ptr ctx; /* NULL until the 101 is sent */
     ch_route *route;
@@ -56,13 +79,12 @@ struct chanhost_conn {
     unsigned connect_called : 1;
     unsigned accepted : 1;       /* 101 sent */
     unsigned close_sent : 1;     /* close frame queued: no more data */
-    unsigned in_recv : 1;        /* inside wslay_event_recv */
     unsigned proto_error : 1;    /* wslay let through what RFC 6455 forbids */
 };
 
-/* Handle an upgrade request (or a plain request on a WebSocket route).
- * Answers errors itself.  req is borrowed. */
-void ch_ws_upgrade(ch_conn *c, const ch_req *req);
+/* The WebSocket protocol table (conn.h): set on the connection by the
+ * upgrade (runtime), from the pending state on. */
+extern const ch_conn_proto ch_ws_proto;
 
 /* Received bytes for an open WebSocket (borrowed). */
 void ch_ws_feed(ch_conn *c, const char *data, size_t len);
@@ -71,55 +93,31 @@ void ch_ws_feed(ch_conn *c, const char *data, size_t len);
  * CHANHOST_ERR_NOMEM. */
 int ch_ws_start_wslay(ch_ws *w);
 
-/* Refuse a connection in connect with HTTP 403 (CHANHOST_DENY). */
-void ch_ws_deny(ch_ws *w);
-
 /* Value of a request header kept for the connection (any case), or NULL;
  * owned by w. */
 const char *ch_ws_header(const ch_ws *w, const char *name);
 
-/* The first value of query parameter name, '+' and %XX decoded, kept
- * (owned by w) until the connection ends; NULL if absent or malformed. */
-const char *ch_ws_query_param(ch_ws *w, const char *name);
-
-/* Tell api.c and api_store.c which app plugins act on (once, at start). */
-void ch_api_bind(ch_app *app);
-void ch_api_store_bind(ch_app *app);
-
-/* api->store_call (api_store.c). */
-int ch_api_store_call(chanhost_conn *c, const char *op, json_t *params,
-                      void (*cb)(chanhost_conn *c, int status, const json_t *result,
-                                 const char *error, void *arg),
-                      void *arg);
-
-/* The connection is going: its pending store results will be handed to
- * the plugin with c == NULL. */
-void ch_api_store_detach(chanhost_conn *c);
-
-/* Accept a pending connection (api->accept); subprotocol may be NULL. */
+/* Accept a pending connection: answer 101 (with subprotocol, may be NULL:
+ * then w->subprotocol), start wslay, feed what the client sent early, drop
+ * the HTTP state.  Returns 0 or a CHANHOST_ERR_*. */
 int ch_ws_accept(ch_ws *w, const char *subprotocol);
 
 /* Send one data frame (a shared buffer; the caller keeps its ref). */
 int ch_ws_send_frame(ch_ws *w, ch_buf *frame);
 
-/* Start the close handshake with code and reason (may be NULL). */
+/* Start the close handshake with code and reason (may be NULL); a
+ * connection not yet accepted is accepted first. */
 int ch_ws_close(ch_ws *w, int code, const char *reason);
 
-/* Called by conn.c when the connection goes away: the plugin's
- * disconnect, leaving groups, metrics.  Then the state is freed. */
-void ch_ws_gone(ch_conn *c);
-
-/* Timer support for conn.c. */
+/* The timer hooks of ch_ws_proto. */
 uint64_t ch_ws_deadline(ch_conn *c);   /* absolute ms, 0 = none */
 void ch_ws_timer(ch_conn *c);
 
-/* Deliver a layer message to the connection (the layer's callback). */
+/* Deliver a layer message to the connection (the layer's callback; the
+ * endpoint is the connection's w->ep). */
 void ch_ws_deliver(ch_endpoint *ep, ch_msg *msg, void *arg);
 
-/* Shutdown: close with 1001. */
+/* Shutdown: close with 1001 (not yet accepted: close the TCP side). */
 void ch_ws_shutdown(ch_conn *c);
-
-/* The api table handed to plugins (api.c). */
-const chanhost_api *ch_api_table(void);
 
 #endif

@@ -32,7 +32,9 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_chat.h"
 #include "store_impl.h"
+#include "store_support.h"
 
 static struct {
     char url[600];          /* the backend under test */
@@ -79,12 +81,17 @@ static inline void on_res(int status, json_t *result, const char *error, void *a
     snprintf(r->error, sizeof r->error, "%s", error ? error : "");
 }
 
-/* Open a store on loop with a keyring file and a queue bound. */
+/* Open a store on loop with a keyring file and a queue bound; the chat
+ * and support operation tables registered as the host does (app.c). */
 static inline ch_store *open_store(uv_loop_t *loop, const char *keys, uint32_t queue_max)
 {
     ch_store_opts o = {.url = G.url, .key_file = keys, .queue_max = queue_max};
     char err[512] = "";
-    ch_store *s = ch_store_open(loop, &o, err, sizeof err);
+    ch_store *s;
+
+    assert_int_equal(ch_store_ops_register(ch_st_chat_op), 0);
+    assert_int_equal(ch_store_ops_register(ch_st_support_op), 0);
+    s = ch_store_open(loop, &o, err, sizeof err);
 
     if (!s)
         fail_msg("ch_store_open(%s): %s", G.url, err);

@@ -22,7 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "app.h"
+#include "api.h"
+#include "app_host.h"
 #include "chanhost.h"
 #include "metrics.h"
 #include "plugins.h"

@@ -27,31 +27,13 @@
 
 #include "hmap.h"
 #include "layer.h"
+#include "redis_url.h"
 
 #define CH_RL_PREFIX "chanhost"          /* of every Redis key and channel */
 #define CH_RL_VERSION 1
 #define CH_RL_ID_LEN 16                  /* raw process id bytes */
 #define CH_RL_HEADER (1 + CH_RL_ID_LEN + 8)
 #define CH_RL_KEY_MAX 128                /* room for any key we build */
-#define CH_RL_DEFAULT_PORT 6379
-
-/* A parsed url.  Strings are NUL-terminated copies. */
-typedef struct ch_rl_url {
-    int is_unix;                   /* unix:// (path holds the socket) */
-    char host[256];                /* tcp: host name or address, no [] */
-    char path[108];                /* unix: socket path */
-    int port;
-    int db;
-    char user[128];                /* "" if none */
-    char password[256];            /* "" if none */
-    char where[300];               /* "host:port" or the path, for logs */
-} ch_rl_url;
-
-/* Parse "redis://[[user]:password@]host[:port][/db]" or
- * "unix:///path[?db=N][&password=P]" (user and password may be
- * percent-encoded).  Returns 0, or -EINVAL with a reason in err naming the
- * part that is wrong (the password is never echoed). */
-int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen);
 
 /* A decoded payload; text points into the decoded buffer. */
 typedef struct ch_rl_payload {

@@ -1,0 +1,188 @@
+/*
+ * redis_url.c -- owns the syntax of the Redis channel layer's url: the
+ * parser behind both the config check (config.c) and the Redis backend
+ * (layer/layer_redis*.c).  Pure: no I/O.  Includes core headers only.
+ */
+#include "redis_url.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router.h"
+
+#define URL_HINT "expected redis://[:password@]host[:port][/db] or unix:///path/redis.sock?db=N"
+
+static int __attribute__((format(printf, 3, 4)))
+url_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
+}
+
+/* Percent-decode s[0..n) into out (outlen bytes, NUL-terminated).
+ * Returns 0, or -1 on a bad escape, a NUL byte, or no room. */
+static int pct_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    char *dec = ch_percent_decode(s, n);
+    size_t len = dec ? strlen(dec) : 0;
+    int rc = dec && len < outlen ? 0 : -1;
+
+    if (rc == 0)
+        memcpy(out, dec, len + 1);
+    free(dec);
+    return rc;
+}
+
+/* A decimal number s[0..n) in [lo, hi].  Returns it, or -1. */
+static long number(const char *s, size_t n, long lo, long hi)
+{
+    long v = 0;
+
+    if (n == 0 || n > 9)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v >= lo && v <= hi ? v : -1;
+}
+
+/* "[user]:password" of a redis:// url. */
+static int parse_userinfo(const char *s, size_t n, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *colon = memchr(s, ':', n);
+
+    if (!colon)
+        return url_err(err, errlen, "bad redis url: put ':' before the password "
+                       "(redis://:password@host)");
+    if (pct_decode(s, (size_t)(colon - s), u->user, sizeof u->user) != 0 ||
+        pct_decode(colon + 1, n - (size_t)(colon - s) - 1, u->password, sizeof u->password) != 0)
+        return url_err(err, errlen, "bad redis url: user or password has a bad %%-escape "
+                       "or is too long");
+    return 0;
+}
+
+/* "host[:port]" or "[v6][:port]" of a redis:// url. */
+static int parse_hostport(const char *s, size_t n, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *end = s + n, *port = NULL, *host;
+    size_t hlen;
+
+    if (n && s[0] == '[') {
+        const char *close = memchr(s, ']', n);
+
+        if (!close || (close + 1 < end && close[1] != ':'))
+            return url_err(err, errlen, "bad redis url: unbalanced [ ] around an IPv6 address");
+        hlen = (size_t)(close - s - 1);
+        host = s + 1;
+        port = close + 1 < end ? close + 2 : NULL;
+    } else {
+        const char *colon = memchr(s, ':', n);
+
+        hlen = colon ? (size_t)(colon - s) : n;
+        host = s;
+        port = colon ? colon + 1 : NULL;
+    }
+    if (hlen == 0 || hlen >= sizeof u->host)
+        return url_err(err, errlen, "bad redis url: missing or too long host (" URL_HINT ")");
+    snprintf(u->host, sizeof u->host, "%.*s", (int)hlen, host);
+    u->port = CH_RL_DEFAULT_PORT;
+    if (port && (u->port = (int)number(port, (size_t)(end - port), 1, 65535)) < 0)
+        return url_err(err, errlen, "bad redis url: port '%.*s' is not a number in 1..65535",
+                       (int)(end - port), port);
+    return 0;
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static int parse_tcp(const char *s, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *slash = strchr(s, '/'), *at;
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+    int rc;
+
+    if (strpbrk(s, "?#"))
+        return url_err(err, errlen, "bad redis url: no query or fragment allowed (" URL_HINT ")");
+    at = memrchr(s, '@', alen);
+    if (at && (rc = parse_userinfo(s, (size_t)(at - s), u, err, errlen)) != 0)
+        return rc;
+    if (at) {
+        alen -= (size_t)(at + 1 - s);
+        s = at + 1;
+    }
+    if ((rc = parse_hostport(s, alen, u, err, errlen)) != 0)
+        return rc;
+    if (slash && slash[1] && (u->db = (int)number(slash + 1, strlen(slash + 1), 0, 99999)) < 0)
+        return url_err(err, errlen, "bad redis url: database '%s' is not a number", slash + 1);
+    if (strchr(u->host, ':'))
+        snprintf(u->where, sizeof u->where, "[%s]:%d", u->host, u->port);
+    else
+        snprintf(u->where, sizeof u->where, "%s:%d", u->host, u->port);
+    return 0;
+}
+
+/* One "name=value" of a unix:// query. */
+static int unix_param(const char *p, size_t n, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *eq = memchr(p, '=', n);
+    size_t klen = eq ? (size_t)(eq - p) : n, vlen = eq ? n - klen - 1 : 0;
+
+    if (eq && klen == 2 && !memcmp(p, "db", 2)) {
+        if ((u->db = (int)number(eq + 1, vlen, 0, 99999)) < 0)
+            return url_err(err, errlen, "bad redis url: db '%.*s' is not a number", (int)vlen,
+                           eq + 1);
+        return 0;
+    }
+    if (eq && klen == 8 && !memcmp(p, "password", 8)) {
+        if (pct_decode(eq + 1, vlen, u->password, sizeof u->password) != 0)
+            return url_err(err, errlen, "bad redis url: bad or too long password");
+        return 0;
+    }
+    return url_err(err, errlen, "bad redis url: unknown parameter '%.*s' (db and password "
+                   "are allowed)", (int)klen, p);
+}
+
+/* unix:///path[?db=N][&password=P] */
+static int parse_unix(const char *s, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *q = strchr(s, '?');
+    size_t plen = q ? (size_t)(q - s) : strlen(s);
+
+    u->is_unix = 1;
+    if (plen == 0 || s[0] != '/')
+        return url_err(err, errlen, "bad redis url: unix:// needs an absolute socket path (" URL_HINT ")");
+    if (pct_decode(s, plen, u->path, sizeof u->path) != 0)
+        return url_err(err, errlen, "bad redis url: socket path too long or badly escaped");
+    while (q && q[1]) {
+        const char *p = q + 1, *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        int rc = unix_param(p, n, u, err, errlen);
+
+        if (rc != 0)
+            return rc;
+        q = amp;
+    }
+    snprintf(u->where, sizeof u->where, "%s", u->path);
+    return 0;
+}
+
+int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!url)
+        return url_err(err, errlen, "no redis url");
+    if (!strncmp(url, "redis://", 8))
+        return parse_tcp(url + 8, out, err, errlen);
+    if (!strncmp(url, "unix://", 7))
+        return parse_unix(url + 7, out, err, errlen);
+    return url_err(err, errlen, "'%.16s...' is not a redis url (" URL_HINT ")", url);
+}

@@ -1,0 +1,31 @@
+/*
+ * redis_url.h -- the Redis channel layer's url, parsed: shared by the
+ * config check (config.c, core) and the Redis backend (layer/), so the
+ * config needs nothing from the layer.  Includes nothing of the host.
+ */
+#ifndef CH_REDIS_URL_H
+#define CH_REDIS_URL_H
+
+#include <stddef.h>
+
+#define CH_RL_DEFAULT_PORT 6379
+
+/* A parsed url.  Strings are NUL-terminated copies. */
+typedef struct ch_rl_url {
+    int is_unix;                   /* unix:// (path holds the socket) */
+    char host[256];                /* tcp: host name or address, no [] */
+    char path[108];                /* unix: socket path */
+    int port;
+    int db;
+    char user[128];                /* "" if none */
+    char password[256];            /* "" if none */
+    char where[300];               /* "host:port" or the path, for logs */
+} ch_rl_url;
+
+/* Parse "redis://[[user]:password@]host[:port][/db]" or
+ * "unix:///path[?db=N][&password=P]" (user and password may be
+ * percent-encoded).  Returns 0, or -EINVAL with a reason in err naming the
+ * part that is wrong (the password is never echoed). */
+int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen);
+
+#endif
