@@ -8,12 +8,13 @@
  *
  * There is one ch_app per process, owned by main.c; modules reach the
  * per-host state through it (conn->app), so that unit tests can build a
- * small app of their own.  Process-wide state that is not in it: the
- * counters (metrics.c), the log verbosity (log.c), the live plugin list
- * and the plugin being called (plugins.c), the app bound to the plugin API
- * (api.c, api_store.c), the store's registered operation tables
- * (store_ops.c), the Redis backends (layer_redis.c) and wslay's current
- * input (ws.c).
+ * small app of their own.  Process-wide state that is not in it (file
+ * statics, all used on the loop thread): the counters (metrics.c), the log
+ * verbosity (log.c), the live plugin list, the plugin being called and the
+ * SDK table (plugins.c), the app bound to the plugin API (api.c,
+ * api_store.c), the store's registered operation tables (store_ops.c), the
+ * Redis backends (layer_redis.c), the reloader (reload.c), http_parser's
+ * settings (http.c) and wslay's current input (ws.c).
  */
 #ifndef CH_APP_H
 #define CH_APP_H

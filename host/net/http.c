@@ -232,6 +232,8 @@ static int build_request(ch_http *h)
     return 0;
 }
 
+/* Append a handler to app's list (http.h); path is copied, the list is
+ * the app's until ch_http_handlers_free. */
 int ch_http_handle(ch_app *app, const char *path, int prefix, ch_http_match_fn match,
                    ch_http_handler_fn fn)
 {
@@ -248,6 +250,7 @@ int ch_http_handle(ch_app *app, const char *path, int prefix, ch_http_match_fn m
     return 0;
 }
 
+/* Free the app's handler list and the copied paths. */
 void ch_http_handlers_free(ch_app *app)
 {
     size_t i;
@@ -369,6 +372,8 @@ static void http_init_settings(void)
     settings.on_message_complete = on_message_complete;
 }
 
+/* Give c new HTTP state (freed by http_gone or at the upgrade) and
+ * HTTP's protocol table. */
 int ch_http_open(ch_conn *c)
 {
     ch_http *h = calloc(1, sizeof *h);
@@ -438,12 +443,14 @@ uint64_t ch_http_timeout_ms(ch_conn *c)
 
 /* ---- HTTP's protocol table (conn.h) --------------------------------- */
 
+/* Bytes for the parser (borrowed). */
 static void http_feed(ch_conn *c, const char *data, size_t len)
 {
     if (c->http)
         ch_http_feed(c, data, len);
 }
 
+/* The request or keep-alive deadline, absolute loop ms (0: none). */
 static uint64_t http_deadline(ch_conn *c)
 {
     uint64_t t = ch_http_timeout_ms(c);
@@ -460,6 +467,7 @@ static void http_timer(ch_conn *c)
     ch_conn_close(c);
 }
 
+/* The connection is closing: free the HTTP state. */
 static void http_gone(ch_conn *c)
 {
     if (c->http) {

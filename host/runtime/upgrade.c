@@ -56,6 +56,7 @@ static char *put(char *p, const char *s)
 
 /* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
 
+/* A message from the client for the plugin (text borrowed). */
 static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
 {
     ch_plugin_receive(w->plugin, w, text, len, binary);
@@ -245,6 +246,7 @@ static json_t *authenticate(ch_ws *w)
     return user;
 }
 
+/* The upgrade's matcher for the HTTP handler list (upgrade.h). */
 int ch_ws_upgrade_wanted(ch_conn *c, const ch_req *req)
 {
     return ch_routes_match(&c->app->routes, req->path, NULL) || req->upgrade;

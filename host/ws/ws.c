@@ -429,6 +429,7 @@ static void proto_feed(ch_conn *c, const char *data, size_t len)
         ch_http_feed(c, data, len);
 }
 
+/* Open: the ping / idle / close deadline.  Pending: the handshake's. */
 static uint64_t proto_deadline(ch_conn *c)
 {
     if (c->state == CH_CONN_WS)

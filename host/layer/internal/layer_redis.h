@@ -1,8 +1,8 @@
 /*
  * layer_redis.h -- private to the Redis channel-layer backend
- * (layer_redis.c, layer_redis_codec.c) and its unit test: the url, the
- * Redis names, and the payload format.  Plugins and the rest of the host
- * use layer.h only.
+ * (layer_redis.c, layer_redis_codec.c) and its unit test: the Redis
+ * names and the payload format (the url is core/redis_url.h).  In
+ * host/layer/internal/: plugins and the rest of the host use layer.h only.
  *
  * Payload of one PUBLISH (all integers big-endian):
  *
