@@ -257,8 +257,8 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     app->drained = ch_app_stop;
     if (!app->read_buf || register_handlers(app) != 0)
         return -ENOMEM;
-    ch_store_ops_register(ch_st_chat_op);
-    ch_store_ops_register(ch_st_support_op);
+    if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_support_op) != 0)
+        return -ENOSPC;
     ch_plugin_set_api(ch_api_table());
     ch_api_bind(app);
     ch_api_store_bind(app);
