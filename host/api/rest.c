@@ -462,23 +462,24 @@ static int is_service_token(const ch_app *app, const char *a)
            CRYPTO_memcmp(a, app->service_token, n) == 0;
 }
 
-/* The caller's identity from verified claims: r->uid, r->admin. */
+/* The caller's identity from verified claims (stolen): r->uid, r->admin,
+ * and r->claims when they name a user (else they are freed). */
 static void take_claims(ch_rest *r, json_t *claims)
 {
-    const char *sub = json_string_value(json_object_get(claims, "sub"));
-    json_t *roles = json_object_get(claims, "roles"), *v;
+    json_t *user = ch_auth_user(claims), *v;
     size_t i;
 
-    r->uid = sub ? ch_rest_parse_id(sub, strlen(sub)) : 0;
-    if (!r->uid || !json_is_string(json_object_get(claims, "username"))) {
+    r->uid = json_integer_value(json_object_get(user, "id"));
+    if (!user) {
         json_decref(claims);
         return;
     }
     r->claims = claims;
-    json_array_foreach(roles, i, v) {
+    json_array_foreach(json_object_get(user, "roles"), i, v) {
         if (json_is_string(v) && strcmp(json_string_value(v), "admin") == 0)
             r->admin = 1;
     }
+    json_decref(user);
 }
 
 /*
@@ -493,16 +494,13 @@ static const char *authenticate(ch_rest *r, const ch_req *req)
     char *token = NULL;
     json_t *claims;
 
-    if (authz) {
-        if (strncasecmp(authz, "Bearer ", 7) != 0)
-            return "unsupported Authorization scheme (use Bearer)";
-        token = strdup(authz + 7 + strspn(authz + 7, " "));
-    } else {
+    if (authz && !(token = ch_auth_bearer(authz, &why)))
+        return why;
+    if (!authz)
         token = ch_cookie_get(ch_req_header(req, "cookie"), CH_AUTH_COOKIE);
-    }
     if (!token || !*token) {
         free(token);
-        return authz ? "empty token" : NULL;
+        return NULL;
     }
     if (is_service_token(r->app, token)) {
         r->service = r->admin = 1;
