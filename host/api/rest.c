@@ -23,6 +23,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
 #include "conn.h"
 #include "http.h"
 #include "store.h"
@@ -92,13 +93,11 @@ int ch_rest_valid_email(const char *s)
 
 int ch_rest_valid_password(const char *s, size_t len)
 {
-    size_t i, chars = 0;
+    size_t chars;
 
     if (!s || memchr(s, '\0', len))
         return 0;
-    for (i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            chars++;
+    chars = chk_utf8_chars(s, len);
     return chars >= 8 && chars <= 128;
 }
 
@@ -435,6 +434,7 @@ json_t *ch_rest_mint(ch_rest *r, const json_t *user, const char **token_out)
         return NULL;
     out = json_pack("{s:s, s:s, s:O}", "token", token, "expires_at", ch_rest_iso8601(exp, when),
                     "user", user);
+    OPENSSL_cleanse(token, strlen(token));
     free(token);
     if (out && token_out)
         *token_out = json_string_value(json_object_get(out, "token"));

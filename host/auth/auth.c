@@ -21,15 +21,21 @@
 #define BLANKS " \t"              /* between "Bearer" and its token */
 #define SECRET_MAX ((size_t)64 << 10) /* the largest token secret file */
 
+/* Wipe and free a signature (NULL is fine): in ch_jwt_verify it is the
+ * valid signature of whatever the client sent. */
+static void free_sig(char *sig) { ch_secret_free(sig, sig ? strlen(sig) : 0); }
+
 /* HMAC-SHA256 of data with secret, base64url. */
 static char *hs256(const char *data, size_t n, const unsigned char *secret, size_t len)
 {
     unsigned char mac[32];
     unsigned int maclen = sizeof mac;
+    char *out = NULL;
 
-    if (!HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)data, n, mac, &maclen))
-        return NULL;
-    return ch_b64_encode(mac, maclen, CH_B64_URL);
+    if (HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)data, n, mac, &maclen))
+        out = ch_b64_encode(mac, maclen, CH_B64_URL);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return out;
 }
 
 char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len)
@@ -48,7 +54,7 @@ char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len)
     free(body);
     free(p);
     free(signing);
-    free(sig);
+    free_sig(sig);
     return token;
 }
 
@@ -97,12 +103,12 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
         goto fail;
     *why = NULL;
     json_decref(head);
-    free(sig);
+    free_sig(sig);
     return claims;
 fail:
     json_decref(head);
     json_decref(claims);
-    free(sig);
+    free_sig(sig);
     return NULL;
 }
 

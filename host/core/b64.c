@@ -28,15 +28,12 @@ static int value_of(char c, ch_b64_alphabet a)
     return -1;
 }
 
-char *ch_b64_encode(const void *in, size_t n, ch_b64_alphabet a)
+size_t ch_b64_encode_into(const void *in, size_t n, ch_b64_alphabet a, char *out)
 {
     const char *chars = a == CH_B64_URL ? url_chars : std_chars;
     const unsigned char *p = in;
     size_t i, o = 0;
-    char *out;
 
-    if (n > (size_t)INT_MAX / 4 * 3 || !(out = malloc((n + 2) / 3 * 4 + 1)))
-        return NULL;
     for (i = 0; i + 2 < n; i += 3) {
         unsigned long v = (unsigned long)p[i] << 16 | (unsigned long)p[i + 1] << 8 | p[i + 2];
 
@@ -46,7 +43,10 @@ char *ch_b64_encode(const void *in, size_t n, ch_b64_alphabet a)
         out[o++] = chars[v & 63];
     }
     if (i < n) {
-        unsigned long v = (unsigned long)p[i] << 16 | (i + 1 < n ? (unsigned long)p[i + 1] << 8 : 0);
+        unsigned long v = (unsigned long)p[i] << 16;
+
+        if (i + 1 < n)
+            v |= (unsigned long)p[i + 1] << 8;
 
         out[o++] = chars[v >> 18 & 63];
         out[o++] = chars[v >> 12 & 63];
@@ -58,6 +58,16 @@ char *ch_b64_encode(const void *in, size_t n, ch_b64_alphabet a)
             out[o++] = '=';
     }
     out[o] = '\0';
+    return o;
+}
+
+char *ch_b64_encode(const void *in, size_t n, ch_b64_alphabet a)
+{
+    char *out;
+
+    if (n > (size_t)INT_MAX / 4 * 3 || !(out = malloc(CH_B64_ENCODED_SIZE(n))))
+        return NULL;
+    (void)ch_b64_encode_into(in, n, a, out);
     return out;
 }
 

@@ -49,6 +49,20 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
+/* Wipe and free w's strings block: it holds the request's Authorization
+ * and Cookie headers and its query, tokens included. */
+static void free_strings(ch_ws *w)
+{
+    char *p = w->strings;
+
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < 2 + 2 * w->n_headers; i++)
+        p += strlen(p) + 1;
+    OPENSSL_cleanse(w->strings, (size_t)(p - w->strings));
+    free(w->strings);
+}
+
 /* Make the connection's plugin-facing state from the request. */
 static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_params *params)
 {
@@ -236,7 +250,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         if (w) {
             ch_plugin_unref(w->plugin);
             ch_route_unref(w->route);
-            free(w->strings);
+            free_strings(w);
         }
         free(w);
         upgrade_fail(c, req->path, 500, "internal", NULL);
@@ -374,10 +388,11 @@ void ch_ws_gone(ch_conn *c)
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
     ch_route_params_free(&w->params);
-    free(w->strings);
+    free_strings(w);
     while (w->qcache) {
         struct ch_qval *next = w->qcache->next;
 
+        OPENSSL_cleanse(w->qcache->value, strlen(w->qcache->value));
         free(w->qcache->value);
         free(w->qcache);
         w->qcache = next;
