@@ -64,6 +64,20 @@ static void alphabets_differ_in_two_characters(void **state)
     free(u);
 }
 
+/* Encoding into the caller's buffer: no allocation, exact size. */
+static void encode_into_fits_the_stated_size(void **state)
+{
+    char out[CH_B64_ENCODED_SIZE(20)];
+
+    (void)state;
+    memset(out, '#', sizeof out);
+    assert_int_equal(ch_b64_encode_into("0123456789abcdefghij", 20, CH_B64_STD, out), 28);
+    assert_int_equal(sizeof out, 29);
+    assert_string_equal(out, "MDEyMzQ1Njc4OWFiY2RlZmdoaWo=");
+    assert_int_equal(ch_b64_encode_into("", 0, CH_B64_URL, out), 0);
+    assert_string_equal(out, "");
+}
+
 static void round_trip_every_length(void **state)
 {
     unsigned char in[64], out[64];
@@ -119,6 +133,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(rfc4648_vectors),
         cmocka_unit_test(alphabets_differ_in_two_characters),
+        cmocka_unit_test(encode_into_fits_the_stated_size),
         cmocka_unit_test(round_trip_every_length),
         cmocka_unit_test(malformed_is_refused),
     };
