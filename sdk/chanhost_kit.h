@@ -11,6 +11,8 @@
  *   chk_user_id ... the authenticated user's id, name and roles
  *   chk_setting_*   read a plugin_setting with a default
  *   chk_bucket      a token bucket for per-connection rate limits
+ *   chk_utf8_chars  the number of characters of a UTF-8 string (the host
+ *                   counts with it too)
  */
 #ifndef CHANHOST_KIT_H
 #define CHANHOST_KIT_H
@@ -134,6 +136,17 @@ static inline int chk_bucket_take(chk_bucket *b, uint64_t now_ms)
     }
     b->refused++;
     return 0;
+}
+
+/* The number of UTF-8 characters in s[0..len) (borrowed; valid UTF-8, as
+ * every jansson string is): the bytes that do not continue a sequence. */
+static inline size_t chk_utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
 }
 
 #endif /* CHANHOST_KIT_H */

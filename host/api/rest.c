@@ -23,6 +23,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
 #include "conn.h"
 #include "http.h"
 #include "store.h"
@@ -92,13 +93,11 @@ int ch_rest_valid_email(const char *s)
 
 int ch_rest_valid_password(const char *s, size_t len)
 {
-    size_t i, chars = 0;
+    size_t chars;
 
     if (!s || memchr(s, '\0', len))
         return 0;
-    for (i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            chars++;
+    chars = chk_utf8_chars(s, len);
     return chars >= 8 && chars <= 128;
 }
 
@@ -435,6 +434,7 @@ json_t *ch_rest_mint(ch_rest *r, const json_t *user, const char **token_out)
         return NULL;
     out = json_pack("{s:s, s:s, s:O}", "token", token, "expires_at", ch_rest_iso8601(exp, when),
                     "user", user);
+    OPENSSL_cleanse(token, strlen(token));
     free(token);
     if (out && token_out)
         *token_out = json_string_value(json_object_get(out, "token"));
@@ -462,23 +462,24 @@ static int is_service_token(const ch_app *app, const char *a)
            CRYPTO_memcmp(a, app->service_token, n) == 0;
 }
 
-/* The caller's identity from verified claims: r->uid, r->admin. */
+/* The caller's identity from verified claims (stolen): r->uid, r->admin,
+ * and r->claims when they name a user (else they are freed). */
 static void take_claims(ch_rest *r, json_t *claims)
 {
-    const char *sub = json_string_value(json_object_get(claims, "sub"));
-    json_t *roles = json_object_get(claims, "roles"), *v;
+    json_t *user = ch_auth_user(claims), *v;
     size_t i;
 
-    r->uid = sub ? ch_rest_parse_id(sub, strlen(sub)) : 0;
-    if (!r->uid || !json_is_string(json_object_get(claims, "username"))) {
+    r->uid = json_integer_value(json_object_get(user, "id"));
+    if (!user) {
         json_decref(claims);
         return;
     }
     r->claims = claims;
-    json_array_foreach(roles, i, v) {
+    json_array_foreach(json_object_get(user, "roles"), i, v) {
         if (json_is_string(v) && strcmp(json_string_value(v), "admin") == 0)
             r->admin = 1;
     }
+    json_decref(user);
 }
 
 /*
@@ -493,16 +494,13 @@ static const char *authenticate(ch_rest *r, const ch_req *req)
     char *token = NULL;
     json_t *claims;
 
-    if (authz) {
-        if (strncasecmp(authz, "Bearer ", 7) != 0)
-            return "unsupported Authorization scheme (use Bearer)";
-        token = strdup(authz + 7 + strspn(authz + 7, " "));
-    } else {
+    if (authz && !(token = ch_auth_bearer(authz, &why)))
+        return why;
+    if (!authz)
         token = ch_cookie_get(ch_req_header(req, "cookie"), CH_AUTH_COOKIE);
-    }
     if (!token || !*token) {
         free(token);
-        return authz ? "empty token" : NULL;
+        return NULL;
     }
     if (is_service_token(r->app, token)) {
         r->service = r->admin = 1;

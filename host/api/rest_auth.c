@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "app.h"
@@ -90,6 +91,7 @@ static void session_answer(ch_rest *r, int status, json_t *user)
         return;
     }
     ch_rest_reply(r, status, out, cookie);
+    OPENSSL_cleanse(cookie, strlen(cookie));   /* it holds the token */
     free(cookie);
 }
 

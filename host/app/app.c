@@ -21,6 +21,7 @@
 #include "layer.h"
 #include "reload.h"
 #include "rest.h"
+#include "secret.h"
 #include "static.h"
 #include "status.h"
 #include "store.h"
@@ -35,6 +36,7 @@
 #include "ws.h"
 
 #define CH_READ_BUF_SIZE (64 * 1024)
+#define SERVICE_TOKEN_MAX ((size_t)64 << 10) /* the largest service token file */
 
 static void on_flush_prepare(uv_prepare_t *h) { ch_app_flush(h->data); }
 static void on_flush_check(uv_check_t *h) { ch_app_flush(h->data); }
@@ -139,22 +141,30 @@ static char *beside_store(const char *store, const char *name)
     return out;
 }
 
-/* The service token, from its variable or file (first line), or NULL. */
+/* The service token, from its variable or file (first line; the file is
+ * read through core/secret.h, so group or others must not read it), or
+ * NULL.  New malloc'd: the caller wipes it with OPENSSL_cleanse and frees
+ * it. */
 static char *load_service_token(const ch_config *cfg)
 {
     const char *v = cfg->auth_service_token_env ? getenv(cfg->auth_service_token_env) : NULL;
-    char line[512];
-    FILE *f;
+    char err[512], *text = NULL, *line = NULL;
+    size_t len = 0, n;
 
     if (v && strlen(v) >= 16)
         return strdup(v);
-    if (!cfg->auth_service_token_file || !(f = fopen(cfg->auth_service_token_file, "r")))
+    if (!cfg->auth_service_token_file)
         return NULL;
-    if (!fgets(line, sizeof line, f))
-        line[0] = '\0';
-    fclose(f);
-    line[strcspn(line, "\r\n")] = '\0';
-    return strlen(line) >= 16 ? strdup(line) : NULL;
+    if (ch_secret_read(cfg->auth_service_token_file, SERVICE_TOKEN_MAX, &text, &len, err,
+                       sizeof err) < 0) {
+        ch_log(CH_LOG_WARN, "auth: %s", err);
+        return NULL;
+    }
+    n = strcspn(text, "\r\n");
+    if (n >= 16)
+        line = strndup(text, n);
+    ch_secret_free(text, len);
+    return line;
 }
 
 /* The token secret (auth.h): named by the config, or kept next to a
@@ -431,6 +441,8 @@ void ch_app_free(ch_app *app)
     if (app->auth_secret)
         OPENSSL_cleanse(app->auth_secret, app->auth_secret_len);
     free(app->auth_secret);
+    if (app->service_token)
+        OPENSSL_cleanse(app->service_token, strlen(app->service_token));
     free(app->service_token);
     free(app->read_buf);
     free(app->scratch);

@@ -1,11 +1,14 @@
 /*
- * auth.c -- HS256 tokens, the session cookie, Django password hashes and
- * the token secret (see auth.h for the formats).
+ * auth.c -- HS256 tokens, the session cookie, Django password hashes,
+ * where a request carries its token (Bearer, subprotocol, cookie, query),
+ * the user a token's claims name, and the token secret (see auth.h).
  */
 #include "auth.h"
 
+#include "b64.h"
+#include "secret.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -14,76 +17,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-/* base64url without padding (RFC 7515 section 2) of in[0..n). */
-static char *b64url_encode(const unsigned char *in, size_t n)
-{
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    int len;
-    char *p;
+#define BLANKS " \t"              /* between "Bearer" and its token */
+#define SECRET_MAX ((size_t)64 << 10) /* the largest token secret file */
 
-    if (!out)
-        return NULL;
-    len = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    while (len > 0 && out[len - 1] == '=')
-        len--;
-    out[len] = '\0';
-    for (p = out; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    return out;
-}
-
-/* Decode base64url (no padding) into a new buffer; sets *n.  NULL if
- * malformed. */
-static unsigned char *b64url_decode(const char *in, size_t len, size_t *n)
-{
-    size_t padded = (len + 3) / 4 * 4, i;
-    char *tmp = malloc(padded + 1);
-    unsigned char *out = malloc(padded / 4 * 3 + 1);
-    int got;
-
-    if (!tmp || !out || len % 4 == 1)
-        goto fail;
-    for (i = 0; i < len; i++) {
-        char ch = in[i];
-
-        if (ch == '+' || ch == '/' || ch == '=')
-            goto fail;
-        tmp[i] = ch == '-' ? '+' : ch == '_' ? '/' : ch;
-    }
-    for (; i < padded; i++)
-        tmp[i] = '=';
-    got = EVP_DecodeBlock(out, (unsigned char *)tmp, (int)padded);
-    if (got < 0)
-        goto fail;
-    *n = (size_t)got - (padded - len);
-    free(tmp);
-    return out;
-fail:
-    free(tmp);
-    free(out);
-    return NULL;
-}
+/* Wipe and free a signature (NULL is fine): in ch_jwt_verify it is the
+ * valid signature of whatever the client sent. */
+static void free_sig(char *sig) { ch_secret_free(sig, sig ? strlen(sig) : 0); }
 
 /* HMAC-SHA256 of data with secret, base64url. */
 static char *hs256(const char *data, size_t n, const unsigned char *secret, size_t len)
 {
     unsigned char mac[32];
     unsigned int maclen = sizeof mac;
+    char *out = NULL;
 
-    if (!HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)data, n, mac, &maclen))
-        return NULL;
-    return b64url_encode(mac, maclen);
+    if (HMAC(EVP_sha256(), secret, (int)len, (const unsigned char *)data, n, mac, &maclen))
+        out = ch_b64_encode(mac, maclen, CH_B64_URL);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return out;
 }
 
 char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len)
 {
     static const char header[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-    char *h = b64url_encode((const unsigned char *)header, sizeof header - 1);
+    char *h = ch_b64_encode(header, sizeof header - 1, CH_B64_URL);
     char *body = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
-    char *p = body ? b64url_encode((unsigned char *)body, strlen(body)) : NULL;
+    char *p = body ? ch_b64_encode(body, strlen(body), CH_B64_URL) : NULL;
     char *signing = NULL, *sig = NULL, *token = NULL;
 
     if (h && p && asprintf(&signing, "%s.%s", h, p) >= 0 &&
@@ -94,7 +54,7 @@ char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len)
     free(body);
     free(p);
     free(signing);
-    free(sig);
+    free_sig(sig);
     return token;
 }
 
@@ -102,7 +62,7 @@ char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len)
 static json_t *decode_part(const char *s, size_t len)
 {
     size_t n = 0;
-    unsigned char *raw = b64url_decode(s, len, &n);
+    unsigned char *raw = ch_b64_decode(s, len, CH_B64_URL, &n);
     json_t *j = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
 
     free(raw);
@@ -143,12 +103,12 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
         goto fail;
     *why = NULL;
     json_decref(head);
-    free(sig);
+    free_sig(sig);
     return claims;
 fail:
     json_decref(head);
     json_decref(claims);
-    free(sig);
+    free_sig(sig);
     return NULL;
 }
 
@@ -156,15 +116,11 @@ fail:
 static char *pbkdf2_b64(const char *password, const char *salt, unsigned iterations)
 {
     unsigned char dk[32];
-    char *out = malloc(45);
+    char *out = NULL;
 
-    if (!out || !PKCS5_PBKDF2_HMAC(password, (int)strlen(password), (const unsigned char *)salt,
-                                   (int)strlen(salt), (int)iterations, EVP_sha256(),
-                                   sizeof dk, dk)) {
-        free(out);
-        return NULL;
-    }
-    EVP_EncodeBlock((unsigned char *)out, dk, sizeof dk);
+    if (PKCS5_PBKDF2_HMAC(password, (int)strlen(password), (const unsigned char *)salt,
+                          (int)strlen(salt), (int)iterations, EVP_sha256(), sizeof dk, dk))
+        out = ch_b64_encode(dk, sizeof dk, CH_B64_STD);
     OPENSSL_cleanse(dk, sizeof dk);
     return out;
 }
@@ -255,19 +211,41 @@ static char *token_from_query(const char *q)
     return NULL;
 }
 
+char *ch_auth_bearer(const char *authz, const char **why)
+{
+    const char *t;
+    size_t n;
+
+    *why = "unsupported Authorization scheme (use Bearer)";
+    if (!authz || strncasecmp(authz, "Bearer", 6) != 0 ||
+        (authz[6] != '\0' && !strchr(BLANKS, authz[6])))
+        return NULL;
+    t = authz + 6 + strspn(authz + 6, BLANKS);
+    for (n = strlen(t); n > 0 && strchr(BLANKS, t[n - 1]); n--)
+        ;
+    *why = "empty token";
+    if (n == 0)
+        return NULL;
+    *why = "out of memory";
+    if (!(t = strndup(t, n)))
+        return NULL;
+    *why = NULL;
+    return (char *)t;
+}
+
 char *ch_auth_find_token(const char *(*header)(void *ctx, const char *name), void *ctx,
                          const char *query, const char **via)
 {
-    const char *authz = header(ctx, "authorization");
+    const char *why;
     char *t;
 
     if ((t = token_from_subprotocol(header(ctx, "sec-websocket-protocol")))) {
         *via = "subprotocol";
         return t;
     }
-    if (authz && strncasecmp(authz, "Bearer ", 7) == 0 && authz[7]) {
+    if ((t = ch_auth_bearer(header(ctx, "authorization"), &why))) {
         *via = "authorization";
-        return strdup(authz + 7);
+        return t;
     }
     if ((t = ch_cookie_get(header(ctx, "cookie"), CH_AUTH_COOKIE))) {
         *via = "cookie";
@@ -280,36 +258,49 @@ char *ch_auth_find_token(const char *(*header)(void *ctx, const char *name), voi
     return NULL;
 }
 
-/* Create file with 32 random bytes (hex), mode 0600. */
+json_t *ch_auth_user(const json_t *claims)
+{
+    const char *sub = json_string_value(json_object_get(claims, "sub"));
+    json_t *name = json_object_get(claims, "username");
+    json_t *roles = json_object_get(claims, "roles");
+    long long id;
+    char *end;
+
+    if (!sub || *sub < '1' || *sub > '9' || !json_is_string(name))
+        return NULL;
+    errno = 0;
+    id = strtoll(sub, &end, 10);
+    if (*end || errno == ERANGE)
+        return NULL;
+    return json_pack("{s:I, s:O, s:o}", "id", (json_int_t)id, "username", name, "roles",
+                     json_is_array(roles) ? json_incref(roles) : json_array());
+}
+
+/* Create file holding 32 random bytes in hex, mode 0600 (secret.h).
+ * Returns 0, 1 when it exists already, or -1 with err set. */
 static int create_secret(const char *file, char *err, size_t errlen)
 {
     unsigned char rnd[32];
     char hex[65];
-    int fd, i;
+    int i, rc;
 
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return snprintf(err, errlen, "no randomness for the token secret"), -1;
     for (i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-    fd = open(file, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, hex, 64) != 64 || fsync(fd) != 0) {
-        snprintf(err, errlen, "%s: cannot create: %s", file, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
+    rc = ch_secret_create(file, hex, 64, err, errlen);
     OPENSSL_cleanse(rnd, sizeof rnd);
-    return 0;
+    OPENSSL_cleanse(hex, sizeof hex);
+    return rc < 0 ? -1 : rc;
 }
 
 int ch_auth_load_secret(const char *file, const char *env, unsigned char **out, size_t *len,
                         char *err, size_t errlen)
 {
     const char *v = env ? getenv(env) : NULL;
-    char buf[1024];
-    ssize_t n;
-    int fd;
+    char *text = NULL;
+    size_t n = 0;
+    int rc;
 
     if (v && *v) {
         *len = strlen(v);
@@ -319,22 +310,18 @@ int ch_auth_load_secret(const char *file, const char *env, unsigned char **out, 
     if (!file)
         return snprintf(err, errlen, "no token secret: set auth_secret_file or auth_secret_env"),
                -1;
-    fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && create_secret(file, err, errlen) == 0)
-        fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err[0] ? -1 : (snprintf(err, errlen, "%s: %s", file, strerror(errno)), -1);
-    n = read(fd, buf, sizeof buf);
-    close(fd);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
-        n--;
-    if (n < 16)
-        return snprintf(err, errlen, "%s: the token secret is shorter than 16 bytes", file), -1;
-    *out = malloc((size_t)n);
-    if (!*out)
+    rc = ch_secret_read(file, SECRET_MAX, &text, &n, err, errlen);
+    if (rc == -ENOENT && create_secret(file, err, errlen) >= 0)
+        rc = ch_secret_read(file, SECRET_MAX, &text, &n, err, errlen);
+    if (rc < 0)
         return -1;
-    memcpy(*out, buf, (size_t)n);
-    *len = (size_t)n;
-    OPENSSL_cleanse(buf, sizeof buf);
+    *len = n;
+    while (*len > 0 && (text[*len - 1] == '\n' || text[*len - 1] == '\r' || text[*len - 1] == ' '))
+        (*len)--;
+    if (*len < 16) {
+        ch_secret_free(text, n);
+        return snprintf(err, errlen, "%s: the token secret is shorter than 16 bytes", file), -1;
+    }
+    *out = (unsigned char *)text;
     return 0;
 }

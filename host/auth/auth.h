@@ -52,17 +52,34 @@ int ch_password_check(const char *password, const char *stored);
 
 /* Find the token a handshake carries.  header(name) returns a request
  * header's value or NULL; query is the raw query string.  Returns a new
- * malloc'd token or NULL, and sets *via to "subprotocol",
- * "authorization", "cookie" or "query". */
+ * malloc'd token (the caller wipes it with OPENSSL_cleanse and frees it)
+ * or NULL, and sets *via to "subprotocol", "authorization", "cookie" or
+ * "query". */
 char *ch_auth_find_token(const char *(*header)(void *ctx, const char *name), void *ctx,
                          const char *query, const char **via);
+
+/* The token of an Authorization header value (borrowed; NULL is fine)
+ * using the Bearer scheme (RFC 6750 section 2.1): "Bearer", in any case,
+ * then one or more spaces or tabs, then the token; blanks after the token
+ * are ignored.  Returns a new malloc'd token (the caller wipes it with
+ * OPENSSL_cleanse and frees it), or NULL with a static reason in *why:
+ * another scheme, an empty token, or memory short. */
+char *ch_auth_bearer(const char *authz, const char **why);
+
+/* The user that verified claims (borrowed) name: {"id": sub as a positive
+ * integer, "username", "roles": the claims' array or []} as a new
+ * reference, or NULL when sub is not a canonical positive decimal id or
+ * username is not a string. */
+json_t *ch_auth_user(const json_t *claims);
 
 /* The value of cookie `name` in a Cookie header (new malloc'd), or NULL. */
 char *ch_cookie_get(const char *cookie_header, const char *name);
 
 /* Load the token secret: from the environment variable env (if set), else
- * from file (created with 32 random bytes, mode 0600, when absent).
- * Returns 0 and a malloc'd secret in *out (*len bytes), or -1 with err
+ * from file (created with 32 random bytes, mode 0600, when absent; refused
+ * when group or others may read it: core/secret.h), trailing newlines and
+ * spaces dropped.  Returns 0 and a malloc'd secret in *out (*len bytes;
+ * the caller wipes it with OPENSSL_cleanse and frees it), or -1 with err
  * set. */
 int ch_auth_load_secret(const char *file, const char *env, unsigned char **out, size_t *len,
                         char *err, size_t errlen);

@@ -9,6 +9,7 @@
  * DISCONNECT with the path and [ip:port].
  */
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,6 +53,20 @@ static char *put(char *p, const char *s)
 
     memcpy(p, s, n);
     return p + n;
+}
+
+/* Wipe and free w's strings block: it holds the request's Authorization
+ * and Cookie headers and its query, tokens included. */
+static void free_strings(ch_ws *w)
+{
+    char *p = w->strings;
+
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < 2 + 2 * w->n_headers; i++)
+        p += strlen(p) + 1;
+    OPENSSL_cleanse(w->strings, (size_t)(p - w->strings));
+    free(w->strings);
 }
 
 /* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
@@ -213,35 +228,29 @@ static const char *header_of(void *ctx, const char *name) { return ch_ws_header(
 
 /* The user from the token the handshake carries: {"id", "username",
  * "roles"} (new reference) or NULL.  A token offered as the "Bearer"
- * subprotocol makes the host answer with that subprotocol. */
-static json_t *authenticate(ch_ws *w)
+ * subprotocol makes the host answer with that subprotocol.  Returns
+ * CHANHOST_ERR_NOMEM in *rc when memory is short (else 0). */
+static json_t *authenticate(ch_ws *w, int *rc)
 {
     ch_app *app = w->conn->app;
     const char *via = NULL, *why = NULL;
     char *token = ch_auth_find_token(header_of, w, w->query, &via);
     json_t *claims, *user = NULL;
-    long long id;
-    char *end;
 
+    *rc = 0;
     if (!token)
         return NULL;
-    if (strcmp(via, "subprotocol") == 0)
-        w->subprotocol = strdup("Bearer");
+    if (strcmp(via, "subprotocol") == 0 && !(w->subprotocol = strdup("Bearer")))
+        *rc = CHANHOST_ERR_NOMEM;
     claims = ch_jwt_verify(token, app->auth_secret, app->auth_secret_len, time(NULL), &why);
+    OPENSSL_cleanse(token, strlen(token));
     free(token);
     if (!claims) {
         ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] token (%s) refused: %s", w->path,
                w->conn->peer, via, why);
         return NULL;
     }
-    id = strtoll(json_string_value(json_object_get(claims, "sub")) ?: "", &end, 10);
-    if (id > 0 && !*end && json_is_string(json_object_get(claims, "username"))) {
-        json_t *roles = json_object_get(claims, "roles");
-
-        user = json_pack("{s:I, s:O, s:o}", "id", (json_int_t)id, "username",
-                         json_object_get(claims, "username"), "roles",
-                         json_is_array(roles) ? json_incref(roles) : json_array());
-    }
+    user = ch_auth_user(claims);
     json_decref(claims);
     return user;
 }
@@ -269,15 +278,20 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         if (w) {
             ch_plugin_unref(w->plugin);
             ch_route_unref(w->route);
-            free(w->strings);
+            free_strings(w);
         }
         free(w);
         upgrade_fail(c, req->path, 500, "internal", NULL);
         return;
     }
     c->ws = w;
+    w->identity = authenticate(w, &rc);
+    if (rc != 0) {
+        ch_ws_gone(c);   /* connect has not run: the plugin never sees it */
+        upgrade_fail(c, req->path, 500, "internal", NULL);
+        return;
+    }
     c->proto = &ch_ws_proto;
-    w->identity = authenticate(w);
     c->state = CH_CONN_WS_PENDING;
     c->since_ms = uv_now(c->app->loop);
     ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, c->peer);
@@ -341,10 +355,11 @@ void ch_ws_gone(ch_conn *c)
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
     ch_route_params_free(&w->params);
-    free(w->strings);
+    free_strings(w);
     while (w->qcache) {
         struct ch_qval *next = w->qcache->next;
 
+        OPENSSL_cleanse(w->qcache->value, strlen(w->qcache->value));
         free(w->qcache->value);
         free(w->qcache);
         w->qcache = next;

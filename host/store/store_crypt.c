@@ -1,9 +1,9 @@
 /*
  * store_crypt.c -- owns encryption at rest of message content (see
  * store_crypt.h): the keyring (parsing "ID:BASE64" lines, loading or
- * creating the key file, refusing files others can read), sealing and
- * opening with AES-256-GCM through OpenSSL's EVP API, and the strict
- * base64 that carries nonces and sealed bytes into the database.
+ * creating the key file through core/secret.h), sealing and
+ * opening with AES-256-GCM through OpenSSL's EVP API.  Nonces and sealed
+ * bytes travel into the database as strict base64 (core/b64.h).
  *
  * Nothing here is shared and mutable: a keyring is read-only once loaded,
  * and every seal or open uses its own EVP_CIPHER_CTX, so any number of
@@ -13,15 +13,15 @@
  */
 #include "store_crypt.h"
 
+#include "b64.h"
+#include "secret.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -44,93 +44,6 @@ struct ch_keyring {
     size_t cap;                     /* room in keys (all of it is wiped) */
     int current;                    /* the highest id */
 };
-
-/* --- base64 ------------------------------------------------------------ */
-
-/* The 6-bit value of a standard-alphabet base64 character, or -1. */
-static int b64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Check that s[0..n) is canonical padded base64 (length a multiple of 4,
- * only alphabet characters, at most two '=' and only at the end, unused
- * low bits of the last character zero) and return the number of bytes it
- * decodes to, or -1 if it is malformed.  EVP_DecodeBlock alone would skip
- * whitespace and count padding as zero bytes, so it runs only after this. */
-static long b64_check(const char *s, size_t n)
-{
-    size_t pad = 0, i;
-    int v = 0;
-
-    if (n % 4 != 0 || n > (size_t)INT_MAX)
-        return -1;
-    if (n > 0 && s[n - 1] == '=')
-        pad++;
-    if (n > 1 && s[n - 2] == '=')
-        pad++;
-    for (i = 0; i < n - pad; i++)
-        if ((v = b64_value(s[i])) < 0)
-            return -1;
-    if ((pad == 1 && (v & 3) != 0) || (pad == 2 && (v & 15) != 0))
-        return -1;
-    return (long)(n / 4 * 3 - pad);
-}
-
-/* Decode s[0..n) into out, which has room for n / 4 * 3 bytes.  Returns
- * the decoded length, or -1 if s is malformed. */
-static long b64_decode_into(const char *s, size_t n, unsigned char *out)
-{
-    long len = b64_check(s, n);
-
-    if (len < 0)
-        return -1;
-    if (n > 0 && EVP_DecodeBlock(out, (const unsigned char *)s, (int)n) < 0)
-        return -1;
-    return len;
-}
-
-/* Decode the NUL-terminated s into a new malloc'd buffer (the caller
- * frees it); *len gets the decoded length.  NULL if s is malformed. */
-static unsigned char *b64_decode(const char *s, size_t *len)
-{
-    size_t n = strlen(s);
-    unsigned char *out;
-    long got;
-
-    if (b64_check(s, n) < 0 || !(out = malloc(n / 4 * 3 + 1)))
-        return NULL;
-    if ((got = b64_decode_into(s, n, out)) < 0) {
-        free(out);
-        return NULL;
-    }
-    *len = (size_t)got;
-    return out;
-}
-
-/* New malloc'd, NUL-terminated base64 of in[0..n) (the caller frees it),
- * or NULL if n is too large or memory is short. */
-static char *b64_encode(const unsigned char *in, size_t n)
-{
-    char *out;
-
-    if (n > (size_t)INT_MAX / 4 * 3)
-        return NULL;
-    if (!(out = malloc(n / 3 * 4 + 5)))
-        return NULL;
-    EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    return out;
-}
 
 /* --- errors --------------------------------------------------------------- */
 
@@ -231,7 +144,7 @@ static int parse_key(const ring_line *l, size_t b, unsigned char key[KEY_LEN], c
     const char *s = l->s + b;
     size_t n = l->n - b;
     unsigned char buf[KEY_LEN + 3];
-    long len = b64_check(s, n);
+    long len = ch_b64_decoded_len(s, n, CH_B64_STD);
 
     if (len < 0) {
         set_err(err, errlen, "%s:%u: key is not valid base64", l->name, l->lineno);
@@ -242,7 +155,7 @@ static int parse_key(const ring_line *l, size_t b, unsigned char key[KEY_LEN], c
                 l->name, l->lineno, len);
         return -1;
     }
-    (void)b64_decode_into(s, n, buf);
+    (void)ch_b64_decode_into(s, n, CH_B64_STD, buf);
     memcpy(key, buf, KEY_LEN);
     OPENSSL_cleanse(buf, sizeof buf);
     return 0;
@@ -373,7 +286,8 @@ char *ch_keyring_new_key_line(int id)
 
     if (id <= 0 || RAND_bytes(key, sizeof key) != 1)
         return NULL;
-    if ((b64 = b64_encode(key, sizeof key)) && asprintf(&line, "%d:%s\n", id, b64) < 0)
+    b64 = ch_b64_encode(key, sizeof key, CH_B64_STD);
+    if (b64 && asprintf(&line, "%d:%s\n", id, b64) < 0)
         line = NULL;
     OPENSSL_cleanse(key, sizeof key);
     if (b64) {
@@ -385,186 +299,19 @@ char *ch_keyring_new_key_line(int id)
 
 /* --- the key file ----------------------------------------------------------- */
 
-/* mkdir -p the directory part of path, new directories with mode 0700.
- * Returns 0, or -1 with the reason in err. */
-static int make_parent_dirs(const char *path, char *err, size_t errlen)
+/* Parse text (named name in errors), then wipe and free it.  A NUL byte
+ * inside (len counts the file's bytes) is refused: it would hide the keys
+ * after it. */
+static ch_keyring *parse_and_wipe(char *text, size_t len, const char *name, char *err,
+                                  size_t errlen)
 {
-    char *dir = strdup(path), *slash;
-    int rc = 0;
+    ch_keyring *k = NULL;
 
-    if (!dir) {
-        set_err(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    if ((slash = strrchr(dir, '/')))
-        *slash = '\0';
-    for (char *p = dir + 1; slash && rc == 0 && p <= slash; p++) {
-        char c = *p;
-
-        if (c != '/' && c != '\0')
-            continue;
-        *p = '\0';
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-            set_err(err, errlen, "cannot create directory %s for %s: %s", dir, path,
-                    strerror(errno));
-            rc = -1;
-        }
-        *p = c;
-    }
-    free(dir);
-    return rc;
-}
-
-/* Write text to fd completely.  Returns 0 or -1 (errno set). */
-static int write_all(int fd, const char *text, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, text, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        text += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path, so that the new file's entry is on
- * disk too.  Failures are ignored (some file systems refuse it). */
-static void sync_parent_dir(const char *path)
-{
-    char *dir = strdup(path), *slash;
-    int fd;
-
-    if (!dir)
-        return;
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-/* Create path (which must not exist) holding text, mode 0600, synced.
- * On failure nothing is left behind.  Returns 0; -1 with the reason in
- * err; or 1 if the file appeared meanwhile (another process made it). */
-static int write_new_file(const char *path, const char *text, char *err, size_t errlen)
-{
-    int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-
-    if (fd < 0 && errno == EEXIST)
-        return 1;
-    if (fd < 0) {
-        set_err(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fchmod(fd, 0600) < 0 || write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
-        set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(path);
-        return -1;
-    }
-    if (close(fd) < 0) {
-        set_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        unlink(path);
-        return -1;
-    }
-    sync_parent_dir(path);
-    return 0;
-}
-
-/* Check that the open key file fd is a regular file only its owner can
- * read and return its size in *size.  Returns 0, or -1 with the reason. */
-static int check_key_file(int fd, const char *path, size_t *size, char *err, size_t errlen)
-{
-    struct stat st;
-
-    if (fstat(fd, &st) < 0) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "%s: not a regular file", path);
-        return -1;
-    }
-    if (st.st_mode & 077) {
-        set_err(err, errlen,
-                "%s: mode %04o lets group or others read the keys; run chmod 600 %s", path,
-                (unsigned)(st.st_mode & 07777), path);
-        return -1;
-    }
-    if ((size_t)st.st_size > MAX_KEY_FILE) {
-        set_err(err, errlen, "%s: too large for a key file (%lld bytes)", path,
-                (long long)st.st_size);
-        return -1;
-    }
-    *size = (size_t)st.st_size;
-    return 0;
-}
-
-/* Read up to size bytes from fd into buf (fewer at end of file).
- * Returns the count, or -1 (errno set). */
-static ssize_t read_all(int fd, char *buf, size_t size)
-{
-    size_t got = 0;
-
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (ssize_t)got;
-}
-
-/* Read the whole of the open key file into a new malloc'd NUL-terminated
- * buffer (the caller wipes and frees it), or NULL with the reason.  A NUL
- * byte inside is refused: it would hide the keys after it. */
-static char *read_key_file(int fd, const char *path, char *err, size_t errlen)
-{
-    size_t size;
-    ssize_t got;
-    char *text;
-
-    if (check_key_file(fd, path, &size, err, errlen) < 0)
-        return NULL;
-    if (!(text = malloc(size + 1))) {
-        set_err(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
-    if ((got = read_all(fd, text, size)) >= 0) {
-        text[got] = '\0';
-        if (strlen(text) == (size_t)got)
-            return text;
-        set_err(err, errlen, "%s: holds a NUL byte (not a text file)", path);
-    } else {
-        set_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
-    }
-    OPENSSL_cleanse(text, size + 1);
-    free(text);
-    return NULL;
-}
-
-/* Parse text (named name in errors), then wipe and free it. */
-static ch_keyring *parse_and_wipe(char *text, const char *name, char *err, size_t errlen)
-{
-    ch_keyring *k = ring_parse_named(text, name, err, errlen);
-
-    OPENSSL_cleanse(text, strlen(text));
-    free(text);
+    if (strlen(text) != len)
+        set_err(err, errlen, "%s: holds a NUL byte (not a text file)", name);
+    else
+        k = ring_parse_named(text, name, err, errlen);
+    ch_secret_free(text, len);
     return k;
 }
 
@@ -574,44 +321,36 @@ static ch_keyring *parse_and_wipe(char *text, const char *name, char *err, size_
  * -1 with the reason in err. */
 static int create_key_file(const char *path, ch_keyring **k, char *err, size_t errlen)
 {
-    char *text;
+    char *text = ch_keyring_new_key_line(1);
     int rc;
 
-    if (make_parent_dirs(path, err, errlen) < 0)
-        return -1;
-    if (!(text = ch_keyring_new_key_line(1))) {
+    if (!text) {
         set_err(err, errlen, "%s: cannot make a random key", path);
         return -1;
     }
-    if ((rc = write_new_file(path, text, err, errlen)) != 0) {
-        OPENSSL_cleanse(text, strlen(text));
-        free(text);
-        return rc;
+    if ((rc = ch_secret_create(path, text, strlen(text), err, errlen)) != 0) {
+        ch_secret_free(text, strlen(text));
+        return rc < 0 ? -1 : rc;
     }
-    *k = parse_and_wipe(text, path, err, errlen);
+    *k = parse_and_wipe(text, strlen(text), path, err, errlen);
     return *k ? 0 : -1;
 }
 
-/* Open and parse the key file at path; with create, make it if absent.
+/* Read and parse the key file at path; with create, make it if absent.
  * Returns a new ring (the caller frees it) or NULL with the reason. */
 static ch_keyring *load_key_file(const char *path, int create, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
     ch_keyring *k = NULL;
-    char *text;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = ch_secret_read(path, MAX_KEY_FILE, &text, &len, err, errlen);
 
-    if (fd < 0 && errno == ENOENT && create) {
+    if (rc == -ENOENT && create) {
         if (create_key_file(path, &k, err, errlen) <= 0)
             return k;
-        fd = open(path, O_RDONLY | O_CLOEXEC);
+        rc = ch_secret_read(path, MAX_KEY_FILE, &text, &len, err, errlen);
     }
-    if (fd < 0) {
-        set_err(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    text = read_key_file(fd, path, err, errlen);
-    close(fd);
-    return text ? parse_and_wipe(text, path, err, errlen) : NULL;
+    return rc == 0 ? parse_and_wipe(text, len, path, err, errlen) : NULL;
 }
 
 /* The variable key_env, when set (even to ""), wins over key_file; its
@@ -728,8 +467,8 @@ int ch_seal(const ch_keyring *k, const char *room_key, int64_t msg_id, const cha
         return -1;
     if (!(sealed = seal_raw(key, room_key, msg_id, plain, len, nonce)))
         return -1;
-    n64 = b64_encode(nonce, NONCE_LEN);
-    s64 = b64_encode(sealed, len + TAG_LEN);
+    n64 = ch_b64_encode(nonce, NONCE_LEN, CH_B64_STD);
+    s64 = ch_b64_encode(sealed, len + TAG_LEN, CH_B64_STD);
     free(sealed);
     if (!n64 || !s64) {
         free(n64);
@@ -777,8 +516,8 @@ int ch_open(const ch_keyring *k, int key_id, const char *room_key, int64_t msg_i
 
     if (!key || !room_key || !nonce_b64 || !sealed_b64 || !plain || !len)
         return -1;
-    nonce = b64_decode(nonce_b64, &nonce_len);
-    sealed = b64_decode(sealed_b64, &sealed_len);
+    nonce = ch_b64_decode(nonce_b64, strlen(nonce_b64), CH_B64_STD, &nonce_len);
+    sealed = ch_b64_decode(sealed_b64, strlen(sealed_b64), CH_B64_STD, &sealed_len);
     if (nonce && sealed && nonce_len == NONCE_LEN && sealed_len >= TAG_LEN &&
         sealed_len - TAG_LEN <= MAX_PLAIN)
         out = open_raw(key, room_key, msg_id, nonce, sealed, sealed_len);

@@ -16,6 +16,8 @@
  */
 #include "store_impl.h"
 
+#include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,16 +135,6 @@ const char *const *ch_store_migrations(int kind, size_t *n)
 
 /* ---- parameters --------------------------------------------------------- */
 
-/* Number of UTF-8 characters in s (jansson strings are valid UTF-8). */
-static int64_t utf8_chars(const char *s, size_t len)
-{
-    int64_t n = 0;
-
-    for (size_t i = 0; i < len; i++)
-        n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
-}
-
 /* Every element of array v is an integer >= 1. */
 static int all_ids(const json_t *v)
 {
@@ -167,8 +159,8 @@ static int fits(const ch_pspec *p, const json_t *v)
         return json_is_integer(v) && json_integer_value(v) >= p->min &&
                json_integer_value(v) <= p->max;
     case 's':
-        return s && strlen(s) == len && utf8_chars(s, len) >= p->min &&
-               utf8_chars(s, len) <= p->max;
+        return s && strlen(s) == len && (int64_t)chk_utf8_chars(s, len) >= p->min &&
+               (int64_t)chk_utf8_chars(s, len) <= p->max;
     case 'B':
         return s && (int64_t)len <= p->max;
     case 'b':

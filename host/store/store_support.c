@@ -24,6 +24,8 @@
 #include "store_support.h"
 #include "store_impl.h"
 
+#include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,16 +45,6 @@
 #define CONV_WHERE                                                                   \
     " WHERE p.user_id = $1 AND r.kind = $2 AND substr(r.key, 1, CAST($3 AS INTEGER)) = $4"
 
-/* Number of UTF-8 characters of s. */
-static int64_t chars_of(const char *s)
-{
-    int64_t n = 0;
-
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 /* Check the parameters; ctx gets "prefix_len" and "offset" (limit - 1). */
 static int prep_conversations(ch_store_req *req)
 {
@@ -67,7 +59,8 @@ static int prep_conversations(ch_store_req *req)
         return req->status;
     ch_st_default(req, "limit", json_integer(50));
     prefix = json_string_value(json_object_get(req->params, "key_prefix"));
-    json_object_set_new(req->ctx, "prefix_len", json_integer(chars_of(prefix)));
+    json_object_set_new(req->ctx, "prefix_len",
+                        json_integer((json_int_t)chk_utf8_chars(prefix, strlen(prefix))));
     json_object_set_new(
         req->ctx, "offset",
         json_integer(json_integer_value(json_object_get(req->params, "limit")) - 1));

@@ -8,6 +8,8 @@
  */
 #include "handshake.h"
 
+#include "b64.h"
+
 #include <http_parser.h>
 #include <openssl/evp.h>
 #include <string.h>
@@ -30,35 +32,13 @@ typedef struct origin {
 /* Sec-WebSocket-Key and -Accept                                       */
 /* ------------------------------------------------------------------ */
 
-static int is_b64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '+' || c == '/';
-}
-
-/*
- * 1 if key is standard base64 (with its '=' padding) of exactly 16 bytes.
- * EVP_DecodeBlock counts padding as zero bytes, so the real length is its
- * result minus the number of '='.
- */
+/* 1 if key is strict standard base64 (core/b64.h: with its '=' padding)
+ * of exactly 16 bytes. */
 static int key_is_valid(const char *key)
 {
-    unsigned char buf[KEY_MAX];
-    size_t n, pad = 0;
-    int got;
+    size_t n = key ? strnlen(key, KEY_MAX + 1) : 0;
 
-    if (!key)
-        return 0;
-    n = strnlen(key, KEY_MAX + 1);
-    if (n == 0 || n > KEY_MAX || n % 4 != 0)
-        return 0;
-    while (pad < 2 && key[n - 1 - pad] == '=')
-        pad++;
-    for (size_t i = 0; i < n - pad; i++)
-        if (!is_b64_char(key[i]))
-            return 0;
-    got = EVP_DecodeBlock(buf, (const unsigned char *)key, (int)n);
-    return got >= 0 && (size_t)got - pad == 16;
+    return n > 0 && n <= KEY_MAX && ch_b64_decoded_len(key, n, CH_B64_STD) == 16;
 }
 
 int ch_handshake_accept_key(const char *key, char out[32])
@@ -76,7 +56,7 @@ int ch_handshake_accept_key(const char *key, char out[32])
     memcpy(in + klen, WS_GUID, sizeof WS_GUID - 1);
     if (!EVP_Digest(in, klen + sizeof WS_GUID - 1, md, &md_len, EVP_sha1(), NULL) || md_len != 20)
         return -1;
-    EVP_EncodeBlock((unsigned char *)out, md, (int)md_len);
+    (void)ch_b64_encode_into(md, md_len, CH_B64_STD, out);   /* 28 + NUL: fits 32 */
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
- * chatcore.c -- the chat logic shared by the chatroom and taskcomments
- * plugins (see chatcore.h for what it owns).  Compiled into each plugin,
- * so every loaded copy has its own; no static state lives here.
+ * chatcore.c -- the chat logic shared by the chatroom, taskcomments and
+ * support plugins (see chatcore.h for what it owns).  Compiled into each
+ * plugin, so every loaded copy has its own; no static state lives here.
  *
  * Store calls go through cc_call, which pairs each call with its own data
  * (a JSON object) and a continuation; a continuation whose client left
@@ -171,16 +171,6 @@ void cc_group_send_id(cc_plugin *p, const char *prefix, json_int_t id, const jso
     p->api->group_send(group, msg);
 }
 
-/* Number of UTF-8 characters in s[0..len). */
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < len; i++)
-        n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
-}
-
 /* Is text a message this plugin takes?  If not, the client is told (the
  * error frame carries tag's fields). */
 static int check_text(chanhost_conn *c, cc_plugin *p, const json_t *text, const json_t *tag)
@@ -193,7 +183,7 @@ static int check_text(chanhost_conn *c, cc_plugin *p, const json_t *text, const 
         cc_error(c, p, "bad_request", "\"message\" must be a non-empty string", tag);
         return 0;
     }
-    if (len > CONTENT_MAX || utf8_chars(s, len) > p->set.max_chars) {
+    if (len > CONTENT_MAX || chk_utf8_chars(s, len) > p->set.max_chars) {
         snprintf(why, sizeof why, "the message is longer than %zu characters", p->set.max_chars);
         cc_error(c, p, "too_long", why, tag);
         return 0;
@@ -233,7 +223,7 @@ cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p, int *code)
     if (uid <= 0 || !chk_username(p->api, c))
         return NULL;
     *code = 1011;
-    cc = calloc(1, sizeof *cc);
+    cc = calloc(1, p->kind->conn_size > sizeof *cc ? p->kind->conn_size : sizeof *cc);
     if (!cc)
         return NULL;
     cc->p = p;
@@ -471,6 +461,8 @@ void cc_disconnect(chanhost_conn *c, void *state, int code)
     if (!cc)
         return;
     p->api->set_data(c, NULL);
+    if (p->kind->conn_free)
+        p->kind->conn_free(cc);
     json_decref(cc->room);
     json_decref(cc->backlog);
     free(cc);

@@ -1,7 +1,7 @@
 /*
- * chatcore.h -- the chat logic that the chatroom and taskcomments plugins
- * share, compiled into each of them (plugins/common/chatcore.c; this
- * directory has no CMakeLists.txt of its own).  It owns:
+ * chatcore.h -- the chat logic that the chatroom, taskcomments and support
+ * plugins share, compiled into each of them (plugins/common/chatcore.c;
+ * this directory has no CMakeLists.txt of its own).  It owns:
  *
  *   - the plugin settings (history_limit, max_message_chars, rate, burst,
  *     abuse_close_after) and the per-connection token bucket;
@@ -13,6 +13,8 @@
  *     table of in-frame types, error frames that keep the connection;
  *   - the shared in-frame types: a new message (append, ack after commit,
  *     broadcast once), edit and delete by the author, typing, ping;
+ *   - per-connection state that a plugin may extend with its own fields
+ *     (cc_kind's conn_size and conn_free: the support plugin does);
  *   - channel-layer messages: held back until the first frame (history)
  *     is out, then forwarded, without the sender's own typing/receipts.
  *
@@ -34,7 +36,9 @@
 typedef struct cc_conn cc_conn;
 typedef struct cc_plugin cc_plugin;
 
-/* A handler of one client frame type.  in: the parsed object (borrowed). */
+/* A handler of one client frame type.  in: the parsed object (borrowed).
+ * A table ends with a NULL type; that entry's fn (if any) takes every
+ * other type, else the client gets an "unknown_type" error frame. */
 typedef void (*cc_handler_fn)(chanhost_conn *c, cc_conn *cc, const json_t *in);
 
 typedef struct cc_handler {
@@ -60,6 +64,13 @@ typedef struct cc_kind {
     /* A new message committed (out: its payload as broadcast, room: the
      * room's JSON); runs even when the sender has left.  May be NULL. */
     void (*committed)(cc_plugin *p, const json_t *room, const json_t *out);
+    /* The size of a plugin's per-connection struct that starts with a
+     * cc_conn and adds its own fields (cc_attach allocates it zeroed);
+     * 0: a plain cc_conn. */
+    size_t conn_size;
+    /* Free what the plugin's fields own, before cc_disconnect frees the
+     * state itself (cc: the connection's state, borrowed).  May be NULL. */
+    void (*conn_free)(cc_conn *cc);
 } cc_kind;
 
 typedef struct cc_settings {
@@ -102,9 +113,11 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
             void **state);
 void cc_fini(void *state);
 
-/* New state for an authenticated connection, set as its data pointer;
- * NULL with *code set to what connect returns: 4001 when the client has
- * no valid token, 1011 when out of memory. */
+/* New state for an authenticated connection (kind->conn_size bytes,
+ * zeroed, then the cc_conn filled in), set as its data pointer and owned
+ * by the connection until cc_disconnect; NULL with *code set to what
+ * connect returns: 4001 when the client has no valid token, 1011 when out
+ * of memory. */
 cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p, int *code);
 
 /* Open the room that room.get finds with query (stolen) for a connection

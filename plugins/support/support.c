@@ -15,59 +15,59 @@
  * conversation's message goes to adchat_<room> and ad_<ad_id>, which no
  * connection joins both, so everybody gets it once.
  *
- * Everything goes through the store (api->store_call) and the channel
- * layer, so hosts behind Redis share the rooms.  Connect is asynchronous
- * (CHANHOST_PENDING): store calls check and set up, then accept, group_add
- * and the history; group messages that arrive before the history went out
- * wait in a backlog, so the history comes first and nothing twice.  A
- * store callback with c == NULL (the client left) frees only its
- * argument: the connection's state belongs to disconnect.
+ * Built on plugins/common/chatcore: its settings, store calls (cc_call:
+ * a continuation whose client left gets c == NULL and frees only its
+ * data), rate limit, frame parsing and dispatch, the backlog that holds
+ * group messages until the history went out (cc_go_live: history first,
+ * nothing twice), delivery without the typist's own typing, and the
+ * per-connection state, which this file extends (sconn).  What is this
+ * plugin's own: the routes' set-up steps (connect is asynchronous,
+ * CHANHOST_PENDING), the payloads with sender_name and sender_role, and
+ * the ad publisher's conversations (client_id).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chanhost.h"
-#include "chanhost_kit.h"
+#include "../common/chatcore.h"
 
 #define GROUP_LEN 48
 #define KEY_LEN 96
 #define CMID_MAX 100
-#define BACKLOG_MAX 5000 /* group messages held while the history loads */
 
 static const chanhost_api *api;
 
-/* The plugin's settings (plugin_setting support KEY VALUE). */
-typedef struct settings {
-    json_int_t history_limit;   /* messages per room sent on connect */
-    size_t max_chars;           /* longest message, in characters */
-    double rate, burst;         /* the token bucket of a connection */
-    unsigned abuse_close_after; /* refusals in a row before 1008 */
-} settings;
-
 enum route { ROUTE_AD, ROUTE_SUPPORT };
 
-/* One connection's state (api->set_data); freed in disconnect. */
+/* One connection's state: chatcore's, then this plugin's fields (freed in
+ * sp_conn_free). */
 typedef struct sconn {
-    const settings *set;
+    cc_conn cc;            /* first: a cc_conn * of this plugin is an sconn * */
     enum route route;
     int is_publisher;      /* the ad's / the support room's publisher */
-    int loading;           /* accepted, history not sent yet */
     int failed;            /* connect failed: the connection is closing */
     int waiting;           /* participant.add calls still running */
     const char *role;      /* sender_role: "admin", "publisher", "client" */
-    json_int_t uid;
     json_int_t ad_id;      /* ad route */
     json_int_t owner;      /* support route: the room's publisher */
-    json_int_t room_id;    /* the client's conversation, the support room */
     json_t *convs;         /* ad publisher: {"<client id>": room id} */
-    json_t *backlog;       /* group messages received while loading */
-    chk_bucket bucket;
-    char group[GROUP_LEN]; /* the group this connection joins */
 } sconn;
 
-typedef void store_cb(chanhost_conn *c, int status, const json_t *result, const char *error,
-                      void *arg);
+static void on_message(chanhost_conn *c, cc_conn *cc, const json_t *in);
+static void on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in);
+static void on_unknown(chanhost_conn *c, cc_conn *cc, const json_t *in);
+static void sp_conn_free(cc_conn *cc);
+
+static const cc_handler handlers[] = {
+    {"message", on_message}, {"typing", on_typing}, {"ping", cc_on_ping}, {NULL, on_unknown},
+};
+
+static const cc_kind support_kind = {
+    .msg_type = "message",
+    .handlers = handlers,
+    .conn_size = sizeof(sconn),
+    .conn_free = sp_conn_free,
+};
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -87,16 +87,6 @@ static json_int_t parse_id(const char *s, int strict)
     return strtoll(s, NULL, 10);
 }
 
-/* Number of UTF-8 characters of a (valid UTF-8) string. */
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
-}
-
 /* Nothing but blanks? */
 static int blank(const char *s) { return s[strspn(s, " \t\r\n")] == '\0'; }
 
@@ -114,37 +104,24 @@ static void conv_key(char *buf, json_int_t ad_id, json_int_t client)
     snprintf(buf, KEY_LEN, "ad:%lld:client:%lld", (long long)ad_id, (long long)client);
 }
 
-/* Run op for c; data (owned, may be NULL) becomes cb's argument.
- * Returns 0, or the store's refusal (data freed). */
-static int scall(chanhost_conn *c, const char *op, json_t *params, store_cb *cb, json_t *data)
+/* The state of c in a store continuation (cc: chatcore's, NULL when the
+ * client left), or NULL when the client left or a failed connect is
+ * closing it. */
+static sconn *alive(cc_conn *cc)
 {
-    int rc = api->store_call(c, op, params, cb, data);
-
-    if (rc != 0)
-        json_decref(data);
-    return rc;
-}
-
-/* The state of c in a store callback, or NULL when the client left
- * (c == NULL) or a failed connect is closing it. */
-static sconn *alive(chanhost_conn *c)
-{
-    sconn *s = c ? api->get_data(c) : NULL;
+    sconn *s = (sconn *)cc;
 
     return s && !s->failed ? s : NULL;
 }
 
 /* An error frame that names the client_msg_id it is about (if any). */
-static void error_about(chanhost_conn *c, const char *code, const char *message,
+static void error_about(chanhost_conn *c, cc_plugin *p, const char *code, const char *message,
                         const json_t *cmid)
 {
-    json_t *e = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    json_t *extra = json_is_string(cmid) ? json_pack("{s:O}", "client_msg_id", cmid) : NULL;
 
-    if (e && json_is_string(cmid))
-        json_object_set(e, "client_msg_id", (json_t *)cmid);
-    if (e)
-        api->send_json(c, e);
-    json_decref(e);
+    cc_error(c, p, code, message, extra);
+    json_decref(extra);
 }
 
 /* ---- payloads ------------------------------------------------------------ */
@@ -205,83 +182,61 @@ static void broadcast(const json_t *act, const json_t *msg)
 
 /* ---- history --------------------------------------------------------------- */
 
-/* Send {"type":"history","messages":msgs} (msgs stolen, oldest first),
- * then what the group brought meanwhile that is not in it; from here on
- * group messages go straight to the client. */
-static void send_history(chanhost_conn *c, sconn *s, json_t *msgs)
-{
-    json_t *h = json_pack("{s:s, s:O}", "type", "history", "messages", msgs), *m, *old;
-    size_t i, j, seen;
-
-    if (h)
-        api->send_json(c, h);
-    json_array_foreach(s->backlog, i, m) {
-        seen = 0;
-        json_array_foreach(msgs, j, old) seen |= json_equal(json_object_get(old, "id"),
-                                                            json_object_get(m, "id"));
-        if (!seen)
-            api->send_json(c, m);
-    }
-    json_decref(h);
-    json_decref(msgs);
-    json_decref(s->backlog);
-    s->backlog = NULL;
-    s->loading = 0;
-}
-
 /* Close a connection whose set-up or history failed (once): code, and
  * a log line when it is the store's fault. */
-static void end_connect(chanhost_conn *c, sconn *s, int code, const char *reason,
-                        const char *error)
+static void end_connect(chanhost_conn *c, sconn *s, int code, const char *reason)
 {
     if (s->failed)
         return;
     s->failed = 1;
     if (code == 1011 || code == 1013)
-        api->log(CHANHOST_LOG_WARN, "connect to %s: %s", api->path(c), error ? error : reason);
+        api->log(CHANHOST_LOG_WARN, "connect to %s: %s", api->path(c), reason);
     api->close(c, code, reason);
 }
 
 /* The state of c for the answer of a set-up step, or NULL when the client
  * left or the step failed (the connection is then closed: 4004 for
  * ENOENT when not_found says so, else 1011 / 1013). */
-static sconn *step_ok(chanhost_conn *c, int status, const char *error, int not_found)
+static sconn *step_ok(chanhost_conn *c, cc_conn *cc, int status, int not_found)
 {
-    sconn *s = alive(c);
+    sconn *s = alive(cc);
     int missing = status == CHANHOST_STORE_ENOENT && not_found;
 
     if (s && status) {
         end_connect(c, s, missing ? 4004 : store_close_code(status),
-                    missing ? "not found" : "store unavailable", error);
+                    missing ? "not found" : "store unavailable");
         return NULL;
     }
     return s;
 }
 
-/* Queue the next set-up step; close the connection if the store refuses. */
-static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params, store_cb *cb,
-                      json_t *data)
+/* Queue the next set-up step (params and data stolen); close the
+ * connection if the store refuses. */
+static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params,
+                      cc_done_fn done, json_t *data)
 {
-    int rc = scall(c, op, params, cb, data);
+    int rc = cc_call(c, s->cc.p, op, params, done, data);
 
     if (rc != 0)
-        end_connect(c, s, store_close_code(rc), "store unavailable", NULL);
+        end_connect(c, s, store_close_code(rc), "store unavailable");
 }
 
 /* The history answered: message.history of the connection's room, or
  * for an ad's publisher (s->convs set) support.conversations: remember
  * each conversation's room by its client, and give each message the
- * client_id of its conversation. */
-static void on_history(chanhost_conn *c, int status, const json_t *result, const char *error,
-                       void *arg)
+ * client_id of its conversation.  Then the history frame goes out, and
+ * what the group brought meanwhile (cc_go_live). */
+static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                       const json_t *result, json_t *data)
 {
-    sconn *s = step_ok(c, status, error, 0);
-    json_t *out, *by_room, *room, *m, *cid;
+    sconn *s = step_ok(c, cc, status, 0);
+    json_t *out, *by_room, *room, *m, *cid, *frame;
     const char *key, *tail;
     char rid[24];
     size_t i;
 
-    (void)arg;
+    (void)p;
+    (void)data;
     if (!s)
         return;
     out = json_array();
@@ -301,10 +256,12 @@ static void on_history(chanhost_conn *c, int status, const json_t *result, const
         if (s->convs && !cid)
             continue;
         json_array_append_new(out, stored_payload(s, m, cid ? json_integer_value(cid)
-                                                  : s->route == ROUTE_AD ? s->uid : 0));
+                                                  : s->route == ROUTE_AD ? cc->user_id : 0));
     }
     json_decref(by_room);
-    send_history(c, s, out);
+    frame = json_pack("{s:s, s:o}", "type", "history", "messages", out);
+    cc_go_live(c, cc, frame);
+    json_decref(frame);
 }
 
 /* ---- connect ------------------------------------------------------------- */
@@ -314,39 +271,40 @@ static void on_history(chanhost_conn *c, int status, const json_t *result, const
  * the history. */
 static void start_session(chanhost_conn *c, sconn *s)
 {
+    const cc_settings *set = &s->cc.p->set;
     char prefix[KEY_LEN];
 
     if (api->accept(c, NULL) != CHANHOST_OK)
         return;
-    if (api->group_add(c, s->group) != CHANHOST_OK) {
-        end_connect(c, s, 1011, "group unavailable", NULL);
+    if (api->group_add(c, s->cc.group) != CHANHOST_OK) {
+        end_connect(c, s, 1011, "group unavailable");
         return;
     }
-    s->loading = 1;
-    s->backlog = json_array();
     if (s->route == ROUTE_AD && s->is_publisher) {
         s->convs = json_object();
         snprintf(prefix, sizeof prefix, "ad:%lld:client:", (long long)s->ad_id);
         next_step(c, s, "support.conversations",
-                  json_pack("{s:I, s:s, s:s, s:I}", "user_id", s->uid, "kind", "ad_chat",
-                            "key_prefix", prefix, "limit", s->set->history_limit),
+                  json_pack("{s:I, s:s, s:s, s:I}", "user_id", s->cc.user_id, "kind", "ad_chat",
+                            "key_prefix", prefix, "limit", (json_int_t)set->history_limit),
                   on_history, NULL);
     } else {
         next_step(c, s, "message.history",
-                  json_pack("{s:I, s:I}", "room_id", s->room_id, "limit", s->set->history_limit),
+                  json_pack("{s:I, s:I}", "room_id", s->cc.room_id, "limit",
+                            (json_int_t)set->history_limit),
                   on_history, NULL);
     }
 }
 
 /* One participant.add of the set-up answered; the last starts the
  * session. */
-static void on_added(chanhost_conn *c, int status, const json_t *result, const char *error,
-                     void *arg)
+static void on_added(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                     const json_t *result, json_t *data)
 {
-    sconn *s = step_ok(c, status, error, 0);
+    sconn *s = step_ok(c, cc, status, 0);
 
+    (void)p;
     (void)result;
-    (void)arg;
+    (void)data;
     if (s && --s->waiting == 0)
         start_session(c, s);
 }
@@ -356,55 +314,57 @@ static void add_participant(chanhost_conn *c, sconn *s, json_int_t user)
 {
     s->waiting++;
     next_step(c, s, "participant.add",
-              json_pack("{s:I, s:I}", "room_id", s->room_id, "user_id", user), on_added, NULL);
+              json_pack("{s:I, s:I}", "room_id", s->cc.room_id, "user_id", user), on_added,
+              NULL);
 }
 
 /* The client's conversation exists: make the client and the ad's
- * publishers (arg) its participants, every time (idempotent, so a
- * set-up cut short is completed by the next connect). */
-static void on_conv_room(chanhost_conn *c, int status, const json_t *result, const char *error,
-                         void *arg)
+ * publishers (data, borrowed) its participants, every time (idempotent,
+ * so a set-up cut short is completed by the next connect). */
+static void on_conv_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                         const json_t *result, json_t *data)
 {
-    sconn *s = step_ok(c, status, error, 0);
-    json_t *publishers = arg, *id;
+    sconn *s = step_ok(c, cc, status, 0);
+    json_t *id;
     size_t i;
 
-    if (s) {
-        s->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
-        group_name(s->group, "adchat", s->room_id);
-        add_participant(c, s, s->uid);
-        json_array_foreach(publishers, i, id) {
-            if (!s->failed)
-                add_participant(c, s, json_integer_value(id));
-        }
+    (void)p;
+    if (!s)
+        return;
+    cc->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
+    group_name(cc->group, "adchat", cc->room_id);
+    add_participant(c, s, cc->user_id);
+    json_array_foreach(data, i, id) {
+        if (!s->failed)
+            add_participant(c, s, json_integer_value(id));
     }
-    json_decref(publishers);
 }
 
 /* The ad's participants (its publishers): the user is one of them, or a
  * client whose conversation is found or created. */
-static void on_ad_people(chanhost_conn *c, int status, const json_t *result, const char *error,
-                         void *arg)
+static void on_ad_people(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                         const json_t *result, json_t *data)
 {
-    sconn *s = step_ok(c, status, error, 1);
+    sconn *s = step_ok(c, cc, status, 1);
     json_t *ids = json_object_get(result, "user_ids"), *id;
     char key[KEY_LEN];
     size_t i;
 
-    (void)arg;
+    (void)p;
+    (void)data;
     if (!s)
         return;
     json_array_foreach(ids, i, id) {
-        s->is_publisher |= json_integer_value(id) == s->uid;
+        s->is_publisher |= json_integer_value(id) == cc->user_id;
     }
     if (s->is_publisher) {
         if (strcmp(s->role, "admin") != 0)
             s->role = "publisher";
-        group_name(s->group, "ad", s->ad_id);
+        group_name(cc->group, "ad", s->ad_id);
         start_session(c, s);
         return;
     }
-    conv_key(key, s->ad_id, s->uid);
+    conv_key(key, s->ad_id, cc->user_id);
     next_step(c, s, "room.get_or_create",
               json_pack("{s:s, s:s, s:s, s:b}", "key", key, "kind", "ad_chat", "name", key,
                         "is_private", 1),
@@ -412,29 +372,31 @@ static void on_ad_people(chanhost_conn *c, int status, const json_t *result, con
 }
 
 /* The ad's room: 4004 when the backend never registered the ad. */
-static void on_ad_room(chanhost_conn *c, int status, const json_t *result, const char *error,
-                       void *arg)
+static void on_ad_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                       const json_t *result, json_t *data)
 {
-    sconn *s = step_ok(c, status, error, 1);
+    sconn *s = step_ok(c, cc, status, 1);
     json_t *room = json_object_get(json_object_get(result, "room"), "id");
 
-    (void)arg;
+    (void)p;
+    (void)data;
     if (s)
         next_step(c, s, "participant.list", json_pack("{s:O}", "room_id", room), on_ad_people,
                   NULL);
 }
 
 /* The support room exists: its publisher becomes a participant. */
-static void on_support_room(chanhost_conn *c, int status, const json_t *result,
-                            const char *error, void *arg)
+static void on_support_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                            const json_t *result, json_t *data)
 {
-    sconn *s = step_ok(c, status, error, 0);
+    sconn *s = step_ok(c, cc, status, 0);
 
-    (void)arg;
+    (void)p;
+    (void)data;
     if (!s)
         return;
-    s->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
-    group_name(s->group, "support", s->room_id);
+    cc->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
+    group_name(cc->group, "support", cc->room_id);
     add_participant(c, s, s->owner);
 }
 
@@ -451,7 +413,8 @@ static int ad_connect(chanhost_conn *c, sconn *s)
     if (s->ad_id <= 0)
         return 4004;
     snprintf(key, sizeof key, "ad:%lld", (long long)s->ad_id);
-    return pending_or(scall(c, "room.get", json_pack("{s:s}", "key", key), on_ad_room, NULL));
+    return pending_or(
+        cc_call(c, s->cc.p, "room.get", json_pack("{s:s}", "key", key), on_ad_room, NULL));
 }
 
 /* /ws/chat/support/publisher_<id>/: that publisher or an admin. */
@@ -463,34 +426,27 @@ static int support_connect(chanhost_conn *c, sconn *s)
     s->route = ROUTE_SUPPORT;
     if (strncmp(name, "publisher_", 10) != 0 || (s->owner = parse_id(name + 10, 1)) <= 0)
         return 4004;
-    s->is_publisher = s->uid == s->owner && chk_has_role(api, c, "publisher");
+    s->is_publisher = s->cc.user_id == s->owner && chk_has_role(api, c, "publisher");
     if (!s->is_publisher && strcmp(s->role, "admin") != 0)
         return 4003;
     if (s->is_publisher && strcmp(s->role, "admin") != 0)
         s->role = "publisher";
     snprintf(key, sizeof key, "support:%s", name);
-    return pending_or(scall(c, "room.get_or_create",
-                            json_pack("{s:s, s:s, s:s, s:b}", "key", key, "kind", "support",
-                                      "name", name, "is_private", 1),
-                            on_support_room, NULL));
+    return pending_or(cc_call(c, s->cc.p, "room.get_or_create",
+                              json_pack("{s:s, s:s, s:s, s:b}", "key", key, "kind", "support",
+                                        "name", name, "is_private", 1),
+                              on_support_room, NULL));
 }
 
 /* A client connects: 4001 without a user, then the route's checks. */
 static int sp_connect(chanhost_conn *c, void *state)
 {
-    const settings *set = state;
-    sconn *s;
+    int code;
+    sconn *s = (sconn *)cc_attach(c, state, &code);
 
-    if (!api->user(c) || chk_user_id(api, c) <= 0)
-        return 4001;
-    s = calloc(1, sizeof *s);
     if (!s)
-        return 1011;
-    s->set = set;
-    s->uid = chk_user_id(api, c);
+        return code;
     s->role = chk_has_role(api, c, "admin") ? "admin" : "client";
-    chk_bucket_init(&s->bucket, set->rate, set->burst, api->now_ms());
-    api->set_data(c, s);
     if (api->route_param(c, "ad_id"))
         return ad_connect(c, s);
     if (api->route_param(c, "room_name"))
@@ -499,23 +455,24 @@ static int sp_connect(chanhost_conn *c, void *state)
     return 4004;
 }
 
+/* What disconnect frees besides chatcore's part. */
+static void sp_conn_free(cc_conn *cc) { json_decref(((sconn *)cc)->convs); }
+
 /* ---- messages and typing -------------------------------------------------- */
 
 /* message.append answered: broadcast a new message (even when its
  * sender has left meanwhile), ack the sender when it gave a client_msg_id
- * (a retry is acked again, never broadcast). */
-static void on_appended(chanhost_conn *c, int status, const json_t *result, const char *error,
-                        void *arg)
+ * (a retry is acked again, never broadcast).  data: the action. */
+static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                        const json_t *result, json_t *data)
 {
-    json_t *act = arg, *out, *cmid = json_object_get(act, "client_msg_id");
+    json_t *act = data, *out, *cmid = json_object_get(act, "client_msg_id");
     json_int_t id = json_integer_value(json_object_get(result, "id"));
-    sconn *s = alive(c);
+    sconn *s = alive(cc);
 
     if (status) {
-        api->log(CHANHOST_LOG_WARN, "append to room %lld: %s",
-                 json_integer_value(json_object_get(act, "room_id")), error);
         if (s)
-            error_about(c, "store_error", "the message was not saved; send it again", cmid);
+            error_about(c, p, "store_error", "the message was not saved; send it again", cmid);
     } else if (!json_is_true(json_object_get(result, "duplicate"))) {
         out = payload(id, json_string_value(json_object_get(act, "message")),
                       json_integer_value(json_object_get(act, "sender_id")),
@@ -532,34 +489,35 @@ static void on_appended(chanhost_conn *c, int status, const json_t *result, cons
         api->send_json(c, out);
         json_decref(out);
     }
-    json_decref(act);
 }
 
-/* Store act's message in act's room, with sender_role and sender_name in
- * the message's extra (and in act, for the broadcast). */
+/* Store act's message in act's room (act stolen), with sender_role and
+ * sender_name in the message's extra (and in act, for the broadcast). */
 static void append(chanhost_conn *c, sconn *s, json_t *act)
 {
     const char *name = chk_username(api, c);
     json_t *cmid = json_incref(json_object_get(act, "client_msg_id"));
     json_t *p = json_pack("{s:O, s:I, s:O, s:O?, s:{s:s, s:s}}", "room_id",
-                          json_object_get(act, "room_id"), "sender_id", s->uid, "content",
-                          json_object_get(act, "message"), "client_msg_id", cmid, "extra",
-                          "sender_role", s->role, "sender_name", name ? name : "");
+                          json_object_get(act, "room_id"), "sender_id", s->cc.user_id,
+                          "content", json_object_get(act, "message"), "client_msg_id", cmid,
+                          "extra", "sender_role", s->role, "sender_name", name ? name : "");
 
-    json_object_set_new(act, "sender_id", json_integer(s->uid));
+    json_object_set_new(act, "sender_id", json_integer(s->cc.user_id));
     json_object_set_new(act, "sender_name", json_string(name ? name : ""));
     json_object_set_new(act, "sender_role", json_string(s->role));
-    if (scall(c, "message.append", p, on_appended, act) != 0)
-        error_about(c, "store_error", "the store is busy; send the message again", cmid);
+    if (cc_call(c, s->cc.p, "message.append", p, on_appended, act) != 0)
+        error_about(c, s->cc.p, "store_error", "the store is busy; send the message again",
+                    cmid);
     json_decref(cmid);
 }
 
-/* Tell the followers of act's room that the user is (not) typing. */
+/* Tell the followers of act's room (act stolen) that the user is (not)
+ * typing. */
 static void typing_send(chanhost_conn *c, sconn *s, json_t *act)
 {
     const char *name = chk_username(api, c);
     json_t *msg = json_pack("{s:s, s:s, s:I, s:O}", "type", "typing", "user_name",
-                            name ? name : "", "user_id", s->uid, "is_typing",
+                            name ? name : "", "user_id", s->cc.user_id, "is_typing",
                             json_object_get(act, "is_typing"));
 
     if (msg && s->route == ROUTE_AD)
@@ -581,20 +539,20 @@ static void run_action(chanhost_conn *c, sconn *s, json_t *act)
 }
 
 /* room.get of the conversation a publisher named: remember it and do the
- * action, or refuse when the client never opened that conversation. */
-static void on_conv_found(chanhost_conn *c, int status, const json_t *result, const char *error,
-                          void *arg)
+ * action (data, borrowed), or refuse when the client never opened that
+ * conversation. */
+static void on_conv_found(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                          const json_t *result, json_t *data)
 {
-    sconn *s = alive(c);
-    json_t *act = arg, *room = json_object_get(json_object_get(result, "room"), "id");
+    sconn *s = alive(cc);
+    json_t *act = data, *room = json_object_get(json_object_get(result, "room"), "id");
     char key[24];
 
     if (s && status == CHANHOST_STORE_ENOENT) {
-        error_about(c, "forbidden", "no conversation with this client_id about this ad",
+        error_about(c, p, "forbidden", "no conversation with this client_id about this ad",
                     json_object_get(act, "client_msg_id"));
     } else if (s && status) {
-        api->log(CHANHOST_LOG_WARN, "conversation lookup: %s", error);
-        error_about(c, "store_error", "the store failed; send it again",
+        error_about(c, p, "store_error", "the store failed; send it again",
                     json_object_get(act, "client_msg_id"));
     } else if (s) {
         snprintf(key, sizeof key, "%lld", json_integer_value(json_object_get(act, "client_id")));
@@ -602,7 +560,6 @@ static void on_conv_found(chanhost_conn *c, int status, const json_t *result, co
         json_object_set(act, "room_id", room);
         run_action(c, s, json_incref(act));
     }
-    json_decref(act);
 }
 
 /* Do act (stolen) in the conversation the frame is about: the
@@ -618,13 +575,15 @@ static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
         return;
     json_object_set_new(act, "ad_id", json_integer(s->route == ROUTE_AD ? s->ad_id : 0));
     if (!(s->route == ROUTE_AD && s->is_publisher)) {
-        json_object_set_new(act, "room_id", json_integer(s->room_id));
-        json_object_set_new(act, "client_id", json_integer(s->route == ROUTE_AD ? s->uid : 0));
+        json_object_set_new(act, "room_id", json_integer(s->cc.room_id));
+        json_object_set_new(act, "client_id",
+                            json_integer(s->route == ROUTE_AD ? s->cc.user_id : 0));
         run_action(c, s, act);
         return;
     }
     if (cid <= 0) {
-        error_about(c, "client_id_required", "say which conversation: \"client_id\": <id>",
+        error_about(c, s->cc.p, "client_id_required",
+                    "say which conversation: \"client_id\": <id>",
                     json_object_get(act, "client_msg_id"));
         json_decref(act);
         return;
@@ -637,7 +596,7 @@ static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
         return;
     }
     conv_key(key, s->ad_id, cid);
-    if (scall(c, "room.get", json_pack("{s:s}", "key", key), on_conv_found, act) != 0)
+    if (cc_call(c, s->cc.p, "room.get", json_pack("{s:s}", "key", key), on_conv_found, act) != 0)
         chk_error(api, c, "store_error", "the store is busy; send it again");
 }
 
@@ -645,25 +604,30 @@ static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
 static int cmid_ok(const json_t *v)
 {
     const char *t = json_string_value(v);
+    size_t n = json_string_length(v);
 
     return !v || json_is_null(v) ||
-           (t && *t && strlen(t) == json_string_length(v) && utf8_chars(t) <= CMID_MAX);
+           (t && *t && strlen(t) == n && chk_utf8_chars(t, n) <= CMID_MAX);
 }
 
 /* {"type":"message","message":M,"client_msg_id"?,"client_id"?}. */
-static void on_message(chanhost_conn *c, sconn *s, const json_t *in)
+static void on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
+    sconn *s = alive(cc);
     const json_t *text = json_object_get(in, "message");
     const json_t *cmid = json_object_get(in, "client_msg_id");
     char why[64];
 
-    if (!json_is_string(text)) {
+    if (!s) {
+        return;
+    } else if (!json_is_string(text)) {
         chk_error(api, c, "bad_message", "\"message\" must be a string");
     } else if (blank(json_string_value(text))) {
         chk_error(api, c, "empty_message", "the message is empty");
-    } else if (utf8_chars(json_string_value(text)) > s->set->max_chars) {
-        snprintf(why, sizeof why, "at most %zu characters", s->set->max_chars);
-        error_about(c, "message_too_long", why, cmid);
+    } else if (chk_utf8_chars(json_string_value(text), json_string_length(text)) >
+               cc->p->set.max_chars) {
+        snprintf(why, sizeof why, "at most %zu characters", cc->p->set.max_chars);
+        error_about(c, cc->p, "message_too_long", why, cmid);
     } else if (!cmid_ok(cmid)) {
         chk_error(api, c, "bad_client_msg_id", "client_msg_id: a string of 1 to 100 characters");
     } else {
@@ -675,125 +639,45 @@ static void on_message(chanhost_conn *c, sconn *s, const json_t *in)
 
 /* {"type":"typing","is_typing"?,"client_id"?}: anything but false is
  * true. */
-static void on_typing(chanhost_conn *c, sconn *s, const json_t *in)
+static void on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
+    sconn *s = alive(cc);
     int typing = !json_is_false(json_object_get(in, "is_typing"));
 
-    target(c, s, in, json_pack("{s:s, s:b}", "do", "typing", "is_typing", typing));
+    if (s)
+        target(c, s, in, json_pack("{s:s, s:b}", "do", "typing", "is_typing", typing));
 }
 
-/* A frame from the client: the rate limit first (an error frame, 1008
- * when the excess persists), then its type. */
-static void sp_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                       int is_binary)
+/* Any other frame type. */
+static void on_unknown(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
-    sconn *s = api->get_data(c);
-    const char *type;
-    json_t *in;
-
-    (void)state;
-    if (!s || s->failed)
-        return;
-    if (!chk_bucket_take(&s->bucket, api->now_ms())) {
-        if (s->bucket.refused >= s->set->abuse_close_after)
-            api->close(c, 1008, "rate limit exceeded");
-        else
-            chk_error(api, c, "rate_limited", "too many messages; slow down");
-        return;
-    }
-    in = chk_parse(api, c, data, len, is_binary, &type);
-    if (!in)
-        return;
-    if (strcmp(type, "message") == 0)
-        on_message(c, s, in);
-    else if (strcmp(type, "typing") == 0)
-        on_typing(c, s, in);
-    else if (strcmp(type, "ping") == 0)
-        api->send_text(c, "{\"type\":\"pong\"}", 15);
-    else
-        chk_error(api, c, "unknown_type", "type must be message, typing or ping");
-    json_decref(in);
-}
-
-/* ---- the channel layer ---------------------------------------------------- */
-
-/* A group message: chat messages go to the client as they are (after the
- * history: before it they wait in the backlog, and 1013 closes a client
- * that falls too far behind); typing goes to all but the typist. */
-static void sp_group_message(chanhost_conn *c, void *state, const char *type, const json_t *msg,
-                             const chanhost_msg *m)
-{
-    sconn *s = api->get_data(c);
-
-    (void)state;
-    if (!s)
-        return;
-    if (strcmp(type, "message") == 0 && s->loading && json_array_size(s->backlog) >= BACKLOG_MAX)
-        api->close(c, 1013, "too far behind");
-    else if (strcmp(type, "message") == 0 && s->loading)
-        json_array_append_new(s->backlog, json_deep_copy(msg));
-    else if (strcmp(type, "message") == 0)
-        api->forward(c, m);
-    else if (strcmp(type, "typing") == 0 &&
-             json_integer_value(json_object_get(msg, "user_id")) != s->uid)
-        api->forward(c, m);
-}
-
-static void sp_disconnect(chanhost_conn *c, void *state, int code)
-{
-    sconn *s = api->get_data(c);
-
-    (void)state;
-    (void)code;
-    if (!s)
-        return;
-    api->set_data(c, NULL);
-    json_decref(s->convs);
-    json_decref(s->backlog);
-    free(s);
+    (void)cc;
+    (void)in;
+    chk_error(api, c, "unknown_type", "type must be message, typing or ping");
 }
 
 /* ---- loading -------------------------------------------------------------- */
 
 static double clamp(double v, double lo, double hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Read the settings; refuse a host without the store and user API. */
+/* chatcore's settings, within this plugin's bounds (README), logged. */
 static int sp_init(const chanhost_api *host, const json_t *conf, void **state)
 {
-    settings *set;
+    cc_settings *set;
 
-    if (host->struct_size < offsetof(chanhost_api, user) + sizeof host->user || !host->user ||
-        !host->store_call) {
-        host->log(CHANHOST_LOG_ERROR, "this host lacks api->store_call or api->user");
-        return -1;
-    }
-    set = malloc(sizeof *set);
-    if (!set)
+    if (host->struct_size < offsetof(chanhost_api, user) + sizeof host->user ||
+        cc_init(host, conf, &support_kind, state) != 0)
         return -1;
     api = host;
-    set->history_limit = (json_int_t)clamp(chk_setting_num(conf, "history_limit", 50), 1, 500);
+    set = &((cc_plugin *)*state)->set;
+    set->history_limit = (unsigned)clamp(chk_setting_num(conf, "history_limit", 50), 1, 500);
     set->max_chars = (size_t)clamp(chk_setting_num(conf, "max_message_chars", 4000), 1, 16384);
-    set->rate = chk_setting_num(conf, "rate", 10);
-    set->burst = chk_setting_num(conf, "burst", 20);
     set->abuse_close_after =
         (unsigned)clamp(chk_setting_num(conf, "abuse_close_after", 30), 1, 1e9);
     api->log(CHANHOST_LOG_INFO,
-             "history_limit=%lld max_message_chars=%zu rate=%g/s burst=%g abuse_close_after=%u",
-             (long long)set->history_limit, set->max_chars, set->rate, set->burst,
-             set->abuse_close_after);
-    *state = set;
+             "history_limit=%u max_message_chars=%zu rate=%g/s burst=%g abuse_close_after=%u",
+             set->history_limit, set->max_chars, set->rate, set->burst, set->abuse_close_after);
     return 0;
 }
 
-static void sp_fini(void *state) { free(state); }
-
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "support",
-    .version = "1.0.0",
-    .init = sp_init,
-    .fini = sp_fini,
-    .connect = sp_connect,
-    .receive = sp_receive,
-    .group_message = sp_group_message,
-    .disconnect = sp_disconnect,
-);
+CC_PLUGIN_DESCRIPTOR("support", sp_init, sp_connect);

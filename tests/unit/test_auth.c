@@ -225,6 +225,111 @@ static void secret_file_created_0600_and_reused(void **state)
     rmdir(dir);
 }
 
+/* RFC 6750: "Bearer" in any case, blanks around the token ignored. */
+static void bearer_header_rule(void **state)
+{
+    static const char *const ok[] = {"Bearer abc.def", "bearer abc.def", "BEARER  abc.def",
+                                     "Bearer\tabc.def", "Bearer abc.def  "};
+    const char *why = NULL;
+    char *t;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        assert_non_null(t = ch_auth_bearer(ok[i], &why));
+        assert_string_equal(t, "abc.def");
+        assert_null(why);
+        free(t);
+    }
+    assert_null(ch_auth_bearer("Basic dXNlcjpwdw==", &why));
+    assert_string_equal(why, "unsupported Authorization scheme (use Bearer)");
+    assert_null(ch_auth_bearer("Bearerabc", &why));
+    assert_string_equal(why, "unsupported Authorization scheme (use Bearer)");
+    assert_null(ch_auth_bearer(NULL, &why));
+    assert_null(ch_auth_bearer("Bearer", &why));
+    assert_string_equal(why, "empty token");
+    assert_null(ch_auth_bearer("Bearer   ", &why));
+    assert_string_equal(why, "empty token");
+}
+
+/* The handshake's Authorization header follows the same rule; a header
+ * without a token falls through to the cookie. */
+static void find_token_bearer_rule(void **state)
+{
+    hdrs h = {NULL, "bearer   AUTH ", "chanhost_session=COOK"};
+    const char *via = NULL;
+    char *t;
+
+    (void)state;
+    t = ch_auth_find_token(hdr, &h, "", &via);
+    assert_string_equal(t, "AUTH");
+    assert_string_equal(via, "authorization");
+    free(t);
+    h.authz = "Bearer  ";
+    t = ch_auth_find_token(hdr, &h, "", &via);
+    assert_string_equal(t, "COOK");
+    free(t);
+}
+
+/* claims -> {"id", "username", "roles"}; a sub that is not a canonical
+ * positive id, or no username, names nobody. */
+static void user_from_claims(void **state)
+{
+    static const char *const bad_sub[] = {"0", "007", "-7", " 7", "7x", "",
+                                          "99999999999999999999"};
+    json_t *c = json_pack("{s:s, s:s, s:[s,s]}", "sub", "42", "username", "bob", "roles",
+                          "user", "admin");
+    json_t *u = ch_auth_user(c), *want;
+
+    (void)state;
+    want = json_pack("{s:I, s:s, s:[s,s]}", "id", (json_int_t)42, "username", "bob", "roles",
+                     "user", "admin");
+    assert_true(json_equal(u, want));
+    json_decref(u);
+    json_decref(want);
+    json_object_del(c, "roles");
+    u = ch_auth_user(c);
+    assert_int_equal(json_array_size(json_object_get(u, "roles")), 0);
+    assert_true(json_is_array(json_object_get(u, "roles")));
+    json_decref(u);
+    for (size_t i = 0; i < sizeof bad_sub / sizeof bad_sub[0]; i++) {
+        json_object_set_new(c, "sub", json_string(bad_sub[i]));
+        assert_null(ch_auth_user(c));
+    }
+    json_object_set_new(c, "sub", json_integer(42));
+    assert_null(ch_auth_user(c));
+    json_object_set_new(c, "sub", json_string("42"));
+    json_object_set_new(c, "username", json_integer(1));
+    assert_null(ch_auth_user(c));
+    json_decref(c);
+}
+
+/* A token secret file that group or others may read is refused. */
+static void secret_file_readable_by_others_refused(void **state)
+{
+    char dir[] = "/tmp/test_auth.XX" "XX" "XX", path[64], err[256] = "";
+    unsigned char *a = NULL;
+    size_t alen = 0;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/secret", dir);
+    assert_non_null(f = fopen(path, "w"));
+    fputs("0123456789abcdef0123456789abcdef\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0644), 0);
+    assert_int_equal(ch_auth_load_secret(path, NULL, &a, &alen, err, sizeof err), -1);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "0644"));
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(ch_auth_load_secret(path, NULL, &a, &alen, err, sizeof err), 0);
+    assert_int_equal(alen, 32);
+    assert_memory_equal(a, "0123456789abcdef0123456789abcdef", 32);
+    free(a);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +345,10 @@ int main(void)
         cmocka_unit_test(cookie_lookup),
         cmocka_unit_test(find_token_in_each_place),
         cmocka_unit_test(secret_file_created_0600_and_reused),
+        cmocka_unit_test(bearer_header_rule),
+        cmocka_unit_test(find_token_bearer_rule),
+        cmocka_unit_test(user_from_claims),
+        cmocka_unit_test(secret_file_readable_by_others_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

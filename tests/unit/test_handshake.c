@@ -167,6 +167,8 @@ static void test_key_urlsafe_char(void **state) { (void)state; assert_bad_key("d
 static void test_key_inner_space(void **state) { (void)state; assert_bad_key("dGhlIHNhbX BsZSBub25jZQ=="); }
 static void test_key_pad_in_middle(void **state) { (void)state; assert_bad_key("dGhlIHNh=XBsZSBub25jZQ=="); }
 static void test_key_three_pads(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub25jZ==="); }
+/* strict base64 (core/b64.h): the unused low bits of the last character are 0 */
+static void test_key_unused_bits_set(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub25jZR=="); }
 static void test_key_too_long(void **state)
 {
     (void)state;
@@ -642,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_key_inner_space),
         cmocka_unit_test(test_key_pad_in_middle),
         cmocka_unit_test(test_key_three_pads),
+        cmocka_unit_test(test_key_unused_bits_set),
         cmocka_unit_test(test_key_too_long),
         cmocka_unit_test(test_check_valid),
         cmocka_unit_test(test_check_post),
