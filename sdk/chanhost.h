@@ -42,12 +42,12 @@
  *
  * Lifetimes.  A chanhost_conn is owned by the host.  It is valid from the
  * connect callback until the disconnect callback returns; after that the
- * pointer must not be used.  disconnect is called exactly once for every
- * connection whose connect callback was called (or would have been, had
- * the plugin one), whatever the outcome.  Strings returned by the api
- * (route parameters, headers, channel name) are owned by the host and stay
- * valid for as long as the connection does.  String and buffer arguments
- * are borrowed: the host copies what it keeps.
+ * pointer must not be used.  disconnect (if the plugin has one) is called
+ * exactly once for every connection that reached connect (whether or not
+ * the plugin has a connect callback), whatever the outcome.  Strings
+ * returned by the api (route parameters, headers, channel name) are owned
+ * by the host and stay valid for as long as the connection does.  String
+ * and buffer arguments are borrowed: the host copies what it keeps.
  *
  * Ownership of JSON, in jansson's words, with no exception to this rule:
  * a json_t passed to the host is "borrowed" (the caller keeps its
@@ -83,7 +83,8 @@
  *
  * Several versions of one plugin may be loaded at once (hot reload): each
  * load is its own copy of the code with its own static data, and each
- * connection stays with the version that accepted it.  A plugin must
+ * connection stays with the version that accepted it (unless a newer
+ * version takes it over with adopt).  A plugin must
  * therefore keep its state in what init returns or in per-connection data,
  * never rely on being the only copy.
  */

@@ -93,6 +93,8 @@ static char *private_copy(const char *src, const char *name, char *err, size_t e
     return dst;
 }
 
+/* The version rules, then a zero-filled copy of what this host knows, then
+ * the mandatory fields (plugins.h says who owns what). */
 int ch_plugin_check_descriptor(const chanhost_plugin *d, const char *name, const char *file,
                                chanhost_plugin *out, char *err, size_t errlen)
 {
