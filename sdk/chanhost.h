@@ -7,10 +7,10 @@
  *
  * built with CHANHOST_PLUGIN_INIT(...) so that the ABI fields are filled in
  * from this header.  The host dlopen()s the file, reads the descriptor,
- * checks its ABI version and mandatory callbacks, and only then calls
- * anything in it.  A plugin whose ABI does not match is refused with a log
- * line naming the file, the field, the expected and the actual value; the
- * host keeps running without it.
+ * checks its ABI version and mandatory fields, and only then calls
+ * anything in it.  A plugin that fails a check is refused with a log line
+ * naming the plugin, the file, the field, the expected and the actual
+ * value; the host keeps running without it.
  *
  * The model is Django Channels' WebsocketConsumer, in C:
  *
@@ -29,6 +29,11 @@
  *   scope["query_string"]            api->query_string / api->query_param
  *   scope["headers"]                 api->header
  *
+ * Callbacks.  name, version and receive are mandatory; every other
+ * callback (init, fini, connect, disconnect, group_message, adopt) is
+ * optional: leave it out of CHANHOST_PLUGIN_INIT and the host does what
+ * that callback's comment below says happens without it.
+ *
  * Threading.  Every callback runs on the host's event-loop thread, one at a
  * time, and every api function must be called from that thread (from inside
  * a callback).  A callback must never block: no sleeping, no synchronous
@@ -37,24 +42,49 @@
  *
  * Lifetimes.  A chanhost_conn is owned by the host.  It is valid from the
  * connect callback until the disconnect callback returns; after that the
- * pointer must not be used.  disconnect is called exactly once for every
- * connection whose connect callback was called, whatever the outcome.
- * Strings returned by the api (route parameters, headers, channel name)
- * are owned by the host and stay valid for as long as the connection does.
- * JSON follows jansson's vocabulary: a "borrowed" json_t is not yours to
- * decref and is valid only during the call; the host never steals a
- * reference from the plugin.  Host and plugins share one libjansson.so
- * (the host checks JANSSON_MAJOR_VERSION at load time).
+ * pointer must not be used.  disconnect (if the plugin has one) is called
+ * exactly once for every connection that reached connect (whether or not
+ * the plugin has a connect callback), whatever the outcome.  Strings
+ * returned by the api (route parameters, headers, channel name) are owned
+ * by the host and stay valid for as long as the connection does.  String
+ * and buffer arguments are borrowed: the host copies what it keeps.
+ *
+ * Ownership of JSON, in jansson's words, with no exception to this rule:
+ * a json_t passed to the host is "borrowed" (the caller keeps its
+ * reference and must not change the value during the call) unless the
+ * function's comment says "stolen" (the host owns that reference from the
+ * call on, whatever the call returns); a json_t the host hands out (as a
+ * result or a callback argument) is "borrowed" (not yours to decref; valid
+ * as long as its comment says) unless the comment says "new reference".
+ * Today api->store_call's params is the only stolen argument, and nothing
+ * the host hands out is a new reference.  Host and plugins share one
+ * libjansson.so (the host checks JANSSON_MAJOR_VERSION at load time).
+ *
+ * Errors.  api functions that return int return CHANHOST_OK (0) or a
+ * negative CHANHOST_ERR_* (CHANHOST_STORE_* for the store);
+ * chanhost_strerror() turns either into a short English phrase for logs.
  *
  * Versions.  CHANHOST_ABI_MAJOR changes when something here changes
- * incompatibly; the host refuses a plugin with another major.  The api
- * table only grows at its end (minor version): a plugin built against an
- * older minor runs on a newer host.  A function pointer that is NULL is not
- * offered by this host; test before use when you need a newer minor.
+ * incompatibly; the host refuses a plugin built for another major.  Within
+ * a major, both tables only grow at their end, and each addition raises
+ * CHANHOST_ABI_MINOR.  The descriptor's abi_minor is the minor the plugin
+ * needs (CHANHOST_PLUGIN_INIT puts this header's minor there):
+ *   - a host whose minor is the same or newer loads it; descriptor fields
+ *     beyond the plugin's struct_size (callbacks added after it was built)
+ *     count as NULL, i.e. absent;
+ *   - a host whose minor is older refuses it, saying which SDK minor the
+ *     plugin was built for and which the host speaks.
+ * So a plugin built with CHANHOST_PLUGIN_INIT finds every api member of
+ * this header.  A plugin that should also load on older hosts declares
+ * the oldest minor it needs with CHANHOST_PLUGIN_INIT_MINOR(minor, ...)
+ * and tests each newer api member with CHANHOST_API_HAS(api, member)
+ * before calling it (the host's table ends at api->struct_size; a member
+ * beyond it does not exist, so testing its pointer for NULL is wrong).
  *
  * Several versions of one plugin may be loaded at once (hot reload): each
  * load is its own copy of the code with its own static data, and each
- * connection stays with the version that accepted it.  A plugin must
+ * connection stays with the version that accepted it (unless a newer
+ * version takes it over with adopt).  A plugin must
  * therefore keep its state in what init returns or in per-connection data,
  * never rely on being the only copy.
  */
@@ -88,7 +118,8 @@ extern "C" {
 #define CHANHOST_LOG_INFO 2
 #define CHANHOST_LOG_DEBUG 3
 
-/* Errors returned by api functions: 0 is success, negative is failure. */
+/* Errors returned by api functions: 0 is success, negative is failure.
+ * Each function's comment lists the ones it returns. */
 #define CHANHOST_OK 0
 #define CHANHOST_ERR_INVALID (-22)   /* bad argument (name, code, NULL) */
 #define CHANHOST_ERR_CLOSED (-32)    /* the connection is closing or gone */
@@ -105,6 +136,29 @@ extern "C" {
 #define CHANHOST_STORE_EEXIST (-17)     /* a unique value is taken */
 #define CHANHOST_STORE_ECANCELED (-125) /* the host stopped first */
 
+/* A short English phrase for a CHANHOST_OK, CHANHOST_ERR_* or
+ * CHANHOST_STORE_* value (the two families share only -22, "invalid
+ * argument"), e.g. for api->log.  Returns a static string, never NULL;
+ * "unknown error" for any other value.  Header-only: no ABI change. */
+static inline const char *chanhost_strerror(int err)
+{
+    switch (err) {
+    case CHANHOST_OK: return "success";
+    case CHANHOST_ERR_INVALID: return "invalid argument";
+    case CHANHOST_ERR_CLOSED: return "connection closing or closed";
+    case CHANHOST_ERR_NOMEM: return "out of memory";
+    case CHANHOST_ERR_TOO_BIG: return "message larger than max_message_size";
+    case CHANHOST_ERR_STATE: return "not allowed in this state";
+    case CHANHOST_STORE_ENOENT: return "no such room, message or user";
+    case CHANHOST_STORE_EPERM: return "not allowed";
+    case CHANHOST_STORE_EBUSY: return "store queue full";
+    case CHANHOST_STORE_EIO: return "store failed or absent";
+    case CHANHOST_STORE_EEXIST: return "value already taken";
+    case CHANHOST_STORE_ECANCELED: return "host stopped first";
+    default: return "unknown error";
+    }
+}
+
 /* Opaque: one WebSocket connection, owned by the host. */
 typedef struct chanhost_conn chanhost_conn;
 
@@ -113,8 +167,11 @@ typedef struct chanhost_conn chanhost_conn;
 typedef struct chanhost_msg chanhost_msg;
 
 /*
- * The host's services, passed to init.  The table is append-only: new
- * functions are added at the end and raise CHANHOST_ABI_MINOR.
+ * The host's services, passed to init (borrowed; valid while the plugin
+ * is loaded).  The table is append-only: new functions are added at the
+ * end and raise CHANHOST_ABI_MINOR; test a member newer than the minor
+ * your descriptor declares with CHANHOST_API_HAS.  Every pointer in the
+ * host's table is non-NULL.
  */
 typedef struct chanhost_api {
     uint32_t struct_size; /* sizeof(chanhost_api) of the host */
@@ -130,19 +187,33 @@ typedef struct chanhost_api {
     /* Accept a connection whose connect callback returned CHANHOST_PENDING.
      * subprotocol: NULL, or one of the client's offers (borrowed; copied).
      * Returns 0, CHANHOST_ERR_STATE if already accepted or closed,
-     * CHANHOST_ERR_INVALID if the client did not offer subprotocol. */
+     * CHANHOST_ERR_INVALID if the client did not offer subprotocol (or c
+     * is NULL), CHANHOST_ERR_NOMEM, or CHANHOST_ERR_CLOSED if the answer
+     * could not be written (the connection then goes away). */
     int (*accept)(chanhost_conn *c, const char *subprotocol);
 
     /* Choose the subprotocol answered in the handshake; call it inside
-     * connect before returning CHANHOST_ACCEPT.  Same errors as accept. */
+     * connect before returning CHANHOST_ACCEPT.  Returns 0,
+     * CHANHOST_ERR_STATE if already accepted, CHANHOST_ERR_INVALID if not
+     * offered (or an argument is NULL), CHANHOST_ERR_NOMEM. */
     int (*select_subprotocol)(chanhost_conn *c, const char *subprotocol);
 
     /* Close with a code (1000, 1001, 1008, 1011-1013, 3000-4999) and an
      * optional reason (borrowed, truncated to 123 bytes).  Before the
      * handshake is answered, the client gets the 101 and then this close
      * frame, so browsers see the code (4001, 4003 ...).  The disconnect
-     * callback follows later, never from inside this call. */
+     * callback follows later, never from inside this call.  Returns 0,
+     * CHANHOST_ERR_INVALID (another code, or c NULL), CHANHOST_ERR_CLOSED
+     * (already closing), or an error of accept. */
     int (*close)(chanhost_conn *c, int code, const char *reason);
+
+    /* The four sends to the client return 0 when the message is queued,
+     * CHANHOST_ERR_TOO_BIG if it is longer than the host's
+     * max_message_size (the limit clients' messages have too; nothing is
+     * sent), CHANHOST_ERR_STATE before the connection is accepted,
+     * CHANHOST_ERR_CLOSED once it is closing (including a slow client the
+     * host just closed with 1013), CHANHOST_ERR_INVALID (NULL c or data),
+     * CHANHOST_ERR_NOMEM. */
 
     /* Send one text message (valid UTF-8, borrowed; copied). */
     int (*send_text)(chanhost_conn *c, const char *data, size_t len);
@@ -150,11 +221,13 @@ typedef struct chanhost_api {
     /* Send one binary message (borrowed; copied). */
     int (*send_binary)(chanhost_conn *c, const void *data, size_t len);
 
-    /* Encode msg (borrowed) compactly and send it as one text message. */
+    /* Encode msg (borrowed) compactly and send it as one text message.
+     * CHANHOST_ERR_INVALID also if msg is NULL or encodes to nothing. */
     int (*send_json)(chanhost_conn *c, const json_t *msg);
 
-    /* Send a channel-layer message to the client as it is (its JSON text).
-     * The encoded frame is shared by every recipient: no copy is made. */
+    /* Send a channel-layer message (borrowed) to the client as it is (its
+     * JSON text).  The encoded frame is shared by every recipient: no copy
+     * is made. */
     int (*forward)(chanhost_conn *c, const chanhost_msg *m);
 
     /* This connection's channel name (Channels' self.channel_name). */
@@ -192,18 +265,24 @@ typedef struct chanhost_api {
 
     /* Join / leave a group (names: ASCII letters, digits, '-', '_', '.',
      * shorter than 100 bytes, as in Channels).  Memberships are dropped
-     * by the host when the connection goes away. */
+     * by the host when the connection goes away.  Return 0,
+     * CHANHOST_ERR_INVALID (bad name, NULL, or c closing for group_add),
+     * CHANHOST_ERR_NOMEM. */
     int (*group_add)(chanhost_conn *c, const char *group);
     int (*group_discard)(chanhost_conn *c, const char *group);
 
     /* Send msg (borrowed; an object with a string "type") to every member
      * of the group, in every process that shares the layer.  The JSON is
      * encoded once.  Each member's plugin gets group_message(type, msg);
-     * if that callback is NULL the message is forwarded to the client. */
+     * if that callback is NULL the message is forwarded to the client.
+     * Returns 0 if handed to the layer, CHANHOST_ERR_TOO_BIG if its JSON
+     * text is longer than max_message_size (it could reach no client
+     * whole; nothing is sent), CHANHOST_ERR_INVALID (bad name, no "type"),
+     * CHANHOST_ERR_NOMEM. */
     int (*group_send)(const char *group, const json_t *msg);
 
     /* Send msg (borrowed, with "type") to one connection by its channel
-     * name, wherever it lives.  0 if handed to the layer. */
+     * name, wherever it lives.  Returns as group_send. */
     int (*channel_send)(const char *channel, const json_t *msg);
 
     /* Number of members of a group known to this host (0 if none). */
@@ -214,13 +293,16 @@ typedef struct chanhost_api {
     /* Run a store operation asynchronously ("message.append",
      * "message.history", "room.get_or_create", "participant.check" ...;
      * docs/store.md lists them with their parameters and results).
-     * params: stolen (the host owns it from here, whatever the result).
-     * c: the connection the call is for, or NULL.  Returns 0 when queued,
+     * params: stolen (the host owns it from here, whatever the result,
+     * even when an argument is NULL): do not decref it after the call.
+     * op: borrowed.  c: the connection the call is for, or NULL.  Returns 0 when queued,
      * and then cb runs later on the loop thread exactly once; returns a
      * CHANHOST_STORE_* error at once (queue full, bad op, no store), and
      * then cb never runs.  A write is reported only after it committed.
      * If c goes away before the result, cb still runs, with c == NULL
-     * (free what arg holds; do not touch the old connection). */
+     * (free what arg holds; do not touch the old connection).  In cb,
+     * result (NULL on failure) and error are borrowed, valid during the
+     * call only; arg is the plugin's, passed back untouched. */
     int (*store_call)(chanhost_conn *c, const char *op, json_t *params,
                       void (*cb)(chanhost_conn *c, int status, const json_t *result,
                                  const char *error, void *arg),
@@ -235,33 +317,49 @@ typedef struct chanhost_api {
     const json_t *(*user)(chanhost_conn *c);
 } chanhost_api;
 
+/* Non-zero if the host's table `api` has member `member` (a field name of
+ * chanhost_api), as Redis's RMAPI_FUNC_SUPPORTED: the table ends at
+ * api->struct_size, so a member added after the host was built lies
+ * beyond it.  Needed only for members newer than the minor the plugin's
+ * descriptor declares (CHANHOST_PLUGIN_INIT_MINOR). */
+#define CHANHOST_API_HAS(api, member)                                       \
+    (offsetof(chanhost_api, member) + sizeof((api)->member) <=              \
+     (size_t)(api)->struct_size)
+
 /*
  * The plugin's descriptor.  Build it with CHANHOST_PLUGIN_INIT so that the
- * ABI fields are right and unused callbacks are NULL.
+ * ABI fields are right and unused callbacks are NULL.  Mandatory: name,
+ * version, receive; every callback else is optional (NULL), with the
+ * behaviour its comment gives.
  */
 typedef struct chanhost_plugin {
     uint32_t struct_size;     /* sizeof(chanhost_plugin) at build time */
     uint16_t abi_major;       /* CHANHOST_ABI_MAJOR at build time */
-    uint16_t abi_minor;       /* CHANHOST_ABI_MINOR at build time */
+    uint16_t abi_minor;       /* the minor it needs (see Versions above) */
     uint32_t jansson_major;   /* JANSSON_MAJOR_VERSION at build time */
 
     const char *name;         /* short name, e.g. "echo" (mandatory) */
     const char *version;      /* free text, e.g. "1.0.0" (mandatory) */
 
-    /* Called once per loaded copy, before any other callback.
-     * settings: borrowed object of string values from the config's
-     * `plugin_setting NAME KEY VALUE` lines (empty object if none).
-     * *state: set it to the plugin's global state (or leave NULL).
-     * Return 0, or a negative value to refuse loading (logged). */
+    /* Called once per loaded copy, before any other callback (optional:
+     * without it the plugin loads with state NULL).  api: borrowed, valid
+     * while this copy is loaded (keep it).  settings: borrowed object of
+     * string values from the config's `plugin_setting NAME KEY VALUE`
+     * lines (empty object if none), valid during the call only.  *state:
+     * set it to the plugin's global state (or leave NULL); the plugin owns
+     * it and frees it in fini.  Return 0, or a negative value to refuse
+     * loading (logged). */
     int (*init)(const chanhost_api *api, const json_t *settings, void **state);
 
     /* Called once when this copy is unloaded, after its last connection
-     * is gone.  Optional. */
+     * is gone (optional: without it nothing is called). */
     void (*fini)(void *state);
 
-    /* A client asks to connect (mandatory).  Return CHANHOST_ACCEPT,
-     * CHANHOST_PENDING, CHANHOST_DENY, or a close code (1008, 4001, 4003,
-     * 4004 ...) to accept-then-close so the client sees the code. */
+    /* A client asks to connect (optional: without it every connection is
+     * accepted, as if it returned CHANHOST_ACCEPT).  Return
+     * CHANHOST_ACCEPT, CHANHOST_PENDING, CHANHOST_DENY, or a close code
+     * (1008, 4001, 4003, 4004 ...) to accept-then-close so the client sees
+     * the code. */
     int (*connect)(chanhost_conn *c, void *state);
 
     /* A complete message arrived (mandatory).  data is borrowed and valid
@@ -271,13 +369,16 @@ typedef struct chanhost_plugin {
                     size_t len, int is_binary);
 
     /* A channel-layer message for this connection (optional; NULL means
-     * forward every layer message to the client as it is).  type is the
-     * message's "type"; msg is borrowed; m can be passed to api->forward. */
+     * forward every layer message to the client as it is).  type, msg and
+     * m are borrowed, valid during the call only: type is the message's
+     * "type"; m can be passed to api->forward. */
     void (*group_message)(chanhost_conn *c, void *state, const char *type,
                           const json_t *msg, const chanhost_msg *m);
 
-    /* The connection is gone (mandatory).  code: the close code received
-     * or sent (1000, 1001 ...), 1006 if the TCP connection dropped. */
+    /* The connection is gone (optional: without it nothing is called, so
+     * a plugin that sets per-connection data needs it to free that data).
+     * code: the close code received or sent (1000, 1001 ...), 1006 if the
+     * TCP connection dropped. */
     void (*disconnect)(chanhost_conn *c, void *state, int code);
 
     /* --- ABI 1.1 -------------------------------------------------------- */
@@ -290,14 +391,22 @@ typedef struct chanhost_plugin {
      * again (not even disconnect), so the new version owns old_data now.
      * Return non-zero to leave it with the old version (which then keeps
      * serving it, or closes it with 1012 if its route says
-     * reload=restart). */
+     * reload=restart).  Without adopt, connections always stay with the
+     * version that accepted them. */
     int (*adopt)(chanhost_conn *c, void *state, void *old_data);
 } chanhost_plugin;
 
-#define CHANHOST_PLUGIN_INIT(...)                                           \
+/* A descriptor that needs this header's minor: the usual way. */
+#define CHANHOST_PLUGIN_INIT(...) CHANHOST_PLUGIN_INIT_MINOR(CHANHOST_ABI_MINOR, __VA_ARGS__)
+
+/* A descriptor that needs only SDK minor `minor` (<= CHANHOST_ABI_MINOR),
+ * so that hosts of that minor load it too; test newer api members with
+ * CHANHOST_API_HAS.  Descriptor callbacks newer than the host are ignored
+ * by it. */
+#define CHANHOST_PLUGIN_INIT_MINOR(minor, ...)                              \
     {                                                                       \
         .struct_size = sizeof(chanhost_plugin),                             \
-        .abi_major = CHANHOST_ABI_MAJOR, .abi_minor = CHANHOST_ABI_MINOR,   \
+        .abi_major = CHANHOST_ABI_MAJOR, .abi_minor = (minor),              \
         .jansson_major = JANSSON_MAJOR_VERSION, __VA_ARGS__                 \
     }
 

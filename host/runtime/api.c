@@ -62,7 +62,12 @@ static int api_close(chanhost_conn *c, int code, const char *reason)
     return c ? ch_ws_close(c, code, reason) : CHANHOST_ERR_INVALID;
 }
 
-/* Build one frame and queue it. */
+/* Non-zero if a message of len bytes is longer than max_message_size:
+ * what the host sends is held to the limit its clients' messages have. */
+static int too_big(size_t len) { return len > api_app->cfg.max_message_size; }
+
+/* Build one frame (data borrowed, copied) and queue it.  Returns 0 or a
+ * CHANHOST_ERR_*. */
 static int send_payload(chanhost_conn *c, int opcode, const void *data, size_t len)
 {
     ch_buf *frame;
@@ -70,6 +75,8 @@ static int send_payload(chanhost_conn *c, int opcode, const void *data, size_t l
 
     if (!c || (!data && len))
         return CHANHOST_ERR_INVALID;
+    if (too_big(len))
+        return CHANHOST_ERR_TOO_BIG;
     frame = ch_ws_frame_new(opcode, data, len);
     if (!frame)
         return CHANHOST_ERR_NOMEM;
@@ -88,7 +95,8 @@ static int api_send_binary(chanhost_conn *c, const void *data, size_t len)
     return send_payload(c, CH_WS_OP_BINARY, data, len);
 }
 
-/* Encode straight into the frame buffer: one allocation per send. */
+/* Encode msg (borrowed) straight into the frame buffer: one allocation
+ * per send.  Returns 0 or a CHANHOST_ERR_*. */
 static int api_send_json(chanhost_conn *c, const json_t *msg)
 {
     size_t len = msg ? json_dumpb(msg, NULL, 0, JSON_COMPACT) : 0;
@@ -98,6 +106,8 @@ static int api_send_json(chanhost_conn *c, const json_t *msg)
 
     if (!c || len == 0)
         return CHANHOST_ERR_INVALID;
+    if (too_big(len))
+        return CHANHOST_ERR_TOO_BIG;
     frame = ch_buf_new(hl + len);
     if (!frame)
         return CHANHOST_ERR_NOMEM;
@@ -108,12 +118,15 @@ static int api_send_json(chanhost_conn *c, const json_t *msg)
     return rc;
 }
 
+/* Queue m's shared frame (m borrowed).  Returns 0 or a CHANHOST_ERR_*. */
 static int api_forward(chanhost_conn *c, const chanhost_msg *m)
 {
     ch_buf *frame;
 
     if (!c || !m)
         return CHANHOST_ERR_INVALID;
+    if (too_big(((const ch_msg *)m)->text_len))
+        return CHANHOST_ERR_TOO_BIG;
     frame = ch_msg_frame((ch_msg *)m);
     return frame ? ch_ws_send_frame(c, frame) : CHANHOST_ERR_NOMEM;
 }
@@ -174,7 +187,8 @@ static int api_group_discard(chanhost_conn *c, const char *group)
     return layer_rc(ch_layer_group_discard(api_app->layer, &c->ep, group));
 }
 
-/* Wrap a plugin's JSON in a message (encoded once) and hand it on. */
+/* Wrap a plugin's JSON (borrowed) in a message (encoded once) and hand it
+ * on to a group or a channel.  Returns 0 or a CHANHOST_ERR_*. */
 static int send_msg(const char *name, const json_t *obj, int group)
 {
     const char *why = NULL;
@@ -184,10 +198,12 @@ static int send_msg(const char *name, const json_t *obj, int group)
     if (!name || !obj)
         return CHANHOST_ERR_INVALID;
     m = ch_msg_from_json(obj, &why);
-    if (!m) {
+    if (!m || too_big(m->text_len)) {
         api_log(CH_LOG_WARN, "%s to '%s' refused: %s", group ? "group_send" : "channel_send",
-                name, why ? why : "invalid message");
-        return CHANHOST_ERR_INVALID;
+                name, !m ? (why ? why : "invalid message") : "larger than max_message_size");
+        rc = m ? CHANHOST_ERR_TOO_BIG : CHANHOST_ERR_INVALID;
+        ch_msg_unref(m);
+        return rc;
     }
     if (group)
         ch_metric_count(CH_M_GROUP_SENDS);

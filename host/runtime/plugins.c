@@ -2,8 +2,15 @@
  * plugins.c -- the plugin loader (private copy, dlopen, ABI checks, init)
  * and the wrappers through which the host calls plugin callbacks.
  *
- * Copying the .so costs a little disk I/O when a plugin is loaded; loads
- * happen at start-up, before the loop serves anyone.
+ * Loads happen at start-up (ch_plugin_load, before the loop serves
+ * anyone) and on reload (ch_plugin_load_async: the private copy, dlopen and
+ * checks run on the thread pool, only init runs on the loop), so copying
+ * the .so never makes the loop wait for the disk.
+ *
+ * Each loaded version owns a copy of its descriptor (ch_plugin.desc_copy)
+ * holding only what this host knows, zero-filled past the plugin's
+ * struct_size: callbacks newer than the plugin read as NULL, and the
+ * wrappers below treat every optional callback's NULL as "absent".
  */
 #include "plugins.h"
 
@@ -88,20 +95,29 @@ static char *private_copy(const char *src, const char *name, char *err, size_t e
     return dst;
 }
 
-/* The ABI and mandatory-field checks.  Returns 0 or -1 with err set. */
-static int check_descriptor(const chanhost_plugin *d, const char *name, const char *file,
-                            char *err, size_t errlen)
+/* The version rules, then a zero-filled copy of what this host knows, then
+ * the mandatory fields (plugins.h says who owns what). */
+int ch_plugin_check_descriptor(const chanhost_plugin *d, const char *name, const char *file,
+                               chanhost_plugin *out, char *err, size_t errlen)
 {
+    size_t n;
+
     if (d->abi_major != CHANHOST_ABI_MAJOR) {
-        errf(err, errlen, "plugin '%s' (%s): ABI major version %u, this host speaks %u; rebuild "
-             "it against this sdk/chanhost.h", name, file, d->abi_major, CHANHOST_ABI_MAJOR);
+        errf(err, errlen, "plugin '%s' (%s): built for SDK %u.%u (ABI major version %u), this "
+             "host speaks %u.%u; rebuild it against this host's sdk/chanhost.h", name, file,
+             d->abi_major, d->abi_minor, d->abi_major, CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR);
         return -1;
     }
-    if (d->abi_minor > CHANHOST_ABI_MINOR || d->struct_size < CH_PLUGIN_DESC_MIN ||
-        d->struct_size > sizeof(chanhost_plugin)) {
-        errf(err, errlen, "plugin '%s' (%s): ABI %u.%u (descriptor %u bytes) is newer than this "
-             "host's %u.%u (%zu bytes)", name, file, d->abi_major, d->abi_minor, d->struct_size,
-             CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR, sizeof(chanhost_plugin));
+    if (d->abi_minor > CHANHOST_ABI_MINOR) {
+        errf(err, errlen, "plugin '%s' (%s): built for SDK %u.%u, this host speaks %u.%u "
+             "(upgrade the host or rebuild the plugin against this SDK)", name, file,
+             d->abi_major, d->abi_minor, CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR);
+        return -1;
+    }
+    if (d->struct_size < CH_PLUGIN_DESC_MIN) {
+        errf(err, errlen, "plugin '%s' (%s): descriptor struct_size %u, smaller than any SDK "
+             "%u.x descriptor (%zu bytes); build it with CHANHOST_PLUGIN_INIT", name, file,
+             d->struct_size, CHANHOST_ABI_MAJOR, (size_t)CH_PLUGIN_DESC_MIN);
         return -1;
     }
     if (d->jansson_major != JANSSON_MAJOR_VERSION) {
@@ -109,19 +125,25 @@ static int check_descriptor(const chanhost_plugin *d, const char *name, const ch
              name, file, d->jansson_major, JANSSON_MAJOR_VERSION);
         return -1;
     }
-    if (!d->name || !d->version || !d->connect || !d->receive || !d->disconnect) {
+    /* a larger descriptor declares an older minor (CHANHOST_PLUGIN_INIT_MINOR):
+     * its fields past ours are callbacks this host does not know */
+    n = d->struct_size < sizeof *out ? d->struct_size : sizeof *out;
+    memset(out, 0, sizeof *out);
+    memcpy(out, d, n);
+    if (!out->name || !out->version || !out->receive) {
         errf(err, errlen, "plugin '%s' (%s): descriptor lacks a mandatory field (%s)", name, file,
-             !d->name ? "name" : !d->version ? "version" : !d->connect ? "connect"
-             : !d->receive ? "receive" : "disconnect");
+             !out->name ? "name" : !out->version ? "version" : "receive");
         return -1;
     }
     return 0;
 }
 
-/* dlopen the private copy and find the descriptor.  Returns 0 or -1. */
+/* dlopen the private copy, find and check the descriptor and keep what
+ * this host knows of it in p->desc_copy.  Returns 0 or -1 with err set. */
 static int open_library(ch_plugin *p, char *err, size_t errlen)
 {
     char *copy = private_copy(p->file, p->name, err, errlen);
+    const chanhost_plugin *sym;
 
     if (!copy)
         return -1;
@@ -132,13 +154,16 @@ static int open_library(ch_plugin *p, char *err, size_t errlen)
         errf(err, errlen, "plugin '%s' (%s): dlopen failed: %s", p->name, p->file, dlerror());
         return -1;
     }
-    p->desc = dlsym(p->handle, CHANHOST_DESCRIPTOR_SYMBOL);
-    if (!p->desc) {
+    sym = dlsym(p->handle, CHANHOST_DESCRIPTOR_SYMBOL);
+    if (!sym) {
         errf(err, errlen, "plugin '%s' (%s): no symbol %s (is it a chanhost plugin?)", p->name,
              p->file, CHANHOST_DESCRIPTOR_SYMBOL);
         return -1;
     }
-    return check_descriptor(p->desc, p->name, p->file, err, errlen);
+    if (ch_plugin_check_descriptor(sym, p->name, p->file, &p->desc_copy, err, errlen) != 0)
+        return -1;
+    p->desc = &p->desc_copy;
+    return 0;
 }
 
 /* Every plugin version that exists (loaded, or being loaded), newest
@@ -172,17 +197,14 @@ static void live_unlink(ch_plugin *p)
 
 const ch_plugin *ch_plugin_live(void) { return live; }
 
-int ch_plugin_can_adopt(const ch_plugin *p)
-{
-    return p->desc->struct_size >= offsetof(chanhost_plugin, adopt) + sizeof(void *) &&
-           p->desc->adopt != NULL;
-}
+int ch_plugin_can_adopt(const ch_plugin *p) { return p->desc->adopt != NULL; }
 
 int ch_plugin_adopt(ch_plugin *p, chanhost_conn *c, void *old_data)
 {
     int rc = -1;
 
-    CALL_IN(p, rc = p->desc->adopt(c, p->state, old_data));
+    if (p->desc->adopt)
+        CALL_IN(p, rc = p->desc->adopt(c, p->state, old_data));
     return rc;
 }
 
@@ -353,11 +375,13 @@ void ch_plugin_unref(ch_plugin *p)
     plugin_free(p);
 }
 
+/* Without a connect callback every connection is accepted. */
 int ch_plugin_connect(ch_plugin *p, chanhost_conn *c)
 {
-    int rc = 0;
+    int rc = CHANHOST_ACCEPT;
 
-    CALL_IN(p, rc = p->desc->connect(c, p->state));
+    if (p->desc->connect)
+        CALL_IN(p, rc = p->desc->connect(c, p->state));
     return rc;
 }
 
@@ -368,15 +392,20 @@ void ch_plugin_receive(ch_plugin *p, chanhost_conn *c, const char *data, size_t 
 
 int ch_plugin_has_group_message(const ch_plugin *p) { return p->desc->group_message != NULL; }
 
+/* Nothing happens without the callback (callers test
+ * ch_plugin_has_group_message to forward instead). */
 void ch_plugin_group_message(ch_plugin *p, chanhost_conn *c, const char *type,
                              const json_t *msg, const chanhost_msg *m)
 {
-    CALL_IN(p, p->desc->group_message(c, p->state, type, msg, m));
+    if (p->desc->group_message)
+        CALL_IN(p, p->desc->group_message(c, p->state, type, msg, m));
 }
 
+/* Nothing happens without the callback. */
 void ch_plugin_disconnect(ch_plugin *p, chanhost_conn *c, int code)
 {
-    CALL_IN(p, p->desc->disconnect(c, p->state, code));
+    if (p->desc->disconnect)
+        CALL_IN(p, p->desc->disconnect(c, p->state, code));
 }
 
 void ch_plugin_store_result(ch_plugin *p,

@@ -9,10 +9,14 @@
  *      .so from its usual path would return the old code; with a private
  *      copy, two versions of one plugin can be loaded at once;
  *   3. the symbol chanhost_plugin_descriptor is found;
- *   4. struct_size, abi_major (equal), abi_minor (not newer than the
- *      host), jansson_major (equal), name, version and the mandatory
- *      callbacks (connect, receive, disconnect) are checked;
- *   5. init(api, settings, &state) returns 0.
+ *   4. the descriptor is checked (ch_plugin_check_descriptor): abi_major
+ *      equal, abi_minor not newer than the host's, struct_size at least an
+ *      ABI 1.0 descriptor, jansson_major equal, and the mandatory fields
+ *      name, version and receive; what this host knows of it is copied;
+ *   5. init(api, settings, &state), if the plugin has one, returns 0.
+ *
+ * Every other callback is optional: the wrappers below honour a NULL one
+ * (connect: accept; disconnect, group_message, adopt, fini: skipped).
  *
  * A loaded version is reference-counted: the registry holds one
  * reference, every connection it serves holds one.  When the last goes,
@@ -39,7 +43,8 @@ typedef struct ch_plugin {
     char *name;                     /* as in the config ("echo") */
     char *file;                     /* the .so it was loaded from */
     void *handle;                   /* dlopen handle */
-    const chanhost_plugin *desc;    /* inside the library */
+    const chanhost_plugin *desc;    /* &desc_copy once the checks passed */
+    chanhost_plugin desc_copy;      /* the descriptor as this host knows it */
     void *state;                    /* what init returned */
     uint32_t refs;
     uint32_t generation;            /* 1 for the first load of a name */
@@ -53,6 +58,16 @@ typedef struct ch_plugin {
 /* The function table every plugin's init gets (api.h's ch_api_table;
  * static, borrowed).  Set once by the assembler before the first load. */
 void ch_plugin_set_api(const chanhost_api *api);
+
+/* The version rules and mandatory fields, for a descriptor d (borrowed;
+ * only its first d->struct_size bytes are read) of plugin `name` loaded
+ * from `file` (both borrowed, for the message).  Accepts the host's major
+ * with a minor not newer than the host's; fills *out (caller's) with the
+ * first min(struct_size, sizeof *out) bytes of d and zeros after them, so
+ * callbacks newer than the plugin are NULL.  Returns 0, or -1 with the
+ * reason in err (errlen bytes, starting "plugin 'name' (file): "). */
+int ch_plugin_check_descriptor(const chanhost_plugin *d, const char *name, const char *file,
+                               chanhost_plugin *out, char *err, size_t errlen);
 
 /* Load dir/name.so.  settings: borrowed object (NULL = empty).  Returns a
  * new plugin with refs = 1, or NULL with the reason in err (errlen bytes;

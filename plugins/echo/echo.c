@@ -4,7 +4,9 @@
  * with P (handy for seeing which build of the plugin answers).
  *
  * It is also the target of the protocol conformance tests, which is why
- * it accepts every connection and keeps no state of its own.
+ * it accepts every connection and keeps no state of its own: it has no
+ * connect or disconnect callback (both optional), so the host accepts
+ * every connection for it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,13 +44,6 @@ static void echo_fini(void *state)
     free(st);
 }
 
-static int echo_connect(chanhost_conn *c, void *state)
-{
-    (void)c;
-    (void)state;
-    return CHANHOST_ACCEPT;
-}
-
 static void echo_receive(chanhost_conn *c, void *state, const char *data, size_t len,
                          int is_binary)
 {
@@ -67,19 +62,10 @@ static void echo_receive(chanhost_conn *c, void *state, const char *data, size_t
     }
 }
 
-static void echo_disconnect(chanhost_conn *c, void *state, int code)
-{
-    (void)c;
-    (void)state;
-    (void)code;
-}
-
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
     .name = "echo",
     .version = "1.0.0",
     .init = echo_init,
     .fini = echo_fini,
-    .connect = echo_connect,
     .receive = echo_receive,
-    .disconnect = echo_disconnect,
 );

@@ -146,6 +146,8 @@ def test_check_missing_config_file(tmp_path):
 #  missing file, what the refusal must mention)
 BROKEN = [
     ("from_the_future", "bad_abi.so", r"(?i)abi"),
+    ("next_minor", "new_minor.so",
+     r"built for SDK 1\.\d+, this host speaks 1\.\d+ \(upgrade the host or rebuild"),
     ("nosym", "no_descriptor.so", r"chanhost_plugin_descriptor"),
     ("refuser", "init_fails.so", r"(?i)init"),
     ("ghost", None, r"(?i)\.so\b|no such file|not found|missing|cannot open|does not exist"),

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import PLUGIN_DIR, SOURCE_DIR, run, ws_connect
+from conftest import PLUGIN_DIR, SOURCE_DIR, TEST_PLUGIN_DIR, run, ws_connect
 
 import asyncio
 
@@ -64,3 +64,39 @@ def test_readme_tutorial_plugin_works(make_host, tmp_path):
     run(main())
     h.stop()
     h.wait_for(r"\[lengths\] gone with 100[01]")
+
+
+def test_older_minor_plugin_loads_and_sends_over_the_limit_are_refused(make_host, tmp_path):
+    """oldabi (tests/plugins/oldabi.c) is built as for SDK 1.0: a shorter
+    descriptor, no connect/disconnect.  The host loads it and accepts for
+    it; what it sends beyond max_message_size comes back as
+    CHANHOST_ERR_TOO_BIG (-90) and never reaches the client."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    shutil.copy(Path(PLUGIN_DIR) / "echo.so", plugins / "echo.so")
+    shutil.copy(Path(TEST_PLUGIN_DIR) / "oldabi.so", plugins / "oldabi.so")
+    h = make_host(["max_message_size 1kb"], plugin_dir=plugins, routes=["/ws/old/ oldabi"])
+    h.wait_for(r"plugin oldabi 1\.0\.0 loaded")
+
+    async def probe(ws, n):
+        await ws.send(str(n))
+        return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+    async def main():
+        async with ws_connect(h.url("/ws/old/")) as ws:
+            assert await probe(ws, 2000) == {"type": "sizes", "send_text": -90, "group_send": -90,
+                                             "error": "message larger than max_message_size",
+                                             "has_user": True}
+            await ws.send("1024")
+            assert await asyncio.wait_for(ws.recv(), 5) == "x" * 1024
+            # the group message's JSON is longer than its 1024-byte pad
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {
+                "type": "sizes", "send_text": 0, "group_send": -90, "error": "success",
+                "has_user": True}
+            await ws.send("10")
+            assert await asyncio.wait_for(ws.recv(), 5) == "x" * 10
+            assert json.loads(await asyncio.wait_for(ws.recv(), 5))["group_send"] == 0
+
+    run(main())
+    h.wait_for(r"WebSocket DISCONNECT /ws/old/")
+    assert h.stop() == 0, h.tail()
