@@ -180,6 +180,23 @@ def test_restart_only_settings_are_reported(hot_host):
     assert run(ask_once(h.url("/ws/keep/"))) == "v1:x"
 
 
+def test_store_limits_changed_by_sighup_are_reported(hot_host):
+    h = hot_host(args=())
+    with open(h.config_path, "a") as f:
+        f.write("store_queue_max 500\nstore_batch_max 16\n")
+    mark = h.mark()
+    assert "reloaded" in reload_config(h, mark).group(0)
+    h.wait_for(r"config reload: store_queue_max changed; that needs a restart \(kept 0\)",
+               since=mark)
+    h.wait_for(r"config reload: store_batch_max changed; that needs a restart \(kept 0\)",
+               since=mark)
+    # a second reload of the same file reports them again: the running values stay
+    mark = h.mark()
+    reload_config(h, mark)
+    h.wait_for(r"store_queue_max changed; that needs a restart \(kept 0\)", since=mark)
+    assert run(ask_once(h.url("/ws/keep/"))) == "v1:x"
+
+
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
