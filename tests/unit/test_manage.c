@@ -6,10 +6,10 @@
  * and every row compared (the database's tables read directly, content
  * opened through message.history); bad import files; cleanup of empty
  * threads.  On SQLite always (stores in a temporary directory, with the
- * default key file next to them), and on PostgreSQL when
- * CHANHOST_TEST_PG_URL is set: fresh databases chanhost_mgtest_<pid>_<n>
- * are created there and dropped at the end; with CI=true and no
- * CHANHOST_TEST_PG_URL those tests fail.
+ * default key file next to them), and on PostgreSQL: fresh databases
+ * chanhost_mgtest_<pid>_<n> on the server of CHANHOST_TEST_PG_URL,
+ * dropped at the end; without CHANHOST_TEST_PG_URL those tests fail,
+ * never skip.
  */
 #include <ftw.h>
 #include <setjmp.h>
