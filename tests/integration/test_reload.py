@@ -27,7 +27,8 @@ SDK = SOURCE_DIR / "sdk"
 def build(out, reply, adopt=False, tmpdir=None):
     """Compile hot.c answering `reply` and rename it over `out`."""
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    r = subprocess.run(["cc", "-std=gnu11", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+    r = subprocess.run(["cc", "-std=gnu11", "-shared", "-fPIC", "-Wall", "-Wextra", "-Wshadow",
+                        "-Wmissing-prototypes", "-Wstrict-prototypes", "-Werror",
                         "-I", str(SDK), f"-DREPLY=\"{reply}\"", f"-DWITH_ADOPT={int(adopt)}",
                         "-o", str(tmp), str(HOT_SRC), "-ljansson"],
                        capture_output=True, text=True, timeout=120)
