@@ -148,41 +148,101 @@ static void txn_free(txn *t)
 
 /* --- the swap (loop) ---------------------------------------------------- */
 
-/* Settings only a restart can change: keep the running values in the new
- * config and say so.  Returns how many were kept. */
+/* Settings the running host reads only at start (the listener, the
+ * channel layer, the store, the auth secrets: app.c), one row each.  A
+ * string left unset in a new config keeps the running value silently (the
+ * host may have derived it at start, e.g. a key file next to the store). */
+enum { KEEP_STR, KEEP_U64, KEEP_LISTEN };
+
+static const struct restart_only {
+    const char *name;            /* the directive */
+    int kind;                    /* KEEP_*: how the value is stored */
+    size_t off;                  /* its field in ch_config (KEEP_LISTEN: listen_host) */
+} restart_only[] = {
+    {"listen", KEEP_LISTEN, offsetof(ch_config, listen_host)},
+    {"layer", KEEP_STR, offsetof(ch_config, layer)},
+    {"group_expiry", KEEP_U64, offsetof(ch_config, group_expiry)},
+    {"store", KEEP_STR, offsetof(ch_config, store)},
+    {"store_key_file", KEEP_STR, offsetof(ch_config, store_key_file)},
+    {"store_key_env", KEEP_STR, offsetof(ch_config, store_key_env)},
+    {"store_queue_max", KEEP_U64, offsetof(ch_config, store_queue_max)},
+    {"store_batch_max", KEEP_U64, offsetof(ch_config, store_batch_max)},
+    {"auth_secret_file", KEEP_STR, offsetof(ch_config, auth_secret_file)},
+    {"auth_secret_env", KEEP_STR, offsetof(ch_config, auth_secret_env)},
+    {"auth_service_token_file", KEEP_STR, offsetof(ch_config, auth_service_token_file)},
+    {"auth_service_token_env", KEEP_STR, offsetof(ch_config, auth_service_token_env)},
+};
+
+/* The field of row k in cfg (borrowed; a char ** or uint64_t *). */
+static void *field(const ch_config *cfg, const struct restart_only *k)
+{
+    return (char *)cfg + k->off;
+}
+
+/* Non-zero if next asks for another value of row k than now runs with. */
+static int differs(const ch_config *now, const ch_config *next, const struct restart_only *k)
+{
+    const char *a, *b;
+
+    if (k->kind == KEEP_U64)
+        return *(uint64_t *)field(now, k) != *(uint64_t *)field(next, k);
+    a = *(char **)field(now, k);
+    b = *(char **)field(next, k);
+    if (k->kind == KEEP_LISTEN)
+        return strcmp(a, b) != 0 || now->listen_port != next->listen_port;
+    return b && (!a || strcmp(a, b) != 0);
+}
+
+/* Write the running value of row k into buf, for the log. */
+static void describe(const ch_config *now, const struct restart_only *k, char *buf, size_t len)
+{
+    const char *s;
+
+    if (k->kind == KEEP_U64) {
+        snprintf(buf, len, "%llu", (unsigned long long)*(uint64_t *)field(now, k));
+        return;
+    }
+    s = *(char **)field(now, k);
+    if (k->kind == KEEP_LISTEN)
+        snprintf(buf, len, "%s:%d", s, now->listen_port);
+    else
+        snprintf(buf, len, "%s", s ? s : "unset");
+}
+
+/* Give next the running value of row k (next's own string is freed). */
+static void keep_value(const ch_config *now, ch_config *next, const struct restart_only *k)
+{
+    char **a = field(now, k), **b = field(next, k);
+
+    if (k->kind == KEEP_U64) {
+        *(uint64_t *)field(next, k) = *(uint64_t *)field(now, k);
+        return;
+    }
+    if (k->kind == KEEP_LISTEN)
+        next->listen_port = now->listen_port;
+    free(*b);
+    *b = *a ? strdup(*a) : NULL;
+}
+
+/* Settings only a restart can change (the table above): keep the running
+ * values in the new config and say so for each one that differs.  Returns
+ * how many were kept. */
 static int keep_restart_only(ch_config *now, ch_config *next)
 {
-    static const struct { const char *name; size_t off; } strs[] = {
-        {"layer", offsetof(ch_config, layer)},
-        {"store", offsetof(ch_config, store)},
-        {"store_key_file", offsetof(ch_config, store_key_file)},
-        {"store_key_env", offsetof(ch_config, store_key_env)},
-        {"auth_secret_file", offsetof(ch_config, auth_secret_file)},
-        {"auth_secret_env", offsetof(ch_config, auth_secret_env)},
-        {"auth_service_token_file", offsetof(ch_config, auth_service_token_file)},
-        {"auth_service_token_env", offsetof(ch_config, auth_service_token_env)},
-    };
+    char was[512];
     int kept = 0;
     size_t i;
 
-    for (i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        char **a = (char **)((char *)now + strs[i].off), **b = (char **)((char *)next + strs[i].off);
+    for (i = 0; i < sizeof restart_only / sizeof restart_only[0]; i++) {
+        const struct restart_only *k = &restart_only[i];
 
-        if (*b && (!*a || strcmp(*a, *b) != 0)) {
+        if (differs(now, next, k)) {
+            describe(now, k, was, sizeof was);
             ch_log(CH_LOG_WARN, "config reload: %s changed; that needs a restart (kept %s)",
-                   strs[i].name, *a ? *a : "unset");
+                   k->name, was);
             kept++;
         }
-        free(*b);
-        *b = *a ? strdup(*a) : NULL;
-    }
-    if (strcmp(now->listen_host, next->listen_host) != 0 || now->listen_port != next->listen_port) {
-        ch_log(CH_LOG_WARN, "config reload: listen changed; that needs a restart (kept %s:%d)",
-               now->listen_host, now->listen_port);
-        free(next->listen_host);
-        next->listen_host = strdup(now->listen_host);
-        next->listen_port = now->listen_port;
-        kept++;
+        keep_value(now, next, k);
     }
     return kept;
 }

@@ -636,7 +636,7 @@ int ch_config_load_file(ch_config *cfg, const char *path, ch_diag *diag)
  * with "--" or no file was loaded, else against the file's directory.
  * Returns the number of problems appended to diag.
  */
-int ch_config_apply(ch_config *cfg, const char *directive, const char *value,
+int ch_config_apply(ch_config *cfg, const char *name, const char *value,
                     const char *where, ch_diag *diag)
 {
     char err[128], **argv, *base;
@@ -644,11 +644,11 @@ int ch_config_apply(ch_config *cfg, const char *directive, const char *value,
 
     n = ch_config_split(value, &argv, err, sizeof err);
     if (n < 0) {
-        diag_named(diag, where, directive, err);
+        diag_named(diag, where, name, err);
         return 1;
     }
     base = base_dir(has_prefix(where, "--") ? NULL : cfg->path);
-    problems = run_directive(cfg, diag, where, base, directive, argv, n);
+    problems = run_directive(cfg, diag, where, base, name, argv, n);
     free(base);
     ch_config_free_argv(argv);
     return problems;

@@ -246,7 +246,7 @@ async def subscribed(redis, group, processes, timeout=TIMEOUT):
 
 class PgDatabase:
     """A fresh database on the server of CHANHOST_TEST_PG_URL, dropped by
-    drop(); absent variable: skip, or fail when CI=true."""
+    drop(); absent variable: the test fails (it never skips)."""
 
     def __init__(self, prefix):
         base = os.environ.get("CHANHOST_TEST_PG_URL")

@@ -27,7 +27,8 @@ SDK = SOURCE_DIR / "sdk"
 def build(out, reply, adopt=False, tmpdir=None):
     """Compile hot.c answering `reply` and rename it over `out`."""
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    r = subprocess.run(["cc", "-std=gnu11", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+    r = subprocess.run(["cc", "-std=gnu11", "-shared", "-fPIC", "-Wall", "-Wextra", "-Wshadow",
+                        "-Wmissing-prototypes", "-Wstrict-prototypes", "-Werror",
                         "-I", str(SDK), f"-DREPLY=\"{reply}\"", f"-DWITH_ADOPT={int(adopt)}",
                         "-o", str(tmp), str(HOT_SRC), "-ljansson"],
                        capture_output=True, text=True, timeout=120)
@@ -177,6 +178,23 @@ def test_restart_only_settings_are_reported(hot_host):
     mark = h.mark()
     reload_config(h, mark)
     h.wait_for(r"listen changed; that needs a restart", since=mark)
+    assert run(ask_once(h.url("/ws/keep/"))) == "v1:x"
+
+
+def test_store_limits_changed_by_sighup_are_reported(hot_host):
+    h = hot_host(args=())
+    with open(h.config_path, "a") as f:
+        f.write("store_queue_max 500\nstore_batch_max 16\n")
+    mark = h.mark()
+    assert "reloaded" in reload_config(h, mark).group(0)
+    h.wait_for(r"config reload: store_queue_max changed; that needs a restart \(kept 0\)",
+               since=mark)
+    h.wait_for(r"config reload: store_batch_max changed; that needs a restart \(kept 0\)",
+               since=mark)
+    # a second reload of the same file reports them again: the running values stay
+    mark = h.mark()
+    reload_config(h, mark)
+    h.wait_for(r"store_queue_max changed; that needs a restart \(kept 0\)", since=mark)
     assert run(ask_once(h.url("/ws/keep/"))) == "v1:x"
 
 

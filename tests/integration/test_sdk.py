@@ -16,7 +16,8 @@ SDK = SOURCE_DIR / "sdk"
 
 def compile_plugin(src, out):
     """cc -shared with -I sdk and nothing else from this repository."""
-    r = subprocess.run(["cc", "-std=gnu11", "-shared", "-fPIC", "-Wall", "-Wextra", "-Werror",
+    r = subprocess.run(["cc", "-std=gnu11", "-shared", "-fPIC", "-Wall", "-Wextra", "-Wshadow",
+                        "-Wmissing-prototypes", "-Wstrict-prototypes", "-Werror",
                         "-I", str(SDK), "-o", str(out), str(src), "-ljansson"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, f"{src} does not build against sdk/ alone:\n{r.stderr}"

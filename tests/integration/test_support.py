@@ -425,7 +425,7 @@ def test_rate_limit_errors_then_1008(make_host, tmp_path):
 def shared_store(request, tmp_path):
     """Config lines (auth, store) for two hosts sharing one store: the
     SQLite file of auth_config_lines, or a fresh PostgreSQL database
-    (skipped without CHANHOST_TEST_PG_URL, failed then under CI=true)."""
+    (without CHANHOST_TEST_PG_URL the test fails; it never skips)."""
     lines = auth_config_lines(tmp_path)
     if request.param == "sqlite":
         yield lines

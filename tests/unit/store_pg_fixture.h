@@ -36,7 +36,6 @@
 static struct {
     const char *base_url; /* CHANHOST_TEST_PG_URL */
     const char *ctl;      /* CHANHOST_TEST_PG_CTL */
-    int ci;
     int ready;
     char db[64];
     char url[1024]; /* the test database */
@@ -155,7 +154,6 @@ static inline int group_setup(void **state)
     (void)state;
     E.base_url = getenv("CHANHOST_TEST_PG_URL");
     E.ctl = getenv("CHANHOST_TEST_PG_CTL");
-    E.ci = getenv("CI") && strcmp(getenv("CI"), "true") == 0;
     if (E.ctl && !*E.ctl)
         E.ctl = NULL;
     if (!E.base_url || !*E.base_url)

@@ -152,10 +152,6 @@ static void expiry_drops_old_member_at_send(void **state)
     fx_free(f);
 }
 
-/* Join c0 then c1 at t0; refresh c0 at t0+60 (inside the 100 ms expiry),
- * which moves it behind c1; send after t0+100: c1 has expired, c0 has
- * not.  Skips itself if the timers overshoot so much that the test could
- * not tell. */
 /* Expiry 1000 ms: join at t0, refresh one member at about t0+500, then
  * wait past t0+1000.  The refreshed member stays, the other expires.  The
  * margins (500 ms each way) absorb a slow machine; if a wait overshoots

@@ -6,10 +6,10 @@
  * and every row compared (the database's tables read directly, content
  * opened through message.history); bad import files; cleanup of empty
  * threads.  On SQLite always (stores in a temporary directory, with the
- * default key file next to them), and on PostgreSQL when
- * CHANHOST_TEST_PG_URL is set: fresh databases chanhost_mgtest_<pid>_<n>
- * are created there and dropped at the end; with CI=true and no
- * CHANHOST_TEST_PG_URL those tests fail.
+ * default key file next to them), and on PostgreSQL: fresh databases
+ * chanhost_mgtest_<pid>_<n> on the server of CHANHOST_TEST_PG_URL,
+ * dropped at the end; without CHANHOST_TEST_PG_URL those tests fail,
+ * never skip.
  */
 #include <ftw.h>
 #include <setjmp.h>
@@ -260,9 +260,9 @@ static const char *const tables[] = {
     "SELECT id, username, email, password, role, is_active, created_at FROM users ORDER BY id",
     "SELECT id, key, kind, name, is_private, created_at, is_active FROM rooms ORDER BY id",
     "SELECT room_id, user_id, joined_at FROM participants ORDER BY room_id, user_id",
-    /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one query, two lines */
-    "SELECT id, room_id, sender_id, created_at, edited_at, is_deleted, client_msg_id, extra"
-    " FROM messages ORDER BY id",
+    /* one query on two lines, parenthesised: not a missing comma */
+    ("SELECT id, room_id, sender_id, created_at, edited_at, is_deleted, client_msg_id, extra"
+     " FROM messages ORDER BY id"),
     "SELECT message_id, user_id, read_at FROM read_receipts ORDER BY message_id, user_id",
 };
 

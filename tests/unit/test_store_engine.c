@@ -1,9 +1,9 @@
 /*
  * test_store_engine.c -- the message store's machinery (host/store/):
- * group commit of queued appends and their rate, the queue bound, close
- * draining what is queued, status and the "none" and in-memory stores,
- * encryption at rest (no plaintext in the database or the SQLite files),
- * tampered rows refused, key rotation and migrations.  Driven through
+ * group commit of queued appends (their rate: bench/store_append.c), the
+ * queue bound, close draining what is queued, status and the "none" and
+ * in-memory stores, encryption at rest (no plaintext in the database or
+ * the SQLite files), tampered rows refused, key rotation and migrations.  Driven through
  * the public interface on a real uv loop, once per backend: a fresh
  * SQLite file, then a fresh PostgreSQL database
  * chanhost_test_store_engine_<pid> (store_fixture.h; without
@@ -45,14 +45,11 @@ static void wait_slots(fx *f, slot *s, int n)
 }
 
 /* Queue n appends to room before running the loop, then run it until all
- * are done: each must succeed, ids increasing in submission order.
- * Returns the seconds it took. */
-static double append_many(fx *f, int64_t room, int n)
+ * are done: each must succeed, ids increasing in submission order. */
+static void append_many(fx *f, int64_t room, int n)
 {
     slot *s = calloc((size_t)n, sizeof *s);
-    struct timeval t0, t1;
 
-    gettimeofday(&t0, NULL);
     for (int i = 0; i < n; i++)
         assert_int_equal(ch_store_call(f->s, "message.append",
                                        J("{s:I, s:I, s:s}", "room_id", I(room), "sender_id",
@@ -60,11 +57,9 @@ static double append_many(fx *f, int64_t room, int n)
                                        on_slot, &s[i]),
                          0);
     wait_slots(f, s, n);
-    gettimeofday(&t1, NULL);
     for (int i = 1; i < n; i++)
         assert_true(s[i].id > s[i - 1].id);
     free(s);
-    return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_usec - t0.tv_usec) / 1e6;
 }
 
 static void test_group_commit(void **state)
@@ -77,15 +72,6 @@ static void test_group_commit(void **state)
     m = history(f, J("{s:I, s:i}", "room_id", I(room), "limit", 500));
     assert_int_equal(json_array_size(m), 500);
     json_decref(m);
-}
-
-static void test_append_rate(void **state)
-{
-    fx *f = *state;
-    double secs = append_many(f, new_room(f, "chat-room"), 10000);
-
-    print_message("    %s: 10000 appends in %.3f s = %.0f appends/s\n",
-                  G.pg ? "postgresql" : "sqlite", secs, 10000 / secs);
 }
 
 static void test_queue_bound(void **state)
@@ -285,7 +271,7 @@ static void test_migrations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_group_commit), T(test_append_rate), T(test_queue_bound), T(test_close_drains),
+        T(test_group_commit), T(test_queue_bound), T(test_close_drains),
         T(test_status_and_none), T(test_no_plaintext), T(test_tamper), T(test_key_rotation),
         T(test_migrations),
     };

@@ -156,7 +156,7 @@ static void test_unread_counts(void **state)
     fx *f = *state;
     int64_t r1 = new_room(f, "chats"), r2 = new_room(f, "chats"), r3 = new_room(f, "chats");
     int64_t user = 900000 + getpid() % 1000, other = user + 1, m;
-    json_t *res, *rooms;
+    json_t *got, *rooms;
 
     for (int i = 0; i < 3; i++)
         DO("participant.add", "{s:I, s:I}", "room_id", I(i == 0 ? r1 : i == 1 ? r2 : r3),
@@ -174,8 +174,8 @@ static void test_unread_counts(void **state)
     DO("message.delete", "{s:I, s:I}", "id", I(m - 1), "sender_id", I(other));
     assert_int_equal(unread(f, user, r1), 0);
     /* rooms.for_user: newest activity first, with unread and last message */
-    res = ok(f, "rooms.for_user", J("{s:I}", "user_id", I(user)));
-    rooms = GET(res, "rooms");
+    got = ok(f, "rooms.for_user", J("{s:I}", "user_id", I(user)));
+    rooms = GET(got, "rooms");
     assert_int_equal(json_array_size(rooms), 3);
     assert_int_equal(jint(NTH(rooms, 0), "id"), r2);
     assert_int_equal(jint(NTH(rooms, 0), "unread"), 1);
@@ -184,10 +184,10 @@ static void test_unread_counts(void **state)
     assert_string_equal(STR(GET(NTH(rooms, 1), "last_message"), "content"), "mine");
     assert_int_equal(jint(NTH(rooms, 2), "id"), r3);
     assert_true(json_is_null(GET(NTH(rooms, 2), "last_message")));
-    json_decref(res);
-    res = ok(f, "rooms.for_user", J("{s:I}", "user_id", BIG));
-    assert_int_equal(json_array_size(GET(res, "rooms")), 0);
-    json_decref(res);
+    json_decref(got);
+    got = ok(f, "rooms.for_user", J("{s:I}", "user_id", BIG));
+    assert_int_equal(json_array_size(GET(got, "rooms")), 0);
+    json_decref(got);
     EXPECT(CH_STORE_EINVAL, "unread.counts", "{s:s}", "user_id", "x");
 }
 

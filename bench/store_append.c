@@ -1,0 +1,180 @@
+/*
+ * store_append.c -- the message store's append rate: queue N
+ * message.append calls on one room before running the loop (so group
+ * commit batches them as a busy host would), run the loop until every
+ * callback is back, and print one line of figures.  It measures; it
+ * checks only that every append succeeded, in order.  Owns nothing past
+ * main: the temporary directory it makes for a SQLite file is removed.
+ *
+ *   store_append [--n N] [--batch-max B] [--url URL]
+ *
+ * Without --url: a fresh SQLite file in a temporary directory.  With a
+ * postgresql:// URL the database must exist (migrations are applied).
+ */
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "store.h"
+
+typedef struct run {
+    int n, done, failed;
+    int64_t last_id;             /* ids must increase in submission order */
+    int64_t room;
+} run;
+
+/* Monotonic seconds. */
+static double now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One append is back: count it, check its id follows the previous one. */
+static void on_append(int status, json_t *result, const char *error, void *arg)
+{
+    run *r = arg;
+    int64_t id = status == 0 ? json_integer_value(json_object_get(result, "id")) : 0;
+
+    if (status != 0 || id <= r->last_id) {
+        if (!r->failed++)
+            fprintf(stderr, "store_append: append %d: status %d %s\n", r->done, status,
+                    error ? error : "(id out of order)");
+    }
+    r->last_id = id;
+    r->done++;
+}
+
+/* The room is created: remember its id (0 on failure). */
+static void on_room(int status, json_t *result, const char *error, void *arg)
+{
+    run *r = arg;
+
+    if (status != 0)
+        fprintf(stderr, "store_append: room.get_or_create: %s\n", error ? error : "failed");
+    r->room = status == 0 ? json_integer_value(
+                                json_object_get(json_object_get(result, "room"), "id"))
+                          : 0;
+    r->done = 1;
+}
+
+/* Run the loop until *done reaches n. */
+static void run_until(uv_loop_t *loop, const int *done, int n)
+{
+    while (*done < n)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+/* ch_store_close's callback. */
+static void on_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
+
+/* nftw callback removing one entry of the temporary directory. */
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Queue r->n appends on s (borrowed) at once, run them, print the
+ * figures.  Returns 0, or 1 when one failed. */
+static int measure(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
+{
+    json_t *st;
+    double t0, secs;
+    int i;
+
+    r->done = 0;
+    if (ch_store_call(s, "room.get_or_create",
+                      json_pack("{s:s, s:s}", "key", "bench:store-append", "kind", "chat"),
+                      on_room, r) != 0)
+        return 1;
+    run_until(loop, &r->done, 1);
+    if (!r->room)
+        return 1;
+    r->done = 0;
+    t0 = now_s();
+    for (i = 0; i < r->n; i++)
+        if (ch_store_call(s, "message.append",
+                          json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)r->room,
+                                    "sender_id", (json_int_t)(1 + i % 5), "content",
+                                    "group commit"),
+                          on_append, r) != 0) {
+            fprintf(stderr, "store_append: call %d refused (queue full?)\n", i);
+            return 1;
+        }
+    run_until(loop, &r->done, r->n);
+    secs = now_s() - t0;
+    st = ch_store_status(s);
+    printf("store_append %s: %d appends in %.3f s = %.0f appends/s; commit latency ms "
+           "avg %.1f max %.1f\n", backend, r->n, secs, r->n / secs,
+           json_number_value(json_object_get(json_object_get(st, "commit_latency_ms"), "avg")),
+           json_number_value(json_object_get(json_object_get(st, "commit_latency_ms"), "max")));
+    json_decref(st);
+    return r->failed != 0;
+}
+
+/* Parse the command line, open the store, measure, clean up. */
+int main(int argc, char **argv)
+{
+    char dir[64] = "", url[600], keys[128], err[512] = "";
+    const char *given = NULL;
+    ch_store_opts o = {0};
+    run r = {.n = 10000};
+    uv_loop_t loop;
+    ch_store *s;
+    int i, rc, closed = 0;
+
+    for (i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--n") == 0)
+            r.n = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--batch-max") == 0)
+            o.batch_max = (uint32_t)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--url") == 0)
+            given = argv[i + 1];
+        else
+            break;
+    }
+    if (i != argc || r.n <= 0) {
+        fprintf(stderr, "usage: store_append [--n N] [--batch-max B] [--url URL]\n");
+        return 2;
+    }
+    snprintf(dir, sizeof dir, "/tmp/chanhost-bench-%d", (int)getpid());
+    if (mkdir(dir, 0700) != 0) {
+        perror(dir);
+        return 1;
+    }
+    snprintf(url, sizeof url, "%s", given ? given : "");
+    if (!given)
+        snprintf(url, sizeof url, "sqlite:%s/s.db", dir);
+    snprintf(keys, sizeof keys, "%s/keys", dir);
+    o.url = url;
+    o.key_file = keys;
+    o.queue_max = (uint32_t)r.n + 1;
+    uv_loop_init(&loop);
+    s = ch_store_open(&loop, &o, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "store_append: %s: %s\n", url, err);
+        rc = 1;
+    } else {
+        rc = measure(&loop, s, strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql", &r);
+        ch_store_close(s, on_closed, &closed);
+        run_until(&loop, &closed, 1);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
