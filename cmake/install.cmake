@@ -25,10 +25,10 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-# The plugin folder under the prefix; a package may move it (e.g.
-# -DCHANHOST_INSTALL_PLUGINDIR=lib/chanhost/plugins).
-set(CHANHOST_INSTALL_PLUGINDIR "${CMAKE_INSTALL_LIBDIR}/chanhost/plugins" CACHE STRING
-  "Where the bundled plugins are installed, relative to the prefix (or absolute)")
+# The plugin folder under the prefix: ${libdir}/chanhost/plugins unless a
+# package moves it (e.g. -DCHANHOST_INSTALL_PLUGINDIR=lib/chanhost/plugins).
+set(CHANHOST_INSTALL_PLUGINDIR "" CACHE STRING
+  "Where the bundled plugins are installed, relative to the prefix or absolute (empty: LIBDIR/chanhost/plugins)")
 
 # The SDK's ABI version, read from sdk/chanhost.h: the header is the one
 # source of truth, and a change to it re-runs this configuration.
@@ -59,6 +59,9 @@ ch_install_dest(ch_confdir "${CMAKE_INSTALL_SYSCONFDIR}/chanhost"
 ch_install_dest(ch_statedir "${CMAKE_INSTALL_LOCALSTATEDIR}/lib/chanhost"
   "${CMAKE_INSTALL_FULL_LOCALSTATEDIR}/lib/chanhost")
 set(ch_plugindir "${CHANHOST_INSTALL_PLUGINDIR}")
+if(NOT ch_plugindir)
+  set(ch_plugindir "${CMAKE_INSTALL_LIBDIR}/chanhost/plugins")
+endif()
 set(ch_webdir "${CMAKE_INSTALL_DATADIR}/chanhost/web")
 set(ch_includedir "${CMAKE_INSTALL_INCLUDEDIR}/chanhost")
 set(ch_cmakedir "${CMAKE_INSTALL_LIBDIR}/cmake/chanhost")
