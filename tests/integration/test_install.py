@@ -81,6 +81,10 @@ class Install:
         self.plugin_dir = self.libdir / "chanhost" / "plugins"
         self.config = prefix / "etc" / "chanhost" / "chanhost.conf"
 
+    def check(self, *args, cwd=None):
+        """The installed binary's --check with args; must succeed."""
+        return check_run([str(self.bin), "--check", *args], cwd=cwd)
+
     def pkg_config(self, *args):
         env = clean_env(PKG_CONFIG_PATH=str(self.pc_dir))
         return check_run(["pkg-config", *args, "chanhost"], env=env).stdout.strip()
@@ -152,9 +156,7 @@ def test_version_names_the_sdk_abi(installed):
 
 def test_installed_binary_defaults_to_its_plugins_and_config(installed, tmp_path):
     # no --config: the installed config, which loads every bundled plugin
-    r = subprocess.run([str(installed.bin), "--check"], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
+    r = installed.check(cwd=tmp_path)
     n = len(shipped_plugins())
     assert re.search(rf"plugin\(s\) loaded from {re.escape(str(installed.plugin_dir))}$", r.stdout.strip()), r.stdout
     assert f"{n} plugin(s)" in r.stdout, r.stdout
@@ -164,9 +166,7 @@ def test_installed_binary_defaults_to_its_plugins_and_config(installed, tmp_path
     # binary, plugins/ next to the binary in the build tree
     conf = tmp_path / "echo.conf"
     conf.write_text("route /ws/echo/ echo\n")
-    r = subprocess.run([str(installed.bin), "--check", "--config", str(conf)], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
+    r = installed.check("--config", str(conf))
     assert r.stdout.strip().endswith(f"loaded from {installed.plugin_dir}"), r.stdout
     r = run_chanhost(["--check", "--config", str(conf)])
     assert r.returncode == 0, r.stderr
@@ -194,9 +194,7 @@ def test_template_builds_with_one_cc_line_from_pkg_config(installed, tmp_path):
     check_run(["/bin/sh", "-c", line], env=clean_env(PKG_CONFIG_PATH=str(installed.pc_dir)))
     conf = tmp_path / "t.conf"
     conf.write_text(f"plugin_dir {tmp_path}\nroute /ws/template/ template\n")
-    r = subprocess.run([str(installed.bin), "--check", "--config", str(conf)], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
+    r = installed.check("--config", str(conf))
     assert "1 plugin(s) loaded" in r.stdout, r.stdout
 
 
