@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app_host.h"
+#include "chanhost.h"
 #include "config.h"
 #include "layer.h"
 #include "log.h"
@@ -23,8 +24,16 @@
 
 #define DEFAULT_CONFIG "etc/chanhost.conf"
 
+/* The install layout (cmake/install.cmake): the installed plugin folder
+ * and config file, each relative to the installed binary's folder or
+ * absolute. */
+#if !defined(CHANHOST_INSTALL_PLUGIN_DIR) || !defined(CHANHOST_INSTALL_CONFIG)
+#error "CHANHOST_INSTALL_PLUGIN_DIR and CHANHOST_INSTALL_CONFIG come from cmake/install.cmake"
+#endif
+
 typedef struct options {
     const char *config;        /* --config FILE */
+    const char *default_config; /* the config read when none is given */
     int config_given;
     int check;
     int dev;                   /* --dev: watch plugins and config */
@@ -38,12 +47,13 @@ typedef struct options {
     char **cmd_argv;
 } options;
 
-static void usage(FILE *f)
+/* Print the help text to f; default_config (borrowed) is named in it. */
+static void usage(FILE *f, const char *default_config)
 {
     fprintf(f,
         "usage: chanhost [options] [COMMAND [ARGS]]\n"
         "\n"
-        "  --config FILE      configuration file (default " DEFAULT_CONFIG ";\n"
+        "  --config FILE      configuration file (default %s;\n"
         "                     built-in defaults if that file does not exist)\n"
         "  -b, --bind ADDR    listen address (overrides `listen`)\n"
         "  -p, --port PORT    listen port (overrides `listen`; 0 picks a free one)\n"
@@ -55,11 +65,11 @@ static void usage(FILE *f)
         "                     problem, and exit (non-zero if anything is wrong)\n"
         "  --<directive> VAL  any config directive, overriding the file, e.g.\n"
         "                     --route '/ws/echo/ echo' --max_message_size 64kb\n"
-        "  --version          print the version\n"
+        "  --version          print the version and the SDK ABI it speaks\n"
         "  -h, --help         this text\n"
         "\n"
         "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0.\n"
-        "\n");
+        "\n", default_config);
     ch_manage_usage(f);
 }
 
@@ -99,10 +109,11 @@ static int parse_args(options *o, int argc, char **argv)
             return -1;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
+            usage(stdout, o->default_config);
             return 1;
         } else if (!strcmp(a, "--version")) {
-            printf("chanhost %s\n", CHANHOST_VERSION);
+            printf("chanhost %s (SDK ABI %d.%d)\n", CHANHOST_VERSION, CHANHOST_ABI_MAJOR,
+                   CHANHOST_ABI_MINOR);
             return 1;
         } else if (!strcmp(a, "--check")) {
             o->check = 1;
@@ -137,19 +148,80 @@ static int parse_args(options *o, int argc, char **argv)
     return 0;
 }
 
-/* The directory of this executable + "/plugins": where a build puts them. */
-static char *default_plugin_dir(void)
+/* The directory of this executable: a new string (caller frees), or NULL
+ * when /proc/self/exe cannot be read or memory runs out. */
+static char *exe_dir(void)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *out = NULL;
 
     if (n <= 0)
-        return strdup("plugins");
-    exe[n] = '\0';
-    if (asprintf(&out, "%s/plugins", dirname(exe)) < 0)
         return NULL;
+    exe[n] = '\0';
+    return strdup(dirname(exe));
+}
+
+/* path (borrowed) resolved against dir (borrowed) unless absolute, and
+ * made canonical when it exists: a new string (caller frees), or NULL. */
+static char *resolve_from(const char *dir, const char *path)
+{
+    char *joined = NULL, *real;
+
+    if (path[0] == '/')
+        joined = strdup(path);
+    else if (asprintf(&joined, "%s/%s", dir, path) < 0)
+        return NULL;
+    if (joined && (real = realpath(joined, NULL)) != NULL) {
+        free(joined);
+        return real;
+    }
+    return joined;
+}
+
+/* Where the install layout puts path (CHANHOST_INSTALL_*, borrowed) for
+ * this binary: a new string (caller frees).  NULL when this binary does
+ * not run from an install -- the installed plugin folder is not where the
+ * layout puts it, as in a build tree -- or memory runs out. */
+static char *installed_path(const char *path)
+{
+    char *dir = exe_dir(), *plugins, *out = NULL;
+    struct stat st;
+
+    if (!dir)
+        return NULL;
+    plugins = resolve_from(dir, CHANHOST_INSTALL_PLUGIN_DIR);
+    if (plugins && stat(plugins, &st) == 0 && S_ISDIR(st.st_mode))
+        out = resolve_from(dir, path);
+    free(plugins);
+    free(dir);
     return out;
+}
+
+/* The plugin folder when the config names none: the installed one for an
+ * installed binary, else plugins/ next to this executable (where a build
+ * puts them).  A new string (caller frees), or NULL if out of memory. */
+static char *default_plugin_dir(void)
+{
+    char *dir, *out = installed_path(CHANHOST_INSTALL_PLUGIN_DIR);
+
+    if (out)
+        return out;
+    if (!(dir = exe_dir()))
+        return strdup("plugins");
+    if (asprintf(&out, "%s/plugins", dir) < 0)
+        out = NULL;
+    free(dir);
+    return out;
+}
+
+/* The config file read when --config is not given: the installed one for
+ * an installed binary, else DEFAULT_CONFIG (relative to the current
+ * directory).  A new string (caller frees), or NULL if out of memory. */
+static char *default_config_path(void)
+{
+    char *out = installed_path(CHANHOST_INSTALL_CONFIG);
+
+    return out ? out : strdup(DEFAULT_CONFIG);
 }
 
 /* The routes served when no config file exists at all. */
@@ -321,15 +393,18 @@ static int run(ch_config *cfg, options *o)
 
 int main(int argc, char **argv)
 {
-    options o = {.config = DEFAULT_CONFIG, .verbosity = -1};
+    char *default_config = default_config_path();
+    options o = {.verbosity = -1};
     ch_config cfg;
     int rc, problems;
     size_t i;
 
+    o.default_config = o.config = default_config ? default_config : DEFAULT_CONFIG;
     rc = parse_args(&o, argc, argv);
     if (rc != 0) {
         free(o.dir_names);
         free(o.dir_values);
+        free(default_config);
         return rc > 0 ? 0 : 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -353,5 +428,6 @@ int main(int argc, char **argv)
     ch_diag_free(&o.diag);
     free(o.dir_names);
     free(o.dir_values);
+    free(default_config);
     return rc;
 }
