@@ -36,11 +36,6 @@ int ch_manage_run(const ch_config *cfg, int argc, char **argv, FILE *out, FILE *
  * string. */
 char *ch_default_key_file(const char *store);
 
-/* From store_export.c: check params (borrowed) for the store operation
- * op exactly as ch_store_call would, without running it.  Returns 0, or
- * CH_STORE_EINVAL with the reason in err. */
-int ch_store_check_params(const char *op, const json_t *params, char *err, size_t errlen);
-
 /*
  * Shared by manage.c and manage_dump.c only: a command's loop and store.
  */

@@ -72,6 +72,11 @@ ch_store *ch_store_open(uv_loop_t *loop, const ch_store_opts *opts, char *err, s
  * The reason for EINVAL is logged at debug level. */
 int ch_store_call(ch_store *s, const char *op, json_t *params, ch_store_cb cb, void *arg);
 
+/* Check params (borrowed) for operation op exactly as ch_store_call
+ * would, without running it (import's validation).  Returns 0, or
+ * CH_STORE_EINVAL with the reason in err (errlen bytes). */
+int ch_store_check_params(const char *op, const json_t *params, char *err, size_t errlen);
+
 /* Backend, state and counters for /healthz and /metrics (new reference):
  * {"backend","state","queue_depth","in_flight","committed","failed",
  *  "retries","reconnects","commit_latency_ms":{"last","max","avg"}}. */
