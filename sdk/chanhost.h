@@ -56,8 +56,9 @@
  * call on, whatever the call returns); a json_t the host hands out (as a
  * result or a callback argument) is "borrowed" (not yours to decref; valid
  * as long as its comment says) unless the comment says "new reference".
- * Today api->store_call's params is the only stolen argument, and nothing
- * the host hands out is a new reference.  Host and plugins share one
+ * Today api->store_call's and api->store_exec's params and
+ * api->http_reply's body are the only stolen arguments, and nothing the
+ * host hands out is a new reference.  Host and plugins share one
  * libjansson.so (the host checks JANSSON_MAJOR_VERSION at load time).
  *
  * Errors.  api functions that return int return CHANHOST_OK (0) or a
@@ -100,7 +101,7 @@ extern "C" {
 #endif
 
 #define CHANHOST_ABI_MAJOR 1
-#define CHANHOST_ABI_MINOR 1
+#define CHANHOST_ABI_MINOR 2
 
 /* The name of the one symbol a plugin exports. */
 #define CHANHOST_DESCRIPTOR_SYMBOL "chanhost_plugin_descriptor"
@@ -165,6 +166,47 @@ typedef struct chanhost_conn chanhost_conn;
 /* Opaque: one channel-layer message, owned by the host.  Its JSON was
  * encoded once, and api->forward() sends those very bytes. */
 typedef struct chanhost_msg chanhost_msg;
+
+/* Opaque: one HTTP request to a plugin endpoint (ABI 1.2), owned by the
+ * host.  Valid from the endpoint's handler until the plugin answers it
+ * with api->http_reply (exactly once), even if the client left meanwhile
+ * (the answer is then dropped).  A request never answered is never freed
+ * (a leak of the plugin's making); its client gets 504 after the host's
+ * plugin_http_timeout. */
+typedef struct chanhost_http chanhost_http;
+
+/* Who may call a plugin endpoint (chanhost_endpoint.access).  The host
+ * checks it before the handler runs: no credentials (or a bad token) is
+ * 401 {"error": "not_authenticated"}, the wrong kind is 403
+ * {"error": "forbidden"} (docs/api.md, "Identity"). */
+#define CHANHOST_HTTP_ANY 0     /* anyone, with or without credentials */
+#define CHANHOST_HTTP_USER 1    /* a user's token (the service token: 403) */
+#define CHANHOST_HTTP_ADMIN 2   /* a user's token with role admin */
+#define CHANHOST_HTTP_SERVICE 3 /* the service token, or an admin user's
+                                   token (as the host's service endpoints) */
+
+/*
+ * One HTTP endpoint a plugin declares in its descriptor (ABI 1.2).  The
+ * host serves it under /api/ after its own API routes: authentication,
+ * body parsing (a JSON object, Content-Type: application/json, at most
+ * max_body_size: else 400 / 413), the access check, the JSON error shape
+ * and the access log line are the host's; the handler only answers.
+ * Every string is borrowed for as long as the plugin is loaded.
+ */
+typedef struct chanhost_endpoint {
+    const char *method;   /* "GET", "POST", "PUT", "PATCH", "DELETE" ... */
+    const char *pattern;  /* "/api/polls/<int:poll_id>/": Django's path
+                             converters (<int:>, <str:>, <slug:>, <uuid:>,
+                             <path:>); must start with /api/; the trailing
+                             slash may be left out by clients.  A pattern
+                             that overlaps one of the host's API routes or
+                             another plugin's is refused (one log line) */
+    int access;           /* CHANHOST_HTTP_ANY / _USER / _ADMIN / _SERVICE */
+    /* The request arrived and passed the checks (loop thread; req:
+     * borrowed, valid until the plugin answers it with api->http_reply,
+     * now or later, e.g. from a store_exec callback). */
+    void (*handler)(chanhost_http *req, void *state);
+} chanhost_endpoint;
 
 /*
  * The host's services, passed to init (borrowed; valid while the plugin
@@ -315,6 +357,61 @@ typedef struct chanhost_api {
      * for the connection's life, {"id": int, "username": str, "roles":
      * [str...]}; NULL when the client sent no valid token. */
     const json_t *(*user)(chanhost_conn *c);
+
+    /* --- ABI 1.2: HTTP endpoints --- */
+
+    /* The request's method ("POST"), its percent-decoded path
+     * ("/api/polls/7/") and the peer ("ip:port").  Borrowed, valid until
+     * the request is answered; NULL if req is NULL. */
+    const char *(*http_method)(chanhost_http *req);
+    const char *(*http_path)(chanhost_http *req);
+
+    /* Value of the endpoint pattern's parameter `name` (<int:poll_id> ->
+     * "poll_id"), percent-decoded, or NULL.  Borrowed, valid until the
+     * request is answered. */
+    const char *(*http_param)(chanhost_http *req, const char *name);
+
+    /* The first value of query parameter `name`, '+' and %XX decoded, or
+     * NULL.  Borrowed, valid until the request is answered. */
+    const char *(*http_query)(chanhost_http *req, const char *name);
+
+    /* The request's JSON object body (borrowed, valid until the request is
+     * answered; do not change it), or NULL when the request had no body
+     * (e.g. GET).  A body that is not a JSON object never reaches the
+     * handler (400). */
+    const json_t *(*http_body)(chanhost_http *req);
+
+    /* The calling user (borrowed, valid until the request is answered):
+     * {"id": int, "username": str, "roles": [str...]}; NULL for an
+     * anonymous caller and for the service token. */
+    const json_t *(*http_user)(chanhost_http *req);
+
+    /* Non-zero if the caller sent the service token. */
+    int (*http_is_service)(chanhost_http *req);
+    const char *(*http_peer)(chanhost_http *req);
+
+    /* Answer req with status (200..599) and body (stolen, whatever the
+     * result: a JSON value sent compactly as application/json; NULL sends
+     * no body), exactly once: a successful call frees req, so it must not
+     * be used again.  Errors should use the host's shape {"error":
+     * "<code>", "message": "<text>"}.  If the client has gone, or the host
+     * already answered 504 because plugin_http_timeout passed, the answer
+     * is dropped (and 0 returned).  Returns 0, or CHANHOST_ERR_INVALID
+     * (req NULL or status out of range: req stays unanswered). */
+    int (*http_reply)(chanhost_http *req, int status, json_t *body);
+
+    /* store_call without a connection (for endpoint handlers and timers):
+     * the same operations, queueing and errors.  op: borrowed; params:
+     * stolen (whatever the result).  Returns 0 when queued, and then cb
+     * runs later on the loop thread exactly once (result and error
+     * borrowed, valid during the call only; result NULL on failure; arg is
+     * the plugin's, passed back untouched); or a CHANHOST_STORE_* error at
+     * once (queue full, bad op, no store), and then cb never runs.  The
+     * plugin version that called stays loaded until cb has run. */
+    int (*store_exec)(const char *op, json_t *params,
+                      void (*cb)(int status, const json_t *result, const char *error,
+                                 void *arg),
+                      void *arg);
 } chanhost_api;
 
 /* Non-zero if the host's table `api` has member `member` (a field name of
@@ -394,6 +491,16 @@ typedef struct chanhost_plugin {
      * reload=restart).  Without adopt, connections always stay with the
      * version that accepted them. */
     int (*adopt)(chanhost_conn *c, void *state, void *old_data);
+
+    /* --- ABI 1.2: HTTP endpoints --- */
+
+    /* The plugin's HTTP endpoints (optional: NULL / 0 for none), borrowed
+     * for as long as the plugin is loaded.  Declared statically so that a
+     * plugin refused after its descriptor was read (init failed, a newer
+     * minor) still owns its patterns: they answer 503, as its WebSocket
+     * routes do.  A reload swaps them with the plugin's new version. */
+    const chanhost_endpoint *endpoints;
+    size_t n_endpoints;
 } chanhost_plugin;
 
 /* A descriptor that needs this header's minor: the usual way. */

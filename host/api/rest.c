@@ -4,11 +4,14 @@
  * token, session cookie), JSON body parsing and field getters, answers
  * and errors, the plumbing of asynchronous steps (store calls and
  * thread-pool work that hold the connection while they run), token
- * minting, the session cookie, and the pure validators.
+ * minting, the session cookie, the access log line, and the pure
+ * validators.
  *
  * The handlers themselves live in rest_auth.c and rest_rooms.c; each is a
  * chain of short steps on one ch_rest (rest.h) that ends in exactly one
- * ch_rest_reply / ch_rest_fail.
+ * ch_rest_reply / ch_rest_fail.  A path none of the routes below knows is
+ * looked up among the plugins' endpoints (rest_plugins.c) and, if found,
+ * goes through the same authentication, access check and body parsing.
  */
 #include "rest.h"
 
@@ -25,7 +28,9 @@
 #include "auth.h"
 #include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
 #include "conn.h"
+#include "endpoints.h"
 #include "http.h"
+#include "log.h"
 #include "store.h"
 
 /* Who may call a route. */
@@ -34,13 +39,17 @@ enum {
     A_USER,       /* a user token (the service token has no user: 403) */
     A_MEMBER,     /* a user token or the service token */
     A_SERVICE,    /* the service token or a user with role admin */
+    A_ADMIN,      /* a user with role admin (plugin endpoints) */
 };
+
+/* What a route does with the request body. */
+enum { B_NONE, B_NEEDED, B_IF_SENT };
 
 typedef struct rest_route {
     const char *pattern;      /* after "/api/"; '#' is a positive id */
     const char *method;
     int access;
-    int body;                 /* needs a JSON object body */
+    int body;                 /* B_*: B_NEEDED needs a JSON object body */
     void (*fn)(ch_rest *r);
 } rest_route;
 
@@ -64,6 +73,14 @@ static const rest_route routes[] = {
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
+
+const char *ch_rest_route_at(size_t i, const char **method)
+{
+    if (i >= N_ROUTES)
+        return NULL;
+    *method = routes[i].method;
+    return routes[i].pattern;
+}
 
 /* ---- validators ------------------------------------------------------------ */
 
@@ -140,9 +157,14 @@ int64_t ch_rest_parse_id(const char *s, size_t len)
 /* Has the connection gone away (or been upgraded) since the request? */
 static int gone(const ch_conn *c) { return c->closing || !c->http; }
 
+int ch_rest_gone(const ch_rest *r) { return gone(r->conn); }
+
 /* Free r and everything it owns (rest.h). */
 static void rest_free(ch_rest *r)
 {
+    ch_endpoint_request_free(r->call);
+    json_decref(r->early_body);
+    free(r->what);
     json_decref(r->body);
     json_decref(r->claims);
     json_decref(r->room);
@@ -171,10 +193,15 @@ static void rest_done(ch_rest *r)
     ch_conn_release(c);
 }
 
-void ch_rest_reply(ch_rest *r, int status, json_t *body, const char *extra_headers)
+/* Send status with body (stolen: any JSON value; NULL: the text
+ * `empty`, "" for no body) and the extra header lines, log the access
+ * line (Daphne's: "HTTP POST /api/rooms/ 201 [0.004, ip:port]"), then
+ * free r.  Dropped if the connection has gone away. */
+static void send_answer(ch_rest *r, int status, json_t *body, const char *empty,
+                        const char *extra_headers)
 {
     ch_conn *c = r->conn;
-    char *text = body ? json_dumps(body, JSON_COMPACT) : strdup("{}");
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : strdup(empty);
     char *headers = NULL;
 
     json_decref(body);
@@ -182,14 +209,27 @@ void ch_rest_reply(ch_rest *r, int status, json_t *body, const char *extra_heade
         if (!text || asprintf(&headers, "Cache-Control: no-store\r\n%s",
                               extra_headers ? extra_headers : "") < 0) {
             headers = NULL;
-            ch_http_error(c, 500, NULL);
+            status = 500;
+            ch_http_error(c, status, NULL);
         } else {
             ch_http_respond(c, status, "application/json", headers, text, strlen(text));
         }
+        ch_log(CH_LOG_INFO, "HTTP %s %d [%.3f, %s]", r->what ? r->what : "?", status,
+               (double)(uv_hrtime() - r->started_ns) / 1e9, c->peer);
     }
     free(text);
     free(headers);
     rest_done(r);
+}
+
+void ch_rest_reply(ch_rest *r, int status, json_t *body, const char *extra_headers)
+{
+    send_answer(r, status, body, "{}", extra_headers);
+}
+
+void ch_rest_answer(ch_rest *r, int status, json_t *body)
+{
+    send_answer(r, status, body, "", NULL);
 }
 
 /* Shared by ch_rest_fail and ch_rest_invalid. */
@@ -243,7 +283,7 @@ void ch_rest_store_failed(ch_rest *r, int status, const char *error)
 /* ---- asynchronous steps ------------------------------------------------------ */
 
 /* From now on the answer comes later: hold the connection, stop parsing. */
-static void go_async(ch_rest *r)
+void ch_rest_async(ch_rest *r)
 {
     if (r->async)
         return;
@@ -253,7 +293,7 @@ static void go_async(ch_rest *r)
 }
 
 /* The connection went away while a step ran: drop the answer. */
-static void drop(ch_rest *r)
+void ch_rest_drop(ch_rest *r)
 {
     ch_conn *c = r->conn;
 
@@ -268,7 +308,7 @@ static void store_done(int status, json_t *result, const char *error, void *arg)
     ch_rest *r = arg;
 
     if (gone(r->conn))
-        drop(r);
+        ch_rest_drop(r);
     else
         r->next(r, status, result, error);
 }
@@ -286,7 +326,7 @@ void ch_rest_store(ch_rest *r, const char *op, json_t *params, ch_rest_step next
         ch_rest_fail(r, 503, "store_unavailable", "no message store is configured");
         return;
     }
-    go_async(r);
+    ch_rest_async(r);
     r->next = next;
     rc = ch_store_call(r->app->store, op, params, store_done, r);
     if (rc != 0)
@@ -311,7 +351,7 @@ static void work_done(uv_work_t *w, int status)
     ch_rest *r = w->data;
 
     if (gone(r->conn))
-        drop(r);
+        ch_rest_drop(r);
     else if (status != 0)
         ch_rest_fail(r, 500, "internal", "the work was cancelled");
     else
@@ -320,7 +360,7 @@ static void work_done(uv_work_t *w, int status)
 
 void ch_rest_work(ch_rest *r, void (*fn)(ch_rest *r), ch_rest_step next)
 {
-    go_async(r);
+    ch_rest_async(r);
     r->work_fn = fn;
     r->next = next;
     r->work.data = r;
@@ -540,6 +580,13 @@ static int match(const char *pat, const char *path, int64_t *id)
     return *path == '\0';
 }
 
+void ch_rest_allow_add(char *allow, size_t len, const char *method)
+{
+    size_t used = strlen(allow);
+
+    snprintf(allow + used, len - used, "%s%s", allow[0] ? ", " : "Allow: ", method);
+}
+
 /* Does the caller have the route's access?  Answers 401 / 403 if not. */
 static int allowed(ch_rest *r, const rest_route *rt, const char *why)
 {
@@ -559,42 +606,66 @@ static int allowed(ch_rest *r, const rest_route *rt, const char *why)
         ch_rest_fail(r, 403, "forbidden", "only the service token or an admin may do this");
         return 0;
     }
+    if (rt->access == A_ADMIN && !(r->uid && r->admin)) {
+        ch_rest_fail(r, 403, "forbidden", "only an admin user may do this");
+        return 0;
+    }
     return 1;
 }
 
-/* The route for the request, or NULL after answering 404 / 405. */
-static const rest_route *find_route(ch_rest *r, const ch_req *req)
+/* The access level of rest.c for a plugin endpoint's CHANHOST_HTTP_*. */
+static int plugin_access(int access)
 {
-    char allow[96] = "";
+    switch (access) {
+    case CHANHOST_HTTP_ANY: return A_ANY;
+    case CHANHOST_HTTP_USER: return A_USER;
+    case CHANHOST_HTTP_ADMIN: return A_ADMIN;
+    default: return A_SERVICE;
+    }
+}
+
+/* The route for the request into *out (a host route, else a plugin
+ * endpoint: rest_plugins.c), or -1 after answering (404 / 405 ...). */
+static int find_route(ch_rest *r, const ch_req *req, rest_route *out)
+{
+    char allow[160] = "";
     size_t i;
     int64_t id = 0;
+    int access;
 
     for (i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, req->path + 5, &id))
             continue;
         if (strcmp(routes[i].method, req->method_name) == 0) {
             r->id = id;
-            return &routes[i];
+            *out = routes[i];
+            return 0;
         }
-        snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
-                 allow[0] ? ", " : "Allow: ", routes[i].method);
+        ch_rest_allow_add(allow, sizeof allow, routes[i].method);
+    }
+    if (!allow[0] && (access = ch_rest_endpoint_find(r, req, allow, sizeof allow)) != -1) {
+        if (access < 0)
+            return -1;
+        *out = (rest_route){NULL, req->method_name, plugin_access(access), B_IF_SENT,
+                            ch_rest_endpoint_call};
+        return 0;
     }
     if (!allow[0]) {
         ch_rest_fail(r, 404, "not_found", "no such API endpoint");
-        return NULL;
+        return -1;
     }
     strcat(allow, "\r\n");
     ch_rest_reply(r, 405,
                   json_pack("{s:s, s:s}", "error", "method_not_allowed", "message",
                             "method not allowed on this endpoint (see Allow)"),
                   allow);
-    return NULL;
+    return -1;
 }
 
 void ch_rest_serve(ch_conn *c, const ch_req *req)
 {
     ch_rest *r = calloc(1, sizeof *r);
-    const rest_route *rt;
+    rest_route rt;
     const char *why;
 
     if (!r) {
@@ -604,12 +675,16 @@ void ch_rest_serve(ch_conn *c, const ch_req *req)
     r->conn = c;
     r->app = c->app;
     r->req = req;
-    if (!(rt = find_route(r, req)))
+    r->started_ns = uv_hrtime();
+    if (asprintf(&r->what, "%s %s", req->method_name, req->path) < 0)
+        r->what = NULL;
+    if (find_route(r, req, &rt) != 0)
         return;
     why = authenticate(r, req);
-    if (!allowed(r, rt, why))
+    if (!allowed(r, &rt, why))
         return;
-    if (rt->body && parse_body(r, req) != 0)
+    if (((rt.body == B_NEEDED) || (rt.body == B_IF_SENT && req->body_len > 0)) &&
+        parse_body(r, req) != 0)
         return;
-    rt->fn(r);
+    rt.fn(r);
 }

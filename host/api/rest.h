@@ -9,10 +9,12 @@
  * one connection are answered in order.
  *
  * Files: rest.c (dispatch, authentication of the request, body parsing,
- * answers, the store / thread-pool plumbing, validators), rest_auth.c
- * (register, login, logout, me, users, tokens), rest_rooms.c (rooms,
- * participants, messages, threads, ads, task members).  The part below
- * ch_rest_serve is shared by those three files only.
+ * answers and the access log line, the store / thread-pool plumbing,
+ * validators), rest_auth.c (register, login, logout, me, users, tokens),
+ * rest_rooms.c (rooms, participants, messages, threads, ads, task
+ * members), rest_plugins.c (the endpoints plugins declare: a path no host
+ * route knows is looked up there, then goes through the same checks).
+ * The part below ch_rest_serve is shared by those files only.
  */
 #ifndef CH_REST_H
 #define CH_REST_H
@@ -25,6 +27,7 @@
 #include "request.h"
 
 typedef struct ch_conn ch_conn;
+typedef struct chanhost_http chanhost_http;
 
 /* Answer a request whose path starts with /api/ (req borrowed). */
 void ch_rest_serve(ch_conn *c, const ch_req *req);
@@ -96,6 +99,19 @@ struct ch_rest {
     ch_rest_step next;        /* continuation of the call in flight */
     void (*work_fn)(ch_rest *r);
     uv_work_t work;
+
+    char *what;               /* "METHOD /path" for the access log line */
+    uint64_t started_ns;      /* uv_hrtime() when the request came */
+
+    /* plugin endpoints (rest_plugins.c) */
+    chanhost_http *call;      /* made for the plugin, not yet handed over */
+    chanhost_http *awaiting;  /* handed over: its answer is awaited */
+    void (*handler)(chanhost_http *req, void *state);
+    ch_rest *wait_next, *wait_prev;   /* awaiting, oldest first */
+    uint64_t deadline;        /* loop ms: 504 after it */
+    int early_status;         /* answered inside the handler: status ... */
+    json_t *early_body;       /* ... and body (owned) */
+    unsigned calling : 1;     /* the handler is running */
 };
 
 /* Send the JSON answer body (stolen; NULL gives {}) with status and
@@ -103,6 +119,11 @@ struct ch_rest {
  * resume reading if the request was asynchronous).  If the connection
  * has gone away the answer is dropped. */
 void ch_rest_reply(ch_rest *r, int status, json_t *body, const char *extra_headers);
+
+/* A plugin's answer: as ch_rest_reply without extra headers, but body
+ * (stolen) may be any JSON value and NULL sends no body; dropped (r freed)
+ * if the connection went away. */
+void ch_rest_answer(ch_rest *r, int status, json_t *body);
 
 /* Answer {"error": code, "message": <printf text>} with status, then free
  * r.  A 401 gets WWW-Authenticate: Bearer. */
@@ -121,6 +142,23 @@ void ch_rest_store_failed(ch_rest *r, int status, const char *error);
  * result, unless the connection went away (then r is freed).  If the
  * call cannot be queued, r is answered with the error. */
 void ch_rest_store(ch_rest *r, const char *op, json_t *params, ch_rest_step next);
+
+/* The answer comes later: hold the connection, stop parsing (once). */
+void ch_rest_async(ch_rest *r);
+
+/* Non-zero if r's connection went away (or was upgraded) meanwhile. */
+int ch_rest_gone(const ch_rest *r);
+
+/* Drop r without an answer (its connection went away). */
+void ch_rest_drop(ch_rest *r);
+
+/* Append method to the 405 answer's header line in allow[len] ("Allow:
+ * GET, POST"; "" at first). */
+void ch_rest_allow_add(char *allow, size_t len, const char *method);
+
+/* The host's API routes, for overlap checks: the i-th pattern after
+ * "/api/" ('#' a positive id) and its method, or NULL past the end. */
+const char *ch_rest_route_at(size_t i, const char **method);
 
 /* Run fn(r) on the thread pool (it may touch r's own fields only), then
  * next(r, 0, NULL, NULL) on the loop. */
@@ -165,5 +203,18 @@ void ch_rest_threads(ch_rest *r);
 void ch_rest_ads(ch_rest *r);
 void ch_rest_task_add(ch_rest *r);
 void ch_rest_task_remove(ch_rest *r);
+
+/* rest_plugins.c */
+
+/* For a request no host route matched: the plugin endpoint for its path
+ * and method.  Returns the endpoint's CHANHOST_HTTP_* access with r->call
+ * and r->handler set; -1 if none (allow gets the methods of endpoints the
+ * path matches, for a 405); -2 after answering (503 for an endpoint of a
+ * plugin that is not running, 500 out of memory). */
+int ch_rest_endpoint_find(ch_rest *r, const ch_req *req, char *allow, size_t len);
+
+/* Hand r->call to the plugin's handler and see the answer through (the
+ * route function of plugin endpoints). */
+void ch_rest_endpoint_call(ch_rest *r);
 
 #endif

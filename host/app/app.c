@@ -21,6 +21,7 @@
 #include "layer.h"
 #include "reload.h"
 #include "rest.h"
+#include "rest_plugins.h"
 #include "secret.h"
 #include "static.h"
 #include "status.h"
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "manage.h"
 #include "metrics.h"
+#include "endpoints.h"
 #include "plugins.h"
 #include "upgrade.h"
 #include "ws.h"
@@ -115,14 +117,15 @@ void ch_app_tie_routes(ch_app *app)
         app->routes.routes[i]->plugin = find_plugin(app, app->routes.routes[i]->plugin_name);
 }
 
-/* Compile the routes of the config and tie each to its plugin. */
+/* Compile the routes of the config and tie each to its plugin; then the
+ * plugins' HTTP endpoints. */
 static int build_routes(ch_app *app)
 {
     int rc = ch_routes_build(&app->routes, &app->cfg, NULL);
 
     if (rc == 0)
         ch_app_tie_routes(app);
-    return rc;
+    return rc ? rc : ch_rest_endpoints_build(app);
 }
 
 /* A file next to the SQLite database (for secrets the config does not
@@ -372,6 +375,7 @@ static void on_shutdown_timeout(uv_timer_t *t)
 static void close_handles(ch_app *app)
 {
     ch_reload_close(app);
+    ch_rest_endpoints_close(app);
     uv_close((uv_handle_t *)&app->flush_prepare, NULL);
     uv_close((uv_handle_t *)&app->flush_check, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
@@ -432,9 +436,12 @@ void ch_app_free(ch_app *app)
     size_t i;
 
     ch_routes_release(&app->routes);
+    ch_rest_endpoints_free(app);
+    ch_endpoint_requests_free_all();
     for (i = 0; i < app->n_plugins; i++)
         ch_plugin_unref(app->plugins[i]);
     free(app->plugins);
+    ch_plugin_refused_free();
     if (app->layer)
         ch_layer_free(app->layer);
     ch_config_free(&app->cfg);

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "plugins.h"
+#include "rest_plugins.h"
 #include "ws.h"
 
 #define CH_RELOAD_DEBOUNCE_MS 150
@@ -380,6 +381,7 @@ static void commit(txn *t)
         if (t->loaded[i])
             install(app, t->loaded[i]);
     ch_app_tie_routes(app);
+    ch_rest_endpoints_build(app);
     if (t->with_config) {
         ch_metric_count(CH_M_CONFIG_RELOADS);
         ch_log(CH_LOG_INFO, "configuration reloaded (%s): %zu route(s), %u plugin(s) (re)loaded,"

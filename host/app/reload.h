@@ -10,7 +10,8 @@
  *      on the thread pool again, every plugin that is new, whose file
  *      changed, or whose settings changed;
  *   3. on the loop, in one callback (so between two loop turns): swap
- *      the config, the route table and the plugin versions.  Connections
+ *      the config, the route table, the plugin versions and the table of
+ *      their HTTP endpoints (api/rest_plugins.h).  Connections
  *      of a replaced version are offered to the new one (adopt), else
  *      closed with 1012 Service Restart if their route says
  *      reload=restart, else left on the old version, which is unloaded

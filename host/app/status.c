@@ -157,6 +157,9 @@ static void render_plugins(text *t, const ch_app *app)
            ch_metric_get(CH_M_CONFIG_RELOADS));
     scalar(t, "chanhost_config_reload_failures_total", "counter",
            "Configuration reloads refused.", ch_metric_get(CH_M_CONFIG_RELOAD_FAILURES));
+    scalar(t, "chanhost_plugin_http_timeouts_total", "counter",
+           "Plugin endpoint requests answered 504 (no answer within plugin_http_timeout).",
+           ch_metric_get(CH_M_PLUGIN_HTTP_TIMEOUTS));
 }
 
 static uint64_t jint(const json_t *o, const char *k)

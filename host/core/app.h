@@ -10,9 +10,10 @@
  * per-host state through it (conn->app), so that unit tests can build a
  * small app of their own.  Process-wide state that is not in it (file
  * statics, all used on the loop thread): the counters (metrics.c), the log
- * verbosity (log.c), the live plugin list, the plugin being called and the
- * SDK table (plugins.c), the app bound to the plugin API (api.c,
- * api_store.c), the store's registered operation tables (store_ops.c), the
+ * verbosity (log.c), the live plugin list, the plugin being called, the
+ * SDK table and the refused plugins' endpoint declarations (plugins.c),
+ * the live plugin HTTP requests (endpoints.c), the app bound to the
+ * plugin API (api.c, api_store.c), the store's registered operation tables (store_ops.c), the
  * Redis backends (layer_redis.c), the reloader (reload.c), http_parser's
  * settings (http.c) and wslay's current input (ws.c).
  */
@@ -30,6 +31,7 @@ typedef struct ch_conn ch_conn;
 typedef struct ch_plugin ch_plugin;
 typedef struct ch_layer ch_layer;
 typedef struct ch_http_handler ch_http_handler;
+struct ch_endpoints;
 
 typedef struct ch_app {
     uv_loop_t *loop;
@@ -41,6 +43,8 @@ typedef struct ch_app {
     ch_route_table routes;    /* the running table (swapped on reload) */
     ch_plugin **plugins;      /* the current version of each loaded plugin */
     size_t n_plugins;
+    struct ch_endpoints *endpoints;  /* the plugins' HTTP endpoints (owned by
+                                        api/rest_plugins.c; swapped on reload) */
 
     ch_layer *layer;
     struct ch_store *store;   /* NULL when the config says store none */

@@ -104,6 +104,7 @@ int ch_config_init(ch_config *cfg)
     cfg->ping_timeout = 30000;
     cfg->shutdown_timeout = 10000;
     cfg->group_expiry = 86400ull * 1000;
+    cfg->plugin_http_timeout = 30000;
     cfg->auth_token_ttl = 86400ull * 1000;
     cfg->auth_pbkdf2_iterations = 260000;
     cfg->verbosity = 1;
@@ -465,6 +466,7 @@ static const directive directives[] = {
     FIELD(ping_timeout, K_DURATION, "DURATION"),
     FIELD(shutdown_timeout, K_DURATION, "DURATION"),
     FIELD(group_expiry, K_DURATION, "DURATION"),
+    FIELD(plugin_http_timeout, K_DURATION, "DURATION"),
     FIELD(verbosity, K_LEVEL, "0..3"),
     FIELD(store_key_file, K_PATH, "PATH"),
     FIELD(store_key_env, K_WORD, "VARIABLE"),

@@ -108,6 +108,7 @@ typedef struct ch_config {
     uint64_t ping_timeout;        /* 30s: no pong -> connection dropped */
     uint64_t shutdown_timeout;    /* 10s: grace for clients on SIGTERM */
     uint64_t group_expiry;        /* 86400s, as channels_redis */
+    uint64_t plugin_http_timeout; /* 30s: a plugin endpoint's answer, else 504 */
 
     int verbosity;                /* 0..3, default 1 */
 } ch_config;

@@ -28,6 +28,7 @@ enum ch_metric {
     CH_M_CONFIG_RELOADS,
     CH_M_CONFIG_RELOAD_FAILURES,
     CH_M_HTTP_REQUESTS,
+    CH_M_PLUGIN_HTTP_TIMEOUTS,    /* plugin endpoints answered 504 by the host */
     CH_M__COUNT
 };
 

@@ -1,7 +1,8 @@
 /*
  * api.c -- the function table handed to plugins (sdk/chanhost.h), each
  * entry a thin, argument-checking bridge to the host module that does the
- * work.
+ * work (the HTTP endpoint members are endpoints.c's, store_call and
+ * store_exec api_store.c's).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include "api.h"
 #include "api_store.h"
 #include "app.h"
+#include "endpoints.h"
 #include "handshake.h"
 #include "layer.h"
 #include "log.h"
@@ -259,6 +261,16 @@ static const chanhost_api api_table = {
     .store_call = ch_api_store_call,
     .now_ms = api_now_ms,
     .user = api_user,
+    .http_method = ch_api_http_method,
+    .http_path = ch_api_http_path,
+    .http_param = ch_api_http_param,
+    .http_query = ch_api_http_query,
+    .http_body = ch_api_http_body,
+    .http_user = ch_api_http_user,
+    .http_is_service = ch_api_http_is_service,
+    .http_peer = ch_api_http_peer,
+    .http_reply = ch_api_http_reply,
+    .store_exec = ch_api_store_exec,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }

@@ -1,7 +1,8 @@
 /*
  * api_store.c -- api->store_call: a plugin's store operation, tied to the
  * connection it was made for, so that a result arriving after the client
- * left reaches the plugin with c == NULL instead of a dangling pointer.
+ * left reaches the plugin with c == NULL instead of a dangling pointer;
+ * and api->store_exec, the same without a connection.
  *
  * Each call holds a reference on the plugin version that made it, so its
  * callback code stays loaded until the result has been handed over.
@@ -17,12 +18,14 @@
 
 typedef void (*store_cb)(chanhost_conn *c, int status, const json_t *result, const char *error,
                          void *arg);
+typedef void (*exec_cb)(int status, const json_t *result, const char *error, void *arg);
 
 struct ch_store_pending {
     struct ch_store_pending *next, *prev;   /* in the connection's list */
     chanhost_conn *conn;                    /* NULL once it is gone */
     ch_plugin *plugin;                      /* a reference */
-    store_cb cb;
+    store_cb cb;                            /* store_call's, or NULL */
+    exec_cb xcb;                            /* store_exec's, or NULL */
     void *arg;
 };
 
@@ -50,39 +53,66 @@ static void on_result(int status, json_t *result, const char *error, void *arg)
     chanhost_conn *c = p->conn;
 
     pending_unlink(p);
-    ch_plugin_store_result(p->plugin, p->cb, c, status, result, error, p->arg);
+    if (p->xcb)
+        ch_plugin_exec_result(p->plugin, p->xcb, status, result, error, p->arg);
+    else
+        ch_plugin_store_result(p->plugin, p->cb, c, status, result, error, p->arg);
     ch_plugin_unref(p->plugin);
     free(p);
 }
 
-int ch_api_store_call(chanhost_conn *c, const char *op, json_t *params, store_cb cb, void *arg)
+/* Queue op with params (stolen) for the plugin whose callback runs now,
+ * its result going to cb or xcb (one of them set) with arg.  Returns the
+ * pending call (the store holds it until on_result), or NULL with the
+ * CHANHOST_STORE_* error in *rc. */
+static ch_store_pending *queue_call(const char *op, json_t *params, store_cb cb, exec_cb xcb,
+                                    void *arg, int *rc)
 {
     const ch_plugin *cur = ch_plugin_current();
     ch_store_pending *p;
-    int rc;
 
-    if (!op || !params || !cb || !cur || (c && c->conn->closing)) {
+    *rc = CHANHOST_STORE_EINVAL;
+    if (!op || !params || !(cb || xcb) || !cur) {
         json_decref(params);
-        return CHANHOST_STORE_EINVAL;
+        return NULL;
     }
-    if (!store_app || !store_app->store) {
+    *rc = CHANHOST_STORE_EIO;
+    if (!store_app || !store_app->store || !(p = calloc(1, sizeof *p))) {
         json_decref(params);
-        return CHANHOST_STORE_EIO;
-    }
-    p = calloc(1, sizeof *p);
-    if (!p) {
-        json_decref(params);
-        return CHANHOST_STORE_EIO;
+        return NULL;
     }
     p->plugin = (ch_plugin *)cur;
     p->cb = cb;
+    p->xcb = xcb;
     p->arg = arg;
-    rc = ch_store_call(store_app->store, op, params, on_result, p);
-    if (rc != 0) {
+    *rc = ch_store_call(store_app->store, op, params, on_result, p);
+    if (*rc != 0) {
         free(p);
-        return rc;
+        return NULL;
     }
     ch_plugin_ref(p->plugin);
+    return p;
+}
+
+int ch_api_store_exec(const char *op, json_t *params, exec_cb cb, void *arg)
+{
+    int rc;
+
+    queue_call(op, params, NULL, cb, arg, &rc);
+    return rc;
+}
+
+int ch_api_store_call(chanhost_conn *c, const char *op, json_t *params, store_cb cb, void *arg)
+{
+    ch_store_pending *p;
+    int rc;
+
+    if (c && c->conn->closing) {
+        json_decref(params);
+        return CHANHOST_STORE_EINVAL;
+    }
+    if (!(p = queue_call(op, params, cb, NULL, arg, &rc)))
+        return rc;
     if (c) {
         p->conn = c;
         p->next = c->pending;

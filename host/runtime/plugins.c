@@ -138,6 +138,54 @@ int ch_plugin_check_descriptor(const chanhost_plugin *d, const char *name, const
     return 0;
 }
 
+/* The most endpoints one plugin may declare (more are ignored). */
+#define CH_PLUGIN_MAX_ENDPOINTS 256
+
+/* Free an array of n declarations and their strings (NULL is fine). */
+static void decls_free(ch_endpoint_decl *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; v && i < n; i++) {
+        free(v[i].method);
+        free(v[i].pattern);
+    }
+    free(v);
+}
+
+/* Copy the endpoints d (borrowed) declares into p->endpoints, if d is of
+ * this host's major and large enough to have them: the layout is then
+ * ours, whatever its minor.  Thread-safe (no log).  Returns 0 or -1 out of
+ * memory (err set). */
+static int copy_endpoints(ch_plugin *p, const chanhost_plugin *d, char *err, size_t errlen)
+{
+    size_t n, i;
+
+    if (d->abi_major != CHANHOST_ABI_MAJOR ||
+        d->struct_size < offsetof(chanhost_plugin, n_endpoints) + sizeof d->n_endpoints ||
+        !d->endpoints || d->n_endpoints == 0)
+        return 0;
+    n = d->n_endpoints < CH_PLUGIN_MAX_ENDPOINTS ? d->n_endpoints : CH_PLUGIN_MAX_ENDPOINTS;
+    if (!(p->endpoints = calloc(n, sizeof *p->endpoints))) {
+        errf(err, errlen, "plugin '%s': out of memory", p->name);
+        return -1;
+    }
+    p->n_endpoints = n;
+    for (i = 0; i < n; i++) {
+        const chanhost_endpoint *e = &d->endpoints[i];
+        ch_endpoint_decl *o = &p->endpoints[i];
+
+        o->access = e->access;
+        o->handler = e->handler;
+        if ((e->method && !(o->method = strdup(e->method))) ||
+            (e->pattern && !(o->pattern = strdup(e->pattern)))) {
+            errf(err, errlen, "plugin '%s': out of memory", p->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* dlopen the private copy, find and check the descriptor and keep what
  * this host knows of it in p->desc_copy.  Returns 0 or -1 with err set. */
 static int open_library(ch_plugin *p, char *err, size_t errlen)
@@ -160,7 +208,8 @@ static int open_library(ch_plugin *p, char *err, size_t errlen)
              p->file, CHANHOST_DESCRIPTOR_SYMBOL);
         return -1;
     }
-    if (ch_plugin_check_descriptor(sym, p->name, p->file, &p->desc_copy, err, errlen) != 0)
+    if (copy_endpoints(p, sym, err, errlen) != 0 ||
+        ch_plugin_check_descriptor(sym, p->name, p->file, &p->desc_copy, err, errlen) != 0)
         return -1;
     p->desc = &p->desc_copy;
     return 0;
@@ -212,6 +261,7 @@ int ch_plugin_adopt(ch_plugin *p, chanhost_conn *c, void *old_data)
 static void plugin_free(ch_plugin *p)
 {
     live_unlink(p);
+    decls_free(p->endpoints, p->n_endpoints);
     if (p->handle)
         dlclose(p->handle);
     free(p->name);
@@ -219,14 +269,95 @@ static void plugin_free(ch_plugin *p)
     free(p);
 }
 
+/* The declarations of refused loads, one entry per plugin name (loop
+ * thread only): ch_plugin_refused_endpoints. */
+typedef struct refused {
+    struct refused *next;
+    char *name;
+    ch_endpoint_decl *v;
+    size_t n;
+} refused;
+
+static refused *refused_list;
+
+/* Take p's declarations out of p (p keeps none) with their handlers
+ * cleared, for a refusal: *v and *n (the caller's). */
+static void take_decls(ch_plugin *p, ch_endpoint_decl **v, size_t *n)
+{
+    size_t i;
+
+    *v = p->endpoints;
+    *n = p->n_endpoints;
+    for (i = 0; i < *n; i++)
+        (*v)[i].handler = NULL;
+    p->endpoints = NULL;
+    p->n_endpoints = 0;
+}
+
+/* Forget the refused declarations of name. */
+static void forget_refused(const char *name)
+{
+    refused **pp = &refused_list, *r;
+
+    while ((r = *pp) && strcmp(r->name, name) != 0)
+        pp = &r->next;
+    if (!r)
+        return;
+    *pp = r->next;
+    decls_free(r->v, r->n);
+    free(r->name);
+    free(r);
+}
+
+/* Remember v[0..n) (stolen) as the declarations of refused plugin name,
+ * in place of earlier ones (loop thread). */
+static void remember_refused(const char *name, ch_endpoint_decl *v, size_t n)
+{
+    refused *r;
+
+    forget_refused(name);
+    if (!v)
+        return;
+    if (!(r = calloc(1, sizeof *r)) || !(r->name = strdup(name))) {
+        free(r);
+        decls_free(v, n);
+        return;
+    }
+    r->v = v;
+    r->n = n;
+    r->next = refused_list;
+    refused_list = r;
+}
+
+const ch_endpoint_decl *ch_plugin_refused_endpoints(const char *name, size_t *n)
+{
+    const refused *r;
+
+    for (r = refused_list; r; r = r->next)
+        if (strcmp(r->name, name) == 0) {
+            *n = r->n;
+            return r->v;
+        }
+    *n = 0;
+    return NULL;
+}
+
+void ch_plugin_refused_free(void)
+{
+    while (refused_list)
+        forget_refused(refused_list->name);
+}
+
 /*
  * The part of loading that touches the disk: stat, private copy, dlopen,
  * descriptor checks.  Thread-safe (it runs on the thread pool for reloads):
  * it logs nothing and reports into err.  Returns a plugin with refs = 1
- * that is not started yet, or NULL.
+ * that is not started yet, or NULL with the endpoints its descriptor
+ * declared (if it could be read) in *refused_v / *refused_n (the
+ * caller's: remember_refused on the loop, or decls_free).
  */
 static ch_plugin *plugin_open(const char *dir, const char *name, uint32_t generation, char *err,
-                              size_t errlen)
+                              size_t errlen, ch_endpoint_decl **refused_v, size_t *refused_n)
 {
     ch_plugin *p = calloc(1, sizeof *p);
     struct stat st;
@@ -251,6 +382,7 @@ static ch_plugin *plugin_open(const char *dir, const char *name, uint32_t genera
                               (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
                                   (uint64_t)st.st_mtim.tv_nsec};
     if (open_library(p, err, errlen) != 0) {
+        take_decls(p, refused_v, refused_n);
         plugin_free(p);
         return NULL;
     }
@@ -271,10 +403,16 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
     current = NULL;
     json_decref(empty);
     if (rc != 0) {
+        ch_endpoint_decl *v;
+        size_t n;
+
         errf(err, errlen, "plugin '%s' (%s): init failed with %d", p->name, p->file, rc);
+        take_decls(p, &v, &n);
+        remember_refused(p->name, v, n);
         plugin_free(p);
         return -1;
     }
+    forget_refused(p->name);
     p->loaded_at = (uint64_t)time(NULL);
     live_link(p);
     ch_log(CH_LOG_INFO, "plugin %s %s loaded from %s (generation %u)", p->desc->name,
@@ -285,8 +423,12 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
 ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *settings,
                           uint32_t generation, char *err, size_t errlen)
 {
-    ch_plugin *p = plugin_open(dir, name, generation, err, errlen);
+    ch_endpoint_decl *v = NULL;
+    size_t n = 0;
+    ch_plugin *p = plugin_open(dir, name, generation, err, errlen, &v, &n);
 
+    if (!p)
+        remember_refused(name, v, n);
     if (!p || plugin_start(p, settings, err, errlen) != 0)
         return NULL;
     return p;
@@ -299,6 +441,8 @@ typedef struct load_job {
     json_t *settings;
     uint32_t generation;
     ch_plugin *p;
+    ch_endpoint_decl *refused_v;   /* a refused descriptor's endpoints */
+    size_t refused_n;
     char err[512];
     ch_plugin_loaded_fn done;
     void *arg;
@@ -308,7 +452,8 @@ static void load_work(uv_work_t *w)
 {
     load_job *j = w->data;
 
-    j->p = plugin_open(j->dir, j->name, j->generation, j->err, sizeof j->err);
+    j->p = plugin_open(j->dir, j->name, j->generation, j->err, sizeof j->err, &j->refused_v,
+                       &j->refused_n);
 }
 
 static void load_done(uv_work_t *w, int status)
@@ -320,6 +465,8 @@ static void load_done(uv_work_t *w, int status)
         j->p = NULL;
         errf(j->err, sizeof j->err, "plugin '%s': load cancelled", j->name);
     }
+    if (!j->p && j->refused_v)
+        remember_refused(j->name, j->refused_v, j->refused_n);
     if (j->p && plugin_start(j->p, j->settings, j->err, sizeof j->err) != 0)
         j->p = NULL;
     j->done(j->p, j->p ? NULL : j->err, j->arg);
@@ -415,4 +562,18 @@ void ch_plugin_store_result(ch_plugin *p,
                             const char *error, void *arg)
 {
     CALL_IN(p, cb(c, status, result, error, arg));
+}
+
+void ch_plugin_http(ch_plugin *p, void (*handler)(chanhost_http *req, void *state),
+                    chanhost_http *req)
+{
+    CALL_IN(p, handler(req, p->state));
+}
+
+void ch_plugin_exec_result(ch_plugin *p,
+                           void (*cb)(int status, const json_t *result, const char *error,
+                                      void *arg),
+                           int status, const json_t *result, const char *error, void *arg)
+{
+    CALL_IN(p, cb(status, result, error, arg));
 }

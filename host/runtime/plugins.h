@@ -18,6 +18,11 @@
  * Every other callback is optional: the wrappers below honour a NULL one
  * (connect: accept; disconnect, group_message, adopt, fini: skipped).
  *
+ * The endpoints a descriptor declares (ABI 1.2) are copied at step 3/4
+ * whenever its major is this host's, before the other checks, so that a
+ * plugin refused later keeps its declarations (ch_plugin_refused_endpoints)
+ * and its endpoints can answer 503.
+ *
  * A loaded version is reference-counted: the registry holds one
  * reference, every connection it serves holds one.  When the last goes,
  * fini runs and the library is closed; never while one of its callbacks is
@@ -33,6 +38,17 @@
 #include <uv.h>
 
 #include "chanhost.h"
+
+/* One HTTP endpoint a plugin declared (chanhost_endpoint, ABI 1.2), as
+ * the host keeps it: method and pattern copied (owned, may be NULL when
+ * the plugin left them out), access as declared, handler pointing into the
+ * plugin's code (NULL in a refused plugin's declarations: no code). */
+typedef struct ch_endpoint_decl {
+    char *method;
+    char *pattern;
+    int access;
+    void (*handler)(chanhost_http *req, void *state);
+} ch_endpoint_decl;
 
 /* What identifies the contents of a file for change detection. */
 typedef struct ch_file_id {
@@ -53,6 +69,8 @@ typedef struct ch_plugin {
     ch_file_id file_id;             /* of `file` when it was loaded */
     struct ch_plugin *live_next, *live_prev;   /* every live version */
     unsigned linked : 1;
+    ch_endpoint_decl *endpoints;    /* its declared endpoints (owned) */
+    size_t n_endpoints;
 } ch_plugin;
 
 /* The function table every plugin's init gets (api.h's ch_api_table;
@@ -108,6 +126,26 @@ void ch_plugin_store_result(ch_plugin *p,
                                        const char *error, void *arg),
                             chanhost_conn *c, int status, const json_t *result,
                             const char *error, void *arg);
+
+/* Call an endpoint's handler (a function of p's) with req (borrowed). */
+void ch_plugin_http(ch_plugin *p, void (*handler)(chanhost_http *req, void *state),
+                    chanhost_http *req);
+
+/* Hand an api->store_exec result to the plugin's callback cb. */
+void ch_plugin_exec_result(ch_plugin *p,
+                           void (*cb)(int status, const json_t *result, const char *error,
+                                      void *arg),
+                           int status, const json_t *result, const char *error, void *arg);
+
+/* The endpoints declared by the last refused load of plugin `name` whose
+ * descriptor could be read (its major was this host's: init failed, a
+ * newer minor, a missing field ...), so that they answer 503 while no
+ * version of it runs: borrowed, valid until the next load of that name
+ * (loop thread); NULL with *n = 0 if none.  Handlers are NULL. */
+const ch_endpoint_decl *ch_plugin_refused_endpoints(const char *name, size_t *n);
+
+/* Forget every remembered refused declaration (ch_app_free). */
+void ch_plugin_refused_free(void);
 
 /* Every live plugin version, newest first (walk with ->live_next). */
 const ch_plugin *ch_plugin_live(void);

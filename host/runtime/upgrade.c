@@ -173,16 +173,16 @@ static const char *query_find(const char *q, const char *name, size_t *len)
     return NULL;
 }
 
-const char *ch_ws_query_param(ch_ws *w, const char *name)
+const char *ch_query_cached(struct ch_qval **cache, const char *query, const char *name)
 {
     struct ch_qval *qv;
     const char *raw;
     size_t len = 0;
 
-    for (qv = w->qcache; qv; qv = qv->next)
+    for (qv = *cache; qv; qv = qv->next)
         if (strcmp(qv->name, name) == 0)
             return qv->value;
-    raw = query_find(w->query, name, &len);
+    raw = query_find(query, name, &len);
     if (!raw || !(qv = malloc(sizeof *qv + strlen(name) + 1)))
         return NULL;
     strcpy(qv->name, name);
@@ -191,9 +191,26 @@ const char *ch_ws_query_param(ch_ws *w, const char *name)
         free(qv);
         return NULL;
     }
-    qv->next = w->qcache;
-    w->qcache = qv;
+    qv->next = *cache;
+    *cache = qv;
     return qv->value;
+}
+
+void ch_query_cache_free(struct ch_qval **cache)
+{
+    while (*cache) {
+        struct ch_qval *next = (*cache)->next;
+
+        OPENSSL_cleanse((*cache)->value, strlen((*cache)->value));
+        free((*cache)->value);
+        free(*cache);
+        *cache = next;
+    }
+}
+
+const char *ch_ws_query_param(ch_ws *w, const char *name)
+{
+    return ch_query_cached(&w->qcache, w->query, name);
 }
 
 /* The handshake checks that come before the plugin sees anything.
@@ -356,14 +373,7 @@ void ch_ws_gone(ch_conn *c)
     ch_route_unref(w->route);
     ch_route_params_free(&w->params);
     free_strings(w);
-    while (w->qcache) {
-        struct ch_qval *next = w->qcache->next;
-
-        OPENSSL_cleanse(w->qcache->value, strlen(w->qcache->value));
-        free(w->qcache->value);
-        free(w->qcache);
-        w->qcache = next;
-    }
+    ch_query_cache_free(&w->qcache);
     free(w->subprotocol);
     json_decref(w->identity);
     free(w);

@@ -27,6 +27,13 @@ void ch_ws_deny(ch_ws *w);
  * (owned by w) until the connection ends; NULL if absent or malformed. */
 const char *ch_ws_query_param(ch_ws *w, const char *name);
 
+/* The same for any raw query string (borrowed): the decoded value is kept
+ * in *cache (the caller's list, NULL at first) until ch_query_cache_free,
+ * which wipes the values (they may hold tokens) and empties the list. */
+struct ch_qval;
+const char *ch_query_cached(struct ch_qval **cache, const char *query, const char *name);
+void ch_query_cache_free(struct ch_qval **cache);
+
 /* The connection goes (c->ws): the plugin's disconnect, store calls
  * detached, groups left, counters; then c->ws is freed and NULL.  The
  * ch_ws_handler gone hook. */
