@@ -235,6 +235,8 @@ static int named_before(const ch_app *app, size_t i)
     return 0;
 }
 
+static void on_timer(uv_timer_t *timer);
+
 /* The endpoint state, made on first use (with its timer). */
 static struct ch_endpoints *state(ch_app *app)
 {
@@ -273,6 +275,12 @@ int ch_rest_endpoints_build(ch_app *app)
     t->v = v;
     t->n = n;
     return 0;
+}
+
+void ch_rest_endpoints_stop(ch_app *app)
+{
+    if (app->endpoints && app->endpoints->wait_head)
+        uv_timer_start(&app->endpoints->timer, on_timer, 0, 0);
 }
 
 void ch_rest_endpoints_close(ch_app *app)
@@ -365,8 +373,6 @@ static void wait_unlink(struct ch_endpoints *t, ch_rest *r)
     r->wait_next = r->wait_prev = NULL;
 }
 
-static void on_timer(uv_timer_t *timer);
-
 /* Arm the timer for the oldest awaited answer, if any. */
 static void arm(struct ch_endpoints *t, uint64_t now)
 {
@@ -392,8 +398,9 @@ static void on_answer(chanhost_http *q, int status, json_t *body)
     ch_rest_answer(r, status, body);
 }
 
-/* The oldest awaited answers are late: 504 (or drop), abandon their
- * requests, and wait for the next. */
+/* The oldest awaited answers are late (all of them once the host is
+ * stopping): 504 (or drop), abandon their requests, and wait for the
+ * next. */
 static void on_timer(uv_timer_t *timer)
 {
     ch_app *app = timer->data;
@@ -401,7 +408,7 @@ static void on_timer(uv_timer_t *timer)
     uint64_t now = uv_now(app->loop);
     ch_rest *r;
 
-    while ((r = t->wait_head) && r->deadline <= now) {
+    while ((r = t->wait_head) && (r->deadline <= now || app->stopping)) {
         wait_unlink(t, r);
         ch_metric_count(CH_M_PLUGIN_HTTP_TIMEOUTS);
         ch_log(CH_LOG_WARN, "plugin '%s': %s not answered within plugin_http_timeout: 504",

@@ -21,6 +21,10 @@ typedef struct ch_app ch_app;
  * 0 or -ENOMEM (the old table stays). */
 int ch_rest_endpoints_build(ch_app *app);
 
+/* The host is stopping (its connections are closing): stop waiting for
+ * the plugins' answers now rather than at their deadlines. */
+void ch_rest_endpoints_stop(ch_app *app);
+
 /* Close the timer (part of a graceful stop, when no request is left). */
 void ch_rest_endpoints_close(ch_app *app);
 

@@ -424,6 +424,7 @@ void ch_app_stop(ch_app *app)
         else
             ch_conn_close(c);
     }
+    ch_rest_endpoints_stop(app);
     uv_timer_start(&app->shutdown_timer, on_shutdown_timeout, app->cfg.shutdown_timeout, 0);
     if (app->n_conns == 0) {
         app->stopping = 2;

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 from apiclient import Api, SERVICE_TOKEN, auth_config_lines
-from conftest import SOURCE_DIR, TEST_PLUGIN_DIR
+from conftest import SOURCE_DIR, TEST_PLUGIN_DIR, RawConn
 
 HELLO_SRC = SOURCE_DIR / "tests" / "plugins" / "hello_http.c"
 SDK = SOURCE_DIR / "sdk"
@@ -146,6 +146,17 @@ def test_unanswered_request_gets_504(hello):
     assert metric(api, 'chanhost_http_responses_total{code="504"}') >= 1
     # the connection's next request is served as usual
     assert api.call("GET", "/api/hello/")["greeting"] == "hello"
+
+
+def test_stop_does_not_wait_for_unanswered_requests(make_host, tmp_path):
+    h = make_host(["plugin_http_timeout 600s"], plugin_dir=TEST_PLUGIN_DIR,
+                  routes=["/ws/hello/ hello_http"])
+    conn = RawConn.connect(h.port)
+    conn.send(f"GET /api/hello/silent/ HTTP/1.1\r\nHost: {h.authority}\r\n\r\n")
+    h.wait_for(r"\[hello_http\] holding /api/hello/silent/ unanswered")
+    h.send_signal(signal.SIGTERM)
+    assert h.wait_exit(timeout=15) == 0
+    assert conn.sock.recv(4096) == b""   # closed without an answer
 
 
 def metric(api, name):

@@ -120,11 +120,12 @@ static void hello_room(chanhost_http *req, void *state)
                                             "message", chanhost_strerror(rc)));
 }
 
-/* GET PREFIX/silent/: never answered (the host answers 504). */
+/* GET PREFIX/silent/: never answered (the host answers 504); logged so
+ * that tests know the request reached the plugin. */
 static void hello_silent(chanhost_http *req, void *state)
 {
-    (void)req;
     (void)state;
+    api->log(CHANHOST_LOG_INFO, "holding %s unanswered", api->http_path(req));
 }
 
 /* DELETE PREFIX/echo/: 204, no body; a bad status first is refused. */
