@@ -30,9 +30,10 @@
  *   scope["headers"]                 api->header
  *
  * Callbacks.  name, version and receive are mandatory; every other
- * callback (init, fini, connect, disconnect, group_message, adopt) is
- * optional: leave it out of CHANHOST_PLUGIN_INIT and the host does what
- * that callback's comment below says happens without it.
+ * callback (init, fini, connect, disconnect, group_message, adopt) and the
+ * HTTP endpoints (endpoints, n_endpoints) are optional: leave them out of
+ * CHANHOST_PLUGIN_INIT and the host does what their comments below say
+ * happens without them.
  *
  * Threading.  Every callback runs on the host's event-loop thread, one at a
  * time, and every api function must be called from that thread (from inside

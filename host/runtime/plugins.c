@@ -11,6 +11,11 @@
  * holding only what this host knows, zero-filled past the plugin's
  * struct_size: callbacks newer than the plugin read as NULL, and the
  * wrappers below treat every optional callback's NULL as "absent".
+ *
+ * It also owns each version's copy of its declared HTTP endpoints
+ * (ch_plugin.endpoints) and, per plugin name, the declarations of its last
+ * refused load (a file static, loop thread only), so that a refused
+ * plugin's endpoints can answer 503.
  */
 #include "plugins.h"
 

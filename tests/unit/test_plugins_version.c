@@ -107,6 +107,23 @@ static void older_minor_reads_newer_fields_as_null(void **state)
     assert_int_equal(out.abi_minor, 0);
 }
 
+/* A 1.1 descriptor ends before the endpoints of 1.2: they read as none. */
+static void minor_1_1_has_no_endpoints(void **state)
+{
+    desc_buf b;
+    chanhost_plugin out;
+    char err[256];
+
+    (void)state;
+    make(&b, (uint32_t)offsetof(chanhost_plugin, endpoints), CHANHOST_ABI_MAJOR, 1);
+    b.u.d.adopt = fake_adopt;
+    assert_int_not_equal(b.u.bytes[offsetof(chanhost_plugin, endpoints)], 0);
+    assert_int_equal(check(&b, &out, err, sizeof err), 0);
+    assert_ptr_equal(out.adopt, fake_adopt);
+    assert_null(out.endpoints);
+    assert_int_equal(out.n_endpoints, 0);
+}
+
 static void newer_minor_is_refused_saying_both_versions(void **state)
 {
     desc_buf b;
@@ -280,6 +297,7 @@ int main(void)
         cmocka_unit_test(older_minor_reads_newer_fields_as_null),
         cmocka_unit_test(newer_minor_is_refused_saying_both_versions),
         cmocka_unit_test(other_major_is_refused),
+        cmocka_unit_test(minor_1_1_has_no_endpoints),
         cmocka_unit_test(too_small_struct_size_is_refused),
         cmocka_unit_test(larger_descriptor_declaring_older_minor_is_accepted),
         cmocka_unit_test(other_jansson_is_refused),
