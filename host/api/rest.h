@@ -9,12 +9,13 @@
  * one connection are answered in order.
  *
  * Files: rest.c (dispatch, authentication of the request, body parsing,
- * answers and the access log line, the store / thread-pool plumbing,
- * validators), rest_auth.c (register, login, logout, me, users, tokens),
- * rest_rooms.c (rooms, participants, messages, threads, ads, task
- * members), rest_plugins.c (the endpoints plugins declare: a path no host
- * route knows is looked up there, then goes through the same checks).
- * The part below ch_rest_serve is shared by those files only.
+ * answers, the store / thread-pool plumbing, validators), rest_auth.c
+ * (register, login, logout, me, users, tokens), rest_rooms.c (rooms,
+ * participants, messages, threads, ads, task members).  The part below
+ * ch_rest_serve is shared by those three files and rest_plugins.c (the
+ * endpoints plugins declare: a path no host route knows is looked up
+ * there, then goes through the same checks; rest.c writes the access log
+ * line of both) only.
  */
 #ifndef CH_REST_H
 #define CH_REST_H

@@ -238,7 +238,7 @@ static int named_before(const ch_app *app, size_t i)
 static void on_timer(uv_timer_t *timer);
 
 /* The endpoint state, made on first use (with its timer). */
-static struct ch_endpoints *state(ch_app *app)
+static struct ch_endpoints *table_state(ch_app *app)
 {
     if (!app->endpoints && (app->endpoints = calloc(1, sizeof *app->endpoints))) {
         uv_timer_init(app->loop, &app->endpoints->timer);
@@ -249,7 +249,7 @@ static struct ch_endpoints *state(ch_app *app)
 
 int ch_rest_endpoints_build(ch_app *app)
 {
-    struct ch_endpoints *t = state(app);
+    struct ch_endpoints *t = table_state(app);
     endpoint *v = NULL;
     size_t n = 0, cap = 0, i;
 
