@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "plugins.h"
+#include "timers.h"
 #include "upgrade.h"
 #include "ws.h"
 
@@ -259,6 +260,11 @@ static const chanhost_api api_table = {
     .store_call = ch_api_store_call,
     .now_ms = api_now_ms,
     .user = api_user,
+    .timer_start = ch_timer_start,
+    .timer_stop = ch_timer_stop,
+    .poster_new = ch_poster_new,
+    .poster_free = ch_poster_free,
+    .loop_post = ch_loop_post,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }
