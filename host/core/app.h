@@ -11,7 +11,7 @@
  * small app of their own.  Process-wide state that is not in it (file
  * statics, all used on the loop thread): the counters (metrics.c), the log
  * verbosity (log.c), the live plugin list, the plugin being called and the
- * SDK table (plugins.c), the app bound to the plugin API (api.c,
+ * SDK table (plugins.c), the plugins' post queue and timer loop (timers.c), the app bound to the plugin API (api.c,
  * api_store.c), the store's registered operation tables (store_ops.c), the
  * Redis backends (layer_redis.c), the reloader (reload.c), http_parser's
  * settings (http.c) and wslay's current input (ws.c).

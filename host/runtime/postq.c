@@ -34,13 +34,13 @@ static int pop(ch_postq *q, ch_post *e)
 static void on_async(uv_async_t *a)
 {
     ch_postq *q = a->data;
-    size_t todo;
+    size_t due;
     ch_post e;
 
     pthread_mutex_lock(&q->mu);
-    todo = q->n;
+    due = q->n;
     pthread_mutex_unlock(&q->mu);
-    while (todo-- > 0 && pop(q, &e))
+    while (due-- > 0 && pop(q, &e))
         q->run(&e, q->ctx);
 }
 
