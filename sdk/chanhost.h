@@ -358,8 +358,10 @@ typedef struct chanhost_api {
      *   - the version unloads: after fini returns, every timer it still
      *     has is stopped and freed (fini may stop them itself first).
      * Timers do not keep a version loaded: an old version whose last
-     * connection closed after a reload is unloaded (fini, then its timers
-     * are cancelled) even if it has timers running.  When the host stops,
+     * connection closed (or was adopted) after a reload is unloaded (fini,
+     * then its timers are cancelled) even if it has timers running; a
+     * timer that should outlive its version has no meaning, its code goes
+     * with it.  When the host stops,
      * every timer is stopped once the connections are gone (the handles
      * stay valid for timer_stop until the version unloads).  Returns NULL
      * (with a log line) outside a plugin callback, when the host is
@@ -476,7 +478,11 @@ typedef struct chanhost_plugin {
      * Return non-zero to leave it with the old version (which then keeps
      * serving it, or closes it with 1012 if its route says
      * reload=restart).  Without adopt, connections always stay with the
-     * version that accepted them. */
+     * version that accepted them.  Timers and posters (ABI 1.2) are not
+     * carried over: those in old_data stay the old version's and are
+     * cancelled and freed when it unloads, which may be right after adopt
+     * returns; so adopt stops them (api->timer_stop on them is allowed
+     * during adopt), forgets their handles and starts its own. */
     int (*adopt)(chanhost_conn *c, void *state, void *old_data);
 } chanhost_plugin;
 
