@@ -37,9 +37,24 @@
  *
  * Threading.  Every callback runs on the host's event-loop thread, one at a
  * time, and every api function must be called from that thread (from inside
- * a callback).  A callback must never block: no sleeping, no synchronous
- * network or disk I/O.  Slow work belongs to host services that answer
- * asynchronously.
+ * a callback), with ONE exception: api->loop_post (ABI 1.2), which any
+ * thread may call.  A callback must never block: no sleeping, no
+ * synchronous network or disk I/O.  Slow work belongs to host services that
+ * answer asynchronously, or to the plugin's own worker threads:
+ *
+ *   - on the loop (in init, or any callback) take a poster with
+ *     api->poster_new() and start the thread with it;
+ *   - the thread does its slow work and hands each result to the loop with
+ *     api->loop_post(poster, cb, drop, arg); cb(arg) then runs on the loop
+ *     thread, inside the version that owns the poster, where every api
+ *     function may be called again (send to a connection, group_send ...);
+ *   - fini stops and joins the thread, then calls api->poster_free (the
+ *     host frees every poster the plugin left after fini returns; a thread
+ *     still running then would use a freed poster and unloaded code).
+ *
+ * This is Redis's thread-safe context (RedisModule_GetThreadSafeContext),
+ * turned into a queue: a worker never takes the loop's lock, it queues a
+ * callback.  Timers (api->timer_start) need no thread at all.
  *
  * Lifetimes.  A chanhost_conn is owned by the host.  It is valid from the
  * connect callback until the disconnect callback returns; after that the
@@ -128,6 +143,8 @@ extern "C" {
 #define CHANHOST_ERR_NOMEM (-12)     /* out of memory */
 #define CHANHOST_ERR_TOO_BIG (-90)   /* message larger than max_message_size */
 #define CHANHOST_ERR_STATE (-71)     /* wrong state (e.g. accept twice) */
+#define CHANHOST_ERR_BUSY (-11)      /* a bounded queue is full: try again later
+                                        (EAGAIN; api->loop_post, ABI 1.2) */
 
 /* Results of the message store (api->store_call), negative errno values. */
 #define CHANHOST_STORE_ENOENT (-2)      /* no such room / message / user */
@@ -151,6 +168,7 @@ static inline const char *chanhost_strerror(int err)
     case CHANHOST_ERR_NOMEM: return "out of memory";
     case CHANHOST_ERR_TOO_BIG: return "message larger than max_message_size";
     case CHANHOST_ERR_STATE: return "not allowed in this state";
+    case CHANHOST_ERR_BUSY: return "queue full, try again later";
     case CHANHOST_STORE_ENOENT: return "no such room, message or user";
     case CHANHOST_STORE_EPERM: return "not allowed";
     case CHANHOST_STORE_EBUSY: return "store queue full";
@@ -208,6 +226,13 @@ typedef struct chanhost_endpoint {
      * now or later, e.g. from a store_exec callback). */
     void (*handler)(chanhost_http *req, void *state);
 } chanhost_endpoint;
+/* Opaque: one timer of api->timer_start (ABI 1.2), owned by the host and
+ * by the plugin version that started it. */
+typedef struct chanhost_timer chanhost_timer;
+
+/* Opaque: a plugin version's handle for api->loop_post (ABI 1.2), made by
+ * api->poster_new and owned by that version. */
+typedef struct chanhost_poster chanhost_poster;
 
 /*
  * The host's services, passed to init (borrowed; valid while the plugin
@@ -413,6 +438,65 @@ typedef struct chanhost_api {
                       void (*cb)(int status, const json_t *result, const char *error,
                                  void *arg),
                       void *arg);
+    /* --- ABI 1.2: timers and the loop ---------------------------------- */
+
+    /* Start a timer: cb(t, arg) runs on the loop thread after ms
+     * milliseconds, then every repeat_ms milliseconds if repeat_ms > 0
+     * (0: once).  Loop thread only, from inside a callback of the plugin
+     * (init, connect, receive, a timer, a loop_post callback ...): the
+     * timer belongs to the version whose callback is running, and cb runs
+     * inside that version (its api->log prefix, pinned for the call).
+     * arg is the plugin's, passed back untouched (the host never frees
+     * it).  Returns a handle owned by the host, valid until one of:
+     *   - timer_stop(t);
+     *   - a one-shot timer's cb returns (t is freed then: do not stop it
+     *     afterwards; stopping it inside its own cb is allowed);
+     *   - the version unloads: after fini returns, every timer it still
+     *     has is stopped and freed (fini may stop them itself first).
+     * Timers do not keep a version loaded: an old version whose last
+     * connection closed (or was adopted) after a reload is unloaded (fini,
+     * then its timers are cancelled) even if it has timers running; a
+     * timer that should outlive its version has no meaning, its code goes
+     * with it.  When the host stops,
+     * every timer is stopped once the connections are gone (the handles
+     * stay valid for timer_stop until the version unloads).  Returns NULL
+     * (with a log line) outside a plugin callback, when the host is
+     * stopping, or when out of memory. */
+    chanhost_timer *(*timer_start)(uint64_t ms, uint64_t repeat_ms,
+                                   void (*cb)(chanhost_timer *t, void *arg), void *arg);
+
+    /* Stop timer t and free it (t borrowed; invalid after the call): cb
+     * will not run again.  NULL is ignored.  Loop thread only. */
+    void (*timer_stop)(chanhost_timer *t);
+
+    /* A new poster for api->loop_post, owned by the version whose callback
+     * is running (loop thread only, inside a callback).  Free it with
+     * poster_free once no thread uses it; whatever the plugin has not
+     * freed when fini returns is freed by the host.  Returns NULL (with a
+     * log line) outside a plugin callback or when out of memory. */
+    chanhost_poster *(*poster_new)(void);
+
+    /* Free poster p (loop thread only; NULL is ignored).  Callbacks queued
+     * through p and not run yet are dropped: their drop(arg) is called
+     * (if given) before poster_free returns.  No thread may use p after. */
+    void (*poster_free)(chanhost_poster *p);
+
+    /* Callable from ANY thread (the only api function that is): queue
+     * cb(arg) to run on the loop thread, inside the version that owns p,
+     * where every api function may be called.  Callbacks run in the order
+     * they were queued (one queue for the host).  cb and drop are the
+     * plugin's, arg is passed back untouched.  If the callback cannot run
+     * any more (p freed, its version unloaded, the host stopping), it is
+     * dropped instead: drop(arg) is called on the loop thread (if drop is
+     * not NULL) to free what arg holds; cb then never runs.  So for every
+     * post that returned 0, cb runs, or else drop (if given).  The queue is
+     * bounded (4096 callbacks of all plugins together): returns 0,
+     * CHANHOST_ERR_BUSY when it is full (nothing was queued: retry later
+     * or give up; arg is still the caller's), CHANHOST_ERR_STATE when the
+     * host is stopping, CHANHOST_ERR_INVALID (p or cb NULL).  Never
+     * blocks on the loop (a short mutex only). */
+    int (*loop_post)(chanhost_poster *p, void (*cb)(void *arg), void (*drop)(void *arg),
+                     void *arg);
 } chanhost_api;
 
 /* Non-zero if the host's table `api` has member `member` (a field name of
@@ -490,7 +574,11 @@ typedef struct chanhost_plugin {
      * Return non-zero to leave it with the old version (which then keeps
      * serving it, or closes it with 1012 if its route says
      * reload=restart).  Without adopt, connections always stay with the
-     * version that accepted them. */
+     * version that accepted them.  Timers and posters (ABI 1.2) are not
+     * carried over: those in old_data stay the old version's and are
+     * cancelled and freed when it unloads, which may be right after adopt
+     * returns; so adopt stops them (api->timer_stop on them is allowed
+     * during adopt), forgets their handles and starts its own. */
     int (*adopt)(chanhost_conn *c, void *state, void *old_data);
 
     /* --- ABI 1.2: HTTP endpoints --- */

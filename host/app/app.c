@@ -28,6 +28,7 @@
 #include "store.h"
 #include "store_chat.h"
 #include "store_support.h"
+#include "timers.h"
 #include "http.h"
 #include "log.h"
 #include "manage.h"
@@ -39,6 +40,7 @@
 
 #define CH_READ_BUF_SIZE (64 * 1024)
 #define SERVICE_TOKEN_MAX ((size_t)64 << 10) /* the largest service token file */
+#define PLUGIN_POST_MAX 4096   /* api->loop_post callbacks waiting at once (chanhost.h) */
 
 static void on_flush_prepare(uv_prepare_t *h) { ch_app_flush(h->data); }
 static void on_flush_check(uv_check_t *h) { ch_app_flush(h->data); }
@@ -272,6 +274,8 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
         return -ENOMEM;
     if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_support_op) != 0)
         return -ENOSPC;
+    if (ch_timers_init(loop, PLUGIN_POST_MAX) != 0)
+        return -ENOMEM;
     ch_plugin_set_api(ch_api_table());
     ch_api_bind(app);
     ch_api_store_bind(app);
@@ -376,6 +380,7 @@ static void close_handles(ch_app *app)
 {
     ch_reload_close(app);
     ch_rest_endpoints_close(app);
+    ch_timers_close();   /* the plugins' timers and post queue */
     uv_close((uv_handle_t *)&app->flush_prepare, NULL);
     uv_close((uv_handle_t *)&app->flush_check, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
@@ -443,6 +448,7 @@ void ch_app_free(ch_app *app)
         ch_plugin_unref(app->plugins[i]);
     free(app->plugins);
     ch_plugin_refused_free();
+    ch_timers_fini();   /* no plugin is left to post */
     if (app->layer)
         ch_layer_free(app->layer);
     ch_config_free(&app->cfg);

@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "plugins.h"
+#include "timers.h"
 #include "upgrade.h"
 #include "ws.h"
 
@@ -271,6 +272,11 @@ static const chanhost_api api_table = {
     .http_peer = ch_api_http_peer,
     .http_reply = ch_api_http_reply,
     .store_exec = ch_api_store_exec,
+    .timer_start = ch_timer_start,
+    .timer_stop = ch_timer_stop,
+    .poster_new = ch_poster_new,
+    .poster_free = ch_poster_free,
+    .loop_post = ch_loop_post,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "timers.h"
 
 /* The size of an ABI 1.0 descriptor: everything up to disconnect.  Fields
  * added later are read only when the plugin's struct_size covers them. */
@@ -405,6 +406,8 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
         settings = empty = json_object();
     current = p;
     rc = p->desc->init ? p->desc->init(host_api, settings, &p->state) : 0;
+    if (rc != 0)
+        ch_timers_release(p);   /* what init made before failing */
     current = NULL;
     json_decref(empty);
     if (rc != 0) {
@@ -517,13 +520,20 @@ void ch_plugin_ref(ch_plugin *p) { p->refs++; }
 
 void ch_plugin_unref(ch_plugin *p)
 {
+    const ch_plugin *saved;
+    size_t cancelled;
+
     if (!p || --p->refs > 0)
         return;
-    if (p->desc->fini) {
-        current = p;
+    saved = current;
+    current = p;
+    if (p->desc->fini)
         p->desc->fini(p->state);
-        current = NULL;
-    }
+    cancelled = ch_timers_release(p);   /* after fini, which may have stopped some */
+    current = saved;
+    if (p->linked)
+        ch_log(CH_LOG_INFO, "plugin %s %s unloaded (generation %u; %zu timer(s) cancelled)",
+               p->desc->name, p->desc->version, p->generation, cancelled);
     plugin_free(p);
 }
 
@@ -582,3 +592,4 @@ void ch_plugin_exec_result(ch_plugin *p,
 {
     CALL_IN(p, cb(status, result, error, arg));
 }
+void ch_plugin_call(ch_plugin *p, void (*fn)(void *arg), void *arg) { CALL_IN(p, fn(arg)); }

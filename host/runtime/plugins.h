@@ -25,9 +25,11 @@
  *
  * A loaded version is reference-counted: the registry holds one
  * reference, every connection it serves holds one.  When the last goes,
- * fini runs and the library is closed; never while one of its callbacks is
- * on the stack (callbacks are always invoked through ch_plugin_* wrappers
- * that hold a reference for the duration of the call).
+ * fini runs, then its remaining timers and posters are released
+ * (timers.h), and the library is closed; never while one of its callbacks
+ * is on the stack (callbacks are always invoked through ch_plugin_*
+ * wrappers that hold a reference for the duration of the call).  Timers
+ * hold no reference: they never keep an old version loaded.
  */
 #ifndef CH_PLUGINS_H
 #define CH_PLUGINS_H
@@ -71,6 +73,10 @@ typedef struct ch_plugin {
     unsigned linked : 1;
     ch_endpoint_decl *endpoints;    /* its declared endpoints (owned) */
     size_t n_endpoints;
+    /* ABI 1.2: what this version made (timers.c owns and frees them; they
+     * hold no reference: released after fini when the version unloads) */
+    struct chanhost_timer *timers;     /* its timers, newest first */
+    struct chanhost_poster *posters;   /* its posters for loop_post */
 } ch_plugin;
 
 /* The function table every plugin's init gets (api.h's ch_api_table;
@@ -157,7 +163,12 @@ int ch_plugin_can_adopt(const ch_plugin *p);
  * Returns the callback's answer (0: taken over). */
 int ch_plugin_adopt(ch_plugin *p, chanhost_conn *c, void *old_data);
 
-/* The plugin whose callback is running, or NULL (for log prefixes). */
+/* Run fn(arg) (host code that calls into p, e.g. a timer's callback; arg
+ * borrowed) with p marked current and pinned for the call. */
+void ch_plugin_call(ch_plugin *p, void (*fn)(void *arg), void *arg);
+
+/* The plugin whose callback is running, or NULL (for log prefixes, and
+ * the owner of the timers and posters it makes: timers.h). */
 const ch_plugin *ch_plugin_current(void);
 
 #endif
