@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from conftest import SOURCE_DIR, TEST_PLUGIN_DIR, raw_handshake, run, ws_connect
+from conftest import SOURCE_DIR, TEST_PLUGIN_DIR, config_text, raw_handshake, run, run_chanhost, ws_connect
 
 PG_URL = os.environ.get("CHANHOST_TEST_PG_URL")
 MARKER = "plaintext-note-4b1d"
@@ -36,17 +36,32 @@ def psql(url, sql):
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path):
-    """A fresh store: a SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:{tmp_path}/store/chat.db"
-        return
-    assert PG_URL, "CHANHOST_TEST_PG_URL is not set (./scripts/test starts PostgreSQL and sets it)"
-    db = f"chanhost_pls_{uuid.uuid4().hex[:12]}"
-    psql(PG_URL, f"CREATE DATABASE {db}")
-    parts = urllib.parse.urlsplit(PG_URL)
-    yield urllib.parse.urlunsplit(parts._replace(path="/" + db))
-    psql(PG_URL, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+def new_store(request, tmp_path):
+    """Factory of fresh stores of one engine: SQLite files, or new
+    PostgreSQL databases (dropped after the test)."""
+    made = []
+
+    def make():
+        made.append(len(made))
+        if request.param == "sqlite":
+            return f"sqlite:{tmp_path}/store{len(made)}/chat.db"
+        assert PG_URL, "CHANHOST_TEST_PG_URL is not set (./scripts/test starts PostgreSQL)"
+        db = f"chanhost_pls_{uuid.uuid4().hex[:12]}"
+        psql(PG_URL, f"CREATE DATABASE {db}")
+        made[-1] = db
+        parts = urllib.parse.urlsplit(PG_URL)
+        return urllib.parse.urlunsplit(parts._replace(path="/" + db))
+
+    yield make
+    for db in made:
+        if isinstance(db, str):
+            psql(PG_URL, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+@pytest.fixture
+def store_url(new_store):
+    """One fresh store."""
+    return new_store()
 
 
 def raw(store, sql):
@@ -177,3 +192,46 @@ def test_rebuilt_version_adds_migration_2_on_sighup(make_host, tmp_path, store_u
     assert [n["body"] for n in listed["result"]["notes"]] == ["kept"]
     assert raw(store_url, "SELECT count(*) FROM ch_plugin_migrations WHERE plugin = 'notes'") \
         == "2"
+
+
+def test_migrate_then_export_import_export_is_identical(make_host, tmp_path, new_store):
+    a_url, b_url = new_store(), new_store()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    build_notes(plugins / "notes.so", v2=True)
+    cfg_a, cfg_b = tmp_path / "a.conf", tmp_path / "b.conf"
+    for cfg, url in ((cfg_a, a_url), (cfg_b, b_url)):
+        cfg.write_text(config_text([f"store {url}", f"store_key_file {tmp_path}/keys"],
+                                   plugin_dir=plugins, routes=["/ws/notes/ notes"]))
+    r = run_chanhost(["--config", str(cfg_a), "migrate"], timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "plugin notes: schema at version 2 (applied 2 migrations)" in r.stdout, r.stdout
+    assert raw(a_url, "SELECT count(*) FROM notes") == "0"
+    h = make_host(config=cfg_a.read_text())
+    run(calls(h.port, ("notes.add", {"owner": 1, "title": "one", "body": MARKER}),
+              ("notes.add", {"owner": 2, "title": "two", "body": "é \"quoted\"\n"}),
+              ("notes.add", {"owner": 2, "title": "three", "body": None}),
+              ("notes.vote", {"note_id": 1, "user_id": 9})))
+    h.stop()
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    r = run_chanhost(["--config", str(cfg_a), "export", "--output", str(a)], timeout=60)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in a.read_text().splitlines()]
+    assert [(o["plugin"], o["table"]) for o in rows] == [("notes", "notes")] * 3 + \
+        [("notes", "notes_votes")]
+    assert {o["row"]["title"]: o["row"]["body"] for o in rows[:3]} == \
+        {"one": MARKER, "two": "é \"quoted\"\n", "three": None}
+    r = run_chanhost(["--config", str(cfg_b), "import", str(a)], timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"plugin rows +4 imported, 0 skipped", r.stdout), r.stdout
+    sealed = raw(b_url, "SELECT body FROM notes WHERE title = 'one'")
+    assert MARKER not in sealed and sealed.startswith("ch1:")
+    r = run_chanhost(["--config", str(cfg_b), "export", "--output", str(b)], timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert a.read_text() == b.read_text()
+    r = run_chanhost(["--config", str(cfg_b), "import", str(a)], timeout=60)
+    assert re.search(r"plugin rows +0 imported, 4 skipped", r.stdout), r.stdout
+    # the imported ids are behind the sequences: a new note gets a new id
+    h = make_host(config=cfg_b.read_text())
+    [added] = run(calls(h.port, ("notes.add", {"owner": 3, "title": "four", "body": "x"})))
+    assert added["status"] == 0 and added["result"]["id"] == 4, added
