@@ -16,6 +16,7 @@
 #include "store_fixture.h"
 
 #include "store_plugin.h"
+#include "store_plugin_impl.h"   /* ch_pl_split */
 
 /* ---- the schemas under test --------------------------------------------- */
 
@@ -229,6 +230,11 @@ static void bad_declarations_are_refused(void **state)
     static const chanhost_op o_host[] = {{"get", 0, s_get, 1}};
     static const chanhost_migration m_order[] = {{2, "SELECT 1", NULL}, {1, "SELECT 1", NULL}};
     static const char *const sealed_bad[] = {"notes", NULL};
+    static const char *const both_bodies[] = {"notes.body", "notes_votes.body", NULL};
+    static const chanhost_step s_both[] = {
+        {"SELECT n.body FROM notes n JOIN notes_votes v ON v.note_id = n.id", NULL, NULL,
+         CHANHOST_ROWS_ALL, "x"}};
+    static const chanhost_op o_both[] = {{"b", 0, s_both, 1}};
     const struct {
         const char *plugin;
         chanhost_schema d;
@@ -240,6 +246,7 @@ static void bad_declarations_are_refused(void **state)
         {"x", {m_order, 2, NULL, 0, NULL, NULL}, "migrations[1]: version 1"},
         {"x", {NULL, 0, NULL, 0, sealed_bad, NULL}, "sealed[0]"},
         {"a.b", {NULL, 0, NULL, 0, NULL, NULL}, "cannot prefix operation names"},
+        {"x", {NULL, 0, o_both, 1, both_bodies, NULL}, "are both named here"},
     };
     char err[300];
 
@@ -250,6 +257,31 @@ static void bad_declarations_are_refused(void **state)
         if (!strstr(err, cases[i].want))
             fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err, cases[i].want);
     }
+}
+
+/* Migrations split at ';' outside strings, quoted names, dollar quotes
+ * and comments; blank statements are left out. */
+static void statements_split(void **state)
+{
+    const char *sql = "CREATE TABLE a (x TEXT DEFAULT ';''s');\n"
+                      "-- a comment; with a semicolon\n"
+                      "CREATE TABLE \"b;c\" (y INT) /* ; */ ;;  \n"
+                      "DO $x$ BEGIN PERFORM 1; END $x$;\n"
+                      "/* only a comment; */";
+    const char *want[] = {"CREATE TABLE a (x TEXT DEFAULT ';''s')",
+                          "-- a comment; with a semicolon\nCREATE TABLE \"b;c\" (y INT) /* ; */",
+                          "DO $x$ BEGIN PERFORM 1; END $x$"};
+    size_t n;
+    char **parts = ch_pl_split(sql, &n);
+
+    (void)state;
+    assert_non_null(parts);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(parts[i], want[i]);
+        free(parts[i]);
+    }
+    free(parts);
 }
 
 /* ---- operations ---------------------------------------------------------------- */
@@ -430,6 +462,7 @@ int main(void)
         T(migrations_once_then_the_new_one),
         T(failing_migration_leaves_nothing),
         T(bad_declarations_are_refused),
+        T(statements_split),
         T(operations_bind_and_read),
         T(only_own_and_host_operations),
         T(op_outlives_its_uninstall),
