@@ -343,16 +343,17 @@ static int copy_step(ch_store_schema *sc, pl_step *st, const chanhost_step *d, c
         return bad(err, errlen, "out of memory");
     if (ch_pl_opens(sc, d->sql, st->opens, why, sizeof why) != 0)
         return bad(err, errlen, "%s", why);
-    for (; st->n_params < np; st->n_params++) {
-        const char *name = d->params[st->n_params];
+    for (size_t k = 0; k < np; k++) {
+        const char *name = d->params[k];
         int sealed = strncmp(name, "seal:", 5) == 0;
 
-        if (!(st->params[st->n_params] = strdup(sealed ? name + 5 : name)))
+        st->params[k] = strdup(sealed ? name + 5 : name);
+        st->n_params = k + 1;   /* freed with the op from here on */
+        if (!st->params[k])
             return bad(err, errlen, "out of memory");
-        if (!*st->params[st->n_params])
-            return bad(err, errlen, "params[%zu]: empty name", st->n_params);
-        if (sealed && !(st->seal[st->n_params] =
-                            sealed_param(sc, st->opens, name + 5, err, errlen)))
+        if (!*st->params[k])
+            return bad(err, errlen, "params[%zu]: empty name", k);
+        if (sealed && !(st->seal[k] = sealed_param(sc, st->opens, name + 5, err, errlen)))
             return -1;
     }
     return 0;

@@ -218,6 +218,38 @@ static void failing_migration_leaves_nothing(void **state)
     ch_store_schema_unref(sc1);
 }
 
+/* Two loads of one plugin migrating at once (two hosts starting
+ * together): both read version 0 before either applies; the second to
+ * apply finds the version moved, reads it again and applies nothing. */
+static void concurrent_migrations_apply_once(void **state)
+{
+    fx *f = *state;
+    static const chanhost_migration race[] = {
+        {1, "CREATE TABLE race_t (x INTEGER)", NULL}};
+    chanhost_schema d = {race, 1, NULL, 0, NULL, NULL};
+    char err[200];
+    ch_store_schema *a = ch_store_schema_new("race", &d, err, sizeof err);
+    ch_store_schema *b = ch_store_schema_new("race", &d, err, sizeof err);
+    mres ma = {0}, mb = {0};
+
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(ch_store_schema_migrate(f->s, a, on_mig, &ma), 0);
+    assert_int_equal(ch_store_schema_migrate(f->s, b, on_mig, &mb), 0);
+    while (!ma.done || !mb.done)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(ma.status, 0);
+    assert_int_equal(mb.status, 0);
+    assert_int_equal(ma.applied + mb.applied, 1);
+    assert_int_equal(ma.version, 1);
+    assert_int_equal(mb.version, 1);
+    assert_true(has_table("race_t"));
+    assert_int_equal(raw_int("SELECT count(*) FROM ch_plugin_migrations WHERE plugin = 'race'"),
+                     1);
+    ch_store_schema_unref(a);
+    ch_store_schema_unref(b);
+}
+
 /* Malformed declarations are refused, saying where. */
 static void bad_declarations_are_refused(void **state)
 {
@@ -461,6 +493,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(migrations_once_then_the_new_one),
         T(failing_migration_leaves_nothing),
+        T(concurrent_migrations_apply_once),
         T(bad_declarations_are_refused),
         T(statements_split),
         T(operations_bind_and_read),
