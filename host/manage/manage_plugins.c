@@ -19,6 +19,7 @@
 
 static ch_manage_schema_fn schema_reader;
 
+/* Set once by the assembler (manage.h). */
 void ch_manage_set_schema_reader(ch_manage_schema_fn fn) { schema_reader = fn; }
 
 /* Has m a schema for plugin name already? */
@@ -30,6 +31,8 @@ static int have_schema(const ch_mg *m, const char *name)
     return 0;
 }
 
+/* Each distinct route plugin once; the schemas are m's until
+ * ch_mg_schemas_free. */
 int ch_mg_schemas_load(ch_mg *m, const ch_config *cfg)
 {
     char err[600];
@@ -61,6 +64,7 @@ int ch_mg_schemas_load(ch_mg *m, const ch_config *cfg)
     return 0;
 }
 
+/* Uninstall and drop every schema m holds. */
 void ch_mg_schemas_free(ch_mg *m)
 {
     for (size_t i = 0; i < m->n_schemas; i++) {
@@ -78,6 +82,7 @@ typedef struct mig_wait {
     char error[600];
 } mig_wait;
 
+/* Keep what the store reported for the waiting loop. */
 static void on_migrated(int status, const char *error, int version, int applied, void *arg)
 {
     mig_wait *w = arg;
@@ -89,6 +94,7 @@ static void on_migrated(int status, const char *error, int version, int applied,
     snprintf(w->error, sizeof w->error, "%s", error ? error : "");
 }
 
+/* One plugin after the other, each waited for on m's loop. */
 int ch_mg_schemas_migrate(ch_mg *m, int verbose)
 {
     for (size_t i = 0; i < m->n_schemas; i++) {
@@ -125,6 +131,7 @@ static int write_row(FILE *f, const char *plugin, const char *table, json_t *row
     return 0;
 }
 
+/* Plugin by plugin, table by table, one call per table. */
 int ch_mg_export_plugins(ch_mg *m, FILE *f, uint64_t *lines, uint64_t *rows)
 {
     for (size_t i = 0; i < m->n_schemas; i++) {
@@ -154,6 +161,7 @@ int ch_mg_export_plugins(ch_mg *m, FILE *f, uint64_t *lines, uint64_t *rows)
     return 0;
 }
 
+/* The caller frees the name. */
 char *ch_mg_plugin_line_op(ch_mg *m, const json_t *obj, char *why, size_t n)
 {
     const char *plugin = json_string_value(json_object_get(obj, "plugin"));
@@ -185,6 +193,7 @@ char *ch_mg_plugin_line_op(ch_mg *m, const json_t *obj, char *why, size_t n)
     return op;
 }
 
+/* One call per declared table (a no-op on SQLite). */
 int ch_mg_plugin_sequences(ch_mg *m)
 {
     for (size_t i = 0; i < m->n_schemas; i++) {

@@ -33,8 +33,10 @@ static ch_hmap interned;            /* text -> the same text (its own copy) */
 static uv_mutex_t intern_mu;
 static uv_once_t intern_once = UV_ONCE_INIT;
 
+/* The intern table's lock, made once. */
 static void intern_init(void) { uv_mutex_init(&intern_mu); }
 
+/* Look text up, or copy it in (kept for the life of the process). */
 const char *ch_pl_intern(const char *text)
 {
     char *copy;
@@ -52,6 +54,7 @@ const char *ch_pl_intern(const char *text)
 
 /* ---- scanning SQL --------------------------------------------------------- */
 
+/* Table and column names are spliced into generated SQL: only these. */
 int ch_pl_ident(const char *s)
 {
     size_t n = s ? strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_") : 0;
@@ -114,6 +117,7 @@ static int add_statement(char ***list, size_t *n, const char *sql, size_t from, 
     return 0;
 }
 
+/* One pass over sql; the caller frees each statement and the array. */
 char **ch_pl_split(const char *sql, size_t *n)
 {
     char **list = calloc(1, sizeof *list);
@@ -170,6 +174,7 @@ static int names_table(const char *sql, const char *table)
     return 0;
 }
 
+/* opens has sc->n_sealed slots (the caller's). */
 int ch_pl_opens(const ch_store_schema *sc, const char *sql, int *opens, char *err,
                 size_t errlen)
 {
@@ -200,6 +205,8 @@ static void pl_hold(const ch_store_op *op, int delta)
         ch_store_schema_unref(sc);
 }
 
+/* A new op owned by sc (freed with ch_pl_op_free); its steps are the
+ * caller's to fill. */
 pl_op *ch_pl_op_new(ch_store_schema *sc, int kind, const char *name, int writes,
                     const char *const *sql[2], size_t n)
 {
@@ -230,6 +237,7 @@ pl_op *ch_pl_op_new(ch_store_schema *sc, int kind, const char *name, int writes,
     return o;
 }
 
+/* Free o and what its steps own (never its interned SQL). */
 void ch_pl_op_free(pl_op *o)
 {
     if (!o)
@@ -431,6 +439,8 @@ static int plugin_name_ok(const char *name)
     return n > 0 && n <= NAME_MAX_LEN && name[n] == '\0';
 }
 
+/* Names, migrations, ops, then the migration variants; any refusal frees
+ * the partial copy. */
 ch_store_schema *ch_store_schema_new(const char *plugin, const chanhost_schema *decl, char *err,
                                      size_t errlen)
 {
@@ -462,8 +472,10 @@ ch_store_schema *ch_store_schema_new(const char *plugin, const chanhost_schema *
     return sc;
 }
 
+/* Loop thread (or the one thread that made sc, before it is shared). */
 void ch_store_schema_ref(ch_store_schema *sc) { sc->refs++; }
 
+/* At zero: every op it owns, made ones too, and the copies. */
 void ch_store_schema_unref(ch_store_schema *sc)
 {
     size_t pos = 0;
@@ -494,8 +506,10 @@ void ch_store_schema_unref(ch_store_schema *sc)
     free(sc);
 }
 
+/* Borrowed: valid while sc is. */
 const char *ch_store_schema_plugin(const ch_store_schema *sc) { return sc->plugin; }
 
+/* Borrowed: valid while sc is. */
 const char *const *ch_store_schema_tables(const ch_store_schema *sc, size_t *n)
 {
     *n = sc->n_tables;
@@ -506,6 +520,7 @@ const char *const *ch_store_schema_tables(const ch_store_schema *sc, size_t *n)
 
 static ch_hmap installed;           /* plugin name -> newest installed schema */
 
+/* Push sc in front of its name's list (a reference); twice is once. */
 void ch_store_schema_install(ch_store_schema *sc)
 {
     ch_store_schema *head = ch_hmap_get(&installed, sc->plugin);
@@ -521,6 +536,7 @@ void ch_store_schema_install(ch_store_schema *sc)
     ch_store_schema_ref(sc);
 }
 
+/* Take sc out of its name's list and drop the list's reference. */
 void ch_store_schema_uninstall(ch_store_schema *sc)
 {
     ch_store_schema *head = ch_hmap_get(&installed, sc->plugin), **pp;
@@ -554,6 +570,8 @@ static ch_store_schema *schema_of(const char *op, const char **rest)
     return ch_hmap_get(&installed, plugin);
 }
 
+/* A declared op of the newest installed schema, or a management op made
+ * (and kept in the schema) on first use. */
 const ch_store_op *ch_st_plugin_op(const char *name)
 {
     const char *rest = NULL;
@@ -578,6 +596,7 @@ const ch_store_op *ch_st_plugin_op(const char *name)
     return o ? &o->op : NULL;
 }
 
+/* The guard api->store_call applies (store_plugin.h). */
 int ch_store_op_allowed(const char *op, const char *plugin, char *err, size_t errlen)
 {
     size_t n = plugin ? strlen(plugin) : 0;
@@ -602,6 +621,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The columns sorted, so rows of one shape share one op. */
 char *ch_store_plugin_import_op(const char *plugin, const char *table, const json_t *row)
 {
     size_t n = json_object_size(row), i = 0, len;

@@ -240,6 +240,7 @@ static int rows_ignored(ch_store_req *req, json_t *rows)
     return result_of(req) ? CH_STEP_NEXT : ch_store_fail(req, CH_STORE_EIO, "out of memory");
 }
 
+/* The hooks of o's kind on both engines' steps (migrations set their own). */
 void ch_pl_set_hooks(pl_op *o)
 {
     for (int k = 0; k < 2; k++) {
@@ -349,6 +350,8 @@ static pl_op *make_import(ch_store_schema *sc, const char *name, const char *t, 
     return o;
 }
 
+/* rest: "export.<t>", "sequences.<t>" or "import.<t>:<cols>", t declared; a
+ * new op (the caller keeps it in sc), or NULL. */
 pl_op *ch_pl_make_table_op(ch_store_schema *sc, const char *rest)
 {
     const char *dot = strchr(rest, '.'), *colon;
@@ -479,6 +482,7 @@ static pl_op *make_variant(ch_store_schema *sc, const chanhost_schema *d, size_t
     return o;
 }
 
+/* Every variant k = 0 .. n (n: the probe, which applies nothing). */
 int ch_pl_build_migrations(ch_store_schema *sc, const chanhost_schema *d, char *err,
                            size_t errlen)
 {
@@ -600,6 +604,7 @@ static void on_migrate(int status, json_t *result, const char *error, void *arg)
     mig_start(j);
 }
 
+/* Start with the probe; the job holds sc until done has run. */
 int ch_store_schema_migrate(ch_store *s, ch_store_schema *sc, ch_store_migrated_fn done,
                             void *arg)
 {
