@@ -374,6 +374,7 @@ static void begin_start(ch_plugin *p, const json_t *settings, started_fn done, v
         done(NULL, err, arg);
         return;
     }
+    ch_log(CH_LOG_DEBUG, "plugin %s: migrating its schema before init", p->name);
     sj = calloc(1, sizeof *sj);
     if (sj)
         *sj = (start_job){p, settings ? json_deep_copy(settings) : NULL, done, arg};

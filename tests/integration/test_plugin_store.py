@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import urllib.parse
@@ -21,7 +22,9 @@ import uuid
 
 import pytest
 
-from conftest import SOURCE_DIR, TEST_PLUGIN_DIR, config_text, raw_handshake, run, run_chanhost, ws_connect
+from chatkit import free_port
+from conftest import (SOURCE_DIR, TEST_PLUGIN_DIR, config_text, handshake_request, new_key,
+                      raw_handshake, run, run_chanhost, ws_connect)
 
 PG_URL = os.environ.get("CHANHOST_TEST_PG_URL")
 MARKER = "plaintext-note-4b1d"
@@ -35,6 +38,23 @@ def psql(url, sql):
     return r.stdout.strip()
 
 
+def new_pg_database():
+    """A new PostgreSQL database: (its URL, its name)."""
+    assert PG_URL, "CHANHOST_TEST_PG_URL is not set (./scripts/test starts PostgreSQL and sets it)"
+    db = f"chanhost_pls_{uuid.uuid4().hex[:12]}"
+    psql(PG_URL, f"CREATE DATABASE {db}")
+    parts = urllib.parse.urlsplit(PG_URL)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + db)), db
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database, dropped after the test."""
+    url, db = new_pg_database()
+    yield url
+    psql(PG_URL, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def new_store(request, tmp_path):
     """Factory of fresh stores of one engine: SQLite files, or new
@@ -45,12 +65,8 @@ def new_store(request, tmp_path):
         made.append(len(made))
         if request.param == "sqlite":
             return f"sqlite:{tmp_path}/store{len(made)}/chat.db"
-        assert PG_URL, "CHANHOST_TEST_PG_URL is not set (./scripts/test starts PostgreSQL)"
-        db = f"chanhost_pls_{uuid.uuid4().hex[:12]}"
-        psql(PG_URL, f"CREATE DATABASE {db}")
-        made[-1] = db
-        parts = urllib.parse.urlsplit(PG_URL)
-        return urllib.parse.urlunsplit(parts._replace(path="/" + db))
+        url, made[-1] = new_pg_database()
+        return url
 
     yield make
     for db in made:
@@ -235,3 +251,37 @@ def test_migrate_then_export_import_export_is_identical(make_host, tmp_path, new
     h = make_host(config=cfg_b.read_text())
     [added] = run(calls(h.port, ("notes.add", {"owner": 3, "title": "four", "body": "x"})))
     assert added["status"] == 0 and added["result"]["id"] == 4, added
+
+
+def test_connection_during_startup_migrations_waits_for_the_routes(make_host, tmp_path, pg_url):
+    """The host listens before it loads plugins; a connection that arrives
+    while a plugin's migrations wait (here, on PostgreSQL: for the lock
+    another host would hold) is served once the routes exist, not answered
+    404."""
+    url = pg_url
+    locker = subprocess.Popen(["psql", url, "-qAt", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        locker.stdin.write("SELECT pg_advisory_lock(7164795175298740085);\n\\echo locked\n")
+        locker.stdin.flush()
+        while locker.stdout.readline().strip() != "locked":
+            pass
+        port = free_port()
+        h = make_host(routes=["/ws/notes/ notes"], plugin_dir=TEST_PLUGIN_DIR, wait=False,
+                      listen=f"127.0.0.1:{port}", args=["-v", "2"],
+                      extra=[f"store {url}", f"store_key_file {tmp_path}/keys",
+                             f"auth_secret_file {tmp_path}/auth.secret"])
+        h.wait_for(r"plugin notes: migrating its schema before init")
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(handshake_request(f"127.0.0.1:{port}", "/ws/notes/", key=new_key()))
+    finally:
+        locker.stdin.close()   # psql ends: the lock goes
+        locker.wait(30)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, head
+        head += chunk
+    sock.close()
+    assert head.startswith(b"HTTP/1.1 101"), head
+    h.wait_listening()
