@@ -406,7 +406,8 @@ typedef struct chanhost_step {
     const char *sql;                /* one statement, $1 $2 ... placeholders */
     const char *sql_pg;             /* PostgreSQL's own, or NULL: sql */
     const char *const *params;      /* NULL-terminated names for $1, $2 ...
-                                       ("@now", "seal:NAME"); NULL: none */
+                                       ("@now", "seal:NAME"; at most 64);
+                                       NULL: none */
     int rows;                       /* CHANHOST_ROWS_* */
     const char *into;               /* the result's key for what it read */
 } chanhost_step;
@@ -504,13 +505,15 @@ typedef struct chanhost_plugin {
 
     /* --- ABI 1.2: plugin storage ----------------------------------------- */
 
-    /* The plugin's tables and store operations (optional; NULL: none),
-     * static data read by the host before init and copied (see "ABI 1.2:
-     * plugin storage" above).  With a schema, the host applies its
-     * migrations before init and refuses the plugin if they fail or if
-     * the config says `store none`.  From init on, api->store_call runs
-     * "<plugin>.<op name>" for it.  A plugin may call its own operations
-     * and the host's, never another plugin's (CHANHOST_STORE_EINVAL). */
+    /* The plugin's tables and store operations (optional; NULL: none):
+     * borrowed static data, read by the host (on any of its threads) while
+     * the plugin is loaded, before init, and copied; the host never writes
+     * it nor keeps a pointer into it (see "ABI 1.2: plugin storage"
+     * above).  With a schema, the host applies its migrations before init
+     * and refuses the plugin if they fail or if the config says `store
+     * none`.  From init on, api->store_call runs "<plugin>.<op name>" for
+     * it.  A plugin may call its own operations and the host's, never
+     * another plugin's (CHANHOST_STORE_EINVAL). */
     const chanhost_schema *schema;
 } chanhost_plugin;
 
