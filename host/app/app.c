@@ -287,13 +287,26 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     }
     if (open_store(app) != 0 || load_auth(app) != 0)
         return -EINVAL;
+    ch_plugin_set_store(app->store, loop);
     return 0;
 }
 
+/* Plugins whose migrations run the loop (ch_plugin_load) see no
+ * connection before the routes exist: one that arrives meanwhile waits in
+ * libuv and is accepted here. */
 int ch_app_load(ch_app *app)
 {
+    int rc;
+
+    app->loading = 1;
     ch_app_load_plugins(app);
-    return build_routes(app);
+    app->loading = 0;
+    rc = build_routes(app);
+    if (app->accept_deferred && app->listening) {
+        app->accept_deferred = 0;
+        ch_conn_accept(app, (uv_stream_t *)&app->listener, ch_http_open);
+    }
+    return rc;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -302,6 +315,10 @@ static void on_connection(uv_stream_t *listener, int status)
 
     if (status < 0) {
         ch_log(CH_LOG_WARN, "accept failed: %s", uv_strerror(status));
+        return;
+    }
+    if (app->loading) {   /* libuv stops listening until it is accepted */
+        app->accept_deferred = 1;
         return;
     }
     ch_conn_accept(app, listener, ch_http_open);
@@ -393,6 +410,7 @@ static void on_store_closed(void *arg)
     ch_app *app = arg;
 
     app->store = NULL;
+    ch_plugin_set_store(NULL, NULL);
     close_handles(app);
 }
 

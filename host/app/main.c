@@ -21,6 +21,7 @@
 #include "log.h"
 #include "reload.h"
 #include "manage.h"
+#include "plugins.h"
 
 #define DEFAULT_CONFIG "etc/chanhost.conf"
 
@@ -358,6 +359,7 @@ static int run_command(ch_config *cfg, options *o, int problems)
                 problems);
         return 1;
     }
+    ch_manage_set_schema_reader(ch_plugin_read_schema);   /* plugins' tables (SDK 1.2) */
     return ch_manage_run(cfg, o->cmd_argc, o->cmd_argv, stdout, stderr);
 }
 

@@ -68,6 +68,8 @@ typedef struct ch_app {
     uv_signal_t sig_term, sig_int;
     uv_timer_t shutdown_timer;
     int stopping;
+    int loading;              /* start-up plugin loads run the loop (migrations) */
+    int accept_deferred;      /* a connection came meanwhile: accept it after */
     uint64_t started_ms;      /* uv_now at start */
 
     char *read_buf;           /* the one read buffer of the loop */

@@ -3,7 +3,7 @@
  * and their dispatch, the store they open from the configuration (as the
  * host does), the private loop their store calls run on, and the small
  * commands, migrate and cleanup-empty-threads.  export and import are in
- * manage_dump.c.
+ * manage_dump.c; the plugins' tables in manage_plugins.c.
  *
  * The command line is not the server loop: each command runs its loop
  * until the callbacks it waits for have fired.  If the store makes no
@@ -274,10 +274,13 @@ json_t *ch_mg_call(ch_mg *m, const char *op, json_t *params)
 /* ---- migrate and cleanup-empty-threads ----------------------------------- */
 
 /* `migrate`: the engine applies the migrations (blocking) and prints
- * the schema version; no keys are needed. */
+ * the schema version; no keys are needed.  Then the migrations of the
+ * plugins the routes name that declare tables, through the store (which
+ * then needs its keys), one line each. */
 static int cmd_migrate(ch_mg *m, const ch_config *cfg, int argc, char **argv)
 {
     ch_store_opts o = {0};
+    int rc;
 
     (void)argv;
     if (argc > 1) {
@@ -288,7 +291,15 @@ static int cmd_migrate(ch_mg *m, const ch_config *cfg, int argc, char **argv)
         return 1;
     o.url = cfg->store;
     fflush(m->out);
-    return ch_store_migrate_cli(&o);
+    if (ch_store_migrate_cli(&o) != 0 || ch_mg_schemas_load(m, cfg) != 0)
+        return 1;
+    if (m->n_schemas == 0)
+        return 0;
+    if (ch_mg_open(m, cfg, 0) != 0)   /* the plugins' migrations run as store calls */
+        return 1;
+    rc = ch_mg_schemas_migrate(m, 1) == 0 ? 0 : 1;
+    ch_mg_close(m);
+    return rc;
 }
 
 /* Print "LABEL N room(s): id id ..." for cleanup's result. */
@@ -341,8 +352,9 @@ static const struct command {
     const char *usage;
 } commands[] = {
     {"migrate", cmd_migrate,
-     "migrate                 apply the store's schema migrations and\n"
-     "                          print the schema version"},
+     "migrate                 apply the store's schema migrations (and\n"
+     "                          those of the routes' plugins) and print\n"
+     "                          the schema versions"},
     {"cleanup-empty-threads", cmd_cleanup,
      "cleanup-empty-threads [--dry-run] [--kind KIND]\n"
      "                          delete the rooms of kind KIND (default thread)\n"
@@ -375,6 +387,7 @@ void ch_manage_usage(FILE *f)
 int ch_manage_run(const ch_config *cfg, int argc, char **argv, FILE *out, FILE *err)
 {
     ch_mg m;
+    int rc;
 
     for (size_t i = 0; argc > 0 && i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(commands[i].name, argv[0]) != 0)
@@ -387,7 +400,9 @@ int ch_manage_run(const ch_config *cfg, int argc, char **argv, FILE *out, FILE *
             fprintf(out, "usage: chanhost [options] %s\n", commands[i].usage);
             return 0;
         }
-        return commands[i].run(&m, cfg, argc, argv);
+        rc = commands[i].run(&m, cfg, argc, argv);
+        ch_mg_schemas_free(&m);
+        return rc;
     }
     fprintf(err, "chanhost: unknown command %s (see --help)\n", argc > 0 ? argv[0] : "(none)");
     return 2;

@@ -18,6 +18,18 @@
 #include "config.h"
 #include "store.h"
 
+/* Reads the schema of plugin dir/name.so without starting it (SDK 1.2;
+ * runtime's ch_plugin_read_schema, registered by the assembler): a new
+ * reference, NULL with err "" if the plugin declares none, or NULL with
+ * the reason in err. */
+struct ch_store_schema;
+typedef struct ch_store_schema *(*ch_manage_schema_fn)(const char *dir, const char *name,
+                                                       char *err, size_t errlen);
+
+/* Register the schema reader (once, before ch_manage_run; without one,
+ * plugins' tables are left out of migrate, export and import). */
+void ch_manage_set_schema_reader(ch_manage_schema_fn fn);
+
 /* Non-zero if word names a management command ("migrate", ...). */
 int ch_manage_is_command(const char *word);
 
@@ -51,6 +63,8 @@ typedef struct ch_mg {
     size_t window;          /* calls in flight at most */
     uint64_t progress_ms;   /* loop time of the last callback */
     int stalled;
+    struct ch_store_schema **schemas;  /* the config's plugins' (installed; manage_plugins.c) */
+    size_t n_schemas;
 } ch_mg;
 
 /* A call's callback: status 0 with the result (borrowed), or an error. */
@@ -81,6 +95,32 @@ int ch_mg_submit(ch_mg *m, const char *op, json_t *params, ch_mg_fn fn, void *ar
 /* Call op (params stolen) and wait: its result (new reference), or NULL
  * after an error line "chanhost CMD: OP: reason". */
 json_t *ch_mg_call(ch_mg *m, const char *op, json_t *params);
+
+/* Plugin storage (manage_plugins.c).  Read and install the schemas of the
+ * plugins cfg's routes name, in route order (m->schemas): 0, or -1 after
+ * an error line (a plugin that cannot be read). */
+int ch_mg_schemas_load(ch_mg *m, const ch_config *cfg);
+
+/* Uninstall and drop m->schemas. */
+void ch_mg_schemas_free(ch_mg *m);
+
+/* Apply each schema's migrations on m's open store, printing one line
+ * per plugin to m->out when verbose: 0, or -1 after an error line. */
+int ch_mg_schemas_migrate(ch_mg *m, int verbose);
+
+/* Write every row of every declared table of m->schemas to f as lines
+ * {"type": "plugin_row", "plugin", "table", "row"} (sealed columns
+ * opened); *lines and *rows count them.  0 or -1 after an error line. */
+int ch_mg_export_plugins(ch_mg *m, FILE *f, uint64_t *lines, uint64_t *rows);
+
+/* A "plugin_row" line (borrowed): its import operation's name (new
+ * malloc'd) after checking it as the store would, or NULL with the
+ * reason in why. */
+char *ch_mg_plugin_line_op(ch_mg *m, const json_t *obj, char *why, size_t n);
+
+/* After an import: move PostgreSQL's sequences of every declared table
+ * past the imported ids.  0 or -1 after an error line. */
+int ch_mg_plugin_sequences(ch_mg *m);
 
 /* The commands of manage_dump.c: argv[0] is the command word; the exit
  * status. */

@@ -1,11 +1,13 @@
 /*
  * manage_dump.c -- `chanhost export` and `chanhost import` (manage.h),
- * the backup of a store as JSON lines (docs/store.md has the format).
+ * the backup of a store as JSON lines (docs/store.md has the format),
+ * the plugins' tables included (their lines: manage_plugins.c).
  *
  * export writes JSON lines, one object per line with a "type": every
  * "user" (with its password hash), then every "room" (with its
  * "participants"), then every "message" (opened, with its "read_by"),
- * each in id order.  import reads them back in two passes: the first
+ * each in id order, then every "plugin_row" of the routes' plugins'
+ * declared tables.  import reads them back in two passes: the first
  * checks every line against the store's own parameter checks and applies
  * nothing if any line is bad; the second applies the lines in rounds of
  * lines of one type, each line's row first and the rows hanging off it
@@ -30,10 +32,10 @@
 
 /* ---- export ------------------------------------------------------------- */
 
-enum { K_USER, K_ROOM, K_PART, K_MSG, K_READ, K_N };
+enum { K_USER, K_ROOM, K_PART, K_MSG, K_READ, K_PLUGIN, K_N };
 
 static const char *const kind_names[K_N] = {"users", "rooms", "participants", "messages",
-                                            "read receipts"};
+                                            "read receipts", "plugin rows"};
 
 /* An export in progress. */
 typedef struct exporter {
@@ -154,7 +156,8 @@ static int export_run(exporter *x)
 {
     if (export_all(x, "export.users", "users", put_user) != 0 ||
         export_all(x, "export.rooms", "rooms", put_room) != 0 ||
-        export_all(x, "export.messages", "messages", put_message) != 0)
+        export_all(x, "export.messages", "messages", put_message) != 0 ||
+        ch_mg_export_plugins(x->m, x->f, &x->lines, &x->n[K_PLUGIN]) != 0)
         return -1;
     return 0;
 }
@@ -192,7 +195,7 @@ int ch_mg_export(ch_mg *m, const ch_config *cfg, int argc, char **argv)
             return 2;
         }
     }
-    if (ch_mg_open(m, cfg, CH_MG_DB | CH_MG_KEYS) != 0)
+    if (ch_mg_schemas_load(m, cfg) != 0 || ch_mg_open(m, cfg, CH_MG_DB | CH_MG_KEYS) != 0)
         return 1;
     if (path && !(x.f = open_output(m, path, &tmp))) {
         ch_mg_close(m);
@@ -258,6 +261,7 @@ static const struct line_kind {
                 "joined_at", K_PART},
     [K_MSG] = {"message", "message.import", "read_by", "read.import", "message_id", "user_id",
                "read_at", K_READ},
+    [K_PLUGIN] = {"plugin_row", NULL, NULL, NULL, NULL, NULL, NULL, K_PLUGIN},
 };
 
 /* The parameters of the i-th child of a line: {fk: the line's id, c1,
@@ -273,9 +277,12 @@ static json_t *child_params(const struct line_kind *k, const json_t *obj, size_t
 }
 
 /* Check a parsed line entirely (its row and every child) with the store's
- * own checks.  Returns its kind, or -1 with the reason in why. */
-static int check_line(const json_t *obj, char *why, size_t n)
+ * own checks (a plugin's row: manage_plugins.c).  Returns its kind, or -1
+ * with the reason in why. */
+static int check_line(ch_mg *m, const json_t *obj, char *why, size_t n)
 {
+    char *op;
+
     const char *type = json_string_value(json_object_get(obj, "type"));
     const struct line_kind *k = NULL;
     json_t *list, *p;
@@ -286,8 +293,13 @@ static int check_line(const json_t *obj, char *why, size_t n)
         if (kinds[kind].type && type && strcmp(kinds[kind].type, type) == 0)
             k = &kinds[kind];
     if (!k) {
-        snprintf(why, n, "type: expected \"user\", \"room\" or \"message\"");
+        snprintf(why, n, "type: expected \"user\", \"room\", \"message\" or \"plugin_row\"");
         return -1;
+    }
+    if (k == &kinds[K_PLUGIN]) {
+        op = ch_mg_plugin_line_op(m, obj, why, n);
+        free(op);
+        return op ? K_PLUGIN : -1;
     }
     if (ch_store_check_params(k->op, obj, why, n) != 0)
         return -1;
@@ -342,7 +354,7 @@ static int import_check(imp *x, FILE *f)
     json_t *obj;
 
     while (next_line(f, &buf, &cap, &no, &obj, why, sizeof why)) {
-        if (obj && check_line(obj, why, sizeof why) >= 0)
+        if (obj && check_line(x->m, obj, why, sizeof why) >= 0)
             x->lines++;
         else
             bad_line(x, no, "%s", why);
@@ -391,6 +403,22 @@ static void submit_children(imp *x, imp_line *l)
         ch_mg_submit(x->m, k->child_op, child_params(k, l->obj, j), on_child, l);
 }
 
+/* Queue line l's own row: a plugin's row through the op its columns name. */
+static void submit_head(imp *x, imp_line *l)
+{
+    char why[300], *op;
+
+    if (l->kind != K_PLUGIN) {
+        ch_mg_submit(x->m, kinds[l->kind].op, json_deep_copy(l->obj), on_head, l);
+        return;
+    }
+    if ((op = ch_mg_plugin_line_op(x->m, l->obj, why, sizeof why)))
+        ch_mg_submit(x->m, op, json_deep_copy(json_object_get(l->obj, "row")), on_head, l);
+    else
+        on_head(l, CH_STORE_EINVAL, NULL, why);
+    free(op);
+}
+
 /* Apply the round: every line's row, then, once they are in, the rows
  * hanging off each line whose row went in.  0, or -1 when any line was
  * refused or the store stalled. */
@@ -400,8 +428,7 @@ static int apply_round(imp *x)
     size_t i;
 
     for (i = 0; i < x->n_round; i++)
-        ch_mg_submit(x->m, kinds[x->round[i].kind].op, json_deep_copy(x->round[i].obj), on_head,
-                     &x->round[i]);
+        submit_head(x, &x->round[i]);
     ch_mg_wait(x->m, 0);
     for (i = 0; i < x->n_round; i++)
         if (x->round[i].head_ok)
@@ -424,7 +451,7 @@ static int import_apply(imp *x, FILE *f)
     int kind, rc = 0;
 
     while (rc == 0 && next_line(f, &buf, &cap, &no, &obj, why, sizeof why)) {
-        kind = obj ? check_line(obj, why, sizeof why) : -1;
+        kind = obj ? check_line(x->m, obj, why, sizeof why) : -1;
         if (kind < 0) { /* the file changed since pass 1 */
             bad_line(x, no, "%s", why);
             json_decref(obj);
@@ -472,7 +499,9 @@ static int import_into_store(imp *x, const ch_config *cfg, FILE *f)
     if (ch_mg_open(x->m, cfg, 0) != 0)
         return -1;
     rewind(f);
-    rc = import_apply(x, f);
+    rc = ch_mg_schemas_migrate(x->m, 0);   /* the plugins' tables exist before their rows */
+    if (rc == 0 && (rc = import_apply(x, f)) == 0)
+        rc = ch_mg_plugin_sequences(x->m);
     if (rc != 0)
         import_failed(x, 1);
     import_summary(x);
@@ -496,7 +525,7 @@ int ch_mg_import(ch_mg *m, const ch_config *cfg, int argc, char **argv)
         return 1;
     }
     x = calloc(1, sizeof *x);
-    if (x) {
+    if (x && ch_mg_schemas_load(m, cfg) == 0) {
         x->m = m;
         x->path = argv[1];
         rc = import_check(x, f);

@@ -5,15 +5,19 @@
  * and api->store_exec, the same without a connection.
  *
  * Each call holds a reference on the plugin version that made it, so its
- * callback code stays loaded until the result has been handed over.
+ * callback code stays loaded until the result has been handed over.  A
+ * plugin may call the host's operations and its own ("<name>.<op>",
+ * store_plugin.h), never another plugin's.
  */
 #include "api_store.h"
 
 #include <stdlib.h>
 
 #include "app.h"
+#include "log.h"
 #include "plugins.h"
 #include "store.h"
+#include "store_plugin.h"
 #include "ws.h"
 
 typedef void (*store_cb)(chanhost_conn *c, int status, const json_t *result, const char *error,
@@ -70,9 +74,15 @@ static ch_store_pending *queue_call(const char *op, json_t *params, store_cb cb,
 {
     const ch_plugin *cur = ch_plugin_current();
     ch_store_pending *p;
+    char why[300];
 
     *rc = CHANHOST_STORE_EINVAL;
     if (!op || !params || !(cb || xcb) || !cur) {
+        json_decref(params);
+        return NULL;
+    }
+    if (ch_store_op_allowed(op, cur->name, why, sizeof why) != 0) {   /* its own, the host's */
+        ch_log(CH_LOG_DEBUG, "store %s refused: %s", op, why);
         json_decref(params);
         return NULL;
     }

@@ -7,6 +7,12 @@
  * checks run on the thread pool, only init runs on the loop), so copying
  * the .so never makes the loop wait for the disk.
  *
+ * A plugin that declares a schema (SDK 1.2) is started only after the
+ * store has applied its migrations (asynchronously: the store answers on
+ * the loop); its operations are installed just before init, and
+ * uninstalled when the version is freed (the newest installed version of
+ * a name is the one "<name>.<op>" finds, store_plugin.h).
+ *
  * Each loaded version owns a copy of its descriptor (ch_plugin.desc_copy)
  * holding only what this host knows, zero-filled past the plugin's
  * struct_size: callbacks newer than the plugin read as NULL, and the
@@ -32,6 +38,8 @@
 
 #include "log.h"
 #include "timers.h"
+#include "store.h"
+#include "store_plugin.h"
 
 /* The size of an ABI 1.0 descriptor: everything up to disconnect.  Fields
  * added later are read only when the plugin's struct_size covers them. */
@@ -40,9 +48,18 @@
 static const ch_plugin *current;   /* plugin whose callback runs now */
 static const chanhost_api *host_api;   /* handed to init (ch_plugin_set_api) */
 
+static ch_store *plugin_store;       /* schemas are migrated here (NULL: none) */
+static uv_loop_t *plugin_loop;       /* ... on this loop */
+
 const ch_plugin *ch_plugin_current(void) { return current; }
 
 void ch_plugin_set_api(const chanhost_api *api) { host_api = api; }
+
+void ch_plugin_set_store(ch_store *store, uv_loop_t *loop)
+{
+    plugin_store = store;
+    plugin_loop = loop;
+}
 
 void ch_plugin_ref(ch_plugin *p);
 void ch_plugin_unref(ch_plugin *p);
@@ -268,6 +285,10 @@ static void plugin_free(ch_plugin *p)
 {
     live_unlink(p);
     decls_free(p->endpoints, p->n_endpoints);
+    if (p->schema) {
+        ch_store_schema_uninstall(p->schema);
+        ch_store_schema_unref(p->schema);
+    }
     if (p->handle)
         dlclose(p->handle);
     free(p->name);
@@ -354,6 +375,31 @@ void ch_plugin_refused_free(void)
         forget_refused(refused_list->name);
 }
 
+/* Refuse p, which its descriptor was read from: its declared endpoints
+ * answer 503 from now on (remember_refused); then free it. */
+static void refuse(ch_plugin *p)
+{
+    ch_endpoint_decl *v;
+    size_t n;
+
+    take_decls(p, &v, &n);
+    remember_refused(p->name, v, n);
+    plugin_free(p);
+}
+
+/* The host's copy of the plugin's schema, if it declares one (plugins.h). */
+static int copy_schema(ch_plugin *p, char *err, size_t errlen)
+{
+    char why[400];
+
+    if (!p->desc->schema)
+        return 0;
+    p->schema = ch_store_schema_new(p->name, p->desc->schema, why, sizeof why);
+    if (!p->schema)
+        errf(err, errlen, "plugin '%s' (%s): schema: %s", p->name, p->file, why);
+    return p->schema ? 0 : -1;
+}
+
 /*
  * The part of loading that touches the disk: stat, private copy, dlopen,
  * descriptor checks.  Thread-safe (it runs on the thread pool for reloads):
@@ -387,7 +433,7 @@ static ch_plugin *plugin_open(const char *dir, const char *name, uint32_t genera
     p->file_id = (ch_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
                               (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
                                   (uint64_t)st.st_mtim.tv_nsec};
-    if (open_library(p, err, errlen) != 0) {
+    if (open_library(p, err, errlen) != 0 || copy_schema(p, err, errlen) != 0) {
         take_decls(p, refused_v, refused_n);
         plugin_free(p);
         return NULL;
@@ -404,6 +450,8 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
 
     if (!settings)
         settings = empty = json_object();
+    if (p->schema)
+        ch_store_schema_install(p->schema);   /* init may call its ops */
     current = p;
     rc = p->desc->init ? p->desc->init(host_api, settings, &p->state) : 0;
     if (rc != 0)
@@ -411,13 +459,8 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
     current = NULL;
     json_decref(empty);
     if (rc != 0) {
-        ch_endpoint_decl *v;
-        size_t n;
-
         errf(err, errlen, "plugin '%s' (%s): init failed with %d", p->name, p->file, rc);
-        take_decls(p, &v, &n);
-        remember_refused(p->name, v, n);
-        plugin_free(p);
+        refuse(p);
         return -1;
     }
     forget_refused(p->name);
@@ -428,18 +471,130 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
     return 0;
 }
 
+/* A started plugin (or NULL) and the reason, for whoever waits on it. */
+typedef void (*started_fn)(ch_plugin *p, const char *err, void *arg);
+
+/* A plugin waiting for its migrations before init. */
+typedef struct start_job {
+    ch_plugin *p;
+    json_t *settings;               /* a copy, or NULL */
+    started_fn done;
+    void *arg;
+} start_job;
+
+/* The store applied (or refused) the job's migrations: start, or free. */
+static void on_migrated(int status, const char *error, int version, int applied, void *arg)
+{
+    start_job *sj = arg;
+    ch_plugin *p = sj->p;
+    char err[600];
+
+    if (status == 0 && applied)
+        ch_log(CH_LOG_INFO, "plugin %s: its schema is now at version %d (applied %d)", p->name,
+               version, applied);
+    if (status != 0) {
+        errf(err, sizeof err, "plugin '%s' %s (%s): %s", p->name, p->desc->version, p->file,
+             error ? error : "migration failed");
+        refuse(p);
+        p = NULL;
+    } else if (plugin_start(p, sj->settings, err, sizeof err) != 0) {
+        p = NULL;
+    }
+    sj->done(p, p ? NULL : err, sj->arg);
+    json_decref(sj->settings);
+    free(sj);
+}
+
+/* Start an opened plugin: at once without a schema, else once the store
+ * has applied its migrations.  done(p or NULL, reason, arg) runs exactly
+ * once, maybe before this returns.  settings: borrowed (copied). */
+static void begin_start(ch_plugin *p, const json_t *settings, started_fn done, void *arg)
+{
+    start_job *sj;
+    char err[600];
+    int rc;
+
+    if (!p->schema) {
+        rc = plugin_start(p, settings, err, sizeof err);
+        done(rc == 0 ? p : NULL, rc == 0 ? NULL : err, arg);
+        return;
+    }
+    if (!plugin_store) {
+        errf(err, sizeof err, "plugin '%s' (%s): it declares store tables, and the config says "
+             "`store none` (set `store sqlite:PATH` or `store postgresql://...`)", p->name,
+             p->file);
+        refuse(p);
+        done(NULL, err, arg);
+        return;
+    }
+    ch_log(CH_LOG_DEBUG, "plugin %s: migrating its schema before init", p->name);
+    sj = calloc(1, sizeof *sj);
+    if (sj)
+        *sj = (start_job){p, settings ? json_deep_copy(settings) : NULL, done, arg};
+    rc = sj ? ch_store_schema_migrate(plugin_store, p->schema, on_migrated, sj) : CH_STORE_EIO;
+    if (rc != 0) {
+        errf(err, sizeof err, "plugin '%s' (%s): the store refused its migrations (%d)", p->name,
+             p->file, rc);
+        if (sj)
+            json_decref(sj->settings);
+        free(sj);
+        refuse(p);
+        done(NULL, err, arg);
+    }
+}
+
+/* What ch_plugin_load waits for. */
+typedef struct sync_wait {
+    int done;
+    ch_plugin *p;
+    char *err;
+    size_t errlen;
+} sync_wait;
+
+static void on_sync_started(ch_plugin *p, const char *err, void *arg)
+{
+    sync_wait *w = arg;
+
+    w->done = 1;
+    w->p = p;
+    if (err)
+        errf(w->err, w->errlen, "%s", err);
+}
+
 ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *settings,
                           uint32_t generation, char *err, size_t errlen)
 {
     ch_endpoint_decl *v = NULL;
     size_t n = 0;
     ch_plugin *p = plugin_open(dir, name, generation, err, errlen, &v, &n);
+    sync_wait w = {0, NULL, err, errlen};
 
     if (!p)
         remember_refused(name, v, n);
-    if (!p || plugin_start(p, settings, err, errlen) != 0)
+    if (!p)
         return NULL;
-    return p;
+    begin_start(p, settings, on_sync_started, &w);
+    while (!w.done && plugin_loop)
+        uv_run(plugin_loop, UV_RUN_ONCE);
+    return w.p;
+}
+
+/* Open a plugin for its schema alone, then close it again. */
+ch_store_schema *ch_plugin_read_schema(const char *dir, const char *name, char *err,
+                                       size_t errlen)
+{
+    ch_endpoint_decl *v = NULL;
+    size_t n = 0;
+    ch_plugin *p = plugin_open(dir, name, 0, err, errlen, &v, &n);
+    ch_store_schema *sc = p ? p->schema : NULL;
+
+    decls_free(v, n);
+    if (p) {
+        p->schema = NULL;
+        plugin_free(p);
+        err[0] = '\0';
+    }
+    return sc;
 }
 
 /* An asynchronous load: opened on the thread pool, started on the loop. */
@@ -464,6 +619,18 @@ static void load_work(uv_work_t *w)
                        &j->refused_n);
 }
 
+/* Started (or not): report, free the job. */
+static void load_started(ch_plugin *p, const char *err, void *arg)
+{
+    load_job *j = arg;
+
+    j->done(p, p ? NULL : err, j->arg);
+    json_decref(j->settings);
+    free(j->dir);
+    free(j->name);
+    free(j);
+}
+
 static void load_done(uv_work_t *w, int status)
 {
     load_job *j = w->data;
@@ -475,13 +642,10 @@ static void load_done(uv_work_t *w, int status)
     }
     if (!j->p && j->refused_v)
         remember_refused(j->name, j->refused_v, j->refused_n);
-    if (j->p && plugin_start(j->p, j->settings, j->err, sizeof j->err) != 0)
-        j->p = NULL;
-    j->done(j->p, j->p ? NULL : j->err, j->arg);
-    json_decref(j->settings);
-    free(j->dir);
-    free(j->name);
-    free(j);
+    if (!j->p)
+        load_started(NULL, j->err, j);
+    else
+        begin_start(j->p, j->settings, load_started, j);
 }
 
 int ch_plugin_load_async(uv_loop_t *loop, const char *dir, const char *name,

@@ -13,7 +13,12 @@
  *      equal, abi_minor not newer than the host's, struct_size at least an
  *      ABI 1.0 descriptor, jansson_major equal, and the mandatory fields
  *      name, version and receive; what this host knows of it is copied;
- *   5. init(api, settings, &state), if the plugin has one, returns 0.
+ *   5. a schema (SDK 1.2, chanhost_schema) is copied into host memory and
+ *      its migrations are applied by the store (asynchronously; refused
+ *      without a store, or when a migration fails: one line naming the
+ *      plugin, its version and the database's error); its operations
+ *      "<name>.<op>" are installed (store_plugin.h);
+ *   6. init(api, settings, &state), if the plugin has one, returns 0.
  *
  * Every other callback is optional: the wrappers below honour a NULL one
  * (connect: accept; disconnect, group_message, adopt, fini: skipped).
@@ -51,6 +56,8 @@ typedef struct ch_endpoint_decl {
     int access;
     void (*handler)(chanhost_http *req, void *state);
 } ch_endpoint_decl;
+struct ch_store;
+struct ch_store_schema;
 
 /* What identifies the contents of a file for change detection. */
 typedef struct ch_file_id {
@@ -69,6 +76,7 @@ typedef struct ch_plugin {
     uint64_t loaded_at;             /* wall clock, seconds */
     uint64_t connections;           /* connections it serves now */
     ch_file_id file_id;             /* of `file` when it was loaded */
+    struct ch_store_schema *schema; /* its tables and ops (a reference), or NULL */
     struct ch_plugin *live_next, *live_prev;   /* every live version */
     unsigned linked : 1;
     ch_endpoint_decl *endpoints;    /* its declared endpoints (owned) */
@@ -83,6 +91,19 @@ typedef struct ch_plugin {
  * static, borrowed).  Set once by the assembler before the first load. */
 void ch_plugin_set_api(const chanhost_api *api);
 
+/* The store plugin schemas are migrated in (borrowed; NULL: `store
+ * none`, and a plugin with a schema is refused) and the loop it runs on
+ * (ch_plugin_load runs it until the migrations are done).  Set by the
+ * assembler after opening the store, before the first load. */
+void ch_plugin_set_store(struct ch_store *store, uv_loop_t *loop);
+
+/* Read the schema of dir/name.so without starting it (no migration, no
+ * init; for `chanhost migrate`, export and import): a new reference, or
+ * NULL with the reason in err, or NULL with err "" when the plugin
+ * declares none.  Blocking (disk). */
+struct ch_store_schema *ch_plugin_read_schema(const char *dir, const char *name, char *err,
+                                              size_t errlen);
+
 /* The version rules and mandatory fields, for a descriptor d (borrowed;
  * only its first d->struct_size bytes are read) of plugin `name` loaded
  * from `file` (both borrowed, for the message).  Accepts the host's major
@@ -95,12 +116,15 @@ int ch_plugin_check_descriptor(const chanhost_plugin *d, const char *name, const
 
 /* Load dir/name.so.  settings: borrowed object (NULL = empty).  Returns a
  * new plugin with refs = 1, or NULL with the reason in err (errlen bytes;
- * the reason starts with the plugin name). */
+ * the reason starts with the plugin name).  A plugin with a schema runs
+ * the store's loop until its migrations are done (start-up only: the
+ * caller is not inside a loop callback). */
 ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *settings,
                           uint32_t generation, char *err, size_t errlen);
 
 /* Load without blocking the loop: the file work (copy, dlopen, checks)
- * runs on the thread pool, init on the loop; then done(p, NULL, arg) with
+ * runs on the thread pool, the migrations in the store, init on the loop;
+ * then done(p, NULL, arg) with
  * the started plugin (refs = 1, the caller's), or done(NULL, reason, arg).
  * settings: borrowed (copied).  Returns 0, or a negative errno if the job
  * could not be queued (done is then never called). */

@@ -102,6 +102,8 @@ void ch_store_req_rewind(ch_store_req *req)
 
 static void req_free(ch_store_req *req)
 {
+    if (req->op && req->op->hold)
+        req->op->hold(req->op, -1);
     json_decref(req->params);
     json_decref(req->ctx);
     json_decref(req->result);
@@ -110,7 +112,13 @@ static void req_free(ch_store_req *req)
 
 int ch_store_call(ch_store *s, const char *op, json_t *params, ch_store_cb cb, void *arg)
 {
-    const ch_store_op *o = ch_store_op_find(op);
+    return ch_store_call_op(s, ch_store_op_find(op), params, cb, arg);
+}
+
+/* Admission, as ch_store_call says; the request holds o (op->hold). */
+int ch_store_call_op(ch_store *s, const ch_store_op *o, json_t *params, ch_store_cb cb,
+                     void *arg)
+{
     ch_store_req *req;
 
     if (!o || !json_is_object(params)) {
@@ -132,6 +140,8 @@ int ch_store_call(ch_store *s, const char *op, json_t *params, ch_store_cb cb, v
         return CH_STORE_EIO;
     }
     req->op = o;
+    if (o->hold)
+        o->hold(o, 1);
     req->params = params;
     req->keys = s->keys;
     req->cb = cb;
@@ -139,7 +149,7 @@ int ch_store_call(ch_store *s, const char *op, json_t *params, ch_store_cb cb, v
     req->now_ms = wall_ms();
     req->queued_ms = uv_now(s->loop);
     if (o->prepare && o->prepare(req) != 0) {
-        ch_log(CH_LOG_DEBUG, "store %s refused: %s", op, req->error);
+        ch_log(CH_LOG_DEBUG, "store %s refused: %s", o->name, req->error);
         req_free(req);
         return CH_STORE_EINVAL;
     }
@@ -207,6 +217,7 @@ void ch_store_engine_closed(ch_store *s)
 }
 
 uv_loop_t *ch_store_loop(ch_store *s) { return s->loop; }
+const ch_keyring *ch_store_keys(ch_store *s) { return s->keys; }
 uint32_t ch_store_batch_max(ch_store *s) { return s->batch_max; }
 void ch_store_count_retry(ch_store *s) { s->retries++; }
 void ch_store_count_reconnect(ch_store *s) { s->reconnects++; }

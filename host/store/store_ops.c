@@ -586,7 +586,7 @@ int ch_store_ops_register(ch_store_op_lookup find)
 
 /* The table above, then the reads' (store_reads.c), the registered
  * tables, and the schema's (which chains to the exports). */
-const ch_store_op *ch_store_op_find(const char *name)
+const ch_store_op *ch_store_host_op(const char *name)
 {
     const ch_store_op *op = ch_st_find(ops, CH_ST_N(ops), name);
 
@@ -597,6 +597,14 @@ const ch_store_op *ch_store_op_find(const char *name)
     if (!op && name)
         op = ch_st_schema_op(name);
     return op;
+}
+
+/* The host's operations, then the plugins' installed ones. */
+const ch_store_op *ch_store_op_find(const char *name)
+{
+    const ch_store_op *op = ch_store_host_op(name);
+
+    return op || !name ? op : ch_st_plugin_op(name);
 }
 
 /* PostgreSQL's own steps where the op has them, else the common ones. */

@@ -119,8 +119,17 @@ static const char pg_v1[] =
     "  PRIMARY KEY (message_id, user_id));\n"
     "CREATE INDEX read_receipts_user ON read_receipts (user_id)";
 
-static const char *const sqlite_migrations[] = {sqlite_v1};
-static const char *const pg_migrations[] = {pg_v1};
+/* Version 2 (both engines): the migrations applied to each plugin's own
+ * tables (store_plugin.c), by the plugin's name (the config's). */
+static const char both_v2[] =
+    "CREATE TABLE ch_plugin_migrations (\n"
+    "  plugin TEXT NOT NULL,\n"
+    "  version BIGINT NOT NULL,\n"
+    "  applied_at BIGINT NOT NULL,\n"
+    "  PRIMARY KEY (plugin, version))";
+
+static const char *const sqlite_migrations[] = {sqlite_v1, both_v2};
+static const char *const pg_migrations[] = {pg_v1, both_v2};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

@@ -59,6 +59,11 @@ typedef struct ch_store_op {
      * SQLite's". */
     const ch_store_step *steps[2];
     size_t n_steps[2];
+    /* NULL for static ops.  Ops made at run time (a plugin's, see
+     * store_plugin_impl.h) are reference-counted: ch_store_call holds
+     * (+1) the op a request runs and releases it (-1) when the request is
+     * freed, on the loop thread, so a replaced op outlives its requests. */
+    void (*hold)(const struct ch_store_op *op, int delta);
 } ch_store_op;
 
 struct ch_store_req {
@@ -78,8 +83,24 @@ struct ch_store_req {
     void *arg;
 };
 
-/* The operation table (store_ops.c); NULL if unknown. */
+/* The operation table (store_ops.c); NULL if unknown.  The host's own
+ * operations first, then the plugins' (store_plugin.c). */
 const ch_store_op *ch_store_op_find(const char *name);
+
+/* The host's own operations only (ch_store_op_find without the plugins'). */
+const ch_store_op *ch_store_host_op(const char *name);
+
+/* A plugin's operation "<plugin>.<name>" of its installed schema
+ * (store_plugin.c), or NULL. */
+const ch_store_op *ch_st_plugin_op(const char *name);
+
+/* ch_store_call with the op itself (the host's plugin machinery runs ops
+ * that have no name to look up: migrations).  Same contract. */
+int ch_store_call_op(ch_store *s, const ch_store_op *op, json_t *params, ch_store_cb cb,
+                     void *arg);
+
+/* The store's keyring (borrowed, for the life of the store). */
+const ch_keyring *ch_store_keys(ch_store *s);
 
 /* The steps of req's operation for an engine kind. */
 const ch_store_step *ch_store_op_steps(const ch_store_op *op, int kind, size_t *n);
@@ -280,8 +301,8 @@ const ch_store_op *ch_st_export_op(const char *name);
 /* Op table entries: the same steps on both engines, or a PostgreSQL list. */
 #define CH_ST_N(a) (sizeof(a) / sizeof((a)[0]))
 #define CH_ST_OP(name, writes, prep, steps)                                 \
-    { name, writes, prep, {steps, NULL}, {CH_ST_N(steps), 0} }
+    { name, writes, prep, {steps, NULL}, {CH_ST_N(steps), 0}, NULL }
 #define CH_ST_OP2(name, writes, prep, steps, pg)                            \
-    { name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)} }
+    { name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)}, NULL }
 
 #endif
