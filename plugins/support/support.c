@@ -5,8 +5,9 @@
  * room names publisher_<id>).  Wire protocol, settings and close codes:
  * plugins/support/README.md.
  *
- * Rooms (docs/api.md): ad:<ad_id>, registered by the application backend,
- * whose participants are the ad's publishers; ad:<ad_id>:client:<uid>
+ * Rooms (docs/api.md): ad:<ad_id>, registered by the application backend
+ * through this plugin's endpoint POST /api/ads/ (support_http.c), whose
+ * participants are the ad's publishers; ad:<ad_id>:client:<uid>
  * (kind ad_chat), one client's conversation about the ad, created by its
  * first connect, with the client and the publishers as participants;
  * support:publisher_<id> (kind support), with that publisher.  Groups:
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "../common/chatcore.h"
+#include "support_http.h"
 
 #define GROUP_LEN 48
 #define KEY_LEN 96
@@ -680,4 +682,9 @@ static int sp_init(const chanhost_api *host, const json_t *conf, void **state)
     return 0;
 }
 
-CC_PLUGIN_DESCRIPTOR("support", sp_init, sp_connect);
+/* The backend registers ads here (support_http.c). */
+static const chanhost_endpoint endpoints[] = {
+    {"POST", "/api/ads/", CHANHOST_HTTP_SERVICE, sp_ads_register},
+};
+
+CC_PLUGIN_DESCRIPTOR_HTTP("support", sp_init, sp_connect, endpoints);

@@ -23,10 +23,16 @@ from conftest import TEST_PLUGIN_DIR, http_request, recv_json, run, ws_connect
 PASSWORD = "correct horse 1"
 
 
+# The stock routes, and the chat plugins that serve /api/ads/ (support) and
+# /api/tasks/<id>/members/ (taskcomments): a route is what loads a plugin.
+API_ROUTES = ["/ws/echo/ echo", "/ws/broadcast/<int:room_id>/ broadcast",
+              "/ws/chat/ad/<int:ad_id>/ support", "/ws/task-comments/<int:task_id>/ taskcomments"]
+
+
 @pytest.fixture
 def api_host(make_host, tmp_path):
     """(host, Api with the service token) on a fresh store."""
-    host = make_host(auth_config_lines(tmp_path))
+    host = make_host(auth_config_lines(tmp_path), routes=API_ROUTES)
     return host, Api(host.port, service_token=SERVICE_TOKEN)
 
 
