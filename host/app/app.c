@@ -27,7 +27,7 @@
 #include "status.h"
 #include "store.h"
 #include "store_chat.h"
-#include "store_support.h"
+#include "store_rooms.h"
 #include "timers.h"
 #include "http.h"
 #include "log.h"
@@ -272,7 +272,7 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     app->drained = ch_app_stop;
     if (!app->read_buf || register_handlers(app) != 0)
         return -ENOMEM;
-    if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_support_op) != 0)
+    if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0)
         return -ENOSPC;
     if (ch_timers_init(loop, PLUGIN_POST_MAX) != 0)
         return -ENOMEM;

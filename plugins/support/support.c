@@ -224,7 +224,7 @@ static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params
 }
 
 /* The history answered: message.history of the connection's room, or
- * for an ad's publisher (s->convs set) support.conversations: remember
+ * for an ad's publisher (s->convs set) room.conversations: remember
  * each conversation's room by its client, and give each message the
  * client_id of its conversation.  Then the history frame goes out, and
  * what the group brought meanwhile (cc_go_live). */
@@ -285,7 +285,7 @@ static void start_session(chanhost_conn *c, sconn *s)
     if (s->route == ROUTE_AD && s->is_publisher) {
         s->convs = json_object();
         snprintf(prefix, sizeof prefix, "ad:%lld:client:", (long long)s->ad_id);
-        next_step(c, s, "support.conversations",
+        next_step(c, s, "room.conversations",
                   json_pack("{s:I, s:s, s:s, s:I}", "user_id", s->cc.user_id, "kind", "ad_chat",
                             "key_prefix", prefix, "limit", (json_int_t)set->history_limit),
                   on_history, NULL);

@@ -34,7 +34,7 @@
 #include "store.h"
 #include "store_chat.h"
 #include "store_impl.h"
-#include "store_support.h"
+#include "store_rooms.h"
 
 static struct {
     char url[600];          /* the backend under test */
@@ -90,7 +90,7 @@ static inline ch_store *open_store(uv_loop_t *loop, const char *keys, uint32_t q
     ch_store *s;
 
     assert_int_equal(ch_store_ops_register(ch_st_chat_op), 0);
-    assert_int_equal(ch_store_ops_register(ch_st_support_op), 0);
+    assert_int_equal(ch_store_ops_register(ch_st_rooms_op), 0);
     s = ch_store_open(loop, &o, err, sizeof err);
 
     if (!s)
