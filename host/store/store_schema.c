@@ -247,6 +247,16 @@ int ch_st_one_of(ch_store_req *req, const char *a, const char *b, const char *c)
                          c ? ", " : "", c ? c : "");
 }
 
+/* ch_store_roles_check's setting: process-wide, loop thread. */
+static ch_store_role_known role_known;
+static void *role_arg;
+
+void ch_store_roles_check(ch_store_role_known known, void *arg)
+{
+    role_known = known;
+    role_arg = arg;
+}
+
 int ch_st_check_user(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"username", 's', 1, 1, 150},
@@ -268,6 +278,8 @@ int ch_st_check_user(ch_store_req *req)
     role = json_string_value(json_object_get(req->params, "role"));
     if (role && !ch_role_name_ok(role))
         return ch_store_fail(req, CH_STORE_EINVAL, "role: 1 to 32 of a-z, 0-9, _ and -");
+    if (role && role_known && !role_known(role_arg, role))
+        return ch_store_fail(req, CH_STORE_EINVAL, "role: %s is not a role of this host", role);
     return 0;
 }
 
