@@ -422,7 +422,8 @@ typedef struct chanhost_api {
      * result: a JSON value sent compactly as application/json; NULL sends
      * no body), exactly once: a successful call frees req, so it must not
      * be used again.  Errors should use the host's shape {"error":
-     * "<code>", "message": "<text>"}.  If the client has gone, or the host
+     * "<code>", "message": "<text>"}; a 503 gets the header Retry-After:
+     * 1, as the host's own do.  If the client has gone, or the host
      * already answered 504 because plugin_http_timeout passed, the answer
      * is dropped (and 0 returned).  Returns 0, or CHANHOST_ERR_INVALID
      * (req NULL or status out of range: req stays unanswered). */

@@ -67,9 +67,6 @@ static const rest_route routes[] = {
     {"rooms/#/participants/", "DELETE", A_MEMBER, 1, ch_rest_participant_remove},
     {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
     {"threads/", "POST", A_USER, 1, ch_rest_threads},
-    {"ads/", "POST", A_SERVICE, 1, ch_rest_ads},
-    {"tasks/#/members/", "POST", A_SERVICE, 1, ch_rest_task_add},
-    {"tasks/#/members/", "DELETE", A_SERVICE, 1, ch_rest_task_remove},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -229,7 +226,7 @@ void ch_rest_reply(ch_rest *r, int status, json_t *body, const char *extra_heade
 
 void ch_rest_answer(ch_rest *r, int status, json_t *body)
 {
-    send_answer(r, status, body, "", NULL);
+    send_answer(r, status, body, "", status == 503 ? "Retry-After: 1\r\n" : NULL);
 }
 
 /* Shared by ch_rest_fail and ch_rest_invalid. */

@@ -1,7 +1,8 @@
 /*
  * rest.h -- the JSON HTTP API under /api/ (docs/api.md): accounts,
  * tokens, rooms, participants, history, and the service endpoints an
- * application backend uses (users, tokens, ads, task members).
+ * application backend uses (users, tokens); the endpoints that plugins
+ * declare are served under it too.
  *
  * Every handler answers asynchronously when it needs the store or a
  * password hash (thread pool): the connection's HTTP parsing is
@@ -11,7 +12,7 @@
  * Files: rest.c (dispatch, authentication of the request, body parsing,
  * answers, the store / thread-pool plumbing, validators), rest_auth.c
  * (register, login, logout, me, users, tokens), rest_rooms.c (rooms,
- * participants, messages, threads, ads, task members).  The part below
+ * participants, messages, threads).  The part below
  * ch_rest_serve is shared by those three files and rest_plugins.c (the
  * endpoints plugins declare: a path no host route knows is looked up
  * there, then goes through the same checks; rest.c writes the access log
@@ -90,7 +91,7 @@ struct ch_rest {
     json_t *user;             /* a user (public JSON or store row) */
     json_t *ids;              /* user ids still to go through */
     size_t i;                 /* position in ids */
-    int64_t other;            /* a second user id, ad or task id */
+    int64_t other;            /* a second user id, or a message id */
     char *password;           /* plain text, cleansed on free */
     char *hash;               /* Django hash: computed or stored */
     unsigned iterations;      /* PBKDF2 iterations for the thread pool */
@@ -121,9 +122,10 @@ struct ch_rest {
  * has gone away the answer is dropped. */
 void ch_rest_reply(ch_rest *r, int status, json_t *body, const char *extra_headers);
 
-/* A plugin's answer: as ch_rest_reply without extra headers, but body
- * (stolen) may be any JSON value and NULL sends no body; dropped (r freed)
- * if the connection went away. */
+/* A plugin's answer: as ch_rest_reply without extra headers (but a 503
+ * gets Retry-After: 1, as the host's own do), and body (stolen) may be
+ * any JSON value and NULL sends no body; dropped (r freed) if the
+ * connection went away. */
 void ch_rest_answer(ch_rest *r, int status, json_t *body);
 
 /* Answer {"error": code, "message": <printf text>} with status, then free
@@ -201,9 +203,6 @@ void ch_rest_participant_add(ch_rest *r);
 void ch_rest_participant_remove(ch_rest *r);
 void ch_rest_messages(ch_rest *r);
 void ch_rest_threads(ch_rest *r);
-void ch_rest_ads(ch_rest *r);
-void ch_rest_task_add(ch_rest *r);
-void ch_rest_task_remove(ch_rest *r);
 
 /* rest_plugins.c */
 

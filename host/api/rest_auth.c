@@ -108,7 +108,7 @@ static int take_new_user(ch_rest *r, int need_email, int need_password)
     if (ch_rest_body_str(r, "username", 1, 150, &username) ||
         ch_rest_body_str(r, "email", need_email, 254, &email) ||
         ch_rest_body_str(r, "password", need_password, 1024, &password) ||
-        ch_rest_body_str(r, "role", 0, 16, &role))
+        ch_rest_body_str(r, "role", 0, 32, &role))
         return -1;
     if (!ch_rest_valid_username(username))
         return ch_rest_invalid(r, "username", "username: 1 to 150 letters, digits and @.+-_"), -1;
@@ -117,8 +117,9 @@ static int take_new_user(ch_rest *r, int need_email, int need_password)
     if (password && !ch_rest_valid_password(password, strlen(password)))
         return ch_rest_invalid(r, "password", "password: 8 to 128 characters"), -1;
     role = role ? role : "user";
-    if (strcmp(role, "user") != 0 && strcmp(role, "publisher") != 0 && strcmp(role, "admin") != 0)
-        return ch_rest_invalid(r, "role", "role: user, publisher or admin"), -1;
+    if (!ch_role_name_ok(role) || !ch_config_role_known(&r->app->cfg, role))
+        return ch_rest_invalid(r, "role", "role: user, admin or a role the config's roles "
+                               "directive names"), -1;
     norm = normal_email(email);
     r->user = json_pack("{s:s, s:s?, s:s}", "username", username, "email", norm, "role", role);
     free(norm);

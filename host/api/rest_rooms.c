@@ -1,17 +1,14 @@
 /*
  * rest_rooms.c -- the room endpoints of the API (docs/api.md): creating
- * and listing rooms, participants, message history, one-to-one threads,
- * and the service's ad rooms and task members.
+ * and listing rooms, participants, message history, one-to-one threads.
  *
- * Room keys: "group:<slug>", "private:<32 hex>", "thread:<low>-<high>",
- * "ad:<ad id>", "task:<task id>".  room.get_or_create on the unique key
- * is what keeps a second thread (or ad room) for the same pair from ever
- * existing, even when two requests race.
+ * Room keys: "group:<slug>", "private:<32 hex>", "thread:<low>-<high>"
+ * (the chat plugins' endpoints make rooms of their own keys).
+ * room.get_or_create on the unique key is what keeps a second thread for
+ * the same pair from ever existing, even when two requests race.
  *
  * User ids named by a user (new participants, a thread's partner) must
- * exist in the store's users table (400 unknown_user); ids the service
- * names (ad publishers, task members) are taken as they are, since the
- * application backend may keep its users elsewhere.
+ * exist in the store's users table (400 unknown_user).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -434,118 +431,4 @@ void ch_rest_threads(ch_rest *r)
     r->ids = json_pack("[I]", (json_int_t)r->other);
     r->then = thread_partner_ok;
     users_check_next(r);
-}
-
-/* ---- POST /api/ads/ (service) --------------------------------------------------- */
-
-static void ad_answer(ch_rest *r, int status, json_t *result, const char *error)
-{
-    if (status != 0) {
-        ch_rest_store_failed(r, status, error);
-        return;
-    }
-    (void)result;
-    ch_rest_reply(r, r->created ? 201 : 200,
-                  json_pack("{s:O, s:b}", "room", r->room, "created", r->created), NULL);
-}
-
-/* The ad room's participants: its publisher, or nobody yet. */
-static void ad_listed(ch_rest *r, int status, json_t *result, const char *error)
-{
-    json_t *ids = json_object_get(result, "user_ids"), *v;
-    size_t i;
-    int ours = 0;
-
-    if (status != 0) {
-        ch_rest_store_failed(r, status, error);
-        return;
-    }
-    json_array_foreach(ids, i, v) ours |= json_integer_value(v) == r->other;
-    if (json_array_size(ids) > 0 && !ours) {
-        ch_rest_fail(r, 409, "exists", "that ad is registered to another publisher");
-        return;
-    }
-    ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), ad_answer);
-}
-
-/* The ad's room (new or not): who is in it already? */
-static void ad_made(ch_rest *r, int status, json_t *result, const char *error)
-{
-    if (status != 0) {
-        ch_rest_store_failed(r, status, error);
-        return;
-    }
-    r->room = json_incref(json_object_get(result, "room"));
-    r->created = json_is_true(json_object_get(result, "created"));
-    ch_rest_store(r, "participant.list", json_pack("{s:I}", "room_id", (json_int_t)room_id(r)),
-                  ad_listed);
-}
-
-/* POST /api/ads/ {"ad_id","publisher_id"}: room ad:<ad_id>. */
-void ch_rest_ads(ch_rest *r)
-{
-    int64_t ad;
-    char key[64];
-
-    if (ch_rest_body_id(r, "ad_id", 1, &ad) || ch_rest_body_id(r, "publisher_id", 1, &r->other))
-        return;
-    snprintf(key, sizeof key, "ad:%lld", (long long)ad);
-    ch_rest_store(r, "room.get_or_create", room_key_params(key, "ad", NULL, 1), ad_made);
-}
-
-/* ---- /api/tasks/<id>/members/ (service) ----------------------------------------- */
-
-static void task_room_made(ch_rest *r, int status, json_t *result, const char *error)
-{
-    if (status != 0) {
-        ch_rest_store_failed(r, status, error);
-        return;
-    }
-    r->room = json_incref(json_object_get(result, "room"));
-    ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), answer_flag);
-}
-
-/* The task room's key "task:<id>" for the path's id. */
-static void task_key(const ch_rest *r, char key[64])
-{
-    snprintf(key, 64, "task:%lld", (long long)r->id);
-}
-
-/* POST /api/tasks/<id>/members/ {"user_id"}: room task:<id>, created
- * when needed. */
-void ch_rest_task_add(ch_rest *r)
-{
-    char key[64];
-
-    if (ch_rest_body_id(r, "user_id", 1, &r->other) != 0)
-        return;
-    task_key(r, key);
-    ch_rest_store(r, "room.get_or_create", room_key_params(key, "task", NULL, 1),
-                  task_room_made);
-}
-
-/* The task room, if there is one: remove the member from it. */
-static void task_room_found(ch_rest *r, int status, json_t *result, const char *error)
-{
-    if (status == CH_STORE_ENOENT) {
-        ch_rest_reply(r, 200, json_pack("{s:b}", "removed", 0), NULL);
-        return;
-    }
-    if (status != 0) {
-        ch_rest_store_failed(r, status, error);
-        return;
-    }
-    r->room = json_incref(json_object_get(result, "room"));
-    ch_rest_store(r, "participant.remove", room_user(room_id(r), r->other), answer_flag);
-}
-
-/* DELETE /api/tasks/<id>/members/ {"user_id"}. */
-void ch_rest_task_remove(ch_rest *r)
-{
-    char key[64];
-
-    if (ch_rest_body_id(r, "user_id", 1, &r->other) != 0)
-        return;
-    task_key(r, key);
-    ch_rest_store(r, "room.get", json_pack("{s:s}", "key", key), task_room_found);
 }

@@ -27,7 +27,7 @@
 #include "status.h"
 #include "store.h"
 #include "store_chat.h"
-#include "store_support.h"
+#include "store_rooms.h"
 #include "timers.h"
 #include "http.h"
 #include "log.h"
@@ -202,6 +202,13 @@ static int load_auth(ch_app *app)
     return 0;
 }
 
+/* The store's role check (ch_store_roles_check): arg is the app's
+ * config, read at each call, so a reload's roles count at once. */
+static int role_known(void *arg, const char *role)
+{
+    return ch_config_role_known(arg, role);
+}
+
 /* Open the message store named by the config (none: no store). */
 static int open_store(ch_app *app)
 {
@@ -272,8 +279,9 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     app->drained = ch_app_stop;
     if (!app->read_buf || register_handlers(app) != 0)
         return -ENOMEM;
-    if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_support_op) != 0)
+    if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0)
         return -ENOSPC;
+    ch_store_roles_check(role_known, &app->cfg);
     if (ch_timers_init(loop, PLUGIN_POST_MAX) != 0)
         return -ENOMEM;
     ch_plugin_set_api(ch_api_table());

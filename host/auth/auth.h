@@ -6,7 +6,8 @@
  * the claims chanhost writes and reads:
  *   sub       the user id, as a string (RFC 7519 wants a string)
  *   username  the user's name
- *   roles     an array of role names ("user", "publisher", "admin")
+ *   roles     an array of role names ("user", "admin", or one the config
+ *             names: docs/api.md)
  *   iat, exp  issued-at and expiry, seconds since the epoch
  * exp is required and checked; a token without it is refused.
  *

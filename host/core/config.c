@@ -126,6 +126,9 @@ void ch_config_free(ch_config *cfg)
     for (i = 0; i < cfg->n_allowed_origins; i++)
         free(cfg->allowed_origins[i]);
     free(cfg->allowed_origins);
+    for (i = 0; i < cfg->n_roles; i++)
+        free(cfg->roles[i]);
+    free(cfg->roles);
     free(cfg->layer);
     free(cfg->store);
     free(cfg->store_key_file);
@@ -335,6 +338,50 @@ static int h_origins(pctx *c, char **args, int n)
     return r;
 }
 
+int ch_role_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+
+    return n >= 1 && n <= 32 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+int ch_config_role_known(const ch_config *cfg, const char *s)
+{
+    size_t i;
+
+    if (!s)
+        return 0;
+    if (strcmp(s, "user") == 0 || strcmp(s, "admin") == 0)
+        return 1;
+    for (i = 0; i < cfg->n_roles; i++)
+        if (strcmp(cfg->roles[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* roles ROLE...: role names users may have besides user and admin;
+ * appends every argument to the list (each checked first). */
+static int h_roles(pctx *c, char **args, int n)
+{
+    ch_config *cfg = c->cfg;
+    char **list;
+    int i;
+
+    for (i = 0; i < n; i++)
+        if (!ch_role_name_ok(args[i]))
+            return report(c, "'%s' is not a role name (1 to 32 of a-z, 0-9, _ and -)", args[i]);
+    list = reallocarray(cfg->roles, cfg->n_roles + (size_t)n, sizeof *list);
+    if (!list)
+        return report(c, "out of memory");
+    cfg->roles = list;
+    for (i = 0; i < n; i++) {
+        if (!(list[cfg->n_roles] = strdup(args[i])))
+            return report(c, "out of memory");
+        cfg->n_roles++;
+    }
+    return 0;
+}
+
 /* layer memory | redis://... | unix://... (TLS is not supported) */
 static int h_layer(pctx *c, char **args, int n)
 {
@@ -448,6 +495,7 @@ static const directive directives[] = {
     FIELD(static_dir, K_PATH, "PATH"),
     FUNC(allowed_origins, 1, -1, h_origins, "ORIGIN..."),
     FIELD(require_origin, K_BOOL, "yes|no"),
+    FUNC(roles, 1, -1, h_roles, "ROLE..."),
     FUNC(layer, 1, 1, h_layer, "memory | redis://... | unix://..."),
     FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
     FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),

@@ -70,6 +70,12 @@ typedef struct ch_config {
     size_t n_allowed_origins;
     int require_origin;        /* yes/no, default no */
 
+    /* The role names users may have besides "user" and "admin" (the
+     * plugins give them their meaning), each ch_role_name_ok; none by
+     * default. */
+    char **roles;
+    size_t n_roles;
+
     char *layer;               /* "memory" (default) or a redis:// URL */
     char *store;               /* "none" (default), sqlite:PATH, postgresql://... */
     char *store_key_file;      /* message keys; NULL: next to a sqlite file */
@@ -139,6 +145,14 @@ int ch_config_is_directive(const char *name);
  * error returns -1 and writes the reason into err. */
 int ch_config_split(const char *line, char ***argv, char *err, size_t errlen);
 void ch_config_free_argv(char **argv);
+
+/* Non-zero if s (borrowed) is a role name: 1 to 32 of [a-z0-9_-]. */
+int ch_role_name_ok(const char *s);
+
+/* Non-zero if a user may have role s (borrowed) under cfg: "user",
+ * "admin" (the one role the host gives a meaning: service-level access),
+ * or one that cfg's roles directive names. */
+int ch_config_role_known(const ch_config *cfg, const char *s);
 
 /* Parse "5s", "500ms", "2m", "1h", "30" (seconds) into milliseconds.
  * Returns 0 or -1. */

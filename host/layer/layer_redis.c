@@ -335,7 +335,7 @@ static void on_heartbeat(uv_timer_t *t)
     ch_rl_refresh_start(b);
 }
 
-/* A connection is ready: the publisher pings, publishes what waited and
+/* A connection is ready: the sender pings, publishes what waited and
  * re-adds the memberships; the subscriber resubscribes. */
 static void on_conn_ready(ch_rl_conn *c, const char *why)
 {
@@ -559,7 +559,7 @@ int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **op
     live = b;
     *ops = &redis_ops;
     *self = b;
-    ch_rl_conn_start(&b->pub, b->loop, &b->url, "publisher", b, on_conn_ready, on_conn_lost);
+    ch_rl_conn_start(&b->pub, b->loop, &b->url, "sender", b, on_conn_ready, on_conn_lost);
     ch_rl_conn_start(&b->sub, b->loop, &b->url, "subscriber", b, on_conn_ready, on_conn_lost);
     return 0;
 }

@@ -8,11 +8,11 @@
  * Membership sets.  ZSET "chanhost:m:<group>", member = channel name,
  * score = wall-clock expiry in ms (now + 30 s); the key itself expires 60 s
  * after its last refresh.  A join ZADDs, a leave ZREMs; a refresh (every
- * heartbeat, and after the publisher reconnects) re-ZADDs every local
+ * heartbeat, and after the sender reconnects) re-ZADDs every local
  * membership, at most RL_SLICE_MEMBERS per slice with slices 10 ms apart
  * so that big sets never stall the loop, trims expired members and reads
  * ZCOUNT(now, +inf) into the group's cached cross-process count.  While
- * the publisher is down or congested nothing is sent: joins are re-added
+ * the sender is down or congested nothing is sent: joins are re-added
  * by the next refresh, leaves expire.
  */
 #include "layer_redis.h"
@@ -142,7 +142,7 @@ static void on_refresh(uv_timer_t *t) { refresh_slice(t->data); }
 
 /* Refresh groups from the cursor on, up to RL_SLICE_MEMBERS members;
  * schedule the next slice if groups remain.  A slice that finds the
- * publisher closed ends the cycle (the next heartbeat starts another). */
+ * sender closed ends the cycle (the next heartbeat starts another). */
 static void refresh_slice(ch_rl_backend *b)
 {
     uint64_t now = wall_ms();

@@ -52,6 +52,15 @@ typedef const struct ch_store_op *(*ch_store_op_lookup)(const char *name);
  * Returns 0 or -ENOSPC (at most 8). */
 int ch_store_ops_register(ch_store_op_lookup find);
 
+/* Which role names user.create and user.import accept beyond their syntax
+ * (1 to 32 of [a-z0-9_-], ch_role_name_ok): known(arg, role) is non-zero
+ * for a role the host knows (role borrowed for the call).  NULL (the
+ * default): any role name.  Process-wide; set on the loop thread (where
+ * the parameters are checked) before calls are made; arg is borrowed for
+ * as long as it is set. */
+typedef int (*ch_store_role_known)(void *arg, const char *role);
+void ch_store_roles_check(ch_store_role_known known, void *arg);
+
 typedef struct ch_store_opts {
     const char *url;           /* "none", "sqlite:PATH", "postgresql://..." */
     const char *key_file;      /* encryption keys; created (0600) if absent */

@@ -1,6 +1,6 @@
 /*
- * store_chat.c -- the message store's operations for the chat plugins
- * (plugins/chatroom, plugins/taskcomments) that store_ops.c does not have:
+ * store_chat.c -- the message store's read-receipt operations over one
+ * room, for any chat plugin, that store_ops.c does not have:
  *
  *   unread.for_room {room_id, user_ids?: [1..500 ids]}
  *       -> {"counts": {"<user_id>": n}}: for each user (without

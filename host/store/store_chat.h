@@ -1,7 +1,7 @@
 /*
- * store_chat.h -- the message store's operations for the chat plugins
- * (plugins/chatroom, plugins/taskcomments): unread.for_room and
- * read.mark_room, defined in store_chat.c.  The assembler registers
+ * store_chat.h -- the message store's read-receipt operations over one
+ * room (the host's own domain, used by any chat plugin): unread.for_room
+ * and read.mark_room, defined in store_chat.c.  The assembler registers
  * ch_st_chat_op with ch_store_ops_register (store.h); ch_store_op_find
  * (store_ops.c) then finds them by name.
  */

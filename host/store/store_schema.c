@@ -17,6 +17,7 @@
 #include "store_impl.h"
 
 #include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
+#include "config.h"         /* ch_role_name_ok */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,12 +256,22 @@ int ch_st_one_of(ch_store_req *req, const char *a, const char *b, const char *c)
                          c ? ", " : "", c ? c : "");
 }
 
+/* ch_store_roles_check's setting: process-wide, loop thread. */
+static ch_store_role_known role_known;
+static void *role_arg;
+
+void ch_store_roles_check(ch_store_role_known known, void *arg)
+{
+    role_known = known;
+    role_arg = arg;
+}
+
 int ch_st_check_user(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"username", 's', 1, 1, 150},
                                     {"email", 's', 0, 3, 254},
                                     {"password", 's', 1, 1, 1024},
-                                    {"role", 's', 0, 1, 16},
+                                    {"role", 's', 0, 1, 32},
                                     {NULL, 0, 0, 0, 0}};
     const char *u, *role;
 
@@ -274,9 +285,10 @@ int ch_st_check_user(ch_store_req *req)
         !strchr(json_string_value(json_object_get(req->params, "email")), '@'))
         return ch_store_fail(req, CH_STORE_EINVAL, "email: not an address");
     role = json_string_value(json_object_get(req->params, "role"));
-    if (role && strcmp(role, "user") != 0 && strcmp(role, "publisher") != 0 &&
-        strcmp(role, "admin") != 0)
-        return ch_store_fail(req, CH_STORE_EINVAL, "role: user, publisher or admin");
+    if (role && !ch_role_name_ok(role))
+        return ch_store_fail(req, CH_STORE_EINVAL, "role: 1 to 32 of a-z, 0-9, _ and -");
+    if (role && role_known && !role_known(role_arg, role))
+        return ch_store_fail(req, CH_STORE_EINVAL, "role: %s is not a role of this host", role);
     return 0;
 }
 

@@ -173,12 +173,24 @@ json_int_t cc_id_field(const json_t *in, const char *key);
 /* Send to a group; "<prefix><id>" names it. */
 void cc_group_send_id(cc_plugin *p, const char *prefix, json_int_t id, const json_t *msg);
 
-/* The exported descriptor of a chatcore plugin: its name, init (calling
+/* The descriptor fields of a chatcore plugin: its name, init (calling
  * cc_init with its kind) and connect; the other callbacks are chatcore's. */
+#define CC_PLUGIN_FIELDS(name_, init_, connect_)                                   \
+    .name = name_, .version = "1.0.0", .init = init_, .fini = cc_fini,           \
+    .connect = connect_, .receive = cc_receive, .group_message = cc_group_message, \
+    .disconnect = cc_disconnect
+
+/* The exported descriptor of a chatcore plugin (CC_PLUGIN_FIELDS). */
 #define CC_PLUGIN_DESCRIPTOR(name_, init_, connect_)                               \
+    CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor =                            \
+        CHANHOST_PLUGIN_INIT(CC_PLUGIN_FIELDS(name_, init_, connect_), )
+
+/* The same with HTTP endpoints (SDK 1.2): endpoints_ is the plugin's
+ * static array of chanhost_endpoint (plugins/common/chathttp.h helps the
+ * handlers answer as the host's own routes do). */
+#define CC_PLUGIN_DESCRIPTOR_HTTP(name_, init_, connect_, endpoints_)             \
     CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(      \
-        .name = name_, .version = "1.0.0", .init = init_, .fini = cc_fini,       \
-        .connect = connect_, .receive = cc_receive, .group_message = cc_group_message, \
-        .disconnect = cc_disconnect, )
+        CC_PLUGIN_FIELDS(name_, init_, connect_), .endpoints = endpoints_,       \
+        .n_endpoints = sizeof endpoints_ / sizeof endpoints_[0], )
 
 #endif /* CHATCORE_H */

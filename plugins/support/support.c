@@ -5,8 +5,9 @@
  * room names publisher_<id>).  Wire protocol, settings and close codes:
  * plugins/support/README.md.
  *
- * Rooms (docs/api.md): ad:<ad_id>, registered by the application backend,
- * whose participants are the ad's publishers; ad:<ad_id>:client:<uid>
+ * Rooms (docs/api.md): ad:<ad_id>, registered by the application backend
+ * through this plugin's endpoint POST /api/ads/ (support_http.c), whose
+ * participants are the ad's publishers; ad:<ad_id>:client:<uid>
  * (kind ad_chat), one client's conversation about the ad, created by its
  * first connect, with the client and the publishers as participants;
  * support:publisher_<id> (kind support), with that publisher.  Groups:
@@ -30,6 +31,7 @@
 #include <string.h>
 
 #include "../common/chatcore.h"
+#include "support_http.h"
 
 #define GROUP_LEN 48
 #define KEY_LEN 96
@@ -222,7 +224,7 @@ static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params
 }
 
 /* The history answered: message.history of the connection's room, or
- * for an ad's publisher (s->convs set) support.conversations: remember
+ * for an ad's publisher (s->convs set) room.conversations: remember
  * each conversation's room by its client, and give each message the
  * client_id of its conversation.  Then the history frame goes out, and
  * what the group brought meanwhile (cc_go_live). */
@@ -283,7 +285,7 @@ static void start_session(chanhost_conn *c, sconn *s)
     if (s->route == ROUTE_AD && s->is_publisher) {
         s->convs = json_object();
         snprintf(prefix, sizeof prefix, "ad:%lld:client:", (long long)s->ad_id);
-        next_step(c, s, "support.conversations",
+        next_step(c, s, "room.conversations",
                   json_pack("{s:I, s:s, s:s, s:I}", "user_id", s->cc.user_id, "kind", "ad_chat",
                             "key_prefix", prefix, "limit", (json_int_t)set->history_limit),
                   on_history, NULL);
@@ -680,4 +682,9 @@ static int sp_init(const chanhost_api *host, const json_t *conf, void **state)
     return 0;
 }
 
-CC_PLUGIN_DESCRIPTOR("support", sp_init, sp_connect);
+/* The backend registers ads here (support_http.c). */
+static const chanhost_endpoint endpoints[] = {
+    {"POST", "/api/ads/", CHANHOST_HTTP_SERVICE, sp_ads_register},
+};
+
+CC_PLUGIN_DESCRIPTOR_HTTP("support", sp_init, sp_connect, endpoints);

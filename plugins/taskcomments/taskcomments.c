@@ -2,8 +2,12 @@
  * taskcomments -- comments on a kanban task (seed 001's TaskCommentConsumer)
  * as a plugin.  Route: /ws/task-comments/<int:task_id>/.  The task is the
  * store room keyed task:<task_id>, whose participants are the task's
- * members (POST /api/tasks/<id>/members/); everyone watching it listens
- * to the layer group task_<task_id>.
+ * members; everyone watching it listens to the layer group task_<task_id>.
+ * The application backend manages the members through this plugin's HTTP
+ * endpoints (SDK 1.2): POST and DELETE /api/tasks/<int:task_id>/members/,
+ * service token or admin, answered after the host's generic store
+ * operations (../common/chathttp.c: one chain per request, freed by its
+ * answer).
  *
  * Everything but the names is chatcore's (../common/chatcore.c): history
  * on connect (with ?since= recovery), a new comment acked after commit
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #include "../common/chatcore.h"
+#include "../common/chathttp.h"
 
 static const cc_handler task_handlers[] = {
     {"comment", cc_on_message},       {"chat_message", cc_on_message},
@@ -68,4 +73,69 @@ static int tc_connect(chanhost_conn *c, void *state)
     return cc_open_room(c, cc, json_pack("{s:s}", "key", key), (json_int_t)task);
 }
 
-CC_PLUGIN_DESCRIPTOR("taskcomments", tc_init, tc_connect);
+/* ---- /api/tasks/<int:task_id>/members/ (service) ------------------------ */
+
+/* The task room's key "task:<id>" for the path's id. */
+static void task_key(const hc_call *call, char key[48])
+{
+    snprintf(key, 48, "task:%lld", (long long)call->id);
+}
+
+/* The task's room (new or not): add the member; 200 {"added"}. */
+static void member_room_made(hc_call *call, int status, const json_t *result, const char *error)
+{
+    if (status != 0) {
+        hc_store_failed(call, status, error);
+        return;
+    }
+    call->room = json_incref(json_object_get(result, "room"));
+    hc_exec(call, "participant.add", hc_room_user(call, call->user), hc_answer_result);
+}
+
+/* POST /api/tasks/<id>/members/ {"user_id"}: room task:<id> (kind task,
+ * private), created when needed. */
+static void tc_member_add(chanhost_http *req, void *state)
+{
+    hc_call *call = hc_begin(((cc_plugin *)state)->api, req);
+    char key[48];
+
+    if (!call || hc_path_id(call, "task_id") || hc_body_id(call, "user_id", 1, &call->user))
+        return;
+    task_key(call, key);
+    hc_exec(call, "room.get_or_create", hc_private_room(key, "task"), member_room_made);
+}
+
+/* The task's room, if there is one: remove the member from it; none:
+ * 200 {"removed": false}. */
+static void member_room_found(hc_call *call, int status, const json_t *result, const char *error)
+{
+    if (status == CHANHOST_STORE_ENOENT) {
+        hc_reply(call, 200, json_pack("{s:b}", "removed", 0));
+        return;
+    }
+    if (status != 0) {
+        hc_store_failed(call, status, error);
+        return;
+    }
+    call->room = json_incref(json_object_get(result, "room"));
+    hc_exec(call, "participant.remove", hc_room_user(call, call->user), hc_answer_result);
+}
+
+/* DELETE /api/tasks/<id>/members/ {"user_id"}. */
+static void tc_member_remove(chanhost_http *req, void *state)
+{
+    hc_call *call = hc_begin(((cc_plugin *)state)->api, req);
+    char key[48];
+
+    if (!call || hc_path_id(call, "task_id") || hc_body_id(call, "user_id", 1, &call->user))
+        return;
+    task_key(call, key);
+    hc_exec(call, "room.get", json_pack("{s:s}", "key", key), member_room_found);
+}
+
+static const chanhost_endpoint task_endpoints[] = {
+    {"POST", "/api/tasks/<int:task_id>/members/", CHANHOST_HTTP_SERVICE, tc_member_add},
+    {"DELETE", "/api/tasks/<int:task_id>/members/", CHANHOST_HTTP_SERVICE, tc_member_remove},
+};
+
+CC_PLUGIN_DESCRIPTOR_HTTP("taskcomments", tc_init, tc_connect, task_endpoints);

@@ -26,7 +26,8 @@ SERVICE_TOKEN = "test-service-token-0123456789"
 
 def auth_config_lines(tmp_path):
     """Config lines giving a test host the service token SERVICE_TOKEN, a
-    cheap password hash (1000 iterations) and a fresh SQLite store in
+    cheap password hash (1000 iterations), the support plugin's role
+    "publisher" (as etc/chanhost.conf) and a fresh SQLite store in
     tmp_path.  The token is written to tmp_path/service.token."""
     tmp_path = Path(tmp_path)
     path = tmp_path / "service.token"
@@ -35,6 +36,7 @@ def auth_config_lines(tmp_path):
     return [
         f"auth_service_token_file {path}",
         "auth_pbkdf2_iterations 1000",
+        "roles publisher",
         f"store sqlite:{tmp_path}/chat.db",
     ]
 

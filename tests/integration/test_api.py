@@ -23,10 +23,16 @@ from conftest import TEST_PLUGIN_DIR, http_request, recv_json, run, ws_connect
 PASSWORD = "correct horse 1"
 
 
+# The stock routes, and the chat plugins that serve /api/ads/ (support) and
+# /api/tasks/<id>/members/ (taskcomments): a route is what loads a plugin.
+API_ROUTES = ["/ws/echo/ echo", "/ws/broadcast/<int:room_id>/ broadcast",
+              "/ws/chat/ad/<int:ad_id>/ support", "/ws/task-comments/<int:task_id>/ taskcomments"]
+
+
 @pytest.fixture
 def api_host(make_host, tmp_path):
     """(host, Api with the service token) on a fresh store."""
-    host = make_host(auth_config_lines(tmp_path))
+    host = make_host(auth_config_lines(tmp_path), routes=API_ROUTES)
     return host, Api(host.port, service_token=SERVICE_TOKEN)
 
 
@@ -506,6 +512,26 @@ def test_task_members(api):
     assert api.remove_task_member(8, dev["id"]) is False
     assert api.rooms(td) == []
     assert [r["key"] for r in api.rooms(tq)] == ["task:8"]
+
+
+def test_chat_endpoints_are_the_plugins(api, make_host, tmp_path):
+    """/api/ads/ and /api/tasks/<id>/members/ come with the support and
+    taskcomments plugins: a host that routes neither answers 404; with
+    them, a task id the host's routes would not take (0, a leading zero,
+    too long) is 404 too, and a missing body is 400 as for the host's."""
+    (tmp_path / "bare").mkdir()
+    bare = Api(make_host(auth_config_lines(tmp_path / "bare")).port, service_token=SERVICE_TOKEN)
+    expect_error(bare.request("POST", "/api/ads/", {"ad_id": 1, "publisher_id": 1},
+                              token=SERVICE_TOKEN), 404, "not_found")
+    expect_error(bare.request("POST", "/api/tasks/1/members/", {"user_id": 1},
+                              token=SERVICE_TOKEN), 404, "not_found")
+    for path in ("/api/tasks/0/members/", "/api/tasks/07/members/",
+                 "/api/tasks/99999999999999999999/members/"):
+        expect_error(api.request("POST", path, {"user_id": 1}, token=SERVICE_TOKEN), 404, "not_found")
+    expect_error(api.request("POST", "/api/tasks/7/members/", token=SERVICE_TOKEN), 400, "invalid_json")
+    expect_error(api.request("POST", "/api/ads/", token=SERVICE_TOKEN), 400, "invalid_json")
+    reply = api.request("POST", "/api/tasks/7/members", {"user_id": 3}, token=SERVICE_TOKEN)
+    assert reply.status == 200 and reply.body == {"added": True}, reply.body
 
 
 def test_keep_alive_and_pipelined_answers_in_order(api_host):

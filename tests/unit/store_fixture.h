@@ -34,7 +34,7 @@
 #include "store.h"
 #include "store_chat.h"
 #include "store_impl.h"
-#include "store_support.h"
+#include "store_rooms.h"
 
 static struct {
     char url[600];          /* the backend under test */
@@ -81,8 +81,18 @@ static inline void on_res(int status, json_t *result, const char *error, void *a
     snprintf(r->error, sizeof r->error, "%s", error ? error : "");
 }
 
-/* Open a store on loop with a keyring file and a queue bound; the chat
- * and support operation tables registered as the host does (app.c). */
+/* The roles the store accepts here: those of etc/chanhost.conf (user,
+ * admin and its roles line), as app.c's check of the config would. */
+static inline int fixture_role_known(void *arg, const char *role)
+{
+    (void)arg;
+    return strcmp(role, "user") == 0 || strcmp(role, "admin") == 0 ||
+           strcmp(role, "publisher") == 0;
+}
+
+/* Open a store on loop with a keyring file and a queue bound; the extra
+ * operation tables and the role check registered as the host does
+ * (app.c). */
 static inline ch_store *open_store(uv_loop_t *loop, const char *keys, uint32_t queue_max)
 {
     ch_store_opts o = {.url = G.url, .key_file = keys, .queue_max = queue_max};
@@ -90,7 +100,8 @@ static inline ch_store *open_store(uv_loop_t *loop, const char *keys, uint32_t q
     ch_store *s;
 
     assert_int_equal(ch_store_ops_register(ch_st_chat_op), 0);
-    assert_int_equal(ch_store_ops_register(ch_st_support_op), 0);
+    assert_int_equal(ch_store_ops_register(ch_st_rooms_op), 0);
+    ch_store_roles_check(fixture_role_known, NULL);
     s = ch_store_open(loop, &o, err, sizeof err);
 
     if (!s)

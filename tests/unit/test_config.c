@@ -86,6 +86,28 @@ static void allowed_origins_append(void **state)
     assert_string_equal(f->cfg.allowed_origins[2], "http://localhost:*");
 }
 
+/* roles: role names append; a name that is not 1 to 32 of [a-z0-9_-] is
+ * refused; user and admin are always known, others only when named. */
+static void roles_append_and_are_checked(void **state)
+{
+    fx *f = *state;
+
+    assert_int_equal(load(f, "roles editor\n"
+                             "roles moderator team_lead-2 Boss\n"), 1);
+    expect_diag(f, 0, 2, "roles: 'Boss' is not a role name (1 to 32 of a-z, 0-9, _ and -)");
+    assert_int_equal(f->cfg.n_roles, 1);
+    assert_string_equal(f->cfg.roles[0], "editor");
+    assert_true(ch_config_role_known(&f->cfg, "user"));
+    assert_true(ch_config_role_known(&f->cfg, "admin"));
+    assert_true(ch_config_role_known(&f->cfg, "editor"));
+    assert_false(ch_config_role_known(&f->cfg, "moderator"));
+    assert_false(ch_config_role_known(&f->cfg, "root"));
+    assert_true(ch_role_name_ok("a") && ch_role_name_ok("team_lead-2"));
+    assert_true(ch_role_name_ok("abcdefghijklmnopqrstuvwxyz012345"));
+    assert_false(ch_role_name_ok("abcdefghijklmnopqrstuvwxyz0123456"));
+    assert_false(ch_role_name_ok("") || ch_role_name_ok("Admin") || ch_role_name_ok("a b"));
+}
+
 static void routes_parsed_in_order(void **state)
 {
     fx *f = *state;
@@ -380,7 +402,7 @@ int main(void)
         T(defaults_are_the_documented_values),
         T(diag_collects_lines), T(paths_are_relative_to_the_file),
         T(relative_file_name_still_gives_absolute_paths), T(allowed_origins_append),
-        T(routes_parsed_in_order), T(plugin_setting_json_shape),
+        T(roles_append_and_are_checked), T(routes_parsed_in_order), T(plugin_setting_json_shape),
         T(every_bad_line_reported_with_path_and_line), T(long_lines),
         T(nul_byte_in_line_refused), T(cannot_open_is_one_problem),
         T(command_line_scalar_overrides_file), T(command_line_lists_append),

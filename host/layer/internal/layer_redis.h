@@ -93,7 +93,7 @@ struct ch_rl_conn {
     redisAsyncContext *ac;         /* NULL when not connected */
     int st;                        /* CH_RL_IDLE / CONNECTING / READY */
     void *owner;
-    const char *role;              /* "publisher", "subscriber": for logs */
+    const char *role;              /* "sender" (PUBLISH), "subscriber": for logs */
     const ch_rl_url *url;
     uv_loop_t *loop;
     ch_rl_conn_fn on_ready, on_lost;

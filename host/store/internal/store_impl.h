@@ -200,8 +200,9 @@ void ch_st_default(ch_store_req *req, const char *name, json_t *v);
 int ch_st_one_of(ch_store_req *req, const char *a, const char *b, const char *c);
 
 /* The user fields of user.create and user.import: username (1..150 of
- * [A-Za-z0-9@.+_-]), email? (with '@'), password (a hash), role? (user,
- * publisher, admin; default user). */
+ * [A-Za-z0-9@.+_-]), email? (with '@'), password (a hash), role? (a role
+ * name, ch_role_name_ok, that ch_store_roles_check's function knows;
+ * default user). */
 int ch_st_check_user(ch_store_req *req);
 
 /* A bind hook's parameters from a list of names (ended by NULL): "now" is

@@ -77,6 +77,7 @@ export class Host {
       `store sqlite:${join(this.dir, 'chat.db')}`,
       `auth_service_token_file ${join(this.dir, 'service.token')}`,
       'auth_pbkdf2_iterations 1000',
+      'roles publisher', // the support plugin's role, as in etc/chanhost.conf
       ...ROUTES.map((r) => `route ${r}`),
       '',
     ].join('\n');

@@ -1,14 +1,14 @@
 /*
- * store_support.c -- the message store's operations for the support chat
- * plugin (plugins/support), looked up through ch_st_support_op by
- * ch_store_op_find (store_ops.c):
+ * store_rooms.c -- the message store's operations over several rooms of
+ * a user at once, looked up through ch_st_rooms_op by ch_store_op_find
+ * (store_ops.c):
  *
- *   support.conversations {user_id, kind, key_prefix, limit?}
+ *   room.conversations {user_id, kind, key_prefix, limit?}
  *       -> {"rooms": [room...], "messages": [message...]}
  *
  * The rooms of `kind` whose key starts with key_prefix and in which
- * user_id takes part (an ad's publisher: every "ad:<id>:client:<uid>"
- * conversation of the ad), by room id, and the last `limit` messages
+ * user_id takes part (e.g. every "<topic>:<id>:client:<uid>" room a
+ * plugin keeps for one topic), by room id, and the last `limit` messages
  * (default 50, at most 500) of each of them, all merged oldest first
  * (by id; each names its room_id), as message.history gives them but
  * with "read_by" left empty.
@@ -21,7 +21,7 @@
  * of each room come from the (room_id, id) index: the id `limit - 1`
  * places below the newest is the lower bound of the room's range.
  */
-#include "store_support.h"
+#include "store_rooms.h"
 #include "store_impl.h"
 
 #include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
@@ -108,11 +108,11 @@ static const ch_store_step conversations_steps[] = {
      bind_conv_msgs, rows_conv_msgs},
 };
 
-static const ch_store_op support_ops[] = {
-    CH_ST_OP("support.conversations", 0, prep_conversations, conversations_steps),
+static const ch_store_op rooms_ops[] = {
+    CH_ST_OP("room.conversations", 0, prep_conversations, conversations_steps),
 };
 
-const ch_store_op *ch_st_support_op(const char *name)
+const ch_store_op *ch_st_rooms_op(const char *name)
 {
-    return ch_st_find(support_ops, CH_ST_N(support_ops), name);
+    return ch_st_find(rooms_ops, CH_ST_N(rooms_ops), name);
 }

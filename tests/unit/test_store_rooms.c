@@ -1,6 +1,6 @@
 /*
- * test_store_support.c -- the support plugin's store operation
- * (host/store/store_support.c: support.conversations), through the public
+ * test_store_rooms.c -- the store's operation over a user's rooms
+ * (host/store/store_rooms.c: room.conversations), through the public
  * store interface on a real uv loop, once per backend, with the shared
  * fixture of store_fixture.h: a fresh SQLite file, then a fresh
  * PostgreSQL database (the PostgreSQL group fails, never skips, without
@@ -64,7 +64,7 @@ static const char *key_of(int64_t base, char *buf, size_t n, const char *fmt, ..
     return buf;
 }
 
-/* support.conversations for user with prefix and limit (0: default);
+/* room.conversations for user with prefix and limit (0: default);
  * the whole result (caller decrefs). */
 static json_t *convs(fx *f, int64_t user, const char *prefix, int limit)
 {
@@ -73,7 +73,7 @@ static json_t *convs(fx *f, int64_t user, const char *prefix, int limit)
 
     if (limit)
         json_object_set_new(p, "limit", json_integer(limit));
-    r = ok(f, "support.conversations", p);
+    r = ok(f, "room.conversations", p);
     assert_true(json_is_array(GET(r, "rooms")) && json_is_array(GET(r, "messages")));
     return r;
 }
@@ -171,20 +171,20 @@ static void test_empty_and_params(void **state)
     assert_int_equal(json_array_size(GET(cs, "rooms")), 0);
     assert_int_equal(json_array_size(GET(cs, "messages")), 0);
     json_decref(cs);
-    assert_int_equal(call(f, "support.conversations",
+    assert_int_equal(call(f, "room.conversations",
                           J("{s:I, s:s}", "user_id", I(1), "kind", "ad_chat"), &out),
                      CH_STORE_EINVAL);
-    assert_int_equal(call(f, "support.conversations",
+    assert_int_equal(call(f, "room.conversations",
                           J("{s:I, s:s, s:s, s:i}", "user_id", I(1), "kind", "ad_chat",
                             "key_prefix", "ad:", "limit", 501),
                           &out),
                      CH_STORE_EINVAL);
-    assert_int_equal(call(f, "support.conversations",
+    assert_int_equal(call(f, "room.conversations",
                           J("{s:i, s:s, s:s}", "user_id", 0, "kind", "ad_chat", "key_prefix",
                             "ad:"),
                           &out),
                      CH_STORE_EINVAL);
-    assert_int_equal(call(f, "support.conversations",
+    assert_int_equal(call(f, "room.conversations",
                           J("{s:I, s:s, s:s}", "user_id", I(1), "kind", "ad_chat",
                             "key_prefix", ""),
                           &out),
@@ -198,5 +198,5 @@ int main(void)
                                        ST(test_empty_and_params)};
 #undef ST
 
-    return store_suite_main("store_support", tests, sizeof tests / sizeof tests[0]);
+    return store_suite_main("store_rooms", tests, sizeof tests / sizeof tests[0]);
 }
