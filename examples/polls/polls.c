@@ -53,20 +53,17 @@
 
 /* ---- the schema: tables, operations, sealed columns ------------------------ */
 
+/* Version 1 for both engines but for the id column's type. */
+#define POLLS_V1(ID_TYPE)                                                                  \
+    "CREATE TABLE polls_polls (id " ID_TYPE ", room TEXT NOT NULL,"                        \
+    " question TEXT NOT NULL, options TEXT NOT NULL, n_options INTEGER NOT NULL,"          \
+    " created_by BIGINT NOT NULL, created_at BIGINT NOT NULL, closes_in_ms BIGINT,"        \
+    " closed_at BIGINT);"                                                                  \
+    " CREATE TABLE polls_votes (poll_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"         \
+    " choice INTEGER NOT NULL, voted_at BIGINT NOT NULL, PRIMARY KEY (poll_id, user_id))"
+
 static const chanhost_migration migrations[] = {
-    {1,
-     "CREATE TABLE polls_polls (id INTEGER PRIMARY KEY, room TEXT NOT NULL,"
-     " question TEXT NOT NULL, options TEXT NOT NULL, n_options INTEGER NOT NULL,"
-     " created_by BIGINT NOT NULL, created_at BIGINT NOT NULL, closes_in_ms BIGINT,"
-     " closed_at BIGINT);"
-     " CREATE TABLE polls_votes (poll_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"
-     " choice INTEGER NOT NULL, voted_at BIGINT NOT NULL, PRIMARY KEY (poll_id, user_id))",
-     "CREATE TABLE polls_polls (id BIGSERIAL PRIMARY KEY, room TEXT NOT NULL,"
-     " question TEXT NOT NULL, options TEXT NOT NULL, n_options INTEGER NOT NULL,"
-     " created_by BIGINT NOT NULL, created_at BIGINT NOT NULL, closes_in_ms BIGINT,"
-     " closed_at BIGINT);"
-     " CREATE TABLE polls_votes (poll_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"
-     " choice INTEGER NOT NULL, voted_at BIGINT NOT NULL, PRIMARY KEY (poll_id, user_id))"},
+    {1, POLLS_V1("INTEGER PRIMARY KEY"), POLLS_V1("BIGSERIAL PRIMARY KEY")},
     /* A released migration never changes: later needs get a new version. */
     {2, "CREATE INDEX polls_polls_room ON polls_polls (room, id)", NULL},
 };
