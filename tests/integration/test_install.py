@@ -16,20 +16,16 @@ a temporary prefix, then everything a plugin author does with it.
 The build directory comes from CHANHOST_BUILD_DIR (tests/CMakeLists.txt).
 """
 
-import json
 import os
 import re
-import shutil
-import signal
-import subprocess
-from pathlib import Path
 
 import pytest
 
 import conftest
 from conftest import PLUGIN_DIR, SOURCE_DIR, raw_handshake, recv_json, run, run_chanhost, ws_connect
+from installkit import (BUILD_DIR, assert_built_from_the_install_only, build_out_of_tree,  # noqa: F401
+                        check_run, clean_env, drop_in, installed)
 
-BUILD_DIR = Path(os.environ.get("CHANHOST_BUILD_DIR") or SOURCE_DIR / "build")
 TEMPLATE_DIR = SOURCE_DIR / "examples" / "plugin-template"
 SDK_HEADERS = ("chanhost.h", "chanhost_kit.h")
 
@@ -54,62 +50,12 @@ def shipped_plugins():
     return names
 
 
-def clean_env(**extra):
-    """The environment without anything that points a build elsewhere."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CMAKE_PREFIX_PATH", "PKG_CONFIG_PATH", "CPATH", "C_INCLUDE_PATH", "CFLAGS")}
-    env.update(extra)
-    return env
-
-
-def check_run(args, **kw):
-    r = subprocess.run(args, capture_output=True, text=True, timeout=300, **kw)
-    assert r.returncode == 0, f"{args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
-    return r
-
-
-class Install:
-    """An installed tree and where things are in it."""
-
-    def __init__(self, prefix):
-        self.prefix = prefix
-        pcs = list(prefix.glob("**/pkgconfig/chanhost.pc"))
-        assert len(pcs) == 1, f"expected one chanhost.pc under {prefix}: {pcs}"
-        self.pc_dir = pcs[0].parent
-        self.libdir = self.pc_dir.parent
-        self.bin = prefix / "bin" / "chanhost"
-        self.plugin_dir = self.libdir / "chanhost" / "plugins"
-        self.config = prefix / "etc" / "chanhost" / "chanhost.conf"
-
-    def check(self, *args, cwd=None):
-        """The installed binary's --check with args; must succeed."""
-        return check_run([str(self.bin), "--check", *args], cwd=cwd)
-
-    def pkg_config(self, *args):
-        env = clean_env(PKG_CONFIG_PATH=str(self.pc_dir))
-        return check_run(["pkg-config", *args, "chanhost"], env=env).stdout.strip()
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    prefix = tmp_path_factory.mktemp("prefix")
-    check_run(["cmake", "--install", str(BUILD_DIR), "--prefix", str(prefix)])
-    return Install(prefix)
-
-
 @pytest.fixture(scope="module")
 def template_so(installed, tmp_path_factory):
     """examples/plugin-template copied out of the tree and built with CMake
     against the install only; returns (the .so, the compile commands)."""
-    work = tmp_path_factory.mktemp("template")
-    src = work / "src"
-    shutil.copytree(TEMPLATE_DIR, src)
-    build = work / "build"
-    check_run(["cmake", "-S", str(src), "-B", str(build), f"-DCMAKE_PREFIX_PATH={installed.prefix}",
-               "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"], env=clean_env())
-    check_run(["cmake", "--build", str(build)], env=clean_env())
-    commands = json.loads((build / "compile_commands.json").read_text())
-    return build / "template.so", commands
+    return build_out_of_tree(TEMPLATE_DIR, installed, tmp_path_factory.mktemp("template"),
+                             "template")
 
 
 def test_install_puts_everything_under_the_prefix(installed):
@@ -176,11 +122,7 @@ def test_installed_binary_defaults_to_its_plugins_and_config(installed, tmp_path
 def test_template_builds_with_cmake_against_the_install_only(installed, template_so):
     so, commands = template_so
     assert so.is_file()
-    assert commands, "no compile commands"
-    for c in commands:
-        cmd = c.get("command") or " ".join(c["arguments"])
-        assert str(SOURCE_DIR) not in cmd and str(BUILD_DIR) not in cmd, cmd
-        assert f"{installed.prefix}/include/chanhost" in cmd, cmd
+    assert_built_from_the_install_only(installed, commands)
     exported = check_run(["nm", "-D", "--defined-only", str(so)]).stdout.split()
     assert "chanhost_plugin_descriptor" in exported
     assert not [s for s in exported if s.startswith("template_")], exported
@@ -209,15 +151,8 @@ def test_installed_host_serves_a_dropped_in_plugin_after_sighup(installed, templ
     conn.close()
     assert resp.status == 404, resp
 
-    tmp = drop / ".template.so.tmp"
-    shutil.copyfile(template_so[0], tmp)
-    os.replace(tmp, drop / "template.so")
-    with open(h.config_path, "a") as f:
-        f.write("route /ws/template/ template\nplugin_setting template greeting installed\n")
-    mark = h.mark()
-    h.send_signal(signal.SIGHUP)
-    m = h.wait_for(r"configuration reloaded|configuration reload refused", since=mark)
-    assert "reloaded" in m.group(0), h.tail()
+    mark = drop_in(h, template_so[0], drop, "template",
+                   ["route /ws/template/ template", "plugin_setting template greeting installed"])
     h.wait_for(rf"plugin template 0\.1\.0 loaded from {re.escape(str(drop))}/template\.so", since=mark)
 
     async def talk():
