@@ -69,6 +69,16 @@ static json_t *decode_part(const char *s, size_t len)
     return j;
 }
 
+/* Has a token whose exp claim is e (seconds) expired at now?  An exp
+ * beyond int64_t's range is far ahead or long past: converting it to
+ * int64_t would be undefined (found by tests/fuzz/fuzz_jwt). */
+static int exp_passed(double e, int64_t now)
+{
+    if (e >= 9223372036854775808.0)
+        return 0;
+    return e <= -9223372036854775808.0 || (int64_t)e <= now;
+}
+
 json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len, int64_t now,
                       const char **why)
 {
@@ -99,7 +109,7 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
     if (!json_is_number(exp))
         goto fail;
     *why = "expired";
-    if ((int64_t)json_number_value(exp) <= now)
+    if (exp_passed(json_number_value(exp), now))
         goto fail;
     *why = NULL;
     json_decref(head);
