@@ -500,6 +500,23 @@ typedef struct chanhost_api {
      * blocks on the loop (a short mutex only). */
     int (*loop_post)(chanhost_poster *p, void (*cb)(void *arg), void (*drop)(void *arg),
                      void *arg);
+
+    /* --- ABI 1.2: flow control --- */
+
+    /* Call cb(c, arg) on the loop thread once everything queued for c so
+     * far (by any send, forward or group delivery) has been written to the
+     * socket, i.e. the connection's output queue is empty: the moment to
+     * send the next part of something large (a backlog in pages) without
+     * ever coming near max_outbound_bytes.  Never from inside this call:
+     * with nothing queued, cb runs at the end of the current loop turn.
+     * One-shot; at most one waits per connection (cb is cleared before it
+     * runs, so cb may ask again).  cb runs inside the version that asked;
+     * if the connection closes first, or a newer version adopts it, cb
+     * never runs (free what arg holds in disconnect / adopt).  arg is the
+     * plugin's, passed back untouched.  Returns 0, CHANHOST_ERR_INVALID
+     * (c or cb NULL), CHANHOST_ERR_STATE (not accepted yet, or a callback
+     * already waits), CHANHOST_ERR_CLOSED (the connection is closing). */
+    int (*on_drain)(chanhost_conn *c, void (*cb)(chanhost_conn *c, void *arg), void *arg);
 } chanhost_api;
 
 /* Non-zero if the host's table `api` has member `member` (a field name of

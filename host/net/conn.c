@@ -230,6 +230,27 @@ void ch_conn_discard_queued(ch_conn *c)
 
 static void conn_write(ch_conn *c);
 
+/* The queue is empty and written: run the drained hook once if asked. */
+static void conn_drained(ch_conn *c)
+{
+    if (!c->want_drain || c->writing || c->qlen > 0 || c->closing || c->close_after_flush)
+        return;
+    c->want_drain = 0;
+    if (c->proto && c->proto->drained)
+        c->proto->drained(c);
+}
+
+/* Ask for the drained hook (see conn.h); a queue already empty is
+ * noticed by the next flush. */
+void ch_conn_want_drain(ch_conn *c)
+{
+    if (c->closing)
+        return;
+    c->want_drain = 1;
+    if (c->qlen == 0 && !c->writing)
+        conn_mark_dirty(c);
+}
+
 /* A writev finished: drop what it wrote, then write more or finish. */
 static void on_write(uv_write_t *req, int status)
 {
@@ -250,6 +271,8 @@ static void on_write(uv_write_t *req, int status)
         conn_write(c);
     else if (c->close_after_flush)
         ch_conn_close(c);
+    else
+        conn_drained(c);
 }
 
 /* Write as much of the queue as fits in one writev. */
@@ -292,6 +315,8 @@ void ch_app_flush(ch_app *app)
             conn_write(c);
         else if (c->close_after_flush && !c->writing)
             ch_conn_close(c);
+        else
+            conn_drained(c);
     }
 }
 

@@ -47,6 +47,9 @@ typedef struct ch_conn_proto {
     void (*gone)(ch_conn *c);
     /* Graceful stop of the host: finish or close. */
     void (*shutdown)(ch_conn *c);
+    /* The output queue is empty after ch_conn_want_drain asked for it
+     * (once per ask; may be NULL: nothing is told). */
+    void (*drained)(ch_conn *c);
 } ch_conn_proto;
 
 /* Sets up a fresh connection's protocol (c->proto and its state).
@@ -81,6 +84,7 @@ struct ch_conn {
     unsigned in_recv : 1;       /* the protocol's parser is on the stack
                                    (wslay_event_recv): closing is deferred */
     unsigned fresh : 1;         /* no complete request seen yet */
+    unsigned want_drain : 1;    /* ch_conn_want_drain: tell proto->drained */
     unsigned char open_handles; /* handles still to report closed */
     uint16_t holds;             /* async operations still referring to it */
 
@@ -113,6 +117,12 @@ int ch_conn_queue_copy(ch_conn *c, const void *data, size_t len);
 
 /* Drop every queued item that is not being written (slow clients). */
 void ch_conn_discard_queued(ch_conn *c);
+
+/* Have c's proto->drained run once everything queued so far has been
+ * written (the queue is empty), never from inside this call: after the
+ * next write completes, or at the next flush if nothing is queued.  Not
+ * run if c closes first. */
+void ch_conn_want_drain(ch_conn *c);
 
 /* Close once everything queued has been written. */
 void ch_conn_close_after_flush(ch_conn *c);

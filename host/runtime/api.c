@@ -232,6 +232,26 @@ static uint64_t api_now_ms(void) { return uv_hrtime() / 1000000; }
 
 static const json_t *api_user(chanhost_conn *c) { return c ? c->identity : NULL; }
 
+/* api->on_drain: remember cb and arg (the plugin's) for the version
+ * that asks, and have net tell when c's output queue is empty.  One left
+ * by a version that no longer serves c (adopt) is replaced. */
+static int api_on_drain(chanhost_conn *c, void (*cb)(chanhost_conn *c, void *arg), void *arg)
+{
+    const ch_plugin *p = ch_plugin_current();
+
+    if (!c || !cb)
+        return CHANHOST_ERR_INVALID;
+    if (c->conn->closing || c->close_sent)
+        return CHANHOST_ERR_CLOSED;
+    if (!c->accepted || (c->drain_cb && c->drain_gen == c->plugin->generation))
+        return CHANHOST_ERR_STATE;
+    c->drain_cb = cb;
+    c->drain_arg = arg;
+    c->drain_gen = (p ? p : c->plugin)->generation;
+    ch_conn_want_drain(c->conn);
+    return CHANHOST_OK;
+}
+
 static const chanhost_api api_table = {
     .struct_size = sizeof(chanhost_api),
     .abi_major = CHANHOST_ABI_MAJOR,
@@ -277,6 +297,7 @@ static const chanhost_api api_table = {
     .poster_new = ch_poster_new,
     .poster_free = ch_poster_free,
     .loop_post = ch_loop_post,
+    .on_drain = api_on_drain,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }

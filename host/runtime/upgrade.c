@@ -93,11 +93,41 @@ static void plugin_opened(ch_ws *w)
     w->plugin->connections++;
 }
 
+/* Run the waiting api->on_drain callback (arg: the connection); it is
+ * cleared first, so the callback may ask again. */
+static void drain_fire(void *arg)
+{
+    ch_ws *w = arg;
+    void (*cb)(chanhost_conn *c, void *arg) = w->drain_cb;
+    void *cb_arg = w->drain_arg;
+
+    w->drain_cb = NULL;
+    w->drain_arg = NULL;
+    cb(w, cb_arg);
+}
+
+/* The output queue emptied: the plugin's api->on_drain callback runs in
+ * the version serving the connection, if that version asked for it (one
+ * that asked before a reload's adopt is not called: its code may be
+ * gone; adopt starts over). */
+static void plugin_drained(ch_ws *w)
+{
+    if (!w->drain_cb)
+        return;
+    if (w->drain_gen != w->plugin->generation) {
+        w->drain_cb = NULL;
+        w->drain_arg = NULL;
+        return;
+    }
+    ch_plugin_call(w->plugin, drain_fire, w);
+}
+
 static const ch_ws_handler plugin_handler = {
     .message = plugin_message,
     .group_message = plugin_group_message,
     .opened = plugin_opened,
     .gone = ch_ws_gone,
+    .drained = plugin_drained,
 };
 
 /* Make the connection's plugin-facing state from the request. */

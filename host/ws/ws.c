@@ -462,10 +462,18 @@ static void proto_gone(ch_conn *c)
     }
 }
 
+/* Open: everything queued was written; the consumer may send more. */
+static void proto_drained(ch_conn *c)
+{
+    if (c->state == CH_CONN_WS && c->ws && c->ws->handler->drained)
+        c->ws->handler->drained(c->ws);
+}
+
 const ch_conn_proto ch_ws_proto = {
     .feed = proto_feed,
     .deadline = proto_deadline,
     .timer = proto_timer,
     .gone = proto_gone,
     .shutdown = ch_ws_shutdown,
+    .drained = proto_drained,
 };

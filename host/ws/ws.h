@@ -50,6 +50,9 @@ typedef struct ch_ws_handler {
     void (*opened)(ch_ws *w);
     /* The connection goes (c->ws is w): tell the consumer, free w. */
     void (*gone)(ch_conn *c);
+    /* The output queue emptied after ch_conn_want_drain(w->conn) (open
+     * connections only; may be NULL). */
+    void (*drained)(ch_ws *w);
 } ch_ws_handler;
 
 /* The plugin-facing connection (opaque to plugins).  Made and freed by
@@ -80,6 +83,12 @@ struct chanhost_conn {
     unsigned accepted : 1;       /* 101 sent */
     unsigned close_sent : 1;     /* close frame queued: no more data */
     unsigned proto_error : 1;    /* wslay let through what RFC 6455 forbids */
+
+    /* api->on_drain's callback and argument (the plugin's), NULL when none
+     * waits, and the generation of the version that asked. */
+    void (*drain_cb)(chanhost_conn *c, void *arg);
+    void *drain_arg;
+    uint32_t drain_gen;
 };
 
 /* The WebSocket protocol table (conn.h): set on the connection by the

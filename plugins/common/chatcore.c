@@ -15,7 +15,7 @@
 #include "chatcore.h"
 
 #define HISTORY_PAGE 500     /* the store's largest page */
-#define SINCE_MAX 5000       /* messages sent at most for one ?since= */
+#define CATCHUP_MAX 10000000 /* the largest catchup_max setting */
 #define BACKLOG_MAX 5000     /* layer messages held before the history */
 #define CONTENT_MAX 65536    /* the store's limit, in bytes */
 
@@ -35,6 +35,8 @@ static void read_settings(cc_settings *s, const json_t *settings)
     s->rate = chk_setting_num(settings, "rate", 10);
     s->burst = chk_setting_num(settings, "burst", 20);
     s->abuse_close_after = (unsigned)chk_setting_num(settings, "abuse_close_after", 30);
+    limit = chk_setting_num(settings, "catchup_max", 50000);
+    s->catchup_max = limit < 1 ? 1 : limit > CATCHUP_MAX ? CATCHUP_MAX : (unsigned)limit;
 }
 
 /* The plugin's state: the api, its kind and settings.  Refuses a host
@@ -194,7 +196,7 @@ static int check_text(chanhost_conn *c, cc_plugin *p, const json_t *text, const 
 /* A message's payload from the store's shape {id, content, sender_id,
  * created_at, client_msg_id, extra: {username}}, with type first when
  * given (new reference). */
-static json_t *msg_json(const cc_conn *cc, const json_t *m, const char *type)
+json_t *cc_msg_json(const cc_conn *cc, const json_t *m, const char *type)
 {
     json_t *o = type ? json_pack("{s:s}", "type", type) : json_object();
     json_t *extra = GET(m, "extra");
@@ -244,112 +246,6 @@ static int accept_pending(chanhost_conn *c, cc_plugin *p)
     return p->api->accept(c, sp);
 }
 
-/* The newest message id in a history frame's messages. */
-static json_int_t last_id_of(const json_t *msgs)
-{
-    size_t n = json_array_size(msgs);
-
-    return n ? json_integer_value(GET(json_array_get(msgs, n - 1), "id")) : 0;
-}
-
-/* One history message: the live payload's fields plus its state. */
-static json_t *history_msg(const cc_conn *cc, const json_t *m)
-{
-    json_t *o = msg_json(cc, m, NULL);
-
-    json_object_set(o, "edited_at", OR_NULL(GET(m, "edited_at")));
-    json_object_set(o, "is_deleted", OR_NULL(GET(m, "is_deleted")));
-    json_object_set(o, "read_by", OR_NULL(GET(m, "read_by")));
-    return o;
-}
-
-static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                       const json_t *result, json_t *data);
-
-/* Ask for a page: the last history_limit messages, or (?since=) the next
- * HISTORY_PAGE after data's "after". */
-static int history_call(chanhost_conn *c, cc_conn *cc, json_t *data)
-{
-    json_t *params = json_pack("{s:I}", "room_id", cc->room_id);
-
-    if (json_is_integer(GET(data, "after"))) {
-        json_object_set(params, "after_id", GET(data, "after"));
-        json_object_set_new(params, "limit", json_integer(HISTORY_PAGE));
-    } else {
-        json_object_set_new(params, "limit", json_integer(cc->p->set.history_limit));
-    }
-    return cc_call(c, cc->p, "message.history", params, on_history, data);
-}
-
-/* A page arrived: collect it; fetch more after a full ?since= page; else
- * send the history frame and go live. */
-static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                       const json_t *result, json_t *data)
-{
-    json_t *acc = GET(data, "messages"), *m, *frame;
-    const json_t *page = GET(result, "messages");
-    size_t i;
-
-    if (!cc)
-        return;
-    if (status != 0) {
-        p->api->close(c, 1011, "message store unavailable");
-        return;
-    }
-    json_array_foreach(page, i, m) json_array_append_new(acc, history_msg(cc, m));
-    if (json_is_integer(GET(data, "after")) && json_array_size(page) == HISTORY_PAGE &&
-        json_array_size(acc) < SINCE_MAX) {
-        json_object_set_new(data, "after", json_integer(last_id_of(acc)));
-        if (history_call(c, cc, json_incref(data)) != 0)
-            p->api->close(c, 1011, "message store unavailable");
-        return;
-    }
-    frame = json_pack("{s:s, s:O}", "type", "history", "messages", acc);
-    if (json_array_size(page) == HISTORY_PAGE && json_is_integer(GET(data, "after")))
-        json_object_set_new(frame, "truncated", json_true());
-    cc_go_live(c, cc, frame);
-    json_decref(frame);
-}
-
-/* The ?since= value: 1 and *after set for a message id (0 included), 0
- * when absent, -1 when malformed. */
-static int since_param(chanhost_conn *c, cc_plugin *p, json_int_t *after)
-{
-    const char *s = p->api->query_param(c, "since");
-    char *end;
-    long long v;
-
-    if (!s)
-        return 0;
-    v = strtoll(s, &end, 10);
-    if (!*s || *end || v < 0 || v == LLONG_MAX)
-        return -1;
-    *after = (json_int_t)v;
-    return 1;
-}
-
-/* Accepted: the first frame is the history (or the ?since= recovery). */
-static void load_history(chanhost_conn *c, cc_conn *cc)
-{
-    cc_plugin *p = cc->p;
-    json_t *data = json_pack("{s:[]}", "messages");
-    json_int_t after = 0;
-    int since = since_param(c, p, &after);
-
-    if (since < 0)
-        cc_error(c, p, "bad_request", "?since= must be a message id; sending the history",
-                 NULL);
-    if (since > 0)
-        json_object_set_new(data, "after", json_integer(after));
-    if (since <= 0 && p->set.history_limit == 0) {
-        on_history(c, cc, p, 0, NULL, data);
-        json_decref(data);
-        return;
-    }
-    if (history_call(c, cc, data) != 0)
-        p->api->close(c, 1011, "message store unavailable");
-}
-
 /* A participant: accept, join the room's group, send the history. */
 static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
                       const json_t *result, json_t *data)
@@ -371,7 +267,7 @@ static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         p->api->close(c, 1011, "channel layer refused the group");
         return;
     }
-    load_history(c, cc);
+    cc_load_history(c, cc);
 }
 
 /* Is the room there, active, and one this plugin serves? */
@@ -417,40 +313,6 @@ int cc_open_room(chanhost_conn *c, cc_conn *cc, json_t *query, json_int_t public
     return CHANHOST_PENDING;
 }
 
-/* Is message id one of the first frame's messages? */
-static int in_first_frame(const json_t *first, json_int_t id)
-{
-    size_t i;
-    json_t *m;
-
-    json_array_foreach(GET(first, "messages"), i, m) {
-        if (json_integer_value(GET(m, "id")) == id)
-            return 1;
-    }
-    return 0;
-}
-
-/* The first frame, then the held layer messages (see chatcore.h). */
-void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first)
-{
-    json_t *held = cc->backlog, *msg;
-    const char *type;
-    size_t i;
-
-    if (first)
-        cc->p->api->send_json(c, first);
-    cc->live = 1;
-    cc->backlog = NULL;
-    json_array_foreach(held, i, msg) {
-        type = json_string_value(GET(msg, "type"));
-        if (!type || (strcmp(type, cc->p->kind->msg_type) == 0 &&
-                      in_first_frame(first, json_integer_value(GET(msg, "id")))))
-            continue;
-        cc->deliver(c, cc, type, msg, NULL);
-    }
-    json_decref(held);
-}
-
 /* The connection is gone: free its state (pending calls get c NULL). */
 void cc_disconnect(chanhost_conn *c, void *state, int code)
 {
@@ -465,6 +327,7 @@ void cc_disconnect(chanhost_conn *c, void *state, int code)
         p->kind->conn_free(cc);
     json_decref(cc->room);
     json_decref(cc->backlog);
+    cc_catchup_free(cc->catchup);
     free(cc);
 }
 
@@ -628,7 +491,7 @@ void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
         if (cmid)
             json_object_set(params, "client_msg_id", cmid);
         data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
-                         msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
+                         cc_msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
                          OR_NULL(cc->room));
         json_decref(src);
         cc_call_or_error(c, p, "message.append", params, on_appended, data);

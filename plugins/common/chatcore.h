@@ -8,15 +8,18 @@
  *   - opening a room asynchronously: room.get, participant.check, then
  *     accept (4003 / 4004 / 1011 otherwise), join the room's group and
  *     send {"type":"history"} (the last N messages, or with ?since=<id>
- *     exactly those after id);
+ *     exactly those after id) in frames of bounded size, each sent when
+ *     the previous one was written out (catchup.c: cc_load_history,
+ *     cc_go_live);
  *   - receiving: rate limit, JSON parsing, dispatch through the plugin's
  *     table of in-frame types, error frames that keep the connection;
  *   - the shared in-frame types: a new message (append, ack after commit,
  *     broadcast once), edit and delete by the author, typing, ping;
  *   - per-connection state that a plugin may extend with its own fields
  *     (cc_kind's conn_size and conn_free: the support plugin does);
- *   - channel-layer messages: held back until the first frame (history)
- *     is out, then forwarded, without the sender's own typing/receipts.
+ *   - channel-layer messages: held back until the history's last frame
+ *     is out, then forwarded (once: not those the history held), without
+ *     the sender's own typing/receipts.
  *
  * Everything runs on the host's loop thread.  Store calls carry their own
  * data, so a result that arrives after the client left (c == NULL) frees
@@ -35,6 +38,7 @@
 
 typedef struct cc_conn cc_conn;
 typedef struct cc_plugin cc_plugin;
+typedef struct cc_catchup cc_catchup;
 
 /* A handler of one client frame type.  in: the parsed object (borrowed).
  * A table ends with a NULL type; that entry's fn (if any) takes every
@@ -78,6 +82,7 @@ typedef struct cc_settings {
     size_t max_chars;           /* longest message, in characters */
     double rate, burst;         /* token bucket: frames a second, saved */
     unsigned abuse_close_after; /* refusals in a row before 1008 */
+    unsigned catchup_max;       /* ?since= messages at most, then "reload" */
 } cc_settings;
 
 /* A plugin's global state (what init returns). */
@@ -98,8 +103,9 @@ struct cc_conn {
     json_t *room;              /* the room's JSON (owned), NULL for a lobby */
     char group[CC_GROUP_MAX];  /* the layer group it listens to */
     chk_bucket bucket;
-    int live;                  /* the first frame went out */
+    int live;                  /* the history's last frame went out */
     json_t *backlog;           /* layer messages held until live */
+    cc_catchup *catchup;       /* the history on its way (owned), or NULL */
 };
 
 /* A continuation of a store call.  cc is NULL when the client left (c is
@@ -125,9 +131,22 @@ cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p, int *code);
  * Returns CHANHOST_PENDING, or a close code for connect to return. */
 int cc_open_room(chanhost_conn *c, cc_conn *cc, json_t *query, json_int_t public_id);
 
-/* Send the connection's first frame, then what the layer delivered
- * meanwhile (messages already in the history are dropped). */
+/* Send the connection's first frame (borrowed), then what the layer
+ * delivered meanwhile (messages already in the history are dropped).  A
+ * first frame with a "messages" array goes out in frames of at most 200
+ * messages and 256 KiB, each when the previous one was written, all but
+ * the last with "more": true (catchup.c). */
 void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first);
+
+/* The accepted room connection's history: the last history_limit
+ * messages, or with ?since=<id> every message after id (at most
+ * catchup_max, then a "reload" frame and the last history_limit), in
+ * frames as cc_go_live's; then live (catchup.c). */
+void cc_load_history(chanhost_conn *c, cc_conn *cc);
+
+/* Free a connection's catch-up state (owned by its cc_conn; NULL is
+ * ignored). */
+void cc_catchup_free(cc_catchup *cu);
 
 /* ---- descriptor callbacks ------------------------------------------------ */
 
@@ -166,6 +185,11 @@ void cc_error(chanhost_conn *c, cc_plugin *p, const char *code, const char *mess
 
 /* An error frame for a failed store status (not_found, forbidden ...). */
 void cc_store_error(chanhost_conn *c, cc_plugin *p, int status, const json_t *extra);
+
+/* A message's payload (new reference) from the store's shape {id,
+ * content, sender_id, created_at, client_msg_id, extra: {username}}
+ * (m borrowed), with "type" first when type is given. */
+json_t *cc_msg_json(const cc_conn *cc, const json_t *m, const char *type);
 
 /* The integer field key of in as a positive id, or 0. */
 json_int_t cc_id_field(const json_t *in, const char *key);

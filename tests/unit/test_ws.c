@@ -1,7 +1,8 @@
 /*
  * test_ws.c -- the WebSocket path of the host (upgrade.c, ws.c, conn.c,
  * http.c) with an in-process plugin and a raw client socket: frame and
- * UTF-8 limits, close codes, fragmentation, pings, slow clients.
+ * UTF-8 limits, close codes, fragmentation, pings, slow clients, and
+ * api->on_drain (sending far more than the queue holds, part by part).
  *
  * The host runs on a loop in this thread; the client is a plain loopback
  * socket.  Waiting means stepping the loop until the client's socket has
@@ -33,6 +34,29 @@ static const chanhost_api *api;
 static int receives;            /* receive callbacks seen */
 static size_t last_len;
 static int flood;               /* messages the plugin sends per receive */
+static int drain_left;          /* 1 KiB messages still to send, one per drain */
+static int drain_calls;         /* on_drain callbacks seen */
+static int in_on_drain;         /* set around api->on_drain calls */
+
+/* The queue was written: send the next 1 KiB message and ask again (a
+ * second ask while one waits is refused); never inside on_drain. */
+static void t_drained(chanhost_conn *c, void *arg)
+{
+    static char big[1024];
+
+    assert_int_equal(in_on_drain, 0);
+    assert_ptr_equal(arg, &drain_left);
+    drain_calls++;
+    if (drain_left <= 0)
+        return;
+    drain_left--;
+    memset(big, 'y', sizeof big);
+    assert_int_equal(api->send_text(c, big, sizeof big), CHANHOST_OK);
+    in_on_drain = 1;
+    assert_int_equal(api->on_drain(c, t_drained, arg), CHANHOST_OK);
+    assert_int_equal(api->on_drain(c, t_drained, arg), CHANHOST_ERR_STATE);
+    in_on_drain = 0;
+}
 
 static int t_init(const chanhost_api *a, const json_t *s, void **st)
 {
@@ -58,6 +82,12 @@ static void t_receive(chanhost_conn *c, void *st, const char *d, size_t n, int b
     (void)st;
     receives++;
     last_len = n;
+    if (drain_left) {
+        in_on_drain = 1;   /* nothing queued: the callback still waits */
+        assert_int_equal(api->on_drain(c, t_drained, &drain_left), CHANHOST_OK);
+        in_on_drain = 0;
+        return;
+    }
     if (!flood) {
         (bin ? api->send_binary : (int (*)(chanhost_conn *, const void *, size_t))api->send_text)(
             c, d, n);
@@ -208,6 +238,7 @@ static int setup(void **state)
 
     receives = 0;
     flood = 0;
+    drain_left = 0;
     ch_config_init(&cfg);
     ch_config_apply(&cfg, "route", "/ws/t/ t", "--route", &d);
     ch_config_apply(&cfg, "max_message_size", "1kb", "--x", &d);
@@ -378,6 +409,33 @@ static void slow_client_is_closed_1013(void **state)
     assert_int_equal(p[0] << 8 | p[1], 1013);
 }
 
+/* With on_drain a plugin sends 1 MB through a 64 KiB queue to a client
+ * with a small receive buffer: every message arrives, no 1013. */
+static void drain_paces_a_large_send(void **state)
+{
+    fx *f = *state;
+    uint64_t before = ch_metric_get(CH_M_SLOW_CLOSES);
+    int rcv = 4096, i;
+    unsigned char p[2048];
+    size_t n;
+
+    setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+    handshake(f);
+    drain_left = 1000;
+    drain_calls = 0;
+    send_frame(f, 1, 1, "go", 2, 1);
+    for (i = 0; i < 1000; i++) {
+        assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+        assert_int_equal(n, 1024);
+        assert_int_equal(p[0], 'y');
+    }
+    for (i = 0; i < 5000 && drain_calls < 1001; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);   /* the last write's callback */
+    assert_int_equal(drain_calls, 1001);
+    assert_int_equal(f->len, 0);
+    assert_int_equal(ch_metric_get(CH_M_SLOW_CLOSES), before);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -390,6 +448,7 @@ int main(void)
         T(one_byte_close_payload_closes_1002),
         T(fragments_arrive_as_one_message),
         T(slow_client_is_closed_1013),
+        T(drain_paces_a_large_send),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
