@@ -69,6 +69,25 @@ static json_t *decode_part(const char *s, size_t len)
     return j;
 }
 
+/* exp (borrowed, a JSON number) as whole seconds into *out: 1, or 0 when
+ * it lies outside [0, CH_JWT_EXP_MAX] (an integer or a real alike; a real
+ * is compared before any conversion, so 1e300 or -1e300 never reach an
+ * out-of-range cast). */
+static int exp_seconds(const json_t *exp, int64_t *out)
+{
+    double d;
+
+    if (json_is_integer(exp)) {
+        *out = json_integer_value(exp);
+        return *out >= 0 && *out <= CH_JWT_EXP_MAX;
+    }
+    d = json_real_value(exp);
+    if (!(d >= 0.0 && d <= (double)CH_JWT_EXP_MAX))   /* also false for NaN */
+        return 0;
+    *out = (int64_t)d;
+    return 1;
+}
+
 json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len, int64_t now,
                       const char **why)
 {
@@ -77,6 +96,7 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
     json_t *head = NULL, *claims = NULL;
     char *sig = NULL;
     json_t *exp;
+    int64_t when;
 
     *why = "malformed";
     if (!dot2 || strchr(dot2 + 1, '.'))
@@ -98,8 +118,11 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
     *why = "no exp";
     if (!json_is_number(exp))
         goto fail;
+    *why = "malformed";
+    if (!exp_seconds(exp, &when))
+        goto fail;
     *why = "expired";
-    if ((int64_t)json_number_value(exp) <= now)
+    if (when <= now)
         goto fail;
     *why = NULL;
     json_decref(head);
