@@ -9,8 +9,10 @@ runs them.
 """
 
 import json
+import os
 import re
 import sqlite3
+import stat
 
 from conftest import run_chanhost
 
@@ -128,6 +130,23 @@ def test_export_import_export_gives_the_same_file(tmp_path):
     assert counts(r.stdout, "read receipts") == (0, 3)
     cli(cfg_b, "export", "--output", str(b))
     assert a.read_text() == b.read_text()
+
+
+def test_export_file_is_private_whatever_the_umask(tmp_path):
+    """Finding 8: the export holds password hashes and opened messages; it
+    used to be written 0644."""
+    cfg, _ = store_config(tmp_path, "a")
+    cli(cfg, "import", str(write_fixture(tmp_path / "f.jsonl", FIXTURE)))
+    out = tmp_path / "backup.jsonl"
+    out.write_text("an older, world-readable file\n")
+    out.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        cli(cfg, "export", "--output", str(out))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert [json.loads(line) for line in out.read_text().splitlines()] == FIXTURE
 
 
 def test_export_to_standard_output(tmp_path):
