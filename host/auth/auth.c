@@ -6,6 +6,7 @@
 #include "auth.h"
 
 #include "b64.h"
+#include "config.h"
 #include "secret.h"
 
 #include <errno.h>
@@ -176,7 +177,7 @@ int ch_password_check(const char *password, const char *stored)
 
     if (!password || !stored ||
         sscanf(stored, "%31[^$]$%u$%255[^$]$%127s", algo, &iterations, salt, expect) != 4 ||
-        strcmp(algo, "pbkdf2_sha256") != 0 || iterations == 0 || iterations > 100000000)
+        strcmp(algo, "pbkdf2_sha256") != 0 || iterations == 0 || iterations > CH_PBKDF2_ITER_MAX)
         return 0;
     hash = pbkdf2_b64(password, salt, iterations);
     ok = hash && strlen(hash) == strlen(expect) &&

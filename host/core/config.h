@@ -42,6 +42,13 @@ void ch_diag_add(ch_diag *d, const char *fmt, ...) __attribute__((format(printf,
 /* Free every line (the struct itself is the caller's). */
 void ch_diag_free(ch_diag *d);
 
+/* The PBKDF2 iterations a stored password hash may name: login refuses a
+ * hash above the maximum without hashing, import refuses one outside the
+ * range (Django 4.2 / 5.x use 600000 to 1000000 and never fewer than
+ * 1000). */
+#define CH_PBKDF2_ITER_MIN 1000
+#define CH_PBKDF2_ITER_MAX 10000000
+
 /* Reload policy of a route's plugin (used by hot reload). */
 enum { CH_RELOAD_KEEP = 0, CH_RELOAD_RESTART = 1 };
 
