@@ -59,12 +59,13 @@ char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len)
     return token;
 }
 
-/* The JSON of one base64url part, or NULL. */
+/* The JSON of one base64url part (new reference), or NULL; a key
+ * repeated in an object is refused, as everywhere the host reads JSON. */
 static json_t *decode_part(const char *s, size_t len)
 {
     size_t n = 0;
     unsigned char *raw = ch_b64_decode(s, len, CH_B64_URL, &n);
-    json_t *j = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
+    json_t *j = raw ? json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
 
     free(raw);
     return j;
