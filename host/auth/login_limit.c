@@ -174,14 +174,14 @@ void ch_login_limit_end(ch_login_limit *l, const char *key, const ch_login_rule 
         return;
     if (e->pending)
         e->pending--;
-    if (ok && rule->reset_on_success) {
+    if (ok > 0 && rule->reset_on_success) {
         if (e->pending == 0) {
             drop(l, e);
             return;
         }
         e->failures = 0;
         e->locked_until = e->failed_until = 0;
-    } else if (!ok) {
+    } else if (ok == 0) {
         e->failures++;
         if (lock_for(rule, e->failures, now) > e->failed_until)
             e->failed_until = lock_for(rule, e->failures, now);

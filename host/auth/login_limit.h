@@ -61,7 +61,8 @@ uint64_t ch_login_limit_begin(ch_login_limit *l, const char *key, const ch_login
                               uint64_t now);
 
 /* Settle an attempt begun at an earlier time: ok 1 a success, 0 a
- * failure.  A key evicted meanwhile is left alone. */
+ * failure, -1 undecided (only the pending count drops).  A key evicted
+ * meanwhile is left alone. */
 void ch_login_limit_end(ch_login_limit *l, const char *key, const ch_login_rule *rule, int ok,
                         uint64_t now);
 

@@ -89,6 +89,13 @@ typedef struct ch_config {
     char *auth_secret_env;     /* or the variable holding it */
     uint64_t auth_token_ttl;   /* 24h, milliseconds */
     uint64_t auth_pbkdf2_iterations;   /* 260000 */
+    uint64_t auth_login_failures;      /* 5 per account before delays; 0: off */
+    uint64_t auth_login_ip_failures;   /* 20 per client address; 0: off */
+    uint64_t auth_login_delay;         /* 1s: the first delay, doubled per failure */
+    uint64_t auth_login_max_delay;     /* 15m: the cap, and the quiet time that forgets */
+    uint64_t auth_login_table;         /* 10000 accounts and addresses remembered */
+    uint64_t auth_hash_threads;        /* 2 password hashes at once */
+    uint64_t auth_hash_queue;          /* 64 waiting; beyond: 503 */
     char *auth_service_token_file;     /* the service token, if any */
     char *auth_service_token_env;
 
