@@ -10,7 +10,8 @@
  *
  * Files: rest.c (dispatch, authentication of the request, body parsing,
  * answers, the store / thread-pool plumbing, validators), rest_auth.c
- * (register, login, logout, me, users, tokens), rest_rooms.c (rooms,
+ * (register, login, logout, me, users, tokens), rest_login.c (the login
+ * limiter and the password-hash queue), rest_rooms.c (rooms,
  * participants, messages, threads, ads, task members).  The part below
  * ch_rest_serve is shared by those three files and rest_plugins.c (the
  * endpoints plugins declare: a path no host route knows is looked up
