@@ -77,15 +77,20 @@ static void start(ch_rest *r)
     ch_rest_fail(r, 500, "internal", "cannot queue work");
 }
 
+/* The slots for hashes the running config gives (at least one). */
+static size_t slots_of(const ch_app *app)
+{
+    return app->cfg.auth_hash_threads ? (size_t)app->cfg.auth_hash_threads : 1;
+}
+
 /* Start the waiting hashes that may go, oldest first: while a slot is
  * free, the first one whose address runs none.  One whose connection went
  * away is dropped unhashed. */
 static void pump(ch_app *app)
 {
-    size_t slots = app->cfg.auth_hash_threads ? (size_t)app->cfg.auth_hash_threads : 1;
     ch_rest **pp = &waiting, *r, *prev = NULL;
 
-    while ((r = *pp) && n_running < slots) {
+    while ((r = *pp) && n_running < slots_of(app)) {
         int dropped = ch_rest_gone(r);
 
         if (!dropped && address_busy(r)) {
@@ -109,8 +114,9 @@ static void pump(ch_app *app)
 void ch_rest_hash_submit(ch_rest *r)
 {
     ch_app *app = r->app;
+    int can_start = n_running < slots_of(app) && !address_busy(r);
 
-    if (n_waiting >= app->cfg.auth_hash_queue) {
+    if (!can_start && n_waiting >= app->cfg.auth_hash_queue) {
         ch_metric_count(CH_M_HASH_REJECTED);
         ch_rest_login_end(r, -1);
         ch_rest_fail(r, 503, "busy", "too many passwords are being checked; try again");

@@ -142,3 +142,26 @@ def test_limits_off_with_zero(make_host, tmp_path):
     for _ in range(12):
         assert login(host.port, {"username": "erin", "password": "wrong one"}, ATTACKER)[0] == 401
     assert login(host.port, {"username": "erin", "password": PASSWORD}, ATTACKER)[0] == 200
+
+
+def test_hash_queue_full_is_503_at_once(make_host, tmp_path):
+    lines = [x for x in auth_config_lines(tmp_path) if not x.startswith("auth_pbkdf2")]
+    host = make_host(lines + ["auth_pbkdf2_iterations 1000000", "auth_hash_threads 1",
+                              "auth_hash_queue 0"])
+    api = Api(host.port, service_token=SERVICE_TOKEN)
+    first = []
+    t = threading.Thread(target=lambda: first.append(
+        login(host.port, {"username": "nobody", "password": "x" * 8}, ATTACKER)))
+    t.start()
+    deadline = time.monotonic() + 10
+    while metric(api, "chanhost_password_hashes_running") < 1 and time.monotonic() < deadline:
+        pass
+    # its one slot is taken: a second hash has no room to wait in
+    status, headers, body, took = login(host.port, {"username": "other", "password": "y" * 8},
+                                        HONEST)
+    t.join()
+    assert status == 503 and body["error"] == "busy" and headers["retry-after"] == "1", body
+    assert took < 0.2
+    assert first[0][0] == 401
+    assert metric(api, "chanhost_password_hashes_rejected_total") == 1
+    assert metric(api, "chanhost_password_hashes_total") == 1
