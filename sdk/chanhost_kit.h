@@ -37,6 +37,7 @@ static inline void chk_error(const chanhost_api *api, chanhost_conn *c, const ch
 /* Decode a client frame.  Returns a new reference to a JSON object whose
  * "type" is a string (set *type to it, borrowed from the object), or NULL
  * after answering the client with an error frame (binary frame, bad JSON,
+ * a key repeated in an object -- refused as the host's HTTP API does --,
  * not an object, no type). */
 static inline json_t *chk_parse(const chanhost_api *api, chanhost_conn *c, const char *data,
                                 size_t len, int is_binary, const char **type)
@@ -47,7 +48,7 @@ static inline json_t *chk_parse(const chanhost_api *api, chanhost_conn *c, const
         chk_error(api, c, "binary_unsupported", "send JSON text frames");
         return NULL;
     }
-    in = json_loadb(data, len, 0, NULL);
+    in = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(in)) {
         json_decref(in);
         chk_error(api, c, "bad_json", "the message is not a JSON object");

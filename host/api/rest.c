@@ -159,6 +159,7 @@ int ch_rest_gone(const ch_rest *r) { return gone(r->conn); }
 /* Free r and everything it owns (rest.h). */
 static void rest_free(ch_rest *r)
 {
+    ch_rest_login_end(r, 0);   /* a login dropped unanswered counts as failed */
     ch_endpoint_request_free(r->call);
     json_decref(r->early_body);
     free(r->what);
@@ -347,6 +348,7 @@ static void work_done(uv_work_t *w, int status)
 {
     ch_rest *r = w->data;
 
+    ch_rest_hash_finished(r);
     if (gone(r->conn))
         ch_rest_drop(r);
     else if (status != 0)
@@ -361,8 +363,12 @@ void ch_rest_work(ch_rest *r, void (*fn)(ch_rest *r), ch_rest_step next)
     r->work_fn = fn;
     r->next = next;
     r->work.data = r;
-    if (uv_queue_work(r->app->loop, &r->work, work_run, work_done) != 0)
-        ch_rest_fail(r, 500, "internal", "cannot queue work");
+    ch_rest_hash_submit(r);
+}
+
+int ch_rest_work_start(ch_rest *r)
+{
+    return uv_queue_work(r->app->loop, &r->work, work_run, work_done) == 0 ? 0 : -1;
 }
 
 /* ---- bodies --------------------------------------------------------------------- */

@@ -11,7 +11,8 @@
  *
  * Files: rest.c (dispatch, authentication of the request, body parsing,
  * answers, the store / thread-pool plumbing, validators), rest_auth.c
- * (register, login, logout, me, users, tokens), rest_rooms.c (rooms,
+ * (register, login, logout, me, users, tokens), rest_login.c (the login
+ * limiter and the password-hash queue), rest_rooms.c (rooms,
  * participants, messages, threads).  The part below
  * ch_rest_serve is shared by those three files and rest_plugins.c (the
  * endpoints plugins declare: a path no host route knows is looked up
@@ -96,6 +97,9 @@ struct ch_rest {
     char *hash;               /* Django hash: computed or stored */
     unsigned iterations;      /* PBKDF2 iterations for the thread pool */
     int ok;                   /* result of thread-pool work */
+    char *login_key;          /* the account key of a login being limited
+                                 (rest_login.c), until it is settled */
+    ch_rest *hash_next;       /* the hash queue or running list (rest_login.c) */
 
     ch_rest_step then;        /* where a multi-step part goes when done */
     ch_rest_step next;        /* continuation of the call in flight */
@@ -164,8 +168,36 @@ void ch_rest_allow_add(char *allow, size_t len, const char *method);
 const char *ch_rest_route_at(size_t i, const char **method);
 
 /* Run fn(r) on the thread pool (it may touch r's own fields only), then
- * next(r, 0, NULL, NULL) on the loop. */
+ * next(r, 0, NULL, NULL) on the loop.  It waits its turn behind the
+ * password hashes running (rest_login.c): beyond auth_hash_queue waiting,
+ * r is answered 503 at once. */
 void ch_rest_work(ch_rest *r, void (*fn)(ch_rest *r), ch_rest_step next);
+
+/* rest_login.c: the password-hash queue and the login limiter */
+
+/* Queue r's work (r->work_fn, r->next, r->work.data set): started now if
+ * a slot is free and r's client address runs no hash, else when one
+ * ends; answered 503 busy when auth_hash_queue are waiting already. */
+void ch_rest_hash_submit(ch_rest *r);
+
+/* r's work ended (work_done calls it first): free its slot and start the
+ * waiting hashes that may go. */
+void ch_rest_hash_finished(ch_rest *r);
+
+/* Hand r's work to the thread pool now (rest.c).  0, or -1 (not
+ * queued; r is not answered). */
+int ch_rest_work_start(ch_rest *r);
+
+/* A login by account_key ("u:NAME" or "e:EMAIL") from r's client
+ * address: 0 and the attempt is counted as pending on both (settle it
+ * with ch_rest_login_end), or -1 after answering 429 too_many_attempts
+ * with Retry-After (nothing hashed, nothing counted). */
+int ch_rest_login_begin(ch_rest *r, const char *account_key);
+
+/* Settle r's login attempt, if one is pending: ok 1 a success (clears
+ * the account), 0 a failure, -1 undecided (the store failed: only the
+ * pending count drops).  rest_free settles a dropped one as a failure. */
+void ch_rest_login_end(ch_rest *r, int ok);
 
 /* Body field getters.  Each returns 0 with the value, or answers 400
  * (and frees r) and returns -1.  The strings are borrowed from r->body;

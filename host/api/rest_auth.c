@@ -3,10 +3,11 @@
  * register, login, logout, me, the user list, and the service's user
  * creation and token minting.
  *
- * Password hashing and checking run on the thread pool.  Login does the
- * same PBKDF2 work whether the user exists or not (an unknown user's
- * password is hashed and thrown away), so answer times do not tell which
- * usernames exist.
+ * Password hashing and checking run on the thread pool, behind the hash
+ * queue of rest_login.c.  Login does the same PBKDF2 work whether the
+ * user exists or not (an unknown user's password is hashed and thrown
+ * away), so answer times do not tell which usernames exist; its attempts
+ * are limited per account and per client address (rest_login.c).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -190,8 +191,11 @@ void ch_rest_register(ch_rest *r)
 
 static void login_checked(ch_rest *r, int status, json_t *result, const char *error)
 {
+    int ok = r->ok && json_is_true(json_object_get(r->user, "is_active"));
+
     (void)status, (void)result, (void)error;
-    if (!r->ok || !json_is_true(json_object_get(r->user, "is_active"))) {
+    ch_rest_login_end(r, ok);
+    if (!ok) {
         ch_rest_fail(r, 401, "bad_credentials", "wrong username, email or password");
         return;
     }
@@ -205,13 +209,29 @@ static void login_found(ch_rest *r, int status, json_t *result, const char *erro
         r->user = json_incref(json_object_get(result, "user"));
         r->hash = strdup(json_string_value(json_object_get(r->user, "password")) ?: "");
     } else if (status != CH_STORE_ENOENT) {
+        ch_rest_login_end(r, -1);   /* the password was never checked */
         ch_rest_store_failed(r, status, error);
         return;
     }
     ch_rest_work(r, check_work, login_checked);
 }
 
-/* POST /api/auth/login/ {"username" or "email", "password"}. */
+/* The limits of a login by username or else email (login_limit.h):
+ * 0 and the attempt is counted, or -1 after answering 429. */
+static int login_limited(ch_rest *r, const char *username, const char *email)
+{
+    char *key = NULL;
+    int rc;
+
+    if (asprintf(&key, "%s:%s", username ? "u" : "e", username ? username : email ?: "") < 0)
+        return 0;   /* out of memory: not refused for the limiter's sake */
+    rc = ch_rest_login_begin(r, key);
+    free(key);
+    return rc;
+}
+
+/* POST /api/auth/login/ {"username" or "email", "password"}: refused 429
+ * while the account or the client address is locked (rest_login.c). */
 void ch_rest_login(ch_rest *r)
 {
     const char *username, *email, *password;
@@ -229,6 +249,10 @@ void ch_rest_login(ch_rest *r)
     if (keep_password(r, password) != 0)
         return;
     norm = normal_email(email);
+    if (login_limited(r, username, norm) != 0) {
+        free(norm);
+        return;
+    }
     params = username ? json_pack("{s:s}", "username", username)
                       : json_pack("{s:s?}", "email", norm);
     free(norm);

@@ -21,6 +21,7 @@
 #include "layer.h"
 #include "reload.h"
 #include "rest.h"
+#include "rest_login.h"
 #include "rest_plugins.h"
 #include "secret.h"
 #include "static.h"
@@ -469,6 +470,7 @@ void ch_app_free(ch_app *app)
 
     ch_routes_release(&app->routes);
     ch_rest_endpoints_free(app);
+    ch_rest_login_fini();
     ch_endpoint_requests_free_all();
     for (i = 0; i < app->n_plugins; i++)
         ch_plugin_unref(app->plugins[i]);

@@ -162,6 +162,32 @@ static void render_plugins(text *t, const ch_app *app)
            ch_metric_get(CH_M_PLUGIN_HTTP_TIMEOUTS));
 }
 
+/* chanhost_login_* and chanhost_password_hash*: the login limiter and the
+ * hash queue (api/rest_login.c). */
+static void render_login(text *t)
+{
+    scalar(t, "chanhost_login_attempts_total", "counter", "Logins asked for.",
+           ch_metric_get(CH_M_LOGIN_ATTEMPTS));
+    scalar(t, "chanhost_login_failures_total", "counter",
+           "Logins refused: wrong password, unknown or inactive user.",
+           ch_metric_get(CH_M_LOGIN_FAILURES));
+    scalar(t, "chanhost_login_limited_total", "counter",
+           "Logins answered 429: the account or address is locked (no hash run).",
+           ch_metric_get(CH_M_LOGIN_LIMITED));
+    scalar(t, "chanhost_login_limiter_entries", "gauge",
+           "Accounts and client addresses the login limiter remembers.",
+           ch_metric_get(CH_M_LOGIN_REMEMBERED));
+    scalar(t, "chanhost_password_hashes_total", "counter", "Password hashes run.",
+           ch_metric_get(CH_M_HASHES));
+    scalar(t, "chanhost_password_hashes_rejected_total", "counter",
+           "Password hashes refused with 503: auth_hash_queue were waiting.",
+           ch_metric_get(CH_M_HASH_REJECTED));
+    scalar(t, "chanhost_password_hashes_running", "gauge", "Password hashes on the thread pool.",
+           ch_metric_get(CH_M_HASH_RUNNING));
+    scalar(t, "chanhost_password_hash_queue_depth", "gauge",
+           "Password hashes waiting for a slot.", ch_metric_get(CH_M_HASH_WAITING));
+}
+
 static uint64_t jint(const json_t *o, const char *k)
 {
     return (uint64_t)json_integer_value(json_object_get(o, k));
@@ -251,6 +277,7 @@ void ch_metrics_serve(ch_conn *c, const ch_req *req)
            ch_layer_group_count(app->layer));
     render_failures(&t);
     render_plugins(&t, app);
+    render_login(&t);
     render_redis(&t, app);
     render_store(&t, app);
     scalar(&t, "chanhost_uptime_seconds", "gauge", "Seconds since start.",

@@ -6,6 +6,7 @@
 #include "auth.h"
 
 #include "b64.h"
+#include "config.h"
 #include "secret.h"
 
 #include <errno.h>
@@ -58,25 +59,35 @@ char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len)
     return token;
 }
 
-/* The JSON of one base64url part, or NULL. */
+/* The JSON of one base64url part (new reference), or NULL; a key
+ * repeated in an object is refused, as everywhere the host reads JSON. */
 static json_t *decode_part(const char *s, size_t len)
 {
     size_t n = 0;
     unsigned char *raw = ch_b64_decode(s, len, CH_B64_URL, &n);
-    json_t *j = raw ? json_loadb((const char *)raw, n, 0, NULL) : NULL;
+    json_t *j = raw ? json_loadb((const char *)raw, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
 
     free(raw);
     return j;
 }
 
-/* Has a token whose exp claim is e (seconds) expired at now?  An exp
- * beyond int64_t's range is far ahead or long past: converting it to
- * int64_t would be undefined (found by tests/fuzz/fuzz_jwt). */
-static int exp_passed(double e, int64_t now)
+/* exp (borrowed, a JSON number) as whole seconds into *out: 1, or 0 when
+ * it lies outside [0, CH_JWT_EXP_MAX] (an integer or a real alike; a real
+ * is compared before any conversion, so 1e300 or -1e300 never reach an
+ * out-of-range cast). */
+static int exp_seconds(const json_t *exp, int64_t *out)
 {
-    if (e >= 9223372036854775808.0)
+    double d;
+
+    if (json_is_integer(exp)) {
+        *out = json_integer_value(exp);
+        return *out >= 0 && *out <= CH_JWT_EXP_MAX;
+    }
+    d = json_real_value(exp);
+    if (!(d >= 0.0 && d <= (double)CH_JWT_EXP_MAX))   /* also false for NaN */
         return 0;
-    return e <= -9223372036854775808.0 || (int64_t)e <= now;
+    *out = (int64_t)d;
+    return 1;
 }
 
 json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len, int64_t now,
@@ -87,6 +98,7 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
     json_t *head = NULL, *claims = NULL;
     char *sig = NULL;
     json_t *exp;
+    int64_t when;
 
     *why = "malformed";
     if (!dot2 || strchr(dot2 + 1, '.'))
@@ -108,8 +120,11 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
     *why = "no exp";
     if (!json_is_number(exp))
         goto fail;
+    *why = "malformed";
+    if (!exp_seconds(exp, &when))
+        goto fail;
     *why = "expired";
-    if (exp_passed(json_number_value(exp), now))
+    if (when <= now)
         goto fail;
     *why = NULL;
     json_decref(head);
@@ -163,7 +178,7 @@ int ch_password_check(const char *password, const char *stored)
 
     if (!password || !stored ||
         sscanf(stored, "%31[^$]$%u$%255[^$]$%127s", algo, &iterations, salt, expect) != 4 ||
-        strcmp(algo, "pbkdf2_sha256") != 0 || iterations == 0 || iterations > 100000000)
+        strcmp(algo, "pbkdf2_sha256") != 0 || iterations == 0 || iterations > CH_PBKDF2_ITER_MAX)
         return 0;
     hash = pbkdf2_b64(password, salt, iterations);
     ok = hash && strlen(hash) == strlen(expect) &&

@@ -36,10 +36,15 @@
  * new malloc'd token, or NULL. */
 char *ch_jwt_sign(const json_t *claims, const unsigned char *secret, size_t len);
 
+/* The latest exp a token may carry: 9999-12-31T23:59:59Z. */
+#define CH_JWT_EXP_MAX INT64_C(253402300799)
+
 /* Verify token with secret at time now (seconds).  Returns the claims (new
  * reference) when the signature is right, alg is HS256 and exp > now;
  * otherwise NULL with a static reason in *why ("expired", "bad
- * signature", "malformed", "no exp"). */
+ * signature", "malformed", "no exp").  exp may be any JSON number: one
+ * outside [0, CH_JWT_EXP_MAX] (1e300, -1e300, 2^63-1) is "malformed",
+ * a fraction counts by its whole seconds. */
 json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len, int64_t now,
                       const char **why);
 

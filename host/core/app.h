@@ -12,7 +12,8 @@
  * statics, all used on the loop thread): the counters (metrics.c), the log
  * verbosity (log.c), the live plugin list, the plugin being called, the
  * SDK table and the refused plugins' endpoint declarations (plugins.c),
- * the live plugin HTTP requests (endpoints.c), the plugins' post queue and
+ * the live plugin HTTP requests (endpoints.c), the login limiter's table
+ * and the password-hash queue (rest_login.c), the plugins' post queue and
  * timer loop (timers.c), the app bound to the plugin API (api.c,
  * api_store.c), the store's registered operation tables (store_ops.c), the
  * Redis backends (layer_redis.c), the reloader (reload.c), http_parser's

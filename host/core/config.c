@@ -107,6 +107,13 @@ int ch_config_init(ch_config *cfg)
     cfg->plugin_http_timeout = 30000;
     cfg->auth_token_ttl = 86400ull * 1000;
     cfg->auth_pbkdf2_iterations = 260000;
+    cfg->auth_login_failures = 5;
+    cfg->auth_login_ip_failures = 20;
+    cfg->auth_login_delay = 1000;
+    cfg->auth_login_max_delay = 15 * 60 * 1000;
+    cfg->auth_login_table = 10000;
+    cfg->auth_hash_threads = 2;
+    cfg->auth_hash_queue = 64;
     cfg->verbosity = 1;
     if (!cfg->listen_host || !cfg->layer || !cfg->store || !cfg->plugin_settings) {
         ch_config_free(cfg);
@@ -524,6 +531,13 @@ static const directive directives[] = {
     FIELD(auth_secret_env, K_WORD, "VARIABLE"),
     FIELD(auth_token_ttl, K_DURATION, "DURATION"),
     FIELD(auth_pbkdf2_iterations, K_COUNT, "COUNT"),
+    FIELD(auth_login_failures, K_COUNT, "COUNT"),
+    FIELD(auth_login_ip_failures, K_COUNT, "COUNT"),
+    FIELD(auth_login_delay, K_DURATION, "DURATION"),
+    FIELD(auth_login_max_delay, K_DURATION, "DURATION"),
+    FIELD(auth_login_table, K_COUNT, "COUNT"),
+    FIELD(auth_hash_threads, K_COUNT, "COUNT"),
+    FIELD(auth_hash_queue, K_COUNT, "COUNT"),
     FIELD(auth_service_token_file, K_PATH, "PATH"),
     FIELD(auth_service_token_env, K_WORD, "VARIABLE"),
 };

@@ -42,6 +42,13 @@ void ch_diag_add(ch_diag *d, const char *fmt, ...) __attribute__((format(printf,
 /* Free every line (the struct itself is the caller's). */
 void ch_diag_free(ch_diag *d);
 
+/* The PBKDF2 iterations a stored password hash may name: login refuses a
+ * hash above the maximum without hashing, import refuses one outside the
+ * range (Django 4.2 / 5.x use 600000 to 1000000 and never fewer than
+ * 1000). */
+#define CH_PBKDF2_ITER_MIN 1000
+#define CH_PBKDF2_ITER_MAX 10000000
+
 /* Reload policy of a route's plugin (used by hot reload). */
 enum { CH_RELOAD_KEEP = 0, CH_RELOAD_RESTART = 1 };
 
@@ -88,6 +95,13 @@ typedef struct ch_config {
     char *auth_secret_env;     /* or the variable holding it */
     uint64_t auth_token_ttl;   /* 24h, milliseconds */
     uint64_t auth_pbkdf2_iterations;   /* 260000 */
+    uint64_t auth_login_failures;      /* 5 per account before delays; 0: off */
+    uint64_t auth_login_ip_failures;   /* 20 per client address; 0: off */
+    uint64_t auth_login_delay;         /* 1s: the first delay, doubled per failure */
+    uint64_t auth_login_max_delay;     /* 15m: the cap, and the quiet time that forgets */
+    uint64_t auth_login_table;         /* 10000 accounts and addresses remembered */
+    uint64_t auth_hash_threads;        /* 2 password hashes at once */
+    uint64_t auth_hash_queue;          /* 64 waiting; beyond: 503 */
     char *auth_service_token_file;     /* the service token, if any */
     char *auth_service_token_env;
 

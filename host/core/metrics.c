@@ -23,6 +23,7 @@ static uint64_t hs_failures[N_REASONS];
 
 void ch_metric_count(enum ch_metric m) { counters[m]++; }
 void ch_metric_add(enum ch_metric m, uint64_t n) { counters[m] += n; }
+void ch_metric_set(enum ch_metric m, uint64_t n) { counters[m] = n; }
 uint64_t ch_metric_get(enum ch_metric m) { return counters[m]; }
 
 static size_t reason_index(const char *reason)

@@ -29,11 +29,21 @@ enum ch_metric {
     CH_M_CONFIG_RELOAD_FAILURES,
     CH_M_HTTP_REQUESTS,
     CH_M_PLUGIN_HTTP_TIMEOUTS,    /* plugin endpoints answered 504 by the host */
+    CH_M_LOGIN_ATTEMPTS,          /* POST /api/auth/login/ with a well-formed body */
+    CH_M_LOGIN_FAILURES,          /* of them: wrong password, unknown or inactive user */
+    CH_M_LOGIN_LIMITED,           /* of them: answered 429 without hashing */
+    CH_M_HASHES,                  /* password hashes run on the thread pool */
+    CH_M_HASH_REJECTED,           /* answered 503: auth_hash_queue were waiting */
+    CH_M_HASH_RUNNING,            /* gauge: hashes on the pool now */
+    CH_M_HASH_WAITING,            /* gauge: hashes waiting for a slot */
+    CH_M_LOGIN_REMEMBERED,        /* gauge: accounts and addresses in the limiter */
     CH_M__COUNT
 };
 
 void ch_metric_count(enum ch_metric m);
 void ch_metric_add(enum ch_metric m, uint64_t n);
+/* Set a gauge (the CH_M_* marked gauge). */
+void ch_metric_set(enum ch_metric m, uint64_t n);
 uint64_t ch_metric_get(enum ch_metric m);
 
 /* Count a failed WebSocket handshake under a reason label (a static

@@ -18,10 +18,12 @@
 #include "manage.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -162,19 +164,28 @@ static int export_run(exporter *x)
     return 0;
 }
 
-/* Open FILE.tmp-PID for writing: the stream, with *tmp its name (the
- * caller frees it), or NULL after an error line. */
+/* Open FILE.tmp-PID for writing, created anew with mode 0600 whatever
+ * the umask (it holds password hashes and opened messages; a file left
+ * there by someone else is refused, O_EXCL): the stream, with *tmp its
+ * name (the caller frees it), or NULL after an error line. */
 static FILE *open_output(ch_mg *m, const char *path, char **tmp)
 {
-    FILE *f;
+    FILE *f = NULL;
+    int fd;
 
     if (asprintf(tmp, "%s.tmp-%d", path, (int)getpid()) < 0) {
         *tmp = NULL;
         ch_mg_error(m, "out of memory");
         return NULL;
     }
-    if (!(f = fopen(*tmp, "w")))
+    fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0 || !(f = fdopen(fd, "w"))) {
         ch_mg_error(m, "%s: %s", *tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(*tmp);
+        }
+    }
     return f;
 }
 

@@ -18,6 +18,7 @@
  *                                           [{"user_id", "read_at"}]]}
  *   participant.import {room_id, user_id, joined_at} -> {"imported": bool}
  *   read.import        {message_id, user_id, read_at} -> {"imported": bool}
+ * Both refuse (ENOENT) a room, message or user that is not in the store.
  * The SQL is the same on SQLite and PostgreSQL.
  */
 #include "store_impl.h"
@@ -212,6 +213,7 @@ static int prep_read_import(ch_store_req *req)
 }
 
 CH_ST_BIND(bind_part_room, "room_id")
+CH_ST_BIND(bind_import_user, "user_id")
 CH_ST_BIND(bind_part_import, "room_id", "user_id", "joined_at")
 CH_ST_BIND(bind_read_msg, "message_id")
 CH_ST_BIND(bind_read_import, "message_id", "user_id", "read_at")
@@ -241,6 +243,7 @@ static int rows_row_imported(ch_store_req *req, json_t *rows)
 
 static const ch_store_step part_import_steps[] = {
     {"SELECT id FROM rooms WHERE id = $1", bind_part_room, rows_need_room},
+    {"SELECT id FROM users WHERE id = $1", bind_import_user, ch_st_rows_need_user},
     {"INSERT INTO participants (room_id, user_id, joined_at) VALUES ($1, $2, $3)"
      " ON CONFLICT DO NOTHING RETURNING room_id",
      bind_part_import, rows_row_imported},
@@ -248,6 +251,7 @@ static const ch_store_step part_import_steps[] = {
 
 static const ch_store_step read_import_steps[] = {
     {"SELECT id FROM messages WHERE id = $1", bind_read_msg, rows_need_msg},
+    {"SELECT id FROM users WHERE id = $1", bind_import_user, ch_st_rows_need_user},
     {"INSERT INTO read_receipts (message_id, user_id, read_at) VALUES ($1, $2, $3)"
      " ON CONFLICT DO NOTHING RETURNING message_id",
      bind_read_import, rows_row_imported},

@@ -12,12 +12,13 @@
  * are milliseconds since the epoch computed in C, sealed content and
  * nonces are base64 TEXT, the plugin extras column is JSON as TEXT.
  * User ids are not foreign keys: users may be authenticated elsewhere
- * (tokens, another user database) and still chat.
+ * (tokens, another user database) and still chat.  The imports check
+ * them all the same (a backup names only users it holds).
  */
 #include "store_impl.h"
 
 #include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
-#include "config.h"         /* ch_role_name_ok */
+#include "config.h"         /* ch_role_name_ok, CH_PBKDF2_ITER_* */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +290,46 @@ int ch_st_check_user(ch_store_req *req)
         return ch_store_fail(req, CH_STORE_EINVAL, "role: 1 to 32 of a-z, 0-9, _ and -");
     if (role && role_known && !role_known(role_arg, role))
         return ch_store_fail(req, CH_STORE_EINVAL, "role: %s is not a role of this host", role);
+    return 0;
+}
+
+int ch_st_rows_need_user(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such user");
+    return CH_STEP_NEXT;
+}
+
+/* An imported password in Django's pbkdf2_sha256 format must be well
+ * formed, pbkdf2_sha256$<iterations>$<salt>$<base64>, with iterations in
+ * [CH_PBKDF2_ITER_MIN, CH_PBKDF2_ITER_MAX] (config.h): every login of
+ * its user runs that many, so 2^31 would hold a hashing thread for
+ * minutes.  Any other text (Django's other hashers, its unusable "!...")
+ * is kept: it can never log in here.  0 or CH_STORE_EINVAL. */
+static int check_import_hash(ch_store_req *req)
+{
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    const char *p = json_string_value(json_object_get(req->params, "password"));
+    unsigned long long it = 0;
+    size_t n;
+
+    if (strncmp(p, "pbkdf2_sha256$", 14) != 0)
+        return 0;
+    p += 14;
+    for (n = 0; p[n] >= '0' && p[n] <= '9' && n < 9; n++)
+        it = it * 10 + (unsigned)(p[n] - '0');
+    if (n == 0 || p[n] != '$' || (n > 1 && p[0] == '0') || it < CH_PBKDF2_ITER_MIN ||
+        it > CH_PBKDF2_ITER_MAX)
+        return ch_store_fail(req, CH_STORE_EINVAL,
+                             "password: pbkdf2_sha256 iterations must be %d to %d",
+                             CH_PBKDF2_ITER_MIN, CH_PBKDF2_ITER_MAX);
+    p += n + 1;
+    n = strcspn(p, "$");
+    if (n == 0 || n > 255 || p[n] != '$' || strlen(p + n + 1) == 0 ||
+        strlen(p + n + 1) > 127 || strspn(p + n + 1, b64) != strlen(p + n + 1))
+        return ch_store_fail(req, CH_STORE_EINVAL,
+                             "password: not a pbkdf2_sha256$ITERATIONS$SALT$HASH hash");
     return 0;
 }
 
@@ -656,7 +697,8 @@ static int prep_user_import(ch_store_req *req)
                                     {"created_at", 'i', 1, 0, INT64_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
-    if (ch_st_check(req, spec) != 0 || ch_st_check_user(req) != 0)
+    if (ch_st_check(req, spec) != 0 || ch_st_check_user(req) != 0 ||
+        check_import_hash(req) != 0)
         return req->status;
     ch_st_default(req, "role", json_string("user"));
     ch_st_default(req, "is_active", json_true());
@@ -707,11 +749,13 @@ static int rows_seal_import(ch_store_req *req, json_t *rows)
 }
 
 CH_ST_BIND(bind_room_of_msg, "room_id")
+CH_ST_BIND(bind_sender, "sender_id")
 CH_ST_BIND(bind_msg_import, "id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed",
            "created_at", "edited_at", "is_deleted", "client_msg_id", "@extra")
 
 #define MSG_IMPORT                                                                   \
     {"SELECT key FROM rooms WHERE id = $1", bind_room_of_msg, rows_seal_import},      \
+    {"SELECT id FROM users WHERE id = $1", bind_sender, ch_st_rows_need_user},        \
     {"INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content,"         \
      " created_at, edited_at, is_deleted, client_msg_id, extra)"                    \
      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"                        \

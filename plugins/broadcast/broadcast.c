@@ -68,7 +68,7 @@ static void bc_receive(chanhost_conn *c, void *state, const char *data, size_t l
         bc_error(c, "binary_unsupported", "send JSON text messages");
         return;
     }
-    in = json_loadb(data, len, 0, NULL);
+    in = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);   /* as chk_parse */
     type = json_string_value(json_object_get(in, "type"));
     message = json_object_get(in, "message");
     if (!in || !json_is_object(in)) {

@@ -69,7 +69,8 @@ def test_bad_json_and_wrong_type_get_error_and_stay_open(host):
         a = await ws_connect(room(host, 5))
         b = await ws_connect(room(host, 5))
         for bad in ["this is not json", "{\"type\": \"chat_message\"", json.dumps({"type": "other", "message": "x"}),
-                    json.dumps(["chat_message", "x"])]:
+                    json.dumps(["chat_message", "x"]),
+                    '{"type": "chat_message", "message": "x", "message": "y"}']:
             await a.send(bad)
             reply = await recv_json(a)
             assert reply.get("type") == "error", (bad, reply)

@@ -391,6 +391,7 @@ def test_errors_keep_the_connection_open(make_host, tmp_path):
     async def main():
         a, _ = await open_ws(room_url(w, room, "alice"))
         cases = [("not json", "bad_json"), ("[1, 2]", "bad_json"), ('{"message": "x"}', "bad_type"),
+                 ('{"type": "chat_message", "message": "x", "message": "y"}', "bad_json"),
                  ('{"type": "launch"}', "unknown_type"), (b"\x00\x01", "binary_unsupported"),
                  ('{"type": "chat_message", "message": ""}', "bad_request"),
                  ('{"type": "chat_message", "message": 5}', "bad_request"),

@@ -9,8 +9,10 @@ runs them.
 """
 
 import json
+import os
 import re
 import sqlite3
+import stat
 
 from conftest import run_chanhost
 
@@ -130,6 +132,23 @@ def test_export_import_export_gives_the_same_file(tmp_path):
     assert a.read_text() == b.read_text()
 
 
+def test_export_file_is_private_whatever_the_umask(tmp_path):
+    """Finding 8: the export holds password hashes and opened messages; it
+    used to be written 0644."""
+    cfg, _ = store_config(tmp_path, "a")
+    cli(cfg, "import", str(write_fixture(tmp_path / "f.jsonl", FIXTURE)))
+    out = tmp_path / "backup.jsonl"
+    out.write_text("an older, world-readable file\n")
+    out.chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        cli(cfg, "export", "--output", str(out))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert [json.loads(line) for line in out.read_text().splitlines()] == FIXTURE
+
+
 def test_export_to_standard_output(tmp_path):
     cfg, _ = store_config(tmp_path, "a")
     cli(cfg, "import", str(write_fixture(tmp_path / "f.jsonl", FIXTURE)))
@@ -161,6 +180,55 @@ def test_import_stops_at_a_line_the_store_refuses(tmp_path):
     assert f"{f}:3: no such room" in r.stderr, r.stderr
     assert counts(r.stdout, "users") == (2, 0)
     assert counts(r.stdout, "read receipts") == (0, 0)
+
+
+def test_import_refuses_absurd_hash_parameters(tmp_path):
+    """Finding 10: a hash naming 2^31 iterations held a hashing thread for
+    minutes at every login; the sane range is 1000 to 10,000,000."""
+    cfg, db = store_config(tmp_path, "a")
+    f = write_fixture(tmp_path / "hashes.jsonl", [
+        {**USERS[0], "password": "pbkdf2_sha256$2147483648$salt$aGFzaA=="},
+        {**USERS[0], "id": 3, "username": "c", "password": "pbkdf2_sha256$999$salt$aGFzaA=="},
+        {**USERS[0], "id": 4, "username": "d", "password": "pbkdf2_sha256$01000$s$aGFzaA=="},
+        {**USERS[0], "id": 5, "username": "e", "password": "pbkdf2_sha256$1000$$aGFzaA=="},
+        {**USERS[0], "id": 6, "username": "f", "password": "pbkdf2_sha256$1000$salt$no space"},
+        {**USERS[0], "id": 7, "username": "g", "password": "pbkdf2_sha256$10000000$s$aGFzaA=="},
+        {**USERS[0], "id": 8, "username": "h", "password": "!unusable"},
+    ])
+    r = cli(cfg, "import", str(f), ok=False)
+    for line in (1, 2, 3):
+        assert f"{f}:{line}: password: pbkdf2_sha256 iterations must be 1000 to 10000000" \
+            in r.stderr, r.stderr
+    for line in (4, 5):
+        assert f"{f}:{line}: password: not a pbkdf2_sha256$ITERATIONS$SALT$HASH hash" \
+            in r.stderr, r.stderr
+    assert f"{f}:6:" not in r.stderr and f"{f}:7:" not in r.stderr
+    assert "5 bad line(s); nothing imported" in r.stderr
+    assert not db.exists()
+
+
+def test_import_refuses_references_to_unknown_users(tmp_path):
+    """Finding 10: participants, senders and readers must be users of the
+    store or of the file; the refusal names the line."""
+    ghost = 42
+    cases = [
+        ({**ROOMS[2], "participants": [{"user_id": ghost, "joined_at": T0}]}, "participants"),
+        ({**MESSAGES[0], "sender_id": ghost, "read_by": []}, "messages"),
+        ({**MESSAGES[0], "read_by": [{"user_id": ghost, "read_at": T0}]}, "read receipts"),
+    ]
+    for i, (bad, kind) in enumerate(cases):
+        cfg, _ = store_config(tmp_path, f"s{i}")
+        lines = USERS + ROOMS[:1] + [bad] if kind != "participants" else USERS + [bad]
+        f = write_fixture(tmp_path / f"ghost{i}.jsonl", lines)
+        r = cli(cfg, "import", str(f), ok=False)
+        assert r.returncode == 1
+        assert f"{f}:{len(lines)}: no such user" in r.stderr, (kind, r.stderr)
+        assert counts(r.stdout, kind)[0] == 0, r.stdout
+    # a user already in the store (not in the file) is a good reference
+    cfg, _ = store_config(tmp_path, "present")
+    cli(cfg, "import", str(write_fixture(tmp_path / "u.jsonl", USERS)))
+    r = cli(cfg, "import", str(write_fixture(tmp_path / "r.jsonl", ROOMS[:1])))
+    assert counts(r.stdout, "participants") == (2, 0)
 
 
 def test_cleanup_empty_threads(tmp_path):

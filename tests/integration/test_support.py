@@ -374,6 +374,7 @@ def test_error_frames_keep_the_connection_open(make_host, tmp_path):
             cases = [
                 ("this is not json", "bad_json"),
                 ("[1, 2]", "bad_json"),
+                ('{"type": "message", "message": "ok", "message": "ok"}', "bad_json"),
                 (json.dumps({"message": "no type"}), "bad_type"),
                 (json.dumps({"type": "dance"}), "unknown_type"),
                 (json.dumps({"type": "message", "message": 42}), "bad_message"),

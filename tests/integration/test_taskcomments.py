@@ -146,7 +146,9 @@ def test_typing_heartbeat_and_errors(board):
         assert await frame(a) == {"type": "typing", "username": "bob", "user_id": w.uid("bob"),
                                   "is_typing": True}
         await nothing_pending(b)
-        for data, code in (("{", "bad_json"), ('{"type": 1}', "bad_type"),
+        for data, code in (("{", "bad_json"),
+                           ('{"type": "comment", "message": "x", "message": "y"}', "bad_json"),
+                           ('{"type": 1}', "bad_type"),
                            ('{"type": "read_receipt", "message_id": 1}', "unknown_type"),
                            ('{"type": "comment"}', "bad_request")):
             await a.send(data)

@@ -306,7 +306,7 @@ static void fill(const be *b)
 
     conn_open(&c, b);
     r = ok(&c, "user.create", J("{s:s, s:s, s:s}", "username", "alice", "email", "a@example.com",
-                                "password", "pbkdf2_sha256$1$salt$hashA"));
+                                "password", "pbkdf2_sha256$1000$salt$hashA"));
     alice = iget(r, "user", "id");
     json_decref(r);
     r = ok(&c, "user.create", J("{s:s, s:s}", "username", "bob", "password", "pbkdf2$bob"));

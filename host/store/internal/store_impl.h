@@ -205,6 +205,10 @@ int ch_st_one_of(ch_store_req *req, const char *a, const char *b, const char *c)
  * default user). */
 int ch_st_check_user(ch_store_req *req);
 
+/* A result hook: the user an import names must exist (rows: the SELECT of
+ * its id); ENOENT "no such user" if not, else CH_STEP_NEXT. */
+int ch_st_rows_need_user(ch_store_req *req, json_t *rows);
+
 /* A bind hook's parameters from a list of names (ended by NULL): "now" is
  * req->now_ms, "@x" is ctx's x, any other name the parameter of that name;
  * absent values are null, booleans 0/1.  New array. */
