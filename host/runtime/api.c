@@ -17,6 +17,7 @@
 #include "handshake.h"
 #include "layer.h"
 #include "log.h"
+#include "membership.h"
 #include "metrics.h"
 #include "msg.h"
 #include "plugins.h"
@@ -232,6 +233,11 @@ static uint64_t api_now_ms(void) { return uv_hrtime() / 1000000; }
 
 static const json_t *api_user(chanhost_conn *c) { return c ? c->identity : NULL; }
 
+static int api_bind_room(chanhost_conn *c, int64_t room_id)
+{
+    return ch_membership_bind(api_app, c, room_id);
+}
+
 static const chanhost_api api_table = {
     .struct_size = sizeof(chanhost_api),
     .abi_major = CHANHOST_ABI_MAJOR,
@@ -277,6 +283,7 @@ static const chanhost_api api_table = {
     .poster_new = ch_poster_new,
     .poster_free = ch_poster_free,
     .loop_post = ch_loop_post,
+    .bind_room = api_bind_room,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }
