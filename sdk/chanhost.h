@@ -517,6 +517,21 @@ typedef struct chanhost_api {
      * (c or cb NULL), CHANHOST_ERR_STATE (not accepted yet, or a callback
      * already waits), CHANHOST_ERR_CLOSED (the connection is closing). */
     int (*on_drain)(chanhost_conn *c, void (*cb)(chanhost_conn *c, void *arg), void *arg);
+
+    /* --- ABI 1.2: membership --- */
+
+    /* Bind connection c to the store's room room_id (> 0), once the plugin
+     * has checked that c's user (api->user) is a participant of it: from
+     * then on, when that user is removed from the room (participant.remove
+     * by the HTTP API, a plugin, any host sharing the channel layer), the
+     * host closes c with 4003 "removed from the room", and the plugin sees
+     * only its disconnect.  One room per connection: a later call
+     * rebinds.  Binding before the check (while connect is pending) is
+     * allowed and closes the gap between the check and the bind.  Loop
+     * thread only.  Returns CHANHOST_OK, CHANHOST_ERR_INVALID (c NULL or
+     * closing, no authenticated user, room_id <= 0) or
+     * CHANHOST_ERR_NOMEM. */
+    int (*bind_room)(chanhost_conn *c, int64_t room_id);
 } chanhost_api;
 
 /* Non-zero if the host's table `api` has member `member` (a field name of

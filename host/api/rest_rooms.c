@@ -9,6 +9,12 @@
  *
  * User ids named by a user (new participants, a thread's partner) must
  * exist in the store's users table (400 unknown_user).
+ *
+ * Who manages a room's participants depends on its kind: the kinds this
+ * file creates (group, private, thread) are member-managed, any
+ * participant may add and remove; every other kind is a plugin's, and
+ * managed: only the service token or an admin changes it here (403
+ * forbidden for its participants), besides the plugin's own endpoints.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,6 +278,30 @@ static void answer_flag(ch_rest *r, int status, json_t *result, const char *erro
         ch_rest_reply(r, 200, json_incref(result), NULL);
 }
 
+/* Non-zero if the room's participants are managed by their members: a
+ * room of a kind this file creates. */
+static int member_managed(const json_t *room)
+{
+    static const char *const kinds[] = {"group", "private", "thread", NULL};
+    const char *kind = json_string_value(json_object_get(room, "kind"));
+
+    for (size_t i = 0; kind && kinds[i]; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* May the caller change r->room's participants?  If not, answers 403
+ * forbidden and returns 0. */
+static int may_manage(ch_rest *r)
+{
+    if (r->admin || member_managed(r->room))
+        return 1;
+    ch_rest_fail(r, 403, "forbidden", "the participants of a room of kind '%s' are managed by "
+                 "the service", json_string_value(json_object_get(r->room, "kind")));
+    return 0;
+}
+
 /* The new participant exists: add it. */
 static void participant_added(ch_rest *r, int status, json_t *result, const char *error)
 {
@@ -295,6 +325,8 @@ static int may_join(const json_t *room, int64_t user)
 static void participant_add_room(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
+    if (!may_manage(r))
+        return;
     if (!may_join(r->room, r->other)) {
         ch_rest_invalid(r, "user_id", "a thread has only its two participants");
         return;
@@ -315,7 +347,8 @@ void ch_rest_participant_add(ch_rest *r)
 static void participant_remove_room(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
-    ch_rest_store(r, "participant.remove", room_user(room_id(r), r->other), answer_flag);
+    if (may_manage(r))
+        ch_rest_store(r, "participant.remove", room_user(room_id(r), r->other), answer_flag);
 }
 
 /* DELETE /api/rooms/<id>/participants/ {"user_id"}. */

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "conn.h"
 #include "layer.h"
+#include "membership.h"
 #include "reload.h"
 #include "rest.h"
 #include "rest_login.h"
@@ -297,6 +298,7 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     if (open_store(app) != 0 || load_auth(app) != 0)
         return -EINVAL;
     ch_plugin_set_store(app->store, loop);
+    ch_store_observe(app->store, ch_membership_observe, app);
     return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "handshake.h"
 #include "layer.h"
 #include "log.h"
+#include "membership.h"
 #include "metrics.h"
 #include "msg.h"
 #include "plugins.h"
@@ -252,6 +253,12 @@ static int api_on_drain(chanhost_conn *c, void (*cb)(chanhost_conn *c, void *arg
     return CHANHOST_OK;
 }
 
+/* api->bind_room (membership.c). */
+static int api_bind_room(chanhost_conn *c, int64_t room_id)
+{
+    return ch_membership_bind(api_app, c, room_id);
+}
+
 static const chanhost_api api_table = {
     .struct_size = sizeof(chanhost_api),
     .abi_major = CHANHOST_ABI_MAJOR,
@@ -298,6 +305,7 @@ static const chanhost_api api_table = {
     .poster_free = ch_poster_free,
     .loop_post = ch_loop_post,
     .on_drain = api_on_drain,
+    .bind_room = api_bind_room,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }

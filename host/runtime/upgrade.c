@@ -23,6 +23,7 @@
 #include "http.h"
 #include "layer.h"
 #include "log.h"
+#include "membership.h"
 #include "metrics.h"
 #include "plugins.h"
 #include "ws.h"
@@ -77,9 +78,12 @@ static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
     ch_plugin_receive(w->plugin, w, text, len, binary);
 }
 
-/* The plugin's group_message callback, if it has one, takes the message. */
+/* The host's membership messages are taken here (membership.h); else
+ * the plugin's group_message callback, if it has one, takes the message. */
 static int plugin_group_message(ch_ws *w, ch_msg *msg)
 {
+    if (ch_membership_message(w, msg))
+        return 1;
     if (!ch_plugin_has_group_message(w->plugin))
         return 0;
     ch_plugin_group_message(w->plugin, w, msg->type, msg->json, (const chanhost_msg *)msg);

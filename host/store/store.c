@@ -26,6 +26,8 @@ struct ch_store {
     int closing;
     void (*on_closed)(void *);
     void *on_closed_arg;
+    ch_store_observer observe;         /* told of each success, or NULL */
+    void *observe_arg;
 };
 
 static int64_t wall_ms(void)
@@ -172,10 +174,20 @@ void ch_store_done(ch_store *s, ch_store_req *req)
     } else {
         s->failed++;
     }
+    if (req->status == 0 && s->observe)
+        s->observe(s->observe_arg, req->op->name, req->params, req->result);
     if (req->cb)
         req->cb(req->status, req->status == 0 ? req->result : NULL,
                 req->status == 0 ? NULL : req->error, req->arg);
     req_free(req);
+}
+
+void ch_store_observe(ch_store *s, ch_store_observer fn, void *arg)
+{
+    if (!s)
+        return;
+    s->observe = fn;
+    s->observe_arg = arg;
 }
 
 json_t *ch_store_status(ch_store *s)

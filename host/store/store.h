@@ -81,6 +81,18 @@ ch_store *ch_store_open(uv_loop_t *loop, const ch_store_opts *opts, char *err, s
  * The reason for EINVAL is logged at debug level. */
 int ch_store_call(ch_store *s, const char *op, json_t *params, ch_store_cb cb, void *arg);
 
+/* An observer of the calls that succeeded: op (its name), params and
+ * result are borrowed for the call. */
+typedef void (*ch_store_observer)(void *arg, const char *op, const json_t *params,
+                                  const json_t *result);
+
+/* Have fn(arg, ...) told of every call of s that succeeds, on the loop
+ * thread, after its commit and right before its own callback (the
+ * assembler's hook for what a higher layer must hear of, such as a
+ * participant removed; one observer per store, NULL: none; arg is
+ * borrowed and must outlive s).  s NULL: nothing happens. */
+void ch_store_observe(ch_store *s, ch_store_observer fn, void *arg);
+
 /* Check params (borrowed) for operation op exactly as ch_store_call
  * would, without running it (import's validation).  Returns 0, or
  * CH_STORE_EINVAL with the reason in err (errlen bytes). */

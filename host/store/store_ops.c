@@ -200,9 +200,16 @@ static const ch_store_step part_list_steps[] = {
 
 #define CONTENT_MAX 65536
 
-/* message.append {room_id, sender_id, content, client_msg_id?, extra?}:
- * a client_msg_id is generated when none is given ("srv-" + 32 hex), so
- * every append can be retried; extra goes to ctx "extra" as JSON text. */
+/* message.append {room_id, sender_id, content, client_msg_id?, extra?,
+ * participant?}: a client_msg_id is generated when none is given ("srv-"
+ * + 32 hex), so every append can be retried; extra goes to ctx "extra" as
+ * JSON text.  participant true: the sender must be a participant of the
+ * room in the append's own transaction (EPERM otherwise), so a message
+ * racing its sender's removal is never stored after the removal
+ * committed (SQLite runs one writer at a time; PostgreSQL reads the
+ * participant row FOR SHARE, so a concurrent removal waits for the
+ * append's commit, or the append waits for the removal's and sees no
+ * row). */
 static int prep_append(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
@@ -210,6 +217,7 @@ static int prep_append(ch_store_req *req)
                                     {"content", 'B', 1, 0, CONTENT_MAX},
                                     {"client_msg_id", 's', 0, 1, 100},
                                     {"extra", 'o', 0, 0, 0},
+                                    {"participant", 'b', 0, 0, 0},
                                     {NULL, 0, 0, 0, 0}};
     unsigned char rnd[16];
     char id[4 + 32 + 1] = "srv-";
@@ -228,11 +236,16 @@ static int prep_append(ch_store_req *req)
 }
 
 CH_ST_BIND(bind_dedup, "room_id", "sender_id", "client_msg_id")
+CH_ST_BIND(bind_room_sender, "room_id", "sender_id")
 CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
            "client_msg_id", "@extra")
 
 /* The room's key and a new message id: seal the content for them (ctx
- * id, key_id, nonce, sealed) and remember the id in ctx "attempt_ids". */
+ * id, key_id, nonce, sealed) and remember the id in ctx "attempt_ids".
+ * With "participant" true, a sender who is no participant (the row's
+ * member column is 0 or null) ends the append with EPERM, unless it is a
+ * retry of a message stored before (PostgreSQL's dup column; SQLite's
+ * dedup step answered already). */
 static int rows_seal_new(ch_store_req *req, json_t *rows)
 {
     json_t *row = json_array_get(rows, 0);
@@ -241,6 +254,9 @@ static int rows_seal_new(ch_store_req *req, json_t *rows)
 
     if (!row)
         return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    if (json_is_true(json_object_get(req->params, "participant")) && !ch_st_int(row, "member") &&
+        !ch_st_int(row, "dup"))
+        return ch_store_fail(req, CH_STORE_EPERM, "the sender is not a participant of the room");
     if (ch_st_seal(req, ch_st_str(row, "key"), ch_st_int(row, "new_id"), json_string_value(c),
                    json_string_length(c)) != 0)
         return req->status;
@@ -297,16 +313,20 @@ static const ch_store_step append_steps[] = {
     {"SELECT id, created_at, 1 AS duplicate FROM messages"
      " WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3",
      bind_dedup, rows_append_found},
-    {"SELECT key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id"
+    {"SELECT key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id,"
+     " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member"
      " FROM rooms WHERE id = $1",
-     bind_room_id, rows_seal_new},
+     bind_room_sender, rows_seal_new},
     {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append,
      rows_append_inserted},
 };
 
 static const ch_store_step append_pg_steps[] = {
-    {"SELECT key, nextval('messages_id_seq') AS new_id FROM rooms WHERE id = $1",
-     bind_room_id, rows_seal_new},
+    {"SELECT key, nextval('messages_id_seq') AS new_id, (SELECT 1 FROM participants"
+     " WHERE room_id = $1 AND user_id = $2 FOR SHARE) AS member, (SELECT 1 FROM messages"
+     " WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3) AS dup"
+     " FROM rooms WHERE id = $1",
+     bind_dedup, rows_seal_new},
     {"WITH ins AS (" APPEND_INSERT " ON CONFLICT (room_id, sender_id, client_msg_id)"
      " DO NOTHING RETURNING id, created_at)"
      " SELECT id, created_at, 0 AS duplicate FROM ins UNION ALL"

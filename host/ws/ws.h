@@ -67,6 +67,7 @@ struct chanhost_conn {
     ch_plugin *plugin;           /* the plugin version serving it (a ref) */
     void *user;                  /* plugin's per-connection pointer */
     json_t *identity;            /* authenticated user, or NULL (auth.h) */
+    int64_t room_id;             /* api->bind_room's room (membership.h), 0: none */
 
     char *path;                  /* decoded path (in `strings`) */
     char *query;                 /* raw query (in `strings`) */

@@ -277,7 +277,9 @@ static int room_usable(const cc_plugin *p, const json_t *room)
            (!p->kind->room_ok || p->kind->room_ok(room));
 }
 
-/* room.get answered: keep the room, then check the user's membership. */
+/* room.get answered: keep the room, bind the connection to it (the host
+ * closes it with 4003 when its user is removed; bound before the check,
+ * so no removal falls between), then check the user's membership. */
 static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
                     const json_t *result, json_t *data)
 {
@@ -299,6 +301,11 @@ static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
     cc->room_id = json_integer_value(GET(room, "id"));
     snprintf(cc->group, sizeof cc->group, "%s%lld", p->kind->group_prefix,
              (long long)(cc->public_id > 0 ? cc->public_id : cc->room_id));
+    if (CHANHOST_API_HAS(p->api, bind_room) &&
+        p->api->bind_room(c, cc->room_id) != CHANHOST_OK) {
+        p->api->close(c, 1011, "cannot follow the room's membership");
+        return;
+    }
     params = json_pack("{s:I, s:I}", "room_id", cc->room_id, "user_id", cc->user_id);
     if (cc_call(c, p, "participant.check", params, on_member, NULL) != 0)
         p->api->close(c, 1011, "message store unavailable");
@@ -426,6 +433,11 @@ static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
     json_t *out = GET(data, "out"), *tag = GET(data, "tag"), *ack;
 
     (void)cc;
+    if (status == CHANHOST_STORE_EPERM && c) {
+        cc_error(c, p, "not_participant", "you are not a participant of this room", tag);
+        p->api->close(c, 4003, "not a participant of this room");
+        return;
+    }
     if (status != 0) {
         if (c)
             cc_store_error(c, p, status, tag);
@@ -469,8 +481,9 @@ static int client_msg_id(const json_t *v, json_t **id)
 }
 
 /* {"type": msg, "message", "client_msg_id"?}: append with the user's id
- * and name (a "username" sent by the client is ignored); on_appended
- * acks and broadcasts after the commit. */
+ * and name (a "username" sent by the client is ignored), stored only
+ * while the user is a participant (checked in the append's transaction);
+ * on_appended acks and broadcasts after the commit. */
 void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     cc_plugin *p = cc->p;
@@ -486,8 +499,9 @@ void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
     } else if (check_text(c, p, text, tag)) {
         src = json_pack("{s:O, s:I, s:{s:s}}", "content", text, "sender_id", cc->user_id,
                         "extra", "username", name);
-        params = json_pack("{s:I, s:I, s:O, s:O}", "room_id", cc->room_id, "sender_id",
-                           cc->user_id, "content", text, "extra", GET(src, "extra"));
+        params = json_pack("{s:I, s:I, s:O, s:O, s:b}", "room_id", cc->room_id, "sender_id",
+                           cc->user_id, "content", text, "extra", GET(src, "extra"),
+                           "participant", 1);
         if (cmid)
             json_object_set(params, "client_msg_id", cmid);
         data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",

@@ -191,6 +191,40 @@ static void test_append_dedup(void **state)
            "content", "x");
 }
 
+/* message.append with "participant": true stores only a participant's
+ * message (EPERM once the sender was removed, nothing stored); without it
+ * anyone's, as before; a retry of a message stored while a participant
+ * is still acked as the duplicate it is. */
+static void test_append_participant(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "chat-room");
+    json_t *a, *b;
+
+#define RU "{s:I, s:I}", "room_id", I(room), "user_id"
+#define AP "{s:I, s:I, s:s, s:b, s:s}", "room_id", I(room), "sender_id", I(5), "content", "hi", \
+           "participant", 1, "client_msg_id"
+    EXPECT(CH_STORE_EPERM, "message.append", AP, "p-0");
+    DO("participant.add", RU, I(5));
+    a = ok(f, "message.append", J(AP, "p-1"));
+    assert_false(TRUE(a, "duplicate"));
+    DO("participant.remove", RU, I(5));
+    b = ok(f, "message.append", J(AP, "p-1"));
+    assert_true(TRUE(b, "duplicate"));
+    assert_int_equal(jint(a, "id"), jint(b, "id"));
+    json_decref(a);
+    json_decref(b);
+    EXPECT(CH_STORE_EPERM, "message.append", AP, "p-2");
+    assert_int_equal(raw_int("SELECT count(*) FROM messages WHERE room_id = %lld AND"
+                             " client_msg_id <> 'p-1'", (long long)room), 0);
+    DO("message.append", "{s:I, s:I, s:s, s:b}", "room_id", I(room), "sender_id", I(5),
+       "content", "x", "participant", 0);
+    EXPECT(CH_STORE_EINVAL, "message.append", "{s:I, s:I, s:s, s:s}", "room_id", I(room),
+           "sender_id", I(5), "content", "x", "participant", "yes");
+#undef AP
+#undef RU
+}
+
 /* Idempotent retries at the level of the hooks (PostgreSQL's steps): an
  * id that an earlier attempt of the same request allocated is no
  * duplicate; any other existing id is. */
@@ -354,7 +388,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_rooms), T(test_participants), T(test_users), T(test_append_dedup),
-        cmocka_unit_test(test_append_retry_hooks), T(test_edit_delete), T(test_cleanup),
+        T(test_append_participant), cmocka_unit_test(test_append_retry_hooks), T(test_edit_delete), T(test_cleanup),
         T(test_imports),
     };
 

@@ -1,0 +1,96 @@
+/*
+ * membership.c -- owns the host's membership messages (membership.h): a
+ * connection's bound room, its user's host group, the message a removal
+ * sends to that group, and the 4003 close it causes.  It owns no memory
+ * beyond the call: the bound room is a field of the connection
+ * (chanhost_conn.room_id) and the group membership is the layer's, left
+ * with the connection's other groups when it goes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "membership.h"
+
+#include "app.h"
+#include "layer.h"
+#include "log.h"
+
+#define MEMBERSHIP_TYPE "chanhost.membership"
+
+/* The host group of a user's bound connections, into buf (64 bytes). */
+static void user_group(char buf[64], int64_t user_id)
+{
+    snprintf(buf, 64, "chanhost.user.%lld", (long long)user_id);
+}
+
+/* The authenticated user of w, 0 if none. */
+static int64_t user_of(const ch_ws *w)
+{
+    return json_integer_value(json_object_get(w->identity, "id"));
+}
+
+void ch_membership_observe(void *arg, const char *op, const json_t *params,
+                           const json_t *result)
+{
+    if (strcmp(op, "participant.remove") != 0 ||
+        !json_is_true(json_object_get(result, "removed")))
+        return;
+    ch_membership_removed(arg, json_integer_value(json_object_get(params, "room_id")),
+                          json_integer_value(json_object_get(params, "user_id")));
+}
+
+int ch_membership_removed(ch_app *app, int64_t room_id, int64_t user_id)
+{
+    json_t *obj = json_pack("{s:s, s:I, s:I, s:b}", "type", MEMBERSHIP_TYPE, "room_id",
+                            (json_int_t)room_id, "user_id", (json_int_t)user_id, "removed", 1);
+    const char *why = NULL;
+    ch_msg *m = obj ? ch_msg_from_json(obj, &why) : NULL;
+    char group[64];
+    int rc = -ENOMEM;
+
+    json_decref(obj);
+    if (m) {
+        user_group(group, user_id);
+        rc = ch_layer_group_send(app->layer, group, m);
+        ch_msg_unref(m);
+    }
+    if (rc != 0)
+        ch_log(CH_LOG_WARN, "membership: user %lld removed from room %lld: the layer refused "
+               "the message (%d); their open connections stay until they close",
+               (long long)user_id, (long long)room_id, rc);
+    return rc;
+}
+
+int ch_membership_bind(ch_app *app, ch_ws *w, int64_t room_id)
+{
+    int64_t user = w ? user_of(w) : 0;
+    char group[64];
+    int rc;
+
+    if (!w || user <= 0 || room_id <= 0 || w->conn->closing)
+        return CHANHOST_ERR_INVALID;
+    user_group(group, user);
+    rc = ch_layer_group_add(app->layer, &w->ep, group);
+    if (rc != 0)
+        return rc == -ENOMEM ? CHANHOST_ERR_NOMEM : CHANHOST_ERR_INVALID;
+    w->room_id = room_id;
+    return CHANHOST_OK;
+}
+
+int ch_membership_message(ch_ws *w, const ch_msg *msg)
+{
+    const json_t *j = msg->json;
+
+    if (!msg->type || strcmp(msg->type, MEMBERSHIP_TYPE) != 0)
+        return 0;
+    if (w->room_id > 0 && json_is_true(json_object_get(j, "removed")) &&
+        json_integer_value(json_object_get(j, "room_id")) == w->room_id &&
+        json_integer_value(json_object_get(j, "user_id")) == user_of(w)) {
+        ch_log(CH_LOG_INFO, "WebSocket MEMBERSHIP %s [%s] user %lld removed from room %lld, "
+               "closing with 4003", w->path, w->conn->peer, (long long)user_of(w),
+               (long long)w->room_id);
+        ch_ws_close(w, 4003, "removed from the room");
+    }
+    return 1;
+}
