@@ -46,6 +46,9 @@ struct chanhost_conn {
     const char *const *params;  /* name, value, ... NULL */
     int since;
     char groups[MAX_GROUPS][100];
+    void (*drain_cb)(chanhost_conn *c, void *arg);  /* api->on_drain's */
+    void *drain_arg;
+    int64_t room_id;                                 /* api->bind_room's */
 };
 
 struct chanhost_msg {
@@ -391,6 +394,32 @@ static int d_loop_post(chanhost_poster *p, void (*cb)(void *), void (*drop)(void
     return CHANHOST_ERR_INVALID;
 }
 
+/* api->on_drain: the double writes everything at once, so the callback
+ * runs at the next settle(), never inside this call (as the host's). */
+static int d_on_drain(chanhost_conn *c, void (*cb)(chanhost_conn *c, void *arg), void *arg)
+{
+    live(c);
+    if (!cb)
+        return CHANHOST_ERR_INVALID;
+    if (c->closing)
+        return CHANHOST_ERR_CLOSED;
+    if (!c->accepted || c->drain_cb)
+        return CHANHOST_ERR_STATE;
+    c->drain_cb = cb;
+    c->drain_arg = arg;
+    return CHANHOST_OK;
+}
+
+/* api->bind_room: remembered; the double removes nobody. */
+static int d_bind_room(chanhost_conn *c, int64_t room_id)
+{
+    live(c);
+    if (room_id <= 0 || c->closing || !c->user)
+        return CHANHOST_ERR_INVALID;
+    c->room_id = room_id;
+    return CHANHOST_OK;
+}
+
 static const chanhost_api api = {
     .struct_size = sizeof(chanhost_api),
     .abi_major = CHANHOST_ABI_MAJOR,
@@ -436,6 +465,8 @@ static const chanhost_api api = {
     .poster_new = d_poster_new,
     .poster_free = d_poster_free,
     .loop_post = d_loop_post,
+    .on_drain = d_on_drain,
+    .bind_room = d_bind_room,
 };
 
 /* ---- the connection's life ------------------------------------------ */
@@ -512,6 +543,12 @@ static void settle(void)
         json_decref(msg);
     }
     json_array_clear(deliveries);
+    for (int turns = 0; conn.drain_cb && conn.alive && !conn.closing && turns < 64; turns++) {
+        void (*cb)(chanhost_conn *, void *) = conn.drain_cb;
+
+        conn.drain_cb = NULL;   /* one-shot: cb may ask again */
+        cb(&conn, conn.drain_arg);
+    }
     if (conn.closing)
         disconnect(conn.close_code);
 }
