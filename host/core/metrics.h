@@ -29,6 +29,10 @@ enum ch_metric {
     CH_M_CONFIG_RELOAD_FAILURES,
     CH_M_HTTP_REQUESTS,
     CH_M_PLUGIN_HTTP_TIMEOUTS,    /* plugin endpoints answered 504 by the host */
+    CH_M_BACKPRESSURE_PAUSES,     /* connections that stopped reading: output over the pause */
+    CH_M_OVERFLOW_CLOSES_HTTP,    /* HTTP connections closed over max_outbound_bytes */
+    CH_M_OVERFLOW_CLOSES_WS,      /* WebSockets closed over max_outbound_bytes (1013) */
+    CH_M_SEND_TIMEOUTS,           /* paused connections closed after send_timeout */
     CH_M__COUNT
 };
 
