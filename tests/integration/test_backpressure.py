@@ -342,3 +342,27 @@ def test_ping_flood_over_max_outbound_bytes_closes_1013(make_host):
     assert metric(after, "chanhost_slow_consumer_closes_total") == \
         metric(before, "chanhost_slow_consumer_closes_total")
     served_meanwhile(h)
+
+
+# --------------------------------------------------------------------------
+# memory handed back
+
+
+def test_memory_returns_after_a_large_queue_is_freed(make_host):
+    """With a large budget the host really holds tens of MB of pongs for a
+    client that never reads; once it is closed, that memory goes back to
+    the system (malloc_trim: without it, glibc keeps ~50 MB here)."""
+    h = make_host(["max_outbound_bytes 256mb", "outbound_pause_bytes 48mb", "send_timeout 2s"])
+    baseline = settle_baseline(h)
+    asan = sanitized(h.proc.pid)
+    conn = open_raw_ws(h.port, "/ws/echo/", rcvbuf=4096)
+    port = conn.sock.getsockname()[1]
+    mark = h.mark()
+
+    flooder, peak = flood(h, conn.sock, build_frame(OP_PING, b"p" * 20) * 2000,
+                          until_log=r"took nothing for \d+ ms")
+    conn.close()
+
+    assert peak - baseline > 32 * MB, f"the flood held only {(peak - baseline) / MB:.1f} MB"
+    h.wait_for(rf"WebSocket DISCONNECT /ws/echo/ \[127\.0\.0\.1:{port}\]", since=mark)
+    assert_memory_back(h, baseline, peak, asan)
