@@ -239,6 +239,7 @@ static int outq_grow(ch_conn *c)
     return 0;
 }
 
+/* Is c's queue already past max_outbound_bytes?  (conn.h) */
 int ch_conn_over_limit(const ch_conn *c)
 {
     return c->queued_bytes > c->app->cfg.max_outbound_bytes;

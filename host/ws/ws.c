@@ -183,12 +183,12 @@ int ch_ws_start_wslay(ch_ws *w)
     return 0;
 }
 
+static void ws_overflow(ch_ws *w);
+
 /*
  * After wslay ran (recv, a queued close or ping): move its frames into the
  * output queue and decide what the close state means for the TCP side.
  */
-static void ws_overflow(ch_ws *w);
-
 static void ws_pump(ch_ws *w)
 {
     ch_conn *c = w->conn;
@@ -200,6 +200,7 @@ static void ws_pump(ch_ws *w)
         return;
     }
     if (w->overflow) {
+        w->overflow = 0;
         ws_overflow(w);
         return;
     }
