@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,6 +396,21 @@ static int run(ch_config *cfg, options *o)
     return 0;
 }
 
+/*
+ * Fixed malloc thresholds (glibc): buffers of 256 KiB and more come from
+ * mmap and go back to the system when freed (a fixed threshold stops glibc
+ * from raising it after each large free, which would keep later large
+ * buffers on the heap), and free memory at the top of the heap past 1 MiB
+ * is returned at once.  conn.c trims the rest after large queues.
+ */
+static void tune_malloc(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     char *default_config = default_config_path();
@@ -410,6 +428,7 @@ int main(int argc, char **argv)
         return rc > 0 ? 0 : 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    tune_malloc();
     raise_nofile();
     problems = build_config(&o, &cfg);
     /* commands log warnings and errors only, unless -v says otherwise */

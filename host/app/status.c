@@ -97,6 +97,23 @@ static void render_connections(text *t, const ch_app *app)
            "TCP connections refused over max_connections.", ch_metric_get(CH_M_CONN_REFUSED));
 }
 
+/* The output budget's counters (conn.h): pauses, closes over it, timeouts. */
+static void render_backpressure(text *t)
+{
+    scalar(t, "chanhost_backpressure_pauses_total", "counter",
+           "Times a connection stopped reading because its output queue was over the pause.",
+           ch_metric_get(CH_M_BACKPRESSURE_PAUSES));
+    family(t, "chanhost_outbound_overflow_closes_total", "counter",
+           "Connections closed because their output queue was over max_outbound_bytes.");
+    put(t, "chanhost_outbound_overflow_closes_total{protocol=\"http\"} %llu\n",
+        (unsigned long long)ch_metric_get(CH_M_OVERFLOW_CLOSES_HTTP));
+    put(t, "chanhost_outbound_overflow_closes_total{protocol=\"websocket\"} %llu\n",
+        (unsigned long long)ch_metric_get(CH_M_OVERFLOW_CLOSES_WS));
+    scalar(t, "chanhost_send_timeouts_total", "counter",
+           "Paused connections closed after send_timeout without write progress.",
+           ch_metric_get(CH_M_SEND_TIMEOUTS));
+}
+
 static void render_traffic(text *t)
 {
     scalar(t, "chanhost_frames_received_total", "counter", "WebSocket messages received.",
@@ -110,6 +127,7 @@ static void render_traffic(text *t)
     scalar(t, "chanhost_slow_consumer_closes_total", "counter",
            "Connections closed because their output queue was full.",
            ch_metric_get(CH_M_SLOW_CLOSES));
+    render_backpressure(t);
     scalar(t, "chanhost_group_sends_total", "counter", "group_send calls.",
            ch_metric_get(CH_M_GROUP_SENDS));
     scalar(t, "chanhost_layer_deliveries_total", "counter",

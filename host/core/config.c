@@ -94,6 +94,7 @@ int ch_config_init(ch_config *cfg)
     cfg->plugin_settings = json_object();
     cfg->max_message_size = 1ull << 20;
     cfg->max_outbound_bytes = 4ull << 20;
+    cfg->outbound_pause_bytes = 1ull << 20;
     cfg->max_request_line = 8ull << 10;
     cfg->max_header_bytes = 16ull << 10;
     cfg->max_headers = 100;
@@ -105,6 +106,7 @@ int ch_config_init(ch_config *cfg)
     cfg->shutdown_timeout = 10000;
     cfg->group_expiry = 86400ull * 1000;
     cfg->plugin_http_timeout = 30000;
+    cfg->send_timeout = 30000;
     cfg->auth_token_ttl = 86400ull * 1000;
     cfg->auth_pbkdf2_iterations = 260000;
     cfg->auth_login_failures = 5;
@@ -509,6 +511,7 @@ static const directive directives[] = {
     FUNC(plugin_setting, 3, 3, h_plugin_setting, "PLUGIN KEY VALUE"),
     FIELD(max_message_size, K_SIZE, "SIZE"),
     FIELD(max_outbound_bytes, K_SIZE, "SIZE"),
+    FIELD(outbound_pause_bytes, K_SIZE, "SIZE"),
     FIELD(max_request_line, K_SIZE, "SIZE"),
     FIELD(max_header_bytes, K_SIZE, "SIZE"),
     FIELD(max_body_size, K_SIZE, "SIZE"),
@@ -522,6 +525,7 @@ static const directive directives[] = {
     FIELD(shutdown_timeout, K_DURATION, "DURATION"),
     FIELD(group_expiry, K_DURATION, "DURATION"),
     FIELD(plugin_http_timeout, K_DURATION, "DURATION"),
+    FIELD(send_timeout, K_DURATION, "DURATION"),
     FIELD(verbosity, K_LEVEL, "0..3"),
     FIELD(store_key_file, K_PATH, "PATH"),
     FIELD(store_key_env, K_WORD, "VARIABLE"),

@@ -114,6 +114,7 @@ typedef struct ch_config {
     /* limits */
     uint64_t max_message_size;    /* 1mb: largest WebSocket message in */
     uint64_t max_outbound_bytes;  /* 4mb: queued towards one slow client */
+    uint64_t outbound_pause_bytes; /* 1mb (at most half the above): stop reading */
     uint64_t max_request_line;    /* 8kb */
     uint64_t max_header_bytes;    /* 16kb, all header lines together */
     uint64_t max_headers;         /* 100 header fields */
@@ -129,6 +130,7 @@ typedef struct ch_config {
     uint64_t shutdown_timeout;    /* 10s: grace for clients on SIGTERM */
     uint64_t group_expiry;        /* 86400s, as channels_redis */
     uint64_t plugin_http_timeout; /* 30s: a plugin endpoint's answer, else 504 */
+    uint64_t send_timeout;        /* 30s: paused with no write progress -> closed */
 
     int verbosity;                /* 0..3, default 1 */
 } ch_config;

@@ -37,6 +37,10 @@ enum ch_metric {
     CH_M_HASH_RUNNING,            /* gauge: hashes on the pool now */
     CH_M_HASH_WAITING,            /* gauge: hashes waiting for a slot */
     CH_M_LOGIN_REMEMBERED,        /* gauge: accounts and addresses in the limiter */
+    CH_M_BACKPRESSURE_PAUSES,     /* connections that stopped reading: output over the pause */
+    CH_M_OVERFLOW_CLOSES_HTTP,    /* HTTP connections closed over max_outbound_bytes */
+    CH_M_OVERFLOW_CLOSES_WS,      /* WebSockets closed over max_outbound_bytes (1013) */
+    CH_M_SEND_TIMEOUTS,           /* paused connections closed after send_timeout */
     CH_M__COUNT
 };
 

@@ -1,6 +1,8 @@
 /*
  * conn.c -- TCP connections: accept, read into the shared buffer, the
- * bounded output queue, coalesced writes, the per-connection timer, close.
+ * bounded output queue and its backpressure (pause, resume, send timeout),
+ * coalesced writes, the per-connection timer, close, and handing freed
+ * heap back to the system after large queues.
  *
  * Why one read buffer: every byte read is consumed (parsed, or copied by
  * wslay into its frame buffer) before the read callback returns, so no
@@ -12,13 +14,23 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "app.h"
 #include "log.h"
 #include "metrics.h"
 
 #define CH_WRITE_MAX_BUFS 64          /* iovecs per writev */
-#define CH_ITEM_COST sizeof(ch_outq_item)
+/* What one queued item costs besides its bytes: the ring slot, the
+ * ch_buf header and the allocator's own overhead (a flood of tiny pongs
+ * must count for the memory it takes). */
+#define CH_ITEM_COST (sizeof(ch_outq_item) + sizeof(ch_buf) + 16)
+
+/* A paused connection was freed: the next flush trims the heap.  Process
+ * wide, as glibc's heap is; loop thread only. */
+static int trim_wanted;
 
 static void on_close(uv_handle_t *h);
 static void conn_free(ch_conn *c);
@@ -130,20 +142,70 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->proto->feed(c, buf->base, (size_t)n);
 }
 
+/* Start or stop libuv's reading to match what the protocol wants and the
+ * output pause allows. */
+static void conn_sync_read(ch_conn *c)
+{
+    int want = c->reading && !c->out_paused && !c->closing;
+
+    if (want && !c->rx_on) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->rx_on = 1;
+    } else if (!want && c->rx_on) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->rx_on = 0;
+    }
+}
+
 void ch_conn_read_start(ch_conn *c)
 {
-    if (c->closing || c->reading)
+    if (c->closing)
         return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
-        c->reading = 1;
+    c->reading = 1;
+    conn_sync_read(c);
 }
 
 void ch_conn_read_stop(ch_conn *c)
 {
-    if (!c->reading)
-        return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
+    conn_sync_read(c);
+}
+
+/* Queued bytes past which c stops reading: outbound_pause_bytes, at most
+ * half of max_outbound_bytes. */
+static uint64_t pause_bytes(const ch_conn *c)
+{
+    const ch_config *cfg = &c->app->cfg;
+    uint64_t half = cfg->max_outbound_bytes / 2;
+
+    return cfg->outbound_pause_bytes < half ? cfg->outbound_pause_bytes : half;
+}
+
+/* Over the pause threshold: stop reading, start the send-timeout window. */
+static void conn_pause(ch_conn *c)
+{
+    c->out_paused = 1;
+    c->was_paused = 1;
+    c->stall_ms = uv_now(c->app->loop);
+    c->stall_wq = c->tcp.write_queue_size;
+    ch_metric_count(CH_M_BACKPRESSURE_PAUSES);
+    ch_log(CH_LOG_DEBUG, "connection [%s] paused: %llu bytes queued", c->peer,
+           (unsigned long long)c->queued_bytes);
+    conn_sync_read(c);
+    ch_conn_arm_timer(c);
+}
+
+/* Drained to half the threshold after a pause: the protocol goes on with
+ * what it kept, then reading resumes if it still wants input. */
+static void conn_resume(ch_conn *c)
+{
+    c->out_paused = 0;
+    if (c->proto && c->proto->resumed)
+        c->proto->resumed(c);
+    if (c->closing)
+        return;
+    conn_sync_read(c);
+    ch_conn_arm_timer(c);
 }
 
 /* Put c on the app's dirty list so the next flush writes it. */
@@ -177,13 +239,22 @@ static int outq_grow(ch_conn *c)
     return 0;
 }
 
+/* Is c's queue already past max_outbound_bytes?  (conn.h) */
+int ch_conn_over_limit(const ch_conn *c)
+{
+    return c->queued_bytes > c->app->cfg.max_outbound_bytes;
+}
+
 int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded)
 {
     uint64_t cost = buf->len + CH_ITEM_COST;
+    uint64_t max = c->app->cfg.max_outbound_bytes;
 
     if (c->closing || c->close_after_flush)
         return -EPIPE;
-    if (bounded && c->queued_bytes + cost > c->app->cfg.max_outbound_bytes)
+    if (bounded == CH_CONN_Q_BOUNDED && c->queued_bytes + cost > max)
+        return -ENOBUFS;
+    if (bounded == CH_CONN_Q_REPLY && ch_conn_over_limit(c))
         return -ENOBUFS;
     if (outq_grow(c) < 0)
         return -ENOMEM;
@@ -191,6 +262,8 @@ int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded)
     c->qlen++;
     c->queued_bytes += cost;
     conn_mark_dirty(c);
+    if (!c->out_paused && c->queued_bytes > pause_bytes(c))
+        conn_pause(c);
     return 0;
 }
 
@@ -267,6 +340,11 @@ static void on_write(uv_write_t *req, int status)
     }
     if (c->closing)
         return;
+    c->stall_ms = uv_now(c->app->loop);   /* progress */
+    if (c->out_paused && c->queued_bytes <= pause_bytes(c) / 2)
+        conn_resume(c);
+    if (c->closing || c->writing)
+        return;
     if (c->qlen > 0)
         conn_write(c);
     else if (c->close_after_flush)
@@ -299,10 +377,17 @@ static void conn_write(ch_conn *c)
     ch_metric_add(CH_M_BYTES_OUT, bytes);
     c->writing = 1;
     c->inflight = n;
+    c->stall_wq = c->tcp.write_queue_size;
 }
 
 void ch_app_flush(ch_app *app)
 {
+    if (trim_wanted) {
+        trim_wanted = 0;
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
     while (app->dirty) {
         ch_conn *c = app->dirty;
 
@@ -378,16 +463,55 @@ static void conn_free(ch_conn *c)
     while (c->qlen > 0)
         outq_pop(c);
     free(c->q);
+    if (c->was_paused)
+        trim_wanted = 1;
     conn_unlink(app, c);
     free(c);
     if (app->stopping && app->n_conns == 0 && app->drained)
         app->drained(app);
 }
 
-/* When must c next be looked at?  Absolute loop time in ms, 0 = never. */
+/* When does a paused connection's send timeout fall due?  0: never. */
+static uint64_t send_deadline(const ch_conn *c)
+{
+    uint64_t t = c->app->cfg.send_timeout;
+
+    return c->out_paused && t ? c->stall_ms + t : 0;
+}
+
+/* When must c next be looked at?  Absolute loop time in ms, 0 = never:
+ * the protocol's deadline or the send timeout, whichever comes first. */
 static uint64_t conn_deadline(ch_conn *c)
 {
-    return c->proto ? c->proto->deadline(c) : 0;
+    uint64_t due = c->proto ? c->proto->deadline(c) : 0;
+    uint64_t send = send_deadline(c);
+
+    return send && (!due || send < due) ? send : due;
+}
+
+/*
+ * The send timeout is due: if libuv wrote some of what it holds since the
+ * window began, a new window starts; otherwise the client has not taken a
+ * byte for send_timeout while paused, and is closed.  Returns 1 if it
+ * acted, 0 if the send timeout is not what fell due.
+ */
+static int send_timeout_check(ch_conn *c, uint64_t now)
+{
+    uint64_t due = send_deadline(c);
+
+    if (!due || now < due)
+        return 0;
+    if (c->tcp.write_queue_size < c->stall_wq) {
+        c->stall_ms = now;
+        c->stall_wq = c->tcp.write_queue_size;
+        ch_conn_arm_timer(c);
+        return 1;
+    }
+    ch_metric_count(CH_M_SEND_TIMEOUTS);
+    ch_log(CH_LOG_WARN, "connection [%s] took nothing for %llu ms with %llu bytes queued: closing",
+           c->peer, (unsigned long long)(now - c->stall_ms), (unsigned long long)c->queued_bytes);
+    ch_conn_close(c);
+    return 1;
 }
 
 void ch_conn_arm_timer(ch_conn *c)
@@ -415,6 +539,8 @@ static void on_timer(uv_timer_t *t)
         ch_conn_arm_timer(c);
         return;
     }
+    if (send_timeout_check(c, uv_now(c->app->loop)))
+        return;
     if (c->proto)
         c->proto->timer(c);
     else

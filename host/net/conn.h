@@ -12,6 +12,19 @@
  * dirty; the app flushes all dirty connections once per loop turn with one
  * writev each (see ch_app_flush).
  *
+ * One output budget per connection.  Everything queued counts against it:
+ * HTTP heads and bodies, static files, WebSocket data, pongs and close
+ * frames.  Past the pause threshold (outbound_pause_bytes, at most half of
+ * max_outbound_bytes) the connection stops reading, so a client that sends
+ * without reading gets no more processing and the kernel's buffers push
+ * back on it; reading resumes (and the protocol's drained hook runs) once
+ * the queue is down to half the threshold.  Past max_outbound_bytes a
+ * queue call is refused with -ENOBUFS and the caller closes (WebSocket:
+ * 1013; HTTP: the connection).  A connection paused for send_timeout
+ * without any write progress is closed.  After a connection that was
+ * paused is freed, the next flush hands free heap memory back to the
+ * system (malloc_trim).
+ *
  * Lifetime.  ch_conn_close() starts closing: the protocol's gone hook runs
  * (the plugin's disconnect), the timer stops, and uv_close is
  * called; the memory is freed in the close callback, after the current
@@ -50,6 +63,9 @@ typedef struct ch_conn_proto {
     /* The output queue is empty after ch_conn_want_drain asked for it
      * (once per ask; may be NULL: nothing is told). */
     void (*drained)(ch_conn *c);
+    /* The output queue drained after a pause and reading resumes: go on
+     * with input kept meanwhile (may be NULL: nothing kept). */
+    void (*resumed)(ch_conn *c);
 } ch_conn_proto;
 
 /* Sets up a fresh connection's protocol (c->proto and its state).
@@ -79,7 +95,10 @@ struct ch_conn {
     unsigned dirty : 1;         /* on app->dirty */
     unsigned writing : 1;       /* a uv_write is in flight */
     unsigned close_after_flush : 1;
-    unsigned reading : 1;
+    unsigned reading : 1;       /* the protocol wants input */
+    unsigned rx_on : 1;         /* uv_read_start is in effect */
+    unsigned out_paused : 1;    /* over the pause threshold: not reading */
+    unsigned was_paused : 1;    /* paused at least once (heap trim on free) */
     unsigned close_pending : 1; /* close asked for while in_recv */
     unsigned in_recv : 1;       /* the protocol's parser is on the stack
                                    (wslay_event_recv): closing is deferred */
@@ -95,6 +114,8 @@ struct ch_conn {
     uint32_t qhead, qlen, qcap;
     uint32_t inflight;          /* items in the current uv_write */
     uint64_t queued_bytes;      /* bytes (and item overhead) queued */
+    uint64_t stall_ms;          /* paused: start of the window without progress */
+    size_t stall_wq;            /* libuv's unwritten bytes at that start */
 
     const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
@@ -106,13 +127,26 @@ struct ch_conn {
  * (e.g. ch_http_open).  Logs and drops it on failure. */
 void ch_conn_accept(ch_app *app, uv_stream_t *listener, ch_conn_open_fn open);
 
+/* How ch_conn_queue applies max_outbound_bytes (its `bounded` argument). */
+enum {
+    CH_CONN_Q_REPLY = 0,    /* answers, control frames: refused once the queue
+                               is already over the limit */
+    CH_CONN_Q_BOUNDED = 1,  /* data: refused if it would not fit */
+    CH_CONN_Q_FINAL = 2,    /* a close frame: always taken */
+};
+
 /* Append a reference to buf (the caller keeps its own) to the output
- * queue.  Returns 0, -EPIPE if closing, or -ENOBUFS when the queue would
- * exceed max_outbound_bytes and `bounded` is set (the caller decides what
- * a slow client costs). */
+ * queue.  Returns 0, -EPIPE if closing, -ENOMEM, or -ENOBUFS when
+ * max_outbound_bytes refuses it (CH_CONN_Q_*: the caller decides what a
+ * slow client costs, and closes). */
 int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded);
 
-/* Queue a copy of data[0..len) (unbounded: control frames, responses). */
+/* Non-zero if a CH_CONN_Q_REPLY item would be refused now (the queue is
+ * already over max_outbound_bytes). */
+int ch_conn_over_limit(const ch_conn *c);
+
+/* Queue a copy of data[0..len) as CH_CONN_Q_REPLY (responses, control
+ * frames); returns as ch_conn_queue. */
 int ch_conn_queue_copy(ch_conn *c, const void *data, size_t len);
 
 /* Drop every queued item that is not being written (slow clients). */
@@ -136,14 +170,16 @@ void ch_conn_close(ch_conn *c);
 void ch_conn_hold(ch_conn *c);
 void ch_conn_release(ch_conn *c);
 
-/* Start / stop reading. */
+/* Start / stop reading (what the protocol wants: while the connection is
+ * paused for output, reading starts only once the queue drained). */
 void ch_conn_read_start(ch_conn *c);
 void ch_conn_read_stop(ch_conn *c);
 
 /* Recompute the connection's next deadline and arm its timer. */
 void ch_conn_arm_timer(ch_conn *c);
 
-/* Write out every dirty connection's queue (one writev each). */
+/* Write out every dirty connection's queue (one writev each); then, if a
+ * connection that was paused has been freed since, malloc_trim. */
 void ch_app_flush(ch_app *app);
 
 #endif

@@ -6,7 +6,11 @@
  * The parser is paused at the end of every request, so each request is
  * dispatched outside of http_parser's callbacks and in order; the bytes
  * after it are parsed only once it has been answered (or kept, if the
- * answer is asynchronous or the request was an upgrade).
+ * answer is asynchronous or the request was an upgrade).  Likewise while
+ * the connection is paused for output (conn.h): the unparsed bytes wait in
+ * `pending` and the resumed hook parses them once the queue has drained,
+ * so a client pipelining requests without reading its answers gets at
+ * most one answer queued past the pause threshold.
  */
 #include "http.h"
 
@@ -341,8 +345,15 @@ void ch_http_feed(ch_conn *c, const char *data, size_t len)
     ch_http *h = c->http;
 
     while (len > 0 && !c->closing) {
-        size_t n = http_parser_execute(&h->parser, &settings, data, len);
-        enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
+        size_t n;
+        enum http_errno e;
+
+        if (c->out_paused) {
+            keep_pending(h, data, len);   /* parsed by http_resumed */
+            return;
+        }
+        n = http_parser_execute(&h->parser, &settings, data, len);
+        e = HTTP_PARSER_ERRNO(&h->parser);
 
         if (e == HPE_PAUSED) {
             http_parser_pause(&h->parser, 0);
@@ -412,22 +423,31 @@ void ch_http_suspend(ch_conn *c)
     ch_conn_read_stop(c);
 }
 
+/* Parse the bytes kept in h->pending (taken from h first: the parse may
+ * keep new ones).  The kept copy is freed here. */
+static void feed_pending(ch_conn *c, ch_http *h)
+{
+    char *kept = h->pending;
+    size_t n = h->pending_len;
+
+    h->pending = NULL;
+    h->pending_len = 0;
+    if (n)
+        ch_http_feed(c, kept, n);
+    free(kept);
+}
+
 /* The asynchronous answer was queued: parse what was kept, read again. */
 void ch_http_resume(ch_conn *c)
 {
     ch_http *h = c->http;
-    char *kept = h->pending;
-    size_t n = h->pending_len;
 
     h->suspended = 0;
-    h->pending = NULL;
-    h->pending_len = 0;
     ch_conn_arm_timer(c);
     if (!c->closing && !h->must_close) {
         ch_conn_read_start(c);
-        ch_http_feed(c, kept, n);
+        feed_pending(c, h);
     }
-    free(kept);
 }
 
 uint64_t ch_http_timeout_ms(ch_conn *c)
@@ -476,6 +496,16 @@ static void http_gone(ch_conn *c)
     }
 }
 
+/* The output queue drained after a pause: parse the requests that waited
+ * (not while an answer is pending or an upgrade owns the kept bytes). */
+static void http_resumed(ch_conn *c)
+{
+    ch_http *h = c->http;
+
+    if (h && c->state == CH_CONN_HTTP && !h->suspended && !h->must_close && !h->req.upgrade)
+        feed_pending(c, h);
+}
+
 /* Graceful stop: close idle connections, finish answers being written. */
 static void http_shutdown(ch_conn *c)
 {
@@ -491,6 +521,7 @@ const ch_conn_proto ch_http_proto = {
     .timer = http_timer,
     .gone = http_gone,
     .shutdown = http_shutdown,
+    .resumed = http_resumed,
 };
 
 const char *ch_http_reason(int status)
@@ -523,13 +554,25 @@ const char *ch_http_reason(int status)
     }
 }
 
+/* A queue call for an answer failed (rc < 0): close the connection, and
+ * count it if the output budget refused it. */
+static void queue_failed(ch_conn *c, int rc)
+{
+    if (rc == -ENOBUFS) {
+        ch_metric_count(CH_M_OVERFLOW_CLOSES_HTTP);
+        ch_log(CH_LOG_WARN, "HTTP [%s] %llu bytes queued, over max_outbound_bytes: closing",
+               c->peer, (unsigned long long)c->queued_bytes);
+    }
+    ch_conn_close(c);
+}
+
 /* Queue the status line and headers; returns 0 or -1 (connection closed). */
 static int queue_head(ch_conn *c, int status, const char *ctype, const char *extra, size_t len)
 {
     ch_http *h = c->http;
     int close_it = !h || h->must_close || c->app->stopping;
     char head[1024];
-    int n;
+    int n, rc;
 
     n = snprintf(head, sizeof head,
                  "HTTP/1.1 %d %s\r\nServer: chanhost\r\nContent-Type: %s\r\n"
@@ -537,8 +580,9 @@ static int queue_head(ch_conn *c, int status, const char *ctype, const char *ext
                  status, ch_http_reason(status), ctype, len, extra ? extra : "",
                  close_it ? "close" : "keep-alive");
     ch_metric_http_status(status);
-    if (n < 0 || (size_t)n >= sizeof head || ch_conn_queue_copy(c, head, (size_t)n) < 0) {
-        ch_conn_close(c);
+    rc = n < 0 || (size_t)n >= sizeof head ? -EINVAL : ch_conn_queue_copy(c, head, (size_t)n);
+    if (rc < 0) {
+        queue_failed(c, rc);
         return -1;
     }
     return 0;
@@ -561,10 +605,14 @@ static void answered(ch_conn *c)
 void ch_http_respond(ch_conn *c, int status, const char *ctype, const char *extra_headers,
                      const void *body, size_t len)
 {
+    int rc = 0;
+
     if (queue_head(c, status, ctype, extra_headers, len) < 0)
         return;
-    if (len && !(c->http && c->http->is_head) && ch_conn_queue_copy(c, body, len) < 0) {
-        ch_conn_close(c);
+    if (len && !(c->http && c->http->is_head))
+        rc = ch_conn_queue_copy(c, body, len);
+    if (rc < 0) {
+        queue_failed(c, rc);
         return;
     }
     answered(c);
@@ -573,10 +621,14 @@ void ch_http_respond(ch_conn *c, int status, const char *ctype, const char *extr
 void ch_http_respond_buf(ch_conn *c, int status, const char *ctype,
                          const char *extra_headers, ch_buf *body)
 {
+    int rc = 0;
+
     if (queue_head(c, status, ctype, extra_headers, body->len) < 0)
         return;
-    if (body->len && !(c->http && c->http->is_head) && ch_conn_queue(c, body, 0) < 0) {
-        ch_conn_close(c);
+    if (body->len && !(c->http && c->http->is_head))
+        rc = ch_conn_queue(c, body, CH_CONN_Q_REPLY);
+    if (rc < 0) {
+        queue_failed(c, rc);
         return;
     }
     answered(c);

@@ -16,7 +16,10 @@
  *
  * Pipelining: requests are answered in order.  While an answer is being
  * prepared asynchronously (a static file read on the thread pool), reading
- * stops and the unparsed input is kept; ch_http_resume continues.
+ * stops and the unparsed input is kept; ch_http_resume continues.  While
+ * the connection is paused for output (conn.h), the unparsed input is
+ * kept the same way and parsed once the queue has drained.  An answer the
+ * output budget refuses closes the connection (counted).
  */
 #ifndef CH_HTTP_H
 #define CH_HTTP_H

@@ -46,16 +46,50 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
     return (ssize_t)len;
 }
 
-/* wslay's own frames (pong, close): copied into the output queue whole, so
- * wslay never keeps a partly sent frame. */
+/*
+ * wslay's own frames (pong, ping, close): each goes into the output queue
+ * as one item, so wslay never keeps a partly sent frame and dropping a
+ * backlog never splits one.  wslay hands over the header (WSLAY_MSG_MORE
+ * set) and then the payload; the header waits in w->ohead.  A frame other
+ * than a close that finds the queue over max_outbound_bytes is refused
+ * before its first byte (wslay keeps it) and w->overflow tells ws_pump.
+ */
 static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
                           int flags, void *user)
 {
     ch_ws *w = user;
+    ch_buf *frame;
+    int rc;
 
-    (void)ctx;
-    (void)flags;
-    if (ch_conn_queue_copy(w->conn, data, len) == -ENOMEM) {
+    if (w->ohead_len == 0) {   /* a frame starts */
+        w->out_op = data[0] & 0x0f;
+        if (w->out_op != WSLAY_CONNECTION_CLOSE && ch_conn_over_limit(w->conn)) {
+            w->overflow = 1;
+            wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+            return -1;
+        }
+    }
+    if (flags & WSLAY_MSG_MORE) {
+        if (len > sizeof w->ohead - w->ohead_len) {
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+        memcpy(w->ohead + w->ohead_len, data, len);
+        w->ohead_len = (uint8_t)(w->ohead_len + len);
+        return (ssize_t)len;
+    }
+    frame = ch_buf_new(w->ohead_len + len);
+    if (!frame) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    memcpy(frame->data, w->ohead, w->ohead_len);
+    memcpy(frame->data + w->ohead_len, data, len);
+    w->ohead_len = 0;
+    rc = ch_conn_queue(w->conn, frame,
+                       w->out_op == WSLAY_CONNECTION_CLOSE ? CH_CONN_Q_FINAL : CH_CONN_Q_REPLY);
+    ch_buf_unref(frame);
+    if (rc == -ENOMEM) {
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
@@ -149,6 +183,8 @@ int ch_ws_start_wslay(ch_ws *w)
     return 0;
 }
 
+static void ws_overflow(ch_ws *w);
+
 /*
  * After wslay ran (recv, a queued close or ping): move its frames into the
  * output queue and decide what the close state means for the TCP side.
@@ -161,6 +197,11 @@ static void ws_pump(ch_ws *w)
         return;   /* inside wslay_event_recv: ch_ws_feed pumps afterwards */
     if (wslay_event_send(w->ctx) != 0) {
         ch_conn_close(c);
+        return;
+    }
+    if (w->overflow) {
+        w->overflow = 0;
+        ws_overflow(w);
         return;
     }
     if (!wslay_event_get_close_sent(w->ctx))
@@ -176,28 +217,57 @@ static void ws_pump(ch_ws *w)
 }
 
 /*
- * Fail the connection: wslay_event_recv could not accept what arrived (a
- * frame it rejects without a status code of its own, a 1-byte close
- * payload) or ran out of memory.  wslay may already have queued an empty
- * close frame; it is never sent: writing is shut off in wslay and our own
- * close frame with the right code (1002, or 1011) goes out instead, then
- * the TCP connection closes.
+ * Close at once with `code`, past wslay: writing and reading are shut off
+ * in wslay (whatever it still holds is never sent), a close frame goes
+ * into the queue unless wslay already sent one (with the code of a close
+ * already asked for, else `code`), and the TCP connection closes once it
+ * is written, or CH_WS_CLOSE_WAIT_MS later.
  */
-static void ws_fail(ch_ws *w, int rc)
+static void ws_abort(ch_ws *w, uint16_t code)
 {
-    uint16_t code = rc == WSLAY_ERR_NOMEM ? WSLAY_CODE_INTERNAL_SERVER_ERROR
-                                          : WSLAY_CODE_PROTOCOL_ERROR;
-    uint8_t payload[2] = {(uint8_t)(code >> 8), (uint8_t)(code & 0xff)};
-    ch_buf *frame = ch_ws_frame_new(CH_WS_OP_CLOSE, payload, sizeof payload);
+    ch_conn *c = w->conn;
+    uint16_t sent = w->close_sent ? (uint16_t)w->close_code : code;
+    uint8_t payload[2] = {(uint8_t)(sent >> 8), (uint8_t)(sent & 0xff)};
+    ch_buf *frame = NULL;
 
+    if (!wslay_event_get_close_sent(w->ctx))
+        frame = ch_ws_frame_new(CH_WS_OP_CLOSE, payload, sizeof payload);
     wslay_event_shutdown_read(w->ctx);
     wslay_event_shutdown_write(w->ctx);
-    if (!w->close_sent && frame)
-        ch_conn_queue(w->conn, frame, 0);
+    if (frame)
+        ch_conn_queue(c, frame, CH_CONN_Q_FINAL);
     ch_buf_unref(frame);
     w->close_sent = 1;
     w->close_code = code;
-    ch_conn_close_after_flush(w->conn);
+    c->since_ms = uv_now(c->app->loop);
+    ch_conn_close_after_flush(c);
+    ch_conn_arm_timer(c);
+}
+
+/*
+ * Fail the connection: wslay_event_recv could not accept what arrived (a
+ * frame it rejects without a status code of its own, a 1-byte close
+ * payload) or ran out of memory.  wslay may already have queued an empty
+ * close frame; it is never sent: our own close frame with the right code
+ * (1002, or 1011) goes out instead, then the TCP connection closes.
+ */
+static void ws_fail(ch_ws *w, int rc)
+{
+    ws_abort(w, rc == WSLAY_ERR_NOMEM ? WSLAY_CODE_INTERNAL_SERVER_ERROR
+                                      : WSLAY_CODE_PROTOCOL_ERROR);
+}
+
+/* A wslay frame (pong, ping) found the queue over max_outbound_bytes: drop
+ * the unsent backlog and close with 1013, as for data (counted). */
+static void ws_overflow(ch_ws *w)
+{
+    ch_conn *c = w->conn;
+
+    ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
+    ch_log(CH_LOG_WARN, "WebSocket OVERFLOW %s [%s] queued %llu bytes, closing with 1013",
+           w->path, c->peer, (unsigned long long)c->queued_bytes);
+    ch_conn_discard_queued(c);
+    ws_abort(w, 1013);
 }
 
 void ch_ws_feed(ch_conn *c, const char *data, size_t len)
@@ -270,9 +340,10 @@ int ch_ws_send_frame(ch_ws *w, ch_buf *frame)
         return CHANHOST_ERR_STATE;
     if (w->close_sent || c->closing)
         return CHANHOST_ERR_CLOSED;
-    rc = ch_conn_queue(c, frame, 1);
+    rc = ch_conn_queue(c, frame, CH_CONN_Q_BOUNDED);
     if (rc == -ENOBUFS) {
         ch_metric_count(CH_M_SLOW_CLOSES);
+        ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
         ch_log(CH_LOG_WARN, "WebSocket SLOW %s [%s] queued %llu bytes, closing with 1013",
                w->path, c->peer, (unsigned long long)c->queued_bytes);
         ch_conn_discard_queued(c);

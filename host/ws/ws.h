@@ -18,7 +18,11 @@
  * Slow clients: data frames go into a bounded queue (max_outbound_bytes).
  * When a frame does not fit, the connection is closed with 1013 (Try Again
  * Later), its unsent backlog is dropped, and the slow-consumer metric
- * counts it.
+ * counts it.  wslay's frames (pong, ping) count against the same budget:
+ * one that finds the queue already over it closes with 1013 as well (the
+ * overflow metric counts both); a close frame always goes out.  Past the
+ * pause threshold the connection stops reading (conn.h), so a client that
+ * pings without reading its pongs gets no more pongs made for it.
  */
 #ifndef CH_WS_H
 #define CH_WS_H
@@ -84,6 +88,10 @@ struct chanhost_conn {
     unsigned accepted : 1;       /* 101 sent */
     unsigned close_sent : 1;     /* close frame queued: no more data */
     unsigned proto_error : 1;    /* wslay let through what RFC 6455 forbids */
+    unsigned overflow : 1;       /* a wslay frame found the queue over its limit */
+    uint8_t out_op;              /* opcode of the wslay frame being sent */
+    uint8_t ohead_len;           /* bytes in ohead */
+    uint8_t ohead[10];           /* its header, until the payload comes */
 
     /* api->on_drain's callback and argument (the plugin's), NULL when none
      * waits, and the generation of the version that asked. */

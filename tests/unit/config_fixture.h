@@ -140,6 +140,7 @@ static inline void assert_config_is_default(const ch_config *c)
     assert_int_equal(json_object_size(c->plugin_settings), 0);
     assert_int_equal(c->max_message_size, 1024 * 1024);
     assert_int_equal(c->max_outbound_bytes, 4 * 1024 * 1024);
+    assert_int_equal(c->outbound_pause_bytes, 1024 * 1024);
     assert_int_equal(c->max_request_line, 8 * 1024);
     assert_int_equal(c->max_header_bytes, 16 * 1024);
     assert_int_equal(c->max_headers, 100);
@@ -151,6 +152,7 @@ static inline void assert_config_is_default(const ch_config *c)
     assert_int_equal(c->ping_interval, 20000);
     assert_int_equal(c->ping_timeout, 30000);
     assert_int_equal(c->shutdown_timeout, 10000);
+    assert_int_equal(c->send_timeout, 30000);
     assert_int_equal(c->group_expiry, 86400000);
     assert_int_equal(c->verbosity, 1);
 }
