@@ -228,15 +228,23 @@ class Member:
         self.ws = ws
         self.got = []
         self.pending = {}
+        self.watched = {}
         self.reader = asyncio.ensure_future(self._read())
 
     async def _read(self):
-        async for text in self.ws:
-            f = json.loads(text)
-            if f.get("type") == "chat_message":
-                self.got.append(f)
-            elif f.get("type") in ("ack", "error") and f.get("client_msg_id") in self.pending:
-                self.pending.pop(f["client_msg_id"]).set_result(f)
+        try:
+            async for text in self.ws:
+                f = json.loads(text)
+                if f.get("type") == "chat_message":
+                    self.got.append(f)
+                    if f["message"] in self.watched:
+                        self.watched.pop(f["message"]).set_result(f)
+                elif f.get("type") in ("ack", "error") and f.get("client_msg_id") in self.pending:
+                    self.pending.pop(f["client_msg_id"]).set_result(f)
+        finally:
+            for fut in [*self.pending.values(), *self.watched.values()]:
+                if not fut.done():
+                    fut.set_exception(AssertionError("the connection ended"))
 
     async def post(self, text, timeout=90):
         """Send text (its own client_msg_id); the ack or error frame."""
@@ -247,12 +255,15 @@ class Member:
         return await asyncio.wait_for(fut, timeout)
 
     async def until(self, text, timeout=30):
-        """Wait until text has been received."""
-        deadline = time.monotonic() + timeout
-        while not any(m["message"] == text for m in self.got):
-            assert not self.reader.done(), f"connection ended: {self.reader}"
-            assert time.monotonic() < deadline, f"{text!r} not received within {timeout}s"
-            await asyncio.sleep(0.01)
+        """Wait until text has been received (at once if it was)."""
+        if any(m["message"] == text for m in self.got):
+            return
+        assert not self.reader.done(), f"connection ended: {self.reader}"
+        fut = self.watched.setdefault(text, asyncio.get_running_loop().create_future())
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"{text!r} not received within {timeout}s") from None
 
     def ids(self):
         return [m["id"] for m in self.got]
@@ -315,9 +326,11 @@ def test_postgresql_restart_under_chat_load(make_host, tmp_path, pg):
             *(keep_sending(members[n], f"{n}-", 120, acked, errors, started) for n in senders)))
         await asyncio.wait([load, asyncio.ensure_future(started.wait())],
                            return_when=asyncio.FIRST_COMPLETED)
+        assert started.is_set(), load.result()
         r = await asyncio.to_thread(subprocess.run, [PG_CTL, "restart"], capture_output=True,
                                     timeout=90)
         assert r.returncode == 0, r.stderr
+        assert not load.done(), "the senders were done before PostgreSQL was back: no load"
         await load
         last = await members["s0"].post("END")
         assert last["type"] == "ack", last
@@ -365,15 +378,17 @@ def test_redis_restart_under_chat_load(make_host, tmp_path, pg):
         async def main():
             m = {n: await join(w1 if n.endswith("1") else w2, room, n) for n in names}
             await subscribed(redis, room)
+            started = asyncio.Event()
             load = asyncio.ensure_future(asyncio.gather(
-                *(keep_sending(m[s], f"{s}-", 300, acked[s], errors) for s in ("s1", "s2"))))
-            while len(acked["s1"]) + len(acked["s2"]) < 30:
-                assert not load.done(), load
-                await asyncio.sleep(0.01)
+                *(keep_sending(m[s], f"{s}-", 300, acked[s], errors, started) for s in ("s1", "s2"))))
+            await asyncio.wait([load, asyncio.ensure_future(started.wait())],
+                               return_when=asyncio.FIRST_COMPLETED)
+            assert started.is_set(), load.result()
             marks = (h1.mark(), h2.mark())
             redis.kill()
             await h1.await_log(DOWN, since=marks[0])
             await h2.await_log(DOWN, since=marks[1])
+            assert not load.done(), "the senders were done before Redis was down: no load"
             during = len(acked["s1"]) + len(acked["s2"])
             marks = (h1.mark(), h2.mark())
             await asyncio.to_thread(redis.start)
@@ -429,8 +444,12 @@ def open_slow_member(port, path):
     return conn
 
 
-def test_slow_reader_in_a_thousand_member_room(make_host):
+def test_slow_reader_in_a_thousand_member_room(make_host, monkeypatch):
     raise_nofile(8192)
+    # under ASan, a small quarantine so that freed output buffers are
+    # reused (the default 256 MB quarantine would hide the bound)
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    monkeypatch.setenv("ASAN_OPTIONS", (asan + ":" if asan else "") + "quarantine_size_mb=4")
     h = make_host(["max_outbound_bytes 64kb"])
     path = "/ws/broadcast/9/"
     n_readers, rounds, size = 999, 48, 16000
