@@ -58,7 +58,9 @@ static char *sign_raw(const char *head, size_t hn, const char *claims, size_t cn
     return token;
 }
 
-/* Claims JSON signed by the host: a future exp must verify back. */
+/* Claims JSON signed by the host: an exp in the future and not past
+ * CH_JWT_EXP_MAX (auth.h: any other exp is a malformed token) must
+ * verify back. */
 static void sign_claims(const char *text, size_t n)
 {
     json_t *claims = json_loadb(text, n, 0, NULL), *exp, *back;
@@ -71,7 +73,8 @@ static void sign_claims(const char *text, size_t n)
     }
     back = ch_jwt_verify(token, secret, sizeof secret - 1, NOW, &why);
     exp = json_object_get(claims, "exp");
-    if (json_is_integer(exp) && json_integer_value(exp) > NOW)
+    if (json_is_integer(exp) && json_integer_value(exp) > NOW &&
+        json_integer_value(exp) <= CH_JWT_EXP_MAX)
         FZ_CHECK(back != NULL && json_equal(back, claims));
     json_decref(back);
     json_decref(claims);
