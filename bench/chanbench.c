@@ -7,6 +7,7 @@
  *   chanbench conns  --url ws://127.0.0.1:PORT/ws/echo/ --n N [--host-pid PID]
  *   chanbench fanout --url ws://127.0.0.1:PORT --n N --room R --messages K --size B
  *   chanbench echo   --url ws://127.0.0.1:PORT/ws/echo/ --n C --messages K
+ *   chanbench chat   --url ws://127.0.0.1:PORT --setup FILE --n N --rate R [--steps R1,R2..]
  *
  * The exit status is 0 only if every handshake succeeded and, for fanout
  * and echo, every client got every message exactly once and in order.
@@ -31,7 +32,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: chanbench conns|fanout|echo --url ws://127.x.x.x:PORT[/path] [options]\n"
+            "usage: chanbench conns|fanout|echo|chat --url ws://127.x.x.x:PORT[/path] [options]\n"
             "  --n N            connections (all processes; default 1000)\n"
             "  --procs P        worker processes, each with its own loop (default 1)\n"
             "  --inflight I     handshakes in flight, all processes (default 500)\n"
@@ -44,7 +45,12 @@ static void usage(FILE *f)
             "  --window W       fanout: messages not yet received by all (default 8)\n"
             "  --rate R         fanout: send R messages/s (still windowed; default: max)\n"
             "  --timeout S      bound of each phase in seconds (default 120)\n"
-            "  --spin 1         workers busy-poll instead of sleeping in epoll_wait\n");
+            "  --spin 1         workers busy-poll instead of sleeping in epoll_wait\n"
+            "  --setup FILE     chat: \"ROOM_ID TOKEN\" per connection (bench/chat_setup.py)\n"
+            "  --rate R         chat: messages/s per connection (default 1)\n"
+            "  --steps R1,R2..  chat: run each rate in turn, report the max sustained one\n"
+            "  --plugin P       chat: chatroom (default) or broadcast (rooms, no tokens, no acks)\n"
+            "  --p99-max MS     chat: a rate is sustained while p99 < MS (default 100)\n");
 }
 
 /* Parse ws://A.B.C.D:PORT[/path] (loopback only).  Returns 0 or -1. */
@@ -69,11 +75,29 @@ static int parse_url(cb_opts *o, const char *url)
     return o->port > 0 && o->port < 65536 ? 0 : -1;
 }
 
+/* "R1,R2,..." into o->steps.  Returns 0 or -1. */
+static int parse_steps(cb_opts *o, const char *v)
+{
+    char *end;
+
+    for (o->nsteps = 0; *v && o->nsteps < CB_MAX_STEPS; v = *end ? end + 1 : end) {
+        o->steps[o->nsteps] = strtod(v, &end);
+        if (end == v || (*end && *end != ',') || o->steps[o->nsteps] <= 0)
+            return -1;
+        o->nsteps++;
+    }
+    return *v ? -1 : 0;
+}
+
 /* One option and its value into o.  Returns 0 or -1. */
 static int set_option(cb_opts *o, const char *name, const char *v)
 {
     if (strcmp(name, "--url") == 0)
         return parse_url(o, v);
+    if (strcmp(name, "--steps") == 0)
+        return parse_steps(o, v);
+    if (strcmp(name, "--setup") == 0)
+        return cb_chat_load(o, v);
     if (strcmp(name, "--n") == 0)
         o->n = atol(v);
     else if (strcmp(name, "--procs") == 0)
@@ -100,6 +124,10 @@ static int set_option(cb_opts *o, const char *name, const char *v)
         o->timeout_s = atof(v);
     else if (strcmp(name, "--spin") == 0)
         o->spin = atoi(v);
+    else if (strcmp(name, "--plugin") == 0)
+        o->broadcast = strcmp(v, "broadcast") == 0 ? 1 : strcmp(v, "chatroom") == 0 ? 0 : -1;
+    else if (strcmp(name, "--p99-max") == 0)
+        o->p99_max_ms = atof(v);
     else
         return -1;
     return 0;
@@ -114,6 +142,10 @@ static int check_options(cb_opts *o)
         o->inflight < 1 || o->messages < 1 || o->size < 0 || o->size > 60000 ||
         o->window < 1 || o->timeout_s <= 0 || o->src_addrs < 0 || o->src_addrs > 250) {
         fprintf(stderr, "chanbench: bad or missing option value\n");
+        return -1;
+    }
+    if (o->scenario == CB_CHAT && (!o->members || o->broadcast < 0 || o->rate <= 0 || o->p99_max_ms <= 0)) {
+        fprintf(stderr, "chanbench: chat needs --setup (after --n) and a --rate above 0\n");
         return -1;
     }
     if (o->scenario == CB_FANOUT)
@@ -136,13 +168,16 @@ static int parse_args(cb_opts *o, int argc, char **argv)
     int i;
 
     *o = (cb_opts){.n = 1000, .procs = 1, .inflight = 500, .src_addrs = 4, .messages = 100,
-                   .size = 100, .window = 8, .room = 1, .timeout_s = 120};
+                   .size = 100, .window = 8, .room = 1, .timeout_s = 120, .p99_max_ms = 100};
     if (argc < 2 || (strcmp(argv[1], "conns") != 0 && strcmp(argv[1], "fanout") != 0 &&
-                     strcmp(argv[1], "echo") != 0)) {
+                     strcmp(argv[1], "echo") != 0 && strcmp(argv[1], "chat") != 0)) {
         usage(stderr);
         return -1;
     }
-    o->scenario = argv[1][0] == 'c' ? CB_CONNS : argv[1][0] == 'f' ? CB_FANOUT : CB_ECHO;
+    o->scenario = strcmp(argv[1], "conns") == 0 ? CB_CONNS : argv[1][0] == 'f' ? CB_FANOUT
+                  : argv[1][0] == 'e' ? CB_ECHO : CB_CHAT;
+    if (o->scenario == CB_CHAT)
+        o->rate = 1;
     for (i = 2; i < argc; i += 2) {
         if (i + 1 >= argc || set_option(o, argv[i], argv[i + 1]) != 0) {
             fprintf(stderr, "chanbench: bad option %s\n", argv[i]);
@@ -258,6 +293,9 @@ static void totals(const cb_opts *o, const cb_shared *sh, cb_wres *t)
         t->ok += w->ok;
         t->failed += w->failed;
         t->received += w->received;
+        t->expected += w->expected;
+        t->acks += w->acks;
+        t->sent += w->sent;
         t->order_errors += w->order_errors;
         t->incomplete += w->incomplete;
         t->dropped += w->dropped;
@@ -327,12 +365,21 @@ static int report_conns(const cb_opts *o, const cb_wres *t, host_sample h0, host
 static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, host_sample h0,
                       host_sample h1, int timed_out)
 {
-    uint64_t expect = (uint64_t)o->n * (uint64_t)o->messages;
+    uint64_t expect = o->scenario == CB_CHAT ? t->expected : (uint64_t)o->n * (uint64_t)o->messages;
     double el = t->t_last_ns > sh->start_ns ? secs(t->t_last_ns - sh->start_ns) : 0.0;
     int good = !timed_out && t->failed == 0 && t->received == expect && t->order_errors == 0 &&
                t->incomplete == 0 && t->dropped == 0 && t->proto_errors == 0;
 
-    if (o->scenario == CB_FANOUT)
+    if (o->scenario == CB_CHAT)
+        good = good && t->acks == (o->broadcast ? 0 : (uint64_t)o->n) * (uint64_t)o->messages &&
+               cb_hist_quantile(&t->hist, 0.99) < o->p99_max_ms * 1e6;
+    if (o->scenario == CB_CHAT)
+        printf("chat plugin=%s n=%ld messages=%ld size=%d rate=%.1f procs=%d sent=%" PRIu64 " acks=%" PRIu64
+               " deliveries=%" PRIu64 " expected=%" PRIu64 " elapsed_s=%.3f deliveries_s=%.0f",
+               o->broadcast ? "broadcast" : "chatroom", o->n, o->messages, o->size, o->rate,
+               o->procs, t->sent, t->acks, t->received,
+               t->expected, el, el > 0 ? (double)t->received / el : 0.0);
+    else if (o->scenario == CB_FANOUT)
         printf("fanout n=%ld room=%d messages=%ld size=%d window=%d rate=%.0f procs=%d spin=%d "
                "deliveries=%" PRIu64 " elapsed_s=%.3f deliveries_s=%.0f", o->n, o->room,
                o->messages, o->size, o->window, o->rate, o->procs, o->spin, t->received, el,
@@ -343,7 +390,7 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
                t->received, el, el > 0 ? (double)t->received / el : 0.0);
     printf(" p50_us=%.0f p99_us=%.0f max_us=%.0f", cb_hist_quantile(&t->hist, 0.50) / 1e3,
            cb_hist_quantile(&t->hist, 0.99) / 1e3, t->hist.max / 1e3);
-    print_cpu(o, t, h0, h1, el, t->received, o->scenario == CB_FANOUT ? "delivery" : "msg");
+    print_cpu(o, t, h0, h1, el, t->received, o->scenario == CB_ECHO ? "msg" : "delivery");
     printf(" failed=%" PRIu64 " order_errors=%" PRIu64 " incomplete=%" PRIu64
            " dropped=%" PRIu64 " proto_errors=%" PRIu64 " result=%s\n", t->failed,
            t->order_errors, t->incomplete, t->dropped, t->proto_errors, good ? "ok" : "FAIL");
@@ -399,6 +446,35 @@ static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
     return rc;
 }
 
+/*
+ * chat --steps: one run per rate, each with fresh workers and connections,
+ * until a rate is not sustained (p99 over --p99-max, or a message not
+ * delivered or acked); then one line with the highest sustained rate.
+ * Returns 0 if at least the first rate was sustained.
+ */
+static int run_steps(cb_opts *o, cb_shared *sh, pid_t *pids)
+{
+    double best = 0, fanout = 0;   /* deliveries per message round */
+    long i;
+
+    for (i = 0; i < o->nsteps; i++) {
+        memset(sh, 0, sizeof *sh);
+        o->rate = o->steps[i];
+        o->step = (int)i;
+        if (spawn(o, sh, pids) != 0)
+            return 1;
+        if (run_messages(o, sh, pids) != 0)
+            break;
+        best = o->rate;
+        fflush(stdout);
+    }
+    for (i = 0; i < o->n; i++)
+        fanout += (double)o->members[i].room_size;
+    printf("chat_steps n=%ld max_sustained_rate=%.1f deliveries_s=%.0f p99_max_ms=%.0f result=%s\n",
+           o->n, best, best * fanout, o->p99_max_ms, best > 0 ? "ok" : "FAIL");
+    return best > 0 ? 0 : 1;
+}
+
 /* Parse, map the shared block, note the host's state, fork the workers and
  * run the scenario.  Exit status: 0 ok, 1 a check failed, 2 bad usage. */
 int main(int argc, char **argv)
@@ -409,9 +485,11 @@ int main(int argc, char **argv)
     cb_opts o;
 
     signal(SIGPIPE, SIG_IGN);
+
     cb_raise_nofile();
     if (parse_args(&o, argc, argv) != 0)
         return 2;
+    o.nonce = cb_now_ns();
     sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED) {
         perror("chanbench: mmap");
@@ -422,6 +500,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "chanbench: no /proc/%ld/status\n", o.host_pid);
         return 2;
     }
+    if (o.scenario == CB_CHAT && o.nsteps > 0)
+        return run_steps(&o, sh, pids);
     if (spawn(&o, sh, pids) != 0)
         return 1;
     return o.scenario == CB_CONNS ? run_conns(&o, sh, pids, h0) : run_messages(&o, sh, pids);

@@ -22,7 +22,16 @@
 #define CB_HIST_SUB 32                  /* linear sub-buckets per power of 2 */
 #define CB_HIST_BUCKETS (64 * CB_HIST_SUB)
 
-enum cb_scenario { CB_CONNS, CB_FANOUT, CB_ECHO };
+enum cb_scenario { CB_CONNS, CB_FANOUT, CB_ECHO, CB_CHAT };
+
+#define CB_MAX_STEPS 16
+
+/* chat: one connection's room and token, from the --setup file. */
+typedef struct cb_member {
+    long room;                /* room id, path /ws/chat-room/<room>/ */
+    long room_size;           /* members of that room (deliveries per message) */
+    char token[512];
+} cb_member;
 
 /* Command-line options (read-only once the workers are forked). */
 typedef struct cb_opts {
@@ -43,6 +52,14 @@ typedef struct cb_opts {
     double hold_s;            /* conns: keep the connections this long */
     double timeout_s;         /* bound of each phase */
     int spin;                 /* never sleep in epoll_wait (busy polling) */
+    double steps[CB_MAX_STEPS]; /* chat: rates per connection, in order */
+    int nsteps;
+    int step;                 /* chat: the step running (part of client_msg_id) */
+    uint64_t nonce;           /* chat: this chanbench run (part of client_msg_id) */
+    double p99_max_ms;        /* chat: a step is sustained below this p99 */
+    cb_member *members;       /* chat: n entries (read before the fork) */
+    int broadcast;            /* chat: rooms of the broadcast plugin (no token,
+                                 no history, no acks) */
 } cb_opts;
 
 /* Log-linear latency histogram in nanoseconds (about 3% resolution). */
@@ -63,6 +80,9 @@ typedef struct cb_wres {
     uint64_t t_last_ns;       /* last message received */
     uint64_t ok, failed;      /* handshakes */
     uint64_t received;        /* data messages received */
+    uint64_t expected;        /* chat: deliveries due to this worker's clients */
+    uint64_t acks;            /* chat: acks received */
+    uint64_t sent;            /* chat: messages sent */
     uint64_t order_errors;    /* duplicate, missing or reordered messages */
     uint64_t incomplete;      /* clients that did not get all messages */
     uint64_t dropped;         /* connections lost after the handshake */
@@ -97,7 +117,12 @@ struct cb_client {
     uint32_t pend_len, pend_cap;
     uint32_t mask_state;      /* xorshift state for masking keys */
     uint64_t count;           /* data messages received */
-    uint64_t expect;          /* sequence number of the next message */
+    uint64_t expect;          /* sequence number of the next message (chat:
+                                 deliveries due) */
+    uint64_t acks;            /* chat: acks received */
+    uint8_t has_history;      /* chat: the history frame arrived */
+    char *request;            /* chat: own upgrade request (NULL: the worker's) */
+    size_t request_len;
 };
 
 /* One worker process: its loop, clients and scenario state. */
@@ -155,6 +180,16 @@ void cb_run_start(cb_worker *wk);
 void cb_run_tick(cb_worker *wk);
 int cb_run_done(const cb_worker *wk);
 void cb_run_finish(cb_worker *wk);
+
+/* ---- the chat scenario (chat.c), called by scenarios.c ------------- */
+int cb_chat_load(cb_opts *o, const char *file);
+int cb_chat_prepare(cb_worker *wk);
+void cb_chat_text(cb_client *c, const char *data, size_t len);
+void cb_chat_pump(cb_worker *wk);
+int cb_chat_done(const cb_worker *wk);
+void cb_chat_finish(cb_worker *wk);
+size_t cb_body_make(char *out, size_t cap, uint64_t seq, int size);
+int cb_body_parse(const char *s, size_t len, uint64_t *seq, uint64_t *ns);
 
 /* ---- a worker process (worker.c) ------------------------------------- */
 int cb_worker_main(const cb_opts *o, cb_shared *sh, int id, long n, long first);

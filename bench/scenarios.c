@@ -7,7 +7,8 @@
  *           client checks it gets all K exactly once and in order, and
  *           records send-to-receipt latency;
  *   echo    every client does K sequential round trips through the echo
- *           plugin and records each round-trip time.
+ *           plugin and records each round-trip time;
+ *   chat    chatroom rooms with tokens, paced senders, acks (chat.c).
  *
  * Every message carries "SEQ SEND_NS " (CLOCK_MONOTONIC, the same clock in
  * every process of the machine) and is padded with 'x' to the asked size.
@@ -27,7 +28,7 @@
  * Write the message body "SEQ NS xxx..." of about `size` bytes into out
  * (fanout wraps it in the chat JSON).  Returns its length.
  */
-static size_t body_make(char *out, size_t cap, uint64_t seq, int size)
+size_t cb_body_make(char *out, size_t cap, uint64_t seq, int size)
 {
     int n = snprintf(out, cap, "%" PRIu64 " %" PRIu64 " ", seq, cb_now_ns());
     size_t len = (size_t)n;
@@ -39,7 +40,7 @@ static size_t body_make(char *out, size_t cap, uint64_t seq, int size)
 }
 
 /* Parse "SEQ NS " at the start of s.  Returns 0, or -1 if malformed. */
-static int body_parse(const char *s, size_t len, uint64_t *seq, uint64_t *ns)
+int cb_body_parse(const char *s, size_t len, uint64_t *seq, uint64_t *ns)
 {
     char num[48];
     char *end;
@@ -64,7 +65,7 @@ static int fanout_send(cb_client *c, uint64_t seq)
     size_t len = sizeof pre - 1;
 
     memcpy(buf, pre, len);
-    len += body_make(buf + len, sizeof buf - len - 3, seq, body > 0 ? body : 0);
+    len += cb_body_make(buf + len, sizeof buf - len - 3, seq, body > 0 ? body : 0);
     memcpy(buf + len, "\"}", 3);
     return cb_send_text(c, buf, len + 2);
 }
@@ -74,7 +75,7 @@ static int echo_send(cb_client *c, uint64_t seq)
 {
     char buf[70000];
 
-    return cb_send_text(c, buf, body_make(buf, sizeof buf, seq, c->wk->o->size));
+    return cb_send_text(c, buf, cb_body_make(buf, sizeof buf, seq, c->wk->o->size));
 }
 
 /* The smallest count of messages any client of any worker has. */
@@ -139,7 +140,7 @@ static int receive_check(cb_client *c, const char *body, size_t len)
     cb_worker *wk = c->wk;
     uint64_t seq, ns, now = cb_now_ns();
 
-    if (body_parse(body, len, &seq, &ns) != 0) {
+    if (cb_body_parse(body, len, &seq, &ns) != 0) {
         wk->res->proto_errors++;
         cb_fail(wk, "unexpected message: %.*s", (int)(len < 60 ? len : 60), body);
         return -1;
@@ -198,6 +199,9 @@ void cb_on_text(cb_client *c, const char *data, size_t len)
     case CB_ECHO:
         echo_text(c, data, len);
         break;
+    case CB_CHAT:
+        cb_chat_text(c, data, len);
+        break;
     default:
         c->wk->res->received++;
         break;
@@ -220,6 +224,8 @@ int cb_run_prepare(cb_worker *wk)
 {
     uint64_t k = (uint64_t)wk->o->messages, f = 0;
 
+    if (wk->o->scenario == CB_CHAT)
+        return cb_chat_prepare(wk);
     if (wk->o->scenario != CB_FANOUT)
         return 0;
     wk->at = calloc(k + 2, sizeof *wk->at);
@@ -241,6 +247,8 @@ void cb_run_start(cb_worker *wk)
     wk->started = 1;
     if (wk->o->scenario == CB_FANOUT) {
         cb_on_read_done(wk);
+    } else if (wk->o->scenario == CB_CHAT) {
+        cb_chat_pump(wk);
     } else if (wk->o->scenario == CB_ECHO) {
         for (i = 0; i < wk->n; i++)
             if (echo_send(&wk->clients[i], 0) != 0)
@@ -252,6 +260,8 @@ void cb_run_start(cb_worker *wk)
  * allows (the floors of other workers move without an event here). */
 void cb_run_tick(cb_worker *wk)
 {
+    if (wk->o->scenario == CB_CHAT)
+        cb_chat_pump(wk);
     cb_on_read_done(wk);
 }
 
@@ -262,6 +272,8 @@ int cb_run_done(const cb_worker *wk)
         return wk->res->floor >= (uint64_t)wk->o->messages;
     if (wk->o->scenario == CB_ECHO)
         return wk->finished >= wk->n;
+    if (wk->o->scenario == CB_CHAT)
+        return cb_chat_done(wk);
     return 1;
 }
 
@@ -271,6 +283,10 @@ void cb_run_finish(cb_worker *wk)
     uint64_t k = (uint64_t)wk->o->messages;
     long i;
 
+    if (wk->o->scenario == CB_CHAT) {
+        cb_chat_finish(wk);
+        return;
+    }
     for (i = 0; i < wk->n; i++)
         if (wk->clients[i].count != k || wk->clients[i].expect != k)
             wk->res->incomplete++;

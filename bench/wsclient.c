@@ -432,7 +432,8 @@ static void on_connect(uv_connect_t *req, int status)
     }
     c->state = CB_C_HANDSHAKE;
     uv_tcp_nodelay(&c->tcp, 1);
-    if (write_bytes(c, c->wk->request, c->wk->request_len) != 0 ||
+    if (write_bytes(c, c->request ? c->request : c->wk->request,
+                    c->request ? c->request_len : c->wk->request_len) != 0 ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         client_lost(c, "cannot send the upgrade request");
 }
