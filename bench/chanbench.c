@@ -26,8 +26,8 @@
 
 #include "chanbench.h"
 
-#define POLL_NS 2000000ull          /* the parent looks at the workers' flags */
-#define SETTLE_NS 300000000ull      /* conns: let the host finish before RSS */
+#define POLL_NS 2000000ull     /* the parent looks at the workers' flags */
+#define SETTLE_NS 300000000ull /* conns: let the host finish before RSS */
 
 static void usage(FILE *f)
 {
@@ -138,13 +138,14 @@ static int check_options(cb_opts *o)
 {
     struct rlimit rl;
 
-    if (o->port == 0 || o->n < 1 || o->procs < 1 || o->procs > CB_MAX_PROCS ||
-        o->inflight < 1 || o->messages < 1 || o->size < 0 || o->size > 60000 ||
-        o->window < 1 || o->timeout_s <= 0 || o->src_addrs < 0 || o->src_addrs > 250) {
+    if (o->port == 0 || o->n < 1 || o->procs < 1 || o->procs > CB_MAX_PROCS || o->inflight < 1 ||
+        o->messages < 1 || o->size < 0 || o->size > 60000 || o->window < 1 || o->timeout_s <= 0 ||
+        o->src_addrs < 0 || o->src_addrs > 250) {
         fprintf(stderr, "chanbench: bad or missing option value\n");
         return -1;
     }
-    if (o->scenario == CB_CHAT && (!o->members || o->broadcast < 0 || o->rate <= 0 || o->p99_max_ms <= 0)) {
+    if (o->scenario == CB_CHAT &&
+        (!o->members || o->broadcast < 0 || o->rate <= 0 || o->p99_max_ms <= 0)) {
         fprintf(stderr, "chanbench: chat needs --setup (after --n) and a --rate above 0\n");
         return -1;
     }
@@ -154,9 +155,10 @@ static int check_options(cb_opts *o)
         snprintf(o->path, sizeof o->path, "/ws/echo/");
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         (rlim_t)(o->n / o->procs + 64) > rl.rlim_cur) {
-        fprintf(stderr, "chanbench: %ld connections per process exceed the open-file limit %lu;"
-                " use more --procs\n", (o->n + o->procs - 1) / o->procs,
-                (unsigned long)rl.rlim_cur);
+        fprintf(stderr,
+                "chanbench: %ld connections per process exceed the open-file limit %lu;"
+                " use more --procs\n",
+                (o->n + o->procs - 1) / o->procs, (unsigned long)rl.rlim_cur);
         return -1;
     }
     return 0;
@@ -167,15 +169,25 @@ static int parse_args(cb_opts *o, int argc, char **argv)
 {
     int i;
 
-    *o = (cb_opts){.n = 1000, .procs = 1, .inflight = 500, .src_addrs = 4, .messages = 100,
-                   .size = 100, .window = 8, .room = 1, .timeout_s = 120, .p99_max_ms = 100};
+    *o = (cb_opts){.n = 1000,
+                   .procs = 1,
+                   .inflight = 500,
+                   .src_addrs = 4,
+                   .messages = 100,
+                   .size = 100,
+                   .window = 8,
+                   .room = 1,
+                   .timeout_s = 120,
+                   .p99_max_ms = 100};
     if (argc < 2 || (strcmp(argv[1], "conns") != 0 && strcmp(argv[1], "fanout") != 0 &&
                      strcmp(argv[1], "echo") != 0 && strcmp(argv[1], "chat") != 0)) {
         usage(stderr);
         return -1;
     }
-    o->scenario = strcmp(argv[1], "conns") == 0 ? CB_CONNS : argv[1][0] == 'f' ? CB_FANOUT
-                  : argv[1][0] == 'e' ? CB_ECHO : CB_CHAT;
+    o->scenario = strcmp(argv[1], "conns") == 0 ? CB_CONNS
+                  : argv[1][0] == 'f'           ? CB_FANOUT
+                  : argv[1][0] == 'e'           ? CB_ECHO
+                                                : CB_CHAT;
     if (o->scenario == CB_CHAT)
         o->rate = 1;
     for (i = 2; i < argc; i += 2) {
@@ -200,7 +212,7 @@ static int spawn(const cb_opts *o, cb_shared *sh, pid_t *pids)
         pids[i] = fork();
         if (pids[i] < 0) {
             perror("chanbench: fork");
-            __atomic_store_n(&sh->release, 1, __ATOMIC_RELEASE);   /* the others exit */
+            __atomic_store_n(&sh->release, 1, __ATOMIC_RELEASE); /* the others exit */
             return -1;
         }
         if (pids[i] == 0)
@@ -329,8 +341,8 @@ static host_sample sample(const cb_opts *o)
 
 /* CPU time over a run of el seconds: chanbench's own (all workers) and,
  * with --host-pid, the host's, also per operation. */
-static void print_cpu(const cb_opts *o, const cb_wres *t, host_sample a, host_sample b,
-                      double el, uint64_t ops, const char *per)
+static void print_cpu(const cb_opts *o, const cb_wres *t, host_sample a, host_sample b, double el,
+                      uint64_t ops, const char *per)
 {
     double cpu = b.cpu_s - a.cpu_s;
 
@@ -350,8 +362,8 @@ static int report_conns(const cb_opts *o, const cb_wres *t, host_sample h0, host
     int good = !timed_out && t->failed == 0 && t->ok == (uint64_t)o->n;
 
     printf("conns n=%ld procs=%d ok=%" PRIu64 " failed=%" PRIu64 " elapsed_s=%.3f"
-           " rate_conn_s=%.0f", o->n, o->procs, t->ok, t->failed, el,
-           el > 0 ? (double)t->ok / el : 0.0);
+           " rate_conn_s=%.0f",
+           o->n, o->procs, t->ok, t->failed, el, el > 0 ? (double)t->ok / el : 0.0);
     if (o->host_pid)
         printf(" rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%.0f", h0.rss_kb, h1.rss_kb,
                t->ok ? (double)(h1.rss_kb - h0.rss_kb) * 1024.0 / (double)t->ok : 0.0);
@@ -374,26 +386,29 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
         good = good && t->acks == (o->broadcast ? 0 : (uint64_t)o->n) * (uint64_t)o->messages &&
                cb_hist_quantile(&t->hist, 0.99) < o->p99_max_ms * 1e6;
     if (o->scenario == CB_CHAT)
-        printf("chat plugin=%s n=%ld messages=%ld size=%d rate=%.1f procs=%d sent=%" PRIu64 " acks=%" PRIu64
-               " deliveries=%" PRIu64 " expected=%" PRIu64 " elapsed_s=%.3f deliveries_s=%.0f",
+        printf("chat plugin=%s n=%ld messages=%ld size=%d rate=%.1f procs=%d sent=%" PRIu64
+               " acks=%" PRIu64 " deliveries=%" PRIu64 " expected=%" PRIu64
+               " elapsed_s=%.3f deliveries_s=%.0f",
                o->broadcast ? "broadcast" : "chatroom", o->n, o->messages, o->size, o->rate,
-               o->procs, t->sent, t->acks, t->received,
-               t->expected, el, el > 0 ? (double)t->received / el : 0.0);
+               o->procs, t->sent, t->acks, t->received, t->expected, el,
+               el > 0 ? (double)t->received / el : 0.0);
     else if (o->scenario == CB_FANOUT)
         printf("fanout n=%ld room=%d messages=%ld size=%d window=%d rate=%.0f procs=%d spin=%d "
-               "deliveries=%" PRIu64 " elapsed_s=%.3f deliveries_s=%.0f", o->n, o->room,
-               o->messages, o->size, o->window, o->rate, o->procs, o->spin, t->received, el,
-               el > 0 ? (double)t->received / el : 0.0);
+               "deliveries=%" PRIu64 " elapsed_s=%.3f deliveries_s=%.0f",
+               o->n, o->room, o->messages, o->size, o->window, o->rate, o->procs, o->spin,
+               t->received, el, el > 0 ? (double)t->received / el : 0.0);
     else
         printf("echo n=%ld messages=%ld size=%d procs=%d spin=%d round_trips=%" PRIu64
-               " elapsed_s=%.3f msgs_s=%.0f", o->n, o->messages, o->size, o->procs, o->spin,
-               t->received, el, el > 0 ? (double)t->received / el : 0.0);
+               " elapsed_s=%.3f msgs_s=%.0f",
+               o->n, o->messages, o->size, o->procs, o->spin, t->received, el,
+               el > 0 ? (double)t->received / el : 0.0);
     printf(" p50_us=%.0f p99_us=%.0f max_us=%.0f", cb_hist_quantile(&t->hist, 0.50) / 1e3,
            cb_hist_quantile(&t->hist, 0.99) / 1e3, t->hist.max / 1e3);
     print_cpu(o, t, h0, h1, el, t->received, o->scenario == CB_ECHO ? "msg" : "delivery");
-    printf(" failed=%" PRIu64 " order_errors=%" PRIu64 " incomplete=%" PRIu64
-           " dropped=%" PRIu64 " proto_errors=%" PRIu64 " result=%s\n", t->failed,
-           t->order_errors, t->incomplete, t->dropped, t->proto_errors, good ? "ok" : "FAIL");
+    printf(" failed=%" PRIu64 " order_errors=%" PRIu64 " incomplete=%" PRIu64 " dropped=%" PRIu64
+           " proto_errors=%" PRIu64 " result=%s\n",
+           t->failed, t->order_errors, t->incomplete, t->dropped, t->proto_errors,
+           good ? "ok" : "FAIL");
     return good ? 0 : 1;
 }
 
@@ -454,7 +469,7 @@ static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
  */
 static int run_steps(cb_opts *o, cb_shared *sh, pid_t *pids)
 {
-    double best = 0, fanout = 0;   /* deliveries per message round */
+    double best = 0, fanout = 0; /* deliveries per message round */
     long i;
 
     for (i = 0; i < o->nsteps; i++) {

@@ -19,7 +19,7 @@
 #include <uv.h>
 
 #define CB_MAX_PROCS 16
-#define CB_HIST_SUB 32                  /* linear sub-buckets per power of 2 */
+#define CB_HIST_SUB 32 /* linear sub-buckets per power of 2 */
 #define CB_HIST_BUCKETS (64 * CB_HIST_SUB)
 
 enum cb_scenario { CB_CONNS, CB_FANOUT, CB_ECHO, CB_CHAT };
@@ -28,37 +28,37 @@ enum cb_scenario { CB_CONNS, CB_FANOUT, CB_ECHO, CB_CHAT };
 
 /* chat: one connection's room and token, from the --setup file. */
 typedef struct cb_member {
-    long room;                /* room id, path /ws/chat-room/<room>/ */
-    long room_size;           /* members of that room (deliveries per message) */
+    long room;      /* room id, path /ws/chat-room/<room>/ */
+    long room_size; /* members of that room (deliveries per message) */
     char token[512];
 } cb_member;
 
 /* Command-line options (read-only once the workers are forked). */
 typedef struct cb_opts {
     enum cb_scenario scenario;
-    char host[64];            /* numeric IPv4 address of the host */
+    char host[64]; /* numeric IPv4 address of the host */
     int port;
-    char path[256];           /* request target of the upgrade */
-    long n;                   /* connections, all processes together */
-    int procs;                /* worker processes */
-    int inflight;             /* handshakes in flight, all processes */
-    int src_addrs;            /* bind to 127.0.0.2 ... 127.0.0.(1+k); 0: none */
-    long messages;            /* K: messages (fanout) or round trips (echo) */
-    int size;                 /* approximate message size in bytes */
-    int window;               /* fanout: messages not yet received by all */
-    double rate;              /* fanout: messages/s; 0 = as fast as the window */
-    int room;                 /* fanout room id */
-    long host_pid;            /* 0: no RSS / CPU figures */
-    double hold_s;            /* conns: keep the connections this long */
-    double timeout_s;         /* bound of each phase */
-    int spin;                 /* never sleep in epoll_wait (busy polling) */
+    char path[256];             /* request target of the upgrade */
+    long n;                     /* connections, all processes together */
+    int procs;                  /* worker processes */
+    int inflight;               /* handshakes in flight, all processes */
+    int src_addrs;              /* bind to 127.0.0.2 ... 127.0.0.(1+k); 0: none */
+    long messages;              /* K: messages (fanout) or round trips (echo) */
+    int size;                   /* approximate message size in bytes */
+    int window;                 /* fanout: messages not yet received by all */
+    double rate;                /* fanout: messages/s; 0 = as fast as the window */
+    int room;                   /* fanout room id */
+    long host_pid;              /* 0: no RSS / CPU figures */
+    double hold_s;              /* conns: keep the connections this long */
+    double timeout_s;           /* bound of each phase */
+    int spin;                   /* never sleep in epoll_wait (busy polling) */
     double steps[CB_MAX_STEPS]; /* chat: rates per connection, in order */
     int nsteps;
-    int step;                 /* chat: the step running (part of client_msg_id) */
-    uint64_t nonce;           /* chat: this chanbench run (part of client_msg_id) */
-    double p99_max_ms;        /* chat: a step is sustained below this p99 */
-    cb_member *members;       /* chat: n entries (read before the fork) */
-    int broadcast;            /* chat: rooms of the broadcast plugin (no token,
+    int step;           /* chat: the step running (part of client_msg_id) */
+    uint64_t nonce;     /* chat: this chanbench run (part of client_msg_id) */
+    double p99_max_ms;  /* chat: a step is sustained below this p99 */
+    cb_member *members; /* chat: n entries (read before the fork) */
+    int broadcast;      /* chat: rooms of the broadcast plugin (no token,
                                  no history, no acks) */
 } cb_opts;
 
@@ -73,30 +73,30 @@ enum cb_phase { CB_CONNECTING = 0, CB_READY, CB_DONE };
 
 /* What one worker reports to the parent. */
 typedef struct cb_wres {
-    int phase;                /* enum cb_phase, atomic */
-    uint64_t floor;           /* fanout: messages every client here has, atomic */
-    uint64_t t_first_ns;      /* first connect started */
-    uint64_t t_ready_ns;      /* last handshake answered */
-    uint64_t t_last_ns;       /* last message received */
-    uint64_t ok, failed;      /* handshakes */
-    uint64_t received;        /* data messages received */
-    uint64_t expected;        /* chat: deliveries due to this worker's clients */
-    uint64_t acks;            /* chat: acks received */
-    uint64_t sent;            /* chat: messages sent */
-    uint64_t order_errors;    /* duplicate, missing or reordered messages */
-    uint64_t incomplete;      /* clients that did not get all messages */
-    uint64_t dropped;         /* connections lost after the handshake */
-    uint64_t proto_errors;    /* malformed frames or unexpected messages */
-    double cpu_s;             /* this worker's CPU time in the measured phase */
+    int phase;             /* enum cb_phase, atomic */
+    uint64_t floor;        /* fanout: messages every client here has, atomic */
+    uint64_t t_first_ns;   /* first connect started */
+    uint64_t t_ready_ns;   /* last handshake answered */
+    uint64_t t_last_ns;    /* last message received */
+    uint64_t ok, failed;   /* handshakes */
+    uint64_t received;     /* data messages received */
+    uint64_t expected;     /* chat: deliveries due to this worker's clients */
+    uint64_t acks;         /* chat: acks received */
+    uint64_t sent;         /* chat: messages sent */
+    uint64_t order_errors; /* duplicate, missing or reordered messages */
+    uint64_t incomplete;   /* clients that did not get all messages */
+    uint64_t dropped;      /* connections lost after the handshake */
+    uint64_t proto_errors; /* malformed frames or unexpected messages */
+    double cpu_s;          /* this worker's CPU time in the measured phase */
     char first_error[160];
     cb_hist hist;
 } cb_wres;
 
 /* The block shared by the parent and every worker. */
 typedef struct cb_shared {
-    int go;                   /* parent -> workers: run the scenario, atomic */
-    int release;              /* parent -> workers: close and exit, atomic */
-    uint64_t start_ns;        /* fanout/echo: when the run started */
+    int go;            /* parent -> workers: run the scenario, atomic */
+    int release;       /* parent -> workers: close and exit, atomic */
+    uint64_t start_ns; /* fanout/echo: when the run started */
     cb_wres w[CB_MAX_PROCS];
 } cb_shared;
 
@@ -107,21 +107,21 @@ enum cb_client_state { CB_C_CONNECTING, CB_C_HANDSHAKE, CB_C_OPEN, CB_C_CLOSED }
 
 /* One WebSocket client connection. */
 struct cb_client {
-    uv_tcp_t tcp;             /* tcp.data == this */
+    uv_tcp_t tcp; /* tcp.data == this */
     uv_connect_t creq;
     cb_worker *wk;
-    uint32_t index;           /* within the worker */
-    uint8_t state;            /* enum cb_client_state */
+    uint32_t index; /* within the worker */
+    uint8_t state;  /* enum cb_client_state */
     uint8_t closing;
-    uint8_t *pend;            /* bytes of an incomplete frame or response */
+    uint8_t *pend; /* bytes of an incomplete frame or response */
     uint32_t pend_len, pend_cap;
-    uint32_t mask_state;      /* xorshift state for masking keys */
-    uint64_t count;           /* data messages received */
-    uint64_t expect;          /* sequence number of the next message (chat:
+    uint32_t mask_state; /* xorshift state for masking keys */
+    uint64_t count;      /* data messages received */
+    uint64_t expect;     /* sequence number of the next message (chat:
                                  deliveries due) */
-    uint64_t acks;            /* chat: acks received */
-    uint8_t has_history;      /* chat: the history frame arrived */
-    char *request;            /* chat: own upgrade request (NULL: the worker's) */
+    uint64_t acks;       /* chat: acks received */
+    uint8_t has_history; /* chat: the history frame arrived */
+    char *request;       /* chat: own upgrade request (NULL: the worker's) */
     size_t request_len;
 };
 
@@ -133,25 +133,25 @@ struct cb_worker {
     int id;
     uv_loop_t loop;
     uv_timer_t tick;
-    uv_idle_t spin;           /* --spin 1: keeps the loop from blocking */
+    uv_idle_t spin; /* --spin 1: keeps the loop from blocking */
     cb_client *clients;
-    long n;                   /* clients of this worker */
-    long first_global;        /* global index of clients[0] */
-    long next;                /* next client to connect */
+    long n;            /* clients of this worker */
+    long first_global; /* global index of clients[0] */
+    long next;         /* next client to connect */
     long inflight, max_inflight;
-    long settled;             /* handshakes answered or failed */
-    int in_connect;           /* inside cb_connect_more */
-    char *request;            /* the upgrade request */
+    long settled;   /* handshakes answered or failed */
+    int in_connect; /* inside cb_connect_more */
+    char *request;  /* the upgrade request */
     size_t request_len;
-    uint8_t *rbuf;            /* shared read buffer */
+    uint8_t *rbuf; /* shared read buffer */
     size_t rbuf_size;
-    int started;              /* the scenario's run began */
+    int started; /* the scenario's run began */
     uint64_t deadline_ns;
-    double cpu_mark;          /* cb_self_cpu_s() at the start of the phase */
-    uint64_t *at;             /* fanout: clients having received k messages */
-    uint64_t sent;            /* fanout: messages sent (worker 0) */
-    uint64_t next_send_ns;    /* fanout at a fixed rate */
-    long finished;            /* echo: clients done */
+    double cpu_mark;       /* cb_self_cpu_s() at the start of the phase */
+    uint64_t *at;          /* fanout: clients having received k messages */
+    uint64_t sent;         /* fanout: messages sent (worker 0) */
+    uint64_t next_send_ns; /* fanout at a fixed rate */
+    long finished;         /* echo: clients done */
 };
 
 /* ---- time, histogram, /proc (stats.c) -------------------------------- */
@@ -159,9 +159,9 @@ uint64_t cb_now_ns(void);
 void cb_hist_add(cb_hist *h, uint64_t v);
 void cb_hist_merge(cb_hist *into, const cb_hist *from);
 uint64_t cb_hist_quantile(const cb_hist *h, double q);
-long cb_rss_kb(long pid);     /* VmRSS of pid in kB, -1 if unknown */
-double cb_cpu_s(long pid);    /* user + system CPU seconds of pid, -1 if unknown */
-double cb_self_cpu_s(void);   /* user + system CPU seconds of this process */
+long cb_rss_kb(long pid);   /* VmRSS of pid in kB, -1 if unknown */
+double cb_cpu_s(long pid);  /* user + system CPU seconds of pid, -1 if unknown */
+double cb_self_cpu_s(void); /* user + system CPU seconds of this process */
 void cb_raise_nofile(void);
 
 /* ---- client connections (wsclient.c) --------------------------------- */

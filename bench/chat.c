@@ -14,7 +14,7 @@
  * for the life of the process) and each client's upgrade request.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE   /* memmem */
+#define _GNU_SOURCE /* memmem */
 #endif
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,7 +46,7 @@ int cb_chat_load(cb_opts *o, const char *file)
         fprintf(stderr, "chanbench: the setup file holds fewer than %ld members\n", o->n);
         return -1;
     }
-    for (i = 0; i < o->n; i++)          /* rooms are small: quadratic is fine */
+    for (i = 0; i < o->n; i++) /* rooms are small: quadratic is fine */
         for (j = 0; j < o->n; j++)
             if (o->members[j].room == o->members[i].room)
                 o->members[i].room_size++;
@@ -73,14 +73,15 @@ int cb_chat_prepare(cb_worker *wk)
                        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                        "Sec-WebSocket-Version: 13\r\nOrigin: http://%s:%d\r\n\r\n",
                        o->broadcast ? "broadcast" : "chat-room", m->room,
-                       o->broadcast ? "" : "?token=", o->broadcast ? "" : m->token, o->host, o->port, o->host, o->port);
+                       o->broadcast ? "" : "?token=", o->broadcast ? "" : m->token, o->host,
+                       o->port, o->host, o->port);
         if (len <= 0 || (size_t)len >= sizeof req)
             return -1;
         wk->clients[i].request = strdup(req);
         if (!wk->clients[i].request)
             return -1;
         wk->clients[i].request_len = (size_t)len;
-        wk->clients[i].has_history = (uint8_t)o->broadcast;   /* broadcast has none */
+        wk->clients[i].has_history = (uint8_t)o->broadcast; /* broadcast has none */
         wk->clients[i].expect = (uint64_t)m->room_size * (uint64_t)o->messages;
         wk->res->expected += wk->clients[i].expect;
     }
@@ -95,7 +96,8 @@ static int chat_send(cb_client *c, uint64_t seq)
     char buf[70000];
     int n = snprintf(buf, sizeof buf,
                      "{\"type\":\"chat_message\",\"client_msg_id\":\"%" PRIu64 "-%d-%ld-%" PRIu64
-                     "\",\"message\":\"", o->nonce, o->step, c->wk->first_global + c->index, seq);
+                     "\",\"message\":\"",
+                     o->nonce, o->step, c->wk->first_global + c->index, seq);
     size_t len = (size_t)n;
     int body = o->size - n - 2;
 
@@ -158,8 +160,8 @@ static void chat_delivery(cb_client *c, const char *data, size_t len)
     cb_worker *wk = c->wk;
     uint64_t seq, ns, now = cb_now_ns();
 
-    if (!m || cb_body_parse(m + sizeof key - 1, len - (size_t)(m + sizeof key - 1 - data),
-                            &seq, &ns) != 0) {
+    if (!m || cb_body_parse(m + sizeof key - 1, len - (size_t)(m + sizeof key - 1 - data), &seq,
+                            &ns) != 0) {
         wk->res->proto_errors++;
         cb_fail(wk, "not a chanbench message: %.*s", (int)(len < 80 ? len : 80), data);
         return;

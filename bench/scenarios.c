@@ -15,7 +15,7 @@
  * The worker's life around these (flags, tick, deadlines) is worker.c.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE   /* memmem */
+#define _GNU_SOURCE /* memmem */
 #endif
 #include <inttypes.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
 
 #include "chanbench.h"
 
-#define SUB_BITS 5   /* CB_HIST_SUB == 1 << SUB_BITS */
+#define SUB_BITS 5 /* CB_HIST_SUB == 1 << SUB_BITS */
 
 uint64_t cb_now_ns(void)
 {
@@ -121,9 +121,8 @@ double cb_cpu_s(long pid)
     n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    p = strrchr(buf, ')');   /* the command name may hold blanks */
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                     &st) != 2)
+    p = strrchr(buf, ')'); /* the command name may hold blanks */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1.0;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }

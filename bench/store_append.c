@@ -27,7 +27,7 @@
 
 typedef struct run {
     int n, done, failed;
-    int64_t last_id;             /* ids must increase in submission order */
+    int64_t last_id; /* ids must increase in submission order */
     int64_t room;
 } run;
 
@@ -62,9 +62,9 @@ static void on_room(int status, json_t *result, const char *error, void *arg)
 
     if (status != 0)
         fprintf(stderr, "store_append: room.get_or_create: %s\n", error ? error : "failed");
-    r->room = status == 0 ? json_integer_value(
-                                json_object_get(json_object_get(result, "room"), "id"))
-                          : 0;
+    r->room = status == 0
+                  ? json_integer_value(json_object_get(json_object_get(result, "room"), "id"))
+                  : 0;
     r->done = 1;
 }
 
@@ -76,10 +76,7 @@ static void run_until(uv_loop_t *loop, const int *done, int n)
 }
 
 /* ch_store_close's callback. */
-static void on_closed(void *arg)
-{
-    *(int *)arg = 1;
-}
+static void on_closed(void *arg) { *(int *)arg = 1; }
 
 /* nftw callback removing one entry of the temporary directory. */
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -98,8 +95,8 @@ static int measure(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
 
     r->done = 0;
     if (ch_store_call(s, "room.get_or_create",
-                      json_pack("{s:s, s:s}", "key", "bench:store-append", "kind", "chat"),
-                      on_room, r) != 0)
+                      json_pack("{s:s, s:s}", "key", "bench:store-append", "kind", "chat"), on_room,
+                      r) != 0)
         return 1;
     run_until(loop, &r->done, 1);
     if (!r->room)
@@ -108,9 +105,8 @@ static int measure(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
     t0 = now_s();
     for (i = 0; i < r->n; i++)
         if (ch_store_call(s, "message.append",
-                          json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)r->room,
-                                    "sender_id", (json_int_t)(1 + i % 5), "content",
-                                    "group commit"),
+                          json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)r->room, "sender_id",
+                                    (json_int_t)(1 + i % 5), "content", "group commit"),
                           on_append, r) != 0) {
             fprintf(stderr, "store_append: call %d refused (queue full?)\n", i);
             return 1;
@@ -119,7 +115,8 @@ static int measure(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
     secs = now_s() - t0;
     st = ch_store_status(s);
     printf("store_append %s: %d appends in %.3f s = %.0f appends/s; commit latency ms "
-           "avg %.1f max %.1f\n", backend, r->n, secs, r->n / secs,
+           "avg %.1f max %.1f\n",
+           backend, r->n, secs, r->n / secs,
            json_number_value(json_object_get(json_object_get(st, "commit_latency_ms"), "avg")),
            json_number_value(json_object_get(json_object_get(st, "commit_latency_ms"), "max")));
     json_decref(st);

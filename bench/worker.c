@@ -41,10 +41,7 @@ static void running_tick(cb_worker *wk)
 
 /* With an active idle handle libuv polls without blocking: the worker
  * never sleeps, so its wake-up time is not part of the latencies. */
-static void on_spin(uv_idle_t *h)
-{
-    (void)h;
-}
+static void on_spin(uv_idle_t *h) { (void)h; }
 
 /* Every millisecond: the parent's release and go, the phase deadlines, and
  * the scenario's own pace while it runs. */

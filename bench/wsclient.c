@@ -10,7 +10,7 @@
  * while a frame or the 101 arrived in part.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE   /* memmem, strcasestr */
+#define _GNU_SOURCE /* memmem, strcasestr */
 #endif
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -22,8 +22,8 @@
 #include "chanbench.h"
 
 #define RBUF_SIZE (256 * 1024)
-#define MAX_RESPONSE 8192                 /* larger 101 answers are refused */
-#define MAX_PENDING (16u * 1024 * 1024)   /* largest frame we buffer */
+#define MAX_RESPONSE 8192               /* larger 101 answers are refused */
+#define MAX_PENDING (16u * 1024 * 1024) /* largest frame we buffer */
 /* RFC 6455's example key and its accept value (section 1.3). */
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -171,8 +171,7 @@ static uint32_t next_mask(cb_client *c)
 }
 
 /* Build a masked client frame (FIN set) into out; returns its length. */
-static size_t frame_encode(cb_client *c, uint8_t *out, int opcode, const void *data,
-                           size_t len)
+static size_t frame_encode(cb_client *c, uint8_t *out, int opcode, const void *data, size_t len)
 {
     uint32_t key = next_mask(c);
     const uint8_t *in = data;
@@ -217,10 +216,7 @@ static int send_frame(cb_client *c, int opcode, const void *data, size_t len)
 }
 
 /* Send one text message.  Returns 0 or -1. */
-int cb_send_text(cb_client *c, const char *data, size_t len)
-{
-    return send_frame(c, 1, data, len);
-}
+int cb_send_text(cb_client *c, const char *data, size_t len) { return send_frame(c, 1, data, len); }
 
 /* Check the answer to the upgrade: status 101 and the right accept. */
 static int response_ok(const uint8_t *p, size_t n)
@@ -273,7 +269,7 @@ static long frame_parse(const uint8_t *p, size_t n, frame *f)
 
     if (n < 2)
         return 0;
-    if ((p[0] & 0x70) || (p[1] & 0x80))   /* reserved bits, or masked */
+    if ((p[0] & 0x70) || (p[1] & 0x80)) /* reserved bits, or masked */
         return -1;
     len = p[1] & 0x7f;
     if (len == 126) {
@@ -477,7 +473,7 @@ static void client_start(cb_worker *wk, long i)
     rc = uv_tcp_init_ex(&wk->loop, &c->tcp, AF_INET);
     if (rc != 0) {
         cb_fail(wk, "socket: %s", uv_strerror(rc));
-        c->closing = 1;   /* no handle to close */
+        c->closing = 1; /* no handle to close */
         c->state = CB_C_CLOSED;
         wk->inflight--;
         wk->settled++;

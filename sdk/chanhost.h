@@ -125,7 +125,8 @@ extern "C" {
 /* Return values of the connect callback (besides a close code >= 1000). */
 #define CHANHOST_ACCEPT 0     /* accept now, with the subprotocol set, if any */
 #define CHANHOST_PENDING (-1) /* decide later with api->accept / api->close */
-#define CHANHOST_DENY (-2)    /* refuse the handshake with HTTP 403, as Daphne
+#define CHANHOST_DENY \
+    (-2) /* refuse the handshake with HTTP 403, as Daphne
                                  does for a close() before accept() */
 
 /* Log levels for api->log.  ERROR and WARN always show; INFO from -v1
@@ -138,12 +139,13 @@ extern "C" {
 /* Errors returned by api functions: 0 is success, negative is failure.
  * Each function's comment lists the ones it returns. */
 #define CHANHOST_OK 0
-#define CHANHOST_ERR_INVALID (-22)   /* bad argument (name, code, NULL) */
-#define CHANHOST_ERR_CLOSED (-32)    /* the connection is closing or gone */
-#define CHANHOST_ERR_NOMEM (-12)     /* out of memory */
-#define CHANHOST_ERR_TOO_BIG (-90)   /* message larger than max_message_size */
-#define CHANHOST_ERR_STATE (-71)     /* wrong state (e.g. accept twice) */
-#define CHANHOST_ERR_BUSY (-11)      /* a bounded queue is full: try again later
+#define CHANHOST_ERR_INVALID (-22) /* bad argument (name, code, NULL) */
+#define CHANHOST_ERR_CLOSED (-32)  /* the connection is closing or gone */
+#define CHANHOST_ERR_NOMEM (-12)   /* out of memory */
+#define CHANHOST_ERR_TOO_BIG (-90) /* message larger than max_message_size */
+#define CHANHOST_ERR_STATE (-71)   /* wrong state (e.g. accept twice) */
+#define CHANHOST_ERR_BUSY \
+    (-11) /* a bounded queue is full: try again later
                                         (EAGAIN; api->loop_post, ABI 1.2) */
 
 /* Results of the message store (api->store_call), negative errno values. */
@@ -162,20 +164,34 @@ extern "C" {
 static inline const char *chanhost_strerror(int err)
 {
     switch (err) {
-    case CHANHOST_OK: return "success";
-    case CHANHOST_ERR_INVALID: return "invalid argument";
-    case CHANHOST_ERR_CLOSED: return "connection closing or closed";
-    case CHANHOST_ERR_NOMEM: return "out of memory";
-    case CHANHOST_ERR_TOO_BIG: return "message larger than max_message_size";
-    case CHANHOST_ERR_STATE: return "not allowed in this state";
-    case CHANHOST_ERR_BUSY: return "queue full, try again later";
-    case CHANHOST_STORE_ENOENT: return "no such room, message or user";
-    case CHANHOST_STORE_EPERM: return "not allowed";
-    case CHANHOST_STORE_EBUSY: return "store queue full";
-    case CHANHOST_STORE_EIO: return "store failed or absent";
-    case CHANHOST_STORE_EEXIST: return "value already taken";
-    case CHANHOST_STORE_ECANCELED: return "host stopped first";
-    default: return "unknown error";
+    case CHANHOST_OK:
+        return "success";
+    case CHANHOST_ERR_INVALID:
+        return "invalid argument";
+    case CHANHOST_ERR_CLOSED:
+        return "connection closing or closed";
+    case CHANHOST_ERR_NOMEM:
+        return "out of memory";
+    case CHANHOST_ERR_TOO_BIG:
+        return "message larger than max_message_size";
+    case CHANHOST_ERR_STATE:
+        return "not allowed in this state";
+    case CHANHOST_ERR_BUSY:
+        return "queue full, try again later";
+    case CHANHOST_STORE_ENOENT:
+        return "no such room, message or user";
+    case CHANHOST_STORE_EPERM:
+        return "not allowed";
+    case CHANHOST_STORE_EBUSY:
+        return "store queue full";
+    case CHANHOST_STORE_EIO:
+        return "store failed or absent";
+    case CHANHOST_STORE_EEXIST:
+        return "value already taken";
+    case CHANHOST_STORE_ECANCELED:
+        return "host stopped first";
+    default:
+        return "unknown error";
     }
 }
 
@@ -198,10 +214,11 @@ typedef struct chanhost_http chanhost_http;
  * checks it before the handler runs: no credentials (or a bad token) is
  * 401 {"error": "not_authenticated"}, the wrong kind is 403
  * {"error": "forbidden"} (docs/api.md, "Identity"). */
-#define CHANHOST_HTTP_ANY 0     /* anyone, with or without credentials */
-#define CHANHOST_HTTP_USER 1    /* a user's token (the service token: 403) */
-#define CHANHOST_HTTP_ADMIN 2   /* a user's token with role admin */
-#define CHANHOST_HTTP_SERVICE 3 /* the service token, or an admin user's
+#define CHANHOST_HTTP_ANY 0   /* anyone, with or without credentials */
+#define CHANHOST_HTTP_USER 1  /* a user's token (the service token: 403) */
+#define CHANHOST_HTTP_ADMIN 2 /* a user's token with role admin */
+#define CHANHOST_HTTP_SERVICE \
+    3 /* the service token, or an admin user's
                                    token (as the host's service endpoints) */
 
 /*
@@ -213,14 +230,14 @@ typedef struct chanhost_http chanhost_http;
  * Every string is borrowed for as long as the plugin is loaded.
  */
 typedef struct chanhost_endpoint {
-    const char *method;   /* "GET", "POST", "PUT", "PATCH", "DELETE" ... */
-    const char *pattern;  /* "/api/polls/<int:poll_id>/": Django's path
+    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" ... */
+    const char *pattern; /* "/api/polls/<int:poll_id>/": Django's path
                              converters (<int:>, <str:>, <slug:>, <uuid:>,
                              <path:>); must start with /api/; the trailing
                              slash may be left out by clients.  A pattern
                              that overlaps one of the host's API routes or
                              another plugin's is refused (one log line) */
-    int access;           /* CHANHOST_HTTP_ANY / _USER / _ADMIN / _SERVICE */
+    int access;          /* CHANHOST_HTTP_ANY / _USER / _ADMIN / _SERVICE */
     /* The request arrived and passed the checks (loop thread; req:
      * borrowed, valid until the plugin answers it with api->http_reply,
      * now or later, e.g. from a store_exec callback). */
@@ -247,8 +264,7 @@ typedef struct chanhost_api {
     uint16_t abi_minor;
 
     /* printf-style log line, prefixed by the plugin's name. */
-    void (*log)(int level, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    void (*log)(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
     /* --- connection --------------------------------------------------- */
 
@@ -438,8 +454,7 @@ typedef struct chanhost_api {
      * once (queue full, bad op, no store), and then cb never runs.  The
      * plugin version that called stays loaded until cb has run. */
     int (*store_exec)(const char *op, json_t *params,
-                      void (*cb)(int status, const json_t *result, const char *error,
-                                 void *arg),
+                      void (*cb)(int status, const json_t *result, const char *error, void *arg),
                       void *arg);
     /* --- ABI 1.2: timers and the loop ---------------------------------- */
 
@@ -498,8 +513,7 @@ typedef struct chanhost_api {
      * or give up; arg is still the caller's), CHANHOST_ERR_STATE when the
      * host is stopping, CHANHOST_ERR_INVALID (p or cb NULL).  Never
      * blocks on the loop (a short mutex only). */
-    int (*loop_post)(chanhost_poster *p, void (*cb)(void *arg), void (*drop)(void *arg),
-                     void *arg);
+    int (*loop_post)(chanhost_poster *p, void (*cb)(void *arg), void (*drop)(void *arg), void *arg);
 
     /* --- ABI 1.2: flow control --- */
 
@@ -539,9 +553,8 @@ typedef struct chanhost_api {
  * api->struct_size, so a member added after the host was built lies
  * beyond it.  Needed only for members newer than the minor the plugin's
  * descriptor declares (CHANHOST_PLUGIN_INIT_MINOR). */
-#define CHANHOST_API_HAS(api, member)                                       \
-    (offsetof(chanhost_api, member) + sizeof((api)->member) <=              \
-     (size_t)(api)->struct_size)
+#define CHANHOST_API_HAS(api, member) \
+    (offsetof(chanhost_api, member) + sizeof((api)->member) <= (size_t)(api)->struct_size)
 
 /*
  * --- ABI 1.2: plugin storage ------------------------------------------------
@@ -606,8 +619,8 @@ typedef struct chanhost_api {
 /* One migration: the schema at `version` (>= 1). */
 typedef struct chanhost_migration {
     int version;
-    const char *sql;       /* statements for both engines */
-    const char *sql_pg;    /* PostgreSQL's own, or NULL: sql */
+    const char *sql;    /* statements for both engines */
+    const char *sql_pg; /* PostgreSQL's own, or NULL: sql */
 } chanhost_migration;
 
 /* What a step reads (chanhost_step.rows). */
@@ -618,22 +631,22 @@ typedef struct chanhost_migration {
 
 /* One statement of an operation. */
 typedef struct chanhost_step {
-    const char *sql;                /* one statement, $1 $2 ... placeholders */
-    const char *sql_pg;             /* PostgreSQL's own, or NULL: sql */
-    const char *const *params;      /* NULL-terminated names for $1, $2 ...
+    const char *sql;           /* one statement, $1 $2 ... placeholders */
+    const char *sql_pg;        /* PostgreSQL's own, or NULL: sql */
+    const char *const *params; /* NULL-terminated names for $1, $2 ...
                                        ("@now", "seal:NAME"; at most 64);
                                        NULL: none */
-    int rows;                       /* CHANHOST_ROWS_* */
-    const char *into;               /* the result's key for what it read */
+    int rows;                  /* CHANHOST_ROWS_* */
+    const char *into;          /* the result's key for what it read */
 } chanhost_step;
 
 /* A named operation: "vote" is called as "<plugin>.vote".  Names are
  * 1-64 of a-z, 0-9, '_' and '.'. */
 typedef struct chanhost_op {
     const char *name;
-    int writes;                     /* non-zero if any step writes */
+    int writes; /* non-zero if any step writes */
     const chanhost_step *steps;
-    size_t n_steps;                 /* 1 to 16 */
+    size_t n_steps; /* 1 to 16 */
 } chanhost_op;
 
 /* What the descriptor's schema points to (all of it static). */
@@ -642,8 +655,8 @@ typedef struct chanhost_schema {
     size_t n_migrations;
     const chanhost_op *ops;
     size_t n_ops;
-    const char *const *sealed;      /* NULL-terminated "table.column", or NULL */
-    const char *const *tables;      /* NULL-terminated table names, or NULL */
+    const char *const *sealed; /* NULL-terminated "table.column", or NULL */
+    const char *const *tables; /* NULL-terminated table names, or NULL */
 } chanhost_schema;
 
 /* The number of elements of a static array (for the n_* fields). */
@@ -656,13 +669,13 @@ typedef struct chanhost_schema {
  * behaviour its comment gives.
  */
 typedef struct chanhost_plugin {
-    uint32_t struct_size;     /* sizeof(chanhost_plugin) at build time */
-    uint16_t abi_major;       /* CHANHOST_ABI_MAJOR at build time */
-    uint16_t abi_minor;       /* the minor it needs (see Versions above) */
-    uint32_t jansson_major;   /* JANSSON_MAJOR_VERSION at build time */
+    uint32_t struct_size;   /* sizeof(chanhost_plugin) at build time */
+    uint16_t abi_major;     /* CHANHOST_ABI_MAJOR at build time */
+    uint16_t abi_minor;     /* the minor it needs (see Versions above) */
+    uint32_t jansson_major; /* JANSSON_MAJOR_VERSION at build time */
 
-    const char *name;         /* short name, e.g. "echo" (mandatory) */
-    const char *version;      /* free text, e.g. "1.0.0" (mandatory) */
+    const char *name;    /* short name, e.g. "echo" (mandatory) */
+    const char *version; /* free text, e.g. "1.0.0" (mandatory) */
 
     /* Called once per loaded copy, before any other callback (optional:
      * without it the plugin loads with state NULL).  api: borrowed, valid
@@ -688,15 +701,14 @@ typedef struct chanhost_plugin {
     /* A complete message arrived (mandatory).  data is borrowed and valid
      * during the call only; text messages are valid UTF-8 and are also
      * NUL-terminated at data[len]. */
-    void (*receive)(chanhost_conn *c, void *state, const char *data,
-                    size_t len, int is_binary);
+    void (*receive)(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary);
 
     /* A channel-layer message for this connection (optional; NULL means
      * forward every layer message to the client as it is).  type, msg and
      * m are borrowed, valid during the call only: type is the message's
      * "type"; m can be passed to api->forward. */
-    void (*group_message)(chanhost_conn *c, void *state, const char *type,
-                          const json_t *msg, const chanhost_msg *m);
+    void (*group_message)(chanhost_conn *c, void *state, const char *type, const json_t *msg,
+                          const chanhost_msg *m);
 
     /* The connection is gone (optional: without it nothing is called, so
      * a plugin that sets per-connection data needs it to free that data).
@@ -753,16 +765,14 @@ typedef struct chanhost_plugin {
  * so that hosts of that minor load it too; test newer api members with
  * CHANHOST_API_HAS.  Descriptor callbacks newer than the host are ignored
  * by it. */
-#define CHANHOST_PLUGIN_INIT_MINOR(minor, ...)                              \
-    {                                                                       \
-        .struct_size = sizeof(chanhost_plugin),                             \
-        .abi_major = CHANHOST_ABI_MAJOR, .abi_minor = (minor),              \
-        .jansson_major = JANSSON_MAJOR_VERSION, __VA_ARGS__                 \
+#define CHANHOST_PLUGIN_INIT_MINOR(minor, ...)                                    \
+    {                                                                             \
+        .struct_size = sizeof(chanhost_plugin), .abi_major = CHANHOST_ABI_MAJOR,  \
+        .abi_minor = (minor), .jansson_major = JANSSON_MAJOR_VERSION, __VA_ARGS__ \
     }
 
 /* Declares the exported descriptor with default visibility. */
-#define CHANHOST_PLUGIN_EXPORT \
-    __attribute__((visibility("default"))) const chanhost_plugin
+#define CHANHOST_PLUGIN_EXPORT __attribute__((visibility("default"))) const chanhost_plugin
 
 #ifdef __cplusplus
 }

@@ -111,7 +111,7 @@ static inline double chk_setting_num(const json_t *settings, const char *key, do
 typedef struct chk_bucket {
     double tokens, rate, burst;
     uint64_t last_ms;
-    unsigned refused;   /* refusals since the last accepted message */
+    unsigned refused; /* refusals since the last accepted message */
 } chk_bucket;
 
 static inline void chk_bucket_init(chk_bucket *b, double rate, double burst, uint64_t now_ms)

@@ -26,7 +26,7 @@
 
 #include "app.h"
 #include "auth.h"
-#include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
+#include "chanhost_kit.h" /* chk_utf8_chars, shared with the plugins */
 #include "conn.h"
 #include "endpoints.h"
 #include "http.h"
@@ -35,21 +35,21 @@
 
 /* Who may call a route. */
 enum {
-    A_ANY,        /* anyone */
-    A_USER,       /* a user token (the service token has no user: 403) */
-    A_MEMBER,     /* a user token or the service token */
-    A_SERVICE,    /* the service token or a user with role admin */
-    A_ADMIN,      /* a user with role admin (plugin endpoints) */
+    A_ANY,     /* anyone */
+    A_USER,    /* a user token (the service token has no user: 403) */
+    A_MEMBER,  /* a user token or the service token */
+    A_SERVICE, /* the service token or a user with role admin */
+    A_ADMIN,   /* a user with role admin (plugin endpoints) */
 };
 
 /* What a route does with the request body. */
 enum { B_NONE, B_NEEDED, B_IF_SENT };
 
 typedef struct rest_route {
-    const char *pattern;      /* after "/api/"; '#' is a positive id */
+    const char *pattern; /* after "/api/"; '#' is a positive id */
     const char *method;
     int access;
-    int body;                 /* B_*: B_NEEDED needs a JSON object body */
+    int body; /* B_*: B_NEEDED needs a JSON object body */
     void (*fn)(ch_rest *r);
 } rest_route;
 
@@ -83,8 +83,7 @@ const char *ch_rest_route_at(size_t i, const char **method)
 
 int ch_rest_valid_username(const char *s)
 {
-    static const char ok[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@.+_-";
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@.+_-";
     size_t n = s ? strlen(s) : 0;
 
     return n >= 1 && n <= 150 && strspn(s, ok) == n;
@@ -117,8 +116,7 @@ int ch_rest_valid_password(const char *s, size_t len)
 
 int ch_rest_valid_slug(const char *s)
 {
-    static const char ok[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
     size_t n = s ? strlen(s) : 0;
 
     return n >= 1 && n <= 100 && strspn(s, ok) == n;
@@ -159,7 +157,7 @@ int ch_rest_gone(const ch_rest *r) { return gone(r->conn); }
 /* Free r and everything it owns (rest.h). */
 static void rest_free(ch_rest *r)
 {
-    ch_rest_login_end(r, 0);   /* a login dropped unanswered counts as failed */
+    ch_rest_login_end(r, 0); /* a login dropped unanswered counts as failed */
     ch_endpoint_request_free(r->call);
     json_decref(r->early_body);
     free(r->what);
@@ -231,8 +229,8 @@ void ch_rest_answer(ch_rest *r, int status, json_t *body)
 }
 
 /* Shared by ch_rest_fail and ch_rest_invalid. */
-static void vfail(ch_rest *r, int status, const char *code, const char *field,
-                  const char *fmt, va_list ap)
+static void vfail(ch_rest *r, int status, const char *code, const char *field, const char *fmt,
+                  va_list ap)
 {
     char msg[512];
     json_t *body;
@@ -242,8 +240,9 @@ static void vfail(ch_rest *r, int status, const char *code, const char *field,
     if (body && field)
         json_object_set_new(body, "field", json_string(field));
     ch_rest_reply(r, status, body,
-                  status == 401 ? "WWW-Authenticate: Bearer realm=\"chanhost\"\r\n"
-                  : status == 503 ? "Retry-After: 1\r\n" : NULL);
+                  status == 401   ? "WWW-Authenticate: Bearer realm=\"chanhost\"\r\n"
+                  : status == 503 ? "Retry-After: 1\r\n"
+                                  : NULL);
 }
 
 void ch_rest_fail(ch_rest *r, int status, const char *code, const char *fmt, ...)
@@ -269,12 +268,23 @@ void ch_rest_store_failed(ch_rest *r, int status, const char *error)
     const char *why = error ? error : "the message store refused the call";
 
     switch (status) {
-    case CH_STORE_ENOENT: ch_rest_fail(r, 404, "not_found", "%s", why); break;
-    case CH_STORE_EEXIST: ch_rest_fail(r, 409, "exists", "%s", why); break;
-    case CH_STORE_EINVAL: ch_rest_fail(r, 400, "invalid", "%s", why); break;
-    case CH_STORE_EPERM: ch_rest_fail(r, 403, "forbidden", "%s", why); break;
-    case CH_STORE_EBUSY: ch_rest_fail(r, 503, "busy", "the message store is busy"); break;
-    default: ch_rest_fail(r, 503, "store_unavailable", "the message store is unavailable");
+    case CH_STORE_ENOENT:
+        ch_rest_fail(r, 404, "not_found", "%s", why);
+        break;
+    case CH_STORE_EEXIST:
+        ch_rest_fail(r, 409, "exists", "%s", why);
+        break;
+    case CH_STORE_EINVAL:
+        ch_rest_fail(r, 400, "invalid", "%s", why);
+        break;
+    case CH_STORE_EPERM:
+        ch_rest_fail(r, 403, "forbidden", "%s", why);
+        break;
+    case CH_STORE_EBUSY:
+        ch_rest_fail(r, 503, "busy", "the message store is busy");
+        break;
+    default:
+        ch_rest_fail(r, 503, "store_unavailable", "the message store is unavailable");
     }
 }
 
@@ -392,8 +402,7 @@ int ch_rest_body_id(ch_rest *r, const char *field, int required, int64_t *out)
     return 0;
 }
 
-int ch_rest_body_str(ch_rest *r, const char *field, int required, size_t max,
-                     const char **out)
+int ch_rest_body_str(ch_rest *r, const char *field, int required, size_t max, const char **out)
 {
     json_t *v = json_object_get(r->body, field);
 
@@ -435,8 +444,8 @@ static int parse_body(ch_rest *r, const ch_req *req)
     }
     r->body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &err);
     if (!r->body) {
-        ch_rest_fail(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s",
-                     err.line, err.column, err.text);
+        ch_rest_fail(r, 400, "invalid_json", "invalid JSON at line %d, column %d: %s", err.line,
+                     err.column, err.text);
         return -1;
     }
     if (!json_is_object(r->body)) {
@@ -518,7 +527,8 @@ static void take_claims(ch_rest *r, json_t *claims)
         return;
     }
     r->claims = claims;
-    json_array_foreach(json_object_get(user, "roles"), i, v) {
+    json_array_foreach(json_object_get(user, "roles"), i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), "admin") == 0)
             r->admin = 1;
     }
@@ -620,10 +630,14 @@ static int allowed(ch_rest *r, const rest_route *rt, const char *why)
 static int plugin_access(int access)
 {
     switch (access) {
-    case CHANHOST_HTTP_ANY: return A_ANY;
-    case CHANHOST_HTTP_USER: return A_USER;
-    case CHANHOST_HTTP_ADMIN: return A_ADMIN;
-    default: return A_SERVICE;
+    case CHANHOST_HTTP_ANY:
+        return A_ANY;
+    case CHANHOST_HTTP_USER:
+        return A_USER;
+    case CHANHOST_HTTP_ADMIN:
+        return A_ADMIN;
+    default:
+        return A_SERVICE;
     }
 }
 

@@ -77,47 +77,47 @@ typedef void (*ch_rest_step)(ch_rest *r, int status, json_t *result, const char 
 struct ch_rest {
     ch_conn *conn;
     struct ch_app *app;
-    const ch_req *req;        /* only during the first, synchronous step */
-    json_t *body;             /* the request's JSON object, or NULL */
-    int64_t uid;              /* the calling user, 0 for anonymous / service */
-    json_t *claims;           /* the caller's verified token claims, or NULL */
-    int64_t id;               /* the <id> of the path, 0 if none */
-    unsigned service : 1;     /* called with the service token */
-    unsigned admin : 1;       /* service token or role admin */
-    unsigned async : 1;       /* suspended and holding the connection */
-    unsigned created : 1;     /* per handler: the store created the room */
+    const ch_req *req;    /* only during the first, synchronous step */
+    json_t *body;         /* the request's JSON object, or NULL */
+    int64_t uid;          /* the calling user, 0 for anonymous / service */
+    json_t *claims;       /* the caller's verified token claims, or NULL */
+    int64_t id;           /* the <id> of the path, 0 if none */
+    unsigned service : 1; /* called with the service token */
+    unsigned admin : 1;   /* service token or role admin */
+    unsigned async : 1;   /* suspended and holding the connection */
+    unsigned created : 1; /* per handler: the store created the room */
 
     /* per-handler state */
-    json_t *room;             /* the room being worked on */
-    json_t *user;             /* a user (public JSON or store row) */
-    json_t *ids;              /* user ids still to go through */
-    size_t i;                 /* position in ids */
-    int64_t other;            /* a second user id, or a message id */
-    char *password;           /* plain text, cleansed on free */
-    char *hash;               /* Django hash: computed or stored */
-    unsigned iterations;      /* PBKDF2 iterations for the thread pool */
-    int ok;                   /* result of thread-pool work */
-    char *login_key;          /* the account key of a login being limited
+    json_t *room;        /* the room being worked on */
+    json_t *user;        /* a user (public JSON or store row) */
+    json_t *ids;         /* user ids still to go through */
+    size_t i;            /* position in ids */
+    int64_t other;       /* a second user id, or a message id */
+    char *password;      /* plain text, cleansed on free */
+    char *hash;          /* Django hash: computed or stored */
+    unsigned iterations; /* PBKDF2 iterations for the thread pool */
+    int ok;              /* result of thread-pool work */
+    char *login_key;     /* the account key of a login being limited
                                  (rest_login.c), until it is settled */
-    ch_rest *hash_next;       /* the hash queue or running list (rest_login.c) */
+    ch_rest *hash_next;  /* the hash queue or running list (rest_login.c) */
 
-    ch_rest_step then;        /* where a multi-step part goes when done */
-    ch_rest_step next;        /* continuation of the call in flight */
+    ch_rest_step then; /* where a multi-step part goes when done */
+    ch_rest_step next; /* continuation of the call in flight */
     void (*work_fn)(ch_rest *r);
     uv_work_t work;
 
-    char *what;               /* "METHOD /path" for the access log line */
-    uint64_t started_ns;      /* uv_hrtime() when the request came */
+    char *what;          /* "METHOD /path" for the access log line */
+    uint64_t started_ns; /* uv_hrtime() when the request came */
 
     /* plugin endpoints (rest_plugins.c) */
-    chanhost_http *call;      /* made for the plugin, not yet handed over */
-    chanhost_http *awaiting;  /* handed over: its answer is awaited */
+    chanhost_http *call;     /* made for the plugin, not yet handed over */
+    chanhost_http *awaiting; /* handed over: its answer is awaited */
     void (*handler)(chanhost_http *req, void *state);
-    ch_rest *wait_next, *wait_prev;   /* awaiting, oldest first */
-    uint64_t deadline;        /* loop ms: 504 after it */
-    int early_status;         /* answered inside the handler: status ... */
-    json_t *early_body;       /* ... and body (owned) */
-    unsigned calling : 1;     /* the handler is running */
+    ch_rest *wait_next, *wait_prev; /* awaiting, oldest first */
+    uint64_t deadline;              /* loop ms: 504 after it */
+    int early_status;               /* answered inside the handler: status ... */
+    json_t *early_body;             /* ... and body (owned) */
+    unsigned calling : 1;           /* the handler is running */
 };
 
 /* Send the JSON answer body (stolen; NULL gives {}) with status and
@@ -203,8 +203,7 @@ void ch_rest_login_end(ch_rest *r, int ok);
  * (and frees r) and returns -1.  The strings are borrowed from r->body;
  * an optional missing (or null) field gives NULL / 0. */
 int ch_rest_body_id(ch_rest *r, const char *field, int required, int64_t *out);
-int ch_rest_body_str(ch_rest *r, const char *field, int required, size_t max,
-                     const char **out);
+int ch_rest_body_str(ch_rest *r, const char *field, int required, size_t max, const char **out);
 
 /* The public JSON of a store user row: {"id","username","email","role"}
  * (new reference); email is null unless with_email. */

@@ -46,10 +46,7 @@ static int keep_password(ch_rest *r, const char *password)
 }
 
 /* Thread pool: hash r->password into r->hash. */
-static void hash_work(ch_rest *r)
-{
-    r->hash = ch_password_hash(r->password, r->iterations);
-}
+static void hash_work(ch_rest *r) { r->hash = ch_password_hash(r->password, r->iterations); }
 
 /* Thread pool: r->ok = does r->password match the stored r->hash?  A
  * missing or unusable hash costs one hash of the same work, then fails. */
@@ -92,7 +89,7 @@ static void session_answer(ch_rest *r, int status, json_t *user)
         return;
     }
     ch_rest_reply(r, status, out, cookie);
-    OPENSSL_cleanse(cookie, strlen(cookie));   /* it holds the token */
+    OPENSSL_cleanse(cookie, strlen(cookie)); /* it holds the token */
     free(cookie);
 }
 
@@ -119,8 +116,10 @@ static int take_new_user(ch_rest *r, int need_email, int need_password)
         return ch_rest_invalid(r, "password", "password: 8 to 128 characters"), -1;
     role = role ? role : "user";
     if (!ch_role_name_ok(role) || !ch_config_role_known(&r->app->cfg, role))
-        return ch_rest_invalid(r, "role", "role: user, admin or a role the config's roles "
-                               "directive names"), -1;
+        return ch_rest_invalid(r, "role",
+                               "role: user, admin or a role the config's roles "
+                               "directive names"),
+               -1;
     norm = normal_email(email);
     r->user = json_pack("{s:s, s:s?, s:s}", "username", username, "email", norm, "role", role);
     free(norm);
@@ -209,7 +208,7 @@ static void login_found(ch_rest *r, int status, json_t *result, const char *erro
         r->user = json_incref(json_object_get(result, "user"));
         r->hash = strdup(json_string_value(json_object_get(r->user, "password")) ?: "");
     } else if (status != CH_STORE_ENOENT) {
-        ch_rest_login_end(r, -1);   /* the password was never checked */
+        ch_rest_login_end(r, -1); /* the password was never checked */
         ch_rest_store_failed(r, status, error);
         return;
     }
@@ -224,7 +223,7 @@ static int login_limited(ch_rest *r, const char *username, const char *email)
     int rc;
 
     if (asprintf(&key, "%s:%s", username ? "u" : "e", username ? username : email ?: "") < 0)
-        return 0;   /* out of memory: not refused for the limiter's sake */
+        return 0; /* out of memory: not refused for the limiter's sake */
     rc = ch_rest_login_begin(r, key);
     free(key);
     return rc;
@@ -275,7 +274,8 @@ static void me_found(ch_rest *r, int status, json_t *result, const char *error)
 {
     json_t *row = json_object_get(result, "user");
 
-    if (status == CH_STORE_ENOENT || (status == 0 && !json_is_true(json_object_get(row, "is_active")))) {
+    if (status == CH_STORE_ENOENT ||
+        (status == 0 && !json_is_true(json_object_get(row, "is_active")))) {
         ch_rest_fail(r, 401, "not_authenticated", "the token's user does not exist or is inactive");
         return;
     }
@@ -303,7 +303,8 @@ static void users_listed(ch_rest *r, int status, json_t *result, const char *err
         ch_rest_store_failed(r, status, error);
         return;
     }
-    json_array_foreach(json_object_get(result, "users"), i, row) {
+    json_array_foreach(json_object_get(result, "users"), i, row)
+    {
         int64_t id = json_integer_value(json_object_get(row, "id"));
 
         if (json_is_true(json_object_get(row, "is_active")))
@@ -313,10 +314,7 @@ static void users_listed(ch_rest *r, int status, json_t *result, const char *err
 }
 
 /* GET /api/users/. */
-void ch_rest_users_list(ch_rest *r)
-{
-    ch_rest_store(r, "user.list", json_object(), users_listed);
-}
+void ch_rest_users_list(ch_rest *r) { ch_rest_store(r, "user.list", json_object(), users_listed); }
 
 /* ---- service: users, tokens ---------------------------------------------------- */
 

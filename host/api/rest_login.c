@@ -26,8 +26,8 @@
 #include "rest_login.h"
 
 static ch_login_limit *limiter;
-static ch_rest *waiting, *waiting_tail;   /* linked by hash_next */
-static ch_rest *running;                  /* linked by hash_next */
+static ch_rest *waiting, *waiting_tail; /* linked by hash_next */
+static ch_rest *running;                /* linked by hash_next */
 static size_t n_waiting, n_running;
 
 /* ---- the hash queue ---------------------------------------------------- */
@@ -196,7 +196,7 @@ int ch_rest_login_begin(ch_rest *r, const char *account_key)
 
     ch_metric_count(CH_M_LOGIN_ATTEMPTS);
     if (!limiter && !(limiter = ch_login_limit_new()))
-        return 0;   /* no table: logins are not refused for its sake */
+        return 0; /* no table: logins are not refused for its sake */
     ip_key(r, ip, sizeof ip);
     wait_a = ch_login_limit_wait(limiter, account_key, &acct, now);
     wait_i = ch_login_limit_wait(limiter, ip, &addr, now);

@@ -31,10 +31,10 @@
 /* One endpoint of the table. */
 typedef struct endpoint {
     ch_pattern *pattern;
-    char *method;             /* owned copy */
-    int access;               /* CHANHOST_HTTP_* */
-    ch_plugin *plugin;        /* a reference; NULL: not running (503) */
-    const char *plugin_name;  /* borrowed from the config (lives as long) */
+    char *method;            /* owned copy */
+    int access;              /* CHANHOST_HTTP_* */
+    ch_plugin *plugin;       /* a reference; NULL: not running (503) */
+    const char *plugin_name; /* borrowed from the config (lives as long) */
     void (*handler)(chanhost_http *req, void *state);
 } endpoint;
 
@@ -42,8 +42,8 @@ typedef struct endpoint {
 struct ch_endpoints {
     endpoint *v;
     size_t n;
-    uv_timer_t timer;         /* fires at the oldest awaited deadline */
-    ch_rest *wait_head, *wait_tail;   /* awaited answers, oldest first */
+    uv_timer_t timer;               /* fires at the oldest awaited deadline */
+    ch_rest *wait_head, *wait_tail; /* awaited answers, oldest first */
 };
 
 /* ---- overlap of two patterns ---------------------------------------------- */
@@ -184,8 +184,8 @@ static int add_plugin(endpoint **v, size_t *n, size_t *cap, const char *name, ch
         if (why) {
             ch_log(CH_LOG_ERROR, "plugin '%s': endpoint %s %s refused: %s%s", name,
                    d[i].method ? d[i].method : "(no method)",
-                   d[i].pattern ? d[i].pattern : "(no pattern)",
-                   why == who ? "it overlaps " : "", why);
+                   d[i].pattern ? d[i].pattern : "(no pattern)", why == who ? "it overlaps " : "",
+                   why);
             ch_pattern_free(pat);
             continue;
         }

@@ -31,8 +31,8 @@
 /* Parameters of room.get_or_create (new reference). */
 static json_t *room_key_params(const char *key, const char *kind, const char *name, int priv)
 {
-    return json_pack("{s:s, s:s, s:s?, s:b}", "key", key, "kind", kind, "name", name,
-                     "is_private", priv);
+    return json_pack("{s:s, s:s, s:s?, s:b}", "key", key, "kind", kind, "name", name, "is_private",
+                     priv);
 }
 
 /* {room_id, user_id} for the participant.* operations (new reference). */
@@ -41,7 +41,10 @@ static json_t *room_user(int64_t room_id, int64_t user_id)
     return json_pack("{s:I, s:I}", "room_id", (json_int_t)room_id, "user_id", (json_int_t)user_id);
 }
 
-static int64_t room_id(const ch_rest *r) { return json_integer_value(json_object_get(r->room, "id")); }
+static int64_t room_id(const ch_rest *r)
+{
+    return json_integer_value(json_object_get(r->room, "id"));
+}
 
 /* The caller and r->other, lower id first. */
 static void pair(const ch_rest *r, int64_t *lo, int64_t *hi)
@@ -50,7 +53,10 @@ static void pair(const ch_rest *r, int64_t *lo, int64_t *hi)
     *hi = r->uid < r->other ? r->other : r->uid;
 }
 
-static int64_t id_at(const json_t *ids, size_t i) { return json_integer_value(json_array_get(ids, i)); }
+static int64_t id_at(const json_t *ids, size_t i)
+{
+    return json_integer_value(json_array_get(ids, i));
+}
 
 /* ---- loops over r->ids ---------------------------------------------------------- */
 
@@ -200,13 +206,17 @@ static int take_participants(ch_rest *r)
         return 0;
     if (!json_is_array(list) || json_array_size(list) > MAX_PARTICIPANTS)
         return ch_rest_invalid(r, "participants", "participants: a list of at most %d user ids",
-                               MAX_PARTICIPANTS), -1;
-    json_array_foreach(list, i, v) {
+                               MAX_PARTICIPANTS),
+               -1;
+    json_array_foreach(list, i, v)
+    {
         int dup = 0;
 
         if (!json_is_integer(v) || json_integer_value(v) <= 0)
-            return ch_rest_invalid(r, "participants", "participants: user ids are positive "
-                                   "integers"), -1;
+            return ch_rest_invalid(r, "participants",
+                                   "participants: user ids are positive "
+                                   "integers"),
+                   -1;
         json_array_foreach(r->ids, j, w) dup |= json_equal(v, w);
         if (!dup && json_integer_value(v) != r->uid)
             json_array_append(r->ids, v);
@@ -223,8 +233,10 @@ static int take_room(ch_rest *r, const char *type, const char *name)
 
     if (strcmp(type, "group") == 0) {
         if (!name || !ch_rest_valid_slug(name))
-            return ch_rest_invalid(r, "name", "name: a group room's name is 1 to 100 letters, "
-                                   "digits, '-' and '_'"), -1;
+            return ch_rest_invalid(r, "name",
+                                   "name: a group room's name is 1 to 100 letters, "
+                                   "digits, '-' and '_'"),
+                   -1;
         snprintf(key, sizeof key, "group:%s", name);
     } else if (strcmp(type, "private") == 0) {
         if (RAND_bytes(rnd, sizeof rnd) != 1)
@@ -297,8 +309,10 @@ static int may_manage(ch_rest *r)
 {
     if (r->admin || member_managed(r->room))
         return 1;
-    ch_rest_fail(r, 403, "forbidden", "the participants of a room of kind '%s' are managed by "
-                 "the service", json_string_value(json_object_get(r->room, "kind")));
+    ch_rest_fail(r, 403, "forbidden",
+                 "the participants of a room of kind '%s' are managed by "
+                 "the service",
+                 json_string_value(json_object_get(r->room, "kind")));
     return 0;
 }
 

@@ -42,7 +42,7 @@
 
 #define CH_READ_BUF_SIZE (64 * 1024)
 #define SERVICE_TOKEN_MAX ((size_t)64 << 10) /* the largest service token file */
-#define PLUGIN_POST_MAX 4096   /* api->loop_post callbacks waiting at once (chanhost.h) */
+#define PLUGIN_POST_MAX 4096 /* api->loop_post callbacks waiting at once (chanhost.h) */
 
 static void on_flush_prepare(uv_prepare_t *h) { ch_app_flush(h->data); }
 static void on_flush_check(uv_check_t *h) { ch_app_flush(h->data); }
@@ -142,8 +142,8 @@ static char *beside_store(const char *store, const char *name)
 
     if (!path || strcmp(path, ":memory:") == 0)
         return NULL;
-    if (asprintf(&out, "%.*s%s%s", slash ? (int)(slash - path) : 0, path, slash ? "/" : "",
-                 name) < 0)
+    if (asprintf(&out, "%.*s%s%s", slash ? (int)(slash - path) : 0, path, slash ? "/" : "", name) <
+        0)
         return NULL;
     return out;
 }
@@ -196,7 +196,7 @@ static int load_auth(ch_app *app)
         if (!app->auth_secret || RAND_bytes(app->auth_secret, 32) != 1)
             return -ENOMEM;
         ch_log(CH_LOG_WARN, "auth: no auth_secret_file and no SQLite store: tokens are signed "
-               "with a random key and stop working when the host stops");
+                            "with a random key and stop working when the host stops");
     }
     app->service_token = load_service_token(cfg);
     if ((cfg->auth_service_token_file || cfg->auth_service_token_env) && !app->service_token)
@@ -206,10 +206,7 @@ static int load_auth(ch_app *app)
 
 /* The store's role check (ch_store_roles_check): arg is the app's
  * config, read at each call, so a reload's roles count at once. */
-static int role_known(void *arg, const char *role)
-{
-    return ch_config_role_known(arg, role);
-}
+static int role_known(void *arg, const char *role) { return ch_config_role_known(arg, role); }
 
 /* Open the message store named by the config (none: no store). */
 static int open_store(ch_app *app)
@@ -223,8 +220,10 @@ static int open_store(ch_app *app)
     if (!cfg->store_key_file && !cfg->store_key_env)
         cfg->store_key_file = ch_default_key_file(cfg->store); /* manage.h */
     if (!cfg->store_key_file && !cfg->store_key_env) {
-        ch_log(CH_LOG_ERROR, "store %s: name the message keys with store_key_file or "
-               "store_key_env", cfg->store);
+        ch_log(CH_LOG_ERROR,
+               "store %s: name the message keys with store_key_file or "
+               "store_key_env",
+               cfg->store);
         return -EINVAL;
     }
     o.url = cfg->store;
@@ -328,7 +327,7 @@ static void on_connection(uv_stream_t *listener, int status)
         ch_log(CH_LOG_WARN, "accept failed: %s", uv_strerror(status));
         return;
     }
-    if (app->loading) {   /* libuv stops listening until it is accepted */
+    if (app->loading) { /* libuv stops listening until it is accepted */
         app->accept_deferred = 1;
         return;
     }
@@ -408,7 +407,7 @@ static void close_handles(ch_app *app)
 {
     ch_reload_close(app);
     ch_rest_endpoints_close(app);
-    ch_timers_close();   /* the plugins' timers and post queue */
+    ch_timers_close(); /* the plugins' timers and post queue */
     uv_close((uv_handle_t *)&app->flush_prepare, NULL);
     uv_close((uv_handle_t *)&app->flush_check, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);
@@ -478,7 +477,7 @@ void ch_app_free(ch_app *app)
         ch_plugin_unref(app->plugins[i]);
     free(app->plugins);
     ch_plugin_refused_free();
-    ch_timers_fini();   /* no plugin is left to post */
+    ch_timers_fini(); /* no plugin is left to post */
     if (app->layer)
         ch_layer_free(app->layer);
     ch_config_free(&app->cfg);

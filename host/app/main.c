@@ -36,18 +36,18 @@
 #endif
 
 typedef struct options {
-    const char *config;        /* --config FILE */
+    const char *config;         /* --config FILE */
     const char *default_config; /* the config read when none is given */
     int config_given;
     int check;
-    int dev;                   /* --dev: watch plugins and config */
-    const char *bind;          /* -b */
-    const char *port;          /* -p */
-    int verbosity;             /* -v, -1 if not given */
+    int dev;          /* --dev: watch plugins and config */
+    const char *bind; /* -b */
+    const char *port; /* -p */
+    int verbosity;    /* -v, -1 if not given */
     ch_diag diag;
     char **dir_names, **dir_values;
     size_t n_dirs;
-    int cmd_argc;              /* a management command and its arguments */
+    int cmd_argc; /* a management command and its arguments */
     char **cmd_argv;
 } options;
 
@@ -55,25 +55,26 @@ typedef struct options {
 static void usage(FILE *f, const char *default_config)
 {
     fprintf(f,
-        "usage: chanhost [options] [COMMAND [ARGS]]\n"
-        "\n"
-        "  --config FILE      configuration file (default %s;\n"
-        "                     built-in defaults if that file does not exist)\n"
-        "  -b, --bind ADDR    listen address (overrides `listen`)\n"
-        "  -p, --port PORT    listen port (overrides `listen`; 0 picks a free one)\n"
-        "  -v N, -vN          verbosity 0..3 (0 warnings, 1 info, 2 debug, 3 trace)\n"
-        "  --dev              development mode: reload plugins when their .so files\n"
-        "                     change and the config when its file changes; list\n"
-        "                     loaded plugins at GET /dev/plugins\n"
-        "  --check            validate the config, load every plugin, report each\n"
-        "                     problem, and exit (non-zero if anything is wrong)\n"
-        "  --<directive> VAL  any config directive, overriding the file, e.g.\n"
-        "                     --route '/ws/echo/ echo' --max_message_size 64kb\n"
-        "  --version          print the version and the SDK ABI it speaks\n"
-        "  -h, --help         this text\n"
-        "\n"
-        "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0.\n"
-        "\n", default_config);
+            "usage: chanhost [options] [COMMAND [ARGS]]\n"
+            "\n"
+            "  --config FILE      configuration file (default %s;\n"
+            "                     built-in defaults if that file does not exist)\n"
+            "  -b, --bind ADDR    listen address (overrides `listen`)\n"
+            "  -p, --port PORT    listen port (overrides `listen`; 0 picks a free one)\n"
+            "  -v N, -vN          verbosity 0..3 (0 warnings, 1 info, 2 debug, 3 trace)\n"
+            "  --dev              development mode: reload plugins when their .so files\n"
+            "                     change and the config when its file changes; list\n"
+            "                     loaded plugins at GET /dev/plugins\n"
+            "  --check            validate the config, load every plugin, report each\n"
+            "                     problem, and exit (non-zero if anything is wrong)\n"
+            "  --<directive> VAL  any config directive, overriding the file, e.g.\n"
+            "                     --route '/ws/echo/ echo' --max_message_size 64kb\n"
+            "  --version          print the version and the SDK ABI it speaks\n"
+            "  -h, --help         this text\n"
+            "\n"
+            "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0.\n"
+            "\n",
+            default_config);
     ch_manage_usage(f);
 }
 
@@ -358,11 +359,10 @@ static int run_command(ch_config *cfg, options *o, int problems)
     for (i = 0; i < o->diag.n; i++)
         fprintf(stderr, "%s\n", o->diag.lines[i]);
     if (problems) {
-        fprintf(stderr, "chanhost %s: configuration has %d problem(s)\n", o->cmd_argv[0],
-                problems);
+        fprintf(stderr, "chanhost %s: configuration has %d problem(s)\n", o->cmd_argv[0], problems);
         return 1;
     }
-    ch_manage_set_schema_reader(ch_plugin_read_schema);   /* plugins' tables (SDK 1.2) */
+    ch_manage_set_schema_reader(ch_plugin_read_schema); /* plugins' tables (SDK 1.2) */
     return ch_manage_run(cfg, o->cmd_argc, o->cmd_argv, stdout, stderr);
 }
 
@@ -375,7 +375,7 @@ static int run(ch_config *cfg, options *o)
     uv_loop_init(&loop);
     rc = ch_app_init(&app, &loop, cfg);
     if (rc == 0)
-        rc = ch_app_listen(&app);   /* first, so a busy port costs one line */
+        rc = ch_app_listen(&app); /* first, so a busy port costs one line */
     if (rc == 0)
         rc = ch_app_load(&app);
     if (rc == 0)

@@ -34,11 +34,11 @@ typedef struct reloader {
     uv_fs_event_t plugin_watch, config_watch;
     unsigned watching_plugins : 1, watching_config : 1;
     uv_timer_t debounce;
-    int debounce_config;         /* the pending debounced reload reads config */
+    int debounce_config; /* the pending debounced reload reads config */
     int running, again, again_config;
-    int closed;                  /* handles closed: free when the txn ends */
-    int open_handles;            /* closes not yet reported */
-    char *config_name;           /* basename of the config file */
+    int closed;        /* handles closed: free when the txn ends */
+    int open_handles;  /* closes not yet reported */
+    char *config_name; /* basename of the config file */
 } reloader;
 
 typedef struct txn {
@@ -46,15 +46,15 @@ typedef struct txn {
     reloader *r;
     int with_config;
     char *why;
-    ch_config cfg;               /* the new config (with_config) */
+    ch_config cfg; /* the new config (with_config) */
     ch_diag diag;
-    char *dir;                   /* plugin_dir the names are looked up in */
-    size_t n;                    /* plugin names the routes use */
+    char *dir; /* plugin_dir the names are looked up in */
+    size_t n;  /* plugin names the routes use */
     char **names;
     ch_file_id *ids;
     int *exists;
-    ch_plugin **loaded;          /* new versions, per name */
-    size_t pending;              /* loads not finished */
+    ch_plugin **loaded; /* new versions, per name */
+    size_t pending;     /* loads not finished */
     unsigned loaded_ok, failed;
 } txn;
 
@@ -63,7 +63,7 @@ typedef struct slot {
     size_t i;
 } slot;
 
-static reloader *the;            /* one per process, owned by the app */
+static reloader *the; /* one per process, owned by the app */
 
 /* --- collecting names (loop) and file identities (thread pool) --------- */
 
@@ -120,8 +120,7 @@ static void txn_work(uv_work_t *w)
 
         if (asprintf(&file, "%s/%s.so", t->dir, t->names[i]) >= 0 && stat(file, &st) == 0) {
             t->exists[i] = 1;
-            t->ids[i] = (ch_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino,
-                                     (uint64_t)st.st_size,
+            t->ids[i] = (ch_file_id){(uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_size,
                                      (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
                                          (uint64_t)st.st_mtim.tv_nsec};
         }
@@ -156,9 +155,9 @@ static void txn_free(txn *t)
 enum { KEEP_STR, KEEP_U64, KEEP_LISTEN };
 
 static const struct restart_only {
-    const char *name;            /* the directive */
-    int kind;                    /* KEEP_*: how the value is stored */
-    size_t off;                  /* its field in ch_config (KEEP_LISTEN: listen_host) */
+    const char *name; /* the directive */
+    int kind;         /* KEEP_*: how the value is stored */
+    size_t off;       /* its field in ch_config (KEEP_LISTEN: listen_host) */
 } restart_only[] = {
     {"listen", KEEP_LISTEN, offsetof(ch_config, listen_host)},
     {"layer", KEEP_STR, offsetof(ch_config, layer)},
@@ -328,7 +327,7 @@ static void swap_routes(ch_app *app)
     size_t i;
 
     if (ch_routes_build(&next, &app->cfg, &app->routes) != 0)
-        return;   /* cannot happen for a validated config but for memory */
+        return; /* cannot happen for a validated config but for memory */
     for (i = 0; i < app->routes.n; i++)
         app->routes.routes[i]->plugin = NULL;
     ch_routes_release(&app->routes);
@@ -345,9 +344,10 @@ static void install(ch_app *app, ch_plugin *p)
     stay = migrate(app, p);
     ch_metric_count(CH_M_PLUGIN_RELOADS);
     if (old)
-        ch_log(CH_LOG_INFO, "plugin %s reloaded: generation %u (%s) serves new connections; "
-               "%u connection(s) stay on older code", p->name, p->generation, p->desc->version,
-               stay);
+        ch_log(CH_LOG_INFO,
+               "plugin %s reloaded: generation %u (%s) serves new connections; "
+               "%u connection(s) stay on older code",
+               p->name, p->generation, p->desc->version, stay);
     ch_plugin_unref(old);
 }
 
@@ -360,7 +360,7 @@ static void commit(txn *t)
     ch_app *app = t->r->app;
     size_t i;
 
-    if (t->r->closed || app->stopping) {   /* too late: drop what was loaded */
+    if (t->r->closed || app->stopping) { /* too late: drop what was loaded */
         for (i = 0; i < t->n; i++)
             ch_plugin_unref(t->loaded[i]);
         txn_finish(t);
@@ -384,8 +384,10 @@ static void commit(txn *t)
     ch_rest_endpoints_build(app);
     if (t->with_config) {
         ch_metric_count(CH_M_CONFIG_RELOADS);
-        ch_log(CH_LOG_INFO, "configuration reloaded (%s): %zu route(s), %u plugin(s) (re)loaded,"
-               " %u refused", t->why, app->routes.n, t->loaded_ok, t->failed);
+        ch_log(CH_LOG_INFO,
+               "configuration reloaded (%s): %zu route(s), %u plugin(s) (re)loaded,"
+               " %u refused",
+               t->why, app->routes.n, t->loaded_ok, t->failed);
     }
     txn_finish(t);
 }
@@ -401,8 +403,9 @@ static void on_loaded(ch_plugin *p, const char *err, void *arg)
     } else {
         t->failed++;
         ch_metric_count(CH_M_PLUGIN_LOAD_FAILURES);
-        ch_log(CH_LOG_ERROR, "%s; %s", err, ch_app_plugin(t->r->app, t->names[s->i])
-               ? "the running version keeps serving" : "its routes answer 503");
+        ch_log(CH_LOG_ERROR, "%s; %s", err,
+               ch_app_plugin(t->r->app, t->names[s->i]) ? "the running version keeps serving"
+                                                        : "its routes answer 503");
     }
     free(s);
     if (--t->pending == 0)
@@ -431,7 +434,7 @@ static void start_loads(txn *t)
     const ch_config *cfg = t->with_config ? &t->cfg : &app->cfg;
     size_t i;
 
-    t->pending = 1;   /* held while starting, so no load completes the txn early */
+    t->pending = 1; /* held while starting, so no load completes the txn early */
     for (i = 0; t->ids && i < t->n; i++) {
         const json_t *settings = json_object_get(cfg->plugin_settings, t->names[i]);
         const ch_plugin *cur = ch_app_plugin(app, t->names[i]);
@@ -464,8 +467,10 @@ static void txn_after(uv_work_t *w, int status)
         for (i = 0; i < t->diag.n; i++)
             ch_log(CH_LOG_ERROR, "%s", t->diag.lines[i]);
         ch_metric_count(CH_M_CONFIG_RELOAD_FAILURES);
-        ch_log(CH_LOG_ERROR, "configuration reload refused: %zu problem(s); the running "
-               "configuration stays", t->diag.n);
+        ch_log(CH_LOG_ERROR,
+               "configuration reload refused: %zu problem(s); the running "
+               "configuration stays",
+               t->diag.n);
         txn_finish(t);
         return;
     }
@@ -645,7 +650,7 @@ static void on_reloader_closed(uv_handle_t *h)
         return;
     r->closed = 1;
     if (r->running)
-        return;   /* txn_finish frees it */
+        return; /* txn_finish frees it */
     free(r->config_name);
     free(r);
 }
@@ -682,8 +687,8 @@ static json_t *plugin_json(ch_app *app, const ch_plugin *p)
     gmtime_r(&t, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return json_pack("{s:s, s:s, s:I, s:s, s:I, s:b, s:s}", "name", p->name, "version",
-                     p->desc->version, "generation", (json_int_t)p->generation, "loaded_at",
-                     when, "connections", (json_int_t)p->connections, "current",
+                     p->desc->version, "generation", (json_int_t)p->generation, "loaded_at", when,
+                     "connections", (json_int_t)p->connections, "current",
                      ch_app_plugin(app, p->name) == p, "file", p->file);
 }
 

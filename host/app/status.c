@@ -131,7 +131,8 @@ static void render_traffic(text *t)
     scalar(t, "chanhost_group_sends_total", "counter", "group_send calls.",
            ch_metric_get(CH_M_GROUP_SENDS));
     scalar(t, "chanhost_layer_deliveries_total", "counter",
-           "Channel-layer messages delivered to connections.", ch_metric_get(CH_M_LAYER_DELIVERIES));
+           "Channel-layer messages delivered to connections.",
+           ch_metric_get(CH_M_LAYER_DELIVERIES));
 }
 
 static void render_failures(text *t)
@@ -159,22 +160,24 @@ static void render_plugins(text *t, const ch_app *app)
            "Live plugin versions (value: the connections each serves).");
     for (p = ch_plugin_live(); p; p = p->live_next) {
         put(t, "chanhost_plugin_info{plugin=\"%s\",", label(p->name));
-        put(t, "version=\"%s\",generation=\"%u\"} %llu\n", label(p->desc->version),
-            p->generation, (unsigned long long)p->connections);
+        put(t, "version=\"%s\",generation=\"%u\"} %llu\n", label(p->desc->version), p->generation,
+            (unsigned long long)p->connections);
     }
     family(t, "chanhost_plugin_loaded_timestamp_seconds", "gauge",
            "When each live plugin version was loaded.");
     for (p = ch_plugin_live(); p; p = p->live_next)
-        put(t, "chanhost_plugin_loaded_timestamp_seconds{plugin=\"%s\",generation=\"%u\"} "
-            "%llu\n", label(p->name), p->generation, (unsigned long long)p->loaded_at);
+        put(t,
+            "chanhost_plugin_loaded_timestamp_seconds{plugin=\"%s\",generation=\"%u\"} "
+            "%llu\n",
+            label(p->name), p->generation, (unsigned long long)p->loaded_at);
     scalar(t, "chanhost_plugin_load_failures_total", "counter", "Plugin loads refused.",
            ch_metric_get(CH_M_PLUGIN_LOAD_FAILURES));
     scalar(t, "chanhost_plugin_reloads_total", "counter", "New plugin versions installed.",
            ch_metric_get(CH_M_PLUGIN_RELOADS));
     scalar(t, "chanhost_config_reloads_total", "counter", "Configuration reloads applied.",
            ch_metric_get(CH_M_CONFIG_RELOADS));
-    scalar(t, "chanhost_config_reload_failures_total", "counter",
-           "Configuration reloads refused.", ch_metric_get(CH_M_CONFIG_RELOAD_FAILURES));
+    scalar(t, "chanhost_config_reload_failures_total", "counter", "Configuration reloads refused.",
+           ch_metric_get(CH_M_CONFIG_RELOAD_FAILURES));
     scalar(t, "chanhost_plugin_http_timeouts_total", "counter",
            "Plugin endpoint requests answered 504 (no answer within plugin_http_timeout).",
            ch_metric_get(CH_M_PLUGIN_HTTP_TIMEOUTS));
@@ -202,8 +205,8 @@ static void render_login(text *t)
            ch_metric_get(CH_M_HASH_REJECTED));
     scalar(t, "chanhost_password_hashes_running", "gauge", "Password hashes on the thread pool.",
            ch_metric_get(CH_M_HASH_RUNNING));
-    scalar(t, "chanhost_password_hash_queue_depth", "gauge",
-           "Password hashes waiting for a slot.", ch_metric_get(CH_M_HASH_WAITING));
+    scalar(t, "chanhost_password_hash_queue_depth", "gauge", "Password hashes waiting for a slot.",
+           ch_metric_get(CH_M_HASH_WAITING));
 }
 
 static uint64_t jint(const json_t *o, const char *k)
@@ -259,8 +262,7 @@ static void render_redis(text *t, const ch_app *app)
     scalar(t, "chanhost_redis_dropped_total", "counter",
            "Messages not published because the outage buffer was full.", r.dropped);
     scalar(t, "chanhost_redis_unconfirmed_total", "counter",
-           "Messages published whose connection was lost before Redis answered.",
-           r.unconfirmed);
+           "Messages published whose connection was lost before Redis answered.", r.unconfirmed);
     family(t, "chanhost_redis_down_seconds_total", "counter",
            "Seconds the Redis layer was not fully connected.");
     put(t, "chanhost_redis_down_seconds_total %.3f\n", (double)r.down_ms / 1000);
@@ -323,12 +325,11 @@ void ch_health_serve(ch_conn *c, const ch_req *req)
 
     if (!method_ok(c, req))
         return;
-    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:{s:s, s:s, s:I}, s:o}",
-                  "status", app->stopping ? "stopping" : "ok", "version", CHANHOST_VERSION,
-                  "uptime_seconds", (json_int_t)((uv_now(app->loop) - app->started_ms) / 1000),
-                  "connections", (json_int_t)app->n_ws, "tcp_connections",
-                  (json_int_t)app->n_conns, "layer", "backend",
-                  ch_layer_backend_name(app->layer), "state", ch_layer_state(app->layer),
+    j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:{s:s, s:s, s:I}, s:o}", "status",
+                  app->stopping ? "stopping" : "ok", "version", CHANHOST_VERSION, "uptime_seconds",
+                  (json_int_t)((uv_now(app->loop) - app->started_ms) / 1000), "connections",
+                  (json_int_t)app->n_ws, "tcp_connections", (json_int_t)app->n_conns, "layer",
+                  "backend", ch_layer_backend_name(app->layer), "state", ch_layer_state(app->layer),
                   "groups", (json_int_t)ch_layer_group_count(app->layer), "store",
                   store_status(app));
     s = j ? json_dumps(j, JSON_COMPACT) : NULL;

@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define BLANKS " \t"              /* between "Bearer" and its token */
+#define BLANKS " \t"                  /* between "Bearer" and its token */
 #define SECRET_MAX ((size_t)64 << 10) /* the largest token secret file */
 
 /* Wipe and free a signature (NULL is fine): in ch_jwt_verify it is the
@@ -84,7 +84,7 @@ static int exp_seconds(const json_t *exp, int64_t *out)
         return *out >= 0 && *out <= CH_JWT_EXP_MAX;
     }
     d = json_real_value(exp);
-    if (!(d >= 0.0 && d <= (double)CH_JWT_EXP_MAX))   /* also false for NaN */
+    if (!(d >= 0.0 && d <= (double)CH_JWT_EXP_MAX)) /* also false for NaN */
         return 0;
     *out = (int64_t)d;
     return 1;
@@ -109,8 +109,7 @@ json_t *ch_jwt_verify(const char *token, const unsigned char *secret, size_t len
         goto fail;
     sig = hs256(token, (size_t)(dot2 - token), secret, len);
     *why = "bad signature";
-    if (!sig || strlen(sig) != strlen(dot2 + 1) ||
-        CRYPTO_memcmp(sig, dot2 + 1, strlen(sig)) != 0)
+    if (!sig || strlen(sig) != strlen(dot2 + 1) || CRYPTO_memcmp(sig, dot2 + 1, strlen(sig)) != 0)
         goto fail;
     *why = "malformed";
     claims = decode_part(dot1 + 1, (size_t)(dot2 - dot1 - 1));
@@ -152,15 +151,14 @@ static char *pbkdf2_b64(const char *password, const char *salt, unsigned iterati
 
 char *ch_password_hash(const char *password, unsigned iterations)
 {
-    static const char alphabet[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     unsigned char rnd[22];
     char salt[23], *hash, *out = NULL;
     size_t i;
 
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return NULL;
-    for (i = 0; i < sizeof rnd; i++)   /* Django's salts: 22 alphanumerics */
+    for (i = 0; i < sizeof rnd; i++) /* Django's salts: 22 alphanumerics */
         salt[i] = alphabet[rnd[i] % (sizeof alphabet - 1)];
     salt[sizeof rnd] = '\0';
     hash = pbkdf2_b64(password, salt, iterations);
@@ -181,8 +179,7 @@ int ch_password_check(const char *password, const char *stored)
         strcmp(algo, "pbkdf2_sha256") != 0 || iterations == 0 || iterations > CH_PBKDF2_ITER_MAX)
         return 0;
     hash = pbkdf2_b64(password, salt, iterations);
-    ok = hash && strlen(hash) == strlen(expect) &&
-         CRYPTO_memcmp(hash, expect, strlen(hash)) == 0;
+    ok = hash && strlen(hash) == strlen(expect) && CRYPTO_memcmp(hash, expect, strlen(hash)) == 0;
     free(hash);
     return ok;
 }

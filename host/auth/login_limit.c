@@ -11,13 +11,13 @@
 #include "hmap.h"
 
 typedef struct entry {
-    struct entry *older, *newer;   /* the eviction list */
-    unsigned failures;             /* settled failures since the last reset */
-    unsigned pending;              /* attempts begun and not yet settled */
-    uint64_t last;                 /* ms of the last failure or lock */
-    uint64_t locked_until;         /* ms; <= now: not locked */
-    uint64_t failed_until;         /* the part of it settled failures made */
-    char key[];                    /* the map's key (it borrows this) */
+    struct entry *older, *newer; /* the eviction list */
+    unsigned failures;           /* settled failures since the last reset */
+    unsigned pending;            /* attempts begun and not yet settled */
+    uint64_t last;               /* ms of the last failure or lock */
+    uint64_t locked_until;       /* ms; <= now: not locked */
+    uint64_t failed_until;       /* the part of it settled failures made */
+    char key[];                  /* the map's key (it borrows this) */
 } entry;
 
 struct ch_login_limit {
@@ -187,7 +187,7 @@ void ch_login_limit_end(ch_login_limit *l, const char *key, const ch_login_rule 
             e->failed_until = lock_for(rule, e->failures, now);
         lock_until(e, e->failed_until, now);
     }
-    if (e->pending == 0)   /* no attempt in flight: only failures lock */
+    if (e->pending == 0) /* no attempt in flight: only failures lock */
         e->locked_until = e->failed_until;
     touch(l, e);
 }

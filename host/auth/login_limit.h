@@ -35,11 +35,11 @@ typedef struct ch_login_limit ch_login_limit;
 /* The rule of one kind of key (read at every call: a reload applies at
  * once).  free 0: the rule is off (begin always lets the attempt go). */
 typedef struct ch_login_rule {
-    unsigned free;            /* failures before the first delay */
-    uint64_t delay_ms;        /* the first delay */
-    uint64_t max_delay_ms;    /* the cap of the doubling, and the quiet time */
-    size_t max_entries;       /* the table's bound (at least 1) */
-    int reset_on_success;     /* 1: a success clears the key */
+    unsigned free;         /* failures before the first delay */
+    uint64_t delay_ms;     /* the first delay */
+    uint64_t max_delay_ms; /* the cap of the doubling, and the quiet time */
+    size_t max_entries;    /* the table's bound (at least 1) */
+    int reset_on_success;  /* 1: a success clears the key */
 } ch_login_rule;
 
 /* An empty table (new; free with ch_login_limit_free), or NULL. */

@@ -40,42 +40,42 @@ typedef struct ch_app {
     ch_config cfg;
     uv_tcp_t listener;
     int listening;
-    char listen_addr[64];     /* "127.0.0.1:8000", the address really bound */
+    char listen_addr[64]; /* "127.0.0.1:8000", the address really bound */
 
-    ch_route_table routes;    /* the running table (swapped on reload) */
-    ch_plugin **plugins;      /* the current version of each loaded plugin */
+    ch_route_table routes; /* the running table (swapped on reload) */
+    ch_plugin **plugins;   /* the current version of each loaded plugin */
     size_t n_plugins;
-    struct ch_endpoints *endpoints;  /* the plugins' HTTP endpoints (owned by
+    struct ch_endpoints *endpoints; /* the plugins' HTTP endpoints (owned by
                                         api/rest_plugins.c; swapped on reload) */
 
     ch_layer *layer;
-    struct ch_store *store;   /* NULL when the config says store none */
-    unsigned char *auth_secret;   /* token signing key (auth.h) */
+    struct ch_store *store;     /* NULL when the config says store none */
+    unsigned char *auth_secret; /* token signing key (auth.h) */
     size_t auth_secret_len;
-    char *service_token;      /* NULL: no service access */
+    char *service_token; /* NULL: no service access */
 
-    ch_conn *conns;           /* every open connection (doubly linked) */
-    uint64_t n_conns;         /* TCP connections */
-    uint64_t n_ws;            /* open WebSocket connections */
-    ch_conn *dirty;           /* connections with output to flush */
-    ch_http_handler *http_handlers;  /* what answers HTTP requests (http.h) */
+    ch_conn *conns;                 /* every open connection (doubly linked) */
+    uint64_t n_conns;               /* TCP connections */
+    uint64_t n_ws;                  /* open WebSocket connections */
+    ch_conn *dirty;                 /* connections with output to flush */
+    ch_http_handler *http_handlers; /* what answers HTTP requests (http.h) */
     size_t n_http_handlers;
     /* Called by net when stopping and the last connection is freed (set by
      * app.c: ch_app_stop); NULL: nothing to do. */
     void (*drained)(struct ch_app *app);
 
-    uv_prepare_t flush_prepare;  /* flush output before the loop polls */
-    uv_check_t flush_check;      /* and after I/O callbacks ran */
+    uv_prepare_t flush_prepare; /* flush output before the loop polls */
+    uv_check_t flush_check;     /* and after I/O callbacks ran */
     uv_signal_t sig_term, sig_int;
     uv_timer_t shutdown_timer;
     int stopping;
-    int loading;              /* start-up plugin loads run the loop (migrations) */
-    int accept_deferred;      /* a connection came meanwhile: accept it after */
-    uint64_t started_ms;      /* uv_now at start */
+    int loading;         /* start-up plugin loads run the loop (migrations) */
+    int accept_deferred; /* a connection came meanwhile: accept it after */
+    uint64_t started_ms; /* uv_now at start */
 
-    char *read_buf;           /* the one read buffer of the loop */
+    char *read_buf; /* the one read buffer of the loop */
     size_t read_buf_size;
-    char *scratch;            /* NUL-terminated copy of text messages */
+    char *scratch; /* NUL-terminated copy of text messages */
     size_t scratch_size;
 } ch_app;
 

@@ -16,8 +16,8 @@
 #include <stddef.h>
 
 typedef enum ch_b64_alphabet {
-    CH_B64_STD,   /* A-Z a-z 0-9 + /, padded with '=' to a multiple of 4 */
-    CH_B64_URL    /* A-Z a-z 0-9 - _, never padded */
+    CH_B64_STD, /* A-Z a-z 0-9 + /, padded with '=' to a multiple of 4 */
+    CH_B64_URL  /* A-Z a-z 0-9 - _, never padded */
 } ch_b64_alphabet;
 
 /* Room for the NUL-terminated base64 of n bytes (either alphabet). */

@@ -67,8 +67,14 @@ int ch_parse_duration(const char *s, uint64_t *ms)
 int ch_parse_size(const char *s, uint64_t *bytes)
 {
     static const struct unit units[] = {
-        {"", 1}, {"k", 1ull << 10}, {"kb", 1ull << 10}, {"m", 1ull << 20},
-        {"mb", 1ull << 20}, {"g", 1ull << 30}, {"gb", 1ull << 30}, {NULL, 0},
+        {"", 1},
+        {"k", 1ull << 10},
+        {"kb", 1ull << 10},
+        {"m", 1ull << 20},
+        {"mb", 1ull << 20},
+        {"g", 1ull << 30},
+        {"gb", 1ull << 30},
+        {NULL, 0},
     };
     return scale(s, units, bytes);
 }
@@ -161,8 +167,8 @@ void ch_config_free(ch_config *cfg)
 typedef struct pctx {
     ch_config *cfg;
     ch_diag *diag;
-    const char *prefix;  /* "FILE:LINE" or "--route" */
-    const char *base;    /* absolute directory for relative paths */
+    const char *prefix; /* "FILE:LINE" or "--route" */
+    const char *base;   /* absolute directory for relative paths */
     const struct directive *d;
 } pctx;
 
@@ -172,11 +178,11 @@ enum kind { K_SIZE, K_DURATION, K_BOOL, K_COUNT, K_LEVEL, K_PATH, K_WORD, K_FUNC
 
 typedef struct directive {
     const char *name;
-    int min_args, max_args;   /* max_args -1: unlimited */
+    int min_args, max_args; /* max_args -1: unlimited */
     enum kind kind;
-    size_t off;               /* field of ch_config, for all but K_FUNC */
-    handler fn;               /* K_FUNC */
-    const char *usage;        /* the arguments, for messages */
+    size_t off;        /* field of ch_config, for all but K_FUNC */
+    handler fn;        /* K_FUNC */
+    const char *usage; /* the arguments, for messages */
 } directive;
 
 static int has_prefix(const char *s, const char *prefix)
@@ -316,8 +322,7 @@ static int h_listen(pctx *c, char **args, int n)
         return 0;
     }
     if (split_listen(args[0], host, sizeof host, &port) < 0)
-        return report(c, "'%s' is not ADDR:PORT (use 127.0.0.1:8000, 8000 or [::1]:8000)",
-                      args[0]);
+        return report(c, "'%s' is not ADDR:PORT (use 127.0.0.1:8000, 8000 or [::1]:8000)", args[0]);
     if (take_string(c, &c->cfg->listen_host, strdup(host)) < 0)
         return -1;
     c->cfg->listen_port = port;
@@ -337,8 +342,10 @@ static int h_origins(pctx *c, char **args, int n)
     cfg->allowed_origins = list;
     for (i = 0; i < n; i++) {
         if (args[i][0] == '\0' || strpbrk(args[i], " \t\r\n\v\f"))
-            r = report(c, "'%s' is not an origin (use *, https://chat.example.com, "
-                          "http://localhost:*, .example.com)", args[i]);
+            r = report(c,
+                       "'%s' is not an origin (use *, https://chat.example.com, "
+                       "http://localhost:*, .example.com)",
+                       args[i]);
         else if (!(list[cfg->n_allowed_origins] = strdup(args[i])))
             r = report(c, "out of memory");
         else
@@ -457,8 +464,10 @@ static int h_route(pctx *c, char **args, int n)
         return report(c, "out of memory");
     c->cfg->routes = routes;
     r = &routes[c->cfg->n_routes];
-    *r = (ch_route_cfg){.pattern = strdup(args[0]), .plugin = strdup(args[1]),
-                        .reload = reload, .where = strdup(c->prefix)};
+    *r = (ch_route_cfg){.pattern = strdup(args[0]),
+                        .plugin = strdup(args[1]),
+                        .reload = reload,
+                        .where = strdup(c->prefix)};
     if (!r->pattern || !r->plugin || !r->where) {
         free(r->pattern);
         free(r->plugin);
@@ -495,8 +504,14 @@ static int h_plugin_setting(pctx *c, char **args, int n)
     return 0;
 }
 
-#define FIELD(name, kind, usage) {#name, 1, 1, kind, offsetof(ch_config, name), NULL, usage}
-#define FUNC(name, min, max, fn, usage) {#name, min, max, K_FUNC, 0, fn, usage}
+#define FIELD(name, kind, usage)                                  \
+    {                                                             \
+#name, 1, 1, kind, offsetof(ch_config, name), NULL, usage \
+    }
+#define FUNC(name, min, max, fn, usage)       \
+    {                                         \
+#name, min, max, K_FUNC, 0, fn, usage \
+    }
 
 static const directive directives[] = {
     FUNC(listen, 1, 1, h_listen, "ADDR:PORT | PORT | [V6ADDR]:PORT"),
@@ -589,7 +604,7 @@ static int run_directive(ch_config *cfg, ch_diag *diag, const char *prefix, cons
         ch_diag_add(diag, "%s: unknown directive '%s'", prefix, name);
         return 1;
     }
-    if (check_count(&c, n) < 0 || n < 1)  /* n < 1 cannot pass check_count */
+    if (check_count(&c, n) < 0 || n < 1) /* n < 1 cannot pass check_count */
         return 1;
     if (c.d->kind == K_FUNC)
         return c.d->fn(&c, args, n) < 0;
@@ -623,8 +638,7 @@ static const char *leading_directive(const char *line)
 
     line += strspn(line, " \t");
     for (i = 0; i < sizeof directives / sizeof directives[0]; i++)
-        if (has_prefix(line, directives[i].name) &&
-            is_blank(line[strlen(directives[i].name)]))
+        if (has_prefix(line, directives[i].name) && is_blank(line[strlen(directives[i].name)]))
             return directives[i].name;
     return NULL;
 }
@@ -704,8 +718,8 @@ int ch_config_load_file(ch_config *cfg, const char *path, ch_diag *diag)
  * with "--" or no file was loaded, else against the file's directory.
  * Returns the number of problems appended to diag.
  */
-int ch_config_apply(ch_config *cfg, const char *name, const char *value,
-                    const char *where, ch_diag *diag)
+int ch_config_apply(ch_config *cfg, const char *name, const char *value, const char *where,
+                    ch_diag *diag)
 {
     char err[128], **argv, *base;
     int n, problems;

@@ -53,29 +53,29 @@ void ch_diag_free(ch_diag *d);
 enum { CH_RELOAD_KEEP = 0, CH_RELOAD_RESTART = 1 };
 
 typedef struct ch_route_cfg {
-    char *pattern;   /* e.g. "/ws/chat/<int:room_id>/" */
-    char *plugin;    /* plugin name, file plugin_dir/<plugin>.so */
-    int reload;      /* CH_RELOAD_KEEP or CH_RELOAD_RESTART */
-    char *where;     /* "file:line" or "--route", for messages */
+    char *pattern; /* e.g. "/ws/chat/<int:room_id>/" */
+    char *plugin;  /* plugin name, file plugin_dir/<plugin>.so */
+    int reload;    /* CH_RELOAD_KEEP or CH_RELOAD_RESTART */
+    char *where;   /* "file:line" or "--route", for messages */
 } ch_route_cfg;
 
 typedef struct ch_config {
     /* where it came from */
-    char *path;                /* config file path, NULL if none */
+    char *path; /* config file path, NULL if none */
 
     /* listen */
-    char *listen_host;         /* default "127.0.0.1" */
-    int listen_port;           /* default 8000 */
+    char *listen_host; /* default "127.0.0.1" */
+    int listen_port;   /* default 8000 */
 
-    char *plugin_dir;          /* NULL: main.c uses the plugins/ next to the binary */
-    char *static_dir;          /* NULL: no static files */
+    char *plugin_dir; /* NULL: main.c uses the plugins/ next to the binary */
+    char *static_dir; /* NULL: no static files */
 
     /* origins: each entry "*", a full origin "https://chat.example.com",
      * "http://localhost:*" (any port) or a host pattern as in Django's
      * ALLOWED_HOSTS ("example.com", ".example.com" for subdomains). */
     char **allowed_origins;
     size_t n_allowed_origins;
-    int require_origin;        /* yes/no, default no */
+    int require_origin; /* yes/no, default no */
 
     /* The role names users may have besides "user" and "admin" (the
      * plugins give them their meaning), each ch_role_name_ok; none by
@@ -83,26 +83,26 @@ typedef struct ch_config {
     char **roles;
     size_t n_roles;
 
-    char *layer;               /* "memory" (default) or a redis:// URL */
-    char *store;               /* "none" (default), sqlite:PATH, postgresql://... */
-    char *store_key_file;      /* message keys; NULL: next to a sqlite file */
-    char *store_key_env;       /* or the variable holding them */
-    uint64_t store_queue_max;  /* 0: the store's default (10000) */
-    uint64_t store_batch_max;  /* 0: the store's default (256) */
+    char *layer;              /* "memory" (default) or a redis:// URL */
+    char *store;              /* "none" (default), sqlite:PATH, postgresql://... */
+    char *store_key_file;     /* message keys; NULL: next to a sqlite file */
+    char *store_key_env;      /* or the variable holding them */
+    uint64_t store_queue_max; /* 0: the store's default (10000) */
+    uint64_t store_batch_max; /* 0: the store's default (256) */
 
     /* authentication (auth.h, docs/api.md) */
-    char *auth_secret_file;    /* token secret; NULL: next to a sqlite store */
-    char *auth_secret_env;     /* or the variable holding it */
-    uint64_t auth_token_ttl;   /* 24h, milliseconds */
-    uint64_t auth_pbkdf2_iterations;   /* 260000 */
-    uint64_t auth_login_failures;      /* 5 per account before delays; 0: off */
-    uint64_t auth_login_ip_failures;   /* 20 per client address; 0: off */
-    uint64_t auth_login_delay;         /* 1s: the first delay, doubled per failure */
-    uint64_t auth_login_max_delay;     /* 15m: the cap, and the quiet time that forgets */
-    uint64_t auth_login_table;         /* 10000 accounts and addresses remembered */
-    uint64_t auth_hash_threads;        /* 2 password hashes at once */
-    uint64_t auth_hash_queue;          /* 64 waiting; beyond: 503 */
-    char *auth_service_token_file;     /* the service token, if any */
+    char *auth_secret_file;          /* token secret; NULL: next to a sqlite store */
+    char *auth_secret_env;           /* or the variable holding it */
+    uint64_t auth_token_ttl;         /* 24h, milliseconds */
+    uint64_t auth_pbkdf2_iterations; /* 260000 */
+    uint64_t auth_login_failures;    /* 5 per account before delays; 0: off */
+    uint64_t auth_login_ip_failures; /* 20 per client address; 0: off */
+    uint64_t auth_login_delay;       /* 1s: the first delay, doubled per failure */
+    uint64_t auth_login_max_delay;   /* 15m: the cap, and the quiet time that forgets */
+    uint64_t auth_login_table;       /* 10000 accounts and addresses remembered */
+    uint64_t auth_hash_threads;      /* 2 password hashes at once */
+    uint64_t auth_hash_queue;        /* 64 waiting; beyond: 503 */
+    char *auth_service_token_file;   /* the service token, if any */
     char *auth_service_token_env;
 
     ch_route_cfg *routes;
@@ -112,14 +112,14 @@ typedef struct ch_config {
     json_t *plugin_settings;
 
     /* limits */
-    uint64_t max_message_size;    /* 1mb: largest WebSocket message in */
-    uint64_t max_outbound_bytes;  /* 4mb: queued towards one slow client */
+    uint64_t max_message_size;     /* 1mb: largest WebSocket message in */
+    uint64_t max_outbound_bytes;   /* 4mb: queued towards one slow client */
     uint64_t outbound_pause_bytes; /* 1mb (at most half the above): stop reading */
-    uint64_t max_request_line;    /* 8kb */
-    uint64_t max_header_bytes;    /* 16kb, all header lines together */
-    uint64_t max_headers;         /* 100 header fields */
-    uint64_t max_body_size;       /* 1mb for HTTP request bodies */
-    uint64_t max_connections;     /* 0: limited only by file descriptors */
+    uint64_t max_request_line;     /* 8kb */
+    uint64_t max_header_bytes;     /* 16kb, all header lines together */
+    uint64_t max_headers;          /* 100 header fields */
+    uint64_t max_body_size;        /* 1mb for HTTP request bodies */
+    uint64_t max_connections;      /* 0: limited only by file descriptors */
 
     /* timeouts, milliseconds; 0 disables where noted */
     uint64_t handshake_timeout;   /* 5s: TCP accept to accepted WebSocket */
@@ -132,7 +132,7 @@ typedef struct ch_config {
     uint64_t plugin_http_timeout; /* 30s: a plugin endpoint's answer, else 504 */
     uint64_t send_timeout;        /* 30s: paused with no write progress -> closed */
 
-    int verbosity;                /* 0..3, default 1 */
+    int verbosity; /* 0..3, default 1 */
 } ch_config;
 
 /* Fill *cfg with the defaults above.  Returns 0 or -ENOMEM. */
@@ -149,8 +149,8 @@ int ch_config_load_file(ch_config *cfg, const char *path, ch_diag *diag);
 /* Parse one directive from text, e.g. ("route", "/ws/x/ echo") as given
  * by --route, with `where` naming it in messages ("--route").  Returns the
  * number of problems added. */
-int ch_config_apply(ch_config *cfg, const char *directive, const char *value,
-                    const char *where, ch_diag *diag);
+int ch_config_apply(ch_config *cfg, const char *directive, const char *value, const char *where,
+                    ch_diag *diag);
 
 /* Non-zero if `name` is a known directive (for command-line parsing). */
 int ch_config_is_directive(const char *name);

@@ -148,7 +148,7 @@ static const char *word(tok *t, const char **p)
  */
 int ch_config_split(const char *line, char ***argv, char *err, size_t errlen)
 {
-    size_t len = strlen(line);  /* n words take at least 2n-1 bytes */
+    size_t len = strlen(line); /* n words take at least 2n-1 bytes */
     tok t = {.buf = malloc(len + 1), .argv = calloc(len / 2 + 2, sizeof(char *))};
     const char *p = line, *why = NULL;
 
@@ -183,4 +183,3 @@ void ch_config_free_argv(char **argv)
         free(*a);
     free(argv);
 }
-

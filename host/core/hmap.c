@@ -76,8 +76,7 @@ void *ch_hmap_get(const ch_hmap *m, const char *key)
 
 /* Copy the entries of old[0..old_cap) into the empty table slots of
  * new_cap slots, by their stored hashes (nothing is rehashed). */
-static void hmap_move(ch_hmap_slot *slots, size_t new_cap, const ch_hmap_slot *old,
-                      size_t old_cap)
+static void hmap_move(ch_hmap_slot *slots, size_t new_cap, const ch_hmap_slot *old, size_t old_cap)
 {
     for (size_t i = 0; i < old_cap; i++) {
         size_t j;

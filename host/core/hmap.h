@@ -20,16 +20,16 @@
 #include <stdint.h>
 
 typedef struct ch_hmap_slot {
-    const char *key;               /* NULL: empty slot */
+    const char *key; /* NULL: empty slot */
     void *val;
     uint64_t hash;
 } ch_hmap_slot;
 
 typedef struct ch_hmap {
-    ch_hmap_slot *slots;           /* NULL until the first insert */
-    size_t cap;                    /* 0 or a power of two */
+    ch_hmap_slot *slots; /* NULL until the first insert */
+    size_t cap;          /* 0 or a power of two */
     size_t count;
-    uint64_t seed;                 /* hash seed, set with the first table */
+    uint64_t seed; /* hash seed, set with the first table */
 } ch_hmap;
 
 /* An empty map (no allocation); a zeroed ch_hmap is also a valid empty map. */

@@ -25,7 +25,10 @@ void ch_logv(int level, const char *prefix, const char *fmt, va_list ap)
     localtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", &tm);
     flockfile(stderr);
-    fprintf(stderr, "%s %-7s %s", stamp, names[level < 0 ? 0 : level > 4 ? 4 : level],
+    fprintf(stderr, "%s %-7s %s", stamp,
+            names[level < 0   ? 0
+                  : level > 4 ? 4
+                              : level],
             prefix ? prefix : "");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);

@@ -11,8 +11,7 @@
 
 #include <stdarg.h>
 
-enum { CH_LOG_ERROR = 0, CH_LOG_WARN = 1, CH_LOG_INFO = 2, CH_LOG_DEBUG = 3,
-       CH_LOG_TRACE = 4 };
+enum { CH_LOG_ERROR = 0, CH_LOG_WARN = 1, CH_LOG_INFO = 2, CH_LOG_DEBUG = 3, CH_LOG_TRACE = 4 };
 
 /* Set the verbosity 0..3 (-v0..-v3). */
 void ch_log_set_verbosity(int v);

@@ -14,33 +14,33 @@
 #include <stdint.h>
 
 enum ch_metric {
-    CH_M_CONN_ACCEPTED,       /* TCP connections accepted */
-    CH_M_CONN_REFUSED,        /* over max_connections */
-    CH_M_FRAMES_IN,           /* WebSocket messages received */
-    CH_M_FRAMES_OUT,          /* WebSocket messages queued to clients */
-    CH_M_BYTES_IN,            /* bytes read from sockets */
-    CH_M_BYTES_OUT,           /* bytes handed to the kernel */
-    CH_M_SLOW_CLOSES,         /* closed as slow consumers */
-    CH_M_GROUP_SENDS,         /* group_send calls */
-    CH_M_LAYER_DELIVERIES,    /* layer messages delivered to connections */
+    CH_M_CONN_ACCEPTED,    /* TCP connections accepted */
+    CH_M_CONN_REFUSED,     /* over max_connections */
+    CH_M_FRAMES_IN,        /* WebSocket messages received */
+    CH_M_FRAMES_OUT,       /* WebSocket messages queued to clients */
+    CH_M_BYTES_IN,         /* bytes read from sockets */
+    CH_M_BYTES_OUT,        /* bytes handed to the kernel */
+    CH_M_SLOW_CLOSES,      /* closed as slow consumers */
+    CH_M_GROUP_SENDS,      /* group_send calls */
+    CH_M_LAYER_DELIVERIES, /* layer messages delivered to connections */
     CH_M_PLUGIN_LOAD_FAILURES,
-    CH_M_PLUGIN_RELOADS,          /* new plugin versions installed */
+    CH_M_PLUGIN_RELOADS, /* new plugin versions installed */
     CH_M_CONFIG_RELOADS,
     CH_M_CONFIG_RELOAD_FAILURES,
     CH_M_HTTP_REQUESTS,
-    CH_M_PLUGIN_HTTP_TIMEOUTS,    /* plugin endpoints answered 504 by the host */
-    CH_M_LOGIN_ATTEMPTS,          /* POST /api/auth/login/ with a well-formed body */
-    CH_M_LOGIN_FAILURES,          /* of them: wrong password, unknown or inactive user */
-    CH_M_LOGIN_LIMITED,           /* of them: answered 429 without hashing */
-    CH_M_HASHES,                  /* password hashes run on the thread pool */
-    CH_M_HASH_REJECTED,           /* answered 503: auth_hash_queue were waiting */
-    CH_M_HASH_RUNNING,            /* gauge: hashes on the pool now */
-    CH_M_HASH_WAITING,            /* gauge: hashes waiting for a slot */
-    CH_M_LOGIN_REMEMBERED,        /* gauge: accounts and addresses in the limiter */
-    CH_M_BACKPRESSURE_PAUSES,     /* connections that stopped reading: output over the pause */
-    CH_M_OVERFLOW_CLOSES_HTTP,    /* HTTP connections closed over max_outbound_bytes */
-    CH_M_OVERFLOW_CLOSES_WS,      /* WebSockets closed over max_outbound_bytes (1013) */
-    CH_M_SEND_TIMEOUTS,           /* paused connections closed after send_timeout */
+    CH_M_PLUGIN_HTTP_TIMEOUTS, /* plugin endpoints answered 504 by the host */
+    CH_M_LOGIN_ATTEMPTS,       /* POST /api/auth/login/ with a well-formed body */
+    CH_M_LOGIN_FAILURES,       /* of them: wrong password, unknown or inactive user */
+    CH_M_LOGIN_LIMITED,        /* of them: answered 429 without hashing */
+    CH_M_HASHES,               /* password hashes run on the thread pool */
+    CH_M_HASH_REJECTED,        /* answered 503: auth_hash_queue were waiting */
+    CH_M_HASH_RUNNING,         /* gauge: hashes on the pool now */
+    CH_M_HASH_WAITING,         /* gauge: hashes waiting for a slot */
+    CH_M_LOGIN_REMEMBERED,     /* gauge: accounts and addresses in the limiter */
+    CH_M_BACKPRESSURE_PAUSES,  /* connections that stopped reading: output over the pause */
+    CH_M_OVERFLOW_CLOSES_HTTP, /* HTTP connections closed over max_outbound_bytes */
+    CH_M_OVERFLOW_CLOSES_WS,   /* WebSockets closed over max_outbound_bytes (1013) */
+    CH_M_SEND_TIMEOUTS,        /* paused connections closed after send_timeout */
     CH_M__COUNT
 };
 

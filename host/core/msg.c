@@ -157,8 +157,8 @@ ch_msg *ch_msg_from_text(const char *text, size_t len, const char **err)
         err = &dummy;
     obj = json_loadb(text, len, 0, &jerr);
     if (!obj) {
-        snprintf(errbuf, sizeof errbuf, "invalid JSON: %s (line %d, column %d)",
-                 jerr.text, jerr.line, jerr.column);
+        snprintf(errbuf, sizeof errbuf, "invalid JSON: %s (line %d, column %d)", jerr.text,
+                 jerr.line, jerr.column);
         *err = errbuf;
         return NULL;
     }

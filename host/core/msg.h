@@ -19,7 +19,7 @@
 
 typedef struct ch_buf {
     uint32_t refs;
-    uint32_t len;        /* bytes used in data */
+    uint32_t len; /* bytes used in data */
     uint8_t data[];
 } ch_buf;
 
@@ -28,12 +28,21 @@ typedef struct ch_buf {
 ch_buf *ch_buf_new(size_t len);
 /* A new buffer holding a copy of data[0..len). */
 ch_buf *ch_buf_from(const void *data, size_t len);
-static inline ch_buf *ch_buf_ref(ch_buf *b) { b->refs++; return b; }
-void ch_buf_unref(ch_buf *b);   /* frees at zero; NULL is a no-op */
+static inline ch_buf *ch_buf_ref(ch_buf *b)
+{
+    b->refs++;
+    return b;
+}
+void ch_buf_unref(ch_buf *b); /* frees at zero; NULL is a no-op */
 
 /* WebSocket opcodes used by the host when building frames. */
-enum { CH_WS_OP_TEXT = 1, CH_WS_OP_BINARY = 2, CH_WS_OP_CLOSE = 8,
-       CH_WS_OP_PING = 9, CH_WS_OP_PONG = 10 };
+enum {
+    CH_WS_OP_TEXT = 1,
+    CH_WS_OP_BINARY = 2,
+    CH_WS_OP_CLOSE = 8,
+    CH_WS_OP_PING = 9,
+    CH_WS_OP_PONG = 10
+};
 
 /* Size of the header of an unmasked server frame with `len` payload. */
 size_t ch_ws_frame_header_len(uint64_t len);
@@ -44,11 +53,11 @@ ch_buf *ch_ws_frame_new(int opcode, const void *payload, size_t len);
 
 typedef struct ch_msg {
     uint32_t refs;
-    json_t *json;        /* the object (own reference) */
-    const char *type;    /* its "type", borrowed from json */
-    char *text;          /* compact JSON encoding (malloc'd) */
+    json_t *json;     /* the object (own reference) */
+    const char *type; /* its "type", borrowed from json */
+    char *text;       /* compact JSON encoding (malloc'd) */
     size_t text_len;
-    ch_buf *frame;       /* text frame of `text`, NULL until first needed */
+    ch_buf *frame; /* text frame of `text`, NULL until first needed */
 } ch_msg;
 
 /* A message from a JSON object (borrowed; the message takes its own
@@ -60,8 +69,12 @@ ch_msg *ch_msg_from_json(const json_t *obj, const char **err);
  * non-object, or a missing "type". */
 ch_msg *ch_msg_from_text(const char *text, size_t len, const char **err);
 
-static inline ch_msg *ch_msg_ref(ch_msg *m) { m->refs++; return m; }
-void ch_msg_unref(ch_msg *m);  /* NULL is a no-op */
+static inline ch_msg *ch_msg_ref(ch_msg *m)
+{
+    m->refs++;
+    return m;
+}
+void ch_msg_unref(ch_msg *m); /* NULL is a no-op */
 
 /* The shared text frame of m (made on first call; borrowed, owned by m).
  * NULL if out of memory. */

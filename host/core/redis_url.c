@@ -63,11 +63,13 @@ static int parse_userinfo(const char *s, size_t n, ch_rl_url *u, char *err, size
     const char *colon = memchr(s, ':', n);
 
     if (!colon)
-        return url_err(err, errlen, "bad redis url: put ':' before the password "
+        return url_err(err, errlen,
+                       "bad redis url: put ':' before the password "
                        "(redis://:password@host)");
     if (pct_decode(s, (size_t)(colon - s), u->user, sizeof u->user) != 0 ||
         pct_decode(colon + 1, n - (size_t)(colon - s) - 1, u->password, sizeof u->password) != 0)
-        return url_err(err, errlen, "bad redis url: user or password has a bad %%-escape "
+        return url_err(err, errlen,
+                       "bad redis url: user or password has a bad %%-escape "
                        "or is too long");
     return 0;
 }
@@ -147,8 +149,10 @@ static int unix_param(const char *p, size_t n, ch_rl_url *u, char *err, size_t e
             return url_err(err, errlen, "bad redis url: bad or too long password");
         return 0;
     }
-    return url_err(err, errlen, "bad redis url: unknown parameter '%.*s' (db and password "
-                   "are allowed)", (int)klen, p);
+    return url_err(err, errlen,
+                   "bad redis url: unknown parameter '%.*s' (db and password "
+                   "are allowed)",
+                   (int)klen, p);
 }
 
 /* unix:///path[?db=N][&password=P] */
@@ -159,7 +163,8 @@ static int parse_unix(const char *s, ch_rl_url *u, char *err, size_t errlen)
 
     u->is_unix = 1;
     if (plen == 0 || s[0] != '/')
-        return url_err(err, errlen, "bad redis url: unix:// needs an absolute socket path (" URL_HINT ")");
+        return url_err(err, errlen,
+                       "bad redis url: unix:// needs an absolute socket path (" URL_HINT ")");
     if (pct_decode(s, plen, u->path, sizeof u->path) != 0)
         return url_err(err, errlen, "bad redis url: socket path too long or badly escaped");
     while (q && q[1]) {

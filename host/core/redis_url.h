@@ -12,14 +12,14 @@
 
 /* A parsed url.  Strings are NUL-terminated copies. */
 typedef struct ch_rl_url {
-    int is_unix;                   /* unix:// (path holds the socket) */
-    char host[256];                /* tcp: host name or address, no [] */
-    char path[108];                /* unix: socket path */
+    int is_unix;    /* unix:// (path holds the socket) */
+    char host[256]; /* tcp: host name or address, no [] */
+    char path[108]; /* unix: socket path */
     int port;
     int db;
-    char user[128];                /* "" if none */
-    char password[256];            /* "" if none */
-    char where[300];               /* "host:port" or the path, for logs */
+    char user[128];     /* "" if none */
+    char password[256]; /* "" if none */
+    char where[300];    /* "host:port" or the path, for logs */
 } ch_rl_url;
 
 /* Parse "redis://[[user]:password@]host[:port][/db]" or

@@ -17,16 +17,16 @@ typedef struct ch_req {
     int method;              /* http_parser's enum http_method (HTTP_GET ...) */
     const char *method_name; /* "GET" */
     unsigned short http_major, http_minor;
-    const char *target;      /* raw request target as sent: "/ws/x/?a=b" */
-    const char *path;        /* percent-decoded path, no query: "/ws/x/" */
-    const char *query;       /* raw query after '?', "" if none */
+    const char *target; /* raw request target as sent: "/ws/x/?a=b" */
+    const char *path;   /* percent-decoded path, no query: "/ws/x/" */
+    const char *query;  /* raw query after '?', "" if none */
     size_t n_headers;
-    const char *names[CH_REQ_MAX_HEADERS];   /* lower-case */
-    const char *values[CH_REQ_MAX_HEADERS];  /* leading/trailing blanks cut */
-    int upgrade;             /* http_parser saw Connection: upgrade + Upgrade */
-    int keep_alive;          /* http_should_keep_alive() */
+    const char *names[CH_REQ_MAX_HEADERS];  /* lower-case */
+    const char *values[CH_REQ_MAX_HEADERS]; /* leading/trailing blanks cut */
+    int upgrade;                            /* http_parser saw Connection: upgrade + Upgrade */
+    int keep_alive;                         /* http_should_keep_alive() */
     size_t body_len;
-    const char *body;        /* NUL-terminated copy, "" if none */
+    const char *body; /* NUL-terminated copy, "" if none */
 } ch_req;
 
 /* First value of header `name` (any case), or NULL. */

@@ -25,26 +25,25 @@ enum seg_kind { SEG_LIT, SEG_INT, SEG_STR, SEG_SLUG, SEG_UUID, SEG_PATH };
 
 typedef struct seg {
     enum seg_kind kind;
-    const char *lit;  /* SEG_LIT: text (points into work, not terminated) */
-    size_t len;       /* SEG_LIT: length of lit */
-    size_t param;     /* converters: index into names[] */
+    const char *lit; /* SEG_LIT: text (points into work, not terminated) */
+    size_t len;      /* SEG_LIT: length of lit */
+    size_t param;    /* converters: index into names[] */
 } seg;
 
 struct ch_pattern {
-    char *text;   /* the source, as given */
-    char *work;   /* a copy of text, leading '/' stripped, names terminated */
+    char *text; /* the source, as given */
+    char *work; /* a copy of text, leading '/' stripped, names terminated */
     size_t n_segs;
     seg segs[MAX_SEGS];
     size_t n_params;
-    const char *names[CH_ROUTE_MAX_PARAMS];  /* point into work */
+    const char *names[CH_ROUTE_MAX_PARAMS]; /* point into work */
 };
 
 static const struct {
     const char *name;
     enum seg_kind kind;
 } converters[] = {
-    {"int", SEG_INT}, {"str", SEG_STR}, {"slug", SEG_SLUG},
-    {"uuid", SEG_UUID}, {"path", SEG_PATH},
+    {"int", SEG_INT}, {"str", SEG_STR}, {"slug", SEG_SLUG}, {"uuid", SEG_UUID}, {"path", SEG_PATH},
 };
 
 #define STR_(x) #x
@@ -68,8 +67,8 @@ static int is_ident(const char *s)
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
         return 0;
     for (s++; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '_'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
             return 0;
     return 1;
 }
@@ -184,14 +183,14 @@ typedef struct matcher {
     const ch_pattern *p;
     const char *path;
     size_t len;
-    unsigned char *failed;  /* bit (seg * (len + 1) + pos), or NULL */
+    unsigned char *failed; /* bit (seg * (len + 1) + pos), or NULL */
     size_t start[CH_ROUTE_MAX_PARAMS], span[CH_ROUTE_MAX_PARAMS];
 } matcher;
 
 static int is_slug_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 static int is_lower_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
@@ -239,10 +238,7 @@ static size_t longest_run(enum seg_kind kind, const char *s, size_t avail)
     return 0;
 }
 
-static size_t memo_bit(const matcher *m, size_t si, size_t pos)
-{
-    return si * (m->len + 1) + pos;
-}
+static size_t memo_bit(const matcher *m, size_t si, size_t pos) { return si * (m->len + 1) + pos; }
 
 /* Non-zero if segments si.. match the path from pos to its end; records
  * the converters' spans in m on success. */
@@ -260,7 +256,7 @@ static int match_from(matcher *m, size_t si, size_t pos)
     if (m->failed && (m->failed[memo_bit(m, si, pos) / 8] & (1u << (memo_bit(m, si, pos) % 8))))
         return 0;
     run = longest_run(sg->kind, m->path + pos, m->len - pos);
-    shortest = sg->kind == SEG_UUID ? UUID_LEN : 1;  /* a uuid never shrinks */
+    shortest = sg->kind == SEG_UUID ? UUID_LEN : 1; /* a uuid never shrinks */
     for (n = run; n >= shortest; n--) {
         m->start[sg->param] = pos;
         m->span[sg->param] = n;
@@ -380,8 +376,8 @@ char *ch_percent_decode(const char *src, size_t len)
             *o++ = src[i];
             continue;
         }
-        if (len - i < 3 || (hi = hex_value(src[i + 1])) < 0 ||
-            (lo = hex_value(src[i + 2])) < 0 || (hi | lo) == 0)
+        if (len - i < 3 || (hi = hex_value(src[i + 1])) < 0 || (lo = hex_value(src[i + 2])) < 0 ||
+            (hi | lo) == 0)
             goto bad;
         *o++ = (char)(hi << 4 | lo);
         i += 2;

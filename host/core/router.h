@@ -19,7 +19,7 @@
 
 #define CH_ROUTE_MAX_PARAMS 8
 
-typedef struct ch_pattern ch_pattern;   /* one compiled pattern */
+typedef struct ch_pattern ch_pattern; /* one compiled pattern */
 
 /* Parameters of a match.  names[] point into the pattern (valid while it
  * lives); values[] point into buf, which the match owns. */
@@ -27,7 +27,7 @@ typedef struct ch_route_params {
     size_t n;
     const char *names[CH_ROUTE_MAX_PARAMS];
     const char *values[CH_ROUTE_MAX_PARAMS];
-    char *buf;  /* malloc'd; free with ch_route_params_free */
+    char *buf; /* malloc'd; free with ch_route_params_free */
 } ch_route_params;
 
 /* Compile a pattern.  Returns a new pattern (free with ch_pattern_free), or

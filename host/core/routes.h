@@ -21,11 +21,11 @@ typedef struct ch_plugin ch_plugin;
 typedef struct ch_route {
     ch_pattern *pattern;
     char *plugin_name;
-    ch_plugin *plugin;        /* current version (borrowed from the app's
+    ch_plugin *plugin;    /* current version (borrowed from the app's
                                  registry); NULL: failed to load, or the
                                  route left the table */
-    int reload;               /* CH_RELOAD_KEEP / CH_RELOAD_RESTART */
-    uint64_t connections;     /* open WebSocket connections on this route */
+    int reload;           /* CH_RELOAD_KEEP / CH_RELOAD_RESTART */
+    uint64_t connections; /* open WebSocket connections on this route */
     uint32_t refs;
 } ch_route;
 

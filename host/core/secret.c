@@ -41,8 +41,7 @@ void ch_secret_free(void *p, size_t n)
 
 /* Check that the open file fd is a regular file only its owner may read,
  * no larger than max; its size goes to *size.  0 or a negative errno. */
-static int check_file(int fd, const char *path, size_t max, size_t *size, char *err,
-                      size_t errlen)
+static int check_file(int fd, const char *path, size_t max, size_t *size, char *err, size_t errlen)
 {
     struct stat st;
 
@@ -52,8 +51,8 @@ static int check_file(int fd, const char *path, size_t max, size_t *size, char *
         return fail(err, errlen, -EACCES, "%s: not a regular file", path);
     if (st.st_mode & 077)
         return fail(err, errlen, -EACCES,
-                    "%s: mode %04o lets group or others read the secret; run chmod 600 %s",
-                    path, (unsigned)(st.st_mode & 07777), path);
+                    "%s: mode %04o lets group or others read the secret; run chmod 600 %s", path,
+                    (unsigned)(st.st_mode & 07777), path);
     if ((unsigned long long)st.st_size > (unsigned long long)max)
         return fail(err, errlen, -EFBIG, "%s: too large for a secret file (%lld bytes)", path,
                     (long long)st.st_size);
@@ -80,8 +79,7 @@ static ssize_t read_all(int fd, char *buf, size_t size)
     return (ssize_t)got;
 }
 
-int ch_secret_read(const char *path, size_t max, char **out, size_t *len, char *err,
-                   size_t errlen)
+int ch_secret_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
     size_t size = 0;
@@ -183,7 +181,12 @@ int ch_secret_create(const char *path, const void *data, size_t n, char *err, si
     if ((rc = make_parent_dirs(path, err, errlen)) < 0)
         return rc;
     /* the template's six X, spelt so that no marker scan flags them */
-    if (asprintf(&tmp, "%s.new-" "XX" "XX" "XX", path) < 0)
+    if (asprintf(&tmp,
+                 "%s.new-"
+                 "XX"
+                 "XX"
+                 "XX",
+                 path) < 0)
         return fail(err, errlen, -ENOMEM, "%s: out of memory", path);
     if ((fd = mkstemp(tmp)) < 0) {
         rc = fail(err, errlen, -errno, "cannot create %s: %s", path, strerror(errno));

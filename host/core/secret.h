@@ -24,8 +24,7 @@
  * with the reason, naming path, in err[0..errlen): -ENOENT when it does not
  * exist, -EACCES when group or others may read it or it is not a regular
  * file, -EFBIG when larger than max, -ENOMEM, or the read's error. */
-int ch_secret_read(const char *path, size_t max, char **out, size_t *len, char *err,
-                   size_t errlen);
+int ch_secret_read(const char *path, size_t max, char **out, size_t *len, char *err, size_t errlen);
 
 /* Create the secret file path (borrowed) holding data[0..n) (borrowed),
  * mode 0600, making missing parent folders with mode 0700.  Returns 0 when

@@ -32,19 +32,19 @@
 #define LAYER_ID_BYTES 16
 
 typedef struct ch_group {
-    ch_membership *head, *tail;    /* oldest join first */
+    ch_membership *head, *tail; /* oldest join first */
     size_t count;
     char name[];
 } ch_group;
 
 struct ch_membership {
     ch_group *group;
-    ch_endpoint *ep;               /* NULL once removed (retired) */
-    ch_membership *gprev, *gnext;  /* the group's list; gnext also links
+    ch_endpoint *ep;              /* NULL once removed (retired) */
+    ch_membership *gprev, *gnext; /* the group's list; gnext also links
                                       the retired list */
-    ch_membership *enext;          /* the endpoint's list */
-    ch_membership **eprevp;        /* the pointer that points at this node */
-    uint64_t joined;               /* uv_now() at the last group_add */
+    ch_membership *enext;         /* the endpoint's list */
+    ch_membership **eprevp;       /* the pointer that points at this node */
+    uint64_t joined;              /* uv_now() at the last group_add */
 };
 
 struct ch_layer {
@@ -54,16 +54,16 @@ struct ch_layer {
     void *arg;
     const ch_layer_backend *ops;
     void *self;
-    ch_hmap channels;              /* channel name -> ch_endpoint */
-    ch_hmap groups;                /* group name -> ch_group */
-    char prefix[CH_NAME_MAX];      /* "chanhost.<32 hex>!" */
+    ch_hmap channels;         /* channel name -> ch_endpoint */
+    ch_hmap groups;           /* group name -> ch_group */
+    char prefix[CH_NAME_MAX]; /* "chanhost.<32 hex>!" */
     size_t prefix_len;
-    uint64_t counter;              /* last channel number handed out */
-    ch_membership **scratch;       /* the reusable fan-out snapshot */
+    uint64_t counter;        /* last channel number handed out */
+    ch_membership **scratch; /* the reusable fan-out snapshot */
     size_t scratch_cap;
     int scratch_busy;
-    unsigned fanout_depth;         /* nested ch_layer_deliver_group calls */
-    ch_membership *retired;        /* removed during a fan-out */
+    unsigned fanout_depth;  /* nested ch_layer_deliver_group calls */
+    ch_membership *retired; /* removed during a fan-out */
 };
 
 /* Call an optional backend op; a NULL op is a no-op returning 0. */
@@ -77,13 +77,13 @@ typedef int (*layer_url_new_fn)(ch_layer *l, const char *url, const ch_layer_bac
                                 void **self, char *err, size_t errlen);
 
 typedef struct layer_kind {
-    const char *match;             /* the exact url, or a prefix ending "://" */
+    const char *match; /* the exact url, or a prefix ending "://" */
     layer_url_new_fn make;
 } layer_kind;
 
 /* The memory backend cannot fail for a reason worth a message. */
-static int memory_make(ch_layer *l, const char *url, const ch_layer_backend **ops,
-                       void **self, char *err, /* NOLINT(readability-non-const-parameter) */
+static int memory_make(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
+                       char *err, /* NOLINT(readability-non-const-parameter) */
                        size_t errlen)
 {
     (void)url;
@@ -131,8 +131,7 @@ static void layer_kinds_list(char *out, size_t outlen)
 
     out[0] = '\0';
     for (size_t i = 0; i < sizeof layer_kinds / sizeof layer_kinds[0]; i++) {
-        int n = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "",
-                         layer_kinds[i].match);
+        int n = snprintf(out + used, outlen - used, "%s%s", i ? ", " : "", layer_kinds[i].match);
 
         if (n < 0 || (size_t)n >= outlen - used)
             return;
@@ -212,8 +211,8 @@ ch_layer *ch_layer_new(uv_loop_t *loop, const char *url, const ch_layer_opts *op
 }
 
 ch_layer *ch_layer_new_backend(uv_loop_t *loop, ch_layer_backend_new_fn make,
-                               const ch_layer_opts *opts, ch_layer_deliver_fn deliver,
-                               void *arg, char *err, size_t errlen)
+                               const ch_layer_opts *opts, ch_layer_deliver_fn deliver, void *arg,
+                               char *err, size_t errlen)
 {
     ch_layer *l = layer_alloc(loop, opts, deliver, arg, err, errlen);
     int rc;
@@ -291,8 +290,7 @@ void ch_layer_process_id(const ch_layer *l, char out[33])
 
 /* Channels' name characters: ASCII letters, digits, '-', '_', '.'. */
 static const unsigned char name_chars[256] = {
-    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
-    ['-'] = 1, ['_'] = 1, ['.'] = 1,
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['-'] = 1, ['_'] = 1, ['.'] = 1,
 };
 
 /* Length of the run of name characters at s, stopping at CH_NAME_MAX. */

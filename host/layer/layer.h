@@ -36,16 +36,16 @@
 
 #include "msg.h"
 
-#define CH_NAME_MAX 100            /* names are shorter than this */
+#define CH_NAME_MAX 100 /* names are shorter than this */
 
 typedef struct ch_layer ch_layer;
-typedef struct ch_membership ch_membership;   /* private to layer.c */
+typedef struct ch_membership ch_membership; /* private to layer.c */
 
 /* Embedded in the owner's struct (the host's connection).  Zero it before
  * ch_layer_attach; the layer manages the fields. */
 typedef struct ch_endpoint {
-    char name[CH_NAME_MAX];        /* channel name, set by attach */
-    ch_membership *groups;         /* this endpoint's memberships */
+    char name[CH_NAME_MAX]; /* channel name, set by attach */
+    ch_membership *groups;  /* this endpoint's memberships */
     unsigned attached : 1;
 } ch_endpoint;
 
@@ -55,7 +55,7 @@ typedef void (*ch_layer_deliver_fn)(ch_endpoint *ep, ch_msg *msg, void *arg);
 /* A backend: how sends leave this process.  All functions run on the loop
  * thread.  `self` is the backend's state. */
 typedef struct ch_layer_backend {
-    const char *name;                              /* "memory", "redis" */
+    const char *name; /* "memory", "redis" */
     /* the first local member joined / the last left (subscribe hooks) */
     int (*group_joined)(void *self, const char *group);
     int (*group_left)(void *self, const char *group);
@@ -71,7 +71,7 @@ typedef struct ch_layer_backend {
 } ch_layer_backend;
 
 typedef struct ch_layer_opts {
-    uint64_t group_expiry_ms;      /* 0: never */
+    uint64_t group_expiry_ms; /* 0: never */
 } ch_layer_opts;
 
 /* Create a layer.  url: "memory", "redis://...", "unix://..." (backends
@@ -111,7 +111,7 @@ int ch_layer_valid_group(const char *name);
 int ch_layer_valid_channel(const char *name);
 
 /* Observability. */
-size_t ch_layer_group_count(const ch_layer *l);           /* local groups */
+size_t ch_layer_group_count(const ch_layer *l);             /* local groups */
 size_t ch_layer_group_size(ch_layer *l, const char *group); /* local members */
 const char *ch_layer_backend_name(const ch_layer *l);
 const char *ch_layer_state(const ch_layer *l);
@@ -119,8 +119,7 @@ const char *ch_layer_state(const ch_layer *l);
 /* A backend constructor: set *ops (static table) and *self (the state
  * passed to every op; ops->destroy frees it).  Returns 0 or a negative
  * errno-style value. */
-typedef int (*ch_layer_backend_new_fn)(ch_layer *l, const ch_layer_backend **ops,
-                                       void **self);
+typedef int (*ch_layer_backend_new_fn)(ch_layer *l, const ch_layer_backend **ops, void **self);
 
 /* The memory backend's constructor (layer_memory.c). */
 int ch_layer_memory_new(ch_layer *l, const ch_layer_backend **ops, void **self);
@@ -128,8 +127,8 @@ int ch_layer_memory_new(ch_layer *l, const ch_layer_backend **ops, void **self);
 /* Create a layer whose backend comes from `make` instead of a url (for
  * tests and embedders); the url-less twin of ch_layer_new. */
 ch_layer *ch_layer_new_backend(uv_loop_t *loop, ch_layer_backend_new_fn make,
-                               const ch_layer_opts *opts, ch_layer_deliver_fn deliver,
-                               void *arg, char *err, size_t errlen);
+                               const ch_layer_opts *opts, ch_layer_deliver_fn deliver, void *arg,
+                               char *err, size_t errlen);
 
 /* The loop the layer runs on (for backends that do I/O). */
 uv_loop_t *ch_layer_loop(const ch_layer *l);
@@ -146,8 +145,8 @@ void ch_layer_process_id(const ch_layer *l, char out[33]);
  * error: the layer starts degraded and reconnects.  Its handles never keep
  * the loop alive; ch_layer_free runs the loop once (UV_RUN_NOWAIT) to
  * close them, so a Redis layer must be freed outside uv_run. */
-int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops,
-                       void **self, char *err, size_t errlen);
+int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
+                       char *err, size_t errlen);
 
 /* 0 if url is a well-formed Redis url, else -EINVAL with the reason in
  * err (for config checks; nothing is connected). */
@@ -167,16 +166,16 @@ size_t ch_layer_group_size_global(ch_layer *l, const char *group);
 
 /* Counters of the Redis backend, for /metrics. */
 typedef struct ch_layer_redis_stats {
-    uint64_t published;            /* PUBLISHes handed to Redis */
-    uint64_t received;             /* pub/sub messages received */
-    uint64_t delivered;            /* deliveries to local endpoints from those */
-    uint64_t reconnects;           /* connections re-established after a loss */
-    uint64_t dropped;              /* not published: the outage buffer was full */
-    uint64_t unconfirmed;          /* published, connection lost before the reply */
-    uint64_t down_ms;              /* total time not fully connected */
-    uint64_t buffered;             /* messages waiting for Redis (gauge) */
-    uint64_t buffered_bytes;       /* their size (gauge) */
-    int64_t latency_us;            /* last PING round trip, -1 if none yet */
+    uint64_t published;      /* PUBLISHes handed to Redis */
+    uint64_t received;       /* pub/sub messages received */
+    uint64_t delivered;      /* deliveries to local endpoints from those */
+    uint64_t reconnects;     /* connections re-established after a loss */
+    uint64_t dropped;        /* not published: the outage buffer was full */
+    uint64_t unconfirmed;    /* published, connection lost before the reply */
+    uint64_t down_ms;        /* total time not fully connected */
+    uint64_t buffered;       /* messages waiting for Redis (gauge) */
+    uint64_t buffered_bytes; /* their size (gauge) */
+    int64_t latency_us;      /* last PING round trip, -1 if none yet */
 } ch_layer_redis_stats;
 
 /* Fill *out and return 0 if l runs the Redis backend, else return -1. */

@@ -78,7 +78,7 @@ struct ch_rl_qitem {
     size_t len;
 };
 
-static ch_rl_backend *live;        /* every backend, for the getters */
+static ch_rl_backend *live; /* every backend, for the getters */
 
 static ch_rl_backend *find_live(const ch_layer *l)
 {
@@ -98,10 +98,7 @@ static size_t tag_len(const void *privdata) { return (size_t)(uintptr_t)privdata
 
 /* ---- up, down and the log lines ------------------------------------- */
 
-int ch_rl_pub_open(const ch_rl_backend *b)
-{
-    return b->pub.st == CH_RL_READY && !b->congested;
-}
+int ch_rl_pub_open(const ch_rl_backend *b) { return b->pub.st == CH_RL_READY && !b->congested; }
 
 /* The WARN line of an outage (once until the layer is up again). */
 static void warn_once(ch_rl_backend *b)
@@ -110,12 +107,15 @@ static void warn_once(ch_rl_backend *b)
         return;
     b->warned = 1;
     if (b->congested)
-        ch_log(CH_LOG_WARN, "channel layer: redis at %s not keeping up (%zu bytes await "
-               "replies); degraded: buffering publishes", b->url.where, b->pending);
+        ch_log(CH_LOG_WARN,
+               "channel layer: redis at %s not keeping up (%zu bytes await "
+               "replies); degraded: buffering publishes",
+               b->url.where, b->pending);
     else
-        ch_log(CH_LOG_WARN, "channel layer: redis at %s %s; degraded: local delivery only, "
-               "publishes buffered (max %d messages / 1 MiB), reconnecting", b->url.where,
-               b->why, RL_QUEUE_MAX);
+        ch_log(CH_LOG_WARN,
+               "channel layer: redis at %s %s; degraded: local delivery only, "
+               "publishes buffered (max %d messages / 1 MiB), reconnecting",
+               b->url.where, b->why, RL_QUEUE_MAX);
 }
 
 /* Recompute "up" (both connections ready, not congested); log and
@@ -140,9 +140,10 @@ static void rl_update(ch_rl_backend *b)
         ch_log(CH_LOG_INFO, "channel layer: redis at %s connected; process channel %s",
                b->url.where, b->pkey);
     else
-        ch_log(CH_LOG_INFO, "channel layer: redis at %s back after %.1f s; resubscribed %zu "
-               "group(s), published %llu buffered message(s), dropped %llu", b->url.where,
-               (double)(now - b->down_since) / 1000, ch_hmap_count(&b->groups),
+        ch_log(CH_LOG_INFO,
+               "channel layer: redis at %s back after %.1f s; resubscribed %zu "
+               "group(s), published %llu buffered message(s), dropped %llu",
+               b->url.where, (double)(now - b->down_since) / 1000, ch_hmap_count(&b->groups),
                (unsigned long long)b->outage_flushed, (unsigned long long)b->outage_dropped);
     b->ever_up = 1;
 }
@@ -187,8 +188,8 @@ static void pub_sent(ch_rl_backend *b, size_t len)
     }
 }
 
-int ch_rl_pub_argv(ch_rl_backend *b, redisCallbackFn *fn, void *privdata, size_t *len_out,
-                   int argc, const char **argv, const size_t *lens)
+int ch_rl_pub_argv(ch_rl_backend *b, redisCallbackFn *fn, void *privdata, size_t *len_out, int argc,
+                   const char **argv, const size_t *lens)
 {
     size_t len = 16;
 
@@ -196,16 +197,15 @@ int ch_rl_pub_argv(ch_rl_backend *b, redisCallbackFn *fn, void *privdata, size_t
         len += lens[i] + 16;
     if (len_out)
         *len_out = len;
-    if (!b->pub.ac || redisAsyncCommandArgv(b->pub.ac, fn ? fn : on_pub_reply,
-                                            fn ? privdata : len_tag(len), argc, argv,
-                                            lens) != REDIS_OK)
+    if (!b->pub.ac ||
+        redisAsyncCommandArgv(b->pub.ac, fn ? fn : on_pub_reply, fn ? privdata : len_tag(len), argc,
+                              argv, lens) != REDIS_OK)
         return -1;
     pub_sent(b, len);
     return 0;
 }
 
-int ch_rl_pub_cmd(ch_rl_backend *b, const char *a0, const char *a1, const char *a2,
-                  const char *a3)
+int ch_rl_pub_cmd(ch_rl_backend *b, const char *a0, const char *a1, const char *a2, const char *a3)
 {
     const char *argv[4] = {a0, a1, a2, a3};
     size_t lens[4];
@@ -223,8 +223,8 @@ static void send_ping(ch_rl_backend *b)
     const char *argv[1] = {"PING"};
     size_t lens[1] = {4}, len = 4 + 32;
 
-    if (b->pub.ac && redisAsyncCommandArgv(b->pub.ac, on_ping_reply, len_tag(len), 1, argv,
-                                           lens) == REDIS_OK) {
+    if (b->pub.ac &&
+        redisAsyncCommandArgv(b->pub.ac, on_ping_reply, len_tag(len), 1, argv, lens) == REDIS_OK) {
         pub_sent(b, len);
         b->ping_sent_ns = uv_hrtime();
     }
@@ -233,8 +233,8 @@ static void send_ping(ch_rl_backend *b)
 /* Hand one formatted PUBLISH to hiredis.  Returns 0 or -1. */
 static int publish_now(ch_rl_backend *b, const char *cmd, size_t len)
 {
-    if (!b->pub.ac || redisAsyncFormattedCommand(b->pub.ac, on_publish_reply, len_tag(len), cmd,
-                                                 len) != REDIS_OK)
+    if (!b->pub.ac ||
+        redisAsyncFormattedCommand(b->pub.ac, on_publish_reply, len_tag(len), cmd, len) != REDIS_OK)
         return -1;
     b->st.published++;
     pub_sent(b, len);
@@ -304,8 +304,7 @@ static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
 static int rl_publish(ch_rl_backend *b, const char *key, const char *target, const ch_msg *msg)
 {
     size_t len;
-    char *cmd = ch_rl_publish_command(key, b->id, ++b->seq, target, msg->text, msg->text_len,
-                                      &len);
+    char *cmd = ch_rl_publish_command(key, b->id, ++b->seq, target, msg->text, msg->text_len, &len);
 
     if (!cmd)
         return -ENOMEM;
@@ -423,8 +422,7 @@ void ch_rl_on_message(redisAsyncContext *ac, void *r, void *privdata)
         m->element[0]->type != REDIS_REPLY_STRING || strcmp(m->element[0]->str, "message") != 0 ||
         m->element[1]->type != REDIS_REPLY_STRING || m->element[2]->type != REDIS_REPLY_STRING)
         return;
-    rl_receive(b, m->element[1]->str, m->element[1]->len, m->element[2]->str,
-               m->element[2]->len);
+    rl_receive(b, m->element[1]->str, m->element[1]->len, m->element[2]->str, m->element[2]->len);
 }
 
 /* ---- the backend ops ------------------------------------------------ */
@@ -467,11 +465,12 @@ static const char *rl_state(void *self)
     if (b->up)
         return "ok";
     if (b->congested)
-        snprintf(b->state, sizeof b->state, "degraded: redis at %s not keeping up (%zu bytes "
-                 "await replies)", b->url.where, b->pending);
+        snprintf(b->state, sizeof b->state,
+                 "degraded: redis at %s not keeping up (%zu bytes "
+                 "await replies)",
+                 b->url.where, b->pending);
     else if (!b->why[0])
-        snprintf(b->state, sizeof b->state, "degraded: connecting to redis at %s",
-                 b->url.where);
+        snprintf(b->state, sizeof b->state, "degraded: connecting to redis at %s", b->url.where);
     else
         snprintf(b->state, sizeof b->state, "degraded: redis at %s %s", b->url.where, b->why);
     return b->state;
@@ -532,8 +531,8 @@ int ch_layer_redis_url_check(const char *url, char *err, size_t errlen)
 
 /* Parse the url, set up the state and start both connections; Redis being
  * down is not an error.  The layer frees the result through ops->destroy. */
-int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops,
-                       void **self, char *err, size_t errlen)
+int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
+                       char *err, size_t errlen)
 {
     ch_rl_backend *b = calloc(1, sizeof *b);
     int rc;

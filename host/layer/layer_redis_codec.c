@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HEX_LEN (2 * (size_t)CH_RL_ID_LEN)   /* a process id in hex */
+#define HEX_LEN (2 * (size_t)CH_RL_ID_LEN) /* a process id in hex */
 
 /* ---- payloads -------------------------------------------------------- */
 

@@ -35,7 +35,7 @@ static const char HS_AUTH[] = "AUTH", HS_SELECT[] = "SELECT", HS_PING[] = "PING"
 
 struct ch_rl_dns {
     uv_getaddrinfo_t req;
-    ch_rl_conn *c;                 /* NULL once the connection gave up on it */
+    ch_rl_conn *c; /* NULL once the connection gave up on it */
 };
 
 static void rc_connect(ch_rl_conn *c);
@@ -139,8 +139,7 @@ static void rc_handshake(ch_rl_conn *c)
     const ch_rl_url *u = c->url;
 
     if (u->password[0] && u->user[0])
-        redisAsyncCommand(c->ac, on_handshake, (void *)HS_AUTH, "AUTH %s %s", u->user,
-                          u->password);
+        redisAsyncCommand(c->ac, on_handshake, (void *)HS_AUTH, "AUTH %s %s", u->user, u->password);
     else if (u->password[0])
         redisAsyncCommand(c->ac, on_handshake, (void *)HS_AUTH, "AUTH %s", u->password);
     if (u->db)
@@ -156,7 +155,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 
     if (status == REDIS_OK || c->closed || c->ac != ac)
         return;
-    c->ac = NULL;                  /* hiredis frees it after this call */
+    c->ac = NULL; /* hiredis frees it after this call */
     rc_lost(c, ac->errstr[0] ? ac->errstr : "connect failed");
 }
 
@@ -165,10 +164,9 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     ch_rl_conn *c = ac->data;
 
     if (c->closed || c->ac != ac)
-        return;                    /* freed by us */
+        return; /* freed by us */
     c->ac = NULL;
-    rc_lost(c, status == REDIS_OK || !ac->errstr[0] ? "connection closed by redis"
-                                                    : ac->errstr);
+    rc_lost(c, status == REDIS_OK || !ac->errstr[0] ? "connection closed by redis" : ac->errstr);
 }
 
 /* Take a context from redisAsyncConnect*: attach it and start the
@@ -266,13 +264,13 @@ static void rc_lost(ch_rl_conn *c, const char *why)
     redisAsyncContext *ac = c->ac;
     char reason[160];
 
-    snprintf(reason, sizeof reason, "%s", why);   /* why may live in ac */
+    snprintf(reason, sizeof reason, "%s", why); /* why may live in ac */
     c->ac = NULL;
     c->st = CH_RL_IDLE;
     c->doomed = 0;
     rc_forget_dns(c);
     if (ac)
-        redisAsyncFree(ac);        /* pending callbacks run with NULL */
+        redisAsyncFree(ac); /* pending callbacks run with NULL */
     ch_log(CH_LOG_DEBUG, "channel layer: redis %s connection to %s lost (%s); retry in %llu ms",
            c->role, c->url->where, reason, (unsigned long long)c->backoff_ms);
     uv_timer_start(&c->timer, on_rc_timer, c->backoff_ms, 0);
@@ -339,7 +337,9 @@ static redisReply *probe_check(redisContext *rc, const ch_rl_url *u, char *out, 
     if (reply && reply->type != REDIS_REPLY_ERROR)
         return reply;
     snprintf(out, outlen, "redis at %s: %s failed: %s", u->where, what,
-             reply ? reply->str : rc->errstr[0] ? rc->errstr : "no answer");
+             reply           ? reply->str
+             : rc->errstr[0] ? rc->errstr
+                             : "no answer");
     freeReplyObject(reply);
     return NULL;
 }
@@ -366,9 +366,9 @@ static int probe_session(redisContext *rc, const ch_rl_url *u, char *out, size_t
     char ver[64];
 
     if (u->password[0]) {
-        r = probe_check(rc, u, out, outlen, "AUTH", u->user[0] ?
-                        redisCommand(rc, "AUTH %s %s", u->user, u->password) :
-                        redisCommand(rc, "AUTH %s", u->password));
+        r = probe_check(rc, u, out, outlen, "AUTH",
+                        u->user[0] ? redisCommand(rc, "AUTH %s %s", u->user, u->password)
+                                   : redisCommand(rc, "AUTH %s", u->password));
         if (!r)
             return -1;
         freeReplyObject(r);

@@ -26,7 +26,7 @@
 #include <time.h>
 
 #define RL_MEMBER_TTL_MS 30000
-#define RL_KEY_TTL "60000"         /* PEXPIRE of a membership set, ms */
+#define RL_KEY_TTL "60000" /* PEXPIRE of a membership set, ms */
 #define RL_SLICE_MEMBERS 1000
 #define RL_SLICE_GAP_MS 10
 #define RL_ZADD_CHUNK 128
@@ -84,8 +84,7 @@ static void on_zcount_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 /* ZADD g's members in chunks of RL_ZADD_CHUNK, all with one score. */
-static void refresh_members(ch_rl_backend *b, ch_rl_group *g, const char *key,
-                            const char *score)
+static void refresh_members(ch_rl_backend *b, ch_rl_group *g, const char *key, const char *score)
 {
     const char *argv[2 + 2 * RL_ZADD_CHUNK];
     size_t lens[2 + 2 * RL_ZADD_CHUNK];

@@ -23,8 +23,8 @@
 
 #include "store.h"
 
-#define WINDOW 256          /* calls in flight at most */
-#define STALL_MS 60000      /* no progress while the store is down: give up */
+#define WINDOW 256     /* calls in flight at most */
+#define STALL_MS 60000 /* no progress while the store is down: give up */
 
 typedef struct mg_call {
     ch_mg *m;
@@ -176,8 +176,8 @@ static void check_stall(ch_mg *m)
     if (state && strcmp(state, "ok") == 0) {
         m->progress_ms = uv_now(&m->loop);
     } else {
-        ch_mg_error(m, "the store made no progress for %d s (%s); giving up",
-                    STALL_MS / 1000, state ? state : "?");
+        ch_mg_error(m, "the store made no progress for %d s (%s); giving up", STALL_MS / 1000,
+                    state ? state : "?");
         m->stalled = 1;
         mg_close_store(m);
     }
@@ -295,7 +295,7 @@ static int cmd_migrate(ch_mg *m, const ch_config *cfg, int argc, char **argv)
         return 1;
     if (m->n_schemas == 0)
         return 0;
-    if (ch_mg_open(m, cfg, 0) != 0)   /* the plugins' migrations run as store calls */
+    if (ch_mg_open(m, cfg, 0) != 0) /* the plugins' migrations run as store calls */
         return 1;
     rc = ch_mg_schemas_migrate(m, 1) == 0 ? 0 : 1;
     ch_mg_close(m);

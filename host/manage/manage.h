@@ -23,8 +23,8 @@
  * reference, NULL with err "" if the plugin declares none, or NULL with
  * the reason in err. */
 struct ch_store_schema;
-typedef struct ch_store_schema *(*ch_manage_schema_fn)(const char *dir, const char *name,
-                                                       char *err, size_t errlen);
+typedef struct ch_store_schema *(*ch_manage_schema_fn)(const char *dir, const char *name, char *err,
+                                                       size_t errlen);
 
 /* Register the schema reader (once, before ch_manage_run; without one,
  * plugins' tables are left out of migrate, export and import). */
@@ -55,15 +55,15 @@ char *ch_default_key_file(const char *store);
 /* A command's loop and store. */
 typedef struct ch_mg {
     uv_loop_t loop;
-    uv_timer_t tick;        /* wakes the loop to check for a stall */
-    ch_store *store;        /* NULL once closed */
-    const char *cmd;        /* "export", for messages */
+    uv_timer_t tick; /* wakes the loop to check for a stall */
+    ch_store *store; /* NULL once closed */
+    const char *cmd; /* "export", for messages */
     FILE *out, *err;
-    size_t pending;         /* calls whose callback has not run */
-    size_t window;          /* calls in flight at most */
-    uint64_t progress_ms;   /* loop time of the last callback */
+    size_t pending;       /* calls whose callback has not run */
+    size_t window;        /* calls in flight at most */
+    uint64_t progress_ms; /* loop time of the last callback */
     int stalled;
-    struct ch_store_schema **schemas;  /* the config's plugins' (installed; manage_plugins.c) */
+    struct ch_store_schema **schemas; /* the config's plugins' (installed; manage_plugins.c) */
     size_t n_schemas;
 } ch_mg;
 

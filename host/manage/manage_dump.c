@@ -28,16 +28,16 @@
 
 #include "store.h"
 
-#define PAGE 500            /* rows per export call */
-#define CHUNK 256           /* import lines per round */
-#define MAX_REPORTED 20     /* bad lines printed; the rest are counted */
+#define PAGE 500        /* rows per export call */
+#define CHUNK 256       /* import lines per round */
+#define MAX_REPORTED 20 /* bad lines printed; the rest are counted */
 
 /* ---- export ------------------------------------------------------------- */
 
 enum { K_USER, K_ROOM, K_PART, K_MSG, K_READ, K_PLUGIN, K_N };
 
-static const char *const kind_names[K_N] = {"users", "rooms", "participants", "messages",
-                                            "read receipts", "plugin rows"};
+static const char *const kind_names[K_N] = {"users",    "rooms",         "participants",
+                                            "messages", "read receipts", "plugin rows"};
 
 /* An export in progress. */
 typedef struct exporter {
@@ -45,7 +45,7 @@ typedef struct exporter {
     FILE *f;
     uint64_t n[K_N];
     uint64_t lines, orphans;
-    int64_t max_room;       /* messages of rooms after it came too late */
+    int64_t max_room; /* messages of rooms after it came too late */
 } exporter;
 
 /* Write obj (borrowed) as one line {"type": type, ...obj} without its
@@ -113,7 +113,8 @@ static int export_all(exporter *x, const char *op, const char *key,
         if (!r)
             return -1;
         n = json_array_size(json_object_get(r, key));
-        json_array_foreach(json_object_get(r, key), i, item) {
+        json_array_foreach(json_object_get(r, key), i, item)
+        {
             after = json_integer_value(json_object_get(item, "id"));
             if (put(x, item) != 0) {
                 json_decref(r);
@@ -230,16 +231,16 @@ int ch_mg_export(ch_mg *m, const ch_config *cfg, int argc, char **argv)
 /* A line of the current round. */
 typedef struct imp_line {
     struct imp *x;
-    json_t *obj;            /* the parsed line */
-    long no;                /* its line number */
-    int kind;               /* K_USER, K_ROOM or K_MSG */
-    int head_ok;            /* its own row is in (new or present) */
+    json_t *obj; /* the parsed line */
+    long no;     /* its line number */
+    int kind;    /* K_USER, K_ROOM or K_MSG */
+    int head_ok; /* its own row is in (new or present) */
 } imp_line;
 
 typedef struct imp {
     ch_mg *m;
     const char *path;
-    uint64_t n[K_N][2];     /* imported, skipped */
+    uint64_t n[K_N][2]; /* imported, skipped */
     uint64_t lines;
     long errors;
     imp_line round[CHUNK];
@@ -331,8 +332,7 @@ static int check_line(ch_mg *m, const json_t *obj, char *why, size_t n)
 
 /* Read the next non-blank line of f and parse it.  1 with *obj (new) or
  * *obj NULL and the reason in why; 0 at the end of the file. */
-static int next_line(FILE *f, char **buf, size_t *cap, long *no, json_t **obj,
-                     char *why, size_t n)
+static int next_line(FILE *f, char **buf, size_t *cap, long *no, json_t **obj, char *why, size_t n)
 {
     json_error_t e;
     ssize_t len;
@@ -486,8 +486,8 @@ static void import_summary(imp *x)
 {
     fprintf(x->m->out, "import from %s: %llu lines\n", x->path, (unsigned long long)x->lines);
     for (int k = 0; k < K_N; k++)
-        fprintf(x->m->out, "  %-14s %llu imported, %llu skipped (already present)\n",
-                kind_names[k], (unsigned long long)x->n[k][0], (unsigned long long)x->n[k][1]);
+        fprintf(x->m->out, "  %-14s %llu imported, %llu skipped (already present)\n", kind_names[k],
+                (unsigned long long)x->n[k][0], (unsigned long long)x->n[k][1]);
 }
 
 /* Tell how many bad lines went unprinted, and what happened. */
@@ -498,8 +498,10 @@ static void import_failed(imp *x, int applied)
     if (!applied)
         ch_mg_error(x->m, "%s: %ld bad line(s); nothing imported", x->path, x->errors);
     else
-        ch_mg_error(x->m, "%s: import stopped; the lines before it are imported (import the "
-                    "fixed file again: rows already present are skipped)", x->path);
+        ch_mg_error(x->m,
+                    "%s: import stopped; the lines before it are imported (import the "
+                    "fixed file again: rows already present are skipped)",
+                    x->path);
 }
 
 /* Pass 2 on an opened store, then the summary.  0 or -1. */
@@ -510,7 +512,7 @@ static int import_into_store(imp *x, const ch_config *cfg, FILE *f)
     if (ch_mg_open(x->m, cfg, 0) != 0)
         return -1;
     rewind(f);
-    rc = ch_mg_schemas_migrate(x->m, 0);   /* the plugins' tables exist before their rows */
+    rc = ch_mg_schemas_migrate(x->m, 0); /* the plugins' tables exist before their rows */
     if (rc == 0 && (rc = import_apply(x, f)) == 0)
         rc = ch_mg_plugin_sequences(x->m);
     if (rc != 0)

@@ -105,7 +105,8 @@ int ch_mg_schemas_migrate(ch_mg *m, int verbose)
         while (rc == 0 && !w.done)
             uv_run(&m->loop, UV_RUN_ONCE);
         if (rc != 0 || w.status != 0) {
-            ch_mg_error(m, "plugin %s: %s", name, rc ? "the store refused its migrations" : w.error);
+            ch_mg_error(m, "plugin %s: %s", name,
+                        rc ? "the store refused its migrations" : w.error);
             return -1;
         }
         if (verbose)
@@ -146,7 +147,8 @@ int ch_mg_export_plugins(ch_mg *m, FILE *f, uint64_t *lines, uint64_t *rows)
             snprintf(op, sizeof op, "%s.@export.%s", plugin, tables[t]);
             if (!(r = ch_mg_call(m, op, json_object())))
                 return -1;
-            json_array_foreach(json_object_get(r, "rows"), k, row) {
+            json_array_foreach(json_object_get(r, "rows"), k, row)
+            {
                 if (write_row(f, plugin, tables[t], row) != 0) {
                     json_decref(r);
                     ch_mg_error(m, "out of memory");
@@ -170,13 +172,16 @@ char *ch_mg_plugin_line_op(ch_mg *m, const json_t *obj, char *why, size_t n)
     char *op;
 
     if (!plugin || !table || !json_is_object(row)) {
-        snprintf(why, n, "a plugin_row has \"plugin\", \"table\" (strings) and \"row\" (an "
+        snprintf(why, n,
+                 "a plugin_row has \"plugin\", \"table\" (strings) and \"row\" (an "
                  "object)");
         return NULL;
     }
     if (!have_schema(m, plugin)) {
-        snprintf(why, n, "plugin %s: no route of the configuration names it, or it declares no "
-                 "tables", plugin);
+        snprintf(why, n,
+                 "plugin %s: no route of the configuration names it, or it declares no "
+                 "tables",
+                 plugin);
         return NULL;
     }
     if (!(op = ch_store_plugin_import_op(plugin, table, row))) {
@@ -185,8 +190,10 @@ char *ch_mg_plugin_line_op(ch_mg *m, const json_t *obj, char *why, size_t n)
     }
     if (ch_store_check_params(op, row, why, n) != 0) {
         if (strcmp(why, "unknown operation") == 0)
-            snprintf(why, n, "plugin %s declares no table %s, or a column name is not a "
-                     "lowercase identifier", plugin, table);
+            snprintf(why, n,
+                     "plugin %s declares no table %s, or a column name is not a "
+                     "lowercase identifier",
+                     plugin, table);
         free(op);
         return NULL;
     }

@@ -22,7 +22,7 @@
 #include "log.h"
 #include "metrics.h"
 
-#define CH_WRITE_MAX_BUFS 64          /* iovecs per writev */
+#define CH_WRITE_MAX_BUFS 64 /* iovecs per writev */
 /* What one queued item costs besides its bytes: the ring slot, the
  * ch_buf header and the allocator's own overhead (a flood of tiny pongs
  * must count for the memory it takes). */
@@ -340,7 +340,7 @@ static void on_write(uv_write_t *req, int status)
     }
     if (c->closing)
         return;
-    c->stall_ms = uv_now(c->app->loop);   /* progress */
+    c->stall_ms = uv_now(c->app->loop); /* progress */
     if (c->out_paused && c->queued_bytes <= pause_bytes(c) / 2)
         conn_resume(c);
     if (c->closing || c->writing)
@@ -424,7 +424,7 @@ void ch_conn_close(ch_conn *c)
     if (c->closing)
         return;
     if (c->in_recv) {
-        c->close_pending = 1;   /* the parser is on the stack: its feed closes */
+        c->close_pending = 1; /* the parser is on the stack: its feed closes */
         return;
     }
     c->closing = 1;

@@ -73,27 +73,27 @@ typedef struct ch_conn_proto {
 typedef int (*ch_conn_open_fn)(ch_conn *c);
 
 enum ch_conn_state {
-    CH_CONN_HTTP = 0,      /* reading / answering HTTP requests */
-    CH_CONN_WS_PENDING,    /* upgrade asked, the plugin has not decided */
-    CH_CONN_WS,            /* WebSocket open */
+    CH_CONN_HTTP = 0,   /* reading / answering HTTP requests */
+    CH_CONN_WS_PENDING, /* upgrade asked, the plugin has not decided */
+    CH_CONN_WS,         /* WebSocket open */
 };
 
 typedef struct ch_outq_item {
-    ch_buf *buf;           /* written whole: uv_write finishes what it starts */
+    ch_buf *buf; /* written whole: uv_write finishes what it starts */
 } ch_outq_item;
 
 struct ch_conn {
-    uv_tcp_t tcp;               /* tcp.data == this */
-    uv_timer_t timer;           /* timer.data == this */
+    uv_tcp_t tcp;     /* tcp.data == this */
+    uv_timer_t timer; /* timer.data == this */
     uv_write_t wreq;
     ch_app *app;
-    ch_conn *prev, *next;       /* app->conns */
-    ch_conn *next_dirty;        /* app->dirty */
+    ch_conn *prev, *next; /* app->conns */
+    ch_conn *next_dirty;  /* app->dirty */
 
     enum ch_conn_state state;
-    unsigned closing : 1;       /* ch_conn_close called */
-    unsigned dirty : 1;         /* on app->dirty */
-    unsigned writing : 1;       /* a uv_write is in flight */
+    unsigned closing : 1; /* ch_conn_close called */
+    unsigned dirty : 1;   /* on app->dirty */
+    unsigned writing : 1; /* a uv_write is in flight */
     unsigned close_after_flush : 1;
     unsigned reading : 1;       /* the protocol wants input */
     unsigned rx_on : 1;         /* uv_read_start is in effect */
@@ -107,15 +107,15 @@ struct ch_conn {
     unsigned char open_handles; /* handles still to report closed */
     uint16_t holds;             /* async operations still referring to it */
 
-    uint64_t since_ms;          /* start of the current deadline window */
-    uint64_t last_rx_ms;        /* last bytes received */
+    uint64_t since_ms;   /* start of the current deadline window */
+    uint64_t last_rx_ms; /* last bytes received */
 
-    ch_outq_item *q;            /* ring of queued output */
+    ch_outq_item *q; /* ring of queued output */
     uint32_t qhead, qlen, qcap;
-    uint32_t inflight;          /* items in the current uv_write */
-    uint64_t queued_bytes;      /* bytes (and item overhead) queued */
-    uint64_t stall_ms;          /* paused: start of the window without progress */
-    size_t stall_wq;            /* libuv's unwritten bytes at that start */
+    uint32_t inflight;     /* items in the current uv_write */
+    uint64_t queued_bytes; /* bytes (and item overhead) queued */
+    uint64_t stall_ms;     /* paused: start of the window without progress */
+    size_t stall_wq;       /* libuv's unwritten bytes at that start */
 
     const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
@@ -129,10 +129,10 @@ void ch_conn_accept(ch_app *app, uv_stream_t *listener, ch_conn_open_fn open);
 
 /* How ch_conn_queue applies max_outbound_bytes (its `bounded` argument). */
 enum {
-    CH_CONN_Q_REPLY = 0,    /* answers, control frames: refused once the queue
+    CH_CONN_Q_REPLY = 0,   /* answers, control frames: refused once the queue
                                is already over the limit */
-    CH_CONN_Q_BOUNDED = 1,  /* data: refused if it would not fit */
-    CH_CONN_Q_FINAL = 2,    /* a close frame: always taken */
+    CH_CONN_Q_BOUNDED = 1, /* data: refused if it would not fit */
+    CH_CONN_Q_FINAL = 2,   /* a close frame: always taken */
 };
 
 /* Append a reference to buf (the caller keeps its own) to the output

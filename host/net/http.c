@@ -29,18 +29,18 @@ enum { EL_NONE, EL_URL, EL_FIELD, EL_VALUE, EL_BODY };
 struct ch_http {
     http_parser parser;
     ch_conn *conn;
-    char *mem;                /* the current request's bytes */
+    char *mem; /* the current request's bytes */
     size_t len, cap;
-    int el;                   /* element being appended */
+    int el; /* element being appended */
     uint32_t url_off, body_off;
     size_t url_len, body_len, header_bytes, n_headers;
     uint32_t name_off[CH_REQ_MAX_HEADERS], value_off[CH_REQ_MAX_HEADERS];
-    int error_status;         /* a limit was hit inside a callback */
-    unsigned in_request : 1;  /* bytes of a request seen, not complete */
-    unsigned suspended : 1;   /* answer pending asynchronously */
-    unsigned must_close : 1;  /* close after this answer */
+    int error_status;        /* a limit was hit inside a callback */
+    unsigned in_request : 1; /* bytes of a request seen, not complete */
+    unsigned suspended : 1;  /* answer pending asynchronously */
+    unsigned must_close : 1; /* close after this answer */
     unsigned is_head : 1;
-    char *pending;            /* unparsed bytes kept for later */
+    char *pending; /* unparsed bytes kept for later */
     size_t pending_len;
     ch_req req;
 };
@@ -147,7 +147,7 @@ static int on_headers_complete(http_parser *p)
     ch_http *h = parser_http(p);
 
     if (h->el == EL_FIELD && arena_put(h, EL_VALUE, "", 0) == 0)
-        h->value_off[h->n_headers - 1] = (uint32_t)h->len;   /* field with no value */
+        h->value_off[h->n_headers - 1] = (uint32_t)h->len; /* field with no value */
     if (p->content_length != ULLONG_MAX && p->content_length > h->conn->app->cfg.max_body_size)
         return fail(h, 413);
     return 0;
@@ -211,7 +211,7 @@ static int build_request(ch_http *h)
         return 400;
     }
     if (q)
-        *q = '\0';   /* target keeps its query in the log only up to '?' */
+        *q = '\0'; /* target keeps its query in the log only up to '?' */
     r->path = path;
     r->query = q ? h->mem + qoff + 1 : "";
     r->n_headers = h->n_headers;
@@ -328,7 +328,7 @@ static int complete_request(ch_conn *c, ch_http *h, const char *rest, size_t res
         keep_pending(h, rest, rest_len);
     dispatch(c, &h->req);
     if (c->http != h)
-        return 0;   /* freed: upgraded and accepted, or closed */
+        return 0; /* freed: upgraded and accepted, or closed */
     free((char *)h->req.path);
     h->req.path = NULL;
     if (c->closing || c->state != CH_CONN_HTTP || h->req.upgrade)
@@ -349,7 +349,7 @@ void ch_http_feed(ch_conn *c, const char *data, size_t len)
         enum http_errno e;
 
         if (c->out_paused) {
-            keep_pending(h, data, len);   /* parsed by http_resumed */
+            keep_pending(h, data, len); /* parsed by http_resumed */
             return;
         }
         n = http_parser_execute(&h->parser, &settings, data, len);
@@ -527,30 +527,54 @@ const ch_conn_proto ch_http_proto = {
 const char *ch_http_reason(int status)
 {
     switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 422: return "Unprocessable Entity";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 422:
+        return "Unprocessable Entity";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
     }
 }
 
@@ -618,8 +642,8 @@ void ch_http_respond(ch_conn *c, int status, const char *ctype, const char *extr
     answered(c);
 }
 
-void ch_http_respond_buf(ch_conn *c, int status, const char *ctype,
-                         const char *extra_headers, ch_buf *body)
+void ch_http_respond_buf(ch_conn *c, int status, const char *ctype, const char *extra_headers,
+                         ch_buf *body)
 {
     int rc = 0;
 

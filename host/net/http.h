@@ -41,9 +41,9 @@ typedef int (*ch_http_match_fn)(ch_conn *c, const ch_req *req);
 
 /* One registered handler (in app->http_handlers, owned by the app). */
 struct ch_http_handler {
-    char *path;                /* exact path, or prefix; NULL: match only */
-    int prefix;                /* path is a prefix */
-    ch_http_match_fn match;    /* NULL, or asked when path is NULL/matched */
+    char *path;             /* exact path, or prefix; NULL: match only */
+    int prefix;             /* path is a prefix */
+    ch_http_match_fn match; /* NULL, or asked when path is NULL/matched */
     ch_http_handler_fn fn;
 };
 
@@ -78,8 +78,8 @@ void ch_http_feed(ch_conn *c, const char *data, size_t len);
  * broken request. */
 void ch_http_respond(ch_conn *c, int status, const char *ctype, const char *extra_headers,
                      const void *body, size_t len);
-void ch_http_respond_buf(ch_conn *c, int status, const char *ctype,
-                         const char *extra_headers, ch_buf *body);
+void ch_http_respond_buf(ch_conn *c, int status, const char *ctype, const char *extra_headers,
+                         ch_buf *body);
 
 /* Answer with a small JSON error body {"error": "<reason phrase>"}. */
 void ch_http_error(ch_conn *c, int status, const char *extra_headers);

@@ -27,18 +27,26 @@ typedef struct static_job {
     ch_conn *conn;
     char *root;
     char *path;
-    ch_buf *body;            /* result, NULL: not found */
+    ch_buf *body; /* result, NULL: not found */
     const char *ctype;
 } static_job;
 
 const char *ch_static_content_type(const char *name)
 {
-    static const struct { const char *ext, *type; } types[] = {
-        {".html", "text/html; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"}, {".mjs", "text/javascript; charset=utf-8"},
-        {".json", "application/json"}, {".svg", "image/svg+xml"}, {".png", "image/png"},
-        {".ico", "image/x-icon"}, {".txt", "text/plain; charset=utf-8"},
-        {".woff2", "font/woff2"}, {".webmanifest", "application/manifest+json"},
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".json", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".woff2", "font/woff2"},
+        {".webmanifest", "application/manifest+json"},
     };
     const char *dot = strrchr(name, '.');
     size_t i;

@@ -203,8 +203,8 @@ static int send_msg(const char *name, const json_t *obj, int group)
         return CHANHOST_ERR_INVALID;
     m = ch_msg_from_json(obj, &why);
     if (!m || too_big(m->text_len)) {
-        api_log(CH_LOG_WARN, "%s to '%s' refused: %s", group ? "group_send" : "channel_send",
-                name, !m ? (why ? why : "invalid message") : "larger than max_message_size");
+        api_log(CH_LOG_WARN, "%s to '%s' refused: %s", group ? "group_send" : "channel_send", name,
+                !m ? (why ? why : "invalid message") : "larger than max_message_size");
         rc = m ? CHANHOST_ERR_TOO_BIG : CHANHOST_ERR_INVALID;
         ch_msg_unref(m);
         return rc;

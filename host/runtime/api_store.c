@@ -25,11 +25,11 @@ typedef void (*store_cb)(chanhost_conn *c, int status, const json_t *result, con
 typedef void (*exec_cb)(int status, const json_t *result, const char *error, void *arg);
 
 struct ch_store_pending {
-    struct ch_store_pending *next, *prev;   /* in the connection's list */
-    chanhost_conn *conn;                    /* NULL once it is gone */
-    ch_plugin *plugin;                      /* a reference */
-    store_cb cb;                            /* store_call's, or NULL */
-    exec_cb xcb;                            /* store_exec's, or NULL */
+    struct ch_store_pending *next, *prev; /* in the connection's list */
+    chanhost_conn *conn;                  /* NULL once it is gone */
+    ch_plugin *plugin;                    /* a reference */
+    store_cb cb;                          /* store_call's, or NULL */
+    exec_cb xcb;                          /* store_exec's, or NULL */
     void *arg;
 };
 
@@ -81,7 +81,7 @@ static ch_store_pending *queue_call(const char *op, json_t *params, store_cb cb,
         json_decref(params);
         return NULL;
     }
-    if (ch_store_op_allowed(op, cur->name, why, sizeof why) != 0) {   /* its own, the host's */
+    if (ch_store_op_allowed(op, cur->name, why, sizeof why) != 0) { /* its own, the host's */
         ch_log(CH_LOG_DEBUG, "store %s refused: %s", op, why);
         json_decref(params);
         return NULL;

@@ -26,8 +26,7 @@ int ch_api_store_call(chanhost_conn *c, const char *op, json_t *params,
 /* api->store_exec: store_call without a connection (params stolen; cb
  * gets the result, borrowed). */
 int ch_api_store_exec(const char *op, json_t *params,
-                      void (*cb)(int status, const json_t *result, const char *error,
-                                 void *arg),
+                      void (*cb)(int status, const json_t *result, const char *error, void *arg),
                       void *arg);
 
 /* The connection is going: its pending store results will be handed to

@@ -14,11 +14,10 @@
 #include "plugins.h"
 #include "upgrade.h"
 
-static chanhost_http *live;      /* every request not yet freed */
+static chanhost_http *live; /* every request not yet freed */
 
 chanhost_http *ch_endpoint_request_new(ch_plugin *p, const char *method, const char *path,
-                                       const char *query, const char *peer,
-                                       ch_route_params *params)
+                                       const char *query, const char *peer, ch_route_params *params)
 {
     chanhost_http *q = calloc(1, sizeof *q);
 
@@ -59,7 +58,7 @@ void ch_endpoint_request_free(chanhost_http *q)
     ch_query_cache_free(&q->qcache);
     json_decref(q->body);
     json_decref(q->user);
-    OPENSSL_cleanse(q->query, strlen(q->query));   /* may hold a token */
+    OPENSSL_cleanse(q->query, strlen(q->query)); /* may hold a token */
     free(q->method);
     free(q->path);
     free(q->query);
@@ -73,8 +72,7 @@ void ch_endpoint_requests_free_all(void)
         ch_endpoint_request_free(live);
 }
 
-void ch_endpoint_request_run(chanhost_http *q,
-                             void (*handler)(chanhost_http *req, void *state))
+void ch_endpoint_request_run(chanhost_http *q, void (*handler)(chanhost_http *req, void *state))
 {
     ch_plugin_http(q->plugin, handler, q);
 }

@@ -28,17 +28,17 @@ typedef struct ch_plugin ch_plugin;
 typedef void (*ch_endpoint_answer_fn)(chanhost_http *req, int status, json_t *body);
 
 struct chanhost_http {
-    chanhost_http *next, *prev;      /* every live request (endpoints.c) */
-    char *method, *path, *query;     /* owned; query raw, "" if none */
-    char *peer;                      /* owned, "ip:port" */
-    ch_route_params params;          /* owned: the pattern's parameters */
-    json_t *body;                    /* owned reference, or NULL */
-    json_t *user;                    /* owned {"id","username","roles"}, or NULL */
+    chanhost_http *next, *prev;  /* every live request (endpoints.c) */
+    char *method, *path, *query; /* owned; query raw, "" if none */
+    char *peer;                  /* owned, "ip:port" */
+    ch_route_params params;      /* owned: the pattern's parameters */
+    json_t *body;                /* owned reference, or NULL */
+    json_t *user;                /* owned {"id","username","roles"}, or NULL */
     int is_service;
-    ch_plugin *plugin;               /* a reference until answered or abandoned */
-    struct ch_qval *qcache;          /* decoded query values handed out */
-    ch_endpoint_answer_fn answer;    /* NULL: abandoned, answers are dropped */
-    void *ctx;                       /* for answer */
+    ch_plugin *plugin;            /* a reference until answered or abandoned */
+    struct ch_qval *qcache;       /* decoded query values handed out */
+    ch_endpoint_answer_fn answer; /* NULL: abandoned, answers are dropped */
+    void *ctx;                    /* for answer */
 };
 
 /* A new request for plugin p (a reference is taken) with copies of
@@ -52,8 +52,7 @@ chanhost_http *ch_endpoint_request_new(ch_plugin *p, const char *method, const c
 /* Call handler (p's) with req.  req may be answered and freed before this
  * returns: the caller must not touch it afterwards unless its answer hook
  * says it is still waiting. */
-void ch_endpoint_request_run(chanhost_http *req,
-                             void (*handler)(chanhost_http *req, void *state));
+void ch_endpoint_request_run(chanhost_http *req, void (*handler)(chanhost_http *req, void *state));
 
 /* Stop waiting for req's answer: its plugin reference is dropped and a
  * later api->http_reply only frees it. */

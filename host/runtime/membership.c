@@ -30,11 +30,9 @@ static int64_t user_of(const ch_ws *w)
     return json_integer_value(json_object_get(w->identity, "id"));
 }
 
-void ch_membership_observe(void *arg, const char *op, const json_t *params,
-                           const json_t *result)
+void ch_membership_observe(void *arg, const char *op, const json_t *params, const json_t *result)
 {
-    if (strcmp(op, "participant.remove") != 0 ||
-        !json_is_true(json_object_get(result, "removed")))
+    if (strcmp(op, "participant.remove") != 0 || !json_is_true(json_object_get(result, "removed")))
         return;
     ch_membership_removed(arg, json_integer_value(json_object_get(params, "room_id")),
                           json_integer_value(json_object_get(params, "user_id")));
@@ -56,7 +54,8 @@ int ch_membership_removed(ch_app *app, int64_t room_id, int64_t user_id)
         ch_msg_unref(m);
     }
     if (rc != 0)
-        ch_log(CH_LOG_WARN, "membership: user %lld removed from room %lld: the layer refused "
+        ch_log(CH_LOG_WARN,
+               "membership: user %lld removed from room %lld: the layer refused "
                "the message (%d); their open connections stay until they close",
                (long long)user_id, (long long)room_id, rc);
     return rc;
@@ -87,9 +86,10 @@ int ch_membership_message(ch_ws *w, const ch_msg *msg)
     if (w->room_id > 0 && json_is_true(json_object_get(j, "removed")) &&
         json_integer_value(json_object_get(j, "room_id")) == w->room_id &&
         json_integer_value(json_object_get(j, "user_id")) == user_of(w)) {
-        ch_log(CH_LOG_INFO, "WebSocket MEMBERSHIP %s [%s] user %lld removed from room %lld, "
-               "closing with 4003", w->path, w->conn->peer, (long long)user_of(w),
-               (long long)w->room_id);
+        ch_log(CH_LOG_INFO,
+               "WebSocket MEMBERSHIP %s [%s] user %lld removed from room %lld, "
+               "closing with 4003",
+               w->path, w->conn->peer, (long long)user_of(w), (long long)w->room_id);
         ch_ws_close(w, 4003, "removed from the room");
     }
     return 1;

@@ -28,8 +28,7 @@ typedef struct ch_app ch_app;
 /* The store observer (store.h's ch_store_observer; arg: the ch_app,
  * borrowed): a participant.remove that removed a row tells that user's
  * connections.  op, params and result are borrowed. */
-void ch_membership_observe(void *arg, const char *op, const json_t *params,
-                           const json_t *result);
+void ch_membership_observe(void *arg, const char *op, const json_t *params, const json_t *result);
 
 /* Tell every host's connections of user_id bound to room_id that the
  * user was removed from it (a layer message to the user's group).

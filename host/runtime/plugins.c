@@ -45,11 +45,11 @@
  * added later are read only when the plugin's struct_size covers them. */
 #define CH_PLUGIN_DESC_MIN (offsetof(chanhost_plugin, disconnect) + sizeof(void (*)(void)))
 
-static const ch_plugin *current;   /* plugin whose callback runs now */
-static const chanhost_api *host_api;   /* handed to init (ch_plugin_set_api) */
+static const ch_plugin *current;     /* plugin whose callback runs now */
+static const chanhost_api *host_api; /* handed to init (ch_plugin_set_api) */
 
-static ch_store *plugin_store;       /* schemas are migrated here (NULL: none) */
-static uv_loop_t *plugin_loop;       /* ... on this loop */
+static ch_store *plugin_store; /* schemas are migrated here (NULL: none) */
+static uv_loop_t *plugin_loop; /* ... on this loop */
 
 const ch_plugin *ch_plugin_current(void) { return current; }
 
@@ -65,17 +65,15 @@ void ch_plugin_ref(ch_plugin *p);
 void ch_plugin_unref(ch_plugin *p);
 
 /* Mark p current and pinned around a callback; restores the previous. */
-#define CALL_IN(p, stmt)                        \
-    do {                                        \
-        const ch_plugin *saved_ = current;      \
-        current = (p);                          \
-        ch_plugin_ref(p);                       \
-        stmt;                                   \
-        current = saved_;                       \
-        ch_plugin_unref(p);                     \
+#define CALL_IN(p, stmt)                   \
+    do {                                   \
+        const ch_plugin *saved_ = current; \
+        current = (p);                     \
+        ch_plugin_ref(p);                  \
+        stmt;                              \
+        current = saved_;                  \
+        ch_plugin_unref(p);                \
     } while (0)
-
-
 
 /* printf into err, always NUL-terminated. */
 static void errf(char *err, size_t errlen, const char *fmt, ...)
@@ -97,7 +95,11 @@ static char *private_copy(const char *src, const char *name, char *err, size_t e
     int in = -1, out = -1;
     ssize_t n = 0;
 
-    if (asprintf(&dst, "%s/chanhost-%s-XX" "XX" "XX", tmp, name) < 0)
+    if (asprintf(&dst,
+                 "%s/chanhost-%s-XX"
+                 "XX"
+                 "XX",
+                 tmp, name) < 0)
         return NULL;
     in = open(src, O_RDONLY | O_CLOEXEC);
     out = mkstemp(dst);
@@ -126,26 +128,30 @@ int ch_plugin_check_descriptor(const chanhost_plugin *d, const char *name, const
     size_t n;
 
     if (d->abi_major != CHANHOST_ABI_MAJOR) {
-        errf(err, errlen, "plugin '%s' (%s): built for SDK %u.%u (ABI major version %u), this "
-             "host speaks %u.%u; rebuild it against this host's sdk/chanhost.h", name, file,
-             d->abi_major, d->abi_minor, d->abi_major, CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR);
+        errf(err, errlen,
+             "plugin '%s' (%s): built for SDK %u.%u (ABI major version %u), this "
+             "host speaks %u.%u; rebuild it against this host's sdk/chanhost.h",
+             name, file, d->abi_major, d->abi_minor, d->abi_major, CHANHOST_ABI_MAJOR,
+             CHANHOST_ABI_MINOR);
         return -1;
     }
     if (d->abi_minor > CHANHOST_ABI_MINOR) {
-        errf(err, errlen, "plugin '%s' (%s): built for SDK %u.%u, this host speaks %u.%u "
-             "(upgrade the host or rebuild the plugin against this SDK)", name, file,
-             d->abi_major, d->abi_minor, CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR);
+        errf(err, errlen,
+             "plugin '%s' (%s): built for SDK %u.%u, this host speaks %u.%u "
+             "(upgrade the host or rebuild the plugin against this SDK)",
+             name, file, d->abi_major, d->abi_minor, CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR);
         return -1;
     }
     if (d->struct_size < CH_PLUGIN_DESC_MIN) {
-        errf(err, errlen, "plugin '%s' (%s): descriptor struct_size %u, smaller than any SDK "
-             "%u.x descriptor (%zu bytes); build it with CHANHOST_PLUGIN_INIT", name, file,
-             d->struct_size, CHANHOST_ABI_MAJOR, (size_t)CH_PLUGIN_DESC_MIN);
+        errf(err, errlen,
+             "plugin '%s' (%s): descriptor struct_size %u, smaller than any SDK "
+             "%u.x descriptor (%zu bytes); build it with CHANHOST_PLUGIN_INIT",
+             name, file, d->struct_size, CHANHOST_ABI_MAJOR, (size_t)CH_PLUGIN_DESC_MIN);
         return -1;
     }
     if (d->jansson_major != JANSSON_MAJOR_VERSION) {
-        errf(err, errlen, "plugin '%s' (%s): built with jansson %u, the host uses jansson %d",
-             name, file, d->jansson_major, JANSSON_MAJOR_VERSION);
+        errf(err, errlen, "plugin '%s' (%s): built with jansson %u, the host uses jansson %d", name,
+             file, d->jansson_major, JANSSON_MAJOR_VERSION);
         return -1;
     }
     /* a larger descriptor declares an older minor (CHANHOST_PLUGIN_INIT_MINOR):
@@ -155,7 +161,9 @@ int ch_plugin_check_descriptor(const chanhost_plugin *d, const char *name, const
     memcpy(out, d, n);
     if (!out->name || !out->version || !out->receive) {
         errf(err, errlen, "plugin '%s' (%s): descriptor lacks a mandatory field (%s)", name, file,
-             !out->name ? "name" : !out->version ? "version" : "receive");
+             !out->name      ? "name"
+             : !out->version ? "version"
+                             : "receive");
         return -1;
     }
     return 0;
@@ -219,7 +227,7 @@ static int open_library(ch_plugin *p, char *err, size_t errlen)
     if (!copy)
         return -1;
     p->handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
-    unlink(copy);   /* the mapping stays; nothing is left behind on disk */
+    unlink(copy); /* the mapping stays; nothing is left behind on disk */
     free(copy);
     if (!p->handle) {
         errf(err, errlen, "plugin '%s' (%s): dlopen failed: %s", p->name, p->file, dlerror());
@@ -451,11 +459,11 @@ static int plugin_start(ch_plugin *p, const json_t *settings, char *err, size_t 
     if (!settings)
         settings = empty = json_object();
     if (p->schema)
-        ch_store_schema_install(p->schema);   /* init may call its ops */
+        ch_store_schema_install(p->schema); /* init may call its ops */
     current = p;
     rc = p->desc->init ? p->desc->init(host_api, settings, &p->state) : 0;
     if (rc != 0)
-        ch_timers_release(p);   /* what init made before failing */
+        ch_timers_release(p); /* what init made before failing */
     current = NULL;
     json_decref(empty);
     if (rc != 0) {
@@ -477,7 +485,7 @@ typedef void (*started_fn)(ch_plugin *p, const char *err, void *arg);
 /* A plugin waiting for its migrations before init. */
 typedef struct start_job {
     ch_plugin *p;
-    json_t *settings;               /* a copy, or NULL */
+    json_t *settings; /* a copy, or NULL */
     started_fn done;
     void *arg;
 } start_job;
@@ -520,9 +528,10 @@ static void begin_start(ch_plugin *p, const json_t *settings, started_fn done, v
         return;
     }
     if (!plugin_store) {
-        errf(err, sizeof err, "plugin '%s' (%s): it declares store tables, and the config says "
-             "`store none` (set `store sqlite:PATH` or `store postgresql://...`)", p->name,
-             p->file);
+        errf(err, sizeof err,
+             "plugin '%s' (%s): it declares store tables, and the config says "
+             "`store none` (set `store sqlite:PATH` or `store postgresql://...`)",
+             p->name, p->file);
         refuse(p);
         done(NULL, err, arg);
         return;
@@ -580,8 +589,7 @@ ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *setti
 }
 
 /* Open a plugin for its schema alone, then close it again. */
-ch_store_schema *ch_plugin_read_schema(const char *dir, const char *name, char *err,
-                                       size_t errlen)
+ch_store_schema *ch_plugin_read_schema(const char *dir, const char *name, char *err, size_t errlen)
 {
     ch_endpoint_decl *v = NULL;
     size_t n = 0;
@@ -604,7 +612,7 @@ typedef struct load_job {
     json_t *settings;
     uint32_t generation;
     ch_plugin *p;
-    ch_endpoint_decl *refused_v;   /* a refused descriptor's endpoints */
+    ch_endpoint_decl *refused_v; /* a refused descriptor's endpoints */
     size_t refused_n;
     char err[512];
     ch_plugin_loaded_fn done;
@@ -648,9 +656,8 @@ static void load_done(uv_work_t *w, int status)
         begin_start(j->p, j->settings, load_started, j);
 }
 
-int ch_plugin_load_async(uv_loop_t *loop, const char *dir, const char *name,
-                         const json_t *settings, uint32_t generation, ch_plugin_loaded_fn done,
-                         void *arg)
+int ch_plugin_load_async(uv_loop_t *loop, const char *dir, const char *name, const json_t *settings,
+                         uint32_t generation, ch_plugin_loaded_fn done, void *arg)
 {
     load_job *j = calloc(1, sizeof *j);
 
@@ -693,7 +700,7 @@ void ch_plugin_unref(ch_plugin *p)
     current = p;
     if (p->desc->fini)
         p->desc->fini(p->state);
-    cancelled = ch_timers_release(p);   /* after fini, which may have stopped some */
+    cancelled = ch_timers_release(p); /* after fini, which may have stopped some */
     current = saved;
     if (p->linked)
         ch_log(CH_LOG_INFO, "plugin %s %s unloaded (generation %u; %zu timer(s) cancelled)",
@@ -720,8 +727,8 @@ int ch_plugin_has_group_message(const ch_plugin *p) { return p->desc->group_mess
 
 /* Nothing happens without the callback (callers test
  * ch_plugin_has_group_message to forward instead). */
-void ch_plugin_group_message(ch_plugin *p, chanhost_conn *c, const char *type,
-                             const json_t *msg, const chanhost_msg *m)
+void ch_plugin_group_message(ch_plugin *p, chanhost_conn *c, const char *type, const json_t *msg,
+                             const chanhost_msg *m)
 {
     if (p->desc->group_message)
         CALL_IN(p, p->desc->group_message(c, p->state, type, msg, m));
@@ -737,8 +744,8 @@ void ch_plugin_disconnect(ch_plugin *p, chanhost_conn *c, int code)
 void ch_plugin_store_result(ch_plugin *p,
                             void (*cb)(chanhost_conn *c, int status, const json_t *result,
                                        const char *error, void *arg),
-                            chanhost_conn *c, int status, const json_t *result,
-                            const char *error, void *arg)
+                            chanhost_conn *c, int status, const json_t *result, const char *error,
+                            void *arg)
 {
     CALL_IN(p, cb(c, status, result, error, arg));
 }

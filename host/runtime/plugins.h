@@ -65,26 +65,26 @@ typedef struct ch_file_id {
 } ch_file_id;
 
 typedef struct ch_plugin {
-    char *name;                     /* as in the config ("echo") */
-    char *file;                     /* the .so it was loaded from */
-    void *handle;                   /* dlopen handle */
-    const chanhost_plugin *desc;    /* &desc_copy once the checks passed */
-    chanhost_plugin desc_copy;      /* the descriptor as this host knows it */
-    void *state;                    /* what init returned */
+    char *name;                  /* as in the config ("echo") */
+    char *file;                  /* the .so it was loaded from */
+    void *handle;                /* dlopen handle */
+    const chanhost_plugin *desc; /* &desc_copy once the checks passed */
+    chanhost_plugin desc_copy;   /* the descriptor as this host knows it */
+    void *state;                 /* what init returned */
     uint32_t refs;
-    uint32_t generation;            /* 1 for the first load of a name */
-    uint64_t loaded_at;             /* wall clock, seconds */
-    uint64_t connections;           /* connections it serves now */
-    ch_file_id file_id;             /* of `file` when it was loaded */
-    struct ch_store_schema *schema; /* its tables and ops (a reference), or NULL */
-    struct ch_plugin *live_next, *live_prev;   /* every live version */
+    uint32_t generation;                     /* 1 for the first load of a name */
+    uint64_t loaded_at;                      /* wall clock, seconds */
+    uint64_t connections;                    /* connections it serves now */
+    ch_file_id file_id;                      /* of `file` when it was loaded */
+    struct ch_store_schema *schema;          /* its tables and ops (a reference), or NULL */
+    struct ch_plugin *live_next, *live_prev; /* every live version */
     unsigned linked : 1;
-    ch_endpoint_decl *endpoints;    /* its declared endpoints (owned) */
+    ch_endpoint_decl *endpoints; /* its declared endpoints (owned) */
     size_t n_endpoints;
     /* ABI 1.2: what this version made (timers.c owns and frees them; they
      * hold no reference: released after fini when the version unloads) */
-    struct chanhost_timer *timers;     /* its timers, newest first */
-    struct chanhost_poster *posters;   /* its posters for loop_post */
+    struct chanhost_timer *timers;   /* its timers, newest first */
+    struct chanhost_poster *posters; /* its posters for loop_post */
 } ch_plugin;
 
 /* The function table every plugin's init gets (api.h's ch_api_table;
@@ -129,9 +129,8 @@ ch_plugin *ch_plugin_load(const char *dir, const char *name, const json_t *setti
  * settings: borrowed (copied).  Returns 0, or a negative errno if the job
  * could not be queued (done is then never called). */
 typedef void (*ch_plugin_loaded_fn)(ch_plugin *p, const char *err, void *arg);
-int ch_plugin_load_async(uv_loop_t *loop, const char *dir, const char *name,
-                         const json_t *settings, uint32_t generation, ch_plugin_loaded_fn done,
-                         void *arg);
+int ch_plugin_load_async(uv_loop_t *loop, const char *dir, const char *name, const json_t *settings,
+                         uint32_t generation, ch_plugin_loaded_fn done, void *arg);
 
 /* Non-zero if the file now identified by `now` differs from p's. */
 int ch_plugin_file_changed(const ch_plugin *p, const ch_file_id *now);
@@ -143,19 +142,18 @@ void ch_plugin_unref(ch_plugin *p);
 /* Calls into the plugin, with the plugin marked current for logging and
  * pinned for the duration. */
 int ch_plugin_connect(ch_plugin *p, chanhost_conn *c);
-void ch_plugin_receive(ch_plugin *p, chanhost_conn *c, const char *data, size_t len,
-                       int binary);
+void ch_plugin_receive(ch_plugin *p, chanhost_conn *c, const char *data, size_t len, int binary);
 int ch_plugin_has_group_message(const ch_plugin *p);
-void ch_plugin_group_message(ch_plugin *p, chanhost_conn *c, const char *type,
-                             const json_t *msg, const chanhost_msg *m);
+void ch_plugin_group_message(ch_plugin *p, chanhost_conn *c, const char *type, const json_t *msg,
+                             const chanhost_msg *m);
 void ch_plugin_disconnect(ch_plugin *p, chanhost_conn *c, int code);
 
 /* Hand a store result to the plugin's callback cb (c may be NULL). */
 void ch_plugin_store_result(ch_plugin *p,
                             void (*cb)(chanhost_conn *c, int status, const json_t *result,
                                        const char *error, void *arg),
-                            chanhost_conn *c, int status, const json_t *result,
-                            const char *error, void *arg);
+                            chanhost_conn *c, int status, const json_t *result, const char *error,
+                            void *arg);
 
 /* Call an endpoint's handler (a function of p's) with req (borrowed). */
 void ch_plugin_http(ch_plugin *p, void (*handler)(chanhost_http *req, void *state),

@@ -21,9 +21,9 @@
  * the queue never calls cb or drop itself, it hands the entry to the
  * queue's run function (drained) or to a dropped function (purged). */
 typedef struct ch_post {
-    void *owner;               /* who queued it: the key of ch_postq_purge */
+    void *owner; /* who queued it: the key of ch_postq_purge */
     void (*cb)(void *arg);
-    void (*drop)(void *arg);   /* NULL: nothing to free when dropped */
+    void (*drop)(void *arg); /* NULL: nothing to free when dropped */
     void *arg;
 } ch_post;
 
@@ -32,12 +32,12 @@ typedef struct ch_post {
 typedef void (*ch_post_fn)(const ch_post *e, void *ctx);
 
 typedef struct ch_postq {
-    pthread_mutex_t mu;        /* guards ring, head, n, open */
-    uv_async_t async;          /* wakes the loop; drains in on_async */
-    ch_post *ring;             /* cap entries, from head, n of them used */
+    pthread_mutex_t mu; /* guards ring, head, n, open */
+    uv_async_t async;   /* wakes the loop; drains in on_async */
+    ch_post *ring;      /* cap entries, from head, n of them used */
     size_t cap, head, n;
-    int open;                  /* non-zero: pushes are accepted */
-    ch_post_fn run;            /* runs each drained entry */
+    int open;       /* non-zero: pushes are accepted */
+    ch_post_fn run; /* runs each drained entry */
     void *ctx;
 } ch_postq;
 

@@ -16,26 +16,26 @@
 #include "postq.h"
 
 struct chanhost_timer {
-    uv_timer_t h;              /* h.data = the timer */
-    ch_plugin *owner;          /* NULL once released */
+    uv_timer_t h;     /* h.data = the timer */
+    ch_plugin *owner; /* NULL once released */
     void (*cb)(chanhost_timer *t, void *arg);
-    void *arg;                 /* the plugin's */
-    chanhost_timer *next, *prev;   /* in owner->timers */
-    unsigned repeat : 1;       /* repeat_ms > 0 */
-    unsigned released : 1;     /* the plugin's handle is gone */
-    unsigned closing : 1;      /* uv_close was called */
-    unsigned closed : 1;       /* its close callback ran */
+    void *arg;                   /* the plugin's */
+    chanhost_timer *next, *prev; /* in owner->timers */
+    unsigned repeat : 1;         /* repeat_ms > 0 */
+    unsigned released : 1;       /* the plugin's handle is gone */
+    unsigned closing : 1;        /* uv_close was called */
+    unsigned closed : 1;         /* its close callback ran */
 };
 
 struct chanhost_poster {
     ch_plugin *owner;
-    chanhost_poster *next, *prev;  /* in owner->posters */
+    chanhost_poster *next, *prev; /* in owner->posters */
 };
 
-static uv_loop_t *timer_loop;   /* where timers are made */
-static int accepting;           /* between ch_timers_init and ch_timers_close */
-static int queue_live;          /* q's mutex exists (init .. fini) */
-static ch_postq q;              /* every plugin's loop_post callbacks */
+static uv_loop_t *timer_loop; /* where timers are made */
+static int accepting;         /* between ch_timers_init and ch_timers_close */
+static int queue_live;        /* q's mutex exists (init .. fini) */
+static ch_postq q;            /* every plugin's loop_post callbacks */
 
 /* The version whose callback runs now.  plugins.c keeps it const for the
  * log prefix; the version itself is the loop's to change. */
@@ -113,8 +113,9 @@ chanhost_timer *ch_timer_start(uint64_t ms, uint64_t repeat_ms,
 
     if (!p || !cb || !accepting) {
         ch_log(CH_LOG_WARN, "%s%stimer_start refused: %s", p ? p->name : "", p ? ": " : "",
-               !p ? "called outside a plugin callback" : !cb ? "no callback"
-                                                          : "the host is stopping");
+               !p    ? "called outside a plugin callback"
+               : !cb ? "no callback"
+                     : "the host is stopping");
         return NULL;
     }
     t = calloc(1, sizeof *t);

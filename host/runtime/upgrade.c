@@ -102,7 +102,7 @@ static void plugin_opened(ch_ws *w)
 static void drain_fire(void *arg)
 {
     ch_ws *w = arg;
-    void (*cb)(chanhost_conn *c, void *arg) = w->drain_cb;
+    void (*cb)(chanhost_conn * c, void *arg) = w->drain_cb;
     void *cb_arg = w->drain_arg;
 
     w->drain_cb = NULL;
@@ -262,9 +262,10 @@ static ch_route *upgrade_check(ch_conn *c, const ch_req *req, ch_route_params *p
         return NULL;
     }
     if (ch_handshake_check(req, &policy, &hs) != 0) {
-        const char *extra = hs.status == 405   ? "Allow: GET\r\n"
-                            : hs.status == 426 ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
-                                               : NULL;
+        const char *extra = hs.status == 405 ? "Allow: GET\r\n"
+                            : hs.status == 426
+                                ? "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                                : NULL;
         upgrade_fail(c, req->path, hs.status, hs.reason, extra);
         return NULL;
     }
@@ -338,7 +339,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     c->ws = w;
     w->identity = authenticate(w, &rc);
     if (rc != 0) {
-        ch_ws_gone(c);   /* connect has not run: the plugin never sees it */
+        ch_ws_gone(c); /* connect has not run: the plugin never sees it */
         upgrade_fail(c, req->path, 500, "internal", NULL);
         return;
     }
@@ -390,7 +391,7 @@ void ch_ws_gone(ch_conn *c)
     ch_ws *w = c->ws;
     int code = w->close_code ? w->close_code : 1006;
 
-    c->ws = NULL;   /* nothing may reach it through c from here on */
+    c->ws = NULL; /* nothing may reach it through c from here on */
     if (w->connect_called)
         ch_plugin_disconnect(w->plugin, w, code);
     ch_api_store_detach(w);

@@ -16,17 +16,17 @@
 
 struct ch_store {
     uv_loop_t *loop;
-    const ch_store_engine *engine;     /* NULL: "none" */
+    const ch_store_engine *engine; /* NULL: "none" */
     void *self;
     ch_keyring *keys;
     uint32_t queue_max, batch_max;
-    uint64_t outstanding;              /* admitted, not yet done */
+    uint64_t outstanding; /* admitted, not yet done */
     uint64_t committed, failed, retries, reconnects;
     uint64_t lat_last, lat_max, lat_sum, lat_n;
     int closing;
     void (*on_closed)(void *);
     void *on_closed_arg;
-    ch_store_observer observe;         /* told of each success, or NULL */
+    ch_store_observer observe; /* told of each success, or NULL */
     void *observe_arg;
 };
 
@@ -118,8 +118,7 @@ int ch_store_call(ch_store *s, const char *op, json_t *params, ch_store_cb cb, v
 }
 
 /* Admission, as ch_store_call says; the request holds o (op->hold). */
-int ch_store_call_op(ch_store *s, const ch_store_op *o, json_t *params, ch_store_cb cb,
-                     void *arg)
+int ch_store_call_op(ch_store *s, const ch_store_op *o, json_t *params, ch_store_cb cb, void *arg)
 {
     ch_store_req *req;
 

@@ -62,11 +62,11 @@ typedef int (*ch_store_role_known)(void *arg, const char *role);
 void ch_store_roles_check(ch_store_role_known known, void *arg);
 
 typedef struct ch_store_opts {
-    const char *url;           /* "none", "sqlite:PATH", "postgresql://..." */
-    const char *key_file;      /* encryption keys; created (0600) if absent */
-    const char *key_env;       /* or an environment variable holding them */
-    uint32_t queue_max;        /* calls waiting at most (default 10000) */
-    uint32_t batch_max;        /* calls per transaction (default 256) */
+    const char *url;      /* "none", "sqlite:PATH", "postgresql://..." */
+    const char *key_file; /* encryption keys; created (0600) if absent */
+    const char *key_env;  /* or an environment variable holding them */
+    uint32_t queue_max;   /* calls waiting at most (default 10000) */
+    uint32_t batch_max;   /* calls per transaction (default 256) */
 } ch_store_opts;
 
 /* Open a store on loop (migrations applied).  Returns NULL with the reason

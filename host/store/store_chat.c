@@ -69,7 +69,8 @@ static int rows_unread_room(ch_store_req *req, json_t *rows)
     size_t i;
     char id[24];
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         snprintf(id, sizeof id, "%lld", (long long)ch_st_int(row, "user_id"));
         json_object_set_new(counts, id, json_integer(ch_st_int(row, "unread")));
     }
@@ -79,16 +80,16 @@ static int rows_unread_room(ch_store_req *req, json_t *rows)
 
 /* For each user u (the listed ids, or with $3 = 1 the room's
  * participants; a column uid), the count. */
-#define UNREAD_OF_U(ids)                                                             \
-    "SELECT u.uid AS user_id, (SELECT count(*) FROM messages m WHERE m.room_id = $1" \
-    " AND m.is_deleted = 0 AND m.sender_id <> u.uid AND NOT EXISTS"                 \
+#define UNREAD_OF_U(ids)                                                                \
+    "SELECT u.uid AS user_id, (SELECT count(*) FROM messages m WHERE m.room_id = $1"    \
+    " AND m.is_deleted = 0 AND m.sender_id <> u.uid AND NOT EXISTS"                     \
     " (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id AND x.user_id = u.uid))" \
-    " AS unread FROM (" ids " UNION SELECT p.user_id FROM participants p"           \
+    " AS unread FROM (" ids " UNION SELECT p.user_id FROM participants p"               \
     " WHERE p.room_id = $1 AND $3 = 1) AS u ORDER BY u.uid"
 
 /* The ids of the JSON array text n, as a column uid. */
 #define SQLITE_IDS(n) "SELECT CAST(value AS BIGINT) AS uid FROM json_each(" n ")"
-#define PG_IDS(n)                                                                    \
+#define PG_IDS(n) \
     "SELECT CAST(v AS BIGINT) AS uid FROM json_array_elements_text(CAST(" n " AS json)) AS v"
 
 static const ch_store_step unread_room_steps[] = {
@@ -122,7 +123,8 @@ static int rows_marked_room(ch_store_req *req, json_t *rows)
     json_t *ids = json_array(), *row;
     size_t i;
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         json_array_append_new(ids, json_integer(ch_st_int(row, "message_id")));
     }
     ch_st_sort_by_id(ids, 0);
@@ -130,11 +132,11 @@ static int rows_marked_room(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
-#define MARK_ROOM(ids)                                                               \
-    "INSERT INTO read_receipts (message_id, user_id, read_at)"                       \
-    " SELECT m.id, CAST($1 AS BIGINT), CAST($2 AS BIGINT) FROM messages m"          \
-    " WHERE m.id IN (" ids ") AND m.room_id = $4"                                   \
-    " AND m.sender_id <> $1 AND m.is_deleted = 0"                                    \
+#define MARK_ROOM(ids)                                                     \
+    "INSERT INTO read_receipts (message_id, user_id, read_at)"             \
+    " SELECT m.id, CAST($1 AS BIGINT), CAST($2 AS BIGINT) FROM messages m" \
+    " WHERE m.id IN (" ids ") AND m.room_id = $4"                          \
+    " AND m.sender_id <> $1 AND m.is_deleted = 0"                          \
     " ON CONFLICT DO NOTHING RETURNING message_id"
 
 static const ch_store_step mark_room_steps[] = {

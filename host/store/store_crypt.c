@@ -39,10 +39,10 @@ typedef struct ring_key {
 } ring_key;
 
 struct ch_keyring {
-    ring_key *keys;                 /* n entries, in file order */
+    ring_key *keys; /* n entries, in file order */
     size_t n;
-    size_t cap;                     /* room in keys (all of it is wiped) */
-    int current;                    /* the highest id */
+    size_t cap;  /* room in keys (all of it is wiped) */
+    int current; /* the highest id */
 };
 
 /* --- errors --------------------------------------------------------------- */
@@ -107,9 +107,9 @@ static ch_keyring *ring_new(size_t cap)
 
 /* One line of keyring text, trimmed, with where it came from. */
 typedef struct ring_line {
-    const char *s;                  /* not NUL-terminated */
+    const char *s; /* not NUL-terminated */
     size_t n;
-    const char *name;               /* the file or variable, for errors */
+    const char *name; /* the file or variable, for errors */
     unsigned lineno;
 } ring_line;
 
@@ -151,8 +151,8 @@ static int parse_key(const ring_line *l, size_t b, unsigned char key[KEY_LEN], c
         return -1;
     }
     if (len != KEY_LEN) {
-        set_err(err, errlen, "%s:%u: key is not 32 bytes of base64 (it decodes to %ld)",
-                l->name, l->lineno, len);
+        set_err(err, errlen, "%s:%u: key is not 32 bytes of base64 (it decodes to %ld)", l->name,
+                l->lineno, len);
         return -1;
     }
     (void)ch_b64_decode_into(s, n, CH_B64_STD, buf);
@@ -196,8 +196,7 @@ static void line_trim(ring_line *l)
         l->s++;
         l->n--;
     }
-    while (l->n > 0 && (l->s[l->n - 1] == ' ' || l->s[l->n - 1] == '\t' ||
-                        l->s[l->n - 1] == '\r'))
+    while (l->n > 0 && (l->s[l->n - 1] == ' ' || l->s[l->n - 1] == '\t' || l->s[l->n - 1] == '\r'))
         l->n--;
 }
 
@@ -245,8 +244,7 @@ static int ring_fill(ch_keyring *k, const char *text, const char *name, unsigned
 /* Parse keyring text; name labels errors ("keys.txt:3: ...").  Returns a
  * new keyring (the caller frees it with ch_keyring_free) or NULL with the
  * reason in err.  text is only read; wiping it is the caller's job. */
-static ch_keyring *ring_parse_named(const char *text, const char *name, char *err,
-                                    size_t errlen)
+static ch_keyring *ring_parse_named(const char *text, const char *name, char *err, size_t errlen)
 {
     size_t cap = count_lines(text);
     ch_keyring *k = ring_new(cap);
@@ -412,8 +410,8 @@ static unsigned char *make_aad(const char *room_key, int64_t msg_id, size_t *n)
  * (enc 0) checks it.  Returns 0, or -1 on any failure (including a tag
  * that does not match).  A fresh context per call: thread-safe. */
 static int gcm_run(int enc, const unsigned char *key, const unsigned char *nonce,
-                   const unsigned char *aad, size_t aad_len, const unsigned char *in,
-                   size_t n, unsigned char *out, unsigned char *tag)
+                   const unsigned char *aad, size_t aad_len, const unsigned char *in, size_t n,
+                   unsigned char *out, unsigned char *tag)
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int ok, outl = 0;
@@ -462,8 +460,8 @@ int ch_seal(const ch_keyring *k, const char *room_key, int64_t msg_id, const cha
     unsigned char nonce[NONCE_LEN], *sealed;
     char *n64 = NULL, *s64 = NULL;
 
-    if (!key || !room_key || (!plain && len > 0) || len > MAX_PLAIN || !key_id ||
-        !nonce_b64 || !sealed_b64)
+    if (!key || !room_key || (!plain && len > 0) || len > MAX_PLAIN || !key_id || !nonce_b64 ||
+        !sealed_b64)
         return -1;
     if (!(sealed = seal_raw(key, room_key, msg_id, plain, len, nonce)))
         return -1;
@@ -493,8 +491,8 @@ static char *open_raw(const ring_key *key, const char *room_key, int64_t msg_id,
     char *plain = aad ? malloc(len + 1) : NULL;
 
     memcpy(tag, sealed + len, TAG_LEN);
-    if (plain && gcm_run(0, key->key, nonce, aad, aad_len, sealed, len,
-                         (unsigned char *)plain, tag) < 0) {
+    if (plain &&
+        gcm_run(0, key->key, nonce, aad, aad_len, sealed, len, (unsigned char *)plain, tag) < 0) {
         OPENSSL_cleanse(plain, len);
         free(plain);
         plain = NULL;

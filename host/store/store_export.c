@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define ID_MAX INT64_MAX
 
 /* ---- pages: {after_id?, limit?} ---------------------------------------- */
@@ -35,8 +34,9 @@
 /* after_id defaults to 0 (from the start), limit to 500 (at most 1000). */
 static int prep_page(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"after_id", 'i', 0, 0, ID_MAX}, {"limit", 'i', 0, 1, 1000}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"after_id", 'i', 0, 0, ID_MAX},
+                                    {"limit", 'i', 0, 1, 1000},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -64,14 +64,15 @@ static void page_range(ch_store_req *req, const json_t *page)
  * parent's array named field.  One pass over each list; rows without a
  * parent in the page are dropped.
  */
-static void attach_children(json_t *parents, const json_t *rows, const char *fk,
-                            const char *field, const char *c1, const char *c2)
+static void attach_children(json_t *parents, const json_t *rows, const char *fk, const char *field,
+                            const char *c1, const char *c2)
 {
     size_t i, j = 0, n = json_array_size(rows);
     json_t *p, *row;
     int64_t id;
 
-    json_array_foreach(parents, i, p) {
+    json_array_foreach(parents, i, p)
+    {
         id = ch_st_int(p, "id");
         while (j < n && ch_st_int(json_array_get(rows, j), fk) < id)
             j++;
@@ -106,7 +107,8 @@ static int rows_export_rooms(ch_store_req *req, json_t *rows)
     size_t i;
     json_t *row;
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         room = ch_st_room_json(row);
         json_object_set_new(room, "participants", json_array());
         json_array_append_new(rooms, room);
@@ -150,7 +152,8 @@ static int rows_export_msgs(ch_store_req *req, json_t *rows)
     size_t i;
     json_t *row;
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         msg = ch_st_msg_json(req, row, ch_st_str(row, "room_key"), NULL, 0);
         if (!msg) {
             json_decref(msgs);

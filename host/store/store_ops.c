@@ -30,9 +30,11 @@
 /* room.get_or_create {key, kind, name?, is_private?}. */
 static int prep_room_goc(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"key", 's', 1, 1, 200}, {"kind", 's', 1, 1, 32}, {"name", 's', 0, 0, 255},
-        {"is_private", 'b', 0, 0, 0}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},
+                                    {"kind", 's', 1, 1, 32},
+                                    {"name", 's', 0, 0, 255},
+                                    {"is_private", 'b', 0, 0, 0},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -74,8 +76,9 @@ static const ch_store_step room_goc_steps[] = {
 /* room.get {id} or {key}: exactly one of them. */
 static int prep_room_get(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"id", 'i', 0, 1, ID_MAX}, {"key", 's', 0, 1, 200}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"id", 'i', 0, 1, ID_MAX},
+                                    {"key", 's', 0, 1, 200},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -91,8 +94,9 @@ static const ch_store_step room_get_steps[] = {
 /* room.set_active {id, is_active}. */
 static int prep_room_active(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"id", 'i', 1, 1, ID_MAX}, {"is_active", 'b', 1, 0, 0}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, ID_MAX},
+                                    {"is_active", 'b', 1, 0, 0},
+                                    {NULL, 0, 0, 0, 0}};
 
     return ch_st_check(req, spec);
 }
@@ -109,8 +113,9 @@ static const ch_store_step room_active_steps[] = {
 /* participant.add / remove / check {room_id, user_id}. */
 static int prep_room_user(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"room_id", 'i', 1, 1, ID_MAX}, {"user_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
+                                    {"user_id", 'i', 1, 1, ID_MAX},
+                                    {NULL, 0, 0, 0, 0}};
 
     return ch_st_check(req, spec);
 }
@@ -165,7 +170,8 @@ static int rows_participants(ch_store_req *req, json_t *rows)
         json_decref(ids);
         return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
     }
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (json_is_integer(json_object_get(row, "user_id")))
             json_array_append(ids, json_object_get(row, "user_id"));
     }
@@ -279,7 +285,8 @@ static int append_result(ch_store_req *req, const json_t *row)
     size_t i;
     json_t *v;
 
-    json_array_foreach(ids, i, v) {
+    json_array_foreach(ids, i, v)
+    {
         if (json_integer_value(v) == id)
             dup = 0;
     }
@@ -305,7 +312,7 @@ static int rows_append_inserted(ch_store_req *req, json_t *rows)
     return append_result(req, json_array_get(rows, 0));
 }
 
-#define APPEND_INSERT                                                                \
+#define APPEND_INSERT                                                                   \
     "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content, created_at," \
     " is_deleted, client_msg_id, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)"
 
@@ -317,8 +324,7 @@ static const ch_store_step append_steps[] = {
      " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member"
      " FROM rooms WHERE id = $1",
      bind_room_sender, rows_seal_new},
-    {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append,
-     rows_append_inserted},
+    {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append, rows_append_inserted},
 };
 
 static const ch_store_step append_pg_steps[] = {
@@ -340,9 +346,11 @@ static const ch_store_step append_pg_steps[] = {
  * before_id, of which the unused one gets LIMIT 0. */
 static int prep_history(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX}, {"limit", 'i', 0, 1, 500},
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
+                                    {"limit", 'i', 0, 1, 500},
                                     {"before_id", 'i', 0, 1, ID_MAX},
-                                    {"after_id", 'i', 0, 0, ID_MAX}, {NULL, 0, 0, 0, 0}};
+                                    {"after_id", 'i', 0, 0, ID_MAX},
+                                    {NULL, 0, 0, 0, 0}};
     json_t *after;
     int64_t limit;
 
@@ -412,21 +420,21 @@ static int rows_receipts_one(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
-#define HISTORY_HALF(cond, order, lim)                                               \
-    "SELECT * FROM (SELECT " MSG_COLS " FROM messages WHERE room_id = $1"           \
+#define HISTORY_HALF(cond, order, lim)                                    \
+    "SELECT * FROM (SELECT " MSG_COLS " FROM messages WHERE room_id = $1" \
     " AND id > $2 AND id < $4 ORDER BY id " order " LIMIT " lim ") AS " cond
-#define RECEIPTS_OF_RANGE                                                            \
-    "SELECT x.message_id AS message_id, x.user_id AS user_id FROM read_receipts x"   \
-    " JOIN messages m ON m.id = x.message_id WHERE m.room_id = $1"                  \
+#define RECEIPTS_OF_RANGE                                                          \
+    "SELECT x.message_id AS message_id, x.user_id AS user_id FROM read_receipts x" \
+    " JOIN messages m ON m.id = x.message_id WHERE m.room_id = $1"                 \
     " AND x.message_id BETWEEN $2 AND $3 ORDER BY x.message_id, x.user_id"
-#define MSG_BY_ID                                                                    \
-    "SELECT " MSG_COLS_M ", r.key AS room_key FROM messages m"                      \
+#define MSG_BY_ID                                              \
+    "SELECT " MSG_COLS_M ", r.key AS room_key FROM messages m" \
     " JOIN rooms r ON r.id = m.room_id WHERE m.id = $1"
 
 static const ch_store_step history_steps[] = {
     {"SELECT key FROM rooms WHERE id = $1", bind_room_id, rows_room_key},
-    {HISTORY_HALF("a", "ASC", "$3") " UNION ALL " HISTORY_HALF("b", "DESC", "$5"),
-     bind_history, rows_history},
+    {HISTORY_HALF("a", "ASC", "$3") " UNION ALL " HISTORY_HALF("b", "DESC", "$5"), bind_history,
+     rows_history},
     {RECEIPTS_OF_RANGE, bind_receipts, rows_receipts_list},
 };
 
@@ -457,8 +465,9 @@ static int prep_edit(ch_store_req *req)
 
 static int prep_delete(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"id", 'i', 1, 1, ID_MAX}, {"sender_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, ID_MAX},
+                                    {"sender_id", 'i', 1, 1, ID_MAX},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -528,8 +537,9 @@ static const ch_store_step edit_steps[] = {
 /* cleanup.empty_threads {dry_run?, kind? ("thread")}. */
 static int prep_cleanup(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"dry_run", 'b', 0, 0, 0}, {"kind", 's', 0, 1, 32}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"dry_run", 'b', 0, 0, 0},
+                                    {"kind", 's', 0, 1, 32},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -539,7 +549,6 @@ static int prep_cleanup(ch_store_req *req)
 }
 
 CH_ST_BIND(bind_kind, "kind")
-
 
 /* The empty rooms; a dry run ends here. */
 static int rows_empty_rooms(ch_store_req *req, json_t *rows)

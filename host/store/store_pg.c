@@ -90,8 +90,8 @@ static void requeue(ch_pg *pg, ch_store_req *req, int solo, int capped, const ch
 {
     ch_store_req_rewind(req);
     if (capped && req->attempts >= CH_PG_MAX_ATTEMPTS) {
-        ch_store_fail(req, CH_STORE_EIO, "postgresql: gave up after %u attempts: %s",
-                      req->attempts, why);
+        ch_store_fail(req, CH_STORE_EIO, "postgresql: gave up after %u attempts: %s", req->attempts,
+                      why);
         ch_store_done(pg->s, req);
         return;
     }

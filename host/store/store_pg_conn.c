@@ -128,8 +128,10 @@ static int apply_migrations(PGconn *c, int *version, int *applied, char *err, si
         (v = schema_version(c, why, sizeof why)) < 0)
         goto fail;
     if ((size_t)v > n) {
-        snprintf(why, sizeof why, "the database's schema is at version %d, newer than this "
-                 "host's %zu", v, n);
+        snprintf(why, sizeof why,
+                 "the database's schema is at version %d, newer than this "
+                 "host's %zu",
+                 v, n);
         goto fail;
     }
     for (; (size_t)v < n; v++, (*applied)++) {
@@ -159,9 +161,9 @@ fail:
 static void conn_params(const char **kw, const char **val, const char *url, const char *hosts,
                         const char *addrs, int blocking)
 {
-    static const char *const k[] = {"fallback_application_name", "keepalives", "keepalives_idle",
-                                    "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                                    "connect_timeout"};
+    static const char *const k[] =
+        {"fallback_application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
+         "keepalives_count",          "tcp_user_timeout", "connect_timeout"};
     static const char *const v[] = {"chanhost", "1", "15", "5", "3", "30000", "10"};
     /* connect_timeout (last) only for the blocking connect: libpq ignores it
      * in PQconnectPoll, where our own timer bounds the connect */
@@ -574,7 +576,8 @@ const char **ch_pg_text_params(ch_store_req *req, json_t *params, int *n)
         ch_store_fail(req, CH_STORE_EIO, "out of memory");
         return NULL;
     }
-    json_array_foreach(params, i, v) {
+    json_array_foreach(params, i, v)
+    {
         char *cell = num + 32 * i;
 
         vals[i] = cell;

@@ -29,7 +29,7 @@
 
 /* ---- interned SQL texts ------------------------------------------------- */
 
-static ch_hmap interned;            /* text -> the same text (its own copy) */
+static ch_hmap interned; /* text -> the same text (its own copy) */
 static uv_mutex_t intern_mu;
 static uv_once_t intern_once = UV_ONCE_INIT;
 
@@ -107,7 +107,8 @@ static int add_statement(char ***list, size_t *n, const char *sql, size_t from, 
         to--;
     if (blank || from == to)
         return 0;
-    if (!(nl = realloc(*list, (*n + 2) * sizeof *nl)) || !(nl[*n] = strndup(sql + from, to - from))) {
+    if (!(nl = realloc(*list, (*n + 2) * sizeof *nl)) ||
+        !(nl[*n] = strndup(sql + from, to - from))) {
         if (nl)
             *list = nl;
         return -1;
@@ -128,7 +129,7 @@ char **ch_pl_split(const char *sql, size_t *n)
     while (!bad && sql[i]) {
         next = skip_literal(sql, i);
         if (next != i) {
-            blank &= sql[i] == '-' || sql[i] == '/';   /* comments alone are blank */
+            blank &= sql[i] == '-' || sql[i] == '/'; /* comments alone are blank */
             i = next;
         } else if (sql[i] == ';') {
             bad = add_statement(&list, n, sql, start, i, blank) != 0;
@@ -165,7 +166,8 @@ static int names_table(const char *sql, const char *table)
             continue;
         }
         n = isalpha((unsigned char)sql[i]) || sql[i] == '_'
-                ? strspn(sql + i, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
+                ? strspn(sql + i,
+                         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
                 : 1;
         if (n == tl && strncasecmp(sql + i, table, tl) == 0)
             return 1;
@@ -175,8 +177,7 @@ static int names_table(const char *sql, const char *table)
 }
 
 /* opens has sc->n_sealed slots (the caller's). */
-int ch_pl_opens(const ch_store_schema *sc, const char *sql, int *opens, char *err,
-                size_t errlen)
+int ch_pl_opens(const ch_store_schema *sc, const char *sql, int *opens, char *err, size_t errlen)
 {
     for (size_t j = 0; j < sc->n_sealed; j++) {
         opens[j] = names_table(sql, sc->sealed[j].table);
@@ -260,7 +261,8 @@ void ch_pl_op_free(pl_op *o)
 /* ---- checking and copying a declaration -------------------------------------- */
 
 /* printf into err; returns -1. */
-static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -295,13 +297,17 @@ static int copy_names(ch_store_schema *sc, const chanhost_schema *d, char *err, 
         pl_sealed *c = &sc->sealed[sc->n_sealed];
 
         dot = strchr(d->sealed[sc->n_sealed], '.');
-        if (!dot || !(c->table = strndup(d->sealed[sc->n_sealed], (size_t)(dot - d->sealed[sc->n_sealed]))) ||
+        if (!dot ||
+            !(c->table = strndup(d->sealed[sc->n_sealed],
+                                 (size_t)(dot - d->sealed[sc->n_sealed]))) ||
             !(c->column = strdup(dot + 1)) || !ch_pl_ident(c->table) || !ch_pl_ident(c->column) ||
             asprintf(&c->aad, "plugin:%s:%s.%s", sc->plugin, c->table, c->column) < 0) {
             c->aad = NULL;
             sc->n_sealed++;
-            return bad(err, errlen, "sealed[%zu]: \"%s\" is not table.column (lowercase "
-                       "identifiers)", sc->n_sealed - 1, d->sealed[sc->n_sealed - 1]);
+            return bad(err, errlen,
+                       "sealed[%zu]: \"%s\" is not table.column (lowercase "
+                       "identifiers)",
+                       sc->n_sealed - 1, d->sealed[sc->n_sealed - 1]);
         }
     }
     for (; sc->n_tables < nt; sc->n_tables++) {
@@ -356,7 +362,7 @@ static int copy_step(ch_store_schema *sc, pl_step *st, const chanhost_step *d, c
         int sealed = strncmp(name, "seal:", 5) == 0;
 
         st->params[k] = strdup(sealed ? name + 5 : name);
-        st->n_params = k + 1;   /* freed with the op from here on */
+        st->n_params = k + 1; /* freed with the op from here on */
         if (!st->params[k])
             return bad(err, errlen, "out of memory");
         if (!*st->params[k])
@@ -409,8 +415,7 @@ static int copy_op(ch_store_schema *sc, const chanhost_op *d, size_t i, char *er
 }
 
 /* Versions >= 1, strictly increasing, each with SQL. */
-static int check_migrations(ch_store_schema *sc, const chanhost_schema *d, char *err,
-                            size_t errlen)
+static int check_migrations(ch_store_schema *sc, const chanhost_schema *d, char *err, size_t errlen)
 {
     if (d->n_migrations > MIGRATIONS_MAX || (d->n_migrations && !d->migrations))
         return bad(err, errlen, "migrations: 0 to %d of them", MIGRATIONS_MAX);
@@ -421,8 +426,10 @@ static int check_migrations(ch_store_schema *sc, const chanhost_schema *d, char 
         const chanhost_migration *m = &d->migrations[i];
 
         if (m->version < 1 || (i && m->version <= d->migrations[i - 1].version))
-            return bad(err, errlen, "migrations[%zu]: version %d (versions are >= 1 and "
-                       "increase)", i, m->version);
+            return bad(err, errlen,
+                       "migrations[%zu]: version %d (versions are >= 1 and "
+                       "increase)",
+                       i, m->version);
         if (!m->sql || !*m->sql)
             return bad(err, errlen, "migrations[%zu] (version %d): no sql", i, m->version);
         sc->versions[i] = m->version;
@@ -454,11 +461,14 @@ ch_store_schema *ch_store_schema_new(const char *plugin, const chanhost_schema *
     }
     sc->refs = 1;
     if (!plugin_name_ok(plugin))
-        bad(err, errlen, "the plugin's name %s cannot prefix operation names (1 to %d of "
-            "letters, digits, _ and -)", plugin, NAME_MAX_LEN);
+        bad(err, errlen,
+            "the plugin's name %s cannot prefix operation names (1 to %d of "
+            "letters, digits, _ and -)",
+            plugin, NAME_MAX_LEN);
     else if (decl->n_ops && !decl->ops)
         bad(err, errlen, "ops: NULL with n_ops %zu", decl->n_ops);
-    else if (copy_names(sc, decl, err, errlen) == 0 && check_migrations(sc, decl, err, errlen) == 0 &&
+    else if (copy_names(sc, decl, err, errlen) == 0 &&
+             check_migrations(sc, decl, err, errlen) == 0 &&
              (sc->ops = calloc(decl->n_ops + 1, sizeof *sc->ops)))
         rc = 0;
     for (size_t i = 0; rc == 0 && i < decl->n_ops; i++)
@@ -518,7 +528,7 @@ const char *const *ch_store_schema_tables(const ch_store_schema *sc, size_t *n)
 
 /* ---- the installed schemas ------------------------------------------------------ */
 
-static ch_hmap installed;           /* plugin name -> newest installed schema */
+static ch_hmap installed; /* plugin name -> newest installed schema */
 
 /* Push sc in front of its name's list (a reference); twice is once. */
 void ch_store_schema_install(ch_store_schema *sc)
@@ -548,7 +558,7 @@ void ch_store_schema_uninstall(ch_store_schema *sc)
     if (*pp)
         *pp = sc->next;
     if (head)
-        ch_hmap_put(&installed, head->plugin, head);   /* replaces: no allocation */
+        ch_hmap_put(&installed, head->plugin, head); /* replaces: no allocation */
     else
         ch_hmap_remove(&installed, sc->plugin);
     sc->next = NULL;
@@ -632,7 +642,8 @@ char *ch_store_plugin_import_op(const char *plugin, const char *table, const jso
     if (!cols)
         return NULL;
     len = strlen(plugin) + strlen(table) + 16;
-    json_object_foreach((json_t *)row, key, v) {
+    json_object_foreach((json_t *)row, key, v)
+    {
         cols[i++] = key;
         len += strlen(key) + 1;
     }

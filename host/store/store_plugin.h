@@ -62,8 +62,7 @@ void ch_store_schema_uninstall(ch_store_schema *sc);
  * never called).  sc is held until done has run. */
 typedef void (*ch_store_migrated_fn)(int status, const char *error, int version, int applied,
                                      void *arg);
-int ch_store_schema_migrate(ch_store *s, ch_store_schema *sc, ch_store_migrated_fn done,
-                            void *arg);
+int ch_store_schema_migrate(ch_store *s, ch_store_schema *sc, ch_store_migrated_fn done, void *arg);
 
 /* May plugin `plugin` (borrowed) call op?  0 for the host's operations,
  * unknown names (the store refuses them) and the plugin's own declared

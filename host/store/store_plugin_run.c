@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RETRIES 5                   /* migrations raced by another host */
-#define PG_PLUGIN_LOCK "7164795175298740085"   /* the host's own is ...084 */
+#define RETRIES 5                            /* migrations raced by another host */
+#define PG_PLUGIN_LOCK "7164795175298740085" /* the host's own is ...084 */
 
 /* The op and the declared step of req's current step. */
 static const pl_op *op_of(const ch_store_req *req) { return (const pl_op *)req->op; }
@@ -81,8 +81,10 @@ static json_t *open_value(ch_store_req *req, size_t j, const json_t *v)
     free(nonce);
     free(plain);
     if (!out)
-        ch_store_fail(req, CH_STORE_EIO, "a value of %s.%s cannot be opened (not sealed here, "
-                      "tampered, or key %d unknown)", c->table, c->column, key_id);
+        ch_store_fail(req, CH_STORE_EIO,
+                      "a value of %s.%s cannot be opened (not sealed here, "
+                      "tampered, or key %d unknown)",
+                      c->table, c->column, key_id);
     return out;
 }
 
@@ -122,11 +124,15 @@ static int pl_prepare(ch_store_req *req)
             if (!v)
                 return ch_store_fail(req, CH_STORE_EINVAL, "%s: missing", name);
             if (json_is_object(v) || json_is_array(v))
-                return ch_store_fail(req, CH_STORE_EINVAL, "%s: an object or array cannot be "
-                                     "bound", name);
+                return ch_store_fail(req, CH_STORE_EINVAL,
+                                     "%s: an object or array cannot be "
+                                     "bound",
+                                     name);
             if (st->seal[k] && !json_is_string(v) && !json_is_null(v))
-                return ch_store_fail(req, CH_STORE_EINVAL, "%s: a sealed value is a string or "
-                                     "null", name);
+                return ch_store_fail(req, CH_STORE_EINVAL,
+                                     "%s: a sealed value is a string or "
+                                     "null",
+                                     name);
         }
     }
     return 0;
@@ -176,7 +182,8 @@ static int pl_rows(ch_store_req *req, json_t *rows)
     if (st->rows == CHANHOST_ROWS_NONE)
         return CH_STEP_NEXT;
     if (st->rows == CHANHOST_ROWS_ALL) {
-        json_array_foreach(rows, i, row) {
+        json_array_foreach(rows, i, row)
+        {
             if (open_row(req, st, row) != 0)
                 return req->status;
         }
@@ -216,7 +223,8 @@ static int rows_export(ch_store_req *req, json_t *rows)
     size_t i;
     char *text;
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         if (open_row(req, step_of(req), row) != 0)
             break;
         text = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);
@@ -248,11 +256,11 @@ void ch_pl_set_hooks(pl_op *o)
             ch_store_step *e = &o->engine[k][i];
 
             e->bind = o->kind == PL_DECLARED || o->kind == PL_IMPORT ? pl_bind : NULL;
-            e->rows = o->kind == PL_DECLARED  ? pl_rows
-                      : o->kind == PL_IMPORT  ? rows_imported
-                      : o->kind == PL_EXPORT  ? rows_export
+            e->rows = o->kind == PL_DECLARED    ? pl_rows
+                      : o->kind == PL_IMPORT    ? rows_imported
+                      : o->kind == PL_EXPORT    ? rows_export
                       : o->kind == PL_SEQUENCES ? rows_ignored
-                                              : NULL;
+                                                : NULL;
         }
     }
     o->op.prepare = o->kind == PL_DECLARED || o->kind == PL_IMPORT ? pl_prepare : NULL;
@@ -271,12 +279,12 @@ static int table_index(const ch_store_schema *sc, const char *t)
 
 /* PostgreSQL: each serial column's sequence of table T at least at the
  * column's largest value. */
-#define PG_SEQUENCES(T)                                                                    \
+#define PG_SEQUENCES(T)                                                                     \
     "DO $ch$DECLARE r record; m bigint; BEGIN FOR r IN SELECT a.attname AS col,"            \
-    " pg_get_serial_sequence('\"" T "\"', a.attname) AS seq FROM pg_attribute a"           \
+    " pg_get_serial_sequence('\"" T "\"', a.attname) AS seq FROM pg_attribute a"            \
     " WHERE a.attrelid = '\"" T "\"'::regclass AND a.attnum > 0 AND NOT a.attisdropped"     \
-    " LOOP IF r.seq IS NOT NULL THEN EXECUTE format('SELECT max(%%I) FROM %%I', r.col, '"  \
-    T "') INTO m; IF m IS NOT NULL AND m >= coalesce(pg_sequence_last_value("              \
+    " LOOP IF r.seq IS NOT NULL THEN EXECUTE format('SELECT max(%%I) FROM %%I', r.col, '" T \
+    "') INTO m; IF m IS NOT NULL AND m >= coalesce(pg_sequence_last_value("                 \
     "r.seq::regclass), 0) THEN PERFORM setval(r.seq, m); END IF; END IF; END LOOP; END$ch$"
 
 /* The columns of an import op's name ("a,b,c"): a new array of *n new
@@ -409,8 +417,8 @@ static int rows_version(ch_store_req *req, json_t *rows)
     json_t *base = json_object_get(req->params, "base");
 
     if (base && json_integer_value(base) != v)
-        return ch_store_fail(req, CH_STORE_EBUSY, "raced: version %lld, not %lld",
-                             (long long)v, (long long)json_integer_value(base));
+        return ch_store_fail(req, CH_STORE_EBUSY, "raced: version %lld, not %lld", (long long)v,
+                             (long long)json_integer_value(base));
     json_object_set_new(result_of(req), "version", json_integer(v));
     return CH_STEP_NEXT;
 }
@@ -436,8 +444,8 @@ static int add_statements(const char ***list, size_t *n, size_t cap, const char 
 }
 
 /* Variant k: lock, check, migrations k .. n-1, record them. */
-static pl_op *make_variant(ch_store_schema *sc, const chanhost_schema *d, size_t k,
-                           const char **sq, const char **pg, size_t cap)
+static pl_op *make_variant(ch_store_schema *sc, const chanhost_schema *d, size_t k, const char **sq,
+                           const char **pg, size_t cap)
 {
     size_t ns = 2, np = 2, at;
     char name[128], *record = NULL, *p;
@@ -463,7 +471,7 @@ static pl_op *make_variant(ch_store_schema *sc, const chanhost_schema *d, size_t
         if (ns >= cap || !(record = malloc(64 + 32 * (d->n_migrations - k))))
             return NULL;
         p = record + sprintf(record, "INSERT INTO ch_plugin_migrations (plugin, version,"
-                             " applied_at) VALUES ");
+                                     " applied_at) VALUES ");
         for (size_t i = k; i < d->n_migrations; i++)
             p += sprintf(p, "%s($1, %d, $2)", i > k ? ", " : "", d->migrations[i].version);
         sq[ns++] = pg[np++] = record;
@@ -483,14 +491,13 @@ static pl_op *make_variant(ch_store_schema *sc, const chanhost_schema *d, size_t
 }
 
 /* Every variant k = 0 .. n (n: the probe, which applies nothing). */
-int ch_pl_build_migrations(ch_store_schema *sc, const chanhost_schema *d, char *err,
-                           size_t errlen)
+int ch_pl_build_migrations(ch_store_schema *sc, const chanhost_schema *d, char *err, size_t errlen)
 {
     size_t cap = 3;
     const char **sq = NULL, **pg = NULL;
     int rc = 0;
 
-    for (size_t i = 0; i < d->n_migrations; i++)   /* a statement has a character at least */
+    for (size_t i = 0; i < d->n_migrations; i++) /* a statement has a character at least */
         cap += strlen(d->migrations[i].sql) +
                (d->migrations[i].sql_pg ? strlen(d->migrations[i].sql_pg) : 0) + 2;
     sc->migrate = calloc(d->n_migrations + 1, sizeof *sc->migrate);
@@ -509,12 +516,12 @@ int ch_pl_build_migrations(ch_store_schema *sc, const chanhost_schema *d, char *
 /* ch_store_schema_migrate's state. */
 typedef struct mig_job {
     ch_store *s;
-    ch_store_schema *sc;            /* a reference */
+    ch_store_schema *sc; /* a reference */
     ch_store_migrated_fn done;
     void *arg;
     int tries;
-    int64_t base;                   /* the version the variant starts from */
-    size_t k;                       /* the variant running, or n: the probe */
+    int64_t base; /* the version the variant starts from */
+    size_t k;     /* the variant running, or n: the probe */
 } mig_job;
 
 static void on_migrate(int status, json_t *result, const char *error, void *arg);
@@ -565,8 +572,8 @@ static void variant_done(mig_job *j, int status, const char *error)
         if (j->k + 1 == n)
             snprintf(why, sizeof why, "migration %d: %s", latest, error);
         else
-            snprintf(why, sizeof why, "migrations %d to %d: %s", j->sc->versions[j->k],
-                     latest, error);
+            snprintf(why, sizeof why, "migrations %d to %d: %s", j->sc->versions[j->k], latest,
+                     error);
         mig_finish(j, status, why, 0, 0);
     }
 }
@@ -588,8 +595,10 @@ static void on_migrate(int status, json_t *result, const char *error, void *arg)
     if (status != 0)
         snprintf(why, sizeof why, "reading its schema version: %s", error);
     else if (j->base > latest)
-        snprintf(why, sizeof why, "the database holds version %lld of its schema, newer than "
-                 "this build's %d", (long long)j->base, latest);
+        snprintf(why, sizeof why,
+                 "the database holds version %lld of its schema, newer than "
+                 "this build's %d",
+                 (long long)j->base, latest);
     if (status != 0 || j->base > latest) {
         mig_finish(j, status ? status : CH_STORE_EIO, why, 0, 0);
         return;
@@ -605,8 +614,7 @@ static void on_migrate(int status, json_t *result, const char *error, void *arg)
 }
 
 /* Start with the probe; the job holds sc until done has run. */
-int ch_store_schema_migrate(ch_store *s, ch_store_schema *sc, ch_store_migrated_fn done,
-                            void *arg)
+int ch_store_schema_migrate(ch_store *s, ch_store_schema *sc, ch_store_migrated_fn done, void *arg)
 {
     mig_job *j = calloc(1, sizeof *j);
     int rc;

@@ -17,9 +17,9 @@
 
 /* Messages of participant p's room that p has not read: not deleted, not
  * p's own, no receipt of p. */
-#define UNREAD_OF_P                                                                  \
-    "(SELECT count(*) FROM messages m WHERE m.room_id = p.room_id"                  \
-    " AND m.is_deleted = 0 AND m.sender_id <> p.user_id AND NOT EXISTS"             \
+#define UNREAD_OF_P                                                     \
+    "(SELECT count(*) FROM messages m WHERE m.room_id = p.room_id"      \
+    " AND m.is_deleted = 0 AND m.sender_id <> p.user_id AND NOT EXISTS" \
     " (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id AND x.user_id = p.user_id))"
 
 /* unread.counts / rooms.for_user {user_id}. */
@@ -39,7 +39,8 @@ static int rows_unread(ch_store_req *req, json_t *rows)
     json_t *row;
     char id[24];
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         snprintf(id, sizeof id, "%lld", (long long)ch_st_int(row, "room_id"));
         json_object_set_new(counts, id, json_integer(ch_st_int(row, "unread")));
     }
@@ -75,8 +76,10 @@ static void rooms_attach_last(json_t *rooms, json_t *msgs)
     size_t i, j;
     json_t *room, *msg;
 
-    json_array_foreach(rooms, i, room) {
-        json_array_foreach(msgs, j, msg) {
+    json_array_foreach(rooms, i, room)
+    {
+        json_array_foreach(msgs, j, msg)
+        {
             if (ch_st_int(msg, "room_id") == ch_st_int(room, "id"))
                 json_object_set(room, "last_message", msg);
         }
@@ -91,7 +94,8 @@ static int rows_user_rooms(ch_store_req *req, json_t *rows)
     size_t i;
     json_t *row, *room;
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         room = ch_st_room_json(row);
         json_object_set_new(room, "unread", json_integer(ch_st_int(row, "unread")));
         json_object_set_new(room, "last_message", json_null());
@@ -129,8 +133,8 @@ static int rows_user_rooms_done(ch_store_req *req, json_t *rows)
 
 static const ch_store_step rooms_for_user_steps[] = {
     {"SELECT r.id AS id, r.key AS key, r.kind AS kind, r.name AS name,"
-     " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS is_active, "
-     UNREAD_OF_P " AS unread FROM participants p JOIN rooms r ON r.id = p.room_id"
+     " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS "
+     "is_active, " UNREAD_OF_P " AS unread FROM participants p JOIN rooms r ON r.id = p.room_id"
      " WHERE p.user_id = $1",
      bind_user_id, rows_user_rooms},
     {"SELECT " MSG_COLS_M ", r.key AS room_key FROM messages m"
@@ -186,11 +190,11 @@ static int rows_marked(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
-#define READ_MARK_HEAD                                                               \
-    "INSERT INTO read_receipts (message_id, user_id, read_at)"                       \
+#define READ_MARK_HEAD                                         \
+    "INSERT INTO read_receipts (message_id, user_id, read_at)" \
     " SELECT m.id, CAST($1 AS BIGINT), CAST($2 AS BIGINT) FROM messages m WHERE m.id IN "
-#define READ_MARK_TAIL                                                               \
-    " AND m.sender_id <> $1 AND m.is_deleted = 0"                                    \
+#define READ_MARK_TAIL                            \
+    " AND m.sender_id <> $1 AND m.is_deleted = 0" \
     " ON CONFLICT DO NOTHING RETURNING message_id"
 
 static const ch_store_step read_mark_steps[] = {
@@ -213,7 +217,6 @@ static const ch_store_step read_bulk_steps[] = {
      bind_read_bulk, rows_marked},
 };
 
-
 #define OP CH_ST_OP
 #define OP2 CH_ST_OP2
 
@@ -224,7 +227,4 @@ static const ch_store_op ops[] = {
     OP("rooms.for_user", 0, prep_user_id, rooms_for_user_steps),
 };
 
-const ch_store_op *ch_st_reads_op(const char *name)
-{
-    return ch_st_find(ops, CH_ST_N(ops), name);
-}
+const ch_store_op *ch_st_reads_op(const char *name) { return ch_st_find(ops, CH_ST_N(ops), name); }

@@ -24,7 +24,7 @@
 #include "store_rooms.h"
 #include "store_impl.h"
 
-#include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
+#include "chanhost_kit.h" /* chk_utf8_chars, shared with the plugins */
 
 #include <stdint.h>
 #include <stdio.h>
@@ -33,16 +33,16 @@
 #define ID_MAX INT64_MAX
 
 /* The messages columns as store_ops.c's MSG_COLS_M reads them. */
-#define CONV_MSG_COLS                                                                \
+#define CONV_MSG_COLS                                                                 \
     "m.id AS id, m.room_id AS room_id, m.sender_id AS sender_id, m.key_id AS key_id," \
-    " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"          \
-    " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"                        \
+    " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"            \
+    " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"                          \
     " m.client_msg_id AS client_msg_id, m.extra AS extra"
 
 /* The user's rooms of the kind with the prefix: $1 user, $2 kind, $3 the
  * prefix's length in characters, $4 the prefix. */
 #define CONV_FROM " FROM participants p JOIN rooms r ON r.id = p.room_id"
-#define CONV_WHERE                                                                   \
+#define CONV_WHERE \
     " WHERE p.user_id = $1 AND r.kind = $2 AND substr(r.key, 1, CAST($3 AS INTEGER)) = $4"
 
 /* Check the parameters; ctx gets "prefix_len" and "offset" (limit - 1). */
@@ -61,9 +61,9 @@ static int prep_conversations(ch_store_req *req)
     prefix = json_string_value(json_object_get(req->params, "key_prefix"));
     json_object_set_new(req->ctx, "prefix_len",
                         json_integer((json_int_t)chk_utf8_chars(prefix, strlen(prefix))));
-    json_object_set_new(
-        req->ctx, "offset",
-        json_integer(json_integer_value(json_object_get(req->params, "limit")) - 1));
+    json_object_set_new(req->ctx, "offset",
+                        json_integer(json_integer_value(json_object_get(req->params, "limit")) -
+                                     1));
     return 0;
 }
 
@@ -91,15 +91,15 @@ static int rows_conv_msgs(ch_store_req *req, json_t *rows)
 {
     if (ch_st_msgs_from_rows(req, rows, NULL) != CH_STEP_NEXT)
         return req->status;
-    req->result = json_pack("{s:O, s:O}", "rooms", json_object_get(req->ctx, "rooms"),
-                            "messages", json_object_get(req->ctx, "msgs"));
+    req->result = json_pack("{s:O, s:O}", "rooms", json_object_get(req->ctx, "rooms"), "messages",
+                            json_object_get(req->ctx, "msgs"));
     return CH_STEP_DONE;
 }
 
 static const ch_store_step conversations_steps[] = {
     {"SELECT r.id AS id, r.key AS key, r.kind AS kind, r.name AS name,"
-     " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS is_active"
-     CONV_FROM CONV_WHERE " ORDER BY r.id",
+     " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS is_active" CONV_FROM
+         CONV_WHERE " ORDER BY r.id",
      bind_conv_rooms, rows_conv_rooms},
     {"SELECT " CONV_MSG_COLS ", r.key AS room_key" CONV_FROM
      " JOIN messages m ON m.room_id = r.id" CONV_WHERE

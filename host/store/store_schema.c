@@ -17,8 +17,8 @@
  */
 #include "store_impl.h"
 
-#include "chanhost_kit.h"   /* chk_utf8_chars, shared with the plugins */
-#include "config.h"         /* ch_role_name_ok, CH_PBKDF2_ITER_* */
+#include "chanhost_kit.h" /* chk_utf8_chars, shared with the plugins */
+#include "config.h"       /* ch_role_name_ok, CH_PBKDF2_ITER_* */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,12 +123,11 @@ static const char pg_v1[] =
 
 /* Version 2 (both engines): the migrations applied to each plugin's own
  * tables (store_plugin.c), by the plugin's name (the config's). */
-static const char both_v2[] =
-    "CREATE TABLE ch_plugin_migrations (\n"
-    "  plugin TEXT NOT NULL,\n"
-    "  version BIGINT NOT NULL,\n"
-    "  applied_at BIGINT NOT NULL,\n"
-    "  PRIMARY KEY (plugin, version))";
+static const char both_v2[] = "CREATE TABLE ch_plugin_migrations (\n"
+                              "  plugin TEXT NOT NULL,\n"
+                              "  version BIGINT NOT NULL,\n"
+                              "  applied_at BIGINT NOT NULL,\n"
+                              "  PRIMARY KEY (plugin, version))";
 
 static const char *const sqlite_migrations[] = {sqlite_v1, both_v2};
 static const char *const pg_migrations[] = {pg_v1, both_v2};
@@ -152,7 +151,8 @@ static int all_ids(const json_t *v)
     size_t i;
     json_t *e;
 
-    json_array_foreach(v, i, e) {
+    json_array_foreach(v, i, e)
+    {
         if (!json_is_integer(e) || json_integer_value(e) < 1)
             return 0;
     }
@@ -308,8 +308,7 @@ int ch_st_rows_need_user(ch_store_req *req, json_t *rows)
  * is kept: it can never log in here.  0 or CH_STORE_EINVAL. */
 static int check_import_hash(ch_store_req *req)
 {
-    static const char b64[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
     const char *p = json_string_value(json_object_get(req->params, "password"));
     unsigned long long it = 0;
     size_t n;
@@ -326,8 +325,8 @@ static int check_import_hash(ch_store_req *req)
                              CH_PBKDF2_ITER_MIN, CH_PBKDF2_ITER_MAX);
     p += n + 1;
     n = strcspn(p, "$");
-    if (n == 0 || n > 255 || p[n] != '$' || strlen(p + n + 1) == 0 ||
-        strlen(p + n + 1) > 127 || strspn(p + n + 1, b64) != strlen(p + n + 1))
+    if (n == 0 || n > 255 || p[n] != '$' || strlen(p + n + 1) == 0 || strlen(p + n + 1) > 127 ||
+        strspn(p + n + 1, b64) != strlen(p + n + 1))
         return ch_store_fail(req, CH_STORE_EINVAL,
                              "password: not a pbkdf2_sha256$ITERATIONS$SALT$HASH hash");
     return 0;
@@ -400,29 +399,26 @@ static json_t *col(const json_t *row, const char *name)
 
 json_t *ch_st_room_json(const json_t *row)
 {
-    return json_pack("{s:I, s:O, s:O, s:O, s:b, s:I, s:b}", "id",
-                     (json_int_t)ch_st_int(row, "id"), "key", col(row, "key"), "kind",
-                     col(row, "kind"), "name", col(row, "name"), "is_private",
-                     ch_st_int(row, "is_private") != 0, "created_at",
+    return json_pack("{s:I, s:O, s:O, s:O, s:b, s:I, s:b}", "id", (json_int_t)ch_st_int(row, "id"),
+                     "key", col(row, "key"), "kind", col(row, "kind"), "name", col(row, "name"),
+                     "is_private", ch_st_int(row, "is_private") != 0, "created_at",
                      (json_int_t)ch_st_int(row, "created_at"), "is_active",
                      ch_st_int(row, "is_active") != 0);
 }
 
 json_t *ch_st_user_json(const json_t *row, int with_password)
 {
-    json_t *u = json_pack("{s:I, s:O, s:O, s:O, s:b, s:I}", "id",
-                          (json_int_t)ch_st_int(row, "id"), "username", col(row, "username"),
-                          "email", col(row, "email"), "role", col(row, "role"), "is_active",
-                          ch_st_int(row, "is_active") != 0, "created_at",
-                          (json_int_t)ch_st_int(row, "created_at"));
+    json_t *u = json_pack("{s:I, s:O, s:O, s:O, s:b, s:I}", "id", (json_int_t)ch_st_int(row, "id"),
+                          "username", col(row, "username"), "email", col(row, "email"), "role",
+                          col(row, "role"), "is_active", ch_st_int(row, "is_active") != 0,
+                          "created_at", (json_int_t)ch_st_int(row, "created_at"));
 
     if (u && with_password)
         json_object_set(u, "password", col(row, "password"));
     return u;
 }
 
-int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *plain,
-               size_t len)
+int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *plain, size_t len)
 {
     int key_id;
     char *nonce, *sealed;
@@ -485,9 +481,9 @@ json_t *ch_st_msg_json(ch_store_req *req, const json_t *row, const char *room_ke
                      (json_int_t)ch_st_int(row, "room_id"), "sender_id",
                      (json_int_t)ch_st_int(row, "sender_id"), "content", content, "created_at",
                      (json_int_t)ch_st_int(row, "created_at"), "edited_at",
-                     edited ? json_integer(ch_st_int(row, "edited_at")) : json_null(),
-                     "is_deleted", ch_st_int(row, "is_deleted") != 0, "client_msg_id",
-                     col(row, "client_msg_id"), "extra", extra, "read_by");
+                     edited ? json_integer(ch_st_int(row, "edited_at")) : json_null(), "is_deleted",
+                     ch_st_int(row, "is_deleted") != 0, "client_msg_id", col(row, "client_msg_id"),
+                     "extra", extra, "read_by");
 }
 
 /* ctx owns what is set here; on failure ctx "msgs" is left as it was. */
@@ -496,7 +492,8 @@ int ch_st_msgs_from_rows(ch_store_req *req, const json_t *rows, const char *room
     json_t *msgs = json_array(), *row, *msg;
     size_t i;
 
-    json_array_foreach(rows, i, row) {
+    json_array_foreach(rows, i, row)
+    {
         msg = ch_st_msg_json(req, row, room_key ? room_key : ch_st_str(row, "room_key"), NULL, 0);
         if (!msg) {
             json_decref(msgs);
@@ -521,7 +518,8 @@ void ch_st_attach_receipts(json_t *msgs, const json_t *rows)
     json_t *msg, *by;
     int64_t id;
 
-    json_array_foreach(msgs, i, msg) {
+    json_array_foreach(msgs, i, msg)
+    {
         id = ch_st_int(msg, "id");
         by = json_object_get(msg, "read_by");
         while (j < n && ch_st_int(json_array_get(rows, j), "message_id") < id)
@@ -636,23 +634,22 @@ int ch_st_users_result(ch_store_req *req, const json_t *rows, int with_password)
 }
 
 /* Every user, without passwords. */
-static int rows_users(ch_store_req *req, json_t *rows)
-{
-    return ch_st_users_result(req, rows, 0);
-}
+static int rows_users(ch_store_req *req, json_t *rows) { return ch_st_users_result(req, rows, 0); }
 
 static const ch_store_step user_list_steps[] = {
     {"SELECT " USER_COLS " FROM users ORDER BY id", NULL, rows_users},
 };
 
-
 /* ---- imports: whole rows with their ids -------------------------------- */
 
 /* Keep PostgreSQL's sequence of table t at least at max(id) after an
  * import (never moving it back). */
-#define SETVAL(t)                                                                    \
-    {"SELECT setval('" t "_id_seq', GREATEST((SELECT coalesce(max(id), 1) FROM " t "),"  \
-     " (SELECT last_value FROM " t "_id_seq))) AS v", NULL, NULL}
+#define SETVAL(t)                                                                          \
+    {                                                                                      \
+        "SELECT setval('" t "_id_seq', GREATEST((SELECT coalesce(max(id), 1) FROM " t ")," \
+        " (SELECT last_value FROM " t "_id_seq))) AS v",                                   \
+            NULL, NULL                                                                     \
+    }
 
 /* The insert's rows: {"imported": whether the row was new}. */
 static int rows_imported(ch_store_req *req, json_t *rows)
@@ -665,11 +662,14 @@ static int rows_imported(ch_store_req *req, json_t *rows)
 /* room.import {id, key, kind, name?, is_private?, created_at, is_active?}. */
 static int prep_room_import(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"id", 'i', 1, 1, INT64_MAX},   {"key", 's', 1, 1, 200},
-        {"kind", 's', 1, 1, 32},        {"name", 's', 0, 0, 255},
-        {"is_private", 'b', 0, 0, 0},   {"created_at", 'i', 1, 0, INT64_MAX},
-        {"is_active", 'b', 0, 0, 0},    {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, INT64_MAX},
+                                    {"key", 's', 1, 1, 200},
+                                    {"kind", 's', 1, 1, 32},
+                                    {"name", 's', 0, 0, 255},
+                                    {"is_private", 'b', 0, 0, 0},
+                                    {"created_at", 'i', 1, 0, INT64_MAX},
+                                    {"is_active", 'b', 0, 0, 0},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -681,9 +681,11 @@ static int prep_room_import(ch_store_req *req)
 CH_ST_BIND(bind_room_import, "id", "key", "kind", "name", "is_private", "created_at", "is_active")
 
 #define ROOM_IMPORT                                                                  \
-    {"INSERT INTO rooms (id, key, kind, name, is_private, created_at, is_active)"   \
-     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",    \
-     bind_room_import, rows_imported}
+    {                                                                                \
+        "INSERT INTO rooms (id, key, kind, name, is_private, created_at, is_active)" \
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",  \
+            bind_room_import, rows_imported                                          \
+    }
 
 static const ch_store_step room_import_steps[] = {ROOM_IMPORT};
 static const ch_store_step room_import_pg_steps[] = {ROOM_IMPORT, SETVAL("rooms")};
@@ -697,8 +699,7 @@ static int prep_user_import(ch_store_req *req)
                                     {"created_at", 'i', 1, 0, INT64_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
-    if (ch_st_check(req, spec) != 0 || ch_st_check_user(req) != 0 ||
-        check_import_hash(req) != 0)
+    if (ch_st_check(req, spec) != 0 || ch_st_check_user(req) != 0 || check_import_hash(req) != 0)
         return req->status;
     ch_st_default(req, "role", json_string("user"));
     ch_st_default(req, "is_active", json_true());
@@ -708,10 +709,12 @@ static int prep_user_import(ch_store_req *req)
 CH_ST_BIND(bind_user_import, "id", "username", "email", "password", "role", "is_active",
            "created_at")
 
-#define USER_IMPORT                                                                  \
-    {"INSERT INTO users (id, username, email, password, role, is_active, created_at)" \
-     " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",    \
-     bind_user_import, rows_imported}
+#define USER_IMPORT                                                                      \
+    {                                                                                    \
+        "INSERT INTO users (id, username, email, password, role, is_active, created_at)" \
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",      \
+            bind_user_import, rows_imported                                              \
+    }
 
 static const ch_store_step user_import_steps[] = {USER_IMPORT};
 static const ch_store_step user_import_pg_steps[] = {USER_IMPORT, SETVAL("users")};
@@ -721,12 +724,16 @@ static const ch_store_step user_import_pg_steps[] = {USER_IMPORT, SETVAL("users"
  * current key for its room and id. */
 static int prep_msg_import(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {
-        {"id", 'i', 1, 1, INT64_MAX},         {"room_id", 'i', 1, 1, INT64_MAX},
-        {"sender_id", 'i', 1, 1, INT64_MAX},  {"content", 'B', 1, 0, 65536},
-        {"created_at", 'i', 1, 0, INT64_MAX}, {"edited_at", 'i', 0, 0, INT64_MAX},
-        {"is_deleted", 'b', 0, 0, 0},         {"client_msg_id", 's', 1, 1, 100},
-        {"extra", 'o', 0, 0, 0},              {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, INT64_MAX},
+                                    {"room_id", 'i', 1, 1, INT64_MAX},
+                                    {"sender_id", 'i', 1, 1, INT64_MAX},
+                                    {"content", 'B', 1, 0, 65536},
+                                    {"created_at", 'i', 1, 0, INT64_MAX},
+                                    {"edited_at", 'i', 0, 0, INT64_MAX},
+                                    {"is_deleted", 'b', 0, 0, 0},
+                                    {"client_msg_id", 's', 1, 1, 100},
+                                    {"extra", 'o', 0, 0, 0},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0 || ch_st_extra(req) != 0)
         return req->status;
@@ -753,14 +760,16 @@ CH_ST_BIND(bind_sender, "sender_id")
 CH_ST_BIND(bind_msg_import, "id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed",
            "created_at", "edited_at", "is_deleted", "client_msg_id", "@extra")
 
-#define MSG_IMPORT                                                                   \
-    {"SELECT key FROM rooms WHERE id = $1", bind_room_of_msg, rows_seal_import},      \
-    {"SELECT id FROM users WHERE id = $1", bind_sender, ch_st_rows_need_user},        \
-    {"INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content,"         \
-     " created_at, edited_at, is_deleted, client_msg_id, extra)"                    \
-     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"                        \
-     " ON CONFLICT DO NOTHING RETURNING id",                                          \
-     bind_msg_import, rows_imported}
+#define MSG_IMPORT                                                                 \
+    {"SELECT key FROM rooms WHERE id = $1", bind_room_of_msg, rows_seal_import},   \
+        {"SELECT id FROM users WHERE id = $1", bind_sender, ch_st_rows_need_user}, \
+    {                                                                              \
+        "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content,"    \
+        " created_at, edited_at, is_deleted, client_msg_id, extra)"                \
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"                   \
+        " ON CONFLICT DO NOTHING RETURNING id",                                    \
+            bind_msg_import, rows_imported                                         \
+    }
 
 static const ch_store_step msg_import_steps[] = {MSG_IMPORT};
 static const ch_store_step msg_import_pg_steps[] = {MSG_IMPORT, SETVAL("messages")};

@@ -34,7 +34,7 @@
 
 typedef struct sq {
     ch_store *s;
-    sqlite3 *db;                   /* the worker's after open */
+    sqlite3 *db; /* the worker's after open */
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cond;
@@ -45,9 +45,9 @@ typedef struct sq {
     int exited;                    /* the worker closed the db and ends (mu) */
     int joined;                    /* loop thread only */
     uint32_t batch_max;
-    char state[224];               /* "ok" or "down: why" (mu) */
-    char state_out[224];           /* the loop's copy, for state() */
-    ch_hmap stmts;                 /* SQL text -> sqlite3_stmt* (worker) */
+    char state[224];     /* "ok" or "down: why" (mu) */
+    char state_out[224]; /* the loop's copy, for state() */
+    ch_hmap stmts;       /* SQL text -> sqlite3_stmt* (worker) */
 } sq;
 
 static int64_t wall_ms(void)
@@ -192,8 +192,10 @@ static sqlite3 *db_open(const char *path, char *err, size_t errlen)
 static int record_version(sqlite3 *db, int64_t v, char *err, size_t errlen)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(
-        db, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", -1, &st, NULL);
+    int rc =
+        sqlite3_prepare_v2(db,
+                           "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)",
+                           -1, &st, NULL);
 
     if (rc == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, v);
@@ -295,7 +297,8 @@ static int bind_params(sqlite3_stmt *st, const json_t *params)
     json_t *v;
     int idx;
 
-    json_array_foreach(params, i, v) {
+    json_array_foreach(params, i, v)
+    {
         snprintf(name, sizeof name, "$%zu", i + 1);
         idx = sqlite3_bind_parameter_index(st, name);
         if (idx == 0)

@@ -16,10 +16,10 @@
 #include <strings.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define KEY_MAX 64      /* longest key even looked at (a valid one is 24) */
-#define HOST_MAX 256    /* longest host kept, brackets included */
-#define PORT_NONE 0     /* no port given */
-#define PORT_ANY (-1)   /* ":*" in an allowed_origins entry */
+#define KEY_MAX 64    /* longest key even looked at (a valid one is 24) */
+#define HOST_MAX 256  /* longest host kept, brackets included */
+#define PORT_NONE 0   /* no port given */
+#define PORT_ANY (-1) /* ":*" in an allowed_origins entry */
 
 /* One parsed origin, Host header or allowed_origins entry. */
 typedef struct origin {
@@ -56,7 +56,7 @@ int ch_handshake_accept_key(const char *key, char out[32])
     memcpy(in + klen, WS_GUID, sizeof WS_GUID - 1);
     if (!EVP_Digest(in, klen + sizeof WS_GUID - 1, md, &md_len, EVP_sha1(), NULL) || md_len != 20)
         return -1;
-    (void)ch_b64_encode_into(md, md_len, CH_B64_STD, out);   /* 28 + NUL: fits 32 */
+    (void)ch_b64_encode_into(md, md_len, CH_B64_STD, out); /* 28 + NUL: fits 32 */
     return 0;
 }
 
@@ -66,14 +66,14 @@ int ch_handshake_accept_key(const char *key, char out[32])
 
 static int is_name_char(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
 }
 
 static int is_ipv6_char(char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-           c == ':' || c == '.';
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
+           c == '.';
 }
 
 /*

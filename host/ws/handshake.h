@@ -34,15 +34,15 @@
 #include "request.h"
 
 typedef struct ch_origin_policy {
-    char *const *allowed;   /* borrowed */
+    char *const *allowed; /* borrowed */
     size_t n_allowed;
     int require_origin;
 } ch_origin_policy;
 
 typedef struct ch_handshake {
-    int status;             /* 0 if valid, else the HTTP status to answer */
-    const char *reason;     /* metric label when status != 0 (static) */
-    char accept[32];        /* Sec-WebSocket-Accept value when valid */
+    int status;         /* 0 if valid, else the HTTP status to answer */
+    const char *reason; /* metric label when status != 0 (static) */
+    char accept[32];    /* Sec-WebSocket-Accept value when valid */
 } ch_handshake;
 
 /* Validate req; fills *out.  Returns 0 when valid, -1 otherwise. */

@@ -18,19 +18,16 @@
 #include "log.h"
 #include "metrics.h"
 
-#define CH_WS_CLOSE_WAIT_MS 3000      /* wait for the peer's close reply */
+#define CH_WS_CLOSE_WAIT_MS 3000 /* wait for the peer's close reply */
 
 /* The bytes wslay's recv callback reads from: the current read. */
 static const char *in_ptr;
 static size_t in_len;
 
-static ch_ws *ws_of_ep(ch_endpoint *ep)
-{
-    return (ch_ws *)((char *)ep - offsetof(ch_ws, ep));
-}
+static ch_ws *ws_of_ep(ch_endpoint *ep) { return (ch_ws *)((char *)ep - offsetof(ch_ws, ep)); }
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                          int flags, void *user)
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *user)
 {
     (void)flags;
     (void)user;
@@ -54,14 +51,14 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
  * than a close that finds the queue over max_outbound_bytes is refused
  * before its first byte (wslay keeps it) and w->overflow tells ws_pump.
  */
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                          int flags, void *user)
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user)
 {
     ch_ws *w = user;
     ch_buf *frame;
     int rc;
 
-    if (w->ohead_len == 0) {   /* a frame starts */
+    if (w->ohead_len == 0) { /* a frame starts */
         w->out_op = data[0] & 0x0f;
         if (w->out_op != WSLAY_CONNECTION_CLOSE && ch_conn_over_limit(w->conn)) {
             w->overflow = 1;
@@ -138,7 +135,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         w->handler->message(w, text, arg->msg_length, arg->opcode == WSLAY_BINARY_FRAME);
         break;
     case WSLAY_CONNECTION_CLOSE:
-        if (arg->msg_length == 1)   /* RFC 6455 5.5.1: a code is 2 bytes */
+        if (arg->msg_length == 1) /* RFC 6455 5.5.1: a code is 2 bytes */
             w->proto_error = 1;
         else if (!w->close_sent) {
             w->close_code = arg->status_code ? arg->status_code : 1005;
@@ -194,7 +191,7 @@ static void ws_pump(ch_ws *w)
     ch_conn *c = w->conn;
 
     if (c->closing || !w->ctx || c->in_recv)
-        return;   /* inside wslay_event_recv: ch_ws_feed pumps afterwards */
+        return; /* inside wslay_event_recv: ch_ws_feed pumps afterwards */
     if (wslay_event_send(w->ctx) != 0) {
         ch_conn_close(c);
         return;
@@ -206,7 +203,7 @@ static void ws_pump(ch_ws *w)
     }
     if (!wslay_event_get_close_sent(w->ctx))
         return;
-    if (!w->close_sent) {   /* wslay closed on its own: protocol error etc. */
+    if (!w->close_sent) { /* wslay closed on its own: protocol error etc. */
         w->close_sent = 1;
         w->close_code = wslay_event_get_status_code_sent(w->ctx);
         c->since_ms = uv_now(c->app->loop);
@@ -253,8 +250,8 @@ static void ws_abort(ch_ws *w, uint16_t code)
  */
 static void ws_fail(ch_ws *w, int rc)
 {
-    ws_abort(w, rc == WSLAY_ERR_NOMEM ? WSLAY_CODE_INTERNAL_SERVER_ERROR
-                                      : WSLAY_CODE_PROTOCOL_ERROR);
+    ws_abort(w,
+             rc == WSLAY_ERR_NOMEM ? WSLAY_CODE_INTERNAL_SERVER_ERROR : WSLAY_CODE_PROTOCOL_ERROR);
 }
 
 /* A wslay frame (pong, ping) found the queue over max_outbound_bytes: drop
@@ -264,8 +261,8 @@ static void ws_overflow(ch_ws *w)
     ch_conn *c = w->conn;
 
     ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
-    ch_log(CH_LOG_WARN, "WebSocket OVERFLOW %s [%s] queued %llu bytes, closing with 1013",
-           w->path, c->peer, (unsigned long long)c->queued_bytes);
+    ch_log(CH_LOG_WARN, "WebSocket OVERFLOW %s [%s] queued %llu bytes, closing with 1013", w->path,
+           c->peer, (unsigned long long)c->queued_bytes);
     ch_conn_discard_queued(c);
     ws_abort(w, 1013);
 }
@@ -344,8 +341,8 @@ int ch_ws_send_frame(ch_ws *w, ch_buf *frame)
     if (rc == -ENOBUFS) {
         ch_metric_count(CH_M_SLOW_CLOSES);
         ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
-        ch_log(CH_LOG_WARN, "WebSocket SLOW %s [%s] queued %llu bytes, closing with 1013",
-               w->path, c->peer, (unsigned long long)c->queued_bytes);
+        ch_log(CH_LOG_WARN, "WebSocket SLOW %s [%s] queued %llu bytes, closing with 1013", w->path,
+               c->peer, (unsigned long long)c->queued_bytes);
         ch_conn_discard_queued(c);
         ch_ws_close(w, 1013, "slow consumer");
         return CHANHOST_ERR_CLOSED;
@@ -406,7 +403,7 @@ void ch_ws_timer(ch_conn *c)
     uint64_t now = uv_now(c->app->loop);
 
     if (w->close_sent) {
-        ch_conn_close(c);   /* no close reply in time */
+        ch_conn_close(c); /* no close reply in time */
     } else if (cfg->idle_timeout && now >= c->last_rx_ms + cfg->idle_timeout) {
         ch_ws_close(w, 1001, "idle timeout");
     } else if (w->ping_sent_ms && now >= w->ping_sent_ms + cfg->ping_timeout) {
@@ -459,9 +456,9 @@ int ch_ws_accept(ch_ws *w, const char *subprotocol)
     if (w->accepted || c->closing || w->close_sent)
         return CHANHOST_ERR_STATE;
     if (!subprotocol)
-        subprotocol = w->subprotocol;   /* chosen in connect, or "Bearer" (auth) */
-    if (subprotocol && !ch_subprotocol_offered(ch_ws_header(w, "sec-websocket-protocol"),
-                                               subprotocol))
+        subprotocol = w->subprotocol; /* chosen in connect, or "Bearer" (auth) */
+    if (subprotocol &&
+        !ch_subprotocol_offered(ch_ws_header(w, "sec-websocket-protocol"), subprotocol))
         return CHANHOST_ERR_INVALID;
     if (ch_ws_start_wslay(w) != 0)
         return CHANHOST_ERR_NOMEM;

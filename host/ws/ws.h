@@ -65,33 +65,33 @@ typedef struct ch_ws_handler {
 struct chanhost_conn {
     ch_conn *conn;
     const ch_ws_handler *handler; /* set before the first event */
-    ch_endpoint ep;              /* channel name and groups */
-    wslay_event_context_ptr ctx; /* NULL until the 101 is sent */
+    ch_endpoint ep;               /* channel name and groups */
+    wslay_event_context_ptr ctx;  /* NULL until the 101 is sent */
     ch_route *route;
-    ch_plugin *plugin;           /* the plugin version serving it (a ref) */
-    void *user;                  /* plugin's per-connection pointer */
-    json_t *identity;            /* authenticated user, or NULL (auth.h) */
-    int64_t room_id;             /* api->bind_room's room (membership.h), 0: none */
+    ch_plugin *plugin; /* the plugin version serving it (a ref) */
+    void *user;        /* plugin's per-connection pointer */
+    json_t *identity;  /* authenticated user, or NULL (auth.h) */
+    int64_t room_id;   /* api->bind_room's room (membership.h), 0: none */
 
-    char *path;                  /* decoded path (in `strings`) */
-    char *query;                 /* raw query (in `strings`) */
-    char *strings;               /* one block: path, query, headers */
-    uint32_t n_headers;          /* "name\0value\0" pairs after query */
+    char *path;         /* decoded path (in `strings`) */
+    char *query;        /* raw query (in `strings`) */
+    char *strings;      /* one block: path, query, headers */
+    uint32_t n_headers; /* "name\0value\0" pairs after query */
     ch_route_params params;
-    struct ch_qval *qcache;      /* decoded query values handed out */
+    struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
-    char *subprotocol;           /* chosen one, or NULL */
+    char *subprotocol;                /* chosen one, or NULL */
 
-    uint64_t ping_sent_ms;       /* 0: no ping outstanding */
-    int close_code;              /* code for the plugin's disconnect */
+    uint64_t ping_sent_ms; /* 0: no ping outstanding */
+    int close_code;        /* code for the plugin's disconnect */
     unsigned connect_called : 1;
-    unsigned accepted : 1;       /* 101 sent */
-    unsigned close_sent : 1;     /* close frame queued: no more data */
-    unsigned proto_error : 1;    /* wslay let through what RFC 6455 forbids */
-    unsigned overflow : 1;       /* a wslay frame found the queue over its limit */
-    uint8_t out_op;              /* opcode of the wslay frame being sent */
-    uint8_t ohead_len;           /* bytes in ohead */
-    uint8_t ohead[10];           /* its header, until the payload comes */
+    unsigned accepted : 1;    /* 101 sent */
+    unsigned close_sent : 1;  /* close frame queued: no more data */
+    unsigned proto_error : 1; /* wslay let through what RFC 6455 forbids */
+    unsigned overflow : 1;    /* a wslay frame found the queue over its limit */
+    uint8_t out_op;           /* opcode of the wslay frame being sent */
+    uint8_t ohead_len;        /* bytes in ohead */
+    uint8_t ohead[10];        /* its header, until the payload comes */
 
     /* api->on_drain's callback and argument (the plugin's), NULL when none
      * waits, and the generation of the version that asked. */
@@ -128,7 +128,7 @@ int ch_ws_send_frame(ch_ws *w, ch_buf *frame);
 int ch_ws_close(ch_ws *w, int code, const char *reason);
 
 /* The timer hooks of ch_ws_proto. */
-uint64_t ch_ws_deadline(ch_conn *c);   /* absolute ms, 0 = none */
+uint64_t ch_ws_deadline(ch_conn *c); /* absolute ms, 0 = none */
 void ch_ws_timer(ch_conn *c);
 
 /* Deliver a layer message to the connection (the layer's callback; the

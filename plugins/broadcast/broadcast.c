@@ -55,8 +55,7 @@ static void bc_error(chanhost_conn *c, const char *code, const char *message)
     json_decref(e);
 }
 
-static void bc_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                       int is_binary)
+static void bc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     room *r = api->get_data(c);
     json_t *in, *out;
@@ -68,7 +67,7 @@ static void bc_receive(chanhost_conn *c, void *state, const char *data, size_t l
         bc_error(c, "binary_unsupported", "send JSON text messages");
         return;
     }
-    in = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);   /* as chk_parse */
+    in = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL); /* as chk_parse */
     type = json_string_value(json_object_get(in, "type"));
     message = json_object_get(in, "message");
     if (!in || !json_is_object(in)) {
@@ -92,10 +91,5 @@ static void bc_disconnect(chanhost_conn *c, void *state, int code)
 }
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "broadcast",
-    .version = "1.0.0",
-    .init = bc_init,
-    .connect = bc_connect,
-    .receive = bc_receive,
-    .disconnect = bc_disconnect,
-);
+        .name = "broadcast", .version = "1.0.0", .init = bc_init, .connect = bc_connect,
+        .receive = bc_receive, .disconnect = bc_disconnect, );

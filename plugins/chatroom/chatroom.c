@@ -28,10 +28,14 @@ static int cr_room_ok(const json_t *room);
 static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out);
 
 static const cc_handler room_handlers[] = {
-    {"chat_message", cc_on_message},     {"typing", cc_on_typing},
-    {"read_receipt", cr_on_read_receipt}, {"bulk_read", cr_on_bulk_read},
-    {"edit_message", cc_on_edit},        {"delete_message", cc_on_delete},
-    {"ping", cc_on_ping},                {NULL, NULL},
+    {"chat_message", cc_on_message},
+    {"typing", cc_on_typing},
+    {"read_receipt", cr_on_read_receipt},
+    {"bulk_read", cr_on_bulk_read},
+    {"edit_message", cc_on_edit},
+    {"delete_message", cc_on_delete},
+    {"ping", cc_on_ping},
+    {NULL, NULL},
 };
 
 static const cc_handler lobby_handlers[] = {{"ping", cc_on_ping}, {NULL, NULL}};
@@ -93,8 +97,8 @@ static void lobby_deliver(chanhost_conn *c, cc_conn *cc, const char *type, const
 }
 
 /* The user's unread counts: the lobby's first frame. */
-static void on_counts(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                      const json_t *result, json_t *data)
+static void on_counts(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                      json_t *data)
 {
     json_t *frame;
 
@@ -105,8 +109,7 @@ static void on_counts(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         p->api->close(c, 1011, "message store unavailable");
         return;
     }
-    frame = json_pack("{s:s, s:O}", "type", "unread", "counts",
-                      json_object_get(result, "counts"));
+    frame = json_pack("{s:s, s:O}", "type", "unread", "counts", json_object_get(result, "counts"));
     cc_go_live(c, cc, frame);
     json_decref(frame);
 }
@@ -145,7 +148,8 @@ static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int statu
     (void)cc;
     if (status != 0)
         return;
-    json_object_foreach((json_t *)json_object_get(result, "counts"), uid, n) {
+    json_object_foreach((json_t *)json_object_get(result, "counts"), uid, n)
+    {
         if (strtoll(uid, NULL, 10) == sender)
             continue;
         note = json_copy(json_object_get(data, "note"));
@@ -173,10 +177,10 @@ static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out)
                          json_object_get(room, "name") ? json_object_get(room, "name")
                                                        : json_null(),
                          "room_type", "group", "room_id", json_object_get(room, "id"));
-    data = json_pack("{s:o, s:O, s:O}", "note", note, "sender_id",
-                     json_object_get(out, "user_id"), "room_id", json_object_get(room, "id"));
-    cc_call(NULL, p, "unread.for_room",
-            json_pack("{s:O}", "room_id", json_object_get(room, "id")), on_recipients, data);
+    data = json_pack("{s:o, s:O, s:O}", "note", note, "sender_id", json_object_get(out, "user_id"),
+                     "room_id", json_object_get(room, "id"));
+    cc_call(NULL, p, "unread.for_room", json_pack("{s:O}", "room_id", json_object_get(room, "id")),
+            on_recipients, data);
 }
 
 /* ---- read receipts ----------------------------------------------------------- */
@@ -204,8 +208,8 @@ static void on_reader_unread(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int st
 
 /* Receipts recorded: tell the room (only what was newly marked), then
  * the reader's lobby. */
-static void on_marked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                      const json_t *result, json_t *data)
+static void on_marked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                      json_t *data)
 {
     json_t *marked = json_object_get(result, "marked"), *out, *params;
     int bulk = strcmp(json_string_value(json_object_get(data, "type")), "bulk_read") == 0;
@@ -233,8 +237,7 @@ static void on_marked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
 static json_t *reader_data(chanhost_conn *c, cc_conn *cc, const char *type)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:I}", "type", type, "group", cc->group, "room_id",
-                     cc->room_id, "username", chk_username(cc->p->api, c), "user_id",
-                     cc->user_id);
+                     cc->room_id, "username", chk_username(cc->p->api, c), "user_id", cc->user_id);
 }
 
 /* {"type":"read_receipt","message_id":N}: a message of this room read. */

@@ -26,20 +26,20 @@
 
 #include "chatcore.h"
 
-#define FRAME_MSGS 200            /* messages in one history frame at most */
-#define FRAME_BYTES (256 * 1024)  /* their encoded size in one frame at most */
-#define SINCE_PAGE 200            /* messages asked of the store per ?since= page */
+#define FRAME_MSGS 200           /* messages in one history frame at most */
+#define FRAME_BYTES (256 * 1024) /* their encoded size in one frame at most */
+#define SINCE_PAGE 200           /* messages asked of the store per ?since= page */
 
 #define GET(o, k) json_object_get(o, k)
 #define OR_NULL(v) ((v) ? (v) : json_null())
 
 struct cc_catchup {
-    json_t *tmpl;        /* the frames' fields besides "messages" (owned) */
-    json_t *todo;        /* messages fetched, not sent yet (owned array) */
-    json_int_t after;    /* ?since= cursor: the last id fetched */
-    int paging;          /* ?since=: the store may hold more after `after` */
-    size_t fetched;      /* ?since= messages fetched so far */
-    json_int_t *ids;     /* the ids sent, ascending */
+    json_t *tmpl;     /* the frames' fields besides "messages" (owned) */
+    json_t *todo;     /* messages fetched, not sent yet (owned array) */
+    json_int_t after; /* ?since= cursor: the last id fetched */
+    int paging;       /* ?since=: the store may hold more after `after` */
+    size_t fetched;   /* ?since= messages fetched so far */
+    json_int_t *ids;  /* the ids sent, ascending */
     size_t n_ids, cap_ids;
 };
 
@@ -142,7 +142,8 @@ static void go_live(chanhost_conn *c, cc_conn *cc)
 
     cc->live = 1;
     cc->backlog = NULL;
-    json_array_foreach(held, i, msg) {
+    json_array_foreach(held, i, msg)
+    {
         if (!json_string_value(GET(msg, "type")) || already_sent(cc, msg))
             continue;
         cc->deliver(c, cc, json_string_value(GET(msg, "type")), msg, NULL);
@@ -256,8 +257,8 @@ static void reload(chanhost_conn *c, cc_conn *cc)
     cc_plugin *p = cc->p;
     cc_catchup *cu = cc->catchup;
     json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "type", "reload", "code", "too_far_behind",
-                          "message", "too many messages were missed; reload the history",
-                          "max", (json_int_t)p->set.catchup_max);
+                          "message", "too many messages were missed; reload the history", "max",
+                          (json_int_t)p->set.catchup_max);
 
     if (!f || p->api->send_json(c, f) != CHANHOST_OK) {
         json_decref(f);
@@ -275,8 +276,8 @@ static void reload(chanhost_conn *c, cc_conn *cc)
 
 /* A page of message.history arrived: queue its messages; after
  * catchup_max of them, reload; else the next frame. */
-static void on_page(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                    const json_t *result, json_t *data)
+static void on_page(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                    json_t *data)
 {
     const json_t *page = GET(result, "messages");
     cc_catchup *cu = cc ? cc->catchup : NULL;
@@ -351,8 +352,7 @@ void cc_load_history(chanhost_conn *c, cc_conn *cc)
         return;
     }
     if (since < 0)
-        cc_error(c, p, "bad_request", "?since= must be a message id; sending the history",
-                 NULL);
+        cc_error(c, p, "bad_request", "?since= must be a message id; sending the history", NULL);
     cu->paging = since > 0;
     cu->after = after;
     if (since <= 0 && p->set.history_limit == 0)

@@ -41,8 +41,7 @@ static void read_settings(cc_settings *s, const json_t *settings)
 
 /* The plugin's state: the api, its kind and settings.  Refuses a host
  * without the store and user functions (ABI 1.1). */
-int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind,
-            void **state)
+int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind, void **state)
 {
     cc_plugin *p;
 
@@ -247,8 +246,8 @@ static int accept_pending(chanhost_conn *c, cc_plugin *p)
 }
 
 /* A participant: accept, join the room's group, send the history. */
-static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                      const json_t *result, json_t *data)
+static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                      json_t *data)
 {
     (void)data;
     if (!cc)
@@ -280,8 +279,8 @@ static int room_usable(const cc_plugin *p, const json_t *room)
 /* room.get answered: keep the room, bind the connection to it (the host
  * closes it with 4003 when its user is removed; bound before the check,
  * so no removal falls between), then check the user's membership. */
-static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                    const json_t *result, json_t *data)
+static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                    json_t *data)
 {
     const json_t *room = GET(result, "room");
     json_t *params;
@@ -301,8 +300,7 @@ static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
     cc->room_id = json_integer_value(GET(room, "id"));
     snprintf(cc->group, sizeof cc->group, "%s%lld", p->kind->group_prefix,
              (long long)(cc->public_id > 0 ? cc->public_id : cc->room_id));
-    if (CHANHOST_API_HAS(p->api, bind_room) &&
-        p->api->bind_room(c, cc->room_id) != CHANHOST_OK) {
+    if (CHANHOST_API_HAS(p->api, bind_room) && p->api->bind_room(c, cc->room_id) != CHANHOST_OK) {
         p->api->close(c, 1011, "cannot follow the room's membership");
         return;
     }
@@ -494,14 +492,13 @@ void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
     if (orig && !json_is_null(orig))
         json_object_set(tag, "client_msg_id", (json_t *)orig);
     if (client_msg_id(orig, &cmid) != 0) {
-        cc_error(c, p, "bad_request", "\"client_msg_id\" must be a string of 1 to 100 bytes",
-                 tag);
+        cc_error(c, p, "bad_request", "\"client_msg_id\" must be a string of 1 to 100 bytes", tag);
     } else if (check_text(c, p, text, tag)) {
-        src = json_pack("{s:O, s:I, s:{s:s}}", "content", text, "sender_id", cc->user_id,
-                        "extra", "username", name);
+        src = json_pack("{s:O, s:I, s:{s:s}}", "content", text, "sender_id", cc->user_id, "extra",
+                        "username", name);
         params = json_pack("{s:I, s:I, s:O, s:O, s:b}", "room_id", cc->room_id, "sender_id",
-                           cc->user_id, "content", text, "extra", GET(src, "extra"),
-                           "participant", 1);
+                           cc->user_id, "content", text, "extra", GET(src, "extra"), "participant",
+                           1);
         if (cmid)
             json_object_set(params, "client_msg_id", cmid);
         data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
@@ -517,8 +514,8 @@ void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
 /* ---- edit and delete -------------------------------------------------------- */
 
 /* The change committed: tell the room. */
-static void on_edited(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                      const json_t *result, json_t *data)
+static void on_edited(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                      json_t *data)
 {
     const json_t *m = GET(result, "message");
     json_t *out;
@@ -532,9 +529,8 @@ static void on_edited(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
     if (json_is_true(GET(data, "delete")))
         out = json_pack("{s:s, s:O}", "type", p->kind->deleted_type, "id", GET(data, "id"));
     else
-        out = json_pack("{s:s, s:O, s:O, s:O}", "type", p->kind->edited_type, "id",
-                        GET(data, "id"), "message", GET(data, "content"), "edited_at",
-                        OR_NULL(GET(m, "edited_at")));
+        out = json_pack("{s:s, s:O, s:O, s:O}", "type", p->kind->edited_type, "id", GET(data, "id"),
+                        "message", GET(data, "content"), "edited_at", OR_NULL(GET(m, "edited_at")));
     p->api->group_send(json_string_value(GET(data, "group")), out);
     json_decref(out);
 }
@@ -594,10 +590,7 @@ static void edit_or_delete(chanhost_conn *c, cc_conn *cc, const json_t *in, int 
 
 void cc_on_edit(chanhost_conn *c, cc_conn *cc, const json_t *in) { edit_or_delete(c, cc, in, 0); }
 
-void cc_on_delete(chanhost_conn *c, cc_conn *cc, const json_t *in)
-{
-    edit_or_delete(c, cc, in, 1);
-}
+void cc_on_delete(chanhost_conn *c, cc_conn *cc, const json_t *in) { edit_or_delete(c, cc, in, 1); }
 
 /* ---- typing and heartbeat ------------------------------------------------------ */
 
@@ -612,9 +605,8 @@ void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
         cc_error(c, p, "bad_request", "\"is_typing\" must be true or false", NULL);
         return;
     }
-    out = json_pack("{s:s, s:s, s:I, s:b}", "type", "typing", "username",
-                    chk_username(p->api, c), "user_id", cc->user_id, "is_typing",
-                    !t || json_is_true(t));
+    out = json_pack("{s:s, s:s, s:I, s:b}", "type", "typing", "username", chk_username(p->api, c),
+                    "user_id", cc->user_id, "is_typing", !t || json_is_true(t));
     p->api->group_send(cc->group, out);
     json_decref(out);
 }

@@ -53,16 +53,16 @@ typedef struct cc_handler {
 } cc_handler;
 
 /* Deliver a layer message to the client (m NULL: send msg as JSON). */
-typedef void (*cc_deliver_fn)(chanhost_conn *c, cc_conn *cc, const char *type,
-                              const json_t *msg, const chanhost_msg *m);
+typedef void (*cc_deliver_fn)(chanhost_conn *c, cc_conn *cc, const char *type, const json_t *msg,
+                              const chanhost_msg *m);
 
 /* What makes one plugin differ from the other. */
 typedef struct cc_kind {
-    const char *msg_type;      /* out type of a new message: "chat_message" */
-    const char *edited_type;   /* "message_edited" */
-    const char *deleted_type;  /* "message_deleted" */
-    const char *id_field;      /* extra id in message payloads ("task_id") or NULL */
-    const char *group_prefix;  /* the room's layer group: prefix + public id,
+    const char *msg_type;       /* out type of a new message: "chat_message" */
+    const char *edited_type;    /* "message_edited" */
+    const char *deleted_type;   /* "message_deleted" */
+    const char *id_field;       /* extra id in message payloads ("task_id") or NULL */
+    const char *group_prefix;   /* the room's layer group: prefix + public id,
                                   or + room id when there is no public id */
     const cc_handler *handlers; /* in-frame types of a room connection */
     /* May this plugin serve the room (its room.get JSON)?  NULL: any. */
@@ -100,14 +100,14 @@ struct cc_conn {
     const cc_handler *handlers;
     cc_deliver_fn deliver;
     json_int_t user_id;
-    json_int_t room_id;        /* the store's room id; 0 for a lobby */
-    json_int_t public_id;      /* the id shown in id_field (task id) */
-    json_t *room;              /* the room's JSON (owned), NULL for a lobby */
-    char group[CC_GROUP_MAX];  /* the layer group it listens to */
+    json_int_t room_id;       /* the store's room id; 0 for a lobby */
+    json_int_t public_id;     /* the id shown in id_field (task id) */
+    json_t *room;             /* the room's JSON (owned), NULL for a lobby */
+    char group[CC_GROUP_MAX]; /* the layer group it listens to */
     chk_bucket bucket;
-    int live;                  /* the history's last frame went out */
-    json_t *backlog;           /* layer messages held until live */
-    cc_catchup *catchup;       /* the history on its way (owned), or NULL */
+    int live;            /* the history's last frame went out */
+    json_t *backlog;     /* layer messages held until live */
+    cc_catchup *catchup; /* the history on its way (owned), or NULL */
 };
 
 /* A continuation of a store call.  cc is NULL when the client left (c is
@@ -117,8 +117,7 @@ typedef void (*cc_done_fn)(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int stat
 
 /* ---- plugin lifecycle --------------------------------------------------- */
 
-int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind,
-            void **state);
+int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind, void **state);
 void cc_fini(void *state);
 
 /* New state for an authenticated connection (kind->conn_size bytes,
@@ -201,22 +200,21 @@ void cc_group_send_id(cc_plugin *p, const char *prefix, json_int_t id, const jso
 
 /* The descriptor fields of a chatcore plugin: its name, init (calling
  * cc_init with its kind) and connect; the other callbacks are chatcore's. */
-#define CC_PLUGIN_FIELDS(name_, init_, connect_)                                   \
-    .name = name_, .version = "1.0.0", .init = init_, .fini = cc_fini,           \
-    .connect = connect_, .receive = cc_receive, .group_message = cc_group_message, \
-    .disconnect = cc_disconnect
+#define CC_PLUGIN_FIELDS(name_, init_, connect_)                                            \
+    .name = name_, .version = "1.0.0", .init = init_, .fini = cc_fini, .connect = connect_, \
+    .receive = cc_receive, .group_message = cc_group_message, .disconnect = cc_disconnect
 
 /* The exported descriptor of a chatcore plugin (CC_PLUGIN_FIELDS). */
-#define CC_PLUGIN_DESCRIPTOR(name_, init_, connect_)                               \
-    CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor =                            \
+#define CC_PLUGIN_DESCRIPTOR(name_, init_, connect_)    \
+    CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = \
         CHANHOST_PLUGIN_INIT(CC_PLUGIN_FIELDS(name_, init_, connect_), )
 
 /* The same with HTTP endpoints (SDK 1.2): endpoints_ is the plugin's
  * static array of chanhost_endpoint (plugins/common/chathttp.h helps the
  * handlers answer as the host's own routes do). */
-#define CC_PLUGIN_DESCRIPTOR_HTTP(name_, init_, connect_, endpoints_)             \
-    CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(      \
-        CC_PLUGIN_FIELDS(name_, init_, connect_), .endpoints = endpoints_,       \
-        .n_endpoints = sizeof endpoints_ / sizeof endpoints_[0], )
+#define CC_PLUGIN_DESCRIPTOR_HTTP(name_, init_, connect_, endpoints_)                           \
+    CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor =                                         \
+        CHANHOST_PLUGIN_INIT(CC_PLUGIN_FIELDS(name_, init_, connect_), .endpoints = endpoints_, \
+                             .n_endpoints = sizeof endpoints_ / sizeof endpoints_[0], )
 
 #endif /* CHATCORE_H */

@@ -20,8 +20,8 @@ hc_call *hc_begin(const chanhost_api *api, chanhost_http *req)
     hc_call *call = calloc(1, sizeof *call);
 
     if (!call) {
-        api->http_reply(req, 500, json_pack("{s:s, s:s}", "error", "internal", "message",
-                                            "out of memory"));
+        api->http_reply(req, 500,
+                        json_pack("{s:s, s:s}", "error", "internal", "message", "out of memory"));
         return NULL;
     }
     call->api = api;
@@ -36,8 +36,7 @@ void hc_reply(hc_call *call, int status, json_t *body)
     free(call);
 }
 
-void hc_fail(hc_call *call, int status, const char *code, const char *field, const char *fmt,
-             ...)
+void hc_fail(hc_call *call, int status, const char *code, const char *field, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -57,10 +56,18 @@ void hc_store_failed(hc_call *call, int status, const char *error)
     const char *why = error ? error : "the message store refused the call";
 
     switch (status) {
-    case CHANHOST_STORE_ENOENT: hc_fail(call, 404, "not_found", NULL, "%s", why); break;
-    case CHANHOST_STORE_EEXIST: hc_fail(call, 409, "exists", NULL, "%s", why); break;
-    case CHANHOST_STORE_EINVAL: hc_fail(call, 400, "invalid", NULL, "%s", why); break;
-    case CHANHOST_STORE_EPERM: hc_fail(call, 403, "forbidden", NULL, "%s", why); break;
+    case CHANHOST_STORE_ENOENT:
+        hc_fail(call, 404, "not_found", NULL, "%s", why);
+        break;
+    case CHANHOST_STORE_EEXIST:
+        hc_fail(call, 409, "exists", NULL, "%s", why);
+        break;
+    case CHANHOST_STORE_EINVAL:
+        hc_fail(call, 400, "invalid", NULL, "%s", why);
+        break;
+    case CHANHOST_STORE_EPERM:
+        hc_fail(call, 403, "forbidden", NULL, "%s", why);
+        break;
     case CHANHOST_STORE_EBUSY:
         hc_fail(call, 503, "busy", NULL, "the message store is busy");
         break;

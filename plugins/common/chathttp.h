@@ -25,13 +25,13 @@ typedef void (*hc_step)(hc_call *call, int status, const json_t *result, const c
 
 /* One request's chain: made by hc_begin, freed by its answer. */
 struct hc_call {
-    const chanhost_api *api;   /* borrowed: the plugin's */
-    chanhost_http *req;        /* borrowed: the host's, until answered */
-    json_t *room;              /* owned (or NULL): the room the chain found */
-    int created;               /* room.get_or_create made the room */
-    json_int_t id;             /* the path's id (0: none) */
-    json_int_t user;           /* the body's user id */
-    hc_step next;              /* what runs when the store answers */
+    const chanhost_api *api; /* borrowed: the plugin's */
+    chanhost_http *req;      /* borrowed: the host's, until answered */
+    json_t *room;            /* owned (or NULL): the room the chain found */
+    int created;             /* room.get_or_create made the room */
+    json_int_t id;           /* the path's id (0: none) */
+    json_int_t user;         /* the body's user id */
+    hc_step next;            /* what runs when the store answers */
 };
 
 /* A new chain for req (borrowed), or NULL after answering 500. */
@@ -43,8 +43,8 @@ void hc_reply(hc_call *call, int status, json_t *body);
 
 /* Answer {"error": code, "message": ..., "field": field (if not NULL)}
  * (printf format) and free call. */
-void hc_fail(hc_call *call, int status, const char *code, const char *field, const char *fmt,
-             ...) __attribute__((format(printf, 5, 6)));
+void hc_fail(hc_call *call, int status, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Answer a failed store status as the host does (404 not_found, 409
  * exists, 400 invalid, 403 forbidden, 503 busy / store_unavailable;

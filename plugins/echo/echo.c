@@ -16,7 +16,7 @@
 static const chanhost_api *api;
 
 typedef struct echo_state {
-    char *prefix;      /* NULL: no prefix */
+    char *prefix; /* NULL: no prefix */
     size_t prefix_len;
 } echo_state;
 
@@ -44,8 +44,7 @@ static void echo_fini(void *state)
     free(st);
 }
 
-static void echo_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                         int is_binary)
+static void echo_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     echo_state *st = state;
     char *reply;
@@ -62,10 +61,8 @@ static void echo_receive(chanhost_conn *c, void *state, const char *data, size_t
     }
 }
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "echo",
-    .version = "1.0.0",
-    .init = echo_init,
-    .fini = echo_fini,
-    .receive = echo_receive,
-);
+CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(.name = "echo",
+                                                                         .version = "1.0.0",
+                                                                         .init = echo_init,
+                                                                         .fini = echo_fini,
+                                                                         .receive = echo_receive, );

@@ -44,15 +44,15 @@ enum route { ROUTE_AD, ROUTE_SUPPORT };
 /* One connection's state: chatcore's, then this plugin's fields (freed in
  * sp_conn_free). */
 typedef struct sconn {
-    cc_conn cc;            /* first: a cc_conn * of this plugin is an sconn * */
+    cc_conn cc; /* first: a cc_conn * of this plugin is an sconn * */
     enum route route;
-    int is_publisher;      /* the ad's / the support room's publisher */
-    int failed;            /* connect failed: the connection is closing */
-    int waiting;           /* participant.add calls still running */
-    const char *role;      /* sender_role: "admin", "publisher", "client" */
-    json_int_t ad_id;      /* ad route */
-    json_int_t owner;      /* support route: the room's publisher */
-    json_t *convs;         /* ad publisher: {"<client id>": room id} */
+    int is_publisher; /* the ad's / the support room's publisher */
+    int failed;       /* connect failed: the connection is closing */
+    int waiting;      /* participant.add calls still running */
+    const char *role; /* sender_role: "admin", "publisher", "client" */
+    json_int_t ad_id; /* ad route */
+    json_int_t owner; /* support route: the room's publisher */
+    json_t *convs;    /* ad publisher: {"<client id>": room id} */
 } sconn;
 
 static void on_message(chanhost_conn *c, cc_conn *cc, const json_t *in);
@@ -61,7 +61,10 @@ static void on_unknown(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static void sp_conn_free(cc_conn *cc);
 
 static const cc_handler handlers[] = {
-    {"message", on_message}, {"typing", on_typing}, {"ping", cc_on_ping}, {NULL, on_unknown},
+    {"message", on_message},
+    {"typing", on_typing},
+    {"ping", cc_on_ping},
+    {NULL, on_unknown},
 };
 
 static const cc_kind support_kind = {
@@ -132,10 +135,10 @@ static void error_about(chanhost_conn *c, cc_plugin *p, const char *code, const 
 static json_t *payload(json_int_t id, const char *text, json_int_t sender, const char *name,
                        const char *role, json_int_t ts, const char *cmid, json_int_t client_id)
 {
-    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s?}", "type", "message", "id",
-                          id, "message", text ? text : "", "sender_id", sender, "sender_name",
-                          name ? name : "", "sender_role", role, "timestamp", ts,
-                          "client_msg_id", cmid);
+    json_t *o = json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:I, s:s?}", "type", "message", "id", id,
+                          "message", text ? text : "", "sender_id", sender, "sender_name",
+                          name ? name : "", "sender_role", role, "timestamp", ts, "client_msg_id",
+                          cmid);
 
     if (o && client_id)
         json_object_set_new(o, "client_id", json_integer(client_id));
@@ -214,8 +217,8 @@ static sconn *step_ok(chanhost_conn *c, cc_conn *cc, int status, int not_found)
 
 /* Queue the next set-up step (params and data stolen); close the
  * connection if the store refuses. */
-static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params,
-                      cc_done_fn done, json_t *data)
+static void next_step(chanhost_conn *c, sconn *s, const char *op, json_t *params, cc_done_fn done,
+                      json_t *data)
 {
     int rc = cc_call(c, s->cc.p, op, params, done, data);
 
@@ -243,7 +246,8 @@ static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         return;
     out = json_array();
     by_room = json_object();
-    json_array_foreach(json_object_get(result, "rooms"), i, room) {
+    json_array_foreach(json_object_get(result, "rooms"), i, room)
+    {
         key = json_string_value(json_object_get(room, "key"));
         tail = key ? strrchr(key, ':') : NULL;
         if (!tail || parse_id(tail + 1, 1) <= 0)
@@ -252,13 +256,16 @@ static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         snprintf(rid, sizeof rid, "%lld", json_integer_value(json_object_get(room, "id")));
         json_object_set_new(by_room, rid, json_integer(parse_id(tail + 1, 1)));
     }
-    json_array_foreach(json_object_get(result, "messages"), i, m) {
+    json_array_foreach(json_object_get(result, "messages"), i, m)
+    {
         snprintf(rid, sizeof rid, "%lld", json_integer_value(json_object_get(m, "room_id")));
         cid = json_object_get(by_room, rid);
         if (s->convs && !cid)
             continue;
-        json_array_append_new(out, stored_payload(s, m, cid ? json_integer_value(cid)
-                                                  : s->route == ROUTE_AD ? cc->user_id : 0));
+        json_array_append_new(out, stored_payload(s, m,
+                                                  cid                    ? json_integer_value(cid)
+                                                  : s->route == ROUTE_AD ? cc->user_id
+                                                                         : 0));
     }
     json_decref(by_room);
     frame = json_pack("{s:s, s:o}", "type", "history", "messages", out);
@@ -299,8 +306,8 @@ static void start_session(chanhost_conn *c, sconn *s)
 
 /* One participant.add of the set-up answered; the last starts the
  * session. */
-static void on_added(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                     const json_t *result, json_t *data)
+static void on_added(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                     json_t *data)
 {
     sconn *s = step_ok(c, cc, status, 0);
 
@@ -316,8 +323,7 @@ static void add_participant(chanhost_conn *c, sconn *s, json_int_t user)
 {
     s->waiting++;
     next_step(c, s, "participant.add",
-              json_pack("{s:I, s:I}", "room_id", s->cc.room_id, "user_id", user), on_added,
-              NULL);
+              json_pack("{s:I, s:I}", "room_id", s->cc.room_id, "user_id", user), on_added, NULL);
 }
 
 /* The client's conversation exists: make the client and the ad's
@@ -336,7 +342,8 @@ static void on_conv_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status
     cc->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
     group_name(cc->group, "adchat", cc->room_id);
     add_participant(c, s, cc->user_id);
-    json_array_foreach(data, i, id) {
+    json_array_foreach(data, i, id)
+    {
         if (!s->failed)
             add_participant(c, s, json_integer_value(id));
     }
@@ -356,9 +363,7 @@ static void on_ad_people(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status
     (void)data;
     if (!s)
         return;
-    json_array_foreach(ids, i, id) {
-        s->is_publisher |= json_integer_value(id) == cc->user_id;
-    }
+    json_array_foreach(ids, i, id) { s->is_publisher |= json_integer_value(id) == cc->user_id; }
     if (s->is_publisher) {
         if (strcmp(s->role, "admin") != 0)
             s->role = "publisher";
@@ -500,16 +505,15 @@ static void append(chanhost_conn *c, sconn *s, json_t *act)
     const char *name = chk_username(api, c);
     json_t *cmid = json_incref(json_object_get(act, "client_msg_id"));
     json_t *p = json_pack("{s:O, s:I, s:O, s:O?, s:{s:s, s:s}}", "room_id",
-                          json_object_get(act, "room_id"), "sender_id", s->cc.user_id,
-                          "content", json_object_get(act, "message"), "client_msg_id", cmid,
-                          "extra", "sender_role", s->role, "sender_name", name ? name : "");
+                          json_object_get(act, "room_id"), "sender_id", s->cc.user_id, "content",
+                          json_object_get(act, "message"), "client_msg_id", cmid, "extra",
+                          "sender_role", s->role, "sender_name", name ? name : "");
 
     json_object_set_new(act, "sender_id", json_integer(s->cc.user_id));
     json_object_set_new(act, "sender_name", json_string(name ? name : ""));
     json_object_set_new(act, "sender_role", json_string(s->role));
     if (cc_call(c, s->cc.p, "message.append", p, on_appended, act) != 0)
-        error_about(c, s->cc.p, "store_error", "the store is busy; send the message again",
-                    cmid);
+        error_about(c, s->cc.p, "store_error", "the store is busy; send the message again", cmid);
     json_decref(cmid);
 }
 
@@ -518,8 +522,8 @@ static void append(chanhost_conn *c, sconn *s, json_t *act)
 static void typing_send(chanhost_conn *c, sconn *s, json_t *act)
 {
     const char *name = chk_username(api, c);
-    json_t *msg = json_pack("{s:s, s:s, s:I, s:O}", "type", "typing", "user_name",
-                            name ? name : "", "user_id", s->cc.user_id, "is_typing",
+    json_t *msg = json_pack("{s:s, s:s, s:I, s:O}", "type", "typing", "user_name", name ? name : "",
+                            "user_id", s->cc.user_id, "is_typing",
                             json_object_get(act, "is_typing"));
 
     if (msg && s->route == ROUTE_AD)
@@ -584,8 +588,7 @@ static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
         return;
     }
     if (cid <= 0) {
-        error_about(c, s->cc.p, "client_id_required",
-                    "say which conversation: \"client_id\": <id>",
+        error_about(c, s->cc.p, "client_id_required", "say which conversation: \"client_id\": <id>",
                     json_object_get(act, "client_msg_id"));
         json_decref(act);
         return;
@@ -608,8 +611,7 @@ static int cmid_ok(const json_t *v)
     const char *t = json_string_value(v);
     size_t n = json_string_length(v);
 
-    return !v || json_is_null(v) ||
-           (t && *t && strlen(t) == n && chk_utf8_chars(t, n) <= CMID_MAX);
+    return !v || json_is_null(v) || (t && *t && strlen(t) == n && chk_utf8_chars(t, n) <= CMID_MAX);
 }
 
 /* {"type":"message","message":M,"client_msg_id"?,"client_id"?}. */
@@ -674,8 +676,8 @@ static int sp_init(const chanhost_api *host, const json_t *conf, void **state)
     set = &((cc_plugin *)*state)->set;
     set->history_limit = (unsigned)clamp(chk_setting_num(conf, "history_limit", 50), 1, 500);
     set->max_chars = (size_t)clamp(chk_setting_num(conf, "max_message_chars", 4000), 1, 16384);
-    set->abuse_close_after =
-        (unsigned)clamp(chk_setting_num(conf, "abuse_close_after", 30), 1, 1e9);
+    set->abuse_close_after = (unsigned)clamp(chk_setting_num(conf, "abuse_close_after", 30), 1,
+                                             1e9);
     api->log(CHANHOST_LOG_INFO,
              "history_limit=%u max_message_chars=%zu rate=%g/s burst=%g abuse_close_after=%u",
              set->history_limit, set->max_chars, set->rate, set->burst, set->abuse_close_after);

@@ -23,9 +23,12 @@
 #include "../common/chathttp.h"
 
 static const cc_handler task_handlers[] = {
-    {"comment", cc_on_message},       {"chat_message", cc_on_message},
-    {"edit_comment", cc_on_edit},     {"delete_comment", cc_on_delete},
-    {"typing", cc_on_typing},         {"ping", cc_on_ping},
+    {"comment", cc_on_message},
+    {"chat_message", cc_on_message},
+    {"edit_comment", cc_on_edit},
+    {"delete_comment", cc_on_delete},
+    {"typing", cc_on_typing},
+    {"ping", cc_on_ping},
     {NULL, NULL},
 };
 

@@ -47,7 +47,7 @@ ch_conn *fz_conn_new(void)
     c->tcp.data = c;
     FZ_CHECK(uv_timer_init(a->loop, &c->timer) == 0);
     c->timer.data = c;
-    c->next = a->conns;   /* conn.c's conn_link: conn_free unlinks it */
+    c->next = a->conns; /* conn.c's conn_link: conn_free unlinks it */
     if (a->conns)
         a->conns->prev = c;
     a->conns = c;
@@ -77,7 +77,7 @@ void fz_conn_finish(ch_conn *c)
 {
     ch_app *a = c->app;
 
-    a->dirty = NULL;   /* nothing is written: the queue goes with c */
+    a->dirty = NULL; /* nothing is written: the queue goes with c */
     c->dirty = 0;
     c->next_dirty = NULL;
     ch_conn_close(c);

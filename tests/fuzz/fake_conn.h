@@ -23,7 +23,6 @@ ch_app *fz_app(void);
  * (owned by the app: fz_conn_finish closes and frees it). */
 ch_conn *fz_conn_new(void);
 
-
 /* Close c (if it is not closing already), forget the dirty list (nothing
  * is ever written) and run the loop until c is freed. */
 void fz_conn_finish(ch_conn *c);

@@ -17,12 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Abort with a message naming the broken expectation (a harness check
  * that found the host misbehaving: a crash is what fuzzers report). */
-#define FZ_CHECK(cond)                                                           \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
+#define FZ_CHECK(cond)                                                               \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                             \
-        }                                                                        \
+            abort();                                                                 \
+        }                                                                            \
     } while (0)
 
 #endif

@@ -28,9 +28,12 @@ static const char secret[] = "fuzz-secret-0123456789abcdef";
 static void setup(ch_app *app)
 {
     static const char *const routes[] = {
-        "/ws/echo/ echo", "/ws/chat-room/<int:room_id>/ chatroom",
-        "/ws/chat/group/<slug:room_name>/ chatroom", "/ws/chat/support/<str:room_name>/ support",
-        "/ws/files/<path:rest> echo", "/ws/u/<uuid:id>/ echo",
+        "/ws/echo/ echo",
+        "/ws/chat-room/<int:room_id>/ chatroom",
+        "/ws/chat/group/<slug:room_name>/ chatroom",
+        "/ws/chat/support/<str:room_name>/ support",
+        "/ws/files/<path:rest> echo",
+        "/ws/u/<uuid:id>/ echo",
     };
     ch_diag diag = {0};
 

@@ -17,7 +17,7 @@
 #include "fuzz.h"
 #include "request.h"
 
-static ch_conn *suspended;   /* the connection whose answer is pending */
+static ch_conn *suspended; /* the connection whose answer is pending */
 
 /* /async: answer later, from after_feed. */
 static void h_async(ch_conn *c, const ch_req *req)

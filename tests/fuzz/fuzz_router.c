@@ -23,8 +23,7 @@ static void match_one(const ch_pattern *p, const char *raw, size_t len)
     if (ch_pattern_match(p, path, &params)) {
         FZ_CHECK(params.n <= CH_ROUTE_MAX_PARAMS);
         for (size_t i = 0; i < params.n; i++)
-            FZ_CHECK(params.values[i] != NULL &&
-                     ch_route_param(&params, params.names[i]) != NULL);
+            FZ_CHECK(params.values[i] != NULL && ch_route_param(&params, params.names[i]) != NULL);
     }
     ch_route_params_free(&params);
     free(path);

@@ -38,17 +38,17 @@ extern const chanhost_plugin chanhost_plugin_descriptor;
 #define MAX_GROUPS 8
 
 struct chanhost_conn {
-    int alive;          /* between connect and disconnect */
+    int alive; /* between connect and disconnect */
     int accepted, closing, refused, gone;
     int close_code;
     void *data;
     json_t *user;
-    const char *const *params;  /* name, value, ... NULL */
+    const char *const *params; /* name, value, ... NULL */
     int since;
     char groups[MAX_GROUPS][100];
-    void (*drain_cb)(chanhost_conn *c, void *arg);  /* api->on_drain's */
+    void (*drain_cb)(chanhost_conn *c, void *arg); /* api->on_drain's */
     void *drain_arg;
-    int64_t room_id;                                 /* api->bind_room's */
+    int64_t room_id; /* api->bind_room's */
 };
 
 struct chanhost_msg {
@@ -56,7 +56,7 @@ struct chanhost_msg {
 };
 
 typedef struct call {
-    chanhost_conn *c;   /* NULL: store_exec, or the client left */
+    chanhost_conn *c; /* NULL: store_exec, or the client left */
     char op[64];
     json_t *params;
     void (*cb)(chanhost_conn *, int, const json_t *, const char *, void *);
@@ -67,7 +67,7 @@ typedef struct call {
 static chanhost_conn conn;
 static call calls[MAX_CALLS];
 static size_t n_calls;
-static json_t *deliveries;     /* layer messages for conn, in order */
+static json_t *deliveries; /* layer messages for conn, in order */
 static uint64_t clock_ms;
 static const char *room_kind;
 static void *state;
@@ -109,7 +109,7 @@ static int d_select_subprotocol(chanhost_conn *c, const char *subprotocol)
 {
     live(c);
     (void)subprotocol;
-    return CHANHOST_ERR_INVALID;   /* the client offered none */
+    return CHANHOST_ERR_INVALID; /* the client offered none */
 }
 
 static int d_close(chanhost_conn *c, int code, const char *reason)
@@ -192,10 +192,7 @@ static const char *d_route_param(chanhost_conn *c, const char *name)
     return NULL;
 }
 
-static const char *d_query_string(chanhost_conn *c)
-{
-    return live(c)->since ? "since=3" : "";
-}
+static const char *d_query_string(chanhost_conn *c) { return live(c)->since ? "since=3" : ""; }
 
 static const char *d_query_param(chanhost_conn *c, const char *name)
 {
@@ -318,7 +315,10 @@ static int queue_call(chanhost_conn *c, const char *op, json_t *params, call *pr
         json_decref(params);
         return CHANHOST_STORE_EBUSY;
     }
-    *proto = (call){.c = c, .params = params, .cb = proto->cb, .exec_cb = proto->exec_cb,
+    *proto = (call){.c = c,
+                    .params = params,
+                    .cb = proto->cb,
+                    .exec_cb = proto->exec_cb,
                     .arg = proto->arg};
     snprintf(proto->op, sizeof proto->op, "%s", op);
     calls[n_calls++] = *proto;
@@ -356,15 +356,27 @@ static uint64_t d_now_ms(void) { return clock_ms += 150; }
 
 static const json_t *d_user(chanhost_conn *c) { return live(c)->user; }
 
-static const char *d_http_str(chanhost_http *req) { (void)req; return NULL; }
+static const char *d_http_str(chanhost_http *req)
+{
+    (void)req;
+    return NULL;
+}
 static const char *d_http_named(chanhost_http *req, const char *name)
 {
     (void)req;
     (void)name;
     return NULL;
 }
-static const json_t *d_http_json(chanhost_http *req) { (void)req; return NULL; }
-static int d_http_is_service(chanhost_http *req) { (void)req; return 0; }
+static const json_t *d_http_json(chanhost_http *req)
+{
+    (void)req;
+    return NULL;
+}
+static int d_http_is_service(chanhost_http *req)
+{
+    (void)req;
+    return 0;
+}
 static int d_http_reply(chanhost_http *req, int status, json_t *body)
 {
     (void)req;
@@ -380,7 +392,7 @@ static chanhost_timer *d_timer_start(uint64_t ms, uint64_t repeat_ms,
     (void)repeat_ms;
     (void)cb;
     (void)arg;
-    return NULL;   /* as the host out of memory: plugins must cope */
+    return NULL; /* as the host out of memory: plugins must cope */
 }
 static void d_timer_stop(chanhost_timer *t) { FZ_CHECK(t == NULL); }
 static chanhost_poster *d_poster_new(void) { return NULL; }
@@ -485,9 +497,9 @@ static json_t *canned(const call *k)
                      " s:{s:i, s:i}, s:[i, i], s:i, s:I, s:O, s:b,"
                      " s:{s:i, s:I, s:s, s:s, s:i}, s:[i, I], s:[{s:i, s:i}], s:[]}",
                      "room", "id", 7, "kind", room_kind, "name", "general", "is_active", 1,
-                     "is_private", 0, "key", "group:general", "is_participant", 1, "messages",
-                     "id", 4, "user_id", uid, "username", "alice", "content", "hi", "created_at",
-                     1000, "counts", "2", 3, "9", 1, "marked", 4, 5, "id", 42, "created_at",
+                     "is_private", 0, "key", "group:general", "is_participant", 1, "messages", "id",
+                     4, "user_id", uid, "username", "alice", "content", "hi", "created_at", 1000,
+                     "counts", "2", 3, "9", 1, "marked", 4, 5, "id", 42, "created_at",
                      (json_int_t)clock_ms, "client_msg_id", cmid ? (json_t *)cmid : json_null(),
                      "duplicate", 0, "message", "id", 4, "user_id", uid, "username", "alice",
                      "content", "hi", "room_id", 7, "user_ids", 2, uid, "rooms", "id", 7,
@@ -507,8 +519,7 @@ static void answer(int status)
     result = status == 0 ? canned(&k) : NULL;
     FZ_CHECK(status != 0 || result != NULL);
     if (k.cb)
-        k.cb(k.c && conn.alive ? k.c : NULL, status, result, status ? "fuzz says no" : NULL,
-             k.arg);
+        k.cb(k.c && conn.alive ? k.c : NULL, status, result, status ? "fuzz says no" : NULL, k.arg);
     else
         k.exec_cb(status, result, status ? "fuzz says no" : NULL, k.arg);
     json_decref(result);
@@ -521,8 +532,8 @@ static void disconnect(int code)
     if (!conn.alive)
         return;
     if (chanhost_plugin_descriptor.disconnect)
-        chanhost_plugin_descriptor.disconnect(&conn, state, conn.close_code ? conn.close_code
-                                                                             : code);
+        chanhost_plugin_descriptor.disconnect(&conn, state,
+                                              conn.close_code ? conn.close_code : code);
     conn.alive = 0;
 }
 
@@ -536,8 +547,10 @@ static void settle(void)
 
         json_array_remove(deliveries, 0);
         if (chanhost_plugin_descriptor.group_message)
-            chanhost_plugin_descriptor.group_message(
-                &conn, state, json_string_value(json_object_get(msg, "type")), msg, &m);
+            chanhost_plugin_descriptor.group_message(&conn, state,
+                                                     json_string_value(
+                                                         json_object_get(msg, "type")),
+                                                     msg, &m);
         else
             d_forward(&conn, &m);
         json_decref(msg);
@@ -546,7 +559,7 @@ static void settle(void)
     for (int turns = 0; conn.drain_cb && conn.alive && !conn.closing && turns < 64; turns++) {
         void (*cb)(chanhost_conn *, void *) = conn.drain_cb;
 
-        conn.drain_cb = NULL;   /* one-shot: cb may ask again */
+        conn.drain_cb = NULL; /* one-shot: cb may ask again */
         cb(&conn, conn.drain_arg);
     }
     if (conn.closing)
@@ -601,10 +614,10 @@ static void receive(const uint8_t *d, size_t n, int binary)
  * types (picked by the first byte), sent as a text message. */
 static void typed_frame(const uint8_t *d, size_t n)
 {
-    static const char *const types[] = {
-        "chat_message", "message", "comment", "typing", "ping", "read_receipt",
-        "bulk_read", "edit_message", "delete_message", "edit_comment", "delete_comment",
-        "unknown"};
+    static const char *const types[] = {"chat_message", "message",        "comment",
+                                        "typing",       "ping",           "read_receipt",
+                                        "bulk_read",    "edit_message",   "delete_message",
+                                        "edit_comment", "delete_comment", "unknown"};
     json_t *obj = n ? json_loadb((const char *)d + 1, n - 1, 0, NULL) : NULL;
     char *text;
 
@@ -633,12 +646,13 @@ static void layer_message(const uint8_t *d, size_t n)
 static void connect_conn(uint8_t b, uint8_t q)
 {
     static const char *const routes[][3] = {
-        {"room_id", "7", NULL},      {"thread_id", "7", NULL}, {"chat_id", "7", NULL},
-        {"room_name", "general", NULL}, {NULL, NULL, NULL},    {"task_id", "7", NULL},
-        {"ad_id", "7", NULL},        {"room_name", "publisher_7", NULL},
+        {"room_id", "7", NULL}, {"thread_id", "7", NULL},
+        {"chat_id", "7", NULL}, {"room_name", "general", NULL},
+        {NULL, NULL, NULL},     {"task_id", "7", NULL},
+        {"ad_id", "7", NULL},   {"room_name", "publisher_7", NULL},
     };
-    static const char *const kinds[] = {"group", "private", "thread", "task",
-                                        "ad", "ad_chat", "support", "lobby"};
+    static const char *const kinds[] = {"group", "private", "thread",  "task",
+                                        "ad",    "ad_chat", "support", "lobby"};
     static const char *const roles[] = {"user", "admin", "publisher", NULL};
     int rc;
 
@@ -657,16 +671,15 @@ static void connect_conn(uint8_t b, uint8_t q)
     else if (rc == CHANHOST_DENY || (rc >= 1000 && rc <= 4999)) {
         conn.closing = 1;
         conn.close_code = rc == CHANHOST_DENY ? 1006 : rc;
-    }
-    else
+    } else
         FZ_CHECK(rc == CHANHOST_PENDING);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const int statuses[] = {CHANHOST_STORE_ENOENT, CHANHOST_STORE_EPERM,
-                                   CHANHOST_STORE_EINVAL, CHANHOST_STORE_EBUSY,
-                                   CHANHOST_STORE_EIO,    CHANHOST_STORE_EEXIST,
+    static const int statuses[] = {CHANHOST_STORE_ENOENT,   CHANHOST_STORE_EPERM,
+                                   CHANHOST_STORE_EINVAL,   CHANHOST_STORE_EBUSY,
+                                   CHANHOST_STORE_EIO,      CHANHOST_STORE_EEXIST,
                                    CHANHOST_STORE_ECANCELED};
     json_t *settings = json_pack("{s:s, s:s}", "history_limit", "5", "max_message_chars", "200");
     size_t i = 2;
@@ -690,14 +703,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         i += 2 + n;
         switch (op % 8) {
-        case 0: receive(d, n, 0); break;
-        case 1: receive(d, n, 1); break;
-        case 2: typed_frame(d, n); break;
-        case 3: layer_message(d, n); break;
-        case 4: answer(0); break;
-        case 5: answer(statuses[(n ? d[0] : 0) % 7]); break;
-        case 6: while (n_calls) { answer(0); settle(); } break;
-        default: disconnect(1006); break;
+        case 0:
+            receive(d, n, 0);
+            break;
+        case 1:
+            receive(d, n, 1);
+            break;
+        case 2:
+            typed_frame(d, n);
+            break;
+        case 3:
+            layer_message(d, n);
+            break;
+        case 4:
+            answer(0);
+            break;
+        case 5:
+            answer(statuses[(n ? d[0] : 0) % 7]);
+            break;
+        case 6:
+            while (n_calls) {
+                answer(0);
+                settle();
+            }
+            break;
+        default:
+            disconnect(1006);
+            break;
         }
         settle();
     }
@@ -707,7 +739,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     disconnect(1000);
     for (int rounds = 0; n_calls > 0; rounds++) {
-        FZ_CHECK(rounds < 1024);   /* a plugin calling the store forever */
+        FZ_CHECK(rounds < 1024); /* a plugin calling the store forever */
         answer(CHANHOST_STORE_ECANCELED);
     }
     if (chanhost_plugin_descriptor.fini)

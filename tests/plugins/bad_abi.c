@@ -22,7 +22,8 @@ static int future_connect(chanhost_conn *c, void *state)
     return CHANHOST_ACCEPT;
 }
 
-static void future_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
+static void future_receive(chanhost_conn *c, void *state, const char *data, size_t len,
+                           int is_binary)
 {
     (void)c;
     (void)state;

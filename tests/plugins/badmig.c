@@ -17,9 +17,7 @@ static void badmig_receive(chanhost_conn *c, void *state, const char *data, size
     (void)c, (void)state, (void)data, (void)len, (void)bin;
 }
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "badmig",
-    .version = "0.9",
-    .receive = badmig_receive,
-    .schema = &schema,
-);
+CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(.name = "badmig",
+                                                                         .version = "0.9",
+                                                                         .receive = badmig_receive,
+                                                                         .schema = &schema, );

@@ -39,8 +39,7 @@ static int ds_connect(chanhost_conn *c, void *state)
     return CHANHOST_ACCEPT;
 }
 
-static void ds_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                       int is_binary)
+static void ds_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     json_t *in = is_binary ? NULL : json_loadb(data, len, 0, NULL);
     const char *type = json_string_value(json_object_get(in, "type"));
@@ -67,10 +66,5 @@ static void ds_disconnect(chanhost_conn *c, void *state, int code)
 }
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "directsend",
-    .version = "1.0.0",
-    .init = ds_init,
-    .connect = ds_connect,
-    .receive = ds_receive,
-    .disconnect = ds_disconnect,
-);
+        .name = "directsend", .version = "1.0.0", .init = ds_init, .connect = ds_connect,
+        .receive = ds_receive, .disconnect = ds_disconnect, );

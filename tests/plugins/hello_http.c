@@ -57,9 +57,8 @@ static json_t *caller(chanhost_http *req)
 {
     const json_t *user = api->http_user(req);
 
-    return json_pack("{s:s, s:O, s:b}", "greeting", HELLO_GREETING,
-                     "user", user ? (json_t *)user : json_null(),
-                     "service", api->http_is_service(req));
+    return json_pack("{s:s, s:O, s:b}", "greeting", HELLO_GREETING, "user",
+                     user ? (json_t *)user : json_null(), "service", api->http_is_service(req));
 }
 
 /* GET PREFIX/, /user/, /admin/, /service/: who called (each endpoint has
@@ -76,9 +75,9 @@ static void hello_item(chanhost_http *req, void *state)
     const char *q = api->http_query(req, "q");
 
     (void)state;
-    api->http_reply(req, 200, json_pack("{s:s, s:s?, s:s, s:s}", "item_id",
-                                        api->http_param(req, "item_id"), "q", q, "path",
-                                        api->http_path(req), "peer", api->http_peer(req)));
+    api->http_reply(req, 200,
+                    json_pack("{s:s, s:s?, s:s, s:s}", "item_id", api->http_param(req, "item_id"),
+                              "q", q, "path", api->http_path(req), "peer", api->http_peer(req)));
 }
 
 /* POST PREFIX/echo/: 201 with the body (or null) and the method. */
@@ -87,8 +86,9 @@ static void hello_echo(chanhost_http *req, void *state)
     const json_t *body = api->http_body(req);
 
     (void)state;
-    api->http_reply(req, 201, json_pack("{s:O, s:s}", "echo", body ? (json_t *)body : json_null(),
-                                        "method", api->http_method(req)));
+    api->http_reply(req, 201,
+                    json_pack("{s:O, s:s}", "echo", body ? (json_t *)body : json_null(), "method",
+                              api->http_method(req)));
 }
 
 /* The store answered room.get for the request in arg. */
@@ -98,8 +98,9 @@ static void on_room(int status, const json_t *result, const char *error, void *a
 
     if (status != 0) {
         api->http_reply(req, status == CHANHOST_STORE_ENOENT ? 404 : 503,
-                        json_pack("{s:s, s:s}", "error", status == CHANHOST_STORE_ENOENT
-                                  ? "not_found" : "store_unavailable",
+                        json_pack("{s:s, s:s}", "error",
+                                  status == CHANHOST_STORE_ENOENT ? "not_found"
+                                                                  : "store_unavailable",
                                   "message", error ? error : chanhost_strerror(status)));
         return;
     }
@@ -116,8 +117,9 @@ static void hello_room(chanhost_http *req, void *state)
     (void)state;
     rc = api->store_exec("room.get", params, on_room, req);
     if (rc != 0)
-        api->http_reply(req, 503, json_pack("{s:s, s:s}", "error", "store_unavailable",
-                                            "message", chanhost_strerror(rc)));
+        api->http_reply(req, 503,
+                        json_pack("{s:s, s:s}", "error", "store_unavailable", "message",
+                                  chanhost_strerror(rc)));
 }
 
 /* GET PREFIX/silent/: never answered (the host answers 504); logged so
@@ -150,10 +152,5 @@ static const chanhost_endpoint endpoints[] = {
 };
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "hello_http",
-    .version = "1.0.0",
-    .init = hello_init,
-    .receive = hello_receive,
-    .endpoints = endpoints,
-    .n_endpoints = sizeof endpoints / sizeof endpoints[0],
-);
+        .name = "hello_http", .version = "1.0.0", .init = hello_init, .receive = hello_receive,
+        .endpoints = endpoints, .n_endpoints = sizeof endpoints / sizeof endpoints[0], );

@@ -21,7 +21,8 @@ static int refuser_connect(chanhost_conn *c, void *state)
     return CHANHOST_DENY;
 }
 
-static void refuser_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
+static void refuser_receive(chanhost_conn *c, void *state, const char *data, size_t len,
+                            int is_binary)
 {
     (void)c;
     (void)state;
@@ -38,10 +39,5 @@ static void refuser_disconnect(chanhost_conn *c, void *state, int code)
 }
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "refuser",
-    .version = "1.0.0",
-    .init = refuser_init,
-    .connect = refuser_connect,
-    .receive = refuser_receive,
-    .disconnect = refuser_disconnect,
-);
+        .name = "refuser", .version = "1.0.0", .init = refuser_init, .connect = refuser_connect,
+        .receive = refuser_receive, .disconnect = refuser_disconnect, );

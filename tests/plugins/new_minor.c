@@ -10,8 +10,7 @@
 #include "chanhost.h"
 
 /* Never called: the loader refuses the plugin first. */
-static void next_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                         int is_binary)
+static void next_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     (void)c;
     (void)state;
@@ -21,9 +20,6 @@ static void next_receive(chanhost_conn *c, void *state, const char *data, size_t
     abort();
 }
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT_MINOR(
-    CHANHOST_ABI_MINOR + 1,
-    .name = "from_the_next_minor",
-    .version = "1.0.0",
-    .receive = next_receive,
-);
+CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor =
+    CHANHOST_PLUGIN_INIT_MINOR(CHANHOST_ABI_MINOR + 1, .name = "from_the_next_minor",
+                               .version = "1.0.0", .receive = next_receive, );

@@ -9,7 +9,4 @@
 
 __attribute__((visibility("default"))) int chanhost_plugin_entry(void);
 
-__attribute__((visibility("default"))) int chanhost_plugin_entry(void)
-{
-    return 42;
-}
+__attribute__((visibility("default"))) int chanhost_plugin_entry(void) { return 42; }

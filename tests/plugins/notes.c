@@ -75,12 +75,11 @@ static const chanhost_op ops[] = {
 };
 
 static const char *const sealed[] = {"notes.body", NULL};
-static const char *const tables[] = {
-    "notes",
+static const char *const tables[] = {"notes",
 #ifdef NOTES_V2
-    "notes_votes",
+                                     "notes_votes",
 #endif
-    NULL};
+                                     NULL};
 
 static const chanhost_schema schema = {
     migrations, CHANHOST_N(migrations), ops, CHANHOST_N(ops), sealed, tables,
@@ -137,10 +136,9 @@ static void notes_receive(chanhost_conn *c, void *state, const char *data, size_
     json_decref(in);
 }
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "notes",
-    .version = NOTES_VERSION ".0",
-    .init = notes_init,
-    .receive = notes_receive,
-    .schema = &schema,
-);
+CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(.name = "notes",
+                                                                         .version = NOTES_VERSION
+                                                                         ".0",
+                                                                         .init = notes_init,
+                                                                         .receive = notes_receive,
+                                                                         .schema = &schema, );

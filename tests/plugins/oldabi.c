@@ -31,8 +31,7 @@ static int old_init(const chanhost_api *host, const json_t *settings, void **sta
 }
 
 /* Send N bytes to the client and to a group, then report both results. */
-static void old_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                        int is_binary)
+static void old_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     size_t n = is_binary ? 0 : (size_t)strtoul(data, NULL, 10);
     char *pad = malloc(n + 1);

@@ -64,8 +64,8 @@ static void sp_receive(chanhost_conn *c, void *state, const char *data, size_t l
         json_decref(in);
         return;
     }
-    reply = json_pack("{s:O}", "id", json_object_get(in, "id") ? json_object_get(in, "id")
-                                                                : json_null());
+    reply = json_pack("{s:O}", "id",
+                      json_object_get(in, "id") ? json_object_get(in, "id") : json_null());
     rc = api->store_call(c, op, json_incref(params), on_result, reply);
     if (rc != 0) {
         json_object_set_new(reply, "status", json_integer(rc));
@@ -84,10 +84,5 @@ static void sp_disconnect(chanhost_conn *c, void *state, int code)
 }
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "storeprobe",
-    .version = "1.0.0",
-    .init = sp_init,
-    .connect = sp_connect,
-    .receive = sp_receive,
-    .disconnect = sp_disconnect,
-);
+        .name = "storeprobe", .version = "1.0.0", .init = sp_init, .connect = sp_connect,
+        .receive = sp_receive, .disconnect = sp_disconnect, );

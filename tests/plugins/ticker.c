@@ -39,7 +39,7 @@
 #define STR(x) STR_(x)
 
 static const chanhost_api *api;
-static pthread_t loop_thread;   /* init's thread: the loop's */
+static pthread_t loop_thread; /* init's thread: the loop's */
 
 /* One request for the worker; freed by whoever ends its life. */
 typedef struct job {
@@ -53,7 +53,7 @@ typedef struct ticker {
     chanhost_timer *beat, *idle;
     pthread_t worker;
     int worker_started;
-    pthread_mutex_t mu;      /* guards head, tail, stop */
+    pthread_mutex_t mu; /* guards head, tail, stop */
     pthread_cond_t cv;
     job *head, **tail;
     int stop;
@@ -142,7 +142,7 @@ static void *worker_main(void *arg)
         }
         pthread_mutex_unlock(&tk->mu);
         if (!j)
-            return NULL;   /* stop, and nothing left */
+            return NULL; /* stop, and nothing left */
         for (s = j->text; *s; s++)
             *s = (char)toupper((unsigned char)*s);
         if (api->loop_post(tk->poster, deliver, drop_job, j) != CHANHOST_OK)
@@ -308,8 +308,7 @@ static int tk_connect(chanhost_conn *c, void *state)
     return cs->tick && cs->once && cs->later ? CHANHOST_ACCEPT : 1011;
 }
 
-static void tk_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                       int is_binary)
+static void tk_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     conn_state *cs = api->get_data(c);
     json_t *m;
@@ -356,11 +355,5 @@ static void tk_disconnect(chanhost_conn *c, void *state, int code)
 }
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "ticker",
-    .version = "1.0." STR(TICKER_GEN),
-    .init = tk_init,
-    .fini = tk_fini,
-    .connect = tk_connect,
-    .receive = tk_receive,
-    .disconnect = tk_disconnect,
-);
+        .name = "ticker", .version = "1.0." STR(TICKER_GEN), .init = tk_init, .fini = tk_fini,
+        .connect = tk_connect, .receive = tk_receive, .disconnect = tk_disconnect, );

@@ -35,8 +35,7 @@ static int wa_connect(chanhost_conn *c, void *state)
     return CHANHOST_ACCEPT;
 }
 
-static void wa_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                       int is_binary)
+static void wa_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     (void)c;
     (void)state;
@@ -53,10 +52,5 @@ static void wa_disconnect(chanhost_conn *c, void *state, int code)
 }
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "whoami",
-    .version = "1.0.0",
-    .init = wa_init,
-    .connect = wa_connect,
-    .receive = wa_receive,
-    .disconnect = wa_disconnect,
-);
+        .name = "whoami", .version = "1.0.0", .init = wa_init, .connect = wa_connect,
+        .receive = wa_receive, .disconnect = wa_disconnect, );

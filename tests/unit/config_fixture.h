@@ -28,9 +28,9 @@
 #include "config.h"
 
 typedef struct fx {
-    char *dir;        /* real path of this test's temporary directory */
-    char *conf;       /* dir/test.conf */
-    char *example;    /* etc/chanhost.conf or its stand-in, once looked up */
+    char *dir;         /* real path of this test's temporary directory */
+    char *conf;        /* dir/test.conf */
+    char *example;     /* etc/chanhost.conf or its stand-in, once looked up */
     const void *param; /* the case of a table-driven test (its prestate) */
     ch_config cfg;
     ch_diag diag;
@@ -39,7 +39,9 @@ typedef struct fx {
 static inline int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    char tmpl[] = "/tmp/chanhost-config-XX" "XX" "XX";
+    char tmpl[] = "/tmp/chanhost-config-XX"
+                  "XX"
+                  "XX";
 
     assert_non_null(f);
     f->param = *state;
@@ -52,8 +54,7 @@ static inline int setup(void **state)
     return 0;
 }
 
-static inline int remove_entry(const char *path, const struct stat *sb, int flag,
-                               struct FTW *ftw)
+static inline int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb, (void)flag, (void)ftw;
     return remove(path);

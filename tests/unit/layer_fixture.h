@@ -28,21 +28,30 @@
 
 typedef struct conn {
     ch_endpoint ep;
-    size_t got;                    /* deliveries to this endpoint */
-    size_t got_b;                  /* of which had type "b" */
+    size_t got;   /* deliveries to this endpoint */
+    size_t got_b; /* of which had type "b" */
     ch_msg *last;
 } conn;
 
 /* What a deliver callback does besides counting (re-entrancy tests). */
-enum act { ACT_NONE, ACT_DETACH_9, ACT_DISCARD_9, ACT_DETACH_ALL, ACT_ADD_5,
-           ACT_REFRESH_SELF, ACT_RESEND_G, ACT_RESEND_H, ACT_RESEND_H_DETACH_7 };
+enum act {
+    ACT_NONE,
+    ACT_DETACH_9,
+    ACT_DISCARD_9,
+    ACT_DETACH_ALL,
+    ACT_ADD_5,
+    ACT_REFRESH_SELF,
+    ACT_RESEND_G,
+    ACT_RESEND_H,
+    ACT_RESEND_H_DETACH_7
+};
 
 typedef struct fx {
     uv_loop_t loop;
     ch_layer *l;
     size_t deliveries;
     enum act act;
-    int budget;                    /* how many more times act is done */
+    int budget; /* how many more times act is done */
     conn c[NCONN];
 } fx;
 

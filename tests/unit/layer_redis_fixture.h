@@ -44,15 +44,15 @@
 #define NEP 4
 
 typedef struct live {
-    pid_t pid;                     /* the redis-server */
+    pid_t pid; /* the redis-server */
     int port;
     char url[64];
     uv_loop_t loop;
     ch_layer *l;
-    redisContext *rc;              /* a synchronous client for checks */
+    redisContext *rc; /* a synchronous client for checks */
     ch_endpoint ep[NEP];
     size_t got[NEP];
-    char last[NEP][160];           /* text of the last message delivered */
+    char last[NEP][160]; /* text of the last message delivered */
 } live;
 
 typedef int (*pred_fn)(live *t, const void *arg);
@@ -111,8 +111,8 @@ static inline int try_start_redis(live *t)
 
         dup2(null, 1);
         dup2(null, 2);
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save",
-               "", "--appendonly", "no", (char *)NULL);
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 1000; i++) {
@@ -269,7 +269,7 @@ static inline int live_teardown(void **state)
     live *t = *state;
 
     ch_layer_free(t->l);
-    assert_int_equal(uv_loop_close(&t->loop), 0);     /* every handle closed */
+    assert_int_equal(uv_loop_close(&t->loop), 0); /* every handle closed */
     stop_redis(t);
     free(t);
     return 0;
@@ -314,9 +314,9 @@ static inline int zcard_is(live *t, const void *want)
 }
 
 typedef struct sub_watch {
-    redisContext *s;               /* a subscriber */
-    size_t n, want;                /* messages seen, wanted */
-    char last[200];                /* the last one: "<target>|<text>" */
+    redisContext *s; /* a subscriber */
+    size_t n, want;  /* messages seen, wanted */
+    char last[200];  /* the last one: "<target>|<text>" */
 } sub_watch;
 
 /* Predicate: read what arrived on w->s without blocking and count the
@@ -341,7 +341,8 @@ static inline int sub_got(live *t, const void *arg)
         if (r->elements == 3 && strcmp(r->element[0]->str, "message") == 0) {
             w->n++;
             assert_int_equal(ch_rl_payload_decode(r->element[2]->str, r->element[2]->len,
-                                                  strstr(r->element[1]->str, ":p:") != NULL, &p), 0);
+                                                  strstr(r->element[1]->str, ":p:") != NULL, &p),
+                             0);
             snprintf(w->last, sizeof w->last, "%s|%.*s", p.target, (int)p.text_len, p.text);
         }
         freeReplyObject(r);

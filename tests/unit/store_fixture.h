@@ -37,13 +37,13 @@
 #include "store_rooms.h"
 
 static struct {
-    char url[600];          /* the backend under test */
-    int pg;                 /* it is PostgreSQL */
-    char dir[64];           /* temporary directory: key files, the SQLite file */
-    char db[96];            /* the SQLite file */
-    char key1[128];         /* keyring {1} */
-    char key12[128];        /* keyring {1, 2}: the same key 1, and a key 2 */
-    int seq;                /* for unique room keys and names */
+    char url[600];   /* the backend under test */
+    int pg;          /* it is PostgreSQL */
+    char dir[64];    /* temporary directory: key files, the SQLite file */
+    char db[96];     /* the SQLite file */
+    char key1[128];  /* keyring {1} */
+    char key12[128]; /* keyring {1, 2}: the same key 1, and a key 2 */
+    int seq;         /* for unique room keys and names */
 } G;
 
 typedef struct fx {
@@ -154,8 +154,7 @@ static inline int fx_teardown(void **state)
 
 /* Call op and run the loop until its callback: the status (or
  * ch_store_call's refusal); *out gets the result (new reference). */
-static inline int call_err(fx *f, const char *op, json_t *params, json_t **out, char *err,
-                           size_t n)
+static inline int call_err(fx *f, const char *op, json_t *params, json_t **out, char *err, size_t n)
 {
     res r = {0};
     int rc = ch_store_call(f->s, op, params, on_res, &r);
@@ -221,8 +220,9 @@ static inline int64_t new_room(fx *f, const char *kind)
 /* Append text to room as sender; the new id. */
 static inline int64_t post(fx *f, int64_t room, int64_t sender, const char *text)
 {
-    json_t *r = ok(f, "message.append", J("{s:I, s:I, s:s}", "room_id", I(room), "sender_id",
-                                          I(sender), "content", text));
+    json_t *r = ok(f, "message.append",
+                   J("{s:I, s:I, s:s}", "room_id", I(room), "sender_id", I(sender), "content",
+                     text));
     int64_t id = jint(r, "id");
 
     assert_false(TRUE(r, "duplicate"));
@@ -248,7 +248,8 @@ static inline char *ids_text(const json_t *arr, char *buf, size_t n)
     json_t *v;
 
     buf[0] = '\0';
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         long long id = json_is_integer(v) ? json_integer_value(v) : jint(v, "id");
 
         off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%lld", i ? "," : "", id);
@@ -396,7 +397,10 @@ static inline int store_suite_main(const char *suite, const struct CMUnitTest *t
     char *k1 = ch_keyring_new_key_line(1), *k2 = ch_keyring_new_key_line(2), db[64], group[64];
     int failed;
 
-    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost-store-XX" "XX" "XX");
+    snprintf(G.dir, sizeof G.dir,
+             "/tmp/chanhost-store-XX"
+             "XX"
+             "XX");
     if (!k1 || !k2 || !mkdtemp(G.dir))
         return 1;
     snprintf(G.key1, sizeof G.key1, "%s/keys1", G.dir);

@@ -45,7 +45,7 @@ static struct {
 /* url with its host:port and/or its database replaced (NULL: kept) and
  * extra_query (or NULL) appended to its query string. */
 static inline void url_with(char *out, size_t len, const char *url, const char *hostport,
-                     const char *db, const char *extra_query)
+                            const char *db, const char *extra_query)
 {
     const char *rest = strstr(url, "://") + 3;
     int auth_len = (int)strcspn(rest, "/?");
@@ -195,7 +195,8 @@ static inline void need_pg(int with_ctl)
 {
     if (!E.ready || (with_ctl && !E.ctl))
         fail_msg("CHANHOST_TEST_PG_URL%s is not set (./scripts/test starts PostgreSQL and "
-                 "sets it)", with_ctl ? " / CHANHOST_TEST_PG_CTL" : "");
+                 "sets it)",
+                 with_ctl ? " / CHANHOST_TEST_PG_CTL" : "");
 }
 
 /* ---- a store on a loop --------------------------------------------------- */
@@ -277,9 +278,11 @@ static inline json_t *call_ok(fx *f, const char *op, json_t *params)
 /* Open a store on a new loop (queue_max, batch_max: 0 for defaults) and
  * make the room named key. */
 static inline void fx_open(fx *f, const char *url, uint32_t queue_max, uint32_t batch_max,
-                    const char *room)
+                           const char *room)
 {
-    ch_store_opts o = {.url = url, .key_env = KEY_ENV, .queue_max = queue_max,
+    ch_store_opts o = {.url = url,
+                       .key_env = KEY_ENV,
+                       .queue_max = queue_max,
                        .batch_max = batch_max};
     char err[512];
     json_t *r;

@@ -237,7 +237,10 @@ static void find_token_in_each_place(void **state)
 
 static void secret_file_created_0600_and_reused(void **state)
 {
-    char dir[] = "/tmp/test_auth.XX" "XX" "XX", path[64], err[256] = "";
+    char dir[] = "/tmp/test_auth.XX"
+                 "XX"
+                 "XX",
+         path[64], err[256] = "";
     unsigned char *a = NULL, *b = NULL;
     size_t alen = 0, blen = 0;
     struct stat st;
@@ -311,10 +314,9 @@ static void find_token_bearer_rule(void **state)
  * positive id, or no username, names nobody. */
 static void user_from_claims(void **state)
 {
-    static const char *const bad_sub[] = {"0", "007", "-7", " 7", "7x", "",
-                                          "99999999999999999999"};
-    json_t *c = json_pack("{s:s, s:s, s:[s,s]}", "sub", "42", "username", "bob", "roles",
-                          "user", "admin");
+    static const char *const bad_sub[] = {"0", "007", "-7", " 7", "7x", "", "99999999999999999999"};
+    json_t *c = json_pack("{s:s, s:s, s:[s,s]}", "sub", "42", "username", "bob", "roles", "user",
+                          "admin");
     json_t *u = ch_auth_user(c), *want;
 
     (void)state;
@@ -343,7 +345,10 @@ static void user_from_claims(void **state)
 /* A token secret file that group or others may read is refused. */
 static void secret_file_readable_by_others_refused(void **state)
 {
-    char dir[] = "/tmp/test_auth.XX" "XX" "XX", path[64], err[256] = "";
+    char dir[] = "/tmp/test_auth.XX"
+                 "XX"
+                 "XX",
+         path[64], err[256] = "";
     unsigned char *a = NULL;
     size_t alen = 0;
     FILE *f;

@@ -14,8 +14,7 @@
 
 /* RFC 4648 section 10. */
 static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-static const char *const std[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                  "Zm9vYmFy"};
+static const char *const std[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
 static const char *const url[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
 
 /* Decode s and compare with want (NUL-terminated). */
@@ -117,8 +116,7 @@ static void malformed_is_refused(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof bad_std / sizeof bad_std[0]; i++) {
         assert_int_equal(ch_b64_decoded_len(bad_std[i], strlen(bad_std[i]), CH_B64_STD), -1);
-        assert_int_equal(ch_b64_decode_into(bad_std[i], strlen(bad_std[i]), CH_B64_STD, out),
-                         -1);
+        assert_int_equal(ch_b64_decode_into(bad_std[i], strlen(bad_std[i]), CH_B64_STD, out), -1);
     }
     for (size_t i = 0; i < sizeof bad_url / sizeof bad_url[0]; i++) {
         size_t n = 0;

@@ -79,7 +79,8 @@ static void allowed_origins_append(void **state)
     fx *f = *state;
 
     assert_int_equal(load(f, "allowed_origins https://a.example.com .example.org\n"
-                             "allowed_origins http://localhost:*\n"), 0);
+                             "allowed_origins http://localhost:*\n"),
+                     0);
     assert_int_equal(f->cfg.n_allowed_origins, 3);
     assert_string_equal(f->cfg.allowed_origins[0], "https://a.example.com");
     assert_string_equal(f->cfg.allowed_origins[1], ".example.org");
@@ -93,7 +94,8 @@ static void roles_append_and_are_checked(void **state)
     fx *f = *state;
 
     assert_int_equal(load(f, "roles editor\n"
-                             "roles moderator team_lead-2 Boss\n"), 1);
+                             "roles moderator team_lead-2 Boss\n"),
+                     1);
     expect_diag(f, 0, 2, "roles: 'Boss' is not a role name (1 to 32 of a-z, 0-9, _ and -)");
     assert_int_equal(f->cfg.n_roles, 1);
     assert_string_equal(f->cfg.roles[0], "editor");
@@ -115,7 +117,8 @@ static void routes_parsed_in_order(void **state)
     assert_int_equal(load(f, "route /ws/echo/ echo\n"
                              "\n"
                              "route /ws/chat/<str:room>/ chat-2 reload=restart\n"
-                             "route ws/x/ x_1 reload=keep\n"), 0);
+                             "route ws/x/ x_1 reload=keep\n"),
+                     0);
     assert_int_equal(f->cfg.n_routes, 3);
     assert_string_equal(f->cfg.routes[0].pattern, "/ws/echo/");
     assert_string_equal(f->cfg.routes[0].plugin, "echo");
@@ -135,7 +138,8 @@ static void plugin_setting_json_shape(void **state)
     assert_int_equal(load(f, "plugin_setting broadcast motd \"Hello there\"\n"
                              "plugin_setting broadcast max 10\n"
                              "plugin_setting echo prefix '> '\n"
-                             "plugin_setting broadcast max 20\n"), 0);
+                             "plugin_setting broadcast max 20\n"),
+                     0);
     text = json_dumps(f->cfg.plugin_settings, JSON_COMPACT | JSON_SORT_KEYS);
     assert_non_null(text);
     assert_string_equal(text, "{\"broadcast\":{\"max\":\"20\",\"motd\":\"Hello there\"},"
@@ -155,7 +159,8 @@ static void every_bad_line_reported_with_path_and_line(void **state)
                              "route \"/ws/x/ echo\n"
                              "verbosity 9\n"
                              "route /ws/ok/ ok\n"
-                             "require_origin perhaps # comment\n"), 5);
+                             "require_origin perhaps # comment\n"),
+                     5);
     assert_int_equal(f->diag.n, 5);
     expect_diag(f, 0, 3, "unknown directive 'lisen'");
     expect_diag(f, 1, 4, "max_message_size: '12q' is not a size (use 512, 64kb, 1mb)");
@@ -220,10 +225,10 @@ static void command_line_scalar_overrides_file(void **state)
     fx *f = *state;
 
     assert_int_equal(load(f, "listen 0.0.0.0:9000\nmax_message_size 2mb\n"), 0);
-    assert_int_equal(ch_config_apply(&f->cfg, "listen", "127.0.0.1:7000", "--listen", &f->diag),
-                     0);
+    assert_int_equal(ch_config_apply(&f->cfg, "listen", "127.0.0.1:7000", "--listen", &f->diag), 0);
     assert_int_equal(ch_config_apply(&f->cfg, "max_message_size", "64kb", "--max_message_size",
-                                     &f->diag), 0);
+                                     &f->diag),
+                     0);
     assert_string_equal(f->cfg.listen_host, "127.0.0.1");
     assert_int_equal(f->cfg.listen_port, 7000);
     assert_int_equal(f->cfg.max_message_size, 65536);
@@ -234,23 +239,29 @@ static void command_line_lists_append(void **state)
     fx *f = *state;
 
     assert_int_equal(load(f, "route /ws/echo/ echo\nallowed_origins .a.com\n"
-                             "plugin_setting p a 1\n"), 0);
-    assert_int_equal(ch_config_apply(&f->cfg, "route", "'/ws/chat/<str:room>/' chat",
-                                     "--route", &f->diag), 0);
+                             "plugin_setting p a 1\n"),
+                     0);
+    assert_int_equal(ch_config_apply(&f->cfg, "route", "'/ws/chat/<str:room>/' chat", "--route",
+                                     &f->diag),
+                     0);
     assert_int_equal(ch_config_apply(&f->cfg, "allowed_origins", "*", "--allowed_origins",
-                                     &f->diag), 0);
+                                     &f->diag),
+                     0);
     assert_int_equal(ch_config_apply(&f->cfg, "plugin_setting", "p b \"two words\"",
-                                     "--plugin_setting", &f->diag), 0);
+                                     "--plugin_setting", &f->diag),
+                     0);
     assert_int_equal(f->cfg.n_routes, 2);
     assert_string_equal(f->cfg.routes[0].pattern, "/ws/echo/");
     assert_string_equal(f->cfg.routes[1].pattern, "/ws/chat/<str:room>/");
     assert_string_equal(f->cfg.routes[1].where, "--route");
     assert_int_equal(f->cfg.n_allowed_origins, 2);
     assert_string_equal(f->cfg.allowed_origins[1], "*");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(f->cfg.plugin_settings, "p"), "a")), "1");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(f->cfg.plugin_settings, "p"), "b")), "two words");
+    assert_string_equal(json_string_value(
+                            json_object_get(json_object_get(f->cfg.plugin_settings, "p"), "a")),
+                        "1");
+    assert_string_equal(json_string_value(
+                            json_object_get(json_object_get(f->cfg.plugin_settings, "p"), "b")),
+                        "two words");
 }
 
 static void command_line_paths_are_relative_to_cwd(void **state)
@@ -273,7 +284,8 @@ static void command_line_messages_start_with_where(void **state)
     fx *f = *state;
 
     assert_int_equal(ch_config_apply(&f->cfg, "max_message_size", "12q", "--max_message_size",
-                                     &f->diag), 1);
+                                     &f->diag),
+                     1);
     assert_int_equal(ch_config_apply(&f->cfg, "route", "\"/ws/x/ echo", "--route", &f->diag), 1);
     assert_int_equal(ch_config_apply(&f->cfg, "lisen", "1", "--lisen", &f->diag), 1);
     assert_int_equal(ch_config_apply(&f->cfg, "static_dir", "", "--static_dir", &f->diag), 1);
@@ -318,8 +330,7 @@ static char *find_example(fx *f)
     const char *tail = strstr(me, "tests/unit/test_config.c");
     char *path = NULL;
 
-    if (src && *src && asprintf(&path, "%s/etc/chanhost.conf", src) > 0 &&
-        access(path, R_OK) == 0)
+    if (src && *src && asprintf(&path, "%s/etc/chanhost.conf", src) > 0 && access(path, R_OK) == 0)
         return path;
     free(path);
     path = NULL;
@@ -394,20 +405,32 @@ static void example_config_commented_examples_parse(void **state)
     expect_no_diag(f);
 }
 
-#define T(name) {#name, name, setup, teardown, NULL}
+#define T(name)                            \
+    {                                      \
+#name, name, setup, teardown, NULL \
+    }
 
 int main(void)
 {
     static const struct CMUnitTest fixed[] = {
         T(defaults_are_the_documented_values),
-        T(diag_collects_lines), T(paths_are_relative_to_the_file),
-        T(relative_file_name_still_gives_absolute_paths), T(allowed_origins_append),
-        T(roles_append_and_are_checked), T(routes_parsed_in_order), T(plugin_setting_json_shape),
-        T(every_bad_line_reported_with_path_and_line), T(long_lines),
-        T(nul_byte_in_line_refused), T(cannot_open_is_one_problem),
-        T(command_line_scalar_overrides_file), T(command_line_lists_append),
-        T(command_line_paths_are_relative_to_cwd), T(command_line_messages_start_with_where),
-        T(is_directive_knows_the_table), T(example_config_parses_cleanly),
+        T(diag_collects_lines),
+        T(paths_are_relative_to_the_file),
+        T(relative_file_name_still_gives_absolute_paths),
+        T(allowed_origins_append),
+        T(roles_append_and_are_checked),
+        T(routes_parsed_in_order),
+        T(plugin_setting_json_shape),
+        T(every_bad_line_reported_with_path_and_line),
+        T(long_lines),
+        T(nul_byte_in_line_refused),
+        T(cannot_open_is_one_problem),
+        T(command_line_scalar_overrides_file),
+        T(command_line_lists_append),
+        T(command_line_paths_are_relative_to_cwd),
+        T(command_line_messages_start_with_where),
+        T(is_directive_knows_the_table),
+        T(example_config_parses_cleanly),
         T(example_config_commented_examples_parse),
     };
 

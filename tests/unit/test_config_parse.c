@@ -24,40 +24,75 @@ typedef struct num_case {
     uint64_t want;
 } num_case;
 
-#define SIZE(name, text, want) {name, ch_parse_size, text, 0, want}
-#define NOT_SIZE(name, text) {name, ch_parse_size, text, -1, 0}
-#define MS(name, text, want) {name, ch_parse_duration, text, 0, want}
-#define NOT_MS(name, text) {name, ch_parse_duration, text, -1, 0}
+#define SIZE(name, text, want)             \
+    {                                      \
+        name, ch_parse_size, text, 0, want \
+    }
+#define NOT_SIZE(name, text)             \
+    {                                    \
+        name, ch_parse_size, text, -1, 0 \
+    }
+#define MS(name, text, want)                   \
+    {                                          \
+        name, ch_parse_duration, text, 0, want \
+    }
+#define NOT_MS(name, text)                   \
+    {                                        \
+        name, ch_parse_duration, text, -1, 0 \
+    }
 
 static const num_case num_cases[] = {
-    SIZE("size_zero", "0", 0), SIZE("size_bare_is_bytes", "512", 512),
-    SIZE("size_k_is_1024", "64k", 65536), SIZE("size_kb_is_1024", "64kb", 65536),
-    SIZE("size_m_is_1024_squared", "1m", 1048576), SIZE("size_mb_is_m", "1mb", 1048576),
-    SIZE("size_g_is_1024_cubed", "1g", 1073741824), SIZE("size_gb_is_g", "2gb", 2147483648ull),
-    SIZE("size_unit_upper_case", "64KB", 65536), SIZE("size_unit_mixed_case", "1Mb", 1048576),
+    SIZE("size_zero", "0", 0),
+    SIZE("size_bare_is_bytes", "512", 512),
+    SIZE("size_k_is_1024", "64k", 65536),
+    SIZE("size_kb_is_1024", "64kb", 65536),
+    SIZE("size_m_is_1024_squared", "1m", 1048576),
+    SIZE("size_mb_is_m", "1mb", 1048576),
+    SIZE("size_g_is_1024_cubed", "1g", 1073741824),
+    SIZE("size_gb_is_g", "2gb", 2147483648ull),
+    SIZE("size_unit_upper_case", "64KB", 65536),
+    SIZE("size_unit_mixed_case", "1Mb", 1048576),
     SIZE("size_max_uint64", "18446744073709551615", UINT64_MAX),
     SIZE("size_largest_gb", "17179869183g", 17179869183ull << 30),
-    NOT_SIZE("size_refuses_empty", ""), NOT_SIZE("size_refuses_unknown_unit", "12q"),
-    NOT_SIZE("size_refuses_negative", "-1"), NOT_SIZE("size_refuses_plus_sign", "+1"),
-    NOT_SIZE("size_refuses_leading_blank", " 1"), NOT_SIZE("size_refuses_trailing_blank", "1 "),
-    NOT_SIZE("size_refuses_fraction", "1.5k"), NOT_SIZE("size_refuses_unit_alone", "k"),
-    NOT_SIZE("size_refuses_double_unit", "1kbb"), NOT_SIZE("size_refuses_b_suffix", "1b"),
-    NOT_SIZE("size_refuses_hex", "0x10"), NOT_SIZE("size_refuses_terabytes", "1t"),
+    NOT_SIZE("size_refuses_empty", ""),
+    NOT_SIZE("size_refuses_unknown_unit", "12q"),
+    NOT_SIZE("size_refuses_negative", "-1"),
+    NOT_SIZE("size_refuses_plus_sign", "+1"),
+    NOT_SIZE("size_refuses_leading_blank", " 1"),
+    NOT_SIZE("size_refuses_trailing_blank", "1 "),
+    NOT_SIZE("size_refuses_fraction", "1.5k"),
+    NOT_SIZE("size_refuses_unit_alone", "k"),
+    NOT_SIZE("size_refuses_double_unit", "1kbb"),
+    NOT_SIZE("size_refuses_b_suffix", "1b"),
+    NOT_SIZE("size_refuses_hex", "0x10"),
+    NOT_SIZE("size_refuses_terabytes", "1t"),
     NOT_SIZE("size_overflow_digits", "18446744073709551616"),
     NOT_SIZE("size_overflow_many_digits", "99999999999999999999999"),
-    NOT_SIZE("size_overflow_g", "17179869184g"), NOT_SIZE("size_overflow_k", "18014398509481984k"),
-    MS("duration_ms", "500ms", 500), MS("duration_s", "5s", 5000), MS("duration_m", "2m", 120000),
-    MS("duration_h", "1h", 3600000), MS("duration_zero", "0", 0), MS("duration_zero_ms", "0ms", 0),
-    MS("duration_unit_upper_case", "5S", 5000), MS("duration_bare_is_seconds", "30", 30000),
+    NOT_SIZE("size_overflow_g", "17179869184g"),
+    NOT_SIZE("size_overflow_k", "18014398509481984k"),
+    MS("duration_ms", "500ms", 500),
+    MS("duration_s", "5s", 5000),
+    MS("duration_m", "2m", 120000),
+    MS("duration_h", "1h", 3600000),
+    MS("duration_zero", "0", 0),
+    MS("duration_zero_ms", "0ms", 0),
+    MS("duration_unit_upper_case", "5S", 5000),
+    MS("duration_bare_is_seconds", "30", 30000),
     MS("duration_day_in_seconds", "86400", 86400000),
     MS("duration_max_ms", "18446744073709551615ms", UINT64_MAX),
     MS("duration_largest_s", "18446744073709551s", 18446744073709551000ull),
-    NOT_MS("duration_refuses_empty", ""), NOT_MS("duration_refuses_negative", "-1"),
-    NOT_MS("duration_refuses_negative_s", "-1s"), NOT_MS("duration_refuses_unknown_unit", "5x"),
-    NOT_MS("duration_refuses_fraction", "1.5s"), NOT_MS("duration_refuses_inner_blank", "5 s"),
-    NOT_MS("duration_refuses_leading_blank", " 5s"), NOT_MS("duration_refuses_unit_alone", "s"),
-    NOT_MS("duration_refuses_ms_alone", "ms"), NOT_MS("duration_refuses_sec", "5sec"),
-    NOT_MS("duration_refuses_days", "1d"), NOT_MS("duration_refuses_double_unit", "5mss"),
+    NOT_MS("duration_refuses_empty", ""),
+    NOT_MS("duration_refuses_negative", "-1"),
+    NOT_MS("duration_refuses_negative_s", "-1s"),
+    NOT_MS("duration_refuses_unknown_unit", "5x"),
+    NOT_MS("duration_refuses_fraction", "1.5s"),
+    NOT_MS("duration_refuses_inner_blank", "5 s"),
+    NOT_MS("duration_refuses_leading_blank", " 5s"),
+    NOT_MS("duration_refuses_unit_alone", "s"),
+    NOT_MS("duration_refuses_ms_alone", "ms"),
+    NOT_MS("duration_refuses_sec", "5sec"),
+    NOT_MS("duration_refuses_days", "1d"),
+    NOT_MS("duration_refuses_double_unit", "5mss"),
     NOT_MS("duration_overflow_ms", "18446744073709551616ms"),
     NOT_MS("duration_overflow_s", "18446744073709552s"),
     NOT_MS("duration_overflow_bare", "18446744073709552"),
@@ -83,11 +118,17 @@ typedef struct split_case {
     const char *name, *line;
     int n;
     const char *words[4];
-    const char *err;  /* non-NULL: a syntax error is expected */
+    const char *err; /* non-NULL: a syntax error is expected */
 } split_case;
 
-#define SPLIT(name, line, n, ...) {name, line, n, {__VA_ARGS__}, NULL}
-#define SPLIT_ERR(name, line, err) {name, line, 0, {NULL}, err}
+#define SPLIT(name, line, n, ...)          \
+    {                                      \
+        name, line, n, {__VA_ARGS__}, NULL \
+    }
+#define SPLIT_ERR(name, line, err) \
+    {                              \
+        name, line, 0, {NULL}, err \
+    }
 
 static const split_case split_cases[] = {
     SPLIT("split_empty_line_gives_zero", "", 0, NULL),
@@ -98,12 +139,12 @@ static const split_case split_cases[] = {
     SPLIT("split_indented_comment_hides_quotes", "   #x \"unterminated", 0, NULL),
     SPLIT("split_comment_after_blank", "listen 9000 # the port", 2, "listen", "9000"),
     SPLIT("split_hash_inside_word_is_text", "a#b c#", 2, "a#b", "c#"),
-    SPLIT("split_double_quotes_keep_blanks_and_hash", "x \"Hello  there # friend\"",
-        2, "x", "Hello  there # friend"),
+    SPLIT("split_double_quotes_keep_blanks_and_hash", "x \"Hello  there # friend\"", 2, "x",
+          "Hello  there # friend"),
     SPLIT("split_double_quote_escapes", "\"q\\\"b\\\\s\\nn\\tt\\rr\"", 1, "q\"b\\s\nn\tt\rr"),
     SPLIT("split_hex_escape", "\"\\x41\\x7a\\xC3\\xa9\"", 1, "Az\xc3\xa9"),
-    SPLIT("split_single_quotes_only_escape_quote", "'it\\'s' 'a\\nb' 'c\\\\d' 'say \"hi\"'",
-        4, "it's", "a\\nb", "c\\\\d", "say \"hi\""),
+    SPLIT("split_single_quotes_only_escape_quote", "'it\\'s' 'a\\nb' 'c\\\\d' 'say \"hi\"'", 4,
+          "it's", "a\\nb", "c\\\\d", "say \"hi\""),
     SPLIT("split_quotes_separated_by_blank", "\"a\"\t'b'", 2, "a", "b"),
     SPLIT("split_empty_quotes_give_empty_args", "x \"\" ''", 3, "x", "", ""),
     SPLIT("split_quote_inside_word_opens_quoting", "key\"a b\" next", 2, "keya b", "next"),
@@ -111,19 +152,19 @@ static const split_case split_cases[] = {
     SPLIT_ERR("split_short_hex_refused", "\"\\x4\"", "\\x needs two hex digits"),
     SPLIT_ERR("split_non_hex_refused", "\"\\xzz\"", "\\x needs two hex digits"),
     SPLIT_ERR("split_unknown_escape_refused", "\"a\\qb\"",
-        "unknown escape (use \\\" \\\\ \\n \\t \\r \\xHH)"),
+              "unknown escape (use \\\" \\\\ \\n \\t \\r \\xHH)"),
     SPLIT_ERR("split_unterminated_double_quote_refused", "route \"/ws/x/ echo",
-        "unterminated quote"),
+              "unterminated quote"),
     SPLIT_ERR("split_unterminated_single_quote_refused", "route '/ws/x/ echo",
-        "unterminated quote"),
+              "unterminated quote"),
     SPLIT_ERR("split_backslash_before_end_refused", "a \"ends in backslash\\",
-        "unterminated quote"),
+              "unterminated quote"),
     SPLIT_ERR("split_escaped_single_quote_does_not_close", "a 'escaped end\\'",
-        "unterminated quote"),
+              "unterminated quote"),
     SPLIT_ERR("split_closing_quote_then_word_refused", "\"a\"b",
-        "a closing quote must be followed by a blank"),
+              "a closing quote must be followed by a blank"),
     SPLIT_ERR("split_closing_quote_then_quote_refused", "'a'\"b\"",
-        "a closing quote must be followed by a blank"),
+              "a closing quote must be followed by a blank"),
 };
 
 /* Run one split_case (f->param). */
@@ -241,15 +282,24 @@ static void bad_line(void **state)
 /* A file that must load cleanly, and one field it must set. */
 typedef struct good_case {
     const char *name, *text;
-    size_t off;        /* of the field in ch_config */
-    char type;         /* 'u' uint64_t, 'i' int, 's' string */
+    size_t off; /* of the field in ch_config */
+    char type;  /* 'u' uint64_t, 'i' int, 's' string */
     uint64_t num;
     const char *str;
 } good_case;
 
-#define U64(name, text, field, v) {name, text, offsetof(ch_config, field), 'u', v, NULL}
-#define INT(name, text, field, v) {name, text, offsetof(ch_config, field), 'i', v, NULL}
-#define STR(name, text, field, v) {name, text, offsetof(ch_config, field), 's', 0, v}
+#define U64(name, text, field, v)                            \
+    {                                                        \
+        name, text, offsetof(ch_config, field), 'u', v, NULL \
+    }
+#define INT(name, text, field, v)                            \
+    {                                                        \
+        name, text, offsetof(ch_config, field), 'i', v, NULL \
+    }
+#define STR(name, text, field, v)                         \
+    {                                                     \
+        name, text, offsetof(ch_config, field), 's', 0, v \
+    }
 
 static const good_case good_cases[] = {
     STR("listen_sets_host", "listen 0.0.0.0:9000", listen_host, "0.0.0.0"),
@@ -315,15 +365,18 @@ static void good_file(void **state)
 }
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
-#define CASES(table, fn)                                                          \
-    for (size_t i = 0; i < N_OF(table); i++)                                      \
-        tests[n++] = (struct CMUnitTest){(table)[i].name, fn, setup, teardown, (void *)&(table)[i]}
+#define CASES(table, fn)                                              \
+    for (size_t i = 0; i < N_OF(table); i++)                          \
+        tests[n++] = (struct CMUnitTest)                              \
+        {                                                             \
+            (table)[i].name, fn, setup, teardown, (void *)&(table)[i] \
+        }
 
 /* One named test per case of each table. */
 int main(void)
 {
-    struct CMUnitTest tests[N_OF(num_cases) + N_OF(split_cases) + N_OF(good_cases) +
-                            N_OF(line_cases)];
+    struct CMUnitTest
+        tests[N_OF(num_cases) + N_OF(split_cases) + N_OF(good_cases) + N_OF(line_cases)];
     size_t n = 0;
 
     CASES(num_cases, parse_number);

@@ -154,21 +154,77 @@ static void assert_bad_key(const char *key)
     assert_string_equal(out, "");
 }
 
-static void test_key_null(void **state) { (void)state; assert_bad_key(NULL); }
-static void test_key_empty(void **state) { (void)state; assert_bad_key(""); }
-static void test_key_too_short(void **state) { (void)state; assert_bad_key("YWFhYWFhYWFhYQ=="); }
-static void test_key_15_bytes(void **state) { (void)state; assert_bad_key("YWFhYWFhYWFhYWFhYWFh"); }
-static void test_key_17_bytes(void **state) { (void)state; assert_bad_key("YWFhYWFhYWFhYWFhYWFhYWE="); }
-static void test_key_18_bytes(void **state) { (void)state; assert_bad_key("YWFhYWFhYWFhYWFhYWFhYWFh"); }
-static void test_key_missing_padding(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub25jZQ"); }
-static void test_key_one_pad_only(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub25jZQ="); }
-static void test_key_bad_char(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub25jZ!=="); }
-static void test_key_urlsafe_char(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub2-jZQ=="); }
-static void test_key_inner_space(void **state) { (void)state; assert_bad_key("dGhlIHNhbX BsZSBub25jZQ=="); }
-static void test_key_pad_in_middle(void **state) { (void)state; assert_bad_key("dGhlIHNh=XBsZSBub25jZQ=="); }
-static void test_key_three_pads(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub25jZ==="); }
+static void test_key_null(void **state)
+{
+    (void)state;
+    assert_bad_key(NULL);
+}
+static void test_key_empty(void **state)
+{
+    (void)state;
+    assert_bad_key("");
+}
+static void test_key_too_short(void **state)
+{
+    (void)state;
+    assert_bad_key("YWFhYWFhYWFhYQ==");
+}
+static void test_key_15_bytes(void **state)
+{
+    (void)state;
+    assert_bad_key("YWFhYWFhYWFhYWFhYWFh");
+}
+static void test_key_17_bytes(void **state)
+{
+    (void)state;
+    assert_bad_key("YWFhYWFhYWFhYWFhYWFhYWE=");
+}
+static void test_key_18_bytes(void **state)
+{
+    (void)state;
+    assert_bad_key("YWFhYWFhYWFhYWFhYWFhYWFh");
+}
+static void test_key_missing_padding(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNhbXBsZSBub25jZQ");
+}
+static void test_key_one_pad_only(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNhbXBsZSBub25jZQ=");
+}
+static void test_key_bad_char(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNhbXBsZSBub25jZ!==");
+}
+static void test_key_urlsafe_char(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNhbXBsZSBub2-jZQ==");
+}
+static void test_key_inner_space(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNhbX BsZSBub25jZQ==");
+}
+static void test_key_pad_in_middle(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNh=XBsZSBub25jZQ==");
+}
+static void test_key_three_pads(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNhbXBsZSBub25jZ===");
+}
 /* strict base64 (core/b64.h): the unused low bits of the last character are 0 */
-static void test_key_unused_bits_set(void **state) { (void)state; assert_bad_key("dGhlIHNhbXBsZSBub25jZR=="); }
+static void test_key_unused_bits_set(void **state)
+{
+    (void)state;
+    assert_bad_key("dGhlIHNhbXBsZSBub25jZR==");
+}
 static void test_key_too_long(void **state)
 {
     (void)state;
@@ -183,39 +239,33 @@ static void test_key_too_long(void **state)
  * One named test per request: good_req() changed by the statements given,
  * then the expected status and reason (NULL, 0 when valid).
  */
-#define CHECK_CASE(name, status, reason, ...)                                  \
-    static void test_check_##name(void **state)                                \
-    {                                                                          \
-        ch_req r = good_req();                                                 \
-                                                                               \
-        (void)state;                                                           \
-        __VA_ARGS__;                                                           \
-        expect(&r, status, reason);                                            \
+#define CHECK_CASE(name, status, reason, ...)   \
+    static void test_check_##name(void **state) \
+    {                                           \
+        ch_req r = good_req();                  \
+                                                \
+        (void)state;                            \
+        __VA_ARGS__;                            \
+        expect(&r, status, reason);             \
     }
 
 CHECK_CASE(valid, 0, NULL, (void)0)
 CHECK_CASE(post, 405, "bad_method", r.method = HTTP_POST; r.method_name = "POST")
-CHECK_CASE(post_bad_version_is_405, 405, "bad_method",
-           r.method = HTTP_POST;
-           set_header(&r, "sec-websocket-version", "8");
-           set_header(&r, "sec-websocket-key", "bad"))
+CHECK_CASE(post_bad_version_is_405, 405, "bad_method", r.method = HTTP_POST;
+           set_header(&r, "sec-websocket-version", "8"); set_header(&r, "sec-websocket-key", "bad"))
 CHECK_CASE(head, 405, "bad_method", r.method = HTTP_HEAD)
 CHECK_CASE(http10, 400, "bad_request", r.http_minor = 0)
 CHECK_CASE(http09, 400, "bad_request", r.http_major = 0; r.http_minor = 9)
 CHECK_CASE(http10_post_is_405, 405, "bad_method", r.http_minor = 0; r.method = HTTP_POST)
-CHECK_CASE(http10_no_upgrade_is_400, 400, "bad_request",
-           r.http_minor = 0;
+CHECK_CASE(http10_no_upgrade_is_400, 400, "bad_request", r.http_minor = 0;
            set_header(&r, "upgrade", NULL))
 CHECK_CASE(no_upgrade, 426, "not_websocket", set_header(&r, "upgrade", NULL))
 CHECK_CASE(upgrade_other, 426, "not_websocket", set_header(&r, "upgrade", "h2c"))
-CHECK_CASE(no_upgrade_before_connection, 426, "not_websocket",
-           set_header(&r, "upgrade", NULL);
-           set_header(&r, "connection", NULL);
-           set_header(&r, "sec-websocket-version", "8"))
+CHECK_CASE(no_upgrade_before_connection, 426, "not_websocket", set_header(&r, "upgrade", NULL);
+           set_header(&r, "connection", NULL); set_header(&r, "sec-websocket-version", "8"))
 CHECK_CASE(upgrade_mixed_case, 0, NULL, set_header(&r, "upgrade", "WebSocket"))
 CHECK_CASE(upgrade_list, 0, NULL, set_header(&r, "upgrade", "h2c, WEBSOCKET"))
-CHECK_CASE(upgrade_repeated_header, 0, NULL,
-           set_header(&r, "upgrade", "h2c");
+CHECK_CASE(upgrade_repeated_header, 0, NULL, set_header(&r, "upgrade", "h2c");
            add_header(&r, "upgrade", "websocket"))
 CHECK_CASE(no_connection, 400, "bad_request", set_header(&r, "connection", NULL))
 CHECK_CASE(connection_keep_alive_only, 400, "bad_request",
@@ -224,8 +274,7 @@ CHECK_CASE(connection_uppercase, 0, NULL, set_header(&r, "connection", "UPGRADE"
 CHECK_CASE(connection_list, 0, NULL, set_header(&r, "connection", "keep-alive, Upgrade"))
 CHECK_CASE(connection_lookalike, 400, "bad_request",
            set_header(&r, "connection", "upgrades, keep-alive"))
-CHECK_CASE(no_connection_before_version, 400, "bad_request",
-           set_header(&r, "connection", "close");
+CHECK_CASE(no_connection_before_version, 400, "bad_request", set_header(&r, "connection", "close");
            set_header(&r, "sec-websocket-version", "8"))
 CHECK_CASE(version_8, 426, "bad_version", set_header(&r, "sec-websocket-version", "8"))
 CHECK_CASE(version_missing, 426, "bad_version", set_header(&r, "sec-websocket-version", NULL))
@@ -233,11 +282,9 @@ CHECK_CASE(version_130, 426, "bad_version", set_header(&r, "sec-websocket-versio
 CHECK_CASE(bad_version_before_key, 426, "bad_version",
            set_header(&r, "sec-websocket-version", "12");
            set_header(&r, "sec-websocket-key", "short"))
-CHECK_CASE(bad_key, 400, "bad_key",
-           set_header(&r, "sec-websocket-key", "YWFhYWFhYWFhYWFhYWFhYWE="))
+CHECK_CASE(bad_key, 400, "bad_key", set_header(&r, "sec-websocket-key", "YWFhYWFhYWFhYWFhYWFhYWE="))
 CHECK_CASE(missing_key, 400, "bad_key", set_header(&r, "sec-websocket-key", NULL))
-CHECK_CASE(bad_key_before_origin, 400, "bad_key",
-           set_header(&r, "sec-websocket-key", "!!!!");
+CHECK_CASE(bad_key_before_origin, 400, "bad_key", set_header(&r, "sec-websocket-key", "!!!!");
            set_header(&r, "origin", "http://evil.example"))
 CHECK_CASE(bad_origin, 403, "bad_origin", set_header(&r, "origin", "http://evil.example"))
 CHECK_CASE(null_origin, 403, "bad_origin", set_header(&r, "origin", "null"))

@@ -151,7 +151,7 @@ static void reinsert_after_remove(void **state)
  * what breaks if backward-shift deletion moves an entry wrongly. */
 static void remove_keeps_probe_runs_intact(void **state)
 {
-    enum { N = 12 };                 /* 12/16 = the growth threshold */
+    enum { N = 12 }; /* 12/16 = the growth threshold */
     char **keys = make_keys(N);
     ch_hmap m;
 

@@ -25,8 +25,8 @@ static void new_unknown_url_refused_with_reason(void **state)
     fx *f = *state;
     char err[256] = "";
 
-    assert_null(ch_layer_new(&f->loop, "amqp://localhost:5672", NULL, on_deliver, f,
-                             err, sizeof err));
+    assert_null(
+        ch_layer_new(&f->loop, "amqp://localhost:5672", NULL, on_deliver, f, err, sizeof err));
     assert_string_equal(err, "unknown channel layer 'amqp://localhost:5672' "
                              "(this build supports: memory, redis://, unix://)");
 }
@@ -76,7 +76,7 @@ static void attach_names_unique_valid_common_process_part(void **state)
         for (size_t k = 9; k < 41; k++)
             assert_non_null(strchr("0123456789abcdef", n[k]));
         assert_int_equal(n[41], '!');
-        assert_memory_equal(n, first, plen);          /* same process part */
+        assert_memory_equal(n, first, plen); /* same process part */
         assert_true(strlen(n) > plen);
         assert_int_equal(strspn(n + plen, "0123456789"), strlen(n + plen));
         names[i] = f->c[i].ep.name;
@@ -293,7 +293,7 @@ static void group_send_1000_members_each_exactly_once(void **state)
     assert_int_equal(f->deliveries, NCONN);
     for (size_t i = 0; i < NCONN; i++)
         assert_int_equal(f->c[i].got, 1);
-    assert_int_equal(gsend(f, "big", "t"), 0);      /* scratch reused */
+    assert_int_equal(gsend(f, "big", "t"), 0); /* scratch reused */
     for (size_t i = 0; i < NCONN; i++)
         assert_int_equal(f->c[i].got, 2);
 }
@@ -344,7 +344,7 @@ static void send_to_unknown_channel_returns_0_delivers_nothing(void **state)
 
     attach_n(f, 1);
     strcpy(other, f->c[0].ep.name);
-    strcat(other, "9");                               /* same process, no such number */
+    strcat(other, "9"); /* same process, no such number */
     assert_int_equal(ch_layer_send(f->l, other, m), 0);
     assert_int_equal(ch_layer_send(f->l, "specific.abc!def", m), 0);
     assert_int_equal(f->deliveries, 0);
@@ -440,7 +440,7 @@ static void free_with_attached_endpoints_resets_them(void **state)
     for (int i = 0; i < 3; i++) {
         assert_null(f->c[i].ep.groups);
         assert_false(f->c[i].ep.attached);
-        ch_layer_detach(f->l, &f->c[i].ep);       /* no-op: never touches l */
+        ch_layer_detach(f->l, &f->c[i].ep); /* no-op: never touches l */
     }
     f->l = NULL;
     fx_free(f);

@@ -131,8 +131,8 @@ static void hooks_backend_constructor_failure_reported(void **state)
 
     (void)state;
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_null(ch_layer_new_backend(&loop, fake_make_fails, NULL, on_deliver, NULL,
-                                     err, sizeof err));
+    assert_null(
+        ch_layer_new_backend(&loop, fake_make_fails, NULL, on_deliver, NULL, err, sizeof err));
     assert_non_null(strstr(err, strerror(ECONNREFUSED)));
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -147,10 +147,10 @@ static void hooks_group_joined_only_on_first_local_join(void **state)
     join_n(f, 3, "g");
     assert_int_equal(fake.joined, 1);
     assert_string_equal(fake.last_group, "g");
-    assert_int_equal(fake.added, 6);          /* every add, refreshes too */
+    assert_int_equal(fake.added, 6); /* every add, refreshes too */
     assert_int_equal(fake.left, 0);
     fx_free(f);
-    assert_int_equal(fake.left, 0);           /* free calls destroy only */
+    assert_int_equal(fake.left, 0); /* free calls destroy only */
 }
 
 static void hooks_group_left_only_on_last_local_leave(void **state)
@@ -162,7 +162,7 @@ static void hooks_group_left_only_on_last_local_leave(void **state)
     join_n(f, 3, "g");
     assert_int_equal(ch_layer_group_discard(f->l, &f->c[0].ep, "g"), 0);
     assert_int_equal(ch_layer_group_discard(f->l, &f->c[0].ep, "g"), 0);
-    assert_int_equal(fake.discarded, 1);      /* absent: no discard call */
+    assert_int_equal(fake.discarded, 1); /* absent: no discard call */
     assert_string_equal(fake.last_channel, f->c[0].ep.name);
     assert_int_equal(ch_layer_group_discard(f->l, &f->c[1].ep, "g"), 0);
     assert_int_equal(fake.left, 0);
@@ -170,7 +170,7 @@ static void hooks_group_left_only_on_last_local_leave(void **state)
     assert_int_equal(fake.left, 1);
     assert_int_equal(fake.discarded, 3);
     join_n(f, 1, "g");
-    assert_int_equal(fake.joined, 2);         /* the group came back */
+    assert_int_equal(fake.joined, 2); /* the group came back */
     fx_free(f);
 }
 

@@ -17,7 +17,7 @@ static void callback_detaching_later_member_skips_it(void **state)
     join_n(f, 10, "g");
     f->act = ACT_DETACH_9;
     f->budget = 1;
-    assert_int_equal(ch_layer_deliver_group(f->l, "g", m), 9);   /* count reached */
+    assert_int_equal(ch_layer_deliver_group(f->l, "g", m), 9); /* count reached */
     ch_msg_unref(m);
     assert_int_equal(f->c[9].got, 0);
     assert_int_equal(f->deliveries, 9);
@@ -72,7 +72,7 @@ static void callback_refreshing_itself_not_delivered_twice(void **state)
 
     attach_n(f, 3);
     join_n(f, 3, "g");
-    f->act = ACT_REFRESH_SELF;              /* moves itself to the tail */
+    f->act = ACT_REFRESH_SELF; /* moves itself to the tail */
     f->budget = 3;
     assert_int_equal(gsend(f, "g", "t"), 0);
     for (int i = 0; i < 3; i++)
@@ -93,7 +93,7 @@ static void callback_group_send_nested_fanout_works(void **state)
         assert_int_equal(f->c[i].got_b, 1);
     }
     f->act = ACT_NONE;
-    assert_int_equal(gsend(f, "g", "a"), 0);  /* scratch released after nesting */
+    assert_int_equal(gsend(f, "g", "a"), 0); /* scratch released after nesting */
     assert_int_equal(f->deliveries, 60);
 }
 
@@ -107,7 +107,7 @@ static void nested_fanout_detach_seen_by_outer(void **state)
     f->act = ACT_RESEND_H_DETACH_7;
     f->budget = 1;
     assert_int_equal(gsend(f, "g", "a"), 0);
-    assert_int_equal(f->c[7].got, 0);         /* skipped by both fan-outs */
+    assert_int_equal(f->c[7].got, 0); /* skipped by both fan-outs */
     for (int i = 0; i < 10; i++)
         if (i != 7)
             assert_int_equal(f->c[i].got, 2);
@@ -142,7 +142,7 @@ static void expiry_drops_old_member_at_send(void **state)
     (void)state;
     attach_n(f, 2);
     join_n(f, 2, "g");
-    assert_int_equal(gsend(f, "g", "t"), 0);   /* same clock tick: fresh */
+    assert_int_equal(gsend(f, "g", "t"), 0); /* same clock tick: fresh */
     assert_int_equal(f->deliveries, 2);
     advance_ms(&f->loop, 5);
     assert_int_equal(gsend(f, "g", "t"), 0);

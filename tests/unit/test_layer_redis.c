@@ -8,8 +8,8 @@
  */
 #include "layer_redis_fixture.h"
 
-static const uint8_t ID_A[CH_RL_ID_LEN] = {0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4,
-                                           5, 6, 7, 8, 9, 10, 11, 0xff};
+static const uint8_t ID_A[CH_RL_ID_LEN] = {0xde, 0xad, 0xbe, 0xef, 1, 2,  3,  4,
+                                           5,    6,    7,    8,    9, 10, 11, 0xff};
 
 /* ---- payloads ---------------------------------------------------------- */
 
@@ -73,10 +73,10 @@ static void payload_malformed_refused(void **state)
 
     (void)state;
     assert_int_equal(ch_rl_payload_decode(NULL, 0, 0, &p), -EINVAL);
-    assert_int_equal(ch_rl_payload_decode(g, CH_RL_HEADER, 0, &p), -EINVAL);   /* no text */
-    assert_int_equal(ch_rl_payload_decode(g, 5, 0, &p), -EINVAL);              /* short */
+    assert_int_equal(ch_rl_payload_decode(g, CH_RL_HEADER, 0, &p), -EINVAL); /* no text */
+    assert_int_equal(ch_rl_payload_decode(g, 5, 0, &p), -EINVAL);            /* short */
     g[0] = CH_RL_VERSION + 1;
-    assert_int_equal(ch_rl_payload_decode(g, len, 0, &p), -EINVAL);            /* version */
+    assert_int_equal(ch_rl_payload_decode(g, len, 0, &p), -EINVAL); /* version */
     free(g);
     d = encode("chan.a!1", text, 1, &len);
     assert_int_equal(ch_rl_payload_decode(d, CH_RL_HEADER + 4, 1, &p), -EINVAL); /* cut name */
@@ -84,15 +84,15 @@ static void payload_malformed_refused(void **state)
     free(d);
     memset(bad, 0, sizeof bad);
     bad[0] = CH_RL_VERSION;
-    bad[CH_RL_HEADER] = 0;                                                     /* empty name */
+    bad[CH_RL_HEADER] = 0; /* empty name */
     assert_int_equal(ch_rl_payload_decode(bad, sizeof bad, 1, &p), -EINVAL);
-    bad[CH_RL_HEADER] = 110;                                                   /* too long */
+    bad[CH_RL_HEADER] = 110; /* too long */
     memset(bad + CH_RL_HEADER + 1, 'a', 110);
     assert_int_equal(ch_rl_payload_decode(bad, sizeof bad, 1, &p), -EINVAL);
     bad[CH_RL_HEADER] = 3;
-    memcpy(bad + CH_RL_HEADER + 1, "a b{", 4);                                 /* bad chars */
+    memcpy(bad + CH_RL_HEADER + 1, "a b{", 4); /* bad chars */
     assert_int_equal(ch_rl_payload_decode(bad, sizeof bad, 1, &p), -EINVAL);
-    memcpy(bad + CH_RL_HEADER + 1, "a\0b{", 4);                                /* NUL */
+    memcpy(bad + CH_RL_HEADER + 1, "a\0b{", 4); /* NUL */
     assert_int_equal(ch_rl_payload_decode(bad, sizeof bad, 1, &p), -EINVAL);
 }
 
@@ -129,8 +129,8 @@ static void url_parse_accepts(void **state)
     assert_int_equal(u.port, 6379);
     assert_int_equal(u.db, 0);
     assert_string_equal(u.where, "127.0.0.1:6379");
-    assert_int_equal(ch_rl_url_parse("redis://:s%40cret@cache.local:6380/3", &u, err,
-                                     sizeof err), 0);
+    assert_int_equal(ch_rl_url_parse("redis://:s%40cret@cache.local:6380/3", &u, err, sizeof err),
+                     0);
     assert_string_equal(u.host, "cache.local");
     assert_string_equal(u.user, "");
     assert_string_equal(u.password, "s@cret");
@@ -140,8 +140,9 @@ static void url_parse_accepts(void **state)
     assert_string_equal(u.host, "::1");
     assert_string_equal(u.user, "app");
     assert_string_equal(u.where, "[::1]:7000");
-    assert_int_equal(ch_rl_url_parse("unix:///run/redis/redis.sock?db=2&password=x%26y", &u,
-                                     err, sizeof err), 0);
+    assert_int_equal(ch_rl_url_parse("unix:///run/redis/redis.sock?db=2&password=x%26y", &u, err,
+                                     sizeof err),
+                     0);
     assert_true(u.is_unix);
     assert_string_equal(u.path, "/run/redis/redis.sock");
     assert_int_equal(u.db, 2);
@@ -151,13 +152,22 @@ static void url_parse_accepts(void **state)
 
 static void url_parse_refuses(void **state)
 {
-    static const struct { const char *url, *why; } bad[] = {
-        {"redis://", "host"}, {"redis://:6379", "host"},
-        {"redis://h:0", "port"}, {"redis://h:65536", "port"}, {"redis://h:63a9", "port"},
-        {"redis://h/zero", "database"}, {"redis://secret@h", "':'"},
-        {"redis://h?db=1", "query"}, {"redis://[::1:6379", "IPv6"},
-        {"redis://:%zz@h", "escape"}, {"unix://relative.sock", "absolute"},
-        {"unix:///r.sock?timeout=1", "unknown parameter"}, {"unix:///r.sock?db=x", "db"},
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"redis://", "host"},
+        {"redis://:6379", "host"},
+        {"redis://h:0", "port"},
+        {"redis://h:65536", "port"},
+        {"redis://h:63a9", "port"},
+        {"redis://h/zero", "database"},
+        {"redis://secret@h", "':'"},
+        {"redis://h?db=1", "query"},
+        {"redis://[::1:6379", "IPv6"},
+        {"redis://:%zz@h", "escape"},
+        {"unix://relative.sock", "absolute"},
+        {"unix:///r.sock?timeout=1", "unknown parameter"},
+        {"unix:///r.sock?db=x", "db"},
         {"http://h", "not a redis url"},
     };
     char err[256];
@@ -176,8 +186,7 @@ static void url_parse_refuses(void **state)
     assert_null(strstr(err, "hunter2"));
     /* ch_layer_new refuses a bad url with the parser's reason */
     assert_int_equal(uv_loop_init(&loop), 0);
-    assert_null(ch_layer_new(&loop, "redis://h:99999", NULL, on_deliver, NULL, err,
-                             sizeof err));
+    assert_null(ch_layer_new(&loop, "redis://h:99999", NULL, on_deliver, NULL, err, sizeof err));
     assert_non_null(strstr(err, "port '99999'"));
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -196,8 +205,7 @@ static void channel_process_ids(void **state)
     assert_int_equal(ch_rl_channel_process("specific." OTHER_HEX "!1", hex), -1);
     assert_int_equal(ch_rl_channel_process("chanhost.0123!1", hex), -1);
     assert_int_equal(ch_rl_channel_process("chanhost." OTHER_HEX "0!1", hex), -1);
-    assert_int_equal(ch_rl_channel_process("chanhost.0123456789ABCDEF0123456789abcdef!1", hex),
-                     -1);
+    assert_int_equal(ch_rl_channel_process("chanhost.0123456789ABCDEF0123456789abcdef!1", hex), -1);
     assert_int_equal(ch_rl_channel_process("chanhost." OTHER_HEX, hex), -1);
     assert_int_equal(ch_rl_id_parse("0123456789abcdef0123456789abcdeg", id), -1);
 }

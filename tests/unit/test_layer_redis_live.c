@@ -67,11 +67,14 @@ static void live_memberships_in_redis(void **state)
     assert_int_equal(ch_layer_group_discard(t->l, &t->ep[0], "room"), 0);
     assert_true(run_until(t, zcard_is, (const char *[]){"room", "1"}, 3000));
     /* another process's live member and a dead one's expired member */
-    freeReplyObject(cmd(t, "ZADD chanhost:m:room %lld chanhost." OTHER_HEX "!1 %lld "
-                        "chanhost." OTHER_HEX "!2", now + 60000, now - 1000));
+    freeReplyObject(cmd(t,
+                        "ZADD chanhost:m:room %lld chanhost." OTHER_HEX "!1 %lld "
+                        "chanhost." OTHER_HEX "!2",
+                        now + 60000, now - 1000));
     /* drop the publisher (subscribers are TYPE pubsub): it reconnects and
      * re-adds, trims and counts at once */
-    freeReplyObject(cmd(t, "CLIENT KILL TYPE normal skipme yes"   /* keywords are case-insensitive */));
+    freeReplyObject(
+        cmd(t, "CLIENT KILL TYPE normal skipme yes" /* keywords are case-insensitive */));
     assert_true(run_until(t, global_is, (const char *[]){"room", "2"}, 5000));
     assert_true(run_until(t, zcard_is, (const char *[]){"room", "2"}, 3000));
     assert_int_equal(ch_layer_group_size(t->l, "room"), 1);
@@ -136,7 +139,7 @@ static void live_publishes_reach_redis(void **state)
     assert_int_equal(ch_layer_group_add(t->l, &t->ep[0], "pubg"), 0);
     assert_true(run_until(t, subscribed, "g:pubg", 3000));
     assert_int_equal(ch_layer_group_send(t->l, "pubg", m), 0);
-    assert_int_equal(t->got[0], 1);                  /* local, synchronous */
+    assert_int_equal(t->got[0], 1); /* local, synchronous */
     assert_true(run_until(t, sub_got, &g, 3000));
     assert_string_equal(g.last, "|{\"type\":\"t\",\"v\":1}");
     assert_int_equal(ch_layer_send(t->l, "chanhost." OTHER_HEX "!9", m), 0);

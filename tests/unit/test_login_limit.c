@@ -38,9 +38,9 @@ static void free_failures_then_doubling_delays(void **state)
     for (int i = 0; i < 5; i++)
         assert_int_equal(attempt(l, "u:bob", &account, 0, t), 0);
     assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, t), 0);
-    assert_int_equal(attempt(l, "u:bob", &account, 0, t), 0);       /* the 6th runs ... */
-    assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, t), 1 * S);   /* ... and locks */
-    assert_int_equal(attempt(l, "u:bob", &account, 0, t + 400), 600);   /* refused, not counted */
+    assert_int_equal(attempt(l, "u:bob", &account, 0, t), 0);              /* the 6th runs ... */
+    assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, t), 1 * S); /* ... and locks */
+    assert_int_equal(attempt(l, "u:bob", &account, 0, t + 400), 600); /* refused, not counted */
     assert_int_equal(attempt(l, "u:bob", &account, 0, t + 1 * S), 0);
     assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, t + 1 * S), 2 * S);
     t += 3 * S;
@@ -57,7 +57,7 @@ static void delay_is_capped(void **state)
     uint64_t t = 0, wait = 0;
 
     (void)state;
-    for (int i = 0; i < 80; i++) {   /* 2^75 s would overflow */
+    for (int i = 0; i < 80; i++) { /* 2^75 s would overflow */
         t += wait;
         assert_int_equal(attempt(l, "u:bob", &account, 0, t), 0);
         wait = ch_login_limit_wait(l, "u:bob", &account, t);
@@ -73,7 +73,7 @@ static void attempts_in_flight_count(void **state)
     int ran = 0;
 
     (void)state;
-    for (int i = 0; i < 60; i++)    /* sent at once: none has failed yet */
+    for (int i = 0; i < 60; i++) /* sent at once: none has failed yet */
         ran += ch_login_limit_begin(l, "u:bob", &account, 5 * S) == 0;
     assert_int_equal(ran, 6);
     for (int i = 0; i < ran; i++)
@@ -95,8 +95,8 @@ static void success_resets_an_account_not_an_address(void **state)
         attempt(l, "ip:10.0.0.1", &address, 0, 0);
     }
     assert_int_equal(attempt(l, "u:bob", &account, 1, 0), 0);
-    assert_int_equal(ch_login_limit_size(l), 1);   /* bob's entry is gone */
-    for (int i = 0; i < 5; i++)                    /* five free failures again */
+    assert_int_equal(ch_login_limit_size(l), 1); /* bob's entry is gone */
+    for (int i = 0; i < 5; i++)                  /* five free failures again */
         assert_int_equal(attempt(l, "u:bob", &account, 0, 0), 0);
     assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, 0), 0);
     /* the address: its 4th failure locked it; a success behind it later
@@ -117,10 +117,10 @@ static void quiet_keys_are_forgotten(void **state)
     for (int i = 0; i < 6; i++)
         attempt(l, "u:bob", &account, 0, t);
     assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, t), 1 * S);
-    t += 15 * 60 * S - 1;                   /* not yet quiet for the window */
+    t += 15 * 60 * S - 1; /* not yet quiet for the window */
     assert_int_equal(attempt(l, "u:bob", &account, 0, t), 0);
     assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, t), 2 * S);
-    t += 2 * S + 15 * 60 * S;               /* quiet long enough: afresh */
+    t += 2 * S + 15 * 60 * S; /* quiet long enough: afresh */
     assert_int_equal(ch_login_limit_wait(l, "u:bob", &account, t), 0);
     assert_int_equal(ch_login_limit_size(l), 0);
     for (int i = 0; i < 5; i++)
@@ -138,15 +138,15 @@ static void table_is_bounded_oldest_evicted(void **state)
     (void)state;
     small.max_entries = 3;
     for (int i = 0; i < 6; i++)
-        attempt(l, "u:old", &small, 0, 0);          /* locked */
+        attempt(l, "u:old", &small, 0, 0); /* locked */
     attempt(l, "u:a", &small, 0, 1);
     attempt(l, "u:b", &small, 0, 2);
-    attempt(l, "u:old", &small, 0, 3);             /* refused: not touched */
+    attempt(l, "u:old", &small, 0, 3); /* refused: not touched */
     assert_int_equal(ch_login_limit_size(l), 3);
-    attempt(l, "u:c", &small, 0, 4);               /* evicts the oldest: u:old */
+    attempt(l, "u:c", &small, 0, 4); /* evicts the oldest: u:old */
     assert_int_equal(ch_login_limit_size(l), 3);
     assert_int_equal(ch_login_limit_wait(l, "u:old", &small, 5), 0);
-    for (int i = 0; i < 1000; i++) {               /* made-up names */
+    for (int i = 0; i < 1000; i++) { /* made-up names */
         snprintf(key, sizeof key, "u:x%d", i);
         attempt(l, key, &small, 0, 10);
         assert_true(ch_login_limit_size(l) <= 3);

@@ -32,15 +32,15 @@
 /* A store under test: its config values and, for PostgreSQL, its database. */
 typedef struct be {
     char store[700];
-    char key[300];          /* "" for SQLite: the default key file */
-    char dbname[96];        /* PostgreSQL */
-    char path[300];         /* SQLite file */
+    char key[300];   /* "" for SQLite: the default key file */
+    char dbname[96]; /* PostgreSQL */
+    char path[300];  /* SQLite file */
 } be;
 
 static struct {
     char dir[64];
-    int n;                  /* databases and directories made */
-    char dbs[16][96];       /* PostgreSQL databases to drop */
+    int n;            /* databases and directories made */
+    char dbs[16][96]; /* PostgreSQL databases to drop */
     int n_dbs;
 } G;
 
@@ -305,8 +305,9 @@ static void fill(const be *b)
     int64_t alice, bob, carol, t, g, m1, m2, m3;
 
     conn_open(&c, b);
-    r = ok(&c, "user.create", J("{s:s, s:s, s:s}", "username", "alice", "email", "a@example.com",
-                                "password", "pbkdf2_sha256$1000$salt$hashA"));
+    r = ok(&c, "user.create",
+           J("{s:s, s:s, s:s}", "username", "alice", "email", "a@example.com", "password",
+             "pbkdf2_sha256$1000$salt$hashA"));
     alice = iget(r, "user", "id");
     json_decref(r);
     r = ok(&c, "user.create", J("{s:s, s:s}", "username", "bob", "password", "pbkdf2$bob"));
@@ -315,8 +316,8 @@ static void fill(const be *b)
     DO(&c, "user.import", "{s:i, s:s, s:s, s:s, s:b, s:I}", "id", 40, "username", "carol",
        "password", "x$y", "role", "admin", "is_active", 0, "created_at", I(1700000000123));
     carol = 40;
-    r = ok(&c, "room.get_or_create", J("{s:s, s:s, s:s}", "key", "thread:1-2", "kind", "thread",
-                                       "name", "Alice & Bob"));
+    r = ok(&c, "room.get_or_create",
+           J("{s:s, s:s, s:s}", "key", "thread:1-2", "kind", "thread", "name", "Alice & Bob"));
     t = iget(r, "room", "id");
     json_decref(r);
     r = ok(&c, "room.get_or_create",
@@ -328,13 +329,14 @@ static void fill(const be *b)
     DO(&c, "participant.add", "{s:I, s:I}", "room_id", I(t), "user_id", I(alice));
     DO(&c, "participant.add", "{s:I, s:I}", "room_id", I(t), "user_id", I(bob));
     DO(&c, "participant.add", "{s:I, s:I}", "room_id", I(g), "user_id", I(carol));
-    r = ok(&c, "message.append", J("{s:I, s:I, s:s, s:s, s:{s:i, s:[b, n]}}", "room_id", I(t),
-                                   "sender_id", I(alice), "content", "héllo ✓ \"quoted\"\n",
-                                   "client_msg_id", "c-1", "extra", "b", 1, "a", 1));
+    r = ok(&c, "message.append",
+           J("{s:I, s:I, s:s, s:s, s:{s:i, s:[b, n]}}", "room_id", I(t), "sender_id", I(alice),
+             "content", "héllo ✓ \"quoted\"\n", "client_msg_id", "c-1", "extra", "b", 1, "a", 1));
     m1 = iget(r, NULL, "id");
     json_decref(r);
-    r = ok(&c, "message.append", J("{s:I, s:I, s:s#}", "room_id", I(t), "sender_id", I(bob),
-                                   "content", nul_text, (int)(sizeof nul_text - 1)));
+    r = ok(&c, "message.append",
+           J("{s:I, s:I, s:s#}", "room_id", I(t), "sender_id", I(bob), "content", nul_text,
+             (int)(sizeof nul_text - 1)));
     m2 = iget(r, NULL, "id");
     json_decref(r);
     r = ok(&c, "message.append",
@@ -457,8 +459,9 @@ static void roundtrip(const be *a, const be *b)
     outcome_free(&o);
     assert_same_tables(a, b);
     conn_open(&c, b);
-    json_t *r = ok(&c, "message.append", J("{s:i, s:i, s:s}", "room_id", 1, "sender_id", 1,
-                                           "content", "after the import"));
+    json_t *r = ok(&c, "message.append",
+                   J("{s:i, s:i, s:s}", "room_id", 1, "sender_id", 1, "content",
+                     "after the import"));
     assert_int_equal(iget(r, NULL, "id"), 5);
     json_decref(r);
     r = ok(&c, "room.get_or_create", J("{s:s, s:s}", "key", "new", "kind", "chat"));
@@ -510,10 +513,12 @@ static outcome import_text(const be *b, const char *name, const char *text)
     return run_cmd(b, "import", path, NULL);
 }
 
-#define USER_LINE "{\"type\":\"user\",\"id\":3,\"username\":\"u3\",\"password\":\"h\"," \
-                  "\"created_at\":5}\n"
-#define ROOM_LINE "{\"type\":\"room\",\"id\":2,\"key\":\"r2\",\"kind\":\"thread\"," \
-                  "\"created_at\":6,\"participants\":[{\"user_id\":3,\"joined_at\":7}]}\n"
+#define USER_LINE                                                         \
+    "{\"type\":\"user\",\"id\":3,\"username\":\"u3\",\"password\":\"h\"," \
+    "\"created_at\":5}\n"
+#define ROOM_LINE                                                     \
+    "{\"type\":\"room\",\"id\":2,\"key\":\"r2\",\"kind\":\"thread\"," \
+    "\"created_at\":6,\"participants\":[{\"user_id\":3,\"joined_at\":7}]}\n"
 
 /* Bad lines are all reported as FILE:LINE: reason and nothing of the
  * file is applied: the store is not even opened. */
@@ -662,7 +667,10 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 
 static int setup(void **state)
 {
-    snprintf(G.dir, sizeof G.dir, "/tmp/chanhost_manage_XX" "XX" "XX");
+    snprintf(G.dir, sizeof G.dir,
+             "/tmp/chanhost_manage_XX"
+             "XX"
+             "XX");
     if (!mkdtemp(G.dir))
         return -1;
     return group_setup(state);
@@ -683,9 +691,12 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip_sqlite), cmocka_unit_test(test_import_bad_lines),
-        cmocka_unit_test(test_import_refused_line), cmocka_unit_test(test_cleanup),
-        cmocka_unit_test(test_errors), cmocka_unit_test(test_roundtrip_pg),
+        cmocka_unit_test(test_roundtrip_sqlite),
+        cmocka_unit_test(test_import_bad_lines),
+        cmocka_unit_test(test_import_refused_line),
+        cmocka_unit_test(test_cleanup),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_roundtrip_pg),
         cmocka_unit_test(test_sqlite_to_pg),
     };
 

@@ -90,7 +90,7 @@ static void check_header(int opcode, uint64_t len, const uint8_t *bytes, size_t 
     assert_int_equal(ch_ws_frame_header_len(len), want);
     assert_int_equal(ch_ws_frame_header(out, opcode, len), want);
     assert_memory_equal(out, bytes, want);
-    assert_int_equal(out[want], 0xee);        /* nothing written past it */
+    assert_int_equal(out[want], 0xee); /* nothing written past it */
 }
 
 static void header_len_0(void **state)
@@ -135,8 +135,7 @@ static void header_len_65536_is_first_64bit(void **state)
 
 static void header_64bit_is_big_endian(void **state)
 {
-    static const uint8_t want[] = {0x82, 127, 0x01, 0x02, 0x03, 0x04,
-                                   0x05, 0x06, 0x07, 0x08};
+    static const uint8_t want[] = {0x82, 127, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08};
 
     (void)state;
     check_header(CH_WS_OP_BINARY, 0x0102030405060708ull, want, sizeof want);
@@ -235,7 +234,7 @@ static void msg_from_json_encodes_compact(void **state)
     assert_string_equal(m->type, "chat.message");
     assert_null(strchr(m->text, ' '));
     assert_int_equal(m->text_len, strlen(m->text));
-    assert_null(m->frame);                    /* built only when asked */
+    assert_null(m->frame); /* built only when asked */
     ch_msg_unref(m);
     json_decref(obj);
 }
@@ -303,14 +302,14 @@ static void msg_frame_is_shared_not_copied(void **state)
     assert_non_null(f1);
     assert_ptr_equal(f1, f2);
     assert_ptr_equal(m->frame, f1);
-    assert_int_equal(f1->refs, 1);            /* borrowed: no ref taken */
+    assert_int_equal(f1->refs, 1); /* borrowed: no ref taken */
     ch_msg_unref(m);
 }
 
 static void msg_frame_payload_decodes_to_message(void **state)
 {
-    json_t *obj = json_pack("{s:s, s:s, s:i}", "type", "chat.message",
-                            "text", "caf\xc3\xa9 \"quoted\"", "n", 42);
+    json_t *obj = json_pack("{s:s, s:s, s:i}", "type", "chat.message", "text",
+                            "caf\xc3\xa9 \"quoted\"", "n", 42);
     const char *err;
     ch_msg *m = ch_msg_from_json(obj, &err);
     const uint8_t *payload;
@@ -375,7 +374,7 @@ static void msg_from_text_reencodes_compact(void **state)
     assert_non_null(m);
     assert_string_equal(m->text, "{\"type\":\"a.b\",\"v\":[1,2]}");
     assert_string_equal(m->type, "a.b");
-    assert_int_equal(m->json->refcount, 1);   /* the parse's ref was dropped */
+    assert_int_equal(m->json->refcount, 1); /* the parse's ref was dropped */
     ch_msg_unref(m);
 }
 

@@ -31,8 +31,7 @@ typedef struct desc_buf {
     } u;
 } desc_buf;
 
-static void fake_receive(chanhost_conn *c, void *state, const char *data, size_t len,
-                         int is_binary)
+static void fake_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     (void)c;
     (void)state;
@@ -133,8 +132,8 @@ static void newer_minor_is_refused_saying_both_versions(void **state)
     (void)state;
     make(&b, sizeof(chanhost_plugin), CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR + 2);
     assert_int_equal(check(&b, &out, err, sizeof err), -1);
-    snprintf(want, sizeof want, "built for SDK %d.%d, this host speaks %d.%d",
-             CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR + 2, CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR);
+    snprintf(want, sizeof want, "built for SDK %d.%d, this host speaks %d.%d", CHANHOST_ABI_MAJOR,
+             CHANHOST_ABI_MINOR + 2, CHANHOST_ABI_MAJOR, CHANHOST_ABI_MINOR);
     assert_non_null(strstr(err, want));
     assert_non_null(strstr(err, "plugin 'probe' (/p/probe.so)"));
     assert_non_null(strstr(err, "upgrade the host or rebuild the plugin"));
@@ -272,10 +271,10 @@ static void api_has_follows_struct_size(void **state)
 static void strerror_names_every_code(void **state)
 {
     static const int codes[] = {
-        CHANHOST_ERR_INVALID, CHANHOST_ERR_CLOSED, CHANHOST_ERR_NOMEM, CHANHOST_ERR_TOO_BIG,
-        CHANHOST_ERR_STATE, CHANHOST_STORE_ENOENT, CHANHOST_STORE_EPERM, CHANHOST_STORE_EINVAL,
-        CHANHOST_STORE_EBUSY, CHANHOST_STORE_EIO, CHANHOST_STORE_EEXIST,
-        CHANHOST_STORE_ECANCELED,
+        CHANHOST_ERR_INVALID, CHANHOST_ERR_CLOSED,   CHANHOST_ERR_NOMEM,
+        CHANHOST_ERR_TOO_BIG, CHANHOST_ERR_STATE,    CHANHOST_STORE_ENOENT,
+        CHANHOST_STORE_EPERM, CHANHOST_STORE_EINVAL, CHANHOST_STORE_EBUSY,
+        CHANHOST_STORE_EIO,   CHANHOST_STORE_EEXIST, CHANHOST_STORE_ECANCELED,
     };
     size_t i;
 

@@ -27,11 +27,11 @@ typedef struct fixture {
     uv_timer_t deadline;
     ch_postq q;
     pthread_t loop_thread;
-    size_t want;               /* stop the deadline after this many runs */
+    size_t want; /* stop the deadline after this many runs */
     size_t n_seen;
-    intptr_t seen[MAX_SEEN];   /* args, in the order run saw them */
+    intptr_t seen[MAX_SEEN]; /* args, in the order run saw them */
     const void *owners[MAX_SEEN];
-    int off_loop;              /* run was called on another thread */
+    int off_loop; /* run was called on another thread */
     int timed_out;
     size_t n_dropped;
     intptr_t dropped[MAX_SEEN];
@@ -126,7 +126,7 @@ static void full_queue_refuses_and_order_is_kept(void **state)
     for (i = 0; i < 4; i++)
         assert_int_equal(push(f, f, i), 0);
     assert_int_equal(push(f, f, 99), -EAGAIN);
-    assert_int_equal(f->n_seen, 0);   /* nothing runs before the loop does */
+    assert_int_equal(f->n_seen, 0); /* nothing runs before the loop does */
     drain(f, 4);
     for (i = 0; i < 4; i++)
         assert_int_equal(f->seen[i], i);
@@ -175,7 +175,7 @@ static void pushes_from_threads_run_on_the_loop_in_order(void **state)
         int who = f->owners[i] == &p[0] ? 0 : 1;
 
         assert_ptr_equal(f->owners[i], &p[who]);
-        assert_int_equal(f->seen[i], next[who]++);   /* each thread's order */
+        assert_int_equal(f->seen[i], next[who]++); /* each thread's order */
     }
     assert_int_equal(next[0], 1200);
     assert_int_equal(next[1], 2200);
@@ -218,8 +218,8 @@ static void close_drops_waiting_entries_and_refuses_later_pushes(void **state)
     assert_int_equal(f->dropped[1], 8);
     assert_int_equal(push(f, f, 9), -EPIPE);
     assert_null(f->q.ring);
-    uv_run(&f->loop, UV_RUN_NOWAIT);   /* the async's close callback */
-    assert_int_equal(f->n_seen, 0);    /* dropped entries never run */
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* the async's close callback */
+    assert_int_equal(f->n_seen, 0);  /* dropped entries never run */
     assert_int_equal(push(f, f, 10), -EPIPE);
 }
 
@@ -238,8 +238,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(full_queue_refuses_and_order_is_kept, setup4, teardown),
         cmocka_unit_test_setup_teardown(pushes_from_threads_run_on_the_loop_in_order, setup1k,
                                         teardown),
-        cmocka_unit_test_setup_teardown(purge_takes_one_owner_and_keeps_the_rest_in_order,
-                                        setup4, teardown),
+        cmocka_unit_test_setup_teardown(purge_takes_one_owner_and_keeps_the_rest_in_order, setup4,
+                                        teardown),
         cmocka_unit_test_setup_teardown(close_drops_waiting_entries_and_refuses_later_pushes,
                                         setup4, teardown),
         cmocka_unit_test(bad_arguments_are_refused),

@@ -77,7 +77,9 @@ static void passwords(void **state)
     assert_true(ch_rest_valid_password(buf, 16));
     assert_false(ch_rest_valid_password(buf, 14));
     assert_true(ch_rest_valid_password(buf, 256));
-    assert_false(ch_rest_valid_password("1234\0" "5678", 9));
+    assert_false(ch_rest_valid_password("1234\0"
+                                        "5678",
+                                        9));
     assert_false(ch_rest_valid_password(NULL, 0));
 }
 
@@ -123,7 +125,7 @@ static void ids(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(usernames), cmocka_unit_test(emails), cmocka_unit_test(passwords),
+        cmocka_unit_test(usernames), cmocka_unit_test(emails),  cmocka_unit_test(passwords),
         cmocka_unit_test(slugs),     cmocka_unit_test(iso8601), cmocka_unit_test(ids),
     };
 

@@ -33,8 +33,7 @@ static int matches(const char *pattern, const char *path)
 
 /* Match path against pattern, asserting a match, and check that parameter
  * `name` has `value`. */
-static void expect_param(const char *pattern, const char *path, const char *name,
-                         const char *value)
+static void expect_param(const char *pattern, const char *path, const char *name, const char *value)
 {
     ch_pattern *p = ch_pattern_compile(pattern, NULL, 0);
     ch_route_params params;

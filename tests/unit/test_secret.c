@@ -23,7 +23,9 @@
 /* A fresh temporary folder per test (state), removed afterwards. */
 static int setup(void **state)
 {
-    char *dir = strdup("/tmp/test_secret.XX" "XX" "XX");
+    char *dir = strdup("/tmp/test_secret.XX"
+                       "XX"
+                       "XX");
 
     if (!dir || !mkdtemp(dir))
         return -1;
@@ -74,7 +76,7 @@ static void create_then_read(void **state)
     assert_int_equal(st.st_size, 7);
     assert_int_equal(stat(sub, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
-    assert_int_equal(entries(sub), 1);   /* no temporary file left */
+    assert_int_equal(entries(sub), 1); /* no temporary file left */
     assert_int_equal(ch_secret_read(path, 64, &text, &len, err, sizeof err), 0);
     assert_int_equal(len, 7);
     assert_string_equal(text, "s3cret\n");
@@ -115,10 +117,12 @@ static void other_refusals(void **state)
     size_t len = 0;
 
     assert_int_equal(ch_secret_read(in_dir(state, "absent", path), 64, &text, &len, err,
-                                    sizeof err), -ENOENT);
+                                    sizeof err),
+                     -ENOENT);
     assert_non_null(strstr(err, path));
     assert_int_equal(ch_secret_create(in_dir(state, "big", path), "0123456789", 10, err,
-                                      sizeof err), 0);
+                                      sizeof err),
+                     0);
     assert_int_equal(ch_secret_read(path, 9, &text, &len, err, sizeof err), -EFBIG);
     assert_non_null(strstr(err, path));
     assert_int_equal(ch_secret_read(path, 10, &text, &len, err, sizeof err), 0);
@@ -126,8 +130,8 @@ static void other_refusals(void **state)
     assert_int_equal(ch_secret_read((const char *)*state, 64, &text, &len, err, sizeof err),
                      -EACCES);
     assert_non_null(strstr(err, "not a regular file"));
-    assert_true(ch_secret_create(in_dir(state, "big/under-a-file", path), "x", 1, err,
-                                 sizeof err) < 0);
+    assert_true(ch_secret_create(in_dir(state, "big/under-a-file", path), "x", 1, err, sizeof err) <
+                0);
     assert_non_null(strstr(err, path));
 }
 

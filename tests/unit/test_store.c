@@ -24,8 +24,9 @@ static void test_rooms(void **state)
     int64_t id;
 
     snprintf(key, sizeof key, "chat-room:%d", (int)getpid());
-    r = ok(f, "room.get_or_create", J("{s:s, s:s, s:s, s:b}", "key", key, "kind", "chat-room",
-                                      "name", "Seven", "is_private", 1));
+    r = ok(f, "room.get_or_create",
+           J("{s:s, s:s, s:s, s:b}", "key", key, "kind", "chat-room", "name", "Seven", "is_private",
+             1));
     room = GET(r, "room");
     id = jint(room, "id");
     assert_true(TRUE(r, "created"));
@@ -105,8 +106,9 @@ static void test_users(void **state)
 
     snprintf(name, sizeof name, "alice.%d_%d", (int)getpid(), ++G.seq);
     snprintf(email, sizeof email, "%s@example.org", name);
-    r = ok(f, "user.create", J("{s:s, s:s, s:s, s:s}", "username", name, "email", email,
-                               "password", "pbkdf2_sha256$1$x$y", "role", "publisher"));
+    r = ok(f, "user.create",
+           J("{s:s, s:s, s:s, s:s}", "username", name, "email", email, "password",
+             "pbkdf2_sha256$1$x$y", "role", "publisher"));
     u = GET(r, "user");
     id = jint(u, "id");
     assert_string_equal(STR(u, "role"), "publisher");
@@ -155,12 +157,15 @@ static void test_append_dedup(void **state)
     assert_int_equal(jint(a, "created_at"), jint(b, "created_at"));
     assert_string_equal(STR(b, "client_msg_id"), "msg-1");
     assert_int_equal(raw_int("SELECT count(*) FROM messages WHERE client_msg_id = 'msg-1'"
-                             " AND room_id = %lld", (long long)room), 1);
+                             " AND room_id = %lld",
+                             (long long)room),
+                     1);
     json_decref(a);
     json_decref(b);
     /* a generated client_msg_id: "srv-" and 32 hex digits, new each time */
-    a = ok(f, "message.append", J("{s:I, s:I, s:s, s:{s:s}}", "room_id", I(room), "sender_id", I(7),
-                                  "content", "x", "extra", "sender_role", "publisher"));
+    a = ok(f, "message.append",
+           J("{s:I, s:I, s:s, s:{s:s}}", "room_id", I(room), "sender_id", I(7), "content", "x",
+             "extra", "sender_role", "publisher"));
     b = ok(f, "message.append",
            J("{s:I, s:I, s:s}", "room_id", I(room), "sender_id", I(7), "content", "x"));
     cmid = STR(a, "client_msg_id");
@@ -202,8 +207,9 @@ static void test_append_participant(void **state)
     json_t *a, *b;
 
 #define RU "{s:I, s:I}", "room_id", I(room), "user_id"
-#define AP "{s:I, s:I, s:s, s:b, s:s}", "room_id", I(room), "sender_id", I(5), "content", "hi", \
-           "participant", 1, "client_msg_id"
+#define AP                                                                               \
+    "{s:I, s:I, s:s, s:b, s:s}", "room_id", I(room), "sender_id", I(5), "content", "hi", \
+        "participant", 1, "client_msg_id"
     EXPECT(CH_STORE_EPERM, "message.append", AP, "p-0");
     DO("participant.add", RU, I(5));
     a = ok(f, "message.append", J(AP, "p-1"));
@@ -216,9 +222,11 @@ static void test_append_participant(void **state)
     json_decref(b);
     EXPECT(CH_STORE_EPERM, "message.append", AP, "p-2");
     assert_int_equal(raw_int("SELECT count(*) FROM messages WHERE room_id = %lld AND"
-                             " client_msg_id <> 'p-1'", (long long)room), 0);
-    DO("message.append", "{s:I, s:I, s:s, s:b}", "room_id", I(room), "sender_id", I(5),
-       "content", "x", "participant", 0);
+                             " client_msg_id <> 'p-1'",
+                             (long long)room),
+                     0);
+    DO("message.append", "{s:I, s:I, s:s, s:b}", "room_id", I(room), "sender_id", I(5), "content",
+       "x", "participant", 0);
     EXPECT(CH_STORE_EINVAL, "message.append", "{s:I, s:I, s:s, s:s}", "room_id", I(room),
            "sender_id", I(5), "content", "x", "participant", "yes");
 #undef AP
@@ -251,8 +259,8 @@ static void test_append_retry_hooks(void **state)
     json_decref(rows);
     for (int other = 0; other < 2; other++) {
         ch_store_req_rewind(&req);
-        rows = J("[{s:I, s:I, s:I}]", "id", I(other ? 70 : 77), "created_at", I(5),
-                 "duplicate", I(1));
+        rows = J("[{s:I, s:I, s:I}]", "id", I(other ? 70 : 77), "created_at", I(5), "duplicate",
+                 I(1));
         assert_int_equal(st[1].rows(&req, rows), CH_STEP_DONE);
         assert_int_equal(TRUE(req.result, "duplicate"), other);
         json_decref(rows);
@@ -328,7 +336,8 @@ static void test_cleanup(void **state)
     json_decref(r);
     EXPECT(CH_STORE_ENOENT, "room.get", "{s:I}", "id", I(empty));
     assert_int_equal(raw_int("SELECT count(*) FROM participants WHERE room_id = %lld",
-                             (long long)empty), 0);
+                             (long long)empty),
+                     0);
     DO("room.get", "{s:I}", "id", I(used));
     r = ok(f, "cleanup.empty_threads", J("{s:s}", "kind", "no-such-kind"));
     assert_int_equal(json_array_size(GET(r, "rooms")), 0);
@@ -356,12 +365,12 @@ static void test_imports(void **state)
 
     snprintf(key, sizeof key, "import:%lld", (long long)rid);
     snprintf(name, sizeof name, "imported%lld", (long long)uid);
-    import_twice(f, "room.import", J("{s:I, s:s, s:s, s:s, s:b, s:I, s:b}", "id", rid, "key", key,
-                                     "kind", "chat-room", "name", "old", "is_private", 0,
-                                     "created_at", t0, "is_active", 1));
-    import_twice(f, "user.import", J("{s:I, s:s, s:n, s:s, s:s, s:b, s:I}", "id", uid, "username",
-                                     name, "email", "password", "h", "role", "admin", "is_active",
-                                     1, "created_at", t0));
+    import_twice(f, "room.import",
+                 J("{s:I, s:s, s:s, s:s, s:b, s:I, s:b}", "id", rid, "key", key, "kind",
+                   "chat-room", "name", "old", "is_private", 0, "created_at", t0, "is_active", 1));
+    import_twice(f, "user.import",
+                 J("{s:I, s:s, s:n, s:s, s:s, s:b, s:I}", "id", uid, "username", name, "email",
+                   "password", "h", "role", "admin", "is_active", 1, "created_at", t0));
     import_twice(f, "message.import",
                  J("{s:I, s:I, s:I, s:s, s:I, s:I, s:s, s:{s:s}}", "id", mid, "room_id", rid,
                    "sender_id", uid, "content", "from Django", "created_at", t0 + 1, "edited_at",
@@ -387,8 +396,14 @@ static void test_imports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_rooms), T(test_participants), T(test_users), T(test_append_dedup),
-        T(test_append_participant), cmocka_unit_test(test_append_retry_hooks), T(test_edit_delete), T(test_cleanup),
+        T(test_rooms),
+        T(test_participants),
+        T(test_users),
+        T(test_append_dedup),
+        T(test_append_participant),
+        cmocka_unit_test(test_append_retry_hooks),
+        T(test_edit_delete),
+        T(test_cleanup),
         T(test_imports),
     };
 

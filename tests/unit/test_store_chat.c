@@ -68,8 +68,9 @@ static int64_t count_of(const json_t *counts, int64_t user)
 /* read.mark_room's "marked" as "id,id" text. */
 static char *mark(fx *f, int64_t user, int64_t room, json_t *ids, char *buf, size_t n)
 {
-    json_t *r = ok(f, "read.mark_room", J("{s:I, s:I, s:o}", "user_id", I(user), "room_id",
-                                          I(room), "message_ids", ids));
+    json_t *r = ok(f, "read.mark_room",
+                   J("{s:I, s:I, s:o}", "user_id", I(user), "room_id", I(room), "message_ids",
+                     ids));
     size_t i, off = 0;
     json_t *v;
 
@@ -165,22 +166,24 @@ static void test_params(void **state)
     assert_int_equal(count_of(c, 500), 3);
     json_decref(c);
     json_array_append_new(ids, json_integer(501));
-    assert_int_equal(call(f, "unread.for_room", J("{s:I, s:o}", "room_id", I(x->room), "user_ids",
-                                                  ids), NULL),
+    assert_int_equal(call(f, "unread.for_room",
+                          J("{s:I, s:o}", "room_id", I(x->room), "user_ids", ids), NULL),
                      CH_STORE_EINVAL);
-    assert_int_equal(call(f, "unread.for_room", J("{s:I, s:[]}", "room_id", I(x->room),
-                                                  "user_ids"), NULL),
+    assert_int_equal(call(f, "unread.for_room", J("{s:I, s:[]}", "room_id", I(x->room), "user_ids"),
+                          NULL),
                      CH_STORE_EINVAL);
-    assert_int_equal(call(f, "unread.for_room", J("{s:I, s:[s]}", "room_id", I(x->room),
-                                                  "user_ids", "1"), NULL),
+    assert_int_equal(call(f, "unread.for_room",
+                          J("{s:I, s:[s]}", "room_id", I(x->room), "user_ids", "1"), NULL),
                      CH_STORE_EINVAL);
     assert_int_equal(call(f, "unread.for_room", J("{s:[I]}", "user_ids", I(1)), NULL),
                      CH_STORE_EINVAL);
-    assert_int_equal(call(f, "read.mark_room", J("{s:I, s:[I]}", "user_id", I(2), "message_ids",
-                                                 I(x->m[0])), NULL),
+    assert_int_equal(call(f, "read.mark_room",
+                          J("{s:I, s:[I]}", "user_id", I(2), "message_ids", I(x->m[0])), NULL),
                      CH_STORE_EINVAL);
-    assert_int_equal(call(f, "read.mark_room", J("{s:I, s:I, s:[I]}", "user_id", I(2), "room_id",
-                                                 I(x->room), "message_ids", I(0)), NULL),
+    assert_int_equal(call(f, "read.mark_room",
+                          J("{s:I, s:I, s:[I]}", "user_id", I(2), "room_id", I(x->room),
+                            "message_ids", I(0)),
+                          NULL),
                      CH_STORE_EINVAL);
 }
 

@@ -141,7 +141,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
  * /tmp (a malloc'd path), removed with all it holds afterwards. */
 static int dir_setup(void **state)
 {
-    char *dir = strdup("/tmp/test_store_crypt.XX" "XX" "XX");
+    char *dir = strdup("/tmp/test_store_crypt.XX"
+                       "XX"
+                       "XX");
 
     assert_non_null(dir);
     assert_non_null(mkdtemp(dir));
@@ -443,8 +445,8 @@ static void parse_fails(const char *fmt, size_t key_bytes, const char *want1, co
 
 static void parse_errors_bad_id(void **state)
 {
-    const char *fmts[] = {"# keys\n\n0:%s\n", "# keys\n\n-1:%s\n", "#\n\nx:%s",
-                          "\n\n1x:%s\n", "\n\n:%s\n", "\n\n+1:%s\n",
+    const char *fmts[] = {"# keys\n\n0:%s\n",     "# keys\n\n-1:%s\n", "#\n\nx:%s",
+                          "\n\n1x:%s\n",          "\n\n:%s\n",         "\n\n+1:%s\n",
                           "\n\n99999999999:%s\n", "\n\n1 2:%s\n"};
 
     (void)state;
@@ -456,8 +458,8 @@ static void parse_errors_bad_id(void **state)
 static void parse_errors_duplicate_id(void **state)
 {
     (void)state;
-    parse_fails("1:%s\n2:%s\n# c\n01:%s\n", 32, "keyring:4:",
-                "key id 1 appears twice (first on line 1)");
+    parse_fails("1:%s\n2:%s\n# c\n01:%s\n", 32,
+                "keyring:4:", "key id 1 appears twice (first on line 1)");
 }
 
 static void parse_errors_key_length(void **state)
@@ -471,13 +473,13 @@ static void parse_errors_key_length(void **state)
 static void parse_errors_garbage_base64(void **state)
 {
     (void)state;
-    parse_fails("1:!!!!this is not base64 at all!!!!\n", 0,
-                "keyring:1: key is not valid base64", NULL);
-    parse_fails("1:WlpaWlpa lpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=\n", 0, "keyring:1:",
-                "not valid base64");
+    parse_fails("1:!!!!this is not base64 at all!!!!\n", 0, "keyring:1: key is not valid base64",
+                NULL);
+    parse_fails("1:WlpaWlpa lpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=\n", 0,
+                "keyring:1:", "not valid base64");
     /* canonical ends "Wlo=": 'p' has low bits set before the '=' */
-    parse_fails("#\n1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlp=\n", 0, "keyring:2:",
-                "not valid base64");
+    parse_fails("#\n1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlp=\n", 0,
+                "keyring:2:", "not valid base64");
     parse_fails("1:%s=\n", 32, "keyring:1:", "not valid base64");
 }
 
@@ -650,7 +652,7 @@ static int cmp_nonce(const void *a, const void *b) { return memcmp(a, b, 12); }
 static void nonces_of_1000_seals_distinct(void **state)
 {
     enum { N = 1000 };
-    unsigned char (*nonces)[12] = malloc(N * sizeof *nonces);
+    unsigned char(*nonces)[12] = malloc(N * sizeof *nonces);
     const fix *f = *state;
     sealed again = seal_ok(f->k, ROOM, 5, FIX_PLAIN, 4);
 
@@ -676,8 +678,8 @@ static void nonces_of_1000_seals_distinct(void **state)
 /* Decrypt s with raw EVP calls and the associated data built here from
  * the layout documented in store_crypt.c (u32 BE length, room bytes, i64
  * BE id), with key 32 bytes of key_fill: 0 if it authenticates. */
-static int independent_open(const sealed *s, unsigned char key_fill, const char *room,
-                            int64_t id, const char *want)
+static int independent_open(const sealed *s, unsigned char key_fill, const char *room, int64_t id,
+                            const char *want)
 {
     unsigned char key[32], aad[256], out[256];
     size_t rl = strlen(room), nn, dn;
@@ -696,8 +698,8 @@ static int independent_open(const sealed *s, unsigned char key_fill, const char 
          EVP_DecryptUpdate(ctx, NULL, &outl, aad, (int)(rl + 12)) == 1 &&
          EVP_DecryptUpdate(ctx, out, &outl, data, (int)(dn - 16)) == 1 &&
          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, 16, data + dn - 16) == 1 &&
-         EVP_DecryptFinal_ex(ctx, out + outl, &outl) == 1 &&
-         memcmp(out, want, strlen(want)) == 0 && dn - 16 == strlen(want);
+         EVP_DecryptFinal_ex(ctx, out + outl, &outl) == 1 && memcmp(out, want, strlen(want)) == 0 &&
+         dn - 16 == strlen(want);
     EVP_CIPHER_CTX_free(ctx);
     free(nonce);
     free(data);
@@ -731,8 +733,8 @@ static void *seal_open_many(void *arg)
         int n = snprintf(plain, sizeof plain, "message %d", i), bad;
 
         bad = ch_seal(k, ROOM, i, plain, (size_t)n, &s.key_id, &s.nonce, &s.data) != 0 ||
-              ch_open(k, s.key_id, ROOM, i, s.nonce, s.data, &out, &len) != 0 ||
-              s.key_id != 2 || len != (size_t)n || memcmp(out, plain, len) != 0;
+              ch_open(k, s.key_id, ROOM, i, s.nonce, s.data, &out, &len) != 0 || s.key_id != 2 ||
+              len != (size_t)n || memcmp(out, plain, len) != 0;
         free(out);
         sealed_free(&s);
         if (bad)

@@ -180,7 +180,9 @@ static void test_no_plaintext(void **state)
     assert_string_equal(STR(NTH(m, 1), "content"), marker);
     json_decref(m);
     assert_int_equal(raw_int("SELECT count(*) FROM messages WHERE content LIKE '%%%s%%'"
-                             " OR nonce LIKE '%%%s%%'", marker, marker), 0);
+                             " OR nonce LIKE '%%%s%%'",
+                             marker, marker),
+                     0);
     if (G.pg)
         return;
     close_store(&f->loop, f->s);
@@ -209,8 +211,8 @@ static void test_tamper(void **state)
     char *ca = COL("content", a), *na = COL("nonce", a), *cb = COL("content", b);
     char *nb = COL("nonce", b), *bad = strdup(ca), err[200];
 #undef COL
-#define SET(c, n, id)                                                                        \
-    free(raw("UPDATE messages SET content = '%s', nonce = '%s' WHERE id = %lld", c, n,        \
+#define SET(c, n, id)                                                                  \
+    free(raw("UPDATE messages SET content = '%s', nonce = '%s' WHERE id = %lld", c, n, \
              (long long)(id)))
 
     bad[2] = bad[2] == 'A' ? 'B' : 'A'; /* a few bits of the ciphertext changed */
@@ -271,9 +273,8 @@ static void test_migrations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_group_commit), T(test_queue_bound), T(test_close_drains),
-        T(test_status_and_none), T(test_no_plaintext), T(test_tamper), T(test_key_rotation),
-        T(test_migrations),
+        T(test_group_commit), T(test_queue_bound), T(test_close_drains), T(test_status_and_none),
+        T(test_no_plaintext), T(test_tamper),      T(test_key_rotation), T(test_migrations),
     };
 
     return store_suite_main("store_engine", tests, sizeof tests / sizeof tests[0]);

@@ -179,8 +179,7 @@ static void loop_not_blocked(void **state)
     assert_true(run_until(&f, all_done, &rs, 60000));
     assert_all_ok(r, 2000);
     printf("# 2000 appends in %.0f ms; 2 ms timer fired %llu times, longest gap %.1f ms\n",
-           (double)(uv_hrtime() - t0) / 1e6, (unsigned long long)p.ticks,
-           (double)p.max_gap / 1e6);
+           (double)(uv_hrtime() - t0) / 1e6, (unsigned long long)p.ticks, (double)p.max_gap / 1e6);
     assert_true(p.ticks > 5);
     assert_true(p.max_gap < 100 * 1000000ULL);
     uv_close((uv_handle_t *)&p.t, NULL);
@@ -205,7 +204,6 @@ static void queue_bound_is_ebusy(void **state)
     assert_int_equal(r[10].done, 0);
     fx_close(&f);
 }
-
 
 /* A server error in one request of a batch: that request alone fails
  * (EIO with the server's message), the others are committed together. */

@@ -254,7 +254,8 @@ static void lost_commit_result_is_retried(void **state)
     assert_int_equal(room_msgs(&f), 20);
     for (size_t i = 0; i < 20; i++)
         assert_int_equal(q_int("SELECT id FROM messages WHERE room_id = %lld AND client_msg_id ="
-                               " 'lost-%zu'", (long long)f.room_id, i),
+                               " 'lost-%zu'",
+                               (long long)f.room_id, i),
                          r[i].id);
     fx_close(&f);
     px_stop(&px);
@@ -367,7 +368,8 @@ static void restart_while_sending(void **state)
     assert_all_ok(w.r, w.n);
     assert_int_equal(room_msgs(&f), 1000);
     assert_int_equal(q_int("SELECT count(DISTINCT client_msg_id) FROM messages"
-                           " WHERE room_id = %lld", (long long)f.room_id),
+                           " WHERE room_id = %lld",
+                           (long long)f.room_id),
                      1000);
     assert_true(run_until(&f, is_ok, &f, WAIT_MS));
     assert_true(status_int(&f, "reconnects") >= 1);

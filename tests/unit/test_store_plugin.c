@@ -16,24 +16,26 @@
 #include "store_fixture.h"
 
 #include "store_plugin.h"
-#include "store_plugin_impl.h"   /* ch_pl_split */
+#include "store_plugin_impl.h" /* ch_pl_split */
 
 /* ---- the schemas under test --------------------------------------------- */
 
-#define NOTES_V1_SQL                                                                     \
-    "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner BIGINT NOT NULL,"                 \
-    " title TEXT NOT NULL UNIQUE, body TEXT, memo TEXT, score REAL);\n"                 \
-    "-- the owner's notes; a ';' in a comment\n"                                        \
+#define NOTES_V1_SQL                                                     \
+    "CREATE TABLE notes (id INTEGER PRIMARY KEY, owner BIGINT NOT NULL," \
+    " title TEXT NOT NULL UNIQUE, body TEXT, memo TEXT, score REAL);\n"  \
+    "-- the owner's notes; a ';' in a comment\n"                         \
     "CREATE INDEX notes_owner ON notes (owner)"
-#define NOTES_V1_PG                                                                      \
-    "CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, owner BIGINT NOT NULL,"               \
-    " title TEXT NOT NULL UNIQUE, body TEXT, memo TEXT, score DOUBLE PRECISION);"       \
+#define NOTES_V1_PG                                                               \
+    "CREATE TABLE notes (id BIGSERIAL PRIMARY KEY, owner BIGINT NOT NULL,"        \
+    " title TEXT NOT NULL UNIQUE, body TEXT, memo TEXT, score DOUBLE PRECISION);" \
     " CREATE INDEX notes_owner ON notes (owner)"
 
 static const chanhost_migration notes_migs[] = {
     {1, NOTES_V1_SQL, NOTES_V1_PG},
-    {2, "CREATE TABLE notes_votes (note_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"
-        " at BIGINT NOT NULL, PRIMARY KEY (note_id, user_id))", NULL},
+    {2,
+     "CREATE TABLE notes_votes (note_id BIGINT NOT NULL, user_id BIGINT NOT NULL,"
+     " at BIGINT NOT NULL, PRIMARY KEY (note_id, user_id))",
+     NULL},
 };
 
 static const char *const p_add[] = {"owner", "title", "seal:body", "score", NULL};
@@ -48,25 +50,24 @@ static const chanhost_step s_add[] = {
     {"INSERT INTO notes (owner, title, body, score) VALUES ($1, $2, $3, $4) RETURNING id", NULL,
      p_add, CHANHOST_ROWS_ONE, NULL}};
 static const chanhost_step s_get[] = {
-    {"SELECT id, owner, title, body, memo FROM notes WHERE id = $1", NULL, p_id,
-     CHANHOST_ROWS_ONE, "note"}};
-static const chanhost_step s_find[] = {
-    {"SELECT id, title FROM notes WHERE title = $1", NULL, p_title, CHANHOST_ROWS_OPTIONAL,
+    {"SELECT id, owner, title, body, memo FROM notes WHERE id = $1", NULL, p_id, CHANHOST_ROWS_ONE,
      "note"}};
+static const chanhost_step s_find[] = {{"SELECT id, title FROM notes WHERE title = $1", NULL,
+                                        p_title, CHANHOST_ROWS_OPTIONAL, "note"}};
 static const chanhost_step s_list[] = {
     {"SELECT id, title, body FROM notes WHERE owner = $1 ORDER BY id", NULL, p_owner,
      CHANHOST_ROWS_ALL, "notes"}};
 static const chanhost_step s_memo[] = {
     {"UPDATE notes SET memo = $2 WHERE id = $1", NULL, p_memo, CHANHOST_ROWS_NONE, NULL}};
-static const chanhost_step s_vote[] = {
-    {"INSERT INTO notes_votes (note_id, user_id, at) VALUES ($1, $2, $3)"
-     " ON CONFLICT DO NOTHING RETURNING note_id", NULL, p_vote, CHANHOST_ROWS_OPTIONAL,
-     "inserted"},
-    {"SELECT count(*) AS votes FROM notes_votes WHERE note_id = $1", NULL, p_note,
-     CHANHOST_ROWS_ONE, NULL}};
+static const chanhost_step s_vote[] =
+    {{"INSERT INTO notes_votes (note_id, user_id, at) VALUES ($1, $2, $3)"
+      " ON CONFLICT DO NOTHING RETURNING note_id",
+      NULL, p_vote, CHANHOST_ROWS_OPTIONAL, "inserted"},
+     {"SELECT count(*) AS votes FROM notes_votes WHERE note_id = $1", NULL, p_note,
+      CHANHOST_ROWS_ONE, NULL}};
 
 static const chanhost_op notes_ops[] = {
-    {"add", 1, s_add, 1},   {"get", 0, s_get, 1},    {"find", 0, s_find, 1},
+    {"add", 1, s_add, 1},   {"get", 0, s_get, 1},       {"find", 0, s_find, 1},
     {"list", 0, s_list, 1}, {"set_memo", 1, s_memo, 1}, {"vote", 1, s_vote, 2},
 };
 static const char *const notes_sealed[] = {"notes.body", "notes.memo", NULL};
@@ -114,7 +115,8 @@ static mres migrate(fx *f, ch_store_schema *sc)
 static int has_table(const char *t)
 {
     return (int)raw_int(G.pg ? "SELECT count(*) FROM pg_tables WHERE tablename = '%s'"
-                             : "SELECT count(*) FROM sqlite_master WHERE name = '%s'", t);
+                             : "SELECT count(*) FROM sqlite_master WHERE name = '%s'",
+                        t);
 }
 
 /* The full "notes" (v2, every op) migrated and installed; uninstall and
@@ -139,8 +141,9 @@ static void notes_done(ch_store_schema *sc)
 /* notes.add; the new id. */
 static int64_t add_note(fx *f, int64_t owner, const char *title, const char *body)
 {
-    json_t *r = ok(f, "notes.add", J("{s:I, s:s, s:s?, s:f}", "owner", I(owner), "title", title,
-                                     "body", body, "score", 1.5));
+    json_t *r = ok(f, "notes.add",
+                   J("{s:I, s:s, s:s?, s:f}", "owner", I(owner), "title", title, "body", body,
+                     "score", 1.5));
     int64_t id = jint(r, "id");
 
     json_decref(r);
@@ -173,8 +176,9 @@ static void migrations_once_then_the_new_one(void **state)
     assert_int_equal(m.applied, 1);
     assert_true(has_table("notes_votes"));
     assert_int_equal(raw_int("SELECT max(version) FROM ch_plugin_migrations WHERE plugin = "
-                             "'notes'"), 2);
-    m = migrate(f, v1);   /* the old build against the newer database */
+                             "'notes'"),
+                     2);
+    m = migrate(f, v1); /* the old build against the newer database */
     assert_int_equal(m.status, CH_STORE_EIO);
     assert_non_null(strstr(m.error, "newer than this build's 1"));
     ch_store_schema_unref(v1);
@@ -224,8 +228,7 @@ static void failing_migration_leaves_nothing(void **state)
 static void concurrent_migrations_apply_once(void **state)
 {
     fx *f = *state;
-    static const chanhost_migration race[] = {
-        {1, "CREATE TABLE race_t (x INTEGER)", NULL}};
+    static const chanhost_migration race[] = {{1, "CREATE TABLE race_t (x INTEGER)", NULL}};
     chanhost_schema d = {race, 1, NULL, 0, NULL, NULL};
     char err[200];
     ch_store_schema *a = ch_store_schema_new("race", &d, err, sizeof err);
@@ -244,8 +247,7 @@ static void concurrent_migrations_apply_once(void **state)
     assert_int_equal(ma.version, 1);
     assert_int_equal(mb.version, 1);
     assert_true(has_table("race_t"));
-    assert_int_equal(raw_int("SELECT count(*) FROM ch_plugin_migrations WHERE plugin = 'race'"),
-                     1);
+    assert_int_equal(raw_int("SELECT count(*) FROM ch_plugin_migrations WHERE plugin = 'race'"), 1);
     ch_store_schema_unref(a);
     ch_store_schema_unref(b);
 }
@@ -348,11 +350,11 @@ static void operations_bind_and_read(void **state)
     EXPECT(CH_STORE_EEXIST, "notes.add", "{s:i, s:s, s:n, s:n}", "owner", 8, "title", "plain",
            "body", "score");
     assert_int_equal(ch_store_call(f->s, "notes.add", J("{s:i, s:s}", "owner", 1, "title", "t"),
-                                   on_res, NULL), CH_STORE_EINVAL);   /* body, score missing */
+                                   on_res, NULL),
+                     CH_STORE_EINVAL); /* body, score missing */
     assert_int_equal(ch_store_call(f->s, "notes.get", J("{s:[i]}", "id", 1), on_res, NULL),
                      CH_STORE_EINVAL);
-    assert_int_equal(ch_store_call(f->s, "notes.nothing", J("{}"), on_res, NULL),
-                     CH_STORE_EINVAL);
+    assert_int_equal(ch_store_call(f->s, "notes.nothing", J("{}"), on_res, NULL), CH_STORE_EINVAL);
     r = ok(f, "notes.vote", J("{s:I, s:i}", "note_id", I(a), "user_id", 3));
     assert_int_equal(jint(GET(r, "inserted"), "note_id"), a);
     assert_int_equal(jint(r, "votes"), 1);
@@ -445,24 +447,24 @@ static void export_and_import(void **state)
     int64_t id;
     int found = 0;
 
-    reopen(f, G.key12);   /* sealed_columns left a value sealed with key 2 */
+    reopen(f, G.key12); /* sealed_columns left a value sealed with key 2 */
     add_note(f, 11, "exp-a", "body a");
     r = ok(f, "notes.@export.notes", J("{}"));
     rows = GET(r, "rows");
     assert_true(json_array_size(rows) >= 1);
-    json_array_foreach(rows, i, row) {   /* ordered by canonical text */
+    json_array_foreach(rows, i, row)
+    { /* ordered by canonical text */
         text = json_dumps(row, JSON_COMPACT | JSON_SORT_KEYS);
         assert_true(!prev || strcmp(prev, text) < 0);
         free(prev);
         prev = text;
-        found += strcmp(STR(row, "title"), "exp-a") == 0 &&
-                 strcmp(STR(row, "body"), "body a") == 0;
+        found += strcmp(STR(row, "title"), "exp-a") == 0 && strcmp(STR(row, "body"), "body a") == 0;
     }
     free(prev);
     assert_int_equal(found, 1);
     json_decref(r);
-    row = J("{s:i, s:i, s:s, s:s, s:n, s:s}", "id", 5000, "owner", 12, "title", "imported",
-            "body", "from a file", "memo", "score", "2.5");
+    row = J("{s:i, s:i, s:s, s:s, s:n, s:s}", "id", 5000, "owner", 12, "title", "imported", "body",
+            "from a file", "memo", "score", "2.5");
     op = ch_store_plugin_import_op("notes", "notes", row);
     assert_string_equal(op, "notes.@import.notes:body,id,memo,owner,score,title");
     r = ok(f, op, json_deep_copy(row));

@@ -112,8 +112,10 @@ static void test_read_receipts(void **state)
                         list(want, sizeof want, 2, b1, b2));
     assert_string_equal(marked(f, "read.mark", mark(1, 2, b1, b2), got, sizeof got), "");
     /* user 3 reads in bulk up to a2, then the rest; bob (2) alice's only */
-    assert_string_equal(marked(f, "read.bulk", J("{s:I, s:I, s:I}", "user_id", I(3), "room_id",
-                                                 I(room), "up_to_id", I(a2)), got, sizeof got),
+    assert_string_equal(marked(f, "read.bulk",
+                               J("{s:I, s:I, s:I}", "user_id", I(3), "room_id", I(room), "up_to_id",
+                                 I(a2)),
+                               got, sizeof got),
                         list(want, sizeof want, 3, a1, b1, a2));
     assert_string_equal(marked(f, "read.bulk", J(BULK(3)), got, sizeof got),
                         list(want, sizeof want, 1, b2));
@@ -159,7 +161,10 @@ static void test_unread_counts(void **state)
     json_t *got, *rooms;
 
     for (int i = 0; i < 3; i++)
-        DO("participant.add", "{s:I, s:I}", "room_id", I(i == 0 ? r1 : i == 1 ? r2 : r3),
+        DO("participant.add", "{s:I, s:I}", "room_id",
+           I(i == 0   ? r1
+             : i == 1 ? r2
+                      : r3),
            "user_id", I(user));
     post(f, r1, other, "one");
     m = post(f, r1, other, "two");
@@ -194,7 +199,9 @@ static void test_unread_counts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_history), T(test_read_receipts), T(test_unread_counts),
+        T(test_history),
+        T(test_read_receipts),
+        T(test_unread_counts),
     };
 
     return store_suite_main("store_read", tests, sizeof tests / sizeof tests[0]);

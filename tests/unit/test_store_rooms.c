@@ -42,9 +42,9 @@ static int64_t room(fx *f, const char *key, const char *kind, int64_t u1, int64_
 /* Append text to room as sender with an extra {"n": n}; the id. */
 static int64_t post_n(fx *f, int64_t room_id, int64_t sender, const char *text, int n)
 {
-    json_t *r = ok(f, "message.append", J("{s:I, s:I, s:s, s:{s:i}}", "room_id", I(room_id),
-                                          "sender_id", I(sender), "content", text, "extra", "n",
-                                          n));
+    json_t *r = ok(f, "message.append",
+                   J("{s:I, s:I, s:s, s:{s:i}}", "room_id", I(room_id), "sender_id", I(sender),
+                     "content", text, "extra", "n", n));
     int64_t id = json_integer_value(GET(r, "id"));
 
     json_decref(r);
@@ -98,12 +98,14 @@ static void test_conversations(void **state)
     int64_t r1, r2;
     json_t *cs, *m;
 
-    r1 = room(f, key_of(x->base, k, sizeof k, "ad:1:client:%lld", (long long)c1), "ad_chat", c1, pub);
-    r2 = room(f, key_of(x->base, k, sizeof k, "ad:1:client:%lld", (long long)c2), "ad_chat", c2, pub);
+    r1 = room(f, key_of(x->base, k, sizeof k, "ad:1:client:%lld", (long long)c1), "ad_chat", c1,
+              pub);
+    r2 = room(f, key_of(x->base, k, sizeof k, "ad:1:client:%lld", (long long)c2), "ad_chat", c2,
+              pub);
     room(f, key_of(x->base, k, sizeof k, "ad:11:client:%lld", (long long)c1), "ad_chat", c1, pub);
-    room(f, key_of(x->base, k, sizeof k, "ad:1:client:999"), "ad_chat", c1, 0); /* pub not in it */
+    room(f, key_of(x->base, k, sizeof k, "ad:1:client:999"), "ad_chat", c1, 0);  /* pub not in it */
     room(f, key_of(x->base, k, sizeof k, "ad:1:client:998"), "support", pub, 0); /* other kind */
-    room(f, key_of(x->base, k, sizeof k, "ad:1"), "ad_chat", pub, 0);           /* prefix longer */
+    room(f, key_of(x->base, k, sizeof k, "ad:1"), "ad_chat", pub, 0);            /* prefix longer */
     for (int i = 0; i < 6; i++) {
         snprintf(text, sizeof text, "m%d", i);
         ids[i] = post_n(f, r1, i % 2 ? pub : c1, text, i);
@@ -185,8 +187,8 @@ static void test_empty_and_params(void **state)
                           &out),
                      CH_STORE_EINVAL);
     assert_int_equal(call(f, "room.conversations",
-                          J("{s:I, s:s, s:s}", "user_id", I(1), "kind", "ad_chat",
-                            "key_prefix", ""),
+                          J("{s:I, s:s, s:s}", "user_id", I(1), "kind", "ad_chat", "key_prefix",
+                            ""),
                           &out),
                      CH_STORE_EINVAL);
 }

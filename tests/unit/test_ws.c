@@ -31,12 +31,12 @@
 #include "ws.h"
 
 static const chanhost_api *api;
-static int receives;            /* receive callbacks seen */
+static int receives; /* receive callbacks seen */
 static size_t last_len;
-static int flood;               /* messages the plugin sends per receive */
-static int drain_left;          /* 1 KiB messages still to send, one per drain */
-static int drain_calls;         /* on_drain callbacks seen */
-static int in_on_drain;         /* set around api->on_drain calls */
+static int flood;       /* messages the plugin sends per receive */
+static int drain_left;  /* 1 KiB messages still to send, one per drain */
+static int drain_calls; /* on_drain callbacks seen */
+static int in_on_drain; /* set around api->on_drain calls */
 
 /* The queue was written: send the next 1 KiB message and ask again (a
  * second ask while one waits is refused); never inside on_drain. */
@@ -83,14 +83,14 @@ static void t_receive(chanhost_conn *c, void *st, const char *d, size_t n, int b
     receives++;
     last_len = n;
     if (drain_left) {
-        in_on_drain = 1;   /* nothing queued: the callback still waits */
+        in_on_drain = 1; /* nothing queued: the callback still waits */
         assert_int_equal(api->on_drain(c, t_drained, &drain_left), CHANHOST_OK);
         in_on_drain = 0;
         return;
     }
     if (!flood) {
-        (bin ? api->send_binary : (int (*)(chanhost_conn *, const void *, size_t))api->send_text)(
-            c, d, n);
+        (bin ? api->send_binary
+             : (int (*)(chanhost_conn *, const void *, size_t))api->send_text)(c, d, n);
         return;
     }
     memset(big, 'x', sizeof big);
@@ -106,17 +106,18 @@ static void t_disconnect(chanhost_conn *c, void *st, int code)
     (void)code;
 }
 
-static const chanhost_plugin test_desc = CHANHOST_PLUGIN_INIT(
-    .name = "t", .version = "0", .init = t_init, .connect = t_connect, .receive = t_receive,
-    .disconnect = t_disconnect);
+static const chanhost_plugin test_desc = CHANHOST_PLUGIN_INIT(.name = "t", .version = "0",
+                                                              .init = t_init, .connect = t_connect,
+                                                              .receive = t_receive,
+                                                              .disconnect = t_disconnect);
 
 typedef struct fx {
     uv_loop_t loop;
     ch_app app;
     int port;
-    int fd;                 /* the client */
+    int fd; /* the client */
     unsigned char buf[1 << 20];
-    size_t len;             /* bytes received by the client, unread */
+    size_t len; /* bytes received by the client, unread */
 } fx;
 
 /* Step the loop until the client has at least `want` bytes, or EOF, or 5 s
@@ -186,7 +187,7 @@ static int read_frame(fx *f, unsigned char *out, size_t cap, size_t *n)
         len = (size_t)f->buf[2] << 8 | f->buf[3];
         hl = 4;
     }
-    assert_int_equal(f->buf[1] & 0x80, 0);   /* server frames are unmasked */
+    assert_int_equal(f->buf[1] & 0x80, 0); /* server frames are unmasked */
     assert_true(pump(f, hl + len) >= hl + len);
     assert_true(len <= cap);
     memcpy(out, f->buf + hl, len);
@@ -217,7 +218,8 @@ static void handshake(fx *f)
     int n = snprintf(req, sizeof req,
                      "GET /ws/t/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Sec-WebSocket-Version: 13\r\n\r\n", f->port);
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     f->port);
 
     assert_int_equal(send(f->fd, req, (size_t)n, 0), n);
     while (!(end = memmem(f->buf, f->len, "\r\n\r\n", 4)))
@@ -250,7 +252,7 @@ static int setup(void **state)
     uv_loop_init(&f->loop);
     assert_int_equal(ch_app_init(&f->app, &f->loop, &cfg), 0);
     assert_int_equal(ch_app_listen(&f->app), 0);
-    assert_int_equal(ch_app_load(&f->app), 0);   /* "t" fails to load from disk */
+    assert_int_equal(ch_app_load(&f->app), 0); /* "t" fails to load from disk */
     p->name = strdup("t");
     p->file = strdup("(in-process)");
     p->desc = &test_desc;
@@ -359,7 +361,7 @@ static void fragments_arrive_as_one_message(void **state)
 
     handshake(f);
     send_frame(f, 0, 1, "frag", 4, 1);
-    send_frame(f, 1, 9, "pp", 2, 1);            /* a ping between fragments */
+    send_frame(f, 1, 9, "pp", 2, 1); /* a ping between fragments */
     send_frame(f, 1, 0, "ments", 5, 1);
     /* the pong and the echo, in either order (RFC 6455 lets a pong go
      * whenever it is practical) */
@@ -392,13 +394,13 @@ static void slow_client_is_closed_1013(void **state)
 
     setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     handshake(f);
-    flood = 1000;   /* ~1 MB towards a 64 KiB queue */
+    flood = 1000; /* ~1 MB towards a 64 KiB queue */
     send_frame(f, 1, 1, "go", 2, 1);
     for (i = 0; i < 5000 && ch_metric_get(CH_M_SLOW_CLOSES) == before; i++) {
         struct pollfd none = {-1, 0, 0};
 
         uv_run(&f->loop, UV_RUN_NOWAIT);
-        poll(&none, 1, 1);   /* give the kernel a moment between steps */
+        poll(&none, 1, 1); /* give the kernel a moment between steps */
     }
     assert_int_equal(receives, 1);
     assert_int_equal(ch_metric_get(CH_M_SLOW_CLOSES), before + 1);
@@ -430,7 +432,7 @@ static void drain_paces_a_large_send(void **state)
         assert_int_equal(p[0], 'y');
     }
     for (i = 0; i < 5000 && drain_calls < 1001; i++)
-        uv_run(&f->loop, UV_RUN_NOWAIT);   /* the last write's callback */
+        uv_run(&f->loop, UV_RUN_NOWAIT); /* the last write's callback */
     assert_int_equal(drain_calls, 1001);
     assert_int_equal(f->len, 0);
     assert_int_equal(ch_metric_get(CH_M_SLOW_CLOSES), before);

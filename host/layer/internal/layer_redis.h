@@ -29,17 +29,17 @@
 #include "layer.h"
 #include "redis_url.h"
 
-#define CH_RL_PREFIX "chanhost"          /* of every Redis key and channel */
+#define CH_RL_PREFIX "chanhost" /* of every Redis key and channel */
 #define CH_RL_VERSION 1
-#define CH_RL_ID_LEN 16                  /* raw process id bytes */
+#define CH_RL_ID_LEN 16 /* raw process id bytes */
 #define CH_RL_HEADER (1 + CH_RL_ID_LEN + 8)
-#define CH_RL_KEY_MAX 128                /* room for any key we build */
+#define CH_RL_KEY_MAX 128 /* room for any key we build */
 
 /* A decoded payload; text points into the decoded buffer. */
 typedef struct ch_rl_payload {
     uint8_t sender[CH_RL_ID_LEN];
     uint64_t seq;
-    char target[CH_NAME_MAX];      /* direct sends; "" for group sends */
+    char target[CH_NAME_MAX]; /* direct sends; "" for group sends */
     const char *text;
     size_t text_len;
 } ch_rl_payload;
@@ -90,18 +90,18 @@ typedef void (*ch_rl_conn_fn)(ch_rl_conn *c, const char *why);
  * after 100 ms doubling to 5 s; a connect not ready within 5 s counts as
  * lost.  ac->data points at the ch_rl_conn; owner is the user's. */
 struct ch_rl_conn {
-    redisAsyncContext *ac;         /* NULL when not connected */
-    int st;                        /* CH_RL_IDLE / CONNECTING / READY */
+    redisAsyncContext *ac; /* NULL when not connected */
+    int st;                /* CH_RL_IDLE / CONNECTING / READY */
     void *owner;
-    const char *role;              /* "sender" (PUBLISH), "subscriber": for logs */
+    const char *role; /* "sender" (PUBLISH), "subscriber": for logs */
     const ch_rl_url *url;
     uv_loop_t *loop;
     ch_rl_conn_fn on_ready, on_lost;
-    uv_timer_t timer;              /* retry delay / ready deadline / teardown */
+    uv_timer_t timer; /* retry delay / ready deadline / teardown */
     uint64_t backoff_ms;
-    ch_rl_dns *dns;                /* a name lookup in flight, or NULL */
-    uint64_t reconnects;           /* times ready again after being ready */
-    char why[160];                 /* reason for a deferred teardown */
+    ch_rl_dns *dns;      /* a name lookup in flight, or NULL */
+    uint64_t reconnects; /* times ready again after being ready */
+    char why[160];       /* reason for a deferred teardown */
     unsigned doomed : 1, ever_ready : 1, closed : 1;
 };
 
@@ -123,36 +123,36 @@ void ch_rl_conn_close(ch_rl_conn *c);
 /* A group with local members and those members: a mirror of layer.c's,
  * for resubscribing and for the heartbeat. */
 typedef struct ch_rl_group {
-    struct ch_rl_group *prev, *next;  /* every group, for the refresh cursor */
-    ch_hmap members;               /* channel name -> the same malloc'd name */
-    uint64_t global;               /* last cross-process count, 0: unknown */
+    struct ch_rl_group *prev, *next; /* every group, for the refresh cursor */
+    ch_hmap members;                 /* channel name -> the same malloc'd name */
+    uint64_t global;                 /* last cross-process count, 0: unknown */
     char name[];
 } ch_rl_group;
 
-typedef struct ch_rl_qitem ch_rl_qitem;   /* layer_redis.c's outage buffer */
+typedef struct ch_rl_qitem ch_rl_qitem; /* layer_redis.c's outage buffer */
 
 /* One backend (one per layer). */
 typedef struct ch_rl_backend {
     ch_layer *l;
     uv_loop_t *loop;
     ch_rl_url url;
-    uint8_t id[CH_RL_ID_LEN];      /* this process */
+    uint8_t id[CH_RL_ID_LEN]; /* this process */
     char id_hex[33];
-    char pkey[CH_RL_KEY_MAX];      /* this process's channel */
+    char pkey[CH_RL_KEY_MAX]; /* this process's channel */
     uint64_t seq;
     ch_rl_conn pub, sub;
-    ch_hmap groups;                /* name -> ch_rl_group */
+    ch_hmap groups; /* name -> ch_rl_group */
     ch_rl_group *ghead, *gtail;
-    ch_rl_group *cursor;           /* next group to refresh, NULL: idle */
+    ch_rl_group *cursor; /* next group to refresh, NULL: idle */
     uv_timer_t heartbeat, refresh;
     ch_rl_qitem *qhead, *qtail;
     size_t qcount, qbytes;
-    size_t pending;                /* pub: bytes sent awaiting replies */
-    uint64_t ping_sent_ns;         /* 0: no PING outstanding */
+    size_t pending;        /* pub: bytes sent awaiting replies */
+    uint64_t ping_sent_ns; /* 0: no PING outstanding */
     unsigned up : 1, congested : 1, warned : 1, ever_up : 1, destroying : 1;
-    uint64_t down_since;           /* uv_now() when it went down */
+    uint64_t down_since; /* uv_now() when it went down */
     uint64_t outage_flushed, outage_dropped;
-    char why[200];                 /* last reason for being down */
+    char why[200]; /* last reason for being down */
     char state[sizeof(ch_rl_url){0}.where + 240];
     ch_layer_redis_stats st;
     struct ch_rl_backend *next_live;
@@ -164,13 +164,12 @@ int ch_rl_pub_open(const ch_rl_backend *b);
 /* layer_redis.c: send argv on pub, its bytes counted as pending until the
  * reply.  fn NULL: a callback that only does that accounting; else fn
  * must call ch_rl_pub_done with *len_out (set here).  Returns 0 or -1. */
-int ch_rl_pub_argv(ch_rl_backend *b, redisCallbackFn *fn, void *privdata, size_t *len_out,
-                   int argc, const char **argv, const size_t *lens);
+int ch_rl_pub_argv(ch_rl_backend *b, redisCallbackFn *fn, void *privdata, size_t *len_out, int argc,
+                   const char **argv, const size_t *lens);
 
 /* layer_redis.c: the same for up to 4 NUL-terminated arguments, the list
  * ended by NULL, with the accounting-only callback. */
-int ch_rl_pub_cmd(ch_rl_backend *b, const char *a0, const char *a1, const char *a2,
-                  const char *a3);
+int ch_rl_pub_cmd(ch_rl_backend *b, const char *a0, const char *a1, const char *a2, const char *a3);
 
 /* layer_redis.c: the reply to a command of len bytes came (or was lost). */
 void ch_rl_pub_done(ch_rl_backend *b, size_t len);

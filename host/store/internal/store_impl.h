@@ -36,12 +36,12 @@ typedef struct ch_store_req ch_store_req;
 enum ch_store_kind { CH_STORE_SQLITE = 0, CH_STORE_PG = 1 };
 
 /* Return values of a rows hook. */
-#define CH_STEP_NEXT 0   /* go on with the following step */
-#define CH_STEP_DONE 1   /* the operation is complete (skip the rest) */
+#define CH_STEP_NEXT 0 /* go on with the following step */
+#define CH_STEP_DONE 1 /* the operation is complete (skip the rest) */
 /* negative: failed; the hook has set req->status and req->error */
 
 typedef struct ch_store_step {
-    const char *sql;        /* the statement, $N placeholders */
+    const char *sql; /* the statement, $N placeholders */
     /* New JSON array of the statement's parameters, or NULL after setting
      * req->status/error.  NULL hook: no parameters. */
     json_t *(*bind)(ch_store_req *req);
@@ -50,8 +50,8 @@ typedef struct ch_store_step {
 } ch_store_step;
 
 typedef struct ch_store_op {
-    const char *name;              /* "message.append" */
-    int writes;                    /* needs a write transaction */
+    const char *name; /* "message.append" */
+    int writes;       /* needs a write transaction */
     /* Validate req->params on the loop thread before queueing; may fill
      * req->ctx.  Returns 0 or CH_STORE_EINVAL (with req->error set). */
     int (*prepare)(ch_store_req *req);
@@ -67,18 +67,18 @@ typedef struct ch_store_op {
 } ch_store_op;
 
 struct ch_store_req {
-    ch_store_req *next;            /* engine queues */
+    ch_store_req *next; /* engine queues */
     const ch_store_op *op;
-    json_t *params;                /* owned: the caller's parameters */
-    json_t *ctx;                   /* owned: scratch object for the steps */
-    json_t *result;                /* owned: set by the steps (an object) */
-    int status;                    /* 0 or CH_STORE_E* */
+    json_t *params; /* owned: the caller's parameters */
+    json_t *ctx;    /* owned: scratch object for the steps */
+    json_t *result; /* owned: set by the steps (an object) */
+    int status;     /* 0 or CH_STORE_E* */
     char error[160];
-    size_t step;                   /* the next step to run */
-    unsigned attempts;             /* how often an engine started it */
-    const ch_keyring *keys;        /* for sealing and opening content */
-    int64_t now_ms;                /* wall clock when queued (timestamps) */
-    uint64_t queued_ms;            /* loop time when queued (latency) */
+    size_t step;            /* the next step to run */
+    unsigned attempts;      /* how often an engine started it */
+    const ch_keyring *keys; /* for sealing and opening content */
+    int64_t now_ms;         /* wall clock when queued (timestamps) */
+    uint64_t queued_ms;     /* loop time when queued (latency) */
     ch_store_cb cb;
     void *arg;
 };
@@ -96,8 +96,7 @@ const ch_store_op *ch_st_plugin_op(const char *name);
 
 /* ch_store_call with the op itself (the host's plugin machinery runs ops
  * that have no name to look up: migrations).  Same contract. */
-int ch_store_call_op(ch_store *s, const ch_store_op *op, json_t *params, ch_store_cb cb,
-                     void *arg);
+int ch_store_call_op(ch_store *s, const ch_store_op *op, json_t *params, ch_store_cb cb, void *arg);
 
 /* The store's keyring (borrowed, for the life of the store). */
 const ch_keyring *ch_store_keys(ch_store *s);
@@ -126,7 +125,7 @@ const char *const *ch_store_migrations(int kind, size_t *n);
  * "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)"
  * (version, milliseconds since the epoch), all in one transaction.  A
  * database whose version is above the number of migrations is refused. */
-#define CH_STORE_MIGRATIONS_TABLE                                              \
+#define CH_STORE_MIGRATIONS_TABLE                                                \
     "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY," \
     " applied_at BIGINT NOT NULL)"
 
@@ -136,8 +135,8 @@ const char *const *ch_store_migrations(int kind, size_t *n);
  * the loop thread and must not block.
  */
 typedef struct ch_store_engine {
-    const char *name;              /* "sqlite", "postgresql" */
-    int kind;                      /* CH_STORE_SQLITE / CH_STORE_PG */
+    const char *name; /* "sqlite", "postgresql" */
+    int kind;         /* CH_STORE_SQLITE / CH_STORE_PG */
     /* Connect (PostgreSQL may come up later: not an error), apply
      * migrations, start.  *self: the engine's state. */
     int (*open)(ch_store *s, const char *url, void **self, char *err, size_t errlen);
@@ -214,11 +213,11 @@ int ch_st_rows_need_user(ch_store_req *req, json_t *rows);
  * absent values are null, booleans 0/1.  New array. */
 json_t *ch_st_bind_list(ch_store_req *req, const char *const *names);
 
-#define CH_ST_BIND(fn, ...)                                                 \
-    static json_t *fn(ch_store_req *req)                                    \
-    {                                                                       \
-        static const char *const names_[] = {__VA_ARGS__, NULL};            \
-        return ch_st_bind_list(req, names_);                                \
+#define CH_ST_BIND(fn, ...)                                      \
+    static json_t *fn(ch_store_req *req)                         \
+    {                                                            \
+        static const char *const names_[] = {__VA_ARGS__, NULL}; \
+        return ch_st_bind_list(req, names_);                     \
     }
 
 /* A row's integer column (an integer, or digits as a string; else 0) and
@@ -256,8 +255,7 @@ void ch_st_sort_by_id(json_t *arr, int desc);
 
 /* Seal plain[0..len) for (room_key, id) into ctx "id", "key_id", "nonce"
  * and "sealed".  0, or a failure status (EIO) with req->error set. */
-int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *plain,
-               size_t len);
+int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *plain, size_t len);
 
 /* The optional "extra" parameter (an object) as compact JSON text in ctx
  * "extra" (null when absent): 0 or CH_STORE_EINVAL (too large). */
@@ -265,21 +263,20 @@ int ch_st_extra(ch_store_req *req);
 
 /* The operations defined in store_schema.c (users, imports), by name. */
 const ch_store_op *ch_st_schema_op(const char *name);
-const ch_store_op *ch_st_reads_op(const char *name);   /* store_reads.c */
+const ch_store_op *ch_st_reads_op(const char *name); /* store_reads.c */
 
 /* The columns of a message row, plain and with the alias m. */
-#define MSG_COLS                                                                     \
-    "id, room_id, sender_id, key_id, nonce, content, created_at, edited_at,"        \
+#define MSG_COLS                                                             \
+    "id, room_id, sender_id, key_id, nonce, content, created_at, edited_at," \
     " is_deleted, client_msg_id, extra"
-#define MSG_COLS_M                                                                   \
+#define MSG_COLS_M                                                                    \
     "m.id AS id, m.room_id AS room_id, m.sender_id AS sender_id, m.key_id AS key_id," \
-    " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"          \
-    " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"                        \
+    " m.nonce AS nonce, m.content AS content, m.created_at AS created_at,"            \
+    " m.edited_at AS edited_at, m.is_deleted AS is_deleted,"                          \
     " m.client_msg_id AS client_msg_id, m.extra AS extra"
 
 /* The operation called name in table[0..n), or NULL (name may be NULL). */
-static inline const ch_store_op *ch_st_find(const ch_store_op *table, size_t n,
-                                            const char *name)
+static inline const ch_store_op *ch_st_find(const ch_store_op *table, size_t n, const char *name)
 {
     for (size_t i = 0; name && i < n; i++)
         if (strcmp(table[i].name, name) == 0)
@@ -305,9 +302,13 @@ const ch_store_op *ch_st_export_op(const char *name);
 
 /* Op table entries: the same steps on both engines, or a PostgreSQL list. */
 #define CH_ST_N(a) (sizeof(a) / sizeof((a)[0]))
-#define CH_ST_OP(name, writes, prep, steps)                                 \
-    { name, writes, prep, {steps, NULL}, {CH_ST_N(steps), 0}, NULL }
-#define CH_ST_OP2(name, writes, prep, steps, pg)                            \
-    { name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)}, NULL }
+#define CH_ST_OP(name, writes, prep, steps)                          \
+    {                                                                \
+        name, writes, prep, {steps, NULL}, {CH_ST_N(steps), 0}, NULL \
+    }
+#define CH_ST_OP2(name, writes, prep, steps, pg)                             \
+    {                                                                        \
+        name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)}, NULL \
+    }
 
 #endif

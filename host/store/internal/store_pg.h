@@ -32,13 +32,19 @@ typedef struct ch_pg_slot {
 } ch_pg_slot;
 
 /* A result the pipeline owes us, in the order the commands were sent. */
-enum { CH_PG_IT_BEGIN, CH_PG_IT_PREPARE, CH_PG_IT_STEP, CH_PG_IT_COMMIT, CH_PG_IT_ROLLBACK,
-       CH_PG_IT_SYNC };
+enum {
+    CH_PG_IT_BEGIN,
+    CH_PG_IT_PREPARE,
+    CH_PG_IT_STEP,
+    CH_PG_IT_COMMIT,
+    CH_PG_IT_ROLLBACK,
+    CH_PG_IT_SYNC
+};
 
 typedef struct ch_pg_item {
     int kind;
-    int slot;                  /* CH_PG_IT_STEP / PREPARE: index into slots */
-    const char *sql;           /* CH_PG_IT_PREPARE: the statement's text */
+    int slot;        /* CH_PG_IT_STEP / PREPARE: index into slots */
+    const char *sql; /* CH_PG_IT_PREPARE: the statement's text */
 } ch_pg_item;
 
 /* The phase of the batch in flight. */
@@ -48,41 +54,41 @@ typedef struct ch_pg {
     ch_store *s;
     uv_loop_t *loop;
     char *url;
-    char *dns_host;            /* a host name to resolve on the loop, or NULL */
-    PGconn *conn;              /* NULL while down */
-    uv_poll_t *poll;           /* watches PQsocket(conn); NULL while down */
+    char *dns_host;  /* a host name to resolve on the loop, or NULL */
+    PGconn *conn;    /* NULL while down */
+    uv_poll_t *poll; /* watches PQsocket(conn); NULL while down */
     int poll_events;
     uv_getaddrinfo_t dns;
     int dns_busy;
-    uv_timer_t timer;          /* reconnect backoff, or the connect timeout */
-    uv_timer_t close_timer;    /* bounds ch_store_close */
-    uv_idle_t kick;            /* starts the next batch after this loop turn */
+    uv_timer_t timer;       /* reconnect backoff, or the connect timeout */
+    uv_timer_t close_timer; /* bounds ch_store_close */
+    uv_idle_t kick;         /* starts the next batch after this loop turn */
     int state;
-    int ever_ready;            /* a reconnect, not the first connect */
+    int ever_ready; /* a reconnect, not the first connect */
     unsigned backoff_ms;
     char last_error[200];
     char state_text[224];
 
-    ch_store_req *q_head, *q_tail; /* waiting */
+    ch_store_req *q_head, *q_tail;       /* waiting */
     ch_store_req *solo_head, *solo_tail; /* waiting to run alone (isolated) */
 
-    ch_pg_slot *slots;         /* the batch in flight */
+    ch_pg_slot *slots; /* the batch in flight */
     size_t n_slots;
-    ch_pg_item *items;         /* results owed: [it_head, it_tail) */
+    ch_pg_item *items; /* results owed: [it_head, it_tail) */
     size_t it_head, it_tail;
-    int head_got;              /* the head item's result was read */
+    int head_got; /* the head item's result was read */
     int phase;
-    int solo;                  /* one request: its failure is final */
-    int poisoned;              /* a request failed: roll back */
-    int transient;             /* serialization failure: roll back, retry all */
+    int solo;      /* one request: its failure is final */
+    int poisoned;  /* a request failed: roll back */
+    int transient; /* serialization failure: roll back, retry all */
     int committed;
 
-    ch_hmap prepared;          /* statements prepared on this connection (text -> text) */
-    unsigned prep_gen;         /* part of their names: see stmt_name */
+    ch_hmap prepared;  /* statements prepared on this connection (text -> text) */
+    unsigned prep_gen; /* part of their names: see stmt_name */
 
     int closing;
-    int finished;              /* shut down: waiting for close callbacks */
-    int closed_handles;        /* close callbacks still to come */
+    int finished;       /* shut down: waiting for close callbacks */
+    int closed_handles; /* close callbacks still to come */
 } ch_pg;
 
 #define CH_PG_MAX_ATTEMPTS 10

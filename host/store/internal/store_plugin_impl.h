@@ -26,25 +26,25 @@ typedef struct pl_sealed {
 
 /* One step of a plugin operation, the host's copy. */
 typedef struct pl_step {
-    char **params;         /* names for $1, $2 ... ("seal:" taken off) */
-    int *seal;             /* per parameter: sealed index + 1, or 0 */
+    char **params; /* names for $1, $2 ... ("seal:" taken off) */
+    int *seal;     /* per parameter: sealed index + 1, or 0 */
     size_t n_params;
-    int *opens;            /* per sealed column: its values are opened here */
-    int rows;              /* CHANHOST_ROWS_* */
-    char *into;            /* NULL: at the top level (ONE, OPTIONAL) */
+    int *opens; /* per sealed column: its values are opened here */
+    int rows;   /* CHANHOST_ROWS_* */
+    char *into; /* NULL: at the top level (ONE, OPTIONAL) */
 } pl_step;
 
 /* What a pl_op is for (its hooks differ). */
 enum { PL_DECLARED, PL_MIGRATE, PL_EXPORT, PL_IMPORT, PL_SEQUENCES };
 
 typedef struct pl_op {
-    ch_store_op op;        /* first: req->op points here */
-    ch_store_schema *sc;   /* the owner (not a reference: the op lives in it) */
-    int kind;              /* PL_* */
-    char *name;            /* "<plugin>.<name>" */
-    pl_step *steps;        /* n_steps of them, for both engines */
+    ch_store_op op;      /* first: req->op points here */
+    ch_store_schema *sc; /* the owner (not a reference: the op lives in it) */
+    int kind;            /* PL_* */
+    char *name;          /* "<plugin>.<name>" */
+    pl_step *steps;      /* n_steps of them, for both engines */
     size_t n_steps;
-    ch_store_step *engine[2];  /* the steps the engines run */
+    ch_store_step *engine[2]; /* the steps the engines run */
 } pl_op;
 
 struct ch_store_schema {
@@ -54,9 +54,9 @@ struct ch_store_schema {
     size_t n_sealed;
     char **tables;
     size_t n_tables;
-    int *versions;         /* declared migration versions, ascending */
+    int *versions; /* declared migration versions, ascending */
     size_t n_migrations;
-    pl_op **ops;           /* the declared operations */
+    pl_op **ops; /* the declared operations */
     size_t n_ops;
     pl_op **migrate;       /* [k]: applies migrations k .. n-1 (n + 1 of them) */
     ch_hmap made;          /* name -> pl_op: export / import ops made on demand */
@@ -77,8 +77,7 @@ void ch_pl_op_free(pl_op *o);
 /* Which sealed columns a statement's result may hold: opens[j] set for
  * each sealed column whose table sql names.  -1 with err when two of them
  * share a column name (a result column would be ambiguous). */
-int ch_pl_opens(const ch_store_schema *sc, const char *sql, int *opens, char *err,
-                size_t errlen);
+int ch_pl_opens(const ch_store_schema *sc, const char *sql, int *opens, char *err, size_t errlen);
 
 /* The hooks of store_plugin_run.c, by op kind: the generic prepare, bind
  * and rows of declared, export and import operations; the migration's. */

@@ -62,14 +62,10 @@ static int hot_adopt(chanhost_conn *c, void *state, void *old_data)
 }
 #endif
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-    .name = "hot",
-    .version = REPLY,
-    .init = hot_init,
-    .connect = hot_connect,
-    .receive = hot_receive,
-    .disconnect = hot_disconnect,
+CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor =
+    CHANHOST_PLUGIN_INIT(.name = "hot", .version = REPLY, .init = hot_init, .connect = hot_connect,
+                         .receive = hot_receive, .disconnect = hot_disconnect,
 #if WITH_ADOPT
-    .adopt = hot_adopt,
+                         .adopt = hot_adopt,
 #endif
-);
+    );
