@@ -69,6 +69,24 @@ def chat_host(make_host, tmp_path, routes, settings=(), extra=()):
     return World(make_host(lines, routes=routes))
 
 
+REDIS_CONNECTED = r"channel layer: redis at \S+ connected"
+
+
+def two_hosts(make_host, tmp_path, routes, redis, pg):
+    """Two hosts sharing the Redis layer redis and the PostgreSQL store pg
+    (one token secret and one key file): their Worlds (w1, w2), each host
+    connected to Redis before the next starts."""
+    lines = [l for l in auth_config_lines(tmp_path) if not l.startswith("store ")] + [
+        f"layer {redis.url}", f"store {pg.url}", f"auth_secret_file {tmp_path}/auth.secret",
+        f"store_key_file {tmp_path}/store.key"]
+    worlds = []
+    for _ in range(2):
+        h = make_host(lines, routes=routes)
+        h.wait_for(REDIS_CONNECTED)
+        worlds.append(World(h))
+    return worlds[0], worlds[1]
+
+
 # --------------------------------------------------------------------------
 # frames
 

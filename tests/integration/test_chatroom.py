@@ -15,11 +15,9 @@ import asyncio
 
 import pytest
 
-from apiclient import auth_config_lines
 from chatkit import (
     PgDatabase,
     RedisServer,
-    World,
     chat_host,
     closed_with,
     connect,
@@ -33,6 +31,7 @@ from chatkit import (
     say,
     send,
     subscribed,
+    two_hosts,
 )
 
 ROUTES = [
@@ -44,7 +43,6 @@ ROUTES = [
     "/ws/task-comments/<int:task_id>/ taskcomments",
 ]
 ID_ROUTES = ["/ws/chat-room/{}/", "/ws/threads/{}/", "/ws/chats/{}/"]
-CONNECTED = r"channel layer: redis at \S+ connected"
 
 
 @pytest.fixture
@@ -432,14 +430,7 @@ def pg():
 
 
 def test_two_hosts_on_redis_and_postgresql(make_host, tmp_path, redis, pg):
-    lines = [l for l in auth_config_lines(tmp_path) if not l.startswith("store ")] + [
-        f"layer {redis.url}", f"store {pg.url}", f"auth_secret_file {tmp_path}/auth.secret",
-        f"store_key_file {tmp_path}/store.key"]
-    h1 = make_host(lines, routes=ROUTES)
-    h1.wait_for(CONNECTED)
-    h2 = make_host(lines, routes=ROUTES)
-    h2.wait_for(CONNECTED)
-    w1, w2 = World(h1), World(h2)
+    w1, w2 = two_hosts(make_host, tmp_path, ROUTES, redis, pg)
     room = group_room(w1, "alice", ["bob"])
     w2.users, w2.tokens = w1.users, w1.tokens      # one secret: tokens work on both
     group, alice, bob = f"chatroom_{room['id']}", w1.uid("alice"), w1.uid("bob")

@@ -22,11 +22,9 @@ import time
 
 import pytest
 
-from apiclient import auth_config_lines
 from chatkit import (
     PgDatabase,
     RedisServer,
-    World,
     chat_host,
     closed_with,
     connect,
@@ -37,6 +35,7 @@ from chatkit import (
     run_chat,
     send,
     subscribed,
+    two_hosts,
 )
 
 ROUTES = [
@@ -45,7 +44,6 @@ ROUTES = [
     "/ws/chat/ad/<int:ad_id>/ support",
     "/ws/chat/support/<str:room_name>/ support",
 ]
-CONNECTED = r"channel layer: redis at \S+ connected"
 CUT_OFF = 1.0     # seconds within which a removed member's socket must close
 
 
@@ -182,14 +180,7 @@ def pg():
 
 
 def test_removal_closes_sockets_on_another_host(make_host, tmp_path, redis, pg):
-    lines = [l for l in auth_config_lines(tmp_path) if not l.startswith("store ")] + [
-        f"layer {redis.url}", f"store {pg.url}", f"auth_secret_file {tmp_path}/auth.secret",
-        f"store_key_file {tmp_path}/store.key"]
-    h1 = make_host(lines, routes=ROUTES)
-    h1.wait_for(CONNECTED)
-    h2 = make_host(lines, routes=ROUTES)
-    h2.wait_for(CONNECTED)
-    w1, w2 = World(h1), World(h2)
+    w1, w2 = two_hosts(make_host, tmp_path, ROUTES, redis, pg)
     room = w1.api.create_room(w1.token("alice"), "general", "group", [w1.uid("bob")])
     assert w1.api.add_task_member(7, w1.uid("bob")) is True
     w2.users, w2.tokens = w1.users, w1.tokens      # one secret: tokens work on both

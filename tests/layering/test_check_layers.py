@@ -10,27 +10,16 @@ another sub-system, a loop of three modules and a layers.txt that names a
 later sub-system each fail; a loop of two modules passes.
 """
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
-ROOT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else
-                       os.path.join(os.path.dirname(__file__), '..', '..'))
-CHECKER = os.path.join(ROOT, 'tests', 'layering', 'check_layers.py')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostcopy import HostCopy  # noqa: E402
 
 
-class Layering(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='layering-')
-        shutil.copytree(os.path.join(ROOT, 'host'), os.path.join(self.tmp, 'host'))
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
-
-    def path(self, rel):
-        return os.path.join(self.tmp, rel)
+class Layering(HostCopy):
+    CHECKER = 'check_layers.py'
+    PREFIX = 'layering-'
 
     def write(self, rel, text):
         with open(self.path(rel), 'w', encoding='utf-8') as f:
@@ -45,10 +34,6 @@ class Layering(unittest.TestCase):
         with open(self.path(rel), 'w', encoding='utf-8') as f:
             f.writelines(lines)
         return at + 1
-
-    def run_checker(self):
-        r = subprocess.run([sys.executable, CHECKER, self.tmp], capture_output=True, text=True)
-        return r.returncode, r.stdout
 
     def test_unchanged_copy_passes(self):
         rc, out = self.run_checker()

@@ -10,37 +10,25 @@ and in an identifier's own word each fail, in any case; the words inside
 longer words, and in files that are not C, pass.
 """
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
-ROOT = os.path.abspath(sys.argv.pop(1) if len(sys.argv) > 1 else
-                       os.path.join(os.path.dirname(__file__), '..', '..'))
-CHECKER = os.path.join(ROOT, 'tests', 'layering', 'check_words.py')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostcopy import HostCopy  # noqa: E402
 
 
-class Words(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix='words-')
-        shutil.copytree(os.path.join(ROOT, 'host'), os.path.join(self.tmp, 'host'))
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
+class Words(HostCopy):
+    CHECKER = 'check_words.py'
+    PREFIX = 'words-'
 
     def append(self, rel, line):
         """Add line at the end of rel; returns its line number."""
-        path = os.path.join(self.tmp, rel)
+        path = self.path(rel)
         with open(path, encoding='utf-8') as f:
             n = len(f.readlines())
         with open(path, 'a', encoding='utf-8') as f:
             f.write(line + '\n')
         return n + 1
-
-    def run_checker(self):
-        r = subprocess.run([sys.executable, CHECKER, self.tmp], capture_output=True, text=True)
-        return r.returncode, r.stdout
 
     def test_unchanged_copy_passes(self):
         rc, out = self.run_checker()
