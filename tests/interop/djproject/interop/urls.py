@@ -1,0 +1,2 @@
+"""URLs of the interop test project (the apps' views add theirs here)."""
+urlpatterns = []
