@@ -58,7 +58,7 @@ def test_publish_with_the_memory_layer(make_host, plugin_dir, tmp_path):  # noqa
     ({"group": "room_5", "message": "text"}, '"message" must be'),
     ([], "1..1000 items"),
     ([{"group": "room_5", "message": {"type": "x"}}, 7], "item 1: an item must be"),
-    ("just a string", "JSON object or list"),
+    ("just a string", "invalid JSON"),
 ])
 def test_bad_input_is_400_and_sends_nothing(make_host, plugin_dir, tmp_path, body, field):  # noqa: F811
     h = make_host(auth_config_lines(tmp_path), routes=ROUTES, plugin_dir=plugin_dir)
