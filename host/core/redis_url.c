@@ -253,7 +253,7 @@ int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err
     if (!url || (strncmp(url, tcp, sizeof tcp - 1) && strncmp(url, unx, sizeof unx - 1)))
         return url_err(err, errlen, "'%.24s...' is not a channels_redis url (" CR_HINT ")",
                        url ? url : "");
-    is_unix = url[sizeof tcp - 2] == '+';
+    is_unix = strncmp(url, unx, sizeof unx - 1) == 0;
     rest = url + (is_unix ? sizeof unx : sizeof tcp) - 1;
     q = strchr(rest, '?');
     if (strlen(rest) + 8 >= sizeof conn)
