@@ -13,7 +13,9 @@ broadcast and directsend plugins.  Both sides use group room_<n>.
   - a malformed member pushed into chanhost's inbox with redis-cli is
     skipped and counted, the next good one delivered;
   - POST /api/publish/ reaches the clients of two chanhost processes
-    sharing the layer (and a Channels consumer in the group).
+    sharing the layer (and a Channels consumer in the group);
+  - seed 002's group chat_<id> (the chatroom plugin's default, or its
+    group_prefix setting) takes Django's group_send to a chat room.
 
 Every "once" is checked by a marker sent after the message: the next thing
 the client gets must be the marker.  Waits are on events (frames, log
@@ -31,6 +33,7 @@ import pytest
 
 from conftest import DJANGO_PYTHON, DJPROJECT, get_metrics, metric, recv_json, run, ws_connect
 from apiclient import SERVICE_TOKEN, Api, auth_config_lines
+from chatkit import chat_host, open_ws, run_chat
 from test_redis import RedisServer, Resp, free_port, plugin_dir, wait_until  # noqa: F401 (fixture)
 
 ROUTES = ["/ws/broadcast/<int:room_id>/ broadcast", "/ws/direct/ directsend"]
@@ -289,3 +292,26 @@ def test_publish_reaches_two_chanhost_processes_and_daphne(cr_host, redis, daphn
                 assert await recv_json(ws) == chat("marker")
 
     run(main())
+
+
+@pytest.mark.parametrize("settings, prefix", [((), "chat_"), (("chatroom group_prefix django.chat-",), "django.chat-")])
+def test_django_group_send_reaches_a_seed_002_chat(make_host, redis, tmp_path, settings, prefix):
+    """Seed 002's consumer groups /ws/chats/<id>/ as chat_<id>: Django's
+    group_send("chat_<id>", {"type": "chat.message", ...}) reaches the
+    chatroom plugin's clients of that room as it was sent; group_prefix
+    changes the name."""
+    w = chat_host(make_host, tmp_path, ["/ws/chats/<int:chat_id>/ chatroom"], settings=settings,
+                  extra=[f"layer {cr_url(redis)}"])
+    w.host.wait_for(CONNECTED)
+    room = w.api.create_room(w.token("alice"), "django", "group", [w.uid("bob")])
+    group = f"{prefix}{room['id']}"
+
+    async def main():
+        ws, _history = await open_ws(w.url(f"/ws/chats/{room['id']}/", "bob"))
+        wait_until(lambda: members(redis, group), "the chat's membership in Redis")
+        event = {"type": "chat.message", "message": "from a Django view", "user_id": w.uid("alice")}
+        group_send(redis, tmp_path, group, event, {"type": "chat.message", "message": "marker"})
+        assert await recv_json(ws) == event
+        assert await recv_json(ws) == {"type": "chat.message", "message": "marker"}
+
+    run_chat(main)
