@@ -165,7 +165,7 @@ int ch_layer_cr_new(ch_layer *l, const char *url, const ch_layer_backend **ops, 
  * err (for config checks; nothing is connected). */
 int ch_layer_redis_url_check(const char *url, char *err, size_t errlen);
 
-/* --check: connect to url synchronously (blocking, 2 s timeout), run INFO
+/* --check: connect to url (also a channels_redis:// one) synchronously (blocking, 2 s timeout), run INFO
  * server, and write "redis at HOST:PORT reachable, version X" or the
  * reason it is not into out.  Returns 0 if reachable, -1 if not.  Never
  * call it on the loop. */

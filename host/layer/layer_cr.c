@@ -160,6 +160,10 @@ static int cr_group_send(void *self, const char *group, ch_msg *msg)
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     rc = ch_cr_pack_map(&pk, msg->json, 1);
+    if (rc == -EINVAL) { /* it holds "__asgi_channel__": refused, as Channels does */
+        msgpack_sbuffer_destroy(&sb);
+        return rc;
+    }
     if (rc == 0 && (msgpack_pack_str(&pk, strlen(CH_CR_CHANNEL_KEY)) != 0 ||
                     msgpack_pack_str_body(&pk, CH_CR_CHANNEL_KEY, strlen(CH_CR_CHANNEL_KEY)) != 0))
         rc = -ENOMEM;

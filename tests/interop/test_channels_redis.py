@@ -31,7 +31,8 @@ import time
 
 import pytest
 
-from conftest import DJANGO_PYTHON, DJPROJECT, get_metrics, metric, recv_json, run, ws_connect
+from conftest import (DJANGO_PYTHON, DJPROJECT, config_text, get_metrics, metric, recv_json, run, run_chanhost,
+                      ws_connect)
 from apiclient import SERVICE_TOKEN, Api, auth_config_lines
 from chatkit import chat_host, open_ws, run_chat
 from test_redis import RedisServer, Resp, free_port, plugin_dir, wait_until  # noqa: F401 (fixture)
@@ -315,3 +316,15 @@ def test_django_group_send_reaches_a_seed_002_chat(make_host, redis, tmp_path, s
         assert await recv_json(ws) == {"type": "chat.message", "message": "marker"}
 
     run_chat(main)
+
+
+def test_check_probes_the_channels_redis_server(redis, tmp_path, plugin_dir):  # noqa: F811
+    cfg = tmp_path / "cr.conf"
+    cfg.write_text(config_text([f"layer {cr_url(redis)}?prefix=app"], plugin_dir=plugin_dir, routes=ROUTES))
+    r = run_chanhost(["--check", "--config", str(cfg)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"redis at 127.0.0.1:{redis.port} reachable" in r.stdout, r.stdout
+    redis.kill()
+    r = run_chanhost(["--check", "--config", str(cfg)])
+    assert r.returncode != 0
+    assert f"redis at 127.0.0.1:{redis.port} unreachable" in r.stderr, r.stderr
