@@ -85,7 +85,8 @@ ch_layer *ch_layer_new(uv_loop_t *loop, const char *url, const ch_layer_opts *op
  * hooks are called), so a later ch_layer_detach on them is a no-op. */
 void ch_layer_free(ch_layer *l);
 
-/* Give ep a fresh channel name ("chanhost.<process id>!<counter>") and
+/* Give ep a fresh channel name ("chanhost.<process id>!<counter>", or
+ * the kind ch_layer_set_name_kind set instead of "chanhost.") and
  * register it for direct sends.  Returns 0 or -ENOMEM. */
 int ch_layer_attach(ch_layer *l, ch_endpoint *ep);
 

@@ -52,6 +52,12 @@
  * of at most 1000 messages / 1 MiB, published in order later; beyond that
  * they are dropped and counted (the loss window in /metrics).
  *
+ * Two formats.  The channels_redis backend (layer_cr.c) is this backend
+ * with b->cr set: the same connections, outage buffer, heartbeat, state
+ * and counters, its sends handed over formatted (ch_rl_send_formatted),
+ * the second connection polling its inbox instead of subscribing, and
+ * memberships in channels_redis's group sets (layer_redis_members.c).
+ *
  * Handles are unref'd (they never keep the loop alive).  Destroy runs the
  * loop once (UV_RUN_NOWAIT) to finish closing them, so ch_layer_free must
  * be called outside uv_run, as main.c and the tests do.
