@@ -40,16 +40,17 @@ enum {
     A_MEMBER,  /* a user token or the service token */
     A_SERVICE, /* the service token or a user with role admin */
     A_ADMIN,   /* a user with role admin (plugin endpoints) */
+    A_TOKEN,   /* the service token only */
 };
 
 /* What a route does with the request body. */
-enum { B_NONE, B_NEEDED, B_IF_SENT };
+enum { B_NONE, B_NEEDED, B_IF_SENT, B_LIST_OK };
 
 typedef struct rest_route {
     const char *pattern; /* after "/api/"; '#' is a positive id */
     const char *method;
     int access;
-    int body; /* B_*: B_NEEDED needs a JSON object body */
+    int body; /* B_*: B_NEEDED needs a JSON object body, B_LIST_OK one or a list */
     void (*fn)(ch_rest *r);
 } rest_route;
 
@@ -67,6 +68,7 @@ static const rest_route routes[] = {
     {"rooms/#/participants/", "DELETE", A_MEMBER, 1, ch_rest_participant_remove},
     {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
     {"threads/", "POST", A_USER, 1, ch_rest_threads},
+    {"publish/", "POST", A_TOKEN, B_LIST_OK, ch_rest_publish},
 };
 
 #define N_ROUTES (sizeof routes / sizeof routes[0])
@@ -427,7 +429,7 @@ int ch_rest_body_str(ch_rest *r, const char *field, int required, size_t max, co
 
 /* Parse the request body into r->body.  Returns 0, or answers 400 and
  * returns -1. */
-static int parse_body(ch_rest *r, const ch_req *req)
+static int parse_body(ch_rest *r, const ch_req *req, int list_ok)
 {
     const char *ctype = ch_req_header(req, "content-type");
     json_error_t err;
@@ -448,8 +450,10 @@ static int parse_body(ch_rest *r, const ch_req *req)
                      err.column, err.text);
         return -1;
     }
-    if (!json_is_object(r->body)) {
-        ch_rest_fail(r, 400, "invalid_json", "the body must be a JSON object");
+    if (!json_is_object(r->body) && !(list_ok && json_is_array(r->body))) {
+        ch_rest_fail(r, 400, "invalid_json",
+                     list_ok ? "the body must be a JSON object or list"
+                             : "the body must be a JSON object");
         return -1;
     }
     return 0;
@@ -619,6 +623,10 @@ static int allowed(ch_rest *r, const rest_route *rt, const char *why)
         ch_rest_fail(r, 403, "forbidden", "only the service token or an admin may do this");
         return 0;
     }
+    if (rt->access == A_TOKEN && !r->service) {
+        ch_rest_fail(r, 403, "forbidden", "only the service token may do this");
+        return 0;
+    }
     if (rt->access == A_ADMIN && !(r->uid && r->admin)) {
         ch_rest_fail(r, 403, "forbidden", "only an admin user may do this");
         return 0;
@@ -700,8 +708,9 @@ void ch_rest_serve(ch_conn *c, const ch_req *req)
     why = authenticate(r, req);
     if (!allowed(r, &rt, why))
         return;
-    if (((rt.body == B_NEEDED) || (rt.body == B_IF_SENT && req->body_len > 0)) &&
-        parse_body(r, req) != 0)
+    if (((rt.body == B_NEEDED || rt.body == B_LIST_OK) ||
+         (rt.body == B_IF_SENT && req->body_len > 0)) &&
+        parse_body(r, req, rt.body == B_LIST_OK) != 0)
         return;
     rt.fn(r);
 }

@@ -173,6 +173,9 @@ const char *ch_rest_route_at(size_t i, const char **method);
  * r is answered 503 at once. */
 void ch_rest_work(ch_rest *r, void (*fn)(ch_rest *r), ch_rest_step next);
 
+/* rest_publish.c: POST /api/publish/ (r->body an object or a list). */
+void ch_rest_publish(ch_rest *r);
+
 /* rest_login.c: the password-hash queue and the login limiter */
 
 /* Queue r's work (r->work_fn, r->next, r->work.data set): started now if

@@ -302,7 +302,8 @@ static int check_redis(const ch_config *cfg)
     char msg[512];
 
     if (!cfg->layer ||
-        (strncmp(cfg->layer, "redis://", 8) != 0 && strncmp(cfg->layer, "unix://", 7) != 0))
+        (strncmp(cfg->layer, "redis://", 8) != 0 && strncmp(cfg->layer, "unix://", 7) != 0 &&
+         strncmp(cfg->layer, "channels_redis", 14) != 0))
         return 0;
     if (ch_layer_redis_probe(cfg->layer, msg, sizeof msg) == 0) {
         printf("%s\n", msg);

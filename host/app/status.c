@@ -269,6 +269,12 @@ static void render_redis(text *t, const ch_app *app)
     scalar(t, "chanhost_redis_buffered", "gauge", "Messages waiting for Redis.", r.buffered);
     scalar(t, "chanhost_redis_buffered_bytes", "gauge", "Bytes of messages waiting for Redis.",
            r.buffered_bytes);
+    if (strcmp(ch_layer_backend_name(app->layer), "channels_redis") == 0) {
+        scalar(t, "chanhost_redis_malformed_total", "counter",
+               "channels_redis inbox messages skipped because they did not decode.", r.malformed);
+        scalar(t, "chanhost_redis_over_capacity_total", "counter",
+               "channels_redis copies not added because the inbox was full.", r.over_capacity);
+    }
     if (r.latency_us >= 0) {
         family(t, "chanhost_redis_latency_ms", "gauge", "Last PING round trip to Redis.");
         put(t, "chanhost_redis_latency_ms %.3f\n", (double)r.latency_us / 1000);

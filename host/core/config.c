@@ -398,7 +398,7 @@ static int h_roles(pctx *c, char **args, int n)
     return 0;
 }
 
-/* layer memory | redis://... | unix://... (TLS is not supported) */
+/* layer memory | redis://... | unix://... | channels_redis[+unix]://... (no TLS) */
 static int h_layer(pctx *c, char **args, int n)
 {
     const char *v = args[0];
@@ -406,9 +406,15 @@ static int h_layer(pctx *c, char **args, int n)
 
     char err[256];
     ch_rl_url url;
+    ch_cr_opts cro;
 
+    if (has_prefix(v, "channels_redis://") || has_prefix(v, "channels_redis+unix://")) {
+        if (ch_cr_url_parse(v, &url, &cro, err, sizeof err) != 0)
+            return report(c, "%s", err);
+        return take_string(c, &c->cfg->layer, strdup(v));
+    }
     if (strcmp(v, "memory") != 0 && !has_prefix(v, "redis://") && !has_prefix(v, "unix://"))
-        return report(c, "'%s' is not memory, redis://... or unix://...", v);
+        return report(c, "'%s' is not memory, redis://..., unix://... or channels_redis://...", v);
     if (strcmp(v, "memory") != 0 && ch_rl_url_parse(v, &url, err, sizeof err) != 0)
         return report(c, "%s", err);
     return take_string(c, &c->cfg->layer, strdup(v));
@@ -520,7 +526,7 @@ static const directive directives[] = {
     FUNC(allowed_origins, 1, -1, h_origins, "ORIGIN..."),
     FIELD(require_origin, K_BOOL, "yes|no"),
     FUNC(roles, 1, -1, h_roles, "ROLE..."),
-    FUNC(layer, 1, 1, h_layer, "memory | redis://... | unix://..."),
+    FUNC(layer, 1, 1, h_layer, "memory | redis://... | unix://... | channels_redis://..."),
     FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
     FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),
     FUNC(plugin_setting, 3, 3, h_plugin_setting, "PLUGIN KEY VALUE"),

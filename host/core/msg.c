@@ -172,9 +172,27 @@ void ch_msg_unref(ch_msg *m)
     if (!m || --m->refs)
         return;
     ch_buf_unref(m->frame);
+    free(m->handler);
     free(m->text);
     json_decref(m->json);
     free(m);
+}
+
+int ch_msg_use_handler_name(ch_msg *m)
+{
+    char *h;
+
+    if (!strchr(m->type, '.'))
+        return 0;
+    h = strdup(m->type);
+    if (!h)
+        return -1;
+    for (char *p = h; (p = strchr(p, '.')) != NULL;)
+        *p = '_';
+    free(m->handler);
+    m->handler = h;
+    m->type = h;
+    return 0;
 }
 
 /* Built once from m->text and kept in m; every caller gets the same

@@ -58,7 +58,14 @@ typedef struct ch_msg {
     char *text;       /* compact JSON encoding (malloc'd) */
     size_t text_len;
     ch_buf *frame; /* text frame of `text`, NULL until first needed */
+    char *handler; /* ch_msg_use_handler_name's copy (type points at it), or NULL */
 } ch_msg;
+
+/* Channels' type dispatch for a message from a Django process: if m's
+ * "type" holds a '.', m->type becomes the handler name ("chat.message" ->
+ * "chat_message", owned by m); json and text stay as they came.  Returns 0
+ * or -1 if out of memory (m unchanged). */
+int ch_msg_use_handler_name(ch_msg *m);
 
 /* A message from a JSON object (borrowed; the message takes its own
  * reference).  NULL with *err set to a reason if obj is not an object with

@@ -191,3 +191,83 @@ int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
         return parse_unix(url + 7, out, err, errlen);
     return url_err(err, errlen, "'%.16s...' is not a redis url (" URL_HINT ")", url);
 }
+
+/* ---- channels_redis:// ------------------------------------------------ */
+
+#define CR_HINT                                                                                  \
+    "expected channels_redis://[:password@]host[:port][/db][?prefix=asgi&capacity=100&expiry=60" \
+    "&group_expiry=86400] or channels_redis+unix:///path/redis.sock?db=N&..."
+
+/* One "name=value" of a channels_redis query: a layer setting into opts,
+ * or (unix only) a connection parameter appended to conn.  Returns 0 or
+ * -EINVAL. */
+static int cr_param(const char *p, size_t n, ch_cr_opts *o, int is_unix, char *conn, size_t connlen,
+                    char *err, size_t errlen)
+{
+    static const char *const nums[] = {"capacity", "expiry", "group_expiry"};
+    unsigned *const dst[] = {&o->capacity, &o->expiry_s, &o->group_expiry_s};
+    const char *eq = memchr(p, '=', n);
+    size_t klen = eq ? (size_t)(eq - p) : n, vlen = eq ? n - klen - 1 : 0;
+
+    if (eq && klen == 6 && !memcmp(p, "prefix", 6)) {
+        if (pct_decode(eq + 1, vlen, o->prefix, sizeof o->prefix) != 0)
+            return url_err(err, errlen, "bad channels_redis url: prefix too long or badly escaped");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        long v;
+
+        if (!eq || klen != strlen(nums[i]) || memcmp(p, nums[i], klen) != 0)
+            continue;
+        if ((v = number(eq + 1, vlen, 1, 999999999)) < 0)
+            return url_err(err, errlen, "bad channels_redis url: %s '%.*s' is not a number > 0",
+                           nums[i], (int)vlen, eq + 1);
+        *dst[i] = (unsigned)v;
+        return 0;
+    }
+    if (!is_unix)
+        return url_err(err, errlen,
+                       "bad channels_redis url: unknown parameter '%.*s' (prefix, capacity, "
+                       "expiry and group_expiry are allowed)",
+                       (int)klen, p);
+    if (strlen(conn) + n + 2 >= connlen)
+        return url_err(err, errlen, "bad channels_redis url: too long");
+    strcat(conn, strchr(conn, '?') ? "&" : "?");
+    strncat(conn, p, n);
+    return 0;
+}
+
+int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err, size_t errlen)
+{
+    static const char tcp[] = "channels_redis://", unx[] = "channels_redis+unix://";
+    char conn[1024];
+    const char *rest, *q;
+    int is_unix;
+
+    memset(opts, 0, sizeof *opts);
+    snprintf(opts->prefix, sizeof opts->prefix, "asgi");
+    opts->capacity = 100;
+    opts->expiry_s = 60;
+    opts->group_expiry_s = 86400;
+    memset(out, 0, sizeof *out);
+    if (!url || (strncmp(url, tcp, sizeof tcp - 1) && strncmp(url, unx, sizeof unx - 1)))
+        return url_err(err, errlen, "'%.24s...' is not a channels_redis url (" CR_HINT ")",
+                       url ? url : "");
+    is_unix = strncmp(url, unx, sizeof unx - 1) == 0;
+    rest = url + (is_unix ? sizeof unx : sizeof tcp) - 1;
+    q = strchr(rest, '?');
+    if (strlen(rest) + 8 >= sizeof conn)
+        return url_err(err, errlen, "bad channels_redis url: too long");
+    snprintf(conn, sizeof conn, "%s%.*s", is_unix ? "unix://" : "redis://",
+             (int)(q ? (size_t)(q - rest) : strlen(rest)), rest);
+    while (q && q[1]) {
+        const char *p = q + 1, *amp = strchr(p, '&');
+        size_t n = amp ? (size_t)(amp - p) : strlen(p);
+        int rc = cr_param(p, n, opts, is_unix, conn, sizeof conn, err, errlen);
+
+        if (rc != 0)
+            return rc;
+        q = amp;
+    }
+    return ch_rl_url_parse(conn, out, err, errlen);
+}

@@ -28,4 +28,20 @@ typedef struct ch_rl_url {
  * part that is wrong (the password is never echoed). */
 int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen);
 
+/* The channels_redis layer's own settings (channels_redis's names and
+ * defaults: prefix "asgi", capacity 100, expiry 60 s, group_expiry 1 day). */
+typedef struct ch_cr_opts {
+    char prefix[64];
+    unsigned capacity;
+    unsigned expiry_s;
+    unsigned group_expiry_s;
+} ch_cr_opts;
+
+/* Parse "channels_redis://[[user]:password@]host[:port][/db][?k=v&...]" or
+ * "channels_redis+unix:///path[?db=N&password=P&k=v...]" where k is prefix,
+ * capacity, expiry or group_expiry: the connection into *out as
+ * ch_rl_url_parse does, the settings into *opts (defaults for those not
+ * given).  Returns 0 or -EINVAL with a reason in err. */
+int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err, size_t errlen);
+
 #endif

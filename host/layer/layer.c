@@ -97,6 +97,8 @@ static const layer_kind layer_kinds[] = {
     {"memory", memory_make},
     {"redis://", ch_layer_redis_new},
     {"unix://", ch_layer_redis_new},
+    {"channels_redis://", ch_layer_cr_new},
+    {"channels_redis+unix://", ch_layer_cr_new},
 };
 
 static const layer_kind *layer_kind_find(const char *url)
@@ -282,8 +284,22 @@ void ch_layer_process_id(const ch_layer *l, char out[33])
 {
     const size_t n = 2 * (size_t)LAYER_ID_BYTES;
 
-    memcpy(out, l->prefix + sizeof LAYER_PREFIX - 1, n);
+    memcpy(out, l->prefix + l->prefix_len - 1 - n, n);
     out[n] = '\0';
+}
+
+/* Rebuild the name prefix as kind + the process id + '!'. */
+int ch_layer_set_name_kind(ch_layer *l, const char *kind)
+{
+    size_t k = strlen(kind), n = 2 * (size_t)LAYER_ID_BYTES;
+    char hex[33];
+
+    if (l->counter || k + n + 1 + 20 >= CH_NAME_MAX || !ch_layer_valid_group(kind))
+        return -EINVAL;
+    ch_layer_process_id(l, hex);
+    snprintf(l->prefix, sizeof l->prefix, "%s%s!", kind, hex);
+    l->prefix_len = k + n + 1;
+    return 0;
 }
 
 /* ---- names ---------------------------------------------------------- */

@@ -85,7 +85,8 @@ ch_layer *ch_layer_new(uv_loop_t *loop, const char *url, const ch_layer_opts *op
  * hooks are called), so a later ch_layer_detach on them is a no-op. */
 void ch_layer_free(ch_layer *l);
 
-/* Give ep a fresh channel name ("chanhost.<process id>!<counter>") and
+/* Give ep a fresh channel name ("chanhost.<process id>!<counter>", or
+ * the kind ch_layer_set_name_kind set instead of "chanhost.") and
  * register it for direct sends.  Returns 0 or -ENOMEM. */
 int ch_layer_attach(ch_layer *l, ch_endpoint *ep);
 
@@ -137,6 +138,12 @@ uv_loop_t *ch_layer_loop(const ch_layer *l);
  * its channel names, written NUL-terminated into out. */
 void ch_layer_process_id(const ch_layer *l, char out[33]);
 
+/* Make this layer's channel names kind + "<32 hex>!<n>" instead of
+ * "chanhost.<32 hex>!<n>" (kind: e.g. "specific.", channels_redis's; a
+ * backend calls it from its constructor, before any attach).  Returns 0,
+ * or -EINVAL for a bad kind or a layer that has handed out names. */
+int ch_layer_set_name_kind(ch_layer *l, const char *kind);
+
 /* ---- the Redis backend (layer_redis.c) ------------------------------- */
 
 /* The Redis backend's constructor for url "redis://[user:password@]host
@@ -148,11 +155,18 @@ void ch_layer_process_id(const ch_layer *l, char out[33]);
 int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
                        char *err, size_t errlen);
 
+/* The channels_redis backend's constructor (layer_cr.c) for url
+ * "channels_redis://..." or "channels_redis+unix://..." (core/redis_url.h):
+ * channels_redis 4.x's keys and message format, on the Redis backend's
+ * connections, outage buffer and counters. */
+int ch_layer_cr_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
+                    char *err, size_t errlen);
+
 /* 0 if url is a well-formed Redis url, else -EINVAL with the reason in
  * err (for config checks; nothing is connected). */
 int ch_layer_redis_url_check(const char *url, char *err, size_t errlen);
 
-/* --check: connect to url synchronously (blocking, 2 s timeout), run INFO
+/* --check: connect to url (also a channels_redis:// one) synchronously (blocking, 2 s timeout), run INFO
  * server, and write "redis at HOST:PORT reachable, version X" or the
  * reason it is not into out.  Returns 0 if reachable, -1 if not.  Never
  * call it on the loop. */
@@ -176,6 +190,8 @@ typedef struct ch_layer_redis_stats {
     uint64_t buffered;       /* messages waiting for Redis (gauge) */
     uint64_t buffered_bytes; /* their size (gauge) */
     int64_t latency_us;      /* last PING round trip, -1 if none yet */
+    uint64_t malformed;      /* channels_redis: inbox messages that did not decode */
+    uint64_t over_capacity;  /* channels_redis: sends refused by a full inbox */
 } ch_layer_redis_stats;
 
 /* Fill *out and return 0 if l runs the Redis backend, else return -1. */

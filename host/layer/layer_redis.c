@@ -52,6 +52,12 @@
  * of at most 1000 messages / 1 MiB, published in order later; beyond that
  * they are dropped and counted (the loss window in /metrics).
  *
+ * Two formats.  The channels_redis backend (layer_cr.c) is this backend
+ * with b->cr set: the same connections, outage buffer, heartbeat, state
+ * and counters, its sends handed over formatted (ch_rl_send_formatted),
+ * the second connection polling its inbox instead of subscribing, and
+ * memberships in channels_redis's group sets (layer_redis_members.c).
+ *
  * Handles are unref'd (they never keep the loop alive).  Destroy runs the
  * loop once (UV_RUN_NOWAIT) to finish closing them, so ch_layer_free must
  * be called outside uv_run, as main.c and the tests do.
@@ -64,6 +70,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_cr.h"
 #include "log.h"
 
 #define RL_HEARTBEAT_MS 10000
@@ -156,14 +163,18 @@ static void on_pub_reply(redisAsyncContext *ac, void *r, void *privdata)
     ch_rl_pub_done(((ch_rl_conn *)ac->data)->owner, tag_len(privdata));
 }
 
-/* A PUBLISH whose reply is lost with its connection may or may not have
- * reached Redis: counted, never resent. */
+/* A PUBLISH (or a channels_redis send script) whose reply is lost with
+ * its connection may or may not have reached Redis: counted, never
+ * resent.  A send script answers the number of inboxes that were full. */
 static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ch_rl_backend *b = ((ch_rl_conn *)ac->data)->owner;
+    redisReply *reply = r;
 
     if (!r)
         b->st.unconfirmed++;
+    else if (b->cr && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+        b->st.over_capacity += (uint64_t)reply->integer;
     ch_rl_pub_done(b, tag_len(privdata));
 }
 
@@ -298,6 +309,14 @@ static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
     b->qbytes += len;
 }
 
+void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len)
+{
+    if (!b->qhead && ch_rl_pub_open(b) && publish_now(b, cmd, len) == 0)
+        free(cmd);
+    else
+        queue_push(b, cmd, len);
+}
+
 /* Publish msg on key (target: the channel of a direct send, or NULL), now
  * or once Redis can take it (behind whatever waits already).  Returns 0 or
  * -ENOMEM. */
@@ -308,10 +327,7 @@ static int rl_publish(ch_rl_backend *b, const char *key, const char *target, con
 
     if (!cmd)
         return -ENOMEM;
-    if (!b->qhead && ch_rl_pub_open(b) && publish_now(b, cmd, len) == 0)
-        free(cmd);
-    else
-        queue_push(b, cmd, len);
+    ch_rl_send_formatted(b, cmd, len);
     return 0;
 }
 
@@ -335,7 +351,8 @@ static void on_heartbeat(uv_timer_t *t)
 }
 
 /* A connection is ready: the sender pings, publishes what waited and
- * re-adds the memberships; the subscriber resubscribes. */
+ * re-adds the memberships; the subscriber resubscribes (channels_redis:
+ * the second connection polls the inbox instead). */
 static void on_conn_ready(ch_rl_conn *c, const char *why)
 {
     ch_rl_backend *b = c->owner;
@@ -345,6 +362,8 @@ static void on_conn_ready(ch_rl_conn *c, const char *why)
         send_ping(b);
         queue_flush(b);
         ch_rl_refresh_start(b);
+    } else if (b->cr) {
+        ch_cr_pop_start(b);
     } else {
         ch_rl_subscribe_all(b);
     }
@@ -458,7 +477,7 @@ static int rl_channel_send(void *self, const char *channel, ch_msg *msg)
 
 /* "ok", or "degraded: " and why (kept in b->state, valid until the next
  * call). */
-static const char *rl_state(void *self)
+const char *ch_rl_state(void *self)
 {
     ch_rl_backend *b = self;
 
@@ -477,7 +496,7 @@ static const char *rl_state(void *self)
 }
 
 /* Free everything; runs the loop once to finish closing the handles. */
-static void rl_destroy(void *self)
+void ch_rl_destroy(void *self)
 {
     ch_rl_backend *b = self, **pp = &live;
 
@@ -498,6 +517,7 @@ static void rl_destroy(void *self)
     }
     ch_rl_groups_free(b);
     uv_run(b->loop, UV_RUN_NOWAIT);
+    free(b->cr);
     free(b);
 }
 
@@ -509,8 +529,8 @@ static const ch_layer_backend redis_ops = {
     .member_discard = ch_rl_member_discard,
     .group_send = rl_group_send,
     .channel_send = rl_channel_send,
-    .state = rl_state,
-    .destroy = rl_destroy,
+    .state = ch_rl_state,
+    .destroy = ch_rl_destroy,
 };
 
 /* ---- construction and the public getters ---------------------------- */
@@ -544,11 +564,23 @@ int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **op
         free(b);
         return rc;
     }
+    ch_rl_backend_start(b, l);
+    *ops = &redis_ops;
+    *self = b;
+    return 0;
+}
+
+/* The process id (and, for the native format, the process channel; a
+ * channels_redis caller has set pkey to its inbox), timers and the live
+ * list, then both connections. */
+void ch_rl_backend_start(ch_rl_backend *b, ch_layer *l)
+{
     b->l = l;
     b->loop = ch_layer_loop(l);
     ch_layer_process_id(l, b->id_hex);
     ch_rl_id_parse(b->id_hex, b->id);
-    ch_rl_key(b->pkey, 'p', b->id_hex);
+    if (!b->cr)
+        ch_rl_key(b->pkey, 'p', b->id_hex);
     b->st.latency_us = -1;
     b->down_since = uv_now(b->loop);
     rl_timer_init(b, &b->heartbeat);
@@ -556,11 +588,9 @@ int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **op
     uv_timer_start(&b->heartbeat, on_heartbeat, RL_HEARTBEAT_MS, RL_HEARTBEAT_MS);
     b->next_live = live;
     live = b;
-    *ops = &redis_ops;
-    *self = b;
     ch_rl_conn_start(&b->pub, b->loop, &b->url, "sender", b, on_conn_ready, on_conn_lost);
-    ch_rl_conn_start(&b->sub, b->loop, &b->url, "subscriber", b, on_conn_ready, on_conn_lost);
-    return 0;
+    ch_rl_conn_start(&b->sub, b->loop, &b->url, b->cr ? "receiver" : "subscriber", b, on_conn_ready,
+                     on_conn_lost);
 }
 
 size_t ch_layer_group_size_global(ch_layer *l, const char *group)

@@ -394,9 +394,12 @@ int ch_layer_redis_probe(const char *url, char *out, size_t outlen)
     char err[256];
     redisContext *rc;
     ch_rl_url u;
+    ch_cr_opts cro;
     int ret;
 
-    if (ch_rl_url_parse(url, &u, err, sizeof err) != 0) {
+    ret = strncmp(url, "channels_redis", 14) == 0 ? ch_cr_url_parse(url, &u, &cro, err, sizeof err)
+                                                  : ch_rl_url_parse(url, &u, err, sizeof err);
+    if (ret != 0) {
         snprintf(out, outlen, "%s", err);
         return -1;
     }

@@ -14,7 +14,16 @@
  * ZCOUNT(now, +inf) into the group's cached cross-process count.  While
  * the sender is down or congested nothing is sent: joins are re-added
  * by the next refresh, leaves expire.
+ *
+ * The channels_redis format (b->cr) keeps its groups where Django's
+ * processes do: ZSET "<prefix>:group:<group>", member = channel name,
+ * score = join time in wall-clock seconds, the key expiring group_expiry
+ * after the last join; there is nothing to subscribe to.  A refresh
+ * re-adds with the current time (so a connection never ages out while
+ * open), trims members older than group_expiry as group_send would, and
+ * counts the rest.
  */
+#include "layer_cr.h"
 #include "layer_redis.h"
 
 #include <errno.h>
@@ -45,6 +54,55 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* ---- the two formats' membership sets ---------------------------------- */
+
+/* The membership set of group into key (CH_CR_KEY_MAX bytes). */
+static void member_key(const ch_rl_backend *b, char *key, const char *group)
+{
+    if (b->cr)
+        ch_cr_group_key(b->cr, key, group);
+    else
+        ch_rl_key(key, 'm', group);
+}
+
+/* The score of a membership refreshed at now (wall ms). */
+static void member_score(const ch_rl_backend *b, char *out, size_t outlen, uint64_t now)
+{
+    if (b->cr)
+        snprintf(out, outlen, "%.3f", (double)now / 1000);
+    else
+        snprintf(out, outlen, "%" PRIu64, now + RL_MEMBER_TTL_MS);
+}
+
+/* Give the set its time to live again. */
+static void member_expire(ch_rl_backend *b, const char *key)
+{
+    char ttl[24];
+
+    if (b->cr) {
+        snprintf(ttl, sizeof ttl, "%u", ch_cr_opts_of(b->cr)->group_expiry_s);
+        ch_rl_pub_cmd(b, "EXPIRE", key, ttl, NULL);
+    } else {
+        ch_rl_pub_cmd(b, "PEXPIRE", key, RL_KEY_TTL, NULL);
+    }
+}
+
+/* The lowest score of a live membership at now: into from; into below
+ * "(" and the same (the exclusive bound of ZREMRANGEBYSCORE). */
+static void member_live_from(const ch_rl_backend *b, uint64_t now, char *from, char *below,
+                             size_t len)
+{
+    if (b->cr) {
+        double t = (double)now / 1000 - ch_cr_opts_of(b->cr)->group_expiry_s;
+
+        snprintf(from, len, "%.3f", t);
+        snprintf(below, len, "(%.3f", t);
+    } else {
+        snprintf(from, len, "%" PRIu64, now);
+        snprintf(below, len, "(%" PRIu64, now);
+    }
+}
+
 /* ---- subscriptions --------------------------------------------------- */
 
 /* SUBSCRIBE or UNSUBSCRIBE "<prefix>:<kind>:<name>" if the subscriber is
@@ -53,7 +111,7 @@ static void sub_cmd(ch_rl_backend *b, const char *verb, char kind, const char *n
 {
     char key[CH_RL_KEY_MAX];
 
-    if (b->sub.st != CH_RL_READY || !b->sub.ac)
+    if (b->cr || b->sub.st != CH_RL_READY || !b->sub.ac)
         return;
     ch_rl_key(key, kind, name);
     redisAsyncCommand(b->sub.ac, ch_rl_on_message, b, "%s %s", verb, key);
@@ -114,16 +172,15 @@ static void refresh_members(ch_rl_backend *b, ch_rl_group *g, const char *key, c
  * the live count. */
 static void refresh_group(ch_rl_backend *b, ch_rl_group *g, uint64_t now)
 {
-    char key[CH_RL_KEY_MAX], score[24], below[24], from[24];
+    char key[CH_CR_KEY_MAX], score[32], below[32], from[32];
     size_t n = strlen(g->name);
     zcount_req *z;
 
-    ch_rl_key(key, 'm', g->name);
-    snprintf(score, sizeof score, "%" PRIu64, now + RL_MEMBER_TTL_MS);
-    snprintf(below, sizeof below, "(%" PRIu64, now);
-    snprintf(from, sizeof from, "%" PRIu64, now);
+    member_key(b, key, g->name);
+    member_score(b, score, sizeof score, now);
+    member_live_from(b, now, from, below, sizeof from);
     refresh_members(b, g, key, score);
-    ch_rl_pub_cmd(b, "PEXPIRE", key, RL_KEY_TTL, NULL);
+    member_expire(b, key);
     ch_rl_pub_cmd(b, "ZREMRANGEBYSCORE", key, "-inf", below);
     z = malloc(sizeof *z + n + 1);
     if (!z)
@@ -230,7 +287,7 @@ int ch_rl_member_add(void *self, const char *group, const char *channel)
 {
     ch_rl_backend *b = self;
     ch_rl_group *g = ch_hmap_get(&b->groups, group);
-    char key[CH_RL_KEY_MAX], score[24];
+    char key[CH_CR_KEY_MAX], score[32];
     char *name;
 
     if (!g)
@@ -246,10 +303,10 @@ int ch_rl_member_add(void *self, const char *group, const char *channel)
     }
     if (!ch_rl_pub_open(b))
         return 0;
-    ch_rl_key(key, 'm', group);
-    snprintf(score, sizeof score, "%" PRIu64, wall_ms() + RL_MEMBER_TTL_MS);
+    member_key(b, key, group);
+    member_score(b, score, sizeof score, wall_ms());
     if (ch_rl_pub_cmd(b, "ZADD", key, score, channel) == 0)
-        ch_rl_pub_cmd(b, "PEXPIRE", key, RL_KEY_TTL, NULL);
+        member_expire(b, key);
     return 0;
 }
 
@@ -258,14 +315,14 @@ int ch_rl_member_discard(void *self, const char *group, const char *channel)
 {
     ch_rl_backend *b = self;
     ch_rl_group *g = ch_hmap_get(&b->groups, group);
-    char key[CH_RL_KEY_MAX];
+    char key[CH_CR_KEY_MAX];
 
     if (!g)
         return 0;
     free(ch_hmap_remove(&g->members, channel));
     if (g->global)
         g->global--;
-    ch_rl_key(key, 'm', group);
+    member_key(b, key, group);
     if (ch_rl_pub_open(b))
         ch_rl_pub_cmd(b, "ZREM", key, channel, NULL);
     return 0;

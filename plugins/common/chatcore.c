@@ -39,6 +39,28 @@ static void read_settings(cc_settings *s, const json_t *settings)
     s->catchup_max = limit < 1 ? 1 : limit > CATCHUP_MAX ? CATCHUP_MAX : (unsigned)limit;
 }
 
+/* The group_prefix setting into s (the kind's default when absent): at
+ * most 31 of Channels' group characters [A-Za-z0-9._-].  Returns 0, or -1
+ * after logging why. */
+static int read_group_prefix(cc_settings *s, const chanhost_api *api, const json_t *settings,
+                             const cc_kind *kind)
+{
+    const char *v = json_string_value(json_object_get(settings, "group_prefix"));
+    size_t n;
+
+    if (!v)
+        v = kind->group_prefix ? kind->group_prefix : "";
+    n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-");
+    if (v[n] || n >= sizeof s->group_prefix) {
+        api->log(CHANHOST_LOG_ERROR,
+                 "plugin_setting group_prefix '%s': use at most %zu of A-Z a-z 0-9 . _ -", v,
+                 sizeof s->group_prefix - 1);
+        return -1;
+    }
+    memcpy(s->group_prefix, v, n + 1);
+    return 0;
+}
+
 /* The plugin's state: the api, its kind and settings.  Refuses a host
  * without the store and user functions (ABI 1.1). */
 int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind, void **state)
@@ -55,6 +77,10 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
     p->api = api;
     p->kind = kind;
     read_settings(&p->set, settings);
+    if (read_group_prefix(&p->set, api, settings, kind) != 0) {
+        free(p);
+        return -1;
+    }
     *state = p;
     return 0;
 }
@@ -298,7 +324,7 @@ static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, con
     }
     cc->room = json_deep_copy(room);
     cc->room_id = json_integer_value(GET(room, "id"));
-    snprintf(cc->group, sizeof cc->group, "%s%lld", p->kind->group_prefix,
+    snprintf(cc->group, sizeof cc->group, "%s%lld", p->set.group_prefix,
              (long long)(cc->public_id > 0 ? cc->public_id : cc->room_id));
     if (CHANHOST_API_HAS(p->api, bind_room) && p->api->bind_room(c, cc->room_id) != CHANHOST_OK) {
         p->api->close(c, 1011, "cannot follow the room's membership");

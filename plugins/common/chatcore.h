@@ -85,6 +85,7 @@ typedef struct cc_settings {
     double rate, burst;         /* token bucket: frames a second, saved */
     unsigned abuse_close_after; /* refusals in a row before 1008 */
     unsigned catchup_max;       /* ?since= messages at most, then "reload" */
+    char group_prefix[32];      /* the rooms' layer groups: this + the id */
 } cc_settings;
 
 /* A plugin's global state (what init returns). */

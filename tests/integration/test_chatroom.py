@@ -433,7 +433,7 @@ def test_two_hosts_on_redis_and_postgresql(make_host, tmp_path, redis, pg):
     w1, w2 = two_hosts(make_host, tmp_path, ROUTES, redis, pg)
     room = group_room(w1, "alice", ["bob"])
     w2.users, w2.tokens = w1.users, w1.tokens      # one secret: tokens work on both
-    group, alice, bob = f"chatroom_{room['id']}", w1.uid("alice"), w1.uid("bob")
+    group, alice, bob = f"chat_{room['id']}", w1.uid("alice"), w1.uid("bob")
 
     async def send_five(ws, name):
         for i in range(5):

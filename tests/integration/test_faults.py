@@ -355,7 +355,7 @@ def test_postgresql_restart_under_chat_load(make_host, tmp_path, pg):
 async def subscribed(redis, room):
     """Both hosts subscribed to the room's group (a poll: Redis offers no
     event for it)."""
-    channel = f"chanhost:g:chatroom_{room['id']}"
+    channel = f"chanhost:g:chat_{room['id']}"
     await asyncio.to_thread(wait_until, lambda: numsub(redis, channel) >= 2, f"2 subscribers of {channel}")
 
 

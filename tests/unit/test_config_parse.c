@@ -198,7 +198,7 @@ typedef struct line_case {
 } line_case;
 
 #define NOT_ADDR "' is not ADDR:PORT (use 127.0.0.1:8000, 8000 or [::1]:8000)"
-#define NOT_LAYER "' is not memory, redis://... or unix://..."
+#define NOT_LAYER "' is not memory, redis://..., unix://... or channels_redis://..."
 #define NOT_STORE "' is not none, sqlite:PATH or postgresql://..."
 #define NOT_PLUGIN "' is not a plugin name ([A-Za-z0-9_-]+)"
 
@@ -224,6 +224,11 @@ static const line_case line_cases[] = {
     {"layer_refuses_unknown_scheme", "layer mysql://x", "layer: 'mysql://x" NOT_LAYER},
     {"layer_refuses_tls_redis", "layer rediss://h:6380", "layer: 'rediss://h:6380" NOT_LAYER},
     {"layer_is_case_sensitive", "layer Memory", "layer: 'Memory" NOT_LAYER},
+    {"layer_cr_refuses_unknown_param", "layer channels_redis://h:1/0?hosts=2",
+     "layer: bad channels_redis url: unknown parameter 'hosts' (prefix, capacity, expiry and "
+     "group_expiry are allowed)"},
+    {"layer_cr_refuses_zero_capacity", "layer channels_redis://h:1/0?capacity=0",
+     "layer: bad channels_redis url: capacity '0' is not a number > 0"},
     {"store_refuses_empty_sqlite_path", "store sqlite:", "store: 'sqlite:" NOT_STORE},
     {"store_refuses_unknown_scheme", "store mysql://h", "store: 'mysql://h" NOT_STORE},
     {"route_reports_pattern_error", "route /ws/<foo:x>/ echo",

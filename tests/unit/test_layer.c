@@ -28,7 +28,8 @@ static void new_unknown_url_refused_with_reason(void **state)
     assert_null(
         ch_layer_new(&f->loop, "amqp://localhost:5672", NULL, on_deliver, f, err, sizeof err));
     assert_string_equal(err, "unknown channel layer 'amqp://localhost:5672' "
-                             "(this build supports: memory, redis://, unix://)");
+                             "(this build supports: memory, redis://, unix://, channels_redis://, "
+                             "channels_redis+unix://)");
 }
 
 static void new_url_must_match_exactly(void **state)
@@ -38,7 +39,8 @@ static void new_url_must_match_exactly(void **state)
 
     assert_null(ch_layer_new(&f->loop, "memoryx", NULL, on_deliver, f, err, sizeof err));
     assert_string_equal(err, "unknown channel layer 'memoryx' "
-                             "(this build supports: memory, redis://, unix://)");
+                             "(this build supports: memory, redis://, unix://, channels_redis://, "
+                             "channels_redis+unix://)");
     assert_null(ch_layer_new(&f->loop, "", NULL, on_deliver, f, err, sizeof err));
     assert_null(ch_layer_new(&f->loop, NULL, NULL, on_deliver, f, err, sizeof err));
 }
@@ -84,6 +86,23 @@ static void attach_names_unique_valid_common_process_part(void **state)
     qsort(names, NCONN, sizeof names[0], cmp_str);
     for (size_t i = 1; i < NCONN; i++)
         assert_string_not_equal(names[i - 1], names[i]);
+}
+
+/* A backend may name channels kind + "<hex>!<n>" (channels_redis's
+ * "specific."), with the same process id, before the first attach only. */
+static void name_kind_replaces_the_prefix_before_any_attach(void **state)
+{
+    fx *f = *state;
+    char hex[33];
+
+    ch_layer_process_id(f->l, hex);
+    assert_int_equal(ch_layer_set_name_kind(f->l, "bad kind"), -EINVAL);
+    assert_int_equal(ch_layer_set_name_kind(f->l, "specific."), 0);
+    attach_n(f, 1);
+    assert_memory_equal(f->c[0].ep.name, "specific.", 9);
+    assert_memory_equal(f->c[0].ep.name + 9, hex, 32);
+    assert_string_equal(f->c[0].ep.name + 41, "!1");
+    assert_int_equal(ch_layer_set_name_kind(f->l, "other."), -EINVAL);
 }
 
 static void two_layers_have_different_process_parts(void **state)
@@ -454,6 +473,7 @@ int main(void)
         T(new_url_must_match_exactly),
         T(new_without_deliver_refused),
         T(attach_names_unique_valid_common_process_part),
+        T(name_kind_replaces_the_prefix_before_any_attach),
         T(two_layers_have_different_process_parts),
         T(attach_twice_keeps_name),
         T(reattach_after_detach_gets_fresh_name),

@@ -130,6 +130,9 @@ typedef struct ch_rl_group {
 } ch_rl_group;
 
 typedef struct ch_rl_qitem ch_rl_qitem; /* layer_redis.c's outage buffer */
+typedef struct ch_cr ch_cr;             /* layer_cr.h: the channels_redis format */
+
+#define CH_CR_KEY_MAX 192 /* a channels_redis key: prefix (< 64) + ":group:" + name */
 
 /* One backend (one per layer). */
 typedef struct ch_rl_backend {
@@ -155,8 +158,24 @@ typedef struct ch_rl_backend {
     char why[200]; /* last reason for being down */
     char state[sizeof(ch_rl_url){0}.where + 240];
     ch_layer_redis_stats st;
+    ch_cr *cr; /* channels_redis's wire format (layer_cr.c), NULL: the native one */
     struct ch_rl_backend *next_live;
 } ch_rl_backend;
+
+/* layer_redis.c: set up b (allocated zeroed by the caller, url parsed)
+ * for layer l: process id, timers, the live list, both connections
+ * started.  The caller then owns nothing: ops->destroy (ch_rl_destroy)
+ * frees b and b->cr. */
+void ch_rl_backend_start(ch_rl_backend *b, ch_layer *l);
+
+/* layer_redis.c: the backend ops both formats share. */
+const char *ch_rl_state(void *self);
+void ch_rl_destroy(void *self);
+
+/* layer_redis.c: hand one formatted command (malloc'd, len bytes; taken
+ * in every case) to Redis now, or once it can take it, behind what
+ * waits already (the outage buffer: dropped and counted when full). */
+void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len);
 
 /* layer_redis.c: pub is ready and not congested. */
 int ch_rl_pub_open(const ch_rl_backend *b);

@@ -1,2 +1,8 @@
 """WebSocket routes of the interop test project (consumers add theirs here)."""
-websocket_urlpatterns = []
+from django.urls import path
+
+from interop.consumers import RoomConsumer
+
+websocket_urlpatterns = [
+    path("ws/room/<str:room>/", RoomConsumer.as_asgi()),
+]
