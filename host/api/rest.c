@@ -63,7 +63,7 @@ static const rest_route routes[] = {
     {"users/", "POST", A_SERVICE, 1, ch_rest_users_create},
     {"tokens/", "POST", A_SERVICE, 1, ch_rest_tokens},
     {"rooms/", "GET", A_USER, 0, ch_rest_rooms_list},
-    {"rooms/", "POST", A_USER, 1, ch_rest_rooms_create},
+    {"rooms/", "POST", A_MEMBER, 1, ch_rest_rooms_create},
     {"rooms/#/participants/", "POST", A_MEMBER, 1, ch_rest_participant_add},
     {"rooms/#/participants/", "DELETE", A_MEMBER, 1, ch_rest_participant_remove},
     {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
