@@ -728,7 +728,7 @@ static int django_login(ch_rest *r, const ch_req *req, const rest_route *rt, con
     call = ch_django_begin(r->app->django, r->app->store, req_header, (void *)req, req->query,
                            django_done, r, &refused);
     if (!call) {
-        *why = refused ? refused : *why;
+        *why = *why ? *why : refused; /* a chanhost token's reason comes first */
         return 0;
     }
     if (wants_body(rt, req) && parse_body(r, req) != 0) {
