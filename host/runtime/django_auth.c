@@ -60,7 +60,7 @@ static char *load_key(const char *file, const char *env, char *err, size_t errle
 {
     const char *v = env ? getenv(env) : NULL;
     char *text = NULL, *out;
-    size_t len = 0;
+    size_t len = 0, n;
 
     if (v && *v)
         return strdup(v);
@@ -72,10 +72,10 @@ static char *load_key(const char *file, const char *env, char *err, size_t errle
         return NULL;
     if (ch_secret_read(file, KEY_MAX, &text, &len, err, errlen) < 0)
         return NULL;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
-        len--;
-    out = len ? strndup(text, len) : NULL;
-    ch_secret_free(text, strlen(text));
+    for (n = len; n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r'); n--)
+        ;
+    out = n ? strndup(text, n) : NULL;
+    ch_secret_free(text, len);
     if (!out)
         snprintf(err, errlen, "django: %s is empty", file);
     return out;
@@ -84,16 +84,22 @@ static char *load_key(const char *file, const char *env, char *err, size_t errle
 /* Wipe and free a secret string (NULL is fine). */
 static void free_key(char *k) { ch_secret_free(k, k ? strlen(k) : 0); }
 
-/* Free d's memory (its store is closed already or never opened). */
-static void django_free(ch_django_auth *d)
+/* Free the remembered usernames and the table m itself. */
+static void mirrored_free(ch_hmap *m)
 {
     size_t pos = 0;
     const char *k;
     void *v;
 
-    while (ch_hmap_next(&d->mirrored, &pos, &k, &v))
+    while (ch_hmap_next(m, &pos, &k, &v))
         free(v);
-    ch_hmap_free(&d->mirrored);
+    ch_hmap_free(m);
+}
+
+/* Free d's memory (its store is closed already or never opened). */
+static void django_free(ch_django_auth *d)
+{
+    mirrored_free(&d->mirrored);
     free_key(d->secret);
     free_key(d->jwt_key);
     free(d->cookie);
@@ -193,7 +199,7 @@ static void mirrored(int status, json_t *result, const char *error, void *arg)
     ch_django_call *call = arg;
     ch_django_auth *d = call->d;
     json_t *id = json_object_get(call->user, "id");
-    char key[24];
+    char key[24], *name;
 
     (void)result;
     if (status != 0) {
@@ -205,17 +211,11 @@ static void mirrored(int status, json_t *result, const char *error, void *arg)
     }
     snprintf(key, sizeof key, "%lld", (long long)json_integer_value(id));
     if (ch_hmap_count(&d->mirrored) >= MIRRORED_MAX) {
-        size_t pos = 0;
-        const char *k;
-        void *v;
-
-        while (ch_hmap_next(&d->mirrored, &pos, &k, &v))
-            free(v);
-        ch_hmap_free(&d->mirrored);
+        mirrored_free(&d->mirrored);
         ch_hmap_init(&d->mirrored);
     }
     free(ch_hmap_remove(&d->mirrored, key));
-    char *name = strdup(json_string_value(json_object_get(call->user, "username")));
+    name = strdup(json_string_value(json_object_get(call->user, "username")));
     if (name && ch_hmap_put(&d->mirrored, key, name) != 0)
         free(name);
     finish(call, call->user, NULL);

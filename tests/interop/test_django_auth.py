@@ -69,6 +69,11 @@ def session_lifecycle(make_host, tmp_path, db, engine):
         got = me(api, cookie)
         assert got.status == 200, got.body
         assert got.body["user"]["id"] == alice["id"] and got.body["user"]["username"] == "alice"
+        again = api.request("POST", "/api/rooms/", {"type": "private", "id": CHAT}, token=SERVICE_TOKEN)
+        assert again.status == 409, again.body
+        mine = api.request("POST", "/api/rooms/", {"type": "private", "id": CHAT + 1},
+                           headers={"Cookie": cookie})
+        assert mine.status == 403 and mine.body["error"] == "forbidden", mine.body
 
         status, body, _ = site.post("/accounts/password/", {"password": "another-password-2"}, cookie)
         assert status == 200, body
