@@ -96,6 +96,19 @@ class DjangoSite:
         finally:
             conn.close()
 
+    def manage(self, *args):
+        """Run manage.py with this site's settings; returns its stdout."""
+        r = subprocess.run([DJANGO_PYTHON, "manage.py", *args], cwd=DJPROJECT, env=self.env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def expire_sessions(self):
+        """Every django_session row expires now (as if SESSION_COOKIE_AGE passed)."""
+        self.manage("shell", "-c", "from django.contrib.sessions.models import Session; "
+                    "from django.utils import timezone; "
+                    "Session.objects.update(expire_date=timezone.now())")
+
     def register(self, username, password="a-long-password-1"):
         status, body, _ = self.post("/accounts/register/", {"username": username, "password": password})
         assert status == 201, body

@@ -82,6 +82,11 @@ def session_lifecycle(make_host, tmp_path, db, engine):
 
         cookie = site.login("alice", "another-password-2")
         assert run(chats(host, "c2", extra_headers={"Cookie": cookie})) > 0
+        if engine == "db":
+            site.expire_sessions()
+            assert refused_code(host, extra_headers={"Cookie": cookie}) == 4001
+            assert me(api, cookie).status == 401
+            cookie = site.login("alice", "another-password-2")
         status, body, _ = site.post("/accounts/deactivate/", cookie=cookie)
         assert status == 200, body
         assert refused_code(host, extra_headers={"Cookie": cookie}) == 4001
