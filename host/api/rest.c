@@ -28,6 +28,7 @@
 #include "auth.h"
 #include "chanhost_kit.h" /* chk_utf8_chars, shared with the plugins */
 #include "conn.h"
+#include "django_auth.h"
 #include "endpoints.h"
 #include "http.h"
 #include "log.h"
@@ -63,7 +64,7 @@ static const rest_route routes[] = {
     {"users/", "POST", A_SERVICE, 1, ch_rest_users_create},
     {"tokens/", "POST", A_SERVICE, 1, ch_rest_tokens},
     {"rooms/", "GET", A_USER, 0, ch_rest_rooms_list},
-    {"rooms/", "POST", A_USER, 1, ch_rest_rooms_create},
+    {"rooms/", "POST", A_MEMBER, 1, ch_rest_rooms_create},
     {"rooms/#/participants/", "POST", A_MEMBER, 1, ch_rest_participant_add},
     {"rooms/#/participants/", "DELETE", A_MEMBER, 1, ch_rest_participant_remove},
     {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
@@ -168,6 +169,10 @@ static void rest_free(ch_rest *r)
     json_decref(r->room);
     json_decref(r->user);
     json_decref(r->ids);
+    if (r->kept_req) {
+        free((char *)r->kept_req->query);
+        free(r->kept_req);
+    }
     if (r->password) {
         OPENSSL_cleanse(r->password, strlen(r->password));
         free(r->password);
@@ -687,6 +692,71 @@ static int find_route(ch_rest *r, const ch_req *req, rest_route *out)
     return -1;
 }
 
+/* Is a body to be parsed for route rt? */
+static int wants_body(const rest_route *rt, const ch_req *req)
+{
+    return rt->body == B_NEEDED || rt->body == B_LIST_OK ||
+           (rt->body == B_IF_SENT && req->body_len > 0);
+}
+
+/* A Django login ended (django_auth.h): the identity as claims, then the
+ * access check and the route kept in r. */
+static void django_done(void *arg, json_t *user, const char *why)
+{
+    ch_rest *r = arg;
+    rest_route rt = {.access = r->route_access, .fn = r->route_fn};
+    char sub[24];
+
+    if (gone(r->conn)) {
+        ch_rest_drop(r);
+        return;
+    }
+    r->req = r->kept_req;
+    if (user) {
+        snprintf(sub, sizeof sub, "%lld",
+                 (long long)json_integer_value(json_object_get(user, "id")));
+        take_claims(r, json_pack("{s:s, s:O, s:O}", "sub", sub, "username",
+                                 json_object_get(user, "username"), "roles",
+                                 json_object_get(user, "roles")));
+    }
+    if (allowed(r, &rt, user ? NULL : why))
+        rt.fn(r);
+}
+
+/* A request header for django_auth.h (ctx: the ch_req). */
+static const char *req_header(void *ctx, const char *name) { return ch_req_header(ctx, name); }
+
+/* With Django logins on, start the one req carries (the body is parsed
+ * first: the request is gone when the login ends).  1: r is in flight or
+ * answered; 0: go on (*why set when the credential was refused). */
+static int django_login(ch_rest *r, const ch_req *req, const rest_route *rt, const char **why)
+{
+    ch_django_call *call;
+    const char *refused = NULL;
+
+    call = ch_django_begin(r->app->django, r->app->store, req_header, (void *)req, req->query,
+                           django_done, r, &refused);
+    if (!call) {
+        *why = *why ? *why : refused; /* a chanhost token's reason comes first */
+        return 0;
+    }
+    if (wants_body(rt, req) && parse_body(r, req, rt->body == B_LIST_OK) != 0) {
+        ch_django_cancel(call);
+        return 1;
+    }
+    r->kept_req = calloc(1, sizeof *r->kept_req);
+    if (!r->kept_req || !(r->kept_req->query = strdup(req->query))) {
+        ch_django_cancel(call);
+        ch_rest_fail(r, 500, "internal", "out of memory");
+        return 1;
+    }
+    r->route_access = rt->access;
+    r->route_fn = rt->fn;
+    r->req = NULL;
+    ch_rest_async(r);
+    return 1;
+}
+
 void ch_rest_serve(ch_conn *c, const ch_req *req)
 {
     ch_rest *r = calloc(1, sizeof *r);
@@ -706,11 +776,11 @@ void ch_rest_serve(ch_conn *c, const ch_req *req)
     if (find_route(r, req, &rt) != 0)
         return;
     why = authenticate(r, req);
+    if (!r->uid && !r->service && r->app->django && django_login(r, req, &rt, &why))
+        return;
     if (!allowed(r, &rt, why))
         return;
-    if (((rt.body == B_NEEDED || rt.body == B_LIST_OK) ||
-         (rt.body == B_IF_SENT && req->body_len > 0)) &&
-        parse_body(r, req, rt.body == B_LIST_OK) != 0)
+    if (wants_body(&rt, req) && parse_body(r, req, rt.body == B_LIST_OK) != 0)
         return;
     rt.fn(r);
 }

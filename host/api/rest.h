@@ -118,6 +118,11 @@ struct ch_rest {
     int early_status;               /* answered inside the handler: status ... */
     json_t *early_body;             /* ... and body (owned) */
     unsigned calling : 1;           /* the handler is running */
+
+    /* a route waiting for a Django login (rest.c) */
+    int route_access;
+    void (*route_fn)(ch_rest *r);
+    ch_req *kept_req; /* its query, for the handler (owned) */
 };
 
 /* Send the JSON answer body (stolen; NULL gives {}) with status and

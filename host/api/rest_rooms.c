@@ -8,7 +8,10 @@
  * the same pair from ever existing, even when two requests race.
  *
  * User ids named by a user (new participants, a thread's partner) must
- * exist in the store's users table (400 unknown_user).
+ * exist in the store's users table (400 unknown_user).  The service token
+ * may create a room with the id it chooses (the application's own, e.g. a
+ * Django chat's) and participants that have not connected yet (a Django
+ * user is mirrored on first sight: runtime/django_auth.h).
  *
  * Who manages a room's participants depends on its kind: the kinds this
  * file creates (group, private, thread) are member-managed, any
@@ -19,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -162,36 +166,63 @@ static void room_answer(ch_rest *r, int status, json_t *result, const char *erro
     ch_rest_reply(r, 201, json_pack("{s:O}", "room", r->room), NULL);
 }
 
-/* The new room: 409 if a group room of that name existed, else add the
- * caller and the participants. */
-static void room_made(ch_rest *r, int status, json_t *result, const char *error)
+/* The new room (result {"room"}): add the caller (if a user) and the
+ * participants, then answer. */
+static void room_fill(ch_rest *r, int status, json_t *result, const char *error)
 {
-    json_t *room = json_object_get(result, "room");
-
     if (status != 0) {
         ch_rest_store_failed(r, status, error);
         return;
     }
-    if (!json_is_true(json_object_get(result, "created"))) {
-        ch_rest_fail(r, 409, "exists", "a room named %s exists already",
-                     json_string_value(json_object_get(room, "name")));
-        return;
-    }
-    r->room = json_incref(room);
-    json_array_insert_new(r->ids, 0, json_integer(r->uid));
+    r->room = json_incref(json_object_get(result, "room"));
+    if (r->uid)
+        json_array_insert_new(r->ids, 0, json_integer(r->uid));
     r->then = room_answer;
     add_next(r);
 }
 
+/* The new room: 409 if a group room of that name existed. */
+static void room_made(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status == 0 && !json_is_true(json_object_get(result, "created"))) {
+        ch_rest_fail(r, 409, "exists", "a room named %s exists already",
+                     json_string_value(json_object_get(json_object_get(result, "room"), "name")));
+        return;
+    }
+    room_fill(r, status, result, error);
+}
+
+/* A room made with the service's id (r->other): 409 if the id or the key
+ * was taken, else read it back. */
+static void room_imported(ch_rest *r, int status, json_t *result, const char *error)
+{
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    if (!json_is_true(json_object_get(result, "imported"))) {
+        ch_rest_fail(r, 409, "exists", "room %lld (or its name) exists already",
+                     (long long)r->other);
+        return;
+    }
+    ch_rest_store(r, "room.get", json_pack("{s:I}", "id", (json_int_t)r->other), room_fill);
+}
+
 /* Every participant checked: create the room (its parameters wait in
- * r->room). */
+ * r->room), with the id the service chose if it did. */
 static void room_create(ch_rest *r, int status, json_t *result, const char *error)
 {
     json_t *params = r->room;
 
     (void)status, (void)result, (void)error;
     r->room = NULL;
-    ch_rest_store(r, "room.get_or_create", params, room_made);
+    if (!r->other) {
+        ch_rest_store(r, "room.get_or_create", params, room_made);
+        return;
+    }
+    json_object_set_new(params, "id", json_integer(r->other));
+    json_object_set_new(params, "created_at", json_integer((json_int_t)time(NULL) * 1000));
+    ch_rest_store(r, "room.import", params, room_imported);
 }
 
 /* The body's "participants" into r->ids: distinct positive ids other
@@ -251,16 +282,27 @@ static int take_room(ch_rest *r, const char *type, const char *name)
     return 0;
 }
 
-/* POST /api/rooms/ {"name","type","participants"}. */
+/* POST /api/rooms/ {"name","type","participants","id"?}: a user's room
+ * (the caller first among the participants), or the service's (no caller;
+ * "id" its choice, participants not checked). */
 void ch_rest_rooms_create(ch_rest *r)
 {
     const char *name, *type;
 
     if (ch_rest_body_str(r, "type", 1, 16, &type) || ch_rest_body_str(r, "name", 0, 255, &name) ||
-        take_participants(r) != 0 || take_room(r, type, name) != 0)
+        ch_rest_body_id(r, "id", 0, &r->other) || take_participants(r) != 0)
+        return;
+    if (r->other && !r->service) {
+        ch_rest_fail(r, 403, "forbidden", "only the service token may choose a room's id");
+        return;
+    }
+    if (take_room(r, type, name) != 0)
         return;
     r->then = room_create;
-    users_check_next(r);
+    if (r->service)
+        room_create(r, 0, NULL, NULL);
+    else
+        users_check_next(r);
 }
 
 /* ---- GET /api/rooms/ ------------------------------------------------------------ */

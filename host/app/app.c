@@ -18,6 +18,7 @@
 #include "api_store.h"
 #include "auth.h"
 #include "conn.h"
+#include "django_auth.h"
 #include "layer.h"
 #include "membership.h"
 #include "reload.h"
@@ -29,6 +30,7 @@
 #include "status.h"
 #include "store.h"
 #include "store_chat.h"
+#include "store_django.h"
 #include "store_rooms.h"
 #include "timers.h"
 #include "http.h"
@@ -280,7 +282,8 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     app->drained = ch_app_stop;
     if (!app->read_buf || register_handlers(app) != 0)
         return -ENOMEM;
-    if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0)
+    if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0 ||
+        ch_store_ops_register(ch_st_django_op) != 0)
         return -ENOSPC;
     ch_store_roles_check(role_known, &app->cfg);
     if (ch_timers_init(loop, PLUGIN_POST_MAX) != 0)
@@ -296,6 +299,12 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     }
     if (open_store(app) != 0 || load_auth(app) != 0)
         return -EINVAL;
+    if (ch_django_open(loop, &app->cfg, &app->django, err, sizeof err) != 0) {
+        ch_log(CH_LOG_ERROR, "django: %s", err);
+        return -EINVAL;
+    }
+    if (app->django)
+        ch_log(CH_LOG_INFO, "django logins on: database %s", app->cfg.django_database);
     ch_plugin_set_store(app->store, loop);
     ch_store_observe(app->store, ch_membership_observe, app);
     return 0;
@@ -427,9 +436,22 @@ static void on_store_closed(void *arg)
 /* Every connection is gone: let the store finish what it was given (every
  * acknowledged write is committed already; queued ones complete), then
  * close the app's handles. */
+static void close_app_handles(ch_app *app);
+
+/* The Django database is closed: go on closing. */
+static void on_django_closed(void *arg)
+{
+    ch_app *app = arg;
+
+    app->django = NULL;
+    close_app_handles(app);
+}
+
 static void close_app_handles(ch_app *app)
 {
-    if (app->store)
+    if (app->django)
+        ch_django_close(app->django, on_django_closed, app);
+    else if (app->store)
         ch_store_close(app->store, on_store_closed, app);
     else
         close_handles(app);

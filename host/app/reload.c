@@ -171,6 +171,14 @@ static const struct restart_only {
     {"auth_secret_env", KEEP_STR, offsetof(ch_config, auth_secret_env)},
     {"auth_service_token_file", KEEP_STR, offsetof(ch_config, auth_service_token_file)},
     {"auth_service_token_env", KEEP_STR, offsetof(ch_config, auth_service_token_env)},
+    {"django_database", KEEP_STR, offsetof(ch_config, django_database)},
+    {"django_secret_key_file", KEEP_STR, offsetof(ch_config, django_secret_key_file)},
+    {"django_secret_key_env", KEEP_STR, offsetof(ch_config, django_secret_key_env)},
+    {"django_jwt_key_file", KEEP_STR, offsetof(ch_config, django_jwt_key_file)},
+    {"django_jwt_key_env", KEEP_STR, offsetof(ch_config, django_jwt_key_env)},
+    {"django_session_engine", KEEP_STR, offsetof(ch_config, django_session_engine)},
+    {"django_session_cookie", KEEP_STR, offsetof(ch_config, django_session_cookie)},
+    {"django_session_age", KEEP_U64, offsetof(ch_config, django_session_age)},
 };
 
 /* The field of row k in cfg (borrowed; a char ** or uint64_t *). */

@@ -53,6 +53,7 @@ typedef struct ch_app {
     unsigned char *auth_secret; /* token signing key (auth.h) */
     size_t auth_secret_len;
     char *service_token; /* NULL: no service access */
+    struct ch_django_auth *django; /* Django logins (runtime/django_auth.h), NULL: off */
 
     ch_conn *conns;                 /* every open connection (doubly linked) */
     uint64_t n_conns;               /* TCP connections */

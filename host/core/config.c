@@ -122,6 +122,7 @@ int ch_config_init(ch_config *cfg)
     cfg->auth_login_table = 10000;
     cfg->auth_hash_threads = 2;
     cfg->auth_hash_queue = 64;
+    cfg->django_session_age = 14ull * 86400 * 1000;
     cfg->verbosity = 1;
     if (!cfg->listen_host || !cfg->layer || !cfg->store || !cfg->plugin_settings) {
         ch_config_free(cfg);
@@ -152,6 +153,13 @@ void ch_config_free(ch_config *cfg)
     free(cfg->auth_secret_env);
     free(cfg->auth_service_token_file);
     free(cfg->auth_service_token_env);
+    free(cfg->django_database);
+    free(cfg->django_secret_key_file);
+    free(cfg->django_secret_key_env);
+    free(cfg->django_jwt_key_file);
+    free(cfg->django_jwt_key_env);
+    free(cfg->django_session_engine);
+    free(cfg->django_session_cookie);
     for (i = 0; i < cfg->n_routes; i++) {
         free(cfg->routes[i].pattern);
         free(cfg->routes[i].plugin);
@@ -422,21 +430,44 @@ static int h_layer(pctx *c, char **args, int n)
 
 /* store none | sqlite:PATH | postgresql://... | postgres://...; a relative
  * sqlite PATH is made absolute like plugin_dir (":memory:" is kept). */
-static int h_store(pctx *c, char **args, int n)
+/* A database URL v (none, sqlite:PATH with PATH resolved, postgresql://)
+ * into *field. */
+static int take_db_url(pctx *c, const char *v, char **field)
 {
-    const char *v = args[0], *path = has_prefix(v, "sqlite:") ? v + 7 : NULL;
+    const char *path = has_prefix(v, "sqlite:") ? v + 7 : NULL;
     char *s = NULL;
-    (void)n;
 
     if (strcmp(v, "none") == 0 || has_prefix(v, "postgresql://") || has_prefix(v, "postgres://"))
-        return take_string(c, &c->cfg->store, strdup(v));
+        return take_string(c, field, strdup(v));
     if (!path || *path == '\0')
         return report(c, "'%s' is not none, sqlite:PATH or postgresql://...", v);
     if (*path == '/' || strcmp(path, ":memory:") == 0 || !c->base)
-        return take_string(c, &c->cfg->store, strdup(v));
+        return take_string(c, field, strdup(v));
     if (asprintf(&s, "sqlite:%s/%s", c->base, path) < 0)
         s = NULL;
-    return take_string(c, &c->cfg->store, s);
+    return take_string(c, field, s);
+}
+
+static int h_store(pctx *c, char **args, int n)
+{
+    (void)n;
+    return take_db_url(c, args[0], &c->cfg->store);
+}
+
+/* django_database: as store; "none" turns Django logins off. */
+static int h_django_database(pctx *c, char **args, int n)
+{
+    (void)n;
+    return take_db_url(c, args[0], &c->cfg->django_database);
+}
+
+/* django_session_engine db | signed_cookies. */
+static int h_django_engine(pctx *c, char **args, int n)
+{
+    (void)n;
+    if (strcmp(args[0], "db") != 0 && strcmp(args[0], "signed_cookies") != 0)
+        return report(c, "'%s' is not db or signed_cookies", args[0]);
+    return take_string(c, &c->cfg->django_session_engine, strdup(args[0]));
 }
 
 /* Non-zero if name is a plugin name: [A-Za-z0-9_-]+. */
@@ -565,6 +596,14 @@ static const directive directives[] = {
     FIELD(auth_hash_queue, K_COUNT, "COUNT"),
     FIELD(auth_service_token_file, K_PATH, "PATH"),
     FIELD(auth_service_token_env, K_WORD, "VARIABLE"),
+    FUNC(django_database, 1, 1, h_django_database, "none | sqlite:PATH | postgresql://..."),
+    FIELD(django_secret_key_file, K_PATH, "PATH"),
+    FIELD(django_secret_key_env, K_WORD, "VARIABLE"),
+    FIELD(django_jwt_key_file, K_PATH, "PATH"),
+    FIELD(django_jwt_key_env, K_WORD, "VARIABLE"),
+    FUNC(django_session_engine, 1, 1, h_django_engine, "db | signed_cookies"),
+    FIELD(django_session_cookie, K_WORD, "NAME"),
+    FIELD(django_session_age, K_DURATION, "DURATION"),
 };
 
 static const directive *find_directive(const char *name)

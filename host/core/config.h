@@ -105,6 +105,17 @@ typedef struct ch_config {
     char *auth_service_token_file;   /* the service token, if any */
     char *auth_service_token_env;
 
+    /* Django logins (runtime/django_auth.h, docs/django.md); off unless
+     * django_database is set */
+    char *django_database;        /* sqlite:PATH | postgresql://... */
+    char *django_secret_key_file; /* SECRET_KEY: the file ... */
+    char *django_secret_key_env;  /* ... or the variable holding it */
+    char *django_jwt_key_file;    /* SimpleJWT's SIGNING_KEY; NULL: SECRET_KEY */
+    char *django_jwt_key_env;
+    char *django_session_engine;  /* "db" (default) or "signed_cookies" */
+    char *django_session_cookie;  /* SESSION_COOKIE_NAME; NULL: "sessionid" */
+    uint64_t django_session_age;  /* SESSION_COOKIE_AGE, 2 weeks (ms) */
+
     ch_route_cfg *routes;
     size_t n_routes;
 

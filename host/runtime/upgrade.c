@@ -19,6 +19,7 @@
 #include "api_store.h"
 #include "app.h"
 #include "auth.h"
+#include "django_auth.h"
 #include "handshake.h"
 #include "http.h"
 #include "layer.h"
@@ -307,6 +308,9 @@ static json_t *authenticate(ch_ws *w, int *rc)
     return user;
 }
 
+static int django_begin(ch_ws *w);
+static void plugin_connect(ch_ws *w);
+
 /* The upgrade's matcher for the HTTP handler list (upgrade.h). */
 int ch_ws_upgrade_wanted(ch_conn *c, const ch_req *req)
 {
@@ -347,6 +351,54 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     c->state = CH_CONN_WS_PENDING;
     c->since_ms = uv_now(c->app->loop);
     ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, c->peer);
+    if (!w->identity && django_begin(w))
+        return;
+    plugin_connect(w);
+}
+
+/* A Django login finished (django_auth.h): user (borrowed) or NULL with
+ * why; the plugin decides as for any other connection. */
+static void django_done(void *arg, json_t *user, const char *why)
+{
+    ch_ws *w = arg;
+
+    w->auth_call = NULL;
+    if (user)
+        w->identity = json_incref(user);
+    else
+        ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] django login refused: %s", w->path,
+               w->conn->peer, why);
+    plugin_connect(w);
+}
+
+/* Start the Django login the handshake carries, if Django logins are on
+ * and it carries one: 1 when it is in flight (reading stops; the
+ * handshake timeout runs), 0 to go on without it. */
+static int django_begin(ch_ws *w)
+{
+    ch_conn *c = w->conn;
+    const char *refused = NULL;
+
+    if (!c->app->django)
+        return 0;
+    w->auth_call = ch_django_begin(c->app->django, c->app->store, header_of, w, w->query,
+                                   django_done, w, &refused);
+    if (refused)
+        ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] django login refused: %s", w->path,
+               c->peer, refused);
+    if (!w->auth_call)
+        return 0;
+    ch_conn_read_stop(c);
+    ch_conn_arm_timer(c);
+    return 1;
+}
+
+/* Ask the plugin's connect and act on its answer. */
+static void plugin_connect(ch_ws *w)
+{
+    ch_conn *c = w->conn;
+    int rc;
+
     w->connect_called = 1;
     rc = ch_plugin_connect(w->plugin, w);
     if (c->closing || c->ws != w)
@@ -392,6 +444,8 @@ void ch_ws_gone(ch_conn *c)
     int code = w->close_code ? w->close_code : 1006;
 
     c->ws = NULL; /* nothing may reach it through c from here on */
+    if (w->auth_call)
+        ch_django_cancel(w->auth_call);
     if (w->connect_called)
         ch_plugin_disconnect(w->plugin, w, code);
     ch_api_store_detach(w);

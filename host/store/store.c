@@ -24,6 +24,7 @@ struct ch_store {
     uint64_t committed, failed, retries, reconnects;
     uint64_t lat_last, lat_max, lat_sum, lat_n;
     int closing;
+    int foreign; /* opts.foreign */
     void (*on_closed)(void *);
     void *on_closed_arg;
     ch_store_observer observe; /* told of each success, or NULL */
@@ -73,8 +74,10 @@ ch_store *ch_store_open(uv_loop_t *loop, const ch_store_opts *opts, char *err, s
     }
     if (!s->engine)
         return s;
-    s->keys = ch_keyring_load(opts->key_file, opts->key_env, 1, err, errlen);
-    if (!s->keys || s->engine->open(s, opts->url, &s->self, err, errlen) != 0) {
+    s->foreign = opts->foreign;
+    if (!s->foreign)
+        s->keys = ch_keyring_load(opts->key_file, opts->key_env, 1, err, errlen);
+    if ((!s->keys && !s->foreign) || s->engine->open(s, opts->url, &s->self, err, errlen) != 0) {
         ch_keyring_free(s->keys);
         free(s);
         return NULL;
@@ -228,6 +231,7 @@ void ch_store_engine_closed(ch_store *s)
 }
 
 uv_loop_t *ch_store_loop(ch_store *s) { return s->loop; }
+int ch_store_is_foreign(ch_store *s) { return s->foreign; }
 const ch_keyring *ch_store_keys(ch_store *s) { return s->keys; }
 uint32_t ch_store_batch_max(ch_store *s) { return s->batch_max; }
 void ch_store_count_retry(ch_store *s) { s->retries++; }

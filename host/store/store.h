@@ -67,6 +67,11 @@ typedef struct ch_store_opts {
     const char *key_env;  /* or an environment variable holding them */
     uint32_t queue_max;   /* calls waiting at most (default 10000) */
     uint32_t batch_max;   /* calls per transaction (default 256) */
+    /* Another application's database (a Django project's): opened as it
+     * is, no migrations, no keys (key_file, key_env unused), SQLite
+     * read-only with its pragmas left alone; only operations that read
+     * that application's tables belong on it (store_django.h). */
+    int foreign;
 } ch_store_opts;
 
 /* Open a store on loop (migrations applied).  Returns NULL with the reason

@@ -732,7 +732,9 @@ static int pg_open(ch_store *s, const char *url, void **self, char *err, size_t 
 
     if (ch_pg_check_url(url, &dns_host, err, errlen) != 0)
         return -1;
-    if (ch_pg_migrate_blocking(url, &version, &applied, &conn, err, errlen) != 0) {
+    int foreign = ch_store_is_foreign(s);
+
+    if (ch_pg_migrate_blocking(url, foreign ? NULL : &version, &applied, &conn, err, errlen) != 0) {
         free(dns_host);
         return -1;
     }
@@ -743,8 +745,9 @@ static int pg_open(ch_store *s, const char *url, void **self, char *err, size_t 
         return -1;
     }
     pg->dns_host = dns_host;
-    ch_log(CH_LOG_INFO, "postgresql: schema at version %d (applied %d migrations)", version,
-           applied);
+    if (!foreign)
+        ch_log(CH_LOG_INFO, "postgresql: schema at version %d (applied %d migrations)", version,
+               applied);
     ch_pg_conn_adopt(pg, conn);
     *self = pg;
     return 0;

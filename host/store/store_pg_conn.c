@@ -188,7 +188,8 @@ static void conn_params(const char **kw, const char **val, const char *url, cons
  * Connect to url blocking (bounded by a 10 s connect timeout unless the
  * URL sets its own), apply the missing migrations.  With keep NULL the
  * connection is closed; otherwise it is handed over in *keep (open uses
- * it as the loop's first connection).  For open() at start-up and for
+ * it as the loop's first connection).  version NULL: connect only, no
+ * migrations (a foreign database, store.h).  For open() at start-up and for
  * `chanhost migrate`; never on the loop.
  */
 int ch_pg_migrate_blocking(const char *url, int *version, int *applied, PGconn **keep, char *err,
@@ -208,7 +209,7 @@ int ch_pg_migrate_blocking(const char *url, int *version, int *applied, PGconn *
         return -1;
     }
     PQsetNoticeProcessor(c, on_notice, NULL);
-    rc = apply_migrations(c, version, applied, err, errlen);
+    rc = version ? apply_migrations(c, version, applied, err, errlen) : 0;
     if (rc == 0 && keep)
         *keep = c;
     else

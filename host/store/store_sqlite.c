@@ -188,6 +188,25 @@ static sqlite3 *db_open(const char *path, char *err, size_t errlen)
     return db;
 }
 
+/* Open another application's database at path read-only, as it is: no
+ * file created, no pragma changed (its journal mode is its own), a busy
+ * timeout.  Returns the handle, or NULL with the reason in err. */
+static sqlite3 *db_open_foreign(const char *path, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    return db;
+}
+
 /* Record that version v was applied. */
 static int record_version(sqlite3 *db, int64_t v, char *err, size_t errlen)
 {
@@ -629,8 +648,14 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    e->db = db_open(url + strlen("sqlite:"), err, errlen);
-    if (!e->db || migrate_db(e->db, &version, &applied, err, errlen) != 0) {
+    if (ch_store_is_foreign(s)) {
+        e->db = db_open_foreign(url + strlen("sqlite:"), err, errlen);
+        version = applied = 0;
+    } else {
+        e->db = db_open(url + strlen("sqlite:"), err, errlen);
+    }
+    if (!e->db || (!ch_store_is_foreign(s) &&
+                   migrate_db(e->db, &version, &applied, err, errlen) != 0)) {
         sqlite3_close(e->db);
         free(e);
         return -1;

@@ -80,6 +80,7 @@ struct chanhost_conn {
     ch_route_params params;
     struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
+    void *auth_call;                  /* a login in flight (runtime), or NULL */
     char *subprotocol;                /* chosen one, or NULL */
 
     uint64_t ping_sent_ms; /* 0: no ping outstanding */

@@ -161,6 +161,7 @@ void ch_store_done(ch_store *s, ch_store_req *req);
 
 /* For engines, on the loop thread. */
 uv_loop_t *ch_store_loop(ch_store *s);
+int ch_store_is_foreign(ch_store *s); /* opened with opts.foreign (store.h) */
 uint32_t ch_store_batch_max(ch_store *s);
 void ch_store_count_retry(ch_store *s);
 void ch_store_count_reconnect(ch_store *s);
