@@ -1,0 +1,265 @@
+"""`workers N`: one chanhost command, a master and N worker processes
+(app/master.c).  Group sends of the memory layer reach every member on
+every worker exactly once and in order per sender, channel sends cross
+workers, a worker killed with SIGKILL is replaced while the other
+worker's clients keep chatting, SIGHUP reloads every worker, SIGTERM
+stops every process, and the SQLite store keeps its guarantees under two
+workers.
+
+Which worker holds a connection is read from the kernel: the socket's
+inode in /proc/net/tcp, found among a worker's file descriptors.  Waits
+are on log lines and frames with deadlines.
+"""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from chatkit import chat_host, frame, open_ws, run_chat, send
+from conftest import PLUGIN_DIR, TEST_PLUGIN_DIR, chat, recv_json, run, ws_connect
+
+ROUTES = ["/ws/broadcast/<int:room_id>/ broadcast", "/ws/direct/ directsend"]
+READY = r"worker (\d+) \(pid (\d+)\) ready"
+
+
+@pytest.fixture
+def plugin_dir(tmp_path):
+    """broadcast and directsend side by side."""
+    d = tmp_path / "plugins"
+    d.mkdir()
+    for src in (Path(PLUGIN_DIR) / "broadcast.so", Path(TEST_PLUGIN_DIR) / "directsend.so"):
+        shutil.copy(src, d / src.name)
+    return str(d)
+
+
+def start(make_host, plugin_dir, n=2):
+    """A host with n workers; returns it and {worker number: pid}."""
+    h = make_host([f"workers {n}"], routes=ROUTES, plugin_dir=plugin_dir)
+    return h, worker_pids(h)
+
+
+def worker_pids(h, since=0):
+    """The pid of each worker's latest ready line after since."""
+    pids = {}
+    for line in h.matching(READY, since):
+        m = re.search(READY, line)
+        pids[int(m.group(1))] = int(m.group(2))
+    return pids
+
+
+def socket_inodes(pid):
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    return inodes
+
+
+def server_inode(server_port, client_port):
+    """The inode of the server side of the TCP connection from
+    client_port to server_port (IPv4 loopback)."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            local, remote = cols[1], cols[2]
+            if (int(local.split(":")[1], 16) == server_port
+                    and int(remote.split(":")[1], 16) == client_port):
+                return cols[9]
+    return None
+
+
+def owner(h, ws, pids):
+    """The number of the worker holding websocket client ws."""
+    inode = server_inode(h.port, ws.transport.get_extra_info("sockname")[1])
+    for n, pid in pids.items():
+        if inode in socket_inodes(pid):
+            return n
+    raise AssertionError(f"no worker holds the connection (inode {inode})")
+
+
+async def spread(h, pids, url, count):
+    """Open count connections to url, more if one worker has none yet:
+    (connections, the worker of each)."""
+    conns, where = [], []
+    while len(conns) < count or len(set(where)) < len(pids):
+        assert len(conns) < 200, "the kernel never spread connections over the workers"
+        ws = await ws_connect(url)
+        conns.append(ws)
+        where.append(owner(h, ws, pids))
+    return conns, where
+
+
+def test_group_send_reaches_every_member_on_every_worker_once_in_order(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    assert sorted(pids) == [1, 2]
+    url = h.url("/ws/broadcast/7/")
+
+    async def main():
+        conns, where = await spread(h, pids, url, 12)
+        senders = [conns[where.index(1)], conns[where.index(2)]]
+        senders.append(next(c for c in conns if c not in senders))
+        n = 25
+
+        async def talk(s, ws):
+            for k in range(n):
+                await ws.send(chat(f"s{s}-{k}"))
+            await ws.send(chat(f"done-{s}"))
+
+        async def collect(ws):
+            got, done = [], set()
+            while len(done) < len(senders):
+                m = (await recv_json(ws))["message"]
+                if m.startswith("done-"):
+                    done.add(m)
+                else:
+                    got.append(m)
+            return got
+
+        results = await asyncio.gather(*(talk(s, ws) for s, ws in enumerate(senders)),
+                                       *(collect(ws) for ws in conns))
+        for got in results[len(senders):]:
+            assert len(got) == len(senders) * n
+            for s in range(len(senders)):
+                assert [m for m in got if m.startswith(f"s{s}-")] == [f"s{s}-{k}" for k in range(n)]
+        for ws in conns:
+            await ws.close()
+
+    run(main())
+
+
+def test_channel_send_reaches_a_connection_on_another_worker(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+
+    async def main():
+        by_worker = {}
+        conns = []
+        while len(by_worker) < 2:
+            assert len(conns) < 200
+            ws = await ws_connect(h.url("/ws/direct/"))
+            conns.append(ws)
+            hello = await recv_json(ws)
+            proc = hello["channel"].split("!")[0]
+            by_worker.setdefault(proc, (ws, hello["channel"]))
+        (a, name_a), (b, name_b) = by_worker.values()
+        await a.send(json.dumps({"type": "direct", "to": name_b, "message": "to b"}))
+        assert await recv_json(b) == {"type": "direct_message", "message": "to b"}
+        await b.send(json.dumps({"type": "direct", "to": name_a, "message": "to a"}))
+        assert await recv_json(a) == {"type": "direct_message", "message": "to a"}
+        for ws in conns:
+            await ws.close()
+
+    run(main())
+
+
+def test_sigkill_worker_is_replaced_and_the_other_keeps_chatting(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    url = h.url("/ws/broadcast/3/")
+
+    async def main():
+        conns, where = await spread(h, pids, url, 8)
+        victim = where[0]
+        alive = [ws for ws, w in zip(conns, where) if w != victim]
+        dead = [ws for ws, w in zip(conns, where) if w == victim]
+        mark = h.mark()
+        os.kill(pids[victim], signal.SIGKILL)
+        h.wait_for(rf"worker {victim} \(pid {pids[victim]}\) killed by signal 9", since=mark)
+        for ws in dead:
+            await asyncio.wait_for(ws.wait_closed(), 10)
+        # the other worker's clients chat on while the master restarts it
+        await alive[0].send(chat("still here"))
+        for ws in alive:
+            assert (await recv_json(ws))["message"] == "still here"
+        await h.await_log(rf"worker {victim} \(pid \d+\) ready", since=mark)
+        new_pids = {**pids, **worker_pids(h, mark)}
+        assert new_pids[victim] != pids[victim]
+        # the dead worker's clients reconnect; some land on its successor
+        again, where2 = await spread(h, new_pids, url, len(dead))
+        await again[where2.index(victim)].send(chat("back"))
+        for ws in alive + again:
+            assert (await recv_json(ws))["message"] == "back"
+        for ws in alive + again:
+            await ws.close()
+
+    run(main())
+
+
+def test_sighup_reloads_every_worker(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    mark = h.mark()
+    h.send_signal(signal.SIGHUP)
+    h.wait_for(r"\[worker \d\] configuration reloaded \(SIGHUP\)", since=mark, count=2)
+    done = h.matching(r"configuration reloaded \(SIGHUP\)", mark)
+    assert sorted(re.search(r"\[worker (\d)\]", l).group(1) for l in done) == ["1", "2"]
+
+
+def test_sigterm_stops_every_process(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    assert h.stop() == 0
+    for pid in pids.values():
+        assert not os.path.exists(f"/proc/{pid}"), f"worker {pid} outlived the master"
+    assert len(h.matching(r"worker \d \(pid \d+\) stopped")) == 2
+
+
+def test_master_killed_its_workers_stop(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    mark = h.mark()
+    h.kill()
+    h.wait_for(r"\[worker \d\] stopped", since=mark, count=2)
+
+
+CHAT_ROUTES = ["/ws/chat-room/<int:room_id>/ chatroom"]
+
+
+def test_store_under_two_workers_keeps_every_message_once(make_host, tmp_path):
+    w = chat_host(make_host, tmp_path, CHAT_ROUTES, extra=["workers 2"])
+    h = w.host
+    pids = worker_pids(h)
+    names = ["alice", "bob"]
+    room = w.api.create_room(w.token("alice"), "general", "group", [w.uid("bob")])
+    n = 10
+
+    async def main():
+        conns, where = [], []
+        while len(conns) < 4 or len(set(where)) < 2:
+            assert len(conns) < 200
+            ws, _ = await open_ws(w.url(f"/ws/chat-room/{room['id']}/", names[len(conns) % 2]))
+            conns.append(ws)
+            where.append(owner(h, ws, pids))
+
+        async def talk(i, ws):
+            for k in range(n):
+                await send(ws, "chat_message", message=f"c{i}-{k}", client_msg_id=f"c{i}-{k}")
+
+        async def collect(ws):
+            got = []
+            while len(got) < len(conns) * n:
+                f = await frame(ws)
+                if f["type"] == "chat_message":
+                    got.append(f)
+            return got
+
+        results = await asyncio.gather(*(talk(i, ws) for i, ws in enumerate(conns)),
+                                       *(collect(ws) for ws in conns))
+        seen = results[len(conns):]
+        ids = {m["id"] for m in seen[0]}
+        assert len(ids) == len(conns) * n
+        for got in seen:
+            assert {m["id"] for m in got} == ids
+            for i in range(len(conns)):
+                mine = [m["message"] for m in got if m["client_msg_id"].startswith(f"c{i}-")]
+                assert mine == [f"c{i}-{k}" for k in range(n)]
+        return ids
+
+    ids = run_chat(main)
+    stored = w.api.messages(w.token("bob"), room["id"])
+    assert sorted(m["id"] for m in stored) == sorted(ids)
