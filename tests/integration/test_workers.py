@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from chatkit import chat_host, frame, open_ws, run_chat, send
+from chatkit import RedisServer, chat_host, frame, open_ws, run_chat, send, subscribed
 from conftest import PLUGIN_DIR, TEST_PLUGIN_DIR, chat, recv_json, run, ws_connect
 
 ROUTES = ["/ws/broadcast/<int:room_id>/ broadcast", "/ws/direct/ directsend"]
@@ -99,42 +99,59 @@ async def spread(h, pids, url, count):
     return conns, where
 
 
+async def group_talk(h, pids, url, before_sending=None):
+    """Members of one room on every worker; three senders (one on each
+    worker and one more) send 25 messages each at once: every member gets
+    each message once, in order per sender."""
+    conns, where = await spread(h, pids, url, 12)
+    if before_sending:
+        await before_sending()
+    senders = [conns[where.index(1)], conns[where.index(2)]]
+    senders.append(next(c for c in conns if c not in senders))
+    n = 25
+
+    async def talk(s, ws):
+        for k in range(n):
+            await ws.send(chat(f"s{s}-{k}"))
+        await ws.send(chat(f"done-{s}"))
+
+    async def collect(ws):
+        got, done = [], set()
+        while len(done) < len(senders):
+            m = (await recv_json(ws))["message"]
+            if m.startswith("done-"):
+                done.add(m)
+            else:
+                got.append(m)
+        return got
+
+    results = await asyncio.gather(*(talk(s, ws) for s, ws in enumerate(senders)),
+                                   *(collect(ws) for ws in conns))
+    for got in results[len(senders):]:
+        assert len(got) == len(senders) * n
+        for s in range(len(senders)):
+            assert [m for m in got if m.startswith(f"s{s}-")] == [f"s{s}-{k}" for k in range(n)]
+    for ws in conns:
+        await ws.close()
+
+
 def test_group_send_reaches_every_member_on_every_worker_once_in_order(make_host, plugin_dir):
     h, pids = start(make_host, plugin_dir)
     assert sorted(pids) == [1, 2]
-    url = h.url("/ws/broadcast/7/")
+    run(group_talk(h, pids, h.url("/ws/broadcast/7/")))
 
-    async def main():
-        conns, where = await spread(h, pids, url, 12)
-        senders = [conns[where.index(1)], conns[where.index(2)]]
-        senders.append(next(c for c in conns if c not in senders))
-        n = 25
 
-        async def talk(s, ws):
-            for k in range(n):
-                await ws.send(chat(f"s{s}-{k}"))
-            await ws.send(chat(f"done-{s}"))
-
-        async def collect(ws):
-            got, done = [], set()
-            while len(done) < len(senders):
-                m = (await recv_json(ws))["message"]
-                if m.startswith("done-"):
-                    done.add(m)
-                else:
-                    got.append(m)
-            return got
-
-        results = await asyncio.gather(*(talk(s, ws) for s, ws in enumerate(senders)),
-                                       *(collect(ws) for ws in conns))
-        for got in results[len(senders):]:
-            assert len(got) == len(senders) * n
-            for s in range(len(senders)):
-                assert [m for m in got if m.startswith(f"s{s}-")] == [f"s{s}-{k}" for k in range(n)]
-        for ws in conns:
-            await ws.close()
-
-    run(main())
+def test_redis_layer_under_workers(make_host, plugin_dir):
+    redis = RedisServer()
+    try:
+        h = make_host(["workers 2", f"layer {redis.url}"], routes=ROUTES, plugin_dir=plugin_dir)
+        h.wait_for(r"\[worker 1\] channel layer: redis at \S+ connected")
+        h.wait_for(r"\[worker 2\] channel layer: redis at \S+ connected")
+        run(group_talk(h, worker_pids(h), h.url("/ws/broadcast/8/"),
+                       lambda: subscribed(redis, "room_8", 2)))
+        assert h.stop() == 0
+    finally:
+        redis.stop()
 
 
 def test_channel_send_reaches_a_connection_on_another_worker(make_host, plugin_dir):
@@ -200,6 +217,27 @@ def test_sighup_reloads_every_worker(make_host, plugin_dir):
     h.wait_for(r"\[worker \d\] configuration reloaded \(SIGHUP\)", since=mark, count=2)
     done = h.matching(r"configuration reloaded \(SIGHUP\)", mark)
     assert sorted(re.search(r"\[worker (\d)\]", l).group(1) for l in done) == ["1", "2"]
+
+
+def test_sighup_with_a_broken_config_keeps_every_worker_serving(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    text = h.config_path.read_text()
+    h.config_path.write_text(text + "max_message_size 12q\n")
+    mark = h.mark()
+    h.send_signal(signal.SIGHUP)
+    h.wait_for(r"\[worker \d\] configuration reload refused", since=mark, count=2)
+    refused = h.matching(r"configuration reload refused", mark)
+    assert sorted(re.search(r"\[worker (\d)\]", l).group(1) for l in refused) == ["1", "2"]
+    assert worker_pids(h, mark) == {}  # nobody restarted
+
+    async def main():
+        conns, where = await spread(h, pids, h.url("/ws/broadcast/5/"), 4)
+        await conns[0].send(chat("serving"))
+        for ws in conns:
+            assert (await recv_json(ws))["message"] == "serving"
+            await ws.close()
+
+    run(main())
 
 
 def test_sigterm_stops_every_process(make_host, plugin_dir):
