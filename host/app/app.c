@@ -323,10 +323,10 @@ static int open_link(ch_app *app, int fd)
 
 int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
 {
-    return ch_app_init_worker(app, loop, cfg, -1);
+    return ch_app_init_worker(app, loop, cfg, -1, 0);
 }
 
-int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd)
+int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd, int worker)
 {
     ch_layer_opts lopts = {0};
     char err[256];
@@ -362,6 +362,7 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
     ch_plugin_set_api(ch_api_table());
     ch_api_bind(app);
     ch_api_store_bind(app);
+    app->worker = link_fd >= 0 ? worker : 0;
     if (link_fd >= 0 && open_link(app, link_fd) != 0)
         return -EIO;
     lopts.group_expiry_ms = app->cfg.group_expiry;

@@ -15,12 +15,12 @@
  * a log line. */
 int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg);
 
-/* ch_app_init for a worker under a master (app/master.c): link_fd (taken
- * over) is its end of the link (layer/link.h); the listener joins the
+/* ch_app_init for worker number `worker` under a master (app/master.c):
+ * link_fd (taken over) is its end of the link (layer/link.h); the listener joins the
  * port's SO_REUSEPORT group, a memory layer is relayed through the
  * master, and a token secret the config does not name comes from
  * CH_RUN_KEY_ENV.  link_fd < 0: ch_app_init. */
-int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd);
+int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd, int worker);
 
 /* The environment variable holding the run's token key (64 hex digits)
  * that the master hands its workers. */

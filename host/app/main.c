@@ -371,17 +371,19 @@ static int run_command(ch_config *cfg, options *o, int problems)
     return ch_manage_run(cfg, o->cmd_argc, o->cmd_argv, stdout, stderr);
 }
 
-/* A worker under a master (CH_WORKER_ENV set): its log tag, and its link
- * to the master (returned; -1 for a lone process).  The variable is
- * removed, so that programs a plugin runs are not workers. */
-static int worker_link(void)
+/* A worker under a master (CH_WORKER_ENV set): its number into *worker,
+ * its log tag, and its link to the master (returned; -1 for a lone
+ * process).  The variable is removed, so that programs a plugin runs are
+ * not workers. */
+static int worker_link(int *worker)
 {
     static char tag[32];
     const char *w = getenv(CH_WORKER_ENV);
 
     if (!w)
         return -1;
-    snprintf(tag, sizeof tag, "[worker %d] ", atoi(w));
+    *worker = atoi(w);
+    snprintf(tag, sizeof tag, "[worker %d] ", *worker);
     ch_log_set_tag(tag);
     unsetenv(CH_WORKER_ENV);
     return CH_WORKER_LINK_FD;
@@ -391,12 +393,12 @@ static int run(ch_config *cfg, options *o)
 {
     ch_app app;
     uv_loop_t loop;
-    int rc, link_fd = worker_link();
+    int rc, worker = 0, link_fd = worker_link(&worker);
 
     if (link_fd < 0 && ch_master_workers(cfg) > 1)
         return ch_master_run(cfg, o->argc, o->argv);
     uv_loop_init(&loop);
-    rc = ch_app_init_worker(&app, &loop, cfg, link_fd);
+    rc = ch_app_init_worker(&app, &loop, cfg, link_fd, worker);
     if (rc == 0)
         rc = ch_app_listen(&app); /* first, so a busy port costs one line */
     if (rc == 0)

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from chatkit import RedisServer, chat_host, frame, open_ws, run_chat, send, subscribed
-from conftest import PLUGIN_DIR, TEST_PLUGIN_DIR, chat, recv_json, run, ws_connect
+from conftest import (PLUGIN_DIR, TEST_PLUGIN_DIR, chat, get_metrics, healthz, metric, recv_json,
+                      run, ws_connect)
 
 ROUTES = ["/ws/broadcast/<int:room_id>/ broadcast", "/ws/direct/ directsend"]
 READY = r"worker (\d+) \(pid (\d+)\) ready"
@@ -238,6 +239,21 @@ def test_sighup_with_a_broken_config_keeps_every_worker_serving(make_host, plugi
             await ws.close()
 
     run(main())
+
+
+def test_healthz_and_metrics_name_the_worker_that_answers(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    seen = set()
+    for _ in range(200):
+        j = healthz(h.port)
+        assert pids[j["worker"]] == j["pid"]
+        seen.add(j["worker"])
+        if seen == {1, 2}:
+            break
+    assert seen == {1, 2}
+    samples = get_metrics(h.port)
+    assert metric(samples, "chanhost_worker") in (1, 2)
+    assert metric(samples, "chanhost_layer_relay_dropped_total") == 0
 
 
 def test_sigterm_stops_every_process(make_host, plugin_dir):
