@@ -256,6 +256,28 @@ def test_healthz_and_metrics_name_the_worker_that_answers(make_host, plugin_dir)
     assert metric(samples, "chanhost_layer_relay_dropped_total") == 0
 
 
+def test_dev_mode_hot_reloads_a_rebuilt_plugin_in_every_worker(make_host, tmp_path):
+    from test_reload import ask, build
+    plugins = tmp_path / "hot"
+    plugins.mkdir()
+    build(plugins / "hot.so", "v1:")
+    h = make_host(["workers 2"], routes=["/ws/hot/ hot"], plugin_dir=plugins, args=("--dev",))
+    pids = worker_pids(h)
+    mark = h.mark()
+    build(plugins / "hot.so", "v2:")
+    h.wait_for(r"\[worker \d\] plugin hot reloaded: generation 2", since=mark, count=2)
+    done = h.matching(r"plugin hot reloaded: generation 2", mark)
+    assert sorted(re.search(r"\[worker (\d)\]", l).group(1) for l in done) == ["1", "2"]
+
+    async def main():
+        conns, where = await spread(h, pids, h.url("/ws/hot/"), 2)
+        for ws in conns:
+            assert await ask(ws) == "v2:x"
+            await ws.close()
+
+    run(main())
+
+
 def test_sigterm_stops_every_process(make_host, plugin_dir):
     h, pids = start(make_host, plugin_dir)
     assert h.stop() == 0
