@@ -24,6 +24,7 @@
 #include "layer.h"
 #include "link.h"
 #include "membership.h"
+#include "peers.h"
 #include "reload.h"
 #include "rest.h"
 #include "rest_login.h"
@@ -285,7 +286,8 @@ static int register_handlers(ch_app *app)
            ch_http_handle(app, NULL, 0, ch_static_wanted, ch_static_serve);
 }
 
-/* A frame from the master: another worker's send, for local members. */
+/* A frame from the master: another worker's send, for local members, or
+ * its snapshot. */
 static void on_link_frame(ch_link *k, const ch_link_frame *f, void *arg)
 {
     ch_app *app = arg;
@@ -293,6 +295,8 @@ static void on_link_frame(ch_link *k, const ch_link_frame *f, void *arg)
     (void)k;
     if (f->kind == CH_LINK_GROUP || f->kind == CH_LINK_CHANNEL)
         ch_layer_link_input(app->layer, f->kind, f->name, f->data, f->len);
+    else if (f->kind == CH_LINK_STATS)
+        ch_peers_input(app, f->data, f->len);
 }
 
 /* The master is gone (its end closed): stop gracefully. */
@@ -519,6 +523,7 @@ static void on_shutdown_timeout(uv_timer_t *t)
 /* Last phase: close the app's own handles so uv_run returns. */
 static void close_handles(ch_app *app)
 {
+    ch_peers_stop();
     if (app->link) {
         ch_layer_set_link(app->layer, NULL);
         ch_link_close(app->link);
@@ -556,9 +561,10 @@ static void close_app_handles(ch_app *app)
 
 void ch_app_ready(ch_app *app)
 {
-    if (app->link)
+    if (app->link) {
         ch_link_send(app->link, CH_LINK_READY, NULL, app->listen_addr, strlen(app->listen_addr));
-    else
+        ch_peers_start(app);
+    } else
         ch_log(CH_LOG_INFO, "Listening on TCP address %s", app->listen_addr);
 }
 

@@ -163,7 +163,8 @@ static void worker_ready(worker *w)
     }
 }
 
-/* A frame from worker w: READY, or a send to relay to every other. */
+/* A frame from worker w: READY, or a send or a snapshot to relay to
+ * every other. */
 static void on_frame(ch_link *k, const ch_link_frame *f, void *arg)
 {
     worker *w = arg;
@@ -176,7 +177,7 @@ static void on_frame(ch_link *k, const ch_link_frame *f, void *arg)
         worker_ready(w);
         return;
     }
-    if (f->kind != CH_LINK_GROUP && f->kind != CH_LINK_CHANNEL)
+    if (f->kind != CH_LINK_GROUP && f->kind != CH_LINK_CHANNEL && f->kind != CH_LINK_STATS)
         return;
     if (!(buf = ch_buf_from(f->raw, f->raw_len))) {
         ch_log(CH_LOG_ERROR, "master: out of memory relaying a send");

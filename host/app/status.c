@@ -18,6 +18,7 @@
 #include "layer.h"
 #include "link.h"
 #include "metrics.h"
+#include "peers.h"
 #include "plugins.h"
 #include "store.h"
 
@@ -340,9 +341,10 @@ void ch_health_serve(ch_conn *c, const ch_req *req)
                   "backend", ch_layer_backend_name(app->layer), "state", ch_layer_state(app->layer),
                   "groups", (json_int_t)ch_layer_group_count(app->layer), "store",
                   store_status(app));
-    if (j && app->worker) { /* which worker answered (docs/workers.md) */
+    if (j && app->worker) { /* which worker answered, and all (docs/workers.md) */
         json_object_set_new(j, "worker", json_integer(app->worker));
         json_object_set_new(j, "pid", json_integer(getpid()));
+        ch_peers_health(app, j);
     }
     s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (s)

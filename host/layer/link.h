@@ -15,7 +15,8 @@
  * sends to the master over the link; the master relays each such frame
  * unchanged to every other worker (the hub), whose layer delivers it to
  * its local members.  A worker tells the master it serves with
- * CH_LINK_READY.  Everything runs on the loop thread.
+ * CH_LINK_READY, and every second what it holds with CH_LINK_STATS
+ * (relayed like the sends, for the others' /healthz: app/peers.c).  Everything runs on the loop thread.
  *
  * Output is bounded: a frame that would take the bytes queued towards
  * the peer past the link's limit is dropped and counted (never an
@@ -35,6 +36,7 @@ enum {
     CH_LINK_GROUP = 'g',   /* group send: name = group, data = message */
     CH_LINK_CHANNEL = 'c', /* channel send: name = channel, data = message */
     CH_LINK_READY = 'R',   /* worker -> master: listening and loaded */
+    CH_LINK_STATS = 'S',   /* a worker's snapshot (JSON), relayed to the others */
 };
 
 #define CH_LINK_FRAME_MAX ((size_t)256 << 20) /* the largest frame read */

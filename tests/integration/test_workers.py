@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,25 @@ def test_healthz_and_metrics_name_the_worker_that_answers(make_host, plugin_dir)
     samples = get_metrics(h.port)
     assert metric(samples, "chanhost_worker") in (1, 2)
     assert metric(samples, "chanhost_layer_relay_dropped_total") == 0
+
+    async def main():
+        conns, where = await spread(h, pids, h.url("/ws/broadcast/9/"), 6)
+        # every worker sends its figures each second: a poll, no event exists
+        deadline = time.monotonic() + 10
+        while True:
+            j = healthz(h.port)
+            workers = {w["worker"]: w for w in j["workers"]}
+            if j["all_connections"] == len(conns) and len(workers) == 2:
+                break
+            assert time.monotonic() < deadline, f"/healthz never counted every worker: {j}"
+            await asyncio.sleep(0.1)
+        assert {n: w["pid"] for n, w in workers.items()} == pids
+        assert sorted(w["connections"] for w in workers.values()) == sorted(
+            where.count(n) for n in (1, 2))
+        for ws in conns:
+            await ws.close()
+
+    run(main())
 
 
 def test_dev_mode_hot_reloads_a_rebuilt_plugin_in_every_worker(make_host, tmp_path):
