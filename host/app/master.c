@@ -63,7 +63,8 @@ typedef struct master {
     uv_loop_t loop;
     int n;
     worker w[CH_WORKERS_MAX];
-    char **argv; /* the workers' command line (strings borrowed but exe) */
+    char **argv; /* the workers' command line (own array; its strings are
+                    main's argv, exe and port) */
     char exe[PATH_MAX];
     char port[8];
     char run_key[65]; /* CH_RUN_KEY_ENV's value */
