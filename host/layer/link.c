@@ -13,7 +13,8 @@
 
 #include "log.h"
 
-#define LINK_HEADER 6 /* length (4), kind (1), name length (1) */
+#define LINK_HEADER 6                   /* length (4), kind (1), name length (1) */
+#define LINK_KEEP_BUF ((size_t)1 << 20) /* a larger read buffer is freed when empty */
 
 struct ch_link {
     uv_pipe_t pipe;
@@ -91,6 +92,11 @@ static void link_consume(ch_link *k)
     }
     memmove(k->in, k->in + off, k->in_len - off);
     k->in_len -= off;
+    if (k->in_len == 0 && k->in_cap > LINK_KEEP_BUF) { /* after a large frame */
+        free(k->in);
+        k->in = NULL;
+        k->in_cap = 0;
+    }
 }
 
 /* Give libuv room at the end of the read buffer, growing it as needed. */
@@ -99,7 +105,6 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     ch_link *k = h->data;
     size_t want = k->in_len + (hint < 65536 ? 65536 : hint);
 
-    (void)hint;
     if (want > k->in_cap) {
         uint8_t *in = realloc(k->in, want);
 
