@@ -212,6 +212,23 @@ def test_sigkill_worker_is_replaced_and_the_other_keeps_chatting(make_host, plug
     run(main())
 
 
+def test_a_crash_loop_backs_off_and_recovers(make_host, plugin_dir):
+    h, pids = start(make_host, plugin_dir)
+    text = h.config_path.read_text()
+    h.config_path.write_text(text + "max_message_size 12q\n")  # a restart now fails
+    mark = h.mark()
+    os.kill(pids[2], signal.SIGKILL)
+    h.wait_for(r"restarting worker 2 in 400 ms", since=mark)
+    delays = [int(d) for d in re.findall(r"restarting worker 2 in (\d+) ms",
+                                          "\n".join(h.matching("restarting worker 2", mark)))]
+    assert delays[:3] == [100, 200, 400]
+    assert len(h.matching(r"worker 2 \(pid \d+\) exited with status 1", mark)) >= 2
+    h.config_path.write_text(text)
+    h.wait_for(r"worker 2 \(pid \d+\) ready", since=mark)
+    pids = {**pids, **worker_pids(h, mark)}
+    run(group_talk(h, pids, h.url("/ws/broadcast/6/")))
+
+
 def test_sighup_reloads_every_worker(make_host, plugin_dir):
     h, pids = start(make_host, plugin_dir)
     mark = h.mark()
