@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from chatkit import RedisServer, chat_host, frame, open_ws, run_chat, send, subscribed
+from chatkit import (PgDatabase, RedisServer, chat_host, frame, open_ws, run_chat, send,
+                     subscribed)
 from conftest import (PLUGIN_DIR, TEST_PLUGIN_DIR, chat, get_metrics, healthz, metric, recv_json,
                       run, ws_connect)
 
@@ -333,8 +334,10 @@ def test_master_killed_its_workers_stop(make_host, plugin_dir):
 CHAT_ROUTES = ["/ws/chat-room/<int:room_id>/ chatroom"]
 
 
-def test_store_under_two_workers_keeps_every_message_once(make_host, tmp_path):
-    w = chat_host(make_host, tmp_path, CHAT_ROUTES, extra=["workers 2"])
+def store_talk(w):
+    """Clients of one room on both workers of w's host each send 10
+    messages at once: every client gets every message once, in order per
+    sender, and the store holds each once with a unique id."""
     h = w.host
     pids = worker_pids(h)
     names = ["alice", "bob"]
@@ -376,3 +379,19 @@ def test_store_under_two_workers_keeps_every_message_once(make_host, tmp_path):
     ids = run_chat(main)
     stored = w.api.messages(w.token("bob"), room["id"], limit=200)
     assert sorted(m["id"] for m in stored) == sorted(ids)
+
+
+def test_sqlite_store_under_two_workers_keeps_every_message_once(make_host, tmp_path):
+    store_talk(chat_host(make_host, tmp_path, CHAT_ROUTES, extra=["workers 2"]))
+
+
+def test_postgresql_store_under_two_workers_keeps_every_message_once(make_host, tmp_path):
+    # no token secret configured: the master's run key serves both workers
+    pg = PgDatabase("chanhost_workers")
+    try:
+        w = chat_host(make_host, tmp_path, CHAT_ROUTES,
+                      extra=["workers 2", f"store {pg.url}", f"store_key_file {tmp_path}/store.key"])
+        store_talk(w)
+        assert w.host.stop() == 0
+    finally:
+        pg.drop()
