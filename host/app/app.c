@@ -8,11 +8,14 @@
 #include "app_host.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "api_store.h"
@@ -20,7 +23,9 @@
 #include "conn.h"
 #include "django_auth.h"
 #include "layer.h"
+#include "link.h"
 #include "membership.h"
+#include "peers.h"
 #include "reload.h"
 #include "rest.h"
 #include "rest_login.h"
@@ -176,6 +181,33 @@ static char *load_service_token(const ch_config *cfg)
     return line;
 }
 
+/* A worker's token secret for this run when the config names none: the
+ * 64 hex digits of CH_RUN_KEY_ENV set by the master (app/master.c), then
+ * removed from the environment.  Returns 0 with app->auth_secret set
+ * (new, freed by ch_app_free), or -1 when there is none. */
+static int run_key(ch_app *app)
+{
+    const char *hex = getenv(CH_RUN_KEY_ENV);
+    unsigned char *key;
+    size_t i;
+
+    if (!app->link || !hex || strlen(hex) != 64 || !(key = malloc(32)))
+        return -1;
+    for (i = 0; i < 32; i++) {
+        unsigned v;
+
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            free(key);
+            return -1;
+        }
+        key[i] = (unsigned char)v;
+    }
+    app->auth_secret = key;
+    app->auth_secret_len = 32;
+    unsetenv(CH_RUN_KEY_ENV);
+    return 0;
+}
+
 /* The token secret (auth.h): named by the config, or kept next to a
  * SQLite store, or, with neither, a random one for this run only (tokens
  * then die with the process: logged). */
@@ -192,6 +224,8 @@ static int load_auth(ch_app *app)
             ch_log(CH_LOG_ERROR, "auth: %s", err);
             return -EINVAL;
         }
+    } else if (run_key(app) == 0) {
+        /* a worker: the master's key for this run, shared by every worker */
     } else {
         app->auth_secret_len = 32;
         app->auth_secret = malloc(32);
@@ -254,9 +288,53 @@ static int register_handlers(ch_app *app)
            ch_http_handle(app, NULL, 0, ch_static_wanted, ch_static_serve);
 }
 
+/* A frame from the master: another worker's send, for local members, or
+ * its snapshot. */
+static void on_link_frame(ch_link *k, const ch_link_frame *f, void *arg)
+{
+    ch_app *app = arg;
+
+    (void)k;
+    if (f->kind == CH_LINK_GROUP || f->kind == CH_LINK_CHANNEL)
+        ch_layer_link_input(app->layer, f->kind, f->name, f->data, f->len);
+    else if (f->kind == CH_LINK_STATS)
+        ch_peers_input(app, f->data, f->len);
+}
+
+/* The master is gone (its end closed): stop gracefully. */
+static void on_link_gone(ch_link *k, void *arg)
+{
+    ch_app *app = arg;
+
+    (void)k;
+    if (!app->stopping) {
+        ch_log(CH_LOG_WARN, "the master process is gone: shutting down");
+        ch_app_stop(app);
+    }
+}
+
+/* Open the link to the master on fd (taken over).  Returns 0 or -EIO. */
+static int open_link(ch_app *app, int fd)
+{
+    char err[256];
+
+    app->link = ch_link_open(app->loop, fd, 0, on_link_frame, on_link_gone, app, err, sizeof err);
+    if (!app->link) {
+        ch_log(CH_LOG_ERROR, "%s", err);
+        return -EIO;
+    }
+    ch_link_ref(app->link, 0); /* the connections keep the loop alive */
+    return 0;
+}
+
 int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
 {
-    ch_layer_opts lopts;
+    return ch_app_init_worker(app, loop, cfg, -1, 0);
+}
+
+int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd, int worker)
+{
+    ch_layer_opts lopts = {0};
     char err[256];
 
     memset(app, 0, sizeof *app);
@@ -291,7 +369,12 @@ int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
     ch_plugin_set_api(ch_api_table());
     ch_api_bind(app);
     ch_api_store_bind(app);
+    app->worker = link_fd >= 0 ? worker : 0;
+    if (link_fd >= 0 && open_link(app, link_fd) != 0)
+        return -EIO;
     lopts.group_expiry_ms = app->cfg.group_expiry;
+    if (app->cfg.layer && strcmp(app->cfg.layer, "memory") == 0)
+        lopts.link = app->link; /* the master relays between workers */
     app->layer = ch_layer_new(loop, app->cfg.layer, &lopts, ch_ws_deliver, app, err, sizeof err);
     if (!app->layer) {
         ch_log(CH_LOG_ERROR, "channel layer: %s", err);
@@ -373,6 +456,41 @@ static void bound_addr(ch_app *app)
     }
 }
 
+int ch_app_bind_shared(const struct sockaddr *sa, int *fd)
+{
+    int one = 1, s = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (s < 0)
+        return -errno;
+    if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(s, sa,
+             sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                       : sizeof(struct sockaddr_in)) != 0) {
+        int e = -errno;
+
+        close(s);
+        return e;
+    }
+    *fd = s;
+    return 0;
+}
+
+/* Bind the listener: its own socket, or under a master one of the
+ * SO_REUSEPORT group on the port the master holds.  Returns 0 or a
+ * negative libuv error. */
+static int bind_listener(ch_app *app, const struct sockaddr *sa)
+{
+    int fd, rc;
+
+    if (!app->link)
+        return uv_tcp_bind(&app->listener, sa, 0);
+    rc = ch_app_bind_shared(sa, &fd);
+    if (rc == 0 && (rc = uv_tcp_open(&app->listener, fd)) != 0)
+        close(fd);
+    return rc;
+}
+
 int ch_app_listen(ch_app *app)
 {
     struct sockaddr_storage ss;
@@ -384,7 +502,7 @@ int ch_app_listen(ch_app *app)
         uv_tcp_init(app->loop, &app->listener);
         app->listener.data = app;
         app->listening = 1;
-        rc = uv_tcp_bind(&app->listener, (struct sockaddr *)&ss, 0);
+        rc = bind_listener(app, (struct sockaddr *)&ss);
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&app->listener, 4096, on_connection);
     }
@@ -414,6 +532,12 @@ static void on_shutdown_timeout(uv_timer_t *t)
 /* Last phase: close the app's own handles so uv_run returns. */
 static void close_handles(ch_app *app)
 {
+    ch_peers_stop();
+    if (app->link) {
+        ch_layer_set_link(app->layer, NULL);
+        ch_link_close(app->link);
+        app->link = NULL;
+    }
     ch_reload_close(app);
     ch_rest_endpoints_close(app);
     ch_timers_close(); /* the plugins' timers and post queue */
@@ -455,6 +579,15 @@ static void close_app_handles(ch_app *app)
         ch_store_close(app->store, on_store_closed, app);
     else
         close_handles(app);
+}
+
+void ch_app_ready(ch_app *app)
+{
+    if (app->link) {
+        ch_link_send(app->link, CH_LINK_READY, NULL, app->listen_addr, strlen(app->listen_addr));
+        ch_peers_start(app);
+    } else
+        ch_log(CH_LOG_INFO, "Listening on TCP address %s", app->listen_addr);
 }
 
 void ch_app_stop(ch_app *app)

@@ -15,6 +15,26 @@
  * a log line. */
 int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg);
 
+/* ch_app_init for worker number `worker` under a master (app/master.c):
+ * link_fd (taken over) is its end of the link (layer/link.h); the listener joins the
+ * port's SO_REUSEPORT group, a memory layer is relayed through the
+ * master, and a token secret the config does not name comes from
+ * CH_RUN_KEY_ENV.  link_fd < 0: ch_app_init. */
+int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd, int worker);
+
+/* The environment variable holding the run's token key (64 hex digits)
+ * that the master hands its workers. */
+#define CH_RUN_KEY_ENV "CHANHOST_RUN_KEY"
+
+/* A socket (SOCK_CLOEXEC, non-blocking) with SO_REUSEADDR and
+ * SO_REUSEPORT bound to sa (borrowed), not listening, into *fd (the
+ * caller closes it).  Returns 0 or a negative errno. */
+int ch_app_bind_shared(const struct sockaddr *sa, int *fd);
+
+/* The host serves: log the "Listening on TCP address" line, or under a
+ * master tell it (CH_LINK_READY; the master logs the line). */
+void ch_app_ready(ch_app *app);
+
 /* Load the plugins (one that fails is logged and its routes answer 503)
  * and build the route table.  Returns 0 or a negative error. */
 int ch_app_load(ch_app *app);

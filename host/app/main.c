@@ -24,6 +24,7 @@
 #include "log.h"
 #include "reload.h"
 #include "manage.h"
+#include "master.h"
 #include "plugins.h"
 
 #define DEFAULT_CONFIG "etc/chanhost.conf"
@@ -49,6 +50,8 @@ typedef struct options {
     size_t n_dirs;
     int cmd_argc; /* a management command and its arguments */
     char **cmd_argv;
+    int argc; /* the whole command line, for a master's workers */
+    char **argv;
 } options;
 
 /* Print the help text to f; default_config (borrowed) is named in it. */
@@ -72,7 +75,9 @@ static void usage(FILE *f, const char *default_config)
             "  --version          print the version and the SDK ABI it speaks\n"
             "  -h, --help         this text\n"
             "\n"
-            "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0.\n"
+            "Signals: SIGTERM/SIGINT close every WebSocket with 1001 and exit 0;\n"
+            "SIGHUP reloads the config and plugins.  With `workers N` (default: one\n"
+            "per core) a master process runs N workers and passes signals on.\n"
             "\n",
             default_config);
     ch_manage_usage(f);
@@ -367,14 +372,34 @@ static int run_command(ch_config *cfg, options *o, int problems)
     return ch_manage_run(cfg, o->cmd_argc, o->cmd_argv, stdout, stderr);
 }
 
+/* A worker under a master (CH_WORKER_ENV set): its number into *worker,
+ * its log tag, and its link to the master (returned; -1 for a lone
+ * process).  The variable is removed, so that programs a plugin runs are
+ * not workers. */
+static int worker_link(int *worker)
+{
+    static char tag[32];
+    const char *w = getenv(CH_WORKER_ENV);
+
+    if (!w)
+        return -1;
+    *worker = atoi(w);
+    snprintf(tag, sizeof tag, "[worker %d] ", *worker);
+    ch_log_set_tag(tag);
+    unsetenv(CH_WORKER_ENV);
+    return CH_WORKER_LINK_FD;
+}
+
 static int run(ch_config *cfg, options *o)
 {
     ch_app app;
     uv_loop_t loop;
-    int rc;
+    int rc, worker = 0, link_fd = worker_link(&worker);
 
+    if (link_fd < 0 && ch_master_workers(cfg) > 1)
+        return ch_master_run(cfg, o->argc, o->argv);
     uv_loop_init(&loop);
-    rc = ch_app_init(&app, &loop, cfg);
+    rc = ch_app_init_worker(&app, &loop, cfg, link_fd, worker);
     if (rc == 0)
         rc = ch_app_listen(&app); /* first, so a busy port costs one line */
     if (rc == 0)
@@ -389,7 +414,7 @@ static int run(ch_config *cfg, options *o)
         return 1;
     }
     /* Logged once plugins are loaded: from here on the host serves. */
-    ch_log(CH_LOG_INFO, "Listening on TCP address %s", app.listen_addr);
+    ch_app_ready(&app);
     uv_run(&loop, UV_RUN_DEFAULT);
     ch_log(CH_LOG_INFO, "stopped");
     ch_app_free(&app);
@@ -421,6 +446,8 @@ int main(int argc, char **argv)
     size_t i;
 
     o.default_config = o.config = default_config ? default_config : DEFAULT_CONFIG;
+    o.argc = argc;
+    o.argv = argv;
     rc = parse_args(&o, argc, argv);
     if (rc != 0) {
         free(o.dir_names);

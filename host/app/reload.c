@@ -161,6 +161,7 @@ static const struct restart_only {
 } restart_only[] = {
     {"listen", KEEP_LISTEN, offsetof(ch_config, listen_host)},
     {"layer", KEEP_STR, offsetof(ch_config, layer)},
+    {"workers", KEEP_U64, offsetof(ch_config, workers)},
     {"group_expiry", KEEP_U64, offsetof(ch_config, group_expiry)},
     {"store", KEEP_STR, offsetof(ch_config, store)},
     {"store_key_file", KEEP_STR, offsetof(ch_config, store_key_file)},

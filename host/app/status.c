@@ -10,12 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "app.h"
 #include "conn.h"
 #include "http.h"
 #include "layer.h"
+#include "link.h"
 #include "metrics.h"
+#include "peers.h"
 #include "plugins.h"
 #include "store.h"
 
@@ -308,6 +311,12 @@ void ch_metrics_serve(ch_conn *c, const ch_req *req)
     render_store(&t, app);
     scalar(&t, "chanhost_uptime_seconds", "gauge", "Seconds since start.",
            (uv_now(app->loop) - app->started_ms) / 1000);
+    scalar(&t, "chanhost_worker", "gauge",
+           "This worker's number under a master (0: one process).", (uint64_t)app->worker);
+    if (app->link)
+        scalar(&t, "chanhost_layer_relay_dropped_total", "counter",
+               "Sends not relayed to the other workers: the link's queue was full.",
+               ch_link_dropped(app->link));
     if (t.oom)
         ch_http_error(c, 500, NULL);
     else
@@ -338,6 +347,11 @@ void ch_health_serve(ch_conn *c, const ch_req *req)
                   "backend", ch_layer_backend_name(app->layer), "state", ch_layer_state(app->layer),
                   "groups", (json_int_t)ch_layer_group_count(app->layer), "store",
                   store_status(app));
+    if (j && app->worker) { /* which worker answered, and all (docs/workers.md) */
+        json_object_set_new(j, "worker", json_integer(app->worker));
+        json_object_set_new(j, "pid", json_integer(getpid()));
+        ch_peers_health(app, j);
+    }
     s = j ? json_dumps(j, JSON_COMPACT) : NULL;
     if (s)
         ch_http_respond(c, app->stopping ? 503 : 200, "application/json", NULL, s, strlen(s));

@@ -49,6 +49,8 @@ typedef struct ch_app {
                                         api/rest_plugins.c; swapped on reload) */
 
     ch_layer *layer;
+    struct ch_link *link;       /* to the master (app/master.c); NULL: one process */
+    int worker;                 /* this worker's number (1..N); 0: one process */
     struct ch_store *store;     /* NULL when the config says store none */
     unsigned char *auth_secret; /* token signing key (auth.h) */
     size_t auth_secret_len;

@@ -428,6 +428,26 @@ static int h_layer(pctx *c, char **args, int n)
     return take_string(c, &c->cfg->layer, strdup(v));
 }
 
+/* workers auto | N: the worker processes (1..CH_WORKERS_MAX); auto (0)
+ * means one per core, decided at start (app/master.c). */
+static int h_workers(pctx *c, char **args, int n)
+{
+    const char *v = args[0];
+    char *end;
+    long w;
+    (void)n;
+
+    if (strcmp(v, "auto") == 0) {
+        c->cfg->workers = 0;
+        return 0;
+    }
+    w = strtol(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end || w < 1 || w > CH_WORKERS_MAX)
+        return report(c, "'%s' is not auto or a number of workers (1-%d)", v, CH_WORKERS_MAX);
+    c->cfg->workers = (uint64_t)w;
+    return 0;
+}
+
 /* store none | sqlite:PATH | postgresql://... | postgres://...; a relative
  * sqlite PATH is made absolute like plugin_dir (":memory:" is kept). */
 /* A database URL v (none, sqlite:PATH with PATH resolved, postgresql://)
@@ -558,6 +578,7 @@ static const directive directives[] = {
     FIELD(require_origin, K_BOOL, "yes|no"),
     FUNC(roles, 1, -1, h_roles, "ROLE..."),
     FUNC(layer, 1, 1, h_layer, "memory | redis://... | unix://... | channels_redis://..."),
+    FUNC(workers, 1, 1, h_workers, "auto | COUNT"),
     FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
     FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),
     FUNC(plugin_setting, 3, 3, h_plugin_setting, "PLUGIN KEY VALUE"),

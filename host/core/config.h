@@ -144,7 +144,11 @@ typedef struct ch_config {
     uint64_t send_timeout;        /* 30s: paused with no write progress -> closed */
 
     int verbosity; /* 0..3, default 1 */
+
+    uint64_t workers; /* worker processes; 0 (default): auto, one per core */
 } ch_config;
+
+#define CH_WORKERS_MAX 64 /* the most `workers` accepts */
 
 /* Fill *cfg with the defaults above.  Returns 0 or -ENOMEM. */
 int ch_config_init(ch_config *cfg);

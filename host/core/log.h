@@ -16,6 +16,10 @@ enum { CH_LOG_ERROR = 0, CH_LOG_WARN = 1, CH_LOG_INFO = 2, CH_LOG_DEBUG = 3, CH_
 /* Set the verbosity 0..3 (-v0..-v3). */
 void ch_log_set_verbosity(int v);
 
+/* A tag written before every message (static string, borrowed; NULL:
+ * none), e.g. "[worker 2] " in a worker process (app/master.c). */
+void ch_log_set_tag(const char *tag);
+
 /* Non-zero if a line at `level` would be printed. */
 int ch_log_enabled(int level);
 

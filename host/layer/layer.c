@@ -64,6 +64,7 @@ struct ch_layer {
     int scratch_busy;
     unsigned fanout_depth;  /* nested ch_layer_deliver_group calls */
     ch_membership *retired; /* removed during a fan-out */
+    ch_link *link;          /* to the master (borrowed), or NULL */
 };
 
 /* Call an optional backend op; a NULL op is a no-op returning 0. */
@@ -167,6 +168,7 @@ static ch_layer *layer_alloc(uv_loop_t *loop, const ch_layer_opts *opts,
     }
     l->loop = loop;
     l->expiry_ms = opts ? opts->group_expiry_ms : 0;
+    l->link = opts ? opts->link : NULL;
     l->deliver = deliver;
     l->arg = arg;
     p = l->prefix + sizeof LAYER_PREFIX - 1;
@@ -279,6 +281,16 @@ void ch_layer_free(ch_layer *l)
 }
 
 uv_loop_t *ch_layer_loop(const ch_layer *l) { return l->loop; }
+
+ch_link *ch_layer_link(const ch_layer *l) { return l->link; }
+
+void ch_layer_set_link(ch_layer *l, ch_link *link) { l->link = link; }
+
+/* Non-zero if channel is one of this process's names. */
+int ch_layer_channel_is_local(const ch_layer *l, const char *channel)
+{
+    return strncmp(channel, l->prefix, l->prefix_len) == 0;
+}
 
 void ch_layer_process_id(const ch_layer *l, char out[33])
 {

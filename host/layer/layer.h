@@ -70,8 +70,14 @@ typedef struct ch_layer_backend {
     void (*destroy)(void *self);
 } ch_layer_backend;
 
+typedef struct ch_link ch_link; /* link.h */
+
 typedef struct ch_layer_opts {
     uint64_t group_expiry_ms; /* 0: never */
+    /* The memory backend under a master (app/master.c): the link to it
+     * (borrowed; the owner detaches it with ch_layer_set_link(l, NULL)
+     * before closing it).  NULL: one process. */
+    ch_link *link;
 } ch_layer_opts;
 
 /* Create a layer.  url: "memory", "redis://...", "unix://..." (backends
@@ -106,10 +112,25 @@ int ch_layer_send(ch_layer *l, const char *channel, ch_msg *msg);
 size_t ch_layer_deliver_group(ch_layer *l, const char *group, ch_msg *msg);
 size_t ch_layer_deliver_channel(ch_layer *l, const char *channel, ch_msg *msg);
 
+/* The link to the master (borrowed), or NULL; set it (or NULL to detach
+ * it before it is closed). */
+ch_link *ch_layer_link(const ch_layer *l);
+void ch_layer_set_link(ch_layer *l, ch_link *link);
+
+/* A group or channel send relayed by the master from another worker
+ * (link.h: kind CH_LINK_GROUP or CH_LINK_CHANNEL, name, the message's JSON
+ * text[0..len)): delivered to the local members / endpoint only, never
+ * sent back.  Returns the number of endpoints reached, or -EINVAL for a
+ * bad name or text (logged). */
+int ch_layer_link_input(ch_layer *l, int kind, const char *name, const char *text, size_t len);
+
 /* Non-zero if name is a valid group name (channel names may also hold
  * one '!'). */
 int ch_layer_valid_group(const char *name);
 int ch_layer_valid_channel(const char *name);
+
+/* Non-zero if channel (borrowed) is one of this process's channel names. */
+int ch_layer_channel_is_local(const ch_layer *l, const char *channel);
 
 /* Observability. */
 size_t ch_layer_group_count(const ch_layer *l);             /* local groups */

@@ -227,6 +227,10 @@ def config_text(extra=(), plugin_dir=None, routes=None, listen="127.0.0.1:0"):
     if routes is None:
         routes = ["/ws/echo/ echo", "/ws/broadcast/<int:room_id>/ broadcast"]
     lines += [f"route {r}" for r in routes]
+    # One process unless the test asks for workers: most tests read one
+    # process's counters and log (test_workers.py runs several).
+    if not any(str(l).split()[:1] == ["workers"] for l in extra):
+        lines.append("workers 1")
     lines += list(extra)
     return "\n".join(lines) + "\n"
 

@@ -300,6 +300,24 @@ static void command_line_messages_start_with_where(void **state)
     assert_string_equal(f->diag.lines[4], "-v: verbosity: '7' is not a level 0..3");
 }
 
+static void workers_auto_or_a_count(void **state)
+{
+    fx *f = *state;
+
+    assert_int_equal(f->cfg.workers, 0); /* auto */
+    assert_int_equal(ch_config_apply(&f->cfg, "workers", "6", "--workers", &f->diag), 0);
+    assert_int_equal(f->cfg.workers, 6);
+    assert_int_equal(ch_config_apply(&f->cfg, "workers", "auto", "--workers", &f->diag), 0);
+    assert_int_equal(f->cfg.workers, 0);
+    assert_int_equal(ch_config_apply(&f->cfg, "workers", "0", "--workers", &f->diag), 1);
+    assert_int_equal(ch_config_apply(&f->cfg, "workers", "65", "--workers", &f->diag), 1);
+    assert_int_equal(ch_config_apply(&f->cfg, "workers", "-2", "--workers", &f->diag), 1);
+    assert_int_equal(ch_config_apply(&f->cfg, "workers", "2x", "--workers", &f->diag), 1);
+    assert_int_equal(f->cfg.workers, 0);
+    assert_string_equal(f->diag.lines[0],
+                        "--workers: '0' is not auto or a number of workers (1-64)");
+}
+
 static void is_directive_knows_the_table(void **state)
 {
     (void)state;
@@ -429,6 +447,7 @@ int main(void)
         T(command_line_lists_append),
         T(command_line_paths_are_relative_to_cwd),
         T(command_line_messages_start_with_where),
+        T(workers_auto_or_a_count),
         T(is_directive_knows_the_table),
         T(example_config_parses_cleanly),
         T(example_config_commented_examples_parse),

@@ -78,6 +78,7 @@ export class Host {
       `auth_service_token_file ${join(this.dir, 'service.token')}`,
       'auth_pbkdf2_iterations 1000',
       'roles publisher', // the support plugin's role, as in etc/chanhost.conf
+      'workers 1', // one process: pause() and kill() stop the host itself
       ...ROUTES.map((r) => `route ${r}`),
       '',
     ].join('\n');
