@@ -150,6 +150,10 @@ typedef struct ch_store_engine {
     void (*close)(void *self);
     /* Blocking: apply migrations to the database at url. */
     int (*migrate)(const char *url, char *err, size_t errlen);
+    /* Listen on channel (a checked name, copied) from now on, and after
+     * every reconnect; each notification goes to ch_store_notified.
+     * Returns 0 or -ENOMEM.  NULL: the engine has no notifications. */
+    int (*listen)(void *self, const char *channel);
 } ch_store_engine;
 
 extern const ch_store_engine ch_store_sqlite_engine;
@@ -164,6 +168,9 @@ uv_loop_t *ch_store_loop(ch_store *s);
 uint32_t ch_store_batch_max(ch_store *s);
 void ch_store_count_retry(ch_store *s);
 void ch_store_count_reconnect(ch_store *s);
+/* A notification arrived on the listened channel (both strings borrowed
+ * for the call): counted, then handed to ch_store_listen's function. */
+void ch_store_notified(ch_store *s, const char *channel, const char *payload);
 void ch_store_engine_closed(ch_store *s);
 
 /* The PostgreSQL engine (store_pg.c): how many transactions it has
