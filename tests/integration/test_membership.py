@@ -45,6 +45,7 @@ from chatkit import (
     subscribed,
     two_hosts,
 )
+from conftest import healthz
 
 ROUTES = [
     "/ws/chat-room/<int:room_id>/ chatroom",
@@ -253,6 +254,8 @@ def test_removal_reaches_a_host_sharing_only_postgresql(make_host, tmp_path, pg)
     assert w2.host.matching(r"WebSocket MEMBERSHIP .* user %d removed from room %d"
                             % (bob, room["id"]))
     assert w1.host.matching(r"WebSocket MEMBERSHIP") == []   # bob had no socket there
+    for w in (w1, w2):                                       # each heard the database
+        assert healthz(w.host.port)["store"]["notifications"] >= 1
 
 
 def test_sql_delete_cuts_off_on_every_host(make_host, tmp_path, pg):
