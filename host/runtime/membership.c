@@ -3,10 +3,9 @@
  * connection's bound room, its user's host group, the message a removal
  * sends to that group (or, for a removal the store's database announced,
  * delivers to this host's members of it), and the 4003 close it causes.
- * It owns no memory
- * beyond the call: the bound room is a field of the connection
- * (chanhost_conn.room_id) and the group membership is the layer's, left
- * with the connection's other groups when it goes.
+ * It owns no memory beyond the call: the bound room is a field of the
+ * connection (chanhost_conn.room_id) and the group membership is the
+ * layer's, left with the connection's other groups when it goes.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,11 +1,13 @@
 /*
  * store_pg_notify.c -- the PostgreSQL engine's notifications
- * (ch_store_listen): the channel listened on (pg->listen, owned by the
- * engine), the LISTEN sent on the loop's connection after each connect
- * (in pipeline mode, a phase of its own between batches: LISTEN, Sync),
- * and the notifications libpq has parsed, handed to the store
- * (ch_store_notified).  The connection and its batches are store_pg.c's
- * and store_pg_conn.c's; this file owns no handle.
+ * (ch_store_listen): the schema's trigger that notifies deleted
+ * participants (migration 3, listed in store_schema.c), the channel
+ * listened on (pg->listen, owned by the engine), the LISTEN sent on the
+ * loop's connection after each connect (in pipeline mode, a phase of its
+ * own between batches: LISTEN, Sync), and the notifications libpq has
+ * parsed, handed to the store (ch_store_notified).  The connection and
+ * its batches are store_pg.c's and store_pg_conn.c's; this file owns no
+ * handle.
  */
 #include "store_pg.h"
 
@@ -15,6 +17,21 @@
 #include <string.h>
 
 #include "log.h"
+
+/* Every row deleted from participants, whoever deletes it (an operation
+ * of any host, a management command, plain SQL, a room's cascade), is
+ * announced on CH_STORE_CHANNEL_PARTICIPANTS as {"room_id", "user_id"}.
+ * pg_notify is part of the deleting transaction: listeners hear it when
+ * it commits, never when it rolls back. */
+const char ch_pg_notify_trigger[] =
+    "CREATE FUNCTION ch_participant_deleted() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  PERFORM pg_notify('" CH_STORE_CHANNEL_PARTICIPANTS "',\n"
+    "    json_build_object('room_id', OLD.room_id, 'user_id', OLD.user_id)::text);\n"
+    "  RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE TRIGGER participants_deleted AFTER DELETE ON participants\n"
+    "  FOR EACH ROW EXECUTE FUNCTION ch_participant_deleted()";
 
 /* The engine's listen (store_impl.h): keep a copy of channel (a name
  * ch_store_listen checked) and have it LISTENed on as soon as the

@@ -129,26 +129,12 @@ static const char both_v2[] = "CREATE TABLE ch_plugin_migrations (\n"
                               "  applied_at BIGINT NOT NULL,\n"
                               "  PRIMARY KEY (plugin, version))";
 
-/* Version 3 (PostgreSQL): every row deleted from participants, by
- * whoever deletes it, is announced on the channel
- * CH_STORE_CHANNEL_PARTICIPANTS (store.h) as {"room_id", "user_id"}; the
- * notification is part of the deleting transaction, delivered to the
- * listening hosts when it commits.  SQLite: nothing (one host per
- * database file; the host hears its own removals through the store's
- * observer). */
-static const char pg_v3[] =
-    "CREATE FUNCTION ch_participant_deleted() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-    "BEGIN\n"
-    "  PERFORM pg_notify('" CH_STORE_CHANNEL_PARTICIPANTS "',\n"
-    "    json_build_object('room_id', OLD.room_id, 'user_id', OLD.user_id)::text);\n"
-    "  RETURN NULL;\n"
-    "END $$;\n"
-    "CREATE TRIGGER participants_deleted AFTER DELETE ON participants\n"
-    "  FOR EACH ROW EXECUTE FUNCTION ch_participant_deleted()";
-static const char sqlite_v3[] = "-- version 3 is PostgreSQL's notification of removals";
+/* Version 3 (PostgreSQL): the trigger that notifies deleted participants
+ * (ch_pg_notify_trigger, store_pg_notify.c); SQLite: nothing. */
+static const char sqlite_v3[] = "-- version 3: PostgreSQL only (one host per SQLite file)";
 
 static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3};
-static const char *const pg_migrations[] = {pg_v1, both_v2, pg_v3};
+static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

@@ -119,6 +119,10 @@ void ch_store_req_rewind(ch_store_req *req);
  * string of statements separated by ";\n". */
 const char *const *ch_store_migrations(int kind, size_t *n);
 
+/* PostgreSQL's migration 3 (store_pg_notify.c): the trigger on
+ * participants that notifies CH_STORE_CHANNEL_PARTICIPANTS (store.h). */
+extern const char ch_pg_notify_trigger[];
+
 /* The bookkeeping of migrations, the same on both engines: an engine runs
  * this statement, reads "SELECT coalesce(max(version), 0) AS version FROM
  * schema_migrations", applies the missing migrations and, after each,
