@@ -390,6 +390,10 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
         ch_log(CH_LOG_INFO, "django logins on: database %s", app->cfg.django_database);
     ch_plugin_set_store(app->store, loop);
     ch_store_observe(app->store, ch_membership_observe, app);
+    /* PostgreSQL: also the removals of other hosts and of plain SQL */
+    if (app->store && ch_store_listen(app->store, CH_STORE_CHANNEL_PARTICIPANTS,
+                                      ch_membership_notified, app) == -ENOMEM)
+        return -ENOMEM;
     return 0;
 }
 

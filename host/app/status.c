@@ -217,7 +217,8 @@ static uint64_t jint(const json_t *o, const char *k)
     return (uint64_t)json_integer_value(json_object_get(o, k));
 }
 
-/* chanhost_store_*: state, queue depth, outcomes, commit latency. */
+/* chanhost_store_*: state, queue depth, outcomes, notifications, commit
+ * latency. */
 static void render_store(text *t, const ch_app *app)
 {
     json_t *st = app->store ? ch_store_status(app->store) : NULL;
@@ -236,6 +237,9 @@ static void render_store(text *t, const ch_app *app)
            jint(st, "retries"));
     scalar(t, "chanhost_store_reconnects_total", "counter", "Store reconnections.",
            jint(st, "reconnects"));
+    scalar(t, "chanhost_store_notifications_total", "counter",
+           "Notifications heard from the store's database (PostgreSQL NOTIFY).",
+           jint(st, "notifications"));
     family(t, "chanhost_store_commit_latency_ms", "gauge",
            "Queue-to-commit time of store calls (last, max, avg).");
     put(t, "chanhost_store_commit_latency_ms{stat=\"last\"} %llu\n",

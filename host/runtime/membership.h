@@ -13,6 +13,15 @@
  * true} to that group; each host's connections of that user bound to that
  * room close with 4003.  Messages of type "chanhost.membership" are the
  * host's: they never reach a plugin or a client.
+ *
+ * Hosts that share only a PostgreSQL store: its database notifies every
+ * row deleted from participants, whoever deleted it (store.h's
+ * CH_STORE_CHANNEL_PARTICIPANTS, payload {"room_id", "user_id"}); the
+ * assembler registers ch_membership_notified with ch_store_listen, which
+ * delivers the same message to this host's members of the user's group
+ * only (never re-published: every host hears the database itself).  A
+ * host on both paths closes once; the second delivery finds the
+ * connection closing and does nothing.
  */
 #ifndef CH_MEMBERSHIP_H
 #define CH_MEMBERSHIP_H
@@ -29,6 +38,18 @@ typedef struct ch_app ch_app;
  * borrowed): a participant.remove that removed a row tells that user's
  * connections.  op, params and result are borrowed. */
 void ch_membership_observe(void *arg, const char *op, const json_t *params, const json_t *result);
+
+/* The store's notification function (store.h's ch_store_notify_fn; arg:
+ * the ch_app, borrowed): a participant deleted in the database (payload,
+ * borrowed, as ch_membership_parse reads it) closes this host's
+ * connections of that user bound to that room.  A payload that does not
+ * parse is logged and ignored. */
+void ch_membership_notified(void *arg, const char *channel, const char *payload);
+
+/* Read a notification's payload (borrowed): a JSON object with integers
+ * room_id >= 1 and user_id >= 1 (other keys ignored).  Returns 0 with
+ * *room_id and *user_id set, or -EINVAL. */
+int ch_membership_parse(const char *payload, int64_t *room_id, int64_t *user_id);
 
 /* Tell every host's connections of user_id bound to room_id that the
  * user was removed from it (a layer message to the user's group).

@@ -6,6 +6,7 @@
  */
 #include "store_impl.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ struct ch_store {
     ch_keyring *keys;
     uint32_t queue_max, batch_max;
     uint64_t outstanding; /* admitted, not yet done */
-    uint64_t committed, failed, retries, reconnects;
+    uint64_t committed, failed, retries, reconnects, notifications;
     uint64_t lat_last, lat_max, lat_sum, lat_n;
     int closing;
     int foreign; /* opts.foreign */
@@ -29,6 +30,8 @@ struct ch_store {
     void *on_closed_arg;
     ch_store_observer observe; /* told of each success, or NULL */
     void *observe_arg;
+    ch_store_notify_fn notify; /* ch_store_listen's, or NULL */
+    void *notify_arg;
 };
 
 static int64_t wall_ms(void)
@@ -192,16 +195,44 @@ void ch_store_observe(ch_store *s, ch_store_observer fn, void *arg)
     s->observe_arg = arg;
 }
 
+/* store.h: check the channel's name, keep fn and arg, have the engine
+ * listen. */
+int ch_store_listen(ch_store *s, const char *channel, ch_store_notify_fn fn, void *arg)
+{
+    size_t n = strspn(channel, "abcdefghijklmnopqrstuvwxyz0123456789_");
+    int rc;
+
+    if (n == 0 || n > 63 || channel[n])
+        return CH_STORE_EINVAL;
+    if (!s->engine || !s->engine->listen)
+        return -ENOTSUP;
+    s->notify = fn;
+    s->notify_arg = arg;
+    rc = s->engine->listen(s->self, channel);
+    if (rc != 0)
+        s->notify = NULL;
+    return rc;
+}
+
+/* store_impl.h: count the notification, hand it on. */
+void ch_store_notified(ch_store *s, const char *channel, const char *payload)
+{
+    s->notifications++;
+    if (s->notify)
+        s->notify(s->notify_arg, channel, payload);
+}
+
 json_t *ch_store_status(ch_store *s)
 {
     const char *state = s->engine ? s->engine->state(s->self) : "disabled";
 
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:f}}", "backend",
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:f}}", "backend",
                      s->engine ? s->engine->name : "none", "state", state, "queue_depth",
                      (json_int_t)s->outstanding, "committed", (json_int_t)s->committed, "failed",
                      (json_int_t)s->failed, "retries", (json_int_t)s->retries, "reconnects",
-                     (json_int_t)s->reconnects, "commit_latency_ms", "last",
-                     (json_int_t)s->lat_last, "max", (json_int_t)s->lat_max, "avg",
+                     (json_int_t)s->reconnects, "notifications", (json_int_t)s->notifications,
+                     "commit_latency_ms", "last", (json_int_t)s->lat_last, "max",
+                     (json_int_t)s->lat_max, "avg",
                      s->lat_n ? (double)s->lat_sum / (double)s->lat_n : 0.0);
 }
 

@@ -98,6 +98,27 @@ typedef void (*ch_store_observer)(void *arg, const char *op, const json_t *param
  * borrowed and must outlive s).  s NULL: nothing happens. */
 void ch_store_observe(ch_store *s, ch_store_observer fn, void *arg);
 
+/* The channel on which a PostgreSQL store's database announces each row
+ * deleted from participants, whoever deleted it (an operation of any
+ * host, a management command, plain SQL): payload {"room_id": N,
+ * "user_id": N}, sent by a trigger (schema version 3) when the deleting
+ * transaction commits. */
+#define CH_STORE_CHANNEL_PARTICIPANTS "chanhost_membership"
+
+/* A notification heard on a channel of the store's database: channel and
+ * payload are borrowed for the call. */
+typedef void (*ch_store_notify_fn)(void *arg, const char *channel, const char *payload);
+
+/* Have fn(arg, ...) told, on the loop thread, of every notification
+ * committed on channel (1 to 63 of [a-z0-9_]) in the store's database by
+ * any client (PostgreSQL's LISTEN, made again after every reconnect; one
+ * committed while the store is disconnected is not heard).  One channel
+ * per store, the last call wins; arg is borrowed and must outlive s.
+ * Returns 0, CH_STORE_EINVAL (bad channel name), -ENOTSUP for a store
+ * without notifications (SQLite: one host per database file; none), or
+ * -ENOMEM. */
+int ch_store_listen(ch_store *s, const char *channel, ch_store_notify_fn fn, void *arg);
+
 /* Check params (borrowed) for operation op exactly as ch_store_call
  * would, without running it (import's validation).  Returns 0, or
  * CH_STORE_EINVAL with the reason in err (errlen bytes). */
@@ -105,7 +126,7 @@ int ch_store_check_params(const char *op, const json_t *params, char *err, size_
 
 /* Backend, state and counters for /healthz and /metrics (new reference):
  * {"backend","state","queue_depth","in_flight","committed","failed",
- *  "retries","reconnects","commit_latency_ms":{"last","max","avg"}}. */
+ *  "retries","reconnects","notifications","commit_latency_ms":{"last","max","avg"}}. */
 json_t *ch_store_status(ch_store *s);
 
 /* Stop: calls still queued run to completion first (bounded by the

@@ -332,10 +332,11 @@ static size_t take_batch(ch_pg *pg)
     return n;
 }
 
-/* Start a batch if the connection is ready and idle and work waits. */
+/* Start a batch if the connection is ready and idle and work waits (a
+ * LISTEN that is due goes first: store_pg_notify.c). */
 static void batch_start(ch_pg *pg)
 {
-    if (pg->state != CH_PG_READY || pg->phase != CH_PG_IDLE)
+    if (pg->state != CH_PG_READY || pg->phase != CH_PG_IDLE || ch_pg_listen_start(pg))
         return;
     pg->n_slots = take_batch(pg);
     if (pg->n_slots == 0)
@@ -490,6 +491,11 @@ static void on_sync(ch_pg *pg)
     int run = 0, ok = 0;
 
     pg->it_head = pg->it_tail = 0;
+    if (pg->phase == CH_PG_LISTENING) {
+        ch_pg_listen_synced(pg);
+        batch_end(pg);
+        return;
+    }
     if (pg->phase == CH_PG_COMMITTING || pg->phase == CH_PG_ROLLING_BACK) {
         if (pg->committed)
             batch_end(pg);
@@ -527,6 +533,8 @@ static int on_result(ch_pg *pg, const ch_pg_item *it, PGresult *res)
         return st == PGRES_FATAL_ERROR ? stmt_failed(pg, it->slot, res) : 0;
     case CH_PG_IT_COMMIT:
         return commit_result(pg, res);
+    case CH_PG_IT_LISTEN:
+        return ch_pg_listen_result(pg, res);
     default: /* BEGIN, ROLLBACK */
         return st == PGRES_FATAL_ERROR ? stmt_failed(pg, -1, res) : 0;
     }
@@ -574,13 +582,19 @@ int ch_pg_read_results(ch_pg *pg)
         ch_pg_conn_lost(pg, PQerrorMessage(pg->conn));
         return -1;
     }
+    ch_pg_take_notifies(pg);
     return 0;
 }
 
 /* ---- the engine ---------------------------------------------------------- */
 
-/* The connection is ready (store_pg_conn.c): start what waits. */
-void ch_pg_on_ready(ch_pg *pg) { kick(pg); }
+/* The connection is ready (store_pg_conn.c), or there is a new channel
+ * to listen on (store_pg_notify.c): LISTEN first, then start what waits. */
+void ch_pg_on_ready(ch_pg *pg)
+{
+    pg->listen_due = pg->listen != NULL;
+    kick(pg);
+}
 
 /* One close callback (or cancelled lookup) less; the last frees the
  * engine and tells the store. */
@@ -594,6 +608,7 @@ void ch_pg_release(ch_pg *pg)
     free(pg->slots);
     free(pg->items);
     free(pg->dns_host);
+    free(pg->listen);
     free(pg->url);
     free(pg);
     ch_store_engine_closed(s);
@@ -773,4 +788,5 @@ const ch_store_engine ch_store_pg_engine = {
     .state = pg_state,
     .close = pg_close,
     .migrate = pg_migrate,
+    .listen = ch_pg_listen,
 };

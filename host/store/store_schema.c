@@ -129,8 +129,12 @@ static const char both_v2[] = "CREATE TABLE ch_plugin_migrations (\n"
                               "  applied_at BIGINT NOT NULL,\n"
                               "  PRIMARY KEY (plugin, version))";
 
-static const char *const sqlite_migrations[] = {sqlite_v1, both_v2};
-static const char *const pg_migrations[] = {pg_v1, both_v2};
+/* Version 3 (PostgreSQL): the trigger that notifies deleted participants
+ * (ch_pg_notify_trigger, store_pg_notify.c); SQLite: nothing. */
+static const char sqlite_v3[] = "-- version 3: PostgreSQL only (one host per SQLite file)";
+
+static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3};
+static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

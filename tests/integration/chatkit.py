@@ -70,19 +70,23 @@ def chat_host(make_host, tmp_path, routes, settings=(), extra=()):
 
 
 REDIS_CONNECTED = r"channel layer: redis at \S+ connected"
+PG_LISTENING = r"postgresql: listening on channel chanhost_membership"
 
 
 def two_hosts(make_host, tmp_path, routes, redis, pg):
-    """Two hosts sharing the Redis layer redis and the PostgreSQL store pg
-    (one token secret and one key file): their Worlds (w1, w2), each host
-    connected to Redis before the next starts."""
+    """Two hosts sharing the Redis layer redis (None: each has its own
+    memory layer) and the PostgreSQL store pg (one token secret and one
+    key file): their Worlds (w1, w2), each host connected to Redis and
+    listening to the store's notifications before the next starts."""
     lines = [l for l in auth_config_lines(tmp_path) if not l.startswith("store ")] + [
-        f"layer {redis.url}", f"store {pg.url}", f"auth_secret_file {tmp_path}/auth.secret",
-        f"store_key_file {tmp_path}/store.key"]
+        f"layer {redis.url if redis else 'memory'}", f"store {pg.url}",
+        f"auth_secret_file {tmp_path}/auth.secret", f"store_key_file {tmp_path}/store.key"]
     worlds = []
     for _ in range(2):
         h = make_host(lines, routes=routes)
-        h.wait_for(REDIS_CONNECTED)
+        if redis:
+            h.wait_for(REDIS_CONNECTED)
+        h.wait_for(PG_LISTENING)
         worlds.append(World(h))
     return worlds[0], worlds[1]
 
@@ -277,8 +281,9 @@ class PgDatabase:
         self.url = head.rsplit("/", 1)[0] + "/" + self.name + ("?" + query if query else "")
         self.psql(f"CREATE DATABASE {self.name}")
 
-    def psql(self, sql):
-        r = subprocess.run(["psql", self.base, "-v", "ON_ERROR_STOP=1", "-qc", sql],
+    def psql(self, sql, url=None):
+        """Run sql through psql on url (default: the server's base database)."""
+        r = subprocess.run(["psql", url or self.base, "-v", "ON_ERROR_STOP=1", "-qc", sql],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, f"psql {sql!r}: {r.stderr}"
 

@@ -5,6 +5,10 @@ hosts and real WebSocket clients:
   closes that user's open sockets on that room with 4003 within a second,
   on the host that removed them and on another host sharing Redis, while
   their other rooms and the other members stay connected;
+- hosts that share only PostgreSQL (each its own memory layer) hear the
+  database's notification of a deleted participant: a removal through
+  another host's API, or a plain SQL DELETE, cuts the socket off as fast,
+  and again after PostgreSQL restarted (the hosts LISTEN again);
 - a message from a socket whose user is no longer a participant is never
   stored (the append checks membership in its own transaction);
 - who may change a room's participants follows its kind: the rooms of the
@@ -17,12 +21,15 @@ answered by the very next frame.
 """
 
 import asyncio
+import os
 import sqlite3
+import subprocess
 import time
 
 import pytest
 
 from chatkit import (
+    PG_LISTENING,
     PgDatabase,
     RedisServer,
     chat_host,
@@ -33,10 +40,12 @@ from chatkit import (
     open_ws,
     post,
     run_chat,
+    say,
     send,
     subscribed,
     two_hosts,
 )
+from conftest import healthz
 
 ROUTES = [
     "/ws/chat-room/<int:room_id>/ chatroom",
@@ -45,6 +54,7 @@ ROUTES = [
     "/ws/chat/support/<str:room_name>/ support",
 ]
 CUT_OFF = 1.0     # seconds within which a removed member's socket must close
+PG_CTL = os.environ.get("CHANHOST_TEST_PG_CTL")
 
 
 @pytest.fixture
@@ -199,6 +209,89 @@ def test_removal_closes_sockets_on_another_host(make_host, tmp_path, redis, pg):
         # a plugin's endpoint on host 1 cuts bob off on host 2
         assert w1.api.remove_task_member(7, bob) is True
         await cut_off(t2)
+
+    run_chat(main)
+
+
+# --------------------------------------------------------------------------
+# two hosts sharing only PostgreSQL (memory layers): the database's NOTIFY
+
+
+def pg_only_hosts(make_host, tmp_path, pg):
+    """Hosts 1 and 2 on one PostgreSQL store, each with its own memory
+    layer; tokens work on both.  alice, bob and carol share room "general"."""
+    w1, w2 = two_hosts(make_host, tmp_path, ROUTES, None, pg)
+    w2.users, w2.tokens = w1.users, w1.tokens
+    room = w1.api.create_room(w1.token("alice"), "general", "group",
+                              [w1.uid("bob"), w1.uid("carol")])
+    return w1, w2, room
+
+
+async def keeps_chatting(ws, text, cmid):
+    """A member not removed: nothing else pending, and a message is
+    acknowledged and broadcast back to it."""
+    await nothing_pending(ws)
+    await say(ws, text, cmid)
+
+
+def test_removal_reaches_a_host_sharing_only_postgresql(make_host, tmp_path, pg):
+    w1, w2, room = pg_only_hosts(make_host, tmp_path, pg)
+    other = w1.api.create_room(w1.token("alice"), "other", "group", [w1.uid("bob")])
+    bob = w1.uid("bob")
+
+    async def main():
+        b2, _ = await open_ws(room_url(w2, room["id"], "bob"))
+        b2_other, _ = await open_ws(room_url(w2, other["id"], "bob"))
+        c2, _ = await open_ws(room_url(w2, room["id"], "carol"))
+        a1, _ = await open_ws(room_url(w1, room["id"], "alice"))
+        assert w1.api.remove_participant(w1.token("alice"), room["id"], bob) is True
+        await cut_off(b2)
+        await nothing_pending(b2_other)          # bob's other room on host 2
+        await keeps_chatting(c2, "still here", "c-1")
+        await keeps_chatting(a1, "me too", "a-1")
+
+    run_chat(main)
+    assert w2.host.matching(r"WebSocket MEMBERSHIP .* user %d removed from room %d"
+                            % (bob, room["id"]))
+    assert w1.host.matching(r"WebSocket MEMBERSHIP") == []   # bob had no socket there
+    for w in (w1, w2):                                       # each heard the database
+        assert healthz(w.host.port)["store"]["notifications"] >= 1
+
+
+def test_sql_delete_cuts_off_on_every_host(make_host, tmp_path, pg):
+    w1, w2, room = pg_only_hosts(make_host, tmp_path, pg)
+    bob = w1.uid("bob")
+
+    async def main():
+        b1, _ = await open_ws(room_url(w1, room["id"], "bob"))
+        b2, _ = await open_ws(room_url(w2, room["id"], "bob"))
+        c2, _ = await open_ws(room_url(w2, room["id"], "carol"))
+        await asyncio.to_thread(pg.psql, "DELETE FROM participants WHERE room_id = %d AND user_id = %d"
+                                % (room["id"], bob), pg.url)
+        await asyncio.gather(cut_off(b1), cut_off(b2))
+        await keeps_chatting(c2, "after the delete", "c-2")
+
+    run_chat(main)
+
+
+def test_removal_after_a_postgresql_restart(make_host, tmp_path, pg):
+    assert PG_CTL, "CHANHOST_TEST_PG_CTL is not set (./scripts/test sets it)"
+    w1, w2, room = pg_only_hosts(make_host, tmp_path, pg)
+    bob = w1.uid("bob")
+
+    async def main():
+        b2, _ = await open_ws(room_url(w2, room["id"], "bob"))
+        c2, _ = await open_ws(room_url(w2, room["id"], "carol"))
+        marks = [w.host.mark() for w in (w1, w2)]
+        r = await asyncio.to_thread(subprocess.run, [PG_CTL, "restart"], capture_output=True,
+                                    timeout=90)
+        assert r.returncode == 0, r.stderr
+        for w, since in zip((w1, w2), marks):     # each host reconnected and LISTENs again
+            await w.host.await_log(PG_LISTENING, timeout=30, since=since)
+        assert await asyncio.to_thread(w1.api.remove_participant, w1.token("alice"), room["id"],
+                                       bob) is True
+        await cut_off(b2)
+        await keeps_chatting(c2, "after the restart", "c-3")
 
     run_chat(main)
 

@@ -7,7 +7,8 @@
  * batch in flight, the queue bound, a server error and a hook's refusal
  * isolated to their request, a serialization failure retried, a
  * reconnect after the server ends the session (the host name resolved
- * on the loop), close working off the queue.  The outages are in
+ * on the loop), notifications of deleted participants heard (again after
+ * a reconnect), close working off the queue.  The outages are in
  * test_store_pg_outage.c; the environment is described in
  * store_pg_fixture.h.
  */
@@ -330,6 +331,103 @@ static void reconnect_resolves_host_name(void **state)
     fx_close(&f);
 }
 
+/* ---- tests: notifications ------------------------------------------------ */
+
+typedef struct heard {
+    int n;
+    char channel[64];
+    json_t *payload; /* the last one */
+} heard;
+
+static void on_heard(void *arg, const char *channel, const char *payload)
+{
+    heard *h = arg;
+
+    h->n++;
+    snprintf(h->channel, sizeof h->channel, "%s", channel);
+    json_decref(h->payload);
+    h->payload = json_loads(payload, 0, NULL);
+}
+
+typedef struct want_heard {
+    heard *h;
+    int n;
+} want_heard;
+
+static int heard_n(void *arg)
+{
+    want_heard *w = arg;
+
+    return w->h->n >= w->n;
+}
+
+/* The store's connection has run its LISTEN and is idle, the LISTEN
+ * committed (pg_stat_activity shows a session's last statement). */
+static int listening(void *arg)
+{
+    (void)arg;
+    return q_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                 " AND application_name = 'chanhost' AND state = 'idle'"
+                 " AND query = 'LISTEN " CH_STORE_CHANNEL_PARTICIPANTS "'") == 1;
+}
+
+/* Delete participant user of the fixture's room in plain SQL; wait for
+ * the n-th notification and check it names that room and user. */
+static void delete_is_heard(fx *f, heard *h, int64_t user, int n)
+{
+    char sql[160];
+    want_heard w = {h, n};
+
+    snprintf(sql, sizeof sql, "DELETE FROM participants WHERE room_id = %lld AND user_id = %lld",
+             (long long)f->room_id, (long long)user);
+    q_exec(sql);
+    assert_true(run_until(f, heard_n, &w, WAIT_MS));
+    assert_int_equal(h->n, n);
+    assert_string_equal(h->channel, CH_STORE_CHANNEL_PARTICIPANTS);
+    assert_int_equal(json_integer_value(json_object_get(h->payload, "room_id")), f->room_id);
+    assert_int_equal(json_integer_value(json_object_get(h->payload, "user_id")), user);
+}
+
+/* ch_store_listen: a row deleted from participants by another session is
+ * heard once its transaction commits (one rolled back is not), counted in
+ * the status; after the server ends the session the store listens again
+ * on its new connection.  A bad channel name is refused. */
+static void deleted_participants_are_heard(void **state)
+{
+    fx f;
+    heard h = {0};
+    char sql[200];
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:notify");
+    assert_int_equal(ch_store_listen(f.s, "Bad-Name", on_heard, &h), CH_STORE_EINVAL);
+    assert_int_equal(ch_store_listen(f.s, CH_STORE_CHANNEL_PARTICIPANTS, on_heard, &h), 0);
+    assert_true(run_until(&f, listening, NULL, WAIT_MS));
+    snprintf(sql, sizeof sql,
+             "INSERT INTO participants (room_id, user_id, joined_at) VALUES (%lld, 41, 0),"
+             " (%lld, 42, 0), (%lld, 43, 0), (%lld, 44, 0)",
+             (long long)f.room_id, (long long)f.room_id, (long long)f.room_id,
+             (long long)f.room_id);
+    q_exec(sql);
+    delete_is_heard(&f, &h, 41, 1);
+    snprintf(sql, sizeof sql,
+             "BEGIN; DELETE FROM participants WHERE room_id = %lld AND user_id = 42; ROLLBACK",
+             (long long)f.room_id);
+    q_exec(sql);
+    delete_is_heard(&f, &h, 43, 2); /* the rolled-back 42 was never heard */
+    assert_int_equal(q_int("SELECT pg_terminate_backend(pid)::int FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND application_name = 'chanhost'"),
+                     1);
+    assert_true(run_until(&f, is_down, &f, WAIT_MS));
+    assert_true(run_until(&f, is_ok, &f, WAIT_MS));
+    assert_true(run_until(&f, listening, NULL, WAIT_MS));
+    delete_is_heard(&f, &h, 44, 3);
+    assert_int_equal(status_int(&f, "notifications"), 3);
+    json_decref(h.payload);
+    fx_close(&f);
+}
+
 /* close works off the queue before it finishes. */
 static void close_drains_the_queue(void **state)
 {
@@ -362,6 +460,7 @@ int main(void)
         cmocka_unit_test(hook_failures_in_a_batch),
         cmocka_unit_test(serialization_failure_is_retried),
         cmocka_unit_test(reconnect_resolves_host_name),
+        cmocka_unit_test(deleted_participants_are_heard),
         cmocka_unit_test(close_drains_the_queue),
     };
 

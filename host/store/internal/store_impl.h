@@ -119,6 +119,10 @@ void ch_store_req_rewind(ch_store_req *req);
  * string of statements separated by ";\n". */
 const char *const *ch_store_migrations(int kind, size_t *n);
 
+/* PostgreSQL's migration 3 (store_pg_notify.c): the trigger on
+ * participants that notifies CH_STORE_CHANNEL_PARTICIPANTS (store.h). */
+extern const char ch_pg_notify_trigger[];
+
 /* The bookkeeping of migrations, the same on both engines: an engine runs
  * this statement, reads "SELECT coalesce(max(version), 0) AS version FROM
  * schema_migrations", applies the missing migrations and, after each,
@@ -150,6 +154,10 @@ typedef struct ch_store_engine {
     void (*close)(void *self);
     /* Blocking: apply migrations to the database at url. */
     int (*migrate)(const char *url, char *err, size_t errlen);
+    /* Listen on channel (a checked name, copied) from now on, and after
+     * every reconnect; each notification goes to ch_store_notified.
+     * Returns 0 or -ENOMEM.  NULL: the engine has no notifications. */
+    int (*listen)(void *self, const char *channel);
 } ch_store_engine;
 
 extern const ch_store_engine ch_store_sqlite_engine;
@@ -165,6 +173,9 @@ int ch_store_is_foreign(ch_store *s); /* opened with opts.foreign (store.h) */
 uint32_t ch_store_batch_max(ch_store *s);
 void ch_store_count_retry(ch_store *s);
 void ch_store_count_reconnect(ch_store *s);
+/* A notification arrived on the listened channel (both strings borrowed
+ * for the call): counted, then handed to ch_store_listen's function. */
+void ch_store_notified(ch_store *s, const char *channel, const char *payload);
 void ch_store_engine_closed(ch_store *s);
 
 /* The PostgreSQL engine (store_pg.c): how many transactions it has

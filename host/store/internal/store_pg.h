@@ -3,7 +3,8 @@
  * shared by store_pg.c (the engine's entry points, the queue and the
  * pipelined batches) and store_pg_conn.c (the connections: the blocking
  * one for migrations, the non-blocking one on the loop, reconnection; the
- * conversion of parameters and rows).
+ * conversion of parameters and rows) and store_pg_notify.c (LISTEN and
+ * the notifications).
  * Nothing outside those two files includes it.
  */
 #ifndef CH_STORE_PG_H
@@ -38,7 +39,8 @@ enum {
     CH_PG_IT_STEP,
     CH_PG_IT_COMMIT,
     CH_PG_IT_ROLLBACK,
-    CH_PG_IT_SYNC
+    CH_PG_IT_SYNC,
+    CH_PG_IT_LISTEN
 };
 
 typedef struct ch_pg_item {
@@ -47,8 +49,9 @@ typedef struct ch_pg_item {
     const char *sql; /* CH_PG_IT_PREPARE: the statement's text */
 } ch_pg_item;
 
-/* The phase of the batch in flight. */
-enum { CH_PG_IDLE = 0, CH_PG_ROUNDS, CH_PG_COMMITTING, CH_PG_ROLLING_BACK };
+/* The phase of the batch in flight (CH_PG_LISTENING: no batch, the
+ * LISTEN of store_pg_notify.c and its Sync). */
+enum { CH_PG_IDLE = 0, CH_PG_ROUNDS, CH_PG_COMMITTING, CH_PG_ROLLING_BACK, CH_PG_LISTENING };
 
 typedef struct ch_pg {
     ch_store *s;
@@ -83,6 +86,9 @@ typedef struct ch_pg {
     int transient; /* serialization failure: roll back, retry all */
     int committed;
 
+    char *listen;   /* owned: the channel to LISTEN on, or NULL */
+    int listen_due; /* LISTEN not yet sent on this connection */
+
     ch_hmap prepared;  /* statements prepared on this connection (text -> text) */
     unsigned prep_gen; /* part of their names: see stmt_name */
 
@@ -109,7 +115,14 @@ void ch_pg_conn_shutdown(ch_pg *pg);
 const char **ch_pg_text_params(ch_store_req *req, json_t *params, int *n);
 json_t *ch_pg_rows_json(const PGresult *res);
 
-/* store_pg.c, for store_pg_conn.c */
+/* store_pg_notify.c, for store_pg.c */
+int ch_pg_listen(void *self, const char *channel);
+int ch_pg_listen_start(ch_pg *pg);
+int ch_pg_listen_result(ch_pg *pg, const PGresult *res);
+void ch_pg_listen_synced(ch_pg *pg);
+void ch_pg_take_notifies(ch_pg *pg);
+
+/* store_pg.c, for store_pg_conn.c and store_pg_notify.c */
 void ch_pg_on_ready(ch_pg *pg);
 void ch_pg_batch_requeue(ch_pg *pg, const char *why);
 int ch_pg_read_results(ch_pg *pg);
