@@ -174,10 +174,83 @@ const char *ch_ws_header(const ch_ws *w, const char *name)
 
 int ch_ws_start_wslay(ch_ws *w)
 {
+    if (w->ctx)
+        return 0;
     if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, w) != 0)
         return CHANHOST_ERR_NOMEM;
     wslay_event_config_set_max_recv_msg_length(w->ctx, w->conn->app->cfg.max_message_size);
     return 0;
+}
+
+/*
+ * Follow the frame boundaries of the bytes wslay is given (p, borrowed):
+ * the header of the frame being read (its first 10 bytes, enough for the
+ * flags and the length; the mask is only counted), then its payload.  A
+ * data frame without FIN opens a fragmented message, a continuation with
+ * FIN closes it; control frames change neither.  What wslay rejects ends
+ * in a close, after which the context is kept anyway.
+ */
+static void ws_track(ch_ws *w, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        size_t need = 2;
+
+        if (w->rx_hlen == 0 && w->rx_left > 0) { /* in a payload */
+            size_t k = len < w->rx_left ? len : (size_t)w->rx_left;
+
+            w->rx_left -= k;
+            p += k;
+            len -= k;
+            continue;
+        }
+        if (w->rx_hlen < sizeof w->rx_hdr)
+            w->rx_hdr[w->rx_hlen] = *p;
+        w->rx_hlen++;
+        p++;
+        len--;
+        if (w->rx_hlen >= 2) {
+            uint8_t len7 = w->rx_hdr[1] & 0x7f;
+
+            need += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (w->rx_hdr[1] & 0x80 ? 4 : 0);
+        }
+        if (w->rx_hlen < need || w->rx_hlen < 2)
+            continue;
+        uint8_t len7 = w->rx_hdr[1] & 0x7f, op = w->rx_hdr[0] & 0x0f, fin = w->rx_hdr[0] & 0x80;
+        uint64_t n = len7;
+
+        if (len7 >= 126) {
+            n = 0;
+            for (int i = 0; i < (len7 == 126 ? 2 : 8); i++)
+                n = (n << 8) | w->rx_hdr[2 + i];
+        }
+        if (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME)
+            w->rx_frag = !fin;
+        else if (op == WSLAY_CONTINUATION_FRAME && fin)
+            w->rx_frag = 0;
+        w->rx_hlen = 0;
+        w->rx_left = n;
+    }
+}
+
+/*
+ * Free w's wslay context when nothing is half done in it: no frame partly
+ * read, no fragmented message open, nothing queued or half sent, no close
+ * begun, and wslay not on the stack.  A fresh one starts in the same state
+ * (ch_ws_start_wslay).
+ */
+static void ws_release_idle(ch_ws *w)
+{
+    wslay_event_context_ptr ctx = w->ctx;
+
+    if (!ctx || w->conn->in_recv || w->close_sent || w->rx_hlen || w->rx_left || w->rx_frag ||
+        w->ohead_len || w->overflow)
+        return;
+    if (!wslay_event_get_read_enabled(ctx) || !wslay_event_get_write_enabled(ctx) ||
+        wslay_event_want_write(ctx) || wslay_event_get_queued_msg_count(ctx) ||
+        wslay_event_get_close_sent(ctx) || wslay_event_get_close_received(ctx))
+        return;
+    wslay_event_context_free(ctx);
+    w->ctx = NULL;
 }
 
 static void ws_overflow(ch_ws *w);
@@ -201,8 +274,10 @@ static void ws_pump(ch_ws *w)
         ws_overflow(w);
         return;
     }
-    if (!wslay_event_get_close_sent(w->ctx))
+    if (!wslay_event_get_close_sent(w->ctx)) {
+        ws_release_idle(w);
         return;
+    }
     if (!w->close_sent) { /* wslay closed on its own: protocol error etc. */
         w->close_sent = 1;
         w->close_code = wslay_event_get_status_code_sent(w->ctx);
@@ -227,10 +302,12 @@ static void ws_abort(ch_ws *w, uint16_t code)
     uint8_t payload[2] = {(uint8_t)(sent >> 8), (uint8_t)(sent & 0xff)};
     ch_buf *frame = NULL;
 
-    if (!wslay_event_get_close_sent(w->ctx))
+    if (!w->ctx || !wslay_event_get_close_sent(w->ctx))
         frame = ch_ws_frame_new(CH_WS_OP_CLOSE, payload, sizeof payload);
-    wslay_event_shutdown_read(w->ctx);
-    wslay_event_shutdown_write(w->ctx);
+    if (w->ctx) {
+        wslay_event_shutdown_read(w->ctx);
+        wslay_event_shutdown_write(w->ctx);
+    }
     if (frame)
         ch_conn_queue(c, frame, CH_CONN_Q_FINAL);
     ch_buf_unref(frame);
@@ -273,8 +350,17 @@ void ch_ws_feed(ch_conn *c, const char *data, size_t len)
     int rc;
 
     ch_metric_add(CH_M_BYTES_IN, len);
+    if (!w->ctx) {
+        if (w->close_sent)
+            return; /* aborted without a context: nothing more is read */
+        if (ch_ws_start_wslay(w) != 0) {
+            ws_abort(w, WSLAY_CODE_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
     if (!wslay_event_get_read_enabled(w->ctx))
         return;
+    ws_track(w, (const uint8_t *)data, len);
     in_ptr = data;
     in_len = len;
     c->in_recv = 1;
@@ -318,6 +404,8 @@ int ch_ws_close(ch_ws *w, int code, const char *reason)
     }
     if (rlen > 123)
         rlen = 123;
+    if (ch_ws_start_wslay(w) != 0)
+        return CHANHOST_ERR_NOMEM;
     if (wslay_event_queue_close(w->ctx, (uint16_t)code, (const uint8_t *)reason, rlen) != 0)
         return CHANHOST_ERR_CLOSED;
     w->close_sent = 1;
@@ -374,7 +462,7 @@ static void ws_ping(ch_ws *w, uint64_t now)
 {
     struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"chanhost", 8};
 
-    if (wslay_event_queue_msg(w->ctx, &ping) == 0) {
+    if (ch_ws_start_wslay(w) == 0 && wslay_event_queue_msg(w->ctx, &ping) == 0) {
         w->ping_sent_ms = now;
         ws_pump(w);
     }
@@ -480,6 +568,8 @@ int ch_ws_accept(ch_ws *w, const char *subprotocol)
         ch_http_free(c->http);
         c->http = NULL;
     }
+    if (!c->closing)
+        ws_release_idle(w);
     ch_conn_read_start(c);
     ch_conn_arm_timer(c);
     return CHANHOST_OK;

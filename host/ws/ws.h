@@ -15,6 +15,12 @@
  * close) are copied into the same output queue as soon as wslay makes
  * them, so ordering holds and wslay never holds a half-sent frame.
  *
+ * wslay's context (8.7 KB: two 4 KiB buffers) exists only while a frame
+ * is in flight: it is made when bytes arrive or wslay must send (ping,
+ * close), and freed once no frame is partly read, no fragmented message
+ * is open, nothing waits to be sent and no close has begun.  ws.c follows
+ * the frame boundaries of the client's stream itself to know that.
+ *
  * Slow clients: data frames go into a bounded queue (max_outbound_bytes).
  * When a frame does not fit, the connection is closed with 1013 (Try Again
  * Later), its unsent backlog is dropped, and the slow-consumer metric
@@ -66,7 +72,8 @@ struct chanhost_conn {
     ch_conn *conn;
     const ch_ws_handler *handler; /* set before the first event */
     ch_endpoint ep;               /* channel name and groups */
-    wslay_event_context_ptr ctx;  /* NULL until the 101 is sent */
+    wslay_event_context_ptr ctx;  /* NULL while idle (ws.c: made when
+                                     bytes arrive or wslay must send) */
     ch_route *route;
     ch_plugin *plugin; /* the plugin version serving it (a ref) */
     void *user;        /* plugin's per-connection pointer */
@@ -92,6 +99,13 @@ struct chanhost_conn {
     uint8_t out_op;           /* opcode of the wslay frame being sent */
     uint8_t ohead_len;        /* bytes in ohead */
     uint8_t ohead[10];        /* its header, until the payload comes */
+    /* Where the client's byte stream stands (ws.c's ws_track): header
+     * bytes of the frame being read, the first 10 of them, its payload
+     * still to come, and whether a fragmented message is open. */
+    uint8_t rx_hlen;
+    uint8_t rx_hdr[10];
+    unsigned rx_frag : 1;
+    uint64_t rx_left;
 
     /* api->on_drain's callback and argument (the plugin's), NULL when none
      * waits, and the generation of the version that asked. */
@@ -107,7 +121,8 @@ extern const ch_conn_proto ch_ws_proto;
 /* Received bytes for an open WebSocket (borrowed). */
 void ch_ws_feed(ch_conn *c, const char *data, size_t len);
 
-/* Create the wslay context of an accepted connection.  Returns 0 or
+/* Make the wslay context of an accepted connection if it has none (ws.c
+ * frees it whenever nothing is half done in it).  Returns 0 or
  * CHANHOST_ERR_NOMEM. */
 int ch_ws_start_wslay(ch_ws *w);
 
