@@ -38,13 +38,16 @@ static void upgrade_fail(ch_conn *c, const char *path, int status, const char *r
     ch_http_error(c, status, extra);
 }
 
-/* Size of the strings block: path, query, then name/value pairs. */
-static size_t strings_size(const ch_req *req)
+/* Size of the strings block: path, query, then the headers' and the
+ * route parameters' name/value pairs. */
+static size_t strings_size(const ch_req *req, const ch_route_params *params)
 {
     size_t n = strlen(req->path) + strlen(req->query) + 2, i;
 
     for (i = 0; i < req->n_headers; i++)
         n += strlen(req->names[i]) + strlen(req->values[i]) + 2;
+    for (i = 0; i < params->n; i++)
+        n += strlen(params->names[i]) + strlen(params->values[i]) + 2;
     return n;
 }
 
@@ -64,7 +67,7 @@ static void free_strings(ch_ws *w)
 
     if (!p)
         return;
-    for (uint32_t i = 0; i < 2 + 2 * w->n_headers; i++)
+    for (uint32_t i = 0; i < 2 + 2 * (w->n_headers + w->n_params); i++)
         p += strlen(p) + 1;
     OPENSSL_cleanse(w->strings, (size_t)(p - w->strings));
     free(w->strings);
@@ -134,14 +137,17 @@ static const ch_ws_handler plugin_handler = {
     .drained = plugin_drained,
 };
 
-/* Make the connection's plugin-facing state from the request. */
-static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_params *params)
+/* Make the connection's plugin-facing state from the request: the path,
+ * query, headers and route parameters are copied into one block (params
+ * stays the caller's). */
+static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route,
+                     const ch_route_params *params)
 {
     ch_ws *w = calloc(1, sizeof *w);
     char *p;
     size_t i;
 
-    if (!w || !(w->strings = malloc(strings_size(req)))) {
+    if (!w || !(w->strings = malloc(strings_size(req, params)))) {
         free(w);
         return NULL;
     }
@@ -155,8 +161,11 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_pa
         p = put(p, req->values[i]);
     }
     w->n_headers = (uint32_t)req->n_headers;
-    w->params = *params;
-    memset(params, 0, sizeof *params);
+    for (i = 0; i < params->n; i++) {
+        p = put(p, params->names[i]);
+        p = put(p, params->values[i]);
+    }
+    w->n_params = (uint32_t)params->n;
     w->conn = c;
     w->handler = &plugin_handler;
     w->route = route;
@@ -325,8 +334,8 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         return;
     }
     w = ws_new(c, req, route, &params);
+    ch_route_params_free(&params);
     if (!w || ch_layer_attach(c->app->layer, &w->ep) != 0) {
-        ch_route_params_free(w ? &w->params : &params);
         if (w) {
             ch_plugin_unref(w->plugin);
             ch_route_unref(w->route);
@@ -406,7 +415,6 @@ void ch_ws_gone(ch_conn *c)
         wslay_event_context_free(w->ctx);
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
-    ch_route_params_free(&w->params);
     free_strings(w);
     ch_query_cache_free(&w->qcache);
     free(w->subprotocol);

@@ -155,21 +155,39 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_msg_cb,
 };
 
-/* Value of a stored header (name lower-case), or NULL: the block after
- * the path and query holds "name\0value\0" pairs (runtime/upgrade.c). */
-const char *ch_ws_header(const ch_ws *w, const char *name)
+/* The value after name in the n "name\0value\0" pairs at p (names
+ * compared without case if nocase), or NULL. */
+static const char *pair_find(const char *p, uint32_t n, const char *name, int nocase)
 {
-    const char *p = w->query + strlen(w->query) + 1;
-    uint32_t i;
-
-    for (i = 0; i < w->n_headers; i++) {
+    for (uint32_t i = 0; i < n; i++) {
         const char *v = p + strlen(p) + 1;
 
-        if (strcasecmp(p, name) == 0)
+        if ((nocase ? strcasecmp(p, name) : strcmp(p, name)) == 0)
             return v;
         p = v + strlen(v) + 1;
     }
     return NULL;
+}
+
+/* The strings block after the path and the query (runtime/upgrade.c
+ * builds it): the headers' "name\0value\0" pairs, then the route
+ * parameters'. */
+static const char *pairs_start(const ch_ws *w) { return w->query + strlen(w->query) + 1; }
+
+/* Value of a stored header (name lower-case), or NULL. */
+const char *ch_ws_header(const ch_ws *w, const char *name)
+{
+    return pair_find(pairs_start(w), w->n_headers, name, 1);
+}
+
+/* Value of a route parameter, or NULL: its pairs follow the headers'. */
+const char *ch_ws_param(const ch_ws *w, const char *name)
+{
+    const char *p = pairs_start(w);
+
+    for (uint32_t i = 0; i < 2 * w->n_headers; i++)
+        p += strlen(p) + 1;
+    return pair_find(p, w->n_params, name, 0);
 }
 
 int ch_ws_start_wslay(ch_ws *w)

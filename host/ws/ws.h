@@ -82,9 +82,9 @@ struct chanhost_conn {
 
     char *path;         /* decoded path (in `strings`) */
     char *query;        /* raw query (in `strings`) */
-    char *strings;      /* one block: path, query, headers */
+    char *strings;      /* one block: path, query, headers, route params */
     uint32_t n_headers; /* "name\0value\0" pairs after query */
-    ch_route_params params;
+    uint32_t n_params;  /* "name\0value\0" pairs after the headers */
     struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
     char *subprotocol;                /* chosen one, or NULL */
@@ -129,6 +129,10 @@ int ch_ws_start_wslay(ch_ws *w);
 /* Value of a request header kept for the connection (any case), or NULL;
  * owned by w. */
 const char *ch_ws_header(const ch_ws *w, const char *name);
+
+/* Value of route parameter `name` kept for the connection, or NULL;
+ * owned by w. */
+const char *ch_ws_param(const ch_ws *w, const char *name);
 
 /* Accept a pending connection: answer 101 (with subprotocol, may be NULL:
  * then w->subprotocol), start wslay, feed what the client sent early, drop
