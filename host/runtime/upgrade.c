@@ -411,8 +411,7 @@ void ch_ws_gone(ch_conn *c)
         c->app->n_ws--;
     }
     ch_layer_detach(c->app->layer, &w->ep);
-    if (w->ctx)
-        wslay_event_context_free(w->ctx);
+    ch_ws_free_wslay(w);
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
     free_strings(w);

@@ -196,6 +196,7 @@ int ch_ws_start_wslay(ch_ws *w)
         return 0;
     if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, w) != 0)
         return CHANHOST_ERR_NOMEM;
+    ch_metric_count(CH_M_WS_PARSERS);
     wslay_event_config_set_max_recv_msg_length(w->ctx, w->conn->app->cfg.max_message_size);
     return 0;
 }
@@ -267,8 +268,16 @@ static void ws_release_idle(ch_ws *w)
         wslay_event_want_write(ctx) || wslay_event_get_queued_msg_count(ctx) ||
         wslay_event_get_close_sent(ctx) || wslay_event_get_close_received(ctx))
         return;
-    wslay_event_context_free(ctx);
+    ch_ws_free_wslay(w);
+}
+
+void ch_ws_free_wslay(ch_ws *w)
+{
+    if (!w->ctx)
+        return;
+    wslay_event_context_free(w->ctx);
     w->ctx = NULL;
+    ch_metric_set(CH_M_WS_PARSERS, ch_metric_get(CH_M_WS_PARSERS) - 1);
 }
 
 static void ws_overflow(ch_ws *w);

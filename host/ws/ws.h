@@ -126,6 +126,9 @@ void ch_ws_feed(ch_conn *c, const char *data, size_t len);
  * CHANHOST_ERR_NOMEM. */
 int ch_ws_start_wslay(ch_ws *w);
 
+/* Free w's wslay context, if it has one (the connection's teardown). */
+void ch_ws_free_wslay(ch_ws *w);
+
 /* Value of a request header kept for the connection (any case), or NULL;
  * owned by w. */
 const char *ch_ws_header(const ch_ws *w, const char *name);
