@@ -59,12 +59,6 @@ typedef struct ch_app {
     uint64_t n_conns;               /* TCP connections */
     uint64_t n_ws;                  /* open WebSocket connections */
     ch_conn *dirty;                 /* connections with output to flush */
-    /* Every connection's deadline on one heap driven by one timer (net's
-     * conn.c: made at the first deadline, closed by ch_conn_timers_close). */
-    ch_theap conn_deadlines;
-    uv_timer_t conn_timer;
-    uint32_t conn_round; /* conn.c's dispatch round (ch_tnode.round) */
-    int conn_timer_on;   /* conn_timer initialised */
     ch_http_handler *http_handlers; /* what answers HTTP requests (http.h) */
     size_t n_http_handlers;
     /* Called by net when stopping and the last connection is freed (set by
@@ -84,6 +78,14 @@ typedef struct ch_app {
     size_t read_buf_size;
     char *scratch; /* NUL-terminated copy of text messages */
     size_t scratch_size;
+
+    /* Every connection's deadline on one heap driven by one timer (net's
+     * conn.c: made at the first deadline, closed by ch_conn_timers_close);
+     * conn_round is conn.c's dispatch round (ch_tnode.round). */
+    ch_theap conn_deadlines;
+    uv_timer_t conn_timer;
+    uint32_t conn_round;
+    int conn_timer_on;
 } ch_app;
 
 #endif

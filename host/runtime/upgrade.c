@@ -45,7 +45,8 @@ static size_t strings_size(const ch_req *req, const ch_route_params *params)
     size_t n = strlen(req->path) + strlen(req->query) + 2, i;
 
     for (i = 0; i < req->n_headers; i++)
-        n += strlen(req->names[i]) + strlen(req->values[i]) + 2;
+        n += (ch_ws_name_code(req->names[i]) ? 1 : strlen(req->names[i])) + strlen(req->values[i]) +
+             2;
     for (i = 0; i < params->n; i++)
         n += strlen(params->names[i]) + strlen(params->values[i]) + 2;
     return n;
@@ -138,10 +139,9 @@ static const ch_ws_handler plugin_handler = {
 };
 
 /* Make the connection's plugin-facing state from the request: the path,
- * query, headers and route parameters are copied into one block (params
- * stays the caller's). */
-static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route,
-                     const ch_route_params *params)
+ * query, headers (common names as one-byte codes, ws.h) and route
+ * parameters are copied into one block (params stays the caller's). */
+static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_route_params *params)
 {
     ch_ws *w = calloc(1, sizeof *w);
     char *p;
@@ -157,7 +157,9 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route,
     w->query = p;
     p = put(p, req->query);
     for (i = 0; i < req->n_headers; i++) {
-        p = put(p, req->names[i]);
+        char code[2] = {(char)ch_ws_name_code(req->names[i]), '\0'};
+
+        p = put(p, code[0] ? code : req->names[i]);
         p = put(p, req->values[i]);
     }
     w->n_headers = (uint32_t)req->n_headers;

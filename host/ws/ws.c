@@ -155,14 +155,59 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_msg_cb,
 };
 
-/* The value after name in the n "name\0value\0" pairs at p (names
- * compared without case if nocase), or NULL. */
+/* Header names a connection's strings block stores as one byte (ws.h):
+ * what browsers and proxies send on an upgrade.  Append only: the codes
+ * are positions in this table. */
+static const char *const common_names[] = {
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "origin",
+    "user-agent",
+    "cookie",
+    "authorization",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "pragma",
+    "accept",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "forwarded",
+    "referer",
+};
+
+unsigned ch_ws_name_code(const char *name)
+{
+    for (unsigned i = 0; i < sizeof common_names / sizeof common_names[0]; i++)
+        if (strcasecmp(common_names[i], name) == 0)
+            return i + 1;
+    return 0;
+}
+
+/* A stored header name as text: a code's table entry, else itself. */
+static const char *stored_name(const char *p)
+{
+    unsigned code = (unsigned char)p[0];
+
+    if (code >= 1 && code <= sizeof common_names / sizeof common_names[0] && p[1] == '\0')
+        return common_names[code - 1];
+    return p;
+}
+
+/* The value after name in the n "name\0value\0" pairs at p (header
+ * names, possibly coded, compared without case if nocase), or NULL. */
 static const char *pair_find(const char *p, uint32_t n, const char *name, int nocase)
 {
     for (uint32_t i = 0; i < n; i++) {
         const char *v = p + strlen(p) + 1;
 
-        if ((nocase ? strcasecmp(p, name) : strcmp(p, name)) == 0)
+        if ((nocase ? strcasecmp(stored_name(p), name) : strcmp(p, name)) == 0)
             return v;
         p = v + strlen(v) + 1;
     }

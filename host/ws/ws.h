@@ -84,7 +84,8 @@ struct chanhost_conn {
     char *query;        /* raw query (in `strings`) */
     char *strings;      /* one block: path, query, headers, route params */
     uint32_t n_headers; /* "name\0value\0" pairs after query */
-    uint32_t n_params;  /* "name\0value\0" pairs after the headers */
+    /* then n_params pairs: the route parameters' names and values */
+    uint32_t n_params;
     struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
     char *subprotocol;                /* chosen one, or NULL */
@@ -132,6 +133,12 @@ void ch_ws_free_wslay(ch_ws *w);
 /* Value of a request header kept for the connection (any case), or NULL;
  * owned by w. */
 const char *ch_ws_header(const ch_ws *w, const char *name);
+
+/* The one-byte code (1 .. 31) under which the strings block stores a
+ * common header name (name borrowed, any case), or 0: the name is stored
+ * as it is.  A stored name "\x05" (code and NUL) stands for the 5th
+ * name of ws.c's table; header names never hold control characters. */
+unsigned ch_ws_name_code(const char *name);
 
 /* Value of route parameter `name` kept for the connection, or NULL;
  * owned by w. */
