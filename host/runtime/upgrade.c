@@ -60,8 +60,8 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
-/* Wipe and free w's strings block: it holds the request's Authorization
- * and Cookie headers and its query, tokens included. */
+/* Wipe w's strings block (it holds the request's Authorization and
+ * Cookie headers and its query, tokens included); its memory is w's. */
 static void free_strings(ch_ws *w)
 {
     char *p = w->strings;
@@ -71,7 +71,6 @@ static void free_strings(ch_ws *w)
     for (uint32_t i = 0; i < 2 + 2 * (w->n_headers + w->n_params); i++)
         p += strlen(p) + 1;
     OPENSSL_cleanse(w->strings, (size_t)(p - w->strings));
-    free(w->strings);
 }
 
 /* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
@@ -140,17 +139,17 @@ static const ch_ws_handler plugin_handler = {
 
 /* Make the connection's plugin-facing state from the request: the path,
  * query, headers (common names as one-byte codes, ws.h) and route
- * parameters are copied into one block (params stays the caller's). */
+ * parameters are copied into one block, allocated with w itself (params
+ * stays the caller's). */
 static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_route_params *params)
 {
-    ch_ws *w = calloc(1, sizeof *w);
+    ch_ws *w = calloc(1, sizeof *w + strings_size(req, params));
     char *p;
     size_t i;
 
-    if (!w || !(w->strings = malloc(strings_size(req, params)))) {
-        free(w);
+    if (!w)
         return NULL;
-    }
+    w->strings = (char *)(w + 1);
     p = w->strings;
     w->path = p;
     p = put(p, req->path);

@@ -82,7 +82,9 @@ struct chanhost_conn {
 
     char *path;         /* decoded path (in `strings`) */
     char *query;        /* raw query (in `strings`) */
-    char *strings;      /* one block: path, query, headers, route params */
+    char *strings;      /* one block after the struct (runtime/upgrade.c;
+                           fuzz doubles may allocate it apart): path,
+                           query, headers, route params */
     uint32_t n_headers; /* "name\0value\0" pairs after query */
     /* then n_params pairs: the route parameters' names and values */
     uint32_t n_params;
