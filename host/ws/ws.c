@@ -248,15 +248,16 @@ int ch_ws_start_wslay(ch_ws *w)
 
 /*
  * Follow the frame boundaries of the bytes wslay is given (p, borrowed):
- * the header of the frame being read (its first 10 bytes, enough for the
- * flags and the length; the mask is only counted), then its payload.  A
- * data frame without FIN opens a fragmented message, a continuation with
- * FIN closes it; control frames change neither.  What wslay rejects ends
- * in a close, after which the context is kept anyway.
+ * the header of the frame being read (its first two bytes are kept; the
+ * extended length is gathered in rx_left, the mask only counted), then its
+ * payload.  A data frame without FIN opens a fragmented message, a
+ * continuation with FIN closes it; control frames change neither.  What
+ * wslay rejects ends in a close, after which the context is kept anyway.
  */
 static void ws_track(ch_ws *w, const uint8_t *p, size_t len)
 {
     while (len > 0) {
+        uint8_t len7 = w->rx_hdr[1] & 0x7f, ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
         size_t need = 2;
 
         if (w->rx_hlen == 0 && w->rx_left > 0) { /* in a payload */
@@ -267,32 +268,29 @@ static void ws_track(ch_ws *w, const uint8_t *p, size_t len)
             len -= k;
             continue;
         }
-        if (w->rx_hlen < sizeof w->rx_hdr)
+        if (w->rx_hlen < 2) {
             w->rx_hdr[w->rx_hlen] = *p;
+            len7 = w->rx_hdr[1] & 0x7f;
+            ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        } else if (w->rx_hlen < 2 + ext) {
+            w->rx_left = (w->rx_left << 8) | *p; /* the extended length */
+        }
         w->rx_hlen++;
         p++;
         len--;
-        if (w->rx_hlen >= 2) {
-            uint8_t len7 = w->rx_hdr[1] & 0x7f;
-
-            need += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (w->rx_hdr[1] & 0x80 ? 4 : 0);
-        }
-        if (w->rx_hlen < need || w->rx_hlen < 2)
+        if (w->rx_hlen >= 2)
+            need += ext + (w->rx_hdr[1] & 0x80 ? 4 : 0);
+        if (w->rx_hlen < need)
             continue;
-        uint8_t len7 = w->rx_hdr[1] & 0x7f, op = w->rx_hdr[0] & 0x0f, fin = w->rx_hdr[0] & 0x80;
-        uint64_t n = len7;
+        uint8_t op = w->rx_hdr[0] & 0x0f, fin = w->rx_hdr[0] & 0x80;
 
-        if (len7 >= 126) {
-            n = 0;
-            for (int i = 0; i < (len7 == 126 ? 2 : 8); i++)
-                n = (n << 8) | w->rx_hdr[2 + i];
-        }
         if (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME)
             w->rx_frag = !fin;
         else if (op == WSLAY_CONTINUATION_FRAME && fin)
             w->rx_frag = 0;
+        if (!ext)
+            w->rx_left = len7;
         w->rx_hlen = 0;
-        w->rx_left = n;
     }
 }
 

@@ -99,15 +99,15 @@ struct chanhost_conn {
     unsigned close_sent : 1;  /* close frame queued: no more data */
     unsigned proto_error : 1; /* wslay let through what RFC 6455 forbids */
     unsigned overflow : 1;    /* a wslay frame found the queue over its limit */
+    unsigned rx_frag : 1;     /* a fragmented message is open (ws_track) */
     uint8_t out_op;           /* opcode of the wslay frame being sent */
     uint8_t ohead_len;        /* bytes in ohead */
     uint8_t ohead[10];        /* its header, until the payload comes */
     /* Where the client's byte stream stands (ws.c's ws_track): header
-     * bytes of the frame being read, the first 10 of them, its payload
-     * still to come, and whether a fragmented message is open. */
+     * bytes of the frame being read, the first two of them, and its
+     * payload still to come (while in the header: its extended length). */
     uint8_t rx_hlen;
-    uint8_t rx_hdr[10];
-    unsigned rx_frag : 1;
+    uint8_t rx_hdr[2];
     uint64_t rx_left;
 
     /* api->on_drain's callback and argument (the plugin's), NULL when none
