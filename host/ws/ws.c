@@ -181,7 +181,10 @@ static const char *const common_names[] = {
     "forwarded",
     "referer",
 };
+_Static_assert(sizeof common_names / sizeof common_names[0] < 32,
+               "codes are control characters, which no header name holds");
 
+/* A common header name's code: its place in common_names, from 1 (ws.h). */
 unsigned ch_ws_name_code(const char *name)
 {
     for (unsigned i = 0; i < sizeof common_names / sizeof common_names[0]; i++)
