@@ -5,6 +5,7 @@
  * line of figures each scenario prints, `NAME key=value ...`.
  *
  *   chanbench conns  --url ws://127.0.0.1:PORT/ws/echo/ --n N [--host-pid PID]
+ *   chanbench conns  --url ws://127.0.0.1:PORT --n N --setup FILE  (chat rooms, tokens)
  *   chanbench fanout --url ws://127.0.0.1:PORT --n N --room R --messages K --size B
  *   chanbench echo   --url ws://127.0.0.1:PORT/ws/echo/ --n C --messages K
  *   chanbench chat   --url ws://127.0.0.1:PORT --setup FILE --n N --rate R [--steps R1,R2..]
@@ -46,7 +47,8 @@ static void usage(FILE *f)
             "  --rate R         fanout: send R messages/s (still windowed; default: max)\n"
             "  --timeout S      bound of each phase in seconds (default 120)\n"
             "  --spin 1         workers busy-poll instead of sleeping in epoll_wait\n"
-            "  --setup FILE     chat: \"ROOM_ID TOKEN\" per connection (bench/chat_setup.py)\n"
+            "  --setup FILE     chat, conns: \"ROOM_ID TOKEN\" per connection "
+            "(bench/chat_setup.py)\n"
             "  --rate R         chat: messages/s per connection (default 1)\n"
             "  --steps R1,R2..  chat: run each rate in turn, report the max sustained one\n"
             "  --plugin P       chat: chatroom (default) or broadcast (rooms, no tokens, no acks)\n"

@@ -159,7 +159,7 @@ uint64_t cb_now_ns(void);
 void cb_hist_add(cb_hist *h, uint64_t v);
 void cb_hist_merge(cb_hist *into, const cb_hist *from);
 uint64_t cb_hist_quantile(const cb_hist *h, double q);
-long cb_rss_kb(long pid);   /* VmRSS of pid in kB, -1 if unknown */
+long cb_rss_kb(long pid);   /* VmRSS of pid and its descendants in kB, -1 if unknown */
 double cb_cpu_s(long pid);  /* user + system CPU seconds of pid, -1 if unknown */
 double cb_self_cpu_s(void); /* user + system CPU seconds of this process */
 void cb_raise_nofile(void);

@@ -224,8 +224,8 @@ int cb_run_prepare(cb_worker *wk)
 {
     uint64_t k = (uint64_t)wk->o->messages, f = 0;
 
-    if (wk->o->scenario == CB_CHAT)
-        return cb_chat_prepare(wk);
+    if (wk->o->scenario == CB_CHAT || (wk->o->scenario == CB_CONNS && wk->o->members))
+        return cb_chat_prepare(wk); /* conns --setup: chat rooms with tokens */
     if (wk->o->scenario != CB_FANOUT)
         return 0;
     wk->at = calloc(k + 2, sizeof *wk->at);

@@ -1,9 +1,10 @@
 /*
  * stats.c -- what chanbench measures with: the monotonic clock, a
  * log-linear latency histogram (mergeable across worker processes), a
- * process's resident set size and CPU time from /proc, and the open-file
+ * process tree's resident set size and CPU time from /proc, and the open-file
  * limit.
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -86,8 +87,9 @@ uint64_t cb_hist_quantile(const cb_hist *h, double q)
     return h->max;
 }
 
-/* VmRSS of process pid in kB, read from /proc/PID/status; -1 if unknown. */
-long cb_rss_kb(long pid)
+/* VmRSS of process pid alone in kB, read from /proc/PID/status; -1 if
+ * unknown. */
+static long rss_one_kb(long pid)
 {
     char path[64], line[256];
     long kb = -1;
@@ -103,6 +105,46 @@ long cb_rss_kb(long pid)
     fclose(f);
     return kb;
 }
+
+/* VmRSS of pid plus that of all its descendants (a host with worker
+ * processes: the master and every worker), found through
+ * /proc/PID/task/TID/children of each of its threads; depth bounded. */
+static long rss_tree_kb(long pid, int depth)
+{
+    long kb = rss_one_kb(pid);
+    char path[64];
+    DIR *tasks;
+    struct dirent *t;
+
+    if (kb < 0 || depth > 8)
+        return kb;
+    snprintf(path, sizeof path, "/proc/%ld/task", pid);
+    tasks = opendir(path);
+    while (tasks && (t = readdir(tasks))) {
+        char cpath[300];
+        long child;
+        FILE *f;
+
+        if (t->d_name[0] == '.')
+            continue;
+        snprintf(cpath, sizeof cpath, "/proc/%ld/task/%s/children", pid, t->d_name);
+        f = fopen(cpath, "r");
+        while (f && fscanf(f, "%ld", &child) == 1) {
+            long ckb = rss_tree_kb(child, depth + 1);
+
+            if (ckb > 0)
+                kb += ckb;
+        }
+        if (f)
+            fclose(f);
+    }
+    if (tasks)
+        closedir(tasks);
+    return kb;
+}
+
+/* VmRSS of process pid and its descendants in kB; -1 if unknown. */
+long cb_rss_kb(long pid) { return rss_tree_kb(pid, 0); }
 
 /* CPU time (user + system, all threads) of process pid in seconds from
  * /proc/PID/stat, -1 if unknown.  Resolution: one clock tick (10 ms). */

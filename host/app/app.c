@@ -550,6 +550,7 @@ static void close_handles(ch_app *app)
     uv_close((uv_handle_t *)&app->sig_term, NULL);
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
+    ch_conn_timers_close(app);
 }
 
 static void on_store_closed(void *arg)

@@ -98,6 +98,9 @@ static void render_connections(text *t, const ch_app *app)
            ch_metric_get(CH_M_CONN_ACCEPTED));
     scalar(t, "chanhost_connections_refused_total", "counter",
            "TCP connections refused over max_connections.", ch_metric_get(CH_M_CONN_REFUSED));
+    scalar(t, "chanhost_websocket_parsers", "gauge",
+           "WebSocket connections holding frame state (a frame in flight).",
+           ch_metric_get(CH_M_WS_PARSERS));
 }
 
 /* The output budget's counters (conn.h): pauses, closes over it, timeouts. */

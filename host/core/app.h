@@ -28,6 +28,7 @@
 #include "config.h"
 #include "router.h"
 #include "routes.h"
+#include "theap.h"
 
 typedef struct ch_conn ch_conn;
 typedef struct ch_plugin ch_plugin;
@@ -80,6 +81,14 @@ typedef struct ch_app {
     size_t read_buf_size;
     char *scratch; /* NUL-terminated copy of text messages */
     size_t scratch_size;
+
+    /* Every connection's deadline on one heap driven by one timer (net's
+     * conn.c: made at the first deadline, closed by ch_conn_timers_close);
+     * conn_round is conn.c's dispatch round (ch_tnode.round). */
+    ch_theap conn_deadlines;
+    uv_timer_t conn_timer;
+    uint32_t conn_round;
+    int conn_timer_on;
 } ch_app;
 
 #endif

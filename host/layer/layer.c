@@ -30,6 +30,9 @@
 
 #define LAYER_PREFIX "chanhost."
 #define LAYER_ID_BYTES 16
+/* prefix, the id in hex, '!', a 64-bit counter in decimal, NUL */
+_Static_assert(sizeof LAYER_PREFIX - 1 + 2 * LAYER_ID_BYTES + 1 + 20 + 1 <= CH_CHANNEL_NAME_MAX,
+               "a channel name must fit an endpoint's name");
 
 typedef struct ch_group {
     ch_membership *head, *tail; /* oldest join first */

@@ -37,6 +37,9 @@
 #include "msg.h"
 
 #define CH_NAME_MAX 100 /* names are shorter than this */
+/* A channel name the layer makes (layer.c: "chanhost.<32 hex>!" and a
+ * decimal counter) is shorter than this; an endpoint keeps no more. */
+#define CH_CHANNEL_NAME_MAX 64
 
 typedef struct ch_layer ch_layer;
 typedef struct ch_membership ch_membership; /* private to layer.c */
@@ -44,8 +47,8 @@ typedef struct ch_membership ch_membership; /* private to layer.c */
 /* Embedded in the owner's struct (the host's connection).  Zero it before
  * ch_layer_attach; the layer manages the fields. */
 typedef struct ch_endpoint {
-    char name[CH_NAME_MAX]; /* channel name, set by attach */
-    ch_membership *groups;  /* this endpoint's memberships */
+    char name[CH_CHANNEL_NAME_MAX]; /* channel name, set by attach */
+    ch_membership *groups;          /* this endpoint's memberships */
     unsigned attached : 1;
 } ch_endpoint;
 

@@ -1,8 +1,10 @@
 /*
  * conn.c -- TCP connections: accept, read into the shared buffer, the
  * bounded output queue and its backpressure (pause, resume, send timeout),
- * coalesced writes, the per-connection timer, close, and handing freed
- * heap back to the system after large queues.
+ * coalesced writes, the connections' deadlines (one heap, one uv_timer,
+ * both in the app), close, and handing freed heap back to the system
+ * after large queues.  Each writev's request is allocated here and freed
+ * when it completes.
  *
  * Why one read buffer: every byte read is consumed (parsed, or copied by
  * wslay into its frame buffer) before the read callback returns, so no
@@ -12,6 +14,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
@@ -34,7 +37,8 @@ static int trim_wanted;
 
 static void on_close(uv_handle_t *h);
 static void conn_free(ch_conn *c);
-static void on_timer(uv_timer_t *t);
+static void on_deadlines(uv_timer_t *t);
+static void timers_sync(ch_app *app);
 
 /* Link c into the app's list of connections. */
 static void conn_link(ch_app *app, ch_conn *c)
@@ -92,8 +96,6 @@ void ch_conn_accept(ch_app *app, uv_stream_t *listener, ch_conn_open_fn open)
     c->app = app;
     uv_tcp_init(app->loop, &c->tcp);
     c->tcp.data = c;
-    uv_timer_init(app->loop, &c->timer);
-    c->timer.data = c;
     conn_link(app, c);
     if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         ch_conn_close(c);
@@ -290,6 +292,16 @@ static void outq_pop(ch_conn *c)
     c->qlen--;
 }
 
+/* Free the ring once nothing is queued: an idle connection keeps none. */
+static void outq_release(ch_conn *c)
+{
+    if (c->qlen > 0 || !c->q)
+        return;
+    free(c->q);
+    c->q = NULL;
+    c->qcap = c->qhead = 0;
+}
+
 void ch_conn_discard_queued(ch_conn *c)
 {
     while (c->qlen > c->inflight) {
@@ -299,6 +311,7 @@ void ch_conn_discard_queued(ch_conn *c)
         ch_buf_unref(c->q[last].buf);
         c->qlen--;
     }
+    outq_release(c);
 }
 
 static void conn_write(ch_conn *c);
@@ -324,16 +337,19 @@ void ch_conn_want_drain(ch_conn *c)
         conn_mark_dirty(c);
 }
 
-/* A writev finished: drop what it wrote, then write more or finish. */
+/* A writev finished: free its request, drop what it wrote, then write
+ * more or finish. */
 static void on_write(uv_write_t *req, int status)
 {
     ch_conn *c = req->data;
 
+    free(req);
     c->writing = 0;
     while (c->inflight > 0) {
         outq_pop(c);
         c->inflight--;
     }
+    outq_release(c);
     if (status < 0) {
         ch_conn_close(c);
         return;
@@ -360,17 +376,25 @@ static void conn_write(ch_conn *c)
     uint32_t n = c->qlen < CH_WRITE_MAX_BUFS ? c->qlen : CH_WRITE_MAX_BUFS;
     uint64_t bytes = 0;
     uint32_t i;
+    uv_write_t *req;
 
     if (c->writing || c->closing || n == 0)
         return;
+    req = malloc(sizeof *req);
+    if (!req) {
+        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory writing", c->peer);
+        ch_conn_close(c);
+        return;
+    }
     for (i = 0; i < n; i++) {
         ch_outq_item *it = &c->q[(c->qhead + i) % c->qcap];
 
         bufs[i] = uv_buf_init((char *)it->buf->data, it->buf->len);
         bytes += bufs[i].len;
     }
-    c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
+    req->data = c;
+    if (uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
+        free(req);
         ch_conn_close(c);
         return;
     }
@@ -416,8 +440,8 @@ void ch_conn_close_after_flush(ch_conn *c)
 
 /*
  * Close now.  The protocol state is torn down first (the plugin hears
- * disconnect here, while the connection is still valid), then the handles
- * are closed; memory goes in on_close once both handles are closed.
+ * disconnect here, while the connection is still valid), its deadline is
+ * disarmed, then the handle is closed; memory goes in on_close.
  */
 void ch_conn_close(ch_conn *c)
 {
@@ -431,13 +455,14 @@ void ch_conn_close(ch_conn *c)
     ch_conn_read_stop(c);
     if (c->proto)
         c->proto->gone(c);
-    uv_timer_stop(&c->timer);
-    c->open_handles = 2;
-    uv_close((uv_handle_t *)&c->timer, on_close);
+    ch_theap_remove(&c->app->conn_deadlines, &c->tnode);
+    if (c->app->conn_timer_on)
+        timers_sync(c->app);
+    c->open_handles = 1;
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
-/* Both handles report here; the last one frees the connection. */
+/* The TCP handle reports here: free the connection unless held. */
 static void on_close(uv_handle_t *h)
 {
     ch_conn *c = h->data;
@@ -514,25 +539,49 @@ static int send_timeout_check(ch_conn *c, uint64_t now)
     return 1;
 }
 
+/* Run the app's one timer for the earliest deadline, or stop it. */
+static void timers_sync(ch_app *app)
+{
+    ch_tnode *top = ch_theap_top(&app->conn_deadlines);
+    uint64_t now = uv_now(app->loop);
+
+    if (!top) {
+        uv_timer_stop(&app->conn_timer);
+        return;
+    }
+    uv_timer_start(&app->conn_timer, on_deadlines, top->due > now ? top->due - now : 0, 0);
+}
+
 void ch_conn_arm_timer(ch_conn *c)
 {
-    uint64_t due, now;
+    ch_app *app = c->app;
+    uint64_t due;
 
     if (c->closing)
         return;
     due = conn_deadline(c);
     if (due == 0) {
-        uv_timer_stop(&c->timer);
-        return;
+        ch_theap_remove(&app->conn_deadlines, &c->tnode);
+    } else {
+        if (!app->conn_timer_on) {
+            uv_timer_init(app->loop, &app->conn_timer);
+            app->conn_timer.data = app;
+            app->conn_timer_on = 1;
+        }
+        if (ch_theap_set(&app->conn_deadlines, &c->tnode, due) != 0) {
+            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for its deadline", c->peer);
+            ch_conn_close(c);
+            return;
+        }
+        c->tnode.round = app->conn_round;
     }
-    now = uv_now(c->app->loop);
-    uv_timer_start(&c->timer, on_timer, due > now ? due - now : 0, 0);
+    if (app->conn_timer_on)
+        timers_sync(app);
 }
 
-/* The deadline passed (or moved): act, or re-arm for the new one. */
-static void on_timer(uv_timer_t *t)
+/* c's deadline passed (or moved): act, or re-arm for the new one. */
+static void conn_due(ch_conn *c)
 {
-    ch_conn *c = t->data;
     uint64_t due = conn_deadline(c);
 
     if (due > uv_now(c->app->loop)) {
@@ -545,4 +594,38 @@ static void on_timer(uv_timer_t *t)
         c->proto->timer(c);
     else
         ch_conn_close(c);
+}
+
+/*
+ * The app's timer: every connection whose deadline has come is taken off
+ * the heap and handled, earliest first.  One set again during this round
+ * for a time already past waits for the next turn of the loop (as a
+ * uv_timer of 0 ms would), so the round always ends.  A connection stays
+ * valid while it is handled (conn.h: memory goes in a close callback).
+ */
+static void on_deadlines(uv_timer_t *t)
+{
+    ch_app *app = t->data;
+    uint64_t now = uv_now(app->loop);
+    ch_tnode *top;
+
+    app->conn_round++;
+    while ((top = ch_theap_top(&app->conn_deadlines)) && top->due <= now &&
+           top->round != app->conn_round) {
+        ch_conn *c = (ch_conn *)((char *)top - offsetof(ch_conn, tnode));
+
+        ch_theap_remove(&app->conn_deadlines, top);
+        conn_due(c);
+    }
+    timers_sync(app);
+}
+
+void ch_conn_timers_close(ch_app *app)
+{
+    if (app->conn_timer_on) {
+        uv_timer_stop(&app->conn_timer);
+        uv_close((uv_handle_t *)&app->conn_timer, NULL);
+        app->conn_timer_on = 0;
+    }
+    ch_theap_free(&app->conn_deadlines);
 }

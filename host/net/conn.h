@@ -1,6 +1,6 @@
 /*
  * conn.h -- one TCP connection: reading into the loop's shared buffer, a
- * bounded output queue of shared buffers, coalesced writes, one timer,
+ * bounded output queue of shared buffers, coalesced writes, one deadline,
  * and closing.
  *
  * A connection speaks the protocol its table says (c->proto, below): it
@@ -25,8 +25,15 @@
  * paused is freed, the next flush hands free heap memory back to the
  * system (malloc_trim).
  *
+ * Memory.  An idle connection holds only struct ch_conn: no read buffer
+ * (the loop's one buffer, app->read_buf), no output ring (made by the
+ * first queued item, freed when the queue is written out), no write
+ * request (allocated for each writev) and no timer of its own: its
+ * deadline is a 16-byte node on the app's heap (core/theap.h), which one
+ * uv_timer serves for every connection.
+ *
  * Lifetime.  ch_conn_close() starts closing: the protocol's gone hook runs
- * (the plugin's disconnect), the timer stops, and uv_close is
+ * (the plugin's disconnect), the deadline is disarmed, and uv_close is
  * called; the memory is freed in the close callback, after the current
  * callback stack has returned.  So a connection pointer stays valid for
  * the whole of any callback in which it was valid at the start.
@@ -38,6 +45,7 @@
 #include <uv.h>
 
 #include "msg.h"
+#include "theap.h"
 
 typedef struct ch_app ch_app;
 typedef struct ch_conn ch_conn;
@@ -83,9 +91,8 @@ typedef struct ch_outq_item {
 } ch_outq_item;
 
 struct ch_conn {
-    uv_tcp_t tcp;     /* tcp.data == this */
-    uv_timer_t timer; /* timer.data == this */
-    uv_write_t wreq;
+    uv_tcp_t tcp;   /* tcp.data == this */
+    ch_tnode tnode; /* the deadline, on app->conn_deadlines */
     ch_app *app;
     ch_conn *prev, *next; /* app->conns */
     ch_conn *next_dirty;  /* app->dirty */
@@ -104,13 +111,13 @@ struct ch_conn {
                                    (wslay_event_recv): closing is deferred */
     unsigned fresh : 1;         /* no complete request seen yet */
     unsigned want_drain : 1;    /* ch_conn_want_drain: tell proto->drained */
-    unsigned char open_handles; /* handles still to report closed */
+    unsigned char open_handles; /* the TCP handle still to report closed */
     uint16_t holds;             /* async operations still referring to it */
 
     uint64_t since_ms;   /* start of the current deadline window */
     uint64_t last_rx_ms; /* last bytes received */
 
-    ch_outq_item *q; /* ring of queued output */
+    ch_outq_item *q; /* ring of queued output, NULL while empty */
     uint32_t qhead, qlen, qcap;
     uint32_t inflight;     /* items in the current uv_write */
     uint64_t queued_bytes; /* bytes (and item overhead) queued */
@@ -175,8 +182,13 @@ void ch_conn_release(ch_conn *c);
 void ch_conn_read_start(ch_conn *c);
 void ch_conn_read_stop(ch_conn *c);
 
-/* Recompute the connection's next deadline and arm its timer. */
+/* Recompute the connection's next deadline and put it on the app's heap
+ * (or take it off: no deadline). */
 void ch_conn_arm_timer(ch_conn *c);
+
+/* Stop and close the app's one connection timer and free its heap (the
+ * app's teardown, once every connection is gone). */
+void ch_conn_timers_close(ch_app *app);
 
 /* Write out every dirty connection's queue (one writev each); then, if a
  * connection that was paused has been freed since, malloc_trim. */

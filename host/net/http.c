@@ -11,6 +11,11 @@
  * `pending` and the resumed hook parses them once the queue has drained,
  * so a client pipelining requests without reading its answers gets at
  * most one answer queued past the pause threshold.
+ *
+ * A fresh connection gets its parser state (3 KB: the header tables) only
+ * when its first bytes arrive, so connections accepted but not yet heard
+ * from (a burst of handshakes, idle sockets) cost none; a WebSocket
+ * handshake usually arrives whole, and the state goes in the same read.
  */
 #include "http.h"
 
@@ -385,18 +390,26 @@ static void http_init_settings(void)
 
 /* Give c new HTTP state (freed by http_gone or at the upgrade) and
  * HTTP's protocol table. */
-int ch_http_open(ch_conn *c)
+/* Make c's parser state (c->http, freed by ch_http_free).  Returns 0 or
+ * -ENOMEM. */
+static int http_state_new(ch_conn *c)
 {
     ch_http *h = calloc(1, sizeof *h);
 
     if (!h)
         return -ENOMEM;
-    if (!settings.on_url)
-        http_init_settings();
     http_parser_init(&h->parser, HTTP_REQUEST);
     h->parser.data = h;
     h->conn = c;
     c->http = h;
+    return 0;
+}
+
+/* The parser state is made by the first bytes (http_feed). */
+int ch_http_open(ch_conn *c)
+{
+    if (!settings.on_url)
+        http_init_settings();
     c->proto = &ch_http_proto;
     return 0;
 }
@@ -454,6 +467,8 @@ uint64_t ch_http_timeout_ms(ch_conn *c)
 {
     ch_http *h = c->http;
 
+    if (!h && c->fresh && c->state == CH_CONN_HTTP)
+        return c->app->cfg.handshake_timeout; /* nothing heard yet */
     if (!h || h->suspended)
         return 0;
     if (c->fresh || h->in_request)
@@ -466,6 +481,11 @@ uint64_t ch_http_timeout_ms(ch_conn *c)
 /* Bytes for the parser (borrowed). */
 static void http_feed(ch_conn *c, const char *data, size_t len)
 {
+    if (!c->http && c->fresh && c->state == CH_CONN_HTTP && http_state_new(c) != 0) {
+        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for a request", c->peer);
+        ch_conn_close(c);
+        return;
+    }
     if (c->http)
         ch_http_feed(c, data, len);
 }

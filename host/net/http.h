@@ -61,8 +61,8 @@ void ch_http_handlers_free(ch_app *app);
  * after a refused upgrade. */
 extern const ch_conn_proto ch_http_proto;
 
-/* Start HTTP on a fresh connection (c->http, c->proto): the opener for
- * ch_conn_accept.  Returns 0 or -ENOMEM. */
+/* Start HTTP on a fresh connection (c->proto; c->http is made when the
+ * first bytes arrive): the opener for ch_conn_accept.  Returns 0. */
 int ch_http_open(ch_conn *c);
 
 /* Free HTTP state (NULL is fine). */

@@ -139,7 +139,7 @@ static const char *api_channel_name(chanhost_conn *c) { return c ? c->ep.name : 
 
 static const char *api_route_param(chanhost_conn *c, const char *name)
 {
-    return c && name ? ch_route_param(&c->params, name) : NULL;
+    return c && name ? ch_ws_param(c, name) : NULL;
 }
 
 static const char *api_query_string(chanhost_conn *c) { return c ? c->query : NULL; }

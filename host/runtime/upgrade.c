@@ -39,13 +39,17 @@ static void upgrade_fail(ch_conn *c, const char *path, int status, const char *r
     ch_http_error(c, status, extra);
 }
 
-/* Size of the strings block: path, query, then name/value pairs. */
-static size_t strings_size(const ch_req *req)
+/* Size of the strings block: path, query, then the headers' and the
+ * route parameters' name/value pairs. */
+static size_t strings_size(const ch_req *req, const ch_route_params *params)
 {
     size_t n = strlen(req->path) + strlen(req->query) + 2, i;
 
     for (i = 0; i < req->n_headers; i++)
-        n += strlen(req->names[i]) + strlen(req->values[i]) + 2;
+        n += (ch_ws_name_code(req->names[i]) ? 1 : strlen(req->names[i])) + strlen(req->values[i]) +
+             2;
+    for (i = 0; i < params->n; i++)
+        n += strlen(params->names[i]) + strlen(params->values[i]) + 2;
     return n;
 }
 
@@ -57,18 +61,17 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
-/* Wipe and free w's strings block: it holds the request's Authorization
- * and Cookie headers and its query, tokens included. */
+/* Wipe w's strings block (it holds the request's Authorization and
+ * Cookie headers and its query, tokens included); its memory is w's. */
 static void free_strings(ch_ws *w)
 {
     char *p = w->strings;
 
     if (!p)
         return;
-    for (uint32_t i = 0; i < 2 + 2 * w->n_headers; i++)
+    for (uint32_t i = 0; i < 2 + 2 * (w->n_headers + w->n_params); i++)
         p += strlen(p) + 1;
     OPENSSL_cleanse(w->strings, (size_t)(p - w->strings));
-    free(w->strings);
 }
 
 /* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
@@ -135,29 +138,36 @@ static const ch_ws_handler plugin_handler = {
     .drained = plugin_drained,
 };
 
-/* Make the connection's plugin-facing state from the request. */
-static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, ch_route_params *params)
+/* Make the connection's plugin-facing state from the request: the path,
+ * query, headers (common names as one-byte codes, ws.h) and route
+ * parameters are copied into one block, allocated with w itself (params
+ * stays the caller's). */
+static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_route_params *params)
 {
-    ch_ws *w = calloc(1, sizeof *w);
+    ch_ws *w = calloc(1, sizeof *w + strings_size(req, params));
     char *p;
     size_t i;
 
-    if (!w || !(w->strings = malloc(strings_size(req)))) {
-        free(w);
+    if (!w)
         return NULL;
-    }
+    w->strings = (char *)(w + 1);
     p = w->strings;
     w->path = p;
     p = put(p, req->path);
     w->query = p;
     p = put(p, req->query);
     for (i = 0; i < req->n_headers; i++) {
-        p = put(p, req->names[i]);
+        char code[2] = {(char)ch_ws_name_code(req->names[i]), '\0'};
+
+        p = put(p, code[0] ? code : req->names[i]);
         p = put(p, req->values[i]);
     }
     w->n_headers = (uint32_t)req->n_headers;
-    w->params = *params;
-    memset(params, 0, sizeof *params);
+    for (i = 0; i < params->n; i++) {
+        p = put(p, params->names[i]);
+        p = put(p, params->values[i]);
+    }
+    w->n_params = (uint32_t)params->n;
     w->conn = c;
     w->handler = &plugin_handler;
     w->route = route;
@@ -329,8 +339,8 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         return;
     }
     w = ws_new(c, req, route, &params);
+    ch_route_params_free(&params);
     if (!w || ch_layer_attach(c->app->layer, &w->ep) != 0) {
-        ch_route_params_free(w ? &w->params : &params);
         if (w) {
             ch_plugin_unref(w->plugin);
             ch_route_unref(w->route);
@@ -456,11 +466,9 @@ void ch_ws_gone(ch_conn *c)
         c->app->n_ws--;
     }
     ch_layer_detach(c->app->layer, &w->ep);
-    if (w->ctx)
-        wslay_event_context_free(w->ctx);
+    ch_ws_free_wslay(w);
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
-    ch_route_params_free(&w->params);
     free_strings(w);
     ch_query_cache_free(&w->qcache);
     free(w->subprotocol);

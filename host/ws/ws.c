@@ -155,29 +155,175 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_msg_cb,
 };
 
-/* Value of a stored header (name lower-case), or NULL: the block after
- * the path and query holds "name\0value\0" pairs (runtime/upgrade.c). */
-const char *ch_ws_header(const ch_ws *w, const char *name)
-{
-    const char *p = w->query + strlen(w->query) + 1;
-    uint32_t i;
+/* Header names a connection's strings block stores as one byte (ws.h):
+ * what browsers and proxies send on an upgrade.  Append only: the codes
+ * are positions in this table. */
+static const char *const common_names[] = {
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "origin",
+    "user-agent",
+    "cookie",
+    "authorization",
+    "accept-encoding",
+    "accept-language",
+    "cache-control",
+    "pragma",
+    "accept",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "forwarded",
+    "referer",
+};
+_Static_assert(sizeof common_names / sizeof common_names[0] < 32,
+               "codes are control characters, which no header name holds");
 
-    for (i = 0; i < w->n_headers; i++) {
+/* A common header name's code: its place in common_names, from 1 (ws.h). */
+unsigned ch_ws_name_code(const char *name)
+{
+    for (unsigned i = 0; i < sizeof common_names / sizeof common_names[0]; i++)
+        if (strcasecmp(common_names[i], name) == 0)
+            return i + 1;
+    return 0;
+}
+
+/* A stored header name as text: a code's table entry, else itself. */
+static const char *stored_name(const char *p)
+{
+    unsigned code = (unsigned char)p[0];
+
+    if (code >= 1 && code <= sizeof common_names / sizeof common_names[0] && p[1] == '\0')
+        return common_names[code - 1];
+    return p;
+}
+
+/* The value after name in the n "name\0value\0" pairs at p (header
+ * names, possibly coded, compared without case if nocase), or NULL. */
+static const char *pair_find(const char *p, uint32_t n, const char *name, int nocase)
+{
+    for (uint32_t i = 0; i < n; i++) {
         const char *v = p + strlen(p) + 1;
 
-        if (strcasecmp(p, name) == 0)
+        if ((nocase ? strcasecmp(stored_name(p), name) : strcmp(p, name)) == 0)
             return v;
         p = v + strlen(v) + 1;
     }
     return NULL;
 }
 
+/* The strings block after the path and the query (runtime/upgrade.c
+ * builds it): the headers' "name\0value\0" pairs, then the route
+ * parameters'. */
+static const char *pairs_start(const ch_ws *w) { return w->query + strlen(w->query) + 1; }
+
+/* Value of a stored header (name lower-case), or NULL. */
+const char *ch_ws_header(const ch_ws *w, const char *name)
+{
+    return pair_find(pairs_start(w), w->n_headers, name, 1);
+}
+
+/* Value of a route parameter, or NULL: its pairs follow the headers'. */
+const char *ch_ws_param(const ch_ws *w, const char *name)
+{
+    const char *p = pairs_start(w);
+
+    for (uint32_t i = 0; i < 2 * w->n_headers; i++)
+        p += strlen(p) + 1;
+    return pair_find(p, w->n_params, name, 0);
+}
+
 int ch_ws_start_wslay(ch_ws *w)
 {
+    if (w->ctx)
+        return 0;
     if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, w) != 0)
         return CHANHOST_ERR_NOMEM;
+    ch_metric_count(CH_M_WS_PARSERS);
     wslay_event_config_set_max_recv_msg_length(w->ctx, w->conn->app->cfg.max_message_size);
     return 0;
+}
+
+/*
+ * Follow the frame boundaries of the bytes wslay is given (p, borrowed):
+ * the header of the frame being read (its first two bytes are kept; the
+ * extended length is gathered in rx_left, the mask only counted), then its
+ * payload.  A data frame without FIN opens a fragmented message, a
+ * continuation with FIN closes it; control frames change neither.  What
+ * wslay rejects ends in a close, after which the context is kept anyway.
+ */
+static void ws_track(ch_ws *w, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        uint8_t len7 = w->rx_hdr[1] & 0x7f, ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        size_t need = 2;
+
+        if (w->rx_hlen == 0 && w->rx_left > 0) { /* in a payload */
+            size_t k = len < w->rx_left ? len : (size_t)w->rx_left;
+
+            w->rx_left -= k;
+            p += k;
+            len -= k;
+            continue;
+        }
+        if (w->rx_hlen < 2) {
+            w->rx_hdr[w->rx_hlen] = *p;
+            len7 = w->rx_hdr[1] & 0x7f;
+            ext = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+        } else if (w->rx_hlen < 2 + ext) {
+            w->rx_left = (w->rx_left << 8) | *p; /* the extended length */
+        }
+        w->rx_hlen++;
+        p++;
+        len--;
+        if (w->rx_hlen >= 2)
+            need += ext + (w->rx_hdr[1] & 0x80 ? 4 : 0);
+        if (w->rx_hlen < need)
+            continue;
+        uint8_t op = w->rx_hdr[0] & 0x0f, fin = w->rx_hdr[0] & 0x80;
+
+        if (op == WSLAY_TEXT_FRAME || op == WSLAY_BINARY_FRAME)
+            w->rx_frag = !fin;
+        else if (op == WSLAY_CONTINUATION_FRAME && fin)
+            w->rx_frag = 0;
+        if (!ext)
+            w->rx_left = len7;
+        w->rx_hlen = 0;
+    }
+}
+
+/*
+ * Free w's wslay context when nothing is half done in it: no frame partly
+ * read, no fragmented message open, nothing queued or half sent, no close
+ * begun, and wslay not on the stack.  A fresh one starts in the same state
+ * (ch_ws_start_wslay).
+ */
+static void ws_release_idle(ch_ws *w)
+{
+    wslay_event_context_ptr ctx = w->ctx;
+
+    if (!ctx || w->conn->in_recv || w->close_sent || w->rx_hlen || w->rx_left || w->rx_frag ||
+        w->ohead_len || w->overflow)
+        return;
+    if (!wslay_event_get_read_enabled(ctx) || !wslay_event_get_write_enabled(ctx) ||
+        wslay_event_want_write(ctx) || wslay_event_get_queued_msg_count(ctx) ||
+        wslay_event_get_close_sent(ctx) || wslay_event_get_close_received(ctx))
+        return;
+    ch_ws_free_wslay(w);
+}
+
+void ch_ws_free_wslay(ch_ws *w)
+{
+    if (!w->ctx)
+        return;
+    wslay_event_context_free(w->ctx);
+    w->ctx = NULL;
+    ch_metric_set(CH_M_WS_PARSERS, ch_metric_get(CH_M_WS_PARSERS) - 1);
 }
 
 static void ws_overflow(ch_ws *w);
@@ -201,8 +347,10 @@ static void ws_pump(ch_ws *w)
         ws_overflow(w);
         return;
     }
-    if (!wslay_event_get_close_sent(w->ctx))
+    if (!wslay_event_get_close_sent(w->ctx)) {
+        ws_release_idle(w);
         return;
+    }
     if (!w->close_sent) { /* wslay closed on its own: protocol error etc. */
         w->close_sent = 1;
         w->close_code = wslay_event_get_status_code_sent(w->ctx);
@@ -227,10 +375,12 @@ static void ws_abort(ch_ws *w, uint16_t code)
     uint8_t payload[2] = {(uint8_t)(sent >> 8), (uint8_t)(sent & 0xff)};
     ch_buf *frame = NULL;
 
-    if (!wslay_event_get_close_sent(w->ctx))
+    if (!w->ctx || !wslay_event_get_close_sent(w->ctx))
         frame = ch_ws_frame_new(CH_WS_OP_CLOSE, payload, sizeof payload);
-    wslay_event_shutdown_read(w->ctx);
-    wslay_event_shutdown_write(w->ctx);
+    if (w->ctx) {
+        wslay_event_shutdown_read(w->ctx);
+        wslay_event_shutdown_write(w->ctx);
+    }
     if (frame)
         ch_conn_queue(c, frame, CH_CONN_Q_FINAL);
     ch_buf_unref(frame);
@@ -273,8 +423,17 @@ void ch_ws_feed(ch_conn *c, const char *data, size_t len)
     int rc;
 
     ch_metric_add(CH_M_BYTES_IN, len);
+    if (!w->ctx) {
+        if (w->close_sent)
+            return; /* aborted without a context: nothing more is read */
+        if (ch_ws_start_wslay(w) != 0) {
+            ws_abort(w, WSLAY_CODE_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
     if (!wslay_event_get_read_enabled(w->ctx))
         return;
+    ws_track(w, (const uint8_t *)data, len);
     in_ptr = data;
     in_len = len;
     c->in_recv = 1;
@@ -318,6 +477,8 @@ int ch_ws_close(ch_ws *w, int code, const char *reason)
     }
     if (rlen > 123)
         rlen = 123;
+    if (ch_ws_start_wslay(w) != 0)
+        return CHANHOST_ERR_NOMEM;
     if (wslay_event_queue_close(w->ctx, (uint16_t)code, (const uint8_t *)reason, rlen) != 0)
         return CHANHOST_ERR_CLOSED;
     w->close_sent = 1;
@@ -374,7 +535,7 @@ static void ws_ping(ch_ws *w, uint64_t now)
 {
     struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"chanhost", 8};
 
-    if (wslay_event_queue_msg(w->ctx, &ping) == 0) {
+    if (ch_ws_start_wslay(w) == 0 && wslay_event_queue_msg(w->ctx, &ping) == 0) {
         w->ping_sent_ms = now;
         ws_pump(w);
     }
@@ -480,6 +641,8 @@ int ch_ws_accept(ch_ws *w, const char *subprotocol)
         ch_http_free(c->http);
         c->http = NULL;
     }
+    if (!c->closing)
+        ws_release_idle(w);
     ch_conn_read_start(c);
     ch_conn_arm_timer(c);
     return CHANHOST_OK;

@@ -15,6 +15,12 @@
  * close) are copied into the same output queue as soon as wslay makes
  * them, so ordering holds and wslay never holds a half-sent frame.
  *
+ * wslay's context (8.7 KB: two 4 KiB buffers) exists only while a frame
+ * is in flight: it is made when bytes arrive or wslay must send (ping,
+ * close), and freed once no frame is partly read, no fragmented message
+ * is open, nothing waits to be sent and no close has begun.  ws.c follows
+ * the frame boundaries of the client's stream itself to know that.
+ *
  * Slow clients: data frames go into a bounded queue (max_outbound_bytes).
  * When a frame does not fit, the connection is closed with 1013 (Try Again
  * Later), its unsent backlog is dropped, and the slow-consumer metric
@@ -66,7 +72,8 @@ struct chanhost_conn {
     ch_conn *conn;
     const ch_ws_handler *handler; /* set before the first event */
     ch_endpoint ep;               /* channel name and groups */
-    wslay_event_context_ptr ctx;  /* NULL until the 101 is sent */
+    wslay_event_context_ptr ctx;  /* NULL while idle (ws.c: made when
+                                     bytes arrive or wslay must send) */
     ch_route *route;
     ch_plugin *plugin; /* the plugin version serving it (a ref) */
     void *user;        /* plugin's per-connection pointer */
@@ -75,9 +82,12 @@ struct chanhost_conn {
 
     char *path;         /* decoded path (in `strings`) */
     char *query;        /* raw query (in `strings`) */
-    char *strings;      /* one block: path, query, headers */
+    char *strings;      /* one block after the struct (runtime/upgrade.c;
+                           fuzz doubles may allocate it apart): path,
+                           query, headers, route params */
     uint32_t n_headers; /* "name\0value\0" pairs after query */
-    ch_route_params params;
+    /* then n_params pairs: the route parameters' names and values */
+    uint32_t n_params;
     struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
     void *auth_call;                  /* a login in flight (runtime), or NULL */
@@ -90,9 +100,16 @@ struct chanhost_conn {
     unsigned close_sent : 1;  /* close frame queued: no more data */
     unsigned proto_error : 1; /* wslay let through what RFC 6455 forbids */
     unsigned overflow : 1;    /* a wslay frame found the queue over its limit */
+    unsigned rx_frag : 1;     /* a fragmented message is open (ws_track) */
     uint8_t out_op;           /* opcode of the wslay frame being sent */
     uint8_t ohead_len;        /* bytes in ohead */
     uint8_t ohead[10];        /* its header, until the payload comes */
+    /* Where the client's byte stream stands (ws.c's ws_track): header
+     * bytes of the frame being read, the first two of them, and its
+     * payload still to come (while in the header: its extended length). */
+    uint8_t rx_hlen;
+    uint8_t rx_hdr[2];
+    uint64_t rx_left;
 
     /* api->on_drain's callback and argument (the plugin's), NULL when none
      * waits, and the generation of the version that asked. */
@@ -108,13 +125,27 @@ extern const ch_conn_proto ch_ws_proto;
 /* Received bytes for an open WebSocket (borrowed). */
 void ch_ws_feed(ch_conn *c, const char *data, size_t len);
 
-/* Create the wslay context of an accepted connection.  Returns 0 or
+/* Make the wslay context of an accepted connection if it has none (ws.c
+ * frees it whenever nothing is half done in it).  Returns 0 or
  * CHANHOST_ERR_NOMEM. */
 int ch_ws_start_wslay(ch_ws *w);
+
+/* Free w's wslay context, if it has one (the connection's teardown). */
+void ch_ws_free_wslay(ch_ws *w);
 
 /* Value of a request header kept for the connection (any case), or NULL;
  * owned by w. */
 const char *ch_ws_header(const ch_ws *w, const char *name);
+
+/* The one-byte code (1 .. 31) under which the strings block stores a
+ * common header name (name borrowed, any case), or 0: the name is stored
+ * as it is.  A stored name "\x05" (code and NUL) stands for the 5th
+ * name of ws.c's table; header names never hold control characters. */
+unsigned ch_ws_name_code(const char *name);
+
+/* Value of route parameter `name` kept for the connection, or NULL;
+ * owned by w. */
+const char *ch_ws_param(const ch_ws *w, const char *name);
 
 /* Accept a pending connection: answer 101 (with subprotocol, may be NULL:
  * then w->subprotocol), start wslay, feed what the client sent early, drop

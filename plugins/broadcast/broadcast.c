@@ -7,7 +7,8 @@
  * {"type":"chat_message","message":M}.  No auth, no store: this is the
  * target of the fan-out tests and benchmarks.  It has no group_message
  * callback, so the host forwards each group message to every member from
- * one shared, encoded-once frame.
+ * one shared, encoded-once frame.  It keeps nothing per connection: the
+ * group name is made from the route parameter when needed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,16 @@
 
 static const chanhost_api *api;
 
-/* Per-connection state: the group name, kept in the data pointer. */
-typedef struct room {
-    char group[48];
-} room;
+#define GROUP_MAX 48
+
+/* The connection's group name "room_<room_id>" into group[GROUP_MAX].
+ * Returns 0, or -1 without a room_id or if it does not fit. */
+static int room_group(chanhost_conn *c, char *group)
+{
+    const char *id = api->route_param(c, "room_id");
+
+    return id && snprintf(group, GROUP_MAX, "room_%s", id) < GROUP_MAX ? 0 : -1;
+}
 
 static int bc_init(const chanhost_api *host, const json_t *settings, void **state)
 {
@@ -32,16 +39,11 @@ static int bc_init(const chanhost_api *host, const json_t *settings, void **stat
 
 static int bc_connect(chanhost_conn *c, void *state)
 {
-    const char *id = api->route_param(c, "room_id");
-    room *r = malloc(sizeof *r);
+    char group[GROUP_MAX];
 
     (void)state;
-    if (!r || !id || snprintf(r->group, sizeof r->group, "room_%s", id) >= (int)sizeof r->group ||
-        api->group_add(c, r->group) != CHANHOST_OK) {
-        free(r);
+    if (room_group(c, group) != 0 || api->group_add(c, group) != CHANHOST_OK)
         return 1011;
-    }
-    api->set_data(c, r);
     return CHANHOST_ACCEPT;
 }
 
@@ -57,7 +59,7 @@ static void bc_error(chanhost_conn *c, const char *code, const char *message)
 
 static void bc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
-    room *r = api->get_data(c);
+    char group[GROUP_MAX];
     json_t *in, *out;
     const char *type;
     json_t *message;
@@ -76,20 +78,15 @@ static void bc_receive(chanhost_conn *c, void *state, const char *data, size_t l
         bc_error(c, "bad_type", "expected {\"type\":\"chat_message\",\"message\":\"...\"}");
     } else {
         out = json_pack("{s:s, s:O}", "type", "chat_message", "message", message);
-        if (out)
-            api->group_send(r->group, out);
+        if (out && room_group(c, group) == 0)
+            api->group_send(group, out);
         json_decref(out);
     }
     json_decref(in);
 }
 
-static void bc_disconnect(chanhost_conn *c, void *state, int code)
-{
-    (void)state;
-    (void)code;
-    free(api->get_data(c));
-}
-
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(
-        .name = "broadcast", .version = "1.0.0", .init = bc_init, .connect = bc_connect,
-        .receive = bc_receive, .disconnect = bc_disconnect, );
+CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(.name = "broadcast",
+                                                                         .version = "1.0.0",
+                                                                         .init = bc_init,
+                                                                         .connect = bc_connect,
+                                                                         .receive = bc_receive, );

@@ -72,8 +72,10 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
         return -1;
     }
     p = calloc(1, sizeof *p);
-    if (!p)
+    if (!p || !(p->rooms = json_object())) {
+        free(p);
         return -1;
+    }
     p->api = api;
     p->kind = kind;
     read_settings(&p->set, settings);
@@ -85,7 +87,14 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
     return 0;
 }
 
-void cc_fini(void *state) { free(state); }
+/* The plugin's state goes; connections' rooms hold their own references. */
+void cc_fini(void *state)
+{
+    cc_plugin *p = state;
+
+    json_decref(p->rooms);
+    free(p);
+}
 
 /* ---- store calls ---------------------------------------------------------- */
 
@@ -302,6 +311,42 @@ static int room_usable(const cc_plugin *p, const json_t *room)
            (!p->kind->room_ok || p->kind->room_ok(room));
 }
 
+/* The room's JSON for a connection (new reference, NULL out of memory):
+ * the copy the connections to room id share when it equals room, else a
+ * new copy, which becomes the shared one.  A room of N members costs one
+ * copy, not N. */
+static json_t *room_share(cc_plugin *p, json_int_t id, const json_t *room)
+{
+    char key[24];
+    json_t *have, *copy;
+
+    snprintf(key, sizeof key, "%lld", (long long)id);
+    have = json_object_get(p->rooms, key);
+    if (have && json_equal(have, room))
+        return json_incref(have);
+    copy = json_deep_copy(room);
+    if (copy)
+        json_object_set(p->rooms, key, copy);
+    return copy;
+}
+
+/* cc lets go of its room's JSON; the shared copy goes with the last
+ * connection holding it (only p->rooms refers to it then). */
+static void room_unshare(cc_plugin *p, cc_conn *cc)
+{
+    char key[24];
+    json_t *have;
+
+    if (!cc->room)
+        return;
+    snprintf(key, sizeof key, "%lld", (long long)cc->room_id);
+    have = json_object_get(p->rooms, key);
+    if (have == cc->room && have->refcount == 2)
+        json_object_del(p->rooms, key);
+    json_decref(cc->room);
+    cc->room = NULL;
+}
+
 /* room.get answered: keep the room, bind the connection to it (the host
  * closes it with 4003 when its user is removed; bound before the check,
  * so no removal falls between), then check the user's membership. */
@@ -322,8 +367,8 @@ static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, con
         p->api->close(c, 1011, "message store unavailable");
         return;
     }
-    cc->room = json_deep_copy(room);
     cc->room_id = json_integer_value(GET(room, "id"));
+    cc->room = room_share(p, cc->room_id, room);
     snprintf(cc->group, sizeof cc->group, "%s%lld", p->set.group_prefix,
              (long long)(cc->public_id > 0 ? cc->public_id : cc->room_id));
     if (CHANHOST_API_HAS(p->api, bind_room) && p->api->bind_room(c, cc->room_id) != CHANHOST_OK) {
@@ -356,7 +401,7 @@ void cc_disconnect(chanhost_conn *c, void *state, int code)
     p->api->set_data(c, NULL);
     if (p->kind->conn_free)
         p->kind->conn_free(cc);
-    json_decref(cc->room);
+    room_unshare(p, cc);
     json_decref(cc->backlog);
     cc_catchup_free(cc->catchup);
     free(cc);

@@ -93,6 +93,7 @@ struct cc_plugin {
     const chanhost_api *api;
     const cc_kind *kind;
     cc_settings set;
+    json_t *rooms; /* room id -> the room's JSON its connections share */
 };
 
 /* Per-connection state (the connection's data pointer). */
@@ -103,7 +104,8 @@ struct cc_conn {
     json_int_t user_id;
     json_int_t room_id;       /* the store's room id; 0 for a lobby */
     json_int_t public_id;     /* the id shown in id_field (task id) */
-    json_t *room;             /* the room's JSON (owned), NULL for a lobby */
+    json_t *room;             /* the room's JSON (a reference to the copy in
+                                  p->rooms), NULL for a lobby */
     char group[CC_GROUP_MAX]; /* the layer group it listens to */
     chk_bucket bucket;
     int live;            /* the history's last frame went out */

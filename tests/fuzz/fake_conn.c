@@ -45,8 +45,6 @@ ch_conn *fz_conn_new(void)
     c->app = a;
     FZ_CHECK(uv_tcp_init(a->loop, &c->tcp) == 0);
     c->tcp.data = c;
-    FZ_CHECK(uv_timer_init(a->loop, &c->timer) == 0);
-    c->timer.data = c;
     c->next = a->conns; /* conn.c's conn_link: conn_free unlinks it */
     if (a->conns)
         a->conns->prev = c;

@@ -54,8 +54,7 @@ static void on_gone(ch_conn *c)
 
     if (w->accepted)
         c->app->n_ws--;
-    if (w->ctx)
-        wslay_event_context_free(w->ctx);
+    ch_ws_free_wslay(w);
     free(w->subprotocol);
     free(w->strings);
     free(w);
