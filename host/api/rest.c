@@ -218,7 +218,7 @@ static void send_answer(ch_rest *r, int status, json_t *body, const char *empty,
             ch_http_respond(c, status, "application/json", headers, text, strlen(text));
         }
         ch_log(CH_LOG_INFO, "HTTP %s %d [%.3f, %s]", r->what ? r->what : "?", status,
-               (double)(uv_hrtime() - r->started_ns) / 1e9, c->peer);
+               (double)(uv_hrtime() - r->started_ns) / 1e9, ch_conn_peer(c));
     }
     free(text);
     free(headers);

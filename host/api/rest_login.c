@@ -35,7 +35,7 @@ static size_t n_waiting, n_running;
 /* r's client address ("ip:port" without ":port") into buf[len]. */
 static void client_of(const ch_rest *r, char *buf, size_t len)
 {
-    const char *peer = r->conn->peer, *colon = strrchr(peer, ':');
+    const char *peer = ch_conn_peer(r->conn), *colon = strrchr(peer, ':');
     int n = colon ? (int)(colon - peer) : (int)strlen(peer);
 
     snprintf(buf, len, "%.*s", n, peer);

@@ -346,7 +346,7 @@ int ch_rest_endpoint_find(ch_rest *r, const ch_req *req, char *allow, size_t len
             return -2;
         }
         r->call = ch_endpoint_request_new(e->plugin, req->method_name, req->path, req->query,
-                                          r->conn->peer, &params);
+                                          ch_conn_peer(r->conn), &params);
         if (!r->call) {
             ch_rest_fail(r, 500, "internal", "out of memory");
             return -2;

@@ -13,8 +13,10 @@
  */
 #include "conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
@@ -61,24 +63,41 @@ static void conn_unlink(ch_app *app, ch_conn *c)
     app->n_conns--;
 }
 
-/* Format the peer address of c into c->peer. */
+/* Keep the peer address of c in binary (c->peer_*); "?:0" if unknown. */
 static void conn_peer(ch_conn *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
 
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        memcpy(c->peer_ip, &a->sin6_addr, 16);
+        c->peer_port = ntohs(a->sin6_port);
+        c->peer_v6 = 1;
+    } else if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        memcpy(c->peer_ip, &a->sin_addr, 4);
+        c->peer_port = ntohs(a->sin_port);
     }
-    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+char *ch_conn_peer_format(const ch_conn *c, char *buf)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+
+    if (c->peer_port || c->peer_v6)
+        inet_ntop(c->peer_v6 ? AF_INET6 : AF_INET, c->peer_ip, ip, sizeof ip);
+    snprintf(buf, CH_CONN_PEER_LEN, "%s:%d", ip, c->peer_port);
+    return buf;
+}
+
+const char *ch_conn_peer(const ch_conn *c)
+{
+    static char buf[CH_CONN_PEER_LEN];
+
+    return ch_conn_peer_format(c, buf);
 }
 
 /*
@@ -191,7 +210,7 @@ static void conn_pause(ch_conn *c)
     c->stall_ms = uv_now(c->app->loop);
     c->stall_wq = c->tcp.write_queue_size;
     ch_metric_count(CH_M_BACKPRESSURE_PAUSES);
-    ch_log(CH_LOG_DEBUG, "connection [%s] paused: %llu bytes queued", c->peer,
+    ch_log(CH_LOG_DEBUG, "connection [%s] paused: %llu bytes queued", ch_conn_peer(c),
            (unsigned long long)c->queued_bytes);
     conn_sync_read(c);
     ch_conn_arm_timer(c);
@@ -382,7 +401,7 @@ static void conn_write(ch_conn *c)
         return;
     req = malloc(sizeof *req);
     if (!req) {
-        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory writing", c->peer);
+        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory writing", ch_conn_peer(c));
         ch_conn_close(c);
         return;
     }
@@ -534,7 +553,7 @@ static int send_timeout_check(ch_conn *c, uint64_t now)
     }
     ch_metric_count(CH_M_SEND_TIMEOUTS);
     ch_log(CH_LOG_WARN, "connection [%s] took nothing for %llu ms with %llu bytes queued: closing",
-           c->peer, (unsigned long long)(now - c->stall_ms), (unsigned long long)c->queued_bytes);
+           ch_conn_peer(c), (unsigned long long)(now - c->stall_ms), (unsigned long long)c->queued_bytes);
     ch_conn_close(c);
     return 1;
 }
@@ -569,7 +588,7 @@ void ch_conn_arm_timer(ch_conn *c)
             app->conn_timer_on = 1;
         }
         if (ch_theap_set(&app->conn_deadlines, &c->tnode, due) != 0) {
-            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for its deadline", c->peer);
+            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for its deadline", ch_conn_peer(c));
             ch_conn_close(c);
             return;
         }

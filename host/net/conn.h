@@ -127,8 +127,22 @@ struct ch_conn {
     const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
     ch_ws *ws;                  /* WebSocket state, NULL before upgrade */
-    char peer[56];              /* "ip:port" */
+    /* The peer's address, kept in binary (16 bytes, not the 56 of its
+     * text: this struct is per connection); ch_conn_peer formats it. */
+    uint8_t peer_ip[16]; /* IPv4 in the first 4 bytes unless peer_v6 */
+    uint16_t peer_port;
+    uint8_t peer_v6;
 };
+
+/* The peer of c as "ip:port" (the address as inet_ntop writes it, IPv6
+ * included, a colon and the port) into buf of CH_CONN_PEER_LEN bytes;
+ * returns buf. */
+#define CH_CONN_PEER_LEN 56
+char *ch_conn_peer_format(const ch_conn *c, char *buf);
+
+/* The peer of c as "ip:port" in a static buffer, for a log line on the
+ * loop thread (valid until the next call). */
+const char *ch_conn_peer(const ch_conn *c);
 
 /* Accept a new connection from the listener and start it with open
  * (e.g. ch_http_open).  Logs and drops it on failure. */

@@ -482,7 +482,7 @@ uint64_t ch_http_timeout_ms(ch_conn *c)
 static void http_feed(ch_conn *c, const char *data, size_t len)
 {
     if (!c->http && c->fresh && c->state == CH_CONN_HTTP && http_state_new(c) != 0) {
-        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for a request", c->peer);
+        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for a request", ch_conn_peer(c));
         ch_conn_close(c);
         return;
     }
@@ -605,7 +605,7 @@ static void queue_failed(ch_conn *c, int rc)
     if (rc == -ENOBUFS) {
         ch_metric_count(CH_M_OVERFLOW_CLOSES_HTTP);
         ch_log(CH_LOG_WARN, "HTTP [%s] %llu bytes queued, over max_outbound_bytes: closing",
-               c->peer, (unsigned long long)c->queued_bytes);
+               ch_conn_peer(c), (unsigned long long)c->queued_bytes);
     }
     ch_conn_close(c);
 }

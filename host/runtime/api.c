@@ -156,7 +156,16 @@ static const char *api_header(chanhost_conn *c, const char *name)
 
 static const char *api_path(chanhost_conn *c) { return c ? c->path : NULL; }
 
-static const char *api_peer(chanhost_conn *c) { return c ? c->conn->peer : NULL; }
+/* The peer as "ip:port", formatted once per connection on the first ask
+ * (the SDK promises it for the connection's life; w->peer, freed with w). */
+static const char *api_peer(chanhost_conn *c)
+{
+    char buf[CH_CONN_PEER_LEN];
+
+    if (c && !c->peer)
+        c->peer = strdup(ch_conn_peer_format(c->conn, buf));
+    return c ? c->peer : NULL;
+}
 
 static int api_subprotocol_offered(chanhost_conn *c, const char *name)
 {

@@ -143,7 +143,7 @@ int ch_membership_message(ch_ws *w, const ch_msg *msg)
         ch_log(CH_LOG_INFO,
                "WebSocket MEMBERSHIP %s [%s] user %lld removed from room %lld, "
                "closing with 4003",
-               w->path, w->conn->peer, (long long)user_of(w), (long long)w->room_id);
+               w->path, ch_conn_peer(w->conn), (long long)user_of(w), (long long)w->room_id);
         ch_ws_close(w, 4003, "removed from the room");
     }
     return 1;

@@ -34,7 +34,7 @@ static void upgrade_fail(ch_conn *c, const char *path, int status, const char *r
                          const char *extra)
 {
     ch_metric_handshake_failure(reason);
-    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] %d %s", path, c->peer, status, reason);
+    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] %d %s", path, ch_conn_peer(c), status, reason);
     ch_http_close_after(c);
     ch_http_error(c, status, extra);
 }
@@ -310,7 +310,7 @@ static json_t *authenticate(ch_ws *w, int *rc)
     free(token);
     if (!claims) {
         ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] token (%s) refused: %s", w->path,
-               w->conn->peer, via, why);
+               ch_conn_peer(w->conn), via, why);
         return NULL;
     }
     user = ch_auth_user(claims);
@@ -360,7 +360,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     c->proto = &ch_ws_proto;
     c->state = CH_CONN_WS_PENDING;
     c->since_ms = uv_now(c->app->loop);
-    ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, c->peer);
+    ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, ch_conn_peer(c));
     if (!w->identity && django_begin(w))
         return;
     plugin_connect(w);
@@ -377,7 +377,7 @@ static void django_done(void *arg, json_t *user, const char *why)
         w->identity = json_incref(user);
     else
         ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] django login refused: %s", w->path,
-               w->conn->peer, why);
+               ch_conn_peer(w->conn), why);
     plugin_connect(w);
 }
 
@@ -395,7 +395,7 @@ static int django_begin(ch_ws *w)
                                    django_done, w, &refused);
     if (refused)
         ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] django login refused: %s", w->path,
-               c->peer, refused);
+               ch_conn_peer(c), refused);
     if (!w->auth_call)
         return 0;
     ch_conn_read_stop(c);
@@ -427,7 +427,7 @@ static void plugin_connect(ch_ws *w)
         if (rc < 1000 || rc > 4999)
             rc = 1011;
         ch_metric_handshake_failure("denied");
-        ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] code=%d", w->path, c->peer, rc);
+        ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] code=%d", w->path, ch_conn_peer(c), rc);
         ch_ws_close(w, rc, NULL);
     }
 }
@@ -438,7 +438,7 @@ void ch_ws_deny(ch_ws *w)
     ch_conn *c = w->conn;
 
     ch_metric_handshake_failure("denied");
-    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] 403", w->path, c->peer);
+    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] 403", w->path, ch_conn_peer(c));
     w->close_code = 1006;
     ch_ws_gone(c);
     c->state = CH_CONN_HTTP;
@@ -460,7 +460,7 @@ void ch_ws_gone(ch_conn *c)
         ch_plugin_disconnect(w->plugin, w, code);
     ch_api_store_detach(w);
     if (w->accepted) {
-        ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] code=%d", w->path, c->peer, code);
+        ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] code=%d", w->path, ch_conn_peer(c), code);
         w->route->connections--;
         w->plugin->connections--;
         c->app->n_ws--;
@@ -472,6 +472,7 @@ void ch_ws_gone(ch_conn *c)
     free_strings(w);
     ch_query_cache_free(&w->qcache);
     free(w->subprotocol);
+    free(w->peer);
     json_decref(w->identity);
     free(w);
 }

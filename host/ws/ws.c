@@ -412,7 +412,7 @@ static void ws_overflow(ch_ws *w)
 
     ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
     ch_log(CH_LOG_WARN, "WebSocket OVERFLOW %s [%s] queued %llu bytes, closing with 1013", w->path,
-           c->peer, (unsigned long long)c->queued_bytes);
+           ch_conn_peer(c), (unsigned long long)c->queued_bytes);
     ch_conn_discard_queued(c);
     ws_abort(w, 1013);
 }
@@ -503,7 +503,7 @@ int ch_ws_send_frame(ch_ws *w, ch_buf *frame)
         ch_metric_count(CH_M_SLOW_CLOSES);
         ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
         ch_log(CH_LOG_WARN, "WebSocket SLOW %s [%s] queued %llu bytes, closing with 1013", w->path,
-               c->peer, (unsigned long long)c->queued_bytes);
+               ch_conn_peer(c), (unsigned long long)c->queued_bytes);
         ch_conn_discard_queued(c);
         ch_ws_close(w, 1013, "slow consumer");
         return CHANHOST_ERR_CLOSED;
@@ -568,7 +568,7 @@ void ch_ws_timer(ch_conn *c)
     } else if (cfg->idle_timeout && now >= c->last_rx_ms + cfg->idle_timeout) {
         ch_ws_close(w, 1001, "idle timeout");
     } else if (w->ping_sent_ms && now >= w->ping_sent_ms + cfg->ping_timeout) {
-        ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] no pong in time", w->path, c->peer);
+        ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] no pong in time", w->path, ch_conn_peer(c));
         ch_conn_close(c);
     } else if (!w->ping_sent_ms && cfg->ping_interval &&
                now >= c->last_rx_ms + cfg->ping_interval) {
@@ -633,7 +633,7 @@ int ch_ws_accept(ch_ws *w, const char *subprotocol)
     c->last_rx_ms = uv_now(c->app->loop);
     w->handler->opened(w);
     c->app->n_ws++;
-    ch_log(CH_LOG_INFO, "WebSocket CONNECT %s [%s]", w->path, c->peer);
+    ch_log(CH_LOG_INFO, "WebSocket CONNECT %s [%s]", w->path, ch_conn_peer(c));
     early = ch_http_leftover(c, &early_len);
     if (early_len)
         ch_ws_feed(c, early, early_len);

@@ -92,6 +92,8 @@ struct chanhost_conn {
     struct ch_store_pending *pending; /* store calls made for it */
     void *auth_call;                  /* a login in flight (runtime), or NULL */
     char *subprotocol;                /* chosen one, or NULL */
+    char *peer;                       /* api->peer's text, made on first
+                                         use (conn.h keeps it in binary) */
 
     uint64_t ping_sent_ms; /* 0: no ping outstanding */
     int close_code;        /* code for the plugin's disconnect */

@@ -51,7 +51,8 @@ ch_conn *fz_conn_new(void)
     a->conns = c;
     a->n_conns++;
     c->fresh = 1;
-    snprintf(c->peer, sizeof c->peer, "192.0.2.1:4242");
+    memcpy(c->peer_ip, (const uint8_t[]){192, 0, 2, 1}, 4); /* 192.0.2.1:4242 */
+    c->peer_port = 4242;
     return c;
 }
 
