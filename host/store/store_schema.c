@@ -129,8 +129,14 @@ static const char both_v2[] = "CREATE TABLE ch_plugin_migrations (\n"
                               "  applied_at BIGINT NOT NULL,\n"
                               "  PRIMARY KEY (plugin, version))";
 
-static const char *const sqlite_migrations[] = {sqlite_v1, both_v2};
-static const char *const pg_migrations[] = {pg_v1, both_v2};
+/* Version 3 (both engines): the live messages of a room by sender, so
+ * that a room's unread counts (store_chat.c) read this index alone, once
+ * per count rather than once per participant. */
+static const char both_v3[] =
+    "CREATE INDEX messages_room_live ON messages (room_id, is_deleted, sender_id)";
+
+static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, both_v3};
+static const char *const pg_migrations[] = {pg_v1, both_v2, both_v3};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)
