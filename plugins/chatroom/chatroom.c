@@ -27,8 +27,7 @@
 static void cr_on_read_receipt(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static void cr_on_bulk_read(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static int cr_room_ok(const json_t *room);
-static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out,
-                         const json_t *result);
+static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
 
 static const cc_handler room_handlers[] = {
     {"chat_message", cc_on_message},
@@ -174,8 +173,7 @@ static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int statu
  * recipient's lobby connection) with the counts the append read in its
  * transaction (result's "unread", so each count is the one this message
  * made), or else those of an unread.for_room call. */
-static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out,
-                         const json_t *result)
+static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result)
 {
     json_t *note, *data;
 

@@ -301,18 +301,21 @@ static inline json_t *ch_st_ids_of(json_t *rows, const char *col)
  * subquery ids (a column uid) and, when $3 = 1, each participant of room
  * $1, the room's live messages minus u's own minus u's receipts of the
  * others' live messages (a receipt is unique per message and user, so
- * this is the number of the others' live messages u has not read).  The
- * room's live messages are counted once per sender, from the index
- * messages_room_live alone; columns user_id, unread. */
-#define CH_ST_UNREAD_SQL(ids)                                                                \
-    "WITH s AS (SELECT m.sender_id AS sid, count(*) AS n FROM messages m"                    \
-    " WHERE m.room_id = $1 AND m.is_deleted = 0 GROUP BY m.sender_id)"                       \
-    " SELECT u.uid AS user_id, CAST((SELECT coalesce(sum(s.n), 0) FROM s)"                   \
-    " - coalesce((SELECT s.n FROM s WHERE s.sid = u.uid), 0)"                                \
-    " - (SELECT count(*) FROM read_receipts x JOIN messages m ON m.id = x.message_id"        \
-    " WHERE x.user_id = u.uid AND m.room_id = $1 AND m.is_deleted = 0"                       \
-    " AND m.sender_id <> u.uid) AS BIGINT) AS unread FROM (" ids " UNION SELECT p.user_id" \
-    " FROM participants p WHERE p.room_id = $1 AND $3 = 1) AS u ORDER BY u.uid"
+ * this is the number of the others' live messages u has not read).  One
+ * pass over the room's live messages (the index messages_room_live) and
+ * their receipts counts them per sender and per reader for all users at
+ * once (MATERIALIZED: not again per user); columns user_id, unread. */
+#define CH_ST_UNREAD_SQL(ids)                                                                 \
+    "WITH s AS MATERIALIZED (SELECT m.sender_id AS sid, count(*) AS n FROM messages m"        \
+    " WHERE m.room_id = $1 AND m.is_deleted = 0 GROUP BY m.sender_id),"                       \
+    " r AS MATERIALIZED (SELECT x.user_id AS rid, count(*) AS n FROM messages m"              \
+    " CROSS JOIN read_receipts x WHERE m.room_id = $1 AND m.is_deleted = 0"                   \
+    " AND x.message_id = m.id AND x.user_id <> m.sender_id GROUP BY x.user_id)"               \
+    " SELECT u.uid AS user_id, CAST((SELECT coalesce(sum(s.n), 0) FROM s)"                    \
+    " - coalesce((SELECT s.n FROM s WHERE s.sid = u.uid), 0)"                                 \
+    " - coalesce((SELECT r.n FROM r WHERE r.rid = u.uid), 0) AS BIGINT) AS unread FROM (" ids \
+    " UNION SELECT p.user_id FROM participants p WHERE p.room_id = $1 AND $3 = 1) AS u"       \
+    " ORDER BY u.uid"
 
 /* The ids of the JSON array text parameter n, as a column uid. */
 #define CH_ST_SQLITE_IDS(n) "SELECT CAST(value AS BIGINT) AS uid FROM json_each(" n ")"
