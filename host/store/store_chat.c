@@ -14,7 +14,9 @@
  *
  * The id lists go to the statement as one JSON text, expanded by
  * json_each (SQLite) or json_array_elements_text (PostgreSQL); the rest
- * of the SQL is shared.  ch_store_op_find (store_ops.c) looks names up
+ * of the SQL is shared.  The counting statement (CH_ST_UNREAD_SQL,
+ * store_impl.h) is also message.append's last step with "unread": true,
+ * whose hooks are here too.  ch_store_op_find (store_ops.c) looks names up
  * here with ch_st_chat_op.
  */
 #include "store_chat.h"
@@ -84,11 +86,14 @@ static int rows_unread_room(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
+/* message.append's unread step: the room, no listed ids, its
+ * participants (new array). */
 json_t *ch_st_bind_append_unread(ch_store_req *req)
 {
     return json_pack("[O, s, i]", json_object_get(req->params, "room_id"), "[]", 1);
 }
 
+/* The counts (rows borrowed) into the append's result as "unread". */
 int ch_st_rows_append_unread(ch_store_req *req, json_t *rows)
 {
     json_object_set_new(req->result, "unread", counts_of(rows));
