@@ -14,7 +14,9 @@
  *
  * The id lists go to the statement as one JSON text, expanded by
  * json_each (SQLite) or json_array_elements_text (PostgreSQL); the rest
- * of the SQL is shared.  ch_store_op_find (store_ops.c) looks names up
+ * of the SQL is shared.  The counting statement (CH_ST_UNREAD_SQL,
+ * store_impl.h) is also message.append's last step with "unread": true,
+ * whose hooks are here too.  ch_store_op_find (store_ops.c) looks names up
  * here with ch_st_chat_op.
  */
 #include "store_chat.h"
@@ -62,8 +64,8 @@ static int prep_unread_room(ch_store_req *req)
 
 CH_ST_BIND(bind_unread_room, "room_id", "@ids", "@all")
 
-/* {"counts": {"<user_id>": n}}. */
-static int rows_unread_room(ch_store_req *req, json_t *rows)
+/* The rows {user_id, unread} as {"<user_id>": n} (new reference). */
+static json_t *counts_of(const json_t *rows)
 {
     json_t *counts = json_object(), *row;
     size_t i;
@@ -74,30 +76,36 @@ static int rows_unread_room(ch_store_req *req, json_t *rows)
         snprintf(id, sizeof id, "%lld", (long long)ch_st_int(row, "user_id"));
         json_object_set_new(counts, id, json_integer(ch_st_int(row, "unread")));
     }
-    req->result = json_pack("{s:o}", "counts", counts);
+    return counts;
+}
+
+/* {"counts": {"<user_id>": n}}. */
+static int rows_unread_room(ch_store_req *req, json_t *rows)
+{
+    req->result = json_pack("{s:o}", "counts", counts_of(rows));
     return CH_STEP_DONE;
 }
 
-/* For each user u (the listed ids, or with $3 = 1 the room's
- * participants; a column uid), the count. */
-#define UNREAD_OF_U(ids)                                                                \
-    "SELECT u.uid AS user_id, (SELECT count(*) FROM messages m WHERE m.room_id = $1"    \
-    " AND m.is_deleted = 0 AND m.sender_id <> u.uid AND NOT EXISTS"                     \
-    " (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id AND x.user_id = u.uid))" \
-    " AS unread FROM (" ids " UNION SELECT p.user_id FROM participants p"               \
-    " WHERE p.room_id = $1 AND $3 = 1) AS u ORDER BY u.uid"
+/* message.append's unread step: the room, no listed ids, its
+ * participants (new array). */
+json_t *ch_st_bind_append_unread(ch_store_req *req)
+{
+    return json_pack("[O, s, i]", json_object_get(req->params, "room_id"), "[]", 1);
+}
 
-/* The ids of the JSON array text n, as a column uid. */
-#define SQLITE_IDS(n) "SELECT CAST(value AS BIGINT) AS uid FROM json_each(" n ")"
-#define PG_IDS(n) \
-    "SELECT CAST(v AS BIGINT) AS uid FROM json_array_elements_text(CAST(" n " AS json)) AS v"
+/* The counts (rows borrowed) into the append's result as "unread". */
+int ch_st_rows_append_unread(ch_store_req *req, json_t *rows)
+{
+    json_object_set_new(req->result, "unread", counts_of(rows));
+    return CH_STEP_DONE;
+}
 
 static const ch_store_step unread_room_steps[] = {
-    {UNREAD_OF_U(SQLITE_IDS("$2")), bind_unread_room, rows_unread_room},
+    {CH_ST_UNREAD_SQL(CH_ST_SQLITE_IDS("$2")), bind_unread_room, rows_unread_room},
 };
 
 static const ch_store_step unread_room_pg_steps[] = {
-    {UNREAD_OF_U(PG_IDS("$2")), bind_unread_room, rows_unread_room},
+    {CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")), bind_unread_room, rows_unread_room},
 };
 
 /* ---- read.mark_room -------------------------------------------------------- */
@@ -140,11 +148,11 @@ static int rows_marked_room(ch_store_req *req, json_t *rows)
     " ON CONFLICT DO NOTHING RETURNING message_id"
 
 static const ch_store_step mark_room_steps[] = {
-    {MARK_ROOM(SQLITE_IDS("$3")), bind_mark_room, rows_marked_room},
+    {MARK_ROOM(CH_ST_SQLITE_IDS("$3")), bind_mark_room, rows_marked_room},
 };
 
 static const ch_store_step mark_room_pg_steps[] = {
-    {MARK_ROOM(PG_IDS("$3")), bind_mark_room, rows_marked_room},
+    {MARK_ROOM(CH_ST_PG_IDS("$3")), bind_mark_room, rows_marked_room},
 };
 
 /* ---- the table ------------------------------------------------------------- */

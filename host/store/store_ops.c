@@ -215,7 +215,10 @@ static const ch_store_step part_list_steps[] = {
  * committed (SQLite runs one writer at a time; PostgreSQL reads the
  * participant row FOR SHARE, so a concurrent removal waits for the
  * append's commit, or the append waits for the removal's and sees no
- * row). */
+ * row).  unread true: a new message's result also holds "unread", the
+ * room's participants' unread counts (as unread.for_room's "counts")
+ * read in the append's own transaction, so the caller needs no second
+ * round trip (not for a duplicate). */
 static int prep_append(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
@@ -224,6 +227,7 @@ static int prep_append(ch_store_req *req)
                                     {"client_msg_id", 's', 0, 1, 100},
                                     {"extra", 'o', 0, 0, 0},
                                     {"participant", 'b', 0, 0, 0},
+                                    {"unread", 'b', 0, 0, 0},
                                     {NULL, 0, 0, 0, 0}};
     unsigned char rnd[16];
     char id[4 + 32 + 1] = "srv-";
@@ -276,8 +280,9 @@ static int rows_seal_new(ch_store_req *req, json_t *rows)
 
 /* The result of an append from a row {id, created_at, duplicate}: a
  * duplicate of an id this request allocated itself (an earlier attempt
- * that did commit) is no duplicate. */
-static int append_result(ch_store_req *req, const json_t *row)
+ * that did commit) is no duplicate.  more: the unread step follows, and
+ * runs (CH_STEP_NEXT) for a new message when "unread" is true. */
+static int append_result(ch_store_req *req, const json_t *row, int more)
 {
     int64_t id = ch_st_int(row, "id");
     int dup = ch_st_int(row, "duplicate") != 0;
@@ -293,6 +298,8 @@ static int append_result(ch_store_req *req, const json_t *row)
     req->result = json_pack("{s:I, s:I, s:b, s:O}", "id", (json_int_t)id, "created_at",
                             (json_int_t)ch_st_int(row, "created_at"), "duplicate", dup,
                             "client_msg_id", json_object_get(req->params, "client_msg_id"));
+    if (more && !dup && json_is_true(json_object_get(req->params, "unread")))
+        return CH_STEP_NEXT;
     return CH_STEP_DONE;
 }
 
@@ -301,7 +308,7 @@ static int rows_append_found(ch_store_req *req, json_t *rows)
 {
     if (json_array_size(rows) == 0)
         return CH_STEP_NEXT;
-    return append_result(req, json_array_get(rows, 0));
+    return append_result(req, json_array_get(rows, 0), 0);
 }
 
 /* The insert (and, on PostgreSQL, the dedup in the same statement). */
@@ -309,7 +316,7 @@ static int rows_append_inserted(ch_store_req *req, json_t *rows)
 {
     if (json_array_size(rows) == 0)
         return ch_store_fail(req, CH_STORE_EIO, "append raced with a concurrent duplicate");
-    return append_result(req, json_array_get(rows, 0));
+    return append_result(req, json_array_get(rows, 0), 1);
 }
 
 #define APPEND_INSERT                                                                   \
@@ -325,6 +332,7 @@ static const ch_store_step append_steps[] = {
      " FROM rooms WHERE id = $1",
      bind_room_sender, rows_seal_new},
     {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append, rows_append_inserted},
+    {CH_ST_UNREAD_SQL(CH_ST_SQLITE_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
 };
 
 static const ch_store_step append_pg_steps[] = {
@@ -339,6 +347,7 @@ static const ch_store_step append_pg_steps[] = {
      " SELECT id, created_at, 1 FROM messages WHERE room_id = $2 AND sender_id = $3"
      " AND client_msg_id = $8 AND NOT EXISTS (SELECT 1 FROM ins)",
      bind_append, rows_append_inserted},
+    {CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
 };
 
 /* message.history {room_id, limit?, before_id?, after_id?}: one statement

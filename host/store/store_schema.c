@@ -129,12 +129,16 @@ static const char both_v2[] = "CREATE TABLE ch_plugin_migrations (\n"
                               "  applied_at BIGINT NOT NULL,\n"
                               "  PRIMARY KEY (plugin, version))";
 
-/* Version 3 (PostgreSQL): the trigger that notifies deleted participants
- * (ch_pg_notify_trigger, store_pg_notify.c); SQLite: nothing. */
+/* Version 3: PostgreSQL's participants trigger (store_pg_notify.c). */
 static const char sqlite_v3[] = "-- version 3: PostgreSQL only (one host per SQLite file)";
 
-static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3};
-static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger};
+/* Version 4: a room's live messages by sender, from which its unread
+ * counts (store_chat.c) are read once rather than once per participant. */
+static const char both_v4[] =
+    "CREATE INDEX messages_room_live ON messages (room_id, is_deleted, sender_id)";
+
+static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3, both_v4};
+static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger, both_v4};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

@@ -5,7 +5,8 @@
  *
  * One worker thread owns the database handle after open.  The loop
  * thread pushes requests onto a mutex-protected FIFO and signals a
- * condition variable; the worker takes up to batch_max requests, runs
+ * condition variable (once per wake-up of the worker, not per request);
+ * the worker takes up to batch_max requests, runs
  * them in ONE transaction (group commit), each inside its own SAVEPOINT
  * so that a failing request rolls back alone, commits, and hands the
  * batch back through a done list and uv_async_send.  The loop's async
@@ -41,6 +42,7 @@ typedef struct sq {
     uv_async_t async;
     ch_store_req *q_head, *q_tail; /* submitted, waiting (mu) */
     ch_store_req *d_head, *d_tail; /* finished, for the loop (mu) */
+    int idle;                      /* the worker waits, not yet woken (mu) */
     int stopping;                  /* close was asked (mu) */
     int exited;                    /* the worker closed the db and ends (mu) */
     int joined;                    /* loop thread only */
@@ -527,8 +529,10 @@ static void worker(void *arg)
 
     uv_mutex_lock(&e->mu);
     for (;;) {
+        e->idle = 1;
         while (!e->q_head && !e->stopping)
             uv_cond_wait(&e->cond, &e->mu);
+        e->idle = 0;
         if (!e->q_head)
             break;
         batch = take_batch(e);
@@ -597,7 +601,10 @@ static void on_async(uv_async_t *a)
 }
 
 /* Queue req for the worker (the engine owns it until ch_store_done);
- * the lock is held for a list append only. */
+ * the lock is held for a list append only.  Only a worker that waits and
+ * was not woken yet is signalled: one wake-up for all the requests a
+ * loop iteration submits (a running worker takes them when its batch is
+ * done). */
 static void sq_submit(void *self, ch_store_req *req)
 {
     sq *e = self;
@@ -609,7 +616,10 @@ static void sq_submit(void *self, ch_store_req *req)
     else
         e->q_head = req;
     e->q_tail = req;
-    uv_cond_signal(&e->cond);
+    if (e->idle) {
+        e->idle = 0;
+        uv_cond_signal(&e->cond);
+    }
     uv_mutex_unlock(&e->mu);
 }
 

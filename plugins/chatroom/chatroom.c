@@ -11,7 +11,9 @@
  *   - read receipts (read_receipt, bulk_read), never for one's own
  *     messages, and the reader's new unread count sent to their lobby;
  *   - lobby notifications after each committed message, with each
- *     recipient's unread count for the room (store op unread.for_room).
+ *     recipient's unread count for the room (read by message.append in
+ *     its own transaction, "unread": true; store op unread.for_room when
+ *     the result has none).
  *
  * The wire protocol is in README.md next to this file.
  */
@@ -25,7 +27,7 @@
 static void cr_on_read_receipt(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static void cr_on_bulk_read(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static int cr_room_ok(const json_t *room);
-static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out);
+static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
 
 static const cc_handler room_handlers[] = {
     {"chat_message", cc_on_message},
@@ -49,6 +51,7 @@ static const cc_kind chatroom_kind = {
     .handlers = room_handlers,
     .room_ok = cr_room_ok,
     .committed = cr_committed,
+    .append_unread = 1,
 };
 
 /* Rooms of the other plugins (task comments, ads, support) are not
@@ -132,23 +135,16 @@ static int lobby_open(chanhost_conn *c, cc_conn *cc)
 
 /* ---- notifications after a message ---------------------------------------- */
 
-/* The participants' counts: a notification to each one's lobby group,
- * but the sender's.  Counted in the store right after the commit (the
- * call is queued from the append's own callback), so each count is the
- * one this message made. */
-static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                          const json_t *result, json_t *data)
+/* The participants' counts ({"<user id>": n}, borrowed): a notification
+ * (data's "note", borrowed) to each one's lobby group, but the sender's. */
+static void notify_counts(cc_plugin *p, const json_t *counts, const json_t *data)
 {
     json_int_t sender = json_integer_value(json_object_get(data, "sender_id"));
     const char *uid;
     json_t *n, *note;
     char group[CC_GROUP_MAX];
 
-    (void)c;
-    (void)cc;
-    if (status != 0)
-        return;
-    json_object_foreach((json_t *)json_object_get(result, "counts"), uid, n)
+    json_object_foreach((json_t *)counts, uid, n)
     {
         if (strtoll(uid, NULL, 10) == sender)
             continue;
@@ -160,10 +156,24 @@ static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int statu
     }
 }
 
+/* unread.for_room answered (an append without counts in its result):
+ * notify_counts.  Counted right after the commit (the call is queued
+ * from the append's own callback). */
+static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                          const json_t *result, json_t *data)
+{
+    (void)c;
+    (void)cc;
+    if (status == 0)
+        notify_counts(p, json_object_get(result, "counts"), data);
+}
+
 /* A message committed in room: notify the other participants' lobbies
  * (seed 004's private and group forms; target_user is filled in by each
- * recipient's lobby connection). */
-static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out)
+ * recipient's lobby connection) with the counts the append read in its
+ * transaction (result's "unread", so each count is the one this message
+ * made), or else those of an unread.for_room call. */
+static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result)
 {
     json_t *note, *data;
 
@@ -179,6 +189,11 @@ static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out)
                          "room_type", "group", "room_id", json_object_get(room, "id"));
     data = json_pack("{s:o, s:O, s:O}", "note", note, "sender_id", json_object_get(out, "user_id"),
                      "room_id", json_object_get(room, "id"));
+    if (json_is_object(json_object_get(result, "unread"))) {
+        notify_counts(p, json_object_get(result, "unread"), data);
+        json_decref(data);
+        return;
+    }
     cc_call(NULL, p, "unread.for_room", json_pack("{s:O}", "room_id", json_object_get(room, "id")),
             on_recipients, data);
 }

@@ -525,7 +525,7 @@ static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         return;
     p->api->group_send(json_string_value(GET(data, "group")), out);
     if (p->kind->committed)
-        p->kind->committed(p, GET(data, "room"), out);
+        p->kind->committed(p, GET(data, "room"), out, result);
 }
 
 /* The client's client_msg_id as the store's string (*id, new reference;
@@ -572,6 +572,8 @@ void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
                            1);
         if (cmid)
             json_object_set(params, "client_msg_id", cmid);
+        if (p->kind->append_unread)
+            json_object_set_new(params, "unread", json_true());
         data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
                          cc_msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
                          OR_NULL(cc->room));

@@ -68,8 +68,12 @@ typedef struct cc_kind {
     /* May this plugin serve the room (its room.get JSON)?  NULL: any. */
     int (*room_ok)(const json_t *room);
     /* A new message committed (out: its payload as broadcast, room: the
-     * room's JSON); runs even when the sender has left.  May be NULL. */
-    void (*committed)(cc_plugin *p, const json_t *room, const json_t *out);
+     * room's JSON, result: message.append's result; all borrowed); runs
+     * even when the sender has left.  May be NULL. */
+    void (*committed)(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
+    /* Non-zero: the append asks for the room's unread counts in the same
+     * transaction ("unread": true; result "unread", for committed). */
+    int append_unread;
     /* The size of a plugin's per-connection struct that starts with a
      * cc_conn and adds its own fields (cc_attach allocates it zeroed);
      * 0: a plain cc_conn. */

@@ -126,6 +126,43 @@ def test_acked_messages_survive_kill_9(make_host, tmp_path, store_url):
         assert dump and MARKER not in dump
 
 
+def test_group_committed_acks_survive_kill_9(make_host, tmp_path, store_url):
+    """Appends in flight together (group commit: many in one transaction,
+    with the chat plugins' "unread" counts) are each acknowledged only
+    after their commit: every acknowledged one is there after kill -9
+    right after the last acknowledgement, exactly once."""
+    h = probe_host(make_host, tmp_path, store_url)
+    acked = {}
+
+    async def write():
+        async with ws_connect(h.url("/ws/store/")) as ws:
+            p = Probe(ws)
+            room = await room_of(p, "durability:group")
+
+            async def one(i):
+                status, result = await p.call(
+                    "message.append", {"room_id": room, "sender_id": 1 + i % 3, "unread": True,
+                                       "content": f"group {i}", "client_msg_id": f"g{i}"})
+                assert status == 0, result
+                assert not result["duplicate"] and isinstance(result["unread"], dict), result
+                acked[result["id"]] = f"group {i}"
+
+            await asyncio.gather(*(one(i) for i in range(300)))
+            return room
+
+    room = run(write())
+    h.kill()
+    h2 = probe_host(make_host, tmp_path, store_url)
+
+    async def read():
+        async with ws_connect(h2.url("/ws/store/")) as ws:
+            return await history(Probe(ws), room)
+
+    stored = {m["id"]: m["content"] for m in run(read())}
+    assert len(acked) == 300
+    assert stored == acked
+
+
 def healthz(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
         return json.loads(r.read())

@@ -235,7 +235,9 @@ static void test_append_participant(void **state)
 
 /* Idempotent retries at the level of the hooks (PostgreSQL's steps): an
  * id that an earlier attempt of the same request allocated is no
- * duplicate; any other existing id is. */
+ * duplicate; any other existing id is.  With "unread" true, the insert
+ * goes on to the unread step (the third) for a message that is no
+ * duplicate only. */
 static void test_append_retry_hooks(void **state)
 {
     const ch_store_op *op = ch_store_op_find("message.append");
@@ -249,7 +251,7 @@ static void test_append_retry_hooks(void **state)
     (void)state;
     assert_non_null(keys);
     st = ch_store_op_steps(op, CH_STORE_PG, &n);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     req.keys = keys;
     req.ctx = json_object();
     req.params = J("{s:I, s:I, s:s, s:s}", "room_id", I(1), "sender_id", I(2), "content", "hi",
@@ -265,6 +267,22 @@ static void test_append_retry_hooks(void **state)
         assert_int_equal(TRUE(req.result, "duplicate"), other);
         json_decref(rows);
     }
+    json_object_set_new(req.params, "unread", json_true());
+    for (int other = 0; other < 2; other++) {
+        ch_store_req_rewind(&req);
+        rows = J("[{s:I, s:I, s:I}]", "id", I(other ? 70 : 77), "created_at", I(5), "duplicate",
+                 I(1));
+        assert_int_equal(st[1].rows(&req, rows), other ? CH_STEP_DONE : CH_STEP_NEXT);
+        json_decref(rows);
+    }
+    rows = J("[{s:I, s:I}, {s:I, s:I}]", "user_id", I(2), "unread", I(0), "user_id", I(4), "unread",
+             I(3));
+    ch_store_req_rewind(&req);
+    req.result = json_object();
+    assert_int_equal(st[2].rows(&req, rows), CH_STEP_DONE);
+    assert_int_equal(json_integer_value(GET(GET(req.result, "unread"), "4")), 3);
+    assert_int_equal(json_integer_value(GET(GET(req.result, "unread"), "2")), 0);
+    json_decref(rows);
     ch_store_req_rewind(&req);
     json_decref(req.params);
     json_decref(req.ctx);

@@ -1,6 +1,7 @@
 /*
  * test_store_chat.c -- the chat plugins' store operations (host/store/store_chat.c):
- * unread.for_room (listed users, or the participants) and read.mark_room,
+ * unread.for_room (listed users, or the participants), message.append's
+ * counts with "unread": true, and read.mark_room,
  * driven through the public store interface on a real uv loop, once per
  * backend, with the shared fixture of store_fixture.h: a fresh SQLite
  * file, then a fresh PostgreSQL database (the PostgreSQL group fails,
@@ -127,6 +128,42 @@ static void test_unread_of_participants(void **state)
     json_decref(r);
 }
 
+/* message.append with "unread": true answers the participants' counts
+ * read in its own transaction (the new message counted, for all but its
+ * sender), the same as unread.for_room right after; a duplicate, or an
+ * append without it, has none. */
+static void test_append_unread(void **state)
+{
+    chat_fx *x = *state;
+    fx *f = &x->f;
+    json_t *r, *again, *u;
+
+    json_decref(ok(f, "read.mark", J("{s:I, s:[I]}", "user_id", I(2), "message_ids", I(x->m[0]))));
+    r = ok(f, "message.append",
+           J("{s:I, s:I, s:s, s:s, s:b}", "room_id", I(x->room), "sender_id", I(3), "content",
+             "new", "client_msg_id", "u-1", "unread", 1));
+    assert_false(TRUE(r, "duplicate"));
+    assert_int_equal(json_object_size(GET(r, "unread")), 3);
+    assert_int_equal(count_of(GET(r, "unread"), 1), 2); /* m2 and the new one */
+    assert_int_equal(count_of(GET(r, "unread"), 2), 2); /* m1 and the new one */
+    assert_int_equal(count_of(GET(r, "unread"), 3), 3); /* not its own */
+    u = ok(f, "unread.for_room", J("{s:I}", "room_id", I(x->room)));
+    assert_true(json_equal(GET(r, "unread"), GET(u, "counts")));
+    json_decref(u);
+    again = ok(f, "message.append",
+               J("{s:I, s:I, s:s, s:s, s:b}", "room_id", I(x->room), "sender_id", I(3), "content",
+                 "new", "client_msg_id", "u-1", "unread", 1));
+    assert_true(TRUE(again, "duplicate"));
+    assert_int_equal(json_integer_value(GET(again, "id")), json_integer_value(GET(r, "id")));
+    assert_null(GET(again, "unread"));
+    json_decref(again);
+    json_decref(r);
+    r = ok(f, "message.append",
+           J("{s:I, s:I, s:s}", "room_id", I(x->other), "sender_id", I(1), "content", "x"));
+    assert_null(GET(r, "unread"));
+    json_decref(r);
+}
+
 /* Receipts only for this room's messages of others, each once. */
 static void test_mark_room(void **state)
 {
@@ -191,7 +228,7 @@ int main(void)
 {
 #define CT(name) cmocka_unit_test_setup_teardown(name, chat_setup, fx_teardown)
     const struct CMUnitTest tests[] = {CT(test_unread_counts), CT(test_unread_of_participants),
-                                       CT(test_mark_room), CT(test_params)};
+                                       CT(test_append_unread), CT(test_mark_room), CT(test_params)};
 #undef CT
 
     return store_suite_main("store_chat", tests, sizeof tests / sizeof tests[0]);

@@ -308,6 +308,38 @@ static inline json_t *ch_st_ids_of(json_t *rows, const char *col)
     return ids;
 }
 
+/* The unread counts of a room's users (store_chat.c's unread.for_room, and
+ * message.append's last step with "unread": true): for each user u of the
+ * subquery ids (a column uid) and, when $3 = 1, each participant of room
+ * $1, the room's live messages minus u's own minus u's receipts of the
+ * others' live messages (a receipt is unique per message and user, so
+ * this is the number of the others' live messages u has not read).  One
+ * pass over the room's live messages (the index messages_room_live) and
+ * their receipts counts them per sender and per reader for all users at
+ * once (MATERIALIZED: not again per user); columns user_id, unread. */
+#define CH_ST_UNREAD_SQL(ids)                                                                 \
+    "WITH s AS MATERIALIZED (SELECT m.sender_id AS sid, count(*) AS n FROM messages m"        \
+    " WHERE m.room_id = $1 AND m.is_deleted = 0 GROUP BY m.sender_id),"                       \
+    " r AS MATERIALIZED (SELECT x.user_id AS rid, count(*) AS n FROM messages m"              \
+    " CROSS JOIN read_receipts x WHERE m.room_id = $1 AND m.is_deleted = 0"                   \
+    " AND x.message_id = m.id AND x.user_id <> m.sender_id GROUP BY x.user_id)"               \
+    " SELECT u.uid AS user_id, CAST((SELECT coalesce(sum(s.n), 0) FROM s)"                    \
+    " - coalesce((SELECT s.n FROM s WHERE s.sid = u.uid), 0)"                                 \
+    " - coalesce((SELECT r.n FROM r WHERE r.rid = u.uid), 0) AS BIGINT) AS unread FROM (" ids \
+    " UNION SELECT p.user_id FROM participants p WHERE p.room_id = $1 AND $3 = 1) AS u"       \
+    " ORDER BY u.uid"
+
+/* The ids of the JSON array text parameter n, as a column uid. */
+#define CH_ST_SQLITE_IDS(n) "SELECT CAST(value AS BIGINT) AS uid FROM json_each(" n ")"
+#define CH_ST_PG_IDS(n) \
+    "SELECT CAST(v AS BIGINT) AS uid FROM json_array_elements_text(CAST(" n " AS json)) AS v"
+
+/* message.append's unread step (store_ops.c): the bind hook (room_id, no
+ * listed ids, the participants) and the rows hook, which adds
+ * "unread": {"<user id>": n} to the append's result (store_chat.c). */
+json_t *ch_st_bind_append_unread(ch_store_req *req);
+int ch_st_rows_append_unread(ch_store_req *req, json_t *rows);
+
 /* The operations defined in store_export.c (exports, participant and
  * receipt imports), by name: ch_st_schema_op's fallback. */
 const ch_store_op *ch_st_export_op(const char *name);
