@@ -398,20 +398,31 @@ static int h_roles(pctx *c, char **args, int n)
     return 0;
 }
 
-/* layer memory | redis://... | unix://... (TLS is not supported) */
+/* layer memory | URL... where each URL is redis://..., unix://... or
+ * redis-sentinel://... (TLS is not supported); several URLs shard the
+ * layer over those servers, in that order.  Kept as one string, the URLs
+ * separated by single spaces. */
 static int h_layer(pctx *c, char **args, int n)
 {
-    const char *v = args[0];
-    (void)n;
-
-    char err[256];
+    char err[256], *joined = NULL, *end;
+    size_t len = 1;
     ch_rl_url url;
 
-    if (strcmp(v, "memory") != 0 && !has_prefix(v, "redis://") && !has_prefix(v, "unix://"))
-        return report(c, "'%s' is not memory, redis://... or unix://...", v);
-    if (strcmp(v, "memory") != 0 && ch_rl_url_parse(v, &url, err, sizeof err) != 0)
-        return report(c, "%s", err);
-    return take_string(c, &c->cfg->layer, strdup(v));
+    if (n == 1 && strcmp(args[0], "memory") == 0)
+        return take_string(c, &c->cfg->layer, strdup(args[0]));
+    for (int i = 0; i < n; i++) {
+        if (!ch_rl_url_kind(args[i]))
+            return report(c, "'%s' is not %sredis://..., unix://... or redis-sentinel://...",
+                          args[i], n == 1 ? "memory, " : "");
+        if (ch_rl_url_parse(args[i], &url, err, sizeof err) != 0)
+            return n == 1 ? report(c, "%s", err) : report(c, "redis url %d: %s", i + 1, err);
+        len += strlen(args[i]) + 1;
+    }
+    if (!(end = joined = malloc(len)))
+        return report(c, "out of memory");
+    for (int i = 0; i < n; i++)
+        end += sprintf(end, "%s%s", i ? " " : "", args[i]);
+    return take_string(c, &c->cfg->layer, joined);
 }
 
 /* store none | sqlite:PATH | postgresql://... | postgres://...; a relative
@@ -520,7 +531,8 @@ static const directive directives[] = {
     FUNC(allowed_origins, 1, -1, h_origins, "ORIGIN..."),
     FIELD(require_origin, K_BOOL, "yes|no"),
     FUNC(roles, 1, -1, h_roles, "ROLE..."),
-    FUNC(layer, 1, 1, h_layer, "memory | redis://... | unix://..."),
+    FUNC(layer, 1, CH_RL_SERVERS_MAX, h_layer,
+         "memory | URL... (redis://..., unix://..., redis-sentinel://...)"),
     FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
     FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),
     FUNC(plugin_setting, 3, 3, h_plugin_setting, "PLUGIN KEY VALUE"),

@@ -9,10 +9,22 @@
 #include <stddef.h>
 
 #define CH_RL_DEFAULT_PORT 6379
+#define CH_RL_DEFAULT_SENTINEL_PORT 26379
+#define CH_RL_SENTINELS_MAX 8 /* sentinels in one redis-sentinel:// url */
+#define CH_RL_SERVERS_MAX 64  /* urls (shards) in one layer */
+
+/* A sentinel's address. */
+typedef struct ch_rl_sentinel {
+    char host[256];
+    int port;
+} ch_rl_sentinel;
 
 /* A parsed url.  Strings are NUL-terminated copies. */
 typedef struct ch_rl_url {
-    int is_unix;    /* unix:// (path holds the socket) */
+    int is_unix;     /* unix:// (path holds the socket) */
+    int n_sentinels; /* redis-sentinel://: how many sentinels, else 0 */
+    ch_rl_sentinel sentinels[CH_RL_SENTINELS_MAX]; /* asked in this order */
+    char master[128]; /* redis-sentinel://: the master's name */
     char host[256]; /* tcp: host name or address, no [] */
     char path[108]; /* unix: socket path */
     int port;
@@ -22,10 +34,22 @@ typedef struct ch_rl_url {
     char where[300];    /* "host:port" or the path, for logs */
 } ch_rl_url;
 
-/* Parse "redis://[[user]:password@]host[:port][/db]" or
- * "unix:///path[?db=N][&password=P]" (user and password may be
- * percent-encoded).  Returns 0, or -EINVAL with a reason in err naming the
- * part that is wrong (the password is never echoed). */
+/* Parse "redis://[[user]:password@]host[:port][/db]",
+ * "unix:///path[?db=N][&password=P]" or
+ * "redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/master
+ * [/db]" (sentinels default to port 26379; user and password, which are
+ * the master's, may be percent-encoded).  Returns 0, or -EINVAL with a
+ * reason in err naming the part that is wrong (the password is never
+ * echoed). */
 int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen);
+
+/* Non-zero if s starts like one of the urls above (no parsing). */
+int ch_rl_url_kind(const char *s);
+
+/* Parse a layer's servers: 1 .. CH_RL_SERVERS_MAX urls separated by
+ * spaces (the shards, in order).  Returns their number with *out a new
+ * malloc'd array (the caller frees it), or -EINVAL with the reason in err
+ * (naming the url's position when there are several), or -ENOMEM. */
+int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t errlen);
 
 #endif
