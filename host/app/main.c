@@ -25,6 +25,7 @@
 #include "reload.h"
 #include "manage.h"
 #include "plugins.h"
+#include "redis_url.h"
 
 #define DEFAULT_CONFIG "etc/chanhost.conf"
 
@@ -301,8 +302,7 @@ static int check_redis(const ch_config *cfg)
 {
     char msg[512];
 
-    if (!cfg->layer ||
-        (strncmp(cfg->layer, "redis://", 8) != 0 && strncmp(cfg->layer, "unix://", 7) != 0))
+    if (!cfg->layer || !ch_rl_url_kind(cfg->layer))
         return 0;
     if (ch_layer_redis_probe(cfg->layer, msg, sizeof msg) == 0) {
         printf("%s\n", msg);

@@ -97,6 +97,7 @@ static const layer_kind layer_kinds[] = {
     {"memory", memory_make},
     {"redis://", ch_layer_redis_new},
     {"unix://", ch_layer_redis_new},
+    {"redis-sentinel://", ch_layer_redis_new},
 };
 
 static const layer_kind *layer_kind_find(const char *url)
