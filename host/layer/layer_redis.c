@@ -6,6 +6,11 @@
  * membership bookkeeping is in layer_redis_members.c, the two connections
  * in layer_redis_conn.c, the formats (url, names, payload) in
  * layer_redis_codec.c; the payload layout is described in layer_redis.h.
+ * One backend talks to one server (or one Sentinel-managed master); a
+ * layer on several servers has one backend per server under
+ * layer_redis_shards.c, which routes each group and process channel to
+ * its shard, and only the backend of this process's shard subscribes to
+ * its process channel (owns_pchan).
  *
  * Connections.  `pub` carries PUBLISH, ZADD/ZREM/ZCOUNT and PING; `sub`
  * is in subscribe mode (hiredis cannot mix SUBSCRIBE with commands on one

@@ -14,7 +14,7 @@ import asyncio
 
 import pytest
 
-from conftest import chat, healthz, run, ws_connect
+from conftest import chat, config_text, healthz, run, run_chanhost, ws_connect
 from test_redis import (  # noqa: F401  (plugin_dir is a fixture)
     BACK,
     CONNECTED,
@@ -136,3 +136,20 @@ def test_failover_and_messages_flow_again(make_host, plugin_dir, sentinel_setup,
     run(main(), timeout=120)
     for h in (a, b):
         assert healthz(h.port)["layer"]["state"] == "ok"
+
+
+def test_check_asks_the_sentinels(sentinel_setup, tmp_path, plugin_dir):  # noqa: F811
+    master, _, sentinel = sentinel_setup
+    cfg = tmp_path / "sentinel-check.conf"
+    layer = f"layer redis-sentinel://127.0.0.1:{free_port()},127.0.0.1:{sentinel.port}/{MASTER}"
+    cfg.write_text(config_text([layer], plugin_dir=plugin_dir, routes=ROUTES))
+    r = run_chanhost(["--check", "--config", str(cfg)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (f"redis at sentinel:{MASTER} (master 127.0.0.1:{master.port}) reachable, version 7."
+            in r.stdout), r.stdout
+
+    cfg.write_text(config_text([layer.replace(f"/{MASTER}", "/nosuchmaster")], plugin_dir=plugin_dir,
+                               routes=ROUTES))
+    r = run_chanhost(["--check", "--config", str(cfg)])
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert f"sentinel at 127.0.0.1:{sentinel.port} does not know master nosuchmaster" in r.stderr, r.stderr

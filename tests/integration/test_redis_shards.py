@@ -14,7 +14,7 @@ import json
 
 import pytest
 
-from conftest import chat, healthz, recv_json, run, ws_connect
+from conftest import chat, config_text, healthz, recv_json, run, run_chanhost, ws_connect
 from test_redis import (  # noqa: F401  (plugin_dir is a fixture)
     BACK,
     ROUTES,
@@ -186,3 +186,19 @@ def test_one_shard_down_degrades_only_its_groups(servers, three_hosts):
     run(main(), timeout=90)
     for h in three_hosts:
         assert healthz(h.port)["layer"]["state"] == "ok"
+
+
+def test_check_probes_every_shard(servers, tmp_path, plugin_dir):  # noqa: F811
+    cfg = tmp_path / "shards.conf"
+    cfg.write_text(config_text(["layer " + " ".join(s.url for s in servers)], plugin_dir=plugin_dir,
+                               routes=ROUTES))
+    r = run_chanhost(["--check", "--config", str(cfg)])
+    assert r.returncode == 0, r.stdout + r.stderr
+    for s in servers:
+        assert f"redis at 127.0.0.1:{s.port} reachable, version 7." in r.stdout, r.stdout
+
+    servers[1].kill()
+    r = run_chanhost(["--check", "--config", str(cfg)])
+    assert r.returncode != 0, r.stdout + r.stderr
+    assert f"redis at 127.0.0.1:{servers[0].port} reachable" in r.stderr, r.stderr
+    assert f"redis at 127.0.0.1:{servers[1].port} unreachable" in r.stderr, r.stderr
