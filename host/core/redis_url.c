@@ -14,10 +14,11 @@
 
 #include "router.h"
 
-#define URL_HINT                                                                        \
-    "expected redis://[:password@]host[:port][/db], unix:///path/redis.sock?db=N or "   \
+#define URL_HINT                                                                      \
+    "expected redis://[:password@]host[:port][/db], unix:///path/redis.sock?db=N or " \
     "redis-sentinel://host[:port][,host[:port]...]/master[/db]"
-#define SENTINEL_HINT "expected redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
+#define SENTINEL_HINT \
+    "expected redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
 
 static int __attribute__((format(printf, 3, 4)))
 url_err(char *err, size_t errlen, const char *fmt, ...)
@@ -225,7 +226,8 @@ static int parse_sentinel(const char *s, ch_rl_url *u, char *err, size_t errlen)
     int rc;
 
     if (strpbrk(s, "?#"))
-        return url_err(err, errlen, "bad redis url: no query or fragment allowed (" SENTINEL_HINT ")");
+        return url_err(err, errlen,
+                       "bad redis url: no query or fragment allowed (" SENTINEL_HINT ")");
     at = memrchr(s, '@', alen);
     if (at && (rc = parse_userinfo(s, (size_t)(at - s), u, err, errlen)) != 0)
         return rc;
@@ -239,7 +241,8 @@ static int parse_sentinel(const char *s, ch_rl_url *u, char *err, size_t errlen)
     db = strchr(name, '/');
     nlen = db ? (size_t)(db - name) : strlen(name);
     if (nlen == 0 || nlen >= sizeof u->master || memchr(name, ',', nlen) || memchr(name, ' ', nlen))
-        return url_err(err, errlen, "bad redis url: missing or bad master name (" SENTINEL_HINT ")");
+        return url_err(err, errlen,
+                       "bad redis url: missing or bad master name (" SENTINEL_HINT ")");
     snprintf(u->master, sizeof u->master, "%.*s", (int)nlen, name);
     if (db && db[1] && (u->db = (int)number(db + 1, strlen(db + 1), 0, 99999)) < 0)
         return url_err(err, errlen, "bad redis url: database '%s' is not a number", db + 1);

@@ -24,7 +24,7 @@ typedef struct ch_rl_url {
     int is_unix;     /* unix:// (path holds the socket) */
     int n_sentinels; /* redis-sentinel://: how many sentinels, else 0 */
     ch_rl_sentinel sentinels[CH_RL_SENTINELS_MAX]; /* asked in this order */
-    char master[128]; /* redis-sentinel://: the master's name */
+    char master[128];                              /* redis-sentinel://: the master's name */
     char host[256]; /* tcp: host name or address, no [] */
     char path[108]; /* unix: socket path */
     int port;

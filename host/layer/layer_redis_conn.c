@@ -390,8 +390,8 @@ static void rc_lost(ch_rl_conn *c, const char *why)
            c->role, c->url->where, reason, (unsigned long long)delay);
     uv_timer_start(&c->timer, on_rc_timer, delay, 0);
     if (delay)
-        c->backoff_ms =
-            c->backoff_ms * 2 < RC_BACKOFF_MAX_MS ? c->backoff_ms * 2 : RC_BACKOFF_MAX_MS;
+        c->backoff_ms = c->backoff_ms * 2 < RC_BACKOFF_MAX_MS ? c->backoff_ms * 2
+                                                              : RC_BACKOFF_MAX_MS;
     c->on_lost(c, reason);
 }
 
