@@ -21,10 +21,7 @@ typedef struct ch_rl_sentinel {
 
 /* A parsed url.  Strings are NUL-terminated copies. */
 typedef struct ch_rl_url {
-    int is_unix;     /* unix:// (path holds the socket) */
-    int n_sentinels; /* redis-sentinel://: how many sentinels, else 0 */
-    ch_rl_sentinel sentinels[CH_RL_SENTINELS_MAX]; /* asked in this order */
-    char master[128];                              /* redis-sentinel://: the master's name */
+    int is_unix;    /* unix:// (path holds the socket) */
     char host[256]; /* tcp: host name or address, no [] */
     char path[108]; /* unix: socket path */
     int port;
@@ -32,6 +29,11 @@ typedef struct ch_rl_url {
     char user[128];     /* "" if none */
     char password[256]; /* "" if none */
     char where[300];    /* "host:port" or the path, for logs */
+    /* redis-sentinel:// only (n_sentinels 0 otherwise): the sentinels, asked
+     * in this order, and the master's name; where is "sentinel:<master>" */
+    int n_sentinels;
+    ch_rl_sentinel sentinels[CH_RL_SENTINELS_MAX];
+    char master[128];
 } ch_rl_url;
 
 /* Parse "redis://[[user]:password@]host[:port][/db]",
