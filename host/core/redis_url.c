@@ -256,8 +256,22 @@ int ch_rl_url_kind(const char *s)
            !strncmp(s, "redis-sentinel://", 17);
 }
 
-/* The url list[0..len) as the n-th (from 1) of a list, into *u. */
-static int list_item(const char *s, size_t len, int n, ch_rl_url *u, char *err, size_t errlen)
+/* The number of words (separated by spaces or tabs) in s. */
+static int count_words(const char *s)
+{
+    int n = 0;
+
+    while (s && *(s += strspn(s, " \t"))) {
+        n++;
+        s += strcspn(s, " \t");
+    }
+    return n;
+}
+
+/* The url s[0..len) as the n-th (from 1) of a list of several (or not:
+ * then errors do not name its position), into *u. */
+static int list_item(const char *s, size_t len, int n, int several, ch_rl_url *u, char *err,
+                     size_t errlen)
 {
     char one[1024], why[256];
 
@@ -267,14 +281,15 @@ static int list_item(const char *s, size_t len, int n, ch_rl_url *u, char *err, 
         return url_err(err, errlen, "redis url %d is too long", n);
     snprintf(one, sizeof one, "%.*s", (int)len, s);
     if (ch_rl_url_parse(one, u, why, sizeof why) != 0)
-        return url_err(err, errlen, "redis url %d: %s", n, why);
+        return several ? url_err(err, errlen, "redis url %d: %s", n, why)
+                       : url_err(err, errlen, "%s", why);
     return 0;
 }
 
 int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t errlen)
 {
     ch_rl_url *urls = calloc(CH_RL_SERVERS_MAX + 1, sizeof *urls);
-    int n = 0, rc = 0;
+    int n = 0, rc = 0, several = count_words(list) > 1;
 
     *out = NULL;
     if (!urls)
@@ -286,7 +301,7 @@ int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t er
         if (!*list)
             break;
         len = strcspn(list, " \t");
-        rc = list_item(list, len, n + 1, &urls[n], err, errlen);
+        rc = list_item(list, len, n + 1, several, &urls[n], err, errlen);
         n++;
         list += len;
     }

@@ -98,6 +98,9 @@ static void url_list_refused(void **state)
                      -EINVAL);
     assert_null(urls);
     assert_string_equal(err, "redis url 2: bad redis url: port '0' is not a number in 1..65535");
+    /* one url alone: the parser's reason, no position */
+    assert_int_equal(ch_rl_url_list_parse(" redis://b:0 ", &urls, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "bad redis url: port '0' is not a number in 1..65535");
     assert_int_equal(ch_rl_url_list_parse("  ", &urls, err, sizeof err), -EINVAL);
     assert_string_equal(err, "no redis url");
     assert_non_null(many);
