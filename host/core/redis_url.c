@@ -1,7 +1,8 @@
 /*
  * redis_url.c -- owns the syntax of the Redis channel layer's url: the
  * parser behind both the config check (config.c) and the Redis backend
- * (layer/layer_redis*.c).  Pure: no I/O.  Includes core headers only.
+ * (layer/layer_redis*.c), including sentinel urls and the space-separated
+ * list of a sharded layer.  Pure: no I/O.  Includes core headers only.
  */
 #include "redis_url.h"
 
@@ -13,7 +14,11 @@
 
 #include "router.h"
 
-#define URL_HINT "expected redis://[:password@]host[:port][/db] or unix:///path/redis.sock?db=N"
+#define URL_HINT                                                                      \
+    "expected redis://[:password@]host[:port][/db], unix:///path/redis.sock?db=N or " \
+    "redis-sentinel://host[:port][,host[:port]...]/master[/db]"
+#define SENTINEL_HINT \
+    "expected redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
 
 static int __attribute__((format(printf, 3, 4)))
 url_err(char *err, size_t errlen, const char *fmt, ...)
@@ -74,8 +79,10 @@ static int parse_userinfo(const char *s, size_t n, ch_rl_url *u, char *err, size
     return 0;
 }
 
-/* "host[:port]" or "[v6][:port]" of a redis:// url. */
-static int parse_hostport(const char *s, size_t n, ch_rl_url *u, char *err, size_t errlen)
+/* "host[:port]" or "[v6][:port]" of a redis:// url (or of one sentinel)
+ * into host (hostlen bytes) and *port (defport if absent). */
+static int parse_hostport(const char *s, size_t n, char *hostout, size_t hostlen, int *portout,
+                          int defport, char *err, size_t errlen)
 {
     const char *end = s + n, *port = NULL, *host;
     size_t hlen;
@@ -95,14 +102,23 @@ static int parse_hostport(const char *s, size_t n, ch_rl_url *u, char *err, size
         host = s;
         port = colon ? colon + 1 : NULL;
     }
-    if (hlen == 0 || hlen >= sizeof u->host)
+    if (hlen == 0 || hlen >= hostlen)
         return url_err(err, errlen, "bad redis url: missing or too long host (" URL_HINT ")");
-    snprintf(u->host, sizeof u->host, "%.*s", (int)hlen, host);
-    u->port = CH_RL_DEFAULT_PORT;
-    if (port && (u->port = (int)number(port, (size_t)(end - port), 1, 65535)) < 0)
+    snprintf(hostout, hostlen, "%.*s", (int)hlen, host);
+    *portout = defport;
+    if (port && (*portout = (int)number(port, (size_t)(end - port), 1, 65535)) < 0)
         return url_err(err, errlen, "bad redis url: port '%.*s' is not a number in 1..65535",
                        (int)(end - port), port);
     return 0;
+}
+
+/* "host:port" or "[v6]:port" into out. */
+static void format_where(char *out, size_t outlen, const char *host, int port)
+{
+    if (strchr(host, ':'))
+        snprintf(out, outlen, "[%s]:%d", host, port);
+    else
+        snprintf(out, outlen, "%s:%d", host, port);
 }
 
 /* redis://[[user]:password@]host[:port][/db] */
@@ -121,14 +137,12 @@ static int parse_tcp(const char *s, ch_rl_url *u, char *err, size_t errlen)
         alen -= (size_t)(at + 1 - s);
         s = at + 1;
     }
-    if ((rc = parse_hostport(s, alen, u, err, errlen)) != 0)
+    if ((rc = parse_hostport(s, alen, u->host, sizeof u->host, &u->port, CH_RL_DEFAULT_PORT, err,
+                             errlen)) != 0)
         return rc;
     if (slash && slash[1] && (u->db = (int)number(slash + 1, strlen(slash + 1), 0, 99999)) < 0)
         return url_err(err, errlen, "bad redis url: database '%s' is not a number", slash + 1);
-    if (strchr(u->host, ':'))
-        snprintf(u->where, sizeof u->where, "[%s]:%d", u->host, u->port);
-    else
-        snprintf(u->where, sizeof u->where, "%s:%d", u->host, u->port);
+    format_where(u->where, sizeof u->where, u->host, u->port);
     return 0;
 }
 
@@ -180,6 +194,127 @@ static int parse_unix(const char *s, ch_rl_url *u, char *err, size_t errlen)
     return 0;
 }
 
+/* The comma-separated sentinels s[0..n) of a redis-sentinel:// url. */
+static int parse_sentinels(const char *s, size_t n, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *end = s + n;
+
+    while (s <= end) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        size_t len = comma ? (size_t)(comma - s) : (size_t)(end - s);
+        ch_rl_sentinel *t = &u->sentinels[u->n_sentinels];
+        int rc;
+
+        if (u->n_sentinels == CH_RL_SENTINELS_MAX)
+            return url_err(err, errlen, "bad redis url: more than %d sentinels",
+                           CH_RL_SENTINELS_MAX);
+        rc = parse_hostport(s, len, t->host, sizeof t->host, &t->port, CH_RL_DEFAULT_SENTINEL_PORT,
+                            err, errlen);
+        if (rc != 0)
+            return rc;
+        u->n_sentinels++;
+        s += len + 1;
+    }
+    return 0;
+}
+
+/* redis-sentinel://[[user]:password@]host[:port][,...]/master[/db] */
+static int parse_sentinel(const char *s, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *slash = strchr(s, '/'), *at, *name, *db;
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s), nlen;
+    int rc;
+
+    if (strpbrk(s, "?#"))
+        return url_err(err, errlen,
+                       "bad redis url: no query or fragment allowed (" SENTINEL_HINT ")");
+    at = memrchr(s, '@', alen);
+    if (at && (rc = parse_userinfo(s, (size_t)(at - s), u, err, errlen)) != 0)
+        return rc;
+    if (at) {
+        alen -= (size_t)(at + 1 - s);
+        s = at + 1;
+    }
+    if ((rc = parse_sentinels(s, alen, u, err, errlen)) != 0)
+        return rc;
+    name = slash ? slash + 1 : "";
+    db = strchr(name, '/');
+    nlen = db ? (size_t)(db - name) : strlen(name);
+    if (nlen == 0 || nlen >= sizeof u->master || memchr(name, ',', nlen) || memchr(name, ' ', nlen))
+        return url_err(err, errlen,
+                       "bad redis url: missing or bad master name (" SENTINEL_HINT ")");
+    snprintf(u->master, sizeof u->master, "%.*s", (int)nlen, name);
+    if (db && db[1] && (u->db = (int)number(db + 1, strlen(db + 1), 0, 99999)) < 0)
+        return url_err(err, errlen, "bad redis url: database '%s' is not a number", db + 1);
+    snprintf(u->where, sizeof u->where, "sentinel:%s", u->master);
+    return 0;
+}
+
+int ch_rl_url_kind(const char *s)
+{
+    return !strncmp(s, "redis://", 8) || !strncmp(s, "unix://", 7) ||
+           !strncmp(s, "redis-sentinel://", 17);
+}
+
+/* The number of words (separated by spaces or tabs) in s. */
+static int count_words(const char *s)
+{
+    int n = 0;
+
+    while (s && *(s += strspn(s, " \t"))) {
+        n++;
+        s += strcspn(s, " \t");
+    }
+    return n;
+}
+
+/* The url s[0..len) as the n-th (from 1) of a list of several (or not:
+ * then errors do not name its position), into *u. */
+static int list_item(const char *s, size_t len, int n, int several, ch_rl_url *u, char *err,
+                     size_t errlen)
+{
+    char one[1024], why[256];
+
+    if (n > CH_RL_SERVERS_MAX)
+        return url_err(err, errlen, "more than %d redis servers", CH_RL_SERVERS_MAX);
+    if (len >= sizeof one)
+        return url_err(err, errlen, "redis url %d is too long", n);
+    snprintf(one, sizeof one, "%.*s", (int)len, s);
+    if (ch_rl_url_parse(one, u, why, sizeof why) != 0)
+        return several ? url_err(err, errlen, "redis url %d: %s", n, why)
+                       : url_err(err, errlen, "%s", why);
+    return 0;
+}
+
+int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t errlen)
+{
+    ch_rl_url *urls = calloc(CH_RL_SERVERS_MAX + 1, sizeof *urls);
+    int n = 0, rc = 0, several = count_words(list) > 1;
+
+    *out = NULL;
+    if (!urls)
+        return -ENOMEM;
+    while (list && rc == 0) {
+        size_t len;
+
+        list += strspn(list, " \t");
+        if (!*list)
+            break;
+        len = strcspn(list, " \t");
+        rc = list_item(list, len, n + 1, several, &urls[n], err, errlen);
+        n++;
+        list += len;
+    }
+    if (rc == 0 && n == 0)
+        rc = url_err(err, errlen, "no redis url");
+    if (rc != 0) {
+        free(urls);
+        return rc;
+    }
+    *out = urls;
+    return n;
+}
+
 int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -189,6 +324,8 @@ int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
         return parse_tcp(url + 8, out, err, errlen);
     if (!strncmp(url, "unix://", 7))
         return parse_unix(url + 7, out, err, errlen);
+    if (!strncmp(url, "redis-sentinel://", 17))
+        return parse_sentinel(url + 17, out, err, errlen);
     return url_err(err, errlen, "'%.16s...' is not a redis url (" URL_HINT ")", url);
 }
 

@@ -98,6 +98,7 @@ static const layer_kind layer_kinds[] = {
     {"memory", memory_make},
     {"redis://", ch_layer_redis_new},
     {"unix://", ch_layer_redis_new},
+    {"redis-sentinel://", ch_layer_redis_new},
     {"channels_redis://", ch_layer_cr_new},
     {"channels_redis+unix://", ch_layer_cr_new},
 };

@@ -324,6 +324,7 @@ int ch_layer_cr_new(ch_layer *l, const char *url, const ch_layer_backend **ops, 
     ch_layer_process_id(l, hex);
     snprintf(b->cr->own, sizeof b->cr->own, "specific.%s!", hex);
     snprintf(b->pkey, sizeof b->pkey, "%s%s", b->cr->opts.prefix, b->cr->own);
+    b->owns_pchan = 1;
     ch_rl_backend_start(b, l);
     *ops = &cr_ops;
     *self = b;

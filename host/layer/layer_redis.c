@@ -6,6 +6,11 @@
  * membership bookkeeping is in layer_redis_members.c, the two connections
  * in layer_redis_conn.c, the formats (url, names, payload) in
  * layer_redis_codec.c; the payload layout is described in layer_redis.h.
+ * One backend talks to one server (or one Sentinel-managed master); a
+ * layer on several servers has one backend per server under
+ * layer_redis_shards.c, which routes each group and process channel to
+ * its shard, and only the backend of this process's shard subscribes to
+ * its process channel (owns_pchan).
  *
  * Connections.  `pub` carries PUBLISH, ZADD/ZREM/ZCOUNT and PING; `sub`
  * is in subscribe mode (hiredis cannot mix SUBSCRIBE with commands on one
@@ -85,15 +90,7 @@ struct ch_rl_qitem {
     size_t len;
 };
 
-static ch_rl_backend *live; /* every backend, for the getters */
-
-static ch_rl_backend *find_live(const ch_layer *l)
-{
-    for (ch_rl_backend *b = live; b; b = b->next_live)
-        if (b->l == l)
-            return b;
-    return NULL;
-}
+static ch_rl_backend *live; /* every backend (shard), for the getters */
 
 /* A command's length, carried in hiredis's privdata (no allocation). */
 static void *len_tag(size_t len)
@@ -144,8 +141,8 @@ static void rl_update(ch_rl_backend *b)
     b->st.down_ms += now - b->down_since;
     b->warned = 0;
     if (!b->ever_up)
-        ch_log(CH_LOG_INFO, "channel layer: redis at %s connected; process channel %s",
-               b->url.where, b->pkey);
+        ch_log(CH_LOG_INFO, "channel layer: redis at %s connected%s%s", b->url.where,
+               b->owns_pchan ? "; process channel " : "", b->owns_pchan ? b->pkey : "");
     else
         ch_log(CH_LOG_INFO,
                "channel layer: redis at %s back after %.1f s; resubscribed %zu "
@@ -544,29 +541,27 @@ static void rl_timer_init(ch_rl_backend *b, uv_timer_t *t)
 
 int ch_layer_redis_url_check(const char *url, char *err, size_t errlen)
 {
-    ch_rl_url u;
+    ch_rl_url *urls;
+    int n = ch_rl_url_list_parse(url, &urls, err, errlen);
 
-    return ch_rl_url_parse(url, &u, err, errlen);
+    free(urls);
+    return n < 0 ? n : 0;
 }
 
-/* Parse the url, set up the state and start both connections; Redis being
- * down is not an error.  The layer frees the result through ops->destroy. */
-int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
-                       char *err, size_t errlen)
+/* Set up one backend on url (copied) and start both connections; Redis
+ * being down is not an error.  The layer frees it through ops->destroy. */
+int ch_rl_backend_new(ch_layer *l, const ch_rl_url *url, int owns_pchan,
+                      const ch_layer_backend **ops, ch_rl_backend **out)
 {
     ch_rl_backend *b = calloc(1, sizeof *b);
-    int rc;
 
     if (!b)
         return -ENOMEM;
-    rc = ch_rl_url_parse(url, &b->url, err, errlen);
-    if (rc < 0) {
-        free(b);
-        return rc;
-    }
+    b->url = *url;
+    b->owns_pchan = owns_pchan ? 1 : 0;
     ch_rl_backend_start(b, l);
     *ops = &redis_ops;
-    *self = b;
+    *out = b;
     return 0;
 }
 
@@ -593,26 +588,69 @@ void ch_rl_backend_start(ch_rl_backend *b, ch_layer *l)
                      on_conn_lost);
 }
 
+/* Parse the urls: one makes one backend, several the sharded backend
+ * (layer_redis_shards.c) over one backend each. */
+int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
+                       char *err, size_t errlen)
+{
+    ch_rl_url *urls;
+    ch_rl_backend *b = NULL;
+    int n = ch_rl_url_list_parse(url, &urls, err, errlen), rc;
+
+    if (n < 0)
+        return n;
+    if (n > 1) {
+        rc = ch_rl_shards_new(l, urls, n, ops, self);
+    } else {
+        rc = ch_rl_backend_new(l, &urls[0], 1, ops, &b);
+        *self = b;
+    }
+    free(urls);
+    return rc;
+}
+
 size_t ch_layer_group_size_global(ch_layer *l, const char *group)
 {
-    ch_rl_backend *b = find_live(l);
-    ch_rl_group *g = b && group ? ch_hmap_get(&b->groups, group) : NULL;
     size_t local = ch_layer_group_size(l, group);
 
-    return g && g->global > local ? (size_t)g->global : local;
+    for (ch_rl_backend *b = live; b && group; b = b->next_live) {
+        ch_rl_group *g = b->l == l ? ch_hmap_get(&b->groups, group) : NULL;
+
+        if (g)
+            return g->global > local ? (size_t)g->global : local;
+    }
+    return local;
+}
+
+/* Add b's counters to *out (a sharded layer has one backend per shard):
+ * sums, and the slowest PING. */
+static void stats_add(const ch_rl_backend *b, ch_layer_redis_stats *out)
+{
+    out->published += b->st.published;
+    out->received += b->st.received;
+    out->delivered += b->st.delivered;
+    out->reconnects += b->pub.reconnects + b->sub.reconnects;
+    out->dropped += b->st.dropped;
+    out->unconfirmed += b->st.unconfirmed;
+    out->down_ms += b->st.down_ms + (b->up ? 0 : uv_now(b->loop) - b->down_since);
+    out->buffered += b->qcount;
+    out->buffered_bytes += b->qbytes;
+    out->malformed += b->st.malformed;
+    out->over_capacity += b->st.over_capacity;
+    if (b->st.latency_us > out->latency_us)
+        out->latency_us = b->st.latency_us;
 }
 
 int ch_layer_redis_stats_get(const ch_layer *l, ch_layer_redis_stats *out)
 {
-    const ch_rl_backend *b = find_live(l);
+    int found = 0;
 
-    if (!b)
-        return -1;
-    *out = b->st;
-    out->reconnects = b->pub.reconnects + b->sub.reconnects;
-    if (!b->up)
-        out->down_ms += uv_now(b->loop) - b->down_since;
-    out->buffered = b->qcount;
-    out->buffered_bytes = b->qbytes;
-    return 0;
+    memset(out, 0, sizeof *out);
+    out->latency_us = -1;
+    for (const ch_rl_backend *b = live; b; b = b->next_live)
+        if (b->l == l) {
+            stats_add(b, out);
+            found = 1;
+        }
+    return found ? 0 : -1;
 }
