@@ -407,38 +407,18 @@ static int h_roles(pctx *c, char **args, int n)
 }
 
 /* layer memory | URL... where each URL is redis://..., unix://... or
- * redis-sentinel://... (TLS is not supported); several URLs shard the
- * layer over those servers, in that order; or one channels_redis[+unix]://
- * url.  Kept as one string, the URLs separated by single spaces. */
+ * redis-sentinel://..., or each is channels_redis[+unix|+sentinel]://...
+ * (TLS is not supported); several URLs shard the layer over those
+ * servers, in that order (core/redis_url.c checks them).  Kept as one
+ * string, the URLs separated by single spaces. */
 static int h_layer(pctx *c, char **args, int n)
 {
-    char err[256], *joined = NULL, *end;
-    size_t len = 1;
-    ch_rl_url url;
-    ch_cr_opts cro;
+    char err[256], *joined;
 
     if (n == 1 && strcmp(args[0], "memory") == 0)
         return take_string(c, &c->cfg->layer, strdup(args[0]));
-    if (n == 1 && (has_prefix(args[0], "channels_redis://") ||
-                   has_prefix(args[0], "channels_redis+unix://"))) {
-        if (ch_cr_url_parse(args[0], &url, &cro, err, sizeof err) != 0)
-            return report(c, "%s", err);
-        return take_string(c, &c->cfg->layer, strdup(args[0]));
-    }
-    for (int i = 0; i < n; i++) {
-        if (!ch_rl_url_kind(args[i]))
-            return report(c,
-                          "'%s' is not %sredis://..., unix://..., redis-sentinel://... or "
-                          "channels_redis://...",
-                          args[i], n == 1 ? "memory, " : "");
-        if (ch_rl_url_parse(args[i], &url, err, sizeof err) != 0)
-            return n == 1 ? report(c, "%s", err) : report(c, "redis url %d: %s", i + 1, err);
-        len += strlen(args[i]) + 1;
-    }
-    if (!(end = joined = malloc(len)))
-        return report(c, "out of memory");
-    for (int i = 0; i < n; i++)
-        end += sprintf(end, "%s%s", i ? " " : "", args[i]);
+    if (!(joined = ch_rl_layer_value(args, n, err, sizeof err)))
+        return report(c, "%s", err);
     return take_string(c, &c->cfg->layer, joined);
 }
 

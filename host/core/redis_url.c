@@ -269,27 +269,42 @@ static int count_words(const char *s)
 }
 
 /* The url s[0..len) as the n-th (from 1) of a list of several (or not:
- * then errors do not name its position), into *u. */
-static int list_item(const char *s, size_t len, int n, int several, ch_rl_url *u, char *err,
-                     size_t errlen)
+ * then errors do not name its position), into *u; a channels_redis url
+ * (o not NULL) with its settings into *o. */
+static int list_item(const char *s, size_t len, int n, int several, ch_rl_url *u, ch_cr_opts *o,
+                     char *err, size_t errlen)
 {
+    const char *what = o ? "channels_redis url" : "redis url";
     char one[1024], why[256];
+    int rc;
 
     if (n > CH_RL_SERVERS_MAX)
         return url_err(err, errlen, "more than %d redis servers", CH_RL_SERVERS_MAX);
     if (len >= sizeof one)
-        return url_err(err, errlen, "redis url %d is too long", n);
+        return url_err(err, errlen, "%s %d is too long", what, n);
     snprintf(one, sizeof one, "%.*s", (int)len, s);
-    if (ch_rl_url_parse(one, u, why, sizeof why) != 0)
-        return several ? url_err(err, errlen, "redis url %d: %s", n, why)
+    rc = o ? ch_cr_url_parse(one, u, o, why, sizeof why) : ch_rl_url_parse(one, u, why, sizeof why);
+    if (rc != 0)
+        return several ? url_err(err, errlen, "%s %d: %s", what, n, why)
                        : url_err(err, errlen, "%s", why);
     return 0;
 }
 
-int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t errlen)
+/* Non-zero if two channels_redis urls' settings differ. */
+static int opts_differ(const ch_cr_opts *a, const ch_cr_opts *b)
+{
+    return strcmp(a->prefix, b->prefix) != 0 || a->capacity != b->capacity ||
+           a->expiry_s != b->expiry_s || a->group_expiry_s != b->group_expiry_s;
+}
+
+/* The list parser behind ch_rl_url_list_parse (opts NULL) and
+ * ch_cr_url_list_parse (every url's settings must equal the first's,
+ * which go into *opts). */
+static int url_list(const char *list, ch_rl_url **out, ch_cr_opts *opts, char *err, size_t errlen)
 {
     ch_rl_url *urls = calloc(CH_RL_SERVERS_MAX + 1, sizeof *urls);
     int n = 0, rc = 0, several = count_words(list) > 1;
+    ch_cr_opts o;
 
     *out = NULL;
     if (!urls)
@@ -301,7 +316,13 @@ int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t er
         if (!*list)
             break;
         len = strcspn(list, " \t");
-        rc = list_item(list, len, n + 1, several, &urls[n], err, errlen);
+        rc = list_item(list, len, n + 1, several, &urls[n], opts ? (n ? &o : opts) : NULL, err,
+                       errlen);
+        if (rc == 0 && opts && n && opts_differ(&o, opts))
+            rc = url_err(err, errlen,
+                         "channels_redis url %d: prefix, capacity, expiry and group_expiry must "
+                         "be those of url 1",
+                         n + 1);
         n++;
         list += len;
     }
@@ -313,6 +334,17 @@ int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t er
     }
     *out = urls;
     return n;
+}
+
+int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t errlen)
+{
+    return url_list(list, out, NULL, err, errlen);
+}
+
+int ch_cr_url_list_parse(const char *list, ch_rl_url **out, ch_cr_opts *opts, char *err,
+                         size_t errlen)
+{
+    return url_list(list, out, opts, err, errlen);
 }
 
 int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
@@ -333,7 +365,8 @@ int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
 
 #define CR_HINT                                                                                  \
     "expected channels_redis://[:password@]host[:port][/db][?prefix=asgi&capacity=100&expiry=60" \
-    "&group_expiry=86400] or channels_redis+unix:///path/redis.sock?db=N&..."
+    "&group_expiry=86400], channels_redis+unix:///path/redis.sock?db=N&... or "                  \
+    "channels_redis+sentinel://host[:port][,host[:port]...]/master[/db][?...]"
 
 /* One "name=value" of a channels_redis query: a layer setting into opts,
  * or (unix only) a connection parameter appended to conn.  Returns 0 or
@@ -374,11 +407,18 @@ static int cr_param(const char *p, size_t n, ch_cr_opts *o, int is_unix, char *c
     return 0;
 }
 
+int ch_cr_url_kind(const char *s)
+{
+    return !strncmp(s, "channels_redis://", 17) || !strncmp(s, "channels_redis+unix://", 22) ||
+           !strncmp(s, "channels_redis+sentinel://", 26);
+}
+
 int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err, size_t errlen)
 {
-    static const char tcp[] = "channels_redis://", unx[] = "channels_redis+unix://";
+    static const char tcp[] = "channels_redis://", unx[] = "channels_redis+unix://",
+                      sen[] = "channels_redis+sentinel://";
     char conn[1024];
-    const char *rest, *q;
+    const char *rest, *q, *scheme = "redis://";
     int is_unix;
 
     memset(opts, 0, sizeof *opts);
@@ -387,16 +427,23 @@ int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err
     opts->expiry_s = 60;
     opts->group_expiry_s = 86400;
     memset(out, 0, sizeof *out);
-    if (!url || (strncmp(url, tcp, sizeof tcp - 1) && strncmp(url, unx, sizeof unx - 1)))
+    if (!url || !ch_cr_url_kind(url))
         return url_err(err, errlen, "'%.24s...' is not a channels_redis url (" CR_HINT ")",
                        url ? url : "");
     is_unix = strncmp(url, unx, sizeof unx - 1) == 0;
-    rest = url + (is_unix ? sizeof unx : sizeof tcp) - 1;
+    rest = url + sizeof tcp - 1;
+    if (is_unix) {
+        rest = url + sizeof unx - 1;
+        scheme = "unix://";
+    } else if (!strncmp(url, sen, sizeof sen - 1)) {
+        rest = url + sizeof sen - 1;
+        scheme = "redis-sentinel://";
+    }
     q = strchr(rest, '?');
-    if (strlen(rest) + 8 >= sizeof conn)
+    if (strlen(rest) + 20 >= sizeof conn)
         return url_err(err, errlen, "bad channels_redis url: too long");
-    snprintf(conn, sizeof conn, "%s%.*s", is_unix ? "unix://" : "redis://",
-             (int)(q ? (size_t)(q - rest) : strlen(rest)), rest);
+    snprintf(conn, sizeof conn, "%s%.*s", scheme, (int)(q ? (size_t)(q - rest) : strlen(rest)),
+             rest);
     while (q && q[1]) {
         const char *p = q + 1, *amp = strchr(p, '&');
         size_t n = amp ? (size_t)(amp - p) : strlen(p);
@@ -407,4 +454,45 @@ int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err
         q = amp;
     }
     return ch_rl_url_parse(conn, out, err, errlen);
+}
+
+/* ---- the layer directive ---------------------------------------------- */
+
+char *ch_rl_layer_value(char **args, int n, char *err, size_t errlen)
+{
+    int cr = n > 0 && ch_cr_url_kind(args[0]);
+    size_t len = 1;
+    char *joined, *end;
+    ch_rl_url *urls;
+    ch_cr_opts o;
+
+    for (int i = 0; i < n; i++) {
+        if (!ch_rl_url_kind(args[i]) && !ch_cr_url_kind(args[i])) {
+            url_err(err, errlen,
+                    "'%s' is not %sredis://..., unix://..., redis-sentinel://... or "
+                    "channels_redis://...",
+                    args[i], n == 1 ? "memory, " : "");
+            return NULL;
+        }
+        if (ch_cr_url_kind(args[i]) != cr) {
+            url_err(err, errlen, "url %d: channels_redis urls and redis urls cannot be mixed",
+                    i + 1);
+            return NULL;
+        }
+        len += strlen(args[i]) + 1;
+    }
+    if (!(end = joined = malloc(len))) {
+        url_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        end += sprintf(end, "%s%s", i ? " " : "", args[i]);
+    n = cr ? ch_cr_url_list_parse(joined, &urls, &o, err, errlen)
+           : ch_rl_url_list_parse(joined, &urls, err, errlen);
+    free(urls);
+    if (n < 0) {
+        free(joined);
+        return NULL;
+    }
+    return joined;
 }

@@ -63,11 +63,29 @@ typedef struct ch_cr_opts {
     unsigned group_expiry_s;
 } ch_cr_opts;
 
-/* Parse "channels_redis://[[user]:password@]host[:port][/db][?k=v&...]" or
- * "channels_redis+unix:///path[?db=N&password=P&k=v...]" where k is prefix,
+/* Parse "channels_redis://[[user]:password@]host[:port][/db][?k=v&...]",
+ * "channels_redis+unix:///path[?db=N&password=P&k=v...]" or
+ * "channels_redis+sentinel://[[user]:password@]host[:port][,...]/master
+ * [/db][?k=v&...]" (the redis-sentinel:// url's parts) where k is prefix,
  * capacity, expiry or group_expiry: the connection into *out as
  * ch_rl_url_parse does, the settings into *opts (defaults for those not
  * given).  Returns 0 or -EINVAL with a reason in err. */
 int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err, size_t errlen);
+
+/* Non-zero if s starts like a channels_redis url (no parsing). */
+int ch_cr_url_kind(const char *s);
+
+/* ch_rl_url_list_parse for channels_redis urls (the shards of a layer
+ * shared with channels_redis, in its `hosts` order): every url's settings
+ * must be the same; they go into *opts. */
+int ch_cr_url_list_parse(const char *list, ch_rl_url **out, ch_cr_opts *opts, char *err,
+                         size_t errlen);
+
+/* The layer directive's urls args[0..n) (borrowed; "memory" is the
+ * caller's): all Redis urls (redis://, unix://, redis-sentinel://) or all
+ * channels_redis urls, each well-formed.  Returns them joined by single
+ * spaces (malloc'd, the caller frees it), or NULL with the reason in err
+ * (naming the url's position when there are several). */
+char *ch_rl_layer_value(char **args, int n, char *err, size_t errlen);
 
 #endif

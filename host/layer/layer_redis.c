@@ -83,12 +83,22 @@
 #define RL_QUEUE_BYTES ((size_t)1 << 20)
 #define RL_PENDING_MAX ((size_t)4 << 20)
 
-/* A PUBLISH waiting for Redis: the whole command, malloc'd. */
+/* A PUBLISH waiting for Redis: the whole command, malloc'd; fn (with
+ * arg, its own) takes the reply of a command sent for its answer. */
 struct ch_rl_qitem {
     ch_rl_qitem *next;
     char *cmd;
     size_t len;
+    ch_rl_reply_fn fn;
+    void *arg;
 };
+
+/* A command sent for its answer, in flight: hiredis's privdata. */
+typedef struct rl_waiter {
+    size_t len;
+    ch_rl_reply_fn fn;
+    void *arg;
+} rl_waiter;
 
 static ch_rl_backend *live; /* every backend (shard), for the getters */
 
@@ -175,6 +185,19 @@ static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
     ch_rl_pub_done(b, tag_len(privdata));
 }
 
+/* The answer to a command sent with a reply handler (NULL when its
+ * connection went): to the handler, which frees its arg. */
+static void on_waiter_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ch_rl_backend *b = ((ch_rl_conn *)ac->data)->owner;
+    rl_waiter *w = privdata;
+    size_t len = w->len;
+
+    w->fn(b, r, w->arg);
+    free(w);
+    ch_rl_pub_done(b, len);
+}
+
 static void on_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ch_rl_backend *b = ((ch_rl_conn *)ac->data)->owner;
@@ -238,13 +261,24 @@ static void send_ping(ch_rl_backend *b)
     }
 }
 
-/* Hand one formatted PUBLISH to hiredis.  Returns 0 or -1. */
-static int publish_now(ch_rl_backend *b, const char *cmd, size_t len)
+/* Hand one formatted PUBLISH (or, with fn, a command whose answer fn
+ * takes, with arg) to hiredis.  Returns 0, or -1 with arg still the
+ * caller's. */
+static int publish_now(ch_rl_backend *b, const char *cmd, size_t len, ch_rl_reply_fn fn, void *arg)
 {
-    if (!b->pub.ac ||
-        redisAsyncFormattedCommand(b->pub.ac, on_publish_reply, len_tag(len), cmd, len) != REDIS_OK)
+    rl_waiter *w = NULL;
+
+    if (!b->pub.ac || (fn && !(w = malloc(sizeof *w))))
         return -1;
-    b->st.published++;
+    if (w)
+        *w = (rl_waiter){len, fn, arg};
+    if (redisAsyncFormattedCommand(b->pub.ac, w ? on_waiter_reply : on_publish_reply,
+                                   w ? (void *)w : len_tag(len), cmd, len) != REDIS_OK) {
+        free(w);
+        return -1;
+    }
+    if (!fn)
+        b->st.published++;
     pub_sent(b, len);
     return 0;
 }
@@ -255,7 +289,7 @@ static void queue_flush(ch_rl_backend *b)
     while (b->qhead && ch_rl_pub_open(b)) {
         ch_rl_qitem *q = b->qhead;
 
-        if (publish_now(b, q->cmd, q->len) != 0)
+        if (publish_now(b, q->cmd, q->len, q->fn, q->arg) != 0)
             return;
         b->qhead = q->next;
         if (!b->qhead)
@@ -281,8 +315,8 @@ void ch_rl_pub_done(ch_rl_backend *b, size_t len)
 }
 
 /* Keep cmd (malloc'd, len bytes) for later, or drop it if the buffer is
- * full.  Takes cmd in both cases. */
-static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
+ * full (fn then gets no reply).  Takes cmd and arg in both cases. */
+static void queue_push(ch_rl_backend *b, char *cmd, size_t len, ch_rl_reply_fn fn, void *arg)
 {
     ch_rl_qitem *q = NULL;
 
@@ -292,11 +326,15 @@ static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
         b->st.dropped++;
         b->outage_dropped++;
         free(cmd);
+        if (fn)
+            fn(b, NULL, arg);
         return;
     }
     q->next = NULL;
     q->cmd = cmd;
     q->len = len;
+    q->fn = fn;
+    q->arg = arg;
     if (b->qtail)
         b->qtail->next = q;
     else
@@ -306,12 +344,17 @@ static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
     b->qbytes += len;
 }
 
-void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len)
+void ch_rl_send_formatted_fn(ch_rl_backend *b, char *cmd, size_t len, ch_rl_reply_fn fn, void *arg)
 {
-    if (!b->qhead && ch_rl_pub_open(b) && publish_now(b, cmd, len) == 0)
+    if (!b->qhead && ch_rl_pub_open(b) && publish_now(b, cmd, len, fn, arg) == 0)
         free(cmd);
     else
-        queue_push(b, cmd, len);
+        queue_push(b, cmd, len, fn, arg);
+}
+
+void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len)
+{
+    ch_rl_send_formatted_fn(b, cmd, len, NULL, NULL);
 }
 
 /* Publish msg on key (target: the channel of a direct send, or NULL), now
@@ -509,6 +552,8 @@ void ch_rl_destroy(void *self)
         ch_rl_qitem *q = b->qhead;
 
         b->qhead = q->next;
+        if (q->fn)
+            q->fn(b, NULL, q->arg);
         free(q->cmd);
         free(q);
     }
@@ -600,7 +645,7 @@ int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **op
     if (n < 0)
         return n;
     if (n > 1) {
-        rc = ch_rl_shards_new(l, urls, n, ops, self);
+        rc = ch_rl_shards_new(l, urls, n, NULL, ops, self);
     } else {
         rc = ch_rl_backend_new(l, &urls[0], 1, ops, &b);
         *self = b;

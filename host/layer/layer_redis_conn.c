@@ -18,7 +18,6 @@
  */
 #include "layer_redis.h"
 
-#include <errno.h>
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -568,32 +567,18 @@ static int probe_one(const ch_rl_url *url, char *out, size_t outlen)
     return ret;
 }
 
-/* The servers of a layer's url (one channels_redis url, or a list of Redis
- * urls) into *urls (malloc'd, the caller frees it, also on an error):
- * their number, or -EINVAL / -ENOMEM with the reason in err. */
-static int probe_urls(const char *url, ch_rl_url **urls, char *err, size_t errlen)
-{
-    ch_cr_opts cro;
-
-    if (strncmp(url, "channels_redis", 14) != 0)
-        return ch_rl_url_list_parse(url, urls, err, errlen);
-    if (!(*urls = malloc(sizeof **urls))) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    return ch_cr_url_parse(url, *urls, &cro, err, errlen) == 0 ? 1 : -EINVAL;
-}
-
 /* Every server of the list, the results joined by "; ". */
 int ch_layer_redis_probe(const char *url, char *out, size_t outlen)
 {
     char part[512];
-    ch_rl_url *urls = NULL;
+    ch_rl_url *urls;
     size_t len = 0;
-    int n = probe_urls(url, &urls, part, sizeof part), ret = 0;
+    ch_cr_opts cro;
+    int n = ch_cr_url_kind(url) ? ch_cr_url_list_parse(url, &urls, &cro, part, sizeof part)
+                                : ch_rl_url_list_parse(url, &urls, part, sizeof part),
+        ret = 0;
 
     if (n < 0) {
-        free(urls);
         snprintf(out, outlen, "%s", part);
         return -1;
     }

@@ -21,7 +21,16 @@
  * Outages.  Each shard connects, buffers and reconnects on its own: a
  * shard that is down degrades only the groups (and process channels) it
  * holds; the layer's state names every shard that is not "ok".
+ *
+ * The channels_redis format (layer_cr.c) shards the same way, with one
+ * channels_redis backend per server: a group on the shard of its name, a
+ * process-specific channel on the shard of its inbox's name
+ * ("specific.<id>!", as channels_redis's receive does), a normal channel
+ * (no '!') on the next shard in turn (channels_redis's round robin).
+ * Each of those backends knows the others (ch_cr's ring): a group send
+ * reads the group on its shard and writes each inbox on the inbox's.
  */
+#include "layer_cr.h"
 #include "layer_redis.h"
 #include "layer_shard.h"
 
@@ -38,7 +47,11 @@ typedef struct shard {
 
 typedef struct shards {
     int n;
-    char state[1024]; /* the last state text (rs_state) */
+    int is_cr;            /* channels_redis backends (else native ones) */
+    unsigned next;        /* channels_redis: the next normal channel's shard */
+    ch_layer_backend ops; /* the op table handed to the layer (its name per format) */
+    ch_rl_backend **ring; /* every shard's backend, in order */
+    char state[1024];     /* the last state text (rs_state) */
     shard s[];
 } shards;
 
@@ -49,13 +62,16 @@ static shard *of_group(shards *ss, const char *group)
 }
 
 /* The shard of a process's channel: its channel names up to the '!'
- * ("chanhost.<id>!"), or shard 0 for a name without one (delivered
- * locally). */
+ * ("chanhost.<id>!" or "specific.<id>!"); for a name without one shard 0
+ * (the native format delivers it locally) or, channels_redis, the next
+ * shard in turn. */
 static shard *of_channel(shards *ss, const char *channel)
 {
     const char *bang = strchr(channel, '!');
 
-    return bang ? &ss->s[ch_layer_shard(channel, (size_t)(bang + 1 - channel), ss->n)] : &ss->s[0];
+    if (bang)
+        return &ss->s[ch_layer_shard(channel, (size_t)(bang + 1 - channel), ss->n)];
+    return &ss->s[ss->is_cr ? ss->next++ % (unsigned)ss->n : 0];
 }
 
 static int rs_group_joined(void *self, const char *group)
@@ -130,6 +146,7 @@ static void rs_destroy(void *self)
 
     for (int i = 0; i < ss->n; i++)
         ss->s[i].ops->destroy(ss->s[i].b);
+    free(ss->ring);
     free(ss);
 }
 
@@ -145,27 +162,44 @@ static const ch_layer_backend shards_ops = {
     .destroy = rs_destroy,
 };
 
-int ch_rl_shards_new(ch_layer *l, const ch_rl_url *urls, int n, const ch_layer_backend **ops,
-                     void **self)
+/* Shard i's backend on url: channels_redis's format with the settings
+ * cr, or the native one (subscribed to the process channel if own). */
+static int shard_new(ch_layer *l, const ch_rl_url *url, const ch_cr_opts *cr, int own, shard *s)
+{
+    if (cr)
+        return ch_cr_backend_new(l, url, cr, &s->ops, &s->b);
+    return ch_rl_backend_new(l, url, own, &s->ops, &s->b);
+}
+
+int ch_rl_shards_new(ch_layer *l, const ch_rl_url *urls, int n, const ch_cr_opts *cr,
+                     const ch_layer_backend **ops, void **self)
 {
     shards *ss = calloc(1, sizeof *ss + (size_t)n * sizeof(shard));
     char id[33], pname[CH_NAME_MAX];
     int own;
 
-    if (!ss)
+    if (!ss || !(ss->ring = calloc((size_t)n, sizeof *ss->ring))) {
+        free(ss);
         return -ENOMEM;
+    }
     ch_layer_process_id(l, id);
     snprintf(pname, sizeof pname, "chanhost.%s!", id);
     own = ch_layer_shard(pname, strlen(pname), n);
     for (int i = 0; i < n; i++) {
-        if (ch_rl_backend_new(l, &urls[i], i == own, &ss->s[i].ops, &ss->s[i].b) != 0) {
+        if (shard_new(l, &urls[i], cr, i == own, &ss->s[i]) != 0) {
             ss->n = i;
             rs_destroy(ss);
             return -ENOMEM;
         }
+        ss->ring[i] = ss->s[i].b;
+        ss->n = i + 1;
     }
-    ss->n = n;
-    *ops = &shards_ops;
+    for (int i = 0; cr && i < n; i++)
+        ch_cr_set_ring(ss->s[i].b, ss->ring, n);
+    ss->is_cr = cr != NULL;
+    ss->ops = shards_ops;
+    ss->ops.name = ss->s[0].ops->name;
+    *ops = &ss->ops;
     *self = ss;
     return 0;
 }

@@ -235,6 +235,11 @@ static const line_case line_cases[] = {
      "channels_redis://..."},
     {"layer_names_the_bad_shard", "layer redis://a:6379 redis://b:x",
      "layer: redis url 2: bad redis url: port 'x' is not a number in 1..65535"},
+    {"layer_cr_shards_share_settings", "layer channels_redis://a/0 channels_redis://b/0?prefix=x",
+     "layer: channels_redis url 2: prefix, capacity, expiry and group_expiry must be those of "
+     "url 1"},
+    {"layer_cr_and_redis_not_mixed", "layer channels_redis://a/0 redis://b/0",
+     "layer: url 2: channels_redis urls and redis urls cannot be mixed"},
     {"layer_sentinel_needs_master", "layer redis-sentinel://s1:26379",
      "layer: bad redis url: missing or bad master name (expected "
      "redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db])"},

@@ -4,7 +4,9 @@
  * urls where nothing listens is created degraded, names each shard in
  * its state, delivers locally, buffers a group send on the group's shard
  * only, and sums its shards' counters; a bad url in the list is refused
- * with its position.  Owns its loop and layers.
+ * with its position.  The same for the channels_redis format on two
+ * urls, whose group send waits as one read of the group on its shard
+ * (freed with the layer).  Owns its loop and layers.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include "layer.h"
 
 #define TWO "redis://127.0.0.1:1 redis://127.0.0.1:2/0"
+#define TWO_CR "channels_redis://127.0.0.1:1/0 channels_redis://127.0.0.1:2/0?prefix=asgi"
 
 static size_t delivered;
 
@@ -94,12 +97,55 @@ static void bad_url_in_list_refused(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void channels_redis_sharded_without_servers(void **state)
+{
+    ch_layer_redis_stats st;
+    ch_endpoint ep;
+    char err[256];
+    uv_loop_t loop;
+    ch_layer *l;
+    ch_msg *msg = ch_msg_from_text("{\"type\":\"x\"}", 12, NULL);
+
+    (void)state;
+    assert_non_null(msg);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    l = ch_layer_new(&loop, TWO_CR, NULL, on_deliver, NULL, err, sizeof err);
+    assert_non_null(l);
+    assert_string_equal(ch_layer_backend_name(l), "channels_redis");
+    assert_string_equal(ch_layer_state(l), "degraded: shard 1 of 2: connecting to redis at "
+                                           "127.0.0.1:1; shard 2 of 2: connecting to redis at "
+                                           "127.0.0.1:2");
+    memset(&ep, 0, sizeof ep);
+    assert_int_equal(ch_layer_attach(l, &ep), 0);
+    assert_memory_equal(ep.name, "specific.", 9);
+    assert_int_equal(ch_layer_group_add(l, &ep, "room_1"), 0);
+    delivered = 0;
+    /* local delivery at once; the group's read waits on its shard only */
+    assert_int_equal(ch_layer_group_send(l, "room_1", msg), 0);
+    assert_int_equal(delivered, 1);
+    assert_int_equal(ch_layer_redis_stats_get(l, &st), 0);
+    assert_int_equal(st.buffered, 1);
+    /* a channel of another process: one send, on its inbox's shard */
+    assert_int_equal(ch_layer_send(l, "specific.0123456789abcdef0123456789abcdef!1", msg), 0);
+    /* a normal channel: one send, on one shard in turn */
+    assert_int_equal(ch_layer_send(l, "thumbnails", msg), 0);
+    assert_int_equal(ch_layer_send(l, "thumbnails", msg), 0);
+    assert_int_equal(ch_layer_redis_stats_get(l, &st), 0);
+    assert_int_equal(st.buffered, 4);
+    assert_int_equal(delivered, 1);
+    ch_layer_detach(l, &ep);
+    ch_layer_free(l); /* frees the waiting read's state (ASan checks) */
+    ch_msg_unref(msg);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(degraded_state_names_each_shard),
         cmocka_unit_test(group_send_buffered_on_one_shard),
         cmocka_unit_test(bad_url_in_list_refused),
+        cmocka_unit_test(channels_redis_sharded_without_servers),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -190,6 +190,17 @@ void ch_rl_destroy(void *self);
  * waits already (the outage buffer: dropped and counted when full). */
 void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len);
 
+/* The answer to a command sent with ch_rl_send_formatted_fn: r is the
+ * redisReply (borrowed), or NULL when there is none (dropped from a full
+ * outage buffer, its connection lost, or b being destroyed: b->destroying).
+ * Called exactly once; it frees arg. */
+typedef void (*ch_rl_reply_fn)(ch_rl_backend *b, void *r, void *arg);
+
+/* layer_redis.c: ch_rl_send_formatted for a command sent for its answer,
+ * which fn gets with arg (taken: fn frees it, whatever happens); not
+ * counted as published. */
+void ch_rl_send_formatted_fn(ch_rl_backend *b, char *cmd, size_t len, ch_rl_reply_fn fn, void *arg);
+
 /* layer_redis.c: one backend on one server (url copied), subscribed to
  * this process's channel if owns_pchan; *ops gets its op table and *out
  * the state (freed by (*ops)->destroy).  Returns 0 or -ENOMEM. */
@@ -197,10 +208,11 @@ int ch_rl_backend_new(ch_layer *l, const ch_rl_url *url, int owns_pchan,
                       const ch_layer_backend **ops, ch_rl_backend **out);
 
 /* layer_redis_shards.c: the backend sharded over urls[0..n) (copied),
- * one ch_rl_backend per server; *ops and *self as for a backend
- * constructor (layer.h).  Returns 0 or -ENOMEM. */
-int ch_rl_shards_new(ch_layer *l, const ch_rl_url *urls, int n, const ch_layer_backend **ops,
-                     void **self);
+ * one ch_rl_backend per server, in channels_redis's format with the
+ * settings *cr (copied) or, cr NULL, the native one; *ops and *self as for
+ * a backend constructor (layer.h).  Returns 0 or -ENOMEM. */
+int ch_rl_shards_new(ch_layer *l, const ch_rl_url *urls, int n, const ch_cr_opts *cr,
+                     const ch_layer_backend **ops, void **self);
 
 /* layer_redis.c: pub is ready and not congested. */
 int ch_rl_pub_open(const ch_rl_backend *b);
