@@ -61,9 +61,10 @@ def replica_ready(sentinel, replica):
 def sentinel_setup(tmp_path):
     """(master, replica, sentinel), replicating and watched; all killed at
     the end."""
-    master = RedisServer()
+    # their files (a replica's full sync writes one) in the test's directory
+    master = RedisServer(extra=("--dir", str(tmp_path)))
     master.start()
-    replica = RedisServer(extra=("--replicaof", "127.0.0.1", str(master.port)))
+    replica = RedisServer(extra=("--dir", str(tmp_path), "--replicaof", "127.0.0.1", str(master.port)))
     started = [master]
     try:
         replica.start()
