@@ -139,11 +139,16 @@ static const char *rs_state(void *self)
     return len ? ss->state : "ok";
 }
 
-/* Destroy every shard's backend, then the table. */
+/* Destroy every shard's backend, then the table.  Every shard is marked
+ * as being destroyed first: destroying one runs the loop, where another's
+ * answers must not reach shards already freed (a channels_redis group
+ * send writes on other shards). */
 static void rs_destroy(void *self)
 {
     shards *ss = self;
 
+    for (int i = 0; i < ss->n; i++)
+        ss->s[i].b->destroying = 1;
     for (int i = 0; i < ss->n; i++)
         ss->s[i].ops->destroy(ss->s[i].b);
     free(ss->ring);
