@@ -237,7 +237,8 @@ static void inbox_send(ch_rl_backend *b, const cr_gsend *g, redisReply *const *m
 
 /* The group's members (the answer to GROUP_READ_LUA on its shard b):
  * one copy per inbox other than this process's (its members had the
- * local delivery).  Frees g. */
+ * local delivery); names no channel name can have (empty, 100 bytes or
+ * more) are skipped.  Frees g. */
 static void on_group_members(ch_rl_backend *b, void *r, void *arg)
 {
     redisReply *reply = r, **ms = NULL;
@@ -251,7 +252,7 @@ static void on_group_members(ch_rl_backend *b, void *r, void *arg)
         for (size_t i = 0; i < reply->elements; i++) {
             redisReply *m = reply->element[i];
 
-            if (m->type == REDIS_REPLY_STRING && m->len &&
+            if (m->type == REDIS_REPLY_STRING && m->len && m->len < CH_NAME_MAX &&
                 !(inbox_len(m) == own && memcmp(m->str, b->cr->own, own) == 0))
                 ms[n++] = m;
         }

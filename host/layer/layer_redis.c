@@ -186,13 +186,16 @@ static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
 }
 
 /* The answer to a command sent with a reply handler (NULL when its
- * connection went): to the handler, which frees its arg. */
+ * connection went: counted as unconfirmed, as a PUBLISH) to the handler,
+ * which frees its arg. */
 static void on_waiter_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ch_rl_backend *b = ((ch_rl_conn *)ac->data)->owner;
     rl_waiter *w = privdata;
     size_t len = w->len;
 
+    if (!r && !b->destroying)
+        b->st.unconfirmed++;
     w->fn(b, r, w->arg);
     free(w);
     ch_rl_pub_done(b, len);
