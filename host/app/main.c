@@ -26,6 +26,7 @@
 #include "manage.h"
 #include "master.h"
 #include "plugins.h"
+#include "redis_url.h"
 
 #define DEFAULT_CONFIG "etc/chanhost.conf"
 
@@ -306,9 +307,7 @@ static int check_redis(const ch_config *cfg)
 {
     char msg[512];
 
-    if (!cfg->layer ||
-        (strncmp(cfg->layer, "redis://", 8) != 0 && strncmp(cfg->layer, "unix://", 7) != 0 &&
-         strncmp(cfg->layer, "channels_redis", 14) != 0))
+    if (!cfg->layer || (!ch_rl_url_kind(cfg->layer) && !ch_cr_url_kind(cfg->layer)))
         return 0;
     if (ch_layer_redis_probe(cfg->layer, msg, sizeof msg) == 0) {
         printf("%s\n", msg);

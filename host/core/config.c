@@ -406,26 +406,20 @@ static int h_roles(pctx *c, char **args, int n)
     return 0;
 }
 
-/* layer memory | redis://... | unix://... | channels_redis[+unix]://... (no TLS) */
+/* layer memory | URL... where each URL is redis://..., unix://... or
+ * redis-sentinel://..., or each is channels_redis[+unix|+sentinel]://...
+ * (TLS is not supported); several URLs shard the layer over those
+ * servers, in that order (core/redis_url.c checks them).  Kept as one
+ * string, the URLs separated by single spaces. */
 static int h_layer(pctx *c, char **args, int n)
 {
-    const char *v = args[0];
-    (void)n;
+    char err[256], *joined;
 
-    char err[256];
-    ch_rl_url url;
-    ch_cr_opts cro;
-
-    if (has_prefix(v, "channels_redis://") || has_prefix(v, "channels_redis+unix://")) {
-        if (ch_cr_url_parse(v, &url, &cro, err, sizeof err) != 0)
-            return report(c, "%s", err);
-        return take_string(c, &c->cfg->layer, strdup(v));
-    }
-    if (strcmp(v, "memory") != 0 && !has_prefix(v, "redis://") && !has_prefix(v, "unix://"))
-        return report(c, "'%s' is not memory, redis://..., unix://... or channels_redis://...", v);
-    if (strcmp(v, "memory") != 0 && ch_rl_url_parse(v, &url, err, sizeof err) != 0)
+    if (n == 1 && strcmp(args[0], "memory") == 0)
+        return take_string(c, &c->cfg->layer, strdup(args[0]));
+    if (!(joined = ch_rl_layer_value(args, n, err, sizeof err)))
         return report(c, "%s", err);
-    return take_string(c, &c->cfg->layer, strdup(v));
+    return take_string(c, &c->cfg->layer, joined);
 }
 
 /* workers auto | N: the worker processes (1..CH_WORKERS_MAX); auto (0)
@@ -577,7 +571,9 @@ static const directive directives[] = {
     FUNC(allowed_origins, 1, -1, h_origins, "ORIGIN..."),
     FIELD(require_origin, K_BOOL, "yes|no"),
     FUNC(roles, 1, -1, h_roles, "ROLE..."),
-    FUNC(layer, 1, 1, h_layer, "memory | redis://... | unix://... | channels_redis://..."),
+    FUNC(layer, 1, CH_RL_SERVERS_MAX, h_layer,
+         "memory | URL... (redis://..., unix://..., redis-sentinel://...) | "
+         "channels_redis://..."),
     FUNC(workers, 1, 1, h_workers, "auto | COUNT"),
     FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
     FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),

@@ -83,7 +83,7 @@ typedef struct ch_config {
     char **roles;
     size_t n_roles;
 
-    char *layer;              /* "memory" (default) or a redis:// URL */
+    char *layer;              /* "memory" (default) or Redis URLs, ' '-separated */
     char *store;              /* "none" (default), sqlite:PATH, postgresql://... */
     char *store_key_file;     /* message keys; NULL: next to a sqlite file */
     char *store_key_env;      /* or the variable holding them */

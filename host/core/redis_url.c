@@ -1,7 +1,8 @@
 /*
  * redis_url.c -- owns the syntax of the Redis channel layer's url: the
  * parser behind both the config check (config.c) and the Redis backend
- * (layer/layer_redis*.c).  Pure: no I/O.  Includes core headers only.
+ * (layer/layer_redis*.c), including sentinel urls and the space-separated
+ * list of a sharded layer.  Pure: no I/O.  Includes core headers only.
  */
 #include "redis_url.h"
 
@@ -13,7 +14,11 @@
 
 #include "router.h"
 
-#define URL_HINT "expected redis://[:password@]host[:port][/db] or unix:///path/redis.sock?db=N"
+#define URL_HINT                                                                      \
+    "expected redis://[:password@]host[:port][/db], unix:///path/redis.sock?db=N or " \
+    "redis-sentinel://host[:port][,host[:port]...]/master[/db]"
+#define SENTINEL_HINT \
+    "expected redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db]"
 
 static int __attribute__((format(printf, 3, 4)))
 url_err(char *err, size_t errlen, const char *fmt, ...)
@@ -74,8 +79,10 @@ static int parse_userinfo(const char *s, size_t n, ch_rl_url *u, char *err, size
     return 0;
 }
 
-/* "host[:port]" or "[v6][:port]" of a redis:// url. */
-static int parse_hostport(const char *s, size_t n, ch_rl_url *u, char *err, size_t errlen)
+/* "host[:port]" or "[v6][:port]" of a redis:// url (or of one sentinel)
+ * into host (hostlen bytes) and *port (defport if absent). */
+static int parse_hostport(const char *s, size_t n, char *hostout, size_t hostlen, int *portout,
+                          int defport, char *err, size_t errlen)
 {
     const char *end = s + n, *port = NULL, *host;
     size_t hlen;
@@ -95,14 +102,23 @@ static int parse_hostport(const char *s, size_t n, ch_rl_url *u, char *err, size
         host = s;
         port = colon ? colon + 1 : NULL;
     }
-    if (hlen == 0 || hlen >= sizeof u->host)
+    if (hlen == 0 || hlen >= hostlen)
         return url_err(err, errlen, "bad redis url: missing or too long host (" URL_HINT ")");
-    snprintf(u->host, sizeof u->host, "%.*s", (int)hlen, host);
-    u->port = CH_RL_DEFAULT_PORT;
-    if (port && (u->port = (int)number(port, (size_t)(end - port), 1, 65535)) < 0)
+    snprintf(hostout, hostlen, "%.*s", (int)hlen, host);
+    *portout = defport;
+    if (port && (*portout = (int)number(port, (size_t)(end - port), 1, 65535)) < 0)
         return url_err(err, errlen, "bad redis url: port '%.*s' is not a number in 1..65535",
                        (int)(end - port), port);
     return 0;
+}
+
+/* "host:port" or "[v6]:port" into out. */
+static void format_where(char *out, size_t outlen, const char *host, int port)
+{
+    if (strchr(host, ':'))
+        snprintf(out, outlen, "[%s]:%d", host, port);
+    else
+        snprintf(out, outlen, "%s:%d", host, port);
 }
 
 /* redis://[[user]:password@]host[:port][/db] */
@@ -121,14 +137,12 @@ static int parse_tcp(const char *s, ch_rl_url *u, char *err, size_t errlen)
         alen -= (size_t)(at + 1 - s);
         s = at + 1;
     }
-    if ((rc = parse_hostport(s, alen, u, err, errlen)) != 0)
+    if ((rc = parse_hostport(s, alen, u->host, sizeof u->host, &u->port, CH_RL_DEFAULT_PORT, err,
+                             errlen)) != 0)
         return rc;
     if (slash && slash[1] && (u->db = (int)number(slash + 1, strlen(slash + 1), 0, 99999)) < 0)
         return url_err(err, errlen, "bad redis url: database '%s' is not a number", slash + 1);
-    if (strchr(u->host, ':'))
-        snprintf(u->where, sizeof u->where, "[%s]:%d", u->host, u->port);
-    else
-        snprintf(u->where, sizeof u->where, "%s:%d", u->host, u->port);
+    format_where(u->where, sizeof u->where, u->host, u->port);
     return 0;
 }
 
@@ -180,6 +194,159 @@ static int parse_unix(const char *s, ch_rl_url *u, char *err, size_t errlen)
     return 0;
 }
 
+/* The comma-separated sentinels s[0..n) of a redis-sentinel:// url. */
+static int parse_sentinels(const char *s, size_t n, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *end = s + n;
+
+    while (s <= end) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        size_t len = comma ? (size_t)(comma - s) : (size_t)(end - s);
+        ch_rl_sentinel *t = &u->sentinels[u->n_sentinels];
+        int rc;
+
+        if (u->n_sentinels == CH_RL_SENTINELS_MAX)
+            return url_err(err, errlen, "bad redis url: more than %d sentinels",
+                           CH_RL_SENTINELS_MAX);
+        rc = parse_hostport(s, len, t->host, sizeof t->host, &t->port, CH_RL_DEFAULT_SENTINEL_PORT,
+                            err, errlen);
+        if (rc != 0)
+            return rc;
+        u->n_sentinels++;
+        s += len + 1;
+    }
+    return 0;
+}
+
+/* redis-sentinel://[[user]:password@]host[:port][,...]/master[/db] */
+static int parse_sentinel(const char *s, ch_rl_url *u, char *err, size_t errlen)
+{
+    const char *slash = strchr(s, '/'), *at, *name, *db;
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s), nlen;
+    int rc;
+
+    if (strpbrk(s, "?#"))
+        return url_err(err, errlen,
+                       "bad redis url: no query or fragment allowed (" SENTINEL_HINT ")");
+    at = memrchr(s, '@', alen);
+    if (at && (rc = parse_userinfo(s, (size_t)(at - s), u, err, errlen)) != 0)
+        return rc;
+    if (at) {
+        alen -= (size_t)(at + 1 - s);
+        s = at + 1;
+    }
+    if ((rc = parse_sentinels(s, alen, u, err, errlen)) != 0)
+        return rc;
+    name = slash ? slash + 1 : "";
+    db = strchr(name, '/');
+    nlen = db ? (size_t)(db - name) : strlen(name);
+    if (nlen == 0 || nlen >= sizeof u->master || memchr(name, ',', nlen) || memchr(name, ' ', nlen))
+        return url_err(err, errlen,
+                       "bad redis url: missing or bad master name (" SENTINEL_HINT ")");
+    snprintf(u->master, sizeof u->master, "%.*s", (int)nlen, name);
+    if (db && db[1] && (u->db = (int)number(db + 1, strlen(db + 1), 0, 99999)) < 0)
+        return url_err(err, errlen, "bad redis url: database '%s' is not a number", db + 1);
+    snprintf(u->where, sizeof u->where, "sentinel:%s", u->master);
+    return 0;
+}
+
+int ch_rl_url_kind(const char *s)
+{
+    return !strncmp(s, "redis://", 8) || !strncmp(s, "unix://", 7) ||
+           !strncmp(s, "redis-sentinel://", 17);
+}
+
+/* The number of words (separated by spaces or tabs) in s. */
+static int count_words(const char *s)
+{
+    int n = 0;
+
+    while (s && *(s += strspn(s, " \t"))) {
+        n++;
+        s += strcspn(s, " \t");
+    }
+    return n;
+}
+
+/* The url s[0..len) as the n-th (from 1) of a list of several (or not:
+ * then errors do not name its position), into *u; a channels_redis url
+ * (o not NULL) with its settings into *o. */
+static int list_item(const char *s, size_t len, int n, int several, ch_rl_url *u, ch_cr_opts *o,
+                     char *err, size_t errlen)
+{
+    const char *what = o ? "channels_redis url" : "redis url";
+    char one[1024], why[256];
+    int rc;
+
+    if (n > CH_RL_SERVERS_MAX)
+        return url_err(err, errlen, "more than %d redis servers", CH_RL_SERVERS_MAX);
+    if (len >= sizeof one)
+        return url_err(err, errlen, "%s %d is too long", what, n);
+    snprintf(one, sizeof one, "%.*s", (int)len, s);
+    rc = o ? ch_cr_url_parse(one, u, o, why, sizeof why) : ch_rl_url_parse(one, u, why, sizeof why);
+    if (rc != 0)
+        return several ? url_err(err, errlen, "%s %d: %s", what, n, why)
+                       : url_err(err, errlen, "%s", why);
+    return 0;
+}
+
+/* Non-zero if two channels_redis urls' settings differ. */
+static int opts_differ(const ch_cr_opts *a, const ch_cr_opts *b)
+{
+    return strcmp(a->prefix, b->prefix) != 0 || a->capacity != b->capacity ||
+           a->expiry_s != b->expiry_s || a->group_expiry_s != b->group_expiry_s;
+}
+
+/* The list parser behind ch_rl_url_list_parse (opts NULL) and
+ * ch_cr_url_list_parse (every url's settings must equal the first's,
+ * which go into *opts). */
+static int url_list(const char *list, ch_rl_url **out, ch_cr_opts *opts, char *err, size_t errlen)
+{
+    ch_rl_url *urls = calloc(CH_RL_SERVERS_MAX + 1, sizeof *urls);
+    int n = 0, rc = 0, several = count_words(list) > 1;
+    ch_cr_opts o;
+
+    *out = NULL;
+    if (!urls)
+        return -ENOMEM;
+    while (list && rc == 0) {
+        size_t len;
+
+        list += strspn(list, " \t");
+        if (!*list)
+            break;
+        len = strcspn(list, " \t");
+        rc = list_item(list, len, n + 1, several, &urls[n], opts ? (n ? &o : opts) : NULL, err,
+                       errlen);
+        if (rc == 0 && opts && n && opts_differ(&o, opts))
+            rc = url_err(err, errlen,
+                         "channels_redis url %d: prefix, capacity, expiry and group_expiry must "
+                         "be those of url 1",
+                         n + 1);
+        n++;
+        list += len;
+    }
+    if (rc == 0 && n == 0)
+        rc = url_err(err, errlen, "no redis url");
+    if (rc != 0) {
+        free(urls);
+        return rc;
+    }
+    *out = urls;
+    return n;
+}
+
+int ch_rl_url_list_parse(const char *list, ch_rl_url **out, char *err, size_t errlen)
+{
+    return url_list(list, out, NULL, err, errlen);
+}
+
+int ch_cr_url_list_parse(const char *list, ch_rl_url **out, ch_cr_opts *opts, char *err,
+                         size_t errlen)
+{
+    return url_list(list, out, opts, err, errlen);
+}
+
 int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -189,6 +356,8 @@ int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
         return parse_tcp(url + 8, out, err, errlen);
     if (!strncmp(url, "unix://", 7))
         return parse_unix(url + 7, out, err, errlen);
+    if (!strncmp(url, "redis-sentinel://", 17))
+        return parse_sentinel(url + 17, out, err, errlen);
     return url_err(err, errlen, "'%.16s...' is not a redis url (" URL_HINT ")", url);
 }
 
@@ -196,7 +365,8 @@ int ch_rl_url_parse(const char *url, ch_rl_url *out, char *err, size_t errlen)
 
 #define CR_HINT                                                                                  \
     "expected channels_redis://[:password@]host[:port][/db][?prefix=asgi&capacity=100&expiry=60" \
-    "&group_expiry=86400] or channels_redis+unix:///path/redis.sock?db=N&..."
+    "&group_expiry=86400], channels_redis+unix:///path/redis.sock?db=N&... or "                  \
+    "channels_redis+sentinel://host[:port][,host[:port]...]/master[/db][?...]"
 
 /* One "name=value" of a channels_redis query: a layer setting into opts,
  * or (unix only) a connection parameter appended to conn.  Returns 0 or
@@ -237,11 +407,18 @@ static int cr_param(const char *p, size_t n, ch_cr_opts *o, int is_unix, char *c
     return 0;
 }
 
+int ch_cr_url_kind(const char *s)
+{
+    return !strncmp(s, "channels_redis://", 17) || !strncmp(s, "channels_redis+unix://", 22) ||
+           !strncmp(s, "channels_redis+sentinel://", 26);
+}
+
 int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err, size_t errlen)
 {
-    static const char tcp[] = "channels_redis://", unx[] = "channels_redis+unix://";
+    static const char tcp[] = "channels_redis://", unx[] = "channels_redis+unix://",
+                      sen[] = "channels_redis+sentinel://";
     char conn[1024];
-    const char *rest, *q;
+    const char *rest, *q, *scheme = "redis://";
     int is_unix;
 
     memset(opts, 0, sizeof *opts);
@@ -250,16 +427,23 @@ int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err
     opts->expiry_s = 60;
     opts->group_expiry_s = 86400;
     memset(out, 0, sizeof *out);
-    if (!url || (strncmp(url, tcp, sizeof tcp - 1) && strncmp(url, unx, sizeof unx - 1)))
+    if (!url || !ch_cr_url_kind(url))
         return url_err(err, errlen, "'%.24s...' is not a channels_redis url (" CR_HINT ")",
                        url ? url : "");
     is_unix = strncmp(url, unx, sizeof unx - 1) == 0;
-    rest = url + (is_unix ? sizeof unx : sizeof tcp) - 1;
+    rest = url + sizeof tcp - 1;
+    if (is_unix) {
+        rest = url + sizeof unx - 1;
+        scheme = "unix://";
+    } else if (!strncmp(url, sen, sizeof sen - 1)) {
+        rest = url + sizeof sen - 1;
+        scheme = "redis-sentinel://";
+    }
     q = strchr(rest, '?');
-    if (strlen(rest) + 8 >= sizeof conn)
+    if (strlen(rest) + 20 >= sizeof conn)
         return url_err(err, errlen, "bad channels_redis url: too long");
-    snprintf(conn, sizeof conn, "%s%.*s", is_unix ? "unix://" : "redis://",
-             (int)(q ? (size_t)(q - rest) : strlen(rest)), rest);
+    snprintf(conn, sizeof conn, "%s%.*s", scheme, (int)(q ? (size_t)(q - rest) : strlen(rest)),
+             rest);
     while (q && q[1]) {
         const char *p = q + 1, *amp = strchr(p, '&');
         size_t n = amp ? (size_t)(amp - p) : strlen(p);
@@ -270,4 +454,45 @@ int ch_cr_url_parse(const char *url, ch_rl_url *out, ch_cr_opts *opts, char *err
         q = amp;
     }
     return ch_rl_url_parse(conn, out, err, errlen);
+}
+
+/* ---- the layer directive ---------------------------------------------- */
+
+char *ch_rl_layer_value(char **args, int n, char *err, size_t errlen)
+{
+    int cr = n > 0 && ch_cr_url_kind(args[0]);
+    size_t len = 1;
+    char *joined, *end;
+    ch_rl_url *urls;
+    ch_cr_opts o;
+
+    for (int i = 0; i < n; i++) {
+        if (!ch_rl_url_kind(args[i]) && !ch_cr_url_kind(args[i])) {
+            url_err(err, errlen,
+                    "'%s' is not %sredis://..., unix://..., redis-sentinel://... or "
+                    "channels_redis://...",
+                    args[i], n == 1 ? "memory, " : "");
+            return NULL;
+        }
+        if (ch_cr_url_kind(args[i]) != cr) {
+            url_err(err, errlen, "url %d: channels_redis urls and redis urls cannot be mixed",
+                    i + 1);
+            return NULL;
+        }
+        len += strlen(args[i]) + 1;
+    }
+    if (!(end = joined = malloc(len))) {
+        url_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++)
+        end += sprintf(end, "%s%s", i ? " " : "", args[i]);
+    n = cr ? ch_cr_url_list_parse(joined, &urls, &o, err, errlen)
+           : ch_rl_url_list_parse(joined, &urls, err, errlen);
+    free(urls);
+    if (n < 0) {
+        free(joined);
+        return NULL;
+    }
+    return joined;
 }

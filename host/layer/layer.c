@@ -101,8 +101,10 @@ static const layer_kind layer_kinds[] = {
     {"memory", memory_make},
     {"redis://", ch_layer_redis_new},
     {"unix://", ch_layer_redis_new},
+    {"redis-sentinel://", ch_layer_redis_new},
     {"channels_redis://", ch_layer_cr_new},
     {"channels_redis+unix://", ch_layer_cr_new},
+    {"channels_redis+sentinel://", ch_layer_cr_new},
 };
 
 static const layer_kind *layer_kind_find(const char *url)

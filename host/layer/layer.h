@@ -83,8 +83,9 @@ typedef struct ch_layer_opts {
     ch_link *link;
 } ch_layer_opts;
 
-/* Create a layer.  url: "memory", "redis://...", "unix://..." (backends
- * register in layer.c).
+/* Create a layer.  url: "memory", "redis://...", "unix://...",
+ * "redis-sentinel://..." or several Redis urls (backends register in
+ * layer.c).
  * Returns NULL with the reason in err. */
 ch_layer *ch_layer_new(uv_loop_t *loop, const char *url, const ch_layer_opts *opts,
                        ch_layer_deliver_fn deliver, void *arg, char *err, size_t errlen);
@@ -171,9 +172,13 @@ int ch_layer_set_name_kind(ch_layer *l, const char *kind);
 /* ---- the Redis backend (layer_redis.c) ------------------------------- */
 
 /* The Redis backend's constructor for url "redis://[user:password@]host
- * [:port][/db]" or "unix:///path/redis.sock[?db=N&password=P]".  A bad
- * url is refused with the reason in err.  Redis being down is not an
- * error: the layer starts degraded and reconnects.  Its handles never keep
+ * [:port][/db]", "unix:///path/redis.sock[?db=N&password=P]",
+ * "redis-sentinel://[user:password@]host[:port][,host[:port]...]/master
+ * [/db]" (the master found through those sentinels), or several of these
+ * separated by spaces: a layer sharded over those servers in that order
+ * (layer_redis_shards.c).  A bad url is refused with the reason in err.
+ * Redis being down is not an error: the layer starts degraded and
+ * reconnects.  Its handles never keep
  * the loop alive; ch_layer_free runs the loop once (UV_RUN_NOWAIT) to
  * close them, so a Redis layer must be freed outside uv_run. */
 int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
@@ -186,20 +191,22 @@ int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **op
 int ch_layer_cr_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
                     char *err, size_t errlen);
 
-/* 0 if url is a well-formed Redis url, else -EINVAL with the reason in
- * err (for config checks; nothing is connected). */
+/* 0 if url is a well-formed Redis url (or list of them), else -EINVAL
+ * with the reason in err (for config checks; nothing is connected). */
 int ch_layer_redis_url_check(const char *url, char *err, size_t errlen);
 
-/* --check: connect to url (also a channels_redis:// one) synchronously (blocking, 2 s timeout), run INFO
- * server, and write "redis at HOST:PORT reachable, version X" or the
- * reason it is not into out.  Returns 0 if reachable, -1 if not.  Never
- * call it on the loop. */
+/* --check: connect to url synchronously (blocking, 2 s timeout; a
+ * sentinel url asks its sentinels first; also a channels_redis:// url),
+ * run INFO server, and write
+ * "redis at HOST:PORT reachable, version X" or the reason it is not into
+ * out; for several urls one such text each, joined by "; ".  Returns 0 if
+ * all are reachable, -1 if not.  Never call it on the loop. */
 int ch_layer_redis_probe(const char *url, char *out, size_t outlen);
 
 /* Members of group across every process sharing the layer: for the Redis
  * backend a count cached per locally joined group (refreshed every
- * heartbeat), for other backends or groups without local members the
- * local count (ch_layer_group_size). */
+ * heartbeat, by the group's shard), for other backends or groups without
+ * local members the local count (ch_layer_group_size). */
 size_t ch_layer_group_size_global(ch_layer *l, const char *group);
 
 /* Counters of the Redis backend, for /metrics. */
@@ -218,7 +225,9 @@ typedef struct ch_layer_redis_stats {
     uint64_t over_capacity;  /* channels_redis: sends refused by a full inbox */
 } ch_layer_redis_stats;
 
-/* Fill *out and return 0 if l runs the Redis backend, else return -1. */
+/* Fill *out and return 0 if l runs the Redis backend, else return -1.
+ * A sharded layer's counters are summed over its shards (down_ms too);
+ * latency_us is the slowest shard's. */
 int ch_layer_redis_stats_get(const ch_layer *l, ch_layer_redis_stats *out);
 
 #endif

@@ -26,9 +26,22 @@
  * does for group_send; for send channels_redis raises ChannelFull, here
  * the drop is counted the same way.
  *
+ * Several servers (layer_redis_shards.c: one such backend per server, a
+ * group on the shard of its name, an inbox on the shard of its name).
+ * As channels_redis's does, a group send then takes two steps: one EVAL
+ * on the group's shard trims and reads the group (waiting in that
+ * shard's outage buffer like any command), and its answer, bucketed by
+ * inbox here, becomes one send script per inbox on the inbox's shard
+ * (ch_layer_shard of "specific.<id>!").  Each inbox is written once, so
+ * delivery stays exactly once; the two steps are not atomic together
+ * (neither are channels_redis's).
+ *
  * Receiving.  The second connection runs BZPOPMIN on the inbox with a 5 s
  * timeout, one at a time, again after each answer (never blocking the
- * loop: hiredis waits on the socket).  A member is decoded and delivered
+ * loop: hiredis waits on the socket).  With several servers every shard
+ * polls the inbox: channels_redis 4's send() to a specific channel picks
+ * the shard of the full channel name (its bug #221), not the inbox's, so
+ * Django's direct sends may land on any shard.  A member is decoded and delivered
  * to each local channel named in "__asgi_channel__" (unknown ones are
  * skipped), with Channels' type dispatch ("chat.message" reaches the
  * plugin as "chat_message").  A member that does not decode is counted
@@ -45,6 +58,7 @@
 #include <time.h>
 
 #include "layer_cr.h"
+#include "layer_shard.h"
 #include "log.h"
 
 #define CR_POP_TIMEOUT "5"
@@ -119,10 +133,19 @@ static void now_text(char *out, size_t outlen)
     snprintf(out, outlen, "%lld.%06ld", (long long)ts.tv_sec, ts.tv_nsec / 1000);
 }
 
-/* Format EVAL script with the keys and args (n of each; lens given) and
- * hand it to the backend.  Returns 0 or -ENOMEM. */
-static int cr_eval(ch_rl_backend *b, const char *script, int argc, const char **argv,
-                   const size_t *lens)
+/* KEYS[1] the group; ARGV: now, group_expiry.  Drops the expired
+ * memberships and returns the group's members (a sharded group send). */
+static const char GROUP_READ_LUA[] =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, math.floor(tonumber(ARGV[1])) - "
+    "tonumber(ARGV[2]))\n"
+    "return redis.call('ZRANGE', KEYS[1], 0, -1)\n";
+
+/* Format EVAL script with one key and the args (argc of them, the key
+ * first; lens given) and hand it to the backend, with fn (which then owns
+ * arg) taking the answer.  Returns 0, or -ENOMEM with arg still the
+ * caller's. */
+static int cr_eval_fn(ch_rl_backend *b, const char *script, int argc, const char **argv,
+                      const size_t *lens, ch_rl_reply_fn fn, void *arg)
 {
     const char *av[16];
     size_t lv[16];
@@ -140,8 +163,137 @@ static int cr_eval(ch_rl_backend *b, const char *script, int argc, const char **
     len = redisFormatCommandArgv(&cmd, argc + 3, av, lv);
     if (len < 0 || !cmd)
         return -ENOMEM;
-    ch_rl_send_formatted(b, cmd, (size_t)len);
+    ch_rl_send_formatted_fn(b, cmd, (size_t)len, fn, arg);
     return 0;
+}
+
+/* cr_eval_fn without an answer handler. */
+static int cr_eval(ch_rl_backend *b, const char *script, int argc, const char **argv,
+                   const size_t *lens)
+{
+    return cr_eval_fn(b, script, argc, argv, lens, NULL, NULL);
+}
+
+/* ---- group sends over several servers --------------------------------- */
+
+/* A sharded group send between its two steps: the message packed as a
+ * map whose last value (the inbox's members) is still to come, and the
+ * send's time. */
+typedef struct cr_gsend {
+    char now[32];
+    size_t len;
+    char head[];
+} cr_gsend;
+
+/* The length of name's inbox part (up to and including its '!', or all
+ * of it for a normal channel), as channels_redis's non_local_name. */
+static size_t inbox_len(const redisReply *m)
+{
+    const char *bang = memchr(m->str, '!', m->len);
+
+    return bang ? (size_t)(bang + 1 - m->str) : m->len;
+}
+
+/* qsort: members by their inbox part. */
+static int by_inbox(const void *a, const void *b)
+{
+    const redisReply *x = *(const redisReply *const *)a, *y = *(const redisReply *const *)b;
+    size_t nx = inbox_len(x), ny = inbox_len(y);
+    int c = memcmp(x->str, y->str, nx < ny ? nx : ny);
+
+    return c ? c : (nx > ny) - (nx < ny);
+}
+
+/* One copy of g's message for the n members ms[0..n) sharing an inbox,
+ * with "__asgi_channel__" = their names, into that inbox on its shard
+ * (the send script: expiry, capacity).  b is the group's shard. */
+static void inbox_send(ch_rl_backend *b, const cr_gsend *g, redisReply *const *ms, size_t n)
+{
+    const ch_cr_opts *o = &b->cr->opts;
+    size_t nl = inbox_len(ms[0]);
+    ch_rl_backend *t = b->cr->ring[ch_layer_shard(ms[0]->str, nl, b->cr->n_ring)];
+    char rnd[CH_CR_RANDOM], key[CH_CR_KEY_MAX], exp[16], cap[16];
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    int bad;
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    bad = getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd ||
+          msgpack_sbuffer_write(&sb, rnd, sizeof rnd) != 0 ||
+          msgpack_sbuffer_write(&sb, g->head, g->len) != 0 || msgpack_pack_array(&pk, n) != 0;
+    for (size_t i = 0; i < n && !bad; i++)
+        bad = msgpack_pack_str(&pk, ms[i]->len) != 0 ||
+              msgpack_pack_str_body(&pk, ms[i]->str, ms[i]->len) != 0;
+    snprintf(key, sizeof key, "%s%.*s", o->prefix, (int)nl, ms[0]->str);
+    snprintf(exp, sizeof exp, "%u", o->expiry_s);
+    snprintf(cap, sizeof cap, "%u", o->capacity);
+    if (bad ||
+        cr_eval(t, SEND_LUA, 5, (const char *[]){key, sb.data, g->now, exp, cap},
+                (size_t[]){strlen(key), sb.size, strlen(g->now), strlen(exp), strlen(cap)}) != 0)
+        t->st.dropped++;
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The group's members (the answer to GROUP_READ_LUA on its shard b):
+ * one copy per inbox other than this process's (its members had the
+ * local delivery); names no channel name can have (empty, 100 bytes or
+ * more) are skipped.  Frees g. */
+static void on_group_members(ch_rl_backend *b, void *r, void *arg)
+{
+    redisReply *reply = r, **ms = NULL;
+    cr_gsend *g = arg;
+    size_t n = 0, own = strlen(b->cr->own);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        ch_log(CH_LOG_DEBUG, "channel layer: group read: %s", reply->str);
+    if (reply && !b->destroying && reply->type == REDIS_REPLY_ARRAY && reply->elements &&
+        (ms = malloc(reply->elements * sizeof *ms))) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            redisReply *m = reply->element[i];
+
+            if (m->type == REDIS_REPLY_STRING && m->len && m->len < CH_NAME_MAX &&
+                !(inbox_len(m) == own && memcmp(m->str, b->cr->own, own) == 0))
+                ms[n++] = m;
+        }
+        qsort(ms, n, sizeof *ms, by_inbox);
+    }
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && by_inbox(&ms[i], &ms[j]) == 0; j++)
+            ;
+        inbox_send(b, g, ms + i, j - i);
+    }
+    free(ms);
+    free(g);
+}
+
+/* Step one of a sharded group send: read the group (key) on its shard b;
+ * head[0..len) is the message's map without its last value.  Returns 0
+ * or -ENOMEM. */
+static int group_send_sharded(ch_rl_backend *b, const char *key, const char *head, size_t len,
+                              const char *now)
+{
+    cr_gsend *g = malloc(sizeof *g + len);
+    char gexp[16];
+
+    if (!g)
+        return -ENOMEM;
+    snprintf(g->now, sizeof g->now, "%s", now);
+    g->len = len;
+    memcpy(g->head, head, len);
+    snprintf(gexp, sizeof gexp, "%u", b->cr->opts.group_expiry_s);
+    if (cr_eval_fn(b, GROUP_READ_LUA, 3, (const char *[]){key, now, gexp},
+                   (size_t[]){strlen(key), strlen(now), strlen(gexp)}, on_group_members, g) != 0) {
+        free(g);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void ch_cr_set_ring(ch_rl_backend *b, ch_rl_backend *const *ring, int n)
+{
+    b->cr->ring = ring;
+    b->cr->n_ring = n;
 }
 
 /* ---- the backend ops ------------------------------------------------- */
@@ -172,6 +324,10 @@ static int cr_group_send(void *self, const char *group, ch_msg *msg)
     if (rc == 0) {
         ch_cr_group_key(b->cr, key, group);
         now_text(now, sizeof now);
+    }
+    if (rc == 0 && b->cr->n_ring > 1) {
+        rc = group_send_sharded(b, key, sb.data, sb.size, now);
+    } else if (rc == 0) {
         snprintf(gexp, sizeof gexp, "%u", o->group_expiry_s);
         snprintf(exp, sizeof exp, "%u", o->expiry_s);
         snprintf(cap, sizeof cap, "%u", o->capacity);
@@ -302,30 +458,47 @@ void ch_cr_pop_start(ch_rl_backend *b)
 
 /* ---- construction ---------------------------------------------------- */
 
-int ch_layer_cr_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
-                    char *err, size_t errlen)
+int ch_cr_backend_new(ch_layer *l, const ch_rl_url *url, const ch_cr_opts *opts,
+                      const ch_layer_backend **ops, ch_rl_backend **out)
 {
     ch_rl_backend *b = calloc(1, sizeof *b);
     char hex[33];
-    int rc;
 
     if (!b || !(b->cr = calloc(1, sizeof *b->cr))) {
         free(b);
         return -ENOMEM;
     }
-    rc = ch_cr_url_parse(url, &b->url, &b->cr->opts, err, errlen);
-    if (rc == 0)
-        rc = ch_layer_set_name_kind(l, "specific.");
-    if (rc < 0) {
-        free(b->cr);
-        free(b);
-        return rc;
-    }
+    b->url = *url;
+    b->cr->opts = *opts;
     ch_layer_process_id(l, hex);
     snprintf(b->cr->own, sizeof b->cr->own, "specific.%s!", hex);
     snprintf(b->pkey, sizeof b->pkey, "%s%s", b->cr->opts.prefix, b->cr->own);
+    b->owns_pchan = 1;
     ch_rl_backend_start(b, l);
     *ops = &cr_ops;
-    *self = b;
+    *out = b;
     return 0;
+}
+
+/* One url makes one backend, several the sharded backend over one
+ * channels_redis backend each (layer_redis_shards.c). */
+int ch_layer_cr_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
+                    char *err, size_t errlen)
+{
+    ch_rl_backend *b = NULL;
+    ch_rl_url *urls;
+    ch_cr_opts o;
+    int n = ch_cr_url_list_parse(url, &urls, &o, err, errlen), rc;
+
+    if (n < 0)
+        return n;
+    rc = ch_layer_set_name_kind(l, "specific.");
+    if (rc == 0 && n > 1) {
+        rc = ch_rl_shards_new(l, urls, n, &o, ops, self);
+    } else if (rc == 0) {
+        rc = ch_cr_backend_new(l, &urls[0], &o, ops, &b);
+        *self = b;
+    }
+    free(urls);
+    return rc;
 }

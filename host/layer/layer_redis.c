@@ -6,6 +6,11 @@
  * membership bookkeeping is in layer_redis_members.c, the two connections
  * in layer_redis_conn.c, the formats (url, names, payload) in
  * layer_redis_codec.c; the payload layout is described in layer_redis.h.
+ * One backend talks to one server (or one Sentinel-managed master); a
+ * layer on several servers has one backend per server under
+ * layer_redis_shards.c, which routes each group and process channel to
+ * its shard, and only the backend of this process's shard subscribes to
+ * its process channel (owns_pchan).
  *
  * Connections.  `pub` carries PUBLISH, ZADD/ZREM/ZCOUNT and PING; `sub`
  * is in subscribe mode (hiredis cannot mix SUBSCRIBE with commands on one
@@ -78,22 +83,24 @@
 #define RL_QUEUE_BYTES ((size_t)1 << 20)
 #define RL_PENDING_MAX ((size_t)4 << 20)
 
-/* A PUBLISH waiting for Redis: the whole command, malloc'd. */
+/* A PUBLISH waiting for Redis: the whole command, malloc'd; fn (with
+ * arg, its own) takes the reply of a command sent for its answer. */
 struct ch_rl_qitem {
     ch_rl_qitem *next;
     char *cmd;
     size_t len;
+    ch_rl_reply_fn fn;
+    void *arg;
 };
 
-static ch_rl_backend *live; /* every backend, for the getters */
+/* A command sent for its answer, in flight: hiredis's privdata. */
+typedef struct rl_waiter {
+    size_t len;
+    ch_rl_reply_fn fn;
+    void *arg;
+} rl_waiter;
 
-static ch_rl_backend *find_live(const ch_layer *l)
-{
-    for (ch_rl_backend *b = live; b; b = b->next_live)
-        if (b->l == l)
-            return b;
-    return NULL;
-}
+static ch_rl_backend *live; /* every backend (shard), for the getters */
 
 /* A command's length, carried in hiredis's privdata (no allocation). */
 static void *len_tag(size_t len)
@@ -144,8 +151,8 @@ static void rl_update(ch_rl_backend *b)
     b->st.down_ms += now - b->down_since;
     b->warned = 0;
     if (!b->ever_up)
-        ch_log(CH_LOG_INFO, "channel layer: redis at %s connected; process channel %s",
-               b->url.where, b->pkey);
+        ch_log(CH_LOG_INFO, "channel layer: redis at %s connected%s%s", b->url.where,
+               b->owns_pchan ? "; process channel " : "", b->owns_pchan ? b->pkey : "");
     else
         ch_log(CH_LOG_INFO,
                "channel layer: redis at %s back after %.1f s; resubscribed %zu "
@@ -176,6 +183,22 @@ static void on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
     else if (b->cr && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
         b->st.over_capacity += (uint64_t)reply->integer;
     ch_rl_pub_done(b, tag_len(privdata));
+}
+
+/* The answer to a command sent with a reply handler (NULL when its
+ * connection went: counted as unconfirmed, as a PUBLISH) to the handler,
+ * which frees its arg. */
+static void on_waiter_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ch_rl_backend *b = ((ch_rl_conn *)ac->data)->owner;
+    rl_waiter *w = privdata;
+    size_t len = w->len;
+
+    if (!r && !b->destroying)
+        b->st.unconfirmed++;
+    w->fn(b, r, w->arg);
+    free(w);
+    ch_rl_pub_done(b, len);
 }
 
 static void on_ping_reply(redisAsyncContext *ac, void *r, void *privdata)
@@ -241,13 +264,24 @@ static void send_ping(ch_rl_backend *b)
     }
 }
 
-/* Hand one formatted PUBLISH to hiredis.  Returns 0 or -1. */
-static int publish_now(ch_rl_backend *b, const char *cmd, size_t len)
+/* Hand one formatted PUBLISH (or, with fn, a command whose answer fn
+ * takes, with arg) to hiredis.  Returns 0, or -1 with arg still the
+ * caller's. */
+static int publish_now(ch_rl_backend *b, const char *cmd, size_t len, ch_rl_reply_fn fn, void *arg)
 {
-    if (!b->pub.ac ||
-        redisAsyncFormattedCommand(b->pub.ac, on_publish_reply, len_tag(len), cmd, len) != REDIS_OK)
+    rl_waiter *w = NULL;
+
+    if (!b->pub.ac || (fn && !(w = malloc(sizeof *w))))
         return -1;
-    b->st.published++;
+    if (w)
+        *w = (rl_waiter){len, fn, arg};
+    if (redisAsyncFormattedCommand(b->pub.ac, w ? on_waiter_reply : on_publish_reply,
+                                   w ? (void *)w : len_tag(len), cmd, len) != REDIS_OK) {
+        free(w);
+        return -1;
+    }
+    if (!fn)
+        b->st.published++;
     pub_sent(b, len);
     return 0;
 }
@@ -258,7 +292,7 @@ static void queue_flush(ch_rl_backend *b)
     while (b->qhead && ch_rl_pub_open(b)) {
         ch_rl_qitem *q = b->qhead;
 
-        if (publish_now(b, q->cmd, q->len) != 0)
+        if (publish_now(b, q->cmd, q->len, q->fn, q->arg) != 0)
             return;
         b->qhead = q->next;
         if (!b->qhead)
@@ -284,8 +318,8 @@ void ch_rl_pub_done(ch_rl_backend *b, size_t len)
 }
 
 /* Keep cmd (malloc'd, len bytes) for later, or drop it if the buffer is
- * full.  Takes cmd in both cases. */
-static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
+ * full (fn then gets no reply).  Takes cmd and arg in both cases. */
+static void queue_push(ch_rl_backend *b, char *cmd, size_t len, ch_rl_reply_fn fn, void *arg)
 {
     ch_rl_qitem *q = NULL;
 
@@ -295,11 +329,15 @@ static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
         b->st.dropped++;
         b->outage_dropped++;
         free(cmd);
+        if (fn)
+            fn(b, NULL, arg);
         return;
     }
     q->next = NULL;
     q->cmd = cmd;
     q->len = len;
+    q->fn = fn;
+    q->arg = arg;
     if (b->qtail)
         b->qtail->next = q;
     else
@@ -309,12 +347,17 @@ static void queue_push(ch_rl_backend *b, char *cmd, size_t len)
     b->qbytes += len;
 }
 
-void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len)
+void ch_rl_send_formatted_fn(ch_rl_backend *b, char *cmd, size_t len, ch_rl_reply_fn fn, void *arg)
 {
-    if (!b->qhead && ch_rl_pub_open(b) && publish_now(b, cmd, len) == 0)
+    if (!b->qhead && ch_rl_pub_open(b) && publish_now(b, cmd, len, fn, arg) == 0)
         free(cmd);
     else
-        queue_push(b, cmd, len);
+        queue_push(b, cmd, len, fn, arg);
+}
+
+void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len)
+{
+    ch_rl_send_formatted_fn(b, cmd, len, NULL, NULL);
 }
 
 /* Publish msg on key (target: the channel of a direct send, or NULL), now
@@ -512,6 +555,8 @@ void ch_rl_destroy(void *self)
         ch_rl_qitem *q = b->qhead;
 
         b->qhead = q->next;
+        if (q->fn)
+            q->fn(b, NULL, q->arg);
         free(q->cmd);
         free(q);
     }
@@ -544,29 +589,27 @@ static void rl_timer_init(ch_rl_backend *b, uv_timer_t *t)
 
 int ch_layer_redis_url_check(const char *url, char *err, size_t errlen)
 {
-    ch_rl_url u;
+    ch_rl_url *urls;
+    int n = ch_rl_url_list_parse(url, &urls, err, errlen);
 
-    return ch_rl_url_parse(url, &u, err, errlen);
+    free(urls);
+    return n < 0 ? n : 0;
 }
 
-/* Parse the url, set up the state and start both connections; Redis being
- * down is not an error.  The layer frees the result through ops->destroy. */
-int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
-                       char *err, size_t errlen)
+/* Set up one backend on url (copied) and start both connections; Redis
+ * being down is not an error.  The layer frees it through ops->destroy. */
+int ch_rl_backend_new(ch_layer *l, const ch_rl_url *url, int owns_pchan,
+                      const ch_layer_backend **ops, ch_rl_backend **out)
 {
     ch_rl_backend *b = calloc(1, sizeof *b);
-    int rc;
 
     if (!b)
         return -ENOMEM;
-    rc = ch_rl_url_parse(url, &b->url, err, errlen);
-    if (rc < 0) {
-        free(b);
-        return rc;
-    }
+    b->url = *url;
+    b->owns_pchan = owns_pchan ? 1 : 0;
     ch_rl_backend_start(b, l);
     *ops = &redis_ops;
-    *self = b;
+    *out = b;
     return 0;
 }
 
@@ -593,26 +636,69 @@ void ch_rl_backend_start(ch_rl_backend *b, ch_layer *l)
                      on_conn_lost);
 }
 
+/* Parse the urls: one makes one backend, several the sharded backend
+ * (layer_redis_shards.c) over one backend each. */
+int ch_layer_redis_new(ch_layer *l, const char *url, const ch_layer_backend **ops, void **self,
+                       char *err, size_t errlen)
+{
+    ch_rl_url *urls;
+    ch_rl_backend *b = NULL;
+    int n = ch_rl_url_list_parse(url, &urls, err, errlen), rc;
+
+    if (n < 0)
+        return n;
+    if (n > 1) {
+        rc = ch_rl_shards_new(l, urls, n, NULL, ops, self);
+    } else {
+        rc = ch_rl_backend_new(l, &urls[0], 1, ops, &b);
+        *self = b;
+    }
+    free(urls);
+    return rc;
+}
+
 size_t ch_layer_group_size_global(ch_layer *l, const char *group)
 {
-    ch_rl_backend *b = find_live(l);
-    ch_rl_group *g = b && group ? ch_hmap_get(&b->groups, group) : NULL;
     size_t local = ch_layer_group_size(l, group);
 
-    return g && g->global > local ? (size_t)g->global : local;
+    for (ch_rl_backend *b = live; b && group; b = b->next_live) {
+        ch_rl_group *g = b->l == l ? ch_hmap_get(&b->groups, group) : NULL;
+
+        if (g)
+            return g->global > local ? (size_t)g->global : local;
+    }
+    return local;
+}
+
+/* Add b's counters to *out (a sharded layer has one backend per shard):
+ * sums, and the slowest PING. */
+static void stats_add(const ch_rl_backend *b, ch_layer_redis_stats *out)
+{
+    out->published += b->st.published;
+    out->received += b->st.received;
+    out->delivered += b->st.delivered;
+    out->reconnects += b->pub.reconnects + b->sub.reconnects;
+    out->dropped += b->st.dropped;
+    out->unconfirmed += b->st.unconfirmed;
+    out->down_ms += b->st.down_ms + (b->up ? 0 : uv_now(b->loop) - b->down_since);
+    out->buffered += b->qcount;
+    out->buffered_bytes += b->qbytes;
+    out->malformed += b->st.malformed;
+    out->over_capacity += b->st.over_capacity;
+    if (b->st.latency_us > out->latency_us)
+        out->latency_us = b->st.latency_us;
 }
 
 int ch_layer_redis_stats_get(const ch_layer *l, ch_layer_redis_stats *out)
 {
-    const ch_rl_backend *b = find_live(l);
+    int found = 0;
 
-    if (!b)
-        return -1;
-    *out = b->st;
-    out->reconnects = b->pub.reconnects + b->sub.reconnects;
-    if (!b->up)
-        out->down_ms += uv_now(b->loop) - b->down_since;
-    out->buffered = b->qcount;
-    out->buffered_bytes = b->qbytes;
-    return 0;
+    memset(out, 0, sizeof *out);
+    out->latency_us = -1;
+    for (const ch_rl_backend *b = live; b; b = b->next_live)
+        if (b->l == l) {
+            stats_add(b, out);
+            found = 1;
+        }
+    return found ? 0 : -1;
 }

@@ -2,7 +2,8 @@
  * layer_redis_conn.c -- owns the Redis backend's connections: hiredis
  * asynchronous contexts on the libuv loop, connecting (unix socket,
  * address, or an asynchronous name lookup first), the AUTH / SELECT / PING
- * handshake, and reconnection with capped exponential backoff; plus the
+ * handshake, and reconnection with capped exponential backoff; for
+ * redis-sentinel:// urls asking a sentinel for the master first; plus the
  * blocking probe used by --check (ch_layer_redis_probe).
  *
  * hiredis 0.14's libuv adapter drops poll errors: libuv reports POLLERR as
@@ -31,7 +32,8 @@
 #define RC_PROBE_TIMEOUT_S 2
 
 /* The handshake's steps; their addresses are the commands' privdata. */
-static const char HS_AUTH[] = "AUTH", HS_SELECT[] = "SELECT", HS_PING[] = "PING";
+static const char HS_AUTH[] = "AUTH", HS_SELECT[] = "SELECT", HS_ROLE[] = "ROLE",
+                  HS_PING[] = "PING";
 
 struct ch_rl_dns {
     uv_getaddrinfo_t req;
@@ -94,9 +96,16 @@ static int rc_attach(redisAsyncContext *ac, uv_loop_t *loop)
 
 static void on_rc_timer(uv_timer_t *t);
 
-/* AUTH, SELECT or PING refused: drop the connection from the timer (a
- * context cannot be freed from inside its own callback); the reason
- * reaches the owner's WARN line and state. */
+/* Drop the connection from the timer (a context cannot be freed from
+ * inside its own callback) for the reason in c->why, which reaches the
+ * owner's WARN line and state. */
+static void rc_doom(ch_rl_conn *c)
+{
+    c->doomed = 1;
+    uv_timer_start(&c->timer, on_rc_timer, 0, 0);
+}
+
+/* AUTH, SELECT, ROLE or PING refused: drop the connection. */
 static void rc_refused(ch_rl_conn *c, const char *step, const char *msg)
 {
     int n = (int)strlen(msg);
@@ -104,8 +113,15 @@ static void rc_refused(ch_rl_conn *c, const char *step, const char *msg)
     if (n && msg[n - 1] == '.')
         n--;
     snprintf(c->why, sizeof c->why, "refused %s: %.*s", step, n, msg);
-    c->doomed = 1;
-    uv_timer_start(&c->timer, on_rc_timer, 0, 0);
+    rc_doom(c);
+}
+
+/* Non-zero if reply is ROLE's answer of a master. */
+static int role_is_master(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ARRAY && reply->elements > 0 &&
+           reply->element[0]->type == REDIS_REPLY_STRING &&
+           strcmp(reply->element[0]->str, "master") == 0;
 }
 
 /* A handshake reply: an error drops the connection; PING's answer makes
@@ -120,6 +136,10 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
         return;
     if (reply->type == REDIS_REPLY_ERROR) {
         rc_refused(c, step, reply->str);
+        return;
+    }
+    if (step == HS_ROLE && !role_is_master(reply)) {
+        rc_refused(c, step, "the server the sentinel named is not a master (yet)");
         return;
     }
     if (step != HS_PING)
@@ -144,7 +164,80 @@ static void rc_handshake(ch_rl_conn *c)
         redisAsyncCommand(c->ac, on_handshake, (void *)HS_AUTH, "AUTH %s", u->password);
     if (u->db)
         redisAsyncCommand(c->ac, on_handshake, (void *)HS_SELECT, "SELECT %d", u->db);
+    if (u->n_sentinels)
+        redisAsyncCommand(c->ac, on_handshake, (void *)HS_ROLE, "ROLE");
     redisAsyncCommand(c->ac, on_handshake, (void *)HS_PING, "PING");
+}
+
+/* ---- asking a sentinel ---------------------------------------------- */
+
+/* Take the master's address from a SENTINEL get-master-addr-by-name
+ * reply into host (hostlen bytes) and *port.  Returns 0, or -1 if the
+ * reply is not [host, port]. */
+static int master_from(const redisReply *reply, char *host, size_t hostlen, int *port)
+{
+    long v;
+    char *end;
+
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING || reply->element[0]->len >= hostlen ||
+        reply->element[0]->len == 0)
+        return -1;
+    v = strtol(reply->element[1]->str, &end, 10);
+    if (*end || v < 1 || v > 65535)
+        return -1;
+    memcpy(host, reply->element[0]->str, reply->element[0]->len + 1);
+    *port = (int)v;
+    return 0;
+}
+
+/* Why a sentinel's reply named no master, into out. */
+static void sentinel_why(char *out, size_t outlen, const ch_rl_sentinel *s, const char *master,
+                         const redisReply *reply)
+{
+    snprintf(out, outlen, "sentinel at %s:%d %s%.60s", s->host, s->port,
+             reply->type == REDIS_REPLY_ERROR ? "refused: "
+             : reply->type == REDIS_REPLY_NIL ? "does not know master "
+                                              : "gave no address for ",
+             reply->type == REDIS_REPLY_ERROR ? reply->str : master);
+}
+
+/* The sentinel answered: connect to the master it names (the sentinel's
+ * context closes once this callback returns), or drop and ask the next
+ * sentinel. */
+static void on_sentinel(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ch_rl_conn *c = ac->data;
+    const ch_rl_sentinel *s = &c->url->sentinels[c->sentinel];
+    redisReply *reply = r;
+    char where[sizeof c->last_master];
+
+    (void)privdata;
+    if (!reply || c->closed || c->doomed || c->ac != ac)
+        return;
+    if (master_from(reply, c->master, sizeof c->master, &c->master_port) != 0) {
+        sentinel_why(c->why, sizeof c->why, s, c->url->master, reply);
+        c->master[0] = '\0';
+        rc_doom(c);
+        return;
+    }
+    snprintf(where, sizeof where, strchr(c->master, ':') ? "[%s]:%d" : "%s:%d", c->master,
+             c->master_port);
+    if (strcmp(where, c->last_master) != 0)
+        ch_log(CH_LOG_INFO, "channel layer: sentinel at %s:%d names %s as master %s (%s)", s->host,
+               s->port, where, c->url->master, c->role);
+    snprintf(c->last_master, sizeof c->last_master, "%s", where);
+    c->ac = NULL;
+    redisAsyncDisconnect(ac);
+    rc_connect(c);
+}
+
+/* Ask the sentinel c->ac is connected to for the master's address. */
+static void rc_ask(ch_rl_conn *c)
+{
+    redisAsyncCommand(c->ac, on_sentinel, NULL, "SENTINEL get-master-addr-by-name %s",
+                      c->url->master);
 }
 
 /* ---- connecting ----------------------------------------------------- */
@@ -191,7 +284,10 @@ static void rc_open(ch_rl_conn *c, redisAsyncContext *ac)
     c->ac = ac;
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    rc_handshake(c);
+    if (c->asking)
+        rc_ask(c);
+    else
+        rc_handshake(c);
 }
 
 /* Name resolved: connect to the first IPv4 address, else the first one.
@@ -213,32 +309,42 @@ static void on_dns(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         else if (status == 0 && a && a->ai_family == AF_INET6)
             uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof ip);
         if (ip[0])
-            rc_open(c, redisAsyncConnect(ip, c->url->port));
+            rc_open(c, redisAsyncConnect(ip, c->port));
         else
             rc_lost(c, status ? uv_strerror(status) : "host name has no address");
     }
     uv_freeaddrinfo(res);
 }
 
-/* Start connecting: unix socket, numeric address, or a name lookup first.
- * The ready deadline runs from here. */
+/* Start connecting: unix socket, numeric address, or a name lookup first;
+ * with sentinels, to the master one named, else to the next sentinel to
+ * ask.  The ready deadline runs from here. */
 static void rc_connect(ch_rl_conn *c)
 {
     const ch_rl_url *u = c->url;
+    const char *host = u->host;
     unsigned char addr[16];
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM};
     ch_rl_dns *d;
 
     c->st = CH_RL_CONNECTING;
     uv_timer_start(&c->timer, on_rc_timer, RC_READY_TIMEOUT_MS, 0);
+    c->port = u->port;
+    c->asking = u->n_sentinels && !c->master[0];
+    if (c->asking) {
+        host = u->sentinels[c->sentinel].host;
+        c->port = u->sentinels[c->sentinel].port;
+    } else if (u->n_sentinels) {
+        host = c->master;
+        c->port = c->master_port;
+    }
     if (u->is_unix) {
         rc_open(c, redisAsyncConnectUnix(u->path));
-    } else if (uv_inet_pton(AF_INET, u->host, addr) == 0 ||
-               uv_inet_pton(AF_INET6, u->host, addr) == 0) {
-        rc_open(c, redisAsyncConnect(u->host, u->port));
+    } else if (uv_inet_pton(AF_INET, host, addr) == 0 || uv_inet_pton(AF_INET6, host, addr) == 0) {
+        rc_open(c, redisAsyncConnect(host, c->port));
     } else if (!(d = calloc(1, sizeof *d))) {
         rc_lost(c, "out of memory");
-    } else if (uv_getaddrinfo(c->loop, &d->req, on_dns, u->host, NULL, &hints) != 0) {
+    } else if (uv_getaddrinfo(c->loop, &d->req, on_dns, host, NULL, &hints) != 0) {
         free(d);
         rc_lost(c, "cannot resolve the host name");
     } else {
@@ -258,10 +364,13 @@ static void rc_forget_dns(ch_rl_conn *c)
 }
 
 /* Forget c's context (freeing it unless hiredis is about to), retry after
- * the backoff (which then doubles), and tell the owner. */
+ * the backoff (which then doubles), and tell the owner.  With sentinels:
+ * the master is asked for again, and a sentinel that failed is followed
+ * at once by the next one (the backoff applies once all were tried). */
 static void rc_lost(ch_rl_conn *c, const char *why)
 {
     redisAsyncContext *ac = c->ac;
+    uint64_t delay = c->backoff_ms;
     char reason[160];
 
     snprintf(reason, sizeof reason, "%s", why); /* why may live in ac */
@@ -271,10 +380,18 @@ static void rc_lost(ch_rl_conn *c, const char *why)
     rc_forget_dns(c);
     if (ac)
         redisAsyncFree(ac); /* pending callbacks run with NULL */
+    if (c->url->n_sentinels) {
+        if (c->asking && (c->sentinel = (c->sentinel + 1) % c->url->n_sentinels) != 0)
+            delay = 0;
+        c->asking = 0;
+        c->master[0] = '\0';
+    }
     ch_log(CH_LOG_DEBUG, "channel layer: redis %s connection to %s lost (%s); retry in %llu ms",
-           c->role, c->url->where, reason, (unsigned long long)c->backoff_ms);
-    uv_timer_start(&c->timer, on_rc_timer, c->backoff_ms, 0);
-    c->backoff_ms = c->backoff_ms * 2 < RC_BACKOFF_MAX_MS ? c->backoff_ms * 2 : RC_BACKOFF_MAX_MS;
+           c->role, c->url->where, reason, (unsigned long long)delay);
+    uv_timer_start(&c->timer, on_rc_timer, delay, 0);
+    if (delay)
+        c->backoff_ms = c->backoff_ms * 2 < RC_BACKOFF_MAX_MS ? c->backoff_ms * 2
+                                                              : RC_BACKOFF_MAX_MS;
     c->on_lost(c, reason);
 }
 
@@ -388,31 +505,90 @@ static int probe_session(redisContext *rc, const ch_rl_url *u, char *out, size_t
     return 0;
 }
 
-int ch_layer_redis_probe(const char *url, char *out, size_t outlen)
+/* --check with sentinels: ask each in turn (blocking, 2 s each) for the
+ * master and make *m a plain url to it.  Returns 0, or -1 with the
+ * reason in out. */
+static int probe_master(const ch_rl_url *u, ch_rl_url *m, char *out, size_t outlen)
 {
     struct timeval tv = {RC_PROBE_TIMEOUT_S, 0};
-    char err[256];
+
+    *m = *u;
+    m->n_sentinels = 0;
+    for (int i = 0; i < u->n_sentinels; i++) {
+        const ch_rl_sentinel *s = &u->sentinels[i];
+        redisContext *rc = redisConnectWithTimeout(s->host, s->port, tv);
+        redisReply *r = NULL;
+        int ok;
+
+        if (rc && !rc->err && redisSetTimeout(rc, tv) == REDIS_OK)
+            r = redisCommand(rc, "SENTINEL get-master-addr-by-name %s", u->master);
+        ok = master_from(r, m->host, sizeof m->host, &m->port) == 0;
+        if (ok)
+            snprintf(m->where, sizeof m->where, "%.140s (master %.120s:%d)", u->where, m->host,
+                     m->port);
+        else if (r)
+            sentinel_why(out, outlen, s, u->master, r);
+        else
+            snprintf(out, outlen, "sentinel at %s:%d unreachable: %s", s->host, s->port,
+                     rc ? rc->errstr : "out of memory");
+        freeReplyObject(r);
+        redisFree(rc);
+        if (ok)
+            return 0;
+    }
+    return -1;
+}
+
+/* Probe one server (through its sentinels for a sentinel url) into out. */
+static int probe_one(const ch_rl_url *url, char *out, size_t outlen)
+{
+    struct timeval tv = {RC_PROBE_TIMEOUT_S, 0};
     redisContext *rc;
-    ch_rl_url u;
-    ch_cr_opts cro;
+    ch_rl_url m;
+    const ch_rl_url *u = url;
     int ret;
 
-    ret = strncmp(url, "channels_redis", 14) == 0 ? ch_cr_url_parse(url, &u, &cro, err, sizeof err)
-                                                  : ch_rl_url_parse(url, &u, err, sizeof err);
-    if (ret != 0) {
-        snprintf(out, outlen, "%s", err);
-        return -1;
+    if (url->n_sentinels) {
+        if (probe_master(url, &m, out, outlen) != 0)
+            return -1;
+        u = &m;
     }
-    rc = u.is_unix ? redisConnectUnixWithTimeout(u.path, tv)
-                   : redisConnectWithTimeout(u.host, u.port, tv);
+    rc = u->is_unix ? redisConnectUnixWithTimeout(u->path, tv)
+                    : redisConnectWithTimeout(u->host, u->port, tv);
     if (!rc || rc->err) {
-        snprintf(out, outlen, "redis at %s unreachable: %s", u.where,
+        snprintf(out, outlen, "redis at %s unreachable: %s", u->where,
                  rc ? rc->errstr : "out of memory");
         redisFree(rc);
         return -1;
     }
     redisSetTimeout(rc, tv);
-    ret = probe_session(rc, &u, out, outlen);
+    ret = probe_session(rc, u, out, outlen);
     redisFree(rc);
+    return ret;
+}
+
+/* Every server of the list, the results joined by "; ". */
+int ch_layer_redis_probe(const char *url, char *out, size_t outlen)
+{
+    char part[512];
+    ch_rl_url *urls;
+    size_t len = 0;
+    ch_cr_opts cro;
+    int n = ch_cr_url_kind(url) ? ch_cr_url_list_parse(url, &urls, &cro, part, sizeof part)
+                                : ch_rl_url_list_parse(url, &urls, part, sizeof part),
+        ret = 0;
+
+    if (n < 0) {
+        snprintf(out, outlen, "%s", part);
+        return -1;
+    }
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        if (probe_one(&urls[i], part, sizeof part) != 0)
+            ret = -1;
+        if (len < outlen)
+            len += (size_t)snprintf(out + len, outlen - len, "%s%s", i ? "; " : "", part);
+    }
+    free(urls);
     return ret;
 }

@@ -119,7 +119,8 @@ static void sub_cmd(ch_rl_backend *b, const char *verb, char kind, const char *n
 
 void ch_rl_subscribe_all(ch_rl_backend *b)
 {
-    sub_cmd(b, "SUBSCRIBE", 'p', b->id_hex);
+    if (b->owns_pchan)
+        sub_cmd(b, "SUBSCRIBE", 'p', b->id_hex);
     for (ch_rl_group *g = b->ghead; g; g = g->next)
         sub_cmd(b, "SUBSCRIBE", 'g', g->name);
 }

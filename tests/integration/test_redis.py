@@ -88,17 +88,20 @@ def free_port():
 
 
 class RedisServer:
-    """One redis-server on a fixed loopback port, killable and restartable."""
+    """One redis-server on a fixed loopback port, killable and restartable.
+    conf: a config file to start from (a sentinel's, which must be
+    writable); extra: more command-line options (--replicaof, --sentinel)."""
 
-    def __init__(self):
+    def __init__(self, conf=None, extra=()):
         if not shutil.which("redis-server"):
             pytest.fail("redis-server is not installed (Debian package redis-server)")
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = None
+        self.args = ([str(conf)] if conf else []) + list(extra)
 
     def start(self):
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+        self.proc = subprocess.Popen(["redis-server", *self.args, "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10

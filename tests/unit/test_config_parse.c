@@ -198,7 +198,8 @@ typedef struct line_case {
 } line_case;
 
 #define NOT_ADDR "' is not ADDR:PORT (use 127.0.0.1:8000, 8000 or [::1]:8000)"
-#define NOT_LAYER "' is not memory, redis://..., unix://... or channels_redis://..."
+#define NOT_LAYER \
+    "' is not memory, redis://..., unix://..., redis-sentinel://... or channels_redis://..."
 #define NOT_STORE "' is not none, sqlite:PATH or postgresql://..."
 #define NOT_PLUGIN "' is not a plugin name ([A-Za-z0-9_-]+)"
 
@@ -229,6 +230,21 @@ static const line_case line_cases[] = {
      "group_expiry are allowed)"},
     {"layer_cr_refuses_zero_capacity", "layer channels_redis://h:1/0?capacity=0",
      "layer: bad channels_redis url: capacity '0' is not a number > 0"},
+    {"layer_memory_is_not_a_shard", "layer redis://a memory",
+     "layer: 'memory' is not redis://..., unix://..., redis-sentinel://... or "
+     "channels_redis://..."},
+    {"layer_names_the_bad_shard", "layer redis://a:6379 redis://b:x",
+     "layer: redis url 2: bad redis url: port 'x' is not a number in 1..65535"},
+    {"layer_cr_shards_share_settings", "layer channels_redis://a/0 channels_redis://b/0?prefix=x",
+     "layer: channels_redis url 2: prefix, capacity, expiry and group_expiry must be those of "
+     "url 1"},
+    {"layer_cr_and_redis_not_mixed", "layer channels_redis://a/0 redis://b/0",
+     "layer: url 2: channels_redis urls and redis urls cannot be mixed"},
+    {"layer_sentinel_needs_master", "layer redis-sentinel://s1:26379",
+     "layer: bad redis url: missing or bad master name (expected "
+     "redis-sentinel://[:password@]host[:port][,host[:port]...]/master[/db])"},
+    {"layer_sentinel_bad_second_sentinel", "layer redis-sentinel://s1,s2:0/m",
+     "layer: bad redis url: port '0' is not a number in 1..65535"},
     {"store_refuses_empty_sqlite_path", "store sqlite:", "store: 'sqlite:" NOT_STORE},
     {"store_refuses_unknown_scheme", "store mysql://h", "store: 'mysql://h" NOT_STORE},
     {"route_reports_pattern_error", "route /ws/<foo:x>/ echo",
@@ -321,6 +337,8 @@ static const good_case good_cases[] = {
     STR("layer_memory", "layer redis://h\nlayer memory", layer, "memory"),
     STR("layer_redis", "layer redis://127.0.0.1:6379/0", layer, "redis://127.0.0.1:6379/0"),
     STR("layer_unix", "layer unix:///run/redis.sock", layer, "unix:///run/redis.sock"),
+    STR("layer_shards_joined", "layer  redis://a:6379/0\tunix:///r.sock  redis-sentinel://s/m",
+        layer, "redis://a:6379/0 unix:///r.sock redis-sentinel://s/m"),
     STR("store_postgresql", "store postgresql://u@h/db", store, "postgresql://u@h/db"),
     STR("store_postgres", "store postgres://h/db", store, "postgres://h/db"),
     STR("store_sqlite_memory_kept", "store sqlite::memory:", store, "sqlite::memory:"),

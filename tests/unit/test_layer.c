@@ -28,8 +28,9 @@ static void new_unknown_url_refused_with_reason(void **state)
     assert_null(
         ch_layer_new(&f->loop, "amqp://localhost:5672", NULL, on_deliver, f, err, sizeof err));
     assert_string_equal(err, "unknown channel layer 'amqp://localhost:5672' "
-                             "(this build supports: memory, redis://, unix://, channels_redis://, "
-                             "channels_redis+unix://)");
+                             "(this build supports: memory, redis://, unix://, redis-sentinel://, "
+                             "channels_redis://, channels_redis+unix://, "
+                             "channels_redis+sentinel://)");
 }
 
 static void new_url_must_match_exactly(void **state)
@@ -39,8 +40,9 @@ static void new_url_must_match_exactly(void **state)
 
     assert_null(ch_layer_new(&f->loop, "memoryx", NULL, on_deliver, f, err, sizeof err));
     assert_string_equal(err, "unknown channel layer 'memoryx' "
-                             "(this build supports: memory, redis://, unix://, channels_redis://, "
-                             "channels_redis+unix://)");
+                             "(this build supports: memory, redis://, unix://, redis-sentinel://, "
+                             "channels_redis://, channels_redis+unix://, "
+                             "channels_redis+sentinel://)");
     assert_null(ch_layer_new(&f->loop, "", NULL, on_deliver, f, err, sizeof err));
     assert_null(ch_layer_new(&f->loop, NULL, NULL, on_deliver, f, err, sizeof err));
 }

@@ -37,6 +37,11 @@ struct ch_cr {
     unsigned popping : 1; /* a BZPOPMIN is outstanding */
     uint64_t bad_logged;  /* undecodable messages counted at the last log line */
     uint64_t bad_log_ms;  /* uv_now() of that line, 0: none yet */
+    /* A layer sharded over several servers (layer_redis_shards.c): every
+     * shard's backend in order (borrowed from the shards, which outlive
+     * it), n_ring of them; NULL and 0 on one server. */
+    ch_rl_backend *const *ring;
+    int n_ring;
 };
 
 /* The settings (borrowed from cr). */
@@ -48,6 +53,18 @@ void ch_cr_group_key(const ch_cr *cr, char *key, const char *group);
 /* layer_cr.c: start polling the inbox on b->sub if it is ready and no
  * poll is outstanding. */
 void ch_cr_pop_start(ch_rl_backend *b);
+
+/* layer_cr.c: one channels_redis backend on the server url with the
+ * settings opts (both copied), for a layer whose channel names are
+ * already "specific." ones; *ops gets its op table and *out the state
+ * (freed by (*ops)->destroy).  Returns 0 or -ENOMEM. */
+int ch_cr_backend_new(ch_layer *l, const ch_rl_url *url, const ch_cr_opts *opts,
+                      const ch_layer_backend **ops, ch_rl_backend **out);
+
+/* layer_cr.c: make b one of the n shards ring[0..n) (borrowed: they
+ * outlive b's use of them), so that its group sends reach inboxes on
+ * every shard. */
+void ch_cr_set_ring(ch_rl_backend *b, ch_rl_backend *const *ring, int n);
 
 /* ---- the codec (layer_cr_codec.c) ------------------------------------ */
 

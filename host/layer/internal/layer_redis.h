@@ -88,7 +88,10 @@ typedef void (*ch_rl_conn_fn)(ch_rl_conn *c, const char *why);
 /* One asynchronous connection that keeps itself connected: AUTH and
  * SELECT per the url, then PING; ready on PING's answer; on a loss a retry
  * after 100 ms doubling to 5 s; a connect not ready within 5 s counts as
- * lost.  ac->data points at the ch_rl_conn; owner is the user's. */
+ * lost.  For a redis-sentinel:// url every connect first asks a sentinel
+ * for the master's address (the next sentinel after one fails) and the
+ * handshake adds ROLE, which must say "master".  ac->data points at the
+ * ch_rl_conn; owner is the user's. */
 struct ch_rl_conn {
     redisAsyncContext *ac; /* NULL when not connected */
     int st;                /* CH_RL_IDLE / CONNECTING / READY */
@@ -102,7 +105,16 @@ struct ch_rl_conn {
     ch_rl_dns *dns;      /* a name lookup in flight, or NULL */
     uint64_t reconnects; /* times ready again after being ready */
     char why[160];       /* reason for a deferred teardown */
+    int port;            /* of the connect in progress (after a name lookup) */
+    /* redis-sentinel:// only: the sentinel to ask next, the master it
+     * named ("" until it did; cleared on every loss: ask again) and the
+     * last master named (for the log line when it changes) */
+    int sentinel;
+    char master[sizeof(ch_rl_url){0}.host];
+    int master_port;
+    char last_master[sizeof(ch_rl_url){0}.where];
     unsigned doomed : 1, ever_ready : 1, closed : 1;
+    unsigned asking : 1; /* ac is a sentinel's, not the server's */
 };
 
 /* Set c up (its timer is unref'd) and start connecting. */
@@ -153,6 +165,7 @@ typedef struct ch_rl_backend {
     size_t pending;        /* pub: bytes sent awaiting replies */
     uint64_t ping_sent_ns; /* 0: no PING outstanding */
     unsigned up : 1, congested : 1, warned : 1, ever_up : 1, destroying : 1;
+    unsigned owns_pchan : 1; /* subscribes to pkey (its shard; always if one) */
     uint64_t down_since; /* uv_now() when it went down */
     uint64_t outage_flushed, outage_dropped;
     char why[200]; /* last reason for being down */
@@ -176,6 +189,30 @@ void ch_rl_destroy(void *self);
  * in every case) to Redis now, or once it can take it, behind what
  * waits already (the outage buffer: dropped and counted when full). */
 void ch_rl_send_formatted(ch_rl_backend *b, char *cmd, size_t len);
+
+/* The answer to a command sent with ch_rl_send_formatted_fn: r is the
+ * redisReply (borrowed), or NULL when there is none (dropped from a full
+ * outage buffer, its connection lost, or b being destroyed: b->destroying).
+ * Called exactly once; it frees arg. */
+typedef void (*ch_rl_reply_fn)(ch_rl_backend *b, void *r, void *arg);
+
+/* layer_redis.c: ch_rl_send_formatted for a command sent for its answer,
+ * which fn gets with arg (taken: fn frees it, whatever happens); not
+ * counted as published. */
+void ch_rl_send_formatted_fn(ch_rl_backend *b, char *cmd, size_t len, ch_rl_reply_fn fn, void *arg);
+
+/* layer_redis.c: one backend on one server (url copied), subscribed to
+ * this process's channel if owns_pchan; *ops gets its op table and *out
+ * the state (freed by (*ops)->destroy).  Returns 0 or -ENOMEM. */
+int ch_rl_backend_new(ch_layer *l, const ch_rl_url *url, int owns_pchan,
+                      const ch_layer_backend **ops, ch_rl_backend **out);
+
+/* layer_redis_shards.c: the backend sharded over urls[0..n) (copied),
+ * one ch_rl_backend per server, in channels_redis's format with the
+ * settings *cr (copied) or, cr NULL, the native one; *ops and *self as for
+ * a backend constructor (layer.h).  Returns 0 or -ENOMEM. */
+int ch_rl_shards_new(ch_layer *l, const ch_rl_url *urls, int n, const ch_cr_opts *cr,
+                     const ch_layer_backend **ops, void **self);
 
 /* layer_redis.c: pub is ready and not congested. */
 int ch_rl_pub_open(const ch_rl_backend *b);

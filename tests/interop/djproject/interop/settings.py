@@ -59,7 +59,9 @@ SESSION_ENGINE = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ.get("INTEROP_REDIS", "redis://127.0.0.1:6379/0")]},
+        # INTEROP_REDIS: one url, or several separated by commas (the shards,
+        # in the order chanhost's `layer` lists them)
+        "CONFIG": {"hosts": os.environ.get("INTEROP_REDIS", "redis://127.0.0.1:6379/0").split(",")},
     }
 }
 
