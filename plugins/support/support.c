@@ -53,8 +53,8 @@ typedef struct sconn {
     json_int_t ad_id; /* ad route */
     json_int_t owner; /* support route: the room's publisher */
     json_t *convs;    /* ad publisher: {"<client id>": room id} */
-    json_int_t current; /* ad publisher: the client of a frame without client_id */
-    int fixed;          /* current was given with ?client_id= */
+    json_int_t cur;   /* ad publisher: the client of frames without one */
+    int fixed;        /* cur was given with ?client_id= */
 } sconn;
 
 static void on_message(chanhost_conn *c, cc_conn *cc, const json_t *in);
@@ -65,12 +65,10 @@ static void on_unknown(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static void sp_conn_free(cc_conn *cc);
 
 static const cc_handler handlers[] = {
-    {"message", on_message},
-    {"typing", on_typing},
-    {"read_receipt", on_read},
-    {"bulk_read", on_read},
-    {"ping", cc_on_ping},
-    {NULL, on_unknown},
+    {"message", on_message},   {"typing", on_typing},
+    {"read_receipt", on_read}, /* plugins/common/receipts.c's, */
+    {"bulk_read", on_read},    /* in the frame's conversation */
+    {"ping", cc_on_ping},      {NULL, on_unknown},
 };
 
 static const cc_kind support_kind = {
@@ -281,7 +279,7 @@ static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         if (s->convs && !cid)
             continue;
         if (cid && !s->fixed)
-            s->current = json_integer_value(cid); /* oldest first: the newest wins */
+            s->cur = json_integer_value(cid); /* oldest first: the newest wins */
         json_array_append_new(out, stored_payload(s, m,
                                                   cid                    ? json_integer_value(cid)
                                                   : s->route == ROUTE_AD ? cc->user_id
@@ -379,7 +377,7 @@ static void publisher_deliver(chanhost_conn *c, cc_conn *cc, const char *type, c
     json_int_t cid = json_integer_value(json_object_get(msg, "client_id"));
 
     if (!s->fixed && cid > 0 && strcmp(type, "message") == 0)
-        s->current = cid;
+        s->cur = cid;
     cc_deliver_room(c, cc, type, msg, m);
 }
 
@@ -401,8 +399,8 @@ static void on_ad_people(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status
     if (s->is_publisher) {
         if (strcmp(s->role, "admin") != 0)
             s->role = "publisher";
-        s->current = parse_id(api->query_param(c, "client_id"), 1);
-        s->fixed = s->current > 0;
+        s->cur = parse_id(api->query_param(c, "client_id"), 1);
+        s->fixed = s->cur > 0;
         cc->deliver = publisher_deliver;
         group_name(cc->group, "ad", s->ad_id);
         start_session(c, s);
@@ -675,7 +673,7 @@ static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
         return;
     }
     if (cid <= 0 && !v)
-        cid = s->current;
+        cid = s->cur;
     if (cid <= 0) {
         error_about(c, s->cc.p, "client_id_required", "say which conversation: \"client_id\": <id>",
                     json_object_get(act, "client_msg_id"));
@@ -759,7 +757,8 @@ static void on_unknown(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     (void)cc;
     (void)in;
-    chk_error(api, c, "unknown_type", "type must be message, typing, read_receipt, bulk_read or ping");
+    chk_error(api, c, "unknown_type",
+              "type must be message, typing, read_receipt, bulk_read or ping");
 }
 
 /* ---- loading -------------------------------------------------------------- */
