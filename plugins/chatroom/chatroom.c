@@ -143,9 +143,10 @@ static void cr_on_text(chanhost_conn *c, cc_conn *cc, const json_t *in)
 }
 
 /* Delivery on seed 002's route: as every room's, and after each new
- * message (chat_message) its seed 002 form {"type":"message", "id",
- * "chat_id", "text", "sender": {"id", "username"}, "timestamp",
- * "client_msg_id"}. */
+ * message stored by chatroom (chat_message with an id and a room_id; a
+ * Django process's chat.message is left as it came) its seed 002 form
+ * {"type":"message", "id", "chat_id", "text", "sender": {"id",
+ * "username"}, "timestamp", "client_msg_id"}. */
 static void chats_deliver(chanhost_conn *c, cc_conn *cc, const char *type, const json_t *msg,
                           const chanhost_msg *m)
 {
@@ -153,8 +154,9 @@ static void chats_deliver(chanhost_conn *c, cc_conn *cc, const char *type, const
     json_t *out;
 
     cc_deliver_room(c, cc, type, msg, m);
-    if (strcmp(type, "chat_message") != 0 || !json_is_string(text))
-        return;
+    if (strcmp(type, "chat_message") != 0 || !json_is_string(text) ||
+        !json_is_integer(json_object_get(msg, "id")) || !json_object_get(msg, "room_id"))
+        return; /* not a stored message of this plugin: forwarded as it came, only */
     out = json_pack("{s:s, s:O, s:O, s:O, s:{s:O, s:O}, s:O, s:O}", "type", "message", "id",
                     OR_NULL(json_object_get(msg, "id")), "chat_id",
                     OR_NULL(json_object_get(msg, "room_id")), "text", text, "sender", "id",
