@@ -503,9 +503,9 @@ static void sp_conn_free(cc_conn *cc) { json_decref(((sconn *)cc)->convs); }
 /* ---- messages and typing -------------------------------------------------- */
 
 /* A new message of act (borrowed) with id committed: the other
- * participants' lobbies are notified, and a sender still connected has
- * read everything up to its own message (seed 003's clients send no
- * receipts: answering is what clears their unread count). */
+ * participants' lobbies are notified, and a sender still connected (but
+ * an admin in a support room) has read everything up to its own message
+ * (seed 003's clients send no receipts: answering clears the count). */
 static void after_commit(chanhost_conn *c, sconn *s, cc_plugin *p, const json_t *act, json_int_t id)
 {
     json_t *room = json_pack("{s:O, s:b}", "id", json_object_get(act, "room_id"), "is_private", 1);
@@ -514,8 +514,8 @@ static void after_commit(chanhost_conn *c, sconn *s, cc_plugin *p, const json_t 
     cc_notify_lobbies(p, room, json_integer_value(json_object_get(act, "sender_id")),
                       json_string_value(json_object_get(act, "sender_name")));
     json_decref(room);
-    if (!s || !(read = json_copy((json_t *)act)))
-        return;
+    if (!s || (s->route == ROUTE_SUPPORT && !s->is_publisher) || !(read = json_copy((json_t *)act)))
+        return; /* an admin is no participant of a support room: nothing to count */
     json_object_set_new(read, "do", json_string("read"));
     json_object_set_new(read, "up_to_id", json_integer(id));
     json_object_set_new(read, "quiet", json_true());
