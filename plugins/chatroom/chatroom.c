@@ -8,12 +8,12 @@
  *     and /ws/chats/<int:chat_id>/ (the room with that id),
  *     /ws/chat/group/<slug:room_name>/ (the room keyed group:<room_name>),
  *     and /ws/lobby/ (no room: the user's group user_<id>);
- *   - read receipts (read_receipt, bulk_read), never for one's own
- *     messages, and the reader's new unread count sent to their lobby;
- *   - lobby notifications after each committed message, with each
- *     recipient's unread count for the room (read by message.append in
- *     its own transaction, "unread": true; store op unread.for_room when
- *     the result has none).
+ *   - seed 002's dialect on /ws/chats/<id>/: {"type":"message","text"}
+ *     in (on every room route), and each new message also out as
+ *     {"type":"message","text","sender",...} after its chat_message;
+ *   - the lobby connection (/ws/lobby/): the unread counts first, then
+ *     what ../common/receipts.c sends to user_<id> (notifications after
+ *     each committed message, the reader's new counts after receipts).
  *
  * The wire protocol is in README.md next to this file.
  */
@@ -24,16 +24,18 @@
 
 #include "../common/chatcore.h"
 
-static void cr_on_read_receipt(chanhost_conn *c, cc_conn *cc, const json_t *in);
-static void cr_on_bulk_read(chanhost_conn *c, cc_conn *cc, const json_t *in);
+/* A borrowed value, or JSON null for a missing one (json_pack "O"). */
+#define OR_NULL(v) ((v) ? (v) : json_null())
+
+static void cr_on_text(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static int cr_room_ok(const json_t *room);
-static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
 
 static const cc_handler room_handlers[] = {
     {"chat_message", cc_on_message},
+    {"message", cr_on_text}, /* seed 002's {"type":"message","text"} */
     {"typing", cc_on_typing},
-    {"read_receipt", cr_on_read_receipt},
-    {"bulk_read", cr_on_bulk_read},
+    {"read_receipt", cc_on_read},
+    {"bulk_read", cc_on_read},
     {"edit_message", cc_on_edit},
     {"delete_message", cc_on_delete},
     {"ping", cc_on_ping},
@@ -50,7 +52,7 @@ static const cc_kind chatroom_kind = {
     .group_prefix = "chat_", /* seed 002's chat_<id> */
     .handlers = room_handlers,
     .room_ok = cr_room_ok,
-    .committed = cr_committed,
+    .committed = cc_committed_notify,
     .append_unread = 1,
 };
 
@@ -65,16 +67,6 @@ static int cr_room_ok(const json_t *room)
         if (strcmp(kind, foreign[i]) == 0)
             return 0;
     return 1;
-}
-
-/* Private rooms (one-to-one chats and threads) and group rooms differ in
- * their notifications. */
-static int room_is_private(const json_t *room)
-{
-    const char *kind = json_string_value(json_object_get(room, "kind"));
-
-    return json_is_true(json_object_get(room, "is_private")) ||
-           (kind && (strcmp(kind, "private") == 0 || strcmp(kind, "thread") == 0));
 }
 
 /* ---- lobby ------------------------------------------------------------------ */
@@ -133,158 +125,49 @@ static int lobby_open(chanhost_conn *c, cc_conn *cc)
     return CHANHOST_ACCEPT;
 }
 
-/* ---- notifications after a message ---------------------------------------- */
+/* ---- seed 002 (/ws/chats/<id>/) --------------------------------------------- */
 
-/* The participants' counts ({"<user id>": n}, borrowed): a notification
- * (data's "note", borrowed) to each one's lobby group, but the sender's. */
-static void notify_counts(cc_plugin *p, const json_t *counts, const json_t *data)
+/* {"type":"message","text":T,"client_msg_id"?}: seed 002's message, taken
+ * as {"type":"chat_message","message":T} (a frame without "text" is
+ * taken with its "message"). */
+static void cr_on_text(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
-    json_int_t sender = json_integer_value(json_object_get(data, "sender_id"));
-    const char *uid;
-    json_t *n, *note;
-    char group[CC_GROUP_MAX];
+    const json_t *text = json_object_get(in, "text");
+    json_t *as = json_copy((json_t *)in);
 
-    json_object_foreach((json_t *)counts, uid, n)
-    {
-        if (strtoll(uid, NULL, 10) == sender)
-            continue;
-        note = json_copy(json_object_get(data, "note"));
-        json_object_set(note, "unread", n);
-        snprintf(group, sizeof group, "user_%s", uid);
-        p->api->group_send(group, note);
-        json_decref(note);
-    }
+    if (!as)
+        return;
+    if (text)
+        json_object_set(as, "message", (json_t *)text);
+    cc_on_message(c, cc, as);
+    json_decref(as);
 }
 
-/* unread.for_room answered (an append without counts in its result):
- * notify_counts.  Counted right after the commit (the call is queued
- * from the append's own callback). */
-static void on_recipients(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                          const json_t *result, json_t *data)
+/* Delivery on seed 002's route: as every room's, and after each new
+ * message stored by chatroom (chat_message with an id and a room_id; a
+ * Django process's chat.message is left as it came) its seed 002 form
+ * {"type":"message", "id", "chat_id", "text", "sender": {"id",
+ * "username"}, "timestamp", "client_msg_id"}. */
+static void chats_deliver(chanhost_conn *c, cc_conn *cc, const char *type, const json_t *msg,
+                          const chanhost_msg *m)
 {
-    (void)c;
-    (void)cc;
-    if (status == 0)
-        notify_counts(p, json_object_get(result, "counts"), data);
-}
+    const json_t *text = json_object_get(msg, "message");
+    json_t *out;
 
-/* A message committed in room: notify the other participants' lobbies
- * (seed 004's private and group forms; target_user is filled in by each
- * recipient's lobby connection) with the counts the append read in its
- * transaction (result's "unread", so each count is the one this message
- * made), or else those of an unread.for_room call. */
-static void cr_committed(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result)
-{
-    json_t *note, *data;
-
-    if (room_is_private(room))
-        note = json_pack("{s:s, s:O, s:s, s:O}", "type", "notification", "sender",
-                         json_object_get(out, "username"), "room_type", "private", "room_id",
-                         json_object_get(room, "id"));
-    else
-        note = json_pack("{s:s, s:O, s:O, s:s, s:O}", "type", "notification", "sender",
-                         json_object_get(out, "username"), "room_name",
-                         json_object_get(room, "name") ? json_object_get(room, "name")
-                                                       : json_null(),
-                         "room_type", "group", "room_id", json_object_get(room, "id"));
-    data = json_pack("{s:o, s:O, s:O}", "note", note, "sender_id", json_object_get(out, "user_id"),
-                     "room_id", json_object_get(room, "id"));
-    if (json_is_object(json_object_get(result, "unread"))) {
-        notify_counts(p, json_object_get(result, "unread"), data);
-        json_decref(data);
-        return;
-    }
-    cc_call(NULL, p, "unread.for_room", json_pack("{s:O}", "room_id", json_object_get(room, "id")),
-            on_recipients, data);
-}
-
-/* ---- read receipts ----------------------------------------------------------- */
-
-/* The reader's new unread count for the room, to their lobby. */
-static void on_reader_unread(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
-                             const json_t *result, json_t *data)
-{
-    json_t *counts = json_object_get(result, "counts"), *frame;
-    char uid[24], rid[24];
-
-    (void)c;
-    (void)cc;
-    if (status != 0)
-        return;
-    snprintf(uid, sizeof uid, "%lld",
-             (long long)json_integer_value(json_object_get(data, "user_id")));
-    snprintf(rid, sizeof rid, "%lld",
-             (long long)json_integer_value(json_object_get(data, "room_id")));
-    frame = json_pack("{s:s, s:{s:I}}", "type", "unread", "counts", rid,
-                      json_integer_value(json_object_get(counts, uid)));
-    cc_group_send_id(p, "user_", json_integer_value(json_object_get(data, "user_id")), frame);
-    json_decref(frame);
-}
-
-/* Receipts recorded: tell the room (only what was newly marked), then
- * the reader's lobby. */
-static void on_marked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
-                      json_t *data)
-{
-    json_t *marked = json_object_get(result, "marked"), *out, *params;
-    int bulk = strcmp(json_string_value(json_object_get(data, "type")), "bulk_read") == 0;
-
-    (void)cc;
-    if (status != 0) {
-        if (c)
-            cc_store_error(c, p, status, NULL);
-        return;
-    }
-    if (json_array_size(marked) == 0)
-        return;
-    out = json_pack("{s:O, s:O, s:O, s:O}", "type", json_object_get(data, "type"),
-                    bulk ? "message_ids" : "message_id", bulk ? marked : json_array_get(marked, 0),
-                    "username", json_object_get(data, "username"), "user_id",
-                    json_object_get(data, "user_id"));
-    p->api->group_send(json_string_value(json_object_get(data, "group")), out);
+    cc_deliver_room(c, cc, type, msg, m);
+    if (strcmp(type, "chat_message") != 0 || !json_is_string(text) ||
+        !json_is_integer(json_object_get(msg, "id")) || !json_object_get(msg, "room_id"))
+        return; /* not a stored message of this plugin: forwarded as it came, only */
+    out = json_pack("{s:s, s:O, s:O, s:O, s:{s:O, s:O}, s:O, s:O}", "type", "message", "id",
+                    OR_NULL(json_object_get(msg, "id")), "chat_id",
+                    OR_NULL(json_object_get(msg, "room_id")), "text", text, "sender", "id",
+                    OR_NULL(json_object_get(msg, "user_id")), "username",
+                    OR_NULL(json_object_get(msg, "username")), "timestamp",
+                    OR_NULL(json_object_get(msg, "timestamp")), "client_msg_id",
+                    OR_NULL(json_object_get(msg, "client_msg_id")));
+    if (out)
+        cc->p->api->send_json(c, out);
     json_decref(out);
-    params = json_pack("{s:O, s:[O]}", "room_id", json_object_get(data, "room_id"), "user_ids",
-                       json_object_get(data, "user_id"));
-    cc_call(NULL, p, "unread.for_room", params, on_reader_unread, json_incref(data));
-}
-
-/* What the receipt continuations need, whether or not the reader stays. */
-static json_t *reader_data(chanhost_conn *c, cc_conn *cc, const char *type)
-{
-    return json_pack("{s:s, s:s, s:I, s:s, s:I}", "type", type, "group", cc->group, "room_id",
-                     cc->room_id, "username", chk_username(cc->p->api, c), "user_id", cc->user_id);
-}
-
-/* {"type":"read_receipt","message_id":N}: a message of this room read. */
-static void cr_on_read_receipt(chanhost_conn *c, cc_conn *cc, const json_t *in)
-{
-    json_int_t id = cc_id_field(in, "message_id");
-    json_t *params;
-
-    if (!id) {
-        cc_error(c, cc->p, "bad_request", "\"message_id\" must be a message id", NULL);
-        return;
-    }
-    params = json_pack("{s:I, s:I, s:[I]}", "user_id", cc->user_id, "room_id", cc->room_id,
-                       "message_ids", id);
-    cc_call_or_error(c, cc->p, "read.mark_room", params, on_marked,
-                     reader_data(c, cc, "read_receipt"));
-}
-
-/* {"type":"bulk_read","up_to_id"?}: everything (up to an id) read. */
-static void cr_on_bulk_read(chanhost_conn *c, cc_conn *cc, const json_t *in)
-{
-    const json_t *up = json_object_get(in, "up_to_id");
-    json_t *params;
-
-    if (up && !json_is_null(up) && !cc_id_field(in, "up_to_id")) {
-        cc_error(c, cc->p, "bad_request", "\"up_to_id\" must be a message id", NULL);
-        return;
-    }
-    params = json_pack("{s:I, s:I}", "user_id", cc->user_id, "room_id", cc->room_id);
-    if (up && !json_is_null(up))
-        json_object_set(params, "up_to_id", (json_t *)up);
-    cc_call_or_error(c, cc->p, "read.bulk", params, on_marked, reader_data(c, cc, "bulk_read"));
 }
 
 /* ---- descriptor ---------------------------------------------------------------- */
@@ -333,6 +216,8 @@ static int cr_connect(chanhost_conn *c, void *state)
 
     if (!cc)
         return code;
+    if (p->api->route_param(c, "chat_id"))
+        cc->deliver = chats_deliver;
     query = room_query(c, p->api, &code);
     if (!query)
         return code ? code : lobby_open(c, cc);

@@ -21,7 +21,8 @@
  *     (cc_kind's conn_size and conn_free: the support plugin does);
  *   - channel-layer messages: held back until the history's last frame
  *     is out, then forwarded (once: not those the history held), without
- *     the sender's own typing/receipts.
+ *     the sender's own typing/receipts;
+ *   - read receipts, unread counts and lobby notifications (receipts.c).
  *
  * Everything runs on the host's loop thread.  Store calls carry their own
  * data, so a result that arrives after the client left (c == NULL) frees
@@ -175,6 +176,46 @@ void cc_on_edit(chanhost_conn *c, cc_conn *cc, const json_t *in);
 void cc_on_delete(chanhost_conn *c, cc_conn *cc, const json_t *in);
 void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in);
 void cc_on_ping(chanhost_conn *c, cc_conn *cc, const json_t *in);
+
+/* ---- read receipts and lobby notifications (receipts.c) ------------------- */
+
+/* What one read marks: in room_id, message_id (a read_receipt) or, when
+ * 0, everything of others up to up_to_id (0: all; a bulk_read).  The
+ * newly marked ids go to every group of groups (borrowed array of names)
+ * with extra's fields (borrowed, may be NULL) added; quiet (a read the
+ * client did not ask for): no error frame when the store refuses, and no
+ * receipt to the groups, only the reader's lobby hears of it. */
+typedef struct cc_read {
+    json_int_t room_id;
+    json_int_t message_id;
+    json_int_t up_to_id;
+    const json_t *groups;
+    const json_t *extra;
+    int quiet;
+} cc_read;
+
+/* Mark r for the connection's user, then tell r's groups and the user's
+ * lobby (user_<id>) its new unread count for the room. */
+void cc_mark_read(chanhost_conn *c, cc_conn *cc, const cc_read *r);
+
+/* The ids of a read_receipt / bulk_read frame in (borrowed) into r.
+ * Returns 0, or -1 after an error frame. */
+int cc_read_ids(chanhost_conn *c, cc_conn *cc, const json_t *in, cc_read *r);
+
+/* The read_receipt and bulk_read handler of a one-room connection. */
+void cc_on_read(chanhost_conn *c, cc_conn *cc, const json_t *in);
+
+/* A message of sender (sender_id, sender: its name) committed in room
+ * (borrowed: "id", "kind", "is_private", "name"): a notification with
+ * their unread count to every other participant's lobby; the counts are
+ * unread (borrowed, {"<user id>": n}) or, if NULL, read from the store. */
+void cc_notify_lobbies(cc_plugin *p, const json_t *room, json_int_t sender_id, const char *sender,
+                       const json_t *unread);
+
+/* cc_notify_lobbies as cc_kind's committed hook (out: the broadcast
+ * message with "username" and "user_id"; result: the append's, whose
+ * "unread" is used when present). */
+void cc_committed_notify(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
 
 /* ---- helpers ------------------------------------------------------------- */
 

@@ -53,18 +53,22 @@ typedef struct sconn {
     json_int_t ad_id; /* ad route */
     json_int_t owner; /* support route: the room's publisher */
     json_t *convs;    /* ad publisher: {"<client id>": room id} */
+    json_int_t cur;   /* ad publisher: the client of frames without one */
+    int fixed;        /* cur was given with ?client_id= */
 } sconn;
 
 static void on_message(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static void on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in);
+static void on_read(chanhost_conn *c, cc_conn *cc, const json_t *in);
+static void read_send(chanhost_conn *c, sconn *s, json_t *act);
 static void on_unknown(chanhost_conn *c, cc_conn *cc, const json_t *in);
 static void sp_conn_free(cc_conn *cc);
 
 static const cc_handler handlers[] = {
-    {"message", on_message},
-    {"typing", on_typing},
-    {"ping", cc_on_ping},
-    {NULL, on_unknown},
+    {"message", on_message},   {"typing", on_typing},
+    {"read_receipt", on_read}, /* plugins/common/receipts.c's, */
+    {"bulk_read", on_read},    /* in the frame's conversation */
+    {"ping", cc_on_ping},      {NULL, on_unknown},
 };
 
 static const cc_kind support_kind = {
@@ -168,21 +172,33 @@ static json_t *stored_payload(const sconn *s, const json_t *m, json_int_t client
                    json_string_value(json_object_get(m, "client_msg_id")), client_id);
 }
 
-/* Send msg to everybody who follows act's room: the support room's group
- * (act's ad_id 0), or an ad conversation's client sockets and the ad's
- * publishers. */
-static void broadcast(const json_t *act, const json_t *msg)
+/* The groups that follow act's room (new reference): the support room's
+ * group (act's ad_id 0), or an ad conversation's client sockets and the
+ * ad's publishers. */
+static json_t *act_groups(const json_t *act)
 {
     json_int_t room = json_integer_value(json_object_get(act, "room_id"));
     json_int_t ad_id = json_integer_value(json_object_get(act, "ad_id"));
+    json_t *groups = json_array();
     char g[GROUP_LEN];
 
     group_name(g, ad_id ? "adchat" : "support", room);
-    api->group_send(g, msg);
+    json_array_append_new(groups, json_string(g));
     if (ad_id) {
         group_name(g, "ad", ad_id);
-        api->group_send(g, msg);
+        json_array_append_new(groups, json_string(g));
     }
+    return groups;
+}
+
+/* Send msg to everybody who follows act's room. */
+static void broadcast(const json_t *act, const json_t *msg)
+{
+    json_t *groups = act_groups(act), *g;
+    size_t i;
+
+    json_array_foreach(groups, i, g) { api->group_send(json_string_value(g), msg); }
+    json_decref(groups);
 }
 
 /* ---- history --------------------------------------------------------------- */
@@ -262,6 +278,8 @@ static void on_history(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         cid = json_object_get(by_room, rid);
         if (s->convs && !cid)
             continue;
+        if (cid && !s->fixed)
+            s->cur = json_integer_value(cid); /* oldest first: the newest wins */
         json_array_append_new(out, stored_payload(s, m,
                                                   cid                    ? json_integer_value(cid)
                                                   : s->route == ROUTE_AD ? cc->user_id
@@ -349,6 +367,20 @@ static void on_conv_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status
     }
 }
 
+/* Delivery to an ad's publisher: as chatcore's, and unless ?client_id=
+ * fixed it, the conversation of the newest message becomes the one its
+ * frames without client_id are about. */
+static void publisher_deliver(chanhost_conn *c, cc_conn *cc, const char *type, const json_t *msg,
+                              const chanhost_msg *m)
+{
+    sconn *s = (sconn *)cc;
+    json_int_t cid = json_integer_value(json_object_get(msg, "client_id"));
+
+    if (!s->fixed && cid > 0 && strcmp(type, "message") == 0)
+        s->cur = cid;
+    cc_deliver_room(c, cc, type, msg, m);
+}
+
 /* The ad's participants (its publishers): the user is one of them, or a
  * client whose conversation is found or created. */
 static void on_ad_people(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
@@ -367,6 +399,9 @@ static void on_ad_people(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status
     if (s->is_publisher) {
         if (strcmp(s->role, "admin") != 0)
             s->role = "publisher";
+        s->cur = parse_id(api->query_param(c, "client_id"), 1);
+        s->fixed = s->cur > 0;
+        cc->deliver = publisher_deliver;
         group_name(cc->group, "ad", s->ad_id);
         start_session(c, s);
         return;
@@ -467,9 +502,30 @@ static void sp_conn_free(cc_conn *cc) { json_decref(((sconn *)cc)->convs); }
 
 /* ---- messages and typing -------------------------------------------------- */
 
+/* A new message of act (borrowed) with id committed: the other
+ * participants' lobbies are notified, and a sender still connected (but
+ * an admin in a support room) has read everything up to its own message
+ * (seed 003's clients send no receipts: answering clears the count). */
+static void after_commit(chanhost_conn *c, sconn *s, cc_plugin *p, const json_t *act, json_int_t id)
+{
+    json_t *room = json_pack("{s:O, s:b}", "id", json_object_get(act, "room_id"), "is_private", 1);
+    json_t *read;
+
+    cc_notify_lobbies(p, room, json_integer_value(json_object_get(act, "sender_id")),
+                      json_string_value(json_object_get(act, "sender_name")), NULL);
+    json_decref(room);
+    if (!s || (s->route == ROUTE_SUPPORT && !s->is_publisher) || !(read = json_copy((json_t *)act)))
+        return; /* an admin is no participant of a support room: nothing to count */
+    json_object_set_new(read, "do", json_string("read"));
+    json_object_set_new(read, "up_to_id", json_integer(id));
+    json_object_set_new(read, "quiet", json_true());
+    read_send(c, s, read);
+}
+
 /* message.append answered: broadcast a new message (even when its
  * sender has left meanwhile), ack the sender when it gave a client_msg_id
- * (a retry is acked again, never broadcast).  data: the action. */
+ * (a retry is acked again, never broadcast), then after_commit.  data:
+ * the action. */
 static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
                         const json_t *result, json_t *data)
 {
@@ -496,6 +552,8 @@ static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
         api->send_json(c, out);
         json_decref(out);
     }
+    if (!status && !json_is_true(json_object_get(result, "duplicate")))
+        after_commit(c, s, p, act, id);
 }
 
 /* Store act's message in act's room (act stolen), with sender_role and
@@ -534,12 +592,39 @@ static void typing_send(chanhost_conn *c, sconn *s, json_t *act)
     json_decref(act);
 }
 
-/* Do act ({"do": "message" | "typing", "room_id", "client_id", ...};
- * stolen). */
+/* Mark act's read (act stolen: "message_id" or "up_to_id", "quiet") in
+ * act's room; the room's followers get the receipt (with the client_id of
+ * an ad conversation), the reader's lobby its new unread count. */
+static void read_send(chanhost_conn *c, sconn *s, json_t *act)
+{
+    json_t *groups = act_groups(act), *extra = NULL;
+    cc_read r = {
+        .room_id = json_integer_value(json_object_get(act, "room_id")),
+        .message_id = json_integer_value(json_object_get(act, "message_id")),
+        .up_to_id = json_integer_value(json_object_get(act, "up_to_id")),
+        .groups = groups,
+        .quiet = json_is_true(json_object_get(act, "quiet")),
+    };
+
+    if (s->route == ROUTE_AD)
+        extra = json_pack("{s:O}", "client_id", json_object_get(act, "client_id"));
+    r.extra = extra;
+    cc_mark_read(c, &s->cc, &r);
+    json_decref(extra);
+    json_decref(groups);
+    json_decref(act);
+}
+
+/* Do act ({"do": "message" | "typing" | "read", "room_id", "client_id",
+ * ...}; stolen). */
 static void run_action(chanhost_conn *c, sconn *s, json_t *act)
 {
-    if (strcmp(json_string_value(json_object_get(act, "do")), "message") == 0)
+    const char *what = json_string_value(json_object_get(act, "do"));
+
+    if (strcmp(what, "message") == 0)
         append(c, s, act);
+    else if (strcmp(what, "read") == 0)
+        read_send(c, s, act);
     else
         typing_send(c, s, act);
 }
@@ -587,6 +672,8 @@ static void target(chanhost_conn *c, sconn *s, const json_t *in, json_t *act)
         run_action(c, s, act);
         return;
     }
+    if (cid <= 0 && !v)
+        cid = s->cur;
     if (cid <= 0) {
         error_about(c, s->cc.p, "client_id_required", "say which conversation: \"client_id\": <id>",
                     json_object_get(act, "client_msg_id"));
@@ -652,12 +739,26 @@ static void on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
         target(c, s, in, json_pack("{s:s, s:b}", "do", "typing", "is_typing", typing));
 }
 
+/* {"type":"read_receipt","message_id"} or {"type":"bulk_read",
+ * "up_to_id"?}, with "client_id" for the ad's publisher (as message). */
+static void on_read(chanhost_conn *c, cc_conn *cc, const json_t *in)
+{
+    sconn *s = alive(cc);
+    cc_read r = {0};
+
+    if (s && cc_read_ids(c, cc, in, &r) == 0)
+        target(c, s, in,
+               json_pack("{s:s, s:I, s:I}", "do", "read", "message_id", r.message_id, "up_to_id",
+                         r.up_to_id));
+}
+
 /* Any other frame type. */
 static void on_unknown(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     (void)cc;
     (void)in;
-    chk_error(api, c, "unknown_type", "type must be message, typing or ping");
+    chk_error(api, c, "unknown_type",
+              "type must be message, typing, read_receipt, bulk_read or ping");
 }
 
 /* ---- loading -------------------------------------------------------------- */

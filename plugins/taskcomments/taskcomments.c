@@ -12,7 +12,8 @@
  * Everything but the names is chatcore's (../common/chatcore.c): history
  * on connect (with ?since= recovery), a new comment acked after commit
  * and broadcast once, edit and delete by the author, typing, ping/pong,
- * rate limit and error frames.  The wire protocol is in README.md.
+ * rate limit and error frames; read receipts and lobby notifications are
+ * ../common/receipts.c's, as chatroom's.  The wire protocol is in README.md.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -28,6 +29,8 @@ static const cc_handler task_handlers[] = {
     {"edit_comment", cc_on_edit},
     {"delete_comment", cc_on_delete},
     {"typing", cc_on_typing},
+    {"read_receipt", cc_on_read},
+    {"bulk_read", cc_on_read},
     {"ping", cc_on_ping},
     {NULL, NULL},
 };
@@ -48,7 +51,7 @@ static const cc_kind task_kind = {
     .group_prefix = "task_",
     .handlers = task_handlers,
     .room_ok = tc_room_ok,
-    .committed = NULL,
+    .committed = cc_committed_notify,
 };
 
 static int tc_init(const chanhost_api *api, const json_t *settings, void **state)

@@ -149,7 +149,7 @@ def test_typing_heartbeat_and_errors(board):
         for data, code in (("{", "bad_json"),
                            ('{"type": "comment", "message": "x", "message": "y"}', "bad_json"),
                            ('{"type": 1}', "bad_type"),
-                           ('{"type": "read_receipt", "message_id": 1}', "unknown_type"),
+                           ('{"type": "reaction", "message_id": 1}', "unknown_type"),
                            ('{"type": "comment"}', "bad_request")):
             await a.send(data)
             assert (await frame(a, "error"))["code"] == code
