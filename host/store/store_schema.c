@@ -133,8 +133,13 @@ static const char both_v2[] = "CREATE TABLE ch_plugin_migrations (\n"
  * (ch_pg_notify_trigger, store_pg_notify.c); SQLite: nothing. */
 static const char sqlite_v3[] = "-- version 3: PostgreSQL only (one host per SQLite file)";
 
-static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3};
-static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger};
+/* Version 4: rooms.is_open, a room any signed-in user may join (an open
+ * group room, docs/api.md); 0 for every room made before. */
+static const char sqlite_v4[] = "ALTER TABLE rooms ADD COLUMN is_open INTEGER NOT NULL DEFAULT 0";
+static const char pg_v4[] = "ALTER TABLE rooms ADD COLUMN is_open SMALLINT NOT NULL DEFAULT 0";
+
+static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3, sqlite_v4};
+static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger, pg_v4};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)
@@ -403,11 +408,12 @@ static json_t *col(const json_t *row, const char *name)
 
 json_t *ch_st_room_json(const json_t *row)
 {
-    return json_pack("{s:I, s:O, s:O, s:O, s:b, s:I, s:b}", "id", (json_int_t)ch_st_int(row, "id"),
-                     "key", col(row, "key"), "kind", col(row, "kind"), "name", col(row, "name"),
-                     "is_private", ch_st_int(row, "is_private") != 0, "created_at",
+    return json_pack("{s:I, s:O, s:O, s:O, s:b, s:I, s:b, s:b}", "id",
+                     (json_int_t)ch_st_int(row, "id"), "key", col(row, "key"), "kind",
+                     col(row, "kind"), "name", col(row, "name"), "is_private",
+                     ch_st_int(row, "is_private") != 0, "created_at",
                      (json_int_t)ch_st_int(row, "created_at"), "is_active",
-                     ch_st_int(row, "is_active") != 0);
+                     ch_st_int(row, "is_active") != 0, "is_open", ch_st_int(row, "is_open") != 0);
 }
 
 json_t *ch_st_user_json(const json_t *row, int with_password)
@@ -663,7 +669,8 @@ static int rows_imported(ch_store_req *req, json_t *rows)
     return CH_STEP_NEXT;
 }
 
-/* room.import {id, key, kind, name?, is_private?, created_at, is_active?}. */
+/* room.import {id, key, kind, name?, is_private?, created_at, is_active?,
+ * is_open?}. */
 static int prep_room_import(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"id", 'i', 1, 1, INT64_MAX},
@@ -673,21 +680,25 @@ static int prep_room_import(ch_store_req *req)
                                     {"is_private", 'b', 0, 0, 0},
                                     {"created_at", 'i', 1, 0, INT64_MAX},
                                     {"is_active", 'b', 0, 0, 0},
+                                    {"is_open", 'b', 0, 0, 0},
                                     {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
     ch_st_default(req, "is_private", json_false());
     ch_st_default(req, "is_active", json_true());
+    ch_st_default(req, "is_open", json_false());
     return 0;
 }
 
-CH_ST_BIND(bind_room_import, "id", "key", "kind", "name", "is_private", "created_at", "is_active")
+CH_ST_BIND(bind_room_import, "id", "key", "kind", "name", "is_private", "created_at", "is_active",
+           "is_open")
 
 #define ROOM_IMPORT                                                                  \
     {                                                                                \
-        "INSERT INTO rooms (id, key, kind, name, is_private, created_at, is_active)" \
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",  \
+        "INSERT INTO rooms (id, key, kind, name, is_private, created_at, is_active,"  \
+        " is_open) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"                          \
+        " ON CONFLICT DO NOTHING RETURNING id",                                      \
             bind_room_import, rows_imported                                          \
     }
 

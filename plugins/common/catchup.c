@@ -238,16 +238,11 @@ static void pump(chanhost_conn *c, cc_conn *cc)
         cc->p->api->close(c, 1011, "history not sent");
 }
 
-/* One stored message as a history entry: the live payload's fields plus
- * its state (new reference). */
+/* One stored message as a history entry: the live payload's fields,
+ * its state included (new reference). */
 static json_t *history_msg(const cc_conn *cc, const json_t *m)
 {
-    json_t *o = cc_msg_json(cc, m, NULL);
-
-    json_object_set(o, "edited_at", OR_NULL(GET(m, "edited_at")));
-    json_object_set(o, "is_deleted", OR_NULL(GET(m, "is_deleted")));
-    json_object_set(o, "read_by", OR_NULL(GET(m, "read_by")));
-    return o;
+    return cc_msg_json(cc, m, NULL);
 }
 
 /* Past catchup_max: tell the client to reload, then send the last
