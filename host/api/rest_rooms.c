@@ -2,6 +2,11 @@
  * rest_rooms.c -- the room endpoints of the API (docs/api.md): creating
  * and listing rooms, participants, message history, one-to-one threads.
  *
+ * A group room may be made open ("open": true): any signed-in user may
+ * then join it by connecting (the chat plugin's group route does the
+ * adding); members-only by default.  The history answers each message in
+ * the shape of the chat frames (message_json).
+ *
  * Room keys: "group:<slug>", "private:<32 hex>", "thread:<low>-<high>"
  * (the chat plugins' endpoints make rooms of their own keys).
  * room.get_or_create on the unique key is what keeps a second thread for
@@ -266,8 +271,7 @@ static int take_room(ch_rest *r, const char *type, const char *name)
     char key[220];
 
     if (flag && !json_is_null(flag) && (!json_is_boolean(flag) || (open && type[0] != 'g')))
-        return ch_rest_invalid(r, "open", "open: true or false, and only a group room is open"),
-               -1;
+        return ch_rest_invalid(r, "open", "open: true or false, and only a group room is open"), -1;
 
     if (strcmp(type, "group") == 0) {
         if (!name || !ch_rest_valid_slug(name))

@@ -6,7 +6,9 @@
  *
  *   - its routes: /ws/chat-room/<int:room_id>/, /ws/threads/<int:thread_id>/
  *     and /ws/chats/<int:chat_id>/ (the room with that id),
- *     /ws/chat/group/<slug:room_name>/ (the room keyed group:<room_name>),
+ *     /ws/chat/group/<slug:room_name>/ (the room keyed group:<room_name>;
+ *     with the group_rooms setting "open", the default, made on first
+ *     join and joined by any signed-in user when it is open),
  *     and /ws/lobby/ (no room: the user's group user_<id>);
  *   - read receipts (read_receipt, bulk_read), never for one's own
  *     messages, and the reader's new unread count sent to their lobby;

@@ -242,7 +242,8 @@ json_t *cc_msg_json(const cc_conn *cc, const json_t *m, const char *type)
     json_object_set(o, "client_msg_id", OR_NULL(GET(m, "client_msg_id")));
     json_object_set_new(o, "room_id", json_integer(cc->room_id));
     json_object_set(o, "edited_at", OR_NULL(GET(m, "edited_at")));
-    json_object_set(o, "is_deleted", json_is_true(GET(m, "is_deleted")) ? json_true() : json_false());
+    json_object_set(o, "is_deleted",
+                    json_is_true(GET(m, "is_deleted")) ? json_true() : json_false());
     if (json_is_array(GET(m, "read_by")))
         json_object_set(o, "read_by", GET(m, "read_by"));
     else

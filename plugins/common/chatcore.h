@@ -5,9 +5,11 @@
  *
  *   - the plugin settings (history_limit, max_message_chars, rate, burst,
  *     abuse_close_after) and the per-connection token bucket;
- *   - opening a room asynchronously: room.get, api->bind_room (the host
+ *   - opening a room asynchronously: room.get (or room.get_or_create for
+ *     a route that joins open rooms), api->bind_room (the host
  *     closes the connection with 4003 when its user is removed from the
- *     room), participant.check, then
+ *     room), participant.check (a stranger to an open room that route
+ *     reaches is added: participant.add), then
  *     accept (4003 / 4004 / 1011 otherwise), join the room's group and
  *     send {"type":"history"} (the last N messages, or with ?since=<id>
  *     exactly those after id) in frames of bounded size, each sent when
