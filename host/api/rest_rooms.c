@@ -67,6 +67,40 @@ static int64_t id_at(const json_t *ids, size_t i)
     return json_integer_value(json_array_get(ids, i));
 }
 
+/* A value of o (borrowed), JSON null when absent. */
+static json_t *or_null(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    return v ? v : json_null();
+}
+
+/* One message of message.history (m, borrowed) in the shape the chat
+ * plugins' frames give it (docs/api.md, "One message shape"): id,
+ * message, username, user_id, timestamp, client_msg_id, room_id,
+ * edited_at, is_deleted, read_by, and beside them the other fields of
+ * its "extra" (a plugin's own, never replacing these).  New reference. */
+static json_t *message_json(const json_t *m)
+{
+    const json_t *extra = json_object_get(m, "extra");
+    json_t *o, *v;
+    const char *k;
+
+    o = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "id", or_null(m, "id"),
+                  "message", or_null(m, "content"), "username", or_null(extra, "username"),
+                  "user_id", or_null(m, "sender_id"), "timestamp", or_null(m, "created_at"),
+                  "client_msg_id", or_null(m, "client_msg_id"), "room_id", or_null(m, "room_id"),
+                  "edited_at", or_null(m, "edited_at"), "is_deleted", or_null(m, "is_deleted"),
+                  "read_by", or_null(m, "read_by"));
+    if (o && json_is_object(extra))
+        json_object_foreach((json_t *)extra, k, v)
+        {
+            if (!json_object_get(o, k))
+                json_object_set(o, k, v);
+        }
+    return o;
+}
+
 /* ---- loops over r->ids ---------------------------------------------------------- */
 
 static void users_check_next(ch_rest *r);
@@ -319,12 +353,23 @@ void ch_rest_rooms_create(ch_rest *r)
 
 /* ---- GET /api/rooms/ ------------------------------------------------------------ */
 
+/* The rooms (result {"rooms"}), each last_message in the frames' shape. */
 static void rooms_listed(ch_rest *r, int status, json_t *result, const char *error)
 {
-    if (status != 0)
+    json_t *room, *last;
+    size_t i;
+
+    if (status != 0) {
         ch_rest_store_failed(r, status, error);
-    else
-        ch_rest_reply(r, 200, json_incref(result), NULL);
+        return;
+    }
+    json_array_foreach(json_object_get(result, "rooms"), i, room)
+    {
+        last = json_object_get(room, "last_message");
+        if (json_is_object(last))
+            json_object_set_new(room, "last_message", message_json(last));
+    }
+    ch_rest_reply(r, 200, json_incref(result), NULL);
 }
 
 /* GET /api/rooms/: the caller's rooms, newest activity first. */
@@ -427,40 +472,6 @@ void ch_rest_participant_remove(ch_rest *r)
 }
 
 /* ---- GET /api/rooms/<id>/messages/ ---------------------------------------------- */
-
-/* A value of o (borrowed), JSON null when absent. */
-static json_t *or_null(const json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-
-    return v ? v : json_null();
-}
-
-/* One message of message.history (m, borrowed) in the shape the chat
- * plugins' frames give it (docs/api.md, "One message shape"): id,
- * message, username, user_id, timestamp, client_msg_id, room_id,
- * edited_at, is_deleted, read_by, and beside them the other fields of
- * its "extra" (a plugin's own, never replacing these).  New reference. */
-static json_t *message_json(const json_t *m)
-{
-    const json_t *extra = json_object_get(m, "extra");
-    json_t *o, *v;
-    const char *k;
-
-    o = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "id", or_null(m, "id"),
-                  "message", or_null(m, "content"), "username", or_null(extra, "username"),
-                  "user_id", or_null(m, "sender_id"), "timestamp", or_null(m, "created_at"),
-                  "client_msg_id", or_null(m, "client_msg_id"), "room_id", or_null(m, "room_id"),
-                  "edited_at", or_null(m, "edited_at"), "is_deleted", or_null(m, "is_deleted"),
-                  "read_by", or_null(m, "read_by"));
-    if (o && json_is_object(extra))
-        json_object_foreach((json_t *)extra, k, v)
-        {
-            if (!json_object_get(o, k))
-                json_object_set(o, k, v);
-        }
-    return o;
-}
 
 /* The page of messages (result {"messages"}) in the frames' shape. */
 static void messages_read(ch_rest *r, int status, json_t *result, const char *error)

@@ -3,19 +3,24 @@ through the real host, real WebSocket clients and the HTTP API:
 
 - /ws/chat/group/<slug>/ under the default `group_rooms open`: the first
   signed-in user to connect creates the room (open), every later one
-  joins it; many first joins at once make one room with every user in;
+  joins it; many first joins at once make one room with every user in
+  (on one host with SQLite, and on two hosts sharing PostgreSQL);
 - members-only group rooms (POST /api/rooms/ without "open") keep 4003
   for strangers; "open": true makes a REST room joinable by URL;
   `group_rooms members` restores the old route (4004, 4003);
 - a user removed from an open room is cut off at once (4003) and may
   join again by connecting;
-- one message as the REST history gives it, as the live chat_message
-  frame gives it and as the WebSocket history gives it: equal.
+- one message as the REST history (and the rooms list's last_message)
+  gives it, as the live chat_message frame gives it and as the WebSocket
+  history gives it: equal.
 """
 
 import asyncio
 
+import pytest
+
 from chatkit import (
+    PgDatabase,
     chat_host,
     closed_with,
     frame,
@@ -24,6 +29,7 @@ from chatkit import (
     refused,
     run_chat,
     send,
+    two_hosts,
 )
 
 ROUTES = [
@@ -81,6 +87,31 @@ def test_concurrent_first_joins_make_one_room(make_host, tmp_path):
         await post(opened[0][0], "first!", "r1")
         for ws, _ in opened[1:]:
             assert (await frame(ws, "chat_message"))["message"] == "first!"
+
+    run_chat(main)
+
+
+@pytest.fixture
+def pg():
+    db = PgDatabase("chanhost_open_rooms")
+    yield db
+    db.drop()
+
+
+def test_concurrent_first_joins_on_two_hosts_sharing_postgresql(make_host, tmp_path, pg):
+    w1, w2 = two_hosts(make_host, tmp_path, ROUTES, None, pg)
+    names = [f"user{i}" for i in range(10)]
+    for n in names:
+        w1.user(n)
+    w2.users, w2.tokens = w1.users, w1.tokens      # one secret: tokens work on both
+
+    async def main():
+        opened = await asyncio.gather(*(open_ws((w1 if i % 2 else w2).url(
+            "/ws/chat/group/both/", n)) for i, n in enumerate(names)))
+        assert all(h == {"type": "history", "messages": []} for _, h in opened)
+        # one room, and every user a participant of it (it is among theirs)
+        rooms = [room_of(w1, n, "group:both") for n in names]
+        assert None not in rooms and len({r["id"] for r in rooms}) == 1, rooms
 
     run_chat(main)
 
@@ -157,6 +188,7 @@ def test_rest_and_websocket_shapes_of_a_message_are_equal(make_host, tmp_path):
         assert stored == live
         assert stored["id"] == msg_id and stored["user_id"] == w.uid("alice")
         assert stored["client_msg_id"] == "s-1" and stored["read_by"] == []
+        assert room_of(w, "bob", "group:shapes")["last_message"] == stored
         # read by bob: the REST page and a new connection's history agree
         await send(b, "read_receipt", message_id=msg_id)
         await frame(a, "read_receipt")
