@@ -2,6 +2,11 @@
  * rest_rooms.c -- the room endpoints of the API (docs/api.md): creating
  * and listing rooms, participants, message history, one-to-one threads.
  *
+ * A group room may be made open ("open": true): any signed-in user may
+ * then join it by connecting (the chat plugin's group route does the
+ * adding); members-only by default.  The history answers each message in
+ * the shape of the chat frames (message_json).
+ *
  * Room keys: "group:<slug>", "private:<32 hex>", "thread:<low>-<high>"
  * (the chat plugins' endpoints make rooms of their own keys).
  * room.get_or_create on the unique key is what keeps a second thread for
@@ -60,6 +65,40 @@ static void pair(const ch_rest *r, int64_t *lo, int64_t *hi)
 static int64_t id_at(const json_t *ids, size_t i)
 {
     return json_integer_value(json_array_get(ids, i));
+}
+
+/* A value of o (borrowed), JSON null when absent. */
+static json_t *or_null(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    return v ? v : json_null();
+}
+
+/* One message of message.history (m, borrowed) in the shape the chat
+ * plugins' frames give it (docs/api.md, "One message shape"): id,
+ * message, username, user_id, timestamp, client_msg_id, room_id,
+ * edited_at, is_deleted, read_by, and beside them the other fields of
+ * its "extra" (a plugin's own, never replacing these).  New reference. */
+static json_t *message_json(const json_t *m)
+{
+    const json_t *extra = json_object_get(m, "extra");
+    json_t *o, *v;
+    const char *k;
+
+    o = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "id", or_null(m, "id"),
+                  "message", or_null(m, "content"), "username", or_null(extra, "username"),
+                  "user_id", or_null(m, "sender_id"), "timestamp", or_null(m, "created_at"),
+                  "client_msg_id", or_null(m, "client_msg_id"), "room_id", or_null(m, "room_id"),
+                  "edited_at", or_null(m, "edited_at"), "is_deleted", or_null(m, "is_deleted"),
+                  "read_by", or_null(m, "read_by"));
+    if (o && json_is_object(extra))
+        json_object_foreach((json_t *)extra, k, v)
+        {
+            if (!json_object_get(o, k))
+                json_object_set(o, k, v);
+        }
+    return o;
 }
 
 /* ---- loops over r->ids ---------------------------------------------------------- */
@@ -255,12 +294,18 @@ static int take_participants(ch_rest *r)
     return 0;
 }
 
-/* The room's parameters for room.get_or_create into r->room.  Returns 0,
- * or answers 400 and returns -1. */
+/* The room's parameters for room.get_or_create into r->room (the body's
+ * "open": an open group room, one any signed-in user joins by connecting;
+ * false by default).  Returns 0, or answers 400 and returns -1. */
 static int take_room(ch_rest *r, const char *type, const char *name)
 {
+    const json_t *flag = json_object_get(r->body, "open");
+    int open = json_is_true(flag);
     unsigned char rnd[16];
     char key[220];
+
+    if (flag && !json_is_null(flag) && (!json_is_boolean(flag) || (open && type[0] != 'g')))
+        return ch_rest_invalid(r, "open", "open: true or false, and only a group room is open"), -1;
 
     if (strcmp(type, "group") == 0) {
         if (!name || !ch_rest_valid_slug(name))
@@ -279,10 +324,11 @@ static int take_room(ch_rest *r, const char *type, const char *name)
         return ch_rest_invalid(r, "type", "type: \"private\" or \"group\""), -1;
     }
     r->room = room_key_params(key, type, name, type[0] == 'p');
+    json_object_set_new(r->room, "is_open", json_boolean(open));
     return 0;
 }
 
-/* POST /api/rooms/ {"name","type","participants","id"?}: a user's room
+/* POST /api/rooms/ {"name","type","participants","id"?,"open"?}: a user's room
  * (the caller first among the participants), or the service's (no caller;
  * "id" its choice, participants not checked). */
 void ch_rest_rooms_create(ch_rest *r)
@@ -307,12 +353,23 @@ void ch_rest_rooms_create(ch_rest *r)
 
 /* ---- GET /api/rooms/ ------------------------------------------------------------ */
 
+/* The rooms (result {"rooms"}), each last_message in the frames' shape. */
 static void rooms_listed(ch_rest *r, int status, json_t *result, const char *error)
 {
-    if (status != 0)
+    json_t *room, *last;
+    size_t i;
+
+    if (status != 0) {
         ch_rest_store_failed(r, status, error);
-    else
-        ch_rest_reply(r, 200, json_incref(result), NULL);
+        return;
+    }
+    json_array_foreach(json_object_get(result, "rooms"), i, room)
+    {
+        last = json_object_get(room, "last_message");
+        if (json_is_object(last))
+            json_object_set_new(room, "last_message", message_json(last));
+    }
+    ch_rest_reply(r, 200, json_incref(result), NULL);
 }
 
 /* GET /api/rooms/: the caller's rooms, newest activity first. */
@@ -416,13 +473,20 @@ void ch_rest_participant_remove(ch_rest *r)
 
 /* ---- GET /api/rooms/<id>/messages/ ---------------------------------------------- */
 
+/* The page of messages (result {"messages"}) in the frames' shape. */
 static void messages_read(ch_rest *r, int status, json_t *result, const char *error)
 {
-    if (status != 0)
+    json_t *list, *m;
+    size_t i;
+
+    if (status != 0) {
         ch_rest_store_failed(r, status, error);
-    else
-        ch_rest_reply(r, 200, json_pack("{s:O}", "messages", json_object_get(result, "messages")),
-                      NULL);
+        return;
+    }
+    list = json_array();
+    json_array_foreach(json_object_get(result, "messages"), i, m)
+        json_array_append_new(list, message_json(m));
+    ch_rest_reply(r, 200, json_pack("{s:o}", "messages", list), NULL);
 }
 
 /* The caller may read the room: one page of its history. */

@@ -133,7 +133,7 @@ static int rows_export_participants(ch_store_req *req, json_t *rows)
 }
 
 static const ch_store_step export_rooms_steps[] = {
-    {"SELECT id, key, kind, name, is_private, created_at, is_active FROM rooms"
+    {"SELECT id, key, kind, name, is_private, created_at, is_active, is_open FROM rooms"
      " WHERE id > $1 ORDER BY id LIMIT $2",
      bind_page, rows_export_rooms},
     {"SELECT room_id, user_id, joined_at FROM participants"

@@ -25,24 +25,27 @@
 
 /* ---- rooms ------------------------------------------------------------- */
 
-#define ROOM_COLS "id, key, kind, name, is_private, created_at, is_active"
+#define ROOM_COLS "id, key, kind, name, is_private, created_at, is_active, is_open"
 
-/* room.get_or_create {key, kind, name?, is_private?}. */
+/* room.get_or_create {key, kind, name?, is_private?, is_open?} (is_open
+ * counts only for the call that creates the room). */
 static int prep_room_goc(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},
                                     {"kind", 's', 1, 1, 32},
                                     {"name", 's', 0, 0, 255},
                                     {"is_private", 'b', 0, 0, 0},
+                                    {"is_open", 'b', 0, 0, 0},
                                     {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
     ch_st_default(req, "is_private", json_false());
+    ch_st_default(req, "is_open", json_false());
     return 0;
 }
 
-CH_ST_BIND(bind_room_goc, "key", "kind", "name", "is_private", "now")
+CH_ST_BIND(bind_room_goc, "key", "kind", "name", "is_private", "now", "is_open")
 CH_ST_BIND(bind_key, "key")
 
 /* The insert's rows: one if this call created the room. */
@@ -67,8 +70,8 @@ static int rows_room(ch_store_req *req, json_t *rows)
 }
 
 static const ch_store_step room_goc_steps[] = {
-    {"INSERT INTO rooms (key, kind, name, is_private, created_at, is_active)"
-     " VALUES ($1, $2, $3, $4, $5, 1) ON CONFLICT (key) DO NOTHING RETURNING id",
+    {"INSERT INTO rooms (key, kind, name, is_private, created_at, is_active, is_open)"
+     " VALUES ($1, $2, $3, $4, $5, 1, $6) ON CONFLICT (key) DO NOTHING RETURNING id",
      bind_room_goc, rows_room_created},
     {"SELECT " ROOM_COLS " FROM rooms WHERE key = $1", bind_key, rows_room},
 };

@@ -134,7 +134,8 @@ static int rows_user_rooms_done(ch_store_req *req, json_t *rows)
 static const ch_store_step rooms_for_user_steps[] = {
     {"SELECT r.id AS id, r.key AS key, r.kind AS kind, r.name AS name,"
      " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS "
-     "is_active, " UNREAD_OF_P " AS unread FROM participants p JOIN rooms r ON r.id = p.room_id"
+     "is_active, r.is_open AS is_open, " UNREAD_OF_P
+     " AS unread FROM participants p JOIN rooms r ON r.id = p.room_id"
      " WHERE p.user_id = $1",
      bind_user_id, rows_user_rooms},
     {"SELECT " MSG_COLS_M ", r.key AS room_key FROM messages m"

@@ -98,8 +98,8 @@ static int rows_conv_msgs(ch_store_req *req, json_t *rows)
 
 static const ch_store_step conversations_steps[] = {
     {"SELECT r.id AS id, r.key AS key, r.kind AS kind, r.name AS name,"
-     " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS is_active" CONV_FROM
-         CONV_WHERE " ORDER BY r.id",
+     " r.is_private AS is_private, r.created_at AS created_at, r.is_active AS is_active,"
+     " r.is_open AS is_open" CONV_FROM CONV_WHERE " ORDER BY r.id",
      bind_conv_rooms, rows_conv_rooms},
     {"SELECT " CONV_MSG_COLS ", r.key AS room_key" CONV_FROM
      " JOIN messages m ON m.room_id = r.id" CONV_WHERE

@@ -2,9 +2,9 @@
  * store_schema.c -- the message store's data model: the versioned
  * migrations (one list per engine kind, SQLite and PostgreSQL, with equal
  * version numbers: migration i brings either database to version i + 1);
- * the shapes of parameters and rows shared with store_ops.c (parameter
- * checks, bind lists, row decoding, message JSON with sealing and
- * opening); and the operations that move whole rows: user.create,
+ * the shapes of parameters and rows shared with store_ops.c (user and
+ * extra checks, bind lists, row decoding, message JSON with sealing and
+ * opening; the generic parameter checks are store_params.c's); and the operations that move whole rows: user.create,
  * user.get, user.list and the imports (room, user, message).
  *
  * Conventions shared by both dialects (see store_impl.h): integers are
@@ -17,7 +17,6 @@
  */
 #include "store_impl.h"
 
-#include "chanhost_kit.h" /* chk_utf8_chars, shared with the plugins */
 #include "config.h"       /* ch_role_name_ok, CH_PBKDF2_ITER_* */
 
 #include <stdio.h>
@@ -137,8 +136,13 @@ static const char sqlite_v3[] = "-- version 3: PostgreSQL only (one host per SQL
 static const char both_v4[] =
     "CREATE INDEX messages_room_live ON messages (room_id, is_deleted, sender_id)";
 
-static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3, both_v4};
-static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger, both_v4};
+/* Version 5: rooms.is_open, a room any signed-in user may join (an open
+ * group room, docs/api.md); 0 for every room made before. */
+static const char sqlite_v5[] = "ALTER TABLE rooms ADD COLUMN is_open INTEGER NOT NULL DEFAULT 0";
+static const char pg_v5[] = "ALTER TABLE rooms ADD COLUMN is_open SMALLINT NOT NULL DEFAULT 0";
+
+static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3, both_v4, sqlite_v5};
+static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger, both_v4, pg_v5};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)
@@ -151,103 +155,7 @@ const char *const *ch_store_migrations(int kind, size_t *n)
     return sqlite_migrations;
 }
 
-/* ---- parameters --------------------------------------------------------- */
-
-/* Every element of array v is an integer >= 1. */
-static int all_ids(const json_t *v)
-{
-    size_t i;
-    json_t *e;
-
-    json_array_foreach(v, i, e)
-    {
-        if (!json_is_integer(e) || json_integer_value(e) < 1)
-            return 0;
-    }
-    return 1;
-}
-
-/* Does the present value v fit p?  (See ch_pspec.) */
-static int fits(const ch_pspec *p, const json_t *v)
-{
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-
-    switch (p->type) {
-    case 'i':
-        return json_is_integer(v) && json_integer_value(v) >= p->min &&
-               json_integer_value(v) <= p->max;
-    case 's':
-        return s && strlen(s) == len && (int64_t)chk_utf8_chars(s, len) >= p->min &&
-               (int64_t)chk_utf8_chars(s, len) <= p->max;
-    case 'B':
-        return s && (int64_t)len <= p->max;
-    case 'b':
-        return json_is_boolean(v);
-    case 'o':
-        return json_is_object(v);
-    case 'a':
-        return json_is_array(v) && (int64_t)json_array_size(v) >= p->min &&
-               (int64_t)json_array_size(v) <= p->max && all_ids(v);
-    default:
-        return 0;
-    }
-}
-
-/* What p expects, for an error message ("an integer in [1, 9]"). */
-static void expected(const ch_pspec *p, char *buf, size_t n)
-{
-    long long lo = (long long)p->min, hi = (long long)p->max;
-
-    switch (p->type) {
-    case 'i':
-        snprintf(buf, n, "an integer in [%lld, %lld]", lo, hi);
-        break;
-    case 's':
-        snprintf(buf, n, "a string of %lld to %lld characters", lo, hi);
-        break;
-    case 'B':
-        snprintf(buf, n, "a string of at most %lld bytes", hi);
-        break;
-    case 'a':
-        snprintf(buf, n, "an array of %lld to %lld ids", lo, hi);
-        break;
-    default:
-        snprintf(buf, n, "%s", p->type == 'b' ? "true or false" : "an object");
-    }
-}
-
-/* Check each parameter of spec in order; the first misfit fails the
- * request with a reason naming the parameter and what was expected. */
-int ch_st_check(ch_store_req *req, const ch_pspec *spec)
-{
-    char want[80];
-
-    for (const ch_pspec *p = spec; p->name; p++) {
-        json_t *v = json_object_get(req->params, p->name);
-
-        if (!v || json_is_null(v)) {
-            if (p->required)
-                return ch_store_fail(req, CH_STORE_EINVAL, "%s: missing", p->name);
-            continue;
-        }
-        if (!fits(p, v)) {
-            expected(p, want, sizeof want);
-            return ch_store_fail(req, CH_STORE_EINVAL, "%s: expected %s", p->name, want);
-        }
-    }
-    return 0;
-}
-
-void ch_st_default(ch_store_req *req, const char *name, json_t *v)
-{
-    json_t *old = json_object_get(req->params, name);
-
-    if (!old || json_is_null(old))
-        json_object_set_new(req->params, name, v);
-    else
-        json_decref(v);
-}
+/* ---- parameters (the generic checks: store_params.c) -------------------- */
 
 /* Is parameter name given (present and not null)? */
 static int given(const ch_store_req *req, const char *name)
@@ -407,11 +315,12 @@ static json_t *col(const json_t *row, const char *name)
 
 json_t *ch_st_room_json(const json_t *row)
 {
-    return json_pack("{s:I, s:O, s:O, s:O, s:b, s:I, s:b}", "id", (json_int_t)ch_st_int(row, "id"),
-                     "key", col(row, "key"), "kind", col(row, "kind"), "name", col(row, "name"),
-                     "is_private", ch_st_int(row, "is_private") != 0, "created_at",
+    return json_pack("{s:I, s:O, s:O, s:O, s:b, s:I, s:b, s:b}", "id",
+                     (json_int_t)ch_st_int(row, "id"), "key", col(row, "key"), "kind",
+                     col(row, "kind"), "name", col(row, "name"), "is_private",
+                     ch_st_int(row, "is_private") != 0, "created_at",
                      (json_int_t)ch_st_int(row, "created_at"), "is_active",
-                     ch_st_int(row, "is_active") != 0);
+                     ch_st_int(row, "is_active") != 0, "is_open", ch_st_int(row, "is_open") != 0);
 }
 
 json_t *ch_st_user_json(const json_t *row, int with_password)
@@ -667,7 +576,8 @@ static int rows_imported(ch_store_req *req, json_t *rows)
     return CH_STEP_NEXT;
 }
 
-/* room.import {id, key, kind, name?, is_private?, created_at, is_active?}. */
+/* room.import {id, key, kind, name?, is_private?, created_at, is_active?,
+ * is_open?}. */
 static int prep_room_import(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"id", 'i', 1, 1, INT64_MAX},
@@ -677,21 +587,25 @@ static int prep_room_import(ch_store_req *req)
                                     {"is_private", 'b', 0, 0, 0},
                                     {"created_at", 'i', 1, 0, INT64_MAX},
                                     {"is_active", 'b', 0, 0, 0},
+                                    {"is_open", 'b', 0, 0, 0},
                                     {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
     ch_st_default(req, "is_private", json_false());
     ch_st_default(req, "is_active", json_true());
+    ch_st_default(req, "is_open", json_false());
     return 0;
 }
 
-CH_ST_BIND(bind_room_import, "id", "key", "kind", "name", "is_private", "created_at", "is_active")
+CH_ST_BIND(bind_room_import, "id", "key", "kind", "name", "is_private", "created_at", "is_active",
+           "is_open")
 
 #define ROOM_IMPORT                                                                  \
     {                                                                                \
-        "INSERT INTO rooms (id, key, kind, name, is_private, created_at, is_active)" \
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id",  \
+        "INSERT INTO rooms (id, key, kind, name, is_private, created_at, is_active," \
+        " is_open) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"                          \
+        " ON CONFLICT DO NOTHING RETURNING id",                                      \
             bind_room_import, rows_imported                                          \
     }
 

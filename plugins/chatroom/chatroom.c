@@ -6,7 +6,9 @@
  *
  *   - its routes: /ws/chat-room/<int:room_id>/, /ws/threads/<int:thread_id>/
  *     and /ws/chats/<int:chat_id>/ (the room with that id),
- *     /ws/chat/group/<slug:room_name>/ (the room keyed group:<room_name>),
+ *     /ws/chat/group/<slug:room_name>/ (the room keyed group:<room_name>;
+ *     with the group_rooms setting "open", the default, made on first
+ *     join and joined by any signed-in user when it is open),
  *     and /ws/lobby/ (no room: the user's group user_<id>);
  *   - seed 002's dialect on /ws/chats/<id>/: {"type":"message","text"}
  *     in (on every room route), and each new message also out as
@@ -172,29 +174,49 @@ static void chats_deliver(chanhost_conn *c, cc_conn *cc, const char *type, const
 
 /* ---- descriptor ---------------------------------------------------------------- */
 
+/* The plugin's state (cc_init), with the group_rooms setting: "open"
+ * (the default, seed 004: the group route creates a room on first join
+ * and joins open rooms) or "members" (the room must exist and the user be
+ * a participant); anything else refuses to load. */
 static int cr_init(const chanhost_api *api, const json_t *settings, void **state)
 {
-    return cc_init(api, settings, &chatroom_kind, state);
+    const char *mode = json_string_value(json_object_get(settings, "group_rooms"));
+
+    if (mode && strcmp(mode, "open") != 0 && strcmp(mode, "members") != 0) {
+        api->log(CHANHOST_LOG_ERROR, "plugin_setting group_rooms '%s': use open or members", mode);
+        return -1;
+    }
+    if (cc_init(api, settings, &chatroom_kind, state) != 0)
+        return -1;
+    ((cc_plugin *)*state)->set.open_groups = !mode || strcmp(mode, "open") == 0;
+    return 0;
 }
 
 /* The room.get query of the id routes ({"id"}) and of the group route
  * ({"key": "group:<slug>"}); NULL with *code set for a route without a
- * usable room (code 0: the lobby). */
-static json_t *room_query(chanhost_conn *c, const chanhost_api *api, int *code)
+ * usable room (code 0: the lobby).  *join is set when the group route
+ * joins open rooms: the query is then room.get_or_create's, a new room
+ * open (only for a slug that POST /api/rooms/ could name: 1 to 100). */
+static json_t *room_query(chanhost_conn *c, const cc_plugin *p, int *code, int *join)
 {
     static const char *const id_params[] = {"room_id", "thread_id", "chat_id", NULL};
-    const char *slug = api->route_param(c, "room_name"), *id = NULL;
+    const char *slug = p->api->route_param(c, "room_name"), *id = NULL;
     char key[256], *end;
     long long v;
 
     *code = 4004;
+    *join = 0;
     if (slug) {
         if (snprintf(key, sizeof key, "group:%s", slug) >= 200)
             return NULL;
-        return json_pack("{s:s}", "key", key);
+        if (!p->set.open_groups || strlen(slug) > 100)
+            return json_pack("{s:s}", "key", key);
+        *join = 1;
+        return json_pack("{s:s, s:s, s:s, s:b, s:b}", "key", key, "kind", "group", "name", slug,
+                         "is_private", 0, "is_open", 1);
     }
     for (size_t i = 0; !id && id_params[i]; i++)
-        id = api->route_param(c, id_params[i]);
+        id = p->api->route_param(c, id_params[i]);
     if (!id) {
         *code = 0;
         return NULL;
@@ -206,11 +228,12 @@ static json_t *room_query(chanhost_conn *c, const chanhost_api *api, int *code)
 }
 
 /* 4001 without a valid token; the lobby accepts at once; a room waits
- * for the store (4004 no such room, 4003 not a participant). */
+ * for the store (4004 no such room, 4003 not a participant of a
+ * members-only room; an open group room is joined, made if needed). */
 static int cr_connect(chanhost_conn *c, void *state)
 {
     cc_plugin *p = state;
-    int code;
+    int code, join;
     cc_conn *cc = cc_attach(c, p, &code);
     json_t *query;
 
@@ -218,10 +241,10 @@ static int cr_connect(chanhost_conn *c, void *state)
         return code;
     if (p->api->route_param(c, "chat_id"))
         cc->deliver = chats_deliver;
-    query = room_query(c, p->api, &code);
+    query = room_query(c, p, &code, &join);
     if (!query)
         return code ? code : lobby_open(c, cc);
-    return cc_open_room(c, cc, query, 0);
+    return join ? cc_join_room(c, cc, query) : cc_open_room(c, cc, query, 0);
 }
 
 CC_PLUGIN_DESCRIPTOR("chatroom", cr_init, cr_connect);

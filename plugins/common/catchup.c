@@ -238,18 +238,6 @@ static void pump(chanhost_conn *c, cc_conn *cc)
         cc->p->api->close(c, 1011, "history not sent");
 }
 
-/* One stored message as a history entry: the live payload's fields plus
- * its state (new reference). */
-static json_t *history_msg(const cc_conn *cc, const json_t *m)
-{
-    json_t *o = cc_msg_json(cc, m, NULL);
-
-    json_object_set(o, "edited_at", OR_NULL(GET(m, "edited_at")));
-    json_object_set(o, "is_deleted", OR_NULL(GET(m, "is_deleted")));
-    json_object_set(o, "read_by", OR_NULL(GET(m, "read_by")));
-    return o;
-}
-
 /* Past catchup_max: tell the client to reload, then send the last
  * history_limit messages instead of the rest (and go live). */
 static void reload(chanhost_conn *c, cc_conn *cc)
@@ -291,7 +279,7 @@ static void on_page(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, con
         p->api->close(c, 1011, "message store unavailable");
         return;
     }
-    json_array_foreach(page, i, m) json_array_append_new(cu->todo, history_msg(cc, m));
+    json_array_foreach(page, i, m) json_array_append_new(cu->todo, cc_msg_json(cc, m, NULL));
     if (cu->paging) {
         cu->fetched += n;
         cu->paging = n == SINCE_PAGE;

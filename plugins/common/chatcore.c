@@ -227,9 +227,8 @@ static int check_text(chanhost_conn *c, cc_plugin *p, const json_t *text, const 
     return 1;
 }
 
-/* A message's payload from the store's shape {id, content, sender_id,
- * created_at, client_msg_id, extra: {username}}, with type first when
- * given (new reference). */
+/* A message's payload from the store's shape (chatcore.h: the names the
+ * REST history uses too), with type first when given (new reference). */
 json_t *cc_msg_json(const cc_conn *cc, const json_t *m, const char *type)
 {
     json_t *o = type ? json_pack("{s:s}", "type", type) : json_object();
@@ -242,6 +241,13 @@ json_t *cc_msg_json(const cc_conn *cc, const json_t *m, const char *type)
     json_object_set(o, "timestamp", OR_NULL(GET(m, "created_at")));
     json_object_set(o, "client_msg_id", OR_NULL(GET(m, "client_msg_id")));
     json_object_set_new(o, "room_id", json_integer(cc->room_id));
+    json_object_set(o, "edited_at", OR_NULL(GET(m, "edited_at")));
+    json_object_set(o, "is_deleted",
+                    json_is_true(GET(m, "is_deleted")) ? json_true() : json_false());
+    if (json_is_array(GET(m, "read_by")))
+        json_object_set(o, "read_by", GET(m, "read_by"));
+    else
+        json_object_set_new(o, "read_by", json_array());
     if (cc->p->kind->id_field)
         json_object_set_new(o, cc->p->kind->id_field, json_integer(cc->public_id));
     return o;
@@ -281,20 +287,8 @@ static int accept_pending(chanhost_conn *c, cc_plugin *p)
 }
 
 /* A participant: accept, join the room's group, send the history. */
-static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
-                      json_t *data)
+static void member_open(chanhost_conn *c, cc_conn *cc, cc_plugin *p)
 {
-    (void)data;
-    if (!cc)
-        return;
-    if (status != 0) {
-        p->api->close(c, 1011, "message store unavailable");
-        return;
-    }
-    if (!json_is_true(GET(result, "is_participant"))) {
-        p->api->close(c, 4003, "not a participant of this room");
-        return;
-    }
     if (accept_pending(c, p) != CHANHOST_OK)
         return;
     if (p->api->group_add(c, cc->group) != CHANHOST_OK) {
@@ -302,6 +296,47 @@ static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
         return;
     }
     cc_load_history(c, cc);
+}
+
+/* participant.add answered for a user joining an open room (added or
+ * already in: a participant either way). */
+static void on_joined(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                      json_t *data)
+{
+    (void)result, (void)data;
+    if (!cc)
+        return;
+    if (status != 0)
+        p->api->close(c, 1011, "message store unavailable");
+    else
+        member_open(c, cc, p);
+}
+
+/* participant.check answered: a participant goes on; a stranger joins an
+ * open room when the connection may (cc_join_room), else gets 4003. */
+static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
+                      json_t *data)
+{
+    json_t *params;
+
+    (void)data;
+    if (!cc)
+        return;
+    if (status != 0) {
+        p->api->close(c, 1011, "message store unavailable");
+        return;
+    }
+    if (json_is_true(GET(result, "is_participant"))) {
+        member_open(c, cc, p);
+        return;
+    }
+    if (!cc->join_open || !json_is_true(GET(cc->room, "is_open"))) {
+        p->api->close(c, 4003, "not a participant of this room");
+        return;
+    }
+    params = json_pack("{s:I, s:I}", "room_id", cc->room_id, "user_id", cc->user_id);
+    if (cc_call(c, p, "participant.add", params, on_joined, NULL) != 0)
+        p->api->close(c, 1011, "message store unavailable");
 }
 
 /* Is the room there, active, and one this plugin serves? */
@@ -385,6 +420,18 @@ int cc_open_room(chanhost_conn *c, cc_conn *cc, json_t *query, json_int_t public
 {
     cc->public_id = public_id;
     if (cc_call(c, cc->p, "room.get", query, on_room, NULL) != 0)
+        return 1011;
+    return CHANHOST_PENDING;
+}
+
+/* The first step of a connection that joins open rooms:
+ * room.get_or_create (one room per key however many connect at once);
+ * on_room and on_member go on, on_member adding the user to an open
+ * room (participant.add is idempotent, so concurrent joins all land). */
+int cc_join_room(chanhost_conn *c, cc_conn *cc, json_t *params)
+{
+    cc->join_open = 1;
+    if (cc_call(c, cc->p, "room.get_or_create", params, on_room, NULL) != 0)
         return 1011;
     return CHANHOST_PENDING;
 }

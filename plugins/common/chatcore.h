@@ -5,9 +5,11 @@
  *
  *   - the plugin settings (history_limit, max_message_chars, rate, burst,
  *     abuse_close_after) and the per-connection token bucket;
- *   - opening a room asynchronously: room.get, api->bind_room (the host
+ *   - opening a room asynchronously: room.get (or room.get_or_create for
+ *     a route that joins open rooms), api->bind_room (the host
  *     closes the connection with 4003 when its user is removed from the
- *     room), participant.check, then
+ *     room), participant.check (a stranger to an open room that route
+ *     reaches is added: participant.add), then
  *     accept (4003 / 4004 / 1011 otherwise), join the room's group and
  *     send {"type":"history"} (the last N messages, or with ?since=<id>
  *     exactly those after id) in frames of bounded size, each sent when
@@ -91,6 +93,7 @@ typedef struct cc_settings {
     unsigned abuse_close_after; /* refusals in a row before 1008 */
     unsigned catchup_max;       /* ?since= messages at most, then "reload" */
     char group_prefix[32];      /* the rooms' layer groups: this + the id */
+    int open_groups;            /* chatroom's group_rooms: 1 open, 0 members */
 } cc_settings;
 
 /* A plugin's global state (what init returns). */
@@ -114,6 +117,7 @@ struct cc_conn {
     char group[CC_GROUP_MAX]; /* the layer group it listens to */
     chk_bucket bucket;
     int live;            /* the history's last frame went out */
+    int join_open;       /* a stranger joins an open room (cc_join_room) */
     json_t *backlog;     /* layer messages held until live */
     cc_catchup *catchup; /* the history on its way (owned), or NULL */
 };
@@ -139,6 +143,14 @@ cc_conn *cc_attach(chanhost_conn *c, cc_plugin *p, int *code);
  * that will return CHANHOST_PENDING; public_id as in cc_conn (0: none).
  * Returns CHANHOST_PENDING, or a close code for connect to return. */
 int cc_open_room(chanhost_conn *c, cc_conn *cc, json_t *query, json_int_t public_id);
+
+/* Like cc_open_room, for a connection that may join open rooms: the
+ * room is room.get_or_create's with params (stolen; its is_open makes a
+ * new room open), and a user who is not a participant of an open room
+ * becomes one (participant.add) before the accept; members-only rooms
+ * refuse strangers with 4003 as cc_open_room does.  Returns
+ * CHANHOST_PENDING, or a close code for connect to return. */
+int cc_join_room(chanhost_conn *c, cc_conn *cc, json_t *params);
 
 /* Send the connection's first frame (borrowed), then what the layer
  * delivered meanwhile (messages already in the history are dropped).  A
@@ -236,8 +248,10 @@ void cc_error(chanhost_conn *c, cc_plugin *p, const char *code, const char *mess
 void cc_store_error(chanhost_conn *c, cc_plugin *p, int status, const json_t *extra);
 
 /* A message's payload (new reference) from the store's shape {id,
- * content, sender_id, created_at, client_msg_id, extra: {username}}
- * (m borrowed), with "type" first when type is given. */
+ * content, sender_id, created_at, client_msg_id, edited_at?, is_deleted?,
+ * read_by?, extra: {username}} (m borrowed), with "type" first when type
+ * is given: id, message, username, user_id, timestamp, client_msg_id,
+ * room_id, edited_at, is_deleted, read_by (the REST history's shape). */
 json_t *cc_msg_json(const cc_conn *cc, const json_t *m, const char *type);
 
 /* The integer field key of in as a positive id, or 0. */

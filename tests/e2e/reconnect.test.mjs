@@ -101,7 +101,7 @@ describe('reconnecting after the host dies', () => {
 
     const { token } = await host.login('alice');
     const { messages } = await host.api('GET', `/api/rooms/${room.id}/messages/`, undefined, token);
-    assert.equal(messages.filter((m) => m.content === DOWN).length, 1, 'stored exactly once');
+    assert.equal(messages.filter((m) => m.message === DOWN).length, 1, 'stored exactly once');
     assert.equal(await A.page.evaluate(() => Object.keys(sessionStorage)
       .filter((k) => k.startsWith('chanhost.outbox.')).length), 0, 'the queue is empty');
     await screenshot(A.page, 'reconnect-02-delivered-once');

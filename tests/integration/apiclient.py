@@ -163,9 +163,11 @@ class Api:
 
     # -- rooms -------------------------------------------------------------
 
-    def create_room(self, token, name, type, participants):
-        """POST /api/rooms/ -> room."""
+    def create_room(self, token, name, type, participants, open=None):
+        """POST /api/rooms/ -> room (open: the body's "open" when given)."""
         body = {"name": name, "type": type, "participants": list(participants)}
+        if open is not None:
+            body["open"] = open
         return self.call("POST", "/api/rooms/", body, token=token)["room"]
 
     def add_participant(self, token, room_id, user_id):

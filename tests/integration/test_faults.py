@@ -347,7 +347,7 @@ def test_postgresql_restart_under_chat_load(make_host, tmp_path, pg):
     print(f"\n{len(acked)} acked, {len(errors)} refused during the restart")
     assert len(acked) + len(errors) == 3 * 120
     stored = stored_in_room(w, "s0", room)
-    assert_acked_stored_once(acked, [{"id": m["id"], "content": m["content"]} for m in stored])
+    assert_acked_stored_once(acked, [{"id": m["id"], "content": m["message"]} for m in stored])
     store = healthz(w.host.port)["store"]
     assert store["state"] == "ok" and store["reconnects"] >= 1, store
 
@@ -420,7 +420,7 @@ def test_redis_restart_under_chat_load(make_host, tmp_path, pg):
         assert not errors, errors[:3]
         everything = {**acked["s1"], **acked["s2"]}
         stored = stored_in_room(w1, "s1", room)
-        assert_acked_stored_once(everything, [{"id": x["id"], "content": x["content"]} for x in stored])
+        assert_acked_stored_once(everything, [{"id": x["id"], "content": x["message"]} for x in stored])
     finally:
         redis.kill()
 

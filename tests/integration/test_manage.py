@@ -27,12 +27,13 @@ USERS = [
 ]
 ROOMS = [
     {"type": "room", "id": 1, "key": "thread:1-2", "kind": "thread", "name": "Alice & Bob",
-     "is_private": True, "created_at": T0 + 2, "is_active": True,
+     "is_private": True, "created_at": T0 + 2, "is_active": True, "is_open": False,
      "participants": [{"user_id": 1, "joined_at": T0 + 3}, {"user_id": 2, "joined_at": T0 + 4}]},
     {"type": "room", "id": 2, "key": "chat-room:7", "kind": "chat", "name": None,
-     "is_private": False, "created_at": T0 + 5, "is_active": False, "participants": []},
+     "is_private": False, "created_at": T0 + 5, "is_active": False, "is_open": True,
+     "participants": []},
     {"type": "room", "id": 3, "key": "thread:1-3", "kind": "thread", "name": None,
-     "is_private": False, "created_at": T0 + 6, "is_active": True,
+     "is_private": False, "created_at": T0 + 6, "is_active": True, "is_open": False,
      "participants": [{"user_id": 1, "joined_at": T0 + 7}]},
 ]
 MESSAGES = [

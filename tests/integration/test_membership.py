@@ -122,7 +122,7 @@ def test_removed_participant_is_closed_at_once(world):
         b3, _ = await open_ws(room_url(w, other["id"], "bob"))
         assert w.api.remove_participant(w.token("bob"), other["id"], w.uid("bob")) is True
         await asyncio.gather(cut_off(b3), cut_off(b_other))
-        texts = [m["content"] for m in w.api.messages(w.token("alice"), room["id"])]
+        texts = [m["message"] for m in w.api.messages(w.token("alice"), room["id"])]
         assert texts == ["before"]
 
     run_chat(main)

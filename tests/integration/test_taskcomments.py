@@ -84,7 +84,7 @@ def test_comments_reach_every_watcher_once(board):
             assert got["id"] == reply and got["username"] == "bob"
         await nothing_pending(c)                                         # another task
         await nothing_pending(a)
-        texts = [m["content"] for m in w.api.messages(w.token("bob"), got["room_id"])]
+        texts = [m["message"] for m in w.api.messages(w.token("bob"), got["room_id"])]
         assert texts == ["needs tests", "on it"]
 
     run_chat(main)

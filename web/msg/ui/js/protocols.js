@@ -14,8 +14,8 @@
  *            sender_role}, typing {user_name}; no edits, no receipts
  *
  * Each protocol also says how to build its outgoing frames.  Messages
- * from the REST history (docs/store.md's shape) are normalised by
- * fromStore.
+ * from the REST history (the chat frames' shape, docs/api.md) are
+ * normalised by fromStore.
  */
 
 const common = {
@@ -96,18 +96,19 @@ export const supportProtocol = {
   ...common,
 };
 
-/* A message of GET /api/rooms/<id>/messages/ (the store's shape). */
+/* A message of GET /api/rooms/<id>/messages/ (the frames' shape, a
+ * plugin's own fields such as sender_name and sender_role beside it). */
 export function fromStore(m) {
   return {
     id: m.id,
     cmid: m.client_msg_id ?? null,
-    text: m.content ?? '',
-    userId: m.sender_id,
-    username: m.extra?.username ?? m.extra?.sender_name ?? `user ${m.sender_id}`,
-    ts: m.created_at,
+    text: m.message ?? '',
+    userId: m.user_id,
+    username: m.username ?? m.sender_name ?? `user ${m.user_id}`,
+    ts: m.timestamp,
     readBy: Array.isArray(m.read_by) ? m.read_by.map((r) => (typeof r === 'object' ? r.user_id : r)) : [],
     edited: Boolean(m.edited_at),
     deleted: Boolean(m.is_deleted),
-    role: m.extra?.sender_role ?? null,
+    role: m.sender_role ?? null,
   };
 }

@@ -12,7 +12,7 @@ function roomItem(ctx, room, activeId) {
   const n = ctx.rooms.unread(room.id);
   const last = room.last_message;
   const preview = last
-    ? `${last.sender_id === ctx.me.id ? 'You' : ctx.users.name(last.sender_id)}: ${last.is_deleted ? 'deleted message' : last.content}`
+    ? `${last.user_id === ctx.me.id ? 'You' : ctx.users.name(last.user_id)}: ${last.is_deleted ? 'deleted message' : last.message}`
     : 'No messages yet';
   return el('li', {},
     el('a', { href: routes.room(room.id), class: 'room', 'aria-current': room.id === activeId ? 'page' : null,
