@@ -120,7 +120,7 @@ static json_t *to_json(const msgpack_object *o, const char **why, int depth);
 /* A str or bin as a JSON string (it must be UTF-8). */
 static json_t *str_json(const char *p, uint32_t n, const char **why)
 {
-    json_t *s = json_stringn(p, n);
+    json_t *s = json_stringn(n ? p : "", n); /* an empty one's p may be NULL */
 
     if (!s)
         *why = "a string is not UTF-8";
@@ -137,12 +137,14 @@ static json_t *map_json(const msgpack_object_map *m, const char **why, int depth
         json_t *v;
 
         if ((k->type != MSGPACK_OBJECT_STR && k->type != MSGPACK_OBJECT_BIN) ||
-            k->via.str.size >= sizeof key || memchr(k->via.str.ptr, 0, k->via.str.size)) {
+            k->via.str.size >= sizeof key ||
+            (k->via.str.size && memchr(k->via.str.ptr, 0, k->via.str.size))) {
             *why = "a map key is not a short string";
             json_decref(obj);
             return NULL;
         }
-        memcpy(key, k->via.str.ptr, k->via.str.size);
+        if (k->via.str.size) /* an empty key's ptr may be NULL */
+            memcpy(key, k->via.str.ptr, k->via.str.size);
         key[k->via.str.size] = '\0';
         v = to_json(&m->ptr[i].val, why, depth + 1);
         if (!v || json_object_set_new(obj, key, v) != 0) {
@@ -234,6 +236,73 @@ static json_t *take_targets(json_t *obj, const char **why)
     return out;
 }
 
+/* Big-endian unsigned of k (1, 2 or 4) bytes at p. */
+static size_t be_uint(const uint8_t *p, int k)
+{
+    size_t v = 0;
+
+    for (int i = 0; i < k; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Whether p[0..n) is one msgpack value whose containers declare no more
+ * elements than there are bytes left (each takes at least one).  Checked
+ * before msgpack-c unpacks: it allocates a container's elements from the
+ * declared count, so a 5-byte map32 header could ask for 64 GiB (found by
+ * fuzz_cr_codec).  Only the framing is checked, in one pass. */
+static int msgpack_frame_ok(const uint8_t *p, size_t n)
+{
+    size_t pos = 0, need = 1;
+
+    while (need > 0) {
+        uint8_t b;
+        size_t head = 1, body = 0, kids = 0;
+
+        if (pos >= n || need > n - pos)
+            return 0;
+        b = p[pos];
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            ;
+        else if (b <= 0x8f)
+            kids = 2 * (size_t)(b & 0x0f);
+        else if (b <= 0x9f)
+            kids = b & 0x0f;
+        else if (b <= 0xbf)
+            body = b & 0x1f;
+        else if (b >= 0xc4 && b <= 0xc9) { /* bin8/16/32, ext8/16/32 */
+            int k = 1 << ((b - 0xc4) % 3);
+            head = 1 + k + (b >= 0xc7);
+            if (n - pos < head)
+                return 0;
+            body = be_uint(p + pos + 1, k);
+        } else if (b >= 0xca && b <= 0xd3) { /* float32/64, (u)int8..64 */
+            static const uint8_t size[] = {4, 8, 1, 2, 4, 8, 1, 2, 4, 8};
+            body = size[b - 0xca];
+        } else if (b >= 0xd4 && b <= 0xd8) /* fixext 1..16 */
+            body = 1 + ((size_t)1 << (b - 0xd4));
+        else if (b >= 0xd9 && b <= 0xdb) { /* str8/16/32 */
+            int k = 1 << (b - 0xd9);
+            head = 1 + k;
+            if (n - pos < head)
+                return 0;
+            body = be_uint(p + pos + 1, k);
+        } else if (b >= 0xdc && b <= 0xdf) { /* array16/32, map16/32 */
+            int k = b & 1 ? 4 : 2;
+            head = 1 + k;
+            if (n - pos < head)
+                return 0;
+            kids = be_uint(p + pos + 1, k) * (b >= 0xde ? 2 : 1);
+        } else
+            return 0; /* 0xc1: never used */
+        if (n - pos < head || n - pos - head < body)
+            return 0;
+        pos += head + body;
+        need = need - 1 + kids;
+    }
+    return pos == n;
+}
+
 int ch_cr_decode(const void *buf, size_t len, ch_cr_msg *out, const char **why)
 {
     msgpack_unpacked u;
@@ -243,6 +312,10 @@ int ch_cr_decode(const void *buf, size_t len, ch_cr_msg *out, const char **why)
     out->obj = out->targets = NULL;
     if (len <= CH_CR_RANDOM) {
         *why = "shorter than the random prefix";
+        return -EINVAL;
+    }
+    if (!msgpack_frame_ok((const uint8_t *)buf + CH_CR_RANDOM, len - CH_CR_RANDOM)) {
+        *why = "not one complete msgpack value";
         return -EINVAL;
     }
     msgpack_unpacked_init(&u);

@@ -255,6 +255,34 @@ static void refuses_malformed_members(void **state)
     refuses("\x81\xa1k\xa2\xc3\x28", 6, "UTF-8");
     refuses("\x81\xb0__asgi_channel__\x01", 19, "neither");
     refuses("\x81\xb0__asgi_channel__\x91\x01", 20, "non-string");
+    /* containers declaring more elements, strings more bytes, than are
+     * left: refused before msgpack-c allocates from the count (a map32 of
+     * 0x2b73... pairs made it ask for 64 GiB: fuzz_cr_codec's
+     * regress_map32_huge_count) */
+    refuses("\xdf\x2b\x73\x70\x65\xa1k\x01", 8, "not one complete");
+    refuses("\xdd\xff\xff\xff\xff\x01", 6, "not one complete");
+    refuses("\x81\xa1k\xdb\xff\xff\xff\xff", 8, "not one complete");
+    refuses("\x81\xa1k\xc6\x00\x00\x10\x00\x01", 9, "not one complete");
+    refuses("\x81\xa1k\xc1", 4, "not one complete");
+}
+
+/* Empty strings, as key and as value (msgpack-c may hand them out with a
+ * NULL pointer: fuzz_cr_codec's regress_empty_key_null_ptr). */
+static void decodes_empty_strings(void **state)
+{
+    static const char body[] = "\x83\xa1k\xa0\xa0\x01\xb0__asgi_channel__\xa3" "a!b";
+    char buf[64];
+    const char *why = NULL;
+    ch_cr_msg m;
+
+    (void)state;
+    memset(buf, 0x55, CH_CR_RANDOM);
+    memcpy(buf + CH_CR_RANDOM, body, sizeof body - 1);
+    assert_int_equal(ch_cr_decode(buf, CH_CR_RANDOM + sizeof body - 1, &m, &why), 0);
+    assert_string_equal(json_string_value(json_object_get(m.obj, "k")), "");
+    assert_int_equal(json_integer_value(json_object_get(m.obj, "")), 1);
+    json_decref(m.obj);
+    json_decref(m.targets);
 }
 
 /* ---- the url ----------------------------------------------------------- */
@@ -308,6 +336,7 @@ int main(void)
         cmocka_unit_test(round_trips),
         cmocka_unit_test(refuses_to_pack_the_reserved_key),
         cmocka_unit_test(refuses_malformed_members),
+        cmocka_unit_test(decodes_empty_strings),
         cmocka_unit_test(parses_the_url),
     };
 
