@@ -303,7 +303,7 @@ static int polls_connect(chanhost_conn *c, void *state)
     polls_conn *pc;
 
     (void)state;
-    if (!api->user(c))
+    if (chk_user_id(api, c) <= 0)
         return 4001;
     if (!room || strlen(room) > ROOM_MAX)
         return 4004;

@@ -280,7 +280,9 @@ static int accept_pending(chanhost_conn *c, cc_plugin *p)
     return p->api->accept(c, sp);
 }
 
-/* A participant: accept, join the room's group, send the history. */
+/* A participant: accept, join the room's group, send the history, then
+ * free the request (query and headers: nothing reads them after ?since=;
+ * SDK 1.3). */
 static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, const json_t *result,
                       json_t *data)
 {
@@ -302,6 +304,7 @@ static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
         return;
     }
     cc_load_history(c, cc);
+    p->api->release_request(c); /* ?since= was read: the token goes */
 }
 
 /* Is the room there, active, and one this plugin serves? */
