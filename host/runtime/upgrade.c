@@ -83,7 +83,7 @@ static void free_request(ch_ws *w)
 
     if (!p || p == no_query)
         return;
-    for (uint32_t i = 0; i < 1 + 2 * w->n_headers; i++)
+    for (uint32_t i = 0; i < 1 + 2 * (uint32_t)w->n_headers; i++)
         p += strlen(p) + 1;
     OPENSSL_cleanse(w->query, (size_t)(p - w->query));
     free(w->query);
@@ -191,16 +191,14 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_ro
         p = put(p, code[0] ? code : req->names[i]);
         p = put(p, req->values[i]);
     }
-    w->n_headers = (uint32_t)req->n_headers;
-    w->strings = (char *)(w + 1);
-    p = w->strings;
-    w->path = p;
-    p = put(p, req->path);
+    w->n_headers = (uint16_t)req->n_headers;
+    w->path = (char *)(w + 1);
+    p = put(w->path, req->path);
     for (i = 0; i < params->n; i++) {
         p = put(p, params->names[i]);
         p = put(p, params->values[i]);
     }
-    w->n_params = (uint32_t)params->n;
+    w->n_params = (uint16_t)params->n;
     w->conn = c;
     w->handler = &plugin_handler;
     w->route = route;

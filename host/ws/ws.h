@@ -81,17 +81,17 @@ struct chanhost_conn {
     struct ch_ident *ident; /* authenticated user, or NULL (auth/ident.h) */
     int64_t room_id;   /* api->bind_room's room (membership.h), 0: none */
 
-    char *path;         /* decoded path (in `strings`) */
-    char *strings;      /* one block after the struct (runtime/upgrade.c;
-                           fuzz doubles may allocate it apart): the path,
-                           then n_params "name\0value\0" pairs: the route
-                           parameters */
+    char *path;         /* one block after the struct (runtime/upgrade.c;
+                           fuzz doubles may allocate it apart): the decoded
+                           path, then n_params "name\0value\0" pairs: the
+                           route parameters */
     char *query;        /* the request block (runtime/upgrade.c; fuzz
-                           doubles may put it in `strings`): the raw query,
-                           then n_headers "name\0value\0" pairs; "" and 0
-                           once api->release_request freed it */
-    uint32_t n_headers;
-    uint32_t n_params;
+                           doubles may put it after the path): the raw
+                           query, then n_headers "name\0value\0" pairs;
+                           "" and 0 once api->release_request freed it */
+    uint16_t n_headers; /* at most CH_REQ_MAX_HEADERS */
+    uint16_t n_params;  /* at most CH_ROUTE_MAX_PARAMS */
+    uint32_t drain_gen; /* api->on_drain's asker's generation (below) */
     struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
     void *auth_call;                  /* a login in flight (runtime), or NULL */
@@ -117,10 +117,10 @@ struct chanhost_conn {
     uint64_t rx_left;
 
     /* api->on_drain's callback and argument (the plugin's), NULL when none
-     * waits, and the generation of the version that asked. */
+     * waits; drain_gen (above, where it fills a hole) is the generation of
+     * the version that asked. */
     void (*drain_cb)(chanhost_conn *c, void *arg);
     void *drain_arg;
-    uint32_t drain_gen;
 };
 
 /* The WebSocket protocol table (conn.h): set on the connection by the
