@@ -28,8 +28,7 @@
  *   scope["url_route"]["kwargs"]     api->route_param
  *   scope["query_string"]            api->query_string / api->query_param
  *   scope["headers"]                 api->header
- *   scope["user"]                    api->user_id / username / user_has_role
- *                                    (ABI 1.3), or api->user as JSON
+ *   scope["user"]                    api->user_id, username (1.3) / user
  *
  * Callbacks.  name, version and receive are mandatory; every other
  * callback (init, fini, connect, disconnect, group_message, adopt) and the
@@ -64,12 +63,9 @@
  * exactly once for every connection that reached connect (whether or not
  * the plugin has a connect callback), whatever the outcome.  Strings
  * returned by the api (route parameters, headers, channel name) are owned
- * by the host and stay valid for as long as the connection does, with
- * one exception a plugin opts into: once it calls api->release_request
- * (ABI 1.3), what query_string, query_param and header returned is
- * invalid from the moment the host frees the request (see there).
- * String and buffer arguments are borrowed: the host copies what it
- * keeps.
+ * by the host and stay valid for as long as the connection does (the
+ * request's: until api->release_request frees them, if the plugin calls
+ * it).  String and buffer arguments are borrowed: the host copies.
  *
  * Ownership of JSON, in jansson's words, with no exception to this rule:
  * a json_t passed to the host is "borrowed" (the caller keeps its
@@ -331,8 +327,7 @@ typedef struct chanhost_api {
     const char *(*query_string)(chanhost_conn *c);
 
     /* The first value of query parameter `name`, percent-decoded, or NULL.
-     * The returned string lives as long as the connection (or until
-     * api->release_request, ABI 1.3, frees the request). */
+     * The returned string lives as long as the connection. */
     const char *(*query_param)(chanhost_conn *c, const char *name);
 
     /* Value of request header `name` (case-insensitive), or NULL. */
@@ -406,12 +401,8 @@ typedef struct chanhost_api {
 
     /* The user the handshake authenticated (docs/api.md): borrowed, valid
      * for the connection's life, {"id": int, "username": str, "roles":
-     * [str...]}; NULL when the client sent no valid token (or, logged,
-     * when memory is short).  The host keeps the user in a compact form
-     * and builds this object on the first call for c, then keeps it with
-     * c: it costs about 650 bytes per connection that asks.  Plugins for
-     * ABI 1.3 read api->user_id, api->username and api->user_has_role
-     * instead, which build nothing. */
+     * [str...]}; NULL when the client sent no valid token.  Built on the
+     * first call for c and kept (about 650 bytes): prefer api->user_id. */
     const json_t *(*user)(chanhost_conn *c);
 
     /* --- ABI 1.2: HTTP endpoints --- */
@@ -559,35 +550,20 @@ typedef struct chanhost_api {
      * CHANHOST_ERR_NOMEM. */
     int (*bind_room)(chanhost_conn *c, int64_t room_id);
 
-    /* --- ABI 1.3: the user as plain values ---------------------------- */
-
-    /* The authenticated user's id (> 0), or 0 when c has no user (or c
-     * is NULL).  The same user as api->user's, without its JSON. */
+    /* --- ABI 1.3: the user as plain values; the request released --- */
+    /* api->user's id (0: no user), name (the host's, valid for the
+     * connection's life; NULL: no user) and whether it has role `role`
+     * (borrowed; 0 without a user or role), without building its JSON. */
     int64_t (*user_id)(chanhost_conn *c);
-
-    /* The authenticated user's name (owned by the host, valid for the
-     * connection's life), or NULL when c has no user. */
     const char *(*username)(chanhost_conn *c);
-
-    /* Non-zero if the authenticated user has role `role` (borrowed; case
-     * matters: "admin"), 0 when not, when c has no user, or role is NULL. */
     int (*user_has_role)(chanhost_conn *c, const char *role);
 
-    /* --- ABI 1.3: releasing the request ---------------------------------- */
-
-    /* The plugin needs neither the query string nor the request headers
-     * of c any more: the host wipes and frees them (the token a client
-     * sent in ?token=, Authorization or a cookie included) as soon as c
-     * is accepted, i.e. now if it is, else right after the 101 (the
-     * handshake still needs the headers).  From then on, for c,
-     * api->query_string returns "", api->query_param and api->header
-     * return NULL, api->subprotocol_offered returns 0, and every string
-     * they returned before is invalid.  The path, route parameters, peer,
-     * channel name and user stay.  A plugin that reads ?since= or a
-     * header after accepting calls it after that read.  Calling it again
-     * changes nothing.  Returns CHANHOST_OK or CHANHOST_ERR_INVALID (c
-     * NULL).  Never calling it keeps the 1.2 behaviour: the request lives
-     * as long as the connection. */
+    /* c needs its query string and headers no more: the host wipes and
+     * frees them (tokens included) once c is accepted (now, or right after
+     * the 101).  Then query_string is "", query_param and header NULL,
+     * subprotocol_offered 0, and what they returned is invalid; the path,
+     * route parameters and user stay (docs/plugins.md).  Returns
+     * CHANHOST_OK or CHANHOST_ERR_INVALID (c NULL). */
     int (*release_request)(chanhost_conn *c);
 } chanhost_api;
 
