@@ -28,6 +28,7 @@
  *   scope["url_route"]["kwargs"]     api->route_param
  *   scope["query_string"]            api->query_string / api->query_param
  *   scope["headers"]                 api->header
+ *   scope["user"]                    api->user_id, username (1.3) / user
  *
  * Callbacks.  name, version and receive are mandatory; every other
  * callback (init, fini, connect, disconnect, group_message, adopt) and the
@@ -62,8 +63,9 @@
  * exactly once for every connection that reached connect (whether or not
  * the plugin has a connect callback), whatever the outcome.  Strings
  * returned by the api (route parameters, headers, channel name) are owned
- * by the host and stay valid for as long as the connection does.  String
- * and buffer arguments are borrowed: the host copies what it keeps.
+ * by the host and stay valid for as long as the connection does (the
+ * request's: until api->release_request frees them, if the plugin calls
+ * it).  String and buffer arguments are borrowed: the host copies.
  *
  * Ownership of JSON, in jansson's words, with no exception to this rule:
  * a json_t passed to the host is "borrowed" (the caller keeps its
@@ -117,7 +119,7 @@ extern "C" {
 #endif
 
 #define CHANHOST_ABI_MAJOR 1
-#define CHANHOST_ABI_MINOR 2
+#define CHANHOST_ABI_MINOR 3
 
 /* The name of the one symbol a plugin exports. */
 #define CHANHOST_DESCRIPTOR_SYMBOL "chanhost_plugin_descriptor"
@@ -399,7 +401,8 @@ typedef struct chanhost_api {
 
     /* The user the handshake authenticated (docs/api.md): borrowed, valid
      * for the connection's life, {"id": int, "username": str, "roles":
-     * [str...]}; NULL when the client sent no valid token. */
+     * [str...]}; NULL when the client sent no valid token.  Built on the
+     * first call for c and kept (about 650 bytes): prefer api->user_id. */
     const json_t *(*user)(chanhost_conn *c);
 
     /* --- ABI 1.2: HTTP endpoints --- */
@@ -546,6 +549,22 @@ typedef struct chanhost_api {
      * closing, no authenticated user, room_id <= 0) or
      * CHANHOST_ERR_NOMEM. */
     int (*bind_room)(chanhost_conn *c, int64_t room_id);
+
+    /* --- ABI 1.3: the user as plain values; the request released --- */
+    /* api->user's id (0: no user), name (the host's, valid for the
+     * connection's life; NULL: no user) and whether it has role `role`
+     * (borrowed; 0 without a user or role), without building its JSON. */
+    int64_t (*user_id)(chanhost_conn *c);
+    const char *(*username)(chanhost_conn *c);
+    int (*user_has_role)(chanhost_conn *c, const char *role);
+
+    /* c needs its query string and headers no more: the host wipes and
+     * frees them (tokens included) once c is accepted (now, or right after
+     * the 101).  Then query_string is "", query_param and header NULL,
+     * subprotocol_offered 0, and what they returned is invalid; the path,
+     * route parameters and user stay (docs/plugins.md).  Returns
+     * CHANHOST_OK or CHANHOST_ERR_INVALID (c NULL). */
+    int (*release_request)(chanhost_conn *c);
 } chanhost_api;
 
 /* Non-zero if the host's table `api` has member `member` (a field name of

@@ -63,24 +63,35 @@ static inline json_t *chk_parse(const chanhost_api *api, chanhost_conn *c, const
     return in;
 }
 
-/* The authenticated user's id, or 0 when the connection has none. */
+/* The authenticated user's id, or 0 when the connection has none.  On a
+ * host of ABI 1.3 or newer these three read api->user_id, api->username
+ * and api->user_has_role (no JSON is built for the connection); on an
+ * older host they read api->user's object. */
 static inline json_int_t chk_user_id(const chanhost_api *api, chanhost_conn *c)
 {
+    if (CHANHOST_API_HAS(api, user_id))
+        return (json_int_t)api->user_id(c);
     return json_integer_value(json_object_get(api->user(c), "id"));
 }
 
-/* The authenticated user's name (borrowed), or NULL. */
+/* The authenticated user's name (borrowed, valid for the connection's
+ * life), or NULL. */
 static inline const char *chk_username(const chanhost_api *api, chanhost_conn *c)
 {
+    if (CHANHOST_API_HAS(api, username))
+        return api->username(c);
     return json_string_value(json_object_get(api->user(c), "username"));
 }
 
 /* Non-zero if the authenticated user has role `role`. */
 static inline int chk_has_role(const chanhost_api *api, chanhost_conn *c, const char *role)
 {
-    const json_t *roles = json_object_get(api->user(c), "roles");
+    const json_t *roles;
     size_t i;
 
+    if (CHANHOST_API_HAS(api, user_has_role))
+        return api->user_has_role(c, role);
+    roles = json_object_get(api->user(c), "roles");
     for (i = 0; i < json_array_size(roles); i++)
         if (json_is_string(json_array_get(roles, i)) &&
             strcmp(json_string_value(json_array_get(roles, i)), role) == 0)

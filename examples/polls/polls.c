@@ -295,7 +295,8 @@ static void on_room_polls(chanhost_conn *c, int status, const json_t *result, co
 
 /* A client connects: a user's token is required (4001 without); it joins
  * the room's group and gets the room's polls once the store answered.
- * The polls_conn made here is freed by disconnect. */
+ * Nothing reads the request after this, so it is released.  The
+ * polls_conn made here is freed by disconnect. */
 static int polls_connect(chanhost_conn *c, void *state)
 {
     const char *room = api->route_param(c, "room");
@@ -303,7 +304,7 @@ static int polls_connect(chanhost_conn *c, void *state)
     polls_conn *pc;
 
     (void)state;
-    if (!api->user(c))
+    if (chk_user_id(api, c) <= 0)
         return 4001;
     if (!room || strlen(room) > ROOM_MAX)
         return 4004;
@@ -319,6 +320,7 @@ static int polls_connect(chanhost_conn *c, void *state)
         api->store_call(c, "polls.room", json_pack("{s:s}", "room", room), on_room_polls,
                         NULL) != 0)
         return 1011;
+    api->release_request(c); /* the query and headers go at accept (SDK 1.3) */
     return CHANHOST_ACCEPT;
 }
 

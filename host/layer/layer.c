@@ -305,13 +305,14 @@ void ch_layer_process_id(const ch_layer *l, char out[33])
     out[n] = '\0';
 }
 
-/* Rebuild the name prefix as kind + the process id + '!'. */
+/* Rebuild the name prefix as kind + the process id + '!'; the names
+ * must still fit an endpoint's (kind at most 9 bytes: "specific."). */
 int ch_layer_set_name_kind(ch_layer *l, const char *kind)
 {
     size_t k = strlen(kind), n = 2 * (size_t)LAYER_ID_BYTES;
     char hex[33];
 
-    if (l->counter || k + n + 1 + 20 >= CH_NAME_MAX || !ch_layer_valid_group(kind))
+    if (l->counter || k + n + 1 + 20 + 1 > CH_CHANNEL_NAME_MAX || !ch_layer_valid_group(kind))
         return -EINVAL;
     ch_layer_process_id(l, hex);
     snprintf(l->prefix, sizeof l->prefix, "%s%s!", kind, hex);

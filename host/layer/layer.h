@@ -38,8 +38,9 @@
 
 #define CH_NAME_MAX 100 /* names are shorter than this */
 /* A channel name the layer makes (layer.c: "chanhost.<32 hex>!" and a
- * decimal counter) is shorter than this; an endpoint keeps no more. */
-#define CH_CHANNEL_NAME_MAX 64
+ * decimal 64-bit counter, at most 62 bytes) is shorter than this; an
+ * endpoint keeps no more.  63, so that name and attached fill 64 bytes. */
+#define CH_CHANNEL_NAME_MAX 63
 
 typedef struct ch_layer ch_layer;
 typedef struct ch_membership ch_membership; /* private to layer.c */
@@ -48,8 +49,8 @@ typedef struct ch_membership ch_membership; /* private to layer.c */
  * ch_layer_attach; the layer manages the fields. */
 typedef struct ch_endpoint {
     char name[CH_CHANNEL_NAME_MAX]; /* channel name, set by attach */
+    unsigned char attached;         /* 0 or 1 (beside name: 72 bytes in all) */
     ch_membership *groups;          /* this endpoint's memberships */
-    unsigned attached : 1;
 } ch_endpoint;
 
 /* Called for each local recipient; msg is borrowed (take a ref to keep). */
@@ -166,7 +167,8 @@ void ch_layer_process_id(const ch_layer *l, char out[33]);
 /* Make this layer's channel names kind + "<32 hex>!<n>" instead of
  * "chanhost.<32 hex>!<n>" (kind: e.g. "specific.", channels_redis's; a
  * backend calls it from its constructor, before any attach).  Returns 0,
- * or -EINVAL for a bad kind or a layer that has handed out names. */
+ * or -EINVAL for a bad kind (or one longer than 9 bytes: the names would
+ * not fit CH_CHANNEL_NAME_MAX) or a layer that has handed out names. */
 int ch_layer_set_name_kind(ch_layer *l, const char *kind);
 
 /* ---- the Redis backend (layer_redis.c) ------------------------------- */

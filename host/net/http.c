@@ -12,10 +12,18 @@
  * so a client pipelining requests without reading its answers gets at
  * most one answer queued past the pause threshold.
  *
- * A fresh connection gets its parser state (3 KB: the header tables) only
- * when its first bytes arrive, so connections accepted but not yet heard
- * from (a burst of handshakes, idle sockets) cost none; a WebSocket
+ * A fresh connection gets its parser state (1 KB: the header offsets)
+ * only when its first bytes arrive, so connections accepted but not yet
+ * heard from (a burst of handshakes, idle sockets) cost none; a WebSocket
  * handshake usually arrives whole, and the state goes in the same read.
+ * The ch_req a handler sees (2 KB of header pointers) lives on the stack
+ * for the dispatch only: handlers copy what they keep.  An upgrade left
+ * pending (its plugin decides after a store call or a login) keeps no
+ * parser state: the upgrade copied the request, so the state goes (or,
+ * when the client sent bytes after the request, all of it but those
+ * bytes, for the accept), and a burst of slow handshakes leaves no 3 KB
+ * holes between the connections' long-lived state.  Without a state, a
+ * refusal's answer closes the connection, as must_close does.
  */
 #include "http.h"
 
@@ -45,9 +53,9 @@ struct ch_http {
     unsigned suspended : 1;  /* answer pending asynchronously */
     unsigned must_close : 1; /* close after this answer */
     unsigned is_head : 1;
-    char *pending; /* unparsed bytes kept for later */
+    unsigned upgrade : 1; /* the last request was an upgrade */
+    char *pending;        /* unparsed bytes kept for later */
     size_t pending_len;
-    ch_req req;
 };
 
 static http_parser_settings settings;
@@ -193,13 +201,14 @@ static char *trim(char *s)
 }
 
 /*
- * Turn the arena into a ch_req: NUL-terminate, split the target into path
- * and query, decode the path, lower-case header names.  Returns 0, or an
- * HTTP status for a request that cannot be served (400).
+ * Turn the arena into the ch_req r (the caller's; its strings point into
+ * the arena but the path, which the caller frees): NUL-terminate, split
+ * the target into path and query, decode the path, lower-case header
+ * names.  Returns 0, or an HTTP status for a request that cannot be
+ * served (400).
  */
-static int build_request(ch_http *h)
+static int build_request(ch_http *h, ch_req *r)
 {
-    ch_req *r = &h->req;
     char *q, *path;
     size_t i, qoff;
 
@@ -317,26 +326,37 @@ static void keep_pending(ch_http *h, const char *data, size_t len)
  * go on with the following bytes, 0 if not (suspended, upgraded, closed). */
 static int complete_request(ch_conn *c, ch_http *h, const char *rest, size_t rest_len)
 {
+    ch_req req;
     int status;
 
     h->in_request = 0;
-    status = build_request(h);
+    status = build_request(h, &req);
     if (status) {
         h->must_close = 1;
         ch_http_error(c, status, NULL);
         return 0;
     }
-    h->is_head = h->req.method == HTTP_HEAD;
-    if (!h->req.keep_alive)
+    h->is_head = req.method == HTTP_HEAD;
+    h->upgrade = req.upgrade != 0;
+    if (!req.keep_alive)
         h->must_close = 1;
-    if (h->req.upgrade)
+    if (req.upgrade)
         keep_pending(h, rest, rest_len);
-    dispatch(c, &h->req);
+    dispatch(c, &req);
+    free((char *)req.path);
     if (c->http != h)
         return 0; /* freed: upgraded and accepted, or closed */
-    free((char *)h->req.path);
-    h->req.path = NULL;
-    if (c->closing || c->state != CH_CONN_HTTP || h->req.upgrade)
+    if (h->upgrade && c->state == CH_CONN_WS_PENDING) {
+        if (!h->pending_len) { /* the upgrade copied the request */
+            c->http = NULL;
+            ch_http_free(h);
+            return 0;
+        }
+        free(h->mem);
+        h->mem = NULL;
+        h->len = h->cap = 0;
+    }
+    if (c->closing || c->state != CH_CONN_HTTP || h->upgrade)
         return 0;
     if (h->suspended) {
         keep_pending(h, rest, rest_len);
@@ -418,7 +438,6 @@ void ch_http_free(ch_http *h)
 {
     if (!h)
         return;
-    free((char *)h->req.path);
     free(h->mem);
     free(h->pending);
     free(h);
@@ -522,7 +541,7 @@ static void http_resumed(ch_conn *c)
 {
     ch_http *h = c->http;
 
-    if (h && c->state == CH_CONN_HTTP && !h->suspended && !h->must_close && !h->req.upgrade)
+    if (h && c->state == CH_CONN_HTTP && !h->suspended && !h->must_close && !h->upgrade)
         feed_pending(c, h);
 }
 

@@ -15,6 +15,7 @@
 #include "app.h"
 #include "endpoints.h"
 #include "handshake.h"
+#include "ident.h"
 #include "layer.h"
 #include "log.h"
 #include "membership.h"
@@ -240,7 +241,30 @@ static size_t api_group_size(const char *group)
 
 static uint64_t api_now_ms(void) { return uv_hrtime() / 1000000; }
 
-static const json_t *api_user(chanhost_conn *c) { return c ? c->identity : NULL; }
+/* api->user: the JSON form of c's identity, built on the first call and
+ * kept with it (borrowed, valid for the connection's life). */
+static const json_t *api_user(chanhost_conn *c) { return c ? ch_ident_json(c->ident) : NULL; }
+
+/* api->user_id, api->username and api->user_has_role (ABI 1.3): read the
+ * compact identity, never building its JSON. */
+static int64_t api_user_id(chanhost_conn *c) { return c && c->ident ? c->ident->id : 0; }
+
+static const char *api_username(chanhost_conn *c) { return c ? ch_ident_username(c->ident) : NULL; }
+
+static int api_user_has_role(chanhost_conn *c, const char *role)
+{
+    return c ? ch_ident_has_role(c->ident, role) : 0;
+}
+
+/* api->release_request (ABI 1.3): the query and headers go once c is
+ * accepted (upgrade.c). */
+static int api_release_request(chanhost_conn *c)
+{
+    if (!c)
+        return CHANHOST_ERR_INVALID;
+    ch_ws_release_request(c);
+    return CHANHOST_OK;
+}
 
 /* api->on_drain: remember cb and arg (the plugin's) for the version
  * that asks, and have net tell when c's output queue is empty.  One left
@@ -315,6 +339,10 @@ static const chanhost_api api_table = {
     .loop_post = ch_loop_post,
     .on_drain = api_on_drain,
     .bind_room = api_bind_room,
+    .user_id = api_user_id,
+    .username = api_username,
+    .user_has_role = api_user_has_role,
+    .release_request = api_release_request,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }

@@ -14,6 +14,7 @@
 #include "membership.h"
 
 #include "app.h"
+#include "ident.h"
 #include "layer.h"
 #include "log.h"
 
@@ -28,7 +29,7 @@ static void user_group(char buf[64], int64_t user_id)
 /* The authenticated user of w, 0 if none. */
 static int64_t user_of(const ch_ws *w)
 {
-    return json_integer_value(json_object_get(w->identity, "id"));
+    return w->ident ? w->ident->id : 0;
 }
 
 void ch_membership_observe(void *arg, const char *op, const json_t *params, const json_t *result)

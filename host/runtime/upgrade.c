@@ -22,6 +22,7 @@
 #include "django_auth.h"
 #include "handshake.h"
 #include "http.h"
+#include "ident.h"
 #include "layer.h"
 #include "log.h"
 #include "membership.h"
@@ -39,17 +40,25 @@ static void upgrade_fail(ch_conn *c, const char *path, int status, const char *r
     ch_http_error(c, status, extra);
 }
 
-/* Size of the strings block: path, query, then the headers' and the
- * route parameters' name/value pairs. */
+/* Size of the strings block kept with the connection: the path, then
+ * the route parameters' name/value pairs. */
 static size_t strings_size(const ch_req *req, const ch_route_params *params)
 {
-    size_t n = strlen(req->path) + strlen(req->query) + 2, i;
+    size_t n = strlen(req->path) + 1, i;
+
+    for (i = 0; i < params->n; i++)
+        n += strlen(params->names[i]) + strlen(params->values[i]) + 2;
+    return n;
+}
+
+/* Size of the request block: the query, then the headers' pairs. */
+static size_t request_size(const ch_req *req)
+{
+    size_t n = strlen(req->query) + 1, i;
 
     for (i = 0; i < req->n_headers; i++)
         n += (ch_ws_name_code(req->names[i]) ? 1 : strlen(req->names[i])) + strlen(req->values[i]) +
              2;
-    for (i = 0; i < params->n; i++)
-        n += strlen(params->names[i]) + strlen(params->values[i]) + 2;
     return n;
 }
 
@@ -61,17 +70,33 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
-/* Wipe w's strings block (it holds the request's Authorization and
- * Cookie headers and its query, tokens included); its memory is w's. */
-static void free_strings(ch_ws *w)
-{
-    char *p = w->strings;
+/* The query of a connection whose request block is gone. */
+static char no_query[1];
 
-    if (!p)
+/* Wipe and free w's request block (the query and the headers, with the
+ * Authorization and Cookie headers: tokens included) and the query
+ * values decoded from it; from then on w has an empty query and no
+ * headers.  Idempotent. */
+static void free_request(ch_ws *w)
+{
+    char *p = w->query;
+
+    if (!p || p == no_query)
         return;
-    for (uint32_t i = 0; i < 2 + 2 * (w->n_headers + w->n_params); i++)
+    for (uint32_t i = 0; i < 1 + 2 * (uint32_t)w->n_headers; i++)
         p += strlen(p) + 1;
-    OPENSSL_cleanse(w->strings, (size_t)(p - w->strings));
+    OPENSSL_cleanse(w->query, (size_t)(p - w->query));
+    free(w->query);
+    w->query = no_query;
+    w->n_headers = 0;
+    ch_query_cache_free(&w->qcache);
+}
+
+void ch_ws_release_request(ch_ws *w)
+{
+    w->release_request = 1;
+    if (w->accepted)
+        free_request(w);
 }
 
 /* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
@@ -94,11 +119,15 @@ static int plugin_group_message(ch_ws *w, ch_msg *msg)
     return 1;
 }
 
-/* Accepted: count the connection on its route and plugin version. */
+/* Accepted: count the connection on its route and plugin version; the
+ * request block goes now if the plugin released it (ch_ws_accept reads
+ * no header after this). */
 static void plugin_opened(ch_ws *w)
 {
     w->route->connections++;
     w->plugin->connections++;
+    if (w->release_request)
+        free_request(w);
 }
 
 /* Run the waiting api->on_drain callback (arg: the connection); it is
@@ -138,10 +167,11 @@ static const ch_ws_handler plugin_handler = {
     .drained = plugin_drained,
 };
 
-/* Make the connection's plugin-facing state from the request: the path,
- * query, headers (common names as one-byte codes, ws.h) and route
- * parameters are copied into one block, allocated with w itself (params
- * stays the caller's). */
+/* Make the connection's plugin-facing state from the request: the path
+ * and the route parameters are copied into one block allocated with w
+ * itself; the query and the headers (common names as one-byte codes,
+ * ws.h) into the request block, apart, which api->release_request can
+ * free (params stays the caller's). */
 static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_route_params *params)
 {
     ch_ws *w = calloc(1, sizeof *w + strings_size(req, params));
@@ -150,24 +180,25 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_ro
 
     if (!w)
         return NULL;
-    w->strings = (char *)(w + 1);
-    p = w->strings;
-    w->path = p;
-    p = put(p, req->path);
-    w->query = p;
-    p = put(p, req->query);
+    if (!(w->query = malloc(request_size(req)))) {
+        free(w);
+        return NULL;
+    }
+    p = put(w->query, req->query);
     for (i = 0; i < req->n_headers; i++) {
         char code[2] = {(char)ch_ws_name_code(req->names[i]), '\0'};
 
         p = put(p, code[0] ? code : req->names[i]);
         p = put(p, req->values[i]);
     }
-    w->n_headers = (uint32_t)req->n_headers;
+    w->n_headers = (uint16_t)req->n_headers;
+    w->path = (char *)(w + 1);
+    p = put(w->path, req->path);
     for (i = 0; i < params->n; i++) {
         p = put(p, params->names[i]);
         p = put(p, params->values[i]);
     }
-    w->n_params = (uint32_t)params->n;
+    w->n_params = (uint16_t)params->n;
     w->conn = c;
     w->handler = &plugin_handler;
     w->route = route;
@@ -289,16 +320,17 @@ static ch_route *upgrade_check(ch_conn *c, const ch_req *req, ch_route_params *p
 
 static const char *header_of(void *ctx, const char *name) { return ch_ws_header(ctx, name); }
 
-/* The user from the token the handshake carries: {"id", "username",
- * "roles"} (new reference) or NULL.  A token offered as the "Bearer"
+/* The user from the token the handshake carries (a new ch_ident, owned
+ * by the caller) or NULL.  A token offered as the "Bearer"
  * subprotocol makes the host answer with that subprotocol.  Returns
  * CHANHOST_ERR_NOMEM in *rc when memory is short (else 0). */
-static json_t *authenticate(ch_ws *w, int *rc)
+static ch_ident *authenticate(ch_ws *w, int *rc)
 {
     ch_app *app = w->conn->app;
     const char *via = NULL, *why = NULL;
     char *token = ch_auth_find_token(header_of, w, w->query, &via);
-    json_t *claims, *user = NULL;
+    json_t *claims, *user;
+    ch_ident *ident;
 
     *rc = 0;
     if (!token)
@@ -315,7 +347,11 @@ static json_t *authenticate(ch_ws *w, int *rc)
     }
     user = ch_auth_user(claims);
     json_decref(claims);
-    return user;
+    ident = user ? ch_ident_new(user) : NULL;
+    if (user && !ident)
+        *rc = CHANHOST_ERR_NOMEM;
+    json_decref(user);
+    return ident;
 }
 
 static int django_begin(ch_ws *w);
@@ -344,14 +380,14 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         if (w) {
             ch_plugin_unref(w->plugin);
             ch_route_unref(w->route);
-            free_strings(w);
+            free_request(w);
         }
         free(w);
         upgrade_fail(c, req->path, 500, "internal", NULL);
         return;
     }
     c->ws = w;
-    w->identity = authenticate(w, &rc);
+    w->ident = authenticate(w, &rc);
     if (rc != 0) {
         ch_ws_gone(c); /* connect has not run: the plugin never sees it */
         upgrade_fail(c, req->path, 500, "internal", NULL);
@@ -361,7 +397,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     c->state = CH_CONN_WS_PENDING;
     c->since_ms = uv_now(c->app->loop);
     ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, ch_conn_peer(c));
-    if (!w->identity && django_begin(w))
+    if (!w->ident && django_begin(w))
         return;
     plugin_connect(w);
 }
@@ -373,9 +409,10 @@ static void django_done(void *arg, json_t *user, const char *why)
     ch_ws *w = arg;
 
     w->auth_call = NULL;
-    if (user)
-        w->identity = json_incref(user);
-    else
+    if (user && !(w->ident = ch_ident_new(user)))
+        ch_log(CH_LOG_WARN, "WebSocket AUTH %s [%s] django login: no memory for the user",
+               w->path, ch_conn_peer(w->conn));
+    else if (!user)
         ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] django login refused: %s", w->path,
                ch_conn_peer(w->conn), why);
     plugin_connect(w);
@@ -469,10 +506,10 @@ void ch_ws_gone(ch_conn *c)
     ch_ws_free_wslay(w);
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
-    free_strings(w);
+    free_request(w);
     ch_query_cache_free(&w->qcache);
     free(w->subprotocol);
     free(w->peer);
-    json_decref(w->identity);
+    ch_ident_free(w->ident);
     free(w);
 }

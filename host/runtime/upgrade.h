@@ -23,6 +23,12 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req);
  * connection goes back to HTTP to answer. */
 void ch_ws_deny(ch_ws *w);
 
+/* api->release_request: the plugin needs neither the query nor the
+ * headers any more.  The request block is wiped and freed now if w is
+ * accepted, else right after its 101 is queued (the handshake still reads
+ * the headers); then w's query is "" and it has no header. */
+void ch_ws_release_request(ch_ws *w);
+
 /* The first value of query parameter name, '+' and %XX decoded, kept
  * (owned by w) until the connection ends; NULL if absent or malformed. */
 const char *ch_ws_query_param(ch_ws *w, const char *name);

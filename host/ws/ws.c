@@ -217,25 +217,18 @@ static const char *pair_find(const char *p, uint32_t n, const char *name, int no
     return NULL;
 }
 
-/* The strings block after the path and the query (runtime/upgrade.c
- * builds it): the headers' "name\0value\0" pairs, then the route
- * parameters'. */
-static const char *pairs_start(const ch_ws *w) { return w->query + strlen(w->query) + 1; }
-
-/* Value of a stored header (name lower-case), or NULL. */
+/* Value of a stored header (name lower-case), or NULL: the headers'
+ * "name\0value\0" pairs follow the query (runtime/upgrade.c builds
+ * them). */
 const char *ch_ws_header(const ch_ws *w, const char *name)
 {
-    return pair_find(pairs_start(w), w->n_headers, name, 1);
+    return pair_find(w->query + strlen(w->query) + 1, w->n_headers, name, 1);
 }
 
-/* Value of a route parameter, or NULL: its pairs follow the headers'. */
+/* Value of a route parameter, or NULL: its pairs follow the path. */
 const char *ch_ws_param(const ch_ws *w, const char *name)
 {
-    const char *p = pairs_start(w);
-
-    for (uint32_t i = 0; i < 2 * w->n_headers; i++)
-        p += strlen(p) + 1;
-    return pair_find(p, w->n_params, name, 0);
+    return pair_find(w->path + strlen(w->path) + 1, w->n_params, name, 0);
 }
 
 int ch_ws_start_wslay(ch_ws *w)

@@ -46,6 +46,7 @@ typedef struct ch_route ch_route;
 typedef struct ch_app ch_app;
 typedef struct ch_store_pending ch_store_pending;
 typedef struct ch_plugin ch_plugin;
+struct ch_ident;
 
 /* What consumes an accepted connection's events (the runtime's table;
  * static, borrowed). */
@@ -77,17 +78,20 @@ struct chanhost_conn {
     ch_route *route;
     ch_plugin *plugin; /* the plugin version serving it (a ref) */
     void *user;        /* plugin's per-connection pointer */
-    json_t *identity;  /* authenticated user, or NULL (auth.h) */
+    struct ch_ident *ident; /* authenticated user, or NULL (auth/ident.h) */
     int64_t room_id;   /* api->bind_room's room (membership.h), 0: none */
 
-    char *path;         /* decoded path (in `strings`) */
-    char *query;        /* raw query (in `strings`) */
-    char *strings;      /* one block after the struct (runtime/upgrade.c;
-                           fuzz doubles may allocate it apart): path,
-                           query, headers, route params */
-    uint32_t n_headers; /* "name\0value\0" pairs after query */
-    /* then n_params pairs: the route parameters' names and values */
-    uint32_t n_params;
+    char *path;         /* one block after the struct (runtime/upgrade.c;
+                           fuzz doubles may allocate it apart): the decoded
+                           path, then n_params "name\0value\0" pairs: the
+                           route parameters */
+    char *query;        /* the request block (runtime/upgrade.c; fuzz
+                           doubles may put it after the path): the raw
+                           query, then n_headers "name\0value\0" pairs;
+                           "" and 0 once api->release_request freed it */
+    uint16_t n_headers; /* at most CH_REQ_MAX_HEADERS */
+    uint16_t n_params;  /* at most CH_ROUTE_MAX_PARAMS */
+    uint32_t drain_gen; /* api->on_drain's asker's generation (below) */
     struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
     void *auth_call;                  /* a login in flight (runtime), or NULL */
@@ -102,6 +106,7 @@ struct chanhost_conn {
     unsigned close_sent : 1;  /* close frame queued: no more data */
     unsigned proto_error : 1; /* wslay let through what RFC 6455 forbids */
     unsigned overflow : 1;    /* a wslay frame found the queue over its limit */
+    unsigned release_request : 1; /* the plugin released the request block */
     unsigned rx_frag : 1;     /* a fragmented message is open (ws_track) */
     uint8_t out_op;           /* opcode of the wslay frame being sent */
     uint8_t ohead_len;        /* bytes in ohead */
@@ -114,10 +119,10 @@ struct chanhost_conn {
     uint64_t rx_left;
 
     /* api->on_drain's callback and argument (the plugin's), NULL when none
-     * waits, and the generation of the version that asked. */
+     * waits; drain_gen (above, where it fills a hole) is the generation of
+     * the version that asked. */
     void (*drain_cb)(chanhost_conn *c, void *arg);
     void *drain_arg;
-    uint32_t drain_gen;
 };
 
 /* The WebSocket protocol table (conn.h): set on the connection by the

@@ -8,7 +8,8 @@
  * target of the fan-out tests and benchmarks.  It has no group_message
  * callback, so the host forwards each group message to every member from
  * one shared, encoded-once frame.  It keeps nothing per connection: the
- * group name is made from the route parameter when needed.
+ * group name is made from the route parameter when needed, and the
+ * request's query and headers are released at accept (SDK 1.3).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ static int bc_connect(chanhost_conn *c, void *state)
     (void)state;
     if (room_group(c, group) != 0 || api->group_add(c, group) != CHANHOST_OK)
         return 1011;
+    api->release_request(c); /* only the route parameter is read after this */
     return CHANHOST_ACCEPT;
 }
 

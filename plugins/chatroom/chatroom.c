@@ -111,11 +111,13 @@ static void on_counts(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
     json_decref(frame);
 }
 
-/* /ws/lobby/: join user_<id>, accept, then send the unread counts. */
+/* /ws/lobby/: join user_<id>, accept, then send the unread counts.  The
+ * lobby reads nothing of the request after connect: it goes at accept. */
 static int lobby_open(chanhost_conn *c, cc_conn *cc)
 {
     cc_plugin *p = cc->p;
 
+    p->api->release_request(c);
     cc->handlers = lobby_handlers;
     cc->deliver = lobby_deliver;
     snprintf(cc->group, sizeof cc->group, "user_%lld", (long long)cc->user_id);

@@ -286,7 +286,9 @@ static int accept_pending(chanhost_conn *c, cc_plugin *p)
     return p->api->accept(c, sp);
 }
 
-/* A participant: accept, join the room's group, send the history. */
+/* A participant: accept, join the room's group, send the history, then
+ * free the request (query and headers: nothing reads them after ?since=;
+ * SDK 1.3). */
 static void member_open(chanhost_conn *c, cc_conn *cc, cc_plugin *p)
 {
     if (accept_pending(c, p) != CHANHOST_OK)
@@ -296,6 +298,7 @@ static void member_open(chanhost_conn *c, cc_conn *cc, cc_plugin *p)
         return;
     }
     cc_load_history(c, cc);
+    p->api->release_request(c); /* ?since= was read: the token goes */
 }
 
 /* participant.add answered for a user joining an open room (added or

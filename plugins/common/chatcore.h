@@ -39,7 +39,9 @@
 #include "chanhost.h"
 #include "chanhost_kit.h"
 
-#define CC_GROUP_MAX 64
+/* A group name: the group_prefix setting (at most 31 bytes) and a
+ * 64-bit id in decimal, or "user_" and one (checked below). */
+#define CC_GROUP_MAX 52
 
 typedef struct cc_conn cc_conn;
 typedef struct cc_plugin cc_plugin;
@@ -115,12 +117,17 @@ struct cc_conn {
     json_t *room;             /* the room's JSON (a reference to the copy in
                                   p->rooms), NULL for a lobby */
     char group[CC_GROUP_MAX]; /* the layer group it listens to */
+    unsigned live : 1;      /* the history's last frame went out (next to
+                               group: the struct is 168 bytes, a 176-byte
+                               heap chunk) */
+    unsigned join_open : 1; /* a stranger joins an open room (cc_join_room) */
     chk_bucket bucket;
-    int live;            /* the history's last frame went out */
-    int join_open;       /* a stranger joins an open room (cc_join_room) */
     json_t *backlog;     /* layer messages held until live */
     cc_catchup *catchup; /* the history on its way (owned), or NULL */
 };
+
+_Static_assert(CC_GROUP_MAX >= sizeof((cc_settings *)0)->group_prefix - 1 + 20 + 1,
+               "a group name is the prefix and an id");
 
 /* A continuation of a store call.  cc is NULL when the client left (c is
  * NULL too); data is the call's own (borrowed; freed after the call). */

@@ -56,7 +56,7 @@ static void on_gone(ch_conn *c)
         c->app->n_ws--;
     ch_ws_free_wslay(w);
     free(w->subprotocol);
-    free(w->strings);
+    free(w->path);
     free(w);
     c->ws = NULL;
 }
@@ -76,17 +76,15 @@ ch_ws *fz_ws_pending(ch_conn *c, const ch_req *req)
 
     for (i = 0; i < req->n_headers; i++)
         size += strlen(req->names[i]) + strlen(req->values[i]) + 2;
-    FZ_CHECK(w != NULL && (w->strings = malloc(size)) != NULL);
-    p = w->strings;
-    w->path = p;
-    p = put(p, req->path);
+    FZ_CHECK(w != NULL && (w->path = malloc(size)) != NULL);
+    p = put(w->path, req->path);
     w->query = p;
     p = put(p, req->query);
     for (i = 0; i < req->n_headers; i++) {
         p = put(p, req->names[i]);
         p = put(p, req->values[i]);
     }
-    w->n_headers = (uint32_t)req->n_headers;
+    w->n_headers = (uint16_t)req->n_headers;
     w->conn = c;
     w->handler = &handler;
     c->ws = w;

@@ -45,6 +45,7 @@ struct chanhost_conn {
     json_t *user;
     const char *const *params; /* name, value, ... NULL */
     int since;
+    int released; /* api->release_request was called */
     char groups[MAX_GROUPS][100];
     void (*drain_cb)(chanhost_conn *c, void *arg); /* api->on_drain's */
     void *drain_arg;
@@ -192,11 +193,17 @@ static const char *d_route_param(chanhost_conn *c, const char *name)
     return NULL;
 }
 
-static const char *d_query_string(chanhost_conn *c) { return live(c)->since ? "since=3" : ""; }
+/* The request, as the host has it: gone once released and accepted. */
+static int request_gone(chanhost_conn *c) { return live(c)->released && c->accepted; }
+
+static const char *d_query_string(chanhost_conn *c)
+{
+    return c->since && !request_gone(c) ? "since=3" : "";
+}
 
 static const char *d_query_param(chanhost_conn *c, const char *name)
 {
-    return live(c)->since && strcmp(name, "since") == 0 ? "3" : NULL;
+    return c->since && !request_gone(c) && strcmp(name, "since") == 0 ? "3" : NULL;
 }
 
 static const char *d_header(chanhost_conn *c, const char *name)
@@ -356,6 +363,37 @@ static uint64_t d_now_ms(void) { return clock_ms += 150; }
 
 static const json_t *d_user(chanhost_conn *c) { return live(c)->user; }
 
+/* The 1.3 user calls, read from the same JSON as d_user. */
+static int64_t d_user_id(chanhost_conn *c)
+{
+    return json_integer_value(json_object_get(live(c)->user, "id"));
+}
+
+static const char *d_username(chanhost_conn *c)
+{
+    return json_string_value(json_object_get(live(c)->user, "username"));
+}
+
+static int d_user_has_role(chanhost_conn *c, const char *role)
+{
+    const json_t *roles = json_object_get(live(c)->user, "roles");
+
+    for (size_t i = 0; role && i < json_array_size(roles); i++) {
+        const char *r = json_string_value(json_array_get(roles, i));
+
+        if (r && strcmp(r, role) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* api->release_request: the query goes once accepted (request_gone). */
+static int d_release_request(chanhost_conn *c)
+{
+    live(c)->released = 1;
+    return CHANHOST_OK;
+}
+
 static const char *d_http_str(chanhost_http *req)
 {
     (void)req;
@@ -479,6 +517,10 @@ static const chanhost_api api = {
     .loop_post = d_loop_post,
     .on_drain = d_on_drain,
     .bind_room = d_bind_room,
+    .user_id = d_user_id,
+    .username = d_username,
+    .user_has_role = d_user_has_role,
+    .release_request = d_release_request,
 };
 
 /* ---- the connection's life ------------------------------------------ */
