@@ -27,6 +27,7 @@
 #include "membership.h"
 #include "metrics.h"
 #include "plugins.h"
+#include "session.h"
 #include "ws.h"
 
 /* Refuse the handshake with an HTTP status, counted under reason. */
@@ -76,9 +77,12 @@ static void free_strings(ch_ws *w)
 
 /* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
 
-/* A message from the client for the plugin (text borrowed). */
+/* A message from the client for the plugin (text borrowed); a token
+ * refresh is the host's (session.h). */
 static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
 {
+    if (!binary && ch_session_message(w, text, len))
+        return;
     ch_plugin_receive(w->plugin, w, text, len, binary);
 }
 
@@ -314,6 +318,8 @@ static json_t *authenticate(ch_ws *w, int *rc)
         return NULL;
     }
     user = ch_auth_user(claims);
+    if (user)
+        ch_session_start(w, claims);
     json_decref(claims);
     return user;
 }

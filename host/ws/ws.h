@@ -96,6 +96,8 @@ struct chanhost_conn {
                                          use (conn.h keeps it in binary) */
 
     uint64_t ping_sent_ms; /* 0: no ping outstanding */
+    uint64_t expires_ms;   /* loop ms at which its credential (the token)
+                              ends: closed with 4001 then; 0: never */
     int close_code;        /* code for the plugin's disconnect */
     unsigned connect_called : 1;
     unsigned accepted : 1;    /* 101 sent */
@@ -161,7 +163,9 @@ int ch_ws_send_frame(ch_ws *w, ch_buf *frame);
  * connection not yet accepted is accepted first. */
 int ch_ws_close(ch_ws *w, int code, const char *reason);
 
-/* The timer hooks of ch_ws_proto. */
+/* The timer hooks of ch_ws_proto (the earliest of the ping, idle and
+ * close deadlines and w->expires_ms; past expires_ms the connection is
+ * closed with 4001 "token expired"). */
 uint64_t ch_ws_deadline(ch_conn *c); /* absolute ms, 0 = none */
 void ch_ws_timer(ch_conn *c);
 
