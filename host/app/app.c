@@ -20,6 +20,7 @@
 #include "api.h"
 #include "api_store.h"
 #include "auth.h"
+#include "climit.h"
 #include "conn.h"
 #include "django_auth.h"
 #include "layer.h"
@@ -551,6 +552,7 @@ static void close_handles(ch_app *app)
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
     ch_conn_timers_close(app);
+    ch_climit_free_all(&app->conn_limits);
 }
 
 static void on_store_closed(void *arg)

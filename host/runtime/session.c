@@ -67,16 +67,16 @@ static int64_t claims_exp(const json_t *claims)
 
 void ch_session_start(ch_ws *w, const json_t *claims)
 {
-    w->expires_ms =
-        ch_session_expiry_ms(claims_exp(claims), wall_ms(), uv_now(w->conn->app->loop));
+    w->expires_ms = ch_session_expiry_ms(claims_exp(claims), wall_ms(), uv_now(w->conn->app->loop));
 }
 
 /* Answer a refresh on w: {"type": "refresh", "ok": ok, "exp" | "error"}. */
 static void refresh_answer(ch_ws *w, int64_t exp, const char *error)
 {
-    json_t *obj = error ? json_pack("{s:s, s:b, s:s}", "type", REFRESH_TYPE, "ok", 0, "error", error)
-                        : json_pack("{s:s, s:b, s:I}", "type", REFRESH_TYPE, "ok", 1, "exp",
-                                    (json_int_t)exp);
+    json_t *obj = error
+                      ? json_pack("{s:s, s:b, s:s}", "type", REFRESH_TYPE, "ok", 0, "error", error)
+                      : json_pack("{s:s, s:b, s:I}", "type", REFRESH_TYPE, "ok", 1, "exp",
+                                  (json_int_t)exp);
     const char *why = NULL;
     ch_msg *m = obj ? ch_msg_from_json(obj, &why) : NULL;
     ch_buf *frame = m ? ch_msg_frame(m) : NULL;
@@ -123,8 +123,8 @@ int ch_session_message(ch_ws *w, const char *text, size_t len)
     if (claims) {
         ch_session_start(w, claims);
         ch_conn_arm_timer(w->conn);
-        ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] until %lld", w->path,
-               ch_conn_peer(w->conn), (long long)claims_exp(claims));
+        ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] until %lld", w->path, ch_conn_peer(w->conn),
+               (long long)claims_exp(claims));
         refresh_answer(w, claims_exp(claims), NULL);
     } else {
         ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] refused: %s", w->path,

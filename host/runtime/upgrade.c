@@ -9,6 +9,8 @@
  * DISCONNECT with the path and [ip:port].
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "api_store.h"
 #include "app.h"
 #include "auth.h"
+#include "climit.h"
 #include "django_auth.h"
 #include "handshake.h"
 #include "http.h"
@@ -38,6 +41,56 @@ static void upgrade_fail(ch_conn *c, const char *path, int status, const char *r
     ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] %d %s", path, ch_conn_peer(c), status, reason);
     ch_http_close_after(c);
     ch_http_error(c, status, extra);
+}
+
+/* Seconds of a Retry-After for a wait of ms (at least 1). */
+static uint64_t retry_seconds(uint64_t ms) { return ms / 1000 + (ms % 1000 != 0) + (ms == 0); }
+
+/* The Retry-After header of a wait of ms, into buf (48 bytes). */
+static const char *retry_after(char buf[48], uint64_t ms)
+{
+    snprintf(buf, 48, "Retry-After: %" PRIu64 "\r\n", retry_seconds(ms));
+    return buf;
+}
+
+/* How long a client over a connection count is told to wait. */
+#define LIMIT_RETRY_MS 5000
+
+/* The per-address limits (climit.h) of w's client: its handshake rate,
+ * then its connection count (w->lim_ip, counted from here).  0, or -1
+ * after answering 429 (counted under the limit's reason; the caller then
+ * drops w). */
+static int limit_ip(ch_ws *w, const ch_req *req)
+{
+    ch_app *app = w->conn->app;
+    const ch_config *cfg = &app->cfg;
+    uint64_t now = uv_now(app->loop), retry = LIMIT_RETRY_MS;
+    char peer[CH_CONN_PEER_LEN], key[CH_CONN_PEER_LEN + 2], hdr[48], *colon;
+    const char *reason = NULL;
+    ch_climit *e;
+
+    if (!cfg->max_connections_per_ip && !cfg->handshake_rate_per_ip)
+        return 0;
+    ch_conn_peer_format(w->conn, peer);
+    if ((colon = strrchr(peer, ':')))
+        *colon = '\0'; /* the port */
+    memcpy(key, "i:", 2);
+    ch_client_ip(peer, ch_req_header(req, "x-forwarded-for"), cfg->trusted_proxies,
+                 cfg->n_trusted_proxies, key + 2, sizeof key - 2);
+    if (!(e = ch_climit_get(&app->conn_limits, key, now)))
+        return 0; /* memory short: not limited rather than refused */
+    if (ch_climit_take(e, cfg->handshake_rate_per_ip, now, &retry) != 0)
+        reason = "limit_rate";
+    else if (cfg->max_connections_per_ip && e->conns >= cfg->max_connections_per_ip)
+        reason = "limit_ip";
+    if (!reason) {
+        e->conns++;
+        w->lim_ip = e;
+        return 0;
+    }
+    upgrade_fail(w->conn, req->path, 429, reason, retry_after(hdr, retry));
+    ch_climit_forget(&app->conn_limits, e, cfg->handshake_rate_per_ip, now);
+    return -1;
 }
 
 /* Size of the strings block: path, query, then the headers' and the
@@ -357,6 +410,10 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         return;
     }
     c->ws = w;
+    if (limit_ip(w, req) != 0) {
+        ch_ws_gone(c); /* connect has not run: the plugin never sees it */
+        return;
+    }
     w->identity = authenticate(w, &rc);
     if (rc != 0) {
         ch_ws_gone(c); /* connect has not run: the plugin never sees it */
@@ -409,12 +466,42 @@ static int django_begin(ch_ws *w)
     return 1;
 }
 
+static void refuse(ch_ws *w, int status, const char *reason, const char *extra);
+
+/* The per-user limit (climit.h) of w's user, if it has one: w counts on
+ * it from here (w->lim_user).  0, or -1 after answering 429 (the
+ * connection is then gone). */
+static int limit_user(ch_ws *w)
+{
+    ch_app *app = w->conn->app;
+    uint64_t max = app->cfg.max_connections_per_user, now = uv_now(app->loop);
+    json_int_t id = json_integer_value(json_object_get(w->identity, "id"));
+    char key[32], hdr[48];
+    ch_climit *e;
+
+    if (!max || id <= 0)
+        return 0;
+    snprintf(key, sizeof key, "u:%lld", (long long)id);
+    if (!(e = ch_climit_get(&app->conn_limits, key, now)))
+        return 0; /* memory short: not limited rather than refused */
+    if (e->conns < max) {
+        e->conns++;
+        w->lim_user = e;
+        return 0;
+    }
+    ch_climit_forget(&app->conn_limits, e, 0, now);
+    refuse(w, 429, "limit_user", retry_after(hdr, LIMIT_RETRY_MS));
+    return -1;
+}
+
 /* Ask the plugin's connect and act on its answer. */
 static void plugin_connect(ch_ws *w)
 {
     ch_conn *c = w->conn;
     int rc;
 
+    if (limit_user(w) != 0)
+        return;
     w->connect_called = 1;
     rc = ch_plugin_connect(w->plugin, w);
     if (c->closing || c->ws != w)
@@ -438,20 +525,24 @@ static void plugin_connect(ch_ws *w)
     }
 }
 
-/* Refuse with HTTP 403 as Daphne does for close() before accept(). */
-void ch_ws_deny(ch_ws *w)
+/* Refuse a pending connection with an HTTP status (extra: more header
+ * lines, may be NULL), counted under reason: w is gone after. */
+static void refuse(ch_ws *w, int status, const char *reason, const char *extra)
 {
     ch_conn *c = w->conn;
 
-    ch_metric_handshake_failure("denied");
-    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] 403", w->path, ch_conn_peer(c));
+    ch_metric_handshake_failure(reason);
+    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] %d", w->path, ch_conn_peer(c), status);
     w->close_code = 1006;
     ch_ws_gone(c);
     c->state = CH_CONN_HTTP;
     c->proto = &ch_http_proto;
     ch_http_close_after(c);
-    ch_http_error(c, 403, NULL);
+    ch_http_error(c, status, extra);
 }
+
+/* Refuse with HTTP 403 as Daphne does for close() before accept(). */
+void ch_ws_deny(ch_ws *w) { refuse(w, 403, "denied", NULL); }
 
 /* The connection ends: tell the plugin, leave groups, free the state. */
 void ch_ws_gone(ch_conn *c)
@@ -471,6 +562,9 @@ void ch_ws_gone(ch_conn *c)
         w->plugin->connections--;
         c->app->n_ws--;
     }
+    ch_climit_release(&c->app->conn_limits, w->lim_ip, c->app->cfg.handshake_rate_per_ip,
+                      uv_now(c->app->loop));
+    ch_climit_release(&c->app->conn_limits, w->lim_user, 0, uv_now(c->app->loop));
     ch_layer_detach(c->app->layer, &w->ep);
     ch_ws_free_wslay(w);
     ch_plugin_unref(w->plugin);

@@ -94,6 +94,8 @@ struct chanhost_conn {
     char *subprotocol;                /* chosen one, or NULL */
     char *peer;                       /* api->peer's text, made on first
                                          use (conn.h keeps it in binary) */
+    struct ch_climit *lim_ip;         /* the connection limits it counts on */
+    struct ch_climit *lim_user;       /* (core/climit.h; runtime), or NULL */
 
     uint64_t ping_sent_ms; /* 0: no ping outstanding */
     uint64_t expires_ms;   /* loop ms at which its credential (the token)
