@@ -32,6 +32,7 @@
 #include "endpoints.h"
 #include "http.h"
 #include "log.h"
+#include "session.h"
 #include "store.h"
 
 /* Who may call a route. */
@@ -62,6 +63,7 @@ static const rest_route routes[] = {
     {"auth/me/", "GET", A_USER, 0, ch_rest_me},
     {"users/", "GET", A_MEMBER, 0, ch_rest_users_list},
     {"users/", "POST", A_SERVICE, 1, ch_rest_users_create},
+    {"users/#/", "PATCH", A_SERVICE, 1, ch_rest_user_update},
     {"tokens/", "POST", A_SERVICE, 1, ch_rest_tokens},
     {"rooms/", "GET", A_USER, 0, ch_rest_rooms_list},
     {"rooms/", "POST", A_MEMBER, 1, ch_rest_rooms_create},
@@ -571,6 +573,8 @@ static const char *authenticate(ch_rest *r, const ch_req *req)
                                (int64_t)time(NULL), &why);
         if (claims)
             take_claims(r, claims);
+        if (r->uid)
+            ch_session_token_hash(token, r->token_hash);
         if (!r->uid && !why)
             why = "the token names no user";
     }
@@ -704,7 +708,6 @@ static int wants_body(const rest_route *rt, const ch_req *req)
 static void django_done(void *arg, json_t *user, const char *why)
 {
     ch_rest *r = arg;
-    rest_route rt = {.access = r->route_access, .fn = r->route_fn};
     char sub[24];
 
     if (gone(r->conn)) {
@@ -719,8 +722,34 @@ static void django_done(void *arg, json_t *user, const char *why)
                                  json_object_get(user, "username"), "roles",
                                  json_object_get(user, "roles")));
     }
-    if (allowed(r, &rt, user ? NULL : why))
+    ch_rest_resume(r, user ? NULL : why);
+}
+
+void ch_rest_resume(ch_rest *r, const char *why)
+{
+    rest_route rt = {.access = r->route_access, .fn = r->route_fn};
+
+    if (allowed(r, &rt, why))
         rt.fn(r);
+}
+
+/* Keep what the route needs of req while the caller's identity is
+ * settled (the body parsed, the query, the route): 0, or 1 when r was
+ * answered. */
+static int suspend(ch_rest *r, const ch_req *req, const rest_route *rt)
+{
+    if (wants_body(rt, req) && parse_body(r, req, rt->body == B_LIST_OK) != 0)
+        return 1;
+    r->kept_req = calloc(1, sizeof *r->kept_req);
+    if (!r->kept_req || !(r->kept_req->query = strdup(req->query))) {
+        ch_rest_fail(r, 500, "internal", "out of memory");
+        return 1;
+    }
+    r->route_access = rt->access;
+    r->route_fn = rt->fn;
+    r->req = NULL;
+    ch_rest_async(r);
+    return 0;
 }
 
 /* A request header for django_auth.h (ctx: the ch_req). */
@@ -740,20 +769,8 @@ static int django_login(ch_rest *r, const ch_req *req, const rest_route *rt, con
         *why = *why ? *why : refused; /* a chanhost token's reason comes first */
         return 0;
     }
-    if (wants_body(rt, req) && parse_body(r, req, rt->body == B_LIST_OK) != 0) {
+    if (suspend(r, req, rt) != 0)
         ch_django_cancel(call);
-        return 1;
-    }
-    r->kept_req = calloc(1, sizeof *r->kept_req);
-    if (!r->kept_req || !(r->kept_req->query = strdup(req->query))) {
-        ch_django_cancel(call);
-        ch_rest_fail(r, 500, "internal", "out of memory");
-        return 1;
-    }
-    r->route_access = rt->access;
-    r->route_fn = rt->fn;
-    r->req = NULL;
-    ch_rest_async(r);
     return 1;
 }
 
@@ -778,6 +795,11 @@ void ch_rest_serve(ch_conn *c, const ch_req *req)
     why = authenticate(r, req);
     if (!r->uid && !r->service && r->app->django && django_login(r, req, &rt, &why))
         return;
+    if (r->token_hash[0] && r->app->store) {
+        if (suspend(r, req, &rt) == 0)
+            ch_rest_session_check(r);
+        return;
+    }
     if (!allowed(r, &rt, why))
         return;
     if (wants_body(&rt, req) && parse_body(r, req, rt.body == B_LIST_OK) != 0)

@@ -4,6 +4,7 @@
  * full bucket) or with the table.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -88,7 +89,7 @@ int ch_climit_take(ch_climit *e, uint64_t rate, uint64_t now_ms, uint64_t *retry
         e->tokens -= 1.0;
         return 0;
     }
-    *retry_ms = (uint64_t)((1.0 - e->tokens) * 1000.0 / (double)rate) + 1;
+    *retry_ms = (uint64_t)ceil((1.0 - e->tokens) * 1000.0 / (double)rate);
     return -EAGAIN;
 }
 

@@ -4,7 +4,10 @@
  * deadline) and the refresh message that moves it.  It owns no memory
  * beyond a call: the expiry is a field of the connection.
  */
+#include <errno.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,8 +16,11 @@
 
 #include "app.h"
 #include "auth.h"
+#include "layer.h"
 #include "log.h"
+#include "membership.h"
 #include "msg.h"
+#include "store.h"
 
 #define REFRESH_TYPE "refresh"
 
@@ -121,7 +127,10 @@ int ch_session_message(ch_ws *w, const char *text, size_t len)
     if (token)
         claims = refresh_claims(w, token, &why);
     if (claims) {
+        char hex[65];
+
         ch_session_start(w, claims);
+        w->token_tag = ch_session_token_hash(token, hex);
         ch_conn_arm_timer(w->conn);
         ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] until %lld", w->path, ch_conn_peer(w->conn),
                (long long)claims_exp(claims));
@@ -135,6 +144,175 @@ int ch_session_message(ch_ws *w, const char *text, size_t len)
     if (token) {
         OPENSSL_cleanse(token, strlen(token));
         free(token);
+    }
+    return 1;
+}
+
+/* ---- revocation and deactivation -------------------------------------- */
+
+#define SESSION_TYPE "chanhost.session"
+
+uint64_t ch_session_token_hash(const char *token, char hex[65])
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    uint64_t tag = 0;
+
+    SHA256((const unsigned char *)token, strlen(token), md);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 8; i++)
+        tag = tag << 8 | md[i];
+    return tag ? tag : 1;
+}
+
+/* The tag of a token hash in hex (64 digits, borrowed): its first 8
+ * bytes, as ch_session_token_hash gives them; 0 if hex is no hash. */
+static uint64_t tag_of_hex(const char *hex)
+{
+    char head[17];
+    uint64_t tag;
+
+    if (!hex || strlen(hex) != 64 || strspn(hex, "0123456789abcdef") != 64)
+        return 0;
+    memcpy(head, hex, 16);
+    head[16] = '\0';
+    tag = strtoull(head, NULL, 16);
+    return tag ? tag : 1;
+}
+
+/* A session check in flight: the connection (held) and what follows. */
+typedef struct session_check {
+    ch_conn *conn;
+    void (*done)(ch_ws *w);
+} session_check;
+
+/* The store answered a session check: drop w's user if its token is
+ * revoked or its user inactive, then go on (unless w went meanwhile). */
+static void check_done(int status, json_t *result, const char *error, void *arg)
+{
+    session_check *sc = arg;
+    ch_conn *c = sc->conn;
+    ch_ws *w = c->ws;
+
+    if (!c->closing && w && w->session_check) {
+        w->session_check = 0;
+        if (status != 0)
+            ch_log(CH_LOG_WARN, "WebSocket AUTH %s [%s] the token's check failed (%s): admitted",
+                   w->path, ch_conn_peer(c), error ? error : "store error");
+        else if (json_is_true(json_object_get(result, "revoked")) ||
+                 !json_is_true(json_object_get(result, "active"))) {
+            ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] token refused: %s", w->path,
+                   ch_conn_peer(c),
+                   json_is_true(json_object_get(result, "revoked")) ? "revoked" : "user inactive");
+            json_decref(w->identity);
+            w->identity = NULL;
+            w->expires_ms = 0;
+            w->token_tag = 0;
+        }
+        sc->done(w);
+    }
+    free(sc);
+    ch_conn_release(c);
+}
+
+int ch_session_check(ch_ws *w, const char *hex, void (*done)(ch_ws *w))
+{
+    ch_conn *c = w->conn;
+    json_int_t id = json_integer_value(json_object_get(w->identity, "id"));
+    session_check *sc;
+    int rc;
+
+    if (!c->app->store || id <= 0 || !(sc = malloc(sizeof *sc)))
+        return 0;
+    sc->conn = c;
+    sc->done = done;
+    rc = ch_store_call(c->app->store, "session.check",
+                       json_pack("{s:s, s:I}", "token_hash", hex, "user_id", id), check_done, sc);
+    if (rc != 0) {
+        ch_log(CH_LOG_WARN, "WebSocket AUTH %s [%s] the token's check was refused (%d): admitted",
+               w->path, ch_conn_peer(c), rc);
+        free(sc);
+        return 0;
+    }
+    ch_conn_hold(c);
+    w->session_check = 1;
+    ch_conn_read_stop(c);
+    ch_conn_arm_timer(c);
+    return 1;
+}
+
+/* The session message of a revoked token (hex) or a deactivated user
+ * (hex NULL): a new reference, or NULL (out of memory). */
+static ch_msg *session_msg(int64_t user_id, const char *hex)
+{
+    json_t *obj = hex ? json_pack("{s:s, s:I, s:s}", "type", SESSION_TYPE, "user_id",
+                                  (json_int_t)user_id, "token", hex)
+                      : json_pack("{s:s, s:I, s:b}", "type", SESSION_TYPE, "user_id",
+                                  (json_int_t)user_id, "deactivated", 1);
+    const char *why = NULL;
+    ch_msg *m = obj ? ch_msg_from_json(obj, &why) : NULL;
+
+    json_decref(obj);
+    return m;
+}
+
+int ch_session_revoked(ch_app *app, int64_t user_id, const char *hex)
+{
+    ch_msg *m = session_msg(user_id, hex);
+    char group[64];
+    int rc = -ENOMEM;
+
+    if (m) {
+        ch_membership_user_group(group, user_id);
+        rc = ch_layer_group_send(app->layer, group, m);
+        ch_msg_unref(m);
+    }
+    if (rc != 0)
+        ch_log(CH_LOG_WARN,
+               "session: user %lld %s: the layer refused the message (%d); its open "
+               "connections here stay until they close or expire",
+               (long long)user_id, hex ? "token revoked" : "deactivated", rc);
+    return rc;
+}
+
+int ch_session_notified(ch_app *app, const char *payload)
+{
+    json_t *j = payload ? json_loads(payload, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    json_int_t user = json_integer_value(json_object_get(j, "user_id"));
+    const char *hex = json_string_value(json_object_get(j, "token"));
+    int deactivated = json_is_true(json_object_get(j, "deactivated"));
+    ch_msg *m = NULL;
+    char group[64];
+
+    if (user > 0 && (tag_of_hex(hex) || deactivated) && (m = session_msg(user, hex))) {
+        ch_membership_user_group(group, user);
+        ch_layer_deliver_group(app->layer, group, m);
+        ch_msg_unref(m);
+    }
+    json_decref(j);
+    return user > 0 && (tag_of_hex(hex) || deactivated);
+}
+
+int ch_session_group_message(ch_ws *w, const ch_msg *msg)
+{
+    const json_t *j = msg->json;
+    const char *hex;
+
+    if (!msg->type || strcmp(msg->type, SESSION_TYPE) != 0)
+        return 0;
+    if (w->close_sent || w->conn->closing || !w->identity ||
+        json_integer_value(json_object_get(j, "user_id")) !=
+            json_integer_value(json_object_get(w->identity, "id")))
+        return 1;
+    hex = json_string_value(json_object_get(j, "token"));
+    if (json_is_true(json_object_get(j, "deactivated"))) {
+        ch_log(CH_LOG_INFO, "WebSocket SESSION %s [%s] user deactivated, closing with 4001",
+               w->path, ch_conn_peer(w->conn));
+        ch_ws_close(w, 4001, "user deactivated");
+    } else if (w->token_tag && tag_of_hex(hex) == w->token_tag) {
+        ch_log(CH_LOG_INFO, "WebSocket SESSION %s [%s] token revoked, closing with 4001", w->path,
+               ch_conn_peer(w->conn));
+        ch_ws_close(w, 4001, "token revoked");
     }
     return 1;
 }

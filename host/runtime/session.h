@@ -16,6 +16,22 @@
  * {"type": "refresh", "ok": true, "exp": <T's exp>}; else it answers
  * {"type": "refresh", "ok": false, "error": <reason>} and the connection
  * keeps its old expiry.  Any other message goes to the plugin.
+ *
+ * Revocation and deactivation.  Logout adds its token to the store's
+ * revocation list (token.revoke, store_sessions.h; shared by every host
+ * on the store); deactivating a user sets users.is_active.  A handshake
+ * whose token is revoked or whose user is inactive (session.check, asked
+ * before the plugin's connect) goes on without a user: the plugin refuses
+ * it as it refuses a bad token (4001).  Open connections: every
+ * connection with a token user joins its user's host group
+ * "chanhost.user.<id>" (membership.h) when accepted; ch_session_revoked
+ * and ch_session_deactivated send {"type": "chanhost.session", "user_id",
+ * "token" | "deactivated"} to it, and each host closes that user's
+ * connections with that token (or all of them) with 4001.  Hosts that
+ * share only PostgreSQL hear the database's notification of the same
+ * (CH_PG_SESSION_TRIGGER, on the membership channel):
+ * ch_session_notified delivers it to this host's members of the group.
+ * Messages of type "chanhost.session" never reach a plugin or a client.
  */
 #ifndef CH_SESSION_H
 #define CH_SESSION_H
@@ -24,7 +40,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "msg.h"
 #include "ws.h"
+
+typedef struct ch_app ch_app;
 
 /* The loop time (ms) at which a token with exp (seconds since the
  * epoch) ends, given the wall clock wall_ms and the loop's now_ms at the
@@ -45,5 +64,34 @@ void ch_session_start(ch_ws *w, const json_t *claims);
 /* A client message for w (text borrowed): 1 if it was a refresh, taken
  * and answered here; 0 for the plugin. */
 int ch_session_message(ch_ws *w, const char *text, size_t len);
+
+/* The token hash the revocation list keys on: SHA-256 of token
+ * (borrowed) as 64 lowercase hex digits into hex (65 bytes); returns the
+ * tag a connection keeps (its first 8 bytes). */
+uint64_t ch_session_token_hash(const char *token, char hex[65]);
+
+/* Ask the store whether w's token (hex, its hash) is revoked or its user
+ * inactive, before the plugin sees w: 1 when the check is in flight
+ * (reading stops, the handshake timeout runs; done(w) runs after, with
+ * w->identity dropped if so), 0 when there is nothing to check (no
+ * store, no token user) or it could not be queued (logged; done is not
+ * called). */
+int ch_session_check(ch_ws *w, const char *hex, void (*done)(ch_ws *w));
+
+/* Tell every host's connections of user_id with the token of hash hex
+ * (borrowed) that it was revoked, or (hex NULL) that the user was
+ * deactivated: they close with 4001.  Returns 0 or a negative errno-style
+ * value (logged). */
+int ch_session_revoked(ch_app *app, int64_t user_id, const char *hex);
+
+/* A layer message for w (both borrowed): 1 if it is the host's session
+ * message (taken here), else 0. */
+int ch_session_group_message(ch_ws *w, const ch_msg *msg);
+
+/* The database announced a session change (payload borrowed: {"user_id",
+ * "token"} or {"user_id", "deactivated": true}): 1 when it was one (this
+ * host's connections of the user told), 0 when the payload is no session
+ * change. */
+int ch_session_notified(ch_app *app, const char *payload);
 
 #endif

@@ -143,7 +143,7 @@ static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
  * the plugin's group_message callback, if it has one, takes the message. */
 static int plugin_group_message(ch_ws *w, ch_msg *msg)
 {
-    if (ch_membership_message(w, msg))
+    if (ch_membership_message(w, msg) || ch_session_group_message(w, msg))
         return 1;
     if (!ch_plugin_has_group_message(w->plugin))
         return 0;
@@ -151,11 +151,17 @@ static int plugin_group_message(ch_ws *w, ch_msg *msg)
     return 1;
 }
 
-/* Accepted: count the connection on its route and plugin version. */
+/* Accepted: count the connection on its route and plugin version; a
+ * token user's connection joins its user's group (session.h). */
 static void plugin_opened(ch_ws *w)
 {
     w->route->connections++;
     w->plugin->connections++;
+    if (w->token_tag && ch_membership_join_user(w->conn->app, w) != 0)
+        ch_log(CH_LOG_WARN,
+               "WebSocket CONNECT %s [%s] its user's group was refused: a revocation or a "
+               "deactivation will not close it",
+               w->path, ch_conn_peer(w->conn));
 }
 
 /* Run the waiting api->on_drain callback (arg: the connection); it is
@@ -350,7 +356,7 @@ static const char *header_of(void *ctx, const char *name) { return ch_ws_header(
  * "roles"} (new reference) or NULL.  A token offered as the "Bearer"
  * subprotocol makes the host answer with that subprotocol.  Returns
  * CHANHOST_ERR_NOMEM in *rc when memory is short (else 0). */
-static json_t *authenticate(ch_ws *w, int *rc)
+static json_t *authenticate(ch_ws *w, int *rc, char hex[65])
 {
     ch_app *app = w->conn->app;
     const char *via = NULL, *why = NULL;
@@ -363,6 +369,8 @@ static json_t *authenticate(ch_ws *w, int *rc)
     if (strcmp(via, "subprotocol") == 0 && !(w->subprotocol = strdup("Bearer")))
         *rc = CHANHOST_ERR_NOMEM;
     claims = ch_jwt_verify(token, app->auth_secret, app->auth_secret_len, time(NULL), &why);
+    if (claims)
+        w->token_tag = ch_session_token_hash(token, hex);
     OPENSSL_cleanse(token, strlen(token));
     free(token);
     if (!claims) {
@@ -373,6 +381,8 @@ static json_t *authenticate(ch_ws *w, int *rc)
     user = ch_auth_user(claims);
     if (user)
         ch_session_start(w, claims);
+    else
+        w->token_tag = 0;
     json_decref(claims);
     return user;
 }
@@ -391,6 +401,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     ch_route_params params = {0};
     ch_route *route = upgrade_check(c, req, &params);
     ch_ws *w;
+    char hex[65];
     int rc;
 
     if (!route) {
@@ -414,7 +425,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         ch_ws_gone(c); /* connect has not run: the plugin never sees it */
         return;
     }
-    w->identity = authenticate(w, &rc);
+    w->identity = authenticate(w, &rc, hex);
     if (rc != 0) {
         ch_ws_gone(c); /* connect has not run: the plugin never sees it */
         upgrade_fail(c, req->path, 500, "internal", NULL);
@@ -425,6 +436,8 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     c->since_ms = uv_now(c->app->loop);
     ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, ch_conn_peer(c));
     if (!w->identity && django_begin(w))
+        return;
+    if (w->identity && ch_session_check(w, hex, plugin_connect))
         return;
     plugin_connect(w);
 }

@@ -100,8 +100,11 @@ struct chanhost_conn {
     uint64_t ping_sent_ms; /* 0: no ping outstanding */
     uint64_t expires_ms;   /* loop ms at which its credential (the token)
                               ends: closed with 4001 then; 0: never */
+    uint64_t token_tag;    /* the first 8 bytes of its token's SHA-256
+                              (runtime/session.h), 0: no token */
     int close_code;        /* code for the plugin's disconnect */
     unsigned connect_called : 1;
+    unsigned session_check : 1; /* the store's check of its token is due */
     unsigned accepted : 1;    /* 101 sent */
     unsigned close_sent : 1;  /* close frame queued: no more data */
     unsigned proto_error : 1; /* wslay let through what RFC 6455 forbids */
