@@ -32,7 +32,6 @@
 #include "endpoints.h"
 #include "http.h"
 #include "log.h"
-#include "session.h"
 #include "store.h"
 
 /* Who may call a route. */
@@ -574,7 +573,7 @@ static const char *authenticate(ch_rest *r, const ch_req *req)
         if (claims)
             take_claims(r, claims);
         if (r->uid)
-            ch_session_token_hash(token, r->token_hash);
+            ch_rest_token_seen(r, token);
         if (!r->uid && !why)
             why = "the token names no user";
     }
@@ -727,21 +726,38 @@ static void django_done(void *arg, json_t *user, const char *why)
 
 void ch_rest_resume(ch_rest *r, const char *why)
 {
-    rest_route rt = {.access = r->route_access, .fn = r->route_fn};
-
-    if (allowed(r, &rt, why))
-        rt.fn(r);
+    if (allowed(r, &(rest_route){.access = r->route_access, .fn = r->route_fn}, why))
+        r->route_fn(r);
 }
 
-/* Keep what the route needs of req while the caller's identity is
- * settled (the body parsed, the query, the route): 0, or 1 when r was
- * answered. */
-static int suspend(ch_rest *r, const ch_req *req, const rest_route *rt)
+/* A request header for django_auth.h (ctx: the ch_req). */
+static const char *req_header(void *ctx, const char *name) { return ch_req_header(ctx, name); }
+
+/* The caller's identity settles later: the store's check of a user token
+ * (session.h), or a Django login when there is no chanhost credential;
+ * the body is parsed first.  1: r is in flight or answered; 0: go on
+ * (*why set when the credential was refused). */
+static int identity_later(ch_rest *r, const ch_req *req, const rest_route *rt, const char **why)
 {
-    if (wants_body(rt, req) && parse_body(r, req, rt->body == B_LIST_OK) != 0)
+    ch_django_call *call = NULL;
+    const char *refused = NULL;
+
+    if (!r->token_hash[0] || !r->app->store) {
+        if (!r->uid && !r->service && r->app->django)
+            call = ch_django_begin(r->app->django, r->app->store, req_header, (void *)req,
+                                   req->query, django_done, r, &refused);
+        if (!call) {
+            *why = *why ? *why : refused; /* a chanhost token's reason comes first */
+            return 0;
+        }
+    }
+    if (wants_body(rt, req) && parse_body(r, req, rt->body == B_LIST_OK) != 0) {
+        ch_django_cancel(call);
         return 1;
+    }
     r->kept_req = calloc(1, sizeof *r->kept_req);
     if (!r->kept_req || !(r->kept_req->query = strdup(req->query))) {
+        ch_django_cancel(call);
         ch_rest_fail(r, 500, "internal", "out of memory");
         return 1;
     }
@@ -749,28 +765,8 @@ static int suspend(ch_rest *r, const ch_req *req, const rest_route *rt)
     r->route_fn = rt->fn;
     r->req = NULL;
     ch_rest_async(r);
-    return 0;
-}
-
-/* A request header for django_auth.h (ctx: the ch_req). */
-static const char *req_header(void *ctx, const char *name) { return ch_req_header(ctx, name); }
-
-/* With Django logins on, start the one req carries (the body is parsed
- * first: the request is gone when the login ends).  1: r is in flight or
- * answered; 0: go on (*why set when the credential was refused). */
-static int django_login(ch_rest *r, const ch_req *req, const rest_route *rt, const char **why)
-{
-    ch_django_call *call;
-    const char *refused = NULL;
-
-    call = ch_django_begin(r->app->django, r->app->store, req_header, (void *)req, req->query,
-                           django_done, r, &refused);
-    if (!call) {
-        *why = *why ? *why : refused; /* a chanhost token's reason comes first */
-        return 0;
-    }
-    if (suspend(r, req, rt) != 0)
-        ch_django_cancel(call);
+    if (!call)
+        ch_rest_session_check(r);
     return 1;
 }
 
@@ -793,13 +789,8 @@ void ch_rest_serve(ch_conn *c, const ch_req *req)
     if (find_route(r, req, &rt) != 0)
         return;
     why = authenticate(r, req);
-    if (!r->uid && !r->service && r->app->django && django_login(r, req, &rt, &why))
+    if (identity_later(r, req, &rt, &why))
         return;
-    if (r->token_hash[0] && r->app->store) {
-        if (suspend(r, req, &rt) == 0)
-            ch_rest_session_check(r);
-        return;
-    }
     if (!allowed(r, &rt, why))
         return;
     if (wants_body(&rt, req) && parse_body(r, req, rt.body == B_LIST_OK) != 0)

@@ -162,6 +162,10 @@ void ch_rest_store(ch_rest *r, const char *op, json_t *params, ch_rest_step next
  * the route kept in r (rest.c). */
 void ch_rest_resume(ch_rest *r, const char *why);
 
+/* rest_auth.c: keep the hash of the caller's user token (borrowed) in
+ * r->token_hash, for its check and a logout's revocation. */
+void ch_rest_token_seen(ch_rest *r, const char *token);
+
 /* rest_auth.c: is the caller's user token (r->token_hash) revoked or its
  * user inactive?  Asks the store, then ch_rest_resume (r->uid cleared
  * when it is). */

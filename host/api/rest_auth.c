@@ -314,7 +314,7 @@ static void session_checked(ch_rest *r, int status, json_t *result, const char *
     else if (json_is_true(json_object_get(result, "revoked")) ||
              !json_is_true(json_object_get(result, "active"))) {
         why = json_is_true(json_object_get(result, "revoked")) ? "the token was revoked"
-                                                                : "the token's user is inactive";
+                                                               : "the token's user is inactive";
         r->uid = 0;
         r->admin = 0;
         r->token_hash[0] = '\0';
@@ -322,6 +322,11 @@ static void session_checked(ch_rest *r, int status, json_t *result, const char *
         r->claims = NULL;
     }
     ch_rest_resume(r, why);
+}
+
+void ch_rest_token_seen(ch_rest *r, const char *token)
+{
+    ch_session_token_hash(token, r->token_hash);
 }
 
 void ch_rest_session_check(ch_rest *r)
@@ -348,8 +353,8 @@ static void user_updated(ch_rest *r, int status, json_t *result, const char *err
     }
     if (!active)
         ch_session_revoked(r->app, r->id, NULL);
-    ch_rest_reply(r, 200, json_pack("{s:{s:I, s:b}}", "user", "id", (json_int_t)r->id,
-                                    "is_active", active),
+    ch_rest_reply(r, 200,
+                  json_pack("{s:{s:I, s:b}}", "user", "id", (json_int_t)r->id, "is_active", active),
                   NULL);
 }
 

@@ -1,8 +1,12 @@
 /*
- * session.c -- owns the expiry of a token-authenticated WebSocket
- * connection (session.h): when it ends (w->expires_ms, served by ws.c's
- * deadline) and the refresh message that moves it.  It owns no memory
- * beyond a call: the expiry is a field of the connection.
+ * session.c -- owns the life of a token-authenticated WebSocket
+ * connection's token (session.h): when it ends (w->expires_ms, served by
+ * ws.c's deadline), the refresh message that moves it, the store's check
+ * of a revoked token or an inactive user at the handshake (a
+ * session_check, freed when the store answers; it holds the connection
+ * meanwhile), and the "chanhost.session" message that closes a revoked
+ * token's or a deactivated user's connections.  The expiry and the token
+ * tag are fields of the connection.
  */
 #include <errno.h>
 #include <openssl/crypto.h>

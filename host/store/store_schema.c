@@ -133,26 +133,11 @@ static const char both_v2[] = "CREATE TABLE ch_plugin_migrations (\n"
  * (ch_pg_notify_trigger, store_pg_notify.c); SQLite: nothing. */
 static const char sqlite_v3[] = "-- version 3: PostgreSQL only (one host per SQLite file)";
 
-/* Version 4: taken by another branch of issue 15 (this is its place; a
- * statement that does nothing, as PostgreSQL wants one). */
-static const char sqlite_v4[] = "-- version 4: reserved";
-static const char pg_v4[] = "DO $$ BEGIN END $$";
-
-/* Version 5: the revoked tokens (store_sessions.c); PostgreSQL adds the
- * triggers that announce a revocation and a deactivation
- * (ch_pg_session_trigger, store_pg_notify.c). */
-#define REVOKED_TOKENS                                                        \
-    "CREATE TABLE revoked_tokens (\n"                                         \
-    "  token_hash TEXT PRIMARY KEY,\n"                                        \
-    "  user_id BIGINT NOT NULL,\n"                                            \
-    "  exp BIGINT NOT NULL);\n"                                               \
-    "CREATE INDEX revoked_tokens_exp ON revoked_tokens (exp)"
-static const char sqlite_v5[] = REVOKED_TOKENS;
-static const char pg_v5[] = REVOKED_TOKENS ";\n" CH_PG_SESSION_TRIGGER;
-
-static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3, sqlite_v4,
-                                                sqlite_v5};
-static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger, pg_v4, pg_v5};
+/* 4: another branch of issue 15's (a no-op here); 5: store_sessions.c's. */
+static const char *const sqlite_migrations[] = {sqlite_v1, both_v2, sqlite_v3, "-- version 4",
+                                                ch_st_sessions_sqlite_v5};
+static const char *const pg_migrations[] = {pg_v1, both_v2, ch_pg_notify_trigger,
+                                            "DO $$ BEGIN END $$", ch_st_sessions_pg_v5};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

@@ -24,6 +24,17 @@
 
 #define ID_MAX INT64_MAX
 
+/* Migration 5 (store_impl.h): the revocation list, by the token's
+ * SHA-256 (hex), pruned by exp. */
+#define REVOKED_TOKENS                 \
+    "CREATE TABLE revoked_tokens (\n"  \
+    "  token_hash TEXT PRIMARY KEY,\n" \
+    "  user_id BIGINT NOT NULL,\n"     \
+    "  exp BIGINT NOT NULL);\n"        \
+    "CREATE INDEX revoked_tokens_exp ON revoked_tokens (exp)"
+const char ch_st_sessions_sqlite_v5[] = REVOKED_TOKENS;
+const char ch_st_sessions_pg_v5[] = REVOKED_TOKENS ";\n" CH_PG_SESSION_TRIGGER;
+
 /* token.revoke: the parameters. */
 static int prep_revoke(ch_store_req *req)
 {
