@@ -284,17 +284,17 @@ int ch_session_notified(ch_app *app, const char *payload)
     json_t *j = payload ? json_loads(payload, JSON_REJECT_DUPLICATES, NULL) : NULL;
     json_int_t user = json_integer_value(json_object_get(j, "user_id"));
     const char *hex = json_string_value(json_object_get(j, "token"));
-    int deactivated = json_is_true(json_object_get(j, "deactivated"));
-    ch_msg *m = NULL;
+    int ours = user > 0 && (tag_of_hex(hex) || json_is_true(json_object_get(j, "deactivated")));
+    ch_msg *m = ours ? session_msg(user, hex) : NULL;
     char group[64];
 
-    if (user > 0 && (tag_of_hex(hex) || deactivated) && (m = session_msg(user, hex))) {
+    if (m) {
         ch_membership_user_group(group, user);
         ch_layer_deliver_group(app->layer, group, m);
         ch_msg_unref(m);
     }
-    json_decref(j);
-    return user > 0 && (tag_of_hex(hex) || deactivated);
+    json_decref(j); /* hex was j's */
+    return ours;
 }
 
 int ch_session_group_message(ch_ws *w, const ch_msg *msg)
