@@ -62,6 +62,7 @@ static const rest_route routes[] = {
     {"auth/me/", "GET", A_USER, 0, ch_rest_me},
     {"users/", "GET", A_MEMBER, 0, ch_rest_users_list},
     {"users/", "POST", A_SERVICE, 1, ch_rest_users_create},
+    {"users/#/", "PATCH", A_SERVICE, 1, ch_rest_user_update},
     {"tokens/", "POST", A_SERVICE, 1, ch_rest_tokens},
     {"rooms/", "GET", A_USER, 0, ch_rest_rooms_list},
     {"rooms/", "POST", A_MEMBER, 1, ch_rest_rooms_create},
@@ -571,6 +572,8 @@ static const char *authenticate(ch_rest *r, const ch_req *req)
                                (int64_t)time(NULL), &why);
         if (claims)
             take_claims(r, claims);
+        if (r->uid)
+            ch_rest_token_seen(r, token);
         if (!r->uid && !why)
             why = "the token names no user";
     }
@@ -704,7 +707,6 @@ static int wants_body(const rest_route *rt, const ch_req *req)
 static void django_done(void *arg, json_t *user, const char *why)
 {
     ch_rest *r = arg;
-    rest_route rt = {.access = r->route_access, .fn = r->route_fn};
     char sub[24];
 
     if (gone(r->conn)) {
@@ -719,26 +721,35 @@ static void django_done(void *arg, json_t *user, const char *why)
                                  json_object_get(user, "username"), "roles",
                                  json_object_get(user, "roles")));
     }
-    if (allowed(r, &rt, user ? NULL : why))
-        rt.fn(r);
+    ch_rest_resume(r, user ? NULL : why);
+}
+
+void ch_rest_resume(ch_rest *r, const char *why)
+{
+    if (allowed(r, &(rest_route){.access = r->route_access, .fn = r->route_fn}, why))
+        r->route_fn(r);
 }
 
 /* A request header for django_auth.h (ctx: the ch_req). */
 static const char *req_header(void *ctx, const char *name) { return ch_req_header(ctx, name); }
 
-/* With Django logins on, start the one req carries (the body is parsed
- * first: the request is gone when the login ends).  1: r is in flight or
- * answered; 0: go on (*why set when the credential was refused). */
-static int django_login(ch_rest *r, const ch_req *req, const rest_route *rt, const char **why)
+/* The caller's identity settles later: the store's check of a user token
+ * (session.h), or a Django login when there is no chanhost credential;
+ * the body is parsed first.  1: r is in flight or answered; 0: go on
+ * (*why set when the credential was refused). */
+static int identity_later(ch_rest *r, const ch_req *req, const rest_route *rt, const char **why)
 {
-    ch_django_call *call;
+    ch_django_call *call = NULL;
     const char *refused = NULL;
 
-    call = ch_django_begin(r->app->django, r->app->store, req_header, (void *)req, req->query,
-                           django_done, r, &refused);
-    if (!call) {
-        *why = *why ? *why : refused; /* a chanhost token's reason comes first */
-        return 0;
+    if (!r->token_hash[0] || !r->app->store) {
+        if (!r->uid && !r->service && r->app->django)
+            call = ch_django_begin(r->app->django, r->app->store, req_header, (void *)req,
+                                   req->query, django_done, r, &refused);
+        if (!call) {
+            *why = *why ? *why : refused; /* a chanhost token's reason comes first */
+            return 0;
+        }
     }
     if (wants_body(rt, req) && parse_body(r, req, rt->body == B_LIST_OK) != 0) {
         ch_django_cancel(call);
@@ -754,6 +765,8 @@ static int django_login(ch_rest *r, const ch_req *req, const rest_route *rt, con
     r->route_fn = rt->fn;
     r->req = NULL;
     ch_rest_async(r);
+    if (!call)
+        ch_rest_session_check(r);
     return 1;
 }
 
@@ -776,7 +789,7 @@ void ch_rest_serve(ch_conn *c, const ch_req *req)
     if (find_route(r, req, &rt) != 0)
         return;
     why = authenticate(r, req);
-    if (!r->uid && !r->service && r->app->django && django_login(r, req, &rt, &why))
+    if (identity_later(r, req, &rt, &why))
         return;
     if (!allowed(r, &rt, why))
         return;

@@ -119,7 +119,9 @@ struct ch_rest {
     json_t *early_body;             /* ... and body (owned) */
     unsigned calling : 1;           /* the handler is running */
 
-    /* a route waiting for a Django login (rest.c) */
+    char token_hash[65]; /* the caller's user token's (session.h), "" if none */
+
+    /* a route waiting for a Django login or a token check (rest.c) */
     int route_access;
     void (*route_fn)(ch_rest *r);
     ch_req *kept_req; /* its query, for the handler (owned) */
@@ -155,6 +157,20 @@ void ch_rest_store_failed(ch_rest *r, int status, const char *error);
  * call cannot be queued, r is answered with the error. */
 void ch_rest_store(ch_rest *r, const char *op, json_t *params, ch_rest_step next);
 
+/* After the caller's identity was settled asynchronously: the access
+ * check (why: a credential that was sent is refused, may be NULL) and
+ * the route kept in r (rest.c). */
+void ch_rest_resume(ch_rest *r, const char *why);
+
+/* rest_auth.c: keep the hash of the caller's user token (borrowed) in
+ * r->token_hash, for its check and a logout's revocation. */
+void ch_rest_token_seen(ch_rest *r, const char *token);
+
+/* rest_auth.c: is the caller's user token (r->token_hash) revoked or its
+ * user inactive?  Asks the store, then ch_rest_resume (r->uid cleared
+ * when it is). */
+void ch_rest_session_check(ch_rest *r);
+
 /* The answer comes later: hold the connection, stop parsing (once). */
 void ch_rest_async(ch_rest *r);
 
@@ -177,6 +193,9 @@ const char *ch_rest_route_at(size_t i, const char **method);
  * password hashes running (rest_login.c): beyond auth_hash_queue waiting,
  * r is answered 503 at once. */
 void ch_rest_work(ch_rest *r, void (*fn)(ch_rest *r), ch_rest_step next);
+
+/* rest_auth.c: PATCH /api/users/<id>/ {"is_active"} (service or admin). */
+void ch_rest_user_update(ch_rest *r);
 
 /* rest_publish.c: POST /api/publish/ (r->body an object or a list). */
 void ch_rest_publish(ch_rest *r);

@@ -12,13 +12,16 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "app.h"
 #include "auth.h"
+#include "log.h"
 #include "rest.h"
+#include "session.h"
 #include "store.h"
 
 /* An email with its domain in lower case (as Django's normalize_email),
@@ -258,14 +261,117 @@ void ch_rest_login(ch_rest *r)
     ch_rest_store(r, "user.get", params, login_found);
 }
 
-/* POST /api/auth/logout/: clear the cookie.  Tokens are not revoked:
- * they stay valid until they expire. */
-void ch_rest_logout(ch_rest *r)
+/* The logout's answer: {} and the cookie cleared. */
+static void logout_reply(ch_rest *r)
 {
     char *cookie = ch_rest_cookie_header(r, NULL);
 
     ch_rest_reply(r, 200, json_object(), cookie);
     free(cookie);
+}
+
+/* The token is on the revocation list: its open connections on every
+ * host close (session.h), and the answer. */
+static void logout_revoked(ch_rest *r, int status, json_t *result, const char *error)
+{
+    (void)result;
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    ch_session_revoked(r->app, r->uid, r->token_hash);
+    logout_reply(r);
+}
+
+/* POST /api/auth/logout/: clear the cookie; a user token the request
+ * carries (Authorization or the cookie) is revoked on every host sharing
+ * the store until it expires (session.h). */
+void ch_rest_logout(ch_rest *r)
+{
+    json_t *exp = json_object_get(r->claims, "exp");
+
+    if (!r->uid || !r->token_hash[0] || !r->app->store) {
+        logout_reply(r);
+        return;
+    }
+    ch_rest_store(r, "token.revoke",
+                  json_pack("{s:s, s:I, s:I, s:I}", "token_hash", r->token_hash, "user_id",
+                            (json_int_t)r->uid, "exp", (json_int_t)json_number_value(exp), "now",
+                            (json_int_t)time(NULL)),
+                  logout_revoked);
+}
+
+/* The store's answer to the caller's token check: the caller loses its
+ * user when the token is revoked or the user inactive; then the route. */
+static void session_checked(ch_rest *r, int status, json_t *result, const char *error)
+{
+    const char *why = NULL;
+
+    r->req = r->kept_req;
+    if (status != 0)
+        ch_log(CH_LOG_WARN, "api: the token's check failed (%s): admitted",
+               error ? error : "store error");
+    else if (json_is_true(json_object_get(result, "revoked")) ||
+             !json_is_true(json_object_get(result, "active"))) {
+        why = json_is_true(json_object_get(result, "revoked")) ? "the token was revoked"
+                                                               : "the token's user is inactive";
+        r->uid = 0;
+        r->admin = 0;
+        r->token_hash[0] = '\0';
+        json_decref(r->claims);
+        r->claims = NULL;
+    }
+    ch_rest_resume(r, why);
+}
+
+void ch_rest_token_seen(ch_rest *r, const char *token)
+{
+    ch_session_token_hash(token, r->token_hash);
+}
+
+void ch_rest_session_check(ch_rest *r)
+{
+    ch_rest_store(r, "session.check",
+                  json_pack("{s:s, s:I}", "token_hash", r->token_hash, "user_id",
+                            (json_int_t)r->uid),
+                  session_checked);
+}
+
+/* The user's activity changed: a deactivation closes its connections on
+ * every host (session.h); the answer. */
+static void user_updated(ch_rest *r, int status, json_t *result, const char *error)
+{
+    int active = json_is_true(json_object_get(r->body, "is_active"));
+
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    if (!json_is_true(json_object_get(result, "updated"))) {
+        ch_rest_fail(r, 404, "not_found", "no such user");
+        return;
+    }
+    if (!active)
+        ch_session_revoked(r->app, r->id, NULL);
+    ch_rest_reply(r, 200,
+                  json_pack("{s:{s:I, s:b}}", "user", "id", (json_int_t)r->id, "is_active", active),
+                  NULL);
+}
+
+/* PATCH /api/users/<id>/ {"is_active": bool} (service or admin):
+ * deactivating refuses the user's logins, tokens and handshakes from now
+ * on and closes its open connections with 4001 on every host. */
+void ch_rest_user_update(ch_rest *r)
+{
+    json_t *v = json_object_get(r->body, "is_active");
+
+    if (!json_is_boolean(v)) {
+        ch_rest_fail(r, 400, "invalid", "is_active: a boolean is required");
+        return;
+    }
+    ch_rest_store(r, "user.set_active",
+                  json_pack("{s:I, s:b}", "id", (json_int_t)r->id, "is_active", json_is_true(v)),
+                  user_updated);
 }
 
 /* ---- me, users ------------------------------------------------------------------ */

@@ -20,6 +20,7 @@
 #include "api.h"
 #include "api_store.h"
 #include "auth.h"
+#include "climit.h"
 #include "conn.h"
 #include "django_auth.h"
 #include "layer.h"
@@ -37,6 +38,7 @@
 #include "store_chat.h"
 #include "store_django.h"
 #include "store_rooms.h"
+#include "store_sessions.h"
 #include "timers.h"
 #include "http.h"
 #include "log.h"
@@ -361,6 +363,7 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
     if (!app->read_buf || register_handlers(app) != 0)
         return -ENOMEM;
     if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0 ||
+        ch_store_ops_register(ch_st_sessions_op) != 0 ||
         ch_store_ops_register(ch_st_django_op) != 0)
         return -ENOSPC;
     ch_store_roles_check(role_known, &app->cfg);
@@ -551,6 +554,7 @@ static void close_handles(ch_app *app)
     uv_close((uv_handle_t *)&app->sig_int, NULL);
     uv_close((uv_handle_t *)&app->shutdown_timer, NULL);
     ch_conn_timers_close(app);
+    ch_climit_free_all(&app->conn_limits);
 }
 
 static void on_store_closed(void *arg)

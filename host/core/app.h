@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "hmap.h"
 #include "router.h"
 #include "routes.h"
 #include "theap.h"
@@ -57,6 +58,10 @@ typedef struct ch_app {
     size_t auth_secret_len;
     char *service_token; /* NULL: no service access */
     struct ch_django_auth *django; /* Django logins (runtime/django_auth.h), NULL: off */
+
+    ch_hmap conn_limits; /* the per-user and per-address counts and handshake
+                            buckets (core/climit.h; applied by runtime's
+                            upgrade.c, freed by app.c when the host stops) */
 
     ch_conn *conns;                 /* every open connection (doubly linked) */
     uint64_t n_conns;               /* TCP connections */

@@ -105,6 +105,7 @@ int ch_config_init(ch_config *cfg)
     cfg->max_header_bytes = 16ull << 10;
     cfg->max_headers = 100;
     cfg->max_body_size = 1ull << 20;
+    cfg->max_connections_per_user = 100;
     cfg->handshake_timeout = 5000;
     cfg->keepalive_timeout = 75000;
     cfg->ping_interval = 20000;
@@ -142,6 +143,9 @@ void ch_config_free(ch_config *cfg)
     for (i = 0; i < cfg->n_allowed_origins; i++)
         free(cfg->allowed_origins[i]);
     free(cfg->allowed_origins);
+    for (i = 0; i < cfg->n_trusted_proxies; i++)
+        free(cfg->trusted_proxies[i]);
+    free(cfg->trusted_proxies);
     for (i = 0; i < cfg->n_roles; i++)
         free(cfg->roles[i]);
     free(cfg->roles);
@@ -360,6 +364,28 @@ static int h_origins(pctx *c, char **args, int n)
             cfg->n_allowed_origins++;
     }
     return r;
+}
+
+/* trusted_proxies ADDR...: appends every argument (an IPv4 or IPv6
+ * address) to the list. */
+static int h_proxies(pctx *c, char **args, int n)
+{
+    ch_config *cfg = c->cfg;
+    char **list = reallocarray(cfg->trusted_proxies, cfg->n_trusted_proxies + (size_t)n,
+                               sizeof *list);
+    unsigned char bin[16];
+
+    if (!list)
+        return report(c, "out of memory");
+    cfg->trusted_proxies = list;
+    for (int i = 0; i < n; i++) {
+        if (inet_pton(AF_INET, args[i], bin) != 1 && inet_pton(AF_INET6, args[i], bin) != 1)
+            return report(c, "'%s' is not an IP address", args[i]);
+        if (!(list[cfg->n_trusted_proxies] = strdup(args[i])))
+            return report(c, "out of memory");
+        cfg->n_trusted_proxies++;
+    }
+    return 0;
 }
 
 int ch_role_name_ok(const char *s)
@@ -586,6 +612,10 @@ static const directive directives[] = {
     FIELD(max_body_size, K_SIZE, "SIZE"),
     FIELD(max_headers, K_COUNT, "COUNT"),
     FIELD(max_connections, K_COUNT, "COUNT"),
+    FIELD(max_connections_per_user, K_COUNT, "COUNT"),
+    FIELD(max_connections_per_ip, K_COUNT, "COUNT"),
+    FIELD(handshake_rate_per_ip, K_COUNT, "COUNT"),
+    FUNC(trusted_proxies, 1, -1, h_proxies, "ADDR..."),
     FIELD(handshake_timeout, K_DURATION, "DURATION"),
     FIELD(keepalive_timeout, K_DURATION, "DURATION"),
     FIELD(idle_timeout, K_DURATION, "DURATION"),

@@ -131,6 +131,13 @@ typedef struct ch_config {
     uint64_t max_headers;          /* 100 header fields */
     uint64_t max_body_size;        /* 1mb for HTTP request bodies */
     uint64_t max_connections;      /* 0: limited only by file descriptors */
+    uint64_t max_connections_per_user; /* 100 WebSockets of one user; 0: off */
+    uint64_t max_connections_per_ip;   /* 0 (off): WebSockets of one address */
+    uint64_t handshake_rate_per_ip;    /* 0 (off): handshakes a second, per address */
+    /* Peers whose X-Forwarded-For names the client (exact addresses as
+     * the peer's text, "127.0.0.1", "::1"); none: the peer is the client. */
+    char **trusted_proxies;
+    size_t n_trusted_proxies;
 
     /* timeouts, milliseconds; 0 disables where noted */
     uint64_t handshake_timeout;   /* 5s: TCP accept to accepted WebSocket */

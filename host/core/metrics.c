@@ -14,8 +14,9 @@ static uint64_t http_status[600];
 
 /* Handshake failure reasons, in the order /metrics prints them. */
 static const char *const reasons[] = {
-    "bad_method", "bad_request", "not_websocket", "bad_version", "bad_key",  "bad_origin",
-    "not_found",  "unavailable", "denied",        "timeout",     "internal", "other",
+    "bad_method", "bad_request", "not_websocket", "bad_version", "bad_key",
+    "bad_origin", "not_found",   "unavailable",   "denied",      "timeout",
+    "internal",   "limit_user",  "limit_ip",      "limit_rate",  "other",
 };
 #define N_REASONS (sizeof reasons / sizeof reasons[0])
 static uint64_t hs_failures[N_REASONS];

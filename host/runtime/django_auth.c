@@ -190,7 +190,11 @@ static void finish(ch_django_call *call, json_t *user, const char *why)
     call_free(call);
 }
 
-void ch_django_cancel(ch_django_call *call) { call->cancelled = 1; }
+void ch_django_cancel(ch_django_call *call)
+{
+    if (call)
+        call->cancelled = 1;
+}
 
 /* user.mirror answered: the login is complete (a failure refuses it:
  * the user could not be made with the Django id). */

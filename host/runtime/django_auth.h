@@ -67,7 +67,7 @@ ch_django_call *ch_django_begin(ch_django_auth *d, struct ch_store *own,
                                 const char **refused);
 
 /* Drop a call in flight: done is never called (its memory goes when its
- * database read returns). */
+ * database read returns).  NULL: nothing. */
 void ch_django_cancel(ch_django_call *call);
 
 #endif

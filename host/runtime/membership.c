@@ -17,6 +17,7 @@
 #include "ident.h"
 #include "layer.h"
 #include "log.h"
+#include "session.h"
 
 #define MEMBERSHIP_TYPE "chanhost.membership"
 
@@ -24,6 +25,21 @@
 static void user_group(char buf[64], int64_t user_id)
 {
     snprintf(buf, 64, "chanhost.user.%lld", (long long)user_id);
+}
+
+/* membership.h: the user's group name. */
+void ch_membership_user_group(char buf[64], int64_t user_id) { user_group(buf, user_id); }
+
+/* membership.h: join w's user's group. */
+int ch_membership_join_user(ch_app *app, ch_ws *w)
+{
+    int64_t user = (w->ident ? w->ident->id : 0);
+    char group[64];
+
+    if (user <= 0)
+        return 0;
+    user_group(group, user);
+    return ch_layer_group_add(app->layer, &w->ep, group);
 }
 
 /* The authenticated user of w, 0 if none. */
@@ -80,6 +96,8 @@ void ch_membership_notified(void *arg, const char *channel, const char *payload)
     size_t n;
 
     if (ch_membership_parse(payload, &room_id, &user_id) != 0) {
+        if (ch_session_notified(app, payload))
+            return; /* a session change (session.h) on the same channel */
         ch_log(CH_LOG_WARN, "membership: ignoring a notification on %s: not a removal: %.80s",
                channel, payload ? payload : "");
         return;

@@ -42,14 +42,24 @@ void ch_membership_observe(void *arg, const char *op, const json_t *params, cons
 /* The store's notification function (store.h's ch_store_notify_fn; arg:
  * the ch_app, borrowed): a participant deleted in the database (payload,
  * borrowed, as ch_membership_parse reads it) closes this host's
- * connections of that user bound to that room.  A payload that does not
- * parse is logged and ignored. */
+ * connections of that user bound to that room; a session change on the
+ * same channel goes to ch_session_notified (session.h).  A payload that
+ * is neither is logged and ignored. */
 void ch_membership_notified(void *arg, const char *channel, const char *payload);
 
 /* Read a notification's payload (borrowed): a JSON object with integers
  * room_id >= 1 and user_id >= 1 (other keys ignored).  Returns 0 with
  * *room_id and *user_id set, or -EINVAL. */
 int ch_membership_parse(const char *payload, int64_t *room_id, int64_t *user_id);
+
+/* The host group of user_id's connections, "chanhost.user.<id>", into
+ * buf (64 bytes). */
+void ch_membership_user_group(char buf[64], int64_t user_id);
+
+/* Join w (borrowed) to its user's host group (an accepted connection
+ * with a token user: session.h's messages reach it there).  Returns 0
+ * (also when w has no user) or the layer's negative errno. */
+int ch_membership_join_user(ch_app *app, ch_ws *w);
 
 /* Tell every host's connections of user_id bound to room_id that the
  * user was removed from it (a layer message to the user's group).

@@ -9,6 +9,8 @@
  * DISCONNECT with the path and [ip:port].
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "api_store.h"
 #include "app.h"
 #include "auth.h"
+#include "climit.h"
 #include "django_auth.h"
 #include "handshake.h"
 #include "http.h"
@@ -28,6 +31,7 @@
 #include "membership.h"
 #include "metrics.h"
 #include "plugins.h"
+#include "session.h"
 #include "ws.h"
 
 /* Refuse the handshake with an HTTP status, counted under reason. */
@@ -38,6 +42,56 @@ static void upgrade_fail(ch_conn *c, const char *path, int status, const char *r
     ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] %d %s", path, ch_conn_peer(c), status, reason);
     ch_http_close_after(c);
     ch_http_error(c, status, extra);
+}
+
+/* Seconds of a Retry-After for a wait of ms (at least 1). */
+static uint64_t retry_seconds(uint64_t ms) { return ms / 1000 + (ms % 1000 != 0) + (ms == 0); }
+
+/* The Retry-After header of a wait of ms, into buf (48 bytes). */
+static const char *retry_after(char buf[48], uint64_t ms)
+{
+    snprintf(buf, 48, "Retry-After: %" PRIu64 "\r\n", retry_seconds(ms));
+    return buf;
+}
+
+/* How long a client over a connection count is told to wait. */
+#define LIMIT_RETRY_MS 5000
+
+/* The per-address limits (climit.h) of w's client: its handshake rate,
+ * then its connection count (w->lim_ip, counted from here).  0, or -1
+ * after answering 429 (counted under the limit's reason; the caller then
+ * drops w). */
+static int limit_ip(ch_ws *w, const ch_req *req)
+{
+    ch_app *app = w->conn->app;
+    const ch_config *cfg = &app->cfg;
+    uint64_t now = uv_now(app->loop), retry = LIMIT_RETRY_MS;
+    char peer[CH_CONN_PEER_LEN], key[CH_CONN_PEER_LEN + 2], hdr[48], *colon;
+    const char *reason = NULL;
+    ch_climit *e;
+
+    if (!cfg->max_connections_per_ip && !cfg->handshake_rate_per_ip)
+        return 0;
+    ch_conn_peer_format(w->conn, peer);
+    if ((colon = strrchr(peer, ':')))
+        *colon = '\0'; /* the port */
+    memcpy(key, "i:", 2);
+    ch_client_ip(peer, ch_req_header(req, "x-forwarded-for"), cfg->trusted_proxies,
+                 cfg->n_trusted_proxies, key + 2, sizeof key - 2);
+    if (!(e = ch_climit_get(&app->conn_limits, key, now)))
+        return 0; /* memory short: not limited rather than refused */
+    if (ch_climit_take(e, cfg->handshake_rate_per_ip, now, &retry) != 0)
+        reason = "limit_rate";
+    else if (cfg->max_connections_per_ip && e->conns >= cfg->max_connections_per_ip)
+        reason = "limit_ip";
+    if (!reason) {
+        e->conns++;
+        w->lim_ip = e;
+        return 0;
+    }
+    upgrade_fail(w->conn, req->path, 429, reason, retry_after(hdr, retry));
+    ch_climit_forget(&app->conn_limits, e, cfg->handshake_rate_per_ip, now);
+    return -1;
 }
 
 /* Size of the strings block kept with the connection: the path, then
@@ -101,9 +155,12 @@ void ch_ws_release_request(ch_ws *w)
 
 /* ---- the plugin as ws.c's consumer (ch_ws_handler) ------------------ */
 
-/* A message from the client for the plugin (text borrowed). */
+/* A message from the client for the plugin (text borrowed); a token
+ * refresh is the host's (session.h). */
 static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
 {
+    if (!binary && ch_session_message(w, text, len))
+        return;
     ch_plugin_receive(w->plugin, w, text, len, binary);
 }
 
@@ -111,7 +168,7 @@ static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
  * the plugin's group_message callback, if it has one, takes the message. */
 static int plugin_group_message(ch_ws *w, ch_msg *msg)
 {
-    if (ch_membership_message(w, msg))
+    if (ch_membership_message(w, msg) || ch_session_group_message(w, msg))
         return 1;
     if (!ch_plugin_has_group_message(w->plugin))
         return 0;
@@ -119,7 +176,8 @@ static int plugin_group_message(ch_ws *w, ch_msg *msg)
     return 1;
 }
 
-/* Accepted: count the connection on its route and plugin version; the
+/* Accepted: count the connection on its route and plugin version; a
+ * token user's connection joins its user's group (session.h); the
  * request block goes now if the plugin released it (ch_ws_accept reads
  * no header after this). */
 static void plugin_opened(ch_ws *w)
@@ -128,6 +186,11 @@ static void plugin_opened(ch_ws *w)
     w->plugin->connections++;
     if (w->release_request)
         free_request(w);
+    if (w->token_tag && ch_membership_join_user(w->conn->app, w) != 0)
+        ch_log(CH_LOG_WARN,
+               "WebSocket CONNECT %s [%s] its user's group was refused: a revocation or a "
+               "deactivation will not close it",
+               w->path, ch_conn_peer(w->conn));
 }
 
 /* Run the waiting api->on_drain callback (arg: the connection); it is
@@ -324,7 +387,7 @@ static const char *header_of(void *ctx, const char *name) { return ch_ws_header(
  * by the caller) or NULL.  A token offered as the "Bearer"
  * subprotocol makes the host answer with that subprotocol.  Returns
  * CHANHOST_ERR_NOMEM in *rc when memory is short (else 0). */
-static ch_ident *authenticate(ch_ws *w, int *rc)
+static ch_ident *authenticate(ch_ws *w, int *rc, char hex[65])
 {
     ch_app *app = w->conn->app;
     const char *via = NULL, *why = NULL;
@@ -338,6 +401,8 @@ static ch_ident *authenticate(ch_ws *w, int *rc)
     if (strcmp(via, "subprotocol") == 0 && !(w->subprotocol = strdup("Bearer")))
         *rc = CHANHOST_ERR_NOMEM;
     claims = ch_jwt_verify(token, app->auth_secret, app->auth_secret_len, time(NULL), &why);
+    if (claims)
+        w->token_tag = ch_session_token_hash(token, hex);
     OPENSSL_cleanse(token, strlen(token));
     free(token);
     if (!claims) {
@@ -346,6 +411,10 @@ static ch_ident *authenticate(ch_ws *w, int *rc)
         return NULL;
     }
     user = ch_auth_user(claims);
+    if (user)
+        ch_session_start(w, claims);
+    else
+        w->token_tag = 0;
     json_decref(claims);
     ident = user ? ch_ident_new(user) : NULL;
     if (user && !ident)
@@ -368,6 +437,7 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     ch_route_params params = {0};
     ch_route *route = upgrade_check(c, req, &params);
     ch_ws *w;
+    char hex[65];
     int rc;
 
     if (!route) {
@@ -387,7 +457,11 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
         return;
     }
     c->ws = w;
-    w->ident = authenticate(w, &rc);
+    if (limit_ip(w, req) != 0) {
+        ch_ws_gone(c); /* connect has not run: the plugin never sees it */
+        return;
+    }
+    w->ident = authenticate(w, &rc, hex);
     if (rc != 0) {
         ch_ws_gone(c); /* connect has not run: the plugin never sees it */
         upgrade_fail(c, req->path, 500, "internal", NULL);
@@ -398,6 +472,8 @@ void ch_ws_upgrade(ch_conn *c, const ch_req *req)
     c->since_ms = uv_now(c->app->loop);
     ch_log(CH_LOG_INFO, "WebSocket HANDSHAKING %s [%s]", w->path, ch_conn_peer(c));
     if (!w->ident && django_begin(w))
+        return;
+    if (w->ident && ch_session_check(w, hex, plugin_connect))
         return;
     plugin_connect(w);
 }
@@ -440,12 +516,42 @@ static int django_begin(ch_ws *w)
     return 1;
 }
 
+static void refuse(ch_ws *w, int status, const char *reason, const char *extra);
+
+/* The per-user limit (climit.h) of w's user, if it has one: w counts on
+ * it from here (w->lim_user).  0, or -1 after answering 429 (the
+ * connection is then gone). */
+static int limit_user(ch_ws *w)
+{
+    ch_app *app = w->conn->app;
+    uint64_t max = app->cfg.max_connections_per_user, now = uv_now(app->loop);
+    json_int_t id = (w->ident ? w->ident->id : 0);
+    char key[32], hdr[48];
+    ch_climit *e;
+
+    if (!max || id <= 0)
+        return 0;
+    snprintf(key, sizeof key, "u:%lld", (long long)id);
+    if (!(e = ch_climit_get(&app->conn_limits, key, now)))
+        return 0; /* memory short: not limited rather than refused */
+    if (e->conns < max) {
+        e->conns++;
+        w->lim_user = e;
+        return 0;
+    }
+    ch_climit_forget(&app->conn_limits, e, 0, now);
+    refuse(w, 429, "limit_user", retry_after(hdr, LIMIT_RETRY_MS));
+    return -1;
+}
+
 /* Ask the plugin's connect and act on its answer. */
 static void plugin_connect(ch_ws *w)
 {
     ch_conn *c = w->conn;
     int rc;
 
+    if (limit_user(w) != 0)
+        return;
     w->connect_called = 1;
     rc = ch_plugin_connect(w->plugin, w);
     if (c->closing || c->ws != w)
@@ -469,20 +575,24 @@ static void plugin_connect(ch_ws *w)
     }
 }
 
-/* Refuse with HTTP 403 as Daphne does for close() before accept(). */
-void ch_ws_deny(ch_ws *w)
+/* Refuse a pending connection with an HTTP status (extra: more header
+ * lines, may be NULL), counted under reason: w is gone after. */
+static void refuse(ch_ws *w, int status, const char *reason, const char *extra)
 {
     ch_conn *c = w->conn;
 
-    ch_metric_handshake_failure("denied");
-    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] 403", w->path, ch_conn_peer(c));
+    ch_metric_handshake_failure(reason);
+    ch_log(CH_LOG_INFO, "WebSocket REJECT %s [%s] %d", w->path, ch_conn_peer(c), status);
     w->close_code = 1006;
     ch_ws_gone(c);
     c->state = CH_CONN_HTTP;
     c->proto = &ch_http_proto;
     ch_http_close_after(c);
-    ch_http_error(c, 403, NULL);
+    ch_http_error(c, status, extra);
 }
+
+/* Refuse with HTTP 403 as Daphne does for close() before accept(). */
+void ch_ws_deny(ch_ws *w) { refuse(w, 403, "denied", NULL); }
 
 /* The connection ends: tell the plugin, leave groups, free the state. */
 void ch_ws_gone(ch_conn *c)
@@ -502,6 +612,9 @@ void ch_ws_gone(ch_conn *c)
         w->plugin->connections--;
         c->app->n_ws--;
     }
+    ch_climit_release(&c->app->conn_limits, w->lim_ip, c->app->cfg.handshake_rate_per_ip,
+                      uv_now(c->app->loop));
+    ch_climit_release(&c->app->conn_limits, w->lim_user, 0, uv_now(c->app->loop));
     ch_layer_detach(c->app->layer, &w->ep);
     ch_ws_free_wslay(w);
     ch_plugin_unref(w->plugin);

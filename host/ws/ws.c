@@ -547,6 +547,8 @@ uint64_t ch_ws_deadline(ch_conn *c)
                             : c->last_rx_ms + cfg->ping_interval;
     if (cfg->idle_timeout && (t == 0 || c->last_rx_ms + cfg->idle_timeout < t))
         t = c->last_rx_ms + cfg->idle_timeout;
+    if (w->expires_ms && (t == 0 || w->expires_ms < t))
+        t = w->expires_ms;
     return t;
 }
 
@@ -558,6 +560,10 @@ void ch_ws_timer(ch_conn *c)
 
     if (w->close_sent) {
         ch_conn_close(c); /* no close reply in time */
+    } else if (w->expires_ms && now >= w->expires_ms) {
+        ch_log(CH_LOG_INFO, "WebSocket EXPIRED %s [%s] token expired, closing with 4001", w->path,
+               ch_conn_peer(c));
+        ch_ws_close(w, 4001, "token expired");
     } else if (cfg->idle_timeout && now >= c->last_rx_ms + cfg->idle_timeout) {
         ch_ws_close(w, 1001, "idle timeout");
     } else if (w->ping_sent_ms && now >= w->ping_sent_ms + cfg->ping_timeout) {

@@ -98,10 +98,17 @@ struct chanhost_conn {
     char *subprotocol;                /* chosen one, or NULL */
     char *peer;                       /* api->peer's text, made on first
                                          use (conn.h keeps it in binary) */
+    struct ch_climit *lim_ip;         /* the connection limits it counts on */
+    struct ch_climit *lim_user;       /* (core/climit.h; runtime), or NULL */
 
     uint64_t ping_sent_ms; /* 0: no ping outstanding */
+    uint64_t expires_ms;   /* loop ms at which its credential (the token)
+                              ends: closed with 4001 then; 0: never */
+    uint64_t token_tag;    /* the first 8 bytes of its token's SHA-256
+                              (runtime/session.h), 0: no token */
     int close_code;        /* code for the plugin's disconnect */
     unsigned connect_called : 1;
+    unsigned session_check : 1; /* the store's check of its token is due */
     unsigned accepted : 1;    /* 101 sent */
     unsigned close_sent : 1;  /* close frame queued: no more data */
     unsigned proto_error : 1; /* wslay let through what RFC 6455 forbids */
@@ -166,7 +173,9 @@ int ch_ws_send_frame(ch_ws *w, ch_buf *frame);
  * connection not yet accepted is accepted first. */
 int ch_ws_close(ch_ws *w, int code, const char *reason);
 
-/* The timer hooks of ch_ws_proto. */
+/* The timer hooks of ch_ws_proto (the earliest of the ping, idle and
+ * close deadlines and w->expires_ms; past expires_ms the connection is
+ * closed with 4001 "token expired"). */
 uint64_t ch_ws_deadline(ch_conn *c); /* absolute ms, 0 = none */
 void ch_ws_timer(ch_conn *c);
 

@@ -147,6 +147,10 @@ static inline void assert_config_is_default(const ch_config *c)
     assert_int_equal(c->max_headers, 100);
     assert_int_equal(c->max_body_size, 1024 * 1024);
     assert_int_equal(c->max_connections, 0);
+    assert_int_equal(c->max_connections_per_user, 100);
+    assert_int_equal(c->max_connections_per_ip, 0);
+    assert_int_equal(c->handshake_rate_per_ip, 0);
+    assert_int_equal(c->n_trusted_proxies, 0);
     assert_int_equal(c->handshake_timeout, 5000);
     assert_int_equal(c->keepalive_timeout, 75000);
     assert_int_equal(c->idle_timeout, 0);

@@ -123,6 +123,32 @@ const char *const *ch_store_migrations(int kind, size_t *n);
  * participants that notifies CH_STORE_CHANNEL_PARTICIPANTS (store.h). */
 extern const char ch_pg_notify_trigger[];
 
+/* Migration 5 (store_sessions.c), per engine kind: the table
+ * revoked_tokens; on PostgreSQL also CH_PG_SESSION_TRIGGER. */
+extern const char ch_st_sessions_sqlite_v6[], ch_st_sessions_pg_v6[];
+
+/* Migration 5's PostgreSQL triggers: a token revoked
+ * (a row added to revoked_tokens) is announced on
+ * CH_STORE_CHANNEL_PARTICIPANTS as {"user_id", "token"} (its hash), a user
+ * deactivated (users.is_active set to 0) as {"user_id", "deactivated":
+ * true}, in the writing transaction (heard when it commits). */
+#define CH_PG_SESSION_TRIGGER                                                            \
+    "CREATE FUNCTION ch_session_changed() RETURNS trigger LANGUAGE plpgsql AS $$\n"      \
+    "BEGIN\n"                                                                            \
+    "  IF TG_TABLE_NAME = 'revoked_tokens' THEN\n"                                       \
+    "    PERFORM pg_notify('" CH_STORE_CHANNEL_PARTICIPANTS "',\n"                       \
+    "      json_build_object('user_id', NEW.user_id, 'token', NEW.token_hash)::text);\n" \
+    "  ELSIF NEW.is_active = 0 AND OLD.is_active <> 0 THEN\n"                            \
+    "    PERFORM pg_notify('" CH_STORE_CHANNEL_PARTICIPANTS "',\n"                       \
+    "      json_build_object('user_id', NEW.id, 'deactivated', true)::text);\n"          \
+    "  END IF;\n"                                                                        \
+    "  RETURN NULL;\n"                                                                   \
+    "END $$;\n"                                                                          \
+    "CREATE TRIGGER revoked_tokens_added AFTER INSERT ON revoked_tokens\n"               \
+    "  FOR EACH ROW EXECUTE FUNCTION ch_session_changed();\n"                            \
+    "CREATE TRIGGER users_deactivated AFTER UPDATE OF is_active ON users\n"              \
+    "  FOR EACH ROW EXECUTE FUNCTION ch_session_changed()"
+
 /* The bookkeeping of migrations, the same on both engines: an engine runs
  * this statement, reads "SELECT coalesce(max(version), 0) AS version FROM
  * schema_migrations", applies the missing migrations and, after each,

@@ -1,0 +1,170 @@
+/*
+ * climit.c -- owns the entries of the connection-limit table (climit.h):
+ * each is malloc'd with its key and freed when idle (no connection, a
+ * full bucket) or with the table.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "climit.h"
+
+/* Sweep idle entries only past this many (the table stays small for an
+ * honest load and bounded under a spread of addresses). */
+#define CLIMIT_SWEEP_AT 65536
+
+/* Bring e's bucket of rate up to now_ms (capacity: rate, at least 1). */
+static void refill(ch_climit *e, uint64_t rate, uint64_t now_ms)
+{
+    double cap = rate ? (double)rate : 1.0;
+
+    if (now_ms > e->at_ms)
+        e->tokens += (double)(now_ms - e->at_ms) * (double)rate / 1000.0;
+    if (e->tokens > cap || !rate)
+        e->tokens = cap;
+    e->at_ms = now_ms;
+}
+
+/* 1 when e holds nothing and its bucket is full at now_ms. */
+static int idle(ch_climit *e, uint64_t rate, uint64_t now_ms)
+{
+    refill(e, rate, now_ms);
+    return e->conns == 0 && e->tokens >= (rate ? (double)rate : 1.0);
+}
+
+/* Free the idle entries of m (none may be in use by a caller: the
+ * buckets of idle entries are full, so forgetting them changes nothing).
+ * The rate is unknown here: an entry is idle when its bucket had a whole
+ * second to refill, which fills any rate. */
+static void sweep(ch_hmap *m, uint64_t now_ms)
+{
+    size_t pos = 0, n = 0, i;
+    void *val;
+    ch_climit **drop = malloc(ch_hmap_count(m) * sizeof *drop);
+
+    if (!drop)
+        return;
+    while (ch_hmap_next(m, &pos, NULL, &val)) {
+        ch_climit *e = val;
+
+        if (e->conns == 0 && now_ms >= e->at_ms + 1000)
+            drop[n++] = e;
+    }
+    for (i = 0; i < n; i++) {
+        ch_hmap_remove(m, drop[i]->key);
+        free(drop[i]);
+    }
+    free(drop);
+}
+
+ch_climit *ch_climit_get(ch_hmap *m, const char *key, uint64_t now_ms)
+{
+    ch_climit *e = ch_hmap_get(m, key);
+    size_t len = strlen(key) + 1;
+
+    if (e)
+        return e;
+    if (ch_hmap_count(m) >= CLIMIT_SWEEP_AT)
+        sweep(m, now_ms);
+    if (!(e = malloc(sizeof *e + len)))
+        return NULL;
+    memcpy(e->key, key, len);
+    e->conns = 0;
+    e->tokens = 1e300; /* full: refill caps it at the rate */
+    e->at_ms = now_ms;
+    if (ch_hmap_put(m, e->key, e) < 0) {
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+int ch_climit_take(ch_climit *e, uint64_t rate, uint64_t now_ms, uint64_t *retry_ms)
+{
+    if (!rate)
+        return 0;
+    refill(e, rate, now_ms);
+    if (e->tokens >= 1.0) {
+        e->tokens -= 1.0;
+        return 0;
+    }
+    *retry_ms = (uint64_t)ceil((1.0 - e->tokens) * 1000.0 / (double)rate);
+    return -EAGAIN;
+}
+
+void ch_climit_release(ch_hmap *m, ch_climit *e, uint64_t rate, uint64_t now_ms)
+{
+    if (!e)
+        return;
+    if (e->conns)
+        e->conns--;
+    ch_climit_forget(m, e, rate, now_ms);
+}
+
+void ch_climit_forget(ch_hmap *m, ch_climit *e, uint64_t rate, uint64_t now_ms)
+{
+    if (idle(e, rate, now_ms)) {
+        ch_hmap_remove(m, e->key);
+        free(e);
+    }
+}
+
+void ch_climit_free_all(ch_hmap *m)
+{
+    size_t pos = 0;
+    void *val;
+
+    while (ch_hmap_next(m, &pos, NULL, &val))
+        free(val);
+    ch_hmap_free(m);
+}
+
+/* 1 if the address a[0..len) is one of trusted[0..n). */
+static int trusted_one(const char *a, size_t len, char *const *trusted, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(trusted[i]) == len && memcmp(trusted[i], a, len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Copy s[0..len) into out (outlen bytes), truncated; returns out. */
+static char *copy(const char *s, size_t len, char *out, size_t outlen)
+{
+    if (len >= outlen)
+        len = outlen - 1;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    return out;
+}
+
+char *ch_client_ip(const char *peer, const char *xff, char *const *trusted, size_t n, char *out,
+                   size_t outlen)
+{
+    const char *end, *start, *first = NULL;
+    size_t first_len = 0;
+
+    if (!xff || !trusted_one(peer, strlen(peer), trusted, n))
+        return copy(peer, strlen(peer), out, outlen);
+    end = xff + strlen(xff);
+    while (end > xff) {
+        const char *e = end;
+
+        start = e;
+        while (start > xff && start[-1] != ',')
+            start--;
+        end = start > xff ? start - 1 : xff;
+        while (start < e && (*start == ' ' || *start == '\t'))
+            start++;
+        while (e > start && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e == start)
+            continue;
+        if (!trusted_one(start, (size_t)(e - start), trusted, n))
+            return copy(start, (size_t)(e - start), out, outlen);
+        first = start;
+        first_len = (size_t)(e - start);
+    }
+    return first ? copy(first, first_len, out, outlen) : copy(peer, strlen(peer), out, outlen);
+}
