@@ -1,8 +1,8 @@
 /*
- * config.c -- owns the host's configuration: the defaults, size/duration
- * parsing, and the one table-driven directive parser shared by the config
- * file and the command line (the tokenizer and the diagnostics list are in
- * config_syntax.c).  See config.h for the contract and etc/chanhost.conf for the
+ * config.c -- owns the host's configuration: the defaults and the one
+ * table-driven directive parser shared by the config file and the command
+ * line (the tokenizer, the number and size/duration parsing and the
+ * diagnostics list are in config_syntax.c).  See config.h for the contract and etc/chanhost.conf for the
  * directives as a user sees them.
  */
 #include "config.h"
@@ -22,70 +22,6 @@
 #define MAX_LINE ((size_t)64 * 1024)
 
 static int is_blank(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-/* --- numbers --------------------------------------------------------- */
-/* A unit suffix and its factor; "" is the bare number. */
-struct unit {
-    const char *name;
-    uint64_t mult;
-};
-
-/* Parse digits and a unit named in `units` (ending with {NULL, 0}) into
- * the number times the unit's factor.  Returns 0, or -1 if malformed or
- * it does not fit in 64 bits. */
-static int scale(const char *s, const struct unit *units, uint64_t *out)
-{
-    uint64_t v = 0;
-    const char *u = s;
-
-    for (; *u >= '0' && *u <= '9'; u++) {
-        if (v > (UINT64_MAX - (unsigned)(*u - '0')) / 10)
-            return -1;
-        v = v * 10 + (unsigned)(*u - '0');
-    }
-    if (u == s)
-        return -1;
-    for (; units->name; units++) {
-        if (strcasecmp(u, units->name) != 0)
-            continue;
-        if (v > UINT64_MAX / units->mult)
-            return -1;
-        *out = v * units->mult;
-        return 0;
-    }
-    return -1;
-}
-
-int ch_parse_duration(const char *s, uint64_t *ms)
-{
-    static const struct unit units[] = {
-        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0},
-    };
-    return scale(s, units, ms);
-}
-
-int ch_parse_size(const char *s, uint64_t *bytes)
-{
-    static const struct unit units[] = {
-        {"", 1},
-        {"k", 1ull << 10},
-        {"kb", 1ull << 10},
-        {"m", 1ull << 20},
-        {"mb", 1ull << 20},
-        {"g", 1ull << 30},
-        {"gb", 1ull << 30},
-        {NULL, 0},
-    };
-    return scale(s, units, bytes);
-}
-
-/* Parse a plain decimal number no larger than max.  Returns 0 or -1. */
-static int parse_uint(const char *s, uint64_t max, uint64_t *v)
-{
-    static const struct unit plain[] = {{"", 1}, {NULL, 0}};
-
-    return scale(s, plain, v) == 0 && *v <= max ? 0 : -1;
-}
 
 /* --- defaults -------------------------------------------------------- */
 /* Fill cfg with the defaults of config.h (plugin_dir and static_dir stay
@@ -282,7 +218,7 @@ static int set_field(pctx *c, const char *v)
     else if (k == K_DURATION)
         ok = ch_parse_duration(v, &n) == 0;
     else
-        ok = parse_uint(v, k == K_LEVEL ? 3 : UINT64_MAX, &n) == 0;
+        ok = ch_config_parse_uint(v, k == K_LEVEL ? 3 : UINT64_MAX, &n) == 0;
     if (!ok)
         return report(c, "'%s' is not %s", v, kind_what[k]);
     if (k == K_BOOL || k == K_LEVEL)
@@ -313,7 +249,7 @@ static int split_listen(const char *a, char *host, size_t hostlen, int *port)
     memcpy(host, hs, (size_t)(colon - hs));
     host[colon - hs] = '\0';
     colon += family == AF_INET6 ? 2 : 1;
-    if (inet_pton(family, host, addr) != 1 || parse_uint(colon, 65535, &v) < 0)
+    if (inet_pton(family, host, addr) != 1 || ch_config_parse_uint(colon, 65535, &v) < 0)
         return -1;
     *port = (int)v;
     return 0;
@@ -328,7 +264,7 @@ static int h_listen(pctx *c, char **args, int n)
     (void)n;
 
     if (strspn(args[0], "0123456789") == strlen(args[0])) {
-        if (parse_uint(args[0], 65535, &v) < 0)
+        if (ch_config_parse_uint(args[0], 65535, &v) < 0)
             return report(c, "port '%s' is not in 0..65535", args[0]);
         c->cfg->listen_port = (int)v;
         return 0;

@@ -199,4 +199,8 @@ int ch_parse_duration(const char *s, uint64_t *ms);
 /* Parse "512", "64kb", "1mb", "1g" into bytes.  Returns 0 or -1. */
 int ch_parse_size(const char *s, uint64_t *bytes);
 
+/* Parse a plain decimal number no larger than max into *v.  Returns 0 or
+ * -1 (malformed, or over max). */
+int ch_config_parse_uint(const char *s, uint64_t max, uint64_t *v);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * config_syntax.c -- the words of a config line: the redis.conf-style
- * tokenizer (quotes, escapes, comments) and the list of diagnostics that
- * every parsing step appends to.  config.c gives the words their meaning.
+ * tokenizer (quotes, escapes, comments), numbers with their size and
+ * duration units, and the list of diagnostics that every parsing step
+ * appends to.  config.c gives the words their meaning.
  */
 #include "config.h"
 
@@ -9,6 +10,70 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* --- numbers --------------------------------------------------------- */
+/* A unit suffix and its factor; "" is the bare number. */
+struct unit {
+    const char *name;
+    uint64_t mult;
+};
+
+/* Parse digits and a unit named in `units` (ending with {NULL, 0}) into
+ * the number times the unit's factor.  Returns 0, or -1 if malformed or
+ * it does not fit in 64 bits. */
+static int scale(const char *s, const struct unit *units, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *u = s;
+
+    for (; *u >= '0' && *u <= '9'; u++) {
+        if (v > (UINT64_MAX - (unsigned)(*u - '0')) / 10)
+            return -1;
+        v = v * 10 + (unsigned)(*u - '0');
+    }
+    if (u == s)
+        return -1;
+    for (; units->name; units++) {
+        if (strcasecmp(u, units->name) != 0)
+            continue;
+        if (v > UINT64_MAX / units->mult)
+            return -1;
+        *out = v * units->mult;
+        return 0;
+    }
+    return -1;
+}
+
+int ch_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct unit units[] = {
+        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {NULL, 0},
+    };
+    return scale(s, units, ms);
+}
+
+int ch_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct unit units[] = {
+        {"", 1},
+        {"k", 1ull << 10},
+        {"kb", 1ull << 10},
+        {"m", 1ull << 20},
+        {"mb", 1ull << 20},
+        {"g", 1ull << 30},
+        {"gb", 1ull << 30},
+        {NULL, 0},
+    };
+    return scale(s, units, bytes);
+}
+
+int ch_config_parse_uint(const char *s, uint64_t max, uint64_t *v)
+{
+    static const struct unit plain[] = {{"", 1}, {NULL, 0}};
+
+    return scale(s, plain, v) == 0 && *v <= max ? 0 : -1;
+}
 
 /* --- diagnostics ----------------------------------------------------- */
 /* Append one formatted line; on out of memory the line is dropped (the
