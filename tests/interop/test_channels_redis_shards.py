@@ -21,7 +21,6 @@ received must be the marker.  Waits are on events (frames, log lines,
 process output) or polls with deadlines where Redis state is the only
 event."""
 
-import binascii
 import json
 import os
 import subprocess
@@ -30,36 +29,12 @@ import pytest
 
 from conftest import DJANGO_PYTHON, DJPROJECT, recv_json, run, ws_connect
 from test_channels_redis import CONNECTED, DJANGO_PREAMBLE, ROUTES, chat, send_json
-from test_redis import RedisServer, plugin_dir, wait_until  # noqa: F401 (fixture)
-
-
-def shard_of(name, n):
-    """channels_redis's utils._consistent_hash, for the assertions."""
-    return int((binascii.crc32(name.encode()) & 0xFFF) / (4096.0 / n))
+from test_redis import plugin_dir, wait_until  # noqa: F401 (fixture)
+from test_redis_shards import servers, shard_of, shard_servers  # noqa: F401 (fixtures)
 
 
 GROUPS = ("room_1", "room_8")
 assert sorted(shard_of(g, 2) for g in GROUPS) == [0, 1]
-
-
-@pytest.fixture(scope="module")
-def shard_servers():
-    servers = [RedisServer(), RedisServer()]
-    for s in servers:
-        s.start()
-    yield servers
-    for s in servers:
-        s.kill()
-
-
-@pytest.fixture
-def servers(shard_servers):
-    """Both servers, running and empty."""
-    for s in shard_servers:
-        if not s.running():
-            s.start()
-        s.cmd("FLUSHALL")
-    return shard_servers
 
 
 @pytest.fixture
