@@ -114,17 +114,22 @@ void ch_membership_notified(void *arg, const char *channel, const char *payload)
            (long long)user_id, (long long)room_id, n);
 }
 
+int ch_membership_user_send(ch_app *app, int64_t user_id, ch_msg *m)
+{
+    char group[64];
+
+    if (!m)
+        return -ENOMEM;
+    user_group(group, user_id);
+    return ch_layer_group_send(app->layer, group, m);
+}
+
 int ch_membership_removed(ch_app *app, int64_t room_id, int64_t user_id)
 {
     ch_msg *m = removal_msg(room_id, user_id);
-    char group[64];
-    int rc = -ENOMEM;
+    int rc = ch_membership_user_send(app, user_id, m);
 
-    if (m) {
-        user_group(group, user_id);
-        rc = ch_layer_group_send(app->layer, group, m);
-        ch_msg_unref(m);
-    }
+    ch_msg_unref(m);
     if (rc != 0)
         ch_log(CH_LOG_WARN,
                "membership: user %lld removed from room %lld: the layer refused "

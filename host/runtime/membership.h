@@ -56,6 +56,11 @@ int ch_membership_parse(const char *payload, int64_t *room_id, int64_t *user_id)
  * buf (64 bytes). */
 void ch_membership_user_group(char buf[64], int64_t user_id);
 
+/* Send m (borrowed; NULL counts as out of memory) to user_id's host group
+ * on every host sharing the layer.  Returns 0, -ENOMEM, or the layer's
+ * refusal; the caller logs what a failure means for it. */
+int ch_membership_user_send(ch_app *app, int64_t user_id, ch_msg *m);
+
 /* Join w (borrowed) to its user's host group (an accepted connection
  * with a token user: session.h's messages reach it there).  Returns 0
  * (also when w has no user) or the layer's negative errno. */

@@ -264,14 +264,9 @@ static ch_msg *session_msg(int64_t user_id, const char *hex)
 int ch_session_revoked(ch_app *app, int64_t user_id, const char *hex)
 {
     ch_msg *m = session_msg(user_id, hex);
-    char group[64];
-    int rc = -ENOMEM;
+    int rc = ch_membership_user_send(app, user_id, m);
 
-    if (m) {
-        ch_membership_user_group(group, user_id);
-        rc = ch_layer_group_send(app->layer, group, m);
-        ch_msg_unref(m);
-    }
+    ch_msg_unref(m);
     if (rc != 0)
         ch_log(CH_LOG_WARN,
                "session: user %lld %s: the layer refused the message (%d); its open "

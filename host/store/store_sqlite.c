@@ -154,6 +154,25 @@ static int create_file(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* Open a connection to path with flags (SQLITE_OPEN_READWRITE or
+ * _READONLY; the connection is used by one thread at a time), extended
+ * result codes and the busy timeout.  Returns the handle (the caller
+ * closes it), or NULL with the reason in err. */
+static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    return db;
+}
+
 /* Open PATH (":memory:" for a private in-memory database) and set the
  * connection's pragmas: WAL, synchronous=FULL, foreign keys, busy
  * timeout.  Returns the handle, or NULL with the reason in err. */
@@ -173,15 +192,8 @@ static sqlite3 *db_open(const char *path, char *err, size_t errlen)
     }
     if (!in_memory && create_file(path, err, errlen) != 0)
         return NULL;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
-                 db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
+    if (!(db = db_connect(path, SQLITE_OPEN_READWRITE, err, errlen)))
         return NULL;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     if (set_wal(db, in_memory, err, errlen) != 0 ||
         exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", err, errlen) != 0) {
         sqlite3_close(db);
@@ -195,18 +207,7 @@ static sqlite3 *db_open(const char *path, char *err, size_t errlen)
  * timeout.  Returns the handle, or NULL with the reason in err. */
 static sqlite3 *db_open_foreign(const char *path, char *err, size_t errlen)
 {
-    sqlite3 *db = NULL;
-
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
-        snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
-                 db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
-        return NULL;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
-    return db;
+    return db_connect(path, SQLITE_OPEN_READONLY, err, errlen);
 }
 
 /* Record that version v was applied. */

@@ -35,27 +35,11 @@ from conftest import (DJANGO_PYTHON, DJPROJECT, config_text, get_metrics, metric
                       ws_connect)
 from apiclient import SERVICE_TOKEN, Api, auth_config_lines
 from chatkit import chat_host, open_ws, run_chat
-from test_redis import RedisServer, Resp, free_port, plugin_dir, wait_until  # noqa: F401 (fixture)
+from test_redis import Resp, free_port, plugin_dir, redis, redis_server, wait_until  # noqa: F401 (fixtures)
 
 ROUTES = ["/ws/broadcast/<int:room_id>/ broadcast", "/ws/direct/ directsend"]
 CONNECTED = r"channel layer: redis at \S+ connected"
 BACK = r"channel layer: redis at \S+ back after"
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    server = RedisServer()
-    server.start()
-    yield server
-    server.kill()
-
-
-@pytest.fixture
-def redis(redis_server):
-    if not redis_server.running():
-        redis_server.start()
-    redis_server.cmd("FLUSHALL")
-    return redis_server
 
 
 def cr_url(redis):
