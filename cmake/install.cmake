@@ -3,7 +3,7 @@
 #
 #   bin/chanhost                               the host
 #   ${libdir}/chanhost/plugins/*.so            the bundled plugins (plugins/*)
-#   include/chanhost/chanhost.h, chanhost_kit.h  the SDK
+#   include/chanhost/chanhost.h, chanhost_schema.h, chanhost_kit.h  the SDK
 #   share/chanhost/web/                        the web UI
 #   ${sysconfdir}/chanhost/chanhost.conf       etc/chanhost.conf, its paths
 #                                              pointing at the above
@@ -102,7 +102,7 @@ foreach(dir ${ch_plugin_dirs})
   endif()
 endforeach()
 
-install(FILES sdk/chanhost.h sdk/chanhost_kit.h DESTINATION "${ch_includedir}")
+install(FILES sdk/chanhost.h sdk/chanhost_schema.h sdk/chanhost_kit.h DESTINATION "${ch_includedir}")
 install(DIRECTORY web/ DESTINATION "${ch_webdir}")
 install(DIRECTORY DESTINATION "${ch_statedir}")
 

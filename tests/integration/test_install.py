@@ -27,7 +27,7 @@ from installkit import (BUILD_DIR, assert_built_from_the_install_only, build_out
                         check_run, clean_env, drop_in, installed)
 
 TEMPLATE_DIR = SOURCE_DIR / "examples" / "plugin-template"
-SDK_HEADERS = ("chanhost.h", "chanhost_kit.h")
+SDK_HEADERS = ("chanhost.h", "chanhost_schema.h", "chanhost_kit.h")
 
 
 def header_abi():
