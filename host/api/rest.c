@@ -71,8 +71,8 @@ static const rest_route routes[] = {
     {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
     {"threads/", "POST", A_USER, 1, ch_rest_threads},
     {"publish/", "POST", A_TOKEN, B_LIST_OK, ch_rest_publish},
+    {"admin/status/", "GET", A_SERVICE, 0, ch_rest_admin_status},
 };
-
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 const char *ch_rest_route_at(size_t i, const char **method)
@@ -508,8 +508,8 @@ char *ch_rest_cookie_header(ch_rest *r, const char *token)
     uint64_t ttl = r->app->cfg.auth_token_ttl / 1000;
     char *line;
 
-    if (asprintf(&line, "Set-Cookie: %s=%s; HttpOnly; SameSite=Lax; Path=/; Max-Age=%llu\r\n",
-                 CH_AUTH_COOKIE, token ? token : "",
+    if (asprintf(&line, "Set-Cookie: %s=%s; HttpOnly;%s SameSite=Lax; Path=/; Max-Age=%llu\r\n",
+                 CH_AUTH_COOKIE, token ? token : "", r->conn->https ? " Secure;" : "",
                  token ? (unsigned long long)(ttl ? ttl : 1) : 0ull) < 0)
         return NULL;
     return line;

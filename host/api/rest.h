@@ -200,6 +200,10 @@ void ch_rest_user_update(ch_rest *r);
 /* rest_publish.c: POST /api/publish/ (r->body an object or a list). */
 void ch_rest_publish(ch_rest *r);
 
+/* rest_admin.c: GET /api/admin/status/ (service token or admin): the
+ * operator's status through app->status. */
+void ch_rest_admin_status(ch_rest *r);
+
 /* rest_login.c: the password-hash queue and the login limiter */
 
 /* Queue r's work (r->work_fn, r->next, r->work.data set): started now if
@@ -242,7 +246,8 @@ json_t *ch_rest_public_user(const json_t *row, int with_email);
 json_t *ch_rest_mint(ch_rest *r, const json_t *user, const char **token_out);
 
 /* The Set-Cookie header line carrying token (NULL: clearing the cookie),
- * malloc'd; NULL if out of memory. */
+ * malloc'd; NULL if out of memory.  Secure when a trusted proxy said the
+ * client spoke https (X-Forwarded-Proto, net/conn.h's c->https). */
 char *ch_rest_cookie_header(ch_rest *r, const char *token);
 
 /* rest_auth.c */

@@ -360,6 +360,7 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
     uv_timer_init(loop, &app->shutdown_timer);
     app->shutdown_timer.data = app;
     app->drained = ch_app_stop;
+    app->status = ch_status_json;
     if (!app->read_buf || register_handlers(app) != 0)
         return -ENOMEM;
     if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0 ||

@@ -1,8 +1,9 @@
 /*
  * status.c -- owns the observability endpoints: GET /metrics in
- * Prometheus text format (version 0.0.4) and GET /healthz as JSON, built
- * from the counters (core/metrics.c) and the app's parts.  app.c registers
- * them with the HTTP layer.
+ * Prometheus text format (version 0.0.4), GET /healthz as JSON and the
+ * operator's status document (ch_status_json, served by api/ as GET
+ * /api/admin/status/), built from the counters (core/metrics.c) and the
+ * app's parts.  app.c registers them with the HTTP layer.
  */
 #include "status.h"
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -366,4 +368,61 @@ void ch_health_serve(ch_conn *c, const ch_req *req)
         ch_http_error(c, 500, NULL);
     free(s);
     json_decref(j);
+}
+
+/* The routes with their plugins and open connections (new reference). */
+static json_t *status_routes(const ch_app *app)
+{
+    json_t *list = json_array();
+
+    for (size_t i = 0; list && i < app->routes.n; i++) {
+        const ch_route *rt = app->routes.routes[i];
+
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:I}", "route", ch_pattern_text(rt->pattern),
+                                        "plugin", rt->plugin_name, "connections",
+                                        (json_int_t)rt->connections));
+    }
+    return list;
+}
+
+/* Every live plugin version (new reference). */
+static json_t *status_plugins(void)
+{
+    json_t *list = json_array();
+
+    for (const ch_plugin *p = ch_plugin_live(); list && p; p = p->live_next)
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s?, s:I, s:I}", "name", p->name, "version",
+                                        p->desc->version, "generation", (json_int_t)p->generation,
+                                        "connections", (json_int_t)p->connections));
+    return list;
+}
+
+json_t *ch_status_json(ch_app *app)
+{
+    struct timeval tv;
+    uint64_t failures = 0;
+    json_t *j;
+
+    gettimeofday(&tv, NULL);
+    for (size_t i = 0; i < ch_metric_n_reasons(); i++)
+        failures += ch_metric_reason_count(i);
+    j = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:o, s:{s:I, s:I}, s:{s:I, s:I}, s:I, "
+                  "s:{s:s, s:s, s:I}, s:o, s:o}",
+                  "version", CHANHOST_VERSION, "worker", app->worker, "pid", (json_int_t)getpid(),
+                  "at_ms", (json_int_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, "uptime_seconds",
+                  (json_int_t)((uv_now(app->loop) - app->started_ms) / 1000), "connections",
+                  (json_int_t)app->n_ws, "tcp_connections", (json_int_t)app->n_conns, "routes",
+                  status_routes(app), "messages", "in", (json_int_t)ch_metric_get(CH_M_FRAMES_IN),
+                  "out", (json_int_t)ch_metric_get(CH_M_FRAMES_OUT), "bytes", "in",
+                  (json_int_t)ch_metric_get(CH_M_BYTES_IN), "out",
+                  (json_int_t)ch_metric_get(CH_M_BYTES_OUT), "handshake_failures",
+                  (json_int_t)failures, "layer", "backend", ch_layer_backend_name(app->layer),
+                  "state", ch_layer_state(app->layer), "groups",
+                  (json_int_t)ch_layer_group_count(app->layer), "store", store_status(app),
+                  "plugins", status_plugins());
+    if (j && app->worker)
+        ch_peers_health(app, j);
+    return j;
 }

@@ -72,6 +72,10 @@ typedef struct ch_app {
     /* Called by net when stopping and the last connection is freed (set by
      * app.c: ch_app_stop); NULL: nothing to do. */
     void (*drained)(struct ch_app *app);
+    /* The operator's status (GET /api/admin/status/, docs/deploy.md) as
+     * a new JSON reference, NULL if out of memory: app/status.c's
+     * ch_status_json, set by app.c (api/ is below app/); NULL: none. */
+    json_t *(*status)(struct ch_app *app);
 
     uv_prepare_t flush_prepare; /* flush output before the loop polls */
     uv_check_t flush_check;     /* and after I/O callbacks ran */

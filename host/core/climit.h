@@ -1,7 +1,7 @@
 /*
  * climit.h -- the table behind the per-user and per-address connection
  * limits and the handshake rate per address (config: max_connections_per_user,
- * max_connections_per_ip, handshake_rate_per_ip, trusted_proxies): one
+ * max_connections_per_ip, handshake_rate_per_ip): one
  * entry per key ("u:<user id>", "i:<address>") with the connections it
  * holds open and a token bucket of handshakes.  Pure: time is passed in
  * (loop ms), nothing here logs or answers; runtime/upgrade.c applies it.
@@ -46,13 +46,5 @@ void ch_climit_forget(ch_hmap *m, ch_climit *e, uint64_t rate, uint64_t now_ms);
 
 /* Free every entry and the table. */
 void ch_climit_free_all(ch_hmap *m);
-
-/* The client's address for the limits: the peer's (peer, borrowed text),
- * unless the peer is one of trusted[0..n) (exact addresses) and xff (the
- * X-Forwarded-For value, borrowed, may be NULL) names one: then the
- * rightmost address in it that is not trusted (or its leftmost when all
- * are).  Written into out (outlen bytes, truncated); returns out. */
-char *ch_client_ip(const char *peer, const char *xff, char *const *trusted, size_t n, char *out,
-                   size_t outlen);
 
 #endif

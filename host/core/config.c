@@ -79,8 +79,6 @@ void ch_config_free(ch_config *cfg)
     for (i = 0; i < cfg->n_allowed_origins; i++)
         free(cfg->allowed_origins[i]);
     free(cfg->allowed_origins);
-    for (i = 0; i < cfg->n_trusted_proxies; i++)
-        free(cfg->trusted_proxies[i]);
     free(cfg->trusted_proxies);
     for (i = 0; i < cfg->n_roles; i++)
         free(cfg->roles[i]);
@@ -302,23 +300,20 @@ static int h_origins(pctx *c, char **args, int n)
     return r;
 }
 
-/* trusted_proxies ADDR...: appends every argument (an IPv4 or IPv6
- * address) to the list. */
+/* trusted_proxies CIDR...: appends every argument (an IPv4 or IPv6
+ * address or block, proxy.h) to the list. */
 static int h_proxies(pctx *c, char **args, int n)
 {
     ch_config *cfg = c->cfg;
-    char **list = reallocarray(cfg->trusted_proxies, cfg->n_trusted_proxies + (size_t)n,
-                               sizeof *list);
-    unsigned char bin[16];
+    ch_cidr *list = reallocarray(cfg->trusted_proxies, cfg->n_trusted_proxies + (size_t)n,
+                                 sizeof *list);
 
     if (!list)
         return report(c, "out of memory");
     cfg->trusted_proxies = list;
     for (int i = 0; i < n; i++) {
-        if (inet_pton(AF_INET, args[i], bin) != 1 && inet_pton(AF_INET6, args[i], bin) != 1)
-            return report(c, "'%s' is not an IP address", args[i]);
-        if (!(list[cfg->n_trusted_proxies] = strdup(args[i])))
-            return report(c, "out of memory");
+        if (ch_cidr_parse(args[i], &list[cfg->n_trusted_proxies]) != 0)
+            return report(c, "'%s' is not an IP address or CIDR block", args[i]);
         cfg->n_trusted_proxies++;
     }
     return 0;
@@ -551,7 +546,7 @@ static const directive directives[] = {
     FIELD(max_connections_per_user, K_COUNT, "COUNT"),
     FIELD(max_connections_per_ip, K_COUNT, "COUNT"),
     FIELD(handshake_rate_per_ip, K_COUNT, "COUNT"),
-    FUNC(trusted_proxies, 1, -1, h_proxies, "ADDR..."),
+    FUNC(trusted_proxies, 1, -1, h_proxies, "CIDR..."),
     FIELD(handshake_timeout, K_DURATION, "DURATION"),
     FIELD(keepalive_timeout, K_DURATION, "DURATION"),
     FIELD(idle_timeout, K_DURATION, "DURATION"),

@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy.h"
+
 /* A list of diagnostics, one malloc'd line each. */
 typedef struct ch_diag {
     char **lines;
@@ -134,9 +136,10 @@ typedef struct ch_config {
     uint64_t max_connections_per_user; /* 100 WebSockets of one user; 0: off */
     uint64_t max_connections_per_ip;   /* 0 (off): WebSockets of one address */
     uint64_t handshake_rate_per_ip;    /* 0 (off): handshakes a second, per address */
-    /* Peers whose X-Forwarded-For names the client (exact addresses as
-     * the peer's text, "127.0.0.1", "::1"); none: the peer is the client. */
-    char **trusted_proxies;
+    /* Peers whose X-Forwarded-For / X-Real-IP / X-Forwarded-Proto name
+     * the client (addresses or CIDR blocks, proxy.h); none: the peer is
+     * the client. */
+    ch_cidr *trusted_proxies;
     size_t n_trusted_proxies;
 
     /* timeouts, milliseconds; 0 disables where noted */

@@ -26,6 +26,7 @@
 #include "app.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy.h"
 
 #define CH_WRITE_MAX_BUFS 64 /* iovecs per writev */
 /* What one queued item costs besides its bytes: the ring slot, the
@@ -87,10 +88,41 @@ char *ch_conn_peer_format(const ch_conn *c, char *buf)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
 
-    if (c->peer_port || c->peer_v6)
+    if (c->peer_port || c->peer_v6 || c->forwarded)
         inet_ntop(c->peer_v6 ? AF_INET6 : AF_INET, c->peer_ip, ip, sizeof ip);
     snprintf(buf, CH_CONN_PEER_LEN, "%s:%d", ip, c->peer_port);
     return buf;
+}
+
+void ch_conn_proxy(ch_conn *c, const char *xff, const char *xrip, const char *xfp)
+{
+    const ch_config *cfg = &c->app->cfg;
+    uint8_t peer[16], client[16];
+
+    if (c->forwarded) { /* a request before named a client: back to the TCP peer */
+        c->peer_v6 = 0;
+        conn_peer(c);
+    }
+    c->forwarded = c->https = 0;
+    if (!cfg->n_trusted_proxies)
+        return;
+    if (c->peer_v6) {
+        memcpy(peer, c->peer_ip, 16);
+    } else {
+        memset(peer, 0, 10);
+        peer[10] = peer[11] = 0xff;
+        memcpy(peer + 12, c->peer_ip, 4);
+    }
+    if (!ch_cidr_match(cfg->trusted_proxies, cfg->n_trusted_proxies, peer))
+        return;
+    c->https = (unsigned)ch_proxy_https(xfp);
+    if (!ch_proxy_client(peer, xff, xrip, cfg->trusted_proxies, cfg->n_trusted_proxies, client))
+        return;
+    c->forwarded = 1;
+    c->peer_port = 0;
+    c->peer_v6 = !ch_ip_is_v4(client);
+    memset(c->peer_ip, 0, sizeof c->peer_ip);
+    memcpy(c->peer_ip, c->peer_v6 ? client : client + 12, c->peer_v6 ? 16 : 4);
 }
 
 const char *ch_conn_peer(const ch_conn *c)

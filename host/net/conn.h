@@ -111,6 +111,8 @@ struct ch_conn {
                                    (wslay_event_recv): closing is deferred */
     unsigned fresh : 1;         /* no complete request seen yet */
     unsigned want_drain : 1;    /* ch_conn_want_drain: tell proto->drained */
+    unsigned forwarded : 1;     /* peer_* is the client a trusted proxy named */
+    unsigned https : 1;         /* a trusted proxy said the client spoke https */
     unsigned char open_handles; /* the TCP handle still to report closed */
     uint16_t holds;             /* async operations still referring to it */
 
@@ -143,6 +145,15 @@ char *ch_conn_peer_format(const ch_conn *c, char *buf);
 /* The peer of c as "ip:port" in a static buffer, for a log line on the
  * loop thread (valid until the next call). */
 const char *ch_conn_peer(const ch_conn *c);
+
+/* Apply trusted_proxies (core/proxy.h) to the request just parsed on c:
+ * when c's TCP peer is a trusted proxy, the client address that
+ * X-Forwarded-For / X-Real-IP name (header values borrowed, may be NULL)
+ * becomes c's peer (port 0: the proxy does not tell it) and
+ * X-Forwarded-Proto sets c->https; otherwise c's peer is the TCP peer
+ * and c->https is 0.  Each request of a kept-alive connection is judged
+ * anew (a proxy may carry several clients' requests on one). */
+void ch_conn_proxy(ch_conn *c, const char *xff, const char *xrip, const char *xfp);
 
 /* Accept a new connection from the listener and start it with open
  * (e.g. ch_http_open).  Logs and drops it on failure. */

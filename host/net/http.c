@@ -296,6 +296,8 @@ static void dispatch(ch_conn *c, ch_req *req)
     size_t i;
 
     ch_metric_count(CH_M_HTTP_REQUESTS);
+    ch_conn_proxy(c, ch_req_header(req, "x-forwarded-for"), ch_req_header(req, "x-real-ip"),
+                  ch_req_header(req, "x-forwarded-proto"));
     for (i = 0; i < app->n_http_handlers; i++) {
         if (handler_wants(&app->http_handlers[i], c, req)) {
             app->http_handlers[i].fn(c, req);

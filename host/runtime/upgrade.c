@@ -72,12 +72,10 @@ static int limit_ip(ch_ws *w, const ch_req *req)
 
     if (!cfg->max_connections_per_ip && !cfg->handshake_rate_per_ip)
         return 0;
-    ch_conn_peer_format(w->conn, peer);
+    ch_conn_peer_format(w->conn, peer); /* the client, behind trusted_proxies too */
     if ((colon = strrchr(peer, ':')))
         *colon = '\0'; /* the port */
-    memcpy(key, "i:", 2);
-    ch_client_ip(peer, ch_req_header(req, "x-forwarded-for"), cfg->trusted_proxies,
-                 cfg->n_trusted_proxies, key + 2, sizeof key - 2);
+    snprintf(key, sizeof key, "i:%s", peer);
     if (!(e = ch_climit_get(&app->conn_limits, key, now)))
         return 0; /* memory short: not limited rather than refused */
     if (ch_climit_take(e, cfg->handshake_rate_per_ip, now, &retry) != 0)

@@ -2,8 +2,9 @@
  * test_climit.c -- unit tests of host/core/climit.c (the per-user and
  * per-address connection limits) and of runtime/session.c's pure parts:
  * the handshake bucket (burst, refill, the wait it names), counts that
- * free idle entries, the client address behind trusted proxies, a token
- * exp as a loop time, and the refresh message's token.
+ * free idle entries, a token exp as a loop time, and the refresh
+ * message's token.  The client address behind trusted proxies:
+ * test_proxy.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,31 +60,6 @@ static void test_counts_free_idle_entries(void **state)
     ch_climit_free_all(&m);
 }
 
-static void test_client_ip(void **state)
-{
-    char *trusted[] = {"127.0.0.1", "10.0.0.2"};
-    char out[64];
-
-    (void)state;
-    /* untrusted peer: its own address, whatever it writes */
-    assert_string_equal(ch_client_ip("192.0.2.9", "1.2.3.4", trusted, 2, out, sizeof out),
-                        "192.0.2.9");
-    /* trusted peer without the header */
-    assert_string_equal(ch_client_ip("127.0.0.1", NULL, trusted, 2, out, sizeof out), "127.0.0.1");
-    /* the rightmost untrusted address: a client's own forgery on the left is ignored */
-    assert_string_equal(ch_client_ip("127.0.0.1", "6.6.6.6, 1.2.3.4 ,10.0.0.2", trusted, 2, out,
-                                     sizeof out),
-                        "1.2.3.4");
-    /* all trusted: the leftmost */
-    assert_string_equal(ch_client_ip("127.0.0.1", "10.0.0.2, 127.0.0.1", trusted, 2, out,
-                                     sizeof out),
-                        "10.0.0.2");
-    /* empty entries and an empty header */
-    assert_string_equal(ch_client_ip("127.0.0.1", " , ,", trusted, 2, out, sizeof out),
-                        "127.0.0.1");
-    assert_string_equal(ch_client_ip("127.0.0.1", "2001:db8::1", trusted, 2, out, 8), "2001:db");
-}
-
 static void test_expiry_ms(void **state)
 {
     (void)state;
@@ -123,7 +99,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bucket_burst_and_refill),
         cmocka_unit_test(test_counts_free_idle_entries),
-        cmocka_unit_test(test_client_ip),
         cmocka_unit_test(test_expiry_ms),
         cmocka_unit_test(test_refresh_token),
     };
