@@ -11,6 +11,7 @@ runs Debian's nginx in the foreground and stops it at the end.
   even when it forges X-Forwarded-For through nginx;
 - a forged X-Forwarded-For sent straight to chanhost from an untrusted
   peer is ignored (logged and limited as that peer);
+- the login limiter locks the one client's address, not nginx's;
 - /api/ reaches chanhost (its access line names the client) and the rest
   goes to the Django placeholder, with the forwarding headers.
 
@@ -32,7 +33,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from apiclient import SERVICE_TOKEN, auth_config_lines
+from apiclient import SERVICE_TOKEN, Api, auth_config_lines
 from conftest import RawConn, handshake_request, run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +145,8 @@ def behind_nginx(make_host, tmp_path):
     host = make_host(auth_config_lines(tmp_path) + [
         "trusted_proxies 127.0.0.1/32 ::1",
         "max_connections_per_ip 2",
+        "auth_login_ip_failures 1",
+        "auth_login_delay 60s",
         f"static_dir {ROOT / 'web'}",
     ])
     django = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Django)
@@ -164,11 +167,16 @@ def wss(nginx, source, path="/ws/broadcast/1/", headers=None):
                               local_addr=(source, 0), extra_headers=headers or {})
 
 
-def https_get(nginx, path, source, token=None):
+def https_get(nginx, path, source, token=None, method="GET", body=None):
+    """One request through nginx from the source address: (status, JSON)."""
     conn = http.client.HTTPSConnection("127.0.0.1", nginx.port, context=nginx.ssl(),
                                        source_address=(source, 0), timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     try:
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers=headers)
         resp = conn.getresponse()
         return resp.status, json.loads(resp.read() or b"null")
     finally:
@@ -221,6 +229,44 @@ def test_api_and_django_through_nginx(behind_nginx):
     resp = conn.getresponse()
     assert resp.status == 200 and b"<canvas" in resp.read()
     conn.close()
+
+
+def test_session_cookie_is_secure_over_https_at_nginx(behind_nginx):
+    host, nginx = behind_nginx
+    api = Api(host.port, service_token=SERVICE_TOKEN)
+    api.create_user("carol", password="password123")
+    body = json.dumps({"username": "carol", "password": "password123"})
+    conn = http.client.HTTPSConnection("127.0.0.1", nginx.port, context=nginx.ssl(), timeout=10)
+    conn.request("POST", "/api/auth/login/", body=body,
+                 headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 200 and "; Secure;" in resp.getheader("Set-Cookie"), resp.getheaders()
+    # straight to chanhost from an untrusted peer, with a forged header: not Secure
+    conn = http.client.HTTPConnection("127.0.0.1", host.port, timeout=10,
+                                      source_address=("127.0.0.2", 0))
+    conn.request("POST", "/api/auth/login/", body=body,
+                 headers={"Content-Type": "application/json", "X-Forwarded-Proto": "https"})
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    assert resp.status == 200 and "Secure" not in resp.getheader("Set-Cookie")
+
+
+def test_login_limiter_counts_the_client_behind_nginx(behind_nginx):
+    _, nginx = behind_nginx
+
+    def login(source, name):
+        return https_get(nginx, "/api/auth/login/", source, method="POST",
+                         body={"username": name, "password": "wrong-password"})[0]
+
+    # the second failure from 127.0.0.2 (other accounts each time) locks
+    # that address; 127.0.0.3, through the same nginx, is not locked
+    assert login("127.0.0.2", "nobody1") == 401
+    assert login("127.0.0.2", "nobody2") == 401
+    assert login("127.0.0.2", "nobody3") == 429
+    assert login("127.0.0.3", "nobody4") == 401
 
 
 def handshake_from(source, port, path, extra):
