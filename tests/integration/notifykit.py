@@ -51,14 +51,21 @@ class NotifySocket:
         self.seen.append((pid, fields))
         return pid, fields
 
-    def expect(self, key, timeout=30.0):
+    def expect(self, key, timeout=30.0, proc=None):
         """Read datagrams until one sets `key` (e.g. "READY") to 1; returns
-        (pid, fields).  Fails with everything seen on timeout."""
+        (pid, fields).  Fails with everything seen on timeout, or as soon
+        as the process `proc` (a Popen, optional) has ended without it."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            got = self._read(remaining) if remaining > 0 else None
+            ended = proc is not None and proc.poll() is not None
+            # a live sender is awaited in slices, so that its end is seen
+            got = self._read(0 if ended else min(remaining, 0.5)) if remaining > 0 else None
             if got is None:
+                if ended:
+                    raise AssertionError(f"process exited ({proc.returncode}) before {key}=1; seen: {self.seen}")
+                if time.monotonic() < deadline:
+                    continue
                 raise AssertionError(f"no {key}=1 within {timeout}s; seen: {self.seen}")
             if got[1].get(key) == "1":
                 return got
