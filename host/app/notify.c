@@ -2,8 +2,9 @@
  * notify.c -- owns nothing but the messages of notify.h to the service
  * manager (sd_notify(3)).  With libsystemd (CHANHOST_HAVE_SYSTEMD, set by
  * CMakeLists.txt when pkg-config finds it) each call is one sd_notify
- * datagram on NOTIFY_SOCKET: a local datagram that the service manager
- * reads at once, so the loop does not wait on it.  A failure is logged at
+ * datagram of a few bytes on NOTIFY_SOCKET, a local socket whose reader
+ * (systemd) keeps a large receive buffer, so the call returns at once;
+ * it happens only at start, reload and stop.  A failure is logged at
  * debug level and ignored: the host serves whether or not anyone listens.
  * Without libsystemd every call compiles to nothing.
  */
@@ -30,6 +31,7 @@ static void send_state(const char *state)
 static void send_state(const char *state) { (void)state; }
 #endif
 
+/* READY=1 and the STATUS= line naming listen_addr (borrowed). */
 void ch_notify_ready(const char *listen_addr)
 {
     char line[256];
@@ -41,6 +43,8 @@ void ch_notify_ready(const char *listen_addr)
     send_state(line);
 }
 
+/* RELOADING=1, with STATUS=reloading until the next READY=1. */
 void ch_notify_reloading(void) { send_state("RELOADING=1\nSTATUS=reloading"); }
 
+/* STOPPING=1, with STATUS=stopping. */
 void ch_notify_stopping(void) { send_state("STOPPING=1\nSTATUS=stopping"); }
