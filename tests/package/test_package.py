@@ -6,10 +6,11 @@ python3-websockets, upgraded to a package of a higher revision (data,
 keys, token secret and an edited conffile survive; the old messages are
 still there), removed (data kept) and purged (data and user gone).
 
-Needs root and dpkg (CI and the development machine run as root).  It
-refuses to start when a chanhost package, user or /var/lib/chanhost is
-there already (a developer's own install is never touched), and purges
-whatever it installed even when it fails.  The package is built in
+Needs root and dpkg (CI and the development machine run as root) and a
+machine without systemd as PID 1 (a container, as CI).  It refuses to
+start when a chanhost package, user or /var/lib/chanhost is there already
+(a developer's own install is never touched), and purges whatever it
+installed even when it fails.  The package is built in
 CHANHOST_PKG_BUILD_DIR (tests/CMakeLists.txt: <build>/deb).
 """
 
@@ -98,12 +99,19 @@ def digests():
 def clean_machine():
     """Fails unless no chanhost install is there; afterwards purges what
     the test installed and removes what a failed purge left."""
+    if os.geteuid() != 0:
+        pytest.fail("the package test installs a system package: run it as root", pytrace=False)
     leftovers = [what for what, there in (("package chanhost", dpkg_status()), ("user chanhost", user_exists()),
                                           ("group chanhost", group_exists()), (str(STATE_DIR), STATE_DIR.exists()),
                                           (str(CONF.parent), CONF.parent.exists())) if there]
     if leftovers:
         pytest.fail(f"refusing to run: {', '.join(leftovers)} exist(s) already (purge that install first)",
                     pytrace=False)
+    if Path("/run/systemd/system").is_dir():
+        # the postinst would start the service itself, on the installed
+        # config's 127.0.0.1:8000, beside whatever a developer runs there
+        pytest.fail("refusing to run under systemd as PID 1 (the package would start chanhost on "
+                    "127.0.0.1:8000): run it in a container or on CI", pytrace=False)
     hosts = []
     yield hosts
     for h in hosts:
