@@ -13,6 +13,8 @@
 #   ${libdir}/cmake/chanhost/                  find_package(chanhost):
 #                                              chanhost::sdk, CHANHOST_PLUGIN_DIR,
 #                                              chanhost_add_plugin()
+#   lib/systemd/system/chanhost.service        the systemd unit (etc/chanhost.service.in),
+#                                              its paths pointing at the above
 #
 # Directories come from GNUInstallDirs, so the same rules serve a temporary
 # prefix (`cmake --install build --prefix /tmp/x`: everything under it) and
@@ -29,6 +31,9 @@ include(CMakePackageConfigHelpers)
 # package moves it (e.g. -DCHANHOST_INSTALL_PLUGINDIR=lib/chanhost/plugins).
 set(CHANHOST_INSTALL_PLUGINDIR "" CACHE STRING
   "Where the bundled plugins are installed, relative to the prefix or absolute (empty: LIBDIR/chanhost/plugins)")
+# The Debian package (cmake/package.cmake) makes the state folder in its
+# postinst, owned by the chanhost user, rather than shipping it.
+option(CHANHOST_INSTALL_STATEDIR "Create the SQLite store's folder (LOCALSTATEDIR/lib/chanhost) on install" ON)
 
 # The SDK's ABI version, read from sdk/chanhost.h: the header is the one
 # source of truth, and a change to it re-runs this configuration.
@@ -65,6 +70,7 @@ endif()
 set(ch_webdir "${CMAKE_INSTALL_DATADIR}/chanhost/web")
 set(ch_includedir "${CMAKE_INSTALL_INCLUDEDIR}/chanhost")
 set(ch_cmakedir "${CMAKE_INSTALL_LIBDIR}/cmake/chanhost")
+set(ch_unitdir "lib/systemd/system")
 
 # ch_from_bindir(<out> <dest>): <dest> as the installed binary finds it: a
 # path relative to the binary's folder when <dest> is relative to the
@@ -88,7 +94,10 @@ target_compile_definitions(chanhost PRIVATE
 install(TARGETS chanhost RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}")
 
 # The bundled plugins: the MODULE targets of plugins/*/ (the test plugins
-# of tests/plugins are not installed).
+# of tests/plugins are not installed).  The target chanhost_dist builds
+# the binary and them, all an install needs (scripts/package builds it).
+add_custom_target(chanhost_dist)
+add_dependencies(chanhost_dist chanhost)
 file(GLOB ch_plugin_dirs LIST_DIRECTORIES true "${CMAKE_SOURCE_DIR}/plugins/*")
 foreach(dir ${ch_plugin_dirs})
   if(EXISTS "${dir}/CMakeLists.txt")
@@ -97,6 +106,7 @@ foreach(dir ${ch_plugin_dirs})
       get_target_property(ch_type ${t} TYPE)
       if(ch_type STREQUAL "MODULE_LIBRARY")
         install(TARGETS ${t} LIBRARY DESTINATION "${ch_plugindir}")
+        add_dependencies(chanhost_dist ${t})
       endif()
     endforeach()
   endif()
@@ -104,7 +114,9 @@ endforeach()
 
 install(FILES sdk/chanhost.h sdk/chanhost_schema.h sdk/chanhost_kit.h DESTINATION "${ch_includedir}")
 install(DIRECTORY web/ DESTINATION "${ch_webdir}")
-install(DIRECTORY DESTINATION "${ch_statedir}")
+if(CHANHOST_INSTALL_STATEDIR)
+  install(DIRECTORY DESTINATION "${ch_statedir}")
+endif()
 
 # The installed config: etc/chanhost.conf with its three paths replaced
 # by placeholders that the install step fills in.
@@ -124,13 +136,15 @@ endforeach()
 file(WRITE "${CMAKE_BINARY_DIR}/install/chanhost.conf.in" "${ch_conf}")
 
 # At install time: CH_* are the absolute folders under the prefix actually
-# installed to (CMAKE_INSTALL_PREFIX in the install script), and the config
-# and pkg-config's file (cmake/chanhost.pc.in) are written from their
-# templates and installed (DESTDIR included).
+# installed to (CMAKE_INSTALL_PREFIX in the install script), and the config,
+# pkg-config's file (cmake/chanhost.pc.in) and the systemd unit
+# (etc/chanhost.service.in) are written from their templates and installed
+# (DESTDIR included).
 install(CODE "
   set(ch_gen \"${CMAKE_BINARY_DIR}/install\")
   set(ch_pc_in \"${CMAKE_SOURCE_DIR}/cmake/chanhost.pc.in\")
-  set(ch_dirs \"${ch_confdir};${ch_statedir};${ch_plugindir};${ch_webdir};${CMAKE_INSTALL_LIBDIR}/pkgconfig;${CMAKE_INSTALL_INCLUDEDIR}\")
+  set(ch_unit_in \"${CMAKE_SOURCE_DIR}/etc/chanhost.service.in\")
+  set(ch_dirs \"${ch_confdir};${ch_statedir};${ch_plugindir};${ch_webdir};${CMAKE_INSTALL_LIBDIR}/pkgconfig;${CMAKE_INSTALL_INCLUDEDIR};${CMAKE_INSTALL_BINDIR};${ch_unitdir}\")
   set(CH_VERSION \"${PROJECT_VERSION}\")
   set(CH_ABI_MAJOR \"${CHANHOST_ABI_MAJOR}\")
   set(CH_ABI_MINOR \"${CHANHOST_ABI_MINOR}\")
@@ -150,11 +164,15 @@ install(CODE [[
   list(GET ch_abs 3 CH_WEB_DIR)
   list(GET ch_abs 4 CH_PC_DIR)
   list(GET ch_abs 5 CH_INCLUDE_DIR)
+  list(GET ch_abs 6 CH_BIN_DIR)
+  list(GET ch_abs 7 CH_UNIT_DIR)
   set(CH_PREFIX "${CMAKE_INSTALL_PREFIX}")
   configure_file("${ch_gen}/chanhost.conf.in" "${ch_gen}/out/chanhost.conf" @ONLY)
   configure_file("${ch_pc_in}" "${ch_gen}/out/chanhost.pc" @ONLY)
+  configure_file("${ch_unit_in}" "${ch_gen}/out/chanhost.service" @ONLY)
   file(INSTALL "${ch_gen}/out/chanhost.conf" DESTINATION "${CH_CONF_DIR}")
   file(INSTALL "${ch_gen}/out/chanhost.pc" DESTINATION "${CH_PC_DIR}")
+  file(INSTALL "${ch_gen}/out/chanhost.service" DESTINATION "${CH_UNIT_DIR}")
 ]])
 
 # find_package(chanhost): relocatable (paths relative to the config file).

@@ -26,6 +26,7 @@
 #include "layer.h"
 #include "link.h"
 #include "membership.h"
+#include "notify.h"
 #include "peers.h"
 #include "reload.h"
 #include "rest.h"
@@ -61,6 +62,7 @@ static void on_signal(uv_signal_t *s, int signum)
     ch_app *app = s->data;
 
     ch_log(CH_LOG_INFO, "received %s, shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    ch_notify_stopping();
     ch_app_stop(app);
 }
 
@@ -596,8 +598,10 @@ void ch_app_ready(ch_app *app)
     if (app->link) {
         ch_link_send(app->link, CH_LINK_READY, NULL, app->listen_addr, strlen(app->listen_addr));
         ch_peers_start(app);
-    } else
+    } else {
         ch_log(CH_LOG_INFO, "Listening on TCP address %s", app->listen_addr);
+        ch_notify_ready(app->listen_addr);
+    }
 }
 
 void ch_app_stop(ch_app *app)

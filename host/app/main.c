@@ -386,6 +386,7 @@ static int worker_link(int *worker)
     snprintf(tag, sizeof tag, "[worker %d] ", *worker);
     ch_log_set_tag(tag);
     unsetenv(CH_WORKER_ENV);
+    unsetenv("NOTIFY_SOCKET"); /* the master speaks to the service manager (notify.h) */
     return CH_WORKER_LINK_FD;
 }
 

@@ -38,6 +38,7 @@
 #include "app_host.h"
 #include "link.h"
 #include "log.h"
+#include "notify.h"
 
 #define RESTART_MIN_MS 100
 #define RESTART_MAX_MS 5000
@@ -131,11 +132,16 @@ static void on_signal(uv_signal_t *s, int signum)
 
     if (signum == SIGHUP) {
         ch_log(CH_LOG_INFO, "received SIGHUP: every worker reloads");
+        /* each worker reloads on its own and reports nothing back: the
+         * master's reload is done once the signal is passed on */
+        ch_notify_reloading();
         signal_workers(m, SIGHUP);
+        ch_notify_ready(m->listen_addr);
         return;
     }
     ch_log(CH_LOG_INFO, "received %s, shutting down %d worker(s)",
            signum == SIGTERM ? "SIGTERM" : "SIGINT", m->n);
+    ch_notify_stopping();
     master_stop(m);
 }
 
@@ -161,6 +167,7 @@ static void worker_ready(worker *w)
     if (all && !m->announced) {
         m->announced = 1;
         ch_log(CH_LOG_INFO, "Listening on TCP address %s (%d workers)", m->listen_addr, m->n);
+        ch_notify_ready(m->listen_addr);
     }
 }
 

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "notify.h"
 #include "plugins.h"
 #include "rest_plugins.h"
 #include "ws.h"
@@ -39,6 +40,7 @@ typedef struct reloader {
     int closed;        /* handles closed: free when the txn ends */
     int open_handles;  /* closes not yet reported */
     char *config_name; /* basename of the config file */
+    int notified;      /* RELOADING=1 sent (SIGHUP): READY=1 once no reload runs */
 } reloader;
 
 typedef struct txn {
@@ -64,6 +66,15 @@ typedef struct slot {
 } slot;
 
 static reloader *the; /* one per process, owned by the app */
+
+/* A SIGHUP's reloads are over (none runs): tell the service manager. */
+static void notify_done(reloader *r)
+{
+    if (r->notified && !r->running) {
+        r->notified = 0;
+        ch_notify_ready(r->app->listen_addr);
+    }
+}
 
 /* --- collecting names (loop) and file identities (thread pool) --------- */
 
@@ -536,14 +547,22 @@ static void txn_finish(txn *t)
         r->again = r->again_config = 0;
         ch_reload_start(r->app, with_config, "changes during the last reload");
     }
+    notify_done(r);
 }
 
 /* --- SIGHUP, development watchers, /dev/plugins ------------------------ */
 
 static void on_sighup(uv_signal_t *h, int signum)
 {
+    reloader *r = h->data;
+
     (void)signum;
-    ch_reload_start(((reloader *)h->data)->app, 1, "SIGHUP");
+    if (r->app->stopping)
+        return;
+    ch_notify_reloading();
+    r->notified = 1;
+    ch_reload_start(r->app, 1, "SIGHUP");
+    notify_done(r); /* when no reload could start */
 }
 
 static void on_debounce(uv_timer_t *t)
