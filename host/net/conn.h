@@ -51,6 +51,7 @@ typedef struct ch_app ch_app;
 typedef struct ch_conn ch_conn;
 typedef struct ch_http ch_http;
 typedef struct chanhost_conn ch_ws;
+typedef struct ch_tls ch_tls;
 
 /*
  * A connection's protocol (nginx's c->data + c->read->handler): what conn.c
@@ -111,6 +112,8 @@ struct ch_conn {
                                    (wslay_event_recv): closing is deferred */
     unsigned fresh : 1;         /* no complete request seen yet */
     unsigned want_drain : 1;    /* ch_conn_want_drain: tell proto->drained */
+    unsigned tls_pump : 1;      /* TLS input buffered while not reading: the
+                                   next flush feeds it (tls.h) */
     unsigned char open_handles; /* the TCP handle still to report closed */
     uint16_t holds;             /* async operations still referring to it */
 
@@ -127,6 +130,7 @@ struct ch_conn {
     const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
     ch_ws *ws;                  /* WebSocket state, NULL before upgrade */
+    ch_tls *tls;                /* TLS state (tls.h), NULL: plain TCP */
     /* The peer's address, kept in binary (16 bytes, not the 56 of its
      * text: this struct is per connection); ch_conn_peer formats it. */
     uint8_t peer_ip[16]; /* IPv4 in the first 4 bytes unless peer_v6 */
