@@ -12,6 +12,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "app.h"
 #include "log.h"
@@ -113,13 +114,17 @@ void *ch_tls_ctx_new(const char *cert, const char *cert_where, const char *key,
                     ssl_reason());
         bad = 1;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        ch_diag_add(diag, "%s: tls_certificate_key %s: not a PEM private key (%s)", key_where, key,
-                    ssl_reason());
-        bad = 1;
-    } else if (!bad && SSL_CTX_check_private_key(ctx) != 1) {
-        ch_diag_add(diag, "%s: tls_certificate_key %s does not match the certificate %s (%s)",
-                    key_where, key, cert, ssl_reason());
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        (!bad && SSL_CTX_check_private_key(ctx) != 1)) {
+        int mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH ||
+                       SSL_CTX_get0_privatekey(ctx) != NULL;
+
+        if (mismatch)
+            ch_diag_add(diag, "%s: tls_certificate_key %s does not match the certificate %s (%s)",
+                        key_where, key, cert, ssl_reason());
+        else
+            ch_diag_add(diag, "%s: tls_certificate_key %s: not a PEM private key (%s)", key_where,
+                        key, ssl_reason());
         bad = 1;
     }
     if (bad) {
