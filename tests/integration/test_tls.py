@@ -15,6 +15,7 @@ import ssl
 import subprocess
 import time
 import urllib.request
+import warnings
 
 import pytest
 import websockets
@@ -132,12 +133,22 @@ def test_alpn_and_old_protocols(tls_host, certs):
     with socket.create_connection(("127.0.0.1", h.tls_port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
             assert s.selected_alpn_protocol() == "http/1.1"
-    old = client_ctx(certs["live"][0])
-    old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
-    old.set_ciphers("ALL:@SECLEVEL=0")
+    tls12 = client_ctx(certs["live"][0])
+    tls12.maximum_version = ssl.TLSVersion.TLSv1_2
     with socket.create_connection(("127.0.0.1", h.tls_port), timeout=5) as raw:
-        with pytest.raises(ssl.SSLError):
+        with tls12.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            assert s.version() == "TLSv1.2"
+            assert "GCM" in s.cipher()[0] or "CHACHA20" in s.cipher()[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old = client_ctx(certs["live"][0])
+        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.set_ciphers("ALL:@SECLEVEL=0")
+    since = h.mark()
+    with socket.create_connection(("127.0.0.1", h.tls_port), timeout=5) as raw:
+        with pytest.raises(ssl.SSLError, match="ALERT_PROTOCOL_VERSION"):  # the host's alert
             old.wrap_socket(raw, server_hostname="127.0.0.1")
+    h.wait_for(r"TLS handshake failed: unsupported protocol", since=since)
 
 
 def test_node_ws_over_wss(tls_host, certs, monkeypatch):
