@@ -86,7 +86,8 @@ static int ctx_settings(SSL_CTX *ctx)
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
-    return SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+    return SSL_CTX_set_dh_auto(ctx, 1) == 1 &&
+           SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
            SSL_CTX_set_cipher_list(ctx, CH_TLS12_CIPHERS) == 1 &&
            SSL_CTX_set_session_id_context(ctx, sid, sizeof sid - 1) == 1;
 }
