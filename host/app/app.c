@@ -544,8 +544,8 @@ static int listen_one(ch_app *app, uv_tcp_t *l, int *listening, const char *host
 int ch_app_listen(ch_app *app)
 {
     const ch_config *cfg = &app->cfg;
-    int rc = listen_one(app, &app->listener, &app->listening, cfg->listen_host,
-                        cfg->listen_port, app->listen_addr);
+    int rc = listen_one(app, &app->listener, &app->listening, cfg->listen_host, cfg->listen_port,
+                        app->listen_addr);
 
     if (rc == 0 && cfg->tls_listen_host)
         rc = listen_one(app, &app->tls_listener, &app->tls_listening, cfg->tls_listen_host,

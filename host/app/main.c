@@ -258,8 +258,8 @@ static void assemble_tls(ch_config *cfg, ch_diag *diag)
         return;
     }
     if (!cert || !key) {
-        ch_diag_add(diag, "%s: %s needs %s too", cert ? cfg->tls_certificate_where
-                                                       : cfg->tls_certificate_key_where,
+        ch_diag_add(diag, "%s: %s needs %s too",
+                    cert ? cfg->tls_certificate_where : cfg->tls_certificate_key_where,
                     cert ? "tls_certificate" : "tls_certificate_key",
                     cert ? "tls_certificate_key" : "tls_certificate");
         return;

@@ -193,7 +193,7 @@ static void *field(const ch_config *cfg, const struct restart_only *k)
 static int *port_of(const ch_config *cfg, const struct restart_only *k)
 {
     return (int *)(k->off == offsetof(ch_config, tls_listen_host) ? &cfg->tls_listen_port
-                                                                   : &cfg->listen_port);
+                                                                  : &cfg->listen_port);
 }
 
 /* Non-zero if next asks for another value of row k than now runs with. */
