@@ -481,6 +481,11 @@ static void txn_after(uv_work_t *w, int status)
         txn_finish(t);
         return;
     }
+    if (t->with_config && !t->diag.n && t->r->app->tls_listening && !t->cfg.tls_ctx)
+        ch_diag_add(&t->diag,
+                    "%s: the TLS listener (kept until a restart) needs tls_certificate "
+                    "and tls_certificate_key",
+                    t->cfg.path ? t->cfg.path : "config");
     if (status != 0 || (t->with_config && t->diag.n)) {
         for (i = 0; i < t->diag.n; i++)
             ch_log(CH_LOG_ERROR, "%s", t->diag.lines[i]);

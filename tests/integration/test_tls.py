@@ -200,6 +200,21 @@ def test_bad_certificate_on_reload_keeps_the_running_one(tls_host, certs):
     run(main())
 
 
+def test_reload_without_tls_lines_keeps_the_running_listener(tls_host, certs):
+    h = tls_host()
+    h.config_path.write_text(config_text())  # no TLS lines at all
+    since = h.mark()
+    h.send_signal(signal.SIGHUP)
+    h.wait_for(r"configuration reload refused", since=since)
+    h.wait_for(rf"{re.escape(str(h.config_path))}: the TLS listener .* needs tls_certificate", since=since)
+
+    async def main():
+        async with websockets.connect(h.wss(), ssl=client_ctx(certs["live"][0])) as s:
+            assert await echo(s, "still tls") == "still tls"
+
+    run(main())
+
+
 def test_plain_http_and_garbage_cost_only_their_connection(tls_host, certs):
     h = tls_host()
     since = h.mark()
