@@ -151,6 +151,25 @@ def test_alpn_and_old_protocols(tls_host, certs):
     h.wait_for(r"TLS handshake failed: unsupported protocol", since=since)
 
 
+def test_renegotiation_is_refused(tls_host, certs):
+    h = tls_host()
+    # s_client's "R" line asks for a TLS 1.2 renegotiation; its stdin stays
+    # open (end of input would end the session first) until it exits.
+    p = subprocess.Popen(["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{h.tls_port}",
+                          "-CAfile", str(certs["live"][0])],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    p.stdin.write(b"R\n")
+    p.stdin.flush()
+    try:
+        out = p.stdout.read().decode(errors="replace")  # until s_client exits
+        p.wait(30)
+    finally:
+        p.stdin.close()
+        if p.poll() is None:
+            p.kill()
+    assert "RENEGOTIATING" in out and "no renegotiation" in out, out
+
+
 def test_node_ws_over_wss(tls_host, certs, monkeypatch):
     h = tls_host()
     monkeypatch.setenv("NODE_EXTRA_CA_CERTS", str(certs["live"][0]))
