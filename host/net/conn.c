@@ -435,7 +435,8 @@ static void conn_write(ch_conn *c)
     }
     req = c->tls ? tls_request(c, bufs, n, &bytes) : malloc(sizeof *req);
     if (!req) {
-        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory writing", ch_conn_peer(c));
+        if (!c->tls) /* TLS said why */
+            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory writing", ch_conn_peer(c));
         ch_conn_close(c);
         return;
     }

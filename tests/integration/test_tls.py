@@ -264,6 +264,24 @@ def closed_after(port, data):
         c.sock.close()
 
 
+def test_pipelined_requests_survive_a_pause(tls_host, certs):
+    """Requests decrypted but not yet parsed when the host stops reading
+    (output over the pause) are answered once the client reads."""
+    h = tls_host(["outbound_pause_bytes 8kb", "max_outbound_bytes 1mb", "verbosity 2"])
+    n = 300
+    with socket.create_connection(("127.0.0.1", h.tls_port), timeout=10) as raw:
+        with client_ctx(certs["live"][0]).wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            for _ in range(n):  # a TLS record each: most wait in the host's SSL
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            h.wait_for(r"paused: \d+ bytes queued")  # the host stopped reading
+            got = b""
+            while got.count(b"HTTP/1.1 200") < n:
+                more = s.recv(65536)
+                assert more, f"closed after {got.count(b'HTTP/1.1 200')} answers"
+                got += more
+    assert metrics(h, "chanhost_backpressure_pauses_total") >= 1
+
+
 def test_silent_tls_client_meets_the_handshake_timeout(tls_host):
     h = tls_host(["handshake_timeout 300ms"])
     started = time.monotonic()
