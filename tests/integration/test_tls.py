@@ -3,7 +3,8 @@ the host with real clients (python3-websockets, Node's ws) trusting a
 self-signed certificate made at test time, plain and TLS listeners side by
 side, the certificate renewed by SIGHUP while an old connection keeps
 chatting, broken clients costing only their own connection, workers, and
-bad certificate files named by file and line."""
+bad certificate files named by file and line.  Also `log_format json`
+(issue 17's operator logs): every line one JSON object."""
 
 import asyncio
 import hashlib
@@ -20,7 +21,7 @@ import warnings
 import pytest
 import websockets
 
-from conftest import RawConn, run, run_chanhost, config_text
+from conftest import TEST_PLUGIN_DIR, RawConn, config_text, run, run_chanhost
 from test_node import node_script
 
 TLS_RE = r"Listening on TLS address (\S+):(\d+)"
@@ -354,6 +355,14 @@ def test_log_format_json(make_host):
     disc = next(o for o in objs if o["message"].startswith("WebSocket DISCONNECT"))
     assert disc["code"] == "1000" and disc["level"] == "INFO"
     assert any(o["message"].startswith("WebSocket HANDSHAKING /ws/echo/") for o in objs)
+
+
+def test_log_format_json_plugin_lines(make_host):
+    h = make_host(["log_format json"], plugin_dir=TEST_PLUGIN_DIR, routes=["/ws/x/ init_fails"])
+    objs = [json.loads(l) for l in h.lines if l.strip()]
+    mine = [o for o in objs if o.get("plugin") == "init_fails"]
+    assert mine and mine[0]["message"] == "refusing to start (test plugin)", objs
+    assert mine[0]["level"] == "ERROR"
 
 
 def test_log_format_json_workers(make_host):
