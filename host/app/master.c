@@ -9,7 +9,9 @@
  * resolved once and a busy port fails here, in one line), then starts
  * the workers by running this binary again with the same arguments plus
  * -p PORT and CH_WORKER_ENV set; each worker binds its own SO_REUSEPORT
- * listener on that port and the kernel spreads the connections.  Worker
+ * listener on that port and the kernel spreads the connections.  A TLS
+ * listener (`listen ADDR:PORT tls`) is reserved the same way and passed
+ * on as --listen "ADDR:PORT tls".  Worker
  * 1 starts alone and the others once it is ready, so store migrations,
  * the store's key file and the token secret file are made once, by it.
  *
