@@ -41,6 +41,7 @@
 #include "store_rooms.h"
 #include "store_sessions.h"
 #include "timers.h"
+#include "tls.h"
 #include "http.h"
 #include "log.h"
 #include "manage.h"
@@ -403,6 +404,20 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
     return 0;
 }
 
+/* A connection on the TLS listener: TLS under the running context (the
+ * one a reload last installed), then HTTP as on the plain listener. */
+static int https_open(ch_conn *c)
+{
+    int rc;
+
+    if (!c->app->cfg.tls_ctx) {
+        ch_log(CH_LOG_ERROR, "connection [%s]: no TLS certificate is configured", ch_conn_peer(c));
+        return -EINVAL;
+    }
+    rc = ch_tls_attach(c, c->app->cfg.tls_ctx);
+    return rc != 0 ? rc : ch_http_open(c);
+}
+
 /* Plugins whose migrations run the loop (ch_plugin_load) see no
  * connection before the routes exist: one that arrives meanwhile waits in
  * libuv and is accepted here. */
@@ -414,55 +429,55 @@ int ch_app_load(ch_app *app)
     ch_app_load_plugins(app);
     app->loading = 0;
     rc = build_routes(app);
-    if (app->accept_deferred && app->listening) {
-        app->accept_deferred = 0;
+    if ((app->accept_deferred & 1) && app->listening)
         ch_conn_accept(app, (uv_stream_t *)&app->listener, ch_http_open);
-    }
+    if ((app->accept_deferred & 2) && app->tls_listening)
+        ch_conn_accept(app, (uv_stream_t *)&app->tls_listener, https_open);
+    app->accept_deferred = 0;
     return rc;
 }
 
 static void on_connection(uv_stream_t *listener, int status)
 {
     ch_app *app = listener->data;
+    int tls = listener == (uv_stream_t *)&app->tls_listener;
 
     if (status < 0) {
         ch_log(CH_LOG_WARN, "accept failed: %s", uv_strerror(status));
         return;
     }
     if (app->loading) { /* libuv stops listening until it is accepted */
-        app->accept_deferred = 1;
+        app->accept_deferred |= tls ? 2 : 1;
         return;
     }
-    ch_conn_accept(app, listener, ch_http_open);
+    ch_conn_accept(app, listener, tls ? https_open : ch_http_open);
 }
 
-/* Parse the listen host into a socket address. */
-static int listen_addr(const ch_app *app, struct sockaddr_storage *ss)
+/* Parse host and port into a socket address. */
+static int listen_addr(const char *host, int port, struct sockaddr_storage *ss)
 {
-    const char *host = app->cfg.listen_host;
-
     if (strchr(host, ':'))
-        return uv_ip6_addr(host, app->cfg.listen_port, (struct sockaddr_in6 *)ss);
-    return uv_ip4_addr(host, app->cfg.listen_port, (struct sockaddr_in *)ss);
+        return uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
 }
 
-/* Record the address really bound (port 0 picks one). */
-static void bound_addr(ch_app *app)
+/* Record the address l really bound (port 0 picks one) into out[64]. */
+static void bound_addr(uv_tcp_t *l, char *out)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
 
-    uv_tcp_getsockname(&app->listener, (struct sockaddr *)&ss, &len);
+    uv_tcp_getsockname(l, (struct sockaddr *)&ss, &len);
     if (ss.ss_family == AF_INET6) {
         uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
         port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        snprintf(app->listen_addr, sizeof app->listen_addr, "[%s]:%d", ip, port);
+        snprintf(out, 64, "[%s]:%d", ip, port);
     } else {
         uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
         port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        snprintf(app->listen_addr, sizeof app->listen_addr, "%s:%d", ip, port);
+        snprintf(out, 64, "%s:%d", ip, port);
     }
 }
 
@@ -486,44 +501,59 @@ int ch_app_bind_shared(const struct sockaddr *sa, int *fd)
     return 0;
 }
 
-/* Bind the listener: its own socket, or under a master one of the
- * SO_REUSEPORT group on the port the master holds.  Returns 0 or a
- * negative libuv error. */
-static int bind_listener(ch_app *app, const struct sockaddr *sa)
+/* Bind l: its own socket, or under a master one of the SO_REUSEPORT
+ * group on the port the master holds.  Returns 0 or a negative libuv
+ * error. */
+static int bind_listener(ch_app *app, uv_tcp_t *l, const struct sockaddr *sa)
 {
     int fd, rc;
 
     if (!app->link)
-        return uv_tcp_bind(&app->listener, sa, 0);
+        return uv_tcp_bind(l, sa, 0);
     rc = ch_app_bind_shared(sa, &fd);
-    if (rc == 0 && (rc = uv_tcp_open(&app->listener, fd)) != 0)
+    if (rc == 0 && (rc = uv_tcp_open(l, fd)) != 0)
         close(fd);
     return rc;
 }
 
-int ch_app_listen(ch_app *app)
+/* Bind and listen on host:port with l (*listening set once l is open);
+ * the address bound into out[64].  Returns 0 or a negative libuv error
+ * (logged). */
+static int listen_one(ch_app *app, uv_tcp_t *l, int *listening, const char *host, int port,
+                      char *out)
 {
     struct sockaddr_storage ss;
     int rc;
 
     memset(&ss, 0, sizeof ss);
-    rc = listen_addr(app, &ss);
+    rc = listen_addr(host, port, &ss);
     if (rc == 0) {
-        uv_tcp_init(app->loop, &app->listener);
-        app->listener.data = app;
-        app->listening = 1;
-        rc = bind_listener(app, (struct sockaddr *)&ss);
+        uv_tcp_init(app->loop, l);
+        l->data = app;
+        *listening = 1;
+        rc = bind_listener(app, l, (struct sockaddr *)&ss);
         if (rc == 0)
-            rc = uv_listen((uv_stream_t *)&app->listener, 4096, on_connection);
+            rc = uv_listen((uv_stream_t *)l, 4096, on_connection);
     }
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "cannot listen on %s:%d: %s", app->cfg.listen_host,
-               app->cfg.listen_port,
+        ch_log(CH_LOG_ERROR, "cannot listen on %s:%d: %s", host, port,
                rc == UV_EADDRINUSE ? "address already in use" : uv_strerror(rc));
         return rc;
     }
-    bound_addr(app);
+    bound_addr(l, out);
     return 0;
+}
+
+int ch_app_listen(ch_app *app)
+{
+    const ch_config *cfg = &app->cfg;
+    int rc = listen_one(app, &app->listener, &app->listening, cfg->listen_host, cfg->listen_port,
+                        app->listen_addr);
+
+    if (rc == 0 && cfg->tls_listen_host)
+        rc = listen_one(app, &app->tls_listener, &app->tls_listening, cfg->tls_listen_host,
+                        cfg->tls_listen_port, app->tls_listen_addr);
+    return rc;
 }
 
 static void on_shutdown_timeout(uv_timer_t *t)
@@ -600,6 +630,8 @@ void ch_app_ready(ch_app *app)
         ch_peers_start(app);
     } else {
         ch_log(CH_LOG_INFO, "Listening on TCP address %s", app->listen_addr);
+        if (app->tls_listening)
+            ch_log(CH_LOG_INFO, "Listening on TLS address %s", app->tls_listen_addr);
         ch_notify_ready(app->listen_addr);
     }
 }
@@ -618,7 +650,9 @@ void ch_app_stop(ch_app *app)
     app->stopping = 1;
     if (app->listening)
         uv_close((uv_handle_t *)&app->listener, NULL);
-    app->listening = 0;
+    if (app->tls_listening)
+        uv_close((uv_handle_t *)&app->tls_listener, NULL);
+    app->listening = app->tls_listening = 0;
     for (c = app->conns; c; c = next) {
         next = c->next;
         if (c->proto)

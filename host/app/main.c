@@ -27,6 +27,7 @@
 #include "master.h"
 #include "plugins.h"
 #include "redis_url.h"
+#include "tls.h"
 
 #define DEFAULT_CONFIG "etc/chanhost.conf"
 
@@ -242,6 +243,32 @@ static void builtin_routes(ch_config *cfg, ch_diag *diag)
     ch_config_apply(cfg, "route", "/ws/broadcast/<int:room_id>/ broadcast", "(built-in)", diag);
 }
 
+/* TLS: a TLS listener needs both files, and the context is made from
+ * them here, at start and on each reload (off the loop then), so a bad
+ * file is a config problem naming its line and a reload with one keeps
+ * the running config and certificate. */
+static void assemble_tls(ch_config *cfg, ch_diag *diag)
+{
+    const char *cert = cfg->tls_certificate, *key = cfg->tls_certificate_key;
+
+    if (!cert && !key) {
+        if (cfg->tls_listen_host)
+            ch_diag_add(diag, "%s: listen ... tls needs tls_certificate and tls_certificate_key",
+                        cfg->tls_listen_where);
+        return;
+    }
+    if (!cert || !key) {
+        ch_diag_add(diag, "%s: %s needs %s too",
+                    cert ? cfg->tls_certificate_where : cfg->tls_certificate_key_where,
+                    cert ? "tls_certificate" : "tls_certificate_key",
+                    cert ? "tls_certificate_key" : "tls_certificate");
+        return;
+    }
+    cfg->tls_ctx = ch_tls_ctx_new(cert, cfg->tls_certificate_where, key,
+                                  cfg->tls_certificate_key_where, diag);
+    cfg->tls_ctx_free = ch_tls_ctx_free;
+}
+
 /* Defaults, then the file, then the command line, into cfg; problems go
  * to diag.  Also the config builder of reloads (reload.h): it runs on the
  * thread pool then, so it only reads files and the options. */
@@ -280,6 +307,7 @@ static int assemble_config(options *o, ch_config *cfg, ch_diag *diag)
         cfg->verbosity = o->verbosity;
     if (!cfg->plugin_dir)
         cfg->plugin_dir = default_plugin_dir();
+    assemble_tls(cfg, diag);
     return (int)diag->n;
 }
 
@@ -461,6 +489,7 @@ int main(int argc, char **argv)
     problems = build_config(&o, &cfg);
     /* commands log warnings and errors only, unless -v says otherwise */
     ch_log_set_verbosity(o.cmd_argv && o.verbosity < 0 ? 0 : cfg.verbosity);
+    ch_log_set_format(cfg.log_format);
     if (o.cmd_argv) {
         rc = run_command(&cfg, &o, problems);
     } else if (o.check) {

@@ -9,7 +9,9 @@
  * resolved once and a busy port fails here, in one line), then starts
  * the workers by running this binary again with the same arguments plus
  * -p PORT and CH_WORKER_ENV set; each worker binds its own SO_REUSEPORT
- * listener on that port and the kernel spreads the connections.  Worker
+ * listener on that port and the kernel spreads the connections.  A TLS
+ * listener (`listen ADDR:PORT tls`) is reserved the same way and passed
+ * on as --listen "ADDR:PORT tls".  Worker
  * 1 starts alone and the others once it is ready, so store migrations,
  * the store's key file and the token secret file are made once, by it.
  *
@@ -71,6 +73,9 @@ typedef struct master {
     char run_key[65]; /* CH_RUN_KEY_ENV's value */
     char listen_addr[64];
     int reserve_fd; /* the reserved address, bound, not listening */
+    int tls_fd;     /* the TLS one (`listen ADDR:PORT tls`), -1: none */
+    char tls_addr[64];
+    char tls_arg[80]; /* the workers' "--listen" value: "ADDR:PORT tls" */
     uv_signal_t sig_term, sig_int, sig_hup;
     int stopping;
     int announced; /* every worker was ready once: the Listening line */
@@ -167,6 +172,8 @@ static void worker_ready(worker *w)
     if (all && !m->announced) {
         m->announced = 1;
         ch_log(CH_LOG_INFO, "Listening on TCP address %s (%d workers)", m->listen_addr, m->n);
+        if (m->tls_fd >= 0)
+            ch_log(CH_LOG_INFO, "Listening on TLS address %s (%d workers)", m->tls_addr, m->n);
         ch_notify_ready(m->listen_addr);
     }
 }
@@ -326,38 +333,59 @@ static int spawn_worker(worker *w)
     return 0;
 }
 
-/* Bind the listen address of cfg (borrowed) with SO_REUSEPORT into
- * m->reserve_fd, and note its port and address.  Returns 0 or -1
- * (logged). */
-static int reserve_address(master *m, const ch_config *cfg)
+/* Bind host:port (borrowed) with SO_REUSEPORT into *fd, and write the
+ * address bound into addr[64] and its port into port[8].  Returns 0 or
+ * -1 (logged). */
+static int reserve_address(const char *host, int want, int *fd, char *addr, char *port)
 {
     struct sockaddr_storage ss = {0};
     socklen_t len = sizeof ss;
-    const char *host = cfg->listen_host;
     char ip[INET6_ADDRSTRLEN] = "?";
-    int v6 = strchr(host, ':') != NULL, port, rc;
+    int v6 = strchr(host, ':') != NULL, p, rc;
 
-    rc = v6 ? uv_ip6_addr(host, cfg->listen_port, (struct sockaddr_in6 *)&ss)
-            : uv_ip4_addr(host, cfg->listen_port, (struct sockaddr_in *)&ss);
+    rc = v6 ? uv_ip6_addr(host, want, (struct sockaddr_in6 *)&ss)
+            : uv_ip4_addr(host, want, (struct sockaddr_in *)&ss);
     if (rc == 0)
-        rc = ch_app_bind_shared((struct sockaddr *)&ss, &m->reserve_fd);
-    if (rc == 0 && getsockname(m->reserve_fd, (struct sockaddr *)&ss, &len) != 0)
+        rc = ch_app_bind_shared((struct sockaddr *)&ss, fd);
+    if (rc == 0 && getsockname(*fd, (struct sockaddr *)&ss, &len) != 0)
         rc = -errno;
     if (rc != 0) {
-        ch_log(CH_LOG_ERROR, "cannot listen on %s:%d: %s", host, cfg->listen_port,
+        ch_log(CH_LOG_ERROR, "cannot listen on %s:%d: %s", host, want,
                rc == -EADDRINUSE ? "address already in use" : strerror(-rc));
         return -1;
     }
     if (v6) {
         uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        snprintf(m->listen_addr, sizeof m->listen_addr, "[%s]:%d", ip, port);
+        p = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        snprintf(addr, 64, "[%s]:%d", ip, p);
     } else {
         uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        snprintf(m->listen_addr, sizeof m->listen_addr, "%s:%d", ip, port);
+        p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(addr, 64, "%s:%d", ip, p);
     }
-    snprintf(m->port, sizeof m->port, "%d", port);
+    snprintf(port, 8, "%d", p);
+    return 0;
+}
+
+/* Reserve the listen addresses of cfg (borrowed): the plain one and the
+ * TLS one if any (the workers are told its port with --listen).  Returns
+ * 0 or -1 (logged). */
+static int reserve_addresses(master *m, const ch_config *cfg)
+{
+    char port[8];
+
+    m->tls_fd = -1;
+    if (reserve_address(cfg->listen_host, cfg->listen_port, &m->reserve_fd, m->listen_addr,
+                        m->port) != 0)
+        return -1;
+    if (!cfg->tls_listen_host)
+        return 0;
+    if (reserve_address(cfg->tls_listen_host, cfg->tls_listen_port, &m->tls_fd, m->tls_addr,
+                        port) != 0) {
+        close(m->reserve_fd);
+        return -1;
+    }
+    snprintf(m->tls_arg, sizeof m->tls_arg, "%s tls", m->tls_addr);
     return 0;
 }
 
@@ -370,7 +398,7 @@ static int master_prepare(master *m, int argc, char **argv)
     int i;
 
     if (n <= 0 || RAND_bytes(key, sizeof key) != 1 ||
-        !(m->argv = calloc(argc + 3, sizeof *m->argv)))
+        !(m->argv = calloc(argc + 5, sizeof *m->argv)))
         return -1;
     m->exe[n] = '\0';
     for (i = 0; i < 32; i++)
@@ -380,6 +408,10 @@ static int master_prepare(master *m, int argc, char **argv)
         m->argv[i] = argv[i];
     m->argv[argc] = "-p";
     m->argv[argc + 1] = m->port;
+    if (m->tls_arg[0]) {
+        m->argv[argc + 2] = "--listen";
+        m->argv[argc + 3] = m->tls_arg;
+    }
     return 0;
 }
 
@@ -388,7 +420,7 @@ int ch_master_run(const ch_config *cfg, int argc, char **argv)
     master *m = calloc(1, sizeof *m);
     int i, rc;
 
-    if (!m || master_prepare(m, argc, argv) != 0 || reserve_address(m, cfg) != 0) {
+    if (!m || reserve_addresses(m, cfg) != 0 || master_prepare(m, argc, argv) != 0) {
         if (m)
             free(m->argv);
         free(m);
@@ -417,6 +449,8 @@ int ch_master_run(const ch_config *cfg, int argc, char **argv)
     uv_run(&m->loop, UV_RUN_DEFAULT);
     uv_loop_close(&m->loop);
     close(m->reserve_fd);
+    if (m->tls_fd >= 0)
+        close(m->tls_fd);
     rc = m->failed ? 1 : 0;
     ch_log(CH_LOG_INFO, "stopped");
     free(m->argv);

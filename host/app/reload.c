@@ -168,9 +168,10 @@ enum { KEEP_STR, KEEP_U64, KEEP_LISTEN };
 static const struct restart_only {
     const char *name; /* the directive */
     int kind;         /* KEEP_*: how the value is stored */
-    size_t off;       /* its field in ch_config (KEEP_LISTEN: listen_host) */
+    size_t off;       /* its field in ch_config (KEEP_LISTEN: a listener's host) */
 } restart_only[] = {
     {"listen", KEEP_LISTEN, offsetof(ch_config, listen_host)},
+    {"listen ... tls", KEEP_LISTEN, offsetof(ch_config, tls_listen_host)},
     {"layer", KEEP_STR, offsetof(ch_config, layer)},
     {"workers", KEEP_U64, offsetof(ch_config, workers)},
     {"group_expiry", KEEP_U64, offsetof(ch_config, group_expiry)},
@@ -199,6 +200,13 @@ static void *field(const ch_config *cfg, const struct restart_only *k)
     return (char *)cfg + k->off;
 }
 
+/* The port that goes with a KEEP_LISTEN row's host in cfg. */
+static int *port_of(const ch_config *cfg, const struct restart_only *k)
+{
+    return (int *)(k->off == offsetof(ch_config, tls_listen_host) ? &cfg->tls_listen_port
+                                                                  : &cfg->listen_port);
+}
+
 /* Non-zero if next asks for another value of row k than now runs with. */
 static int differs(const ch_config *now, const ch_config *next, const struct restart_only *k)
 {
@@ -209,7 +217,7 @@ static int differs(const ch_config *now, const ch_config *next, const struct res
     a = *(char **)field(now, k);
     b = *(char **)field(next, k);
     if (k->kind == KEEP_LISTEN)
-        return strcmp(a, b) != 0 || now->listen_port != next->listen_port;
+        return (a || b) && (!a || !b || strcmp(a, b) != 0 || *port_of(now, k) != *port_of(next, k));
     return b && (!a || strcmp(a, b) != 0);
 }
 
@@ -224,7 +232,7 @@ static void describe(const ch_config *now, const struct restart_only *k, char *b
     }
     s = *(char **)field(now, k);
     if (k->kind == KEEP_LISTEN)
-        snprintf(buf, len, "%s:%d", s, now->listen_port);
+        snprintf(buf, len, "%s:%d", s ? s : "none", s ? *port_of(now, k) : 0);
     else
         snprintf(buf, len, "%s", s ? s : "unset");
 }
@@ -239,7 +247,7 @@ static void keep_value(const ch_config *now, ch_config *next, const struct resta
         return;
     }
     if (k->kind == KEEP_LISTEN)
-        next->listen_port = now->listen_port;
+        *port_of(next, k) = *port_of(now, k);
     free(*b);
     *b = *a ? strdup(*a) : NULL;
 }
@@ -394,6 +402,7 @@ static void commit(txn *t)
         memset(&t->cfg, 0, sizeof t->cfg);
         ch_config_free(&old);
         ch_log_set_verbosity(app->cfg.verbosity);
+        ch_log_set_format(app->cfg.log_format);
         swap_routes(app);
         registry_prune(app);
     }
@@ -483,6 +492,11 @@ static void txn_after(uv_work_t *w, int status)
         txn_finish(t);
         return;
     }
+    if (t->with_config && !t->diag.n && t->r->app->tls_listening && !t->cfg.tls_ctx)
+        ch_diag_add(&t->diag,
+                    "%s: the TLS listener (kept until a restart) needs tls_certificate "
+                    "and tls_certificate_key",
+                    t->cfg.path ? t->cfg.path : "config");
     if (status != 0 || (t->with_config && t->diag.n)) {
         for (i = 0; i < t->diag.n; i++)
             ch_log(CH_LOG_ERROR, "%s", t->diag.lines[i]);

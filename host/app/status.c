@@ -122,6 +122,16 @@ static void render_backpressure(text *t)
            ch_metric_get(CH_M_SEND_TIMEOUTS));
 }
 
+/* TLS listeners (net/tls.h): handshakes done and failed. */
+static void render_tls(text *t)
+{
+    scalar(t, "chanhost_tls_handshakes_total", "counter", "TLS handshakes completed.",
+           ch_metric_get(CH_M_TLS_HANDSHAKES));
+    scalar(t, "chanhost_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed (that connection was closed).",
+           ch_metric_get(CH_M_TLS_HANDSHAKE_FAILURES));
+}
+
 static void render_traffic(text *t)
 {
     scalar(t, "chanhost_frames_received_total", "counter", "WebSocket messages received.",
@@ -136,6 +146,7 @@ static void render_traffic(text *t)
            "Connections closed because their output queue was full.",
            ch_metric_get(CH_M_SLOW_CLOSES));
     render_backpressure(t);
+    render_tls(t);
     scalar(t, "chanhost_group_sends_total", "counter", "group_send calls.",
            ch_metric_get(CH_M_GROUP_SENDS));
     scalar(t, "chanhost_layer_deliveries_total", "counter",

@@ -43,6 +43,10 @@ typedef struct ch_app {
     uv_tcp_t listener;
     int listening;
     char listen_addr[64]; /* "127.0.0.1:8000", the address really bound */
+    uv_tcp_t tls_listener; /* `listen ADDR:PORT tls` (net/tls.h); its
+                              context is cfg.tls_ctx */
+    int tls_listening;
+    char tls_listen_addr[64];
 
     ch_route_table routes; /* the running table (swapped on reload) */
     ch_plugin **plugins;   /* the current version of each loaded plugin */
@@ -83,7 +87,8 @@ typedef struct ch_app {
     uv_timer_t shutdown_timer;
     int stopping;
     int loading;         /* start-up plugin loads run the loop (migrations) */
-    int accept_deferred; /* a connection came meanwhile: accept it after */
+    int accept_deferred; /* a connection came meanwhile: accept it after
+                            (bit 1: the plain listener, bit 2: TLS) */
     uint64_t started_ms; /* uv_now at start */
 
     char *read_buf; /* the one read buffer of the loop */

@@ -74,6 +74,14 @@ void ch_config_free(ch_config *cfg)
 
     free(cfg->path);
     free(cfg->listen_host);
+    free(cfg->tls_listen_host);
+    free(cfg->tls_listen_where);
+    free(cfg->tls_certificate);
+    free(cfg->tls_certificate_where);
+    free(cfg->tls_certificate_key);
+    free(cfg->tls_certificate_key_where);
+    if (cfg->tls_ctx && cfg->tls_ctx_free)
+        cfg->tls_ctx_free(cfg->tls_ctx);
     free(cfg->plugin_dir);
     free(cfg->static_dir);
     for (i = 0; i < cfg->n_allowed_origins; i++)
@@ -226,52 +234,57 @@ static int set_field(pctx *c, const char *v)
     return 0;
 }
 
-/* Split "ADDR:PORT", "[V6ADDR]:PORT" into host (copied into host[hostlen])
- * and port; check the address is numeric.  Returns 0 or -1. */
-static int split_listen(const char *a, char *host, size_t hostlen, int *port)
-{
-    const char *colon, *hs = a;
-    int family = AF_INET;
-    unsigned char addr[sizeof(struct in6_addr)];
-    uint64_t v;
-
-    if (a[0] == '[') {
-        colon = strstr(a, "]:");
-        hs = a + 1;
-        family = AF_INET6;
-    } else {
-        colon = strrchr(a, ':');
-    }
-    if (!colon || colon == hs || (size_t)(colon - hs) >= hostlen)
-        return -1;
-    memcpy(host, hs, (size_t)(colon - hs));
-    host[colon - hs] = '\0';
-    colon += family == AF_INET6 ? 2 : 1;
-    if (inet_pton(family, host, addr) != 1 || ch_config_parse_uint(colon, 65535, &v) < 0)
-        return -1;
-    *port = (int)v;
-    return 0;
-}
-
-/* listen ADDR:PORT | PORT | [V6ADDR]:PORT.  A bare PORT keeps the host. */
+/* listen ADDR:PORT | PORT | [V6ADDR]:PORT, then `tls` for the TLS
+ * listener.  A bare PORT keeps the host (TLS: the plain listener's unless
+ * one was given). */
 static int h_listen(pctx *c, char **args, int n)
 {
-    char host[INET6_ADDRSTRLEN];
-    int port;
+    int tls = n == 2, port;
+    char host[INET6_ADDRSTRLEN], **hostf = tls ? &c->cfg->tls_listen_host : &c->cfg->listen_host;
+    int *portf = tls ? &c->cfg->tls_listen_port : &c->cfg->listen_port;
     uint64_t v;
-    (void)n;
 
+    if (tls && strcmp(args[1], "tls") != 0)
+        return report(c, "'%s' is not tls (listen ADDR:PORT [tls])", args[1]);
     if (strspn(args[0], "0123456789") == strlen(args[0])) {
         if (ch_config_parse_uint(args[0], 65535, &v) < 0)
             return report(c, "port '%s' is not in 0..65535", args[0]);
-        c->cfg->listen_port = (int)v;
-        return 0;
-    }
-    if (split_listen(args[0], host, sizeof host, &port) < 0)
+        if (!*hostf && take_string(c, hostf, strdup(c->cfg->listen_host)) < 0)
+            return -1;
+        port = (int)v;
+    } else if (ch_config_split_addr(args[0], host, sizeof host, &port) < 0) {
         return report(c, "'%s' is not ADDR:PORT (use 127.0.0.1:8000, 8000 or [::1]:8000)", args[0]);
-    if (take_string(c, &c->cfg->listen_host, strdup(host)) < 0)
+    } else if (take_string(c, hostf, strdup(host)) < 0) {
         return -1;
-    c->cfg->listen_port = port;
+    }
+    *portf = port;
+    return tls ? take_string(c, &c->cfg->tls_listen_where, strdup(c->prefix)) : 0;
+}
+
+/* tls_certificate PATH, tls_certificate_key PATH: the path and where it
+ * was set (tls.h names it in messages). */
+static int h_tls_file(pctx *c, char **args, int n)
+{
+    int key = strcmp(c->d->name, "tls_certificate_key") == 0;
+    ch_config *cfg = c->cfg;
+    (void)n;
+
+    if (!args[0][0])
+        return report(c, "the path is empty");
+    if (take_string(c, key ? &cfg->tls_certificate_key : &cfg->tls_certificate,
+                    resolve(c->base, args[0])) < 0)
+        return -1;
+    return take_string(c, key ? &cfg->tls_certificate_key_where : &cfg->tls_certificate_where,
+                       strdup(c->prefix));
+}
+
+/* log_format text|json */
+static int h_log_format(pctx *c, char **args, int n)
+{
+    (void)n;
+    if (strcmp(args[0], "text") != 0 && strcmp(args[0], "json") != 0)
+        return report(c, "'%s' is not text or json", args[0]);
+    c->cfg->log_format = args[0][0] == 'j' ? CH_LOG_FORMAT_JSON : CH_LOG_FORMAT_TEXT;
     return 0;
 }
 
@@ -522,7 +535,10 @@ static int h_plugin_setting(pctx *c, char **args, int n)
     }
 
 static const directive directives[] = {
-    FUNC(listen, 1, 1, h_listen, "ADDR:PORT | PORT | [V6ADDR]:PORT"),
+    FUNC(listen, 1, 2, h_listen, "ADDR:PORT | PORT | [V6ADDR]:PORT [tls]"),
+    FUNC(tls_certificate, 1, 1, h_tls_file, "PATH"),
+    FUNC(tls_certificate_key, 1, 1, h_tls_file, "PATH"),
+    FUNC(log_format, 1, 1, h_log_format, "text | json"),
     FIELD(plugin_dir, K_PATH, "PATH"),
     FIELD(static_dir, K_PATH, "PATH"),
     FUNC(allowed_origins, 1, -1, h_origins, "ORIGIN..."),

@@ -69,6 +69,24 @@ typedef struct ch_config {
     char *listen_host; /* default "127.0.0.1" */
     int listen_port;   /* default 8000 */
 
+    /* TLS (net/tls.h, docs/tls.md): `listen ADDR:PORT tls` adds a TLS
+     * listener beside the plain one; the files are PEM.  *_where:
+     * "FILE:LINE" (or "--directive") of each, for messages. */
+    char *tls_listen_host; /* NULL: no TLS listener */
+    int tls_listen_port;
+    char *tls_listen_where;
+    char *tls_certificate; /* the chain, leaf first */
+    char *tls_certificate_where;
+    char *tls_certificate_key;
+    char *tls_certificate_key_where;
+    /* The server context made from the two files by the assembler
+     * (app/main.c; owned: ch_config_free calls tls_ctx_free on it); NULL:
+     * none. */
+    void *tls_ctx;
+    void (*tls_ctx_free)(void *ctx);
+
+    int log_format; /* CH_LOG_FORMAT_TEXT (default) or CH_LOG_FORMAT_JSON */
+
     char *plugin_dir; /* NULL: main.c uses the plugins/ next to the binary */
     char *static_dir; /* NULL: no static files */
 
@@ -158,6 +176,8 @@ typedef struct ch_config {
     uint64_t workers; /* worker processes; 0 (default): auto, one per core */
 } ch_config;
 
+enum { CH_LOG_FORMAT_TEXT = 0, CH_LOG_FORMAT_JSON = 1 };
+
 #define CH_WORKERS_MAX 64 /* the most `workers` accepts */
 
 /* Fill *cfg with the defaults above.  Returns 0 or -ENOMEM. */
@@ -186,6 +206,11 @@ int ch_config_is_directive(const char *name);
  * error returns -1 and writes the reason into err. */
 int ch_config_split(const char *line, char ***argv, char *err, size_t errlen);
 void ch_config_free_argv(char **argv);
+
+/* Split "ADDR:PORT" or "[V6ADDR]:PORT" (borrowed) into host (copied into
+ * host[hostlen]) and port; the address must be numeric.  Returns 0 or
+ * -1. */
+int ch_config_split_addr(const char *a, char *host, size_t hostlen, int *port);
 
 /* Non-zero if s (borrowed) is a role name: 1 to 32 of [a-z0-9_-]. */
 int ch_role_name_ok(const char *s);

@@ -2,10 +2,11 @@
  * config_syntax.c -- the words of a config line: the redis.conf-style
  * tokenizer (quotes, escapes, comments), numbers with their size and
  * duration units, and the list of diagnostics that every parsing step
- * appends to.  config.c gives the words their meaning.
+ * appends to, and an ADDR:PORT.  config.c gives the words their meaning.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,4 +248,30 @@ void ch_config_free_argv(char **argv)
     for (a = argv; *a; a++)
         free(*a);
     free(argv);
+}
+
+/* Split an address and port (config.h). */
+int ch_config_split_addr(const char *a, char *host, size_t hostlen, int *port)
+{
+    const char *colon, *hs = a;
+    int family = AF_INET;
+    unsigned char addr[sizeof(struct in6_addr)];
+    uint64_t v;
+
+    if (a[0] == '[') {
+        colon = strstr(a, "]:");
+        hs = a + 1;
+        family = AF_INET6;
+    } else {
+        colon = strrchr(a, ':');
+    }
+    if (!colon || colon == hs || (size_t)(colon - hs) >= hostlen)
+        return -1;
+    memcpy(host, hs, (size_t)(colon - hs));
+    host[colon - hs] = '\0';
+    colon += family == AF_INET6 ? 2 : 1;
+    if (inet_pton(family, host, addr) != 1 || ch_config_parse_uint(colon, 65535, &v) < 0)
+        return -1;
+    *port = (int)v;
+    return 0;
 }

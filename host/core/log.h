@@ -3,7 +3,8 @@
  *
  * Levels: CH_LOG_ERROR and CH_LOG_WARN always print; CH_LOG_INFO from -v1
  * (the default), CH_LOG_DEBUG from -v2, CH_LOG_TRACE from -v3.  Lines go
- * to stderr as "YYYY-mm-dd HH:MM:SS LEVEL message".  The values equal the
+ * to stderr as "YYYY-mm-dd HH:MM:SS LEVEL message", or with
+ * `log_format json` as one JSON object a line (log_json.h).  The values equal the
  * SDK's CHANHOST_LOG_* so plugin log calls map one to one.
  */
 #ifndef CH_LOG_H
@@ -19,6 +20,10 @@ void ch_log_set_verbosity(int v);
 /* A tag written before every message (static string, borrowed; NULL:
  * none), e.g. "[worker 2] " in a worker process (app/master.c). */
 void ch_log_set_tag(const char *tag);
+
+/* Lines as text (0, the default) or one JSON object each (non-zero:
+ * `log_format json`, log_json.h). */
+void ch_log_set_format(int as_json);
 
 /* Non-zero if a line at `level` would be printed. */
 int ch_log_enabled(int level);

@@ -42,6 +42,9 @@ enum ch_metric {
     CH_M_OVERFLOW_CLOSES_WS,   /* WebSockets closed over max_outbound_bytes (1013) */
     CH_M_SEND_TIMEOUTS,        /* paused connections closed after send_timeout */
     CH_M_WS_PARSERS,           /* gauge: wslay contexts alive (frames in flight) */
+    /* TLS handshakes completed, and failed (each closed its connection) */
+    CH_M_TLS_HANDSHAKES,
+    CH_M_TLS_HANDSHAKE_FAILURES,
     CH_M__COUNT
 };
 

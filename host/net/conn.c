@@ -27,6 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "tls.h"
 
 #define CH_WRITE_MAX_BUFS 64 /* iovecs per writev */
 /* What one queued item costs besides its bytes: the ring slot, the
@@ -42,6 +43,7 @@ static void on_close(uv_handle_t *h);
 static void conn_free(ch_conn *c);
 static void on_deadlines(uv_timer_t *t);
 static void timers_sync(ch_app *app);
+static void conn_mark_dirty(ch_conn *c);
 
 /* Link c into the app's list of connections. */
 static void conn_link(ch_app *app, ch_conn *c)
@@ -103,7 +105,8 @@ void ch_conn_proxy(ch_conn *c, const char *xff, const char *xrip, const char *xf
         c->peer_v6 = 0;
         conn_peer(c);
     }
-    c->forwarded = c->https = 0;
+    c->forwarded = 0;
+    c->https = c->tls != NULL; /* our own TLS listener, or a proxy's word below */
     if (!cfg->n_trusted_proxies)
         return;
     if (c->peer_v6) {
@@ -115,7 +118,7 @@ void ch_conn_proxy(ch_conn *c, const char *xff, const char *xrip, const char *xf
     }
     if (!ch_cidr_match(cfg->trusted_proxies, cfg->n_trusted_proxies, peer))
         return;
-    c->https = (unsigned)ch_proxy_https(xfp);
+    c->https |= (unsigned)ch_proxy_https(xfp);
     if (!ch_proxy_client(peer, xff, xrip, cfg->trusted_proxies, cfg->n_trusted_proxies, client))
         return;
     c->forwarded = 1;
@@ -191,8 +194,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n == 0 || c->closing)
         return;
     c->last_rx_ms = uv_now(c->app->loop);
-    if (c->proto)
+    if (c->tls) {
+        ch_tls_feed(c, buf->base, (size_t)n);
+        if (c->qlen > 0 && !c->closing) /* queued while the handshake ran */
+            conn_mark_dirty(c);
+    } else if (c->proto) {
         c->proto->feed(c, buf->base, (size_t)n);
+    }
 }
 
 /* Start or stop libuv's reading to match what the protocol wants and the
@@ -204,6 +212,10 @@ static void conn_sync_read(ch_conn *c)
     if (want && !c->rx_on) {
         if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
             c->rx_on = 1;
+        if (ch_tls_buffered(c)) { /* records that came before the stop */
+            c->tls_pump = 1;
+            conn_mark_dirty(c);
+        }
     } else if (!want && c->rx_on) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->rx_on = 0;
@@ -420,6 +432,23 @@ static void on_write(uv_write_t *req, int status)
         conn_drained(c);
 }
 
+/* TLS: encrypt bufs[0..n) (a close_notify after them if this write ends
+ * a closing connection) into one block that is also the write request
+ * (freed by on_write as any request); bufs[0] and *bytes become the
+ * ciphertext.  NULL: out of memory or a TLS error (logged). */
+static uv_write_t *tls_request(ch_conn *c, uv_buf_t *bufs, uint32_t n, uint64_t *bytes)
+{
+    size_t len;
+    char *block = ch_tls_encrypt(c, bufs, n, c->close_after_flush && n == c->qlen,
+                                 sizeof(uv_write_t), &len);
+
+    if (!block)
+        return NULL;
+    bufs[0] = uv_buf_init(block + sizeof(uv_write_t), (unsigned)len);
+    *bytes = len;
+    return (uv_write_t *)block;
+}
+
 /* Write as much of the queue as fits in one writev. */
 static void conn_write(ch_conn *c)
 {
@@ -429,22 +458,23 @@ static void conn_write(ch_conn *c)
     uint32_t i;
     uv_write_t *req;
 
-    if (c->writing || c->closing || n == 0)
+    if (c->writing || c->closing || n == 0 || (c->tls && !ch_tls_ready(c)))
         return;
-    req = malloc(sizeof *req);
-    if (!req) {
-        ch_log(CH_LOG_ERROR, "connection [%s]: out of memory writing", ch_conn_peer(c));
-        ch_conn_close(c);
-        return;
-    }
     for (i = 0; i < n; i++) {
         ch_outq_item *it = &c->q[(c->qhead + i) % c->qcap];
 
         bufs[i] = uv_buf_init((char *)it->buf->data, it->buf->len);
         bytes += bufs[i].len;
     }
+    req = c->tls ? tls_request(c, bufs, n, &bytes) : malloc(sizeof *req);
+    if (!req) {
+        if (!c->tls) /* TLS said why */
+            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory writing", ch_conn_peer(c));
+        ch_conn_close(c);
+        return;
+    }
     req->data = c;
-    if (uv_write(req, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
+    if (uv_write(req, (uv_stream_t *)&c->tcp, bufs, c->tls ? 1 : n, on_write) != 0) {
         free(req);
         ch_conn_close(c);
         return;
@@ -469,6 +499,10 @@ void ch_app_flush(ch_app *app)
         app->dirty = c->next_dirty;
         c->next_dirty = NULL;
         c->dirty = 0;
+        if (c->tls_pump && !c->closing) {
+            c->tls_pump = 0;
+            ch_tls_pump(c);
+        }
         if (c->closing)
             continue;
         if (c->qlen > 0)
@@ -539,6 +573,7 @@ static void conn_free(ch_conn *c)
     while (c->qlen > 0)
         outq_pop(c);
     free(c->q);
+    ch_tls_free(c);
     if (c->was_paused)
         trim_wanted = 1;
     conn_unlink(app, c);

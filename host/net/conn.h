@@ -51,6 +51,7 @@ typedef struct ch_app ch_app;
 typedef struct ch_conn ch_conn;
 typedef struct ch_http ch_http;
 typedef struct chanhost_conn ch_ws;
+typedef struct ch_tls ch_tls;
 
 /*
  * A connection's protocol (nginx's c->data + c->read->handler): what conn.c
@@ -112,7 +113,9 @@ struct ch_conn {
     unsigned fresh : 1;         /* no complete request seen yet */
     unsigned want_drain : 1;    /* ch_conn_want_drain: tell proto->drained */
     unsigned forwarded : 1;     /* peer_* is the client a trusted proxy named */
-    unsigned https : 1;         /* a trusted proxy said the client spoke https */
+    unsigned https : 1;         /* TLS to us, or a trusted proxy said https */
+    unsigned tls_pump : 1;      /* TLS input buffered while not reading: the
+                                   next flush feeds it (tls.h) */
     unsigned char open_handles; /* the TCP handle still to report closed */
     uint16_t holds;             /* async operations still referring to it */
 
@@ -129,6 +132,7 @@ struct ch_conn {
     const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
     ch_ws *ws;                  /* WebSocket state, NULL before upgrade */
+    ch_tls *tls;                /* TLS state (tls.h), NULL: plain TCP */
     /* The peer's address, kept in binary (16 bytes, not the 56 of its
      * text: this struct is per connection); ch_conn_peer formats it. */
     uint8_t peer_ip[16]; /* IPv4 in the first 4 bytes unless peer_v6 */
@@ -150,8 +154,8 @@ const char *ch_conn_peer(const ch_conn *c);
  * when c's TCP peer is a trusted proxy, the client address that
  * X-Forwarded-For / X-Real-IP name (header values borrowed, may be NULL)
  * becomes c's peer (port 0: the proxy does not tell it) and
- * X-Forwarded-Proto sets c->https; otherwise c's peer is the TCP peer
- * and c->https is 0.  Each request of a kept-alive connection is judged
+ * X-Forwarded-Proto may set c->https; otherwise c's peer is the TCP peer.
+ * c->https is also 1 on our own TLS listener.  Each request of a kept-alive connection is judged
  * anew (a proxy may carry several clients' requests on one). */
 void ch_conn_proxy(ch_conn *c, const char *xff, const char *xrip, const char *xfp);
 
