@@ -78,16 +78,18 @@ static void announce(const char *group, int ask)
  * connections here, once. */
 static void deliver_diff(const char *group)
 {
-    json_t *diff = ch_pbook_diff(pres.book, group);
+    json_t *diff = ch_pbook_diff(pres.book, group), *obj;
     const char *why = NULL;
     char sync[CH_NAME_MAX];
     ch_msg *m;
 
     if (!diff)
         return;
-    json_object_set_new(diff, "type", json_string("presence_diff"));
-    m = ch_msg_from_json(diff, &why);
+    obj = json_pack("{s:s, s:O, s:O}", "type", "presence_diff", "joins",
+                    json_object_get(diff, "joins"), "leaves", json_object_get(diff, "leaves"));
     json_decref(diff);
+    m = obj ? ch_msg_from_json(obj, &why) : NULL;
+    json_decref(obj);
     if (!m) {
         ch_log(CH_LOG_WARN, "presence: %s: diff not delivered: %s", group,
                why ? why : "out of memory");

@@ -97,7 +97,7 @@ typedef struct cc_settings {
     unsigned catchup_max;       /* ?since= messages at most, then "reload" */
     char group_prefix[32];      /* the rooms' layer groups: this + the id */
     int open_groups;            /* chatroom's group_rooms: 1 open, 0 members */
-    int presence;               /* presence frames (docs/presence.md): 1 on */
+    int presence;               /* setting presence on (docs/presence.md): 1 */
 } cc_settings;
 
 /* A plugin's global state (what init returns). */
@@ -240,7 +240,7 @@ void cc_committed_notify(cc_plugin *p, const json_t *room, const json_t *out, co
 
 /* ---- presence (presence.c, SDK 1.4) --------------------------------------- */
 
-/* A room connection goes live: unless the presence setting is off, track
+/* A room connection goes live: with the setting presence on, track
  * it in its room's group (api->presence_track) and send {"type":
  * "presence", "users": [{"user_id", "username"}...]}; the host's
  * presence_diff frames follow through the room's delivery. */
