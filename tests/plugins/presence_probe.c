@@ -69,6 +69,8 @@ static void pp_receive(chanhost_conn *c, void *state, const char *data, size_t l
         reply(c, "list", "users", api->presence_list(group));
 }
 
-CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor =
-    CHANHOST_PLUGIN_INIT(.name = "presence_probe", .version = "1.0.0", .init = pp_init,
-                         .connect = pp_connect, .receive = pp_receive, );
+CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(.name = "presence_probe",
+                                                                         .version = "1.0.0",
+                                                                         .init = pp_init,
+                                                                         .connect = pp_connect,
+                                                                         .receive = pp_receive, );
