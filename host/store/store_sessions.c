@@ -155,11 +155,12 @@ CH_ST_BIND(bind_room_seen, "room_id")
  * no participant) says it exists. */
 static int rows_room_seen(ch_store_req *req, json_t *rows)
 {
-    json_t *users = json_array(), *row;
+    json_t *users, *row;
     size_t i;
 
     if (json_array_size(rows) == 0)
         return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    users = json_array();
     json_array_foreach(rows, i, row)
     {
         json_t *seen = json_object_get(row, "last_seen");

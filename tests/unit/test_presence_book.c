@@ -97,6 +97,7 @@ static void announcements_join_and_leave(void **state)
 {
     ch_pbook *b = ch_pbook_new();
     json_t *two = users(10, 2), *none = json_array(), *bad = json_pack("[[s]]", "x");
+    json_t *ten = users(10, 1), *eleven = users(11, 1);
 
     (void)state;
     /* nothing is kept for a group without local users */
@@ -107,8 +108,8 @@ static void announcements_join_and_leave(void **state)
     assert_int_equal(ch_pbook_remote(b, "g", "h2", 2, bad, 0), -EINVAL);
     expect_diff(b, "g", "1,10,11", "");
     /* a user on two processes leaves one: still present */
-    assert_int_equal(ch_pbook_remote(b, "g", "h3", 1, users(11, 1), 0), 1);
-    assert_int_equal(ch_pbook_remote(b, "g", "h2", 3, users(10, 1), 0), 1);
+    assert_int_equal(ch_pbook_remote(b, "g", "h3", 1, eleven, 0), 1);
+    assert_int_equal(ch_pbook_remote(b, "g", "h2", 3, ten, 0), 1);
     expect_diff(b, "g", NULL, NULL);
     /* the empty announcement: its users leave at once */
     assert_int_equal(ch_pbook_remote(b, "g", "h2", 4, none, 0), 1);
@@ -116,6 +117,8 @@ static void announcements_join_and_leave(void **state)
     json_decref(two);
     json_decref(none);
     json_decref(bad);
+    json_decref(ten);
+    json_decref(eleven);
     ch_pbook_free(b);
 }
 
