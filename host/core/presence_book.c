@@ -37,6 +37,8 @@ struct ch_pbook {
     int iterating;  /* inside ch_pbook_each: frees wait for the sweep */
 };
 
+/* presence_book.h: a new empty book (the caller frees it with
+ * ch_pbook_free). */
 ch_pbook *ch_pbook_new(void)
 {
     ch_pbook *b = calloc(1, sizeof *b);
@@ -58,6 +60,7 @@ static void group_free(pb_group *g)
     free(g);
 }
 
+/* presence_book.h: free b, its groups and every set they own. */
 void ch_pbook_free(ch_pbook *b)
 {
     size_t pos = 0;
@@ -107,6 +110,8 @@ static void group_drop(ch_pbook *b, pb_group *g)
 /* A user id's key. */
 static void user_key(char key[24], int64_t user) { snprintf(key, 24, "%" PRId64, user); }
 
+/* presence_book.h: one more local connection of user in group (strings
+ * copied). */
 int ch_pbook_local_add(ch_pbook *b, const char *group, int64_t user, const char *name)
 {
     pb_group *g;
@@ -136,6 +141,7 @@ int ch_pbook_local_add(ch_pbook *b, const char *group, int64_t user, const char 
     return first;
 }
 
+/* presence_book.h: one local connection of user in group fewer. */
 int ch_pbook_local_remove(ch_pbook *b, const char *group, int64_t user)
 {
     pb_group *g = b && group ? group_get(b, group, 0) : NULL;
@@ -182,6 +188,8 @@ bad:
     return NULL;
 }
 
+/* presence_book.h: apply another process's announcement (users borrowed,
+ * copied into a set the group owns). */
 int ch_pbook_remote(ch_pbook *b, const char *group, const char *host, uint64_t seq,
                     const json_t *users, uint64_t now)
 {
@@ -226,6 +234,7 @@ int ch_pbook_remote(ch_pbook *b, const char *group, const char *host, uint64_t s
     return 1;
 }
 
+/* presence_book.h: another process asked for group's users. */
 void ch_pbook_asked(ch_pbook *b, const char *group)
 {
     pb_group *g = b && group ? group_get(b, group, 0) : NULL;
@@ -234,6 +243,7 @@ void ch_pbook_asked(ch_pbook *b, const char *group)
         g->flags |= CH_PBOOK_LOCAL_CHANGED;
 }
 
+/* presence_book.h: forget the processes not heard from in time. */
 size_t ch_pbook_expire(ch_pbook *b, uint64_t now, uint64_t expiry_ms)
 {
     size_t pos = 0, n = 0;
@@ -257,6 +267,7 @@ size_t ch_pbook_expire(ch_pbook *b, uint64_t now, uint64_t expiry_ms)
     return n;
 }
 
+/* presence_book.h: every other process counts as heard from at now. */
 void ch_pbook_touch_all(ch_pbook *b, uint64_t now)
 {
     size_t pos = 0;
@@ -271,6 +282,8 @@ void ch_pbook_touch_all(ch_pbook *b, uint64_t now)
     }
 }
 
+/* presence_book.h: fn for each group (a snapshot of them), then the groups
+ * left with nobody here are freed. */
 void ch_pbook_each(ch_pbook *b, void (*fn)(const char *group, unsigned flags, void *arg), void *arg)
 {
     size_t n = ch_hmap_count(&b->groups), pos = 0, k = 0;
@@ -296,6 +309,8 @@ void ch_pbook_each(ch_pbook *b, void (*fn)(const char *group, unsigned flags, vo
     free(all);
 }
 
+/* presence_book.h: this process's users of group (a new array, the
+ * caller's). */
 json_t *ch_pbook_local_users(ch_pbook *b, const char *group)
 {
     pb_group *g = group_get(b, group, 0);
@@ -324,6 +339,7 @@ static int list_add(json_t *list, const char *key, json_t *name)
                                            (json_int_t)strtoll(key, NULL, 10), "username", name));
 }
 
+/* presence_book.h: the announced set of group (a new array, the caller's). */
 json_t *ch_pbook_list(ch_pbook *b, const char *group)
 {
     pb_group *g = group_get(b, group, 0);
@@ -342,6 +358,7 @@ json_t *ch_pbook_list(ch_pbook *b, const char *group)
     return out;
 }
 
+/* presence_book.h: whether user is in group's announced set. */
 int ch_pbook_present(ch_pbook *b, const char *group, int64_t user)
 {
     pb_group *g = group_get(b, group, 0);
@@ -365,6 +382,8 @@ static json_t *group_union(const pb_group *g)
     return now;
 }
 
+/* presence_book.h: the joins and leaves since the last announcement (a new
+ * object, the caller's), or NULL. */
 json_t *ch_pbook_diff(ch_pbook *b, const char *group)
 {
     pb_group *g = group_get(b, group, 0);
@@ -402,4 +421,5 @@ done:
     return out;
 }
 
+/* presence_book.h: how many groups the book holds. */
 size_t ch_pbook_groups(const ch_pbook *b) { return ch_hmap_count(&b->groups); }

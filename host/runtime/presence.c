@@ -101,13 +101,16 @@ static void deliver_diff(const char *group)
 }
 
 /* One group at a tick (ch_pbook_each): announce what changed here (or
- * everything at a heartbeat), then tell the present connections. */
+ * everything at a heartbeat; nothing while the layer is down, which would
+ * only fill its outage buffer: everything is announced when it is back,
+ * beat 2, asking the others for theirs), then tell the present
+ * connections. */
 static void tick_group(const char *group, unsigned flags, void *arg)
 {
     int beat = *(int *)arg;
 
-    if (beat || (flags & (CH_PBOOK_LOCAL_CHANGED | CH_PBOOK_ASK)))
-        announce(group, (flags & CH_PBOOK_ASK) != 0);
+    if (!pres.layer_down && (beat || (flags & (CH_PBOOK_LOCAL_CHANGED | CH_PBOOK_ASK))))
+        announce(group, (flags & CH_PBOOK_ASK) != 0 || beat == 2);
     if (flags & CH_PBOOK_DIRTY)
         deliver_diff(group);
 }
@@ -127,7 +130,7 @@ static void on_tick(uv_timer_t *t)
     } else if (pres.layer_down) {
         pres.layer_down = 0;
         ch_pbook_touch_all(pres.book, now);
-        beat = 1; /* what was sent meanwhile may be lost */
+        beat = 2; /* nothing was announced meanwhile: all, asking back */
     } else {
         ch_pbook_expire(pres.book, now, cfg->presence_expiry);
     }
@@ -136,6 +139,8 @@ static void on_tick(uv_timer_t *t)
     ch_pbook_each(pres.book, tick_group, &beat);
 }
 
+/* presence.h: the book and the unreferenced interval timer (both freed by
+ * ch_presence_close). */
 int ch_presence_init(ch_app *app)
 {
     uint64_t every = app->cfg.presence_interval ? app->cfg.presence_interval : 1000;
@@ -161,6 +166,7 @@ static void on_timer_closed(uv_handle_t *h)
     pres.book = NULL;
 }
 
+/* presence.h: close the timer; the book goes in its close callback. */
 void ch_presence_close(void)
 {
     if (!pres.running)
@@ -191,6 +197,8 @@ static void record_seen(int64_t user)
         ch_store_call(pres.app->store, "user.seen", params, seen_done, (void *)(intptr_t)user);
 }
 
+/* presence.h: count w's user in group (w borrowed; its ref, owned by w, is
+ * freed by untrack or ch_presence_gone). */
 int ch_presence_track(ch_ws *w, const char *group)
 {
     struct ch_presence_ref *r;
@@ -237,6 +245,7 @@ static void untrack(ch_ws *w, struct ch_presence_ref *r)
     free(r);
 }
 
+/* presence.h: the opposite of ch_presence_track. */
 int ch_presence_untrack(ch_ws *w, const char *group)
 {
     struct ch_presence_ref **pp;
@@ -255,6 +264,7 @@ int ch_presence_untrack(ch_ws *w, const char *group)
     return CHANHOST_ERR_STATE;
 }
 
+/* presence.h: untrack w from every group and free its refs. */
 void ch_presence_gone(ch_ws *w)
 {
     while (w->presence) {
@@ -268,6 +278,8 @@ void ch_presence_gone(ch_ws *w)
     }
 }
 
+/* presence.h: the announced users of group (a new reference, the
+ * caller's). */
 json_t *ch_presence_list(const char *group)
 {
     if (!group)
@@ -275,6 +287,8 @@ json_t *ch_presence_list(const char *group)
     return pres.running ? ch_pbook_list(pres.book, group) : json_array();
 }
 
+/* presence.h: take a presence announcement (msg borrowed) once; other
+ * messages are not ours. */
 int ch_presence_message(ch_ws *w, const ch_msg *msg)
 {
     const json_t *j = msg->json;

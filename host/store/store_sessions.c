@@ -166,10 +166,11 @@ static int rows_room_seen(ch_store_req *req, json_t *rows)
         json_t *seen = json_object_get(row, "last_seen");
 
         if (ch_st_int(row, "user_id") > 0)
-            json_array_append_new(
-                users, json_pack("{s:I, s:O, s:O}", "user_id", (json_int_t)ch_st_int(row, "user_id"),
-                                 "username", json_object_get(row, "username"), "last_seen",
-                                 json_is_integer(seen) ? seen : json_null()));
+            json_array_append_new(users,
+                                  json_pack("{s:I, s:O, s:O}", "user_id",
+                                            (json_int_t)ch_st_int(row, "user_id"), "username",
+                                            json_object_get(row, "username"), "last_seen",
+                                            json_is_integer(seen) ? seen : json_null()));
     }
     req->result = json_pack("{s:o}", "users", users);
     return CH_STEP_DONE;

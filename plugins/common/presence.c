@@ -14,6 +14,8 @@
 #include "chatcore.h"
 #include "chathttp.h"
 
+/* chatcore.h: track the live room connection and send the presence frame
+ * (the list is a new reference, freed here). */
 void cc_presence_open(chanhost_conn *c, cc_conn *cc)
 {
     const chanhost_api *api = cc->p->api;
@@ -86,6 +88,8 @@ static void on_last_seen(hc_call *call, int status, const json_t *result, const 
              json_pack("{s:I, s:o, s:o}", "room_id", call->id, "online", online, "users", users));
 }
 
+/* chatcore.h: GET /api/rooms/<id>/presence/; the chain (hc_call) is freed
+ * by its answer. */
 void cc_presence_http(chanhost_http *req, void *state)
 {
     cc_plugin *p = state;
