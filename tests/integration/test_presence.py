@@ -203,6 +203,24 @@ def test_chatroom_presence_frames_and_endpoint(make_host, tmp_path):
     run_chat(main)
 
 
+def test_taskcomments_takes_the_same_setting(make_host, tmp_path):
+    w = chat_host(make_host, tmp_path, ["/ws/task-comments/<int:task_id>/ taskcomments"],
+                  settings=["taskcomments presence on"], extra=FAST)
+    for name in ("alice", "bob"):
+        assert w.api.add_task_member(7, w.uid(name)) is True
+
+    async def main():
+        views = []
+        for name in ("alice", "bob"):
+            ws = await connect(w.url("/ws/task-comments/7/", name))
+            await frame(ws, "history")
+            views.append(View(ws, await frame(ws, "presence")))
+        for v in views:
+            await v.until({w.uid("alice"), w.uid("bob")})
+
+    run_chat(main)
+
+
 # --------------------------------------------------------------------------
 # several processes
 
