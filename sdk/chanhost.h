@@ -75,8 +75,9 @@
  * result or a callback argument) is "borrowed" (not yours to decref; valid
  * as long as its comment says) unless the comment says "new reference".
  * Today api->store_call's and api->store_exec's params and
- * api->http_reply's body are the only stolen arguments, and nothing the
- * host hands out is a new reference.  Host and plugins share one
+ * api->http_reply's body are the only stolen arguments, and
+ * api->presence_list's result (ABI 1.4) the only new reference the host
+ * hands out.  Host and plugins share one
  * libjansson.so (the host checks JANSSON_MAJOR_VERSION at load time).
  *
  * Errors.  api functions that return int return CHANHOST_OK (0) or a
@@ -119,7 +120,7 @@ extern "C" {
 #endif
 
 #define CHANHOST_ABI_MAJOR 1
-#define CHANHOST_ABI_MINOR 3
+#define CHANHOST_ABI_MINOR 4
 
 /* The name of the one symbol a plugin exports. */
 #define CHANHOST_DESCRIPTOR_SYMBOL "chanhost_plugin_descriptor"
@@ -565,6 +566,31 @@ typedef struct chanhost_api {
      * route parameters and user stay (docs/plugins.md).  Returns
      * CHANHOST_OK or CHANHOST_ERR_INVALID (c NULL). */
     int (*release_request)(chanhost_conn *c);
+
+    /* --- ABI 1.4: presence --- */
+    /* Who is connected to a group, per user, on every host sharing the
+     * channel layer (docs/presence.md).  presence_track counts c's user
+     * (api->user_id / username; several connections of a user count once)
+     * present in group (1..80 bytes of a group name's characters) until
+     * presence_untrack or the connection goes; idempotent.  From then on
+     * c gets, through group_message (or forwarded as it is when the
+     * plugin has none), {"type": "presence_diff", "joins": [...],
+     * "leaves": [...]} (items {"user_id", "username"}) at most once per
+     * presence_interval per group, whenever the group's users changed.
+     * Loop thread only.  Returns CHANHOST_OK, CHANHOST_ERR_INVALID (c
+     * NULL or closing, no authenticated user, a bad group name),
+     * CHANHOST_ERR_NOMEM; untrack: CHANHOST_ERR_STATE when c was not
+     * tracked there. */
+    int (*presence_track)(chanhost_conn *c, const char *group);
+    int (*presence_untrack)(chanhost_conn *c, const char *group);
+
+    /* The users present in group as this host announced them last (the
+     * set its next presence_diff starts from): an array of {"user_id",
+     * "username"}, a NEW reference (the caller decrefs it); empty when
+     * this host has no tracked connection in group (the host knows a
+     * group's users only while it has a connection there).  NULL when out
+     * of memory or group is NULL.  Loop thread only. */
+    json_t *(*presence_list)(const char *group);
 } chanhost_api;
 
 /* Non-zero if the host's table `api` has member `member` (a field name of

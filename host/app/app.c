@@ -28,6 +28,7 @@
 #include "membership.h"
 #include "notify.h"
 #include "peers.h"
+#include "presence.h"
 #include "reload.h"
 #include "rest.h"
 #include "rest_login.h"
@@ -387,6 +388,8 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
         ch_log(CH_LOG_ERROR, "channel layer: %s", err);
         return -EINVAL;
     }
+    if (ch_presence_init(app) != 0)
+        return -ENOMEM;
     if (open_store(app) != 0 || load_auth(app) != 0)
         return -EINVAL;
     if (ch_django_open(loop, &app->cfg, &app->django, err, sizeof err) != 0) {
@@ -581,6 +584,7 @@ static void close_handles(ch_app *app)
     ch_reload_close(app);
     ch_rest_endpoints_close(app);
     ch_timers_close(); /* the plugins' timers and post queue */
+    ch_presence_close();
     uv_close((uv_handle_t *)&app->flush_prepare, NULL);
     uv_close((uv_handle_t *)&app->flush_check, NULL);
     uv_close((uv_handle_t *)&app->sig_term, NULL);

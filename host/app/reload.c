@@ -175,6 +175,7 @@ static const struct restart_only {
     {"layer", KEEP_STR, offsetof(ch_config, layer)},
     {"workers", KEEP_U64, offsetof(ch_config, workers)},
     {"group_expiry", KEEP_U64, offsetof(ch_config, group_expiry)},
+    {"presence_interval", KEEP_U64, offsetof(ch_config, presence_interval)},
     {"store", KEEP_STR, offsetof(ch_config, store)},
     {"store_key_file", KEEP_STR, offsetof(ch_config, store_key_file)},
     {"store_key_env", KEEP_STR, offsetof(ch_config, store_key_env)},

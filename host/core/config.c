@@ -50,6 +50,9 @@ int ch_config_init(ch_config *cfg)
     cfg->group_expiry = 86400ull * 1000;
     cfg->plugin_http_timeout = 30000;
     cfg->send_timeout = 30000;
+    cfg->presence_interval = 1000;
+    cfg->presence_heartbeat = 5000;
+    cfg->presence_expiry = 15000;
     cfg->auth_token_ttl = 86400ull * 1000;
     cfg->auth_pbkdf2_iterations = 260000;
     cfg->auth_login_failures = 5;
@@ -572,6 +575,9 @@ static const directive directives[] = {
     FIELD(group_expiry, K_DURATION, "DURATION"),
     FIELD(plugin_http_timeout, K_DURATION, "DURATION"),
     FIELD(send_timeout, K_DURATION, "DURATION"),
+    FIELD(presence_interval, K_DURATION, "DURATION"),
+    FIELD(presence_heartbeat, K_DURATION, "DURATION"),
+    FIELD(presence_expiry, K_DURATION, "DURATION"),
     FIELD(verbosity, K_LEVEL, "0..3"),
     FIELD(store_key_file, K_PATH, "PATH"),
     FIELD(store_key_env, K_WORD, "VARIABLE"),

@@ -170,6 +170,9 @@ typedef struct ch_config {
     uint64_t group_expiry;        /* 86400s, as channels_redis */
     uint64_t plugin_http_timeout; /* 30s: a plugin endpoint's answer, else 504 */
     uint64_t send_timeout;        /* 30s: paused with no write progress -> closed */
+    uint64_t presence_interval;   /* 1s: at most one presence diff per group */
+    uint64_t presence_heartbeat;  /* 5s: each process re-announces its users */
+    uint64_t presence_expiry;     /* 15s: a process not heard from leaves */
 
     int verbosity; /* 0..3, default 1 */
 

@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "msg.h"
 #include "plugins.h"
+#include "presence.h"
 #include "timers.h"
 #include "upgrade.h"
 #include "ws.h"
@@ -343,6 +344,9 @@ static const chanhost_api api_table = {
     .username = api_username,
     .user_has_role = api_user_has_role,
     .release_request = api_release_request,
+    .presence_track = ch_presence_track,
+    .presence_untrack = ch_presence_untrack,
+    .presence_list = ch_presence_list,
 };
 
 const chanhost_api *ch_api_table(void) { return &api_table; }

@@ -31,6 +31,7 @@
 #include "membership.h"
 #include "metrics.h"
 #include "plugins.h"
+#include "presence.h"
 #include "session.h"
 #include "ws.h"
 
@@ -162,11 +163,13 @@ static void plugin_message(ch_ws *w, const char *text, size_t len, int binary)
     ch_plugin_receive(w->plugin, w, text, len, binary);
 }
 
-/* The host's membership messages are taken here (membership.h); else
+/* The host's membership, session and presence messages are taken here
+ * (membership.h, session.h, presence.h); else
  * the plugin's group_message callback, if it has one, takes the message. */
 static int plugin_group_message(ch_ws *w, ch_msg *msg)
 {
-    if (ch_membership_message(w, msg) || ch_session_group_message(w, msg))
+    if (ch_membership_message(w, msg) || ch_session_group_message(w, msg) ||
+        ch_presence_message(w, msg))
         return 1;
     if (!ch_plugin_has_group_message(w->plugin))
         return 0;
@@ -604,6 +607,7 @@ void ch_ws_gone(ch_conn *c)
     if (w->connect_called)
         ch_plugin_disconnect(w->plugin, w, code);
     ch_api_store_detach(w);
+    ch_presence_gone(w);
     if (w->accepted) {
         ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] code=%d", w->path, ch_conn_peer(c), code);
         w->route->connections--;

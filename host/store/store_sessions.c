@@ -13,6 +13,13 @@
  *       elsewhere, a Django project's for instance).
  *   user.set_active {id, is_active}   -> {"updated": bool}
  *       Activate or deactivate a user (false: no such user).
+ *   user.seen {user_id}   -> {"updated": bool}
+ *       The user's last-seen time becomes now (milliseconds since 1970;
+ *       migration 7's users.last_seen), written by the presence service
+ *       when a user's last connection in a group leaves a host.
+ *   room.last_seen {room_id}   -> {"users": [{user_id, username, last_seen}]}
+ *       The room's participants with their last-seen time (null: never
+ *       seen leaving), by user id; no such room: ENOENT.
  *
  * On PostgreSQL a revocation and a deactivation are announced to every
  * host by the schema's triggers (store_impl.h, CH_PG_SESSION_TRIGGER).
@@ -34,6 +41,9 @@
     "CREATE INDEX revoked_tokens_exp ON revoked_tokens (exp)"
 const char ch_st_sessions_sqlite_v6[] = REVOKED_TOKENS;
 const char ch_st_sessions_pg_v6[] = REVOKED_TOKENS ";\n" CH_PG_SESSION_TRIGGER;
+
+/* Migration 7: users.last_seen (user.seen), milliseconds, NULL: never. */
+const char ch_st_sessions_v7[] = "ALTER TABLE users ADD COLUMN last_seen BIGINT";
 
 /* token.revoke: the parameters. */
 static int prep_revoke(ch_store_req *req)
@@ -117,10 +127,68 @@ static const ch_store_step set_active_steps[] = {
      rows_set_active},
 };
 
+/* user.seen: the parameters. */
+static int prep_seen(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"user_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+CH_ST_BIND(bind_seen, "user_id", "now")
+
+static const ch_store_step seen_steps[] = {
+    {"UPDATE users SET last_seen = $2 WHERE id = $1 RETURNING id", bind_seen, rows_set_active},
+};
+
+/* room.last_seen: the parameters. */
+static int prep_room_seen(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+CH_ST_BIND(bind_room_seen, "room_id")
+
+/* The room's rows: the first (the room itself, user_id NULL when it has
+ * no participant) says it exists. */
+static int rows_room_seen(ch_store_req *req, json_t *rows)
+{
+    json_t *users, *row;
+    size_t i;
+
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    users = json_array();
+    json_array_foreach(rows, i, row)
+    {
+        json_t *seen = json_object_get(row, "last_seen");
+
+        if (ch_st_int(row, "user_id") > 0)
+            json_array_append_new(users,
+                                  json_pack("{s:I, s:O, s:O}", "user_id",
+                                            (json_int_t)ch_st_int(row, "user_id"), "username",
+                                            json_object_get(row, "username"), "last_seen",
+                                            json_is_integer(seen) ? seen : json_null()));
+    }
+    req->result = json_pack("{s:o}", "users", users);
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step room_seen_steps[] = {
+    {"SELECT p.user_id AS user_id, u.username AS username, u.last_seen AS last_seen FROM rooms r"
+     " LEFT JOIN participants p ON p.room_id = r.id LEFT JOIN users u ON u.id = p.user_id"
+     " WHERE r.id = $1 ORDER BY p.user_id",
+     bind_room_seen, rows_room_seen},
+};
+
 static const ch_store_op sessions_ops[] = {
     CH_ST_OP("token.revoke", 1, prep_revoke, revoke_steps),
     CH_ST_OP("session.check", 0, prep_check, check_steps),
     CH_ST_OP("user.set_active", 1, prep_set_active, set_active_steps),
+    CH_ST_OP("user.seen", 1, prep_seen, seen_steps),
+    CH_ST_OP("room.last_seen", 0, prep_room_seen, room_seen_steps),
 };
 
 const ch_store_op *ch_st_sessions_op(const char *name)

@@ -80,6 +80,7 @@ struct chanhost_conn {
     void *user;        /* plugin's per-connection pointer */
     struct ch_ident *ident; /* authenticated user, or NULL (auth/ident.h) */
     int64_t room_id;   /* api->bind_room's room (membership.h), 0: none */
+    struct ch_presence_ref *presence; /* its presence groups (runtime/presence.c) */
 
     char *path;         /* one block after the struct (runtime/upgrade.c;
                            fuzz doubles may allocate it apart): the decoded

@@ -16,6 +16,8 @@
  *   - the lobby connection (/ws/lobby/): the unread counts first, then
  *     what ../common/receipts.c sends to user_<id> (notifications after
  *     each committed message, the reader's new counts after receipts).
+ *   - its endpoint GET /api/rooms/<int:room_id>/presence/ (the handler is
+ *     ../common/presence.c's).
  *
  * The wire protocol is in README.md next to this file.
  */
@@ -249,4 +251,8 @@ static int cr_connect(chanhost_conn *c, void *state)
     return join ? cc_join_room(c, cc, query) : cc_open_room(c, cc, query, 0);
 }
 
-CC_PLUGIN_DESCRIPTOR("chatroom", cr_init, cr_connect);
+static const chanhost_endpoint cr_endpoints[] = {
+    {"GET", "/api/rooms/<int:room_id>/presence/", CHANHOST_HTTP_USER, cc_presence_http},
+};
+
+CC_PLUGIN_DESCRIPTOR_HTTP("chatroom", cr_init, cr_connect, cr_endpoints);

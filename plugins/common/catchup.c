@@ -132,9 +132,9 @@ static void prune_held(cc_conn *cc)
     }
 }
 
-/* The history is out: live from now on; the held layer messages follow
- * (not those the history held, nor ones without a type); the catch-up
- * state goes. */
+/* The history is out: live from now on; the room's presence frame
+ * (presence.c), then the held layer messages follow (not those the
+ * history held, nor ones without a type); the catch-up state goes. */
 static void go_live(chanhost_conn *c, cc_conn *cc)
 {
     json_t *held = cc->backlog, *msg;
@@ -142,6 +142,7 @@ static void go_live(chanhost_conn *c, cc_conn *cc)
 
     cc->live = 1;
     cc->backlog = NULL;
+    cc_presence_open(c, cc);
     json_array_foreach(held, i, msg)
     {
         if (!json_string_value(GET(msg, "type")) || already_sent(cc, msg))

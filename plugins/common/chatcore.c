@@ -37,6 +37,8 @@ static void read_settings(cc_settings *s, const json_t *settings)
     s->abuse_close_after = (unsigned)chk_setting_num(settings, "abuse_close_after", 30);
     limit = chk_setting_num(settings, "catchup_max", 50000);
     s->catchup_max = limit < 1 ? 1 : limit > CATCHUP_MAX ? CATCHUP_MAX : (unsigned)limit;
+    s->presence = json_is_string(json_object_get(settings, "presence")) &&
+                  strcmp(json_string_value(json_object_get(settings, "presence")), "on") == 0;
 }
 
 /* The group_prefix setting into s (the kind's default when absent): at

@@ -24,7 +24,8 @@
  *   - channel-layer messages: held back until the history's last frame
  *     is out, then forwarded (once: not those the history held), without
  *     the sender's own typing/receipts;
- *   - read receipts, unread counts and lobby notifications (receipts.c).
+ *   - read receipts, unread counts and lobby notifications (receipts.c);
+ *   - presence frames and the presence endpoint (presence.c).
  *
  * Everything runs on the host's loop thread.  Store calls carry their own
  * data, so a result that arrives after the client left (c == NULL) frees
@@ -96,6 +97,7 @@ typedef struct cc_settings {
     unsigned catchup_max;       /* ?since= messages at most, then "reload" */
     char group_prefix[32];      /* the rooms' layer groups: this + the id */
     int open_groups;            /* chatroom's group_rooms: 1 open, 0 members */
+    int presence;               /* setting presence on (docs/presence.md): 1 */
 } cc_settings;
 
 /* A plugin's global state (what init returns). */
@@ -235,6 +237,19 @@ void cc_notify_lobbies(cc_plugin *p, const json_t *room, json_int_t sender_id, c
  * message with "username" and "user_id"; result: the append's, whose
  * "unread" is used when present). */
 void cc_committed_notify(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
+
+/* ---- presence (presence.c, SDK 1.4) --------------------------------------- */
+
+/* A room connection goes live: with the setting presence on, track
+ * it in its room's group (api->presence_track) and send {"type":
+ * "presence", "users": [{"user_id", "username"}...]}; the host's
+ * presence_diff frames follow through the room's delivery. */
+void cc_presence_open(chanhost_conn *c, cc_conn *cc);
+
+/* GET /api/rooms/<int:room_id>/presence/ (state: the cc_plugin): the
+ * room's online users and its participants' last-seen times, for a
+ * participant (403 otherwise, 404 for no such room). */
+void cc_presence_http(chanhost_http *req, void *state);
 
 /* ---- helpers ------------------------------------------------------------- */
 

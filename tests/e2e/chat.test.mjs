@@ -1,7 +1,8 @@
 /*
  * chat.test.mjs -- two people sign up in two browsers and chat both
  * ways: history and live messages, date grouping, the typing indicator,
- * read ticks (grey until the *other* user reads, then blue), editing
+ * who is online and "last seen" (presence), read ticks (grey until the
+ * *other* user reads, then blue), editing
  * and deleting one's own messages, and the one-column phone layout.
  */
 import { after, before, describe, test } from 'node:test';
@@ -76,6 +77,16 @@ describe('two users chat in two browsers', () => {
     await B.composer.press('Enter');
     await A.once('I am writing back');
     await until(A.page, 'the typing line to clear', () => document.querySelector('.typing').textContent === '');
+  });
+
+  test('each sees the other online, then "last seen" once they leave', STEP, async () => {
+    await A.page.locator('.presence .who.online', { hasText: 'bob' }).waitFor();
+    await B.page.locator('.presence .who.online', { hasText: 'alice' }).waitFor();
+    await screenshot(A.page, 'chat-04-bob-online');
+    await B.page.getByRole('link', { name: 'Chats' }).click();
+    await B.page.getByRole('heading', { name: 'Hello, bob' }).waitFor();
+    await A.page.locator('.presence .who.offline', { hasText: 'bob · last seen' }).waitFor();
+    assert.equal(await A.page.locator('.presence .who.online', { hasText: 'bob' }).count(), 0);
   });
 
   test('ticks turn blue only when the other user reads', STEP, async () => {

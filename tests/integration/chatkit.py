@@ -73,14 +73,16 @@ REDIS_CONNECTED = r"channel layer: redis at \S+ connected"
 PG_LISTENING = r"postgresql: listening on channel chanhost_membership"
 
 
-def two_hosts(make_host, tmp_path, routes, redis, pg):
+def two_hosts(make_host, tmp_path, routes, redis, pg, extra=()):
     """Two hosts sharing the Redis layer redis (None: each has its own
     memory layer) and the PostgreSQL store pg (one token secret and one
-    key file): their Worlds (w1, w2), each host connected to Redis and
-    listening to the store's notifications before the next starts."""
+    key file), with the config lines extra too: their Worlds (w1, w2),
+    each host connected to Redis and listening to the store's
+    notifications before the next starts."""
     lines = [l for l in auth_config_lines(tmp_path) if not l.startswith("store ")] + [
         f"layer {redis.url if redis else 'memory'}", f"store {pg.url}",
-        f"auth_secret_file {tmp_path}/auth.secret", f"store_key_file {tmp_path}/store.key"]
+        f"auth_secret_file {tmp_path}/auth.secret", f"store_key_file {tmp_path}/store.key",
+        *extra]
     worlds = []
     for _ in range(2):
         h = make_host(lines, routes=routes)

@@ -126,6 +126,8 @@ extern const char ch_pg_notify_trigger[];
 /* Migration 5 (store_sessions.c), per engine kind: the table
  * revoked_tokens; on PostgreSQL also CH_PG_SESSION_TRIGGER. */
 extern const char ch_st_sessions_sqlite_v6[], ch_st_sessions_pg_v6[];
+/* Migration 7 (both engines): users.last_seen (store_sessions.c). */
+extern const char ch_st_sessions_v7[];
 
 /* Migration 5's PostgreSQL triggers: a token revoked
  * (a row added to revoked_tokens) is announced on

@@ -79,6 +79,7 @@ export class Host {
       'auth_pbkdf2_iterations 1000',
       'roles publisher', // the support plugin's role, as in etc/chanhost.conf
       'workers 1', // one process: pause() and kill() stop the host itself
+      'plugin_setting chatroom presence on', // the online line (docs/presence.md)
       ...ROUTES.map((r) => `route ${r}`),
       '',
     ].join('\n');

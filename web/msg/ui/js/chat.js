@@ -2,11 +2,12 @@
  * chat.js -- the chat view of one room (#/room/<id>): its header, the
  * conversation on /ws/threads/<id>/ (threads) or /ws/chat-room/<id>/
  * (private and group rooms), and "Load older messages" through GET
- * /api/rooms/<id>/messages/?before=.
+ * /api/rooms/<id>/messages/?before=, and who is online (presence.js).
  */
 import { api } from './api.js';
 import { chatProtocol, fromStore } from './protocols.js';
 import { openConversation } from './conversation.js';
+import { PresenceLine } from './presence.js';
 import { setTitleBase } from './notify.js';
 import { el, viewHeader } from './ui.js';
 
@@ -62,7 +63,10 @@ export function mountChat(main, ctx, roomId) {
     head.title.textContent = title;
     setTitleBase(`${title} · chanhost chat`);
     let older = null;
+    const presence = new PresenceLine(room.id);
+    main.replaceChildren(head.header, presence.element, body);
     conv = openConversation(body, {
+      presence,
       onHistory: (messages, isFirst) => older?.(messages, isFirst),
       protocol: chatProtocol,
       path: room.kind === 'thread' ? `/ws/threads/${room.id}/` : `/ws/chat-room/${room.id}/`,

@@ -39,7 +39,8 @@ let composerSeq = 0;
 /*
  * container: the element to fill.  opt: {protocol, path, roomKey, me,
  * statusSlot (where the indicator goes), finalMessages, notifyLocally,
- * title (for notifications), onHistory(messages, isFirst)}.  Returns
+ * title (for notifications), onHistory(messages, isFirst), presence (a
+ * PresenceLine of presence.js, told the presence frames)}.  Returns
  * {close, timeline, top, input} (top: a slot above the list, e.g. for
  * "Load older messages").
  */
@@ -168,6 +169,8 @@ export function openConversation(container, opt) {
     read_receipt: (f) => timeline.addReader([f.message_id], f.user_id),
     bulk_read: (f) => timeline.addReader(f.message_ids ?? [], f.user_id),
     error: failed,
+    presence: (f) => opt.presence?.list(f.users ?? []),
+    presence_diff: (f) => opt.presence?.diff(f),
   };
   if (protocol.editedType) handlers[protocol.editedType] = (f) => timeline.edit(f.id, f.message);
   if (protocol.deletedType) handlers[protocol.deletedType] = (f) => timeline.remove(f.id);
