@@ -42,15 +42,14 @@ static void test_positions(void **state)
     int64_t room = new_room(f, "group"), id;
     json_t *r, *ev;
     char buf[256];
-    const char *epoch;
 
     DO("participant.add", "{s:I, s:I}", "room_id", I(room), "user_id", I(1));
     r = ok(f, "participant.add",
            J("{s:I, s:I, s:b}", "room_id", I(room), "user_id", I(2), "stream", 1));
     assert_int_equal(jint(r, "pos"), 1);
-    epoch = STR(r, "epoch");
-    assert_non_null(epoch);
-    assert_int_equal(strlen(epoch), 16);
+    assert_non_null(STR(r, "epoch"));
+    assert_int_equal(strlen(STR(r, "epoch")), 16);
+    json_decref(r);
     r = ok(f, "message.append",
            J("{s:I, s:I, s:s, s:{s:s}, s:b, s:b, s:b}", "room_id", I(room), "sender_id", I(1),
              "content", "secret words", "extra", "username", "alice", "participant", 1, "unread", 1,
