@@ -287,3 +287,24 @@ def test_live_frames_carry_positions_in_order(world):
         assert (await frame(a, "message_edited"))["pos"] == hist["pos"] + 3
 
     run_chat(main)
+
+
+def test_task_members_are_in_the_stream(make_host, tmp_path):
+    w = chat_host(make_host, tmp_path, ["/ws/task-comments/<int:task_id>/ taskcomments"])
+    alice, bob = w.uid("alice"), w.uid("bob")
+    assert w.api.add_task_member(7, alice) is True
+
+    async def main():
+        a, hist = await open_ws(w.url("/ws/task-comments/7/", "alice"))
+        await a.close()
+        assert w.api.add_task_member(7, bob) is True        # the answers are as before
+        assert w.api.remove_task_member(7, bob) is True
+        a = await connect(w.url("/ws/task-comments/7/", "alice",
+                                resume_query(hist["pos"], hist["epoch"])))
+        got = [await frame(a) for _ in range(3)]
+        assert [(f["type"], f.get("user_id"), f["pos"]) for f in got] == [
+            ("participant_added", bob, hist["pos"] + 1),
+            ("participant_removed", bob, hist["pos"] + 2),
+            ("resumed", None, hist["pos"] + 2)]
+
+    run_chat(main)
