@@ -14,6 +14,8 @@ PostgreSQL.  Waits are on frames with deadlines; "nothing twice" is a ping
 answered by the very next frame.
 """
 
+import asyncio
+
 import pytest
 
 from apiclient import auth_config_lines
@@ -306,5 +308,41 @@ def test_task_members_are_in_the_stream(make_host, tmp_path):
             ("participant_added", bob, hist["pos"] + 1),
             ("participant_removed", bob, hist["pos"] + 2),
             ("resumed", None, hist["pos"] + 2)]
+
+    run_chat(main)
+
+
+def test_changes_during_a_resume_arrive_once_without_gap(make_host, tmp_path):
+    """Bob resumes while alice writes: what the store replays and what the
+    layer delivers meanwhile overlap; each position arrives once, in
+    order, none missing."""
+    w = chat_host(make_host, tmp_path, ROUTES, settings=["chatroom rate 0"])
+    room = group_room(w, "alice", ["bob"])
+    n = 40
+
+    async def burst(a, word):
+        for i in range(n):
+            await send(a, "chat_message", message=f"{word}{i}")
+
+    async def main():
+        a, _ = await open_ws(room_url(w, room, "alice"))
+        b, hist = await open_ws(room_url(w, room, "bob"))
+        await b.close()
+        await burst(a, "before")
+        last = hist["pos"] + 2 * n
+        b, _ = await asyncio.gather(
+            connect(room_url(w, room, "bob", resume_query(hist["pos"], hist["epoch"]))),
+            burst(a, "during"))
+        positions, resumed = [], 0
+        while not resumed or not positions or positions[-1] < last:
+            f = await frame(b)
+            if f["type"] == "resumed":
+                resumed += 1
+                continue
+            assert f["type"] == "chat_message", f
+            positions.append(f["pos"])
+        assert resumed == 1
+        assert positions == list(range(hist["pos"] + 1, last + 1))
+        await nothing_pending(b)
 
     run_chat(main)
