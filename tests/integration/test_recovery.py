@@ -14,8 +14,6 @@ PostgreSQL.  Waits are on frames with deadlines; "nothing twice" is a ping
 answered by the very next frame.
 """
 
-import asyncio
-
 import pytest
 
 from apiclient import auth_config_lines
@@ -318,9 +316,9 @@ def test_changes_during_a_resume_arrive_once_without_gap(make_host, tmp_path):
     order, none missing."""
     w = chat_host(make_host, tmp_path, ROUTES, settings=["chatroom rate 0"])
     room = group_room(w, "alice", ["bob"])
-    n = 40
+    missed, during = 250, 20   # the replay takes two store pages
 
-    async def burst(a, word):
+    async def burst(a, word, n):
         for i in range(n):
             await send(a, "chat_message", message=f"{word}{i}")
 
@@ -328,11 +326,10 @@ def test_changes_during_a_resume_arrive_once_without_gap(make_host, tmp_path):
         a, _ = await open_ws(room_url(w, room, "alice"))
         b, hist = await open_ws(room_url(w, room, "bob"))
         await b.close()
-        await burst(a, "before")
-        last = hist["pos"] + 2 * n
-        b, _ = await asyncio.gather(
-            connect(room_url(w, room, "bob", resume_query(hist["pos"], hist["epoch"]))),
-            burst(a, "during"))
+        await burst(a, "before", missed)
+        last = hist["pos"] + missed + during
+        b = await connect(room_url(w, room, "bob", resume_query(hist["pos"], hist["epoch"])))
+        await burst(a, "during", during)    # while bob's replay is paging
         positions, resumed = [], 0
         while not resumed or not positions or positions[-1] < last:
             f = await frame(b)
