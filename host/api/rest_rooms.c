@@ -50,6 +50,16 @@ static json_t *room_user(int64_t room_id, int64_t user_id)
     return json_pack("{s:I, s:I}", "room_id", (json_int_t)room_id, "user_id", (json_int_t)user_id);
 }
 
+/* room_user with "stream": true: a membership change takes a position in
+ * the room's stream (docs/store.md, "Streams"). */
+static json_t *room_user_streamed(int64_t room_id, int64_t user_id)
+{
+    json_t *p = room_user(room_id, user_id);
+
+    json_object_set_new(p, "stream", json_true());
+    return p;
+}
+
 static int64_t room_id(const ch_rest *r)
 {
     return json_integer_value(json_object_get(r->room, "id"));
@@ -155,7 +165,8 @@ static void add_next(ch_rest *r)
         r->then(r, 0, NULL, NULL);
         return;
     }
-    ch_rest_store(r, "participant.add", room_user(room_id(r), id_at(r->ids, r->i)), added_one);
+    ch_rest_store(r, "participant.add", room_user_streamed(room_id(r), id_at(r->ids, r->i)),
+                  added_one);
 }
 
 /* ---- the room of the path, for participants and members ------------------------ */
@@ -383,10 +394,16 @@ void ch_rest_rooms_list(ch_rest *r)
 
 static void answer_flag(ch_rest *r, int status, json_t *result, const char *error)
 {
-    if (status != 0)
+    json_t *out;
+
+    if (status != 0) {
         ch_rest_store_failed(r, status, error);
-    else
-        ch_rest_reply(r, 200, json_incref(result), NULL);
+        return;
+    }
+    out = json_copy(result); /* the flag alone: not the stream's pos and epoch */
+    json_object_del(out, "pos");
+    json_object_del(out, "epoch");
+    ch_rest_reply(r, 200, out, NULL);
 }
 
 /* Non-zero if the room's participants are managed by their members: a
@@ -419,7 +436,7 @@ static int may_manage(ch_rest *r)
 static void participant_added(ch_rest *r, int status, json_t *result, const char *error)
 {
     (void)status, (void)result, (void)error;
-    ch_rest_store(r, "participant.add", room_user(room_id(r), r->other), answer_flag);
+    ch_rest_store(r, "participant.add", room_user_streamed(room_id(r), r->other), answer_flag);
 }
 
 /* Non-zero if user may be a participant of the room: anyone, but a
@@ -461,7 +478,8 @@ static void participant_remove_room(ch_rest *r, int status, json_t *result, cons
 {
     (void)status, (void)result, (void)error;
     if (may_manage(r))
-        ch_rest_store(r, "participant.remove", room_user(room_id(r), r->other), answer_flag);
+        ch_rest_store(r, "participant.remove", room_user_streamed(room_id(r), r->other),
+                      answer_flag);
 }
 
 /* DELETE /api/rooms/<id>/participants/ {"user_id"}. */

@@ -504,7 +504,20 @@ static void import_failed(imp *x, int applied)
                     x->path);
 }
 
-/* Pass 2 on an opened store, then the summary.  0 or -1. */
+/* The store gets a new epoch (docs/store.md, "Streams"): a client's
+ * stream position from before the import is of another epoch, and the
+ * client reloads.  0, or -1 after printing why. */
+static int import_new_epoch(imp *x)
+{
+    json_t *r = ch_mg_call(x->m, "stream.new_epoch", json_object());
+    int rc = r ? 0 : -1;
+
+    json_decref(r);
+    return rc;
+}
+
+/* Pass 2 on an opened store (made a new epoch first), then the summary.
+ * 0 or -1. */
 static int import_into_store(imp *x, const ch_config *cfg, FILE *f)
 {
     int rc;
@@ -513,6 +526,8 @@ static int import_into_store(imp *x, const ch_config *cfg, FILE *f)
         return -1;
     rewind(f);
     rc = ch_mg_schemas_migrate(x->m, 0); /* the plugins' tables exist before their rows */
+    if (rc == 0)
+        rc = import_new_epoch(x);
     if (rc == 0 && (rc = import_apply(x, f)) == 0)
         rc = ch_mg_plugin_sequences(x->m);
     if (rc != 0)

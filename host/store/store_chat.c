@@ -97,7 +97,7 @@ json_t *ch_st_bind_append_unread(ch_store_req *req)
 int ch_st_rows_append_unread(ch_store_req *req, json_t *rows)
 {
     json_object_set_new(req->result, "unread", counts_of(rows));
-    return CH_STEP_DONE;
+    return ch_st_stream_next(req, json_is_true(json_object_get(req->ctx, "inserted")));
 }
 
 static const ch_store_step unread_room_steps[] = {
@@ -118,7 +118,7 @@ static int prep_mark_room(ch_store_req *req)
                                     {"message_ids", 'a', 1, 1, 500},
                                     {NULL, 0, 0, 0, 0}};
 
-    if (ch_st_check(req, spec) != 0)
+    if (ch_st_check(req, spec) != 0 || ch_st_stream_prep(req) != 0)
         return req->status;
     return ids_to_ctx(req, "message_ids");
 }
@@ -137,7 +137,7 @@ static int rows_marked_room(ch_store_req *req, json_t *rows)
     }
     ch_st_sort_by_id(ids, 0);
     req->result = json_pack("{s:o}", "marked", ids);
-    return CH_STEP_DONE;
+    return ch_st_stream_next(req, json_array_size(ids) > 0);
 }
 
 #define MARK_ROOM(ids)                                                     \
@@ -149,10 +149,12 @@ static int rows_marked_room(ch_store_req *req, json_t *rows)
 
 static const ch_store_step mark_room_steps[] = {
     {MARK_ROOM(CH_ST_SQLITE_IDS("$3")), bind_mark_room, rows_marked_room},
+    CH_ST_STREAM_STEPS,
 };
 
 static const ch_store_step mark_room_pg_steps[] = {
     {MARK_ROOM(CH_ST_PG_IDS("$3")), bind_mark_room, rows_marked_room},
+    CH_ST_STREAM_STEPS,
 };
 
 /* ---- the table ------------------------------------------------------------- */

@@ -113,14 +113,17 @@ static const ch_store_step room_active_steps[] = {
 
 /* ---- participants ------------------------------------------------------ */
 
-/* participant.add / remove / check {room_id, user_id}. */
+/* participant.add / remove / check {room_id, user_id}; add and remove
+ * take the stream parameters too (store_stream.c). */
 static int prep_room_user(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
                                     {"user_id", 'i', 1, 1, ID_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
-    return ch_st_check(req, spec);
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    return ch_st_stream_prep(req);
 }
 
 /* participant.list {room_id}. */
@@ -143,17 +146,18 @@ static int rows_room_exists(ch_store_req *req, json_t *rows)
     return CH_STEP_NEXT;
 }
 
-/* An insert or delete with RETURNING: whether it touched a row. */
+/* An insert or delete with RETURNING: whether it touched a row (a
+ * streamed change when it did). */
 static int rows_added(ch_store_req *req, json_t *rows)
 {
     req->result = json_pack("{s:b}", "added", json_array_size(rows) > 0);
-    return CH_STEP_DONE;
+    return ch_st_stream_next(req, json_array_size(rows) > 0);
 }
 
 static int rows_removed(ch_store_req *req, json_t *rows)
 {
     req->result = json_pack("{s:b}", "removed", json_array_size(rows) > 0);
-    return CH_STEP_DONE;
+    return ch_st_stream_next(req, json_array_size(rows) > 0);
 }
 
 static int rows_is_participant(ch_store_req *req, json_t *rows)
@@ -187,11 +191,13 @@ static const ch_store_step part_add_steps[] = {
     {"INSERT INTO participants (room_id, user_id, joined_at) VALUES ($1, $2, $3)"
      " ON CONFLICT DO NOTHING RETURNING room_id",
      bind_room_user_now, rows_added},
+    CH_ST_STREAM_STEPS,
 };
 
 static const ch_store_step part_remove_steps[] = {
     {"DELETE FROM participants WHERE room_id = $1 AND user_id = $2 RETURNING room_id",
      bind_room_user, rows_removed},
+    CH_ST_STREAM_STEPS,
 };
 
 static const ch_store_step part_check_steps[] = {
@@ -235,7 +241,7 @@ static int prep_append(ch_store_req *req)
     unsigned char rnd[16];
     char id[4 + 32 + 1] = "srv-";
 
-    if (ch_st_check(req, spec) != 0 || ch_st_extra(req) != 0)
+    if (ch_st_check(req, spec) != 0 || ch_st_extra(req) != 0 || ch_st_stream_prep(req) != 0)
         return req->status;
     if (!json_object_get(req->params, "client_msg_id") ||
         json_is_null(json_object_get(req->params, "client_msg_id"))) {
@@ -284,7 +290,10 @@ static int rows_seal_new(ch_store_req *req, json_t *rows)
 /* The result of an append from a row {id, created_at, duplicate}: a
  * duplicate of an id this request allocated itself (an earlier attempt
  * that did commit) is no duplicate.  more: the unread step follows, and
- * runs (CH_STEP_NEXT) for a new message when "unread" is true. */
+ * runs (CH_STEP_NEXT) for a new message when "unread" is true; else the
+ * stream steps after it (the unread step skipped) with "stream": true.
+ * A rows hook may move req->step on: both engines then run the step
+ * after req->step (store_sqlite.c's loop, store_pg.c's step_result). */
 static int append_result(ch_store_req *req, const json_t *row, int more)
 {
     int64_t id = ch_st_int(row, "id");
@@ -301,9 +310,17 @@ static int append_result(ch_store_req *req, const json_t *row, int more)
     req->result = json_pack("{s:I, s:I, s:b, s:O}", "id", (json_int_t)id, "created_at",
                             (json_int_t)ch_st_int(row, "created_at"), "duplicate", dup,
                             "client_msg_id", json_object_get(req->params, "client_msg_id"));
-    if (more && !dup && json_is_true(json_object_get(req->params, "unread")))
+    /* only a row inserted by this attempt is streamed (a retry finding its
+     * own earlier, committed attempt streamed it then) */
+    json_object_set_new(req->ctx, "inserted", json_boolean(ch_st_int(row, "duplicate") == 0));
+    if (!more || dup)
+        return CH_STEP_DONE;
+    if (json_is_true(json_object_get(req->params, "unread")))
         return CH_STEP_NEXT;
-    return CH_STEP_DONE;
+    if (ch_st_stream_next(req, ch_st_int(row, "duplicate") == 0) == CH_STEP_DONE)
+        return CH_STEP_DONE;
+    req->step++; /* past the unread step: the engine runs the one after it */
+    return CH_STEP_NEXT;
 }
 
 /* SQLite's dedup: an existing row ends the append. */
@@ -336,6 +353,7 @@ static const ch_store_step append_steps[] = {
      bind_room_sender, rows_seal_new},
     {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append, rows_append_inserted},
     {CH_ST_UNREAD_SQL(CH_ST_SQLITE_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
+    CH_ST_STREAM_STEPS,
 };
 
 static const ch_store_step append_pg_steps[] = {
@@ -351,6 +369,7 @@ static const ch_store_step append_pg_steps[] = {
      " AND client_msg_id = $8 AND NOT EXISTS (SELECT 1 FROM ins)",
      bind_append, rows_append_inserted},
     {CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
+    CH_ST_STREAM_STEPS,
 };
 
 /* message.history {room_id, limit?, before_id?, after_id?}: one statement
@@ -382,13 +401,20 @@ CH_ST_BIND(bind_history, "room_id", "@after", "@lim_a", "before_id", "@lim_b")
 CH_ST_BIND(bind_receipts, "@room_id", "@lo", "@hi")
 CH_ST_BIND(bind_id, "id")
 
-/* The room's key into ctx "room_key" (ENOENT without the room). */
+/* The room's key into ctx "room_key" (ENOENT without the room), and its
+ * stream position and the store's epoch, read before the page (a change
+ * between them is in both the page and the stream after pos, never in
+ * neither), into ctx "stream" for the result. */
 static int rows_room_key(ch_store_req *req, json_t *rows)
 {
-    if (json_array_size(rows) == 0)
+    const json_t *row = json_array_get(rows, 0);
+
+    if (!row)
         return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
-    json_object_set_new(req->ctx, "room_key",
-                        json_string(ch_st_str(json_array_get(rows, 0), "key")));
+    json_object_set_new(req->ctx, "room_key", json_string(ch_st_str(row, "key")));
+    json_object_set_new(req->ctx, "stream",
+                        json_pack("{s:I, s:s}", "pos", (json_int_t)ch_st_int(row, "pos"), "epoch",
+                                  ch_st_str(row, "epoch")));
     return CH_STEP_NEXT;
 }
 
@@ -402,6 +428,7 @@ static int rows_history(ch_store_req *req, json_t *rows)
     if (json_array_size(json_object_get(req->ctx, "msgs")) > 0)
         return CH_STEP_NEXT;
     req->result = json_pack("{s:[]}", "messages");
+    json_object_update(req->result, json_object_get(req->ctx, "stream"));
     return CH_STEP_DONE;
 }
 
@@ -420,6 +447,7 @@ static int rows_receipts_list(ch_store_req *req, json_t *rows)
 
     ch_st_attach_receipts(msgs, rows);
     req->result = json_pack("{s:O}", "messages", msgs);
+    json_object_update(req->result, json_object_get(req->ctx, "stream"));
     return CH_STEP_DONE;
 }
 
@@ -429,7 +457,7 @@ static int rows_receipts_one(ch_store_req *req, json_t *rows)
 
     ch_st_attach_receipts(msgs, rows);
     req->result = json_pack("{s:O}", "message", json_array_get(msgs, 0));
-    return CH_STEP_DONE;
+    return ch_st_stream_next(req, 1);
 }
 
 #define HISTORY_HALF(cond, order, lim)                                    \
@@ -444,7 +472,8 @@ static int rows_receipts_one(ch_store_req *req, json_t *rows)
     " JOIN rooms r ON r.id = m.room_id WHERE m.id = $1"
 
 static const ch_store_step history_steps[] = {
-    {"SELECT key FROM rooms WHERE id = $1", bind_room_id, rows_room_key},
+    {"SELECT key, stream_pos AS pos, " CH_ST_EPOCH_SQL " AS epoch FROM rooms WHERE id = $1",
+     bind_room_id, rows_room_key},
     {HISTORY_HALF("a", "ASC", "$3") " UNION ALL " HISTORY_HALF("b", "DESC", "$5"), bind_history,
      rows_history},
     {RECEIPTS_OF_RANGE, bind_receipts, rows_receipts_list},
@@ -472,7 +501,9 @@ static int prep_edit(ch_store_req *req)
                                     {"content", 'B', 1, 0, CONTENT_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
-    return ch_st_check(req, spec);
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    return ch_st_stream_prep(req);
 }
 
 static int prep_delete(ch_store_req *req)
@@ -481,7 +512,7 @@ static int prep_delete(ch_store_req *req)
                                     {"sender_id", 'i', 1, 1, ID_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
-    if (ch_st_check(req, spec) != 0)
+    if (ch_st_check(req, spec) != 0 || ch_st_stream_prep(req) != 0)
         return req->status;
     json_object_set_new(req->ctx, "delete", json_true());
     return 0;
@@ -542,6 +573,7 @@ static const ch_store_step edit_steps[] = {
      " is_deleted = $6 WHERE id = $1 AND sender_id = $7 AND is_deleted = 0 RETURNING id",
      bind_edit, rows_edit_updated},
     {RECEIPTS_OF_RANGE, bind_receipts, rows_receipts_one},
+    CH_ST_STREAM_STEPS,
 };
 
 /* ---- cleanup ----------------------------------------------------------- */
@@ -633,6 +665,8 @@ const ch_store_op *ch_store_host_op(const char *name)
 
     if (!op && name)
         op = ch_st_reads_op(name);
+    if (!op && name)
+        op = ch_st_stream_op(name);
     for (size_t i = 0; !op && name && i < n_registered; i++)
         op = registered[i](name);
     if (!op && name)

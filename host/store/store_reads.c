@@ -175,7 +175,7 @@ static int prep_read_bulk(ch_store_req *req)
                                     {"up_to_id", 'i', 0, 0, ID_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
-    if (ch_st_check(req, spec) != 0)
+    if (ch_st_check(req, spec) != 0 || ch_st_stream_prep(req) != 0)
         return req->status;
     ch_st_default(req, "up_to_id", json_integer(ID_MAX));
     return 0;
@@ -184,11 +184,12 @@ static int prep_read_bulk(ch_store_req *req)
 CH_ST_BIND(bind_read_mark, "user_id", "now", "@ids")
 CH_ST_BIND(bind_read_bulk, "user_id", "room_id", "now", "up_to_id")
 
-/* The receipts inserted: {"marked": [message ids, ascending]}. */
+/* The receipts inserted: {"marked": [message ids, ascending]} (then
+ * read.bulk's stream steps when streamed and some were). */
 static int rows_marked(ch_store_req *req, json_t *rows)
 {
     req->result = json_pack("{s:o}", "marked", ch_st_ids_of(rows, "message_id"));
-    return CH_STEP_DONE;
+    return ch_st_stream_next(req, json_array_size(rows) > 0);
 }
 
 #define READ_MARK_HEAD                                         \
@@ -216,6 +217,7 @@ static const ch_store_step read_bulk_steps[] = {
      " AND NOT EXISTS (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id"
      " AND x.user_id = $1) ON CONFLICT DO NOTHING RETURNING message_id",
      bind_read_bulk, rows_marked},
+    CH_ST_STREAM_STEPS,
 };
 
 #define OP CH_ST_OP

@@ -1,10 +1,22 @@
 /*
  * catchup.c -- a chatcore connection's first frames (part of chatcore,
  * compiled into each chatcore plugin; see chatcore.h): the history on
- * connect, the ?since= catch-up, and going live.  It owns a connection's
- * cc_catchup while the history is on its way: the messages fetched and
- * not sent yet, the store cursor, and the ids already sent (to drop the
- * layer's copies of them).
+ * connect, the ?since= catch-up, the ?since_pos= resume, and going live.
+ * It owns a connection's cc_catchup while the history is on its way: the
+ * messages fetched and not sent yet, the store cursor, the ids already
+ * sent (to drop the layer's copies of them), and for a resume the last
+ * stream position sent and the epoch the client named.
+ *
+ * Resume.  A client that kept the room's stream position ("pos" of the
+ * history frame and of every live change) reconnects with
+ * ?since_pos=N&epoch=E: the connection is in the room's group already
+ * (chatcore.c joins before the history), the layer's frames are held,
+ * stream.read pages (SINCE_PAGE changes, the next one once the frames
+ * before it are written) go out as the live frames they were, then
+ * {"type":"resumed","pos","epoch"}, then the held frames but those whose
+ * "pos" is not above the last sent: no gap, no change twice.  Another
+ * epoch (the store was restored) or a position older than the room's
+ * stream keeps (stream_retention): {"type":"reload"} and the history.
  *
  * Flow control.  The history goes out in frames of at most FRAME_MSGS
  * messages and FRAME_BYTES bytes of encoded messages (a larger message
@@ -41,9 +53,13 @@ struct cc_catchup {
     size_t fetched;   /* ?since= messages fetched so far */
     json_int_t *ids;  /* the ids sent, ascending */
     size_t n_ids, cap_ids;
+    int resume;         /* ?since_pos=: `after` is a stream position */
+    json_int_t pos_max; /* resume: held frames with a pos up to this went out */
+    char epoch[65];     /* resume: the epoch the client named ("" none) */
 };
 
 static void pump(chanhost_conn *c, cc_conn *cc);
+static void fetch_changes(chanhost_conn *c, cc_conn *cc);
 
 /* A new catch-up for cc with the frames' fields tmpl (stolen) and no
  * message yet; set as cc->catchup.  Returns it, or NULL when out of
@@ -110,11 +126,15 @@ static int ids_has(const cc_catchup *cu, json_int_t id)
     return 0;
 }
 
-/* Is the layer message msg (borrowed) a new message the history held? */
+/* Is the layer message msg (borrowed) a new message the history held,
+ * or a change a resume replayed (its pos not above the last sent)? */
 static int already_sent(const cc_conn *cc, const json_t *msg)
 {
     const char *type = json_string_value(GET(msg, "type"));
+    const json_t *pos = GET(msg, "pos");
 
+    if (cc->catchup && cc->catchup->resume && json_is_integer(pos))
+        return json_integer_value(pos) <= cc->catchup->pos_max;
     return type && strcmp(type, cc->p->kind->msg_type) == 0 &&
            ids_has(cc->catchup, json_integer_value(GET(msg, "id")));
 }
@@ -160,7 +180,9 @@ static void on_drained(chanhost_conn *c, void *arg)
 {
     cc_conn *cc = c ? ((cc_plugin *)arg)->api->get_data(c) : NULL;
 
-    if (cc && cc->catchup)
+    if (cc && cc->catchup && cc->catchup->resume)
+        fetch_changes(c, cc);
+    else if (cc && cc->catchup)
         pump(c, cc);
 }
 
@@ -239,15 +261,15 @@ static void pump(chanhost_conn *c, cc_conn *cc)
         cc->p->api->close(c, 1011, "history not sent");
 }
 
-/* Past catchup_max: tell the client to reload, then send the last
- * history_limit messages instead of the rest (and go live). */
-static void reload(chanhost_conn *c, cc_conn *cc)
+/* Tell the client to reload (code, message; the frame has "max", the
+ * catchup_max setting), then send the last history_limit messages as the
+ * history (and go live): past catchup_max, or a resume that cannot be. */
+static void reload(chanhost_conn *c, cc_conn *cc, const char *code, const char *message)
 {
     cc_plugin *p = cc->p;
     cc_catchup *cu = cc->catchup;
-    json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "type", "reload", "code", "too_far_behind",
-                          "message", "too many messages were missed; reload the history", "max",
-                          (json_int_t)p->set.catchup_max);
+    json_t *f = json_pack("{s:s, s:s, s:s, s:I}", "type", "reload", "code", code, "message",
+                          message, "max", (json_int_t)p->set.catchup_max);
 
     if (!f || p->api->send_json(c, f) != CHANHOST_OK) {
         json_decref(f);
@@ -257,6 +279,7 @@ static void reload(chanhost_conn *c, cc_conn *cc)
     json_decref(f);
     json_array_clear(cu->todo);
     cu->paging = 0;
+    cu->resume = 0;
     if (p->set.history_limit == 0)
         pump(c, cc);
     else
@@ -287,9 +310,13 @@ static void on_page(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, con
         if (n)
             cu->after = json_integer_value(GET(json_array_get(page, n - 1), "id"));
         if (cu->fetched > p->set.catchup_max) {
-            reload(c, cc);
+            reload(c, cc, "too_far_behind", "too many messages were missed; reload the history");
             return;
         }
+    }
+    if (!GET(cu->tmpl, "pos") && GET(result, "pos")) { /* the first page's: read before it */
+        json_object_set(cu->tmpl, "pos", GET(result, "pos"));
+        json_object_set(cu->tmpl, "epoch", OR_NULL(GET(result, "epoch")));
     }
     pump(c, cc);
 }
@@ -328,18 +355,173 @@ static int since_param(chanhost_conn *c, cc_plugin *p, json_int_t *after)
     return 1;
 }
 
+/* ---- resume: ?since_pos=N&epoch=E ---------------------------------------- */
+
+/* One change of the room's stream (ev: {"pos", "kind", "body"},
+ * borrowed) as the live frame it was, with its "pos" (new reference), or
+ * NULL for a kind this plugin does not show. */
+static json_t *change_frame(const cc_conn *cc, const json_t *ev)
+{
+    const cc_kind *k = cc->p->kind;
+    const char *kind = json_string_value(GET(ev, "kind"));
+    const json_t *b = GET(ev, "body"), *m = GET(b, "message");
+    json_t *f = NULL;
+
+    if (!kind)
+        return NULL;
+    if (strcmp(kind, "message.append") == 0)
+        f = cc_msg_json(cc, m, k->msg_type);
+    else if (strcmp(kind, "message.edit") == 0)
+        f = json_pack("{s:s, s:O, s:O, s:O}", "type", k->edited_type, "id", OR_NULL(GET(m, "id")),
+                      "message", OR_NULL(GET(m, "content")), "edited_at",
+                      OR_NULL(GET(m, "edited_at")));
+    else if (strcmp(kind, "message.delete") == 0)
+        f = json_pack("{s:s, s:O}", "type", k->deleted_type, "id", OR_NULL(GET(m, "id")));
+    else if (strcmp(kind, "read.mark_room") == 0)
+        f = json_pack("{s:s, s:O}", "type", "read_receipt", "message_id",
+                      OR_NULL(json_array_get(GET(b, "marked"), 0)));
+    else if (strcmp(kind, "read.bulk") == 0)
+        f = json_pack("{s:s, s:O}", "type", "bulk_read", "message_ids", OR_NULL(GET(b, "marked")));
+    else if (strcmp(kind, "participant.add") == 0 || strcmp(kind, "participant.remove") == 0)
+        f = json_pack("{s:s, s:I}", "type",
+                      kind[12] == 'a' ? "participant_added" : "participant_removed", "room_id",
+                      cc->room_id);
+    if (!f)
+        return NULL;
+    if (strncmp(kind, "message.", 8) != 0) {
+        json_object_set(f, "user_id", OR_NULL(GET(b, "user_id")));
+        if (json_is_object(GET(b, "extra")))
+            json_object_update(f, GET(b, "extra"));
+    }
+    json_object_set(f, "pos", OR_NULL(GET(ev, "pos")));
+    return f;
+}
+
+/* The changes are out: {"type":"resumed","pos","epoch"}, then live. */
+static void resumed(chanhost_conn *c, cc_conn *cc, const char *epoch)
+{
+    cc_catchup *cu = cc->catchup;
+    json_t *f = json_pack("{s:s, s:I, s:s}", "type", "resumed", "pos", cu->pos_max, "epoch",
+                          epoch ? epoch : "");
+
+    if (!f || cc->p->api->send_json(c, f) != CHANHOST_OK) {
+        json_decref(f);
+        cc->p->api->close(c, 1011, "resume frame not sent");
+        return;
+    }
+    json_decref(f);
+    go_live(c, cc);
+}
+
+/* A page of stream.read arrived: "reset" (another epoch, trimmed) is a
+ * reload; else its changes go out as their live frames (past catchup_max
+ * of them: a reload), then the next page once they are written, or
+ * "resumed" and live. */
+static void on_changes(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
+                       const json_t *result, json_t *data)
+{
+    cc_catchup *cu = cc ? cc->catchup : NULL;
+    const char *reset = json_string_value(GET(result, "reset"));
+    const json_t *ev;
+    json_t *f;
+    size_t i;
+
+    (void)data;
+    if (!cu)
+        return;
+    if (status != 0) {
+        p->api->close(c, 1011, "message store unavailable");
+        return;
+    }
+    if (reset) {
+        reload(c, cc, strcmp(reset, "epoch") == 0 ? "epoch_changed" : "too_old",
+               strcmp(reset, "epoch") == 0
+                   ? "the position is of another epoch (the store was restored); reload the history"
+                   : "the position is older than the room keeps; reload the history");
+        return;
+    }
+    cu->fetched += json_array_size(GET(result, "events"));
+    if (cu->fetched > p->set.catchup_max) {
+        reload(c, cc, "too_far_behind", "too many changes were missed; reload the history");
+        return;
+    }
+    json_array_foreach(GET(result, "events"), i, ev)
+    {
+        cu->pos_max = json_integer_value(GET(ev, "pos"));
+        if ((f = change_frame(cc, ev)) != NULL)
+            cc->deliver(c, cc, json_string_value(GET(f, "type")), f, NULL);
+        json_decref(f);
+    }
+    if (!json_is_true(GET(result, "more"))) {
+        resumed(c, cc, json_string_value(GET(result, "epoch")));
+        return;
+    }
+    if (p->api->on_drain(c, on_drained, p) != CHANHOST_OK)
+        p->api->close(c, 1011, "changes not sent");
+}
+
+/* Ask the store for the changes after the last one sent; on_changes goes
+ * on. */
+static void fetch_changes(chanhost_conn *c, cc_conn *cc)
+{
+    cc_catchup *cu = cc->catchup;
+    json_t *params = json_pack("{s:I, s:I, s:I}", "room_id", cc->room_id, "after_pos", cu->pos_max,
+                               "limit", (json_int_t)SINCE_PAGE);
+
+    if (params && cu->epoch[0])
+        json_object_set_new(params, "epoch", json_string(cu->epoch));
+    if (cc_call(c, cc->p, "stream.read", params, on_changes, NULL) != 0)
+        cc->p->api->close(c, 1011, "message store unavailable");
+}
+
+/* ?since_pos=N (a position, 0 included) and ?epoch=E (1 to 64 of
+ * [0-9a-z]) into cu: 1 for a resume, 0 when since_pos is absent, -1 when
+ * either is malformed. */
+static int resume_param(chanhost_conn *c, cc_plugin *p, cc_catchup *cu)
+{
+    const char *s = p->api->query_param(c, "since_pos");
+    const char *e = p->api->query_param(c, "epoch");
+    char *end;
+    long long v;
+
+    if (!s)
+        return 0;
+    v = strtoll(s, &end, 10);
+    if (!*s || *end || v < 0 || v == LLONG_MAX)
+        return -1;
+    if (e && (!*e || strlen(e) >= sizeof cu->epoch ||
+              e[strspn(e, "0123456789abcdefghijklmnopqrstuvwxyz")]))
+        return -1;
+    snprintf(cu->epoch, sizeof cu->epoch, "%s", e ? e : "");
+    cu->pos_max = (json_int_t)v;
+    return 1;
+}
+
+/* ---- the history ------------------------------------------------------------ */
+
 /* The history of an accepted room connection (see chatcore.h). */
 void cc_load_history(chanhost_conn *c, cc_conn *cc)
 {
     cc_plugin *p = cc->p;
     cc_catchup *cu = catchup_new(cc, json_pack("{s:s}", "type", "history"));
     json_int_t after = 0;
-    int since = since_param(c, p, &after);
+    int since, resume;
 
     if (!cu) {
         p->api->close(c, 1011, "out of memory");
         return;
     }
+    resume = resume_param(c, p, cu);
+    if (resume < 0)
+        cc_error(c, p, "bad_request",
+                 "?since_pos= must be a stream position and ?epoch= an epoch; sending the history",
+                 NULL);
+    if (resume > 0) {
+        cu->resume = 1;
+        fetch_changes(c, cc);
+        return;
+    }
+    since = since_param(c, p, &after);
     if (since < 0)
         cc_error(c, p, "bad_request", "?since= must be a message id; sending the history", NULL);
     cu->paging = since > 0;

@@ -16,6 +16,7 @@
 
 #define HISTORY_PAGE 500     /* the store's largest page */
 #define CATCHUP_MAX 10000000 /* the largest catchup_max setting */
+#define STREAM_KEEP 10000000 /* the largest stream_retention setting */
 #define BACKLOG_MAX 5000     /* layer messages held before the history */
 #define CONTENT_MAX 65536    /* the store's limit, in bytes */
 
@@ -39,6 +40,15 @@ static void read_settings(cc_settings *s, const json_t *settings)
     s->catchup_max = limit < 1 ? 1 : limit > CATCHUP_MAX ? CATCHUP_MAX : (unsigned)limit;
     s->presence = json_is_string(json_object_get(settings, "presence")) &&
                   strcmp(json_string_value(json_object_get(settings, "presence")), "on") == 0;
+    limit = chk_setting_num(settings, "stream_retention", 10000);
+    s->stream_keep = limit < 1 ? 1 : limit > STREAM_KEEP ? STREAM_KEEP : (unsigned)limit;
+}
+
+/* See chatcore.h. */
+void cc_stream_params(const cc_plugin *p, json_t *params)
+{
+    json_object_set_new(params, "stream", json_true());
+    json_object_set_new(params, "stream_keep", json_integer(p->set.stream_keep));
 }
 
 /* The group_prefix setting into s (the kind's default when absent): at
@@ -340,6 +350,7 @@ static void on_member(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
         return;
     }
     params = json_pack("{s:I, s:I}", "room_id", cc->room_id, "user_id", cc->user_id);
+    cc_stream_params(p, params);
     if (cc_call(c, p, "participant.add", params, on_joined, NULL) != 0)
         p->api->close(c, 1011, "message store unavailable");
 }
@@ -567,6 +578,8 @@ static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
     json_object_set(out, "id", OR_NULL(GET(result, "id")));
     json_object_set(out, "timestamp", OR_NULL(GET(result, "created_at")));
     json_object_set(out, "client_msg_id", OR_NULL(GET(result, "client_msg_id")));
+    if (GET(result, "pos"))
+        json_object_set(out, "pos", GET(result, "pos"));
     if (c && json_object_size(tag)) {
         ack = json_pack("{s:s, s:O, s:O}", "type", "ack", "client_msg_id",
                         GET(tag, "client_msg_id"), "id", OR_NULL(GET(result, "id")));
@@ -626,6 +639,7 @@ void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
             json_object_set(params, "client_msg_id", cmid);
         if (p->kind->append_unread)
             json_object_set_new(params, "unread", json_true());
+        cc_stream_params(p, params);
         data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
                          cc_msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
                          OR_NULL(cc->room));
@@ -656,6 +670,8 @@ static void on_edited(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
     else
         out = json_pack("{s:s, s:O, s:O, s:O}", "type", p->kind->edited_type, "id", GET(data, "id"),
                         "message", GET(data, "content"), "edited_at", OR_NULL(GET(m, "edited_at")));
+    if (GET(result, "pos"))
+        json_object_set(out, "pos", GET(result, "pos"));
     p->api->group_send(json_string_value(GET(data, "group")), out);
     json_decref(out);
 }
@@ -687,6 +703,7 @@ static void on_edit_checked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int sta
     params = json_pack("{s:O, s:I}", "id", GET(data, "id"), "sender_id", cc->user_id);
     if (!del)
         json_object_set(params, "content", GET(data, "content"));
+    cc_stream_params(p, params);
     cc_call_or_error(c, p, del ? "message.delete" : "message.edit", params, on_edited,
                      json_incref(data));
 }

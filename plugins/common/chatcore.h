@@ -95,6 +95,7 @@ typedef struct cc_settings {
     double rate, burst;         /* token bucket: frames a second, saved */
     unsigned abuse_close_after; /* refusals in a row before 1008 */
     unsigned catchup_max;       /* ?since= messages at most, then "reload" */
+    unsigned stream_keep;       /* stream_retention: changes a room's stream keeps */
     char group_prefix[32];      /* the rooms' layer groups: this + the id */
     int open_groups;            /* chatroom's group_rooms: 1 open, 0 members */
     int presence;               /* setting presence on (docs/presence.md): 1 */
@@ -171,8 +172,17 @@ void cc_go_live(chanhost_conn *c, cc_conn *cc, const json_t *first);
 /* The accepted room connection's history: the last history_limit
  * messages, or with ?since=<id> every message after id (at most
  * catchup_max, then a "reload" frame and the last history_limit), in
- * frames as cc_go_live's; then live (catchup.c). */
+ * frames as cc_go_live's, each with the room's stream "pos" and the
+ * store's "epoch"; or with ?since_pos=N&epoch=E every change after
+ * position N as its live frame, then {"type":"resumed"} (a position of
+ * another epoch or one trimmed: a "reload" frame and the history); then
+ * live (catchup.c). */
 void cc_load_history(chanhost_conn *c, cc_conn *cc);
+
+/* Ask a store call's change (params borrowed) to take a position in the
+ * room's stream ("stream": true, "stream_keep": stream_retention), so a
+ * client resuming with ?since_pos= gets it (catchup.c). */
+void cc_stream_params(const cc_plugin *p, json_t *params);
 
 /* Free a connection's catch-up state (owned by its cc_conn; NULL is
  * ignored). */

@@ -159,3 +159,25 @@ json_t *hc_room_user(const hc_call *call, json_int_t user)
     return json_pack("{s:I, s:I}", "room_id", json_integer_value(json_object_get(call->room, "id")),
                      "user_id", user);
 }
+
+json_t *hc_room_user_streamed(const hc_call *call, json_int_t user)
+{
+    json_t *p = hc_room_user(call, user);
+
+    json_object_set_new(p, "stream", json_true());
+    return p;
+}
+
+void hc_answer_change(hc_call *call, int status, const json_t *result, const char *error)
+{
+    json_t *out;
+
+    if (status != 0) {
+        hc_store_failed(call, status, error);
+        return;
+    }
+    out = json_deep_copy(result);
+    json_object_del(out, "pos");
+    json_object_del(out, "epoch");
+    hc_reply(call, 200, out);
+}

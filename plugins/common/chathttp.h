@@ -76,4 +76,13 @@ json_t *hc_private_room(const char *key, const char *kind);
 /* {room_id: the room's id in call->room, user_id: user} (new reference). */
 json_t *hc_room_user(const hc_call *call, json_int_t user);
 
+/* hc_room_user with "stream": true: the membership change takes a
+ * position in the room's stream, so a client resuming with ?since_pos=
+ * hears of it (docs/store.md, "Streams"; new reference). */
+json_t *hc_room_user_streamed(const hc_call *call, json_int_t user);
+
+/* A step that answers a streamed change's result without the stream's
+ * "pos" and "epoch" (200, the answer as before streams), or its failure. */
+void hc_answer_change(hc_call *call, int status, const json_t *result, const char *error);
+
 #endif /* CHATHTTP_H */

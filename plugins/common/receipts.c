@@ -152,6 +152,8 @@ static void on_marked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
                     "username", GET(data, "username"), "user_id", GET(data, "user_id"));
     if (json_is_object(GET(data, "extra")))
         json_object_update(out, GET(data, "extra"));
+    if (GET(result, "pos"))
+        json_object_set(out, "pos", GET(result, "pos"));
     json_array_foreach(GET(data, "groups"), i, g)
     {
         if (!json_is_true(GET(data, "quiet")))
@@ -181,6 +183,13 @@ void cc_mark_read(chanhost_conn *c, cc_conn *cc, const cc_read *r)
                      r->quiet);
     if (r->extra)
         json_object_set(data, "extra", (json_t *)r->extra);
+    if (!r->quiet) { /* a read the room hears of is in its stream too */
+        cc_stream_params(p, params);
+        json_object_set_new(params, "stream_extra",
+                            json_pack("{s:s}", "username", name ? name : ""));
+        if (json_is_object(r->extra))
+            json_object_update(json_object_get(params, "stream_extra"), (json_t *)r->extra);
+    }
     if (r->quiet)
         cc_call(c, p, r->message_id ? "read.mark_room" : "read.bulk", params, on_marked, data);
     else

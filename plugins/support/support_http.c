@@ -44,7 +44,7 @@ static void ad_listed(hc_call *call, int status, const json_t *result, const cha
         hc_fail(call, 409, "exists", NULL, "that ad is registered to another publisher");
         return;
     }
-    hc_exec(call, "participant.add", hc_room_user(call, call->user), ad_answer);
+    hc_exec(call, "participant.add", hc_room_user_streamed(call, call->user), ad_answer);
 }
 
 /* The ad's room (new or not): who is in it already? */

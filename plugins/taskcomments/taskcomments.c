@@ -95,7 +95,7 @@ static void member_room_made(hc_call *call, int status, const json_t *result, co
         return;
     }
     call->room = json_incref(json_object_get(result, "room"));
-    hc_exec(call, "participant.add", hc_room_user(call, call->user), hc_answer_result);
+    hc_exec(call, "participant.add", hc_room_user_streamed(call, call->user), hc_answer_change);
 }
 
 /* POST /api/tasks/<id>/members/ {"user_id"}: room task:<id> (kind task,
@@ -124,7 +124,7 @@ static void member_room_found(hc_call *call, int status, const json_t *result, c
         return;
     }
     call->room = json_incref(json_object_get(result, "room"));
-    hc_exec(call, "participant.remove", hc_room_user(call, call->user), hc_answer_result);
+    hc_exec(call, "participant.remove", hc_room_user_streamed(call, call->user), hc_answer_change);
 }
 
 /* DELETE /api/tasks/<id>/members/ {"user_id"}. */

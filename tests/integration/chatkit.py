@@ -105,6 +105,19 @@ async def frame(ws, type_=None, timeout=TIMEOUT):
     return got
 
 
+def unstreamed(f):
+    """A copy of frame f without its stream fields, which must be there
+    (docs/api.md, "Resuming"): "pos" (a position, 0 or more) and, on a
+    history frame, "epoch" (the store's)."""
+    f = dict(f)
+    pos = f.pop("pos")
+    assert isinstance(pos, int) and pos >= 0, f
+    if f.get("type") == "history":
+        epoch = f.pop("epoch")
+        assert isinstance(epoch, str) and epoch, f
+    return f
+
+
 async def send(ws, type_, **fields):
     await ws.send(json.dumps({"type": type_, **fields}))
 

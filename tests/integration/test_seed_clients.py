@@ -16,7 +16,7 @@ by the very next frame (nothing_pending).
 
 import pytest
 
-from chatkit import chat_host, frame, nothing_pending, open_ws, post, run_chat, send
+from chatkit import chat_host, frame, nothing_pending, open_ws, post, run_chat, send, unstreamed
 
 ROUTES = [
     "/ws/chat-room/<int:room_id>/ chatroom",
@@ -167,8 +167,8 @@ def test_ad_conversation_notifies_and_replying_clears_unread(world):
         assert [m["message"] for m in got] == ["is it still for sale?", "hello?", "yes"]
         await send(ca, "read_receipt", message_id=got[2]["id"])
         assert await frame(p, "message") == got[2]
-        assert await frame(p) == {"type": "read_receipt", "message_id": got[2]["id"],
-                                  "username": "ann", "user_id": ann, "client_id": ann}
+        assert unstreamed(await frame(p)) == {"type": "read_receipt", "message_id": got[2]["id"],
+                                              "username": "ann", "user_id": ann, "client_id": ann}
         assert await frame(la) == {"type": "unread", "counts": {str(rid): 0}}
         await send(ca, "read_receipt", message_id=got[0]["id"])   # her own: nothing
         await nothing_pending(ca)
@@ -195,12 +195,12 @@ def test_support_room_receipts_and_unread(world):
         ids = [(await frame(p, "message"))["id"] for _ in range(2)]
         assert [(await frame(lp, "notification"))["unread"] for _ in range(2)] == [1, 2]
         await send(p, "read_receipt", message_id=ids[0])
-        assert await frame(adm) == {"type": "read_receipt", "message_id": ids[0],
-                                    "username": "pub", "user_id": pub}
+        assert unstreamed(await frame(adm)) == {"type": "read_receipt", "message_id": ids[0],
+                                                "username": "pub", "user_id": pub}
         assert await frame(lp) == {"type": "unread", "counts": {str(rid): 1}}
         await send(p, "bulk_read")
-        assert await frame(adm) == {"type": "bulk_read", "message_ids": [ids[1]],
-                                    "username": "pub", "user_id": pub}
+        assert unstreamed(await frame(adm)) == {"type": "bulk_read", "message_ids": [ids[1]],
+                                                "username": "pub", "user_id": pub}
         assert await frame(lp) == {"type": "unread", "counts": {str(rid): 0}}
         await send(p, "read_receipt", message_id="x")
         assert (await frame(p, "error"))["code"] == "bad_request"
@@ -229,8 +229,8 @@ def test_task_comments_notify_and_receipts_clear(world):
                                    "room_id": rid, "unread": 1}
         await send(b, "read_receipt", message_id=cid)
         assert (await frame(a, "comment"))["id"] == cid
-        assert await frame(a) == {"type": "read_receipt", "message_id": cid,
-                                  "username": "bob", "user_id": w.uid("bob")}
+        assert unstreamed(await frame(a)) == {"type": "read_receipt", "message_id": cid,
+                                              "username": "bob", "user_id": w.uid("bob")}
         assert await frame(lb) == {"type": "unread", "counts": {str(rid): 0}}
         await nothing_pending(b)
 

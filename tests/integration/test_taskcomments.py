@@ -20,6 +20,7 @@ from chatkit import (
     run_chat,
     say,
     send,
+    unstreamed,
 )
 
 ROUTES = ["/ws/task-comments/<int:task_id>/ taskcomments"]
@@ -57,7 +58,7 @@ def test_refusals(board):
         assert w.api.remove_task_member(7, w.uid("bob")) is True
         assert (await refused(task_url(w, 7, "bob")))[0] == 4003
         ws, hist = await open_ws(task_url(w, 7, "alice"))
-        assert hist == {"type": "history", "messages": []}
+        assert unstreamed(hist) == {"type": "history", "messages": []}
 
     run_chat(main)
 
@@ -126,7 +127,7 @@ def test_edit_and_delete_by_the_author(board):
             assert (got["id"], got["message"]) == (cid, "final") and got["edited_at"]
         await send(a, "delete_comment", message_id=cid)
         for ws in (a, b):
-            assert await frame(ws) == {"type": "comment_deleted", "id": cid}
+            assert unstreamed(await frame(ws)) == {"type": "comment_deleted", "id": cid}
         await send(a, "edit_message", message_id=cid, message="x")      # chatroom's name
         assert (await frame(a, "error"))["code"] == "unknown_type"
         await send(a, "delete_comment", message_id=cid)

@@ -251,7 +251,7 @@ static void test_append_retry_hooks(void **state)
     (void)state;
     assert_non_null(keys);
     st = ch_store_op_steps(op, CH_STORE_PG, &n);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 3 + 3); /* and the stream steps (store_stream.c) */
     req.keys = keys;
     req.ctx = json_object();
     req.params = J("{s:I, s:I, s:s, s:s}", "room_id", I(1), "sender_id", I(2), "content", "hi",
@@ -267,6 +267,20 @@ static void test_append_retry_hooks(void **state)
         assert_int_equal(TRUE(req.result, "duplicate"), other);
         json_decref(rows);
     }
+    /* streamed: a retry finding its own committed attempt streams nothing
+     * again; a row inserted now goes on past the unread step */
+    json_object_set_new(req.params, "stream", json_true());
+    ch_store_req_rewind(&req);
+    rows = J("[{s:I, s:I, s:I}]", "id", I(77), "created_at", I(5), "duplicate", I(1));
+    assert_int_equal(st[1].rows(&req, rows), CH_STEP_DONE);
+    json_decref(rows);
+    ch_store_req_rewind(&req);
+    req.step = 1;
+    rows = J("[{s:I, s:I, s:I}]", "id", I(77), "created_at", I(5), "duplicate", I(0));
+    assert_int_equal(st[1].rows(&req, rows), CH_STEP_NEXT);
+    assert_int_equal(req.step, 2); /* the engine runs step 3, the first stream step */
+    json_decref(rows);
+    json_object_del(req.params, "stream");
     json_object_set_new(req.params, "unread", json_true());
     for (int other = 0; other < 2; other++) {
         ch_store_req_rewind(&req);

@@ -372,6 +372,48 @@ int ch_st_rows_append_unread(ch_store_req *req, json_t *rows);
  * receipt imports), by name: ch_st_schema_op's fallback. */
 const ch_store_op *ch_st_export_op(const char *name);
 
+/* A room's stream (store_stream.c).  Migration 7, per engine kind:
+ * store_meta (the epoch), rooms.stream_pos, room_events. */
+extern const char ch_st_stream_sqlite_v8[], ch_st_stream_pg_v8[];
+
+/* The stream parameters of a streamed operation (stream?, stream_extra?,
+ * stream_keep?), for its prepare: 0 or CH_STORE_EINVAL. */
+int ch_st_stream_prep(ch_store_req *req);
+
+/* For the rows hook that ends a streamed operation's own steps:
+ * CH_STEP_NEXT (the stream steps follow) when changed and the call has
+ * "stream": true, else CH_STEP_DONE. */
+int ch_st_stream_next(ch_store_req *req, int changed);
+
+/* The hooks of CH_ST_STREAM_STEPS: the room's next position and the
+ * event sealed for it (room_id from the parameters, else ctx "room_id";
+ * the body from the operation's name, parameters and result), the event
+ * row (the result gets "pos" and "epoch"), the trim of old events. */
+json_t *ch_st_stream_bind_room(ch_store_req *req);
+int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows);
+json_t *ch_st_stream_bind_event(ch_store_req *req);
+int ch_st_stream_rows_event(ch_store_req *req, json_t *rows);
+json_t *ch_st_stream_bind_trim(ch_store_req *req);
+
+/* The store's epoch, as a scalar subquery. */
+#define CH_ST_EPOCH_SQL "(SELECT value FROM store_meta WHERE name = 'epoch')"
+
+/* The steps a streamed operation ends with (its own last step returns
+ * ch_st_stream_next), the same on both engines. */
+#define CH_ST_STREAM_STEPS                                                                       \
+    {"UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $1"                                \
+     " RETURNING stream_pos AS pos, key, " CH_ST_EPOCH_SQL " AS epoch",                          \
+     ch_st_stream_bind_room, ch_st_stream_rows_pos},                                             \
+        {"INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"         \
+         " VALUES ($1, $2, $3, $4, $5, $6, $7)",                                                 \
+         ch_st_stream_bind_event, ch_st_stream_rows_event},                                      \
+    {                                                                                            \
+        "DELETE FROM room_events WHERE room_id = $1 AND pos <= $2", ch_st_stream_bind_trim, NULL \
+    }
+
+/* stream.read and stream.new_epoch (store_stream.c), by name. */
+const ch_store_op *ch_st_stream_op(const char *name);
+
 /* Op table entries: the same steps on both engines, or a PostgreSQL list. */
 #define CH_ST_N(a) (sizeof(a) / sizeof((a)[0]))
 #define CH_ST_OP(name, writes, prep, steps)                          \

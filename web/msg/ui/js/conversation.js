@@ -10,7 +10,12 @@
  *     and dropped from the queue on the ack, on its own broadcast, or on
  *     a permanent refusal (an error frame naming it);
  *   - reconnecting with ?since=<last id seen>, so the history frame holds
- *     exactly what was missed;
+ *     exactly what was missed; where the server keeps the room's stream
+ *     (the history frame's "pos" and "epoch", each change's "pos"), also
+ *     with &since_pos=<last position seen>&epoch=<epoch>, so the changes
+ *     missed (edits, deletes, receipts) come back as their live frames,
+ *     then {"type":"resumed"} (docs/api.md, "Resuming"); a "reload"
+ *     answer is followed by the history;
  *   - read receipts (chat rooms): bulk_read when the history arrives or
  *     the user comes back to the tab, read_receipt for a message that
  *     arrives while they look;
@@ -71,9 +76,17 @@ export function openConversation(container, opt) {
   let hadHistory = false;
   let editing = null;
   let localUnread = 0;
+  let stream = null; /* {pos, epoch}: the room's last position seen */
+
+  /* A reconnect resumes from the last id and, if known, position. */
+  function resumeParams() {
+    const p = { since: timeline.lastId() ?? 0 };
+    if (stream) Object.assign(p, { since_pos: stream.pos, epoch: stream.epoch });
+    return p;
+  }
 
   const socket = new ReconnectingSocket(({ reconnect }) =>
-    wsUrl(opt.path, reconnect && hadHistory ? { since: timeline.lastId() ?? 0 } : {}),
+    wsUrl(opt.path, reconnect && hadHistory ? resumeParams() : {}),
   { finalMessages: opt.finalMessages });
   const status = statusView(socket, opt.title);
   const typing = new Typing(typingLine, (isTyping) => socket.send(protocol.typing(isTyping)));
@@ -175,7 +188,23 @@ export function openConversation(container, opt) {
   if (protocol.editedType) handlers[protocol.editedType] = (f) => timeline.edit(f.id, f.message);
   if (protocol.deletedType) handlers[protocol.deletedType] = (f) => timeline.remove(f.id);
 
-  socket.addEventListener('frame', (e) => handlers[e.detail.type]?.(e.detail));
+  handlers.resumed = (f) => {
+    stream = { pos: f.pos, epoch: f.epoch };
+    history([]);
+  };
+  handlers.reload = () => { stream = null; }; /* the history follows */
+
+  /* Keep the stream position of every frame that has one (the history's
+   * comes with its epoch), then handle the frame. */
+  function onFrame(f) {
+    if (Number.isInteger(f.pos)) {
+      if (f.type === 'history' && f.epoch) stream = { pos: f.pos, epoch: f.epoch };
+      else if (stream && f.pos > stream.pos) stream.pos = f.pos;
+    }
+    handlers[f.type]?.(f);
+  }
+
+  socket.addEventListener('frame', (e) => onFrame(e.detail));
   socket.addEventListener('status', (e) => {
     if (e.detail.state === 'connected') return;
     live = false;

@@ -1,0 +1,366 @@
+/*
+ * store_stream.c -- a room's stream of changes and the store's epoch.
+ * It owns:
+ *
+ *   - the schema's version 8: store_meta (the epoch, a random id made
+ *     with the database and anew by stream.new_epoch, which `chanhost
+ *     import` calls), rooms.stream_pos (a room's last position) and
+ *     room_events (room_id, pos, kind, the body sealed as message content
+ *     is, created_at);
+ *   - the steps that every streamed operation ends with
+ *     (CH_ST_STREAM_STEPS, store_impl.h): with "stream": true, a change
+ *     that changed something (a new message, an edit, a delete, receipts
+ *     made, a participant added or removed) takes the room's next
+ *     position and writes its event in the change's own transaction, and
+ *     its result gets "pos" and "epoch";
+ *   - the operations stream.read (the events after a position, or why the
+ *     caller must reload) and stream.new_epoch.
+ *
+ * The host knows no chat type: an event is the operation's name and what
+ * it changed, in the store's shapes; what a client sees of it is the
+ * calling plugin's business.
+ */
+#include "store_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/rand.h>
+
+#define ID_MAX INT64_MAX
+#define KEEP_DEFAULT 10000    /* events a room keeps, unless stream_keep says */
+#define KEEP_MAX 10000000     /* the largest stream_keep */
+#define TRIM_EVERY 64         /* a room's old events go at every 64th position */
+#define EXTRA_MAX (16 * 1024) /* stream_extra's JSON text at most */
+#define READ_LIMIT 500        /* stream.read's default and largest page */
+#define EPOCH_SQL CH_ST_EPOCH_SQL
+
+/* ---- schema version 8 ------------------------------------------------------ */
+
+#define EVENTS_TABLE(big)                                                   \
+    "CREATE TABLE room_events (\n"                                          \
+    "  room_id " big " NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,\n" \
+    "  pos " big " NOT NULL,\n"                                             \
+    "  kind TEXT NOT NULL,\n"                                               \
+    "  key_id INTEGER NOT NULL,\n"                                          \
+    "  nonce TEXT NOT NULL,\n"                                              \
+    "  body TEXT NOT NULL,\n"                                               \
+    "  created_at BIGINT NOT NULL,\n"                                       \
+    "  PRIMARY KEY (room_id, pos))"
+
+const char ch_st_stream_sqlite_v8[] =
+    "CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+    "INSERT INTO store_meta (name, value) VALUES ('epoch', lower(hex(randomblob(8))));\n"
+    "ALTER TABLE rooms ADD COLUMN stream_pos INTEGER NOT NULL DEFAULT 0;\n" EVENTS_TABLE("INTEGER");
+
+const char ch_st_stream_pg_v8[] =
+    "CREATE TABLE store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+    "INSERT INTO store_meta (name, value) VALUES ('epoch',"
+    " substr(md5(random()::text || clock_timestamp()::text), 1, 16));\n"
+    "ALTER TABLE rooms ADD COLUMN stream_pos BIGINT NOT NULL DEFAULT 0;\n" EVENTS_TABLE("BIGINT");
+
+/* ---- the steps of a streamed change ------------------------------------------ */
+
+/* Check the stream parameters every streamed operation takes: stream?
+ * (false), stream_extra? (an object of at most 16 KiB, stored in the
+ * event as "extra"), stream_keep? (1..10,000,000; 10,000: the events the
+ * room keeps).  0, or CH_STORE_EINVAL with req->error set. */
+int ch_st_stream_prep(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"stream", 'b', 0, 0, 0},
+                                    {"stream_extra", 'o', 0, 0, 0},
+                                    {"stream_keep", 'i', 0, 1, KEEP_MAX},
+                                    {NULL, 0, 0, 0, 0}};
+    json_t *extra;
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    extra = json_object_get(req->params, "stream_extra");
+    if (json_is_object(extra) && json_dumpb(extra, NULL, 0, JSON_COMPACT) > EXTRA_MAX)
+        return ch_store_fail(req, CH_STORE_EINVAL, "stream_extra: larger than 16 KiB");
+    ch_st_default(req, "stream_keep", json_integer(KEEP_DEFAULT));
+    return 0;
+}
+
+/* A streamed operation's last own step is done: its stream steps follow
+ * when the caller asked and something changed. */
+int ch_st_stream_next(ch_store_req *req, int changed)
+{
+    return changed && json_is_true(json_object_get(req->params, "stream")) ? CH_STEP_NEXT
+                                                                           : CH_STEP_DONE;
+}
+
+/* The room of the change: the parameter, or what the operation found
+ * (ctx "room_id": an edit names only its message). */
+static json_int_t stream_room(ch_store_req *req)
+{
+    json_t *v = json_object_get(req->params, "room_id");
+
+    if (!json_is_integer(v))
+        v = json_object_get(req->ctx, "room_id");
+    return json_integer_value(v);
+}
+
+json_t *ch_st_stream_bind_room(ch_store_req *req) { return json_pack("[I]", stream_room(req)); }
+
+/* The event's body (new object): what the operation changed, in the
+ * store's shapes, and the caller's stream_extra as "extra". */
+static json_t *stream_body(ch_store_req *req)
+{
+    const char *op = req->op->name;
+    json_t *p = req->params, *r = req->result, *body = json_object(), *extra;
+
+    if (strcmp(op, "message.append") == 0) {
+        extra = json_object_get(p, "extra");
+        json_object_set_new(body, "message",
+                            json_pack("{s:O, s:I, s:O, s:O, s:O, s:n, s:b, s:O, s:O, s:[]}", "id",
+                                      json_object_get(r, "id"), "room_id", stream_room(req),
+                                      "sender_id", json_object_get(p, "sender_id"), "content",
+                                      json_object_get(p, "content"), "created_at",
+                                      json_object_get(r, "created_at"), "edited_at", "is_deleted",
+                                      0, "client_msg_id", json_object_get(r, "client_msg_id"),
+                                      "extra", json_is_object(extra) ? extra : json_null(),
+                                      "read_by"));
+    } else if (strncmp(op, "message.", 8) == 0) {
+        json_object_set(body, "message", json_object_get(r, "message"));
+    } else if (strncmp(op, "read.", 5) == 0) {
+        json_object_set(body, "user_id", json_object_get(p, "user_id"));
+        json_object_set(body, "marked", json_object_get(r, "marked"));
+    } else {
+        json_object_set(body, "user_id", json_object_get(p, "user_id"));
+    }
+    if (json_is_object(json_object_get(p, "stream_extra")))
+        json_object_set(body, "extra", json_object_get(p, "stream_extra"));
+    return body;
+}
+
+/* The sealed data of an event: its room's key prefixed, so that a body
+ * never opens as a message's content (nor in another room). */
+static void stream_aad(char *buf, size_t n, const char *room_key)
+{
+    snprintf(buf, n, "stream:%s", room_key);
+}
+
+/* The room's new position (the row: pos, key, epoch): seal the event's
+ * body for it into ctx (key_id, nonce, sealed; "ev_pos", "ev_epoch"). */
+int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
+{
+    json_t *row = json_array_get(rows, 0), *body;
+    char aad[256], *text;
+    int rc;
+
+    if (!row)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    body = stream_body(req);
+    text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(body);
+    if (!text)
+        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
+    stream_aad(aad, sizeof aad, ch_st_str(row, "key"));
+    rc = ch_st_seal(req, aad, ch_st_int(row, "pos"), text, strlen(text));
+    free(text);
+    if (rc != 0)
+        return req->status;
+    json_object_set_new(req->ctx, "ev_room", json_integer(stream_room(req)));
+    json_object_set_new(req->ctx, "ev_pos", json_integer(ch_st_int(row, "pos")));
+    json_object_set_new(req->ctx, "ev_kind", json_string(req->op->name));
+    json_object_set_new(req->ctx, "ev_epoch", json_string(ch_st_str(row, "epoch")));
+    return CH_STEP_NEXT;
+}
+
+/* The event row's parameters (new array). */
+json_t *ch_st_stream_bind_event(ch_store_req *req)
+{
+    static const char *const names[] = {"@ev_room", "@ev_pos", "@ev_kind", "@key_id",
+                                        "@nonce",   "@sealed", "now",      NULL};
+
+    return ch_st_bind_list(req, names);
+}
+
+/* The event is written: the result gets pos and epoch; every
+ * TRIM_EVERY-th position the room's events older than stream_keep go. */
+int ch_st_stream_rows_event(ch_store_req *req, json_t *rows)
+{
+    json_int_t pos = json_integer_value(json_object_get(req->ctx, "ev_pos"));
+    json_int_t keep = json_integer_value(json_object_get(req->params, "stream_keep"));
+
+    (void)rows;
+    if (!req->result)
+        req->result = json_object();
+    json_object_set_new(req->result, "pos", json_integer(pos));
+    json_object_set(req->result, "epoch", json_object_get(req->ctx, "ev_epoch"));
+    if (pos % TRIM_EVERY != 0 || pos <= keep)
+        return CH_STEP_DONE;
+    json_object_set_new(req->ctx, "ev_trim", json_integer(pos - keep));
+    return CH_STEP_NEXT;
+}
+
+/* The trim's parameters: the room and the last position that goes. */
+json_t *ch_st_stream_bind_trim(ch_store_req *req)
+{
+    static const char *const names[] = {"@ev_room", "@ev_trim", NULL};
+
+    return ch_st_bind_list(req, names);
+}
+
+/* ---- stream.read -------------------------------------------------------------- */
+
+/* stream.read {room_id, after_pos (0..), epoch?, limit? (1..500, 500)}:
+ * the room's events after after_pos, oldest first. */
+static int prep_read(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
+                                    {"after_pos", 'i', 1, 0, ID_MAX - 1},
+                                    {"epoch", 's', 0, 1, 64},
+                                    {"limit", 'i', 0, 1, READ_LIMIT},
+                                    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "limit", json_integer(READ_LIMIT));
+    return 0;
+}
+
+CH_ST_BIND(bind_read_room, "room_id")
+CH_ST_BIND(bind_read_events, "room_id", "after_pos", "limit")
+
+/* The result when the caller cannot resume: {"epoch", "pos", "reset":
+ * why, "events": []}. */
+static int read_reset(ch_store_req *req, const char *why)
+{
+    json_object_set_new(req->result, "reset", json_string(why));
+    json_object_set_new(req->result, "events", json_array());
+    json_object_set_new(req->result, "more", json_false());
+    return CH_STEP_DONE;
+}
+
+/* The room (key, pos, epoch): another epoch, or a position the room never
+ * had, ends the read with "reset": "epoch". */
+static int rows_read_room(ch_store_req *req, json_t *rows)
+{
+    json_t *row = json_array_get(rows, 0);
+    const char *want = json_string_value(json_object_get(req->params, "epoch"));
+    json_int_t after = json_integer_value(json_object_get(req->params, "after_pos"));
+
+    if (!row)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    req->result = json_pack("{s:s, s:I, s:n}", "epoch", ch_st_str(row, "epoch"), "pos",
+                            (json_int_t)ch_st_int(row, "pos"), "reset");
+    json_object_set_new(req->ctx, "room_key", json_string(ch_st_str(row, "key")));
+    if ((want && strcmp(want, ch_st_str(row, "epoch")) != 0) || after > ch_st_int(row, "pos"))
+        return read_reset(req, "epoch");
+    if (after == ch_st_int(row, "pos")) {
+        json_object_set_new(req->result, "events", json_array());
+        json_object_set_new(req->result, "more", json_false());
+        return CH_STEP_DONE;
+    }
+    return CH_STEP_NEXT;
+}
+
+/* One event row opened: {"pos", "kind", "at", "body"} (new), or NULL
+ * after failing req with EIO. */
+static json_t *event_json(ch_store_req *req, const json_t *row, const char *aad)
+{
+    char *plain = NULL;
+    size_t len = 0;
+    json_t *body;
+    int64_t pos = ch_st_int(row, "pos");
+
+    if (ch_open(req->keys, (int)ch_st_int(row, "key_id"), aad, pos, ch_st_str(row, "nonce"),
+                ch_st_str(row, "body"), &plain, &len) != 0) {
+        ch_store_fail(req, CH_STORE_EIO, "event %lld cannot be opened (wrong key or tampered)",
+                      (long long)pos);
+        return NULL;
+    }
+    body = json_loadb(plain, len, 0, NULL);
+    free(plain);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        ch_store_fail(req, CH_STORE_EIO, "event %lld is not an object", (long long)pos);
+        return NULL;
+    }
+    return json_pack("{s:I, s:s, s:I, s:o}", "pos", (json_int_t)pos, "kind", ch_st_str(row, "kind"),
+                     "at", (json_int_t)ch_st_int(row, "created_at"), "body", body);
+}
+
+/* The events after after_pos: the first must be the next position, or
+ * the ones between were trimmed ("reset": "retention"). */
+static int rows_read_events(ch_store_req *req, json_t *rows)
+{
+    json_int_t after = json_integer_value(json_object_get(req->params, "after_pos"));
+    const json_t *first = json_array_get(rows, 0), *row;
+    json_t *events = json_array(), *ev;
+    char aad[256];
+    size_t i;
+
+    if (!first || ch_st_int(first, "pos") != after + 1) {
+        json_decref(events);
+        return read_reset(req, "retention");
+    }
+    stream_aad(aad, sizeof aad, json_string_value(json_object_get(req->ctx, "room_key")));
+    json_array_foreach(rows, i, row)
+    {
+        if (!(ev = event_json(req, row, aad))) {
+            json_decref(events);
+            return req->status;
+        }
+        json_array_append_new(events, ev);
+    }
+    json_object_set_new(req->result, "events", events);
+    json_object_set_new(req->result, "more",
+                        json_boolean(ch_st_int(json_array_get(rows, i - 1), "pos") <
+                                     json_integer_value(json_object_get(req->result, "pos"))));
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step read_steps[] = {
+    {"SELECT key, stream_pos AS pos, " EPOCH_SQL " AS epoch FROM rooms WHERE id = $1",
+     bind_read_room, rows_read_room},
+    {"SELECT pos, kind, key_id, nonce, body, created_at FROM room_events"
+     " WHERE room_id = $1 AND pos > $2 ORDER BY pos LIMIT $3",
+     bind_read_events, rows_read_events},
+};
+
+/* ---- stream.new_epoch ------------------------------------------------------------ */
+
+/* stream.new_epoch {}: a new random epoch (16 hex digits) in ctx. */
+static int prep_new_epoch(ch_store_req *req)
+{
+    unsigned char rnd[8];
+    char hex[17];
+
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return ch_store_fail(req, CH_STORE_EINVAL, "no randomness for an epoch");
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+    json_object_set_new(req->ctx, "epoch", json_string(hex));
+    return 0;
+}
+
+CH_ST_BIND(bind_new_epoch, "@epoch")
+
+/* {"epoch"}: the one now recorded. */
+static int rows_new_epoch(ch_store_req *req, json_t *rows)
+{
+    if (json_array_size(rows) == 0)
+        return ch_store_fail(req, CH_STORE_EIO, "the store has no epoch row");
+    req->result = json_pack("{s:s}", "epoch", ch_st_str(json_array_get(rows, 0), "value"));
+    return CH_STEP_DONE;
+}
+
+static const ch_store_step new_epoch_steps[] = {
+    {"UPDATE store_meta SET value = $1 WHERE name = 'epoch' RETURNING value", bind_new_epoch,
+     rows_new_epoch},
+};
+
+static const ch_store_op stream_ops[] = {
+    CH_ST_OP("stream.read", 0, prep_read, read_steps),
+    CH_ST_OP("stream.new_epoch", 1, prep_new_epoch, new_epoch_steps),
+};
+
+/* Looked up by ch_store_host_op (store_ops.c). */
+const ch_store_op *ch_st_stream_op(const char *name)
+{
+    return ch_st_find(stream_ops, CH_ST_N(stream_ops), name);
+}

@@ -1,0 +1,204 @@
+/*
+ * test_store_stream.c -- a room's stream (host/store/store_stream.c):
+ * the positions that streamed changes take in their own transaction,
+ * their sealed events as stream.read gives them back, "reset" for
+ * another epoch, a position the room never had and a trimmed one, the
+ * epoch made anew by stream.new_epoch, and message.history's pos.  Once
+ * per backend, with the shared fixture of store_fixture.h (a fresh
+ * SQLite file, then a fresh PostgreSQL database).
+ */
+#include "store_fixture.h"
+
+/* stream.read of room after pos (epoch NULL: none given); new result. */
+static json_t *read_after(fx *f, int64_t room, int64_t after, const char *epoch)
+{
+    json_t *p = J("{s:I, s:I}", "room_id", I(room), "after_pos", I(after));
+
+    if (epoch)
+        json_object_set_new(p, "epoch", json_string(epoch));
+    return ok(f, "stream.read", p);
+}
+
+/* The kinds of a stream.read's events as "a,b,c" in buf. */
+static const char *kinds(const json_t *r, char *buf, size_t n)
+{
+    size_t i, off = 0;
+    json_t *ev;
+
+    buf[0] = '\0';
+    json_array_foreach(GET(r, "events"), i, ev)
+    {
+        off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%s", i ? "," : "",
+                                STR(ev, "kind"));
+    }
+    return buf;
+}
+
+/* Every streamed change takes the next position, in order; unchanged
+ * calls (a receipt already made, a participant already in) take none. */
+static void test_positions(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "group"), id;
+    json_t *r, *ev;
+    char buf[256];
+
+    DO("participant.add", "{s:I, s:I}", "room_id", I(room), "user_id", I(1));
+    r = ok(f, "participant.add",
+           J("{s:I, s:I, s:b}", "room_id", I(room), "user_id", I(2), "stream", 1));
+    assert_int_equal(jint(r, "pos"), 1);
+    assert_non_null(STR(r, "epoch"));
+    assert_int_equal(strlen(STR(r, "epoch")), 16);
+    json_decref(r);
+    r = ok(f, "message.append",
+           J("{s:I, s:I, s:s, s:{s:s}, s:b, s:b, s:b}", "room_id", I(room), "sender_id", I(1),
+             "content", "secret words", "extra", "username", "alice", "participant", 1, "unread", 1,
+             "stream", 1));
+    assert_int_equal(jint(r, "pos"), 2);
+    assert_true(json_is_object(GET(r, "unread")));
+    id = jint(r, "id");
+    json_decref(r);
+    r = ok(f, "message.edit",
+           J("{s:I, s:I, s:s, s:b}", "id", I(id), "sender_id", I(1), "content", "edited words",
+             "stream", 1));
+    assert_int_equal(jint(r, "pos"), 3);
+    json_decref(r);
+    r = ok(f, "read.mark_room",
+           J("{s:I, s:I, s:[I], s:b, s:{s:s}}", "user_id", I(2), "room_id", I(room), "message_ids",
+             I(id), "stream", 1, "stream_extra", "username", "bob"));
+    assert_int_equal(jint(r, "pos"), 4);
+    json_decref(r);
+    r = ok(f, "read.mark_room",
+           J("{s:I, s:I, s:[I], s:b}", "user_id", I(2), "room_id", I(room), "message_ids", I(id),
+             "stream", 1));
+    assert_null(GET(r, "pos")); /* nothing new: no position */
+    json_decref(r);
+    r = ok(f, "message.delete", J("{s:I, s:I, s:b}", "id", I(id), "sender_id", I(1), "stream", 1));
+    assert_int_equal(jint(r, "pos"), 5);
+    json_decref(r);
+    r = ok(f, "participant.remove",
+           J("{s:I, s:I, s:b}", "room_id", I(room), "user_id", I(2), "stream", 1));
+    assert_int_equal(jint(r, "pos"), 6);
+    json_decref(r);
+    post(f, room, 1, "not streamed");
+
+    r = read_after(f, room, 1, NULL);
+    assert_int_equal(jint(r, "pos"), 6);
+    assert_true(json_is_null(GET(r, "reset")));
+    assert_string_equal(kinds(r, buf, sizeof buf), "message.append,message.edit,read.mark_room,"
+                                                   "message.delete,participant.remove");
+    ev = NTH(GET(r, "events"), 0);
+    assert_int_equal(jint(ev, "pos"), 2);
+    assert_string_equal(STR(GET(GET(ev, "body"), "message"), "content"), "secret words");
+    assert_string_equal(STR(GET(GET(GET(ev, "body"), "message"), "extra"), "username"), "alice");
+    ev = NTH(GET(r, "events"), 1);
+    assert_string_equal(STR(GET(GET(ev, "body"), "message"), "content"), "edited words");
+    ev = NTH(GET(r, "events"), 2);
+    assert_int_equal(json_integer_value(NTH(GET(GET(ev, "body"), "marked"), 0)), id);
+    assert_string_equal(STR(GET(GET(ev, "body"), "extra"), "username"), "bob");
+    assert_true(TRUE(GET(GET(NTH(GET(r, "events"), 3), "body"), "message"), "is_deleted"));
+    assert_int_equal(jint(GET(NTH(GET(r, "events"), 4), "body"), "user_id"), 2);
+    json_decref(r);
+
+    /* sealed at rest: the content is nowhere in the events table */
+    assert_int_equal(raw_int("SELECT count(*) FROM room_events WHERE room_id = %lld"
+                             " AND (body LIKE '%%secret%%' OR body LIKE '%%edited%%')",
+                             (long long)room),
+                     0);
+}
+
+/* Another epoch, a position past the room's, and the present one. */
+static void test_epoch(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "group");
+    json_t *r, *h;
+    char *epoch;
+
+    DO("participant.add", "{s:I, s:I, s:b}", "room_id", I(room), "user_id", I(1), "stream", 1);
+    r = read_after(f, room, 0, NULL);
+    epoch = strdup(STR(r, "epoch"));
+    assert_int_equal(json_array_size(GET(r, "events")), 1);
+    json_decref(r);
+    h = ok(f, "message.history", J("{s:I}", "room_id", I(room)));
+    assert_int_equal(jint(h, "pos"), 1);
+    assert_string_equal(STR(h, "epoch"), epoch);
+    json_decref(h);
+
+    r = read_after(f, room, 1, epoch);
+    assert_true(json_is_null(GET(r, "reset")));
+    assert_int_equal(json_array_size(GET(r, "events")), 0);
+    json_decref(r);
+    r = read_after(f, room, 0, "0000000000000000");
+    assert_string_equal(STR(r, "reset"), "epoch");
+    assert_int_equal(json_array_size(GET(r, "events")), 0);
+    json_decref(r);
+    r = read_after(f, room, 2, epoch);
+    assert_string_equal(STR(r, "reset"), "epoch");
+    json_decref(r);
+
+    r = ok(f, "stream.new_epoch", J("{}"));
+    assert_string_not_equal(STR(r, "epoch"), epoch);
+    json_decref(r);
+    r = read_after(f, room, 0, epoch);
+    assert_string_equal(STR(r, "reset"), "epoch");
+    json_decref(r);
+    free(epoch);
+}
+
+/* With stream_keep 3, the 64th position trims everything up to 61: a
+ * reader after 60 must reload, one after 61 gets 62..64. */
+static void test_retention(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "group");
+    json_t *r;
+
+    for (int u = 1; u <= 64; u++)
+        DO("participant.add", "{s:I, s:I, s:b, s:I}", "room_id", I(room), "user_id", I(u), "stream",
+           1, "stream_keep", I(3));
+    assert_int_equal(raw_int("SELECT count(*) FROM room_events WHERE room_id = %lld",
+                             (long long)room),
+                     3);
+    r = read_after(f, room, 60, NULL);
+    assert_string_equal(STR(r, "reset"), "retention");
+    json_decref(r);
+    r = read_after(f, room, 61, NULL);
+    assert_true(json_is_null(GET(r, "reset")));
+    assert_int_equal(json_array_size(GET(r, "events")), 3);
+    assert_int_equal(jint(NTH(GET(r, "events"), 0), "pos"), 62);
+    json_decref(r);
+    EXPECT(CH_STORE_EINVAL, "participant.add", "{s:I, s:I, s:b, s:I}", "room_id", I(room),
+           "user_id", I(1), "stream", 1, "stream_keep", I(0));
+    EXPECT(CH_STORE_EINVAL, "stream.read", "{s:I}", "room_id", I(room));
+    EXPECT(CH_STORE_ENOENT, "stream.read", "{s:I, s:I}", "room_id", BIG, "after_pos", I(0));
+}
+
+/* A page holds at most limit events, "more" says whether others follow. */
+static void test_pages(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "group");
+    json_t *r;
+
+    for (int u = 1; u <= 5; u++)
+        DO("participant.add", "{s:I, s:I, s:b}", "room_id", I(room), "user_id", I(u), "stream", 1);
+    r = ok(f, "stream.read",
+           J("{s:I, s:I, s:I}", "room_id", I(room), "after_pos", I(1), "limit", I(2)));
+    assert_int_equal(json_array_size(GET(r, "events")), 2);
+    assert_true(TRUE(r, "more"));
+    json_decref(r);
+    r = ok(f, "stream.read",
+           J("{s:I, s:I, s:I}", "room_id", I(room), "after_pos", I(3), "limit", I(2)));
+    assert_int_equal(jint(NTH(GET(r, "events"), 1), "pos"), 5);
+    assert_false(TRUE(r, "more"));
+    json_decref(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {T(test_positions), T(test_epoch), T(test_retention),
+                                       T(test_pages)};
+
+    return store_suite_main("store_stream", tests, sizeof tests / sizeof tests[0]);
+}
