@@ -2,6 +2,7 @@
  * ident.c -- owns the compact form of a connection's user (ident.h): one
  * block with the id, the names, and the JSON form once it was asked for.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +46,10 @@ ch_ident *ch_ident_new(const json_t *user)
     compact = json_object_size(user) == 3 && plain_string(name, &size);
     for (i = 0; compact && i < n; i++)
         compact = plain_string(json_array_get(roles, i), &size);
-    ident = calloc(1, sizeof *ident + (compact ? size : 0));
+    /* the names start at offsetof(names), inside the struct's tail
+     * padding: a usual user fits a 48-byte heap chunk, not a 64-byte one */
+    size = offsetof(ch_ident, names) + (compact ? size : 0);
+    ident = calloc(1, size > sizeof *ident ? size : sizeof *ident);
     if (!ident)
         return NULL;
     ident->id = json_integer_value(id);

@@ -4,7 +4,9 @@
  * full bucket) or with the table.
  */
 #include <errno.h>
+#include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,12 +19,11 @@
 /* Bring e's bucket of rate up to now_ms (capacity: rate, at least 1). */
 static void refill(ch_climit *e, uint64_t rate, uint64_t now_ms)
 {
-    double cap = rate ? (double)rate : 1.0;
+    double cap = rate ? (double)rate : 1.0, tokens = e->tokens;
 
     if (now_ms > e->at_ms)
-        e->tokens += (double)(now_ms - e->at_ms) * (double)rate / 1000.0;
-    if (e->tokens > cap || !rate)
-        e->tokens = cap;
+        tokens += (double)(now_ms - e->at_ms) * (double)rate / 1000.0;
+    e->tokens = (float)(tokens > cap || !rate ? cap : tokens);
     e->at_ms = now_ms;
 }
 
@@ -30,7 +31,7 @@ static void refill(ch_climit *e, uint64_t rate, uint64_t now_ms)
 static int idle(ch_climit *e, uint64_t rate, uint64_t now_ms)
 {
     refill(e, rate, now_ms);
-    return e->conns == 0 && e->tokens >= (rate ? (double)rate : 1.0);
+    return e->conns == 0 && e->tokens >= (float)(rate ? (double)rate : 1.0);
 }
 
 /* Free the idle entries of m (none may be in use by a caller: the
@@ -67,11 +68,11 @@ ch_climit *ch_climit_get(ch_hmap *m, const char *key, uint64_t now_ms)
         return e;
     if (ch_hmap_count(m) >= CLIMIT_SWEEP_AT)
         sweep(m, now_ms);
-    if (!(e = malloc(sizeof *e + len)))
+    if (!(e = malloc(offsetof(ch_climit, key) + len)))
         return NULL;
     memcpy(e->key, key, len);
     e->conns = 0;
-    e->tokens = 1e300; /* full: refill caps it at the rate */
+    e->tokens = FLT_MAX; /* full: refill caps it at the rate */
     e->at_ms = now_ms;
     if (ch_hmap_put(m, e->key, e) < 0) {
         free(e);
@@ -85,11 +86,11 @@ int ch_climit_take(ch_climit *e, uint64_t rate, uint64_t now_ms, uint64_t *retry
     if (!rate)
         return 0;
     refill(e, rate, now_ms);
-    if (e->tokens >= 1.0) {
-        e->tokens -= 1.0;
+    if (e->tokens >= 1.0f) {
+        e->tokens -= 1.0f;
         return 0;
     }
-    *retry_ms = (uint64_t)ceil((1.0 - e->tokens) * 1000.0 / (double)rate);
+    *retry_ms = (uint64_t)ceil((1.0 - (double)e->tokens) * 1000.0 / (double)rate);
     return -EAGAIN;
 }
 

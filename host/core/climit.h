@@ -21,10 +21,11 @@
 #include "hmap.h"
 
 typedef struct ch_climit {
-    uint32_t conns; /* connections counted on it */
-    double tokens;  /* handshakes it may start now (bucket of `rate`) */
     uint64_t at_ms; /* when tokens was last brought up to date */
-    char key[];     /* its name in the table */
+    float tokens;   /* handshakes it may start now (bucket of `rate`) */
+    uint32_t conns; /* connections counted on it */
+    char key[];     /* its name in the table, at offset 16: a user's entry
+                       ("u:<id>", ids below 10^5) is one 32-byte chunk */
 } ch_climit;
 
 /* The entry of key (borrowed) in m, made (bucket full, no connection)

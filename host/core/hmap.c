@@ -1,7 +1,8 @@
 /*
  * hmap.c -- the string-keyed hash map of hmap.h: seeded FNV-1a hashing,
  * linear probing, backward-shift deletion (no tombstones), doubling at
- * 3/4 load.  Owns only the slot table; keys and values are borrowed.
+ * 3/4 load; slots hold no hash (hmap.h).  Owns only the slot table; keys
+ * and values are borrowed.
  */
 #include "hmap.h"
 
@@ -57,7 +58,7 @@ static size_t hmap_probe(const ch_hmap *m, const char *key, uint64_t h)
     size_t i = (size_t)h & mask;
 
     while (m->slots[i].key) {
-        if (m->slots[i].hash == h && strcmp(m->slots[i].key, key) == 0)
+        if (m->slots[i].key == key || strcmp(m->slots[i].key, key) == 0)
             return i;
         i = (i + 1) & mask;
     }
@@ -75,15 +76,16 @@ void *ch_hmap_get(const ch_hmap *m, const char *key)
 }
 
 /* Copy the entries of old[0..old_cap) into the empty table slots of
- * new_cap slots, by their stored hashes (nothing is rehashed). */
-static void hmap_move(ch_hmap_slot *slots, size_t new_cap, const ch_hmap_slot *old, size_t old_cap)
+ * new_cap slots, by their keys' hashes under seed. */
+static void hmap_move(ch_hmap_slot *slots, size_t new_cap, const ch_hmap_slot *old, size_t old_cap,
+                      uint64_t seed)
 {
     for (size_t i = 0; i < old_cap; i++) {
         size_t j;
 
         if (!old[i].key)
             continue;
-        j = (size_t)old[i].hash & (new_cap - 1);
+        j = (size_t)hmap_hash(seed, old[i].key) & (new_cap - 1);
         while (slots[j].key)
             j = (j + 1) & (new_cap - 1);
         slots[j] = old[i];
@@ -99,7 +101,7 @@ static int hmap_resize(ch_hmap *m, size_t new_cap)
     if (!slots)
         return -ENOMEM;
     if (m->slots) {
-        hmap_move(slots, new_cap, m->slots, m->cap);
+        hmap_move(slots, new_cap, m->slots, m->cap, m->seed);
         free(m->slots);
     } else {
         m->seed = hmap_new_seed(m);
@@ -129,7 +131,7 @@ int ch_hmap_put(ch_hmap *m, const char *key, void *val)
         m->slots[i].val = val;
         return 1;
     }
-    m->slots[i] = (ch_hmap_slot){.key = key, .val = val, .hash = h};
+    m->slots[i] = (ch_hmap_slot){.key = key, .val = val};
     m->count++;
     return 0;
 }
@@ -147,7 +149,7 @@ static void hmap_delete_at(ch_hmap *m, size_t i)
         j = (j + 1) & mask;
         if (!m->slots[j].key)
             break;
-        home = (size_t)m->slots[j].hash & mask;
+        home = (size_t)hmap_hash(m->seed, m->slots[j].key) & mask;
         /* entry j may move to i iff home is not in the cyclic range (i, j] */
         if (((j - home) & mask) >= ((j - i) & mask)) {
             m->slots[i] = m->slots[j];

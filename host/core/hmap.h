@@ -19,10 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 16 bytes: the key's hash is not stored (computed again when the table
+ * grows or a deletion moves entries), since the tables with one entry per
+ * connection (the layer's endpoints and groups, the connection limits)
+ * cost a slot and a half to three per entry. */
 typedef struct ch_hmap_slot {
     const char *key; /* NULL: empty slot */
     void *val;
-    uint64_t hash;
 } ch_hmap_slot;
 
 typedef struct ch_hmap {

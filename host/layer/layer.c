@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,9 @@ _Static_assert(sizeof LAYER_PREFIX - 1 + 2 * LAYER_ID_BYTES + 1 + 20 + 1 <= CH_C
 
 typedef struct ch_group {
     ch_membership *head, *tail; /* oldest join first */
-    size_t count;
-    char name[];
+    uint32_t count;             /* local members (at most the open files) */
+    char name[];                /* at offset 20: a user's host group
+                                   "chanhost.user.<id>" fits a 48-byte chunk */
 } ch_group;
 
 struct ch_membership {
@@ -492,7 +494,7 @@ static ch_membership *ep_find(ch_endpoint *ep, const ch_group *g)
 static int group_create(ch_layer *l, const char *name, ch_group **out)
 {
     size_t len = strlen(name);
-    ch_group *g = calloc(1, sizeof *g + len + 1);
+    ch_group *g = calloc(1, offsetof(ch_group, name) + len + 1);
     int rc;
 
     if (!g)

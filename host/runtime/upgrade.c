@@ -519,9 +519,18 @@ static int django_begin(ch_ws *w)
 
 static void refuse(ch_ws *w, int status, const char *reason, const char *extra);
 
+/* The key of user id's entry in the limits' table, into key (32 bytes);
+ * returns key. */
+static const char *user_key(char key[32], int64_t id)
+{
+    snprintf(key, 32, "u:%lld", (long long)id);
+    return key;
+}
+
 /* The per-user limit (climit.h) of w's user, if it has one: w counts on
- * it from here (w->lim_user).  0, or -1 after answering 429 (the
- * connection is then gone). */
+ * it from here (w->lim_user; ch_ws_gone finds the entry again by the
+ * user's id, which stays w's from here on).  0, or -1 after answering 429
+ * (the connection is then gone). */
 static int limit_user(ch_ws *w)
 {
     ch_app *app = w->conn->app;
@@ -532,12 +541,11 @@ static int limit_user(ch_ws *w)
 
     if (!max || id <= 0)
         return 0;
-    snprintf(key, sizeof key, "u:%lld", (long long)id);
-    if (!(e = ch_climit_get(&app->conn_limits, key, now)))
+    if (!(e = ch_climit_get(&app->conn_limits, user_key(key, id), now)))
         return 0; /* memory short: not limited rather than refused */
     if (e->conns < max) {
         e->conns++;
-        w->lim_user = e;
+        w->lim_user = 1;
         return 0;
     }
     ch_climit_forget(&app->conn_limits, e, 0, now);
@@ -616,7 +624,13 @@ void ch_ws_gone(ch_conn *c)
     }
     ch_climit_release(&c->app->conn_limits, w->lim_ip, c->app->cfg.handshake_rate_per_ip,
                       uv_now(c->app->loop));
-    ch_climit_release(&c->app->conn_limits, w->lim_user, 0, uv_now(c->app->loop));
+    if (w->lim_user && w->ident) {
+        char key[32];
+
+        ch_climit_release(&c->app->conn_limits,
+                          ch_hmap_get(&c->app->conn_limits, user_key(key, w->ident->id)), 0,
+                          uv_now(c->app->loop));
+    }
     ch_layer_detach(c->app->layer, &w->ep);
     ch_ws_free_wslay(w);
     ch_plugin_unref(w->plugin);

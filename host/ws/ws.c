@@ -142,7 +142,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         }
         break;
     case WSLAY_PONG:
-        w->ping_sent_ms = 0;
+        w->ping_out = 0;
         break;
     default:
         break;
@@ -523,13 +523,15 @@ void ch_ws_deliver(ch_endpoint *ep, ch_msg *msg, void *arg)
         ch_ws_send_frame(w, frame);
 }
 
-/* Send a ping with a small payload and note when. */
+/* Send a ping with a small payload and note when (in conn->since_ms,
+ * which an open connection uses for nothing else until it closes). */
 static void ws_ping(ch_ws *w, uint64_t now)
 {
     struct wslay_event_msg ping = {WSLAY_PING, (const uint8_t *)"chanhost", 8};
 
     if (ch_ws_start_wslay(w) == 0 && wslay_event_queue_msg(w->ctx, &ping) == 0) {
-        w->ping_sent_ms = now;
+        w->ping_out = 1;
+        w->conn->since_ms = now;
         ws_pump(w);
     }
 }
@@ -543,8 +545,7 @@ uint64_t ch_ws_deadline(ch_conn *c)
     if (w->close_sent)
         return c->since_ms + CH_WS_CLOSE_WAIT_MS;
     if (cfg->ping_interval)
-        t = w->ping_sent_ms ? w->ping_sent_ms + cfg->ping_timeout
-                            : c->last_rx_ms + cfg->ping_interval;
+        t = w->ping_out ? c->since_ms + cfg->ping_timeout : c->last_rx_ms + cfg->ping_interval;
     if (cfg->idle_timeout && (t == 0 || c->last_rx_ms + cfg->idle_timeout < t))
         t = c->last_rx_ms + cfg->idle_timeout;
     if (w->expires_ms && (t == 0 || w->expires_ms < t))
@@ -566,11 +567,10 @@ void ch_ws_timer(ch_conn *c)
         ch_ws_close(w, 4001, "token expired");
     } else if (cfg->idle_timeout && now >= c->last_rx_ms + cfg->idle_timeout) {
         ch_ws_close(w, 1001, "idle timeout");
-    } else if (w->ping_sent_ms && now >= w->ping_sent_ms + cfg->ping_timeout) {
+    } else if (w->ping_out && now >= c->since_ms + cfg->ping_timeout) {
         ch_log(CH_LOG_INFO, "WebSocket DISCONNECT %s [%s] no pong in time", w->path, ch_conn_peer(c));
         ch_conn_close(c);
-    } else if (!w->ping_sent_ms && cfg->ping_interval &&
-               now >= c->last_rx_ms + cfg->ping_interval) {
+    } else if (!w->ping_out && cfg->ping_interval && now >= c->last_rx_ms + cfg->ping_interval) {
         ws_ping(w, now);
     }
 }

@@ -99,10 +99,10 @@ struct chanhost_conn {
     char *subprotocol;                /* chosen one, or NULL */
     char *peer;                       /* api->peer's text, made on first
                                          use (conn.h keeps it in binary) */
-    struct ch_climit *lim_ip;         /* the connection limits it counts on */
-    struct ch_climit *lim_user;       /* (core/climit.h; runtime), or NULL */
+    struct ch_climit *lim_ip;         /* the address's connection limit it
+                                         counts on (core/climit.h; runtime),
+                                         or NULL; its user's: lim_user */
 
-    uint64_t ping_sent_ms; /* 0: no ping outstanding */
     uint64_t expires_ms;   /* loop ms at which its credential (the token)
                               ends: closed with 4001 then; 0: never */
     uint64_t token_tag;    /* the first 8 bytes of its token's SHA-256
@@ -116,6 +116,10 @@ struct chanhost_conn {
     unsigned overflow : 1;    /* a wslay frame found the queue over its limit */
     unsigned release_request : 1; /* the plugin released the request block */
     unsigned rx_frag : 1;     /* a fragmented message is open (ws_track) */
+    unsigned ping_out : 1;    /* a ping awaits its pong, sent at
+                                 conn->since_ms (free while open) */
+    unsigned lim_user : 1;    /* counted on its user's limit entry (runtime:
+                                 found again by the user's id) */
     uint8_t out_op;           /* opcode of the wslay frame being sent */
     uint8_t ohead_len;        /* bytes in ohead */
     uint8_t ohead[10];        /* its header, until the payload comes */

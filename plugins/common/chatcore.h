@@ -121,7 +121,7 @@ struct cc_conn {
                                   p->rooms), NULL for a lobby */
     char group[CC_GROUP_MAX]; /* the layer group it listens to */
     unsigned live : 1;      /* the history's last frame went out (next to
-                               group: the struct is 168 bytes, a 176-byte
+                               group: the struct is 152 bytes, a 160-byte
                                heap chunk) */
     unsigned join_open : 1; /* a stranger joins an open room (cc_join_room) */
     chk_bucket bucket;
