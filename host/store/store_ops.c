@@ -221,7 +221,10 @@ static const ch_store_step part_list_steps[] = {
  * row).  unread true: a new message's result also holds "unread", the
  * room's participants' unread counts (as unread.for_room's "counts")
  * read in the append's own transaction, so the caller needs no second
- * round trip (not for a duplicate). */
+ * round trip (not for a duplicate).  unread_defer true (with unread):
+ * when a later append of the same room in the same transaction also asks
+ * for the counts, this one skips them and its result says
+ * "unread_deferred": true (ch_st_append_mark_batch). */
 static int prep_append(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
@@ -231,6 +234,7 @@ static int prep_append(ch_store_req *req)
                                     {"extra", 'o', 0, 0, 0},
                                     {"participant", 'b', 0, 0, 0},
                                     {"unread", 'b', 0, 0, 0},
+                                    {"unread_defer", 'b', 0, 0, 0},
                                     {NULL, 0, 0, 0, 0}};
     unsigned char rnd[16];
     char id[4 + 32 + 1] = "srv-";
@@ -284,7 +288,8 @@ static int rows_seal_new(ch_store_req *req, json_t *rows)
 /* The result of an append from a row {id, created_at, duplicate}: a
  * duplicate of an id this request allocated itself (an earlier attempt
  * that did commit) is no duplicate.  more: the unread step follows, and
- * runs (CH_STEP_NEXT) for a new message when "unread" is true. */
+ * runs (CH_STEP_NEXT) for a new message when "unread" is true, unless a
+ * later append of the batch reads the counts (ctx "unread_later"). */
 static int append_result(ch_store_req *req, const json_t *row, int more)
 {
     int64_t id = ch_st_int(row, "id");
@@ -301,9 +306,50 @@ static int append_result(ch_store_req *req, const json_t *row, int more)
     req->result = json_pack("{s:I, s:I, s:b, s:O}", "id", (json_int_t)id, "created_at",
                             (json_int_t)ch_st_int(row, "created_at"), "duplicate", dup,
                             "client_msg_id", json_object_get(req->params, "client_msg_id"));
-    if (more && !dup && json_is_true(json_object_get(req->params, "unread")))
+    if (!more || dup || !json_is_true(json_object_get(req->params, "unread")))
+        return CH_STEP_DONE;
+    if (!json_is_true(json_object_get(req->ctx, "unread_later")))
         return CH_STEP_NEXT;
+    json_object_set_new(req->result, "unread_deferred", json_true());
     return CH_STEP_DONE;
+}
+
+/* The room of an append that may defer its counts ("unread" and
+ * "unread_defer" true), else 0. */
+static int64_t deferring_room(const ch_store_req *req)
+{
+    if (strcmp(req->op->name, "message.append") != 0 ||
+        !json_is_true(json_object_get(req->params, "unread")) ||
+        !json_is_true(json_object_get(req->params, "unread_defer")))
+        return 0;
+    return json_integer_value(json_object_get(req->params, "room_id"));
+}
+
+/* See store_impl.h.  Each request's mark is set afresh, so a batch run
+ * again (or a request run again alone) is marked for what it is now. */
+void ch_st_append_mark_batch(ch_store_req *head)
+{
+    size_t n = 0, i = 0;
+    int64_t *rooms;
+    int later;
+
+    for (ch_store_req *r = head; r; r = r->next)
+        n++;
+    if (n == 0 || !(rooms = malloc(n * sizeof *rooms)))
+        return; /* out of memory: nothing marked, every append counts */
+    for (ch_store_req *r = head; r; r = r->next)
+        rooms[i++] = deferring_room(r);
+    i = 0;
+    for (ch_store_req *r = head; r; r = r->next, i++) {
+        later = 0;
+        for (size_t j = i + 1; rooms[i] && !later && j < n; j++)
+            later = rooms[j] == rooms[i];
+        if (later)
+            json_object_set_new(r->ctx, "unread_later", json_true());
+        else
+            json_object_del(r->ctx, "unread_later");
+    }
+    free(rooms);
 }
 
 /* SQLite's dedup: an existing row ends the append. */
