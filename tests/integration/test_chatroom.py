@@ -340,6 +340,41 @@ def test_lobby_notifications_private_and_group(world):
     run_chat(main)
 
 
+def test_lobby_counts_of_a_burst(world):
+    """Messages of a room committed in one store transaction make one
+    notification per lobby, with the counts after the last of them (the
+    counts are absolute, so nothing is lost): the counts a lobby sees only
+    grow and end at the room's count, and a burst makes fewer
+    notifications than messages."""
+    w = world
+    room = group_room(w, "alice", ["bob", "carol", "dave"], name="burst")
+    n = 15          # within the rate limit's burst (20)
+
+    async def burst(ws, name):
+        for i in range(n):
+            await send(ws, "chat_message", message=f"{name}{i}", client_msg_id=f"{name}{i}")
+
+    async def main():
+        ld, _ = await open_ws(w.url("/ws/lobby/", "dave"), first="unread")
+        lb, _ = await open_ws(w.url("/ws/lobby/", "bob"), first="unread")
+        a, _ = await open_ws(room_url(w, room, "alice"))
+        c, _ = await open_ws(room_url(w, room, "carol"))
+        await asyncio.gather(burst(a, "a"), burst(c, "c"))
+        for lobby, want in ((ld, 2 * n), (lb, 2 * n)):
+            seen = []
+            while not seen or seen[-1] < want:
+                note = await frame(lobby, "notification")
+                assert note["room_id"] == room["id"] and note["sender"] in ("alice", "carol")
+                seen.append(note["unread"])
+            assert seen[-1] == want and seen == sorted(set(seen)), seen
+            assert len(seen) < 2 * n, seen
+            await nothing_pending(lobby)
+        unread = {r["id"]: r["unread"] for r in w.api.rooms(w.token("dave"))}
+        assert unread[room["id"]] == 2 * n
+
+    run_chat(main)
+
+
 # --------------------------------------------------------------------------
 # edit and delete
 
@@ -480,6 +515,15 @@ def test_two_hosts_on_redis_and_postgresql(make_host, tmp_path, redis, pg):
                 assert [g for g in got if g[0] == n] == [f"{n}{i}" for i in range(5)]
         for ws in (a, b):
             await nothing_pending(ws)
+        # each lobby's last notification, across hosts, has the final count
+        # (messages committed together make one notification)
+        for lobby, w, name in ((la, w1, "alice"), (lb, w2, "bob")):
+            want = {r["id"]: r["unread"] for r in w.api.rooms(w.token(name))}[room["id"]]
+            got = None
+            while got != want:
+                note = await frame(lobby)
+                if note["type"] == "notification":
+                    got = note["unread"]
         texts = [m["message"] for m in w2.api.messages(w2.token("bob"), room["id"])]
         assert len(texts) == 13 and texts.count("from one") == 1
 
