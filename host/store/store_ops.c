@@ -253,7 +253,6 @@ static int prep_append(ch_store_req *req)
 }
 
 CH_ST_BIND(bind_dedup, "room_id", "sender_id", "client_msg_id")
-CH_ST_BIND(bind_room_sender, "room_id", "sender_id")
 CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
            "client_msg_id", "@extra")
 
@@ -262,7 +261,7 @@ CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@se
  * With "participant" true, a sender who is no participant (the row's
  * member column is 0 or null) ends the append with EPERM, unless it is a
  * retry of a message stored before (PostgreSQL's dup column; SQLite's
- * dedup step answered already). */
+ * first step answered a duplicate already: rows_seal_or_found). */
 static int rows_seal_new(ch_store_req *req, json_t *rows)
 {
     json_t *row = json_array_get(rows, 0);
@@ -352,12 +351,23 @@ void ch_st_append_mark_batch(ch_store_req *head)
     free(rooms);
 }
 
-/* SQLite's dedup: an existing row ends the append. */
-static int rows_append_found(ch_store_req *req, json_t *rows)
+/* SQLite's first step: the room's key, a new id and the membership, and
+ * the message this one repeats (dup_id, dup_at), which ends the append
+ * as its duplicate; else as rows_seal_new. */
+static int rows_seal_or_found(ch_store_req *req, json_t *rows)
 {
-    if (json_array_size(rows) == 0)
-        return CH_STEP_NEXT;
-    return append_result(req, json_array_get(rows, 0), 0);
+    json_t *row = json_array_get(rows, 0), *dup;
+    int rc;
+
+    if (!row || !ch_st_int(row, "dup_id"))
+        return rows_seal_new(req, rows);
+    dup = json_pack("{s:I, s:I, s:i}", "id", (json_int_t)ch_st_int(row, "dup_id"), "created_at",
+                    (json_int_t)ch_st_int(row, "dup_at"), "duplicate", 1);
+    if (!dup)
+        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
+    rc = append_result(req, dup, 0);
+    json_decref(dup);
+    return rc;
 }
 
 /* The insert (and, on PostgreSQL, the dedup in the same statement). */
@@ -373,13 +383,11 @@ static int rows_append_inserted(ch_store_req *req, json_t *rows)
     " is_deleted, client_msg_id, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)"
 
 static const ch_store_step append_steps[] = {
-    {"SELECT id, created_at, 1 AS duplicate FROM messages"
-     " WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3",
-     bind_dedup, rows_append_found},
-    {"SELECT key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id,"
-     " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member"
-     " FROM rooms WHERE id = $1",
-     bind_room_sender, rows_seal_new},
+    {"SELECT r.key AS key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id,"
+     " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member,"
+     " d.id AS dup_id, d.created_at AS dup_at FROM rooms r LEFT JOIN messages d"
+     " ON d.room_id = $1 AND d.sender_id = $2 AND d.client_msg_id = $3 WHERE r.id = $1",
+     bind_dedup, rows_seal_or_found},
     {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append, rows_append_inserted},
     {CH_ST_UNREAD_SQL(CH_ST_SQLITE_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
 };
