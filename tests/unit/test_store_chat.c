@@ -194,10 +194,9 @@ static void test_mark_batch(void **state)
 
     (void)state;
     for (int i = 0; i < 7; i++)
-        r[i] = hook_req("message.append",
-                        J("{s:I, s:I, s:s, s:s, s:b, s:b}", "room_id", I(room[i]), "sender_id",
-                          I(1), "content", "x", "client_msg_id", "c", "unread", 1, "unread_defer",
-                          defer[i]));
+        r[i] = hook_req("message.append", J("{s:I, s:I, s:s, s:s, s:b, s:b}", "room_id", I(room[i]),
+                                            "sender_id", I(1), "content", "x", "client_msg_id", "c",
+                                            "unread", 1, "unread_defer", defer[i]));
     r[7] = hook_req("unread.for_room", J("{s:I}", "room_id", I(1)));
     for (int i = 0; i < 8; i++)
         r[i]->next = i < 7 ? r[i + 1] : NULL;
@@ -339,7 +338,8 @@ int main(void)
 #define CT(name) cmocka_unit_test_setup_teardown(name, chat_setup, fx_teardown)
     const struct CMUnitTest tests[] = {CT(test_unread_counts), CT(test_unread_of_participants),
                                        CT(test_append_unread), CT(test_mark_batch),
-                                       CT(test_append_batch), CT(test_mark_room), CT(test_params)};
+                                       CT(test_append_batch),  CT(test_mark_room),
+                                       CT(test_params)};
 #undef CT
 
     return store_suite_main("store_chat", tests, sizeof tests / sizeof tests[0]);
