@@ -375,6 +375,39 @@ def test_lobby_counts_of_a_burst(world):
     run_chat(main)
 
 
+def test_lobby_counts_when_the_last_of_a_burst_is_a_retry(world):
+    """A burst whose messages alternate with retries of a stored message:
+    a new message that left its counts to a later append of the batch
+    which turned out a duplicate (so brought none) is still notified,
+    with counts read after the batch; the lobby's counts only grow and end
+    at the room's count."""
+    w = world
+    room = group_room(w, "alice", ["dave"], name="retries")
+    n = 8
+
+    async def main():
+        ld, _ = await open_ws(w.url("/ws/lobby/", "dave"), first="unread")
+        a, _ = await open_ws(room_url(w, room, "alice"))
+        await post(a, "first", "x")
+        assert (await frame(ld, "notification"))["unread"] == 1
+        for i in range(n):
+            await send(a, "chat_message", message=f"m{i}", client_msg_id=f"m{i}")
+            await send(a, "chat_message", message="first", client_msg_id="x")
+        seen = []
+        while not seen or seen[-1] < n + 1:
+            seen.append((await frame(ld, "notification"))["unread"])
+        assert seen[-1] == n + 1 and seen == sorted(set(seen)), seen
+        await nothing_pending(ld)
+        acks, echoes = [], []
+        while len(acks) < 2 * n or len(echoes) < n + 1:
+            got = await frame(a)
+            (acks if got["type"] == "ack" else echoes).append(got["client_msg_id"])
+        assert acks == [c for i in range(n) for c in (f"m{i}", "x")]
+        assert echoes == ["x"] + [f"m{i}" for i in range(n)]      # retries not sent again
+
+    run_chat(main)
+
+
 # --------------------------------------------------------------------------
 # edit and delete
 
