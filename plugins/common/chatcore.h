@@ -245,8 +245,10 @@ void cc_notify_lobbies(cc_plugin *p, const json_t *room, json_int_t sender_id, c
  * the room committed in the same transaction brings the counts, and its
  * callback runs in the same turn of the loop; if it brings none (it
  * failed or was a duplicate), a timer of 0 ms reads them then
- * (unread.for_room).  So several messages of a room committed together
- * make one notification per participant, with the final counts. */
+ * (unread.for_room), which may by then count later messages too (a
+ * count may repeat, never go down).  So several messages of a room
+ * committed together make one notification per participant, with the
+ * final counts. */
 void cc_committed_notify(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
 
 /* ---- helpers ------------------------------------------------------------- */
