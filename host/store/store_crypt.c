@@ -7,7 +7,10 @@
  *
  * Nothing here is shared and mutable: a keyring is read-only once loaded,
  * and every seal or open uses its own EVP_CIPHER_CTX, so any number of
- * threads may seal and open with one keyring at once.  Key material is
+ * threads may seal and open with one keyring at once.  The one process-wide
+ * value is the AES-256-GCM implementation, fetched from OpenSSL's
+ * providers once (pthread_once; read-only after) instead of at every
+ * seal and open.  Key material is
  * wiped (OPENSSL_cleanse) from every buffer that held it before the
  * buffer is freed or goes out of scope.
  */
@@ -26,6 +29,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 #define KEY_LEN 32                  /* AES-256 */
 #define NONCE_LEN 12                /* GCM's 96-bit nonce */
@@ -405,6 +409,20 @@ static unsigned char *make_aad(const char *room_key, int64_t msg_id, size_t *n)
     return aad;
 }
 
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *gcm_fetched; /* the process's, never freed; NULL: not found */
+
+static void gcm_fetch(void) { gcm_fetched = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL); }
+
+/* AES-256-GCM (borrowed, for the life of the process): the fetched
+ * implementation, else OpenSSL's built-in table entry, which then makes
+ * each EVP_CipherInit_ex look it up again. */
+static const EVP_CIPHER *gcm_cipher(void)
+{
+    pthread_once(&gcm_once, gcm_fetch);
+    return gcm_fetched ? gcm_fetched : EVP_aes_256_gcm();
+}
+
 /* One AES-256-GCM pass.  in[0..n) goes to out[0..n); aad is
  * authenticated.  Sealing (enc 1) writes the tag into tag; opening
  * (enc 0) checks it.  Returns 0, or -1 on any failure (including a tag
@@ -416,7 +434,7 @@ static int gcm_run(int enc, const unsigned char *key, const unsigned char *nonce
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     int ok, outl = 0;
 
-    ok = ctx && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) == 1 &&
+    ok = ctx && EVP_CipherInit_ex(ctx, gcm_cipher(), NULL, NULL, NULL, enc) == 1 &&
          EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
          EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1 &&
          EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) == 1;

@@ -227,7 +227,10 @@ static const ch_store_step part_list_steps[] = {
  * row).  unread true: a new message's result also holds "unread", the
  * room's participants' unread counts (as unread.for_room's "counts")
  * read in the append's own transaction, so the caller needs no second
- * round trip (not for a duplicate). */
+ * round trip (not for a duplicate).  unread_defer true (with unread):
+ * when a later append of the same room in the same transaction also asks
+ * for the counts, this one skips them and its result says
+ * "unread_deferred": true (ch_st_append_mark_batch). */
 static int prep_append(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"room_id", 'i', 1, 1, ID_MAX},
@@ -237,6 +240,7 @@ static int prep_append(ch_store_req *req)
                                     {"extra", 'o', 0, 0, 0},
                                     {"participant", 'b', 0, 0, 0},
                                     {"unread", 'b', 0, 0, 0},
+                                    {"unread_defer", 'b', 0, 0, 0},
                                     {NULL, 0, 0, 0, 0}};
     unsigned char rnd[16];
     char id[4 + 32 + 1] = "srv-";
@@ -255,7 +259,6 @@ static int prep_append(ch_store_req *req)
 }
 
 CH_ST_BIND(bind_dedup, "room_id", "sender_id", "client_msg_id")
-CH_ST_BIND(bind_room_sender, "room_id", "sender_id")
 CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
            "client_msg_id", "@extra")
 
@@ -264,7 +267,7 @@ CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@se
  * With "participant" true, a sender who is no participant (the row's
  * member column is 0 or null) ends the append with EPERM, unless it is a
  * retry of a message stored before (PostgreSQL's dup column; SQLite's
- * dedup step answered already). */
+ * first step answered a duplicate already: rows_seal_or_found). */
 static int rows_seal_new(ch_store_req *req, json_t *rows)
 {
     json_t *row = json_array_get(rows, 0);
@@ -290,8 +293,9 @@ static int rows_seal_new(ch_store_req *req, json_t *rows)
 /* The result of an append from a row {id, created_at, duplicate}: a
  * duplicate of an id this request allocated itself (an earlier attempt
  * that did commit) is no duplicate.  more: the unread step follows, and
- * runs (CH_STEP_NEXT) for a new message when "unread" is true; else the
- * stream steps after it (the unread step skipped) with "stream": true.
+ * runs (CH_STEP_NEXT) for a new message when "unread" is true, unless a
+ * later append of the batch reads the counts (ctx "unread_later"); else
+ * the stream steps after it (the unread step skipped) with "stream": true.
  * A rows hook may move req->step on: both engines then run the step
  * after req->step (store_sqlite.c's loop, store_pg.c's step_result). */
 static int append_result(ch_store_req *req, const json_t *row, int more)
@@ -315,20 +319,72 @@ static int append_result(ch_store_req *req, const json_t *row, int more)
     json_object_set_new(req->ctx, "inserted", json_boolean(ch_st_int(row, "duplicate") == 0));
     if (!more || dup)
         return CH_STEP_DONE;
-    if (json_is_true(json_object_get(req->params, "unread")))
-        return CH_STEP_NEXT;
+    if (json_is_true(json_object_get(req->params, "unread"))) {
+        if (!json_is_true(json_object_get(req->ctx, "unread_later")))
+            return CH_STEP_NEXT;
+        json_object_set_new(req->result, "unread_deferred", json_true());
+    }
     if (ch_st_stream_next(req, ch_st_int(row, "duplicate") == 0) == CH_STEP_DONE)
         return CH_STEP_DONE;
     req->step++; /* past the unread step: the engine runs the one after it */
     return CH_STEP_NEXT;
 }
 
-/* SQLite's dedup: an existing row ends the append. */
-static int rows_append_found(ch_store_req *req, json_t *rows)
+/* The room of an append that may defer its counts ("unread" and
+ * "unread_defer" true), else 0. */
+static int64_t deferring_room(const ch_store_req *req)
 {
-    if (json_array_size(rows) == 0)
-        return CH_STEP_NEXT;
-    return append_result(req, json_array_get(rows, 0), 0);
+    if (strcmp(req->op->name, "message.append") != 0 ||
+        !json_is_true(json_object_get(req->params, "unread")) ||
+        !json_is_true(json_object_get(req->params, "unread_defer")))
+        return 0;
+    return json_integer_value(json_object_get(req->params, "room_id"));
+}
+
+/* See store_impl.h.  Each request's mark is set afresh, so a batch run
+ * again (or a request run again alone) is marked for what it is now. */
+void ch_st_append_mark_batch(ch_store_req *head)
+{
+    size_t n = 0, i = 0;
+    int64_t *rooms;
+    int later;
+
+    for (ch_store_req *r = head; r; r = r->next)
+        n++;
+    if (n == 0 || !(rooms = malloc(n * sizeof *rooms)))
+        return; /* out of memory: nothing marked, every append counts */
+    for (ch_store_req *r = head; r; r = r->next)
+        rooms[i++] = deferring_room(r);
+    i = 0;
+    for (ch_store_req *r = head; r; r = r->next, i++) {
+        later = 0;
+        for (size_t j = i + 1; rooms[i] && !later && j < n; j++)
+            later = rooms[j] == rooms[i];
+        if (later)
+            json_object_set_new(r->ctx, "unread_later", json_true());
+        else
+            json_object_del(r->ctx, "unread_later");
+    }
+    free(rooms);
+}
+
+/* SQLite's first step: the room's key, a new id and the membership, and
+ * the message this one repeats (dup_id, dup_at), which ends the append
+ * as its duplicate; else as rows_seal_new. */
+static int rows_seal_or_found(ch_store_req *req, json_t *rows)
+{
+    json_t *row = json_array_get(rows, 0), *dup;
+    int rc;
+
+    if (!row || !ch_st_int(row, "dup_id"))
+        return rows_seal_new(req, rows);
+    dup = json_pack("{s:I, s:I, s:i}", "id", (json_int_t)ch_st_int(row, "dup_id"), "created_at",
+                    (json_int_t)ch_st_int(row, "dup_at"), "duplicate", 1);
+    if (!dup)
+        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
+    rc = append_result(req, dup, 0);
+    json_decref(dup);
+    return rc;
 }
 
 /* The insert (and, on PostgreSQL, the dedup in the same statement). */
@@ -344,13 +400,11 @@ static int rows_append_inserted(ch_store_req *req, json_t *rows)
     " is_deleted, client_msg_id, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)"
 
 static const ch_store_step append_steps[] = {
-    {"SELECT id, created_at, 1 AS duplicate FROM messages"
-     " WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3",
-     bind_dedup, rows_append_found},
-    {"SELECT key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id,"
-     " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member"
-     " FROM rooms WHERE id = $1",
-     bind_room_sender, rows_seal_new},
+    {"SELECT r.key AS key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id,"
+     " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member,"
+     " d.id AS dup_id, d.created_at AS dup_at FROM rooms r LEFT JOIN messages d"
+     " ON d.room_id = $1 AND d.sender_id = $2 AND d.client_msg_id = $3 WHERE r.id = $1",
+     bind_dedup, rows_seal_or_found},
     {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append, rows_append_inserted},
     {CH_ST_UNREAD_SQL(CH_ST_SQLITE_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
     CH_ST_STREAM_STEPS,

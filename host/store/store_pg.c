@@ -312,7 +312,8 @@ static int send_round(ch_pg *pg)
 }
 
 /* Take the next batch: one isolated request alone, else up to
- * batch_max from the queue.  Returns how many. */
+ * batch_max from the queue, its appends marked (ch_st_append_mark_batch).
+ * Returns how many. */
 static size_t take_batch(ch_pg *pg)
 {
     size_t max = ch_store_batch_max(pg->s), n = 0;
@@ -327,7 +328,11 @@ static size_t take_batch(ch_pg *pg)
     for (size_t i = 0; i < n; i++) {
         pg->slots[i].state = CH_PG_SLOT_RUN;
         pg->slots[i].req->attempts++;
+        pg->slots[i].req->next = i + 1 < n ? pg->slots[i + 1].req : NULL;
     }
+    ch_st_append_mark_batch(n ? pg->slots[0].req : NULL);
+    for (size_t i = 0; i < n; i++)
+        pg->slots[i].req->next = NULL; /* linked for the marking only */
     pg->solo = n == 1;
     return n;
 }

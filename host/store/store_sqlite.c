@@ -538,6 +538,7 @@ static void worker(void *arg)
             break;
         batch = take_batch(e);
         uv_mutex_unlock(&e->mu);
+        ch_st_append_mark_batch(batch);
         run_batch(e, batch);
         for (last = batch; last->next; last = last->next)
             ;

@@ -84,7 +84,9 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
         return -1;
     }
     p = calloc(1, sizeof *p);
-    if (!p || !(p->rooms = json_object())) {
+    if (!p || !(p->rooms = json_object()) || !(p->lobby_wait = json_object())) {
+        if (p)
+            json_decref(p->rooms);
         free(p);
         return -1;
     }
@@ -92,6 +94,8 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
     p->kind = kind;
     read_settings(&p->set, settings);
     if (read_group_prefix(&p->set, api, settings, kind) != 0) {
+        json_decref(p->rooms);
+        json_decref(p->lobby_wait);
         free(p);
         return -1;
     }
@@ -99,11 +103,17 @@ int cc_init(const chanhost_api *api, const json_t *settings, const cc_kind *kind
     return 0;
 }
 
-/* The plugin's state goes; connections' rooms hold their own references. */
+/* The plugin's state goes; connections' rooms hold their own references.
+ * Lobby notifications still waiting for their counts (only after an
+ * append that was to bring them failed, in the turn of the loop before)
+ * go with it. */
 void cc_fini(void *state)
 {
     cc_plugin *p = state;
 
+    if (p->lobby_timer)
+        p->api->timer_stop(p->lobby_timer);
+    json_decref(p->lobby_wait);
     json_decref(p->rooms);
     free(p);
 }
@@ -640,6 +650,8 @@ void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
         if (p->kind->append_unread)
             json_object_set_new(params, "unread", json_true());
         cc_stream_params(p, params);
+        if (p->kind->append_unread && CHANHOST_API_HAS(p->api, timer_start))
+            json_object_set_new(params, "unread_defer", json_true());
         data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
                          cc_msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
                          OR_NULL(cc->room));

@@ -78,7 +78,9 @@ typedef struct cc_kind {
      * even when the sender has left.  May be NULL. */
     void (*committed)(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
     /* Non-zero: the append asks for the room's unread counts in the same
-     * transaction ("unread": true; result "unread", for committed). */
+     * transaction ("unread": true; result "unread", for committed), once
+     * per room and transaction where the host has timers ("unread_defer":
+     * true; see cc_committed_notify). */
     int append_unread;
     /* The size of a plugin's per-connection struct that starts with a
      * cc_conn and adds its own fields (cc_attach allocates it zeroed);
@@ -107,6 +109,11 @@ struct cc_plugin {
     const cc_kind *kind;
     cc_settings set;
     json_t *rooms; /* room id -> the room's JSON its connections share */
+    /* Lobby notifications whose counts a later append of the same room
+     * and transaction brings (receipts.c): room id -> {room, sender_id,
+     * sender}; flushed by lobby_timer when that append did not bring them. */
+    json_t *lobby_wait;
+    chanhost_timer *lobby_timer; /* armed while lobby_wait is not empty */
 };
 
 /* Per-connection state (the connection's data pointer). */
@@ -245,7 +252,15 @@ void cc_notify_lobbies(cc_plugin *p, const json_t *room, json_int_t sender_id, c
 
 /* cc_notify_lobbies as cc_kind's committed hook (out: the broadcast
  * message with "username" and "user_id"; result: the append's, whose
- * "unread" is used when present). */
+ * "unread" is used when present).  A result with "unread_deferred"
+ * (the append asked "unread_defer") notifies nobody: a later append of
+ * the room committed in the same transaction brings the counts, and its
+ * callback runs in the same turn of the loop; if it brings none (it
+ * failed or was a duplicate), a timer of 0 ms reads them then
+ * (unread.for_room), which may by then count later messages too (a
+ * count may repeat, never go down).  So several messages of a room
+ * committed together make one notification per participant, with the
+ * final counts. */
 void cc_committed_notify(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result);
 
 /* ---- presence (presence.c, SDK 1.4) --------------------------------------- */

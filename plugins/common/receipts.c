@@ -12,7 +12,8 @@
  *     participant's lobby gets {"type":"notification", ...} with their
  *     unread count for the room (read by message.append in its own
  *     transaction when the kind asks, "unread": true; else store op
- *     unread.for_room).
+ *     unread.for_room), one per room and participant for the messages of
+ *     a room committed in one transaction (the last one's counts).
  *
  * The lobby connection itself (/ws/lobby/) is chatroom's; these frames
  * reach it through the channel layer, whichever plugin sends them.
@@ -99,14 +100,46 @@ void cc_notify_lobbies(cc_plugin *p, const json_t *room, json_int_t sender_id, c
             on_recipients, data);
 }
 
+/* The timer after the loop turn of deferred counts: each room whose
+ * counts no later append brought is notified with counts read now. */
+static void lobby_flush(chanhost_timer *t, void *arg)
+{
+    cc_plugin *p = arg;
+    const char *key;
+    json_t *w;
+
+    (void)t;
+    p->lobby_timer = NULL; /* a one-shot timer: freed when this returns */
+    json_object_foreach(p->lobby_wait, key, w)
+    {
+        cc_notify_lobbies(p, GET(w, "room"), json_integer_value(GET(w, "sender_id")),
+                          json_string_value(GET(w, "sender")), NULL);
+    }
+    json_object_clear(p->lobby_wait);
+}
+
 /* cc_kind's committed hook: out is the broadcast message (username,
- * user_id), result the append's (its "unread" when the kind asked). */
+ * user_id), result the append's (its "unread" when the kind asked, or
+ * "unread_deferred": see chatcore.h). */
 void cc_committed_notify(cc_plugin *p, const json_t *room, const json_t *out, const json_t *result)
 {
     const char *name = json_string_value(GET(out, "username"));
+    json_int_t sender = json_integer_value(GET(out, "user_id"));
+    char key[24];
 
-    cc_notify_lobbies(p, room, json_integer_value(GET(out, "user_id")), name ? name : "",
-                      GET(result, "unread"));
+    snprintf(key, sizeof key, "%lld", (long long)json_integer_value(GET(room, "id")));
+    if (!json_is_true(GET(result, "unread_deferred"))) {
+        json_object_del(p->lobby_wait, key);
+        cc_notify_lobbies(p, room, sender, name ? name : "", GET(result, "unread"));
+        return;
+    }
+    json_object_set_new(p->lobby_wait, key,
+                        json_pack("{s:O, s:I, s:s}", "room", room, "sender_id", sender, "sender",
+                                  name ? name : ""));
+    if (!p->lobby_timer)
+        p->lobby_timer = p->api->timer_start(0, 0, lobby_flush, p);
+    if (!p->lobby_timer) /* no timer: read the counts now */
+        lobby_flush(NULL, p);
 }
 
 /* ---- read receipts ----------------------------------------------------------- */

@@ -341,6 +341,77 @@ def test_lobby_notifications_private_and_group(world):
     run_chat(main)
 
 
+def test_lobby_counts_of_a_burst(world):
+    """Messages of a room committed in one store transaction make one
+    notification per lobby, with the counts after the last of them (the
+    counts are absolute, so nothing is lost): the counts a lobby sees only
+    grow and end at the room's count, and a burst makes fewer
+    notifications than messages."""
+    w = world
+    room = group_room(w, "alice", ["bob", "carol", "dave"], name="burst")
+    n = 15          # within the rate limit's burst (20)
+
+    async def burst(ws, name):
+        for i in range(n):
+            await send(ws, "chat_message", message=f"{name}{i}", client_msg_id=f"{name}{i}")
+
+    async def main():
+        ld, _ = await open_ws(w.url("/ws/lobby/", "dave"), first="unread")
+        lb, _ = await open_ws(w.url("/ws/lobby/", "bob"), first="unread")
+        a, _ = await open_ws(room_url(w, room, "alice"))
+        c, _ = await open_ws(room_url(w, room, "carol"))
+        await asyncio.gather(burst(a, "a"), burst(c, "c"))
+        for lobby, want in ((ld, 2 * n), (lb, 2 * n)):
+            seen = []
+            while not seen or seen[-1] < want:
+                note = await frame(lobby, "notification")
+                assert note["room_id"] == room["id"] and note["sender"] in ("alice", "carol")
+                seen.append(note["unread"])
+            assert seen[-1] == want and seen == sorted(set(seen)), seen
+            assert len(seen) < 2 * n, seen
+            await nothing_pending(lobby)
+        unread = {r["id"]: r["unread"] for r in w.api.rooms(w.token("dave"))}
+        assert unread[room["id"]] == 2 * n
+
+    run_chat(main)
+
+
+def test_lobby_counts_when_the_last_of_a_burst_is_a_retry(world):
+    """A burst whose messages alternate with retries of a stored message:
+    a new message that left its counts to a later append of the batch
+    which turned out a duplicate (so brought none) is still notified,
+    with counts read after the batch (which may by then include later
+    messages, so a count can repeat); the lobby's counts never go down and
+    end at the room's count."""
+    w = world
+    room = group_room(w, "alice", ["dave"], name="retries")
+    n = 8
+
+    async def main():
+        ld, _ = await open_ws(w.url("/ws/lobby/", "dave"), first="unread")
+        a, _ = await open_ws(room_url(w, room, "alice"))
+        await post(a, "first", "x")
+        assert (await frame(ld, "notification"))["unread"] == 1
+        for i in range(n):
+            await send(a, "chat_message", message=f"m{i}", client_msg_id=f"m{i}")
+            await send(a, "chat_message", message="first", client_msg_id="x")
+        seen = []
+        while not seen or seen[-1] < n + 1:
+            seen.append((await frame(ld, "notification"))["unread"])
+        assert seen[-1] == n + 1 and seen == sorted(seen), seen
+        await send(ld, "ping")
+        while (got := await frame(ld)) != {"type": "pong"}:
+            assert got["type"] == "notification" and got["unread"] == n + 1, got
+        acks, echoes = [], []
+        while len(acks) < 2 * n or len(echoes) < n + 1:
+            got = await frame(a)
+            (acks if got["type"] == "ack" else echoes).append(got["client_msg_id"])
+        assert acks == [c for i in range(n) for c in (f"m{i}", "x")]
+        assert echoes == ["x"] + [f"m{i}" for i in range(n)]      # retries not sent again
+
+    run_chat(main)
+
+
 # --------------------------------------------------------------------------
 # edit and delete
 
@@ -481,6 +552,15 @@ def test_two_hosts_on_redis_and_postgresql(make_host, tmp_path, redis, pg):
                 assert [g for g in got if g[0] == n] == [f"{n}{i}" for i in range(5)]
         for ws in (a, b):
             await nothing_pending(ws)
+        # each lobby's last notification, across hosts, has the final count
+        # (messages committed together make one notification)
+        for lobby, w, name in ((la, w1, "alice"), (lb, w2, "bob")):
+            want = {r["id"]: r["unread"] for r in w.api.rooms(w.token(name))}[room["id"]]
+            got = None
+            while got != want:
+                note = await frame(lobby)
+                if note["type"] == "notification":
+                    got = note["unread"]
         texts = [m["message"] for m in w2.api.messages(w2.token("bob"), room["id"])]
         assert len(texts) == 13 and texts.count("from one") == 1
 

@@ -1,7 +1,8 @@
 /*
  * test_store_chat.c -- the chat plugins' store operations (host/store/store_chat.c):
  * unread.for_room (listed users, or the participants), message.append's
- * counts with "unread": true, and read.mark_room,
+ * counts with "unread": true (and, with "unread_defer", once per room and
+ * batch: ch_st_append_mark_batch), and read.mark_room,
  * driven through the public store interface on a real uv loop, once per
  * backend, with the shared fixture of store_fixture.h: a fresh SQLite
  * file, then a fresh PostgreSQL database (the PostgreSQL group fails,
@@ -164,6 +165,114 @@ static void test_append_unread(void **state)
     json_decref(r);
 }
 
+/* A new request of op with params (stolen) and an empty ctx. */
+static ch_store_req *hook_req(const char *op, json_t *params)
+{
+    ch_store_req *r = calloc(1, sizeof *r);
+
+    assert_non_null(r);
+    r->op = ch_store_op_find(op);
+    r->params = params;
+    r->ctx = json_object();
+    return r;
+}
+
+/* The marking of a batch: an append that asks "unread" and
+ * "unread_defer" leaves the counts to a later such append of the same
+ * room; the last of each room, appends without unread_defer and other
+ * operations keep them; a batch marked again is marked afresh.  A
+ * marked append's insert then ends the request with "unread_deferred". */
+static void test_mark_batch(void **state)
+{
+    static const int room[] = {1, 2, 1, 1, 2, 1, 3};
+    static const int defer[] = {1, 1, 1, 0, 1, 1, 1};
+    static const int later[] = {1, 1, 1, 0, 0, 0, 0};
+    ch_store_req *r[8];
+    const ch_store_step *st;
+    json_t *rows;
+    size_t n;
+
+    (void)state;
+    for (int i = 0; i < 7; i++)
+        r[i] = hook_req("message.append", J("{s:I, s:I, s:s, s:s, s:b, s:b}", "room_id", I(room[i]),
+                                            "sender_id", I(1), "content", "x", "client_msg_id", "c",
+                                            "unread", 1, "unread_defer", defer[i]));
+    r[7] = hook_req("unread.for_room", J("{s:I}", "room_id", I(1)));
+    for (int i = 0; i < 8; i++)
+        r[i]->next = i < 7 ? r[i + 1] : NULL;
+    json_object_set_new(r[3]->ctx, "unread_later", json_true()); /* stale: not asked */
+    ch_st_append_mark_batch(r[0]);
+    ch_st_append_mark_batch(r[0]); /* again: the same marks */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(TRUE(r[i]->ctx, "unread_later"), later[i]);
+    assert_null(GET(r[7]->ctx, "unread_later"));
+    r[2]->next = NULL; /* a batch of r0..r2: r2 is now its room's last */
+    ch_st_append_mark_batch(r[0]);
+    assert_true(TRUE(r[0]->ctx, "unread_later"));
+    assert_false(TRUE(r[1]->ctx, "unread_later"));
+    assert_false(TRUE(r[2]->ctx, "unread_later"));
+    st = ch_store_op_steps(r[0]->op, CH_STORE_SQLITE, &n);
+    rows = J("[{s:I, s:I, s:I}]", "id", I(9), "created_at", I(5), "duplicate", I(0));
+    for (int i = 0; i < 3; i += 2) {
+        r[i]->step = n - 2;
+        assert_int_equal(st[n - 2].rows(r[i], rows), i ? CH_STEP_NEXT : CH_STEP_DONE);
+        assert_int_equal(TRUE(r[i]->result, "unread_deferred"), !i);
+    }
+    json_decref(rows);
+    for (int i = 0; i < 8; i++) {
+        ch_store_req_rewind(r[i]);
+        json_decref(r[i]->params);
+        json_decref(r[i]->ctx);
+        free(r[i]);
+    }
+}
+
+/* Appends queued together on the real engine: each result has the counts
+ * or says they were deferred, the last append of a room never defers,
+ * and its counts are the room's after every one of them. */
+static void test_append_batch(void **state)
+{
+    chat_fx *x = *state;
+    fx *f = &x->f;
+    res r[12] = {{0}};
+    int done, last = -1;
+    json_t *u;
+
+    for (int i = 0; i < 12; i++) {
+        int64_t room = i % 3 == 2 ? x->other : x->room;
+        char cmid[16];
+
+        snprintf(cmid, sizeof cmid, "b-%d", i);
+        if (room == x->room)
+            last = i;
+        assert_int_equal(ch_store_call(f->s, "message.append",
+                                       J("{s:I, s:I, s:s, s:s, s:b, s:b}", "room_id", I(room),
+                                         "sender_id", I(1 + i % 2), "content", "b", "client_msg_id",
+                                         cmid, "unread", 1, "unread_defer", 1),
+                                       on_res, &r[i]),
+                         0);
+    }
+    do {
+        uv_run(&f->loop, UV_RUN_ONCE);
+        done = 0;
+        for (int i = 0; i < 12; i++)
+            done += r[i].done;
+    } while (done < 12);
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(r[i].status, 0);
+        assert_int_equal(json_is_object(GET(r[i].result, "unread")),
+                         !TRUE(r[i].result, "unread_deferred"));
+    }
+    assert_false(TRUE(r[last].result, "unread_deferred"));
+    assert_false(TRUE(r[11].result, "unread_deferred"));
+    u = ok(f, "unread.for_room", J("{s:I}", "room_id", I(x->room)));
+    assert_true(json_equal(GET(r[last].result, "unread"), GET(u, "counts")));
+    assert_int_equal(count_of(GET(u, "counts"), 3), 3 + 8);
+    json_decref(u);
+    for (int i = 0; i < 12; i++)
+        json_decref(r[i].result);
+}
+
 /* Receipts only for this room's messages of others, each once. */
 static void test_mark_room(void **state)
 {
@@ -228,7 +337,9 @@ int main(void)
 {
 #define CT(name) cmocka_unit_test_setup_teardown(name, chat_setup, fx_teardown)
     const struct CMUnitTest tests[] = {CT(test_unread_counts), CT(test_unread_of_participants),
-                                       CT(test_append_unread), CT(test_mark_room), CT(test_params)};
+                                       CT(test_append_unread), CT(test_mark_batch),
+                                       CT(test_append_batch),  CT(test_mark_room),
+                                       CT(test_params)};
 #undef CT
 
     return store_suite_main("store_chat", tests, sizeof tests / sizeof tests[0]);

@@ -368,6 +368,13 @@ static inline json_t *ch_st_ids_of(json_t *rows, const char *col)
 json_t *ch_st_bind_append_unread(ch_store_req *req);
 int ch_st_rows_append_unread(ch_store_req *req, json_t *rows);
 
+/* Mark the appends of a batch (head: its requests linked by next,
+ * borrowed; the engine's thread) that may leave the unread counts to a
+ * later append of the same room in the same batch ("unread_defer" true,
+ * store_ops.c): their result says "unread_deferred": true instead.  Both
+ * engines call it on each batch before running it. */
+void ch_st_append_mark_batch(ch_store_req *head);
+
 /* The operations defined in store_export.c (exports, participant and
  * receipt imports), by name: ch_st_schema_op's fallback. */
 const ch_store_op *ch_st_export_op(const char *name);
