@@ -190,7 +190,7 @@ static void test_mark_batch(void **state)
     ch_store_req *r[8];
     const ch_store_step *st;
     json_t *rows;
-    size_t n;
+    size_t n, ins = 0;
 
     (void)state;
     for (int i = 0; i < 7; i++)
@@ -212,10 +212,13 @@ static void test_mark_batch(void **state)
     assert_false(TRUE(r[1]->ctx, "unread_later"));
     assert_false(TRUE(r[2]->ctx, "unread_later"));
     st = ch_store_op_steps(r[0]->op, CH_STORE_SQLITE, &n);
+    while (ins + 1 < n && st[ins + 1].rows != ch_st_rows_append_unread)
+        ins++; /* the insert: the step before the unread counts (streams follow them) */
+    assert_true(ins + 1 < n);
     rows = J("[{s:I, s:I, s:I}]", "id", I(9), "created_at", I(5), "duplicate", I(0));
     for (int i = 0; i < 3; i += 2) {
-        r[i]->step = n - 2;
-        assert_int_equal(st[n - 2].rows(r[i], rows), i ? CH_STEP_NEXT : CH_STEP_DONE);
+        r[i]->step = ins;
+        assert_int_equal(st[ins].rows(r[i], rows), i ? CH_STEP_NEXT : CH_STEP_DONE);
         assert_int_equal(TRUE(r[i]->result, "unread_deferred"), !i);
     }
     json_decref(rows);
