@@ -69,6 +69,8 @@ static const rest_route routes[] = {
     {"rooms/#/participants/", "POST", A_MEMBER, 1, ch_rest_participant_add},
     {"rooms/#/participants/", "DELETE", A_MEMBER, 1, ch_rest_participant_remove},
     {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
+    {"rooms/#/attachments/", "POST", A_USER, 0, ch_rest_attach_upload},
+    {"attachments/#/", "GET", A_USER, 0, ch_rest_attach_get},
     {"threads/", "POST", A_USER, 1, ch_rest_threads},
     {"publish/", "POST", A_TOKEN, B_LIST_OK, ch_rest_publish},
 };
@@ -179,6 +181,7 @@ static void rest_free(ch_rest *r)
         free(r->password);
     }
     free(r->hash);
+    free(r->scratch);
     free(r);
 }
 

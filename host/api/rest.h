@@ -125,6 +125,8 @@ struct ch_rest {
     int route_access;
     void (*route_fn)(ch_rest *r);
     ch_req *kept_req; /* its query, for the handler (owned) */
+
+    void *scratch; /* a handler's own memory, one block (rest_attach.c) */
 };
 
 /* Send the JSON answer body (stolen; NULL gives {}) with status and
@@ -261,6 +263,14 @@ void ch_rest_participant_add(ch_rest *r);
 void ch_rest_participant_remove(ch_rest *r);
 void ch_rest_messages(ch_rest *r);
 void ch_rest_threads(ch_rest *r);
+
+/* rest_attach.c: POST /api/rooms/<id>/attachments/ (an upload, its body
+ * streamed) and GET /api/attachments/<id>/ (a download). */
+void ch_rest_attach_upload(ch_rest *r);
+void ch_rest_attach_get(ch_rest *r);
+
+/* rest_attach.c: app->http_streamed (core/app.h): an upload's request. */
+int ch_rest_streamed(int method, const char *url, size_t len);
 
 /* rest_plugins.c */
 

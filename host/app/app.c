@@ -37,6 +37,7 @@
 #include "store.h"
 #include "store_chat.h"
 #include "store_django.h"
+#include "store_attach.h"
 #include "store_rooms.h"
 #include "store_sessions.h"
 #include "timers.h"
@@ -279,9 +280,11 @@ static int open_store(ch_app *app)
 }
 
 /* What answers HTTP requests, in the order they are asked (http.h); the
- * first that wants a request gets it, none: 404. */
+ * first that wants a request gets it, none: 404.  Uploads (api) are
+ * dispatched at their headers, their bodies streamed. */
 static int register_handlers(ch_app *app)
 {
+    app->http_streamed = ch_rest_streamed;
     return ch_http_handle(app, NULL, 0, ch_ws_upgrade_wanted, ch_ws_upgrade) ||
            ch_http_handle(app, "/healthz", 0, NULL, ch_health_serve) ||
            ch_http_handle(app, "/metrics", 0, NULL, ch_metrics_serve) ||
@@ -364,7 +367,7 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
         return -ENOMEM;
     if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0 ||
         ch_store_ops_register(ch_st_sessions_op) != 0 ||
-        ch_store_ops_register(ch_st_django_op) != 0)
+        ch_store_ops_register(ch_st_attach_op) != 0 || ch_store_ops_register(ch_st_django_op) != 0)
         return -ENOSPC;
     ch_store_roles_check(role_known, &app->cfg);
     if (ch_timers_init(loop, PLUGIN_POST_MAX) != 0)

@@ -142,10 +142,20 @@ static const char sqlite_v5[] = "ALTER TABLE rooms ADD COLUMN is_open INTEGER NO
 static const char pg_v5[] = "ALTER TABLE rooms ADD COLUMN is_open SMALLINT NOT NULL DEFAULT 0";
 
 /* Version 6: the revocation list and its notifications (store_sessions.c). */
-static const char *const sqlite_migrations[] = {sqlite_v1, both_v2,   sqlite_v3,
-                                                both_v4,   sqlite_v5, ch_st_sessions_sqlite_v6};
-static const char *const pg_migrations[] = {pg_v1,   both_v2, ch_pg_notify_trigger,
-                                            both_v4, pg_v5,   ch_st_sessions_pg_v6};
+static const char *const sqlite_migrations[] = {sqlite_v1,
+                                                both_v2,
+                                                sqlite_v3,
+                                                both_v4,
+                                                sqlite_v5,
+                                                ch_st_sessions_sqlite_v6,
+                                                ch_st_attach_sqlite_v7};
+static const char *const pg_migrations[] = {pg_v1,
+                                            both_v2,
+                                            ch_pg_notify_trigger,
+                                            both_v4,
+                                            pg_v5,
+                                            ch_st_sessions_pg_v6,
+                                            ch_st_attach_pg_v7};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

@@ -127,6 +127,10 @@ extern const char ch_pg_notify_trigger[];
  * revoked_tokens; on PostgreSQL also CH_PG_SESSION_TRIGGER. */
 extern const char ch_st_sessions_sqlite_v6[], ch_st_sessions_pg_v6[];
 
+/* Migration 7 (store_attach.c), per engine kind: attachments and their
+ * sealed chunks. */
+extern const char ch_st_attach_sqlite_v7[], ch_st_attach_pg_v7[];
+
 /* Migration 5's PostgreSQL triggers: a token revoked
  * (a row added to revoked_tokens) is announced on
  * CH_STORE_CHANNEL_PARTICIPANTS as {"user_id", "token"} (its hash), a user

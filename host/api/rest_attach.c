@@ -1,0 +1,510 @@
+/*
+ * rest_attach.c -- files attached to a room's messages (docs/api.md,
+ * "Attachments"):
+ *
+ *   POST /api/rooms/<id>/attachments/?name=NAME   (a participant; the raw
+ *       file as the body, its media type as Content-Type, the name from
+ *       ?name= or Content-Disposition's filename)
+ *       -> 201 {"id", "name", "type", "size", "room_id", ...}
+ *   GET /api/attachments/<id>/   (a participant of its room; Range)
+ *       -> 200 / 206 the bytes, 403, 404, 416
+ *
+ * The upload is dispatched at its headers (ch_rest_streamed, http.h's
+ * streamed requests): a Content-Length over attachment_max_size is
+ * answered 413 before a byte of the body is read (the connection is then
+ * closed), a type outside attachment_types 415.  The body then goes to
+ * the store in CH_ST_ATTACH_CHUNK pieces, one write in flight: reading
+ * pauses while it runs, so an upload holds at most a chunk and one read
+ * in memory, and the loop never touches the disk (the store seals each
+ * chunk and writes it on its own terms: SQLite's worker thread,
+ * PostgreSQL's non-blocking connection).  A body growing past the limit
+ * (chunked) is answered 413 when it does.
+ *
+ * The download reads a chunk at a time from the store and writes the
+ * part of it the range wants, waiting for the output to drain past
+ * DOWNLOAD_QUEUED bytes.  Each state is the request's scratch block
+ * (rest.h), freed with it.
+ */
+#include "rest.h"
+
+#include <ctype.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "b64.h"
+#include "conn.h"
+#include "http.h"
+#include "log.h"
+#include "router.h"
+#include "store.h"
+#include "store_attach.h"
+
+#define CHUNK CH_ST_ATTACH_CHUNK
+#define DOWNLOAD_QUEUED (256u << 10) /* queued output before waiting */
+#define NAME_MAX_BYTES 120           /* its header fits the answer's head */
+#define DEFAULT_TYPES "image/*,application/pdf,text/plain"
+
+/* An upload being received. */
+typedef struct upload {
+    ch_rest *r;
+    int64_t id;        /* the store's attachment id, once created */
+    uint64_t size;     /* body bytes received */
+    int seq;           /* the next chunk's number */
+    unsigned busy : 1; /* a write is in flight */
+    unsigned ended : 1;
+    size_t fill, cap; /* buf holds fill bytes (at most cap) */
+    char name[NAME_MAX_BYTES + 1], type[128];
+    unsigned char *buf;
+} upload;
+
+/* A download being written. */
+typedef struct download {
+    ch_rest *r;
+    int64_t id;
+    uint64_t first, last; /* the bytes to send, inclusive */
+    uint64_t at;          /* the next byte to send */
+} download;
+
+/* ---- the request's shape ------------------------------------------------- */
+
+int ch_rest_streamed(int method, const char *url, size_t len)
+{
+    static const char head[] = "/api/rooms/", tail[] = "/attachments";
+    size_t i = sizeof head - 1, digits;
+
+    if (method != HTTP_POST || len < i || memcmp(url, head, i) != 0)
+        return 0;
+    for (digits = 0; i < len && url[i] >= '0' && url[i] <= '9'; i++)
+        digits++;
+    if (!digits || len - i < sizeof tail - 1 || memcmp(url + i, tail, sizeof tail - 1) != 0)
+        return 0;
+    i += sizeof tail - 1;
+    i += i < len && url[i] == '/';
+    return i == len || url[i] == '?';
+}
+
+/* Copy the media type of a Content-Type value (before any ';', lower
+ * case) into out[outlen]: 0, or -1 when it is not "type/subtype" of
+ * token characters. */
+static int media_type(const char *v, char *out, size_t outlen)
+{
+    static const char tok[] = "abcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-";
+    size_t n = v ? strcspn(v, ";") : 0, i, slash;
+
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (n == 0 || n >= outlen)
+        return -1;
+    for (i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)v[i]);
+    out[n] = '\0';
+    slash = strspn(out, tok);
+    return slash > 0 && out[slash] == '/' && out[slash + 1] &&
+                   strspn(out + slash + 1, tok) == n - slash - 1
+               ? 0
+               : -1;
+}
+
+/* Does the comma-separated list (entries "a/b", or "a/" and a star) allow
+ * type? */
+static int type_allowed(const char *list, const char *type)
+{
+    const char *p = list ? list : DEFAULT_TYPES;
+
+    while (*p) {
+        size_t n = strcspn(p, ","), k;
+        const char *e = p + strspn(p, " ");
+
+        k = n - (size_t)(e - p);
+        while (k > 0 && e[k - 1] == ' ')
+            k--;
+        if (k > 1 && e[k - 1] == '*' ? strncmp(type, e, k - 1) == 0
+                                     : strlen(type) == k && strncmp(type, e, k) == 0)
+            return 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+/* The file's name into out: the query's name=, else Content-Disposition's
+ * filename="..." (or filename=token), else "file"; only the part after
+ * the last slash or backslash, control characters as '_', at most
+ * NAME_MAX_BYTES bytes (cut at a character boundary). */
+static void file_name(const char *query, const char *disposition, char *out)
+{
+    const char *v = NULL, *p;
+    size_t n = 0, i;
+    char *dec = NULL;
+
+    for (p = query; p && *p; p += strcspn(p, "&") + (p[strcspn(p, "&")] == '&'))
+        if (strncmp(p, "name=", 5) == 0 && (dec = ch_percent_decode(p + 5, strcspn(p + 5, "&"))))
+            break;
+    if (dec) {
+        v = dec;
+        n = strlen(dec);
+    } else if (disposition && (p = strstr(disposition, "filename="))) {
+        v = p + 9 + (p[9] == '"');
+        n = p[9] == '"' ? strcspn(v, "\"") : strcspn(v, "; ");
+    }
+    for (i = n; v && i > 0; i--)
+        if (v[i - 1] == '/' || v[i - 1] == '\\')
+            break;
+    if (v) {
+        v += i;
+        n -= i;
+    }
+    if (n > NAME_MAX_BYTES) {
+        n = NAME_MAX_BYTES;
+        while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (!v || n == 0 || (n == 1 && v[0] == '.') || (n == 2 && v[0] == '.' && v[1] == '.')) {
+        v = "file";
+        n = 4;
+    }
+    for (i = 0; i < n; i++)
+        out[i] = (unsigned char)v[i] < 0x20 || v[i] == 0x7f ? '_' : v[i];
+    out[n] = '\0';
+    free(dec);
+}
+
+/* ---- upload ------------------------------------------------------------------- */
+
+static void upload_write(upload *u);
+
+/* The upload's answer: 201 with the attachment (result borrowed). */
+static void upload_finished(int status, json_t *result, const char *error, void *arg)
+{
+    upload *u = arg;
+    ch_rest *r = u->r;
+    json_t *a = json_object_get(result, "attachment");
+
+    if (ch_rest_gone(r))
+        ch_rest_drop(r);
+    else if (status != 0)
+        ch_rest_store_failed(r, status, error);
+    else
+        ch_rest_reply(r, 201, json_incref(a), NULL);
+}
+
+/* Queue a store call for the upload; on a refusal r is answered.
+ * Returns 0, or -1 (r answered and freed). */
+static int upload_call(upload *u, const char *op, json_t *params, ch_store_cb cb)
+{
+    int rc = params ? ch_store_call(u->r->app->store, op, params, cb, u) : CH_STORE_EIO;
+
+    if (rc != 0)
+        ch_rest_store_failed(u->r, rc, NULL);
+    return rc != 0 ? -1 : 0;
+}
+
+/* A chunk was written: the next one, more of the body, or the end. */
+static void upload_written(int status, json_t *result, const char *error, void *arg)
+{
+    upload *u = arg;
+
+    (void)result;
+    u->busy = 0;
+    if (ch_rest_gone(u->r))
+        ch_rest_drop(u->r);
+    else if (status != 0)
+        ch_rest_store_failed(u->r, status, error);
+    else if (u->fill >= CHUNK || (u->ended && u->fill > 0))
+        upload_write(u);
+    else if (u->ended)
+        upload_call(u, "attachment.finish",
+                    json_pack("{s:I, s:I}", "id", (json_int_t)u->id, "size", (json_int_t)u->size),
+                    upload_finished);
+    else
+        ch_http_body_more(u->r->conn);
+}
+
+/* Write the first chunk of buf (a whole one, or the rest at the end). */
+static void upload_write(upload *u)
+{
+    size_t n = u->fill < CHUNK ? u->fill : CHUNK;
+    char *b64 = ch_b64_encode(u->buf, n, CH_B64_STD);
+    json_t *params = b64 ? json_pack("{s:I, s:i, s:s}", "id", (json_int_t)u->id, "seq", u->seq,
+                                     "data", b64)
+                         : NULL;
+
+    free(b64);
+    memmove(u->buf, u->buf + n, u->fill - n);
+    u->fill -= n;
+    u->seq++;
+    u->busy = 1;
+    upload_call(u, "attachment.write", params, upload_written);
+}
+
+/* The body's reader (http.h): into buf, a chunk written when one is
+ * full; reading pauses while a write is in flight. */
+static int upload_body(void *arg, const char *data, size_t len)
+{
+    upload *u = arg;
+    ch_rest *r = u->r;
+
+    if (!data) {
+        u->ended = 1;
+        if (!u->busy && u->fill > 0)
+            upload_write(u);
+        else if (!u->busy)
+            upload_written(0, NULL, NULL, u);
+        return 0;
+    }
+    u->size += len;
+    if (u->size > r->app->cfg.attachment_max_size) {
+        ch_rest_fail(r, 413, "too_large", "the file is over %llu bytes",
+                     (unsigned long long)r->app->cfg.attachment_max_size);
+        return 0;
+    }
+    if (u->fill + len > u->cap) {
+        unsigned char *b = realloc(u->buf, u->fill + len);
+
+        if (!b) {
+            ch_rest_fail(r, 500, "internal", "out of memory");
+            return 0;
+        }
+        u->buf = b;
+        u->cap = u->fill + len;
+    }
+    memcpy(u->buf + u->fill, data, len);
+    u->fill += len;
+    if (u->busy)
+        return 1;
+    if (u->fill < CHUNK)
+        return 0;
+    upload_write(u);
+    return 1; /* r may be answered (and freed) by now: the reader is then off */
+}
+
+/* attachment.create answered: read the body. */
+static void upload_created(ch_rest *r, int status, json_t *result, const char *error)
+{
+    upload *u = r->scratch;
+
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    u->id = json_integer_value(json_object_get(result, "id"));
+    ch_http_body_read(r->conn, upload_body, u);
+}
+
+void ch_rest_attach_upload(ch_rest *r)
+{
+    ch_conn *c = r->conn;
+    const char *len = ch_http_req_header(c, "content-length");
+    upload *u = calloc(1, sizeof *u);
+
+    if (!u || !(u->buf = malloc(CHUNK))) {
+        if (u)
+            free(u);
+        ch_rest_fail(r, 500, "internal", "out of memory");
+        return;
+    }
+    r->scratch = u;
+    u->r = r;
+    u->cap = CHUNK;
+    if (!ch_http_streamed(c)) { /* a path ch_rest_streamed does not see so */
+        ch_rest_fail(r, 400, "invalid", "upload to /api/rooms/<id>/attachments/");
+        return;
+    }
+    if (len && strtoull(len, NULL, 10) > r->app->cfg.attachment_max_size) {
+        ch_rest_fail(r, 413, "too_large", "the file is over %llu bytes",
+                     (unsigned long long)r->app->cfg.attachment_max_size);
+        return;
+    }
+    if (media_type(ch_http_req_header(c, "content-type"), u->type, sizeof u->type) != 0 ||
+        !type_allowed(r->app->cfg.attachment_types, u->type)) {
+        ch_rest_fail(r, 415, "unsupported_type", "this type of file is not accepted");
+        return;
+    }
+    file_name(r->req ? r->req->query : NULL, ch_http_req_header(c, "content-disposition"), u->name);
+    ch_rest_store(r, "attachment.create",
+                  json_pack("{s:I, s:I, s:s, s:s}", "room_id", (json_int_t)r->id, "uploader_id",
+                            (json_int_t)r->uid, "name", u->name, "type", u->type),
+                  upload_created);
+}
+
+/* ---- download ------------------------------------------------------------------- */
+
+/* The Content-Disposition line for a name (inline for images but SVG,
+ * which may carry script): an ASCII fallback with '"', '\\', controls
+ * and each non-ASCII character as '_', and the UTF-8 name percent-encoded (RFC 6266).  New string. */
+static char *disposition(const char *type, const char *name)
+{
+    int is_inline = strncmp(type, "image/", 6) == 0 && strcmp(type, "image/svg+xml") != 0;
+    size_t n = strlen(name), i, o = 0, a = 0;
+    char *ascii = malloc(n + 1), *enc = malloc(3 * n + 1), *line = NULL;
+
+    for (i = 0; ascii && enc && i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+
+        if (ch < 0x80 || ch >= 0xC0) /* one '_' per character beyond ASCII */
+            ascii[a++] = ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\' ? '_' : (char)ch;
+        if (isalnum(ch) || strchr("!#$&+-.^_`|~", ch))
+            enc[o++] = (char)ch;
+        else
+            o += (size_t)sprintf(enc + o, "%%%02X", ch);
+    }
+    if (ascii && enc) {
+        ascii[a] = enc[o] = '\0';
+        if (asprintf(&line, "Content-Disposition: %s; filename=\"%s\"; filename*=UTF-8''%s\r\n",
+                     is_inline ? "inline" : "attachment", ascii, enc) < 0)
+            line = NULL;
+    }
+    free(ascii);
+    free(enc);
+    return line;
+}
+
+/* The download ended (sent, or its connection gone): the access line,
+ * then r goes. */
+static void download_done(ch_rest *r, int status)
+{
+    ch_conn *c = r->conn;
+
+    if (!ch_rest_gone(r)) {
+        ch_http_stream_end(c);
+        ch_log(CH_LOG_INFO, "HTTP %s %d [%.3f, %s]", r->what ? r->what : "?", status,
+               (double)(uv_hrtime() - r->started_ns) / 1e9, ch_conn_peer(c));
+        if (!ch_rest_gone(r))
+            ch_http_resume(c);
+    }
+    ch_rest_drop(r);
+}
+
+static void download_next(void *arg);
+
+/* A chunk arrived: send the part of it in range, then the next. */
+static void download_chunk(int status, json_t *result, const char *error, void *arg)
+{
+    download *d = arg;
+    ch_rest *r = d->r;
+    const char *b64 = json_string_value(json_object_get(result, "data"));
+    size_t len = 0;
+    unsigned char *bytes = b64 ? ch_b64_decode(b64, strlen(b64), CH_B64_STD, &len) : NULL;
+    uint64_t base = d->at / CHUNK * CHUNK, off = d->at - base, end = d->last + 1 - base;
+
+    if (ch_rest_gone(r) || status != 0 || !bytes || off >= len) {
+        if (!ch_rest_gone(r))
+            ch_log(CH_LOG_ERROR, "attachment %lld: %s", (long long)d->id,
+                   error ? error : "a chunk is missing");
+        free(bytes);
+        if (!ch_rest_gone(r))
+            ch_conn_close(r->conn); /* the head is out: only closing tells the client */
+        ch_rest_drop(r);
+        return;
+    }
+    if (end > len)
+        end = len;
+    if (ch_http_stream_more(r->conn, bytes + off, (size_t)(end - off)) != 0) {
+        free(bytes);
+        ch_rest_drop(r);
+        return;
+    }
+    free(bytes);
+    d->at = base + end;
+    if (d->at > d->last)
+        download_done(r, d->first ? 206 : 200);
+    else if (r->conn->queued_bytes > DOWNLOAD_QUEUED)
+        ch_http_stream_wait(r->conn, download_next, d);
+    else
+        download_next(d);
+}
+
+/* Ask the store for the chunk holding d->at (or drop r if its
+ * connection went away while waiting). */
+static void download_next(void *arg)
+{
+    download *d = arg;
+    ch_rest *r = d->r;
+    json_t *params = json_pack("{s:I, s:I}", "id", (json_int_t)d->id, "seq",
+                               (json_int_t)(d->at / CHUNK));
+
+    if (ch_rest_gone(r)) {
+        json_decref(params);
+        ch_rest_drop(r);
+        return;
+    }
+    if (!params || ch_store_call(r->app->store, "attachment.read", params, download_chunk, d)) {
+        ch_conn_close(r->conn);
+        ch_rest_drop(r);
+    }
+}
+
+/* attachment.get answered: check, then the head and the first chunk. */
+static void download_found(ch_rest *r, int status, json_t *result, const char *error)
+{
+    download *d = r->scratch;
+    const json_t *a = json_object_get(result, "attachment");
+    const char *type = json_string_value(json_object_get(a, "type"));
+    uint64_t size = (uint64_t)json_integer_value(json_object_get(a, "size"));
+    char extra[160], *disp, *head = NULL;
+    int ranged;
+
+    if (status != 0) {
+        ch_rest_store_failed(r, status, error);
+        return;
+    }
+    if (!json_is_true(json_object_get(result, "member"))) {
+        ch_rest_fail(r, 403, "forbidden", "not a participant of the attachment's room");
+        return;
+    }
+    ranged = ch_http_range(ch_http_req_header(r->conn, "range"), size, &d->first, &d->last);
+    if (ranged < 0) {
+        snprintf(extra, sizeof extra, "Content-Range: bytes */%llu\r\n", (unsigned long long)size);
+        ch_rest_reply(r, 416, json_pack("{s:s}", "error", "range_not_satisfiable"), extra);
+        return;
+    }
+    if (!ranged) {
+        d->first = 0;
+        d->last = size ? size - 1 : 0;
+    }
+    extra[0] = '\0';
+    if (ranged)
+        snprintf(extra, sizeof extra, "Content-Range: bytes %llu-%llu/%llu\r\n",
+                 (unsigned long long)d->first, (unsigned long long)d->last,
+                 (unsigned long long)size);
+    disp = disposition(type ? type : "application/octet-stream",
+                       json_string_value(json_object_get(a, "name")));
+    if (!disp || asprintf(&head,
+                          "%s%sAccept-Ranges: bytes\r\nCache-Control: private, no-store\r\n"
+                          "X-Content-Type-Options: nosniff\r\n",
+                          extra, disp) < 0) {
+        free(disp);
+        ch_rest_fail(r, 500, "internal", "out of memory");
+        return;
+    }
+    free(disp);
+    status = ch_http_stream_start(r->conn, ranged ? 206 : 200,
+                                  type ? type : "application/octet-stream", head,
+                                  size ? (size_t)(d->last - d->first + 1) : 0);
+    free(head);
+    d->at = d->first;
+    if (status != 0)
+        ch_rest_drop(r);
+    else if (size == 0)
+        download_done(r, 200);
+    else
+        download_next(d);
+}
+
+void ch_rest_attach_get(ch_rest *r)
+{
+    download *d = calloc(1, sizeof *d);
+
+    if (!d) {
+        ch_rest_fail(r, 500, "internal", "out of memory");
+        return;
+    }
+    r->scratch = d;
+    d->r = r;
+    d->id = r->id;
+    ch_rest_store(r, "attachment.get",
+                  json_pack("{s:I, s:I}", "id", (json_int_t)r->id, "user_id", (json_int_t)r->uid),
+                  download_found);
+}
