@@ -44,8 +44,6 @@
 
 #define CHUNK CH_ST_ATTACH_CHUNK
 #define DOWNLOAD_QUEUED (256u << 10) /* queued output before waiting */
-#define NAME_MAX_BYTES 120           /* its header fits the answer's head */
-#define DEFAULT_TYPES "image/*,application/pdf,text/plain"
 
 /* An upload being received. */
 typedef struct upload {
@@ -56,7 +54,7 @@ typedef struct upload {
     unsigned busy : 1; /* a write is in flight */
     unsigned ended : 1;
     size_t fill, cap; /* buf holds fill bytes (at most cap) */
-    char name[NAME_MAX_BYTES + 1], type[128];
+    char name[CH_REST_FILE_NAME_MAX + 1], type[128];
     unsigned char *buf;
 } upload;
 
@@ -86,10 +84,7 @@ int ch_rest_streamed(int method, const char *url, size_t len)
     return i == len || url[i] == '?';
 }
 
-/* Copy the media type of a Content-Type value (before any ';', lower
- * case) into out[outlen]: 0, or -1 when it is not "type/subtype" of
- * token characters. */
-static int media_type(const char *v, char *out, size_t outlen)
+int ch_rest_media_type(const char *v, char *out, size_t outlen)
 {
     static const char tok[] = "abcdefghijklmnopqrstuvwxyz0123456789!#$&^_.+-";
     size_t n = v ? strcspn(v, ";") : 0, i, slash;
@@ -108,11 +103,9 @@ static int media_type(const char *v, char *out, size_t outlen)
                : -1;
 }
 
-/* Does the comma-separated list (entries "a/b", or "a/" and a star) allow
- * type? */
-static int type_allowed(const char *list, const char *type)
+int ch_rest_type_allowed(const char *list, const char *type)
 {
-    const char *p = list ? list : DEFAULT_TYPES;
+    const char *p = list ? list : CH_REST_ATTACH_TYPES;
 
     while (*p) {
         size_t n = strcspn(p, ","), k;
@@ -121,7 +114,7 @@ static int type_allowed(const char *list, const char *type)
         k = n - (size_t)(e - p);
         while (k > 0 && e[k - 1] == ' ')
             k--;
-        if (k > 1 && e[k - 1] == '*' ? strncmp(type, e, k - 1) == 0
+        if (k > 0 && e[k - 1] == '*' ? strncmp(type, e, k - 1) == 0
                                      : strlen(type) == k && strncmp(type, e, k) == 0)
             return 1;
         p += n + (p[n] == ',');
@@ -129,11 +122,7 @@ static int type_allowed(const char *list, const char *type)
     return 0;
 }
 
-/* The file's name into out: the query's name=, else Content-Disposition's
- * filename="..." (or filename=token), else "file"; only the part after
- * the last slash or backslash, control characters as '_', at most
- * NAME_MAX_BYTES bytes (cut at a character boundary). */
-static void file_name(const char *query, const char *disposition, char *out)
+void ch_rest_file_name(const char *query, const char *disposition, char *out)
 {
     const char *v = NULL, *p;
     size_t n = 0, i;
@@ -156,8 +145,8 @@ static void file_name(const char *query, const char *disposition, char *out)
         v += i;
         n -= i;
     }
-    if (n > NAME_MAX_BYTES) {
-        n = NAME_MAX_BYTES;
+    if (n > CH_REST_FILE_NAME_MAX) {
+        n = CH_REST_FILE_NAME_MAX;
         while (n > 0 && ((unsigned char)v[n] & 0xC0) == 0x80)
             n--;
     }
@@ -317,12 +306,13 @@ void ch_rest_attach_upload(ch_rest *r)
                      (unsigned long long)r->app->cfg.attachment_max_size);
         return;
     }
-    if (media_type(ch_http_req_header(c, "content-type"), u->type, sizeof u->type) != 0 ||
-        !type_allowed(r->app->cfg.attachment_types, u->type)) {
+    if (ch_rest_media_type(ch_http_req_header(c, "content-type"), u->type, sizeof u->type) != 0 ||
+        !ch_rest_type_allowed(r->app->cfg.attachment_types, u->type)) {
         ch_rest_fail(r, 415, "unsupported_type", "this type of file is not accepted");
         return;
     }
-    file_name(r->req ? r->req->query : NULL, ch_http_req_header(c, "content-disposition"), u->name);
+    ch_rest_file_name(r->req ? r->req->query : NULL, ch_http_req_header(c, "content-disposition"),
+                      u->name);
     ch_rest_store(r, "attachment.create",
                   json_pack("{s:I, s:I, s:s, s:s}", "room_id", (json_int_t)r->id, "uploader_id",
                             (json_int_t)r->uid, "name", u->name, "type", u->type),
