@@ -37,7 +37,6 @@
 #include "store.h"
 #include "store_chat.h"
 #include "store_django.h"
-#include "store_attach.h"
 #include "store_rooms.h"
 #include "store_sessions.h"
 #include "timers.h"
@@ -367,7 +366,7 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
         return -ENOMEM;
     if (ch_store_ops_register(ch_st_chat_op) != 0 || ch_store_ops_register(ch_st_rooms_op) != 0 ||
         ch_store_ops_register(ch_st_sessions_op) != 0 ||
-        ch_store_ops_register(ch_st_attach_op) != 0 || ch_store_ops_register(ch_st_django_op) != 0)
+        ch_store_ops_register(ch_st_django_op) != 0)
         return -ENOSPC;
     ch_store_roles_check(role_known, &app->cfg);
     if (ch_timers_init(loop, PLUGIN_POST_MAX) != 0)

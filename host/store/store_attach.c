@@ -27,6 +27,14 @@
  *       Attach those of ids that attachment.list would give to the message.
  *   attachment.purge {message_id}   -> {"deleted": n}
  *       Delete the uploads attached to a message (with its deletion).
+ *   export.attachments {after_id?, limit?}   -> {"attachments": [...]}
+ *       The complete uploads by id, a page at a time (`chanhost export`;
+ *       their chunks through attachment.read).
+ *   attachment.import {id, room_id, uploader_id, name, media_type, size,
+ *       created_at, message_id?}   -> {"imported": bool}
+ *       A complete upload with its id (false: the id exists; ENOENT: no
+ *       such room); its chunks then through attachment.write, which skips
+ *       a chunk already there ("imported": false).
  *
  * An attachment's JSON: {"id", "room_id", "uploader_id", "name", "type",
  * "size", "created_at", "message_id"}.  The SQL is the same on both
@@ -187,17 +195,16 @@ static json_t *bind_write(ch_store_req *req)
     return args;
 }
 
-/* Done. */
+/* Done ("imported": false when the chunk was there already). */
 static int rows_written(ch_store_req *req, json_t *rows)
 {
-    (void)rows;
-    req->result = json_pack("{s:b}", "written", 1);
+    req->result = json_pack("{s:b, s:b}", "written", 1, "imported", json_array_size(rows) > 0);
     return CH_STEP_DONE;
 }
 
 static const ch_store_step write_steps[] = {
     {"INSERT INTO attachment_chunks (attachment_id, seq, key_id, nonce, data)"
-     " VALUES ($1, $2, $3, $4, $5)",
+     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING seq",
      bind_write, rows_written},
 };
 
@@ -392,6 +399,80 @@ static const ch_store_step purge_steps[] = {
     {"DELETE FROM attachments WHERE message_id = $1 RETURNING id", bind_purge, rows_purged},
 };
 
+/* ---- export.attachments / attachment.import ------------------------------- */
+
+/* {after_id? (0), limit? (1..1000, 500)}. */
+static int prep_export(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"after_id", 'i', 0, 0, ID_MAX},
+                                    {"limit", 'i', 0, 1, 1000},
+                                    {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "after_id", json_integer(0));
+    ch_st_default(req, "limit", json_integer(500));
+    return 0;
+}
+
+CH_ST_BIND(bind_export, "after_id", "limit")
+
+static const ch_store_step export_steps[] = {
+    {"SELECT " ATTACH_COLS " FROM attachments WHERE complete = 1 AND id > $1 ORDER BY id LIMIT $2",
+     bind_export, rows_list},
+};
+
+/* The import's parameters. */
+static int prep_import(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"id", 'i', 1, 1, ID_MAX},
+                                    {"room_id", 'i', 1, 1, ID_MAX},
+                                    {"uploader_id", 'i', 1, 1, ID_MAX},
+                                    {"name", 's', 1, 1, 255},
+                                    {"media_type", 's', 1, 1, 127},
+                                    {"size", 'i', 1, 0, ID_MAX},
+                                    {"created_at", 'i', 1, 0, ID_MAX},
+                                    {"message_id", 'i', 0, 1, ID_MAX},
+                                    {NULL, 0, 0, 0, 0}};
+
+    return ch_st_check(req, spec);
+}
+
+CH_ST_BIND(bind_import_room, "room_id")
+CH_ST_BIND(bind_import, "id", "room_id", "uploader_id", "name", "media_type", "size", "created_at",
+           "message_id")
+
+/* The room must exist. */
+static int rows_import_room(ch_store_req *req, json_t *rows)
+{
+    return json_array_size(rows) ? CH_STEP_NEXT
+                                 : ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+}
+
+/* Whether the row went in. */
+static int rows_imported(ch_store_req *req, json_t *rows)
+{
+    req->result = json_pack("{s:b}", "imported", json_array_size(rows) > 0);
+    return CH_STEP_NEXT;
+}
+
+#define IMPORT_STEPS                                                                     \
+    {"SELECT id FROM rooms WHERE id = $1", bind_import_room, rows_import_room},          \
+    {                                                                                    \
+        "INSERT INTO attachments (id, room_id, uploader_id, name, type, size, complete," \
+        " created_at, message_id) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8)"            \
+        " ON CONFLICT DO NOTHING RETURNING id",                                          \
+            bind_import, rows_imported                                                   \
+    }
+
+static const ch_store_step import_steps[] = {IMPORT_STEPS};
+static const ch_store_step import_steps_pg[] = {
+    IMPORT_STEPS,
+    {"SELECT setval('attachments_id_seq', GREATEST((SELECT coalesce(max(id), 1) FROM"
+     " attachments), (SELECT last_value FROM attachments_id_seq))) AS v",
+     NULL, NULL},
+};
+
 static const ch_store_op attach_ops[] = {
     CH_ST_OP("attachment.create", 1, prep_create, create_steps),
     CH_ST_OP("attachment.write", 1, prep_write, write_steps),
@@ -401,6 +482,8 @@ static const ch_store_op attach_ops[] = {
     CH_ST_OP2("attachment.list", 0, prep_list, list_steps, list_steps_pg),
     CH_ST_OP2("attachment.link", 1, prep_link, link_steps, link_steps_pg),
     CH_ST_OP("attachment.purge", 1, prep_purge, purge_steps),
+    CH_ST_OP("export.attachments", 0, prep_export, export_steps),
+    CH_ST_OP2("attachment.import", 1, prep_import, import_steps, import_steps_pg),
 };
 
 const ch_store_op *ch_st_attach_op(const char *name)

@@ -1,8 +1,8 @@
 /*
  * store_attach.h -- the message store's operations on files uploaded to
- * a room (attachment.*), defined in store_attach.c.  The assembler
- * registers ch_st_attach_op with ch_store_ops_register (store.h);
- * ch_store_op_find (store_ops.c) then finds them by name.
+ * a room (attachment.*, export.attachments), defined in store_attach.c
+ * and found by ch_store_op_find (store_ops.c) after the exports' table
+ * (store_export.c), so the management commands have them too.
  */
 #ifndef CH_STORE_ATTACH_H
 #define CH_STORE_ATTACH_H
@@ -17,7 +17,7 @@ struct ch_store_op;
 #define CH_ST_ATTACH_TTL_MS (24LL * 3600 * 1000)
 
 /* The operation called name ("attachment.create" ...; static, borrowed),
- * or NULL.  A ch_store_op_lookup. */
+ * or NULL. */
 const struct ch_store_op *ch_st_attach_op(const char *name);
 
 #endif

@@ -4,12 +4,14 @@ SQLite and on PostgreSQL: an upload by a participant, a message that
 references it, the download by another participant (byte-exact, Range
 requests), the refusals (403 to a non-participant, 404, 413 on a large
 Content-Length before the body is read, 415), the stored chunks holding
-no plaintext, and the upload deleted with its message.
+no plaintext, the upload deleted with its message, and `chanhost export`
+/ `import` of attachments.
 
 Every wait is on an answer or a frame with a deadline.
 """
 
 import base64
+import json
 import os
 import sqlite3
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 
 from chatkit import PgDatabase, chat_host, frame, open_ws, post, run_chat, send
 from conftest import RawConn
+from test_manage import cli, counts
 
 ROUTES = ["/ws/chat-room/<int:room_id>/ chatroom"]
 MARKER = b"attachment-plaintext-marker-5d1e"
@@ -168,3 +171,49 @@ def test_refusals(world):
         except OSError:
             pass                                                # closed after the 413
         assert conn.read_response(10.0).status == 413
+
+
+def test_export_import_round_trip(world, tmp_path):
+    """`chanhost export` writes an attachment and its chunks (opened); an
+    import into a new SQLite store seals them anew, and a second import
+    skips them."""
+    w = world
+    data = MARKER + os.urandom(2 * CHUNK) + MARKER
+    att = upload(w, "alice", data, ctype="application/pdf", name="doc.pdf").body
+
+    async def main():
+        a, _ = await open_ws(w.url(f"/ws/chat-room/{w.room['id']}/", "alice"))
+        msg_id = await post(a, "the doc", "d1", attachments=[att["id"]])
+        assert (await frame(a, "chat_message"))["id"] == msg_id
+        return msg_id
+
+    msg_id = run_chat(main)
+    src = tmp_path / "src.conf"
+    src.write_text(open(w.host.config_path).read())
+    dst_dir = tmp_path / "dst"
+    dst_dir.mkdir()
+    dst = tmp_path / "dst.conf"
+    dst.write_text(f"store sqlite:{dst_dir}/chanhost.db\n")
+    a_file, b_file = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    cli(src, "export", "--output", str(a_file))
+    lines = [json.loads(line) for line in a_file.read_text().splitlines()]
+    head = [x for x in lines if x["type"] == "attachment"]
+    chunks = [x for x in lines if x["type"] == "attachment_chunk"]
+    assert head == [{"type": "attachment", "id": att["id"], "room_id": w.room["id"],
+                     "uploader_id": w.uid("alice"), "name": "doc.pdf",
+                     "media_type": "application/pdf", "size": len(data),
+                     "created_at": head[0]["created_at"], "message_id": msg_id}]
+    assert [c["seq"] for c in chunks] == [0, 1, 2]
+    assert b"".join(base64.b64decode(c["data"]) for c in chunks) == data
+
+    r = cli(dst, "import", str(a_file))
+    assert counts(r.stdout, "attachments") == (1, 0)
+    assert counts(r.stdout, "attachment chunks") == (3, 0)
+    with sqlite3.connect(dst_dir / "chanhost.db") as db:
+        sealed = [base64.b64decode(d) for (d,) in db.execute("SELECT data FROM attachment_chunks")]
+    assert len(sealed) == 3 and all(MARKER not in s for s in sealed)
+    cli(dst, "export", "--output", str(b_file))
+    assert a_file.read_text() == b_file.read_text()
+    r = cli(dst, "import", str(a_file))
+    assert counts(r.stdout, "attachments") == (0, 1)
+    assert counts(r.stdout, "attachment chunks") == (0, 3)
