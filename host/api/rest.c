@@ -120,14 +120,6 @@ int ch_rest_valid_password(const char *s, size_t len)
     return chars >= 8 && chars <= 128;
 }
 
-int ch_rest_valid_slug(const char *s)
-{
-    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
-    size_t n = s ? strlen(s) : 0;
-
-    return n >= 1 && n <= 100 && strspn(s, ok) == n;
-}
-
 char *ch_rest_iso8601(int64_t t, char out[21])
 {
     time_t tt = (time_t)t;

@@ -148,6 +148,10 @@ def test_refusals(world):
     assert text.status == 201 and text.body["name"] == "x" and text.body["type"] == "text/plain"
     assert download(w, "bob", text.body["id"]).header("content-disposition").startswith(
         'attachment; filename="x"')
+    empty = upload(w, "alice", b"", ctype="text/plain", name="empty.txt")
+    assert empty.status == 201 and empty.body["size"] == 0
+    got = download(w, "bob", empty.body["id"])
+    assert got.status == 200 and got.body == b"" and got.header("content-length") == "0"
 
     # a large Content-Length is refused before the body: headers only, the
     # answer and the close come without a byte of it sent
