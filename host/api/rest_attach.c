@@ -55,7 +55,7 @@ typedef struct upload {
     unsigned ended : 1;
     size_t fill, cap; /* buf holds fill bytes (at most cap) */
     char name[CH_REST_FILE_NAME_MAX + 1], type[128];
-    unsigned char *buf;
+    unsigned char buf[]; /* a chunk and a read: what one body call can leave */
 } upload;
 
 /* A download being written. */
@@ -249,15 +249,9 @@ static int upload_body(void *arg, const char *data, size_t len)
                      (unsigned long long)r->app->cfg.attachment_max_size);
         return 0;
     }
-    if (u->fill + len > u->cap) {
-        unsigned char *b = realloc(u->buf, u->fill + len);
-
-        if (!b) {
-            ch_rest_fail(r, 500, "internal", "out of memory");
-            return 0;
-        }
-        u->buf = b;
-        u->cap = u->fill + len;
+    if (u->fill + len > u->cap) { /* reading pauses before it could */
+        ch_rest_fail(r, 500, "internal", "upload buffer overrun");
+        return 0;
     }
     memcpy(u->buf + u->fill, data, len);
     u->fill += len;
@@ -286,17 +280,16 @@ void ch_rest_attach_upload(ch_rest *r)
 {
     ch_conn *c = r->conn;
     const char *len = ch_http_req_header(c, "content-length");
-    upload *u = calloc(1, sizeof *u);
+    size_t cap = CHUNK + r->app->read_buf_size;
+    upload *u = calloc(1, sizeof *u + cap);
 
-    if (!u || !(u->buf = malloc(CHUNK))) {
-        if (u)
-            free(u);
+    if (!u) {
         ch_rest_fail(r, 500, "internal", "out of memory");
         return;
     }
     r->scratch = u;
     u->r = r;
-    u->cap = CHUNK;
+    u->cap = cap;
     if (!ch_http_streamed(c)) { /* a path ch_rest_streamed does not see so */
         ch_rest_fail(r, 400, "invalid", "upload to /api/rooms/<id>/attachments/");
         return;
