@@ -110,7 +110,9 @@ const char *ch_http_leftover(ch_conn *c, size_t *len);
 typedef int (*ch_http_body_fn)(void *arg, const char *data, size_t len);
 
 /* Hand the current streamed request's body to fn(arg, ...) from now on
- * (arg borrowed: valid until the end call or the answer) and read it. */
+ * (arg borrowed: valid until the end call or the answer) and read it;
+ * a client that sent "Expect: 100-continue" is told to send it first (an
+ * answer given before this call is the final one: RFC 9110 10.1.1). */
 void ch_http_body_read(ch_conn *c, ch_http_body_fn fn, void *arg);
 
 /* Non-zero if c's current request is streamed and its body unread. */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "app.h"
 #include "conn.h"
@@ -184,10 +185,17 @@ void ch_http_error(ch_conn *c, int status, const char *extra_headers)
 
 void ch_http_body_read(ch_conn *c, ch_http_body_fn fn, void *arg)
 {
+    static const char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
     ch_http *h = c->http;
+    const char *expect = ch_http_req_header(c, "expect");
 
     h->body_fn = fn;
     h->body_arg = arg;
+    if (expect && strcasecmp(expect, "100-continue") == 0 &&
+        ch_conn_queue_copy(c, go_on, sizeof go_on - 1) < 0) {
+        ch_conn_close(c);
+        return;
+    }
     ch_http_body_more(c);
 }
 

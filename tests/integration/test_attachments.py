@@ -148,6 +148,16 @@ def test_refusals(world):
     assert text.status == 201 and text.body["name"] == "x" and text.body["type"] == "text/plain"
     assert download(w, "bob", text.body["id"]).header("content-disposition").startswith(
         'attachment; filename="x"')
+    # Expect: 100-continue: told to go on once the upload is accepted
+    with RawConn.connect(w.host.port, timeout=10.0) as conn:
+        conn.send((f"POST /api/rooms/{w.room['id']}/attachments/?name=c.txt HTTP/1.1\r\n"
+                   f"Host: x\r\nAuthorization: Bearer {w.token('alice')}\r\n"
+                   "Content-Type: text/plain\r\nContent-Length: 5\r\n"
+                   "Expect: 100-continue\r\n\r\n").encode())
+        assert conn.read_response(10.0, head_only=True).status == 100
+        conn.send(b"hello")
+        done = conn.read_response(10.0)
+        assert done.status == 201 and done.json()["size"] == 5
     empty = upload(w, "alice", b"", ctype="text/plain", name="empty.txt")
     assert empty.status == 201 and empty.body["size"] == 0
     got = download(w, "bob", empty.body["id"])
