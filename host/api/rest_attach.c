@@ -38,6 +38,7 @@
 #include "conn.h"
 #include "http.h"
 #include "log.h"
+#include "multipart.h"
 #include "router.h"
 #include "store.h"
 #include "store_attach.h"
@@ -51,8 +52,12 @@ typedef struct upload {
     int64_t id;        /* the store's attachment id, once created */
     uint64_t size;     /* body bytes received */
     int seq;           /* the next chunk's number */
-    unsigned busy : 1; /* a write is in flight */
+    unsigned busy : 1; /* a store call is in flight */
     unsigned ended : 1;
+    unsigned multipart : 1; /* the body is multipart/form-data (mp) */
+    unsigned in_file : 1;   /* ... in the file's part */
+    unsigned file_done : 1; /* ... the file's part ended */
+    ch_multipart mp;
     size_t fill, cap; /* buf holds fill bytes (at most cap) */
     char name[CH_REST_FILE_NAME_MAX + 1], type[128];
     unsigned char buf[]; /* a chunk and a read: what one body call can leave */
@@ -162,7 +167,8 @@ void ch_rest_file_name(const char *query, const char *disposition, char *out)
 
 /* ---- upload ------------------------------------------------------------------- */
 
-static void upload_write(upload *u);
+static int upload_write(upload *u);
+static void upload_mp_created(int status, json_t *result, const char *error, void *arg);
 
 /* The upload's answer: 201 with the attachment (result borrowed). */
 static void upload_finished(int status, json_t *result, const char *error, void *arg)
@@ -190,7 +196,8 @@ static int upload_call(upload *u, const char *op, json_t *params, ch_store_cb cb
     return rc != 0 ? -1 : 0;
 }
 
-/* A chunk was written: the next one, more of the body, or the end. */
+/* A chunk was written (or the upload created): the next chunk, more of
+ * the body, or the end. */
 static void upload_written(int status, json_t *result, const char *error, void *arg)
 {
     upload *u = arg;
@@ -211,8 +218,9 @@ static void upload_written(int status, json_t *result, const char *error, void *
         ch_http_body_more(u->r->conn);
 }
 
-/* Write the first chunk of buf (a whole one, or the rest at the end). */
-static void upload_write(upload *u)
+/* Write the first chunk of buf (a whole one, or the rest at the end).
+ * 0, or -1 when r was answered (and freed). */
+static int upload_write(upload *u)
 {
     size_t n = u->fill < CHUNK ? u->fill : CHUNK;
     char *b64 = ch_b64_encode(u->buf, n, CH_B64_STD);
@@ -225,45 +233,113 @@ static void upload_write(upload *u)
     u->fill -= n;
     u->seq++;
     u->busy = 1;
-    upload_call(u, "attachment.write", params, upload_written);
+    return upload_call(u, "attachment.write", params, upload_written);
 }
 
-/* The body's reader (http.h): into buf, a chunk written when one is
- * full; reading pauses while a write is in flight. */
-static int upload_body(void *arg, const char *data, size_t len)
+/* Bytes of the file: counted against the limit, kept, a chunk written
+ * when one is full and nothing is in flight.  0, or -1 when r was
+ * answered (and freed). */
+static int upload_take(upload *u, const char *data, size_t len)
 {
-    upload *u = arg;
     ch_rest *r = u->r;
 
-    if (!data) {
-        u->ended = 1;
-        if (!u->busy && u->fill > 0)
-            upload_write(u);
-        else if (!u->busy)
-            upload_written(0, NULL, NULL, u);
-        return 0;
-    }
     u->size += len;
     if (u->size > r->app->cfg.attachment_max_size) {
         ch_rest_fail(r, 413, "too_large", "the file is over %llu bytes",
                      (unsigned long long)r->app->cfg.attachment_max_size);
-        return 0;
+        return -1;
     }
     if (u->fill + len > u->cap) { /* reading pauses before it could */
         ch_rest_fail(r, 500, "internal", "upload buffer overrun");
-        return 0;
+        return -1;
     }
     memcpy(u->buf + u->fill, data, len);
     u->fill += len;
-    if (u->busy)
-        return 1;
-    if (u->fill < CHUNK)
-        return 0;
-    upload_write(u);
-    return 1; /* r may be answered (and freed) by now: the reader is then off */
+    return !u->busy && u->fill >= CHUNK ? upload_write(u) : 0;
 }
 
-/* attachment.create answered: read the body. */
+/* The body ended: the last chunk and the finish, once nothing is in
+ * flight (else upload_written does them). */
+static void upload_ended(upload *u)
+{
+    u->ended = 1;
+    if (!u->busy && u->fill > 0)
+        upload_write(u);
+    else if (!u->busy)
+        upload_written(0, NULL, NULL, u);
+}
+
+/* A multipart body's part begins: the first file part (one with a
+ * filename) is the upload; its type is checked and the upload created.
+ * Other parts are skipped.  0, or 1 when r was answered (and freed). */
+static int mp_begin(void *arg, const ch_mp_part *part)
+{
+    upload *u = arg;
+    ch_rest *r = u->r;
+
+    if (u->in_file || u->file_done || !strstr(part->disposition, "filename"))
+        return 0;
+    if (ch_rest_media_type(part->content_type[0] ? part->content_type : "application/octet-stream",
+                           u->type, sizeof u->type) != 0 ||
+        !ch_rest_type_allowed(r->app->cfg.attachment_types, u->type)) {
+        ch_rest_fail(r, 415, "unsupported_type", "this type of file is not accepted");
+        return 1;
+    }
+    ch_rest_file_name(NULL, part->disposition, u->name);
+    u->in_file = 1;
+    u->busy = 1; /* until created: upload_written */
+    return upload_call(u, "attachment.create",
+                       json_pack("{s:I, s:I, s:s, s:s}", "room_id", (json_int_t)r->id,
+                                 "uploader_id", (json_int_t)r->uid, "name", u->name, "type",
+                                 u->type),
+                       upload_mp_created) != 0;
+}
+
+/* Data of a part: the file's is taken.  0, or 1 (r answered). */
+static int mp_data(void *arg, const char *data, size_t len)
+{
+    upload *u = arg;
+
+    return u->in_file && upload_take(u, data, len) != 0;
+}
+
+/* A part ends: the file is complete if it was the file's. */
+static int mp_end(void *arg)
+{
+    upload *u = arg;
+
+    u->file_done |= u->in_file;
+    u->in_file = 0;
+    return 0;
+}
+
+static const ch_mp_events mp_events = {mp_begin, mp_data, mp_end};
+
+/* The body's reader (http.h): the file's bytes (the raw body, or the
+ * file part of a multipart one) into buf; reading pauses while a store
+ * call is in flight. */
+static int upload_body(void *arg, const char *data, size_t len)
+{
+    upload *u = arg;
+    int rc;
+
+    if (!data && u->multipart && (!u->file_done || !ch_mp_done(&u->mp))) {
+        ch_rest_fail(u->r, 400, "invalid", "the form has no complete file part");
+        return 0;
+    }
+    if (!data) {
+        upload_ended(u);
+        return 0;
+    }
+    rc = u->multipart ? ch_mp_feed(&u->mp, data, len) : upload_take(u, data, len);
+    if (rc < 0 && u->multipart)
+        ch_rest_fail(u->r, 400, "invalid", "malformed multipart/form-data body");
+    if (rc != 0)
+        return 0; /* answered: the reader is off */
+    return u->busy;
+}
+
+/* attachment.create answered: read the body (raw uploads). */
 static void upload_created(ch_rest *r, int status, json_t *result, const char *error)
 {
     upload *u = r->scratch;
@@ -276,10 +352,22 @@ static void upload_created(ch_rest *r, int status, json_t *result, const char *e
     ch_http_body_read(r->conn, upload_body, u);
 }
 
+/* attachment.create answered for a multipart upload, while the body is
+ * being read: go on as after a write. */
+static void upload_mp_created(int status, json_t *result, const char *error, void *arg)
+{
+    upload *u = arg;
+
+    u->id = json_integer_value(json_object_get(result, "id"));
+    upload_written(status, result, error, u);
+}
+
 void ch_rest_attach_upload(ch_rest *r)
 {
     ch_conn *c = r->conn;
     const char *len = ch_http_req_header(c, "content-length");
+    const char *ctype = ch_http_req_header(c, "content-type");
+    char boundary[CH_MP_BOUNDARY_MAX + 1];
     size_t cap = CHUNK + r->app->read_buf_size;
     upload *u = calloc(1, sizeof *u + cap);
 
@@ -299,7 +387,19 @@ void ch_rest_attach_upload(ch_rest *r)
                      (unsigned long long)r->app->cfg.attachment_max_size);
         return;
     }
-    if (ch_rest_media_type(ch_http_req_header(c, "content-type"), u->type, sizeof u->type) != 0 ||
+    if (ch_rest_media_type(ctype, u->type, sizeof u->type) == 0 &&
+        strcmp(u->type, "multipart/form-data") == 0) {
+        if (ch_mp_boundary(ctype, boundary) != 0) {
+            ch_rest_fail(r, 400, "invalid", "multipart/form-data without a boundary");
+            return;
+        }
+        u->multipart = 1;
+        ch_mp_init(&u->mp, boundary, &mp_events, u);
+        ch_rest_async(r);
+        ch_http_body_read(c, upload_body, u);
+        return;
+    }
+    if (ch_rest_media_type(ctype, u->type, sizeof u->type) != 0 ||
         !ch_rest_type_allowed(r->app->cfg.attachment_types, u->type)) {
         ch_rest_fail(r, 415, "unsupported_type", "this type of file is not accepted");
         return;

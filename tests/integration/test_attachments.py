@@ -231,3 +231,40 @@ def test_export_import_round_trip(world, tmp_path):
     r = cli(dst, "import", str(a_file))
     assert counts(r.stdout, "attachments") == (0, 1)
     assert counts(r.stdout, "attachment chunks") == (0, 3)
+
+
+def test_multipart_upload(world):
+    """A browser form's multipart/form-data body: the file part is the
+    upload (its own type and filename), other fields are skipped."""
+    w = world
+    data = os.urandom(CHUNK + 5000) + b"\r\n--not-the-boundary\r\n" + MARKER
+    boundary = "----chanhostFormBoundary7MA4YWxk"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"C:\\\\photos\\\\cat.png\"\r\nContent-Type: image/png\r\n\r\n").encode() + data + (
+            f"\r\n--{boundary}--\r\n").encode()
+    path = f"/api/rooms/{w.room['id']}/attachments/"
+    ctype = f"multipart/form-data; boundary={boundary}"
+    up = w.api.request("POST", path, token=w.token("alice"), raw=body,
+                       headers={"Content-Type": ctype})
+    assert up.status == 201, up.body
+    assert (up.body["name"], up.body["type"], up.body["size"]) == ("cat.png", "image/png", len(data))
+    got = download(w, "bob", up.body["id"])
+    assert got.status == 200 and got.body == data
+
+    def refused(payload, status):
+        r = w.api.request("POST", path, token=w.token("alice"), raw=payload,
+                          headers={"Content-Type": ctype})
+        assert r.status == status, (payload[:80], r.status, r.body)
+
+    refused(f"--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nx\r\n"
+            f"--{boundary}--\r\n".encode(), 400)                       # no file part
+    refused(f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\"\r\n"
+            "Content-Type: text/plain\r\n\r\nabc".encode(), 400)        # never closed
+    refused(f"--{boundary}X\r\n".encode(), 400)                         # malformed
+    refused(f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.html\"\r\n"
+            f"Content-Type: text/html\r\n\r\n<p>\r\n--{boundary}--".encode(), 415)
+    r = w.api.request("POST", path, token=w.token("alice"), raw=b"x",
+                      headers={"Content-Type": "multipart/form-data"})
+    assert r.status == 400                                              # no boundary
+
