@@ -69,6 +69,7 @@ typedef struct download {
     int64_t id;
     uint64_t first, last; /* the bytes to send, inclusive */
     uint64_t at;          /* the next byte to send */
+    int status;           /* 200 or 206, for the access line */
 } download;
 
 /* ---- the request's shape ------------------------------------------------- */
@@ -414,15 +415,21 @@ void ch_rest_attach_upload(ch_rest *r)
 
 /* ---- download ------------------------------------------------------------------- */
 
-/* The Content-Disposition line for a name (inline for images but SVG,
- * which may carry script): an ASCII fallback with '"', '\\', controls
- * and each non-ASCII character as '_', and the UTF-8 name percent-encoded (RFC 6266).  New string. */
+/* The Content-Disposition line for a name (its first
+ * CH_REST_FILE_NAME_MAX bytes; inline for images but SVG, which may carry
+ * script): an ASCII fallback with '"', '\\', controls and each non-ASCII
+ * character as '_', and the UTF-8 name percent-encoded (RFC 6266).  New
+ * string (the caller frees it), NULL when out of memory. */
 static char *disposition(const char *type, const char *name)
 {
     int is_inline = strncmp(type, "image/", 6) == 0 && strcmp(type, "image/svg+xml") != 0;
-    size_t n = strlen(name), i, o = 0, a = 0;
-    char *ascii = malloc(n + 1), *enc = malloc(3 * n + 1), *line = NULL;
+    size_t n = strnlen(name, CH_REST_FILE_NAME_MAX), i, o = 0, a = 0;
+    char *ascii, *enc, *line = NULL;
 
+    while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80) /* an imported name cut */
+        n--;
+    ascii = malloc(n + 1);
+    enc = malloc(3 * n + 1);
     for (i = 0; ascii && enc && i < n; i++) {
         unsigned char ch = (unsigned char)name[i];
 
@@ -492,7 +499,7 @@ static void download_chunk(int status, json_t *result, const char *error, void *
     free(bytes);
     d->at = base + end;
     if (d->at > d->last)
-        download_done(r, d->first ? 206 : 200);
+        download_done(r, d->status);
     else if (r->conn->queued_bytes > DOWNLOAD_QUEUED)
         ch_http_stream_wait(r->conn, download_next, d);
     else
@@ -524,15 +531,17 @@ static void download_found(ch_rest *r, int status, json_t *result, const char *e
 {
     download *d = r->scratch;
     const json_t *a = json_object_get(result, "attachment");
-    const char *type = json_string_value(json_object_get(a, "type"));
+    const char *stored = json_string_value(json_object_get(a, "type"));
     uint64_t size = (uint64_t)json_integer_value(json_object_get(a, "size"));
-    char extra[160], *disp, *head = NULL;
+    char extra[160], *disp, *head = NULL, type[128];
     int ranged;
 
     if (status != 0) {
         ch_rest_store_failed(r, status, error);
         return;
     }
+    if (ch_rest_media_type(stored, type, sizeof type) != 0) /* an import's, unchecked */
+        snprintf(type, sizeof type, "application/octet-stream");
     if (!json_is_true(json_object_get(result, "member"))) {
         ch_rest_fail(r, 403, "forbidden", "not a participant of the attachment's room");
         return;
@@ -552,8 +561,7 @@ static void download_found(ch_rest *r, int status, json_t *result, const char *e
         snprintf(extra, sizeof extra, "Content-Range: bytes %llu-%llu/%llu\r\n",
                  (unsigned long long)d->first, (unsigned long long)d->last,
                  (unsigned long long)size);
-    disp = disposition(type ? type : "application/octet-stream",
-                       json_string_value(json_object_get(a, "name")));
+    disp = disposition(type, json_string_value(json_object_get(a, "name")));
     if (!disp || asprintf(&head,
                           "%s%sAccept-Ranges: bytes\r\nCache-Control: private, no-store\r\n"
                           "X-Content-Type-Options: nosniff\r\n",
@@ -563,8 +571,8 @@ static void download_found(ch_rest *r, int status, json_t *result, const char *e
         return;
     }
     free(disp);
-    status = ch_http_stream_start(r->conn, ranged ? 206 : 200,
-                                  type ? type : "application/octet-stream", head,
+    d->status = ranged ? 206 : 200;
+    status = ch_http_stream_start(r->conn, d->status, type, head,
                                   size ? (size_t)(d->last - d->first + 1) : 0);
     free(head);
     d->at = d->first;
