@@ -59,11 +59,12 @@ int cc_attach_check(chanhost_conn *c, cc_conn *cc, const json_t *in, json_t *cmi
     const json_t *ids = GET(in, "attachments"), *v;
     json_t *data;
     size_t i;
+    int bad = !json_is_array(ids) || json_array_size(ids) > ATTACH_MAX;
 
     if (!ids || json_is_null(ids) || (json_is_array(ids) && json_array_size(ids) == 0))
         return 0;
-    json_array_foreach(ids, i, v) if (!json_is_integer(v) || json_integer_value(v) < 1) break;
-    if (!json_is_array(ids) || json_array_size(ids) > ATTACH_MAX || i < json_array_size(ids)) {
+    json_array_foreach(ids, i, v) bad |= !json_is_integer(v) || json_integer_value(v) < 1;
+    if (bad) {
         cc_error(c, cc->p, "bad_request", "\"attachments\" must be a list of at most 10 upload ids",
                  tag);
         return 1;

@@ -92,6 +92,9 @@ def test_upload_message_download_and_delete(world):
     async def main():
         a, _ = await open_ws(w.url(f"/ws/chat-room/{w.room['id']}/", "alice"))
         b, _ = await open_ws(w.url(f"/ws/chat-room/{w.room['id']}/", "bob"))
+        for bad in ("x", [0], ["1"], list(range(1, 12))):
+            await send(a, "chat_message", message="bad", attachments=bad, client_msg_id="x1")
+            assert (await frame(a, "error"))["code"] == "bad_request"
         # only the sender's own upload of this room is accepted
         await send(b, "chat_message", message="steal", attachments=[att["id"]],
                    client_msg_id="b1")
