@@ -12,6 +12,13 @@
  * so a client pipelining requests without reading its answers gets at
  * most one answer queued past the pause threshold.
  *
+ * A request app->http_streamed wants pauses the parser at its headers
+ * instead (on_headers_complete) and is dispatched then (streamed_pause);
+ * its body goes to the reader the handler sets (http_reply.c,
+ * ch_http_body_read) as it arrives, never into the arena, the parser
+ * pausing whenever the reader asks; after its end the next request waits
+ * for the answer, as an asynchronous one does.
+ *
  * A fresh connection gets its parser state (1 KB: the header offsets)
  * only when its first bytes arrive, so connections accepted but not yet
  * heard from (a burst of handshakes, idle sockets) cost none; a WebSocket

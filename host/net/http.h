@@ -5,8 +5,9 @@
  * Limits (from the config) and their answers: request line over
  * max_request_line -> 414; more than max_headers fields or more than
  * max_header_bytes of header text -> 431; a body over max_body_size
- * (Content-Length or chunked) -> 413; anything http_parser refuses -> 400.
- * Error answers close the connection.
+ * (Content-Length or chunked) -> 413 (not for a streamed request, whose
+ * handler reads its body itself: below); anything http_parser refuses ->
+ * 400.  Error answers close the connection.
  *
  * Dispatch of a complete request: to the first handler registered with
  * ch_http_handle (by whoever assembles the host: app.c registers the
