@@ -322,9 +322,9 @@ static const ch_mp_events mp_events = {mp_begin, mp_data, mp_end};
 static int upload_body(void *arg, const char *data, size_t len)
 {
     upload *u = arg;
-    int rc;
+    int multipart = u->multipart, rc; /* u is gone once r was answered */
 
-    if (!data && u->multipart && (!u->file_done || !ch_mp_done(&u->mp))) {
+    if (!data && multipart && (!u->file_done || !ch_mp_done(&u->mp))) {
         ch_rest_fail(u->r, 400, "invalid", "the form has no complete file part");
         return 0;
     }
@@ -332,8 +332,8 @@ static int upload_body(void *arg, const char *data, size_t len)
         upload_ended(u);
         return 0;
     }
-    rc = u->multipart ? ch_mp_feed(&u->mp, data, len) : upload_take(u, data, len);
-    if (rc < 0 && u->multipart)
+    rc = multipart ? ch_mp_feed(&u->mp, data, len) : upload_take(u, data, len);
+    if (rc < 0 && multipart)
         ch_rest_fail(u->r, 400, "invalid", "malformed multipart/form-data body");
     if (rc != 0)
         return 0; /* answered: the reader is off */

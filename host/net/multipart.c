@@ -167,42 +167,42 @@ static int delimiter_seen(ch_multipart *m)
 int ch_mp_feed(ch_multipart *m, const char *data, size_t len)
 {
     size_t i, run = 0; /* data[run..] not given out yet */
-    int rc = 0;
+    int rc;
 
-    for (i = 0; i < len && rc == 0; i++) {
+    /* After an event's non-zero value m is left alone: it may be freed. */
+    for (i = 0; i < len; i++) {
         char c = data[i];
 
         if (m->state == S_END)
             return 0;
-        if (m->state == S_AFTER) {
-            rc = after_byte(m, c);
-            run = i + 1;
-            continue;
-        }
-        if (m->state == S_HEADERS) {
-            rc = header_byte(m, c);
+        if (m->state == S_AFTER || m->state == S_HEADERS) {
+            if ((rc = m->state == S_AFTER ? after_byte(m, c) : header_byte(m, c)) != 0)
+                return rc;
             run = i + 1;
             continue;
         }
         if (c == m->delim[m->matched]) {
-            if (m->matched == 0)
-                rc = emit(m, data + run, i - run); /* the plain bytes before it */
-            if (++m->matched == m->delim_len && rc == 0)
-                rc = delimiter_seen(m);
+            if (m->matched == 0 && (rc = emit(m, data + run, i - run)) != 0)
+                return rc; /* the plain bytes before it */
             run = i + 1;
+            if (++m->matched == m->delim_len && (rc = delimiter_seen(m)) != 0)
+                return rc;
             continue;
         }
         if (m->matched > 0) { /* a failed match: its bytes were data */
-            rc = emit(m, m->delim, m->matched);
+            size_t k = m->matched;
+
             m->matched = 0;
+            if ((rc = emit(m, m->delim, k)) != 0)
+                return rc;
             run = i;
-            if (rc == 0 && c == m->delim[0]) {
+            if (c == m->delim[0]) {
                 m->matched = 1;
                 run = i + 1;
             }
         }
     }
-    if (rc == 0 && m->matched == 0 && (m->state == S_DATA || m->state == S_PREAMBLE))
-        rc = emit(m, data + run, len - run);
-    return rc;
+    if (m->matched == 0 && (m->state == S_DATA || m->state == S_PREAMBLE))
+        return emit(m, data + run, len - run);
+    return 0;
 }

@@ -51,9 +51,10 @@ int ch_mp_boundary(const char *content_type, char *out);
 void ch_mp_init(ch_multipart *m, const char *boundary, const ch_mp_events *ev, void *arg);
 
 /* Parse data[0..len) (borrowed).  Returns 0, -1 when the body is
- * malformed (a part's headers too long or without their blank line,
- * garbage after a delimiter), or an event's non-zero value.  After an
- * error, m is not to be fed again. */
+ * malformed (a part's headers too long or with a NUL, garbage after a
+ * delimiter), or an event's non-zero value, after which m is not touched
+ * again (the event may have freed it).  After a non-zero value, m is not
+ * to be fed again. */
 int ch_mp_feed(ch_multipart *m, const char *data, size_t len);
 
 /* Non-zero once the closing delimiter ("--boundary--") was seen. */

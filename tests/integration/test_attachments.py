@@ -271,3 +271,18 @@ def test_multipart_upload(world):
                       headers={"Content-Type": "multipart/form-data"})
     assert r.status == 400                                              # no boundary
 
+    # a file part growing past attachment_max_size (chunked: no Content-Length)
+    with RawConn.connect(w.host.port, timeout=10.0) as conn:
+        conn.send((f"POST {path} HTTP/1.1\r\nHost: x\r\n"
+                   f"Authorization: Bearer {w.token('alice')}\r\nContent-Type: {ctype}\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n").encode())
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"f\"; "
+                f"filename=\"big.png\"\r\nContent-Type: image/png\r\n\r\n").encode()
+        try:
+            conn.send(b"%x\r\n%s\r\n" % (len(head), head))
+            for _ in range(20):                                         # 1.25 MB > 1 MB
+                conn.send(b"%x\r\n%s\r\n" % (CHUNK, b"z" * CHUNK))
+        except OSError:
+            pass                                                        # closed after the 413
+        assert conn.read_response(10.0).status == 413
+
