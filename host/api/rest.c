@@ -69,6 +69,8 @@ static const rest_route routes[] = {
     {"rooms/#/participants/", "POST", A_MEMBER, 1, ch_rest_participant_add},
     {"rooms/#/participants/", "DELETE", A_MEMBER, 1, ch_rest_participant_remove},
     {"rooms/#/messages/", "GET", A_MEMBER, 0, ch_rest_messages},
+    {"rooms/#/attachments/", "POST", A_USER, 0, ch_rest_attach_upload},
+    {"attachments/#/", "GET", A_USER, 0, ch_rest_attach_get},
     {"threads/", "POST", A_USER, 1, ch_rest_threads},
     {"publish/", "POST", A_TOKEN, B_LIST_OK, ch_rest_publish},
     {"admin/status/", "GET", A_SERVICE, 0, ch_rest_admin_status},
@@ -116,14 +118,6 @@ int ch_rest_valid_password(const char *s, size_t len)
         return 0;
     chars = chk_utf8_chars(s, len);
     return chars >= 8 && chars <= 128;
-}
-
-int ch_rest_valid_slug(const char *s)
-{
-    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
-    size_t n = s ? strlen(s) : 0;
-
-    return n >= 1 && n <= 100 && strspn(s, ok) == n;
 }
 
 char *ch_rest_iso8601(int64_t t, char out[21])
@@ -179,6 +173,7 @@ static void rest_free(ch_rest *r)
         free(r->password);
     }
     free(r->hash);
+    free(r->scratch);
     free(r);
 }
 

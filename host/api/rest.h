@@ -59,6 +59,29 @@ char *ch_rest_iso8601(int64_t t, char out[21]);
  * from s[0..len).  Returns the id or 0. */
 int64_t ch_rest_parse_id(const char *s, size_t len);
 
+/* Copy the media type of a Content-Type value v (before any ';', lower
+ * case) into out[outlen]: 0, or -1 when it is not "type/subtype" of token
+ * characters (or NULL, or too long). */
+int ch_rest_media_type(const char *v, char *out, size_t outlen);
+
+/* The attachment types allowed when attachment_types is not set. */
+#define CH_REST_ATTACH_TYPES "image/*,application/pdf,text/plain"
+
+/* Does list (comma-separated "a/b" entries, or a family as "a/" and a
+ * star, "*" alone: any; NULL: CH_REST_ATTACH_TYPES) allow the media type? */
+int ch_rest_type_allowed(const char *list, const char *type);
+
+/* The longest attachment name kept, in bytes (its Content-Disposition
+ * line, percent-encoded, must fit an answer's head). */
+#define CH_REST_FILE_NAME_MAX 120
+
+/* An upload's name into out[CH_REST_FILE_NAME_MAX + 1]: the query's
+ * name= (percent-decoded), else Content-Disposition's filename="..." (or
+ * filename=token), else "file"; only what follows the last '/' or '\\',
+ * control characters as '_', cut at a UTF-8 character boundary; "." and
+ * ".." give "file".  query, disposition borrowed, may be NULL. */
+void ch_rest_file_name(const char *query, const char *disposition, char *out);
+
 /* ---- shared by rest*.c ------------------------------------------------------ */
 
 typedef struct ch_rest ch_rest;
@@ -125,6 +148,8 @@ struct ch_rest {
     int route_access;
     void (*route_fn)(ch_rest *r);
     ch_req *kept_req; /* its query, for the handler (owned) */
+
+    void *scratch; /* a handler's own memory, one block (rest_attach.c) */
 };
 
 /* Send the JSON answer body (stolen; NULL gives {}) with status and
@@ -266,6 +291,14 @@ void ch_rest_participant_add(ch_rest *r);
 void ch_rest_participant_remove(ch_rest *r);
 void ch_rest_messages(ch_rest *r);
 void ch_rest_threads(ch_rest *r);
+
+/* rest_attach.c: POST /api/rooms/<id>/attachments/ (an upload, its body
+ * streamed) and GET /api/attachments/<id>/ (a download). */
+void ch_rest_attach_upload(ch_rest *r);
+void ch_rest_attach_get(ch_rest *r);
+
+/* rest_attach.c: app->http_streamed (core/app.h): an upload's request. */
+int ch_rest_streamed(int method, const char *url, size_t len);
 
 /* rest_plugins.c */
 

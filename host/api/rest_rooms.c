@@ -111,6 +111,16 @@ static json_t *message_json(const json_t *m)
     return o;
 }
 
+/* rest.h; here, beside its one user (group room names), to keep rest.c
+ * under 800 lines. */
+int ch_rest_valid_slug(const char *s)
+{
+    static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+    size_t n = s ? strlen(s) : 0;
+
+    return n >= 1 && n <= 100 && strspn(s, ok) == n;
+}
+
 /* ---- loops over r->ids ---------------------------------------------------------- */
 
 static void users_check_next(ch_rest *r);

@@ -283,9 +283,11 @@ static int open_store(ch_app *app)
 }
 
 /* What answers HTTP requests, in the order they are asked (http.h); the
- * first that wants a request gets it, none: 404. */
+ * first that wants a request gets it, none: 404.  Uploads (api) are
+ * dispatched at their headers, their bodies streamed. */
 static int register_handlers(ch_app *app)
 {
+    app->http_streamed = ch_rest_streamed;
     return ch_http_handle(app, NULL, 0, ch_ws_upgrade_wanted, ch_ws_upgrade) ||
            ch_http_handle(app, "/healthz", 0, NULL, ch_health_serve) ||
            ch_http_handle(app, "/metrics", 0, NULL, ch_metrics_serve) ||

@@ -73,6 +73,10 @@ typedef struct ch_app {
     ch_conn *dirty;                 /* connections with output to flush */
     ch_http_handler *http_handlers; /* what answers HTTP requests (http.h) */
     size_t n_http_handlers;
+    /* Whether a request (method: http_parser's, url[0..len) raw) is
+     * dispatched once its headers are in, its body then streamed to the
+     * handler (http.h: ch_http_body_read); NULL: none is. */
+    int (*http_streamed)(int method, const char *url, size_t len);
     /* Called by net when stopping and the last connection is freed (set by
      * app.c: ch_app_stop); NULL: nothing to do. */
     void (*drained)(struct ch_app *app);

@@ -41,6 +41,7 @@ int ch_config_init(ch_config *cfg)
     cfg->max_header_bytes = 16ull << 10;
     cfg->max_headers = 100;
     cfg->max_body_size = 1ull << 20;
+    cfg->attachment_max_size = 10ull << 20;
     cfg->max_connections_per_user = 100;
     cfg->handshake_timeout = 5000;
     cfg->keepalive_timeout = 75000;
@@ -87,6 +88,7 @@ void ch_config_free(ch_config *cfg)
         cfg->tls_ctx_free(cfg->tls_ctx);
     free(cfg->plugin_dir);
     free(cfg->static_dir);
+    free(cfg->attachment_types);
     for (i = 0; i < cfg->n_allowed_origins; i++)
         free(cfg->allowed_origins[i]);
     free(cfg->allowed_origins);
@@ -560,6 +562,8 @@ static const directive directives[] = {
     FIELD(max_request_line, K_SIZE, "SIZE"),
     FIELD(max_header_bytes, K_SIZE, "SIZE"),
     FIELD(max_body_size, K_SIZE, "SIZE"),
+    FIELD(attachment_max_size, K_SIZE, "SIZE"),
+    FIELD(attachment_types, K_WORD, "TYPE,TYPE..."),
     FIELD(max_headers, K_COUNT, "COUNT"),
     FIELD(max_connections, K_COUNT, "COUNT"),
     FIELD(max_connections_per_user, K_COUNT, "COUNT"),

@@ -150,6 +150,11 @@ typedef struct ch_config {
     uint64_t max_header_bytes;     /* 16kb, all header lines together */
     uint64_t max_headers;          /* 100 header fields */
     uint64_t max_body_size;        /* 1mb for HTTP request bodies */
+    uint64_t attachment_max_size;  /* 10mb: one upload (streamed, not max_body_size) */
+    /* Media types an upload may have, comma-separated; a family is its
+     * prefix and a star (docs/config.md).  NULL: every image type,
+     * application/pdf and text/plain. */
+    char *attachment_types;
     uint64_t max_connections;      /* 0: limited only by file descriptors */
     uint64_t max_connections_per_user; /* 100 WebSockets of one user; 0: off */
     uint64_t max_connections_per_ip;   /* 0 (off): WebSockets of one address */

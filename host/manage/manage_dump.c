@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "store.h"
+#include "store_attach.h"
 
 #define PAGE 500        /* rows per export call */
 #define CHUNK 256       /* import lines per round */
@@ -34,10 +35,12 @@
 
 /* ---- export ------------------------------------------------------------- */
 
-enum { K_USER, K_ROOM, K_PART, K_MSG, K_READ, K_PLUGIN, K_N };
+enum { K_USER, K_ROOM, K_PART, K_MSG, K_READ, K_PLUGIN, K_ATT, K_ACHUNK, K_N };
 
-static const char *const kind_names[K_N] = {"users",    "rooms",         "participants",
-                                            "messages", "read receipts", "plugin rows"};
+static const char *const kind_names[K_N] = {"users",         "rooms",
+                                            "participants",  "messages",
+                                            "read receipts", "plugin rows",
+                                            "attachments",   "attachment chunks"};
 
 /* An export in progress. */
 typedef struct exporter {
@@ -98,6 +101,42 @@ static int put_message(exporter *x, const json_t *msg)
     return write_line(x, "message", msg);
 }
 
+/* An attachment (a, borrowed) of a room written already: its line, its
+ * media type as "media_type" ("type" is the line's), then one
+ * "attachment_chunk" line per chunk {id: the attachment's, seq, data:
+ * base64}, read one at a time.  0, or -1 (an error line when the store
+ * failed). */
+static int put_attachment(exporter *x, const json_t *a)
+{
+    json_t *line = json_deep_copy(a), *r;
+    json_int_t id = json_integer_value(json_object_get(a, "id"));
+    int64_t size = json_integer_value(json_object_get(a, "size")), seq = 0;
+    int rc;
+
+    if (json_integer_value(json_object_get(a, "room_id")) > x->max_room) {
+        json_decref(line);
+        x->orphans++;
+        return 0;
+    }
+    json_object_set(line, "media_type", json_object_get(a, "type"));
+    json_object_del(line, "type");
+    rc = write_line(x, "attachment", line);
+    json_decref(line);
+    x->n[K_ATT]++;
+    for (; rc == 0 && seq * CH_ST_ATTACH_CHUNK < size; seq++) {
+        if (!(r = ch_mg_call(x->m, "attachment.read",
+                             json_pack("{s:I, s:I}", "id", id, "seq", (json_int_t)seq))))
+            return -2;
+        line = json_pack("{s:I, s:I, s:O}", "id", id, "seq", (json_int_t)seq, "data",
+                         json_object_get(r, "data"));
+        rc = line ? write_line(x, "attachment_chunk", line) : -1;
+        json_decref(line);
+        json_decref(r);
+        x->n[K_ACHUNK]++;
+    }
+    return rc;
+}
+
 /* Page through op's list key in id order, put(x, item) for each.  0, or
  * -1 after an error line. */
 static int export_all(exporter *x, const char *op, const char *key,
@@ -106,6 +145,7 @@ static int export_all(exporter *x, const char *op, const char *key,
     int64_t after = 0;
     size_t i, n;
     json_t *r, *item;
+    int rc;
 
     do {
         r = ch_mg_call(x->m, op,
@@ -116,9 +156,10 @@ static int export_all(exporter *x, const char *op, const char *key,
         json_array_foreach(json_object_get(r, key), i, item)
         {
             after = json_integer_value(json_object_get(item, "id"));
-            if (put(x, item) != 0) {
+            if ((rc = put(x, item)) != 0) {
                 json_decref(r);
-                ch_mg_error(x->m, "out of memory");
+                if (rc == -1)
+                    ch_mg_error(x->m, "out of memory");
                 return -1;
             }
         }
@@ -160,6 +201,7 @@ static int export_run(exporter *x)
     if (export_all(x, "export.users", "users", put_user) != 0 ||
         export_all(x, "export.rooms", "rooms", put_room) != 0 ||
         export_all(x, "export.messages", "messages", put_message) != 0 ||
+        export_all(x, "export.attachments", "attachments", put_attachment) != 0 ||
         ch_mg_export_plugins(x->m, x->f, &x->lines, &x->n[K_PLUGIN]) != 0)
         return -1;
     return 0;
@@ -274,6 +316,8 @@ static const struct line_kind {
     [K_MSG] = {"message", "message.import", "read_by", "read.import", "message_id", "user_id",
                "read_at", K_READ},
     [K_PLUGIN] = {"plugin_row", NULL, NULL, NULL, NULL, NULL, NULL, K_PLUGIN},
+    [K_ATT] = {"attachment", "attachment.import", NULL, NULL, NULL, NULL, NULL, K_ATT},
+    [K_ACHUNK] = {"attachment_chunk", "attachment.write", NULL, NULL, NULL, NULL, NULL, K_ACHUNK},
 };
 
 /* The parameters of the i-th child of a line: {fk: the line's id, c1,

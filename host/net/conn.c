@@ -537,13 +537,13 @@ void ch_conn_close(ch_conn *c)
         return;
     }
     c->closing = 1;
+    c->open_handles = 1; /* before gone: a hold it releases frees nothing yet */
     ch_conn_read_stop(c);
     if (c->proto)
         c->proto->gone(c);
     ch_theap_remove(&c->app->conn_deadlines, &c->tnode);
     if (c->app->conn_timer_on)
         timers_sync(c->app);
-    c->open_handles = 1;
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 

@@ -12,6 +12,13 @@
  * so a client pipelining requests without reading its answers gets at
  * most one answer queued past the pause threshold.
  *
+ * A request app->http_streamed wants pauses the parser at its headers
+ * instead (on_headers_complete) and is dispatched then (streamed_pause);
+ * its body goes to the reader the handler sets (http_reply.c,
+ * ch_http_body_read) as it arrives, never into the arena, the parser
+ * pausing whenever the reader asks; after its end the next request waits
+ * for the answer, as an asynchronous one does.
+ *
  * A fresh connection gets its parser state (1 KB: the header offsets)
  * only when its first bytes arrive, so connections accepted but not yet
  * heard from (a burst of handshakes, idle sockets) cost none; a WebSocket
@@ -34,29 +41,11 @@
 
 #include "app.h"
 #include "conn.h"
+#include "http_impl.h"
 #include "log.h"
 #include "metrics.h"
 
 enum { EL_NONE, EL_URL, EL_FIELD, EL_VALUE, EL_BODY };
-
-struct ch_http {
-    http_parser parser;
-    ch_conn *conn;
-    char *mem; /* the current request's bytes */
-    size_t len, cap;
-    int el; /* element being appended */
-    uint32_t url_off, body_off;
-    size_t url_len, body_len, header_bytes, n_headers;
-    uint32_t name_off[CH_REQ_MAX_HEADERS], value_off[CH_REQ_MAX_HEADERS];
-    int error_status;        /* a limit was hit inside a callback */
-    unsigned in_request : 1; /* bytes of a request seen, not complete */
-    unsigned suspended : 1;  /* answer pending asynchronously */
-    unsigned must_close : 1; /* close after this answer */
-    unsigned is_head : 1;
-    unsigned upgrade : 1; /* the last request was an upgrade */
-    char *pending;        /* unparsed bytes kept for later */
-    size_t pending_len;
-};
 
 static http_parser_settings settings;
 
@@ -101,6 +90,8 @@ static int on_message_begin(http_parser *p)
     h->el = EL_NONE;
     h->url_len = h->body_len = h->header_bytes = h->n_headers = 0;
     h->in_request = 1;
+    h->streamed = h->body_done = h->answered = 0;
+    h->why = W_COMPLETE;
     h->conn->since_ms = uv_now(h->conn->app->loop);
     ch_conn_arm_timer(h->conn);
     return 0;
@@ -155,12 +146,27 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return arena_put(h, EL_VALUE, at, n) ? fail(h, 500) : 0;
 }
 
+/* Is the request whose headers are in one the app streams? */
+static int app_streams(ch_http *h, http_parser *p)
+{
+    ch_app *app = h->conn->app;
+
+    return app->http_streamed && !p->upgrade &&
+           app->http_streamed(p->method, h->mem + h->url_off, h->url_len);
+}
+
 static int on_headers_complete(http_parser *p)
 {
     ch_http *h = parser_http(p);
 
     if (h->el == EL_FIELD && arena_put(h, EL_VALUE, "", 0) == 0)
         h->value_off[h->n_headers - 1] = (uint32_t)h->len; /* field with no value */
+    if (app_streams(h, p)) {
+        h->streamed = 1;
+        h->why = W_HEADERS;
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (p->content_length != ULLONG_MAX && p->content_length > h->conn->app->cfg.max_body_size)
         return fail(h, 413);
     return 0;
@@ -170,6 +176,14 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
     ch_http *h = parser_http(p);
 
+    if (h->streamed) { /* to the reader; after an answer, dropped */
+        h->conn->since_ms = uv_now(h->conn->app->loop);
+        if (h->body_fn && h->body_fn(h->body_arg, at, n) > 0) {
+            h->why = W_BODY;
+            http_parser_pause(p, 1);
+        }
+        return 0;
+    }
     if (h->el != EL_BODY) {
         if (arena_put(h, EL_BODY, "", 0))
             return fail(h, 500);
@@ -183,6 +197,14 @@ static int on_body(http_parser *p, const char *at, size_t n)
 
 static int on_message_complete(http_parser *p)
 {
+    ch_http *h = parser_http(p);
+
+    h->why = W_COMPLETE;
+    if (h->streamed) {
+        h->body_done = 1;
+        if (h->body_fn)
+            h->body_fn(h->body_arg, NULL, 0);
+    }
     http_parser_pause(p, 1);
     return 0;
 }
@@ -367,6 +389,49 @@ static int complete_request(ch_conn *c, ch_http *h, const char *rest, size_t res
     return !h->must_close;
 }
 
+/* Stop reading until the handler asks for more (the answer's resume, or
+ * ch_http_body_more), keeping rest[0..rest_len). */
+static void wait_handler(ch_conn *c, ch_http *h, const char *rest, size_t rest_len)
+{
+    keep_pending(h, rest, rest_len);
+    h->suspended = 1;
+    ch_conn_read_stop(c);
+}
+
+/* The parser paused in a streamed request (h->why): dispatch it at its
+ * headers, or wait for its reader or its answer.  Returns 1 if parsing
+ * may go on with rest (the body ended and the answer was given meanwhile),
+ * 0 if not. */
+static int streamed_pause(ch_conn *c, ch_http *h, const char *rest, size_t rest_len)
+{
+    ch_req req;
+    int status;
+
+    if (h->why == W_COMPLETE)
+        h->in_request = 0;
+    if (h->why == W_BODY || (h->why == W_COMPLETE && !h->answered)) {
+        wait_handler(c, h, rest, rest_len);
+        return 0;
+    }
+    if (h->why == W_COMPLETE)
+        return !h->must_close && !c->closing;
+    status = build_request(h, &req);
+    if (status) {
+        h->must_close = 1;
+        ch_http_error(c, status, NULL);
+        return 0;
+    }
+    h->is_head = 0;
+    if (!req.keep_alive)
+        h->must_close = 1;
+    keep_pending(h, rest, rest_len); /* the body, for ch_http_body_read */
+    dispatch(c, &req);
+    free((char *)req.path);
+    if (c->http == h && !c->closing && !h->body_fn && !h->answered)
+        wait_handler(c, h, NULL, 0);
+    return 0;
+}
+
 void ch_http_feed(ch_conn *c, const char *data, size_t len)
 {
     ch_http *h = c->http;
@@ -384,7 +449,9 @@ void ch_http_feed(ch_conn *c, const char *data, size_t len)
 
         if (e == HPE_PAUSED) {
             http_parser_pause(&h->parser, 0);
-            if (!complete_request(c, h, data + n, len - n))
+            if (h->streamed && !streamed_pause(c, h, data + n, len - n))
+                return;
+            if (!h->streamed && !complete_request(c, h, data + n, len - n))
                 return;
             data += n;
             len -= n;
@@ -459,7 +526,7 @@ void ch_http_suspend(ch_conn *c)
 
 /* Parse the bytes kept in h->pending (taken from h first: the parse may
  * keep new ones).  The kept copy is freed here. */
-static void feed_pending(ch_conn *c, ch_http *h)
+void ch_http_feed_pending(ch_conn *c, ch_http *h)
 {
     char *kept = h->pending;
     size_t n = h->pending_len;
@@ -480,7 +547,7 @@ void ch_http_resume(ch_conn *c)
     ch_conn_arm_timer(c);
     if (!c->closing && !h->must_close) {
         ch_conn_read_start(c);
-        feed_pending(c, h);
+        ch_http_feed_pending(c, h);
     }
 }
 
@@ -528,12 +595,29 @@ static void http_timer(ch_conn *c)
     ch_conn_close(c);
 }
 
-/* The connection is closing: free the HTTP state. */
+/* The connection is closing: free the HTTP state, then tell a streamed
+ * answer waiting for the output to drain (it sees c->http NULL). */
 static void http_gone(ch_conn *c)
 {
+    void (*fn)(void *) = c->http ? c->http->drain_fn : NULL;
+    void *arg = c->http ? c->http->drain_arg : NULL;
+
     if (c->http) {
         ch_http_free(c->http);
         c->http = NULL;
+    }
+    if (fn)
+        fn(arg);
+}
+
+/* The output queue was written: run a streamed answer's wait (once). */
+static void http_drained(ch_conn *c)
+{
+    void (*fn)(void *) = c->http ? c->http->drain_fn : NULL;
+
+    if (fn) {
+        c->http->drain_fn = NULL;
+        fn(c->http->drain_arg);
     }
 }
 
@@ -544,7 +628,7 @@ static void http_resumed(ch_conn *c)
     ch_http *h = c->http;
 
     if (h && c->state == CH_CONN_HTTP && !h->suspended && !h->must_close && !h->upgrade)
-        feed_pending(c, h);
+        ch_http_feed_pending(c, h);
 }
 
 /* Graceful stop: close idle connections, finish answers being written. */
@@ -563,154 +647,5 @@ const ch_conn_proto ch_http_proto = {
     .gone = http_gone,
     .shutdown = http_shutdown,
     .resumed = http_resumed,
+    .drained = http_drained,
 };
-
-const char *ch_http_reason(int status)
-{
-    switch (status) {
-    case 101:
-        return "Switching Protocols";
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 202:
-        return "Accepted";
-    case 204:
-        return "No Content";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 410:
-        return "Gone";
-    case 413:
-        return "Payload Too Large";
-    case 414:
-        return "URI Too Long";
-    case 422:
-        return "Unprocessable Entity";
-    case 426:
-        return "Upgrade Required";
-    case 429:
-        return "Too Many Requests";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    default:
-        return "Unknown";
-    }
-}
-
-/* A queue call for an answer failed (rc < 0): close the connection, and
- * count it if the output budget refused it. */
-static void queue_failed(ch_conn *c, int rc)
-{
-    if (rc == -ENOBUFS) {
-        ch_metric_count(CH_M_OVERFLOW_CLOSES_HTTP);
-        ch_log(CH_LOG_WARN, "HTTP [%s] %llu bytes queued, over max_outbound_bytes: closing",
-               ch_conn_peer(c), (unsigned long long)c->queued_bytes);
-    }
-    ch_conn_close(c);
-}
-
-/* Queue the status line and headers; returns 0 or -1 (connection closed). */
-static int queue_head(ch_conn *c, int status, const char *ctype, const char *extra, size_t len)
-{
-    ch_http *h = c->http;
-    int close_it = !h || h->must_close || c->app->stopping;
-    char head[1024];
-    int n, rc;
-
-    n = snprintf(head, sizeof head,
-                 "HTTP/1.1 %d %s\r\nServer: chanhost\r\nContent-Type: %s\r\n"
-                 "Content-Length: %zu\r\n%sConnection: %s\r\n\r\n",
-                 status, ch_http_reason(status), ctype, len, extra ? extra : "",
-                 close_it ? "close" : "keep-alive");
-    ch_metric_http_status(status);
-    rc = n < 0 || (size_t)n >= sizeof head ? -EINVAL : ch_conn_queue_copy(c, head, (size_t)n);
-    if (rc < 0) {
-        queue_failed(c, rc);
-        return -1;
-    }
-    return 0;
-}
-
-/* After an answer: close, or wait for the next request. */
-static void answered(ch_conn *c)
-{
-    ch_http *h = c->http;
-
-    c->fresh = 0;
-    if (!h || h->must_close || c->app->stopping) {
-        ch_conn_close_after_flush(c);
-        return;
-    }
-    c->since_ms = uv_now(c->app->loop);
-    ch_conn_arm_timer(c);
-}
-
-void ch_http_respond(ch_conn *c, int status, const char *ctype, const char *extra_headers,
-                     const void *body, size_t len)
-{
-    int rc = 0;
-
-    if (queue_head(c, status, ctype, extra_headers, len) < 0)
-        return;
-    if (len && !(c->http && c->http->is_head))
-        rc = ch_conn_queue_copy(c, body, len);
-    if (rc < 0) {
-        queue_failed(c, rc);
-        return;
-    }
-    answered(c);
-}
-
-void ch_http_respond_buf(ch_conn *c, int status, const char *ctype, const char *extra_headers,
-                         ch_buf *body)
-{
-    int rc = 0;
-
-    if (queue_head(c, status, ctype, extra_headers, body->len) < 0)
-        return;
-    if (body->len && !(c->http && c->http->is_head))
-        rc = ch_conn_queue(c, body, CH_CONN_Q_REPLY);
-    if (rc < 0) {
-        queue_failed(c, rc);
-        return;
-    }
-    answered(c);
-}
-
-void ch_http_close_after(ch_conn *c)
-{
-    if (c->http)
-        c->http->must_close = 1;
-}
-
-void ch_http_error(ch_conn *c, int status, const char *extra_headers)
-{
-    char body[128];
-    int n = snprintf(body, sizeof body, "{\"error\": \"%s\"}\n", ch_http_reason(status));
-
-    if (c->http && status != 404 && status != 405 && status != 403)
-        c->http->must_close = 1;
-    ch_http_respond(c, status, "application/json", extra_headers, body, (size_t)n);
-}

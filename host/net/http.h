@@ -5,8 +5,9 @@
  * Limits (from the config) and their answers: request line over
  * max_request_line -> 414; more than max_headers fields or more than
  * max_header_bytes of header text -> 431; a body over max_body_size
- * (Content-Length or chunked) -> 413; anything http_parser refuses -> 400.
- * Error answers close the connection.
+ * (Content-Length or chunked) -> 413 (not for a streamed request, whose
+ * handler reads its body itself: below); anything http_parser refuses ->
+ * 400.  Error answers close the connection.
  *
  * Dispatch of a complete request: to the first handler registered with
  * ch_http_handle (by whoever assembles the host: app.c registers the
@@ -25,6 +26,7 @@
 #define CH_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conn.h"
 #include "msg.h"
@@ -95,6 +97,54 @@ void ch_http_resume(ch_conn *c);
 /* Bytes that arrived after the request that asked for an upgrade
  * (borrowed; valid until ch_http_free).  Sets *len. */
 const char *ch_http_leftover(ch_conn *c, size_t *len);
+
+/* ---- streamed requests and answers (http_reply.c) ----------------------
+ *
+ * A request app->http_streamed wants is dispatched once its headers are in
+ * (req->body empty); its body waits until the handler hands it to a
+ * reader.  An answer given before the whole body was read closes the
+ * connection after it (Connection: close), the rest unread. */
+
+/* A body reader: data[0..len) borrowed for the call; data NULL at the
+ * end of the body.  Returns 0 for more, 1 to pause until
+ * ch_http_body_more.  After the request was answered it is not called. */
+typedef int (*ch_http_body_fn)(void *arg, const char *data, size_t len);
+
+/* Hand the current streamed request's body to fn(arg, ...) from now on
+ * (arg borrowed: valid until the end call or the answer) and read it;
+ * a client that sent "Expect: 100-continue" is told to send it first (an
+ * answer given before this call is the final one: RFC 9110 10.1.1). */
+void ch_http_body_read(ch_conn *c, ch_http_body_fn fn, void *arg);
+
+/* Non-zero if c's current request is streamed and its body unread. */
+int ch_http_streamed(ch_conn *c);
+
+/* The reader paused (returned 1) and wants more now. */
+void ch_http_body_more(ch_conn *c);
+
+/* An answer written in pieces: the head with Content-Length len (0 or
+ * -1 when the connection was closed), the pieces (copied; left out for
+ * HEAD; 0 or -1 closed), and the end (keep-alive or close). */
+int ch_http_stream_start(ch_conn *c, int status, const char *ctype, const char *extra_headers,
+                         size_t len);
+int ch_http_stream_more(ch_conn *c, const void *data, size_t len);
+void ch_http_stream_end(ch_conn *c);
+
+/* Have fn(arg) called once c's output queue has been written (or c went
+ * away: fn sees c->closing or c->http NULL); arg borrowed until then. */
+void ch_http_stream_wait(ch_conn *c, void (*fn)(void *arg), void *arg);
+
+/* A header (lower-case name) of the request being answered, for a
+ * handler that answers after its dispatch (borrowed: valid until the
+ * answer), or NULL. */
+const char *ch_http_req_header(ch_conn *c, const char *name);
+
+/* A Range header's value (RFC 9110: "bytes=FIRST-LAST", "bytes=FIRST-",
+ * "bytes=-SUFFIX"; one range) over a body of size bytes: 1 with the
+ * range in [*first, *last] (inclusive, clipped to the body), 0 to answer
+ * the whole body (no range, another unit, several ranges, malformed), -1
+ * when it cannot be satisfied (416). */
+int ch_http_range(const char *value, uint64_t size, uint64_t *first, uint64_t *last);
 
 /* "OK", "Not Found" ... for a status code. */
 const char *ch_http_reason(int status);

@@ -21,6 +21,7 @@
  * Both refuse (ENOENT) a room, message or user that is not in the store.
  * The SQL is the same on SQLite and PostgreSQL.
  */
+#include "store_attach.h"
 #include "store_impl.h"
 
 #include <stdio.h>
@@ -270,10 +271,13 @@ static const ch_store_op export_ops[] = {
     CH_ST_OP("read.import", 1, prep_read_import, read_import_steps),
 };
 
-/* Looked up by ch_st_schema_op after its own table. */
+/* Looked up by ch_st_schema_op after its own table; then the
+ * attachments' (store_attach.c). */
 const ch_store_op *ch_st_export_op(const char *name)
 {
-    return ch_st_find(export_ops, CH_ST_N(export_ops), name);
+    const ch_store_op *op = ch_st_find(export_ops, CH_ST_N(export_ops), name);
+
+    return op ? op : ch_st_attach_op(name);
 }
 
 /*

@@ -143,7 +143,8 @@ static const char pg_v5[] = "ALTER TABLE rooms ADD COLUMN is_open SMALLINT NOT N
 
 /* Version 6: the revocation list and its notifications (store_sessions.c).
  * Version 7: users.last_seen, written by presence (store_sessions.c).
- * Version 8: the rooms' streams and the store's epoch (store_stream.c). */
+ * Version 8: the rooms' streams and the store's epoch (store_stream.c).
+ * Version 9: attachments and their sealed chunks (store_attach.c). */
 static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 both_v2,
                                                 sqlite_v3,
@@ -151,7 +152,8 @@ static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 sqlite_v5,
                                                 ch_st_sessions_sqlite_v6,
                                                 ch_st_sessions_v7,
-                                                ch_st_stream_sqlite_v8};
+                                                ch_st_stream_sqlite_v8,
+                                                ch_st_attach_sqlite_v9};
 static const char *const pg_migrations[] = {pg_v1,
                                             both_v2,
                                             ch_pg_notify_trigger,
@@ -159,7 +161,8 @@ static const char *const pg_migrations[] = {pg_v1,
                                             pg_v5,
                                             ch_st_sessions_pg_v6,
                                             ch_st_sessions_v7,
-                                            ch_st_stream_pg_v8};
+                                            ch_st_stream_pg_v8,
+                                            ch_st_attach_pg_v9};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

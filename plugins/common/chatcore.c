@@ -272,6 +272,8 @@ json_t *cc_msg_json(const cc_conn *cc, const json_t *m, const char *type)
         json_object_set_new(o, "read_by", json_array());
     if (cc->p->kind->id_field)
         json_object_set_new(o, cc->p->kind->id_field, json_integer(cc->public_id));
+    if (json_array_size(GET(extra, "attachments")))
+        json_object_set(o, "attachments", GET(extra, "attachments"));
     return o;
 }
 
@@ -598,6 +600,7 @@ static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
     }
     if (json_is_true(GET(result, "duplicate")))
         return;
+    cc_attach_link(c, p, data, GET(result, "id"));
     p->api->group_send(json_string_value(GET(data, "group")), out);
     if (p->kind->committed)
         p->kind->committed(p, GET(data, "room"), out, result);
@@ -624,40 +627,56 @@ static int client_msg_id(const json_t *v, json_t **id)
     return -1;
 }
 
-/* {"type": msg, "message", "client_msg_id"?}: append with the user's id
- * and name (a "username" sent by the client is ignored), stored only
- * while the user is a participant (checked in the append's transaction);
- * on_appended acks and broadcasts after the commit. */
+/* Append text (borrowed) for cc's user: the store call and what
+ * on_appended needs (chatcore.h). */
+void cc_append(chanhost_conn *c, cc_conn *cc, const json_t *text, json_t *cmid, json_t *tag,
+               const json_t *attachments)
+{
+    cc_plugin *p = cc->p;
+    const char *name = chk_username(p->api, c);
+    json_t *src, *params, *data;
+
+    src = json_pack("{s:O, s:I, s:{s:s}}", "content", text, "sender_id", cc->user_id, "extra",
+                    "username", name);
+    if (attachments)
+        json_object_set(GET(src, "extra"), "attachments", (json_t *)attachments);
+    params = json_pack("{s:I, s:I, s:O, s:O, s:b}", "room_id", cc->room_id, "sender_id",
+                       cc->user_id, "content", text, "extra", GET(src, "extra"), "participant", 1);
+    if (cmid)
+        json_object_set(params, "client_msg_id", cmid);
+    if (p->kind->append_unread)
+        json_object_set_new(params, "unread", json_true());
+    cc_stream_params(p, params);
+    if (p->kind->append_unread && CHANHOST_API_HAS(p->api, timer_start))
+        json_object_set_new(params, "unread_defer", json_true());
+    data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
+                     cc_msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
+                     OR_NULL(cc->room));
+    if (attachments)
+        json_object_set_new(data, "link",
+                            json_pack("{s:I, s:I}", "room_id", cc->room_id, "uploader_id",
+                                      cc->user_id));
+    json_decref(src);
+    cc_call_or_error(c, p, "message.append", params, on_appended, data);
+}
+
+/* {"type": msg, "message", "client_msg_id"?, "attachments"?}: append
+ * with the user's id and name (a "username" sent by the client is
+ * ignored), stored only while the user is a participant (checked in the
+ * append's transaction); on_appended acks and broadcasts after the
+ * commit.  Attachments are checked first (attach.c). */
 void cc_on_message(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     cc_plugin *p = cc->p;
     const json_t *text = GET(in, "message"), *orig = GET(in, "client_msg_id");
-    const char *name = chk_username(p->api, c);
-    json_t *tag = json_object(), *cmid, *src, *params, *data;
+    json_t *tag = json_object(), *cmid;
 
     if (orig && !json_is_null(orig))
         json_object_set(tag, "client_msg_id", (json_t *)orig);
-    if (client_msg_id(orig, &cmid) != 0) {
+    if (client_msg_id(orig, &cmid) != 0)
         cc_error(c, p, "bad_request", "\"client_msg_id\" must be a string of 1 to 100 bytes", tag);
-    } else if (check_text(c, p, text, tag)) {
-        src = json_pack("{s:O, s:I, s:{s:s}}", "content", text, "sender_id", cc->user_id, "extra",
-                        "username", name);
-        params = json_pack("{s:I, s:I, s:O, s:O, s:b}", "room_id", cc->room_id, "sender_id",
-                           cc->user_id, "content", text, "extra", GET(src, "extra"), "participant",
-                           1);
-        if (cmid)
-            json_object_set(params, "client_msg_id", cmid);
-        if (p->kind->append_unread)
-            json_object_set_new(params, "unread", json_true());
-        cc_stream_params(p, params);
-        if (p->kind->append_unread && CHANHOST_API_HAS(p->api, timer_start))
-            json_object_set_new(params, "unread_defer", json_true());
-        data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
-                         cc_msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
-                         OR_NULL(cc->room));
-        json_decref(src);
-        cc_call_or_error(c, p, "message.append", params, on_appended, data);
-    }
+    else if (check_text(c, p, text, tag) && !cc_attach_check(c, cc, in, cmid, tag))
+        cc_append(c, cc, text, cmid, tag, NULL);
     json_decref(cmid);
     json_decref(tag);
 }
@@ -677,6 +696,8 @@ static void on_edited(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
             cc_store_error(c, p, status, NULL);
         return;
     }
+    if (json_is_true(GET(data, "delete")))
+        cc_attach_purge(c, p, GET(data, "id"));
     if (json_is_true(GET(data, "delete")))
         out = json_pack("{s:s, s:O}", "type", p->kind->deleted_type, "id", GET(data, "id"));
     else

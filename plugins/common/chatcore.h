@@ -276,6 +276,27 @@ void cc_presence_open(chanhost_conn *c, cc_conn *cc);
  * participant (403 otherwise, 404 for no such room). */
 void cc_presence_http(chanhost_http *req, void *state);
 
+/* ---- attachments (attach.c) ------------------------------------------------ */
+
+/* Append a message of text (borrowed) with the client's cmid and tag
+ * (borrowed; cmid may be NULL) and the attachments' list (borrowed,
+ * [{id, name, type, size}], kept in the message's extra; NULL: none). */
+void cc_append(chanhost_conn *c, cc_conn *cc, const json_t *text, json_t *cmid, json_t *tag,
+               const json_t *attachments);
+
+/* A new message's "attachments" (in borrowed): 0 when it has none (the
+ * caller appends), 1 when they are being checked (the ids: the user's own
+ * uploads to this room not attached yet; then cc_append) or were refused
+ * (an error frame with tag's fields).  cmid, tag borrowed. */
+int cc_attach_check(chanhost_conn *c, cc_conn *cc, const json_t *in, json_t *cmid, json_t *tag);
+
+/* After an append committed: attach the uploads data's "out" names to the
+ * message id (borrowed; data borrowed; nothing when it names none). */
+void cc_attach_link(chanhost_conn *c, cc_plugin *p, const json_t *data, const json_t *id);
+
+/* After a delete committed: delete the message's uploads (id borrowed). */
+void cc_attach_purge(chanhost_conn *c, cc_plugin *p, const json_t *id);
+
 /* ---- helpers ------------------------------------------------------------- */
 
 /* Run a store operation (params and data stolen); done runs later, once.

@@ -129,6 +129,10 @@ extern const char ch_st_sessions_sqlite_v6[], ch_st_sessions_pg_v6[];
 /* Migration 7 (both engines): users.last_seen (store_sessions.c). */
 extern const char ch_st_sessions_v7[];
 
+/* Migration 7 (store_attach.c), per engine kind: attachments and their
+ * sealed chunks. */
+extern const char ch_st_attach_sqlite_v9[], ch_st_attach_pg_v9[];
+
 /* Migration 5's PostgreSQL triggers: a token revoked
  * (a row added to revoked_tokens) is announced on
  * CH_STORE_CHANNEL_PARTICIPANTS as {"user_id", "token"} (its hash), a user

@@ -43,6 +43,28 @@ export const api = {
   del: (path, body = {}) => request('DELETE', path, body),
 };
 
+/* POST a file (a File or Blob) as an attachment of room roomId, its body
+ * raw (docs/api.md, "Attachments") -> {id, name, type, size}; throws
+ * ApiError (413 too large, 415 a type the host refuses ...). */
+export async function uploadAttachment(roomId, file) {
+  const q = new URLSearchParams({ name: file.name || 'file' });
+  let res;
+  try {
+    res = await fetch(`/api/rooms/${roomId}/attachments/?${q}`, {
+      method: 'POST', credentials: 'same-origin', body: file,
+      headers: { Accept: 'application/json', 'Content-Type': file.type || 'application/octet-stream' },
+    });
+  } catch {
+    throw new ApiError(0, 'unreachable', 'The file could not be sent. Is chanhost running?');
+  }
+  const data = await res.json().catch(() => null);
+  if (!res.ok) {
+    throw new ApiError(res.status, data?.error ?? 'http_error',
+      data?.message ?? `The server answered ${res.status} ${res.statusText}`);
+  }
+  return data;
+}
+
 /* ws:// or wss:// URL of path on this host, with query parameters. */
 export function wsUrl(path, params = {}) {
   const url = new URL(path, location.href);

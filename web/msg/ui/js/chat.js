@@ -1,7 +1,7 @@
 /*
  * chat.js -- the chat view of one room (#/room/<id>): its header, the
  * conversation on /ws/threads/<id>/ (threads) or /ws/chat-room/<id>/
- * (private and group rooms), and "Load older messages" through GET
+ * (private and group rooms) with attachments, and "Load older messages" through GET
  * /api/rooms/<id>/messages/?before=, and who is online (presence.js).
  */
 import { api } from './api.js';
@@ -74,6 +74,7 @@ export function mountChat(main, ctx, roomId) {
       me: ctx.me,
       statusSlot: head.statusSlot,
       title,
+      uploadRoomId: room.id,
     });
     older = olderButton(conv, room.id);
     conv.input.focus();

@@ -20,11 +20,13 @@
  *     the user comes back to the tab, read_receipt for a message that
  *     arrives while they look;
  *   - editing and deleting the user's own messages;
+ *   - attaching a file (opt.uploadRoomId): uploaded first, then sent as a
+ *     message naming it (the text typed, or the file's name);
  *   - for conversations the lobby does not cover (support, tasks): the
  *     unread count in the tab title and browser notifications.
  */
 import { settings } from './config.js';
-import { wsUrl } from './api.js';
+import { uploadAttachment, wsUrl } from './api.js';
 import { ReconnectingSocket } from './socket.js';
 import { Outbox } from './outbox.js';
 import { Timeline } from './timeline.js';
@@ -45,7 +47,8 @@ let composerSeq = 0;
  * container: the element to fill.  opt: {protocol, path, roomKey, me,
  * statusSlot (where the indicator goes), finalMessages, notifyLocally,
  * title (for notifications), onHistory(messages, isFirst), presence (a
- * PresenceLine of presence.js, told the presence frames)}.  Returns
+ * PresenceLine of presence.js, told the presence frames), uploadRoomId
+ * (attachments to that room; absent: no attach button)}.  Returns
  * {close, timeline, top, input} (top: a slot above the list, e.g. for
  * "Load older messages").
  */
@@ -63,7 +66,12 @@ export function openConversation(container, opt) {
   const editBar = el('p', { class: 'edit-bar', hidden: true }, el('span', { text: 'Editing your message' }),
     el('button', { type: 'button', class: 'link', text: 'Cancel edit', onclick: () => endEdit() }));
   const sendButton = el('button', { type: 'submit', class: 'primary', text: 'Send' });
-  const form = el('form', { class: 'composer' }, label, editBar, input, sendButton);
+  const fileInput = el('input', { type: 'file', class: 'visually-hidden', id: `${id}-file`,
+    accept: 'image/*,application/pdf,text/plain' });
+  const attachLabel = opt.uploadRoomId != null &&
+    el('label', { for: `${id}-file`, class: 'attach button', text: 'Attach' });
+  const form = el('form', { class: 'composer' }, label, editBar, input,
+    opt.uploadRoomId != null && fileInput, attachLabel, sendButton);
 
   const outbox = new Outbox(`${me.id}.${opt.roomKey}`);
   const lastSent = new Map();
@@ -111,7 +119,7 @@ export function openConversation(container, opt) {
     for (const item of outbox.items) {
       const cmid = item.client_msg_id;
       if (now - (lastSent.get(cmid) ?? 0) < settings.resendMs) continue;
-      if (!socket.send(protocol.message(item.text, cmid))) return;
+      if (!socket.send(protocol.message(item.text, cmid, item.attachments))) return;
       lastSent.set(cmid, now);
       timeline.setState(cmid, 'sent');
     }
@@ -217,8 +225,8 @@ export function openConversation(container, opt) {
 
   /* ---- composer, edit and delete ------------------------------------- */
 
-  function send(text) {
-    const item = outbox.add(text);
+  function send(text, attachments) {
+    const item = outbox.add(text, attachments);
     timeline.upsert({ cmid: item.client_msg_id, text, userId: me.id, username: me.username, ts: item.created },
       'pending');
     timeline.stickToBottom();
@@ -277,6 +285,20 @@ export function openConversation(container, opt) {
       form.requestSubmit();
     } else if (e.key === 'Escape' && editing) {
       endEdit();
+    }
+  });
+  fileInput.addEventListener('change', async () => {
+    const file = fileInput.files[0];
+    fileInput.value = '';
+    if (!file) return;
+    showNotice('');
+    try {
+      const att = await uploadAttachment(opt.uploadRoomId, file);
+      const text = input.value.trim() || att.name;
+      input.value = '';
+      send(text, [att.id]);
+    } catch (err) {
+      showNotice(`Could not attach ${file.name}: ${err.message}`);
     }
   });
   input.addEventListener('input', () => { if (!editing && input.value) typing.input(); });

@@ -1,7 +1,7 @@
 /*
  * outbox.js -- the messages a user sent that the server has not acked
  * yet (seed 004's client retry queue).  Owns, per conversation, the list
- * of {client_msg_id, text, created} kept in sessionStorage (so a reload
+ * of {client_msg_id, text, created, attachments?: [upload ids]} kept in sessionStorage (so a reload
  * of the tab does not lose them), and the client_msg_id itself: a
  * crypto.randomUUID(), or the same shape from crypto.getRandomValues on
  * pages that are not a secure context.  When to send and resend is the
@@ -37,8 +37,9 @@ export class Outbox {
 
   has(cmid) { return this.#items.some((m) => m.client_msg_id === cmid); }
 
-  add(text) {
+  add(text, attachments) {
     const item = { client_msg_id: newClientMsgId(), text, created: Date.now() };
+    if (attachments?.length) item.attachments = attachments;
     this.#items.push(item);
     this.#save();
     return item;

@@ -3,7 +3,7 @@
  * that conversation.js and timeline.js handle one message shape:
  *
  *   {id, cmid, text, userId, username, ts, readBy: [user ids], edited,
- *    deleted, role}
+ *    deleted, role, attachments: [{id, name, type, size}]}
  *
  *   chat     plugins/chatroom: chat_message, ack, edit_message /
  *            delete_message -> message_edited / message_deleted,
@@ -37,6 +37,7 @@ function fromChatcore(f) {
     edited: Boolean(f.edited_at),
     deleted: Boolean(f.is_deleted),
     role: null,
+    attachments: Array.isArray(f.attachments) ? f.attachments : [],
   };
 }
 
@@ -49,7 +50,8 @@ export const chatProtocol = {
   editable: true,
   normalize: fromChatcore,
   typingName: (f) => f.username,
-  message: (text, cmid) => ({ type: 'chat_message', message: text, client_msg_id: cmid }),
+  message: (text, cmid, attachments) => ({ type: 'chat_message', message: text, client_msg_id: cmid,
+    ...(attachments?.length ? { attachments } : {}) }),
   edit: (id, text) => ({ type: 'edit_message', message_id: id, message: text }),
   remove: (id) => ({ type: 'delete_message', message_id: id }),
   readOne: (id) => ({ type: 'read_receipt', message_id: id }),
@@ -110,5 +112,6 @@ export function fromStore(m) {
     edited: Boolean(m.edited_at),
     deleted: Boolean(m.is_deleted),
     role: m.sender_role ?? null,
+    attachments: Array.isArray(m.attachments) ? m.attachments : [],
   };
 }

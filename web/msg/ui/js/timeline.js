@@ -24,6 +24,21 @@ const NEAR_BOTTOM_PX = 80;
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 /* A small inline icon (no font or image needed): paths in a 16x12 box. */
+/* A message's attachments: images (but SVG) shown inline, each opening
+ * in a new tab; other files as download links.  null when none. */
+function attachmentsView(list) {
+  if (!list?.length) return null;
+  return el('div', { class: 'attachments' }, list.map((a) => {
+    const href = `/api/attachments/${encodeURIComponent(a.id)}/`;
+    if (String(a.type).startsWith('image/') && a.type !== 'image/svg+xml') {
+      return el('a', { href, target: '_blank', rel: 'noopener', class: 'attachment-image' },
+        el('img', { src: href, alt: a.name, loading: 'lazy' }));
+    }
+    return el('a', { href, download: a.name, class: 'attachment-file',
+      text: `${a.name} (${Math.max(1, Math.round(a.size / 1024))} KB)` });
+  }));
+}
+
 function icon(paths, cls) {
   const svg = document.createElementNS(SVG_NS, 'svg');
   svg.setAttribute('viewBox', '0 0 16 12');
@@ -98,6 +113,7 @@ export class Timeline {
     for (const k of ['text', 'userId', 'username', 'ts', 'role']) {
       if (m[k] !== undefined && m[k] !== null) entry[k] = m[k];
     }
+    if (m.attachments?.length) entry.attachments = m.attachments;
     entry.edited = Boolean(entry.edited || m.edited);
     entry.deleted = Boolean(entry.deleted || m.deleted);
     for (const u of m.readBy ?? []) entry.readBy.add(u);
@@ -233,6 +249,7 @@ export class Timeline {
       entry.deleted
         ? el('p', { class: 'text', text: 'This message was deleted.' })
         : el('p', { class: 'text', text: entry.text }),
+      !entry.deleted && attachmentsView(entry.attachments),
       entry.state === 'failed' && el('p', { class: 'msg-error', text: `Not sent: ${entry.error}` }),
       el('div', { class: 'msg-foot' }, this.#actionsFor(entry), tick?.node)));
     entry.el = node;
