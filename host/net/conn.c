@@ -30,6 +30,13 @@
 #include "tls.h"
 
 #define CH_WRITE_MAX_BUFS 64 /* iovecs per writev */
+_Static_assert(CH_WRITE_MAX_BUFS <= UINT8_MAX, "ch_conn.inflight is a uint8_t");
+
+/* libuv's unwritten bytes on c, saturated to fit ch_conn.stall_wq. */
+static uint32_t wq_bytes(const ch_conn *c)
+{
+    return c->tcp.write_queue_size > UINT32_MAX ? UINT32_MAX : (uint32_t)c->tcp.write_queue_size;
+}
 /* What one queued item costs besides its bytes: the ring slot, the
  * ch_buf header and the allocator's own overhead (a flood of tiny pongs
  * must count for the memory it takes). */
@@ -252,7 +259,7 @@ static void conn_pause(ch_conn *c)
     c->out_paused = 1;
     c->was_paused = 1;
     c->stall_ms = uv_now(c->app->loop);
-    c->stall_wq = c->tcp.write_queue_size;
+    c->stall_wq = wq_bytes(c);
     ch_metric_count(CH_M_BACKPRESSURE_PAUSES);
     ch_log(CH_LOG_DEBUG, "connection [%s] paused: %llu bytes queued", ch_conn_peer(c),
            (unsigned long long)c->queued_bytes);
@@ -481,8 +488,8 @@ static void conn_write(ch_conn *c)
     }
     ch_metric_add(CH_M_BYTES_OUT, bytes);
     c->writing = 1;
-    c->inflight = n;
-    c->stall_wq = c->tcp.write_queue_size;
+    c->inflight = (uint8_t)n;
+    c->stall_wq = wq_bytes(c);
 }
 
 void ch_app_flush(ch_app *app)
@@ -614,7 +621,7 @@ static int send_timeout_check(ch_conn *c, uint64_t now)
         return 0;
     if (c->tcp.write_queue_size < c->stall_wq) {
         c->stall_ms = now;
-        c->stall_wq = c->tcp.write_queue_size;
+        c->stall_wq = wq_bytes(c);
         ch_conn_arm_timer(c);
         return 1;
     }

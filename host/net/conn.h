@@ -98,10 +98,11 @@ struct ch_conn {
     ch_conn *prev, *next; /* app->conns */
     ch_conn *next_dirty;  /* app->dirty */
 
-    /* state, the bits, open_handles, holds and peer_port share 8 bytes:
-     * with TLS's pointer the struct is 416 bytes, a 432-byte heap chunk
-     * (bench/README.md: memory per connection) */
-    uint8_t state;        /* enum ch_conn_state */
+    /* state, the bits, open_handles, inflight, holds and peer_port share
+     * 8 bytes, and stall_wq sits beside the ring's indexes: the struct is
+     * 408 bytes, a 416-byte heap chunk, not 432 (bench/README.md: memory
+     * per connection) */
+    unsigned state : 2;   /* enum ch_conn_state */
     unsigned closing : 1; /* ch_conn_close called */
     unsigned dirty : 1;   /* on app->dirty */
     unsigned writing : 1; /* a uv_write is in flight */
@@ -120,7 +121,9 @@ struct ch_conn {
     unsigned tls_pump : 1;      /* TLS input buffered while not reading: the
                                    next flush feeds it (tls.h) */
     unsigned peer_v6 : 1;       /* peer_ip (below) is an IPv6 address */
-    unsigned char open_handles; /* the TCP handle still to report closed */
+    unsigned open_handles : 2;  /* the TCP handle still to report closed */
+    uint8_t inflight;           /* items in the current uv_write (at most
+                                   CH_WRITE_MAX_BUFS, conn.c) */
     uint16_t holds;             /* async operations still referring to it */
     uint16_t peer_port;         /* the peer's port (with peer_ip) */
 
@@ -129,10 +132,10 @@ struct ch_conn {
 
     ch_outq_item *q; /* ring of queued output, NULL while empty */
     uint32_t qhead, qlen, qcap;
-    uint32_t inflight;     /* items in the current uv_write */
+    uint32_t stall_wq;     /* libuv's unwritten bytes at stall_ms's start
+                              (saturated at UINT32_MAX) */
     uint64_t queued_bytes; /* bytes (and item overhead) queued */
     uint64_t stall_ms;     /* paused: start of the window without progress */
-    size_t stall_wq;       /* libuv's unwritten bytes at that start */
 
     const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
