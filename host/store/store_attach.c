@@ -144,8 +144,7 @@ static int rows_created(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
-/* The deleted uploads' ids into ctx "gone" (their folders go too). */
-static int rows_gone(ch_store_req *req, json_t *rows)
+int ch_st_rows_gone(ch_store_req *req, json_t *rows)
 {
     json_object_set_new(req->ctx, "gone", ch_st_ids_of(rows, "id"));
     return CH_STEP_NEXT;
@@ -154,12 +153,13 @@ static int rows_gone(ch_store_req *req, json_t *rows)
 /* The uploads dropped: ctx "gone" and {"deleted": n}. */
 static int rows_swept(ch_store_req *req, json_t *rows)
 {
-    rows_gone(req, rows);
+    ch_st_rows_gone(req, rows);
     req->result = json_pack("{s:I}", "deleted", (json_int_t)json_array_size(rows));
     return CH_STEP_DONE;
 }
 
-/* Deleting the stale unattached uploads, then hook (rows_gone: go on). */
+/* Deleting the stale unattached uploads, then hook (ch_st_rows_gone: go
+ * on). */
 #define STALE_STEPS(hook)                                                                   \
     {"DELETE FROM attachment_chunks WHERE attachment_id IN (SELECT id FROM attachments"     \
      " WHERE message_id IS NULL AND created_at < $1)",                                      \
@@ -170,7 +170,7 @@ static int rows_swept(ch_store_req *req, json_t *rows)
     }
 
 static const ch_store_step create_steps[] = {
-    STALE_STEPS(rows_gone),
+    STALE_STEPS(ch_st_rows_gone),
     {"SELECT user_id FROM participants WHERE room_id = $1 AND user_id = $2", bind_member,
      rows_member},
     {"INSERT INTO attachments (room_id, uploader_id, name, type, created_at)"
@@ -432,7 +432,7 @@ CH_ST_BIND(bind_purge, "message_id")
 
 static int rows_purged(ch_store_req *req, json_t *rows)
 {
-    rows_gone(req, rows);
+    ch_st_rows_gone(req, rows);
     return rows_counted(req, rows, "deleted");
 }
 

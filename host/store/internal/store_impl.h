@@ -134,6 +134,11 @@ extern const char ch_st_sessions_v7[];
  * sealed chunks. */
 extern const char ch_st_attach_sqlite_v9[], ch_st_attach_pg_v9[];
 
+/* A rows hook after a "DELETE FROM attachments ... RETURNING id": their
+ * ids into ctx "gone" (store_files.c removes their folders after the
+ * commit); CH_STEP_NEXT.  Their chunks' rows go by the cascade. */
+int ch_st_rows_gone(ch_store_req *req, json_t *rows);
+
 /* Migration 5's PostgreSQL triggers: a token revoked
  * (a row added to revoked_tokens) is announced on
  * CH_STORE_CHANNEL_PARTICIPANTS as {"user_id", "token"} (its hash), a user
