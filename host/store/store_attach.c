@@ -160,13 +160,13 @@ static int rows_swept(ch_store_req *req, json_t *rows)
 
 /* Deleting the stale unattached uploads, then hook (ch_st_rows_gone: go
  * on). */
-#define STALE_STEPS(hook)                                                                   \
-    {"DELETE FROM attachment_chunks WHERE attachment_id IN (SELECT id FROM attachments"     \
-     " WHERE message_id IS NULL AND created_at < $1)",                                      \
-     bind_stale, NULL},                                                                     \
-    {                                                                                       \
+#define STALE_STEPS(hook)                                                                    \
+    {"DELETE FROM attachment_chunks WHERE attachment_id IN (SELECT id FROM attachments"      \
+     " WHERE message_id IS NULL AND created_at < $1)",                                       \
+     bind_stale, NULL},                                                                      \
+    {                                                                                        \
         "DELETE FROM attachments WHERE message_id IS NULL AND created_at < $1 RETURNING id", \
-            bind_stale, hook                                                                \
+            bind_stale, hook                                                                 \
     }
 
 static const ch_store_step create_steps[] = {
@@ -186,9 +186,9 @@ static int prep_sweep(ch_store_req *req)
     if (ch_st_check(req, spec) != 0)
         return req->status;
     ch_st_default(req, "ttl_ms", json_integer(CH_ST_ATTACH_TTL_MS));
-    json_object_set_new(
-        req->ctx, "stale",
-        json_integer(req->now_ms - json_integer_value(json_object_get(req->params, "ttl_ms"))));
+    json_object_set_new(req->ctx, "stale",
+                        json_integer(req->now_ms -
+                                     json_integer_value(json_object_get(req->params, "ttl_ms"))));
     return 0;
 }
 
