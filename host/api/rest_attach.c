@@ -17,7 +17,8 @@
  * pauses while it runs, so an upload holds at most a chunk and one read
  * in memory, and the loop never touches the disk (the store seals each
  * chunk and writes it on its own terms: SQLite's worker thread,
- * PostgreSQL's non-blocking connection).  A body growing past the limit
+ * PostgreSQL's non-blocking connection, or libuv's thread pool for an
+ * attachment_dir).  A body growing past the limit
  * (chunked) is answered 413 when it does.
  *
  * The download reads a chunk at a time from the store and writes the

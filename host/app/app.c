@@ -273,11 +273,13 @@ static int open_store(ch_app *app)
     o.key_env = cfg->store_key_env;
     o.queue_max = (uint32_t)cfg->store_queue_max;
     o.batch_max = (uint32_t)cfg->store_batch_max;
+    o.attachment_dir = cfg->attachment_dir;
     app->store = ch_store_open(app->loop, &o, err, sizeof err);
     if (!app->store) {
         ch_log(CH_LOG_ERROR, "store: %s", err);
         return -EINVAL;
     }
+    ch_store_sweep_every(app->store, cfg->attachment_sweep_interval);
     ch_log(CH_LOG_INFO, "store %s opened", cfg->store);
     return 0;
 }

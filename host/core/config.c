@@ -42,6 +42,7 @@ int ch_config_init(ch_config *cfg)
     cfg->max_headers = 100;
     cfg->max_body_size = 1ull << 20;
     cfg->attachment_max_size = 10ull << 20;
+    cfg->attachment_sweep_interval = 600000;
     cfg->max_connections_per_user = 100;
     cfg->handshake_timeout = 5000;
     cfg->keepalive_timeout = 75000;
@@ -89,6 +90,7 @@ void ch_config_free(ch_config *cfg)
     free(cfg->plugin_dir);
     free(cfg->static_dir);
     free(cfg->attachment_types);
+    free(cfg->attachment_dir);
     for (i = 0; i < cfg->n_allowed_origins; i++)
         free(cfg->allowed_origins[i]);
     free(cfg->allowed_origins);
@@ -564,6 +566,8 @@ static const directive directives[] = {
     FIELD(max_body_size, K_SIZE, "SIZE"),
     FIELD(attachment_max_size, K_SIZE, "SIZE"),
     FIELD(attachment_types, K_WORD, "TYPE,TYPE..."),
+    FIELD(attachment_dir, K_PATH, "PATH"),
+    FIELD(attachment_sweep_interval, K_DURATION, "DURATION"),
     FIELD(max_headers, K_COUNT, "COUNT"),
     FIELD(max_connections, K_COUNT, "COUNT"),
     FIELD(max_connections_per_user, K_COUNT, "COUNT"),

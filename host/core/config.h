@@ -155,6 +155,10 @@ typedef struct ch_config {
      * prefix and a star (docs/config.md).  NULL: every image type,
      * application/pdf and text/plain. */
     char *attachment_types;
+    /* A folder for the uploads' sealed chunks (store_files.c); NULL: in
+     * the store's database. */
+    char *attachment_dir;
+    uint64_t attachment_sweep_interval; /* 10m: unattached uploads dropped */
     uint64_t max_connections;      /* 0: limited only by file descriptors */
     uint64_t max_connections_per_user; /* 100 WebSockets of one user; 0: off */
     uint64_t max_connections_per_ip;   /* 0 (off): WebSockets of one address */

@@ -90,6 +90,7 @@ static int store_opts(ch_mg *m, const ch_config *cfg, ch_store_opts *o, char **k
     }
     o->queue_max = (uint32_t)cfg->store_queue_max;
     o->batch_max = (uint32_t)cfg->store_batch_max;
+    o->attachment_dir = cfg->attachment_dir;
     return 0;
 }
 

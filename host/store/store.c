@@ -2,7 +2,8 @@
  * store.c -- the message store's front: choosing the engine, admission
  * into the bounded queue, the callbacks, and the counters behind
  * /healthz and /metrics.  What operations do is in store_ops.c; how they
- * run is in store_sqlite.c and store_pg.c.
+ * run is in store_sqlite.c and store_pg.c; the attachment folder's part
+ * in store_files.c.  It owns the periodic sweep of unattached uploads.
  */
 #include "store_impl.h"
 
@@ -32,6 +33,10 @@ struct ch_store {
     void *observe_arg;
     ch_store_notify_fn notify; /* ch_store_listen's, or NULL */
     void *notify_arg;
+    ch_st_files *files;  /* attachment_dir's, or NULL */
+    unsigned files_busy; /* the folder's jobs in flight */
+    int engine_closed;   /* freed when files_busy drops to 0 */
+    uv_timer_t *sweep;   /* ch_store_sweep_every's (frees itself) */
 };
 
 static int64_t wall_ms(void)
@@ -80,7 +85,11 @@ ch_store *ch_store_open(uv_loop_t *loop, const ch_store_opts *opts, char *err, s
     s->foreign = opts->foreign;
     if (!s->foreign)
         s->keys = ch_keyring_load(opts->key_file, opts->key_env, 1, err, errlen);
-    if ((!s->keys && !s->foreign) || s->engine->open(s, opts->url, &s->self, err, errlen) != 0) {
+    if (s->keys && opts->attachment_dir)
+        s->files = ch_st_files_new(opts->attachment_dir, err, errlen);
+    if ((!s->keys && !s->foreign) || (opts->attachment_dir && !s->foreign && !s->files) ||
+        s->engine->open(s, opts->url, &s->self, err, errlen) != 0) {
+        ch_st_files_free(s->files);
         ch_keyring_free(s->keys);
         free(s);
         return NULL;
@@ -161,6 +170,15 @@ int ch_store_call_op(ch_store *s, const ch_store_op *o, json_t *params, ch_store
         return CH_STORE_EINVAL;
     }
     s->outstanding++;
+    if (!ch_st_files_take(s, s->files, req))
+        s->engine->submit(s->self, req);
+    return 0;
+}
+
+int ch_store_submit(ch_store *s, ch_store_req *req)
+{
+    if (s->closing)
+        return -1;
     s->engine->submit(s->self, req);
     return 0;
 }
@@ -169,6 +187,8 @@ void ch_store_done(ch_store *s, ch_store_req *req)
 {
     uint64_t lat = uv_now(s->loop) - req->queued_ms;
 
+    if (ch_st_files_after(s, s->files, req))
+        return;
     s->outstanding--;
     if (req->status == 0) {
         s->committed++;
@@ -236,8 +256,47 @@ json_t *ch_store_status(ch_store *s)
                      s->lat_n ? (double)s->lat_sum / (double)s->lat_n : 0.0);
 }
 
+/* The sweep's answer: logged. */
+static void sweep_done(int status, json_t *result, const char *error, void *arg)
+{
+    json_int_t n = json_integer_value(json_object_get(result, "deleted"));
+
+    (void)arg;
+    if (status != 0)
+        ch_log(CH_LOG_WARN, "store: the sweep of unattached uploads failed: %s", error);
+    else if (n > 0)
+        ch_log(CH_LOG_INFO, "store: %lld unattached upload(s) dropped", (long long)n);
+}
+
+/* The sweep's timer: queue attachment.sweep. */
+static void sweep_tick(uv_timer_t *t)
+{
+    int rc = ch_store_call(t->data, "attachment.sweep", json_object(), sweep_done, NULL);
+
+    if (rc != 0)
+        ch_log(CH_LOG_WARN, "store: the sweep of unattached uploads was not queued (%d)", rc);
+}
+
+void ch_store_sweep_every(ch_store *s, uint64_t interval_ms)
+{
+    if (!s || !s->engine || s->foreign || s->sweep || interval_ms == 0 ||
+        !(s->sweep = malloc(sizeof *s->sweep)))
+        return;
+    uv_timer_init(s->loop, s->sweep);
+    s->sweep->data = s;
+    uv_timer_start(s->sweep, sweep_tick, 0, interval_ms);
+}
+
+/* A closed handle that was malloc'd. */
+static void free_handle(uv_handle_t *h) { free(h); }
+
 void ch_store_close(ch_store *s, void (*done)(void *arg), void *arg)
 {
+    if (s->sweep) {
+        uv_timer_stop(s->sweep);
+        uv_close((uv_handle_t *)s->sweep, free_handle);
+        s->sweep = NULL;
+    }
     s->closing = 1;
     s->on_closed = done;
     s->on_closed_arg = arg;
@@ -255,10 +314,21 @@ void ch_store_engine_closed(ch_store *s)
     void (*done)(void *) = s->on_closed;
     void *arg = s->on_closed_arg;
 
+    s->engine_closed = 1;
+    if (s->files_busy > 0)
+        return; /* ch_store_files_busy comes back */
+    ch_st_files_free(s->files);
     ch_keyring_free(s->keys);
     free(s);
     if (done)
         done(arg);
+}
+
+void ch_store_files_busy(ch_store *s, int delta)
+{
+    s->files_busy += (unsigned)delta;
+    if (s->files_busy == 0 && s->engine_closed)
+        ch_store_engine_closed(s);
 }
 
 uv_loop_t *ch_store_loop(ch_store *s) { return s->loop; }

@@ -72,6 +72,10 @@ typedef struct ch_store_opts {
      * read-only with its pragmas left alone; only operations that read
      * that application's tables belong on it (store_django.h). */
     int foreign;
+    /* A folder holding the attachments' sealed chunks as files
+     * (store_files.c; created 0700 if absent), instead of rows of the
+     * database; NULL: in the database.  Borrowed for the call. */
+    const char *attachment_dir;
 } ch_store_opts;
 
 /* Open a store on loop (migrations applied).  Returns NULL with the reason
@@ -133,6 +137,13 @@ json_t *ch_store_status(ch_store *s);
  * backend's own timeouts), then done(arg) is called on the loop and the
  * store is freed.  done may be NULL. */
 void ch_store_close(ch_store *s, void (*done)(void *arg), void *arg);
+
+/* Drop the uploads never attached to a message and older than a day
+ * (attachment.sweep, with their files) now and then every interval_ms,
+ * off the loop (the store's engine; the folder's files on libuv's thread
+ * pool), until ch_store_close.  interval_ms 0, s NULL, a foreign store
+ * or one without an engine: nothing happens.  Once per store. */
+void ch_store_sweep_every(ch_store *s, uint64_t interval_ms);
 
 /* Apply migrations and return (for `chanhost migrate`): blocking, so only
  * from the command line, never from the loop.  Prints a summary. */

@@ -7,6 +7,9 @@
  *       A new, empty upload by a participant of the room (EPERM if the
  *       uploader is not one).  The same transaction drops the uploads
  *       never attached to a message and older than CH_ST_ATTACH_TTL_MS.
+ *   attachment.sweep {ttl_ms?}   -> {"deleted": n}
+ *       Only that drop (ttl_ms: their age, default CH_ST_ATTACH_TTL_MS;
+ *       ch_store_sweep_every's timer).
  *   attachment.write {id, seq, data}   -> {"written": true}
  *       Chunk seq (0, 1, ...) of the upload: data is the plain bytes in
  *       base64 (at most CH_ST_ATTACH_CHUNK bytes), sealed here with the
@@ -39,7 +42,10 @@
  * An attachment's JSON: {"id", "room_id", "uploader_id", "name", "type",
  * "size", "created_at", "message_id"}.  The SQL is the same on both
  * engines; the chunks live in the database, so every host on a
- * PostgreSQL store serves them.
+ * PostgreSQL store serves them, unless the store has an attachment
+ * folder: then store_files.c takes attachment.write and .read, and the
+ * operations that delete uploads leave their ids in ctx "gone", whose
+ * folders store_files.c removes before the call is answered.
  */
 #include "store_attach.h"
 #include "store_impl.h"
@@ -96,8 +102,7 @@ static json_t *attach_json(const json_t *row)
                      json_is_integer(mid) ? mid : json_null());
 }
 
-/* The associated data of an upload's chunks: "attachment:<id>". */
-static void chunk_place(char out[40], int64_t id)
+void ch_st_chunk_place(char out[40], int64_t id)
 {
     snprintf(out, 40, "attachment:%lld", (long long)id);
 }
@@ -139,17 +144,55 @@ static int rows_created(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
+int ch_st_rows_gone(ch_store_req *req, json_t *rows)
+{
+    json_object_set_new(req->ctx, "gone", ch_st_ids_of(rows, "id"));
+    return CH_STEP_NEXT;
+}
+
+/* The uploads dropped: ctx "gone" and {"deleted": n}. */
+static int rows_swept(ch_store_req *req, json_t *rows)
+{
+    ch_st_rows_gone(req, rows);
+    req->result = json_pack("{s:I}", "deleted", (json_int_t)json_array_size(rows));
+    return CH_STEP_DONE;
+}
+
+/* Deleting the stale unattached uploads, then hook (ch_st_rows_gone: go
+ * on). */
+#define STALE_STEPS(hook)                                                                    \
+    {"DELETE FROM attachment_chunks WHERE attachment_id IN (SELECT id FROM attachments"      \
+     " WHERE message_id IS NULL AND created_at < $1)",                                       \
+     bind_stale, NULL},                                                                      \
+    {                                                                                        \
+        "DELETE FROM attachments WHERE message_id IS NULL AND created_at < $1 RETURNING id", \
+            bind_stale, hook                                                                 \
+    }
+
 static const ch_store_step create_steps[] = {
-    {"DELETE FROM attachment_chunks WHERE attachment_id IN (SELECT id FROM attachments"
-     " WHERE message_id IS NULL AND created_at < $1)",
-     bind_stale, NULL},
-    {"DELETE FROM attachments WHERE message_id IS NULL AND created_at < $1", bind_stale, NULL},
+    STALE_STEPS(ch_st_rows_gone),
     {"SELECT user_id FROM participants WHERE room_id = $1 AND user_id = $2", bind_member,
      rows_member},
     {"INSERT INTO attachments (room_id, uploader_id, name, type, created_at)"
      " VALUES ($1, $2, $3, $4, $5) RETURNING id",
      bind_create, rows_created},
 };
+
+/* {ttl_ms? (CH_ST_ATTACH_TTL_MS)}; ctx "stale" as for create. */
+static int prep_sweep(ch_store_req *req)
+{
+    static const ch_pspec spec[] = {{"ttl_ms", 'i', 0, 0, ID_MAX}, {NULL, 0, 0, 0, 0}};
+
+    if (ch_st_check(req, spec) != 0)
+        return req->status;
+    ch_st_default(req, "ttl_ms", json_integer(CH_ST_ATTACH_TTL_MS));
+    json_object_set_new(req->ctx, "stale",
+                        json_integer(req->now_ms -
+                                     json_integer_value(json_object_get(req->params, "ttl_ms"))));
+    return 0;
+}
+
+static const ch_store_step sweep_steps[] = {STALE_STEPS(rows_swept)};
 
 /* ---- attachment.write ------------------------------------------------ */
 
@@ -183,7 +226,7 @@ static json_t *bind_write(ch_store_req *req)
     int key_id = 0;
     json_t *args = NULL;
 
-    chunk_place(place, id);
+    ch_st_chunk_place(place, id);
     if (plain &&
         ch_seal(req->keys, place, seq, (const char *)plain, len, &key_id, &nonce, &sealed) == 0)
         args = json_pack("[I, I, i, s, s]", (json_int_t)id, seq, key_id, nonce, sealed);
@@ -281,7 +324,7 @@ static int rows_read(ch_store_req *req, json_t *rows)
 
     if (!row)
         return ch_store_fail(req, CH_STORE_ENOENT, "no such chunk");
-    chunk_place(place, id);
+    ch_st_chunk_place(place, id);
     if (ch_open(req->keys, (int)ch_st_int(row, "key_id"), place, ch_st_int(row, "seq"),
                 ch_st_str(row, "nonce"), ch_st_str(row, "data"), &plain, &len) != 0 ||
         !(b64 = ch_b64_encode(plain, len, CH_B64_STD))) {
@@ -389,6 +432,7 @@ CH_ST_BIND(bind_purge, "message_id")
 
 static int rows_purged(ch_store_req *req, json_t *rows)
 {
+    ch_st_rows_gone(req, rows);
     return rows_counted(req, rows, "deleted");
 }
 
@@ -475,6 +519,7 @@ static const ch_store_step import_steps_pg[] = {
 
 static const ch_store_op attach_ops[] = {
     CH_ST_OP("attachment.create", 1, prep_create, create_steps),
+    CH_ST_OP("attachment.sweep", 1, prep_sweep, sweep_steps),
     CH_ST_OP("attachment.write", 1, prep_write, write_steps),
     CH_ST_OP("attachment.finish", 1, prep_finish, finish_steps),
     CH_ST_OP("attachment.get", 0, prep_get, get_steps),

@@ -668,6 +668,9 @@ static const ch_store_step cleanup_steps[] = {
     {"SELECT r.id AS id FROM rooms r WHERE r.kind = $1"
      " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id) ORDER BY r.id",
      bind_kind, rows_empty_rooms},
+    {"DELETE FROM attachments WHERE room_id IN (SELECT r.id FROM rooms r WHERE r.kind = $1"
+     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id)) RETURNING id",
+     bind_kind, ch_st_rows_gone},
     {"DELETE FROM rooms WHERE kind = $1"
      " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = rooms.id) RETURNING id",
      bind_kind, rows_deleted_rooms},

@@ -4,8 +4,9 @@ SQLite and on PostgreSQL: an upload by a participant, a message that
 references it, the download by another participant (byte-exact, Range
 requests), the refusals (403 to a non-participant, 404, 413 on a large
 Content-Length before the body is read, 415), the stored chunks holding
-no plaintext, the upload deleted with its message, and `chanhost export`
-/ `import` of attachments.
+no plaintext, the upload deleted with its message, `chanhost export`
+/ `import` of attachments, and the timer dropping unattached uploads;
+each also with the chunks as files in an attachment_dir ("sqlite+dir").
 
 Every wait is on an answer or a frame with a deadline.
 """
@@ -22,19 +23,26 @@ import pytest
 from chatkit import PgDatabase, chat_host, frame, open_ws, post, run_chat, send
 from conftest import RawConn
 from test_manage import cli, counts
+from test_redis import wait_until
 
 ROUTES = ["/ws/chat-room/<int:room_id>/ chatroom"]
 MARKER = b"attachment-plaintext-marker-5d1e"
 CHUNK = 65536
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "sqlite+dir"])
 def world(request, make_host, tmp_path):
-    """alice and bob in a group room, carol outside it, on either engine."""
+    """alice and bob in a group room, carol outside it, on either engine,
+    or with the chunks in a folder (w.dir); unattached uploads swept
+    every 300 ms."""
     pg = PgDatabase("chanhost_attach") if request.param == "postgresql" else None
     extra = [f"store {pg.url}", f"store_key_file {tmp_path}/keys"] if pg else []
-    w = chat_host(make_host, tmp_path, ROUTES, extra=extra + ["attachment_max_size 1mb"])
-    w.pg, w.db = pg, tmp_path / "chat.db"
+    folder = tmp_path / "files" if request.param.endswith("+dir") else None
+    if folder:
+        extra.append(f"attachment_dir {folder}")
+    w = chat_host(make_host, tmp_path, ROUTES,
+                  extra=extra + ["attachment_max_size 1mb", "attachment_sweep_interval 300ms"])
+    w.pg, w.db, w.dir = pg, tmp_path / "chat.db", folder
     w.room = w.api.create_room(w.token("alice"), "files", "group", [w.uid("bob")])
     w.user("carol")
     yield w
@@ -59,8 +67,41 @@ def download(w, who, att_id, headers=None):
         return conn.read_response(10.0)
 
 
+def sql(w, query):
+    """Run query on the world's database (PostgreSQL or SQLite): its rows."""
+    if w.pg:
+        r = subprocess.run(["psql", w.pg.url, "-qAtc", query],
+                           capture_output=True, text=True, timeout=60, check=True)
+        return [tuple(line.split("|")) for line in r.stdout.split()]
+    with sqlite3.connect(w.db) as db:
+        return db.execute(query).fetchall()
+
+
+FILE_HEAD = 4 + 4 + 12                  # "CHA1", the key id, the nonce
+
+
+def folder_chunks(folder):
+    """(attachment id, seq, sealed bytes) of every chunk file in folder,
+    checking the layout and modes (folders 0700, files 0600)."""
+    out = []
+    for sub in sorted(folder.iterdir(), key=lambda p: int(p.name)):
+        assert sub.is_dir() and sub.stat().st_mode & 0o777 == 0o700
+        for f in sorted(sub.iterdir(), key=lambda p: int(p.name.split(".")[0])):
+            assert f.name.endswith(".chunk") and f.stat().st_mode & 0o777 == 0o600, f
+            raw = f.read_bytes()
+            assert raw[:4] == b"CHA1"
+            out.append((int(sub.name), int(f.name.split(".")[0]), raw[FILE_HEAD:]))
+    return out
+
+
 def stored_chunks(w):
-    """(seq, sealed bytes) of every stored chunk, from the database itself."""
+    """(seq, sealed bytes) of every stored chunk, from the database itself,
+    or from the attachment folder (the database then has none)."""
+    if w.dir:
+        assert [int(n) for (n,) in sql(w, "SELECT count(*) FROM attachment_chunks")] == [0]
+        for f in w.dir.rglob("*"):
+            assert f.is_dir() or MARKER not in f.read_bytes()
+        return [(seq, data) for _, seq, data in folder_chunks(w.dir)]
     if w.pg:
         r = subprocess.run(["psql", w.pg.url, "-qAtc",
                             "SELECT seq || ':' || data FROM attachment_chunks ORDER BY seq"],
@@ -136,6 +177,8 @@ def test_upload_message_download_and_delete(world):
         await send(a, "delete_message", message_id=msg_id)
         assert (await frame(b))["id"] == msg_id
         assert download(w, "bob", att["id"]).status == 404
+        if w.dir:       # the purge follows the deletion (plugins/common/attach.c)
+            wait_until(lambda: not (w.dir / str(att["id"])).exists(), "the folder removed")
         assert stored_chunks(w) == []
 
     run_chat(main)
@@ -207,11 +250,7 @@ def test_export_import_round_trip(world, tmp_path):
     msg_id = run_chat(main)
     src = tmp_path / "src.conf"
     src.write_text(open(w.host.config_path).read())
-    dst_dir = tmp_path / "dst"
-    dst_dir.mkdir()
-    dst = tmp_path / "dst.conf"
-    dst.write_text(f"store sqlite:{dst_dir}/chanhost.db\n")
-    a_file, b_file = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a_file = tmp_path / "a.jsonl"
     cli(src, "export", "--output", str(a_file))
     lines = [json.loads(line) for line in a_file.read_text().splitlines()]
     head = [x for x in lines if x["type"] == "attachment"]
@@ -222,12 +261,31 @@ def test_export_import_round_trip(world, tmp_path):
                      "created_at": head[0]["created_at"], "message_id": msg_id}]
     assert [c["seq"] for c in chunks] == [0, 1, 2]
     assert b"".join(base64.b64decode(c["data"]) for c in chunks) == data
+    for into_dir in (False, True):
+        import_into(tmp_path / ("dst-dir" if into_dir else "dst"), a_file, att["id"], into_dir)
 
+
+def import_into(dst_dir, a_file, att_id, into_dir):
+    """Import a_file into a new SQLite store in dst_dir (with an
+    attachment folder or not): three chunks sealed anew where they belong,
+    an export equal to a_file, a second import skipping them."""
+    dst_dir.mkdir()
+    dst, b_file = dst_dir / "dst.conf", dst_dir / "b.jsonl"
+    folder = dst_dir / "files"
+    dst.write_text(f"store sqlite:{dst_dir}/chanhost.db\n" +
+                   (f"attachment_dir {folder}\n" if into_dir else ""))
     r = cli(dst, "import", str(a_file))
     assert counts(r.stdout, "attachments") == (1, 0)
     assert counts(r.stdout, "attachment chunks") == (3, 0)
     with sqlite3.connect(dst_dir / "chanhost.db") as db:
         sealed = [base64.b64decode(d) for (d,) in db.execute("SELECT data FROM attachment_chunks")]
+    if into_dir:
+        assert sealed == []
+        files = folder_chunks(folder)
+        assert [(i, seq) for i, seq, _ in files] == [(att_id, 0), (att_id, 1), (att_id, 2)]
+        sealed = [data for _, _, data in files]
+    else:
+        assert not folder.exists()
     assert len(sealed) == 3 and all(MARKER not in s for s in sealed)
     cli(dst, "export", "--output", str(b_file))
     assert a_file.read_text() == b_file.read_text()
@@ -304,3 +362,22 @@ def test_download_abandoned_midway(world):
         conn.close()
     got = download(w, "bob", att["id"])
     assert got.status == 200 and got.body == data
+
+
+def test_unattached_swept_by_timer(world):
+    """An upload never attached and older than a day is dropped by the
+    host's timer (every attachment_sweep_interval), its chunks or files
+    with it; a fresh one and an attached one stay."""
+    w = world
+    stale = upload(w, "alice", MARKER + os.urandom(CHUNK)).body
+    fresh = upload(w, "alice", b"fresh", ctype="text/plain", name="f.txt").body
+    sql(w, f"UPDATE attachments SET created_at = 0 WHERE id = {stale['id']}")
+    w.host.wait_for(r"store: 1 unattached upload\(s\) dropped", timeout=10.0)
+    assert download(w, "bob", stale["id"]).status == 404
+    got = download(w, "bob", fresh["id"])
+    assert got.status == 200 and got.body == b"fresh"
+    left = sql(w, "SELECT DISTINCT attachment_id FROM attachment_chunks")
+    if w.dir:
+        assert left == [] and [i for i, _, _ in folder_chunks(w.dir)] == [fresh["id"]]
+    else:
+        assert [int(i) for (i,) in left] == [fresh["id"]]

@@ -79,6 +79,7 @@ struct ch_store_req {
     const ch_keyring *keys; /* for sealing and opening content */
     int64_t now_ms;         /* wall clock when queued (timestamps) */
     uint64_t queued_ms;     /* loop time when queued (latency) */
+    int files_done;         /* the attachment folder's part ran (store_files.c) */
     ch_store_cb cb;
     void *arg;
 };
@@ -132,6 +133,11 @@ extern const char ch_st_sessions_v7[];
 /* Migration 7 (store_attach.c), per engine kind: attachments and their
  * sealed chunks. */
 extern const char ch_st_attach_sqlite_v9[], ch_st_attach_pg_v9[];
+
+/* A rows hook after a "DELETE FROM attachments ... RETURNING id": their
+ * ids into ctx "gone" (store_files.c removes their folders after the
+ * commit); CH_STEP_NEXT.  Their chunks' rows go by the cascade. */
+int ch_st_rows_gone(ch_store_req *req, json_t *rows);
 
 /* Migration 5's PostgreSQL triggers: a token revoked
  * (a row added to revoked_tokens) is announced on
@@ -194,6 +200,34 @@ typedef struct ch_store_engine {
 
 extern const ch_store_engine ch_store_sqlite_engine;
 extern const ch_store_engine ch_store_pg_engine;
+
+/*
+ * The attachment folder (store_files.c, store.h's attachment_dir).  On
+ * the loop thread.
+ */
+typedef struct ch_st_files ch_st_files;
+
+/* A folder's state for dir (copied; made 0700 if absent, blocking: at
+ * open), or NULL with the reason in err.  Free with ch_st_files_free. */
+ch_st_files *ch_st_files_new(const char *dir, char *err, size_t errlen);
+void ch_st_files_free(ch_st_files *f);
+
+/* A request admitted by ch_store_call: 1 when the folder takes it
+ * (attachment.write and attachment.read run on libuv's thread pool and
+ * end in ch_store_done), 0 for the engine (f NULL: always 0). */
+int ch_st_files_take(ch_store *s, ch_st_files *f, ch_store_req *req);
+
+/* From ch_store_done, before the callback: 1 when the request's ctx
+ * "gone" names attachments whose folders must go first (the request then
+ * comes back to ch_store_done with files_done set), else 0. */
+int ch_st_files_after(ch_store *s, ch_st_files *f, ch_store_req *req);
+
+/* For store_files.c: hand req to the engine (a chunk not in the folder
+ * is read from the database; -1 when the store is closing, else 0), and
+ * count the folder's jobs in flight
+ * (delta +1/-1), so the store is freed only after the last. */
+int ch_store_submit(ch_store *s, ch_store_req *req);
+void ch_store_files_busy(ch_store *s, int delta);
 
 /* For engines, on the loop thread: the request is finished (status 0 once
  * its transaction committed).  Calls the callback and frees req. */
