@@ -1,5 +1,5 @@
 """The package test's pure helpers (pkgconf.py): no root, dpkg or systemd
-needed; CTest runs them as unit.package_helpers too."""
+needed; CTest runs them as unit.deb_helpers too (a name `-E package` keeps)."""
 
 import socket
 import sys
