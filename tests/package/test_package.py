@@ -1,16 +1,26 @@
 """The Debian package as an operator meets it (issue 17, item 1): built
 by scripts/package (CPack), installed with apt-get, its unit checked by
-systemd-analyze verify and its ExecStart line run as the chanhost user
-with NOTIFY_SOCKET (PID 1 is not systemd on CI), chatted through with
-python3-websockets, upgraded to a package of a higher revision (data,
-keys, token secret and an edited conffile survive; the old messages are
-still there), removed (data kept) and purged (data and user gone).
+systemd-analyze verify, run, chatted through with python3-websockets,
+reloaded, upgraded to a package of a higher revision (data, keys, token
+secret and an edited conffile survive; the old messages are still
+there), removed (data kept) and purged (data and user gone).
 
-Needs root and dpkg (CI and the development machine run as root) and a
-machine without systemd as PID 1 (a container, as CI).  It refuses to
-start when a chanhost package, user or /var/lib/chanhost is there already
-(a developer's own install is never touched), and purges whatever it
-installed even when it fails.  The package is built in
+Who runs the service depends on the machine:
+- without systemd as PID 1 (a container): the test runs the unit's
+  ExecStart line itself as the chanhost user with NOTIFY_SOCKET, on a
+  port of its own (ByHand);
+- with systemd as PID 1 (/run/systemd/system): the postinst enabled and
+  started chanhost.service on the installed config's address
+  (127.0.0.1:8000), the upgrade's postinst restarts it and the prerm of
+  the removal stops it; the test watches it with systemctl and journalctl
+  (Systemd).  That address must be free: the test checks it before
+  installing and fails naming it otherwise (the package's config cannot
+  be changed before its postinst starts the service).
+
+Needs root and dpkg (CI and the development machine run as root).  It
+refuses to start when a chanhost package, user or /var/lib/chanhost is
+there already (a developer's own install is never touched), and purges
+whatever it installed even when it fails.  The package is built in
 CHANHOST_PKG_BUILD_DIR (tests/CMakeLists.txt: <build>/deb).
 """
 
@@ -25,6 +35,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -35,12 +46,17 @@ sys.path.insert(0, str(SOURCE_DIR / "tests" / "integration"))
 from apiclient import Api  # noqa: E402
 from notifykit import NotifySocket  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pkgconf import address_taken, listen_address, parse_addr  # noqa: E402
+
 PKG_BUILD_DIR = Path(os.environ.get("CHANHOST_PKG_BUILD_DIR") or SOURCE_DIR / "build-deb")
 STATE_DIR = Path("/var/lib/chanhost")
 CONF = Path("/etc/chanhost/chanhost.conf")
 UNIT = Path("/usr/lib/systemd/system/chanhost.service")
 PLUGIN_DIR = Path("/usr/lib/chanhost/plugins")
 ROOM = "/ws/chat/group/debian/"
+KEYS = ("chanhost.key", "auth.secret")
+UNDER_SYSTEMD = Path("/run/systemd/system").is_dir()
 
 
 def sh(args, **kw):
@@ -95,6 +111,18 @@ def digests():
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in STATE_DIR.iterdir() if p.is_file()}
 
 
+def poll(what, probe, detail, timeout=60.0):
+    """probe() until it returns something true, which is returned; after
+    `timeout` seconds fails naming `what`, with detail()'s text.  For
+    states only systemctl or the journal tell, which nothing signals."""
+    deadline = time.monotonic() + timeout
+    while not (got := probe()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout}s:\n{detail()}")
+        time.sleep(0.1)
+    return got
+
+
 @pytest.fixture
 def clean_machine():
     """Fails unless no chanhost install is there; afterwards purges what
@@ -107,22 +135,26 @@ def clean_machine():
     if leftovers:
         pytest.fail(f"refusing to run: {', '.join(leftovers)} exist(s) already (purge that install first)",
                     pytrace=False)
-    if Path("/run/systemd/system").is_dir():
-        # the postinst would start the service itself, on the installed
-        # config's 127.0.0.1:8000, beside whatever a developer runs there
-        pytest.fail("refusing to run under systemd as PID 1 (the package would start chanhost on "
-                    "127.0.0.1:8000): run it in a container or on CI", pytrace=False)
+    if UNDER_SYSTEMD:
+        # the postinst starts the service on the shipped config's address
+        host, port = listen_address((SOURCE_DIR / "etc" / "chanhost.conf").read_text())
+        why = address_taken(host, port)
+        if why:
+            pytest.fail(f"{host}:{port} is taken ({why}): under systemd the package's postinst starts "
+                        "chanhost there; free it (or run the test in a container)", pytrace=False)
     hosts = []
     yield hosts
     for h in hosts:
         h.kill()
-    if dpkg_status():
+    if dpkg_status():  # under systemd its prerm stops the service
         subprocess.run(["dpkg", "--purge", "chanhost"], stdin=subprocess.DEVNULL, capture_output=True)
     if user_exists():
         subprocess.run(["userdel", "chanhost"], capture_output=True)
     if group_exists():
         subprocess.run(["groupdel", "chanhost"], capture_output=True)
     subprocess.run(["rm", "-rf", str(STATE_DIR), str(CONF.parent), "/run/chanhost"])
+    if UNDER_SYSTEMD:
+        subprocess.run(["systemctl", "reset-failed", "chanhost.service"], capture_output=True)
 
 
 class UnitProcess:
@@ -177,6 +209,126 @@ class UnitProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
         self.log.close()
+
+
+class ByHand:
+    """No systemd as PID 1: the maintainer scripts skip systemctl, so the
+    test runs the service itself (UnitProcess) where systemd would, and
+    stops it before each package change.  `hosts` (borrowed: the
+    fixture's list) collects each process for the fixture to kill."""
+
+    stable = None  # every state file is at rest when the test reads them: the host is stopped
+
+    def __init__(self, hosts, tmp_path):
+        self.hosts = hosts
+        self.tmp_path = tmp_path
+        self.notify = NotifySocket()
+
+    def start(self):
+        """A new UnitProcess (owned by self.hosts), serving."""
+        h = UnitProcess(self.notify, self.tmp_path / f"host{len(self.hosts) + 1}.log")
+        self.hosts.append(h)
+        return h
+
+    def installed(self):
+        """After the first install: the serving host (borrowed)."""
+        return self.start()
+
+    def upgraded(self, old):
+        """After the upgrade (`old` was stopped): the serving host."""
+        return self.start()
+
+    def before_package_change(self, h):
+        """Before an upgrade or a removal: h stopped, as systemd would."""
+        h.stop()
+
+    def removed(self):
+        """After the removal: nothing ran, nothing to check."""
+
+    def close(self):
+        self.notify.close()
+
+
+def systemctl_show(*props):
+    """chanhost.service's properties `props` (systemctl show) as a dict."""
+    out = sh(["systemctl", "show", "chanhost.service", *(f"--property={p}" for p in props)]).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def active_state():
+    """chanhost.service's ActiveState once it is not changing (active,
+    failed, inactive), else None."""
+    state = systemctl_show("ActiveState")["ActiveState"]
+    return None if state in ("activating", "reloading", "deactivating") else state
+
+
+def unit_journal():
+    """The unit's recent journal, for failure messages."""
+    return subprocess.run(["journalctl", "-u", "chanhost.service", "-n", "60", "--no-pager"],
+                          capture_output=True, text=True).stdout
+
+
+class SystemdService:
+    """chanhost.service as systemd runs it (started by a maintainer
+    script): once it is active, checks that it is the unit as shipped
+    (Type=notify, a main pid, User=chanhost) and serves where the
+    installed config says (its STATUS= line).  Clients use 127.0.0.1."""
+
+    def __init__(self):
+        state = poll("chanhost.service settled", active_state, unit_journal)
+        assert state == "active", f"chanhost.service is {state}:\n{unit_journal()}"
+        p = systemctl_show("Type", "MainPID", "User", "StatusText", "InvocationID")
+        assert (p["Type"], p["User"]) == ("notify", "chanhost") and int(p["MainPID"]) > 0, p
+        self.pid, self.invocation = int(p["MainPID"]), p["InvocationID"]
+        host, self.port = listen_address(CONF.read_text())
+        assert host in ("127.0.0.1", "0.0.0.0"), f"{CONF} listens on {host}, not reachable as 127.0.0.1"
+        assert parse_addr(p["StatusText"].removeprefix("Listening on TCP address ")) == (host, self.port), p
+
+    def journal(self):
+        """The log of this run of the service (its invocation's journal)."""
+        return sh(["journalctl", f"_SYSTEMD_INVOCATION_ID={self.invocation}", "-o", "cat", "--no-pager"]).stdout
+
+    def reload(self):
+        """systemctl reload (ExecReload's SIGHUP): active again, the same
+        main pid, and the host's log of the reload in the journal."""
+        sh(["systemctl", "reload", "chanhost.service"])
+        assert poll("chanhost.service settled after the reload", active_state, unit_journal) == "active", \
+            unit_journal()
+        assert int(systemctl_show("MainPID")["MainPID"]) == self.pid
+        poll("the reload in the journal",
+             lambda: re.search(r"received SIGHUP|reloading configuration and plugins", self.journal()), self.journal)
+
+
+class Systemd:
+    """systemd as PID 1: the maintainer scripts start (postinst, with
+    enable), restart (postinst try-restart on upgrade) and stop (prerm
+    remove) chanhost.service; the test checks each."""
+
+    stable = KEYS  # the service runs until the removal, and the store writes on close
+
+    def installed(self):
+        """After the first install: enabled and serving (the postinst)."""
+        assert sh(["systemctl", "is-enabled", "chanhost.service"]).stdout.strip() == "enabled"
+        return SystemdService()
+
+    def upgraded(self, old):
+        """After the upgrade: serving again with a new main process."""
+        h = SystemdService()
+        assert h.pid != old.pid, f"the upgrade did not restart chanhost (main pid {h.pid})"
+        return h
+
+    def before_package_change(self, h):
+        """Nothing: the maintainer scripts stop and restart the service."""
+
+    def removed(self):
+        """After the removal: stopped by the prerm, no process left."""
+        state = systemctl_show("ActiveState", "MainPID")
+        assert state == {"ActiveState": "inactive", "MainPID": "0"}, f"{state}\n{unit_journal()}"
+        left = subprocess.run(["pgrep", "-a", "-u", "chanhost"], capture_output=True, text=True).stdout
+        assert not left, f"left running after the removal: {left}"
+
+    def close(self):
+        """Nothing held."""
 
 
 def run(coro):
@@ -260,8 +412,14 @@ def check_unit():
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
 
 
+def same(before, after, names):
+    """Whether the digests of the files `names` are equal (a missing file
+    counts as None)."""
+    return {k: after.get(k) for k in names} == {k: before.get(k) for k in names}
+
+
 def test_install_run_upgrade_remove_purge(clean_machine, tmp_path):
-    notify = NotifySocket()
+    manager = Systemd() if UNDER_SYSTEMD else ByHand(clean_machine, tmp_path)
     try:
         deb1 = build_package(1)
         apt("install", str(deb1))
@@ -269,17 +427,16 @@ def test_install_run_upgrade_remove_purge(clean_machine, tmp_path):
         check_installed_files(deb1)
         check_unit()
 
-        # first start: users and a message, a reload, a stop
-        h = UnitProcess(notify, tmp_path / "host1.log")
-        clean_machine.append(h)
+        # first start: users and a message, a reload
+        h = manager.installed()
         api = Api(h.port)
         alice = api.register("alice", "alice@example.com", "alice-password-1")
         bob = api.register("bob", "bob@example.com", "bob-password-1")
         sent = run(first_chat(h.port, alice, bob))
         h.reload()
-        h.stop()
+        manager.before_package_change(h)
         before = digests()
-        assert {"chanhost.db", "chanhost.key", "auth.secret"} <= set(before), before
+        assert {"chanhost.db", *KEYS} <= set(before), before
         with open(CONF, "a") as f:
             f.write("# an operator's edit, kept by upgrades\n")
 
@@ -288,27 +445,27 @@ def test_install_run_upgrade_remove_purge(clean_machine, tmp_path):
         apt("install", str(deb2))
         assert sh(["dpkg-query", "-W", "-f=${Version}", "chanhost"]).stdout.endswith("-2")
         assert CONF.read_text().endswith("# an operator's edit, kept by upgrades\n")
-        after = digests()
-        assert {k: after.get(k) for k in ("chanhost.key", "auth.secret")} == \
-            {k: before[k] for k in ("chanhost.key", "auth.secret")}
-        h = UnitProcess(notify, tmp_path / "host2.log")
-        clean_machine.append(h)
+        assert same(before, digests(), KEYS)
+        h = manager.upgraded(h)
         messages = run(history_after_upgrade(h.port, alice))
         assert [(m["id"], m["message"]) for m in messages] == [(sent["id"], "before the upgrade")], messages
-        h.stop()
+        manager.before_package_change(h)
 
         # remove: the program goes, the data, keys, config and user stay
         kept = digests()
         apt("remove", "chanhost")
+        manager.removed()
         assert not Path("/usr/bin/chanhost").exists()
         assert dpkg_status() == "deinstall ok config-files"
-        assert digests() == kept
+        after = digests()
+        assert "chanhost.db" in after and same(kept, after, manager.stable or {*kept, *after}), (kept, after)
         assert user_exists() and CONF.is_file()
 
-        # purge: all of it goes
+        # purge: all of it goes (under systemd, the enablement too)
         apt("purge", "chanhost")
         assert dpkg_status() is None
         assert not STATE_DIR.exists() and not CONF.parent.exists()
         assert not user_exists() and not group_exists()
+        assert not os.path.lexists("/etc/systemd/system/multi-user.target.wants/chanhost.service")
     finally:
-        notify.close()
+        manager.close()
