@@ -33,7 +33,7 @@ from chatkit import (
     run_chat,
     two_hosts,
 )
-from conftest import TEST_PLUGIN_DIR, raise_nofile, ws_connect
+from conftest import TEST_PLUGIN_DIR, get_metrics, metric, raise_nofile, ws_connect
 
 FAST = ["presence_interval 100ms", "presence_heartbeat 300ms"]
 EXPIRY_S = 3.0  # presence_expiry of the multi-host tests
@@ -151,6 +151,13 @@ def test_list_diffs_and_tabs_on_one_host(make_host, tmp_path):
         assert d == {"type": "presence_diff", "joins": [],
                      "leaves": [{"user_id": 1, "username": "user1"}]}, d
         assert ids((await b.answer("list", "list"))["users"]) == [2]
+        # every diff a client read was a frame counted; one process: its
+        # own announcements are sent but never applied as another's
+        m = get_metrics(h.port)
+        read = sum(len(v.diffs) for v in (a1, b, a2, c))
+        assert metric(m, "chanhost_presence_diff_frames_total") >= read > 0, m
+        assert metric(m, "chanhost_presence_announcements_total", direction="sent") >= 1
+        assert metric(m, "chanhost_presence_announcements_total", direction="received") == 0
 
     run_chat(main)
 
