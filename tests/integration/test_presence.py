@@ -3,8 +3,8 @@
 real clients and real servers: the list and the batched diffs on one host,
 several tabs of a user counting once, the endpoint with last-seen times,
 two hosts on Redis, a host killed with SIGKILL leaving within the
-documented bound, a Redis restart of about a second without leave/join
-flaps, 2,000 clients joining one group at once, and two workers on the
+documented bound, two hosts on the channels_redis layer, a Redis restart
+of about a second without leave/join flaps, 2,000 clients joining one group at once, and two workers on the
 memory layer.
 
 Waits are on frames and log lines with deadlines; "no flap" is shown by
@@ -256,13 +256,43 @@ def test_chatroom_presence_across_two_hosts_on_redis(make_host, tmp_path):
         pg.drop()
 
 
-def two_probe_hosts(make_host, tmp_path, redis):
-    p = Probe(make_host, tmp_path, extra=[f"layer {redis.url}", f"presence_expiry {int(EXPIRY_S * 1000)}ms"])
+def two_probe_hosts(make_host, tmp_path, redis, layer=None):
+    """Two presence_probe hosts on the layer at redis (redis.url, or the
+    layer url given), each connected before the next starts."""
+    p = Probe(make_host, tmp_path, extra=[f"layer {layer or redis.url}",
+                                          f"presence_expiry {int(EXPIRY_S * 1000)}ms"])
     h1 = p.host()
     h1.wait_for(REDIS_CONNECTED)
     h2 = p.host()
     h2.wait_for(REDIS_CONNECTED)
     return p, h1, h2
+
+
+def test_two_hosts_on_channels_redis(make_host, tmp_path):
+    """docs/presence.md: presence spans every process the layer spans, the
+    channels_redis layer too (its announcements go through the inboxes)."""
+    redis = RedisServer()
+    try:
+        p, h1, h2 = two_probe_hosts(make_host, tmp_path, redis,
+                                    layer=f"channels_redis://127.0.0.1:{redis.port}/0")
+
+        async def main():
+            a = await join(p.url(h1, 1))
+            b = await join(p.url(h2, 2))
+            await a.until({1, 2})
+            await b.until({1, 2})
+            assert ids((await a.answer("list", "list"))["users"]) == [1, 2]
+            for h in (h1, h2):  # each applied the other's announcements
+                m = get_metrics(h.port)
+                assert metric(m, "chanhost_presence_announcements_total",
+                              direction="received") >= 1, m
+            await b.ws.close()  # h2's last user: its empty announcement
+            d = await a.next_diff()
+            assert d["joins"] == [] and ids(d["leaves"]) == [2], d
+
+        run_chat(main)
+    finally:
+        redis.stop()
 
 
 def test_killed_host_users_leave_within_the_bound(make_host, tmp_path):
