@@ -29,13 +29,13 @@ import time
 import pytest
 
 from chatkit import (
-    PgDatabase,
     chat_host,
     closed_with,
     connect,
     frame,
     nothing_pending,
     open_ws,
+    pg_fixture,
     run_chat,
     send,
     two_hosts,
@@ -157,11 +157,7 @@ def test_refresh_with_a_revoked_token_is_refused(tokens):
 # two hosts sharing only PostgreSQL: logout and deactivation everywhere
 
 
-@pytest.fixture
-def pg():
-    db = PgDatabase("chanhost_tokens")
-    yield db
-    db.drop()
+pg = pg_fixture("chanhost_tokens")
 
 
 @pytest.fixture
