@@ -39,6 +39,7 @@
 #include "conn.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "multipart.h"
 #include "router.h"
 #include "store.h"
@@ -183,8 +184,11 @@ static void upload_finished(int status, json_t *result, const char *error, void 
         ch_rest_drop(r);
     else if (status != 0)
         ch_rest_store_failed(r, status, error);
-    else
+    else {
+        ch_metric_count(CH_M_ATTACH_UPLOADS);
+        ch_metric_add(CH_M_ATTACH_UPLOAD_BYTES, u->size);
         ch_rest_reply(r, 201, json_incref(a), NULL);
+    }
 }
 
 /* Queue a store call for the upload; on a refusal r is answered.
@@ -577,6 +581,8 @@ static void download_found(ch_rest *r, int status, json_t *result, const char *e
                                   size ? (size_t)(d->last - d->first + 1) : 0);
     free(head);
     d->at = d->first;
+    if (status == 0)
+        ch_metric_count(CH_M_ATTACH_DOWNLOADS);
     if (status != 0)
         ch_rest_drop(r);
     else if (size == 0)

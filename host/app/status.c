@@ -132,6 +132,26 @@ static void render_tls(text *t)
            ch_metric_get(CH_M_TLS_HANDSHAKE_FAILURES));
 }
 
+/* The presence service's and the attachments' counters (metrics.h). */
+static void render_features(text *t)
+{
+    scalar(t, "chanhost_presence_diff_frames_total", "counter",
+           "presence_diff frames queued to connections.", ch_metric_get(CH_M_PRESENCE_DIFF_FRAMES));
+    family(t, "chanhost_presence_announcements_total", "counter",
+           "Presence announcements sent to the layer, and other processes' applied here.");
+    put(t, "chanhost_presence_announcements_total{direction=\"sent\"} %llu\n",
+        (unsigned long long)ch_metric_get(CH_M_PRESENCE_ANNOUNCE_SENT));
+    put(t, "chanhost_presence_announcements_total{direction=\"received\"} %llu\n",
+        (unsigned long long)ch_metric_get(CH_M_PRESENCE_ANNOUNCE_RECEIVED));
+    scalar(t, "chanhost_attachment_uploads_total", "counter", "Attachments uploaded and stored.",
+           ch_metric_get(CH_M_ATTACH_UPLOADS));
+    scalar(t, "chanhost_attachment_upload_bytes_total", "counter",
+           "Bytes of the attachments uploaded and stored.",
+           ch_metric_get(CH_M_ATTACH_UPLOAD_BYTES));
+    scalar(t, "chanhost_attachment_downloads_total", "counter",
+           "Attachment downloads started (200 or 206).", ch_metric_get(CH_M_ATTACH_DOWNLOADS));
+}
+
 static void render_traffic(text *t)
 {
     scalar(t, "chanhost_frames_received_total", "counter", "WebSocket messages received.",
@@ -147,6 +167,7 @@ static void render_traffic(text *t)
            ch_metric_get(CH_M_SLOW_CLOSES));
     render_backpressure(t);
     render_tls(t);
+    render_features(t);
     scalar(t, "chanhost_group_sends_total", "counter", "group_send calls.",
            ch_metric_get(CH_M_GROUP_SENDS));
     scalar(t, "chanhost_layer_deliveries_total", "counter",

@@ -45,6 +45,17 @@ enum ch_metric {
     /* TLS handshakes completed, and failed (each closed its connection) */
     CH_M_TLS_HANDSHAKES,
     CH_M_TLS_HANDSHAKE_FAILURES,
+    /* presence (runtime/presence.c): presence_diff frames queued to
+     * connections; announcements sent to the layer; other processes'
+     * announcements applied (each once, however many connections here) */
+    CH_M_PRESENCE_DIFF_FRAMES,
+    CH_M_PRESENCE_ANNOUNCE_SENT,
+    CH_M_PRESENCE_ANNOUNCE_RECEIVED,
+    /* attachments (api/rest_attach.c): uploads stored (201), their bytes,
+     * downloads started (200 or 206) */
+    CH_M_ATTACH_UPLOADS,
+    CH_M_ATTACH_UPLOAD_BYTES,
+    CH_M_ATTACH_DOWNLOADS,
     CH_M__COUNT
 };
 

@@ -19,6 +19,7 @@
 #include "ident.h"
 #include "layer.h"
 #include "log.h"
+#include "metrics.h"
 #include "presence_book.h"
 #include "store.h"
 
@@ -71,6 +72,8 @@ static void announce(const char *group, int ask)
     sync_group(sync, group);
     if ((rc = ch_layer_group_send(pres.app->layer, sync, m)) != 0)
         ch_log(CH_LOG_WARN, "presence: %s: the layer refused the announcement (%d)", group, rc);
+    else
+        ch_metric_count(CH_M_PRESENCE_ANNOUNCE_SENT);
     ch_msg_unref(m);
 }
 
@@ -96,7 +99,7 @@ static void deliver_diff(const char *group)
         return;
     }
     sync_group(sync, group);
-    ch_layer_deliver_group(pres.app->layer, sync, m);
+    ch_metric_add(CH_M_PRESENCE_DIFF_FRAMES, ch_layer_deliver_group(pres.app->layer, sync, m));
     ch_msg_unref(m);
 }
 
@@ -305,8 +308,10 @@ int ch_presence_message(ch_ws *w, const ch_msg *msg)
     if (!pres.running || !group || !host || !json_is_integer(seq) || strcmp(host, pres.host) == 0)
         return 1;
     if (ch_pbook_remote(pres.book, group, host, (uint64_t)json_integer_value(seq),
-                        json_object_get(j, "users"), uv_now(pres.app->loop)) == 1 &&
-        json_is_true(json_object_get(j, "ask")))
+                        json_object_get(j, "users"), uv_now(pres.app->loop)) != 1)
+        return 1;
+    ch_metric_count(CH_M_PRESENCE_ANNOUNCE_RECEIVED);
+    if (json_is_true(json_object_get(j, "ask")))
         ch_pbook_asked(pres.book, group);
     return 1;
 }

@@ -3,8 +3,8 @@
  * connection's token (session.h): when it ends (w->expires_ms, served by
  * ws.c's deadline), the refresh message that moves it, the store's check
  * of a revoked token or an inactive user at the handshake (a
- * session_check, freed when the store answers; it holds the connection
- * meanwhile), and the "chanhost.session" message that closes a revoked
+ * session_check) and at a refresh (a refresh_check), each freed when the
+ * store answers and holding the connection meanwhile, and the "chanhost.session" message that closes a revoked
  * token's or a deactivated user's connections.  The expiry and the token
  * tag are fields of the connection.
  */
@@ -120,6 +120,89 @@ static json_t *refresh_claims(ch_ws *w, const char *token, const char **why)
     return claims;
 }
 
+/* Move w's expiry to exp (seconds) and its token tag to tag, and answer
+ * the refresh as accepted.  w is borrowed. */
+static void refresh_accept(ch_ws *w, int64_t exp, uint64_t tag)
+{
+    w->expires_ms = ch_session_expiry_ms(exp, wall_ms(), uv_now(w->conn->app->loop));
+    w->token_tag = tag;
+    ch_conn_arm_timer(w->conn);
+    ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] until %lld", w->path, ch_conn_peer(w->conn),
+           (long long)exp);
+    refresh_answer(w, exp, NULL);
+}
+
+/* Answer a refresh on w as refused for the static reason why. */
+static void refresh_refuse(ch_ws *w, const char *why)
+{
+    ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] refused: %s", w->path, ch_conn_peer(w->conn),
+           why);
+    refresh_answer(w, 0, why);
+}
+
+/* A refresh's store check in flight: the connection (held), the new
+ * token's exp and tag. */
+typedef struct refresh_check {
+    ch_conn *conn;
+    int64_t exp;
+    uint64_t tag;
+} refresh_check;
+
+/* The store answered a refresh's check: refuse a revoked token or an
+ * inactive user, else accept (a failed check admits, as at the
+ * handshake); nothing when the connection went meanwhile.  Frees arg. */
+static void refresh_checked(int status, json_t *result, const char *error, void *arg)
+{
+    refresh_check *rc = arg;
+    ch_conn *c = rc->conn;
+    ch_ws *w = c->ws;
+
+    if (!c->closing && w && !w->close_sent) {
+        if (status != 0)
+            ch_log(CH_LOG_WARN, "WebSocket REFRESH %s [%s] the token's check failed (%s): admitted",
+                   w->path, ch_conn_peer(c), error ? error : "store error");
+        if (status == 0 && json_is_true(json_object_get(result, "revoked")))
+            refresh_refuse(w, "revoked");
+        else if (status == 0 && !json_is_true(json_object_get(result, "active")))
+            refresh_refuse(w, "user inactive");
+        else
+            refresh_accept(w, rc->exp, rc->tag);
+    }
+    free(rc);
+    ch_conn_release(c);
+}
+
+/* Accept a verified refresh token (borrowed) of exp for w once the store
+ * says it is not revoked: 1 when that check is in flight (its answer
+ * follows), 0 when there is nothing to ask (no store) or it could not be
+ * queued (logged; the caller accepts, as the handshake admits). */
+static int refresh_check_start(ch_ws *w, const char *token, int64_t exp)
+{
+    ch_conn *c = w->conn;
+    refresh_check *rc;
+    char hex[65];
+    int err;
+
+    if (!c->app->store || !w->ident || !(rc = malloc(sizeof *rc)))
+        return 0;
+    rc->conn = c;
+    rc->exp = exp;
+    rc->tag = ch_session_token_hash(token, hex);
+    err = ch_store_call(c->app->store, "session.check",
+                        json_pack("{s:s, s:I}", "token_hash", hex, "user_id",
+                                  (json_int_t)w->ident->id),
+                        refresh_checked, rc);
+    if (err != 0) {
+        ch_log(CH_LOG_WARN,
+               "WebSocket REFRESH %s [%s] the token's check was refused (%d): admitted", w->path,
+               ch_conn_peer(c), err);
+        free(rc);
+        return 0;
+    }
+    ch_conn_hold(c);
+    return 1;
+}
+
 int ch_session_message(ch_ws *w, const char *text, size_t len)
 {
     int is_refresh;
@@ -131,19 +214,12 @@ int ch_session_message(ch_ws *w, const char *text, size_t len)
         return 0;
     if (token)
         claims = refresh_claims(w, token, &why);
-    if (claims) {
+    if (!claims) {
+        refresh_refuse(w, why);
+    } else if (!refresh_check_start(w, token, claims_exp(claims))) {
         char hex[65];
 
-        ch_session_start(w, claims);
-        w->token_tag = ch_session_token_hash(token, hex);
-        ch_conn_arm_timer(w->conn);
-        ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] until %lld", w->path, ch_conn_peer(w->conn),
-               (long long)claims_exp(claims));
-        refresh_answer(w, claims_exp(claims), NULL);
-    } else {
-        ch_log(CH_LOG_DEBUG, "WebSocket REFRESH %s [%s] refused: %s", w->path,
-               ch_conn_peer(w->conn), why);
-        refresh_answer(w, 0, why);
+        refresh_accept(w, claims_exp(claims), ch_session_token_hash(token, hex));
     }
     json_decref(claims);
     if (token) {

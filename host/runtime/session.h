@@ -11,11 +11,15 @@
  *
  * Refresh.  A text message {"type": "refresh", "token": T} is the
  * host's, whatever the route: it never reaches the plugin.  When T is a
- * valid token (auth.h: signature, exp) of the connection's own user, the
- * connection's expiry moves to T's exp and the host answers
- * {"type": "refresh", "ok": true, "exp": <T's exp>}; else it answers
- * {"type": "refresh", "ok": false, "error": <reason>} and the connection
- * keeps its old expiry.  Any other message goes to the plugin.
+ * valid token (auth.h: signature, exp) of the connection's own user and
+ * the store (when there is one) answers session.check for it that it is
+ * not revoked and its user active, the connection's expiry moves to T's
+ * exp and the host answers {"type": "refresh", "ok": true, "exp": <T's
+ * exp>}; else it answers {"type": "refresh", "ok": false, "error":
+ * <reason>} ("revoked", "user inactive" for the store's refusals) and the
+ * connection keeps its old expiry.  The store is asked asynchronously:
+ * the answer frame follows its answer (a failed check admits, as at the
+ * handshake).  Any other message goes to the plugin.
  *
  * Revocation and deactivation.  Logout adds its token to the store's
  * revocation list (token.revoke, store_sessions.h; shared by every host

@@ -445,20 +445,6 @@ static const ch_store_step purge_steps[] = {
 
 /* ---- export.attachments / attachment.import ------------------------------- */
 
-/* {after_id? (0), limit? (1..1000, 500)}. */
-static int prep_export(ch_store_req *req)
-{
-    static const ch_pspec spec[] = {{"after_id", 'i', 0, 0, ID_MAX},
-                                    {"limit", 'i', 0, 1, 1000},
-                                    {NULL, 0, 0, 0, 0}};
-
-    if (ch_st_check(req, spec) != 0)
-        return req->status;
-    ch_st_default(req, "after_id", json_integer(0));
-    ch_st_default(req, "limit", json_integer(500));
-    return 0;
-}
-
 CH_ST_BIND(bind_export, "after_id", "limit")
 
 static const ch_store_step export_steps[] = {
@@ -527,7 +513,7 @@ static const ch_store_op attach_ops[] = {
     CH_ST_OP2("attachment.list", 0, prep_list, list_steps, list_steps_pg),
     CH_ST_OP2("attachment.link", 1, prep_link, link_steps, link_steps_pg),
     CH_ST_OP("attachment.purge", 1, prep_purge, purge_steps),
-    CH_ST_OP("export.attachments", 0, prep_export, export_steps),
+    CH_ST_OP("export.attachments", 0, ch_st_prep_page, export_steps),
     CH_ST_OP2("attachment.import", 1, prep_import, import_steps, import_steps_pg),
 };
 

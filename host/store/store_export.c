@@ -32,8 +32,9 @@
 
 /* ---- pages: {after_id?, limit?} ---------------------------------------- */
 
-/* after_id defaults to 0 (from the start), limit to 500 (at most 1000). */
-static int prep_page(ch_store_req *req)
+/* store_impl.h: after_id defaults to 0 (from the start), limit to 500
+ * (at most 1000). */
+int ch_st_prep_page(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"after_id", 'i', 0, 0, ID_MAX},
                                     {"limit", 'i', 0, 1, 1000},
@@ -264,9 +265,9 @@ static const ch_store_step read_import_steps[] = {
 /* ---- the table ---------------------------------------------------------- */
 
 static const ch_store_op export_ops[] = {
-    CH_ST_OP("export.users", 0, prep_page, export_users_steps),
-    CH_ST_OP("export.rooms", 0, prep_page, export_rooms_steps),
-    CH_ST_OP("export.messages", 0, prep_page, export_msgs_steps),
+    CH_ST_OP("export.users", 0, ch_st_prep_page, export_users_steps),
+    CH_ST_OP("export.rooms", 0, ch_st_prep_page, export_rooms_steps),
+    CH_ST_OP("export.messages", 0, ch_st_prep_page, export_msgs_steps),
     CH_ST_OP("participant.import", 1, prep_part_import, part_import_steps),
     CH_ST_OP("read.import", 1, prep_read_import, read_import_steps),
 };

@@ -338,11 +338,12 @@ static void fetch(chanhost_conn *c, cc_conn *cc)
         cc->p->api->close(c, 1011, "message store unavailable");
 }
 
-/* The ?since= value: 1 and *after set for a message id (0 included), 0
- * when absent, -1 when malformed. */
-static int since_param(chanhost_conn *c, cc_plugin *p, json_int_t *after)
+/* The query parameter name (static) as a number of at least 0 (?since=,
+ * a message id; ?since_pos=, a position): 1 and *out set, 0 when absent,
+ * -1 when malformed. */
+static int number_param(chanhost_conn *c, cc_plugin *p, const char *name, json_int_t *out)
 {
-    const char *s = p->api->query_param(c, "since");
+    const char *s = p->api->query_param(c, name);
     char *end;
     long long v;
 
@@ -351,7 +352,7 @@ static int since_param(chanhost_conn *c, cc_plugin *p, json_int_t *after)
     v = strtoll(s, &end, 10);
     if (!*s || *end || v < 0 || v == LLONG_MAX)
         return -1;
-    *after = (json_int_t)v;
+    *out = (json_int_t)v;
     return 1;
 }
 
@@ -479,21 +480,17 @@ static void fetch_changes(chanhost_conn *c, cc_conn *cc)
  * either is malformed. */
 static int resume_param(chanhost_conn *c, cc_plugin *p, cc_catchup *cu)
 {
-    const char *s = p->api->query_param(c, "since_pos");
     const char *e = p->api->query_param(c, "epoch");
-    char *end;
-    long long v;
+    json_int_t pos;
+    int rc = number_param(c, p, "since_pos", &pos);
 
-    if (!s)
-        return 0;
-    v = strtoll(s, &end, 10);
-    if (!*s || *end || v < 0 || v == LLONG_MAX)
-        return -1;
+    if (rc <= 0)
+        return rc;
     if (e && (!*e || strlen(e) >= sizeof cu->epoch ||
               e[strspn(e, "0123456789abcdefghijklmnopqrstuvwxyz")]))
         return -1;
     snprintf(cu->epoch, sizeof cu->epoch, "%s", e ? e : "");
-    cu->pos_max = (json_int_t)v;
+    cu->pos_max = pos;
     return 1;
 }
 
@@ -521,7 +518,7 @@ void cc_load_history(chanhost_conn *c, cc_conn *cc)
         fetch_changes(c, cc);
         return;
     }
-    since = since_param(c, p, &after);
+    since = number_param(c, p, "since", &after);
     if (since < 0)
         cc_error(c, p, "bad_request", "?since= must be a message id; sending the history", NULL);
     cu->paging = since > 0;

@@ -6,9 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Host } from './lib/host.mjs';
-import { launch, screenshot, until } from './lib/browser.mjs';
-import { ChatUI } from './lib/chatui.mjs';
+import { screenshot, until } from './lib/browser.mjs';
+import { startPair, stopPair } from './lib/pair.mjs';
 
 const STEP = { timeout: 90000 };
 /* A 4 x 3 PNG. */
@@ -24,26 +23,16 @@ async function imageShown(ui, text, width, height) {
 }
 
 describe('an image attached in one window shows in the other', () => {
-  let host;
-  let alice;
-  let bob;
+  const p = {};
   let A;
   let B;
 
   before(async () => {
-    host = await Host.start();
-    alice = await launch('alice');
-    bob = await launch('bob');
-    A = new ChatUI(alice, host);
-    B = new ChatUI(bob, host);
+    await startPair(p);
+    ({ A, B } = p);
   });
 
-  after(async () => {
-    await alice?.close();
-    await bob?.close();
-    await host?.stop();
-    assert.deepEqual([...(alice?.errors ?? []), ...(bob?.errors ?? [])], [], 'uncaught errors in the pages');
-  });
+  after(() => stopPair(p));
 
   test('alice and bob open a chat', STEP, async () => {
     await A.signUp('alice');

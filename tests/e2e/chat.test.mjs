@@ -7,33 +7,22 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Host } from './lib/host.mjs';
-import { launch, screenshot, until } from './lib/browser.mjs';
-import { ChatUI } from './lib/chatui.mjs';
+import { screenshot, until } from './lib/browser.mjs';
+import { startPair, stopPair } from './lib/pair.mjs';
 
 const STEP = { timeout: 90000 };
 
 describe('two users chat in two browsers', () => {
-  let host;
-  let alice;
-  let bob;
+  const p = {};
   let A;
   let B;
 
   before(async () => {
-    host = await Host.start();
-    alice = await launch('alice');
-    bob = await launch('bob');
-    A = new ChatUI(alice, host);
-    B = new ChatUI(bob, host);
+    await startPair(p);
+    ({ A, B } = p);
   });
 
-  after(async () => {
-    await alice?.close();
-    await bob?.close();
-    await host?.stop();
-    assert.deepEqual([...(alice?.errors ?? []), ...(bob?.errors ?? [])], [], 'uncaught errors in the pages');
-  });
+  after(() => stopPair(p));
 
   test('each signs up in their own window', STEP, async () => {
     await A.signUp('alice');

@@ -9,9 +9,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Host } from './lib/host.mjs';
-import { launch, screenshot } from './lib/browser.mjs';
+import { screenshot } from './lib/browser.mjs';
 import { ChatUI } from './lib/chatui.mjs';
+import { startPair, stopPair } from './lib/pair.mjs';
 
 const STEP = { timeout: 120000 };
 const RECOVERY_MS = 30000;
@@ -19,35 +19,22 @@ const DOWN = 'typed while the host was down';
 const MISSED = 'sent while alice was away';
 
 describe('reconnecting after the host dies', () => {
+  const p = {};
   let host;
   let alice;
-  let bob;
   let A;
   let B;
   let room;
-  const aliceSockets = [];
+  let aliceSockets;
 
+  /* alice's page waits ten minutes before its first retry, so the test
+   * decides when she comes back (Retry now); bob's retries quickly. */
   before(async () => {
-    host = await Host.start();
-    await host.createUser('alice');
-    const bobUser = await host.createUser('bob');
-    const { token } = await host.login('alice');
-    ({ room } = await host.api('POST', '/api/threads/', { user_id: bobUser.id }, token));
-    alice = await launch('alice');
-    bob = await launch('bob');
-    /* alice's page waits ten minutes before its first retry, so the test
-     * decides when she comes back (Retry now); bob's retries quickly. */
-    A = new ChatUI(alice, host, '?bo=600000&bmax=600000');
-    B = new ChatUI(bob, host, '?bo=250&bmax=1000');
-    alice.page.on('websocket', (ws) => aliceSockets.push(ws.url()));
+    await startPair(p, { thread: true });
+    ({ host, alice, A, B, room, aliceSockets } = p);
   });
 
-  after(async () => {
-    await alice?.close();
-    await bob?.close();
-    await host?.stop();
-    assert.deepEqual([...(alice?.errors ?? []), ...(bob?.errors ?? [])], [], 'uncaught errors in the pages');
-  });
+  after(() => stopPair(p));
 
   test('alice and bob are chatting', STEP, async () => {
     await A.logIn('alice');

@@ -2,7 +2,8 @@
 test_taskcomments.py): a world of users with tokens on one host, JSON
 frames awaited with deadlines, refusals read from the close frame, and the
 real servers of the multi-process test (a private redis-server, a fresh
-PostgreSQL database).
+PostgreSQL database, and the fixtures `redis` and `pg_fixture` around them),
+a group room and its WebSocket URL.
 
 Every wait is on an event (a frame, a close, a log line) with a deadline;
 the only polls are on Redis' own view of subscriptions, where no event
@@ -304,3 +305,38 @@ class PgDatabase:
 
     def drop(self):
         self.psql(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
+
+
+@pytest.fixture
+def redis():
+    """A fixture: a private redis-server (RedisServer) for one test, stopped
+    after it.  A test module takes it with `from chatkit import redis`."""
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+def pg_fixture(prefix):
+    """A fixture `pg` for a test module (`pg = pg_fixture("chanhost_x")`):
+    a fresh PostgreSQL database (PgDatabase) named after prefix for each
+    test, dropped after it."""
+
+    @pytest.fixture
+    def pg():
+        db = PgDatabase(prefix)
+        yield db
+        db.drop()
+
+    return pg
+
+
+def group_room(w, owner, members, name="general"):
+    """A group room created through w's API by owner with members (user
+    names of World w): the API's room object."""
+    return w.api.create_room(w.token(owner), name, "group", [w.uid(m) for m in members])
+
+
+def room_url(w, room, name, query="", route="/ws/chat-room/{}/"):
+    """The WebSocket URL of room (the API's object) on w's host for user
+    name, with query."""
+    return w.url(route.format(room["id"]), name, query)

@@ -21,7 +21,7 @@ import urllib.parse
 import pytest
 
 from chatkit import PgDatabase, chat_host, frame, open_ws, post, run_chat, send
-from conftest import RawConn
+from conftest import RawConn, get_metrics, metric
 from test_manage import cli, counts
 from test_redis import wait_until
 
@@ -182,6 +182,12 @@ def test_upload_message_download_and_delete(world):
         assert stored_chunks(w) == []
 
     run_chat(main)
+    # one upload of len(data) bytes; three downloads started (200, 206, 206),
+    # the refusals (416, 403, 404) not counted
+    m = get_metrics(w.host.port)
+    assert metric(m, "chanhost_attachment_uploads_total") == 1
+    assert metric(m, "chanhost_attachment_upload_bytes_total") == len(data)
+    assert metric(m, "chanhost_attachment_downloads_total") == 3
 
 
 def test_refusals(world):

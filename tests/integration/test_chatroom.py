@@ -16,17 +16,19 @@ import asyncio
 import pytest
 
 from chatkit import (
-    PgDatabase,
-    RedisServer,
     chat_host,
     closed_with,
     connect,
     frame,
+    group_room,
     messages,
     nothing_pending,
     open_ws,
+    pg_fixture,
     post,
+    redis,  # noqa: F401 (a fixture)
     refused,
+    room_url,
     run_chat,
     say,
     send,
@@ -49,14 +51,6 @@ ID_ROUTES = ["/ws/chat-room/{}/", "/ws/threads/{}/", "/ws/chats/{}/"]
 @pytest.fixture
 def world(make_host, tmp_path):
     return chat_host(make_host, tmp_path, ROUTES)
-
-
-def group_room(w, owner, members, name="general"):
-    return w.api.create_room(w.token(owner), name, "group", [w.uid(m) for m in members])
-
-
-def room_url(w, room, name, query="", route="/ws/chat-room/{}/"):
-    return w.url(route.format(room["id"]), name, query)
 
 
 # --------------------------------------------------------------------------
@@ -491,18 +485,7 @@ def test_errors_keep_the_connection_open(make_host, tmp_path):
 # two processes: Redis layer, PostgreSQL store
 
 
-@pytest.fixture
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pg():
-    db = PgDatabase("chanhost_chatroom")
-    yield db
-    db.drop()
+pg = pg_fixture("chanhost_chatroom")
 
 
 def test_two_hosts_on_redis_and_postgresql(make_host, tmp_path, redis, pg):

@@ -30,15 +30,15 @@ import pytest
 
 from chatkit import (
     PG_LISTENING,
-    PgDatabase,
-    RedisServer,
     chat_host,
     closed_with,
     connect,
     frame,
     nothing_pending,
     open_ws,
+    pg_fixture,
     post,
+    redis,  # noqa: F401 (a fixture)
     run_chat,
     say,
     send,
@@ -175,18 +175,7 @@ def test_plugin_endpoint_removal_closes_the_socket(world):
 # two hosts on Redis and PostgreSQL
 
 
-@pytest.fixture
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pg():
-    db = PgDatabase("chanhost_membership")
-    yield db
-    db.drop()
+pg = pg_fixture("chanhost_membership")
 
 
 def test_removal_closes_sockets_on_another_host(make_host, tmp_path, redis, pg):

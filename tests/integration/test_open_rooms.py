@@ -17,14 +17,12 @@ through the real host, real WebSocket clients and the HTTP API:
 
 import asyncio
 
-import pytest
-
 from chatkit import (
-    PgDatabase,
     chat_host,
     closed_with,
     frame,
     open_ws,
+    pg_fixture,
     post,
     refused,
     run_chat,
@@ -92,11 +90,7 @@ def test_concurrent_first_joins_make_one_room(make_host, tmp_path):
     run_chat(main)
 
 
-@pytest.fixture
-def pg():
-    db = PgDatabase("chanhost_open_rooms")
-    yield db
-    db.drop()
+pg = pg_fixture("chanhost_open_rooms")
 
 
 def test_concurrent_first_joins_on_two_hosts_sharing_postgresql(make_host, tmp_path, pg):

@@ -3,8 +3,8 @@
 real clients and real servers: the list and the batched diffs on one host,
 several tabs of a user counting once, the endpoint with last-seen times,
 two hosts on Redis, a host killed with SIGKILL leaving within the
-documented bound, a Redis restart of about a second without leave/join
-flaps, 2,000 clients joining one group at once, and two workers on the
+documented bound, two hosts on the channels_redis layer, a Redis restart
+of about a second without leave/join flaps, 2,000 clients joining one group at once, and two workers on the
 memory layer.
 
 Waits are on frames and log lines with deadlines; "no flap" is shown by
@@ -25,19 +25,21 @@ import websockets
 from apiclient import ApiError
 from chatkit import (
     REDIS_CONNECTED,
-    PgDatabase,
-    RedisServer,
     chat_host,
     connect,
     frame,
+    pg_fixture,
+    redis,  # noqa: F401 (a fixture)
     run_chat,
     two_hosts,
 )
-from conftest import TEST_PLUGIN_DIR, raise_nofile, ws_connect
+from conftest import TEST_PLUGIN_DIR, get_metrics, metric, raise_nofile, ws_connect
 
 FAST = ["presence_interval 100ms", "presence_heartbeat 300ms"]
 EXPIRY_S = 3.0  # presence_expiry of the multi-host tests
 PROBE_ROUTE = ["/ws/p/<slug:group>/ presence_probe"]
+
+pg = pg_fixture("chanhost_presence")
 
 
 def forge(secret, uid, name):
@@ -151,6 +153,13 @@ def test_list_diffs_and_tabs_on_one_host(make_host, tmp_path):
         assert d == {"type": "presence_diff", "joins": [],
                      "leaves": [{"user_id": 1, "username": "user1"}]}, d
         assert ids((await b.answer("list", "list"))["users"]) == [2]
+        # every diff a client read was a frame counted; one process: its
+        # own announcements are sent but never applied as another's
+        m = get_metrics(h.port)
+        read = sum(len(v.diffs) for v in (a1, b, a2, c))
+        assert metric(m, "chanhost_presence_diff_frames_total") >= read > 0, m
+        assert metric(m, "chanhost_presence_announcements_total", direction="sent") >= 1
+        assert metric(m, "chanhost_presence_announcements_total", direction="received") == 0
 
     run_chat(main)
 
@@ -225,32 +234,30 @@ def test_taskcomments_takes_the_same_setting(make_host, tmp_path):
 # several processes
 
 
-def test_chatroom_presence_across_two_hosts_on_redis(make_host, tmp_path):
-    redis, pg = RedisServer(), PgDatabase("chanhost_presence")
-    try:
-        w1, w2 = two_hosts(make_host, tmp_path, ["/ws/chat-room/<int:room_id>/ chatroom"],
-                           redis, pg, extra=["plugin_setting chatroom presence on", *FAST])
-        room = w1.api.create_room(w1.token("alice"), "general", "group", [w1.uid("bob")])
-        w2.users, w2.tokens = w1.users, w1.tokens
+def test_chatroom_presence_across_two_hosts_on_redis(make_host, tmp_path, redis, pg):
+    w1, w2 = two_hosts(make_host, tmp_path, ["/ws/chat-room/<int:room_id>/ chatroom"],
+                       redis, pg, extra=["plugin_setting chatroom presence on", *FAST])
+    room = w1.api.create_room(w1.token("alice"), "general", "group", [w1.uid("bob")])
+    w2.users, w2.tokens = w1.users, w1.tokens
 
-        async def main():
-            views = []
-            for w, name in ((w1, "alice"), (w2, "bob")):
-                ws = await connect(w.url(f"/ws/chat-room/{room['id']}/", name))
-                await frame(ws, "history")
-                views.append(View(ws, await frame(ws, "presence")))
-            both = {w1.uid("alice"), w1.uid("bob")}
-            for v in views:
-                await v.until(both)
+    async def main():
+        views = []
+        for w, name in ((w1, "alice"), (w2, "bob")):
+            ws = await connect(w.url(f"/ws/chat-room/{room['id']}/", name))
+            await frame(ws, "history")
+            views.append(View(ws, await frame(ws, "presence")))
+        both = {w1.uid("alice"), w1.uid("bob")}
+        for v in views:
+            await v.until(both)
 
-        run_chat(main)
-    finally:
-        redis.stop()
-        pg.drop()
+    run_chat(main)
 
 
-def two_probe_hosts(make_host, tmp_path, redis):
-    p = Probe(make_host, tmp_path, extra=[f"layer {redis.url}", f"presence_expiry {int(EXPIRY_S * 1000)}ms"])
+def two_probe_hosts(make_host, tmp_path, redis, layer=None):
+    """Two presence_probe hosts on the layer at redis (redis.url, or the
+    layer url given), each connected before the next starts."""
+    p = Probe(make_host, tmp_path, extra=[f"layer {layer or redis.url}",
+                                          f"presence_expiry {int(EXPIRY_S * 1000)}ms"])
     h1 = p.host()
     h1.wait_for(REDIS_CONNECTED)
     h2 = p.host()
@@ -258,70 +265,85 @@ def two_probe_hosts(make_host, tmp_path, redis):
     return p, h1, h2
 
 
-def test_killed_host_users_leave_within_the_bound(make_host, tmp_path):
-    redis = RedisServer()
-    try:
-        p, h1, h2 = two_probe_hosts(make_host, tmp_path, redis)
+def test_two_hosts_on_channels_redis(make_host, tmp_path, redis):
+    """docs/presence.md: presence spans every process the layer spans, the
+    channels_redis layer too (its announcements go through the inboxes)."""
+    p, h1, h2 = two_probe_hosts(make_host, tmp_path, redis,
+                                layer=f"channels_redis://127.0.0.1:{redis.port}/0")
 
-        async def main():
-            a = await join(p.url(h1, 1))
-            b = await join(p.url(h2, 2))
-            b2 = await join(p.url(h2, 3))
-            await a.until({1, 2, 3})
-            await b.until({1, 2, 3})
-            assert b2.ids <= {1, 2, 3}
-            killed = time.monotonic()
-            h2.kill()
-            d = await a.next_diff(timeout=EXPIRY_S + 5)
-            took = time.monotonic() - killed
-            assert ids(d["leaves"]) == [2, 3] and d["joins"] == [], d
-            # docs/presence.md: presence_expiry + presence_interval (+ scheduling)
-            assert took <= EXPIRY_S + 0.1 + 1.0, took
-            assert took >= EXPIRY_S - 0.5, took  # left by expiry, not by chance
+    async def main():
+        a = await join(p.url(h1, 1))
+        b = await join(p.url(h2, 2))
+        await a.until({1, 2})
+        await b.until({1, 2})
+        assert ids((await a.answer("list", "list"))["users"]) == [1, 2]
+        for h in (h1, h2):  # each applied the other's announcements
+            m = get_metrics(h.port)
+            assert metric(m, "chanhost_presence_announcements_total",
+                          direction="received") >= 1, m
+        await b.ws.close()  # h2's last user: its empty announcement
+        d = await a.next_diff()
+        assert d["joins"] == [] and ids(d["leaves"]) == [2], d
 
-        run_chat(main)
-    finally:
+    run_chat(main)
+
+
+def test_killed_host_users_leave_within_the_bound(make_host, tmp_path, redis):
+    p, h1, h2 = two_probe_hosts(make_host, tmp_path, redis)
+
+    async def main():
+        a = await join(p.url(h1, 1))
+        b = await join(p.url(h2, 2))
+        b2 = await join(p.url(h2, 3))
+        await a.until({1, 2, 3})
+        await b.until({1, 2, 3})
+        assert b2.ids <= {1, 2, 3}
+        killed = time.monotonic()
+        h2.kill()
+        d = await a.next_diff(timeout=EXPIRY_S + 5)
+        took = time.monotonic() - killed
+        assert ids(d["leaves"]) == [2, 3] and d["joins"] == [], d
+        # docs/presence.md: presence_expiry + presence_interval (+ scheduling)
+        assert took <= EXPIRY_S + 0.1 + 1.0, took
+        assert took >= EXPIRY_S - 0.5, took  # left by expiry, not by chance
+
+    run_chat(main)
+
+
+def test_redis_restart_of_a_second_causes_no_flap(make_host, tmp_path, redis):
+    p, h1, h2 = two_probe_hosts(make_host, tmp_path, redis)
+
+    async def main():
+        a = await join(p.url(h1, 1))
+        b = await join(p.url(h2, 2))
+        await a.until({1, 2})
+        await b.until({1, 2})
+        before = [len(v.diffs) for v in (a, b)]
+        marks = [h.mark() for h in (h1, h2)]
         redis.stop()
+        for h, m in zip((h1, h2), marks):
+            await h.await_log(r"channel layer: redis at \S+ .*degraded|redis at \S+ lost",
+                              since=m)
+        await asyncio.sleep(1.0)  # the outage: about a second
+        marks = [h.mark() for h in (h1, h2)]
+        redis.proc = subprocess.Popen(
+            ["redis-server", "--port", str(redis.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert redis.wait_ready()
+        for h, m in zip((h1, h2), marks):
+            await h.await_log(r"channel layer: redis at \S+ back after", since=m, timeout=15)
+        # the next change: its diff must be the first since the outage
+        c = await join(p.url(h2, 3))
+        for v in (a, b):
+            d = await v.next_diff()
+            assert ids(d["joins"]) == [3] and d["leaves"] == [], d
+        await c.until({1, 2, 3})
+        for v, n in zip((a, b), before):
+            got = await v.answer("list", "list")
+            assert ids(got["users"]) == [1, 2, 3], got
+            assert len(v.diffs) == n + 1, v.diffs[n:]  # the join only: no flap
 
-
-def test_redis_restart_of_a_second_causes_no_flap(make_host, tmp_path):
-    redis = RedisServer()
-    try:
-        p, h1, h2 = two_probe_hosts(make_host, tmp_path, redis)
-
-        async def main():
-            a = await join(p.url(h1, 1))
-            b = await join(p.url(h2, 2))
-            await a.until({1, 2})
-            await b.until({1, 2})
-            before = [len(v.diffs) for v in (a, b)]
-            marks = [h.mark() for h in (h1, h2)]
-            redis.stop()
-            for h, m in zip((h1, h2), marks):
-                await h.await_log(r"channel layer: redis at \S+ .*degraded|redis at \S+ lost",
-                                  since=m)
-            await asyncio.sleep(1.0)  # the outage: about a second
-            marks = [h.mark() for h in (h1, h2)]
-            redis.proc = subprocess.Popen(
-                ["redis-server", "--port", str(redis.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            assert redis.wait_ready()
-            for h, m in zip((h1, h2), marks):
-                await h.await_log(r"channel layer: redis at \S+ back after", since=m, timeout=15)
-            # the next change: its diff must be the first since the outage
-            c = await join(p.url(h2, 3))
-            for v in (a, b):
-                d = await v.next_diff()
-                assert ids(d["joins"]) == [3] and d["leaves"] == [], d
-            await c.until({1, 2, 3})
-            for v, n in zip((a, b), before):
-                got = await v.answer("list", "list")
-                assert ids(got["users"]) == [1, 2, 3], got
-                assert len(v.diffs) == n + 1, v.diffs[n:]  # the join only: no flap
-
-        run_chat(main)
-    finally:
-        redis.stop()
+    run_chat(main)
 
 
 def test_two_workers_on_the_memory_layer(make_host, tmp_path):

@@ -19,14 +19,17 @@ import pytest
 from apiclient import auth_config_lines
 from chatkit import (
     PgDatabase,
-    RedisServer,
     World,
     chat_host,
     connect,
     frame,
+    group_room,
     nothing_pending,
     open_ws,
+    pg_fixture,
     post,
+    redis,  # noqa: F401 (a fixture)
+    room_url,
     run_chat,
     say,
     send,
@@ -49,14 +52,6 @@ def world(request, make_host, tmp_path):
         f"store {db.url}", f"store_key_file {tmp_path}/store.key"]
     yield World(make_host(lines, routes=ROUTES))
     db.drop()
-
-
-def group_room(w, owner, members):
-    return w.api.create_room(w.token(owner), "general", "group", [w.uid(m) for m in members])
-
-
-def room_url(w, room, name, query=""):
-    return w.url(f"/ws/chat-room/{room['id']}/", name, query)
 
 
 def resume_query(pos, epoch):
@@ -230,18 +225,7 @@ def test_a_position_from_before_a_restore_gets_reload(make_host, tmp_path):
     run_chat(after)
 
 
-@pytest.fixture
-def redis():
-    server = RedisServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def pg():
-    db = PgDatabase("chanhost_recovery2")
-    yield db
-    db.drop()
+pg = pg_fixture("chanhost_recovery2")
 
 
 def test_resume_on_another_host(make_host, tmp_path, redis, pg):

@@ -6,7 +6,8 @@ WebSocket clients:
 - a socket whose client sent {"type": "refresh", "token": T} with a
   fresh token of the same user before then is kept (the host answers
   {"type": "refresh", "ok": true, "exp"}); a refresh with another user's
-  token is refused ({"ok": false}) and the socket still ends at its exp;
+  token is refused ({"ok": false}) and the socket still ends at its exp,
+  and so is a refresh with a token revoked by logout;
 - logout on host A revokes its token on host B too (two hosts sharing
   only PostgreSQL): the open sockets with that token close with 4001 on
   both, a handshake or an API call with it fails on B, another token of
@@ -28,13 +29,13 @@ import time
 import pytest
 
 from chatkit import (
-    PgDatabase,
     chat_host,
     closed_with,
     connect,
     frame,
     nothing_pending,
     open_ws,
+    pg_fixture,
     run_chat,
     send,
     two_hosts,
@@ -133,15 +134,30 @@ def test_refreshed_token_keeps_the_socket(tokens):
     run_chat(main)
 
 
+def test_refresh_with_a_revoked_token_is_refused(tokens):
+    t = tokens
+    room = group_room(t, "alice", "bob")
+
+    async def main():
+        exp = int(time.time()) + 600
+        ws, _ = await open_ws(t.url(room["id"], t.token("alice", exp)))
+        revoked = t.token("alice", exp + 1)
+        reply = t.w.api.request("POST", "/api/auth/logout/", token=revoked)
+        assert reply.status == 200, (reply.status, reply.body)
+        await send(ws, "refresh", token=revoked)
+        assert await frame(ws, "refresh") == {"type": "refresh", "ok": False, "error": "revoked"}
+        fresh = exp + 2
+        await send(ws, "refresh", token=t.token("alice", fresh))
+        assert await frame(ws, "refresh") == {"type": "refresh", "ok": True, "exp": fresh}
+
+    run_chat(main)
+
+
 # --------------------------------------------------------------------------
 # two hosts sharing only PostgreSQL: logout and deactivation everywhere
 
 
-@pytest.fixture
-def pg():
-    db = PgDatabase("chanhost_tokens")
-    yield db
-    db.drop()
+pg = pg_fixture("chanhost_tokens")
 
 
 @pytest.fixture

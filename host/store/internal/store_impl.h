@@ -417,6 +417,11 @@ void ch_st_append_mark_batch(ch_store_req *head);
  * receipt imports), by name: ch_st_schema_op's fallback. */
 const ch_store_op *ch_st_export_op(const char *name);
 
+/* The parameters of an export page (store_export.c; export.* and
+ * export.attachments): {after_id? (0: from the start), limit? (1..1000,
+ * 500)}, the defaults set in req->params.  0 or CH_STORE_EINVAL. */
+int ch_st_prep_page(ch_store_req *req);
+
 /* A room's stream (store_stream.c).  Migration 7, per engine kind:
  * store_meta (the epoch), rooms.stream_pos, room_events. */
 extern const char ch_st_stream_sqlite_v8[], ch_st_stream_pg_v8[];
