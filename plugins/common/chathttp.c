@@ -141,14 +141,6 @@ void hc_exec(hc_call *call, const char *op, json_t *params, hc_step next)
         hc_store_failed(call, rc, NULL);
 }
 
-void hc_answer_result(hc_call *call, int status, const json_t *result, const char *error)
-{
-    if (status != 0)
-        hc_store_failed(call, status, error);
-    else
-        hc_reply(call, 200, json_deep_copy(result));
-}
-
 json_t *hc_private_room(const char *key, const char *kind)
 {
     return json_pack("{s:s, s:s, s:b}", "key", key, "kind", kind, "is_private", 1);

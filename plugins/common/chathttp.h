@@ -66,9 +66,6 @@ int hc_path_id(hc_call *call, const char *name);
  * refusal at once is answered (hc_store_failed) and frees call. */
 void hc_exec(hc_call *call, const char *op, json_t *params, hc_step next);
 
-/* A step that answers the store's result as it is (200), or its failure. */
-void hc_answer_result(hc_call *call, int status, const json_t *result, const char *error);
-
 /* Parameters of room.get_or_create for a private room key of kind
  * (borrowed; new reference). */
 json_t *hc_private_room(const char *key, const char *kind);
