@@ -8,8 +8,10 @@
  *
  * Plain data: no loop, no layer, no I/O; times are passed in (ms).  The
  * runtime's presence service (runtime/presence.c) drives it.  Users are
- * keyed by their id in decimal; every set is a jansson object
- * "<id>" -> username.
+ * keyed by their id; each (id, name) pair is interned once per book
+ * however many groups and processes list it, and each group keeps a
+ * compact table of its users (docs/presence.md, "Memory").  Every list
+ * the book answers is in ascending user id order.
  */
 #ifndef CH_PRESENCE_BOOK_H
 #define CH_PRESENCE_BOOK_H
@@ -31,8 +33,9 @@ ch_pbook *ch_pbook_new(void);
 /* Free b and everything it holds (NULL is ignored). */
 void ch_pbook_free(ch_pbook *b);
 
-/* One more local connection of user (id > 0, name borrowed and copied) in
- * group (borrowed, copied).  Returns 1 if the group had no local user
+/* One more local connection of user (id > 0, name borrowed and interned)
+ * in group (borrowed, copied).  The first connection's name is kept while
+ * the user has local connections.  Returns 1 if the group had no local user
  * before (the first: the caller joins the group's sync channel), 0 if it
  * had, or -ENOMEM / -EINVAL. */
 int ch_pbook_local_add(ch_pbook *b, const char *group, int64_t user, const char *name);
@@ -44,7 +47,8 @@ int ch_pbook_local_remove(ch_pbook *b, const char *group, int64_t user);
 
 /* Another process's announcement for group: its id (borrowed), its
  * sequence number, its users (borrowed array of [id, name] pairs; an
- * empty array: it has none left, and is forgotten) at time now.  Only
+ * empty array: it has none left, and is forgotten; an id listed twice
+ * counts once) at time now.  Only
  * applied for a group with local users and a seq newer than the last
  * one from that process.  Returns 1 applied, 0 ignored, -EINVAL (bad
  * users), -ENOMEM. */
@@ -92,5 +96,8 @@ json_t *ch_pbook_diff(ch_pbook *b, const char *group);
 
 /* Groups held (for tests and /metrics). */
 size_t ch_pbook_groups(const ch_pbook *b);
+
+/* Distinct (id, name) records interned (for tests). */
+size_t ch_pbook_names(const ch_pbook *b);
 
 #endif
