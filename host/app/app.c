@@ -337,6 +337,14 @@ static int open_link(ch_app *app, int fd)
     return 0;
 }
 
+/* The layer's delivery (ep and msg borrowed): to the presence service's
+ * endpoint (runtime/presence.c), else to a connection's. */
+static void layer_deliver(ch_endpoint *ep, ch_msg *msg, void *arg)
+{
+    if (!ch_presence_deliver(ep, msg))
+        ch_ws_deliver(ep, msg, arg);
+}
+
 int ch_app_init(ch_app *app, uv_loop_t *loop, ch_config *cfg)
 {
     return ch_app_init_worker(app, loop, cfg, -1, 0);
@@ -387,7 +395,7 @@ int ch_app_init_worker(ch_app *app, uv_loop_t *loop, ch_config *cfg, int link_fd
     lopts.group_expiry_ms = app->cfg.group_expiry;
     if (app->cfg.layer && strcmp(app->cfg.layer, "memory") == 0)
         lopts.link = app->link; /* the master relays between workers */
-    app->layer = ch_layer_new(loop, app->cfg.layer, &lopts, ch_ws_deliver, app, err, sizeof err);
+    app->layer = ch_layer_new(loop, app->cfg.layer, &lopts, layer_deliver, app, err, sizeof err);
     if (!app->layer) {
         ch_log(CH_LOG_ERROR, "channel layer: %s", err);
         return -EINVAL;

@@ -1,11 +1,14 @@
 /*
  * presence.c -- the presence service of presence.h.  Owns the process's
  * presence book (core/presence_book.h), its interval timer, the sequence
- * of its announcements and each connection's list of presence groups
- * (chanhost_conn.presence, freed when the connection goes).  The layer
- * memberships of the host groups are the layer's, left with the
- * connection's other groups.  A user's last connection here leaving a
- * group records their last-seen time in the store (user.seen).
+ * of its announcements, the process's presence endpoint (one layer
+ * membership of each host group "chanhost.presence.<G>" while G has
+ * tracked connections here: the other processes' announcements arrive
+ * there once), each group's array of its tracked connections here (the
+ * diffs' recipients) and each connection's set of its presence groups
+ * (chanhost_conn.presence, freed when the connection goes).  A user's
+ * last connection here leaving a group records their last-seen time in
+ * the store (user.seen).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 
 #include "app.h"
 #include "chanhost.h"
+#include "hmap.h"
 #include "ident.h"
 #include "layer.h"
 #include "log.h"
@@ -26,11 +30,25 @@
 #define PRESENCE_TYPE "chanhost.presence"
 #define PRESENCE_PREFIX "chanhost.presence."
 
-/* One group a connection is tracked in. */
+/* A group with tracked connections here: the recipients of its diffs. */
+typedef struct pres_group {
+    ch_ws **conns;    /* borrowed; NULL: removed during a fan-out */
+    uint32_t n, cap;  /* slots used (holes included), allocated */
+    uint32_t holes;   /* NULL slots, compacted after the fan-out */
+    uint32_t fanning; /* diffs being delivered (nested) */
+    char name[];
+} pres_group;
+
+/* A connection's presence groups when it has more than one.  With one,
+ * chanhost_conn.presence points at that pres_group itself, tagged with
+ * REF_ONE in its low bit (allocations are at least 2-aligned): the usual
+ * connection, tracked in its room only, costs no allocation of its own. */
 struct ch_presence_ref {
-    struct ch_presence_ref *next;
-    char group[];
+    uint32_t n, cap;
+    pres_group *g[];
 };
+
+#define REF_ONE ((uintptr_t)1)
 
 static struct {
     ch_app *app;
@@ -41,12 +59,174 @@ static struct {
     uint64_t seq;       /* of this process's announcements */
     uint64_t last_beat; /* loop ms of the last heartbeat */
     char host[33];      /* this process's id (the layer's) */
+    ch_endpoint ep;     /* the process's member of the host groups */
+    ch_hmap groups;     /* name -> pres_group (owned; key: its name) */
 } pres;
 
 /* The host group of group into buf. */
 static void sync_group(char buf[CH_NAME_MAX], const char *group)
 {
     snprintf(buf, CH_NAME_MAX, PRESENCE_PREFIX "%s", group);
+}
+
+/* The pres_group of name, made (empty) if make is set; NULL if absent or
+ * out of memory. */
+static pres_group *pgroup_get(const char *name, int make)
+{
+    pres_group *g = ch_hmap_get(&pres.groups, name);
+    size_t len;
+
+    if (g || !make)
+        return g;
+    len = strlen(name);
+    if (!(g = calloc(1, sizeof *g + len + 1)))
+        return NULL;
+    memcpy(g->name, name, len + 1);
+    if (ch_hmap_put(&pres.groups, g->name, g) != 0) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Free g if no connection is left in it and no fan-out runs over it. */
+static void pgroup_release(pres_group *g)
+{
+    if (g->fanning || g->n > g->holes)
+        return;
+    ch_hmap_remove(&pres.groups, g->name);
+    free(g->conns);
+    free(g);
+}
+
+/* Add w to g's recipients.  Returns 0 or -ENOMEM. */
+static int pgroup_add(pres_group *g, ch_ws *w)
+{
+    if (g->n == g->cap) {
+        uint32_t cap = g->cap < 4 ? 4 : g->cap + g->cap / 2;
+        ch_ws **a = realloc(g->conns, cap * sizeof *a);
+
+        if (!a)
+            return -ENOMEM;
+        g->conns = a;
+        g->cap = cap;
+    }
+    g->conns[g->n++] = w;
+    return 0;
+}
+
+/* Take w out of g's recipients (a hole during a fan-out, else the last
+ * one moves in). */
+static void pgroup_remove(pres_group *g, ch_ws *w)
+{
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (g->conns[i] != w)
+            continue;
+        if (g->fanning) {
+            g->conns[i] = NULL;
+            g->holes++;
+        } else {
+            g->conns[i] = g->conns[--g->n];
+        }
+        return;
+    }
+}
+
+/* Deliver m (borrowed) to g's connections here, as the layer delivers a
+ * group message; connections tracked meanwhile wait for the next diff.
+ * Returns how many got it. */
+static size_t pgroup_deliver(pres_group *g, ch_msg *m)
+{
+    uint32_t n = g->n, w = 0;
+    size_t sent = 0;
+
+    g->fanning++;
+    for (uint32_t i = 0; i < n; i++) {
+        if (g->conns[i]) {
+            ch_ws_deliver(&g->conns[i]->ep, m, pres.app);
+            sent++;
+        }
+    }
+    if (--g->fanning == 0 && g->holes) {
+        for (uint32_t i = 0; i < g->n; i++)
+            if (g->conns[i])
+                g->conns[w++] = g->conns[i];
+        g->n = w;
+        g->holes = 0;
+    }
+    pgroup_release(g);
+    return sent;
+}
+
+/* The groups w is tracked in: *n of them, from the returned array (which
+ * may be one, a slot of its own). */
+static pres_group *const *conn_groups(const ch_ws *w, pres_group **one, uint32_t *n)
+{
+    uintptr_t p = (uintptr_t)w->presence;
+
+    if (!p) {
+        *n = 0;
+        return NULL;
+    }
+    if (p & REF_ONE) {
+        *one = (pres_group *)(p & ~REF_ONE);
+        *n = 1;
+        return one;
+    }
+    *n = w->presence->n;
+    return w->presence->g;
+}
+
+/* Add g to w's groups.  Returns 0 or -ENOMEM. */
+static int conn_add(ch_ws *w, pres_group *g)
+{
+    uintptr_t p = (uintptr_t)w->presence;
+    struct ch_presence_ref *r;
+
+    if (!p) {
+        w->presence = (struct ch_presence_ref *)((uintptr_t)g | REF_ONE);
+        return 0;
+    }
+    if (p & REF_ONE) {
+        if (!(r = malloc(sizeof *r + 4 * sizeof r->g[0])))
+            return -ENOMEM;
+        r->n = 1;
+        r->cap = 4;
+        r->g[0] = (pres_group *)(p & ~REF_ONE);
+        w->presence = r;
+    }
+    r = w->presence;
+    if (r->n == r->cap) {
+        struct ch_presence_ref *bigger = realloc(r, sizeof *r + 2 * r->cap * sizeof r->g[0]);
+
+        if (!bigger)
+            return -ENOMEM;
+        bigger->cap *= 2;
+        w->presence = r = bigger;
+    }
+    r->g[r->n++] = g;
+    return 0;
+}
+
+/* Take g out of w's groups (the array is freed once empty). */
+static void conn_remove(ch_ws *w, pres_group *g)
+{
+    struct ch_presence_ref *r = w->presence;
+
+    if ((uintptr_t)r & REF_ONE) {
+        w->presence = NULL;
+        return;
+    }
+    for (uint32_t i = 0; i < r->n; i++) {
+        if (r->g[i] == g) {
+            r->g[i] = r->g[--r->n];
+            break;
+        }
+    }
+    if (r->n == 0) {
+        free(r);
+        w->presence = NULL;
+    }
 }
 
 /* Send this process's users of group (with "ask" on its first
@@ -83,7 +263,7 @@ static void deliver_diff(const char *group)
 {
     json_t *diff = ch_pbook_diff(pres.book, group), *obj;
     const char *why = NULL;
-    char sync[CH_NAME_MAX];
+    pres_group *g;
     ch_msg *m;
 
     if (!diff)
@@ -98,8 +278,8 @@ static void deliver_diff(const char *group)
                why ? why : "out of memory");
         return;
     }
-    sync_group(sync, group);
-    ch_metric_add(CH_M_PRESENCE_DIFF_FRAMES, ch_layer_deliver_group(pres.app->layer, sync, m));
+    if ((g = pgroup_get(group, 0)) != NULL)
+        ch_metric_add(CH_M_PRESENCE_DIFF_FRAMES, pgroup_deliver(g, m));
     ch_msg_unref(m);
 }
 
@@ -112,6 +292,12 @@ static void tick_group(const char *group, unsigned flags, void *arg)
 {
     int beat = *(int *)arg;
 
+    if (!pres.layer_down && beat && pgroup_get(group, 0)) { /* keep the membership fresh */
+        char sync[CH_NAME_MAX];
+
+        sync_group(sync, group);
+        ch_layer_group_add(pres.app->layer, &pres.ep, sync);
+    }
     if (!pres.layer_down && (beat || (flags & (CH_PBOOK_LOCAL_CHANGED | CH_PBOOK_ASK))))
         announce(group, (flags & CH_PBOOK_ASK) != 0 || beat == 2);
     if (flags & CH_PBOOK_DIRTY)
@@ -150,8 +336,12 @@ int ch_presence_init(ch_app *app)
 
     pres.app = app;
     pres.book = ch_pbook_new();
-    if (!pres.book)
+    ch_hmap_init(&pres.groups);
+    if (!pres.book || ch_layer_attach(app->layer, &pres.ep) != 0) {
+        ch_pbook_free(pres.book);
+        pres.book = NULL;
         return -ENOMEM;
+    }
     ch_layer_process_id(app->layer, pres.host);
     uv_timer_init(app->loop, &pres.timer);
     uv_timer_start(&pres.timer, on_tick, every, every);
@@ -169,13 +359,23 @@ static void on_timer_closed(uv_handle_t *h)
     pres.book = NULL;
 }
 
-/* presence.h: close the timer; the book goes in its close callback. */
+/* presence.h: close the timer (the book goes in its close callback),
+ * leave the layer, free the groups' arrays. */
 void ch_presence_close(void)
 {
+    size_t pos = 0;
+    void *val;
+
     if (!pres.running)
         return;
     pres.running = 0;
     uv_close((uv_handle_t *)&pres.timer, on_timer_closed);
+    ch_layer_detach(pres.app->layer, &pres.ep);
+    while (ch_hmap_next(&pres.groups, &pos, NULL, &val)) {
+        free(((pres_group *)val)->conns);
+        free(val);
+    }
+    ch_hmap_free(&pres.groups);
 }
 
 /* user.seen answered (arg: the user id): a failure is logged, nothing
@@ -200,84 +400,107 @@ static void record_seen(int64_t user)
         ch_store_call(pres.app->store, "user.seen", params, seen_done, (void *)(intptr_t)user);
 }
 
-/* presence.h: count w's user in group (w borrowed; its ref, owned by w, is
- * freed by untrack or ch_presence_gone). */
+/* Join the process's endpoint to group's host group (first == 1: the
+ * group's first local user) or leave it (first == 0: its last left). */
+static int sync_member(const char *group, int first)
+{
+    char sync[CH_NAME_MAX];
+
+    sync_group(sync, group);
+    if (first)
+        return ch_layer_group_add(pres.app->layer, &pres.ep, sync);
+    return ch_layer_group_discard(pres.app->layer, &pres.ep, sync);
+}
+
+/* Count w's user one connection fewer in g (g may be freed); a user's
+ * last connection here records their last seen, and the group's last
+ * user here leaves the host group. */
+static void untrack(ch_ws *w, pres_group *g)
+{
+    int rc = ch_pbook_local_remove(pres.book, g->name, w->ident->id);
+
+    if (rc > 0 && (rc & 1))
+        record_seen(w->ident->id);
+    if (rc > 0 && (rc & 2))
+        sync_member(g->name, 0);
+    pgroup_remove(g, w);
+    pgroup_release(g);
+}
+
+/* presence.h: count w's user in group (w borrowed; the group's entry in
+ * w->presence, owned by w, goes with untrack or ch_presence_gone). */
 int ch_presence_track(ch_ws *w, const char *group)
 {
-    struct ch_presence_ref *r;
-    char sync[CH_NAME_MAX];
+    pres_group *one, *const *all, *g;
     size_t len = group ? strlen(group) : 0;
+    uint32_t n;
     int rc;
 
     if (!w || !pres.running || !w->ident || w->ident->id <= 0 || w->conn->closing || !group ||
         len > CH_PRESENCE_GROUP_MAX || !ch_layer_valid_group(group))
         return CHANHOST_ERR_INVALID;
-    for (r = w->presence; r; r = r->next)
-        if (strcmp(r->group, group) == 0)
+    all = conn_groups(w, &one, &n);
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(all[i]->name, group) == 0)
             return CHANHOST_OK;
-    if (!(r = malloc(sizeof *r + len + 1)))
+    if (!(g = pgroup_get(group, 1)))
         return CHANHOST_ERR_NOMEM;
-    memcpy(r->group, group, len + 1);
-    sync_group(sync, group);
-    if (ch_layer_group_add(pres.app->layer, &w->ep, sync) != 0) {
-        free(r);
+    if (pgroup_add(g, w) != 0) {
+        pgroup_release(g);
         return CHANHOST_ERR_NOMEM;
     }
     rc = ch_pbook_local_add(pres.book, group, w->ident->id, ch_ident_username(w->ident));
     if (rc < 0) {
-        ch_layer_group_discard(pres.app->layer, &w->ep, sync);
-        free(r);
+        pgroup_remove(g, w);
+        pgroup_release(g);
         return rc == -ENOMEM ? CHANHOST_ERR_NOMEM : CHANHOST_ERR_INVALID;
     }
-    r->next = w->presence;
-    w->presence = r;
+    if ((rc == 1 && sync_member(group, 1) != 0) || conn_add(w, g) != 0) {
+        ch_pbook_local_remove(pres.book, group, w->ident->id);
+        if (rc == 1)
+            sync_member(group, 0);
+        pgroup_remove(g, w);
+        pgroup_release(g);
+        return CHANHOST_ERR_NOMEM;
+    }
     return CHANHOST_OK;
-}
-
-/* Untrack ref r (unlinked by the caller, freed here) of w. */
-static void untrack(ch_ws *w, struct ch_presence_ref *r)
-{
-    char sync[CH_NAME_MAX];
-    int rc;
-
-    sync_group(sync, r->group);
-    ch_layer_group_discard(pres.app->layer, &w->ep, sync);
-    rc = ch_pbook_local_remove(pres.book, r->group, w->ident->id);
-    if (rc > 0 && (rc & 1))
-        record_seen(w->ident->id);
-    free(r);
 }
 
 /* presence.h: the opposite of ch_presence_track. */
 int ch_presence_untrack(ch_ws *w, const char *group)
 {
-    struct ch_presence_ref **pp;
+    pres_group *one, *const *all;
+    uint32_t n;
 
     if (!w || !group)
         return CHANHOST_ERR_INVALID;
-    for (pp = &w->presence; *pp; pp = &(*pp)->next) {
-        struct ch_presence_ref *r = *pp;
+    if (!pres.running) /* the groups went with the service */
+        return CHANHOST_ERR_STATE;
+    all = conn_groups(w, &one, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        pres_group *g = all[i];
 
-        if (strcmp(r->group, group) == 0) {
-            *pp = r->next;
-            untrack(w, r);
+        if (strcmp(g->name, group) == 0) {
+            conn_remove(w, g);
+            untrack(w, g);
             return CHANHOST_OK;
         }
     }
     return CHANHOST_ERR_STATE;
 }
 
-/* presence.h: untrack w from every group and free its refs. */
+/* presence.h: untrack w from every group and free its set. */
 void ch_presence_gone(ch_ws *w)
 {
-    while (w->presence) {
-        struct ch_presence_ref *r = w->presence;
+    pres_group *one, *const *all;
+    uint32_t n;
 
-        w->presence = r->next;
+    while ((all = conn_groups(w, &one, &n)) != NULL) {
+        pres_group *g = all[n - 1];
+
+        conn_remove(w, g);
         if (pres.running)
-            untrack(w, r);
-        else
-            free(r);
+            untrack(w, g);
     }
 }
 
@@ -313,5 +536,15 @@ int ch_presence_message(ch_ws *w, const ch_msg *msg)
     ch_metric_count(CH_M_PRESENCE_ANNOUNCE_RECEIVED);
     if (json_is_true(json_object_get(j, "ask")))
         ch_pbook_asked(pres.book, group);
+    return 1;
+}
+
+/* presence.h: a layer message for the process's presence endpoint (msg
+ * borrowed) is an announcement (or nothing of ours), taken here. */
+int ch_presence_deliver(ch_endpoint *ep, const ch_msg *msg)
+{
+    if (ep != &pres.ep)
+        return 0;
+    ch_presence_message(NULL, msg);
     return 1;
 }

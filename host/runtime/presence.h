@@ -6,8 +6,10 @@
  * (ABI 1.4).
  *
  * How: a connection a plugin tracks in group G counts its user in this
- * process's book (core/presence_book.h) and joins the host group
- * "chanhost.presence.<G>".  Every presence_interval the process sends its
+ * process's book (core/presence_book.h) and is one of G's recipients
+ * here; while G has one, the process's presence endpoint is a member of
+ * the host group "chanhost.presence.<G>" (one membership per process and
+ * group, refreshed at each heartbeat).  Every presence_interval the process sends its
  * own users of each group that changed (and of every group each
  * presence_heartbeat) to that host group as {"type":
  * "chanhost.presence", "group", "host", "seq", "users": [[id, name]...],
@@ -65,5 +67,11 @@ json_t *ch_presence_list(const char *group);
  * announcement (taken here, once per message: the book ignores a
  * sequence number it has seen), zero for any other message. */
 int ch_presence_message(ch_ws *w, const ch_msg *msg);
+
+/* The layer's delivery to ep (borrowed) of msg (borrowed), asked first by
+ * the assembler's delivery function: 1 if ep is the process's presence
+ * endpoint (msg taken as ch_presence_message takes it), else 0 (ep is a
+ * connection's). */
+int ch_presence_deliver(ch_endpoint *ep, const ch_msg *msg);
 
 #endif
