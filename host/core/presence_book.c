@@ -265,7 +265,7 @@ static uint32_t entry_find(const pb_group *g, int64_t user, int *found)
 static pb_entry *entry_insert(pb_group *g, uint32_t i, pb_user *u)
 {
     if (g->n == g->cap) {
-        uint32_t cap = g->cap < 4 ? 4 : g->cap + g->cap / 2;
+        uint32_t cap = g->cap < 16 ? g->cap + 2 : g->cap + g->cap / 2; /* rooms: tight */
         pb_entry *e = realloc(g->users, cap * sizeof *e);
 
         if (!e)

@@ -103,7 +103,7 @@ static void pgroup_release(pres_group *g)
 static int pgroup_add(pres_group *g, ch_ws *w)
 {
     if (g->n == g->cap) {
-        uint32_t cap = g->cap < 4 ? 4 : g->cap + g->cap / 2;
+        uint32_t cap = g->cap < 16 ? g->cap + 2 : g->cap + g->cap / 2; /* rooms: tight */
         ch_ws **a = realloc(g->conns, cap * sizeof *a);
 
         if (!a)
