@@ -11,6 +11,7 @@
 #include "presence_book.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,8 @@
 typedef struct pb_user {
     int64_t id;
     uint32_t refs;
-    uint32_t hash;
-    char name[];
+    char name[]; /* at offset 12: allocated as offsetof + the name, so a
+                    name of up to 11 bytes fits a 32-byte chunk */
 } pb_user;
 
 /* The interned users: open addressing, linear probing, backward-shift
@@ -81,10 +82,10 @@ static uint32_t user_hash(int64_t id, const char *name)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-/* Put u (its hash set) into a table with room and no equal record. */
+/* Put u into a table with room and no equal record. */
 static void names_place(pb_user **slots, size_t cap, pb_user *u)
 {
-    size_t i = u->hash & (cap - 1);
+    size_t i = user_hash(u->id, u->name) & (cap - 1);
 
     while (slots[i])
         i = (i + 1) & (cap - 1);
@@ -100,7 +101,7 @@ static pb_user *user_ref(pb_names *t, int64_t id, const char *name)
     pb_user *u;
 
     for (i = t->cap ? h & (t->cap - 1) : 0; t->cap && (u = t->slots[i]); i = (i + 1) & (t->cap - 1))
-        if (u->hash == h && u->id == id && strcmp(u->name, name) == 0) {
+        if (u->id == id && strcmp(u->name, name) == 0) {
             u->refs++;
             return u;
         }
@@ -118,11 +119,10 @@ static pb_user *user_ref(pb_names *t, int64_t id, const char *name)
         t->cap = cap;
     }
     len = strlen(name);
-    if (!(u = malloc(sizeof *u + len + 1)))
+    if (!(u = malloc(len < 4 ? sizeof *u : offsetof(pb_user, name) + len + 1)))
         return NULL;
     u->id = id;
     u->refs = 1;
-    u->hash = h;
     memcpy(u->name, name, len + 1);
     names_place(t->slots, t->cap, u);
     t->count++;
@@ -137,10 +137,10 @@ static void user_unref(pb_names *t, pb_user *u)
 
     if (!u || --u->refs > 0)
         return;
-    for (i = u->hash & (t->cap - 1); t->slots[i] != u; i = (i + 1) & (t->cap - 1))
+    for (i = user_hash(u->id, u->name) & (t->cap - 1); t->slots[i] != u; i = (i + 1) & (t->cap - 1))
         ;
     for (j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
-        home = t->slots[j]->hash & (t->cap - 1);
+        home = user_hash(t->slots[j]->id, t->slots[j]->name) & (t->cap - 1);
         /* j's record may move to i unless its home lies in (i, j] */
         if (((j - home) & (t->cap - 1)) >= ((j - i) & (t->cap - 1))) {
             t->slots[i] = t->slots[j];
