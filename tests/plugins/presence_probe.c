@@ -9,8 +9,10 @@
  * api->presence_list(group)}.  It has no group_message callback, so the
  * host forwards the presence_diff frames as they are.  The client may
  * send "untrack" (api->presence_untrack; answered {"type": "untracked",
- * "rc"}) or "list" (answered {"type": "list", "users"}).  Owns no state:
- * the group is read from the route each time.
+ * "rc"}) or "list" (answered {"type": "list", "users"}), or "track G" /
+ * "untrack G" for another group G (answered {"type": "tracked" or
+ * "untracked", "rc"}).  Owns no state: the group is read from the route
+ * each time.
  */
 #include <string.h>
 
@@ -55,7 +57,21 @@ static int pp_connect(chanhost_conn *c, void *state)
     return CHANHOST_ACCEPT;
 }
 
-/* "untrack" or "list" (text borrowed); anything else is ignored. */
+/* Call fn (presence_track or presence_untrack) for the group named by
+ * name[0..len) (borrowed, copied) and answer {"type": type, "rc"}. */
+static void other_group(chanhost_conn *c, const char *type,
+                        int (*fn)(chanhost_conn *c, const char *group), const char *name,
+                        size_t len)
+{
+    char group[96];
+
+    memcpy(group, name, len);
+    group[len] = '\0';
+    reply(c, type, "rc", json_integer(fn(c, group)));
+}
+
+/* "untrack", "list", "track G" or "untrack G" (text borrowed); anything
+ * else is ignored. */
 static void pp_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     const char *group = api->route_param(c, "group");
@@ -67,6 +83,10 @@ static void pp_receive(chanhost_conn *c, void *state, const char *data, size_t l
         reply(c, "untracked", "rc", json_integer(api->presence_untrack(c, group)));
     else if (len == 4 && memcmp(data, "list", 4) == 0)
         reply(c, "list", "users", api->presence_list(group));
+    else if (len > 6 && len < 90 && memcmp(data, "track ", 6) == 0)
+        other_group(c, "tracked", api->presence_track, data + 6, len - 6);
+    else if (len > 8 && len < 90 && memcmp(data, "untrack ", 8) == 0)
+        other_group(c, "untracked", api->presence_untrack, data + 8, len - 8);
 }
 
 CHANHOST_PLUGIN_EXPORT chanhost_plugin_descriptor = CHANHOST_PLUGIN_INIT(.name = "presence_probe",
