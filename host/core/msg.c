@@ -3,7 +3,10 @@
  * unmasked server WebSocket frame headers (RFC 6455 section 5.2), and
  * ch_msg (a channel-layer message: its JSON object, its compact text
  * encoded once, and one lazily built text frame shared by every
- * recipient -- no per-recipient copy is ever made here).
+ * recipient -- no per-recipient copy is ever made here).  The text is
+ * encoded into a per-thread scratch buffer and copied once into a buffer
+ * that leaves room for the frame header before it, so the frame is the
+ * same allocation: one malloc per message besides the ch_msg itself.
  */
 #include "msg.h"
 
@@ -86,6 +89,67 @@ ch_buf *ch_ws_frame_new(int opcode, const void *payload, size_t len)
     return b;
 }
 
+/* The thread's encoding scratch: grown as needed, kept for the thread's
+ * life (the loop's, and a worker thread's that encodes). */
+typedef struct enc_scratch {
+    char *p;
+    size_t len, cap;
+} enc_scratch;
+
+static _Thread_local enc_scratch scratch;
+
+#define SCRATCH_KEEP (64 * 1024) /* a larger scratch is freed after use */
+
+/* json_dump_callback's sink: append to the scratch (data borrowed).
+ * Returns 0, or -1 out of memory. */
+static int scratch_put(const char *data, size_t len, void *arg)
+{
+    enc_scratch *s = arg;
+
+    if (len > s->cap - s->len) {
+        size_t cap = s->cap ? s->cap : 1024;
+        char *p;
+
+        while (cap - s->len < len)
+            cap *= 2;
+        if (!(p = realloc(s->p, cap)))
+            return -1;
+        s->p = p;
+        s->cap = cap;
+    }
+    memcpy(s->p + s->len, data, len);
+    s->len += len;
+    return 0;
+}
+
+/* obj's compact encoding in a new buffer (one reference, the caller's)
+ * with room for the header of its text frame before it and a NUL after
+ * it (not counted in len, which covers header and text).  *text points
+ * at the text.  NULL if obj cannot be encoded or out of memory. */
+static ch_buf *encode_body(const json_t *obj, char **text, size_t *text_len)
+{
+    size_t hl;
+    ch_buf *b;
+
+    scratch.len = 0;
+    if (json_dump_callback(obj, scratch_put, &scratch, JSON_COMPACT) != 0)
+        b = NULL;
+    else if (hl = ch_ws_frame_header_len(scratch.len), scratch.len > UINT32_MAX - hl - 1)
+        b = NULL;
+    else if ((b = ch_buf_new(hl + scratch.len + 1)) != NULL) {
+        b->len = (uint32_t)(hl + scratch.len);
+        memcpy(b->data + hl, scratch.p, scratch.len);
+        b->data[hl + scratch.len] = '\0';
+        *text = (char *)b->data + hl;
+        *text_len = scratch.len;
+    }
+    if (scratch.cap > SCRATCH_KEEP) { /* a rare large message: not kept */
+        free(scratch.p);
+        scratch = (enc_scratch){NULL, 0, 0};
+    }
+    return b;
+}
+
 /* Build a message around obj, which the caller has already checked to be
  * an object with a string "type"; the message takes its own reference to
  * obj.  NULL with *err on an encoding failure or out of memory. */
@@ -97,8 +161,8 @@ static ch_msg *msg_new(json_t *obj, const char *type, const char **err)
         *err = "out of memory";
         return NULL;
     }
-    m->text = json_dumps(obj, JSON_COMPACT);
-    if (!m->text) {
+    m->body = encode_body(obj, &m->text, &m->text_len);
+    if (!m->body) {
         free(m);
         *err = "message cannot be encoded as JSON";
         return NULL;
@@ -106,7 +170,6 @@ static ch_msg *msg_new(json_t *obj, const char *type, const char **err)
     m->refs = 1;
     m->json = json_incref(obj);
     m->type = type;
-    m->text_len = strlen(m->text);
     return m;
 }
 
@@ -171,9 +234,8 @@ void ch_msg_unref(ch_msg *m)
 {
     if (!m || --m->refs)
         return;
-    ch_buf_unref(m->frame);
+    ch_buf_unref(m->body); /* the frame, if made, is body */
     free(m->handler);
-    free(m->text);
     json_decref(m->json);
     free(m);
 }
@@ -195,11 +257,15 @@ int ch_msg_use_handler_name(ch_msg *m)
     return 0;
 }
 
-/* Built once from m->text and kept in m; every caller gets the same
- * buffer (borrowed: take ch_buf_ref to keep it past m's lifetime). */
+/* Built once, in place: the header goes into the room left before the
+ * text in m->body, which becomes the frame (m's one reference is body's);
+ * every caller gets the same buffer (borrowed: take ch_buf_ref to keep it
+ * past m's lifetime). */
 ch_buf *ch_msg_frame(ch_msg *m)
 {
-    if (!m->frame)
-        m->frame = ch_ws_frame_new(CH_WS_OP_TEXT, m->text, m->text_len);
+    if (!m->frame) {
+        ch_ws_frame_header(m->body->data, CH_WS_OP_TEXT, m->text_len);
+        m->frame = m->body;
+    }
     return m->frame;
 }

@@ -55,9 +55,12 @@ typedef struct ch_msg {
     uint32_t refs;
     json_t *json;     /* the object (own reference) */
     const char *type; /* its "type", borrowed from json */
-    char *text;       /* compact JSON encoding (malloc'd) */
+    char *text;       /* compact JSON encoding, NUL-terminated (in body) */
     size_t text_len;
-    ch_buf *frame; /* text frame of `text`, NULL until first needed */
+    ch_buf *body;  /* owns text: room for a frame header, text, a NUL */
+    ch_buf *frame; /* text frame of `text`: body once its header is
+                      written (no reference of its own), NULL until
+                      first needed */
     char *handler; /* ch_msg_use_handler_name's copy (type points at it), or NULL */
 } ch_msg;
 

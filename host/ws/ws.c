@@ -24,6 +24,25 @@
 static const char *in_ptr;
 static size_t in_len;
 
+/* The connection whose context wslay is running (its callbacks' w): set
+ * around wslay_event_recv and wslay_event_send, the only calls that call
+ * back, and restored after them (a callback may run another connection's
+ * send).  Contexts are made with no user data of their own, so an idle
+ * one can serve any connection (ws_pool). */
+static ch_ws *ws_cur;
+
+/*
+ * Idle wslay contexts kept for the next frame of any connection: a client
+ * frame makes a context and its end frees it (ws_release_idle), so
+ * without this each chat message costs two 4 KiB buffers from malloc and
+ * their zeroing.  A context goes here only in the state a fresh one has
+ * (ws_release_idle's checks); the pool holds at most WS_POOL_MAX (a
+ * process-wide 140 KiB at most), and what does not fit is freed.
+ */
+#define WS_POOL_MAX 16
+static wslay_event_context_ptr ws_pool[WS_POOL_MAX];
+static unsigned ws_pool_n;
+
 static ch_ws *ws_of_ep(ch_endpoint *ep) { return (ch_ws *)((char *)ep - offsetof(ch_ws, ep)); }
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -54,10 +73,11 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
 static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                           void *user)
 {
-    ch_ws *w = user;
+    ch_ws *w = ws_cur;
     ch_buf *frame;
     int rc;
 
+    (void)user;
     if (w->ohead_len == 0) { /* a frame starts */
         w->out_op = data[0] & 0x0f;
         if (w->out_op != WSLAY_CONNECTION_CLOSE && ch_conn_over_limit(w->conn)) {
@@ -117,10 +137,11 @@ static const char *nul_terminated(ch_app *app, const uint8_t *data, size_t len)
 static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                       void *user)
 {
-    ch_ws *w = user;
+    ch_ws *w = ws_cur;
     const char *text;
 
     (void)ctx;
+    (void)user;
     switch (arg->opcode) {
     case WSLAY_TEXT_FRAME:
     case WSLAY_BINARY_FRAME:
@@ -231,11 +252,15 @@ const char *ch_ws_param(const ch_ws *w, const char *name)
     return pair_find(w->path + strlen(w->path) + 1, w->n_params, name, 0);
 }
 
+/* w's context: an idle one from the pool, else a new one (the max message
+ * size set afresh: a reload may have changed it). */
 int ch_ws_start_wslay(ch_ws *w)
 {
     if (w->ctx)
         return 0;
-    if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, w) != 0)
+    if (ws_pool_n > 0)
+        w->ctx = ws_pool[--ws_pool_n];
+    else if (wslay_event_context_server_init(&w->ctx, &ws_callbacks, NULL) != 0)
         return CHANHOST_ERR_NOMEM;
     ch_metric_count(CH_M_WS_PARSERS);
     wslay_event_config_set_max_recv_msg_length(w->ctx, w->conn->app->cfg.max_message_size);
@@ -307,9 +332,16 @@ static void ws_release_idle(ch_ws *w)
         wslay_event_want_write(ctx) || wslay_event_get_queued_msg_count(ctx) ||
         wslay_event_get_close_sent(ctx) || wslay_event_get_close_received(ctx))
         return;
-    ch_ws_free_wslay(w);
+    if (ws_pool_n == WS_POOL_MAX) {
+        ch_ws_free_wslay(w);
+        return;
+    }
+    ws_pool[ws_pool_n++] = ctx; /* as fresh: it serves the next frame of any connection */
+    w->ctx = NULL;
+    ch_metric_set(CH_M_WS_PARSERS, ch_metric_get(CH_M_WS_PARSERS) - 1);
 }
 
+/* Free w's context, whatever its state (never pooled). */
 void ch_ws_free_wslay(ch_ws *w)
 {
     if (!w->ctx)
@@ -317,6 +349,19 @@ void ch_ws_free_wslay(ch_ws *w)
     wslay_event_context_free(w->ctx);
     w->ctx = NULL;
     ch_metric_set(CH_M_WS_PARSERS, ch_metric_get(CH_M_WS_PARSERS) - 1);
+}
+
+/* wslay_event_send or _recv (recv non-zero) on w's context, with w as the
+ * callbacks' connection.  Returns wslay's result. */
+static int ws_run(ch_ws *w, int recv)
+{
+    ch_ws *prev = ws_cur;
+    int rc;
+
+    ws_cur = w;
+    rc = recv ? wslay_event_recv(w->ctx) : wslay_event_send(w->ctx);
+    ws_cur = prev;
+    return rc;
 }
 
 static void ws_overflow(ch_ws *w);
@@ -331,7 +376,7 @@ static void ws_pump(ch_ws *w)
 
     if (c->closing || !w->ctx || c->in_recv)
         return; /* inside wslay_event_recv: ch_ws_feed pumps afterwards */
-    if (wslay_event_send(w->ctx) != 0) {
+    if (ws_run(w, 0) != 0) {
         ch_conn_close(c);
         return;
     }
@@ -430,7 +475,7 @@ void ch_ws_feed(ch_conn *c, const char *data, size_t len)
     in_ptr = data;
     in_len = len;
     c->in_recv = 1;
-    rc = wslay_event_recv(w->ctx);
+    rc = ws_run(w, 1);
     c->in_recv = 0;
     in_len = 0;
     if (c->closing)

@@ -19,7 +19,9 @@
  * is in flight: it is made when bytes arrive or wslay must send (ping,
  * close), and freed once no frame is partly read, no fragmented message
  * is open, nothing waits to be sent and no close has begun.  ws.c follows
- * the frame boundaries of the client's stream itself to know that.
+ * the frame boundaries of the client's stream itself to know that.  A
+ * freed context waits in a small pool (16 at most per process) for the
+ * next frame of any connection, so a message does not cost its buffers.
  *
  * Slow clients: data frames go into a bounded queue (max_outbound_bytes).
  * When a frame does not fit, the connection is closed with 1013 (Try Again

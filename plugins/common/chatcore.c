@@ -574,7 +574,7 @@ void cc_deliver_room(chanhost_conn *c, cc_conn *cc, const char *type, const json
 static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
                         const json_t *result, json_t *data)
 {
-    json_t *out = GET(data, "out"), *tag = GET(data, "tag"), *ack;
+    json_t *out = GET(data, "out"), *tag = GET(data, "tag");
 
     (void)cc;
     if (status == CHANHOST_STORE_EPERM && c) {
@@ -592,12 +592,8 @@ static void on_appended(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status,
     json_object_set(out, "client_msg_id", OR_NULL(GET(result, "client_msg_id")));
     if (GET(result, "pos"))
         json_object_set(out, "pos", GET(result, "pos"));
-    if (c && json_object_size(tag)) {
-        ack = json_pack("{s:s, s:O, s:O}", "type", "ack", "client_msg_id",
-                        GET(tag, "client_msg_id"), "id", OR_NULL(GET(result, "id")));
-        p->api->send_json(c, ack);
-        json_decref(ack);
-    }
+    if (c && json_object_size(tag))
+        cc_send_ack(c, p, GET(tag, "client_msg_id"), GET(result, "id"));
     if (json_is_true(GET(result, "duplicate")))
         return;
     cc_attach_link(c, p, data, GET(result, "id"));
@@ -633,15 +629,12 @@ void cc_append(chanhost_conn *c, cc_conn *cc, const json_t *text, json_t *cmid, 
                const json_t *attachments)
 {
     cc_plugin *p = cc->p;
-    const char *name = chk_username(p->api, c);
-    json_t *src, *params, *data;
+    json_t *extra = json_pack("{s:s}", "username", chk_username(p->api, c)), *params, *data;
 
-    src = json_pack("{s:O, s:I, s:{s:s}}", "content", text, "sender_id", cc->user_id, "extra",
-                    "username", name);
     if (attachments)
-        json_object_set(GET(src, "extra"), "attachments", (json_t *)attachments);
+        json_object_set(extra, "attachments", (json_t *)attachments);
     params = json_pack("{s:I, s:I, s:O, s:O, s:b}", "room_id", cc->room_id, "sender_id",
-                       cc->user_id, "content", text, "extra", GET(src, "extra"), "participant", 1);
+                       cc->user_id, "content", text, "extra", extra, "participant", 1);
     if (cmid)
         json_object_set(params, "client_msg_id", cmid);
     if (p->kind->append_unread)
@@ -650,13 +643,12 @@ void cc_append(chanhost_conn *c, cc_conn *cc, const json_t *text, json_t *cmid, 
     if (p->kind->append_unread && CHANHOST_API_HAS(p->api, timer_start))
         json_object_set_new(params, "unread_defer", json_true());
     data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
-                     cc_msg_json(cc, src, p->kind->msg_type), "tag", tag, "room",
-                     OR_NULL(cc->room));
+                     cc_new_msg_json(cc, text, extra), "tag", tag, "room", OR_NULL(cc->room));
     if (attachments)
         json_object_set_new(data, "link",
                             json_pack("{s:I, s:I}", "room_id", cc->room_id, "uploader_id",
                                       cc->user_id));
-    json_decref(src);
+    json_decref(extra);
     cc_call_or_error(c, p, "message.append", params, on_appended, data);
 }
 
@@ -786,12 +778,11 @@ void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
     json_decref(out);
 }
 
-/* Seed 001's heartbeat: {"type":"ping"} -> {"type":"pong"}. */
+/* Seed 001's heartbeat: {"type":"ping"} -> {"type":"pong"} (fixed text). */
 void cc_on_ping(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
-    json_t *pong = json_pack("{s:s}", "type", "pong");
+    static const char pong[] = "{\"type\":\"pong\"}";
 
     (void)in;
-    cc->p->api->send_json(c, pong);
-    json_decref(pong);
+    cc->p->api->send_text(c, pong, sizeof pong - 1);
 }

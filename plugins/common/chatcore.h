@@ -276,6 +276,20 @@ void cc_presence_open(chanhost_conn *c, cc_conn *cc);
  * participant (403 otherwise, 404 for no such room). */
 void cc_presence_http(chanhost_http *req, void *state);
 
+/* ---- small frames as text (frames.c) ---------------------------------------- */
+
+/* {"type":"ack","client_msg_id":cmid,"id":id} to c, encoded as jansson
+ * would (id NULL: null), without building an object; nothing when cmid
+ * is NULL.  cmid and id borrowed. */
+void cc_send_ack(chanhost_conn *c, cc_plugin *p, const json_t *cmid, const json_t *id);
+
+/* A new message's payload (new reference, NULL out of memory): what
+ * cc_msg_json makes of it once stored, with id, timestamp and
+ * client_msg_id null until the append answers (text: the content, extra:
+ * the append's "extra" with "username" and maybe "attachments";
+ * borrowed). */
+json_t *cc_new_msg_json(const cc_conn *cc, const json_t *text, const json_t *extra);
+
 /* ---- attachments (attach.c) ------------------------------------------------ */
 
 /* Append a message of text (borrowed) with the client's cmid and tag

@@ -39,24 +39,32 @@ static int room_is_private(const json_t *room)
 /* ---- notifications after a message ---------------------------------------- */
 
 /* The participants' counts ({"<user id>": n}, borrowed): a notification
- * (data's "note", borrowed) to each one's lobby group, but the sender's. */
+ * (data's "note", borrowed) to each one's lobby group, but the sender's.
+ * One copy of the note serves every recipient while no group_send keeps
+ * a reference to it (its message, queued somewhere, may still read it):
+ * only then is its "unread" changed for the next one. */
 static void notify_counts(cc_plugin *p, const json_t *counts, const json_t *data)
 {
     json_int_t sender = json_integer_value(GET(data, "sender_id"));
     const char *uid;
-    json_t *n, *note;
+    json_t *n, *note = NULL;
     char group[CC_GROUP_MAX];
 
     json_object_foreach((json_t *)counts, uid, n)
     {
         if (strtoll(uid, NULL, 10) == sender)
             continue;
-        note = json_copy(GET(data, "note"));
+        if (note && note->refcount > 1) {
+            json_decref(note);
+            note = NULL;
+        }
+        if (!note && !(note = json_copy(GET(data, "note"))))
+            return;
         json_object_set(note, "unread", n);
         snprintf(group, sizeof group, "user_%s", uid);
         p->api->group_send(group, note);
-        json_decref(note);
     }
+    json_decref(note);
 }
 
 /* unread.for_room answered: notify_counts.  Counted in the store right

@@ -383,6 +383,61 @@ static void fragments_arrive_as_one_message(void **state)
     assert_int_equal(last_len, 9);
 }
 
+/* Step the loop until the wslay contexts alive are `want` (at most 5000
+ * steps).  Returns whether they are. */
+static int parsers_reach(fx *f, uint64_t want)
+{
+    for (int i = 0; i < 5000 && ch_metric_get(CH_M_WS_PARSERS) != want; i++) {
+        struct pollfd none = {-1, 0, 0};
+
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+        poll(&none, 1, 1);
+    }
+    return ch_metric_get(CH_M_WS_PARSERS) == want;
+}
+
+/* A released context goes to the pool and serves the next frame of
+ * another connection; each frame's echo reaches its own connection while
+ * a third's frame is half read in a context of its own. */
+static void contexts_are_pooled_across_connections(void **state)
+{
+    fx *f = *state;
+    int a = f->fd, b = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    unsigned char p[64], half[11] = {0x81, 0x85, 0x11, 0x22, 0x33, 0x44};
+    uint64_t base = ch_metric_get(CH_M_WS_PARSERS);
+    size_t n;
+
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    assert_int_equal(connect(b, (struct sockaddr *)&sa, sizeof sa), 0);
+    handshake(f);
+    f->fd = b;
+    handshake(f);
+    f->fd = a;
+    send_frame(f, 1, 1, "one", 3, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_memory_equal(p, "one", 3);
+    assert_true(parsers_reach(f, base)); /* a's context is back in the pool */
+    for (int i = 0; i < 5; i++)
+        half[6 + i] = (unsigned char)("three"[i] ^ half[2 + i % 4]);
+    assert_int_equal(send(b, half, 6, 0), 6); /* b: a header, no payload yet */
+    assert_true(parsers_reach(f, base + 1));
+    send_frame(f, 1, 1, "two", 3, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_int_equal(n, 3);
+    assert_memory_equal(p, "two", 3);
+    assert_true(parsers_reach(f, base + 1)); /* b keeps its own */
+    f->fd = b;
+    assert_int_equal(send(b, half + 6, 5, 0), 5);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_int_equal(n, 5);
+    assert_memory_equal(p, "three", 5);
+    assert_true(parsers_reach(f, base));
+    assert_int_equal(receives, 3);
+    f->fd = a;
+    close(b);
+}
+
 static void slow_client_is_closed_1013(void **state)
 {
     fx *f = *state;
@@ -449,6 +504,7 @@ int main(void)
         T(unmasked_frame_closes_1002),
         T(one_byte_close_payload_closes_1002),
         T(fragments_arrive_as_one_message),
+        T(contexts_are_pooled_across_connections),
         T(slow_client_is_closed_1013),
         T(drain_paces_a_large_send),
     };
