@@ -9,11 +9,14 @@
  * the worker takes up to batch_max requests, runs
  * them in ONE transaction (group commit), each inside its own SAVEPOINT
  * so that a failing request rolls back alone, commits, and hands the
- * batch back through a done list and uv_async_send.  The loop's async
+ * batch back through a done list and uv_async_send (only when the loop
+ * has not been told since it last took the list; neither signal nor
+ * send is made with the mutex held).  The loop's async
  * callback calls ch_store_done for each, so callbacks run on the loop
  * thread only, after the commit (a failed COMMIT fails the whole batch
  * with EIO).  The worker keeps a cache of prepared statements keyed by
- * SQL text.  Only open and migrate block (start-up, command line).
+ * SQL text, each prepared once.  Only open and migrate block (start-up,
+ * command line).
  */
 #include "store_impl.h"
 
@@ -32,6 +35,15 @@
 #include "log.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define HOT_SLOTS 64 /* the statement cache's front, by SQL text address */
+
+/* One entry of the statement cache's front: the address of a step's SQL
+ * text (the op tables' static strings) and its statement, owned by the
+ * cache (stmts). */
+typedef struct sq_hot {
+    const char *sql;
+    sqlite3_stmt *st;
+} sq_hot;
 
 typedef struct sq {
     ch_store *s;
@@ -43,6 +55,7 @@ typedef struct sq {
     ch_store_req *q_head, *q_tail; /* submitted, waiting (mu) */
     ch_store_req *d_head, *d_tail; /* finished, for the loop (mu) */
     int idle;                      /* the worker waits, not yet woken (mu) */
+    int told;                      /* the loop was sent the async, not yet run (mu) */
     int stopping;                  /* close was asked (mu) */
     int exited;                    /* the worker closed the db and ends (mu) */
     int joined;                    /* loop thread only */
@@ -50,7 +63,10 @@ typedef struct sq {
     char state[224];     /* "ok" or "down: why" (mu) */
     char state_out[224]; /* the loop's copy, for state() */
     ch_hmap stmts;       /* SQL text -> sqlite3_stmt* (worker) */
+    sq_hot hot[HOT_SLOTS]; /* stmts looked up by address first (worker) */
 } sq;
+
+static uv_once_t lib_once = UV_ONCE_INIT;
 
 static int64_t wall_ms(void)
 {
@@ -154,6 +170,12 @@ static int create_file(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* SQLite's process-wide settings, before the library initialises (the
+ * first open): no memory statistics, which take a global mutex around
+ * every allocation.  If something in the process initialised SQLite
+ * before, the call is refused (SQLITE_MISUSE) and the default stays. */
+static void lib_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 /* Open a connection to path with flags (SQLITE_OPEN_READWRITE or
  * _READONLY; the connection is used by one thread at a time), extended
  * result codes and the busy timeout.  Returns the handle (the caller
@@ -162,6 +184,7 @@ static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen
 {
     sqlite3 *db = NULL;
 
+    uv_once(&lib_once, lib_setup);
     if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");
@@ -266,19 +289,29 @@ fail:
 
 /* ---- the worker: statements and steps -------------------------------------- */
 
-/* The prepared statement for sql (from the cache), or NULL. */
+/* The prepared statement for sql (borrowed: the cache owns it), or NULL.
+ * Each SQL text is prepared once: the cache is keyed by the text; its
+ * front, keyed by the text's address, spares the hash of a long text for
+ * the steps' static strings (a plugin's text at a reused address is
+ * compared, never taken for another). */
 static sqlite3_stmt *stmt_get(sq *e, const char *sql)
 {
-    sqlite3_stmt *st = ch_hmap_get(&e->stmts, sql);
+    sq_hot *h = &e->hot[((uintptr_t)sql >> 3) % HOT_SLOTS];
+    sqlite3_stmt *st;
 
-    if (st)
-        return st;
-    if (sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-        return NULL;
-    if (ch_hmap_put(&e->stmts, sql, st) < 0) {
-        sqlite3_finalize(st);
-        return NULL;
+    if (h->sql == sql && strcmp(sqlite3_sql(h->st), sql) == 0)
+        return h->st;
+    st = ch_hmap_get(&e->stmts, sql);
+    if (!st) {
+        if (sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+            return NULL;
+        if (ch_hmap_put(&e->stmts, sql, st) < 0) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
     }
+    h->sql = sql;
+    h->st = st;
     return st;
 }
 
@@ -548,7 +581,12 @@ static void worker(void *arg)
         else
             e->d_head = batch;
         e->d_tail = last;
-        uv_async_send(&e->async);
+        if (!e->told) {
+            e->told = 1;
+            uv_mutex_unlock(&e->mu);
+            uv_async_send(&e->async);
+            uv_mutex_lock(&e->mu);
+        }
     }
     uv_mutex_unlock(&e->mu);
     while (ch_hmap_next(&e->stmts, &pos, NULL, &st))
@@ -587,6 +625,7 @@ static void on_async(uv_async_t *a)
     uv_mutex_lock(&e->mu);
     done = e->d_head;
     e->d_head = e->d_tail = NULL;
+    e->told = 0;
     exited = e->exited;
     snprintf(e->state_out, sizeof e->state_out, "%s", e->state);
     uv_mutex_unlock(&e->mu);
@@ -606,10 +645,12 @@ static void on_async(uv_async_t *a)
  * the lock is held for a list append only.  Only a worker that waits and
  * was not woken yet is signalled: one wake-up for all the requests a
  * loop iteration submits (a running worker takes them when its batch is
- * done). */
+ * done).  The signal goes after the unlock, so that the woken worker
+ * does not block at once on the mutex the loop still holds. */
 static void sq_submit(void *self, ch_store_req *req)
 {
     sq *e = self;
+    int wake;
 
     req->next = NULL;
     uv_mutex_lock(&e->mu);
@@ -618,11 +659,11 @@ static void sq_submit(void *self, ch_store_req *req)
     else
         e->q_head = req;
     e->q_tail = req;
-    if (e->idle) {
-        e->idle = 0;
-        uv_cond_signal(&e->cond);
-    }
+    wake = e->idle;
+    e->idle = 0;
     uv_mutex_unlock(&e->mu);
+    if (wake)
+        uv_cond_signal(&e->cond);
 }
 
 /* "ok", or "down: why" after a failed batch (a copy the loop owns). */
