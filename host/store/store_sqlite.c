@@ -63,7 +63,8 @@ typedef struct sq {
     char state[224];     /* "ok" or "down: why" (mu) */
     char state_out[224]; /* the loop's copy, for state() */
     ch_hmap stmts;       /* SQL text -> sqlite3_stmt* (worker) */
-    sq_hot hot[HOT_SLOTS]; /* stmts looked up by address first (worker) */
+    /* stmts looked up by the SQL text's address first (worker) */
+    sq_hot hot[HOT_SLOTS];
 } sq;
 
 static uv_once_t lib_once = UV_ONCE_INIT;
