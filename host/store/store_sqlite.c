@@ -9,9 +9,12 @@
  * the worker takes up to batch_max requests, runs
  * them in ONE transaction (group commit), each inside its own SAVEPOINT
  * so that a failing request rolls back alone, commits, and hands the
- * batch back through a done list and uv_async_send (only when the loop
- * has not been told since it last took the list; neither signal nor
- * send is made with the mutex held).  The loop's async
+ * batch back through a done list and a write to an eventfd the loop
+ * polls (only when the loop has not been told since it last took the
+ * list; neither the signal nor the write is made with the mutex held).
+ * An eventfd, not a uv_async_t: libuv 1.44's async callback spins (then
+ * sched_yield) while the sending thread is still inside its write, which
+ * the loop, woken by that very write, nearly always saw.  The loop's
  * callback calls ch_store_done for each, so callbacks run on the loop
  * thread only, after the commit (a failed COMMIT fails the whole batch
  * with EIO).  The worker keeps a cache of prepared statements keyed by
@@ -27,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -51,11 +55,12 @@ typedef struct sq {
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cond;
-    uv_async_t async;
+    uv_poll_t poll;                /* on efd, the loop's */
+    int efd;                       /* eventfd: the worker tells the loop (-1: none) */
     ch_store_req *q_head, *q_tail; /* submitted, waiting (mu) */
     ch_store_req *d_head, *d_tail; /* finished, for the loop (mu) */
     int idle;                      /* the worker waits, not yet woken (mu) */
-    int told;                      /* the loop was sent the async, not yet run (mu) */
+    int told;                      /* efd written, the loop has not taken d_head since (mu) */
     int stopping;                  /* close was asked (mu) */
     int exited;                    /* the worker closed the db and ends (mu) */
     int joined;                    /* loop thread only */
@@ -565,8 +570,19 @@ static ch_store_req *take_batch(sq *e)
     return head;
 }
 
+/* Wake the loop (the worker's thread): one write to the eventfd. */
+static void tell_loop(sq *e)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do
+        n = write(e->efd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+}
+
 /* The worker: batches until asked to stop with nothing left; then it
- * closes the database and says so through the async handle. */
+ * closes the database and says so through the eventfd. */
 static void worker(void *arg)
 {
     sq *e = arg;
@@ -597,7 +613,7 @@ static void worker(void *arg)
         if (!e->told) {
             e->told = 1;
             uv_mutex_unlock(&e->mu);
-            uv_async_send(&e->async);
+            tell_loop(e);
             uv_mutex_lock(&e->mu);
         }
     }
@@ -610,16 +626,20 @@ static void worker(void *arg)
     uv_mutex_lock(&e->mu);
     e->exited = 1;
     uv_mutex_unlock(&e->mu);
-    uv_async_send(&e->async);
+    tell_loop(e);
 }
 
 /* ---- the loop side --------------------------------------------------------- */
 
+/* The poll handle is closed (or was never made): the eventfd, the lock
+ * and the state go; the store hears the engine is closed. */
 static void on_closed(uv_handle_t *h)
 {
-    sq *e = (sq *)((char *)h - offsetof(sq, async));
+    sq *e = (sq *)((char *)h - offsetof(sq, poll));
     ch_store *s = e->s;
 
+    if (e->efd >= 0)
+        close(e->efd);
     uv_cond_destroy(&e->cond);
     uv_mutex_destroy(&e->mu);
     free(e);
@@ -627,14 +647,22 @@ static void on_closed(uv_handle_t *h)
         ch_store_engine_closed(s);
 }
 
-/* Hand finished requests to the store; after the worker's exit, join it
- * (it has already returned or is returning) and close the handle. */
-static void on_async(uv_async_t *a)
+/* The eventfd is readable: hand finished requests to the store; after
+ * the worker's exit, join it (it has already returned or is returning)
+ * and close the handle.  The eventfd is read before the list is taken,
+ * so a batch the worker adds after the read either is in this list or
+ * comes with a write of its own. */
+static void on_poll(uv_poll_t *h, int status, int events)
 {
-    sq *e = a->data;
+    sq *e = h->data;
     ch_store_req *done, *next;
+    uint64_t count;
     int exited;
 
+    (void)status;
+    (void)events;
+    while (read(e->efd, &count, sizeof count) < 0 && errno == EINTR)
+        ;
     uv_mutex_lock(&e->mu);
     done = e->d_head;
     e->d_head = e->d_tail = NULL;
@@ -650,7 +678,7 @@ static void on_async(uv_async_t *a)
     if (exited && !e->joined) {
         e->joined = 1;
         uv_thread_join(&e->thread);
-        uv_close((uv_handle_t *)&e->async, on_closed);
+        uv_close((uv_handle_t *)&e->poll, on_closed);
     }
 }
 
@@ -690,7 +718,7 @@ static const char *sq_state(void *self)
     return e->state_out;
 }
 
-/* Ask the worker to finish the queue and stop; on_async completes. */
+/* Ask the worker to finish the queue and stop; on_poll completes. */
 static void sq_close(void *self)
 {
     sq *e = self;
@@ -702,7 +730,7 @@ static void sq_close(void *self)
 }
 
 /* Open the database, apply migrations, start the worker.  On failure
- * everything is undone (the async handle, if initialised, is closed and
+ * everything is undone (the poll handle, if initialised, is closed and
  * frees the state later on the loop). */
 static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t errlen)
 {
@@ -734,19 +762,21 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
     snprintf(e->state, sizeof e->state, "ok");
     uv_mutex_init(&e->mu);
     uv_cond_init(&e->cond);
-    if (uv_async_init(ch_store_loop(s), &e->async, on_async) != 0) {
-        snprintf(err, errlen, "sqlite: cannot create the async handle");
+    e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->efd < 0 || uv_poll_init(ch_store_loop(s), &e->poll, e->efd) != 0) {
+        snprintf(err, errlen, "sqlite: cannot create the worker's eventfd");
         sqlite3_close(e->db);
         e->s = NULL;
-        on_closed((uv_handle_t *)&e->async);
+        on_closed((uv_handle_t *)&e->poll);
         return -1;
     }
-    e->async.data = e;
-    if (uv_thread_create(&e->thread, worker, e) != 0) {
+    e->poll.data = e;
+    if (uv_poll_start(&e->poll, UV_READABLE, on_poll) != 0 ||
+        uv_thread_create(&e->thread, worker, e) != 0) {
         snprintf(err, errlen, "sqlite: cannot start the worker thread");
         sqlite3_close(e->db);
         e->s = NULL;
-        uv_close((uv_handle_t *)&e->async, on_closed);
+        uv_close((uv_handle_t *)&e->poll, on_closed);
         return -1;
     }
     *self = e;
