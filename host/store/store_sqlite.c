@@ -73,7 +73,6 @@ typedef struct sq {
 } sq;
 
 static uv_once_t lib_once = UV_ONCE_INIT;
-static int vfs_ok; /* CH_SQLITE_VFS is registered (set once, by lib_once) */
 
 static int64_t wall_ms(void)
 {
@@ -179,31 +178,20 @@ static int create_file(const char *path, char *err, size_t errlen)
 
 /* SQLite's process-wide settings, before the library initialises (the
  * first open): no memory statistics, which take a global mutex around
- * every allocation (if something in the process initialised SQLite
- * before, the call is refused, SQLITE_MISUSE, and the default stays);
- * then the engine's VFS (it initialises the library). */
-static void lib_setup(void)
-{
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    vfs_ok = ch_sqlite_vfs_register() == 0;
-    if (!vfs_ok)
-        ch_log(CH_LOG_WARN, "store: sqlite: the default VFS cannot be wrapped; WAL writes are "
-                            "not gathered");
-}
+ * every allocation.  If something in the process initialised SQLite
+ * before, the call is refused (SQLITE_MISUSE) and the default stays. */
+static void lib_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
 /* Open a connection to path with flags (SQLITE_OPEN_READWRITE or
  * _READONLY; the connection is used by one thread at a time), extended
- * result codes and the busy timeout; a read-write connection uses
- * CH_SQLITE_VFS.  Returns the handle (the caller closes it), or NULL with
- * the reason in err. */
+ * result codes and the busy timeout.  Returns the handle (the caller
+ * closes it), or NULL with the reason in err. */
 static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    const char *vfs;
 
     uv_once(&lib_once, lib_setup);
-    vfs = vfs_ok && (flags & SQLITE_OPEN_READWRITE) ? CH_SQLITE_VFS : NULL;
-    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, vfs) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);

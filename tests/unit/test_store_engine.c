@@ -74,48 +74,6 @@ static void test_group_commit(void **state)
     json_decref(m);
 }
 
-/* Appends of large messages queued at once: their batches' commits are
- * far larger than what the SQLite engine's VFS gathers per write
- * (store_sqlite_vfs.c), so its buffer fills and is written many times
- * per commit.  Every row is visible to another connection while the
- * store is open, and every message opens intact (AES-GCM checks each
- * byte) after the store is closed and opened again. */
-static void test_large_commits(void **state)
-{
-    fx *f = *state;
-    int64_t room = new_room(f, "chat-room");
-    enum { N = 40, SIZE = 60000 };
-    char *text = malloc(SIZE + 1);
-    slot s[N] = {{0}};
-    json_t *m;
-
-    for (int i = 0; i < N; i++) {
-        memset(text, 'a' + i % 26, SIZE);
-        text[SIZE] = '\0';
-        assert_int_equal(ch_store_call(f->s, "message.append",
-                                       J("{s:I, s:I, s:s}", "room_id", I(room), "sender_id", I(1),
-                                         "content", text),
-                                       on_slot, &s[i]),
-                         0);
-    }
-    wait_slots(f, s, N);
-    assert_int_equal(raw_int("SELECT count(*) FROM messages WHERE room_id = %lld", (long long)room),
-                     N);
-    reopen(f, G.key1);
-    m = history(f, J("{s:I, s:i}", "room_id", I(room), "limit", N));
-    assert_int_equal(json_array_size(m), N);
-    for (int i = 0; i < N; i++) {
-        const char *c = STR(NTH(m, (size_t)i), "content");
-        char first[2] = {c ? c[0] : '\0', '\0'};
-
-        assert_non_null(c);
-        assert_int_equal(strlen(c), SIZE);
-        assert_int_equal(strspn(c, first), SIZE);
-    }
-    json_decref(m);
-    free(text);
-}
-
 static void test_queue_bound(void **state)
 {
     fx *f = *state;
@@ -315,9 +273,8 @@ static void test_migrations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        T(test_group_commit), T(test_large_commits),   T(test_queue_bound),
-        T(test_close_drains), T(test_status_and_none), T(test_no_plaintext),
-        T(test_tamper),       T(test_key_rotation),    T(test_migrations),
+        T(test_group_commit), T(test_queue_bound), T(test_close_drains), T(test_status_and_none),
+        T(test_no_plaintext), T(test_tamper),      T(test_key_rotation), T(test_migrations),
     };
 
     return store_suite_main("store_engine", tests, sizeof tests / sizeof tests[0]);

@@ -199,15 +199,6 @@ typedef struct ch_store_engine {
 } ch_store_engine;
 
 extern const ch_store_engine ch_store_sqlite_engine;
-
-/* The SQLite engine's VFS (store_sqlite_vfs.c): the default VFS with a
- * WAL file's contiguous writes gathered into one write before each sync
- * (read, size, truncate, file control, close).  Registered by
- * ch_sqlite_vfs_register, once, before any other use of the name: 0, or
- * -1 when the default VFS lacks what it wraps (callers then open with the
- * default VFS). */
-#define CH_SQLITE_VFS "chanhost-wal"
-int ch_sqlite_vfs_register(void);
 extern const ch_store_engine ch_store_pg_engine;
 
 /*
