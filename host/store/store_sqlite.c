@@ -14,7 +14,7 @@
  * list; neither the signal nor the write is made with the mutex held).
  * An eventfd, not a uv_async_t: libuv 1.44's async callback spins (then
  * sched_yield) while the sending thread is still inside its write, which
- * the loop, woken by that very write, nearly always saw.  The loop's
+ * the loop, woken by that very write, often saw.  The loop's
  * callback calls ch_store_done for each, so callbacks run on the loop
  * thread only, after the commit (a failed COMMIT fails the whole batch
  * with EIO).  The worker keeps a cache of prepared statements keyed by
