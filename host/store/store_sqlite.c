@@ -9,11 +9,17 @@
  * the worker takes up to batch_max requests, runs
  * them in ONE transaction (group commit), each inside its own SAVEPOINT
  * so that a failing request rolls back alone, commits, and hands the
- * batch back through a done list and uv_async_send.  The loop's async
+ * batch back through a done list and a write to an eventfd the loop
+ * polls (only when the loop has not been told since it last took the
+ * list; neither the signal nor the write is made with the mutex held).
+ * An eventfd, not a uv_async_t: libuv 1.44's async callback spins (then
+ * sched_yield) while the sending thread is still inside its write, which
+ * the loop, woken by that very write, often saw.  The loop's
  * callback calls ch_store_done for each, so callbacks run on the loop
  * thread only, after the commit (a failed COMMIT fails the whole batch
  * with EIO).  The worker keeps a cache of prepared statements keyed by
- * SQL text.  Only open and migrate block (start-up, command line).
+ * SQL text, each prepared once.  Only open and migrate block (start-up,
+ * command line).
  */
 #include "store_impl.h"
 
@@ -24,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -32,6 +39,15 @@
 #include "log.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define HOT_SLOTS 64 /* the statement cache's front, by SQL text address */
+
+/* One entry of the statement cache's front: the address of a step's SQL
+ * text (the op tables' static strings) and its statement, owned by the
+ * cache (stmts). */
+typedef struct sq_hot {
+    const char *sql;
+    sqlite3_stmt *st;
+} sq_hot;
 
 typedef struct sq {
     ch_store *s;
@@ -39,10 +55,12 @@ typedef struct sq {
     uv_thread_t thread;
     uv_mutex_t mu;
     uv_cond_t cond;
-    uv_async_t async;
+    uv_poll_t poll;                /* on efd, the loop's */
+    int efd;                       /* eventfd: the worker tells the loop (-1: none) */
     ch_store_req *q_head, *q_tail; /* submitted, waiting (mu) */
     ch_store_req *d_head, *d_tail; /* finished, for the loop (mu) */
     int idle;                      /* the worker waits, not yet woken (mu) */
+    int told;                      /* efd written, the loop has not taken d_head since (mu) */
     int stopping;                  /* close was asked (mu) */
     int exited;                    /* the worker closed the db and ends (mu) */
     int joined;                    /* loop thread only */
@@ -50,7 +68,11 @@ typedef struct sq {
     char state[224];     /* "ok" or "down: why" (mu) */
     char state_out[224]; /* the loop's copy, for state() */
     ch_hmap stmts;       /* SQL text -> sqlite3_stmt* (worker) */
+    /* stmts looked up by the SQL text's address first (worker) */
+    sq_hot hot[HOT_SLOTS];
 } sq;
+
+static uv_once_t lib_once = UV_ONCE_INIT;
 
 static int64_t wall_ms(void)
 {
@@ -154,6 +176,12 @@ static int create_file(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* SQLite's process-wide settings, before the library initialises (the
+ * first open): no memory statistics, which take a global mutex around
+ * every allocation.  If something in the process initialised SQLite
+ * before, the call is refused (SQLITE_MISUSE) and the default stays. */
+static void lib_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+
 /* Open a connection to path with flags (SQLITE_OPEN_READWRITE or
  * _READONLY; the connection is used by one thread at a time), extended
  * result codes and the busy timeout.  Returns the handle (the caller
@@ -162,6 +190,7 @@ static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen
 {
     sqlite3 *db = NULL;
 
+    uv_once(&lib_once, lib_setup);
     if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");
@@ -266,19 +295,29 @@ fail:
 
 /* ---- the worker: statements and steps -------------------------------------- */
 
-/* The prepared statement for sql (from the cache), or NULL. */
+/* The prepared statement for sql (borrowed: the cache owns it), or NULL.
+ * Each SQL text is prepared once: the cache is keyed by the text; its
+ * front, keyed by the text's address, spares the hash of a long text for
+ * the steps' static strings (a plugin's text at a reused address is
+ * compared, never taken for another). */
 static sqlite3_stmt *stmt_get(sq *e, const char *sql)
 {
-    sqlite3_stmt *st = ch_hmap_get(&e->stmts, sql);
+    sq_hot *h = &e->hot[((uintptr_t)sql >> 3) % HOT_SLOTS];
+    sqlite3_stmt *st;
 
-    if (st)
-        return st;
-    if (sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-        return NULL;
-    if (ch_hmap_put(&e->stmts, sql, st) < 0) {
-        sqlite3_finalize(st);
-        return NULL;
+    if (h->sql == sql && strcmp(sqlite3_sql(h->st), sql) == 0)
+        return h->st;
+    st = ch_hmap_get(&e->stmts, sql);
+    if (!st) {
+        if (sqlite3_prepare_v3(e->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+            return NULL;
+        if (ch_hmap_put(&e->stmts, sql, st) < 0) {
+            sqlite3_finalize(st);
+            return NULL;
+        }
     }
+    h->sql = sql;
+    h->st = st;
     return st;
 }
 
@@ -519,8 +558,19 @@ static ch_store_req *take_batch(sq *e)
     return head;
 }
 
+/* Wake the loop (the worker's thread): one write to the eventfd. */
+static void tell_loop(sq *e)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do
+        n = write(e->efd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+}
+
 /* The worker: batches until asked to stop with nothing left; then it
- * closes the database and says so through the async handle. */
+ * closes the database and says so through the eventfd. */
 static void worker(void *arg)
 {
     sq *e = arg;
@@ -548,7 +598,12 @@ static void worker(void *arg)
         else
             e->d_head = batch;
         e->d_tail = last;
-        uv_async_send(&e->async);
+        if (!e->told) {
+            e->told = 1;
+            uv_mutex_unlock(&e->mu);
+            tell_loop(e);
+            uv_mutex_lock(&e->mu);
+        }
     }
     uv_mutex_unlock(&e->mu);
     while (ch_hmap_next(&e->stmts, &pos, NULL, &st))
@@ -559,16 +614,20 @@ static void worker(void *arg)
     uv_mutex_lock(&e->mu);
     e->exited = 1;
     uv_mutex_unlock(&e->mu);
-    uv_async_send(&e->async);
+    tell_loop(e);
 }
 
 /* ---- the loop side --------------------------------------------------------- */
 
+/* The poll handle is closed (or was never made): the eventfd, the lock
+ * and the state go; the store hears the engine is closed. */
 static void on_closed(uv_handle_t *h)
 {
-    sq *e = (sq *)((char *)h - offsetof(sq, async));
+    sq *e = (sq *)((char *)h - offsetof(sq, poll));
     ch_store *s = e->s;
 
+    if (e->efd >= 0)
+        close(e->efd);
     uv_cond_destroy(&e->cond);
     uv_mutex_destroy(&e->mu);
     free(e);
@@ -576,17 +635,26 @@ static void on_closed(uv_handle_t *h)
         ch_store_engine_closed(s);
 }
 
-/* Hand finished requests to the store; after the worker's exit, join it
- * (it has already returned or is returning) and close the handle. */
-static void on_async(uv_async_t *a)
+/* The eventfd is readable: hand finished requests to the store; after
+ * the worker's exit, join it (it has already returned or is returning)
+ * and close the handle.  The eventfd is read before the list is taken,
+ * so a batch the worker adds after the read either is in this list or
+ * comes with a write of its own. */
+static void on_poll(uv_poll_t *h, int status, int events)
 {
-    sq *e = a->data;
+    sq *e = h->data;
     ch_store_req *done, *next;
+    uint64_t count;
     int exited;
 
+    (void)status;
+    (void)events;
+    while (read(e->efd, &count, sizeof count) < 0 && errno == EINTR)
+        ;
     uv_mutex_lock(&e->mu);
     done = e->d_head;
     e->d_head = e->d_tail = NULL;
+    e->told = 0;
     exited = e->exited;
     snprintf(e->state_out, sizeof e->state_out, "%s", e->state);
     uv_mutex_unlock(&e->mu);
@@ -598,7 +666,7 @@ static void on_async(uv_async_t *a)
     if (exited && !e->joined) {
         e->joined = 1;
         uv_thread_join(&e->thread);
-        uv_close((uv_handle_t *)&e->async, on_closed);
+        uv_close((uv_handle_t *)&e->poll, on_closed);
     }
 }
 
@@ -606,10 +674,12 @@ static void on_async(uv_async_t *a)
  * the lock is held for a list append only.  Only a worker that waits and
  * was not woken yet is signalled: one wake-up for all the requests a
  * loop iteration submits (a running worker takes them when its batch is
- * done). */
+ * done).  The signal goes after the unlock, so that the woken worker
+ * does not block at once on the mutex the loop still holds. */
 static void sq_submit(void *self, ch_store_req *req)
 {
     sq *e = self;
+    int wake;
 
     req->next = NULL;
     uv_mutex_lock(&e->mu);
@@ -618,11 +688,11 @@ static void sq_submit(void *self, ch_store_req *req)
     else
         e->q_head = req;
     e->q_tail = req;
-    if (e->idle) {
-        e->idle = 0;
-        uv_cond_signal(&e->cond);
-    }
+    wake = e->idle;
+    e->idle = 0;
     uv_mutex_unlock(&e->mu);
+    if (wake)
+        uv_cond_signal(&e->cond);
 }
 
 /* "ok", or "down: why" after a failed batch (a copy the loop owns). */
@@ -636,7 +706,7 @@ static const char *sq_state(void *self)
     return e->state_out;
 }
 
-/* Ask the worker to finish the queue and stop; on_async completes. */
+/* Ask the worker to finish the queue and stop; on_poll completes. */
 static void sq_close(void *self)
 {
     sq *e = self;
@@ -648,7 +718,7 @@ static void sq_close(void *self)
 }
 
 /* Open the database, apply migrations, start the worker.  On failure
- * everything is undone (the async handle, if initialised, is closed and
+ * everything is undone (the poll handle, if initialised, is closed and
  * frees the state later on the loop). */
 static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t errlen)
 {
@@ -680,19 +750,21 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
     snprintf(e->state, sizeof e->state, "ok");
     uv_mutex_init(&e->mu);
     uv_cond_init(&e->cond);
-    if (uv_async_init(ch_store_loop(s), &e->async, on_async) != 0) {
-        snprintf(err, errlen, "sqlite: cannot create the async handle");
+    e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (e->efd < 0 || uv_poll_init(ch_store_loop(s), &e->poll, e->efd) != 0) {
+        snprintf(err, errlen, "sqlite: cannot create the worker's eventfd");
         sqlite3_close(e->db);
         e->s = NULL;
-        on_closed((uv_handle_t *)&e->async);
+        on_closed((uv_handle_t *)&e->poll);
         return -1;
     }
-    e->async.data = e;
-    if (uv_thread_create(&e->thread, worker, e) != 0) {
+    e->poll.data = e;
+    if (uv_poll_start(&e->poll, UV_READABLE, on_poll) != 0 ||
+        uv_thread_create(&e->thread, worker, e) != 0) {
         snprintf(err, errlen, "sqlite: cannot start the worker thread");
         sqlite3_close(e->db);
         e->s = NULL;
-        uv_close((uv_handle_t *)&e->async, on_closed);
+        uv_close((uv_handle_t *)&e->poll, on_closed);
         return -1;
     }
     *self = e;
