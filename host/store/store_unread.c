@@ -17,9 +17,11 @@
  * is_deleted, room_id or sender_id updated; a message deleted (BEFORE the
  * delete, while its receipts are still there: the receipts' cascade then
  * finds no message and changes nothing); a receipt inserted, updated or
- * deleted.  Both counter tables reference rooms with ON DELETE CASCADE,
- * so a deleted room takes its counters along; decrements are UPDATEs
- * (never inserts), so the order in which a room's cascades run does not
+ * deleted; a room deleted (a trigger on rooms removes its counter rows:
+ * no foreign key, since PostgreSQL checks one again on an update of a row
+ * its own transaction wrote, and a room's cascade updates its counters
+ * after the room is gone).  Decrements are UPDATEs (never inserts), so
+ * the order in which a room's cascades and that trigger run does not
  * matter.  The migration creates the triggers before the backfill: on
  * PostgreSQL CREATE TRIGGER locks messages and read_receipts against
  * writers until the migration commits, so no row written by another host
@@ -30,16 +32,16 @@
 /* The counter tables; T is the integer type (INTEGER / BIGINT), TAIL what
  * follows each table's closing parenthesis (SQLite: WITHOUT ROWID, a
  * table clustered on its key). */
-#define COUNTER_TABLES(T, TAIL)                                           \
-    "CREATE TABLE room_live_counts (\n"                                   \
-    "  room_id " T " NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,\n" \
-    "  sender_id " T " NOT NULL,\n"                                       \
-    "  n " T " NOT NULL,\n"                                               \
-    "  PRIMARY KEY (room_id, sender_id))" TAIL ";\n"                      \
-    "CREATE TABLE room_read_counts (\n"                                   \
-    "  room_id " T " NOT NULL REFERENCES rooms (id) ON DELETE CASCADE,\n" \
-    "  user_id " T " NOT NULL,\n"                                         \
-    "  n " T " NOT NULL,\n"                                               \
+#define COUNTER_TABLES(T, TAIL)                      \
+    "CREATE TABLE room_live_counts (\n"              \
+    "  room_id " T " NOT NULL,\n"                    \
+    "  sender_id " T " NOT NULL,\n"                  \
+    "  n " T " NOT NULL,\n"                          \
+    "  PRIMARY KEY (room_id, sender_id))" TAIL ";\n" \
+    "CREATE TABLE room_read_counts (\n"              \
+    "  room_id " T " NOT NULL,\n"                    \
+    "  user_id " T " NOT NULL,\n"                    \
+    "  n " T " NOT NULL,\n"                          \
     "  PRIMARY KEY (room_id, user_id))" TAIL ";\n"
 
 /* The counts of the data already there (the same text on both engines);
@@ -91,70 +93,52 @@
          "FROM messages m WHERE m.id = " o ".message_id AND m.is_deleted = 0" \
          " AND m.sender_id <> " o ".user_id")
 
+/* A room's counter rows going with it. */
+#define ROOM_GONE                                            \
+    "DELETE FROM room_live_counts WHERE room_id = OLD.id;\n" \
+    "  DELETE FROM room_read_counts WHERE room_id = OLD.id;\n"
+
 /* A change of the message's place in the counts (room, sender, or live). */
 #define MSG_MOVED                                                  \
     "OLD.room_id <> NEW.room_id OR OLD.sender_id <> NEW.sender_id" \
     " OR (OLD.is_deleted = 0) <> (NEW.is_deleted = 0)"
 
-const char ch_st_unread_sqlite_v10[] = COUNTER_TABLES(
-    "INTEGER",
-    " WITHOUT ROWID") "CREATE TRIGGER messages_count_insert AFTER INSERT ON messages\n"
-                      "  WHEN NEW.is_deleted = 0 BEGIN\n"
-                      "  " MSG_IN_LIVE(
-                          "NEW",
-                          "1") ";\n"
-                               "END;\n"
-                               "CREATE TRIGGER messages_count_update\n"
-                               "  AFTER UPDATE OF room_id, sender_id, is_deleted ON messages\n"
-                               "  WHEN " MSG_MOVED " BEGIN\n"
-                               "  " MSG_OUT_LIVE(
-                                   "OLD") " AND OLD.is_deleted = 0;\n"
-                                          "  " MSG_OUT_READ(
-                                              "OLD") " AND OLD.is_deleted = 0;\n"
-                                                     "  " MSG_IN_LIVE(
-                                                         "NEW",
-                                                         "NEW.is_deleted = 0") ";\n"
-                                                                               "  " MSG_IN_READ(
-                                                                                   "NEW",
-                                                                                   "NEW.is_deleted "
-                                                                                   "= 0") ";\n"
-                                                                                          "END;\n"
-                                                                                          "CREATE "
-                                                                                          "TRIGGER "
-                                                                                          "messages"
-                                                                                          "_count_"
-                                                                                          "delete "
-                                                                                          "BEFORE "
-                                                                                          "DELETE "
-                                                                                          "ON "
-                                                                                          "messages"
-                                                                                          "\n"
-                                                                                          "  WHEN "
-                                                                                          "OLD.is_"
-                                                                                          "deleted "
-                                                                                          "= 0 "
-                                                                                          "BEGIN\n"
-                                                                                          " "
-                                                                                          " " MSG_OUT_LIVE(
-                                                                                              "OLD") ";\n"
-                                                                                                     "  " MSG_OUT_READ(
-                                                                                                         "OLD") ";\n"
-                                                                                                                "END;\n"
-                                                                                                                "CREATE TRIGGER read_receipts_count_insert AFTER INSERT ON read_receipts BEGIN\n"
-                                                                                                                "  " RCPT_IN_SQLITE(
-                                                                                                                    "NEW") ";\n"
-                                                                                                                           "END;\n"
-                                                                                                                           "CREATE TRIGGER read_receipts_count_update\n"
-                                                                                                                           "  AFTER UPDATE OF message_id, user_id ON read_receipts BEGIN\n"
-                                                                                                                           "  " RCPT_OUT(
-                                                                                                                               "OLD") ";\n"
-                                                                                                                                      "  " RCPT_IN_SQLITE(
-                                                                                                                                          "NEW") ";\n"
-                                                                                                                                                 "END;\n"
-                                                                                                                                                 "CREATE TRIGGER read_receipts_count_delete AFTER DELETE ON read_receipts BEGIN\n"
-                                                                                                                                                 "  " RCPT_OUT(
-                                                                                                                                                     "OLD") ";\n"
-                                                                                                                                                            "END;\n" BACKFILL;
+/* clang-format would break the statements' lines apart: kept as written. */
+/* clang-format off */
+const char ch_st_unread_sqlite_v10[] =
+    COUNTER_TABLES("INTEGER", " WITHOUT ROWID")
+    "CREATE TRIGGER messages_count_insert AFTER INSERT ON messages\n"
+    "  WHEN NEW.is_deleted = 0 BEGIN\n"
+    "  " MSG_IN_LIVE("NEW", "1") ";\n"
+    "END;\n"
+    "CREATE TRIGGER messages_count_update\n"
+    "  AFTER UPDATE OF room_id, sender_id, is_deleted ON messages\n"
+    "  WHEN " MSG_MOVED " BEGIN\n"
+    "  " MSG_OUT_LIVE("OLD") " AND OLD.is_deleted = 0;\n"
+    "  " MSG_OUT_READ("OLD") " AND OLD.is_deleted = 0;\n"
+    "  " MSG_IN_LIVE("NEW", "NEW.is_deleted = 0") ";\n"
+    "  " MSG_IN_READ("NEW", "NEW.is_deleted = 0") ";\n"
+    "END;\n"
+    "CREATE TRIGGER messages_count_delete BEFORE DELETE ON messages\n"
+    "  WHEN OLD.is_deleted = 0 BEGIN\n"
+    "  " MSG_OUT_LIVE("OLD") ";\n"
+    "  " MSG_OUT_READ("OLD") ";\n"
+    "END;\n"
+    "CREATE TRIGGER read_receipts_count_insert AFTER INSERT ON read_receipts BEGIN\n"
+    "  " RCPT_IN_SQLITE("NEW") ";\n"
+    "END;\n"
+    "CREATE TRIGGER read_receipts_count_update\n"
+    "  AFTER UPDATE OF message_id, user_id ON read_receipts BEGIN\n"
+    "  " RCPT_OUT("OLD") ";\n"
+    "  " RCPT_IN_SQLITE("NEW") ";\n"
+    "END;\n"
+    "CREATE TRIGGER read_receipts_count_delete AFTER DELETE ON read_receipts BEGIN\n"
+    "  " RCPT_OUT("OLD") ";\n"
+    "END;\n"
+    "CREATE TRIGGER rooms_counts_delete AFTER DELETE ON rooms BEGIN\n"
+    "  " ROOM_GONE
+    "END;\n"
+    BACKFILL;
 
 /* PostgreSQL: one function per table.  Several counter rows changed by
  * one statement are locked in ascending (room_id, user_id) order (the
@@ -163,160 +147,60 @@ const char ch_st_unread_sqlite_v10[] = COUNTER_TABLES(
  * is read FOR SHARE, so a concurrent delete of that message either waits
  * for the receipt's commit (and then counts it) or commits first (and the
  * receipt, re-reading the row, does not count). */
-const char ch_st_unread_pg_v10[] = COUNTER_TABLES(
-    "BIGINT",
-    "") "CREATE FUNCTION ch_unread_message() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        "BEGIN\n"
-        "  IF TG_OP <> 'INSERT' THEN\n"
-        "    IF OLD.is_deleted = 0 THEN\n"
-        "      " MSG_OUT_LIVE(
-            "OLD") ";\n"
-                   "      PERFORM 1 FROM room_read_counts c WHERE c.room_id = OLD.room_id\n"
-                   "        AND c.user_id IN " READERS(
-                       "OLD.id",
-                       "OLD.sender_id") "\n"
-                                        "        ORDER BY c.user_id FOR UPDATE;\n"
-                                        "      " MSG_OUT_READ(
-                                            "OLD") ";\n"
-                                                   "    END IF;\n"
-                                                   "    IF TG_OP = 'DELETE' THEN\n"
-                                                   "      RETURN OLD;\n"
-                                                   "    END IF;\n"
-                                                   "  END IF;\n"
-                                                   "  IF NEW.is_deleted = 0 THEN\n"
-                                                   "    " MSG_IN_LIVE(
-                                                       "NEW",
-                                                       "TRUE") ";\n"
-                                                               "    " MSG_IN_READ(
-                                                                   "NEW",
-                                                                   "TRUE") ";\n"
-                                                                           "  END IF;\n"
-                                                                           "  RETURN NULL;\n"
-                                                                           "END $$;\n"
-                                                                           "CREATE FUNCTION "
-                                                                           "ch_unread_receipt() "
-                                                                           "RETURNS trigger "
-                                                                           "LANGUAGE plpgsql AS "
-                                                                           "$$\n"
-                                                                           "DECLARE r BIGINT;\n"
-                                                                           "BEGIN\n"
-                                                                           "  IF TG_OP <> 'INSERT' "
-                                                                           "THEN\n"
-                                                                           "    " RCPT_OUT(
-                                                                               "OLD") ";\n"
-                                                                                      "  END IF;\n"
-                                                                                      "  IF TG_OP "
-                                                                                      "<> 'DELETE' "
-                                                                                      "THEN\n"
-                                                                                      "    SELECT "
-                                                                                      "m.room_id "
-                                                                                      "INTO r FROM "
-                                                                                      "messages m "
-                                                                                      "WHERE m.id "
-                                                                                      "= "
-                                                                                      "NEW.message_"
-                                                                                      "id\n"
-                                                                                      "      AND "
-                                                                                      "m.is_"
-                                                                                      "deleted = 0 "
-                                                                                      "AND "
-                                                                                      "m.sender_id "
-                                                                                      "<> "
-                                                                                      "NEW.user_id "
-                                                                                      "FOR SHARE;\n"
-                                                                                      "    IF "
-                                                                                      "FOUND THEN\n"
-                                                                                      "      "
-                                                                                      "INSERT INTO "
-                                                                                      "room_read_"
-                                                                                      "counts "
-                                                                                      "(room_id, "
-                                                                                      "user_id, n) "
-                                                                                      "VALUES (r, "
-                                                                                      "NEW.user_id,"
-                                                                                      " 1)\n"
-                                                                                      "        ON "
-                                                                                      "CONFLICT "
-                                                                                      "(room_id, "
-                                                                                      "user_id) DO "
-                                                                                      "UPDATE SET "
-                                                                                      "n = "
-                                                                                      "room_read_"
-                                                                                      "counts.n + "
-                                                                                      "1;\n"
-                                                                                      "    END "
-                                                                                      "IF;\n"
-                                                                                      "  END IF;\n"
-                                                                                      "  RETURN "
-                                                                                      "NULL;\n"
-                                                                                      "END $$;\n"
-                                                                                      "CREATE "
-                                                                                      "TRIGGER "
-                                                                                      "messages_"
-                                                                                      "count_"
-                                                                                      "insert "
-                                                                                      "AFTER "
-                                                                                      "INSERT ON "
-                                                                                      "messages\n"
-                                                                                      "  FOR EACH "
-                                                                                      "ROW WHEN "
-                                                                                      "(NEW.is_"
-                                                                                      "deleted = "
-                                                                                      "0) EXECUTE "
-                                                                                      "FUNCTION "
-                                                                                      "ch_unread_"
-                                                                                      "message();\n"
-                                                                                      "CREATE "
-                                                                                      "TRIGGER "
-                                                                                      "messages_"
-                                                                                      "count_"
-                                                                                      "update\n"
-                                                                                      "  AFTER "
-                                                                                      "UPDATE OF "
-                                                                                      "room_id, "
-                                                                                      "sender_id, "
-                                                                                      "is_deleted "
-                                                                                      "ON "
-                                                                                      "messages\n"
-                                                                                      "  FOR EACH "
-                                                                                      "ROW WHEN "
-                                                                                      "(" MSG_MOVED
-                                                                                      ") EXECUTE "
-                                                                                      "FUNCTION "
-                                                                                      "ch_unread_"
-                                                                                      "message();\n"
-                                                                                      "CREATE "
-                                                                                      "TRIGGER "
-                                                                                      "messages_"
-                                                                                      "count_"
-                                                                                      "delete "
-                                                                                      "BEFORE "
-                                                                                      "DELETE ON "
-                                                                                      "messages\n"
-                                                                                      "  FOR EACH "
-                                                                                      "ROW WHEN "
-                                                                                      "(OLD.is_"
-                                                                                      "deleted = "
-                                                                                      "0) EXECUTE "
-                                                                                      "FUNCTION "
-                                                                                      "ch_unread_"
-                                                                                      "message();\n"
-                                                                                      "CREATE "
-                                                                                      "TRIGGER "
-                                                                                      "read_"
-                                                                                      "receipts_"
-                                                                                      "count\n"
-                                                                                      "  AFTER "
-                                                                                      "INSERT OR "
-                                                                                      "DELETE OR "
-                                                                                      "UPDATE OF "
-                                                                                      "message_id, "
-                                                                                      "user_id ON "
-                                                                                      "read_"
-                                                                                      "receipts\n"
-                                                                                      "  FOR EACH "
-                                                                                      "ROW EXECUTE "
-                                                                                      "FUNCTION "
-                                                                                      "ch_unread_"
-                                                                                      "receipt();"
-                                                                                      "\n" BACKFILL;
+const char ch_st_unread_pg_v10[] =
+    COUNTER_TABLES("BIGINT", "")
+    "CREATE FUNCTION ch_unread_message() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  IF TG_OP <> 'INSERT' THEN\n"
+    "    IF OLD.is_deleted = 0 THEN\n"
+    "      " MSG_OUT_LIVE("OLD") ";\n"
+    "      PERFORM 1 FROM room_read_counts c WHERE c.room_id = OLD.room_id\n"
+    "        AND c.user_id IN " READERS("OLD.id", "OLD.sender_id") "\n"
+    "        ORDER BY c.user_id FOR UPDATE;\n"
+    "      " MSG_OUT_READ("OLD") ";\n"
+    "    END IF;\n"
+    "    IF TG_OP = 'DELETE' THEN\n"
+    "      RETURN OLD;\n"
+    "    END IF;\n"
+    "  END IF;\n"
+    "  IF NEW.is_deleted = 0 THEN\n"
+    "    " MSG_IN_LIVE("NEW", "TRUE") ";\n"
+    "    " MSG_IN_READ("NEW", "TRUE") ";\n"
+    "  END IF;\n"
+    "  RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE FUNCTION ch_unread_receipt() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "DECLARE r BIGINT;\n"
+    "BEGIN\n"
+    "  IF TG_OP <> 'INSERT' THEN\n"
+    "    " RCPT_OUT("OLD") ";\n"
+    "  END IF;\n"
+    "  IF TG_OP <> 'DELETE' THEN\n"
+    "    SELECT m.room_id INTO r FROM messages m WHERE m.id = NEW.message_id\n"
+    "      AND m.is_deleted = 0 AND m.sender_id <> NEW.user_id FOR SHARE;\n"
+    "    IF FOUND THEN\n"
+    "      INSERT INTO room_read_counts (room_id, user_id, n) VALUES (r, NEW.user_id, 1)\n"
+    "        ON CONFLICT (room_id, user_id) DO UPDATE SET n = room_read_counts.n + 1;\n"
+    "    END IF;\n"
+    "  END IF;\n"
+    "  RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE FUNCTION ch_unread_room() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  " ROOM_GONE
+    "  RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE TRIGGER rooms_counts_delete AFTER DELETE ON rooms\n"
+    "  FOR EACH ROW EXECUTE FUNCTION ch_unread_room();\n"
+    "CREATE TRIGGER messages_count_insert AFTER INSERT ON messages\n"
+    "  FOR EACH ROW WHEN (NEW.is_deleted = 0) EXECUTE FUNCTION ch_unread_message();\n"
+    "CREATE TRIGGER messages_count_update\n"
+    "  AFTER UPDATE OF room_id, sender_id, is_deleted ON messages\n"
+    "  FOR EACH ROW WHEN (" MSG_MOVED ") EXECUTE FUNCTION ch_unread_message();\n"
+    "CREATE TRIGGER messages_count_delete BEFORE DELETE ON messages\n"
+    "  FOR EACH ROW WHEN (OLD.is_deleted = 0) EXECUTE FUNCTION ch_unread_message();\n"
+    "CREATE TRIGGER read_receipts_count\n"
+    "  AFTER INSERT OR DELETE OR UPDATE OF message_id, user_id ON read_receipts\n"
+    "  FOR EACH ROW EXECUTE FUNCTION ch_unread_receipt();\n"
+    BACKFILL;
+/* clang-format on */
