@@ -98,6 +98,18 @@
     "DELETE FROM room_live_counts WHERE room_id = OLD.id;\n" \
     "  DELETE FROM room_read_counts WHERE room_id = OLD.id;\n"
 
+/* PostgreSQL: the receipts of a relation (NEW as a row, or a statement's
+ * transition table) counted per room and reader, when their messages
+ * are live and not the reader's own; the messages are read FOR SHARE
+ * (see ch_st_unread_pg_v10). */
+#define RCPT_IN_PG(rel)                                                           \
+    "INSERT INTO room_read_counts (room_id, user_id, n)"                          \
+    " SELECT q.room_id, q.user_id, count(*) FROM (SELECT m.room_id AS room_id,"   \
+    " a.user_id AS user_id FROM " rel " a JOIN messages m ON m.id = a.message_id" \
+    " WHERE m.is_deleted = 0 AND m.sender_id <> a.user_id FOR SHARE OF m) q"      \
+    " GROUP BY q.room_id, q.user_id ORDER BY 1, 2"                                \
+    " ON CONFLICT (room_id, user_id) DO UPDATE SET n = room_read_counts.n + excluded.n"
+
 /* A change of the message's place in the counts (room, sender, or live). */
 #define MSG_MOVED                                                  \
     "OLD.room_id <> NEW.room_id OR OLD.sender_id <> NEW.sender_id" \
@@ -140,13 +152,17 @@ const char ch_st_unread_sqlite_v10[] =
     "END;\n"
     BACKFILL;
 
-/* PostgreSQL: one function per table.  Several counter rows changed by
- * one statement are locked in ascending (room_id, user_id) order (the
- * decrement's rows first with SELECT ... ORDER BY ... FOR UPDATE, the
- * increments by INSERT ... SELECT ... ORDER BY), and a receipt's message
- * is read FOR SHARE, so a concurrent delete of that message either waits
- * for the receipt's commit (and then counts it) or commits first (and the
- * receipt, re-reading the row, does not count). */
+/* PostgreSQL: row triggers on messages; on read_receipts, statement
+ * triggers over the transition tables for inserts and deletes (a
+ * read.bulk of 50,000 receipts updates its reader's row once, not 50,000
+ * times in one transaction, which would chain as many row versions), a
+ * row trigger for the updates no operation makes.  Several counter rows
+ * changed by one statement are locked in ascending (room_id, user_id)
+ * order (the decrement's rows first with SELECT ... ORDER BY ... FOR
+ * UPDATE, the increments by INSERT ... SELECT ... ORDER BY), and a
+ * receipt's message is read FOR SHARE, so a concurrent delete of that
+ * message either waits for the receipt's commit (and then counts it) or
+ * commits first (and the receipt, re-reading the row, does not count). */
 const char ch_st_unread_pg_v10[] =
     COUNTER_TABLES("BIGINT", "")
     "CREATE FUNCTION ch_unread_message() RETURNS trigger LANGUAGE plpgsql AS $$\n"
@@ -170,19 +186,22 @@ const char ch_st_unread_pg_v10[] =
     "  RETURN NULL;\n"
     "END $$;\n"
     "CREATE FUNCTION ch_unread_receipt() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-    "DECLARE r BIGINT;\n"
     "BEGIN\n"
-    "  IF TG_OP <> 'INSERT' THEN\n"
-    "    " RCPT_OUT("OLD") ";\n"
-    "  END IF;\n"
-    "  IF TG_OP <> 'DELETE' THEN\n"
-    "    SELECT m.room_id INTO r FROM messages m WHERE m.id = NEW.message_id\n"
-    "      AND m.is_deleted = 0 AND m.sender_id <> NEW.user_id FOR SHARE;\n"
-    "    IF FOUND THEN\n"
-    "      INSERT INTO room_read_counts (room_id, user_id, n) VALUES (r, NEW.user_id, 1)\n"
-    "        ON CONFLICT (room_id, user_id) DO UPDATE SET n = room_read_counts.n + 1;\n"
-    "    END IF;\n"
-    "  END IF;\n"
+    "  " RCPT_OUT("OLD") ";\n"
+    "  " RCPT_IN_PG("(SELECT NEW.message_id AS message_id, NEW.user_id AS user_id)") ";\n"
+    "  RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE FUNCTION ch_unread_receipts_added() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  " RCPT_IN_PG("added") ";\n"
+    "  RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE FUNCTION ch_unread_receipts_gone() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  UPDATE room_read_counts c SET n = c.n - d.k FROM (SELECT m.room_id AS room_id,\n"
+    "    g.user_id AS user_id, count(*) AS k FROM gone g JOIN messages m ON m.id = g.message_id\n"
+    "    WHERE m.is_deleted = 0 AND m.sender_id <> g.user_id GROUP BY 1, 2) d\n"
+    "    WHERE c.room_id = d.room_id AND c.user_id = d.user_id;\n"
     "  RETURN NULL;\n"
     "END $$;\n"
     "CREATE FUNCTION ch_unread_room() RETURNS trigger LANGUAGE plpgsql AS $$\n"
@@ -199,8 +218,14 @@ const char ch_st_unread_pg_v10[] =
     "  FOR EACH ROW WHEN (" MSG_MOVED ") EXECUTE FUNCTION ch_unread_message();\n"
     "CREATE TRIGGER messages_count_delete BEFORE DELETE ON messages\n"
     "  FOR EACH ROW WHEN (OLD.is_deleted = 0) EXECUTE FUNCTION ch_unread_message();\n"
-    "CREATE TRIGGER read_receipts_count\n"
-    "  AFTER INSERT OR DELETE OR UPDATE OF message_id, user_id ON read_receipts\n"
+    "CREATE TRIGGER read_receipts_count_insert AFTER INSERT ON read_receipts\n"
+    "  REFERENCING NEW TABLE AS added\n"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ch_unread_receipts_added();\n"
+    "CREATE TRIGGER read_receipts_count_delete AFTER DELETE ON read_receipts\n"
+    "  REFERENCING OLD TABLE AS gone\n"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ch_unread_receipts_gone();\n"
+    "CREATE TRIGGER read_receipts_count_update\n"
+    "  AFTER UPDATE OF message_id, user_id ON read_receipts\n"
     "  FOR EACH ROW EXECUTE FUNCTION ch_unread_receipt();\n"
     BACKFILL;
 /* clang-format on */

@@ -343,11 +343,11 @@ static void raw_exec(const char *fmt, ...)
  * (rows at 0 stand for no row). */
 static int64_t counters_off(void)
 {
-#define LIVE                                                                                    \
+#define LIVE                                                                                   \
     "SELECT room_id, sender_id, count(*) FROM messages WHERE is_deleted = 0 GROUP BY room_id," \
     " sender_id"
-#define READ                                                                                   \
-    "SELECT m.room_id, x.user_id, count(*) FROM messages m JOIN read_receipts x"               \
+#define READ                                                                               \
+    "SELECT m.room_id, x.user_id, count(*) FROM messages m JOIN read_receipts x"           \
     " ON x.message_id = m.id WHERE m.is_deleted = 0 AND x.user_id <> m.sender_id GROUP BY" \
     " m.room_id, x.user_id"
     return raw_int("SELECT (SELECT count(*) FROM (SELECT room_id, sender_id, n FROM"
@@ -392,8 +392,9 @@ static void check_room(fx *f, int64_t room)
     assert_int_equal(counters_off(), 0);
 }
 
-/* Receipts, edits, deletes, an undelete, a changed sender, a receipt and
- * a message deleted in SQL: the counts stay the scan's. */
+/* Receipts, edits, deletes, an undelete, a changed sender, a receipt
+ * moved to another reader, a receipt and a message deleted in SQL: the
+ * counts stay the scan's. */
 static void test_counters_follow_changes(void **state)
 {
     chat_fx *x = *state;
@@ -422,7 +423,11 @@ static void test_counters_follow_changes(void **state)
     check_room(f, x->room);
     raw_exec("UPDATE messages SET sender_id = 3 WHERE id = %lld", (long long)x->m[1]);
     check_room(f, x->room);
-    raw_exec("DELETE FROM read_receipts WHERE message_id = %lld AND user_id = 3", (long long)x->m[2]);
+    raw_exec("UPDATE read_receipts SET user_id = 4 WHERE message_id = %lld AND user_id = 3",
+             (long long)x->m[2]);
+    check_room(f, x->room);
+    raw_exec("DELETE FROM read_receipts WHERE message_id = %lld AND user_id = 4",
+             (long long)x->m[2]);
     check_room(f, x->room);
     raw_exec("DELETE FROM messages WHERE id = %lld", (long long)x->m[0]); /* read by 2 and 3 */
     check_room(f, x->room);
@@ -489,9 +494,12 @@ static void test_counters_backfill(void **state)
     char buf[128];
 
     close_store(&f->loop, f->s);
-    raw_exec("%s", G.pg ? "DROP TABLE room_live_counts, room_read_counts;"
+    raw_exec("%s",
+             G.pg ? "DROP TABLE room_live_counts, room_read_counts;"
                     " DROP FUNCTION ch_unread_message() CASCADE;"
                     " DROP FUNCTION ch_unread_receipt() CASCADE;"
+                    " DROP FUNCTION ch_unread_receipts_added() CASCADE;"
+                    " DROP FUNCTION ch_unread_receipts_gone() CASCADE;"
                     " DROP FUNCTION ch_unread_room() CASCADE"
                   : "DROP TRIGGER messages_count_insert; DROP TRIGGER messages_count_update;"
                     " DROP TRIGGER messages_count_delete; DROP TRIGGER read_receipts_count_insert;"
@@ -552,9 +560,12 @@ static void test_params(void **state)
 int main(void)
 {
 #define CT(name) cmocka_unit_test_setup_teardown(name, chat_setup, fx_teardown)
-    const struct CMUnitTest tests[] = {CT(test_unread_counts), CT(test_unread_of_participants),
-                                       CT(test_append_unread), CT(test_mark_batch),
-                                       CT(test_append_batch),  CT(test_mark_room),
+    const struct CMUnitTest tests[] = {CT(test_unread_counts),
+                                       CT(test_unread_of_participants),
+                                       CT(test_append_unread),
+                                       CT(test_mark_batch),
+                                       CT(test_append_batch),
+                                       CT(test_mark_room),
                                        CT(test_counters_follow_changes),
                                        CT(test_counters_room_deleted),
                                        CT(test_counters_member_removed),
