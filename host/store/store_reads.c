@@ -18,9 +18,9 @@
 /* Messages of participant p's room that p has not read: not deleted, not
  * p's own, no receipt of p; from the room's counters (store_unread.c):
  * the others' live messages minus p's receipts of them. */
-#define UNREAD_OF_P                                                                \
-    "CAST(coalesce((SELECT sum(c.n) FROM room_live_counts c"                       \
-    " WHERE c.room_id = p.room_id AND c.sender_id <> p.user_id), 0)"               \
+#define UNREAD_OF_P                                                               \
+    "CAST(coalesce((SELECT sum(c.n) FROM room_live_counts c"                      \
+    " WHERE c.room_id = p.room_id AND c.sender_id <> p.user_id), 0)"              \
     " - coalesce((SELECT c.n FROM room_read_counts c WHERE c.room_id = p.room_id" \
     " AND c.user_id = p.user_id), 0) AS BIGINT)"
 
