@@ -181,7 +181,9 @@ const char ch_st_unread_pg_v10[] =
     "  END IF;\n"
     "  IF NEW.is_deleted = 0 THEN\n"
     "    " MSG_IN_LIVE("NEW", "TRUE") ";\n"
-    "    " MSG_IN_READ("NEW", "TRUE") ";\n"
+    "    IF TG_OP = 'UPDATE' THEN\n" /* a new message has no receipts yet */
+    "      " MSG_IN_READ("NEW", "TRUE") ";\n"
+    "    END IF;\n"
     "  END IF;\n"
     "  RETURN NULL;\n"
     "END $$;\n"
