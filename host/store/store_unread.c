@@ -2,8 +2,8 @@
  * store_unread.c -- the unread counters (schema migration 10, both
  * engines): per room and sender the number of live messages
  * (room_live_counts), per room and reader the number of receipts of
- * others' live messages (room_read_counts), kept by triggers on messages
- * and read_receipts, so a room's unread counts (CH_ST_UNREAD_SQL and
+ * others' live messages (room_read_counts), kept by triggers on messages,
+ * read_receipts and rooms, so a room's unread counts (CH_ST_UNREAD_SQL and
  * store_reads.c's UNREAD_OF_P) read O(senders + readers) rows instead of
  * the room's whole history.  This file owns only the migration texts;
  * the statements that read the counters are where they were.
