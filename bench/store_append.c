@@ -6,10 +6,15 @@
  * checks only that every append succeeded, in order.  Owns nothing past
  * main: the temporary directory it makes for a SQLite file is removed.
  *
- *   store_append [--n N] [--batch-max B] [--url URL]
+ *   store_append [--n N] [--batch-max B] [--url URL] [--history H] [--serial 1]
  *
  * Without --url: a fresh SQLite file in a temporary directory.  With a
  * postgresql:// URL the database must exist (migrations are applied).
+ * --history H first fills the room, of 10 participants (users 1..10),
+ * with H messages and every participant's receipts of all of them
+ * (read.bulk), untimed.  --serial 1 then runs the N appends one at a
+ * time, each with "unread": true as chatroom sends them, and prints their
+ * latencies (the cost of one append in a room with that history).
  */
 #include <ftw.h>
 #include <stdint.h>
@@ -29,6 +34,7 @@ typedef struct run {
     int n, done, failed;
     int64_t last_id; /* ids must increase in submission order */
     int64_t room;
+    int history, serial; /* --history, --serial */
 } run;
 
 /* Monotonic seconds. */
@@ -75,6 +81,93 @@ static void run_until(uv_loop_t *loop, const int *done, int n)
         uv_run(loop, UV_RUN_ONCE);
 }
 
+/* A call that must succeed (participant.add, read.bulk): count it. */
+static void on_call(int status, json_t *result, const char *error, void *arg)
+{
+    run *r = arg;
+
+    (void)result;
+    if (status != 0 && !r->failed++)
+        fprintf(stderr, "store_append: setup call: %s\n", error ? error : "failed");
+    r->done++;
+}
+
+/* Call message.append on r's room as sender (unread: with "unread": true);
+ * 0 or -1 when the store refused the call. */
+static int append(ch_store *s, run *r, int sender, int unread)
+{
+    return ch_store_call(s, "message.append",
+                         json_pack("{s:I, s:i, s:s, s:b}", "room_id", (json_int_t)r->room,
+                                   "sender_id", sender, "content", "group commit", "unread",
+                                   unread),
+                         on_append, r);
+}
+
+/* --history: 10 participants, r->history messages (queued 1000 at a
+ * time), every participant's receipts of them.  0, or 1 on a failure. */
+static int fill_history(uv_loop_t *loop, ch_store *s, run *r)
+{
+    int i, k;
+
+    r->done = 0;
+    for (i = 1; i <= 10; i++)
+        ch_store_call(s, "participant.add",
+                      json_pack("{s:I, s:i}", "room_id", (json_int_t)r->room, "user_id", i),
+                      on_call, r);
+    run_until(loop, &r->done, 10);
+    for (i = 0; i < r->history; i += k) {
+        r->done = 0;
+        for (k = 0; k < 1000 && i + k < r->history; k++)
+            if (append(s, r, 1 + (i + k) % 10, 0) != 0)
+                return 1;
+        run_until(loop, &r->done, k);
+    }
+    r->done = 0;
+    for (i = 1; i <= 10; i++)
+        ch_store_call(s, "read.bulk",
+                      json_pack("{s:i, s:I}", "user_id", i, "room_id", (json_int_t)r->room),
+                      on_call, r);
+    run_until(loop, &r->done, 10);
+    return r->failed != 0;
+}
+
+/* qsort comparator of doubles. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* --serial: r->n appends one at a time with "unread": true; prints the
+ * latencies.  0, or 1 on a failure. */
+static int measure_serial(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
+{
+    double *lat = malloc((size_t)r->n * sizeof *lat), t0, sum = 0;
+    int i;
+
+    if (!lat)
+        return 1;
+    r->done = 0;
+    for (i = 0; i < r->n && !r->failed; i++) {
+        t0 = now_s();
+        if (append(s, r, 1 + i % 10, 1) != 0)
+            break;
+        run_until(loop, &r->done, i + 1);
+        lat[i] = (now_s() - t0) * 1000;
+        sum += lat[i];
+    }
+    if (i == r->n && !r->failed) {
+        qsort(lat, (size_t)r->n, sizeof *lat, cmp_double);
+        printf("store_append %s serial: history %d, %d appends with unread: ms avg %.2f p50 %.2f "
+               "p99 %.2f max %.2f\n",
+               backend, r->history, r->n, sum / r->n, lat[r->n / 2], lat[r->n * 99 / 100],
+               lat[r->n - 1]);
+    }
+    free(lat);
+    return i != r->n || r->failed != 0;
+}
+
 /* ch_store_close's callback. */
 static void on_closed(void *arg) { *(int *)arg = 1; }
 
@@ -99,8 +192,10 @@ static int measure(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
                       r) != 0)
         return 1;
     run_until(loop, &r->done, 1);
-    if (!r->room)
+    if (!r->room || (r->history && fill_history(loop, s, r) != 0))
         return 1;
+    if (r->serial)
+        return measure_serial(loop, s, backend, r);
     r->done = 0;
     t0 = now_s();
     for (i = 0; i < r->n; i++)
@@ -141,11 +236,16 @@ int main(int argc, char **argv)
             o.batch_max = (uint32_t)atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--url") == 0)
             given = argv[i + 1];
+        else if (strcmp(argv[i], "--history") == 0)
+            r.history = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--serial") == 0)
+            r.serial = atoi(argv[i + 1]);
         else
             break;
     }
-    if (i != argc || r.n <= 0) {
-        fprintf(stderr, "usage: store_append [--n N] [--batch-max B] [--url URL]\n");
+    if (i != argc || r.n <= 0 || r.history < 0) {
+        fprintf(stderr, "usage: store_append [--n N] [--batch-max B] [--url URL] [--history H]"
+                        " [--serial 1]\n");
         return 2;
     }
     snprintf(dir, sizeof dir, "/tmp/chanhost-bench-%d", (int)getpid());
@@ -159,7 +259,7 @@ int main(int argc, char **argv)
     snprintf(keys, sizeof keys, "%s/keys", dir);
     o.url = url;
     o.key_file = keys;
-    o.queue_max = (uint32_t)r.n + 1;
+    o.queue_max = (uint32_t)(r.n > 1000 ? r.n : 1000) + 1;
     uv_loop_init(&loop);
     s = ch_store_open(&loop, &o, err, sizeof err);
     if (!s) {

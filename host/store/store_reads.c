@@ -16,11 +16,13 @@
 /* ---- unread counts and the rooms of a user ----------------------------- */
 
 /* Messages of participant p's room that p has not read: not deleted, not
- * p's own, no receipt of p. */
-#define UNREAD_OF_P                                                     \
-    "(SELECT count(*) FROM messages m WHERE m.room_id = p.room_id"      \
-    " AND m.is_deleted = 0 AND m.sender_id <> p.user_id AND NOT EXISTS" \
-    " (SELECT 1 FROM read_receipts x WHERE x.message_id = m.id AND x.user_id = p.user_id))"
+ * p's own, no receipt of p; from the room's counters (store_unread.c):
+ * the others' live messages minus p's receipts of them. */
+#define UNREAD_OF_P                                                               \
+    "CAST(coalesce((SELECT sum(c.n) FROM room_live_counts c"                      \
+    " WHERE c.room_id = p.room_id AND c.sender_id <> p.user_id), 0)"              \
+    " - coalesce((SELECT c.n FROM room_read_counts c WHERE c.room_id = p.room_id" \
+    " AND c.user_id = p.user_id), 0) AS BIGINT)"
 
 /* unread.counts / rooms.for_user {user_id}. */
 static int prep_user_id(ch_store_req *req)

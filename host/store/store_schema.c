@@ -144,7 +144,9 @@ static const char pg_v5[] = "ALTER TABLE rooms ADD COLUMN is_open SMALLINT NOT N
 /* Version 6: the revocation list and its notifications (store_sessions.c).
  * Version 7: users.last_seen, written by presence (store_sessions.c).
  * Version 8: the rooms' streams and the store's epoch (store_stream.c).
- * Version 9: attachments and their sealed chunks (store_attach.c). */
+ * Version 9: attachments and their sealed chunks (store_attach.c).
+ * Version 10: the unread counters, their triggers and backfill
+ * (store_unread.c). */
 static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 both_v2,
                                                 sqlite_v3,
@@ -153,7 +155,8 @@ static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 ch_st_sessions_sqlite_v6,
                                                 ch_st_sessions_v7,
                                                 ch_st_stream_sqlite_v8,
-                                                ch_st_attach_sqlite_v9};
+                                                ch_st_attach_sqlite_v9,
+                                                ch_st_unread_sqlite_v10};
 static const char *const pg_migrations[] = {pg_v1,
                                             both_v2,
                                             ch_pg_notify_trigger,
@@ -162,7 +165,8 @@ static const char *const pg_migrations[] = {pg_v1,
                                             ch_st_sessions_pg_v6,
                                             ch_st_sessions_v7,
                                             ch_st_stream_pg_v8,
-                                            ch_st_attach_pg_v9};
+                                            ch_st_attach_pg_v9,
+                                            ch_st_unread_pg_v10};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

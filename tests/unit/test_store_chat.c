@@ -2,7 +2,10 @@
  * test_store_chat.c -- the chat plugins' store operations (host/store/store_chat.c):
  * unread.for_room (listed users, or the participants), message.append's
  * counts with "unread": true (and, with "unread_defer", once per room and
- * batch: ch_st_append_mark_batch), and read.mark_room,
+ * batch: ch_st_append_mark_batch), and read.mark_room; the unread
+ * counters behind the counts (store_unread.c: triggers kept through
+ * receipts, edits, deletes and undeletes, a room's deletion, a removed
+ * participant, and migration 10's backfill of a database without them),
  * driven through the public store interface on a real uv loop, once per
  * backend, with the shared fixture of store_fixture.h: a fresh SQLite
  * file, then a fresh PostgreSQL database (the PostgreSQL group fails,
@@ -301,6 +304,224 @@ static void test_mark_room(void **state)
     json_decref(c);
 }
 
+/* ---- the counters (store_unread.c) ----------------------------------------- */
+
+/* Run statements (several, separated by semicolons; a printf format) on
+ * the raw database, with SQLite's foreign keys on as the store has them. */
+static void raw_exec(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void raw_exec(const char *fmt, ...)
+{
+    char *sql = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    assert_true(vasprintf(&sql, fmt, ap) >= 0);
+    va_end(ap);
+    if (G.pg) {
+        PGconn *c = PQconnectdb(G.url);
+        PGresult *r = PQexec(c, sql);
+
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("raw_exec: %s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        sqlite3 *db;
+        char *msg = NULL;
+
+        assert_int_equal(sqlite3_open(G.db, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+            fail_msg("raw_exec: %s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_close(db);
+    }
+    free(sql);
+}
+
+/* The counter rows that disagree with a count from scratch, either way
+ * (rows at 0 stand for no row). */
+static int64_t counters_off(void)
+{
+#define LIVE                                                                                   \
+    "SELECT room_id, sender_id, count(*) FROM messages WHERE is_deleted = 0 GROUP BY room_id," \
+    " sender_id"
+#define READ                                                                               \
+    "SELECT m.room_id, x.user_id, count(*) FROM messages m JOIN read_receipts x"           \
+    " ON x.message_id = m.id WHERE m.is_deleted = 0 AND x.user_id <> m.sender_id GROUP BY" \
+    " m.room_id, x.user_id"
+    return raw_int("SELECT (SELECT count(*) FROM (SELECT room_id, sender_id, n FROM"
+                   " room_live_counts WHERE n <> 0 EXCEPT " LIVE ") a)"
+                   " + (SELECT count(*) FROM (" LIVE " EXCEPT SELECT room_id, sender_id, n"
+                   " FROM room_live_counts) b)"
+                   " + (SELECT count(*) FROM (SELECT room_id, user_id, n FROM room_read_counts"
+                   " WHERE n <> 0 EXCEPT " READ ") c)"
+                   " + (SELECT count(*) FROM (" READ " EXCEPT SELECT room_id, user_id, n"
+                   " FROM room_read_counts) d)");
+#undef LIVE
+#undef READ
+}
+
+/* The definition, counted from the messages themselves: user's unread in
+ * room (live, not the user's own, without the user's receipt). */
+static int64_t unread_by_scan(int64_t room, int64_t user)
+{
+    return raw_int("SELECT count(*) FROM messages m WHERE m.room_id = %lld AND m.is_deleted = 0"
+                   " AND m.sender_id <> %lld AND NOT EXISTS (SELECT 1 FROM read_receipts x"
+                   " WHERE x.message_id = m.id AND x.user_id = %lld)",
+                   (long long)room, (long long)user, (long long)user);
+}
+
+/* Every count of the room's users 1..4 (unread.for_room, unread.counts)
+ * is the scan's, and the counters are exact. */
+static void check_room(fx *f, int64_t room)
+{
+    json_t *c = unread(f, room, J("[I, I, I, I]", I(1), I(2), I(3), I(4))), *r;
+    char key[24];
+
+    snprintf(key, sizeof key, "%lld", (long long)room);
+    for (int64_t u = 1; u <= 4; u++) {
+        assert_int_equal(count_of(c, u), unread_by_scan(room, u));
+        r = ok(f, "unread.counts", J("{s:I}", "user_id", I(u)));
+        if (GET(GET(r, "counts"), key))
+            assert_int_equal(json_integer_value(GET(GET(r, "counts"), key)),
+                             unread_by_scan(room, u));
+        json_decref(r);
+    }
+    json_decref(c);
+    assert_int_equal(counters_off(), 0);
+}
+
+/* Receipts, edits, deletes, an undelete, a changed sender, a receipt
+ * moved to another reader, a receipt and a message deleted in SQL: the
+ * counts stay the scan's. */
+static void test_counters_follow_changes(void **state)
+{
+    chat_fx *x = *state;
+    fx *f = &x->f;
+    char buf[128];
+    json_t *c;
+
+    check_room(f, x->room);
+    json_decref(ok(f, "read.mark", J("{s:I, s:[I]}", "user_id", I(2), "message_ids", I(x->m[0]))));
+    mark(f, 3, x->room, J("[I, I, I]", I(x->m[0]), I(x->m[1]), I(x->m[2])), buf, sizeof buf);
+    json_decref(ok(f, "read.mark", J("{s:I, s:[I]}", "user_id", I(1), "message_ids", I(x->m[0]))));
+    check_room(f, x->room);
+    c = unread(f, x->room, J("[I, I, I]", I(1), I(2), I(3)));
+    assert_int_equal(count_of(c, 1), 1);
+    assert_int_equal(count_of(c, 2), 1);
+    assert_int_equal(count_of(c, 3), 0);
+    json_decref(c);
+    DO("message.edit", "{s:I, s:I, s:s}", "id", I(x->m[1]), "sender_id", I(1), "content", "again");
+    check_room(f, x->room);
+    DO("message.delete", "{s:I, s:I}", "id", I(x->m[0]), "sender_id", I(1));
+    check_room(f, x->room);
+    c = unread(f, x->room, J("[I]", I(2)));
+    assert_int_equal(count_of(c, 2), 1); /* m1 */
+    json_decref(c);
+    raw_exec("UPDATE messages SET is_deleted = 0 WHERE id = %lld", (long long)x->m[0]);
+    check_room(f, x->room);
+    raw_exec("UPDATE messages SET sender_id = 3 WHERE id = %lld", (long long)x->m[1]);
+    check_room(f, x->room);
+    raw_exec("UPDATE read_receipts SET user_id = 4 WHERE message_id = %lld AND user_id = 3",
+             (long long)x->m[2]);
+    check_room(f, x->room);
+    raw_exec("DELETE FROM read_receipts WHERE message_id = %lld AND user_id = 4",
+             (long long)x->m[2]);
+    check_room(f, x->room);
+    raw_exec("DELETE FROM messages WHERE id = %lld", (long long)x->m[0]); /* read by 2 and 3 */
+    check_room(f, x->room);
+    c = unread(f, x->room, J("[I, I, I]", I(1), I(2), I(3)));
+    assert_int_equal(count_of(c, 1), 2); /* m1 (now 3's), m2 */
+    assert_int_equal(count_of(c, 2), 1); /* m1 */
+    assert_int_equal(count_of(c, 3), 1); /* m2, its receipt gone */
+    json_decref(c);
+    check_room(f, x->other);
+}
+
+/* A deleted room takes its counters along (and its messages' receipts);
+ * the other room's stay exact. */
+static void test_counters_room_deleted(void **state)
+{
+    chat_fx *x = *state;
+    fx *f = &x->f;
+    char buf[128];
+    json_t *c;
+
+    mark(f, 2, x->room, J("[I, I]", I(x->m[0]), I(x->m[2])), buf, sizeof buf);
+    mark(f, 2, x->other, J("[I]", I(x->m[4])), buf, sizeof buf);
+    raw_exec("DELETE FROM rooms WHERE id = %lld", (long long)x->room);
+    assert_int_equal(raw_int("SELECT count(*) FROM room_live_counts WHERE room_id = %lld",
+                             (long long)x->room),
+                     0);
+    assert_int_equal(raw_int("SELECT count(*) FROM room_read_counts WHERE room_id = %lld",
+                             (long long)x->room),
+                     0);
+    check_room(f, x->other);
+    c = unread(f, x->other, J("[I]", I(2)));
+    assert_int_equal(count_of(c, 2), 0);
+    json_decref(c);
+    post(f, x->other, 3, "after");
+    check_room(f, x->other);
+}
+
+/* A removed participant is no longer listed; asked for by id, their count
+ * is still the scan's (their receipts stay). */
+static void test_counters_member_removed(void **state)
+{
+    chat_fx *x = *state;
+    fx *f = &x->f;
+    char buf[128];
+    json_t *r;
+
+    mark(f, 3, x->room, J("[I]", I(x->m[0])), buf, sizeof buf);
+    DO("participant.remove", "{s:I, s:I}", "room_id", I(x->room), "user_id", I(3));
+    r = ok(f, "unread.for_room", J("{s:I}", "room_id", I(x->room)));
+    assert_int_equal(json_object_size(GET(r, "counts")), 2);
+    assert_null(GET(GET(r, "counts"), "3"));
+    json_decref(r);
+    check_room(f, x->room);
+    assert_int_equal(unread_by_scan(x->room, 3), 2);
+}
+
+/* A database from before migration 10 (its objects dropped, then written
+ * without them), brought up to date by the migration's text: the
+ * backfilled counters are exact, and kept from then on. */
+static void test_counters_backfill(void **state)
+{
+    chat_fx *x = *state;
+    fx *f = &x->f;
+    char buf[128];
+
+    close_store(&f->loop, f->s);
+    raw_exec("%s",
+             G.pg ? "DROP TABLE room_live_counts, room_read_counts;"
+                    " DROP FUNCTION ch_unread_message() CASCADE;"
+                    " DROP FUNCTION ch_unread_receipt() CASCADE;"
+                    " DROP FUNCTION ch_unread_receipts_added() CASCADE;"
+                    " DROP FUNCTION ch_unread_receipts_gone() CASCADE;"
+                    " DROP FUNCTION ch_unread_room() CASCADE"
+                  : "DROP TRIGGER messages_count_insert; DROP TRIGGER messages_count_update;"
+                    " DROP TRIGGER messages_count_delete; DROP TRIGGER read_receipts_count_insert;"
+                    " DROP TRIGGER read_receipts_count_update;"
+                    " DROP TRIGGER read_receipts_count_delete; DROP TRIGGER rooms_counts_delete;"
+                    " DROP TABLE room_live_counts; DROP TABLE room_read_counts");
+    f->s = open_store(&f->loop, G.key1, 0); /* at the version it was: nothing re-applied */
+    post(f, x->room, 2, "old");
+    post(f, x->other, 3, "old");
+    mark(f, 3, x->room, J("[I, I, I]", I(x->m[0]), I(x->m[1]), I(x->m[2])), buf, sizeof buf);
+    mark(f, 1, x->room, J("[I]", I(x->m[2])), buf, sizeof buf);
+    DO("message.delete", "{s:I, s:I}", "id", I(x->m[1]), "sender_id", I(1));
+    close_store(&f->loop, f->s);
+    raw_exec("%s", G.pg ? ch_st_unread_pg_v10 : ch_st_unread_sqlite_v10);
+    f->s = open_store(&f->loop, G.key1, 0);
+    assert_true(raw_int("SELECT count(*) FROM room_read_counts WHERE n > 0") >= 2);
+    check_room(f, x->room);
+    check_room(f, x->other);
+    post(f, x->room, 3, "new");
+    check_room(f, x->room);
+}
+
 /* A full list of 500 ids works; the bounds and shapes are checked. */
 static void test_params(void **state)
 {
@@ -339,9 +560,16 @@ static void test_params(void **state)
 int main(void)
 {
 #define CT(name) cmocka_unit_test_setup_teardown(name, chat_setup, fx_teardown)
-    const struct CMUnitTest tests[] = {CT(test_unread_counts), CT(test_unread_of_participants),
-                                       CT(test_append_unread), CT(test_mark_batch),
-                                       CT(test_append_batch),  CT(test_mark_room),
+    const struct CMUnitTest tests[] = {CT(test_unread_counts),
+                                       CT(test_unread_of_participants),
+                                       CT(test_append_unread),
+                                       CT(test_mark_batch),
+                                       CT(test_append_batch),
+                                       CT(test_mark_room),
+                                       CT(test_counters_follow_changes),
+                                       CT(test_counters_room_deleted),
+                                       CT(test_counters_member_removed),
+                                       CT(test_counters_backfill),
                                        CT(test_params)};
 #undef CT
 

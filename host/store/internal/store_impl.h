@@ -134,6 +134,10 @@ extern const char ch_st_sessions_v7[];
  * sealed chunks. */
 extern const char ch_st_attach_sqlite_v9[], ch_st_attach_pg_v9[];
 
+/* Migration 10 (store_unread.c), per engine kind: the unread counters
+ * room_live_counts and room_read_counts, their triggers and backfill. */
+extern const char ch_st_unread_sqlite_v10[], ch_st_unread_pg_v10[];
+
 /* A rows hook after a "DELETE FROM attachments ... RETURNING id": their
  * ids into ctx "gone" (store_files.c removes their folders after the
  * commit); CH_STEP_NEXT.  Their chunks' rows go by the cascade. */
@@ -379,16 +383,16 @@ static inline json_t *ch_st_ids_of(json_t *rows, const char *col)
  * subquery ids (a column uid) and, when $3 = 1, each participant of room
  * $1, the room's live messages minus u's own minus u's receipts of the
  * others' live messages (a receipt is unique per message and user, so
- * this is the number of the others' live messages u has not read).  One
- * pass over the room's live messages (the index messages_room_live) and
- * their receipts counts them per sender and per reader for all users at
- * once (MATERIALIZED: not again per user); columns user_id, unread. */
+ * this is the number of the others' live messages u has not read).  The
+ * counts per sender and per reader are the counter tables' rows of the
+ * room (store_unread.c), read once for all users (MATERIALIZED: not again
+ * per user), so the cost is the room's senders and readers, not its
+ * history; columns user_id, unread. */
 #define CH_ST_UNREAD_SQL(ids)                                                                 \
-    "WITH s AS MATERIALIZED (SELECT m.sender_id AS sid, count(*) AS n FROM messages m"        \
-    " WHERE m.room_id = $1 AND m.is_deleted = 0 GROUP BY m.sender_id),"                       \
-    " r AS MATERIALIZED (SELECT x.user_id AS rid, count(*) AS n FROM messages m"              \
-    " CROSS JOIN read_receipts x WHERE m.room_id = $1 AND m.is_deleted = 0"                   \
-    " AND x.message_id = m.id AND x.user_id <> m.sender_id GROUP BY x.user_id)"               \
+    "WITH s AS MATERIALIZED (SELECT c.sender_id AS sid, c.n AS n FROM room_live_counts c"     \
+    " WHERE c.room_id = $1),"                                                                 \
+    " r AS MATERIALIZED (SELECT c.user_id AS rid, c.n AS n FROM room_read_counts c"           \
+    " WHERE c.room_id = $1)"                                                                  \
     " SELECT u.uid AS user_id, CAST((SELECT coalesce(sum(s.n), 0) FROM s)"                    \
     " - coalesce((SELECT s.n FROM s WHERE s.sid = u.uid), 0)"                                 \
     " - coalesce((SELECT r.n FROM r WHERE r.rid = u.uid), 0) AS BIGINT) AS unread FROM (" ids \
