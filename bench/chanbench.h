@@ -76,7 +76,7 @@ typedef struct cb_wres {
     int phase;             /* enum cb_phase, atomic */
     uint64_t floor;        /* fanout: messages every client here has, atomic */
     uint64_t t_first_ns;   /* first connect started */
-    uint64_t t_ready_ns;   /* last handshake answered */
+    uint64_t t_ready_ns;   /* last handshake answered (chat: last history) */
     uint64_t t_last_ns;    /* last message received */
     uint64_t ok, failed;   /* handshakes */
     uint64_t received;     /* data messages received */
@@ -140,6 +140,8 @@ struct cb_worker {
     long next;         /* next client to connect */
     long inflight, max_inflight;
     long settled;   /* handshakes answered or failed */
+    long histories; /* chat: clients whose history arrived (all of them
+                       on the broadcast plugin, which sends none) */
     int in_connect; /* inside cb_connect_more */
     char *request;  /* the upgrade request */
     size_t request_len;

@@ -82,6 +82,7 @@ int cb_chat_prepare(cb_worker *wk)
             return -1;
         wk->clients[i].request_len = (size_t)len;
         wk->clients[i].has_history = (uint8_t)o->broadcast; /* broadcast has none */
+        wk->histories += o->broadcast;
         wk->clients[i].expect = (uint64_t)m->room_size * (uint64_t)o->messages;
         wk->res->expected += wk->clients[i].expect;
     }
@@ -179,7 +180,11 @@ void cb_chat_text(cb_client *c, const char *data, size_t len)
     const char *t = frame_type(data, len, &tl);
 
     if (t && tl == 7 && memcmp(t, "history", 7) == 0) {
-        c->has_history = 1;
+        if (!c->has_history) {
+            c->has_history = 1;
+            c->wk->histories++;
+            cb_connect_more(c->wk); /* the last history makes the worker ready */
+        }
     } else if (t && tl == 3 && memcmp(t, "ack", 3) == 0) {
         c->acks++;
         c->wk->res->acks++;

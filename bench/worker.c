@@ -55,7 +55,8 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     if (phase == CB_CONNECTING && cb_now_ns() > wk->deadline_ns && !wk->res->first_error[0])
-        cb_fail(wk, "timeout: %ld of %ld handshakes answered", wk->settled, wk->n);
+        cb_fail(wk, "timeout: %ld of %ld handshakes answered, %ld histories", wk->settled, wk->n,
+                wk->histories);
     if (phase == CB_READY && !wk->started && flag(&wk->sh->go))
         start_run(wk);
     else if (phase == CB_READY && wk->started)

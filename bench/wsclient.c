@@ -502,7 +502,10 @@ void cb_connect_more(cb_worker *wk)
     while (wk->inflight < wk->max_inflight && wk->next < wk->n)
         client_start(wk, wk->next++);
     wk->in_connect = 0;
-    if (wk->settled == wk->n && wk->res->phase == CB_CONNECTING) {
+    /* chat: ready once every client also has its history, so a step's
+     * clock starts after the connections' history loads, not during them */
+    if (wk->settled == wk->n && wk->res->phase == CB_CONNECTING &&
+        (wk->o->scenario != CB_CHAT || wk->histories >= (long)wk->res->ok)) {
         wk->res->t_ready_ns = cb_now_ns();
         wk->res->cpu_s = cb_self_cpu_s() - wk->cpu_mark;
         __atomic_store_n(&wk->res->phase, CB_READY, __ATOMIC_RELEASE);
