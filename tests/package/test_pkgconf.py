@@ -52,4 +52,10 @@ def test_address_taken_sees_a_listener():
         s.listen()
         port = s.getsockname()[1]
         assert address_taken("127.0.0.1", port)
-    assert address_taken("127.0.0.1", port) is None
+    # free: a port held by a bound socket that does not listen (with
+    # SO_REUSEADDR, as the helper binds) can be bound again, and no other
+    # process of a parallel test run can take it in between
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", 0))
+        assert address_taken("127.0.0.1", s.getsockname()[1]) is None
