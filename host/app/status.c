@@ -7,6 +7,7 @@
  */
 #include "status.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,6 +335,16 @@ static int method_ok(ch_conn *c, const ch_req *req)
     return 0;
 }
 
+/* The bytes in malloc's allocated chunks (small and mmapped) over every
+ * arena: what the process holds, without the memory freed but kept by
+ * malloc (so a memory figure that does not depend on past peaks). */
+static uint64_t heap_in_use(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+
+    return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+}
+
 void ch_metrics_serve(ch_conn *c, const ch_req *req)
 {
     ch_app *app = c->app;
@@ -350,6 +361,8 @@ void ch_metrics_serve(ch_conn *c, const ch_req *req)
     render_login(&t);
     render_redis(&t, app);
     render_store(&t, app);
+    scalar(&t, "chanhost_heap_in_use_bytes", "gauge",
+           "Bytes malloc has handed out and not had back, all threads (mallinfo2).", heap_in_use());
     scalar(&t, "chanhost_uptime_seconds", "gauge", "Seconds since start.",
            (uv_now(app->loop) - app->started_ms) / 1000);
     scalar(&t, "chanhost_worker", "gauge",
