@@ -9,6 +9,11 @@
 
 #include <malloc.h>
 #include <stdarg.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* The sanitizer runtime's count (sanitizer/allocator_interface.h, which
+ * Debian ships only with clang). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,12 +342,17 @@ static int method_ok(ch_conn *c, const ch_req *req)
 
 /* The bytes in malloc's allocated chunks (small and mmapped) over every
  * arena: what the process holds, without the memory freed but kept by
- * malloc (so a memory figure that does not depend on past peaks). */
+ * malloc (so a memory figure that does not depend on past peaks).  Under
+ * AddressSanitizer, whose allocator replaces glibc's, its own count. */
 static uint64_t heap_in_use(void)
 {
+#if defined(__SANITIZE_ADDRESS__)
+    return (uint64_t)__sanitizer_get_current_allocated_bytes();
+#else
     struct mallinfo2 mi = mallinfo2();
 
     return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+#endif
 }
 
 void ch_metrics_serve(ch_conn *c, const ch_req *req)
