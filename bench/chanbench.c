@@ -39,7 +39,8 @@ static void usage(FILE *f)
             "  --inflight I     handshakes in flight, all processes (default 500)\n"
             "  --src-addrs K    bind to 127.0.0.2 .. 127.0.0.(K+1); 0: no bind (default 4)\n"
             "  --host-pid PID   report the host's CPU time (and for conns its VmRSS)\n"
-            "  --hold S         conns: keep the connections S seconds (default 0)\n"
+            "  --hold S         conns: keep the connections S seconds, or until\n"
+            "                   SIGUSR1 (default 0)\n"
             "  --room R         fanout: room id, path /ws/broadcast/R/ (default 1)\n"
             "  --messages K     fanout: messages sent; echo: round trips each (default 100)\n"
             "  --size B         message size in bytes (default 100)\n"
@@ -414,6 +415,25 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
     return good ? 0 : 1;
 }
 
+/* Set by SIGUSR1: the end of conns' --hold (bench/run's memory sends it
+ * once it has sampled the host). */
+static volatile sig_atomic_t hold_end;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    hold_end = 1;
+}
+
+/* Sleep s seconds unless (or until) SIGUSR1 came. */
+static void hold(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+
+    while (!hold_end && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
 /* conns: connect all, measure, hold, release. */
 static int run_conns(const cb_opts *o, cb_shared *sh, pid_t *pids, host_sample h0)
 {
@@ -431,7 +451,7 @@ static int run_conns(const cb_opts *o, cb_shared *sh, pid_t *pids, host_sample h
     if (t->first_error[0])
         fprintf(stderr, "chanbench: %s\n", t->first_error);
     if (o->hold_s > 0)
-        sleep_ns((uint64_t)(o->hold_s * 1e9));
+        hold(o->hold_s);
     release(o, sh, pids);
     free(t);
     return rc;
@@ -502,6 +522,7 @@ int main(int argc, char **argv)
     cb_opts o;
 
     signal(SIGPIPE, SIG_IGN);
+    sigaction(SIGUSR1, &(struct sigaction){.sa_handler = on_usr1}, NULL); /* no SA_RESTART */
 
     cb_raise_nofile();
     if (parse_args(&o, argc, argv) != 0)

@@ -7,7 +7,13 @@
  */
 #include "status.h"
 
+#include <malloc.h>
 #include <stdarg.h>
+#if defined(__SANITIZE_ADDRESS__)
+/* The sanitizer runtime's count (sanitizer/allocator_interface.h, which
+ * Debian ships only with clang). */
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +340,21 @@ static int method_ok(ch_conn *c, const ch_req *req)
     return 0;
 }
 
+/* The bytes in malloc's allocated chunks (small and mmapped) over every
+ * arena: what the process holds, without the memory freed but kept by
+ * malloc (so a memory figure that does not depend on past peaks).  Under
+ * AddressSanitizer, whose allocator replaces glibc's, its own count. */
+static uint64_t heap_in_use(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return (uint64_t)__sanitizer_get_current_allocated_bytes();
+#else
+    struct mallinfo2 mi = mallinfo2();
+
+    return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+#endif
+}
+
 void ch_metrics_serve(ch_conn *c, const ch_req *req)
 {
     ch_app *app = c->app;
@@ -350,6 +371,8 @@ void ch_metrics_serve(ch_conn *c, const ch_req *req)
     render_login(&t);
     render_redis(&t, app);
     render_store(&t, app);
+    scalar(&t, "chanhost_heap_in_use_bytes", "gauge",
+           "Bytes malloc has handed out and not had back, all threads (mallinfo2).", heap_in_use());
     scalar(&t, "chanhost_uptime_seconds", "gauge", "Seconds since start.",
            (uv_now(app->loop) - app->started_ms) / 1000);
     scalar(&t, "chanhost_worker", "gauge",

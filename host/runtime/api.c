@@ -159,14 +159,17 @@ static const char *api_header(chanhost_conn *c, const char *name)
 static const char *api_path(chanhost_conn *c) { return c ? c->path : NULL; }
 
 /* The peer as "ip:port", formatted once per connection on the first ask
- * (the SDK promises it for the connection's life; w->peer, freed with w). */
+ * (the SDK promises it for the connection's life; w->rare->peer, freed
+ * with w).  NULL when memory is short. */
 static const char *api_peer(chanhost_conn *c)
 {
     char buf[CH_CONN_PEER_LEN];
 
-    if (c && !c->peer)
-        c->peer = strdup(ch_conn_peer_format(c->conn, buf));
-    return c ? c->peer : NULL;
+    if (!c || !ch_ws_rare_get(c))
+        return NULL;
+    if (!c->rare->peer)
+        c->rare->peer = strdup(ch_conn_peer_format(c->conn, buf));
+    return c->rare->peer;
 }
 
 static int api_subprotocol_offered(chanhost_conn *c, const char *name)
@@ -278,10 +281,12 @@ static int api_on_drain(chanhost_conn *c, void (*cb)(chanhost_conn *c, void *arg
         return CHANHOST_ERR_INVALID;
     if (c->conn->closing || c->close_sent)
         return CHANHOST_ERR_CLOSED;
-    if (!c->accepted || (c->drain_cb && c->drain_gen == c->plugin->generation))
+    if (!c->accepted || (c->rare && c->rare->drain_cb && c->drain_gen == c->plugin->generation))
         return CHANHOST_ERR_STATE;
-    c->drain_cb = cb;
-    c->drain_arg = arg;
+    if (!ch_ws_rare_get(c))
+        return CHANHOST_ERR_NOMEM;
+    c->rare->drain_cb = cb;
+    c->rare->drain_arg = arg;
     c->drain_gen = (p ? p : c->plugin)->generation;
     ch_conn_want_drain(c->conn);
     return CHANHOST_OK;

@@ -58,8 +58,26 @@ static const char *retry_after(char buf[48], uint64_t ms)
 /* How long a client over a connection count is told to wait. */
 #define LIMIT_RETRY_MS 5000
 
+#define IP_KEY_LEN (CH_CONN_PEER_LEN + 2)
+
+/* The limit table's key of c's client address, "i:<address>" (the
+ * client behind trusted_proxies too; no port), into key (IP_KEY_LEN
+ * bytes, the caller's); returns key. */
+static char *ip_key(char *key, const ch_conn *c)
+{
+    char peer[CH_CONN_PEER_LEN], *colon;
+
+    ch_conn_peer_format(c, peer);
+    if ((colon = strrchr(peer, ':')))
+        *colon = '\0'; /* the port */
+    snprintf(key, IP_KEY_LEN, "i:%s", peer);
+    return key;
+}
+
 /* The per-address limits (climit.h) of w's client: its handshake rate,
- * then its connection count (w->lim_ip, counted from here).  0, or -1
+ * then its connection count (w->lim_ip, counted from here; ch_ws_gone
+ * finds the entry again by the address, which no request changes after
+ * the upgrade).  0, or -1
  * after answering 429 (counted under the limit's reason; the caller then
  * drops w). */
 static int limit_ip(ch_ws *w, const ch_req *req)
@@ -67,17 +85,13 @@ static int limit_ip(ch_ws *w, const ch_req *req)
     ch_app *app = w->conn->app;
     const ch_config *cfg = &app->cfg;
     uint64_t now = uv_now(app->loop), retry = LIMIT_RETRY_MS;
-    char peer[CH_CONN_PEER_LEN], key[CH_CONN_PEER_LEN + 2], hdr[48], *colon;
+    char key[IP_KEY_LEN], hdr[48];
     const char *reason = NULL;
     ch_climit *e;
 
     if (!cfg->max_connections_per_ip && !cfg->handshake_rate_per_ip)
         return 0;
-    ch_conn_peer_format(w->conn, peer); /* the client, behind trusted_proxies too */
-    if ((colon = strrchr(peer, ':')))
-        *colon = '\0'; /* the port */
-    snprintf(key, sizeof key, "i:%s", peer);
-    if (!(e = ch_climit_get(&app->conn_limits, key, now)))
+    if (!(e = ch_climit_get(&app->conn_limits, ip_key(key, w->conn), now)))
         return 0; /* memory short: not limited rather than refused */
     if (ch_climit_take(e, cfg->handshake_rate_per_ip, now, &retry) != 0)
         reason = "limit_rate";
@@ -85,7 +99,7 @@ static int limit_ip(ch_ws *w, const ch_req *req)
         reason = "limit_ip";
     if (!reason) {
         e->conns++;
-        w->lim_ip = e;
+        w->lim_ip = 1;
         return 0;
     }
     upgrade_fail(w->conn, req->path, 429, reason, retry_after(hdr, retry));
@@ -199,11 +213,11 @@ static void plugin_opened(ch_ws *w)
 static void drain_fire(void *arg)
 {
     ch_ws *w = arg;
-    void (*cb)(chanhost_conn * c, void *arg) = w->drain_cb;
-    void *cb_arg = w->drain_arg;
+    void (*cb)(chanhost_conn * c, void *arg) = w->rare->drain_cb;
+    void *cb_arg = w->rare->drain_arg;
 
-    w->drain_cb = NULL;
-    w->drain_arg = NULL;
+    w->rare->drain_cb = NULL;
+    w->rare->drain_arg = NULL;
     cb(w, cb_arg);
 }
 
@@ -213,11 +227,11 @@ static void drain_fire(void *arg)
  * gone; adopt starts over). */
 static void plugin_drained(ch_ws *w)
 {
-    if (!w->drain_cb)
+    if (!w->rare || !w->rare->drain_cb)
         return;
     if (w->drain_gen != w->plugin->generation) {
-        w->drain_cb = NULL;
-        w->drain_arg = NULL;
+        w->rare->drain_cb = NULL;
+        w->rare->drain_arg = NULL;
         return;
     }
     ch_plugin_call(w->plugin, drain_fire, w);
@@ -622,8 +636,12 @@ void ch_ws_gone(ch_conn *c)
         w->plugin->connections--;
         c->app->n_ws--;
     }
-    ch_climit_release(&c->app->conn_limits, w->lim_ip, c->app->cfg.handshake_rate_per_ip,
-                      uv_now(c->app->loop));
+    if (w->lim_ip) {
+        char key[IP_KEY_LEN];
+
+        ch_climit_release(&c->app->conn_limits, ch_hmap_get(&c->app->conn_limits, ip_key(key, c)),
+                          c->app->cfg.handshake_rate_per_ip, uv_now(c->app->loop));
+    }
     if (w->lim_user && w->ident) {
         char key[32];
 
@@ -638,7 +656,7 @@ void ch_ws_gone(ch_conn *c)
     free_request(w);
     ch_query_cache_free(&w->qcache);
     free(w->subprotocol);
-    free(w->peer);
+    ch_ws_rare_free(w);
     ch_ident_free(w->ident);
     free(w);
 }

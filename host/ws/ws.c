@@ -3,7 +3,8 @@
  * answer, frames in through wslay, frames out through the shared output
  * queue, pings, the close handshake, and the connection's protocol table
  * (ch_ws_proto).  Messages go to the consumer through w->handler (set by
- * runtime/upgrade.c, which owns the upgrade request and the teardown).
+ * runtime/upgrade.c, which owns the upgrade request and the teardown),
+ * and the block of a connection's rarely used fields (ch_ws_rare).
  */
 #include "ws.h"
 
@@ -250,6 +251,21 @@ const char *ch_ws_header(const ch_ws *w, const char *name)
 const char *ch_ws_param(const ch_ws *w, const char *name)
 {
     return pair_find(w->path + strlen(w->path) + 1, w->n_params, name, 0);
+}
+
+ch_ws_rare *ch_ws_rare_get(ch_ws *w)
+{
+    if (!w->rare && !(w->rare = calloc(1, sizeof *w->rare)))
+        ch_log(CH_LOG_ERROR, "WebSocket %s: out of memory", w->path);
+    return w->rare;
+}
+
+void ch_ws_rare_free(ch_ws *w)
+{
+    if (w->rare)
+        free(w->rare->peer);
+    free(w->rare);
+    w->rare = NULL;
 }
 
 /* w's context: an idle one from the pool, else a new one (the max message

@@ -118,12 +118,13 @@ static void on_counts(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, c
 static int lobby_open(chanhost_conn *c, cc_conn *cc)
 {
     cc_plugin *p = cc->p;
+    char group[CC_GROUP_MAX];
 
     p->api->release_request(c);
     cc->handlers = lobby_handlers;
     cc->deliver = lobby_deliver;
-    snprintf(cc->group, sizeof cc->group, "user_%lld", (long long)cc->user_id);
-    if (p->api->group_add(c, cc->group) != CHANHOST_OK)
+    cc->lobby = 1;
+    if (p->api->group_add(c, cc_group(cc, group)) != CHANHOST_OK)
         return 1011;
     if (cc_call(c, p, "unread.counts", json_pack("{s:I}", "user_id", cc->user_id), on_counts,
                 NULL) != 0)

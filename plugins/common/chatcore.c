@@ -315,9 +315,11 @@ static int accept_pending(chanhost_conn *c, cc_plugin *p)
  * SDK 1.3). */
 static void member_open(chanhost_conn *c, cc_conn *cc, cc_plugin *p)
 {
+    char group[CC_GROUP_MAX];
+
     if (accept_pending(c, p) != CHANHOST_OK)
         return;
-    if (p->api->group_add(c, cc->group) != CHANHOST_OK) {
+    if (p->api->group_add(c, cc_group(cc, group)) != CHANHOST_OK) {
         p->api->close(c, 1011, "channel layer refused the group");
         return;
     }
@@ -432,8 +434,6 @@ static void on_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status, con
     }
     cc->room_id = json_integer_value(GET(room, "id"));
     cc->room = room_share(p, cc->room_id, room);
-    snprintf(cc->group, sizeof cc->group, "%s%lld", p->set.group_prefix,
-             (long long)(cc->public_id > 0 ? cc->public_id : cc->room_id));
     if (CHANHOST_API_HAS(p->api, bind_room) && p->api->bind_room(c, cc->room_id) != CHANHOST_OK) {
         p->api->close(c, 1011, "cannot follow the room's membership");
         return;
@@ -630,6 +630,7 @@ void cc_append(chanhost_conn *c, cc_conn *cc, const json_t *text, json_t *cmid, 
 {
     cc_plugin *p = cc->p;
     json_t *extra = json_pack("{s:s}", "username", chk_username(p->api, c)), *params, *data;
+    char group[CC_GROUP_MAX];
 
     if (attachments)
         json_object_set(extra, "attachments", (json_t *)attachments);
@@ -642,7 +643,7 @@ void cc_append(chanhost_conn *c, cc_conn *cc, const json_t *text, json_t *cmid, 
     cc_stream_params(p, params);
     if (p->kind->append_unread && CHANHOST_API_HAS(p->api, timer_start))
         json_object_set_new(params, "unread_defer", json_true());
-    data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc->group, "out",
+    data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc_group(cc, group), "out",
                      cc_new_msg_json(cc, text, extra), "tag", tag, "room", OR_NULL(cc->room));
     if (attachments)
         json_object_set_new(data, "link",
@@ -740,6 +741,7 @@ static void edit_or_delete(chanhost_conn *c, cc_conn *cc, const json_t *in, int 
     json_int_t id = cc_id_field(in, "message_id");
     const json_t *text = GET(in, "message");
     json_t *data;
+    char group[CC_GROUP_MAX];
 
     if (!id)
         id = cc_id_field(in, "id");
@@ -749,7 +751,7 @@ static void edit_or_delete(chanhost_conn *c, cc_conn *cc, const json_t *in, int 
     }
     if (!del && !check_text(c, p, text, NULL))
         return;
-    data = json_pack("{s:s, s:I, s:b}", "group", cc->group, "id", id, "delete", del);
+    data = json_pack("{s:s, s:I, s:b}", "group", cc_group(cc, group), "id", id, "delete", del);
     if (!del)
         json_object_set(data, "content", (json_t *)text);
     cc_call_or_error(c, p, "message.get", json_pack("{s:I}", "id", id), on_edit_checked, data);
@@ -767,6 +769,7 @@ void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
     cc_plugin *p = cc->p;
     const json_t *t = GET(in, "is_typing");
     json_t *out;
+    char group[CC_GROUP_MAX];
 
     if (t && !json_is_boolean(t)) {
         cc_error(c, p, "bad_request", "\"is_typing\" must be true or false", NULL);
@@ -774,7 +777,7 @@ void cc_on_typing(chanhost_conn *c, cc_conn *cc, const json_t *in)
     }
     out = json_pack("{s:s, s:s, s:I, s:b}", "type", "typing", "username", chk_username(p->api, c),
                     "user_id", cc->user_id, "is_typing", !t || json_is_true(t));
-    p->api->group_send(cc->group, out);
+    p->api->group_send(cc_group(cc, group), out);
     json_decref(out);
 }
 

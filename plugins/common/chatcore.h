@@ -89,6 +89,10 @@ typedef struct cc_kind {
     /* Free what the plugin's fields own, before cc_disconnect frees the
      * state itself (cc: the connection's state, borrowed).  May be NULL. */
     void (*conn_free)(cc_conn *cc);
+    /* Non-zero: the plugin keeps each connection's layer group itself, a
+     * char[CC_GROUP_MAX] at this offset of its per-connection struct
+     * (cc_group returns it); 0: cc_group makes it from the ids. */
+    size_t group_offset;
 } cc_kind;
 
 typedef struct cc_settings {
@@ -126,11 +130,12 @@ struct cc_conn {
     json_int_t public_id;     /* the id shown in id_field (task id) */
     json_t *room;             /* the room's JSON (a reference to the copy in
                                   p->rooms), NULL for a lobby */
-    char group[CC_GROUP_MAX]; /* the layer group it listens to */
-    unsigned live : 1;      /* the history's last frame went out (next to
-                               group: the struct is 152 bytes, a 160-byte
-                               heap chunk) */
+    /* No copy of its layer group's name: cc_group makes it from the ids
+     * when needed (52 bytes less: the struct is 104 bytes, a 112-byte
+     * heap chunk, not 160; checked below). */
+    unsigned live : 1;      /* the history's last frame went out */
     unsigned join_open : 1; /* a stranger joins an open room (cc_join_room) */
+    unsigned lobby : 1;     /* a lobby: its group is user_<user_id> */
     chk_bucket bucket;
     json_t *backlog;     /* layer messages held until live */
     cc_catchup *catchup; /* the history on its way (owned), or NULL */
@@ -138,6 +143,17 @@ struct cc_conn {
 
 _Static_assert(CC_GROUP_MAX >= sizeof((cc_settings *)0)->group_prefix - 1 + 20 + 1,
                "a group name is the prefix and an id");
+_Static_assert(sizeof(void *) != 8 || sizeof(cc_conn) <= 104,
+               "a connection's state fits a 112-byte heap chunk (docs/performance.md)");
+
+/* The layer group the connection listens to, written into buf
+ * (CC_GROUP_MAX bytes, the caller's) and returned: the kind's own copy
+ * when it has a group_offset; else a lobby's
+ * "user_<user id>"; a room's group_prefix and its public id, or its room
+ * id when it has none; "" before the room is known (cc_open_room's
+ * room.get has not answered).  The name is made from cc's ids on each
+ * call (cc borrowed), not kept per connection. */
+const char *cc_group(const cc_conn *cc, char *buf);
 
 /* A continuation of a store call.  cc is NULL when the client left (c is
  * NULL too); data is the call's own (borrowed; freed after the call). */

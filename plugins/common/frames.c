@@ -4,8 +4,11 @@
  * owns cc_send_ack: the acknowledgement of a stored message, written as
  * text without a jansson object, byte for byte what the compact encoding
  * of {"type":"ack","client_msg_id":V,"id":N} gives; and cc_new_msg_json:
- * the message's payload in one json_pack, not through the store's shape.
+ * the message's payload in one json_pack, not through the store's shape;
+ * and cc_group: the name of the layer group a connection's frames go to,
+ * made from its ids when asked, not kept per connection.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "chatcore.h"
@@ -67,4 +70,22 @@ json_t *cc_new_msg_json(const cc_conn *cc, const json_t *text, const json_t *ext
     if (o && json_array_size(GET(extra, "attachments")))
         json_object_set(o, "attachments", GET(extra, "attachments"));
     return o;
+}
+
+/* The name of cc's layer group into buf, which is returned (chatcore.h;
+ * cc borrowed, buf the caller's CC_GROUP_MAX bytes). */
+const char *cc_group(const cc_conn *cc, char *buf)
+{
+    size_t off = cc->p->kind->group_offset;
+
+    if (off)
+        snprintf(buf, CC_GROUP_MAX, "%s", (const char *)cc + off);
+    else if (cc->lobby)
+        snprintf(buf, CC_GROUP_MAX, "user_%lld", (long long)cc->user_id);
+    else if (cc->room_id > 0)
+        snprintf(buf, CC_GROUP_MAX, "%s%lld", cc->p->set.group_prefix,
+                 (long long)(cc->public_id > 0 ? cc->public_id : cc->room_id));
+    else
+        buf[0] = '\0';
+    return buf;
 }

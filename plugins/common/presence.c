@@ -20,14 +20,15 @@ void cc_presence_open(chanhost_conn *c, cc_conn *cc)
 {
     const chanhost_api *api = cc->p->api;
     json_t *users, *frame;
+    char group[CC_GROUP_MAX];
 
     if (!cc->p->set.presence || cc->room_id <= 0)
         return;
-    if (api->presence_track(c, cc->group) != CHANHOST_OK) {
-        api->log(CHANHOST_LOG_WARN, "presence: %s: not tracked", cc->group);
+    if (api->presence_track(c, cc_group(cc, group)) != CHANHOST_OK) {
+        api->log(CHANHOST_LOG_WARN, "presence: %s: not tracked", group);
         return;
     }
-    users = api->presence_list(cc->group);
+    users = api->presence_list(group);
     frame = users ? json_pack("{s:s, s:o}", "type", "presence", "users", users) : NULL;
     if (frame)
         api->send_json(c, frame);

@@ -266,10 +266,11 @@ void cc_on_read(chanhost_conn *c, cc_conn *cc, const json_t *in)
 {
     cc_read r = {.room_id = cc->room_id};
     json_t *groups;
+    char group[CC_GROUP_MAX];
 
     if (cc_read_ids(c, cc, in, &r) != 0)
         return;
-    r.groups = groups = json_pack("[s]", cc->group);
+    r.groups = groups = json_pack("[s]", cc_group(cc, group));
     cc_mark_read(c, cc, &r);
     json_decref(groups);
 }

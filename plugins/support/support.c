@@ -55,6 +55,7 @@ typedef struct sconn {
     json_t *convs;    /* ad publisher: {"<client id>": room id} */
     json_int_t cur;   /* ad publisher: the client of frames without one */
     int fixed;        /* cur was given with ?client_id= */
+    char group[CC_GROUP_MAX]; /* its layer group (cc_kind's group_offset) */
 } sconn;
 
 static void on_message(chanhost_conn *c, cc_conn *cc, const json_t *in);
@@ -75,6 +76,7 @@ static const cc_kind support_kind = {
     .msg_type = "message",
     .handlers = handlers,
     .conn_size = sizeof(sconn),
+    .group_offset = offsetof(sconn, group),
     .conn_free = sp_conn_free,
 };
 
@@ -303,7 +305,7 @@ static void start_session(chanhost_conn *c, sconn *s)
 
     if (api->accept(c, NULL) != CHANHOST_OK)
         return;
-    if (api->group_add(c, s->cc.group) != CHANHOST_OK) {
+    if (api->group_add(c, s->group) != CHANHOST_OK) {
         end_connect(c, s, 1011, "group unavailable");
         return;
     }
@@ -358,7 +360,7 @@ static void on_conv_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status
     if (!s)
         return;
     cc->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
-    group_name(cc->group, "adchat", cc->room_id);
+    group_name(s->group, "adchat", cc->room_id);
     add_participant(c, s, cc->user_id);
     json_array_foreach(data, i, id)
     {
@@ -402,7 +404,7 @@ static void on_ad_people(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int status
         s->cur = parse_id(api->query_param(c, "client_id"), 1);
         s->fixed = s->cur > 0;
         cc->deliver = publisher_deliver;
-        group_name(cc->group, "ad", s->ad_id);
+        group_name(s->group, "ad", s->ad_id);
         start_session(c, s);
         return;
     }
@@ -438,7 +440,7 @@ static void on_support_room(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int sta
     if (!s)
         return;
     cc->room_id = json_integer_value(json_object_get(json_object_get(result, "room"), "id"));
-    group_name(cc->group, "support", cc->room_id);
+    group_name(s->group, "support", cc->room_id);
     add_participant(c, s, s->owner);
 }
 

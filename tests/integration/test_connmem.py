@@ -44,6 +44,29 @@ def send_in_pieces(conn, data, sizes, pause=0.03):
     conn.send(data[pos:])
 
 
+def heap_in_use(port):
+    """What malloc has handed out in the host, in bytes."""
+    value = metric(get_metrics(port), "chanhost_heap_in_use_bytes")
+    assert value is not None, "/metrics has no chanhost_heap_in_use_bytes"
+    return int(value)
+
+
+def test_heap_gauge_counts_the_connections_held(host):
+    # each WebSocket connection holds at least its TCP connection's
+    # struct and its WebSocket state (over 600 bytes between them)
+    before = heap_in_use(host.port)
+    assert before > 0
+    conns = [open_raw_ws(host.port) for _ in range(100)]
+    try:
+        for conn in conns:  # an echo each: every upgrade is complete
+            conn.send_frame(OP_TEXT, b"x")
+            assert conn.read_data_frame().payload == b"x"
+        assert heap_in_use(host.port) - before >= 100 * 600
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def test_idle_connection_holds_no_parser_and_a_message_releases_it(host):
     with open_raw_ws(host.port) as conn:
         assert parsers(host.port) == 0, "an accepted idle connection keeps a wslay context"

@@ -6,7 +6,8 @@ address (issue 15, part 6), through a real host and raw clients:
   its slot), counted as chanhost_handshake_failures_total{reason="limit_user"};
 - max_connections_per_ip: the same per client address; X-Forwarded-For
   names the client only when the peer is one of trusted_proxies (from
-  any other peer it is ignored); reason "limit_ip";
+  any other peer it is ignored); reason "limit_ip"; a closed connection
+  frees its address's slot;
 - handshake_rate_per_ip: a burst of that many, then 429 with the wait
   in Retry-After (reason "limit_rate").
 
@@ -76,6 +77,22 @@ def test_per_ip_limit_and_trusted_proxies(make_host):
     too_many(host.port, "/ws/echo/", "198.51.100.1")
     assert limited(host.port, "limit_ip") == 1
     conns.append(opened(host.port, "/ws/echo/", "198.51.100.2"))  # another client: in
+    for c in conns:
+        c.close()
+
+
+def test_per_ip_slot_is_freed_by_a_close(make_host):
+    # the teardown finds the address's entry again by the client address
+    # the proxy named (the connection keeps no pointer to it)
+    host = make_host(["max_connections_per_ip 2", "trusted_proxies 127.0.0.1"])
+    conns = [opened(host.port, "/ws/echo/", "198.51.100.1"),
+             opened(host.port, "/ws/echo/", "198.51.100.1")]
+    too_many(host.port, "/ws/echo/", "198.51.100.1")
+    conns.pop(0).close()
+    host.wait_for(r"WebSocket DISCONNECT /ws/echo/")
+    conns.append(opened(host.port, "/ws/echo/", "198.51.100.1"))  # a freed slot: in again
+    too_many(host.port, "/ws/echo/", "198.51.100.1")
+    assert limited(host.port, "limit_ip") == 2
     for c in conns:
         c.close()
 

@@ -1,8 +1,9 @@
 /*
  * test_ws.c -- the WebSocket path of the host (upgrade.c, ws.c, conn.c,
  * http.c) with an in-process plugin and a raw client socket: frame and
- * UTF-8 limits, close codes, fragmentation, pings, slow clients, and
- * api->on_drain (sending far more than the queue holds, part by part).
+ * UTF-8 limits, close codes, fragmentation, pings, slow clients,
+ * api->on_drain (sending far more than the queue holds, part by part),
+ * and the connection's block of rare fields (made on first use).
  *
  * The host runs on a loop in this thread; the client is a plain loopback
  * socket.  Waiting means stepping the loop until the client's socket has
@@ -37,6 +38,7 @@ static int flood;       /* messages the plugin sends per receive */
 static int drain_left;  /* 1 KiB messages still to send, one per drain */
 static int drain_calls; /* on_drain callbacks seen */
 static int in_on_drain; /* set around api->on_drain calls */
+static chanhost_conn *last_conn; /* the latest connect's connection */
 
 /* The queue was written: send the next 1 KiB message and ask again (a
  * second ask while one waits is refused); never inside on_drain. */
@@ -68,8 +70,8 @@ static int t_init(const chanhost_api *a, const json_t *s, void **st)
 
 static int t_connect(chanhost_conn *c, void *st)
 {
-    (void)c;
     (void)st;
+    last_conn = c;
     return CHANHOST_ACCEPT;
 }
 
@@ -239,6 +241,7 @@ static int setup(void **state)
     struct sockaddr_in sa = {.sin_family = AF_INET};
 
     receives = 0;
+    last_conn = NULL;
     flood = 0;
     drain_left = 0;
     ch_config_init(&cfg);
@@ -493,6 +496,28 @@ static void drain_paces_a_large_send(void **state)
     assert_int_equal(ch_metric_get(CH_M_SLOW_CLOSES), before);
 }
 
+/* A connection has no block of rare fields until one is used: api->peer
+ * makes it, and gives the same text on each call. */
+static void rare_fields_are_made_on_first_use(void **state)
+{
+    fx *f = *state;
+    unsigned char p[64];
+    const char *peer;
+    size_t n;
+
+    handshake(f);
+    send_frame(f, 1, 1, "hi", 2, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_non_null(last_conn);
+    assert_null(last_conn->rare);
+    peer = api->peer(last_conn);
+    assert_non_null(peer);
+    assert_memory_equal(peer, "127.0.0.1:", 10);
+    assert_non_null(last_conn->rare);
+    assert_ptr_equal(api->peer(last_conn), peer);
+    assert_null(last_conn->rare->drain_cb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +532,7 @@ int main(void)
         T(contexts_are_pooled_across_connections),
         T(slow_client_is_closed_1013),
         T(drain_paces_a_large_send),
+        T(rare_fields_are_made_on_first_use),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
