@@ -136,6 +136,28 @@ int ch_hmap_put(ch_hmap *m, const char *key, void *val)
     return 0;
 }
 
+/* hmap.h: the value under key, else a new named block stored under its
+ * own copy of key. */
+void *ch_hmap_get_or_add(ch_hmap *m, const char *key, size_t size, size_t name_off)
+{
+    void *v = ch_hmap_get(m, key);
+    size_t len;
+    char *name;
+
+    if (v)
+        return v;
+    len = strlen(key);
+    if (!(v = calloc(1, (name_off > size ? name_off : size) + len + 1)))
+        return NULL;
+    name = (char *)v + name_off;
+    memcpy(name, key, len + 1);
+    if (ch_hmap_put(m, name, v) != 0) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
 /* Empty slot i, then pull back later entries of the same probe run whose
  * home slot lies cyclically at or before i, so lookups need no tombstones. */
 static void hmap_delete_at(ch_hmap *m, size_t i)

@@ -49,6 +49,13 @@ void *ch_hmap_get(const ch_hmap *m, const char *key);
  * replaced, -EINVAL for a NULL key or value, -ENOMEM. */
 int ch_hmap_put(ch_hmap *m, const char *key, void *val);
 
+/* The value under key; if absent, a new zeroed block of size bytes with a
+ * copy of key at name_off (a flexible array member at the end of the
+ * block, so size need not count it), stored under that copy.  NULL when
+ * out of memory.  The caller frees the block with free() after removing
+ * it; its key goes with it. */
+void *ch_hmap_get_or_add(ch_hmap *m, const char *key, size_t size, size_t name_off);
+
 /* Remove key; returns its value, or NULL if absent. */
 void *ch_hmap_remove(ch_hmap *m, const char *key);
 

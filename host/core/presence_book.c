@@ -215,20 +215,9 @@ void ch_pbook_free(ch_pbook *b)
  * memory. */
 static pb_group *group_get(ch_pbook *b, const char *name, int make)
 {
-    pb_group *g = ch_hmap_get(&b->groups, name);
-    size_t len;
-
-    if (g || !make)
-        return g;
-    len = strlen(name);
-    if (!(g = calloc(1, sizeof *g + len + 1)))
-        return NULL;
-    memcpy(g->name, name, len + 1);
-    if (ch_hmap_put(&b->groups, g->name, g) != 0) {
-        free(g);
-        return NULL;
-    }
-    return g;
+    if (!make)
+        return ch_hmap_get(&b->groups, name);
+    return ch_hmap_get_or_add(&b->groups, name, sizeof(pb_group), offsetof(pb_group, name));
 }
 
 /* Remove g from the map and free it (deferred while iterating). */

@@ -11,6 +11,7 @@
  * the store (user.seen).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,20 +74,9 @@ static void sync_group(char buf[CH_NAME_MAX], const char *group)
  * out of memory. */
 static pres_group *pgroup_get(const char *name, int make)
 {
-    pres_group *g = ch_hmap_get(&pres.groups, name);
-    size_t len;
-
-    if (g || !make)
-        return g;
-    len = strlen(name);
-    if (!(g = calloc(1, sizeof *g + len + 1)))
-        return NULL;
-    memcpy(g->name, name, len + 1);
-    if (ch_hmap_put(&pres.groups, g->name, g) != 0) {
-        free(g);
-        return NULL;
-    }
-    return g;
+    if (!make)
+        return ch_hmap_get(&pres.groups, name);
+    return ch_hmap_get_or_add(&pres.groups, name, sizeof(pres_group), offsetof(pres_group, name));
 }
 
 /* Free g if no connection is left in it and no fan-out runs over it. */

@@ -241,6 +241,36 @@ static void iteration_visits_each_entry_once(void **state)
     free_keys(keys, N);
 }
 
+/* A named block: made once, zeroed, its key its own copy of the name. */
+typedef struct named {
+    int n;
+    char name[];
+} named;
+
+static void get_or_add_makes_one_block_per_key(void **state)
+{
+    ch_hmap m;
+    char key[16] = "room.7";
+    named *a, *b;
+
+    (void)state;
+    ch_hmap_init(&m);
+    a = ch_hmap_get_or_add(&m, key, sizeof(named), offsetof(named, name));
+    assert_non_null(a);
+    assert_int_equal(a->n, 0);
+    assert_string_equal(a->name, "room.7");
+    a->n = 5;
+    strcpy(key, "other"); /* the map keys on the block's copy, not on key */
+    assert_ptr_equal(ch_hmap_get(&m, "room.7"), a);
+    b = ch_hmap_get_or_add(&m, "room.7", sizeof(named), offsetof(named, name));
+    assert_ptr_equal(b, a);
+    assert_int_equal(b->n, 5);
+    assert_int_equal(ch_hmap_count(&m), 1);
+    assert_ptr_equal(ch_hmap_remove(&m, "room.7"), a);
+    free(a);
+    ch_hmap_free(&m);
+}
+
 static void free_leaves_map_reusable(void **state)
 {
     ch_hmap m;
@@ -304,6 +334,7 @@ int main(void)
         cmocka_unit_test(remove_half_of_100k),
         cmocka_unit_test(iteration_visits_each_entry_once),
         cmocka_unit_test(free_leaves_map_reusable),
+        cmocka_unit_test(get_or_add_makes_one_block_per_key),
         cmocka_unit_test(churn_matches_reference),
     };
 
