@@ -146,9 +146,9 @@ _Static_assert(CC_GROUP_MAX >= sizeof((cc_settings *)0)->group_prefix - 1 + 20 +
 _Static_assert(sizeof(void *) != 8 || sizeof(cc_conn) <= 104,
                "a connection's state fits a 112-byte heap chunk (docs/performance.md)");
 
-/* The layer group the connection listens to, written into buf
- * (CC_GROUP_MAX bytes, the caller's) and returned: the kind's own copy
- * when it has a group_offset; else a lobby's
+/* The layer group the connection listens to (borrowed): the kind's own
+ * copy when it has a group_offset; else, written into buf (CC_GROUP_MAX
+ * bytes, the caller's) and returned, a lobby's
  * "user_<user id>"; a room's group_prefix and its public id, or its room
  * id when it has none; "" before the room is known (cc_open_room's
  * room.get has not answered).  The name is made from cc's ids on each

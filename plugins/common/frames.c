@@ -72,15 +72,16 @@ json_t *cc_new_msg_json(const cc_conn *cc, const json_t *text, const json_t *ext
     return o;
 }
 
-/* The name of cc's layer group into buf, which is returned (chatcore.h;
- * cc borrowed, buf the caller's CC_GROUP_MAX bytes). */
+/* The name of cc's layer group (chatcore.h; cc borrowed, buf the
+ * caller's CC_GROUP_MAX bytes): a kind's own copy (group_offset), else
+ * made into buf, which is returned. */
 const char *cc_group(const cc_conn *cc, char *buf)
 {
     size_t off = cc->p->kind->group_offset;
 
     if (off)
-        snprintf(buf, CC_GROUP_MAX, "%s", (const char *)cc + off);
-    else if (cc->lobby)
+        return (const char *)cc + off;
+    if (cc->lobby)
         snprintf(buf, CC_GROUP_MAX, "user_%lld", (long long)cc->user_id);
     else if (cc->room_id > 0)
         snprintf(buf, CC_GROUP_MAX, "%s%lld", cc->p->set.group_prefix,
