@@ -1,8 +1,9 @@
 /*
  * hmap.c -- the string-keyed hash map of hmap.h: seeded FNV-1a hashing,
  * linear probing, backward-shift deletion (no tombstones), doubling at
- * 3/4 load; slots hold no hash (hmap.h).  Owns only the slot table; keys
- * and values are borrowed.
+ * 3/4 load; slots hold no hash (hmap.h).  Also ch_umap, the same scheme
+ * for uint64_t keys.  Owns only the slot tables; keys and values are
+ * borrowed.
  */
 #include "hmap.h"
 
@@ -198,6 +199,129 @@ void *ch_hmap_remove(ch_hmap *m, const char *key)
 }
 
 int ch_hmap_next(const ch_hmap *m, size_t *pos, const char **key, void **val)
+{
+    for (size_t i = *pos; i < m->cap; i++) {
+        if (!m->slots[i].key)
+            continue;
+        if (key)
+            *key = m->slots[i].key;
+        if (val)
+            *val = m->slots[i].val;
+        *pos = i + 1;
+        return 1;
+    }
+    *pos = m->cap;
+    return 0;
+}
+
+/* ---- ch_umap ---------------------------------------------------------- */
+
+/* The home slot of key in a table of cap slots (a power of two):
+ * splitmix64's finalizer, so that consecutive numbers spread. */
+static size_t umap_home(uint64_t key, size_t cap)
+{
+    key ^= key >> 30;
+    key *= 0xbf58476d1ce4e5b9ull;
+    key ^= key >> 27;
+    key *= 0x94d049bb133111ebull;
+    key ^= key >> 31;
+    return (size_t)key & (cap - 1);
+}
+
+/* Index of the slot holding key, or of the empty slot where it would go
+ * (the table must exist and have an empty slot). */
+static size_t umap_probe(const ch_umap_slot *slots, size_t cap, uint64_t key)
+{
+    size_t i = umap_home(key, cap);
+
+    while (slots[i].key && slots[i].key != key)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+void ch_umap_free(ch_umap *m)
+{
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+void *ch_umap_get(const ch_umap *m, uint64_t key)
+{
+    size_t i;
+
+    if (!m->count || !key)
+        return NULL;
+    i = umap_probe(m->slots, m->cap, key);
+    return m->slots[i].key ? m->slots[i].val : NULL;
+}
+
+/* Switch m to a fresh table of new_cap slots holding every entry.
+ * Returns 0 or -ENOMEM (m unchanged). */
+static int umap_resize(ch_umap *m, size_t new_cap)
+{
+    ch_umap_slot *slots = calloc(new_cap, sizeof *slots);
+
+    if (!slots)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].key)
+            slots[umap_probe(slots, new_cap, m->slots[i].key)] = m->slots[i];
+    free(m->slots);
+    m->slots = slots;
+    m->cap = new_cap;
+    return 0;
+}
+
+int ch_umap_put(ch_umap *m, uint64_t key, void *val)
+{
+    size_t i;
+
+    if (!key || !val)
+        return -EINVAL;
+    if ((m->count + 1) * 4 > m->cap * 3) {
+        int rc = umap_resize(m, m->cap ? m->cap * 2 : HMAP_MIN_CAP);
+
+        if (rc)
+            return rc;
+    }
+    i = umap_probe(m->slots, m->cap, key);
+    if (m->slots[i].key) {
+        m->slots[i].val = val;
+        return 1;
+    }
+    m->slots[i] = (ch_umap_slot){.key = key, .val = val};
+    m->count++;
+    return 0;
+}
+
+/* ch_umap_remove: empty the slot and pull back later entries of its probe
+ * run whose home lies cyclically at or before the hole (as
+ * hmap_delete_at). */
+void *ch_umap_remove(ch_umap *m, uint64_t key)
+{
+    size_t mask = m->cap - 1, i, j;
+    void *val;
+
+    if (!m->count || !key)
+        return NULL;
+    i = umap_probe(m->slots, m->cap, key);
+    if (!m->slots[i].key)
+        return NULL;
+    val = m->slots[i].val;
+    for (j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = umap_home(m->slots[j].key, m->cap);
+
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i] = (ch_umap_slot){0};
+    m->count--;
+    return val;
+}
+
+int ch_umap_next(const ch_umap *m, size_t *pos, uint64_t *key, void **val)
 {
     for (size_t i = *pos; i < m->cap; i++) {
         if (!m->slots[i].key)

@@ -1,6 +1,7 @@
 /*
  * hmap.h -- a small string-keyed hash map (open addressing, linear
- * probing, backward-shift deletion, power-of-two capacity).
+ * probing, backward-shift deletion, power-of-two capacity), and its
+ * integer-keyed twin ch_umap (below).
  *
  * Keys are BORROWED: the map stores the key pointer, never a copy, so the
  * key string must stay valid and unchanged while its entry is in the map.
@@ -65,5 +66,45 @@ static inline size_t ch_hmap_count(const ch_hmap *m) { return m->count; }
  * *val (either may be NULL if not wanted) to the next entry; returns 0 at
  * the end. */
 int ch_hmap_next(const ch_hmap *m, size_t *pos, const char **key, void **val);
+
+/* ---- ch_umap: uint64_t keys ------------------------------------------
+ *
+ * The same table for keys that are numbers (e.g. the layer's endpoints by
+ * their channel number, so an endpoint need not hold its name's text):
+ * 16-byte slots of a key and a value, key 0 marks an empty slot and is
+ * not a valid key, values are non-NULL borrowed pointers, growth at 3/4,
+ * no shrinking, unspecified iteration order.  The keys are hashed with a
+ * fixed mix (they are meant to be numbers the owner hands out, not
+ * values an outsider chooses).  A zeroed ch_umap is an empty map. */
+typedef struct ch_umap_slot {
+    uint64_t key; /* 0: empty slot */
+    void *val;
+} ch_umap_slot;
+
+typedef struct ch_umap {
+    ch_umap_slot *slots; /* NULL until the first insert */
+    size_t cap;          /* 0 or a power of two */
+    size_t count;
+} ch_umap;
+
+/* Free the slot table (not the values); the map is empty after. */
+void ch_umap_free(ch_umap *m);
+
+/* The value stored under key, or NULL (also for key 0). */
+void *ch_umap_get(const ch_umap *m, uint64_t key);
+
+/* Store val (non-NULL, borrowed) under key.  Returns 0 if inserted, 1 if
+ * an existing value was replaced, -EINVAL for key 0 or a NULL value,
+ * -ENOMEM. */
+int ch_umap_put(ch_umap *m, uint64_t key, void *val);
+
+/* Remove key; returns its value, or NULL if absent. */
+void *ch_umap_remove(ch_umap *m, uint64_t key);
+
+static inline size_t ch_umap_count(const ch_umap *m) { return m->count; }
+
+/* Iterate as ch_hmap_next: start with *pos = 0; returns 1 and sets *key
+ * and *val (either may be NULL) per entry, 0 at the end. */
+int ch_umap_next(const ch_umap *m, size_t *pos, uint64_t *key, void **val);
 
 #endif

@@ -4,8 +4,9 @@
  * group expiry, local delivery (fan-out over a snapshot), name
  * validation, and the table of backends selected by url.
  *
- * Data.  Endpoints are indexed by channel name (borrowed key: ep->name);
- * groups by name (key: the group's own name).  A membership node sits in
+ * Data.  Endpoints are indexed by channel number (ep->id: the decimal
+ * tail of the name, whose prefix is the layer's; names are made when a
+ * backend or a caller needs the text); groups by name (key: the group's own name).  A membership node sits in
  * two lists: its group's doubly linked member list, kept in join-time
  * order (a refresh moves it to the tail) so that expiry only looks at the
  * head, and its endpoint's doubly linked `groups` list.
@@ -59,7 +60,7 @@ struct ch_layer {
     void *arg;
     const ch_layer_backend *ops;
     void *self;
-    ch_hmap channels;         /* channel name -> ch_endpoint */
+    ch_umap channels;         /* channel number -> ch_endpoint */
     ch_hmap groups;           /* group name -> ch_group */
     char prefix[CH_NAME_MAX]; /* "chanhost.<32 hex>!" */
     size_t prefix_len;
@@ -262,7 +263,7 @@ void ch_layer_free(ch_layer *l)
         return;
     if (l->ops && l->ops->destroy)
         l->ops->destroy(l->self);
-    while (ch_hmap_next(&l->channels, &pos, NULL, &val)) {
+    while (ch_umap_next(&l->channels, &pos, NULL, &val)) {
         ch_endpoint *ep = val;
 
         ep->groups = NULL;
@@ -281,7 +282,7 @@ void ch_layer_free(ch_layer *l)
         free(g);
     }
     layer_free_retired(l);
-    ch_hmap_free(&l->channels);
+    ch_umap_free(&l->channels);
     ch_hmap_free(&l->groups);
     free(l->scratch);
     free(l);
@@ -357,14 +358,18 @@ int ch_layer_valid_channel(const char *name)
     return n < CH_NAME_MAX && name[n] == '\0';
 }
 
-/* Write the next channel name, prefix + decimal counter, into out. */
-static void layer_next_name(ch_layer *l, char *out)
+/* layer.h: ep's channel name, prefix + its number in decimal. */
+char *ch_layer_channel_name(const ch_layer *l, const ch_endpoint *ep, char *out)
 {
     char digits[20];
     size_t n = 0;
-    uint64_t v = ++l->counter;
+    uint64_t v = ep->id;
     char *p = out + l->prefix_len;
 
+    if (!v) {
+        out[0] = '\0';
+        return out;
+    }
     do {
         digits[n++] = (char)('0' + v % 10);
         v /= 10;
@@ -373,6 +378,25 @@ static void layer_next_name(ch_layer *l, char *out)
     while (n)
         *p++ = digits[--n];
     *p = '\0';
+    return out;
+}
+
+/* The channel number of channel if it is one of this layer's names
+ * (the prefix, then a decimal number without a leading zero that fits an
+ * endpoint's id), else 0. */
+static uint64_t layer_channel_id(const ch_layer *l, const char *channel)
+{
+    const char *p = channel + l->prefix_len;
+    uint64_t v = 0;
+
+    if (strncmp(channel, l->prefix, l->prefix_len) != 0 || *p < '1' || *p > '9')
+        return 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX >> 1) / 10)
+            return 0;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    return *p || v > (UINT64_MAX >> 1) ? 0 : v;
 }
 
 /* ---- endpoints and memberships -------------------------------------- */
@@ -383,10 +407,10 @@ int ch_layer_attach(ch_layer *l, ch_endpoint *ep)
 
     if (ep->attached)
         return 0;
-    layer_next_name(l, ep->name);
-    rc = ch_hmap_put(&l->channels, ep->name, ep);
+    rc = ch_umap_put(&l->channels, l->counter + 1, ep);
     if (rc < 0)
         return rc;
+    ep->id = ++l->counter;
     ep->groups = NULL;
     ep->attached = 1;
     return 0;
@@ -429,6 +453,7 @@ static void glist_unlink(ch_group *g, ch_membership *m)
  * fan-out runs).  Returns 1 if g was dropped (freed), else 0. */
 static int membership_remove(ch_layer *l, ch_group *g, ch_membership *m)
 {
+    char name[CH_CHANNEL_NAME_MAX];
     int dropped = g->head == m && g->tail == m;
 
     glist_unlink(g, m);
@@ -436,7 +461,7 @@ static int membership_remove(ch_layer *l, ch_group *g, ch_membership *m)
     *m->eprevp = m->enext;
     if (m->enext)
         m->enext->eprevp = m->eprevp;
-    LAYER_HOOK(l, member_discard, g->name, m->ep->name);
+    LAYER_HOOK(l, member_discard, g->name, ch_layer_channel_name(l, m->ep, name));
     if (dropped)
         group_drop(l, g);
     m->ep = NULL;
@@ -457,7 +482,7 @@ void ch_layer_detach(ch_layer *l, ch_endpoint *ep)
         next = m->enext;
         membership_remove(l, m->group, m);
     }
-    ch_hmap_remove(&l->channels, ep->name);
+    ch_umap_remove(&l->channels, ep->id);
     ep->attached = 0;
 }
 
@@ -517,6 +542,7 @@ static int group_create(ch_layer *l, const char *name, ch_group **out)
 /* Add ep to g (not yet a member).  On failure an empty g is dropped. */
 static int membership_create(ch_layer *l, ch_endpoint *ep, ch_group *g)
 {
+    char name[CH_CHANNEL_NAME_MAX];
     ch_membership *m = calloc(1, sizeof *m);
     int rc;
 
@@ -535,7 +561,7 @@ static int membership_create(ch_layer *l, ch_endpoint *ep, ch_group *g)
     if (ep->groups)
         ep->groups->eprevp = &m->enext;
     ep->groups = m;
-    rc = LAYER_HOOK(l, member_add, g->name, ep->name);
+    rc = LAYER_HOOK(l, member_add, g->name, ch_layer_channel_name(l, ep, name));
     if (rc < 0)
         membership_remove(l, g, m);
     return rc < 0 ? rc : 0;
@@ -545,6 +571,7 @@ static int membership_create(ch_layer *l, ch_endpoint *ep, ch_group *g)
  * time, moved to the tail) or create it (and the group if needed). */
 int ch_layer_group_add(ch_layer *l, ch_endpoint *ep, const char *group)
 {
+    char name[CH_CHANNEL_NAME_MAX];
     ch_group *g;
     ch_membership *m;
     int rc;
@@ -559,7 +586,7 @@ int ch_layer_group_add(ch_layer *l, ch_endpoint *ep, const char *group)
         m->joined = uv_now(l->loop);
         glist_unlink(g, m);
         glist_append(g, m);
-        rc = LAYER_HOOK(l, member_add, g->name, ep->name);
+        rc = LAYER_HOOK(l, member_add, g->name, ch_layer_channel_name(l, ep, name));
         return rc < 0 ? rc : 0;
     }
     if (!g) {
@@ -667,7 +694,7 @@ size_t ch_layer_deliver_group(ch_layer *l, const char *group, ch_msg *msg)
 
 size_t ch_layer_deliver_channel(ch_layer *l, const char *channel, ch_msg *msg)
 {
-    ch_endpoint *ep = ch_hmap_get(&l->channels, channel);
+    ch_endpoint *ep = ch_umap_get(&l->channels, layer_channel_id(l, channel));
 
     if (!ep || !ep->attached)
         return 0;

@@ -38,20 +38,33 @@
 
 #define CH_NAME_MAX 100 /* names are shorter than this */
 /* A channel name the layer makes (layer.c: "chanhost.<32 hex>!" and a
- * decimal 64-bit counter, at most 62 bytes) is shorter than this; an
- * endpoint keeps no more.  63, so that name and attached fill 64 bytes. */
+ * decimal 64-bit counter, at most 62 bytes) is shorter than this: the
+ * size of the buffer ch_layer_channel_name writes. */
 #define CH_CHANNEL_NAME_MAX 63
 
 typedef struct ch_layer ch_layer;
 typedef struct ch_membership ch_membership; /* private to layer.c */
 
 /* Embedded in the owner's struct (the host's connection).  Zero it before
- * ch_layer_attach; the layer manages the fields. */
+ * ch_layer_attach; the layer manages the fields.  The endpoint keeps only
+ * its channel number: the name is the layer's prefix and that number in
+ * decimal, made when asked for (ch_layer_channel_name), so each
+ * connection carries 16 bytes here instead of 72. */
 typedef struct ch_endpoint {
-    char name[CH_CHANNEL_NAME_MAX]; /* channel name, set by attach */
-    unsigned char attached;         /* 0 or 1 (beside name: 72 bytes in all) */
-    ch_membership *groups;          /* this endpoint's memberships */
+    uint64_t id : 63;      /* channel number, set by attach; 0: none yet */
+    uint64_t attached : 1; /* 0 or 1 */
+    ch_membership *groups; /* this endpoint's memberships */
 } ch_endpoint;
+
+/* ep's channel name (attached or detached since: the name it had) into
+ * out of CH_CHANNEL_NAME_MAX bytes, "" if it never was attached; returns
+ * out.  Owned by the caller. */
+char *ch_layer_channel_name(const ch_layer *l, const ch_endpoint *ep, char *out);
+
+/* The same into a buffer of the enclosing block (a compound literal):
+ * for one call's argument or a log line. */
+#define CH_LAYER_CHANNEL_NAME(l, ep) \
+    ch_layer_channel_name((l), (ep), (char[CH_CHANNEL_NAME_MAX]){0})
 
 /* Called for each local recipient; msg is borrowed (take a ref to keep). */
 typedef void (*ch_layer_deliver_fn)(ch_endpoint *ep, ch_msg *msg, void *arg);
@@ -97,8 +110,8 @@ ch_layer *ch_layer_new(uv_loop_t *loop, const char *url, const ch_layer_opts *op
 void ch_layer_free(ch_layer *l);
 
 /* Give ep a fresh channel name ("chanhost.<process id>!<counter>", or
- * the kind ch_layer_set_name_kind set instead of "chanhost.") and
- * register it for direct sends.  Returns 0 or -ENOMEM. */
+ * the kind ch_layer_set_name_kind set instead of "chanhost."; ep keeps the
+ * counter) and register it for direct sends.  Returns 0 or -ENOMEM. */
 int ch_layer_attach(ch_layer *l, ch_endpoint *ep);
 
 /* Leave every group and unregister the name.  Safe to call twice. */

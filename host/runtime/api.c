@@ -137,7 +137,24 @@ static int api_forward(chanhost_conn *c, const chanhost_msg *m)
     return frame ? ch_ws_send_frame(c, frame) : CHANHOST_ERR_NOMEM;
 }
 
-static const char *api_channel_name(chanhost_conn *c) { return c ? c->ep.name : NULL; }
+/* The connection's channel name, made once on the first ask and kept for
+ * the connection's life in w->rare->channel (freed with w): the endpoint
+ * holds only its number.  "" before the layer attached it; NULL when
+ * memory is short. */
+static const char *api_channel_name(chanhost_conn *c)
+{
+    char buf[CH_CHANNEL_NAME_MAX];
+
+    if (!c)
+        return NULL;
+    if (!c->ep.id)
+        return "";
+    if (!ch_ws_rare_get(c))
+        return NULL;
+    if (!c->rare->channel)
+        c->rare->channel = strdup(ch_layer_channel_name(api_app->layer, &c->ep, buf));
+    return c->rare->channel;
+}
 
 static const char *api_route_param(chanhost_conn *c, const char *name)
 {

@@ -262,8 +262,10 @@ ch_ws_rare *ch_ws_rare_get(ch_ws *w)
 
 void ch_ws_rare_free(ch_ws *w)
 {
-    if (w->rare)
+    if (w->rare) {
         free(w->rare->peer);
+        free(w->rare->channel);
+    }
     free(w->rare);
     w->rare = NULL;
 }

@@ -74,7 +74,7 @@ typedef struct ch_ws_handler {
 struct chanhost_conn {
     ch_conn *conn;
     const ch_ws_handler *handler; /* set before the first event */
-    ch_endpoint ep;               /* channel name and groups */
+    ch_endpoint ep;               /* channel number and groups */
     wslay_event_context_ptr ctx;  /* NULL while idle (ws.c: made when
                                      bytes arrive or wslay must send) */
     ch_route *route;
@@ -147,6 +147,8 @@ typedef struct ch_ws_rare {
     void *drain_arg;
     char *peer; /* api->peer's text, made on first use (conn.h keeps it
                    in binary), or NULL */
+    char *channel; /* api->channel_name's text, made on first use (the
+                      endpoint keeps only its number: layer.h), or NULL */
 } ch_ws_rare;
 
 /* w's rare block (owned by w), made zeroed on the first call; NULL when

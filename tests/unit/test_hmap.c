@@ -1,7 +1,8 @@
 /*
  * test_hmap.c -- unit tests of host/core/hmap.c: insert, find, replace,
  * remove (including probe runs that must survive backward shifts),
- * growth to 100,000 keys, and iteration.
+ * growth to 100,000 keys, and iteration; the same for ch_umap (uint64_t
+ * keys).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -319,6 +320,102 @@ static void churn_matches_reference(void **state)
     free_keys(keys, N);
 }
 
+/* ---- ch_umap ----------------------------------------------------------- */
+
+/* A zeroed map finds nothing; key 0 and NULL values are refused; put,
+ * replace and remove answer as documented. */
+static void umap_put_get_replace_remove(void **state)
+{
+    ch_umap m = {0};
+    int a, b;
+    size_t pos = 0;
+
+    (void)state;
+    assert_null(ch_umap_get(&m, 1));
+    assert_null(ch_umap_remove(&m, 1));
+    assert_int_equal(ch_umap_next(&m, &pos, NULL, NULL), 0);
+    assert_int_equal(ch_umap_put(&m, 0, &a), -EINVAL);
+    assert_int_equal(ch_umap_put(&m, 7, NULL), -EINVAL);
+    assert_int_equal(ch_umap_put(&m, 7, &a), 0);
+    assert_int_equal(ch_umap_put(&m, UINT64_MAX, &b), 0);
+    assert_ptr_equal(ch_umap_get(&m, 7), &a);
+    assert_ptr_equal(ch_umap_get(&m, UINT64_MAX), &b);
+    assert_null(ch_umap_get(&m, 0));
+    assert_null(ch_umap_get(&m, 8));
+    assert_int_equal(ch_umap_put(&m, 7, &b), 1);
+    assert_ptr_equal(ch_umap_get(&m, 7), &b);
+    assert_int_equal(ch_umap_count(&m), 2);
+    assert_ptr_equal(ch_umap_remove(&m, 7), &b);
+    assert_null(ch_umap_remove(&m, 7));
+    assert_null(ch_umap_get(&m, 7));
+    assert_int_equal(ch_umap_count(&m), 1);
+    ch_umap_free(&m);
+    assert_int_equal(ch_umap_count(&m), 0);
+    assert_null(ch_umap_get(&m, UINT64_MAX));
+}
+
+/* The layer's use: 100,000 consecutive numbers, every other one removed,
+ * the rest found and iterated exactly once each. */
+static void umap_100k_consecutive_half_removed(void **state)
+{
+    static unsigned char seen[MANY + 1];
+    ch_umap m = {0};
+    size_t pos = 0, n = 0;
+    uint64_t key;
+    void *val;
+
+    (void)state;
+    for (uintptr_t i = 1; i <= MANY; i++)
+        assert_int_equal(ch_umap_put(&m, i, (void *)i), 0);
+    for (uintptr_t i = 1; i <= MANY; i += 2)
+        assert_ptr_equal(ch_umap_remove(&m, i), (void *)i);
+    assert_int_equal(ch_umap_count(&m), MANY / 2);
+    for (uintptr_t i = 1; i <= MANY; i++)
+        assert_ptr_equal(ch_umap_get(&m, i), i % 2 ? NULL : (void *)i);
+    while (ch_umap_next(&m, &pos, &key, &val)) {
+        assert_true(key >= 1 && key <= MANY && key % 2 == 0);
+        assert_ptr_equal(val, (void *)(uintptr_t)key);
+        assert_false(seen[key]);
+        seen[key] = 1;
+        n++;
+    }
+    assert_int_equal(n, MANY / 2);
+    ch_umap_free(&m);
+}
+
+/* Random puts and removes over 64 keys spread over the whole 64-bit
+ * range, checked after every step against a plain array. */
+static void umap_churn_matches_reference(void **state)
+{
+    enum { N = 64, STEPS = 20000 };
+    uint64_t keys[N];
+    unsigned char present[N] = {0};
+    size_t count = 0;
+    unsigned seed = 54321;
+    ch_umap m = {0};
+
+    (void)state;
+    for (size_t i = 0; i < N; i++)
+        keys[i] = (i + 1) * 0x0400000000000401ull; /* distinct, never 0 */
+    for (int step = 0; step < STEPS; step++) {
+        size_t k = (size_t)rand_r(&seed) % N;
+
+        if (rand_r(&seed) % 2) {
+            assert_int_equal(ch_umap_put(&m, keys[k], &keys[k]), present[k] ? 1 : 0);
+            count += !present[k];
+            present[k] = 1;
+        } else {
+            assert_ptr_equal(ch_umap_remove(&m, keys[k]), present[k] ? &keys[k] : NULL);
+            count -= present[k];
+            present[k] = 0;
+        }
+        assert_int_equal(ch_umap_count(&m), count);
+        for (size_t i = 0; i < N; i++)
+            assert_ptr_equal(ch_umap_get(&m, keys[i]), present[i] ? &keys[i] : NULL);
+    }
+    ch_umap_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -336,6 +433,9 @@ int main(void)
         cmocka_unit_test(free_leaves_map_reusable),
         cmocka_unit_test(get_or_add_makes_one_block_per_key),
         cmocka_unit_test(churn_matches_reference),
+        cmocka_unit_test(umap_put_get_replace_remove),
+        cmocka_unit_test(umap_100k_consecutive_half_removed),
+        cmocka_unit_test(umap_churn_matches_reference),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

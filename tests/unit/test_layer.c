@@ -66,13 +66,15 @@ static int cmp_str(const void *a, const void *b)
 static void attach_names_unique_valid_common_process_part(void **state)
 {
     fx *f = *state;
-    static char *names[NCONN];
-    const char *first = f->c[0].ep.name;
+    static char names[NCONN][CH_CHANNEL_NAME_MAX];
+    static char *sorted[NCONN];
+    char first[CH_CHANNEL_NAME_MAX];
     size_t plen = strlen("chanhost.") + 32 + 1;
 
     attach_n(f, NCONN);
+    ch_layer_channel_name(f->l, &f->c[0].ep, first);
     for (size_t i = 0; i < NCONN; i++) {
-        const char *n = f->c[i].ep.name;
+        const char *n = ch_layer_channel_name(f->l, &f->c[i].ep, names[i]);
 
         assert_true(f->c[i].ep.attached);
         assert_true(ch_layer_valid_channel(n));
@@ -83,11 +85,11 @@ static void attach_names_unique_valid_common_process_part(void **state)
         assert_memory_equal(n, first, plen); /* same process part */
         assert_true(strlen(n) > plen);
         assert_int_equal(strspn(n + plen, "0123456789"), strlen(n + plen));
-        names[i] = f->c[i].ep.name;
+        sorted[i] = names[i];
     }
-    qsort(names, NCONN, sizeof names[0], cmp_str);
+    qsort(sorted, NCONN, sizeof sorted[0], cmp_str);
     for (size_t i = 1; i < NCONN; i++)
-        assert_string_not_equal(names[i - 1], names[i]);
+        assert_string_not_equal(sorted[i - 1], sorted[i]);
 }
 
 /* A backend may name channels kind + "<hex>!<n>" (channels_redis's
@@ -101,9 +103,9 @@ static void name_kind_replaces_the_prefix_before_any_attach(void **state)
     assert_int_equal(ch_layer_set_name_kind(f->l, "bad kind"), -EINVAL);
     assert_int_equal(ch_layer_set_name_kind(f->l, "specific."), 0);
     attach_n(f, 1);
-    assert_memory_equal(f->c[0].ep.name, "specific.", 9);
-    assert_memory_equal(f->c[0].ep.name + 9, hex, 32);
-    assert_string_equal(f->c[0].ep.name + 41, "!1");
+    assert_memory_equal(CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep), "specific.", 9);
+    assert_memory_equal(CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep) + 9, hex, 32);
+    assert_string_equal(CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep) + 41, "!1");
     assert_int_equal(ch_layer_set_name_kind(f->l, "other."), -EINVAL);
 }
 
@@ -114,7 +116,8 @@ static void two_layers_have_different_process_parts(void **state)
 
     attach_n(f, 1);
     attach_n(g, 1);
-    assert_memory_not_equal(f->c[0].ep.name, g->c[0].ep.name, 41);
+    assert_memory_not_equal(CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep),
+                            CH_LAYER_CHANNEL_NAME(g->l, &g->c[0].ep), 41);
     fx_free(g);
 }
 
@@ -124,9 +127,9 @@ static void attach_twice_keeps_name(void **state)
     char before[CH_NAME_MAX];
 
     attach_n(f, 1);
-    strcpy(before, f->c[0].ep.name);
+    strcpy(before, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep));
     assert_int_equal(ch_layer_attach(f->l, &f->c[0].ep), 0);
-    assert_string_equal(f->c[0].ep.name, before);
+    assert_string_equal(CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep), before);
 }
 
 static void reattach_after_detach_gets_fresh_name(void **state)
@@ -136,12 +139,13 @@ static void reattach_after_detach_gets_fresh_name(void **state)
     ch_msg *m = mk("t");
 
     attach_n(f, 1);
-    strcpy(before, f->c[0].ep.name);
+    strcpy(before, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep));
     ch_layer_detach(f->l, &f->c[0].ep);
     assert_int_equal(ch_layer_attach(f->l, &f->c[0].ep), 0);
-    assert_string_not_equal(f->c[0].ep.name, before);
+    assert_string_not_equal(CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep), before);
     assert_int_equal(ch_layer_deliver_channel(f->l, before, m), 0);
-    assert_int_equal(ch_layer_deliver_channel(f->l, f->c[0].ep.name, m), 1);
+    assert_int_equal(ch_layer_deliver_channel(f->l, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep), m),
+                     1);
     ch_msg_unref(m);
 }
 
@@ -349,7 +353,7 @@ static void send_by_channel_name_reaches_only_that_endpoint(void **state)
     ch_msg *m = mk("t");
 
     attach_n(f, 3);
-    assert_int_equal(ch_layer_send(f->l, f->c[1].ep.name, m), 0);
+    assert_int_equal(ch_layer_send(f->l, CH_LAYER_CHANNEL_NAME(f->l, &f->c[1].ep), m), 0);
     assert_int_equal(f->c[0].got, 0);
     assert_int_equal(f->c[1].got, 1);
     assert_ptr_equal(f->c[1].last, m);
@@ -364,11 +368,47 @@ static void send_to_unknown_channel_returns_0_delivers_nothing(void **state)
     char other[CH_NAME_MAX];
 
     attach_n(f, 1);
-    strcpy(other, f->c[0].ep.name);
+    strcpy(other, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep));
     strcat(other, "9"); /* same process, no such number */
     assert_int_equal(ch_layer_send(f->l, other, m), 0);
     assert_int_equal(ch_layer_send(f->l, "specific.abc!def", m), 0);
     assert_int_equal(f->deliveries, 0);
+    ch_msg_unref(m);
+}
+
+/* The endpoint is found by the number after the layer's prefix, parsed
+ * strictly: a leading zero, a trailing character, no digits, a number past
+ * 63 bits or another process's prefix reach no one; the exact name
+ * reaches its endpoint. */
+static void channel_numbers_are_parsed_strictly(void **state)
+{
+    static const char *const tails[] = {"01",
+                                        "1x",
+                                        "",
+                                        "0",
+                                        "-1",
+                                        "18446744073709551617",
+                                        "9223372036854775808",
+                                        "99999999999999999999999"};
+    fx *f = *state;
+    ch_msg *m = mk("t");
+    char prefix[CH_CHANNEL_NAME_MAX], name[CH_NAME_MAX + 32];
+
+    attach_n(f, 10);
+    strcpy(prefix, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep));
+    assert_string_equal(prefix + strlen(prefix) - 2, "!1");
+    prefix[strlen(prefix) - 1] = '\0';
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", prefix, tails[i]);
+        assert_int_equal(ch_layer_deliver_channel(f->l, name, m), 0);
+    }
+    name[0] = 'x'; /* "xhanhost.<hex>!9...": another prefix */
+    assert_int_equal(ch_layer_deliver_channel(f->l, name, m), 0);
+    assert_int_equal(f->deliveries, 0);
+    snprintf(name, sizeof name, "%s10", prefix);
+    assert_int_equal(ch_layer_deliver_channel(f->l, name, m), 1);
+    assert_int_equal(f->c[9].got, 1);
+    assert_int_equal(f->deliveries, 1);
     ch_msg_unref(m);
 }
 
@@ -443,8 +483,9 @@ static void detached_endpoint_unreachable_by_name(void **state)
 
     attach_n(f, 1);
     ch_layer_detach(f->l, &f->c[0].ep);
-    assert_int_equal(ch_layer_send(f->l, f->c[0].ep.name, m), 0);
-    assert_int_equal(ch_layer_deliver_channel(f->l, f->c[0].ep.name, m), 0);
+    assert_int_equal(ch_layer_send(f->l, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep), m), 0);
+    assert_int_equal(ch_layer_deliver_channel(f->l, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep), m),
+                     0);
     assert_int_equal(f->deliveries, 0);
     ch_msg_unref(m);
 }
@@ -494,6 +535,7 @@ int main(void)
         T(group_add_on_detached_endpoint_is_einval),
         T(send_by_channel_name_reaches_only_that_endpoint),
         T(send_to_unknown_channel_returns_0_delivers_nothing),
+        T(channel_numbers_are_parsed_strictly),
         T(send_to_invalid_channel_is_einval),
         T(detach_leaves_all_groups_group_count_drops_to_0),
         T(discard_from_middle_of_endpoint_list),

@@ -163,7 +163,7 @@ static void hooks_group_left_only_on_last_local_leave(void **state)
     assert_int_equal(ch_layer_group_discard(f->l, &f->c[0].ep, "g"), 0);
     assert_int_equal(ch_layer_group_discard(f->l, &f->c[0].ep, "g"), 0);
     assert_int_equal(fake.discarded, 1); /* absent: no discard call */
-    assert_string_equal(fake.last_channel, f->c[0].ep.name);
+    assert_string_equal(fake.last_channel, CH_LAYER_CHANNEL_NAME(f->l, &f->c[0].ep));
     assert_int_equal(ch_layer_group_discard(f->l, &f->c[1].ep, "g"), 0);
     assert_int_equal(fake.left, 0);
     assert_int_equal(ch_layer_group_discard(f->l, &f->c[2].ep, "g"), 0);

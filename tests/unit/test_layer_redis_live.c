@@ -57,7 +57,7 @@ static void live_memberships_in_redis(void **state)
     assert_true(run_until(t, zcard_is, (const char *[]){"room", "2"}, 3000));
     clock_gettime(CLOCK_REALTIME, &ts);
     now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    r = cmd(t, "ZSCORE chanhost:m:room %s", t->ep[0].name);
+    r = cmd(t, "ZSCORE chanhost:m:room %s", CH_LAYER_CHANNEL_NAME(t->l, &t->ep[0]));
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     score = strtoll(r->str, NULL, 10);
     freeReplyObject(r);
@@ -114,7 +114,7 @@ static void live_delivery_from_redis(void **state)
     publish_raw(t, "g:g1", other, NULL, "not json");
     freeReplyObject(cmd(t, "PUBLISH chanhost:g:g1 short"));
     publish_raw(t, pc, other, NULL, "{\"type\":\"t\",\"n\":\"no target\"}");
-    publish_raw(t, pc, other, t->ep[2].name, "{\"type\":\"t\",\"n\":2}");
+    publish_raw(t, pc, other, CH_LAYER_CHANNEL_NAME(t->l, &t->ep[2]), "{\"type\":\"t\",\"n\":2}");
     publish_raw(t, "g:g1", other, NULL, "{\"type\":\"t\",\"n\":3}");
     assert_true(run_until(t, got_at_least, (size_t[]){1, 2}, 3000));
     assert_true(run_until(t, got_at_least, (size_t[]){2, 1}, 3000));
@@ -145,7 +145,7 @@ static void live_publishes_reach_redis(void **state)
     assert_int_equal(ch_layer_send(t->l, "chanhost." OTHER_HEX "!9", m), 0);
     assert_true(run_until(t, sub_got, &d, 3000));
     assert_string_equal(d.last, "chanhost." OTHER_HEX "!9|{\"type\":\"t\",\"v\":1}");
-    assert_int_equal(ch_layer_send(t->l, t->ep[1].name, m), 0);
+    assert_int_equal(ch_layer_send(t->l, CH_LAYER_CHANNEL_NAME(t->l, &t->ep[1]), m), 0);
     assert_int_equal(t->got[1], 1);
     /* the echo of our group_send came before this one and was ignored */
     publish_raw(t, "g:pubg", other, NULL, "{\"type\":\"t\",\"v\":2}");

@@ -117,7 +117,7 @@ static void channels_redis_sharded_without_servers(void **state)
                                            "127.0.0.1:2");
     memset(&ep, 0, sizeof ep);
     assert_int_equal(ch_layer_attach(l, &ep), 0);
-    assert_memory_equal(ep.name, "specific.", 9);
+    assert_memory_equal(CH_LAYER_CHANNEL_NAME(l, &ep), "specific.", 9);
     assert_int_equal(ch_layer_group_add(l, &ep, "room_1"), 0);
     delivered = 0;
     /* local delivery at once; the group's read waits on its shard only */

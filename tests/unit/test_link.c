@@ -238,7 +238,7 @@ static void memory_layers_relay_once(void **state)
     assert_int_equal(b.got, 1);
     assert_string_equal(b.last, "{\"type\":\"t\",\"n\":1}");
     /* a channel of the other side crosses; one of its own does not */
-    assert_int_equal(ch_layer_send(b.layer, a.ep.name, m), 0);
+    assert_int_equal(ch_layer_send(b.layer, CH_LAYER_CHANNEL_NAME(a.layer, &a.ep), m), 0);
     RUN_UNTIL(&loop, a.got == 2);
     assert_int_equal(a.got, 2);
     uv_run(&loop, UV_RUN_NOWAIT);
