@@ -505,7 +505,7 @@ static void download_chunk(int status, json_t *result, const char *error, void *
     d->at = base + end;
     if (d->at > d->last)
         download_done(r, d->status);
-    else if (r->conn->queued_bytes > DOWNLOAD_QUEUED)
+    else if (ch_conn_queued_bytes(r->conn) > DOWNLOAD_QUEUED)
         ch_http_stream_wait(r->conn, download_next, d);
     else
         download_next(d);

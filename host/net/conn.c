@@ -31,8 +31,11 @@
 
 #define CH_WRITE_MAX_BUFS 64 /* iovecs per writev */
 _Static_assert(CH_WRITE_MAX_BUFS <= UINT8_MAX, "ch_conn.inflight is a uint8_t");
+/* conn.h: 376 bytes, one 384-byte heap chunk per connection (glibc adds 8
+ * and rounds to 16); a field more costs every connection 16 bytes. */
+_Static_assert(sizeof(ch_conn) <= 376, "ch_conn must stay in a 384-byte chunk");
 
-/* libuv's unwritten bytes on c, saturated to fit ch_conn.stall_wq. */
+/* libuv's unwritten bytes on c, saturated to fit ch_outq.stall_wq. */
 static uint32_t wq_bytes(const ch_conn *c)
 {
     return c->tcp.write_queue_size > UINT32_MAX ? UINT32_MAX : (uint32_t)c->tcp.write_queue_size;
@@ -203,7 +206,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     c->last_rx_ms = uv_now(c->app->loop);
     if (c->tls) {
         ch_tls_feed(c, buf->base, (size_t)n);
-        if (c->qlen > 0 && !c->closing) /* queued while the handshake ran */
+        if (ch_conn_qlen(c) > 0 && !c->closing) /* queued while the handshake ran */
             conn_mark_dirty(c);
     } else if (c->proto) {
         c->proto->feed(c, buf->base, (size_t)n);
@@ -253,16 +256,17 @@ static uint64_t pause_bytes(const ch_conn *c)
     return cfg->outbound_pause_bytes < half ? cfg->outbound_pause_bytes : half;
 }
 
-/* Over the pause threshold: stop reading, start the send-timeout window. */
+/* Over the pause threshold (c has a queue): stop reading, start the
+ * send-timeout window. */
 static void conn_pause(ch_conn *c)
 {
     c->out_paused = 1;
     c->was_paused = 1;
-    c->stall_ms = uv_now(c->app->loop);
-    c->stall_wq = wq_bytes(c);
+    c->q->stall_ms = uv_now(c->app->loop);
+    c->q->stall_wq = wq_bytes(c);
     ch_metric_count(CH_M_BACKPRESSURE_PAUSES);
     ch_log(CH_LOG_DEBUG, "connection [%s] paused: %llu bytes queued", ch_conn_peer(c),
-           (unsigned long long)c->queued_bytes);
+           (unsigned long long)c->q->bytes);
     conn_sync_read(c);
     ch_conn_arm_timer(c);
 }
@@ -290,31 +294,32 @@ static void conn_mark_dirty(ch_conn *c)
     c->app->dirty = c;
 }
 
-/* Grow the ring to hold at least one more item.  Returns 0 or -ENOMEM. */
+/* Make the queue, or grow its ring, to hold at least one more item (the
+ * counters move with it).  Returns 0 or -ENOMEM (c->q unchanged). */
 static int outq_grow(ch_conn *c)
 {
-    uint32_t ncap = c->qcap ? c->qcap * 2 : 4;
-    ch_outq_item *nq;
-    uint32_t i;
+    ch_outq *q = c->q, *nq;
+    uint32_t ncap = q ? q->cap * 2 : 4;
 
-    if (c->qlen < c->qcap)
+    if (q && q->len < q->cap)
         return 0;
-    nq = malloc(ncap * sizeof *nq);
+    nq = malloc(sizeof *nq + ncap * sizeof nq->items[0]);
     if (!nq)
         return -ENOMEM;
-    for (i = 0; i < c->qlen; i++)
-        nq[i] = c->q[(c->qhead + i) % c->qcap];
-    free(c->q);
+    *nq = q ? *q : (ch_outq){0};
+    for (uint32_t i = 0; q && i < q->len; i++)
+        nq->items[i] = q->items[(q->head + i) % q->cap];
+    free(q);
+    nq->cap = ncap;
+    nq->head = 0;
     c->q = nq;
-    c->qcap = ncap;
-    c->qhead = 0;
     return 0;
 }
 
 /* Is c's queue already past max_outbound_bytes?  (conn.h) */
 int ch_conn_over_limit(const ch_conn *c)
 {
-    return c->queued_bytes > c->app->cfg.max_outbound_bytes;
+    return ch_conn_queued_bytes(c) > c->app->cfg.max_outbound_bytes;
 }
 
 int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded)
@@ -324,17 +329,17 @@ int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded)
 
     if (c->closing || c->close_after_flush)
         return -EPIPE;
-    if (bounded == CH_CONN_Q_BOUNDED && c->queued_bytes + cost > max)
+    if (bounded == CH_CONN_Q_BOUNDED && ch_conn_queued_bytes(c) + cost > max)
         return -ENOBUFS;
     if (bounded == CH_CONN_Q_REPLY && ch_conn_over_limit(c))
         return -ENOBUFS;
     if (outq_grow(c) < 0)
         return -ENOMEM;
-    c->q[(c->qhead + c->qlen) % c->qcap] = (ch_outq_item){ch_buf_ref(buf)};
-    c->qlen++;
-    c->queued_bytes += cost;
+    c->q->items[(c->q->head + c->q->len) % c->q->cap] = (ch_outq_item){ch_buf_ref(buf)};
+    c->q->len++;
+    c->q->bytes += cost;
     conn_mark_dirty(c);
-    if (!c->out_paused && c->queued_bytes > pause_bytes(c))
+    if (!c->out_paused && c->q->bytes > pause_bytes(c))
         conn_pause(c);
     return 0;
 }
@@ -354,32 +359,33 @@ int ch_conn_queue_copy(ch_conn *c, const void *data, size_t len)
 /* Release the item at the head of the ring. */
 static void outq_pop(ch_conn *c)
 {
-    ch_outq_item *it = &c->q[c->qhead];
+    ch_outq *q = c->q;
+    ch_outq_item *it = &q->items[q->head];
 
-    c->queued_bytes -= it->buf->len + CH_ITEM_COST;
+    q->bytes -= it->buf->len + CH_ITEM_COST;
     ch_buf_unref(it->buf);
-    c->qhead = (c->qhead + 1) % c->qcap;
-    c->qlen--;
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
 }
 
 /* Free the ring once nothing is queued: an idle connection keeps none. */
 static void outq_release(ch_conn *c)
 {
-    if (c->qlen > 0 || !c->q)
+    if (!c->q || c->q->len > 0)
         return;
     free(c->q);
     c->q = NULL;
-    c->qcap = c->qhead = 0;
 }
 
 void ch_conn_discard_queued(ch_conn *c)
 {
-    while (c->qlen > c->inflight) {
-        uint32_t last = (c->qhead + c->qlen - 1) % c->qcap;
+    while (ch_conn_qlen(c) > c->inflight) {
+        ch_outq *q = c->q;
+        uint32_t last = (q->head + q->len - 1) % q->cap;
 
-        c->queued_bytes -= c->q[last].buf->len + CH_ITEM_COST;
-        ch_buf_unref(c->q[last].buf);
-        c->qlen--;
+        q->bytes -= q->items[last].buf->len + CH_ITEM_COST;
+        ch_buf_unref(q->items[last].buf);
+        q->len--;
     }
     outq_release(c);
 }
@@ -389,7 +395,7 @@ static void conn_write(ch_conn *c);
 /* The queue is empty and written: run the drained hook once if asked. */
 static void conn_drained(ch_conn *c)
 {
-    if (!c->want_drain || c->writing || c->qlen > 0 || c->closing || c->close_after_flush)
+    if (!c->want_drain || c->writing || ch_conn_qlen(c) > 0 || c->closing || c->close_after_flush)
         return;
     c->want_drain = 0;
     if (c->proto && c->proto->drained)
@@ -403,7 +409,7 @@ void ch_conn_want_drain(ch_conn *c)
     if (c->closing)
         return;
     c->want_drain = 1;
-    if (c->qlen == 0 && !c->writing)
+    if (ch_conn_qlen(c) == 0 && !c->writing)
         conn_mark_dirty(c);
 }
 
@@ -426,12 +432,13 @@ static void on_write(uv_write_t *req, int status)
     }
     if (c->closing)
         return;
-    c->stall_ms = uv_now(c->app->loop); /* progress */
-    if (c->out_paused && c->queued_bytes <= pause_bytes(c) / 2)
+    if (c->q)
+        c->q->stall_ms = uv_now(c->app->loop); /* progress */
+    if (c->out_paused && ch_conn_queued_bytes(c) <= pause_bytes(c) / 2)
         conn_resume(c);
     if (c->closing || c->writing)
         return;
-    if (c->qlen > 0)
+    if (ch_conn_qlen(c) > 0)
         conn_write(c);
     else if (c->close_after_flush)
         ch_conn_close(c);
@@ -446,7 +453,7 @@ static void on_write(uv_write_t *req, int status)
 static uv_write_t *tls_request(ch_conn *c, uv_buf_t *bufs, uint32_t n, uint64_t *bytes)
 {
     size_t len;
-    char *block = ch_tls_encrypt(c, bufs, n, c->close_after_flush && n == c->qlen,
+    char *block = ch_tls_encrypt(c, bufs, n, c->close_after_flush && n == ch_conn_qlen(c),
                                  sizeof(uv_write_t), &len);
 
     if (!block)
@@ -460,7 +467,7 @@ static uv_write_t *tls_request(ch_conn *c, uv_buf_t *bufs, uint32_t n, uint64_t 
 static void conn_write(ch_conn *c)
 {
     uv_buf_t bufs[CH_WRITE_MAX_BUFS];
-    uint32_t n = c->qlen < CH_WRITE_MAX_BUFS ? c->qlen : CH_WRITE_MAX_BUFS;
+    uint32_t n = ch_conn_qlen(c) < CH_WRITE_MAX_BUFS ? ch_conn_qlen(c) : CH_WRITE_MAX_BUFS;
     uint64_t bytes = 0;
     uint32_t i;
     uv_write_t *req;
@@ -468,7 +475,7 @@ static void conn_write(ch_conn *c)
     if (c->writing || c->closing || n == 0 || (c->tls && !ch_tls_ready(c)))
         return;
     for (i = 0; i < n; i++) {
-        ch_outq_item *it = &c->q[(c->qhead + i) % c->qcap];
+        ch_outq_item *it = &c->q->items[(c->q->head + i) % c->q->cap];
 
         bufs[i] = uv_buf_init((char *)it->buf->data, it->buf->len);
         bytes += bufs[i].len;
@@ -489,7 +496,7 @@ static void conn_write(ch_conn *c)
     ch_metric_add(CH_M_BYTES_OUT, bytes);
     c->writing = 1;
     c->inflight = (uint8_t)n;
-    c->stall_wq = wq_bytes(c);
+    c->q->stall_wq = wq_bytes(c);
 }
 
 void ch_app_flush(ch_app *app)
@@ -512,7 +519,7 @@ void ch_app_flush(ch_app *app)
         }
         if (c->closing)
             continue;
-        if (c->qlen > 0)
+        if (ch_conn_qlen(c) > 0)
             conn_write(c);
         else if (c->close_after_flush && !c->writing)
             ch_conn_close(c);
@@ -577,7 +584,7 @@ static void conn_free(ch_conn *c)
 {
     ch_app *app = c->app;
 
-    while (c->qlen > 0)
+    while (ch_conn_qlen(c) > 0)
         outq_pop(c);
     free(c->q);
     ch_tls_free(c);
@@ -594,7 +601,7 @@ static uint64_t send_deadline(const ch_conn *c)
 {
     uint64_t t = c->app->cfg.send_timeout;
 
-    return c->out_paused && t ? c->stall_ms + t : 0;
+    return c->out_paused && t && c->q ? c->q->stall_ms + t : 0;
 }
 
 /* When must c next be looked at?  Absolute loop time in ms, 0 = never:
@@ -619,15 +626,16 @@ static int send_timeout_check(ch_conn *c, uint64_t now)
 
     if (!due || now < due)
         return 0;
-    if (c->tcp.write_queue_size < c->stall_wq) {
-        c->stall_ms = now;
-        c->stall_wq = wq_bytes(c);
+    if (c->tcp.write_queue_size < c->q->stall_wq) {
+        c->q->stall_ms = now;
+        c->q->stall_wq = wq_bytes(c);
         ch_conn_arm_timer(c);
         return 1;
     }
     ch_metric_count(CH_M_SEND_TIMEOUTS);
     ch_log(CH_LOG_WARN, "connection [%s] took nothing for %llu ms with %llu bytes queued: closing",
-           ch_conn_peer(c), (unsigned long long)(now - c->stall_ms), (unsigned long long)c->queued_bytes);
+           ch_conn_peer(c), (unsigned long long)(now - c->q->stall_ms),
+           (unsigned long long)c->q->bytes);
     ch_conn_close(c);
     return 1;
 }

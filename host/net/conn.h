@@ -91,6 +91,20 @@ typedef struct ch_outq_item {
     ch_buf *buf; /* written whole: uv_write finishes what it starts */
 } ch_outq_item;
 
+/* A connection's output queue (conn.c): made by the first queued item,
+ * freed once everything is written, so an idle connection keeps none; with
+ * it the counters that matter only while something is queued (a paused
+ * connection always has a queue: it resumes before the queue is freed).
+ * Owned by the connection. */
+typedef struct ch_outq {
+    uint32_t head, len, cap; /* the ring of items[cap] */
+    uint32_t stall_wq;       /* libuv's unwritten bytes at stall_ms's start
+                                (saturated at UINT32_MAX) */
+    uint64_t bytes;          /* bytes (and item overhead) queued */
+    uint64_t stall_ms;       /* paused: start of the window without progress */
+    ch_outq_item items[];
+} ch_outq;
+
 struct ch_conn {
     uv_tcp_t tcp;   /* tcp.data == this */
     ch_tnode tnode; /* the deadline, on app->conn_deadlines */
@@ -99,9 +113,9 @@ struct ch_conn {
     ch_conn *next_dirty;  /* app->dirty */
 
     /* state, the bits, open_handles, inflight, holds and peer_port share
-     * 8 bytes, and stall_wq sits beside the ring's indexes: the struct is
-     * 408 bytes, a 416-byte heap chunk, not 432 (bench/README.md: memory
-     * per connection) */
+     * 8 bytes, and the queue's indexes and counters live in the queue's
+     * block: the struct is 376 bytes, a 384-byte heap chunk (bench/README.md:
+     * memory per connection) */
     unsigned state : 2;   /* enum ch_conn_state */
     unsigned closing : 1; /* ch_conn_close called */
     unsigned dirty : 1;   /* on app->dirty */
@@ -130,12 +144,7 @@ struct ch_conn {
     uint64_t since_ms;   /* start of the current deadline window */
     uint64_t last_rx_ms; /* last bytes received */
 
-    ch_outq_item *q; /* ring of queued output, NULL while empty */
-    uint32_t qhead, qlen, qcap;
-    uint32_t stall_wq;     /* libuv's unwritten bytes at stall_ms's start
-                              (saturated at UINT32_MAX) */
-    uint64_t queued_bytes; /* bytes (and item overhead) queued */
-    uint64_t stall_ms;     /* paused: start of the window without progress */
+    ch_outq *q; /* queued output, NULL while empty (ch_conn_qlen) */
 
     const ch_conn_proto *proto; /* the current protocol, NULL before open */
     ch_http *http;              /* HTTP state, NULL once upgraded */
@@ -145,6 +154,13 @@ struct ch_conn {
      * text: this struct is per connection); ch_conn_peer formats it. */
     uint8_t peer_ip[16]; /* IPv4 in the first 4 bytes unless peer_v6 */
 };
+
+/* Items in c's output queue (0: nothing queued). */
+static inline uint32_t ch_conn_qlen(const ch_conn *c) { return c->q ? c->q->len : 0; }
+
+/* Bytes (and item overhead) in c's output queue, counted against
+ * max_outbound_bytes. */
+static inline uint64_t ch_conn_queued_bytes(const ch_conn *c) { return c->q ? c->q->bytes : 0; }
 
 /* The peer of c as "ip:port" (the address as inet_ntop writes it, IPv6
  * included, a colon and the port) into buf of CH_CONN_PEER_LEN bytes;

@@ -634,7 +634,7 @@ static void http_resumed(ch_conn *c)
 /* Graceful stop: close idle connections, finish answers being written. */
 static void http_shutdown(ch_conn *c)
 {
-    if (c->qlen == 0)
+    if (ch_conn_qlen(c) == 0)
         ch_conn_close(c);
     else
         ch_conn_close_after_flush(c);

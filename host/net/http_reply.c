@@ -86,7 +86,7 @@ static void queue_failed(ch_conn *c, int rc)
     if (rc == -ENOBUFS) {
         ch_metric_count(CH_M_OVERFLOW_CLOSES_HTTP);
         ch_log(CH_LOG_WARN, "HTTP [%s] %llu bytes queued, over max_outbound_bytes: closing",
-               ch_conn_peer(c), (unsigned long long)c->queued_bytes);
+               ch_conn_peer(c), (unsigned long long)ch_conn_queued_bytes(c));
     }
     ch_conn_close(c);
 }

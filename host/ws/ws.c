@@ -468,7 +468,7 @@ static void ws_overflow(ch_ws *w)
 
     ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
     ch_log(CH_LOG_WARN, "WebSocket OVERFLOW %s [%s] queued %llu bytes, closing with 1013", w->path,
-           ch_conn_peer(c), (unsigned long long)c->queued_bytes);
+           ch_conn_peer(c), (unsigned long long)ch_conn_queued_bytes(c));
     ch_conn_discard_queued(c);
     ws_abort(w, 1013);
 }
@@ -559,7 +559,7 @@ int ch_ws_send_frame(ch_ws *w, ch_buf *frame)
         ch_metric_count(CH_M_SLOW_CLOSES);
         ch_metric_count(CH_M_OVERFLOW_CLOSES_WS);
         ch_log(CH_LOG_WARN, "WebSocket SLOW %s [%s] queued %llu bytes, closing with 1013", w->path,
-               ch_conn_peer(c), (unsigned long long)c->queued_bytes);
+               ch_conn_peer(c), (unsigned long long)ch_conn_queued_bytes(c));
         ch_conn_discard_queued(c);
         ch_ws_close(w, 1013, "slow consumer");
         return CHANHOST_ERR_CLOSED;

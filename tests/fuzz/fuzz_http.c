@@ -73,8 +73,8 @@ static void after_feed(ch_conn *c)
             ch_http_resume(c);
     }
     suspended = NULL;
-    if (c->qlen > 0) {
-        const ch_buf *first = c->q[c->qhead].buf;
+    if (ch_conn_qlen(c) > 0) {
+        const ch_buf *first = c->q->items[c->q->head].buf;
 
         FZ_CHECK(first->len > 9 && memcmp(first->data, "HTTP/1.1 ", 9) == 0);
     }

@@ -3,7 +3,9 @@
  * http.c) with an in-process plugin and a raw client socket: frame and
  * UTF-8 limits, close codes, fragmentation, pings, slow clients,
  * api->on_drain (sending far more than the queue holds, part by part),
- * and the connection's block of rare fields (made on first use).
+ * the connection's block of rare fields (made on first use: the peer's
+ * text, the channel name) and its output queue (made only while
+ * something is queued).
  *
  * The host runs on a loop in this thread; the client is a plain loopback
  * socket.  Waiting means stepping the loop until the client's socket has
@@ -518,6 +520,72 @@ static void rare_fields_are_made_on_first_use(void **state)
     assert_null(last_conn->rare->drain_cb);
 }
 
+/* api->channel_name is made from the endpoint's number on the first call
+ * (the rare block keeps it) and names the connection for the layer. */
+static void channel_name_is_made_on_first_use(void **state)
+{
+    fx *f = *state;
+    unsigned char p[64];
+    const char *name;
+    ch_msg *m = ch_msg_from_text("{\"type\":\"t\"}", 12, NULL);
+    size_t n;
+
+    handshake(f);
+    send_frame(f, 1, 1, "hi", 2, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_null(last_conn->rare);
+    name = api->channel_name(last_conn);
+    assert_non_null(name);
+    assert_memory_equal(name, "chanhost.", 9);
+    assert_non_null(last_conn->rare);
+    assert_ptr_equal(api->channel_name(last_conn), name);
+    assert_non_null(m);
+    assert_int_equal(ch_layer_deliver_channel(f->app.layer, name, m), 1);
+    ch_msg_unref(m);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    assert_int_equal(n, 12);
+    assert_memory_equal(p, "{\"type\":\"t\"}", 12);
+}
+
+/* The output queue is a block that exists only while something is
+ * queued: ten messages grow its ring past the first 4 items with their
+ * bytes counted, and once they are written the connection holds none. */
+static void output_queue_exists_only_while_queued(void **state)
+{
+    fx *f = *state;
+    static char big[1024];
+    unsigned char p[2048];
+    ch_conn *c;
+    size_t n;
+    int i;
+
+    handshake(f);
+    send_frame(f, 1, 1, "hi", 2, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    c = last_conn->conn;
+    for (i = 0; i < 100 && c->q; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_null(c->q);
+    assert_int_equal(ch_conn_qlen(c), 0);
+    assert_int_equal(ch_conn_queued_bytes(c), 0);
+    memset(big, 'q', sizeof big);
+    for (i = 0; i < 10; i++)
+        assert_int_equal(api->send_text(last_conn, big, sizeof big), CHANHOST_OK);
+    assert_non_null(c->q);
+    assert_int_equal(ch_conn_qlen(c), 10);
+    assert_int_equal(c->q->cap, 16);
+    assert_true(ch_conn_queued_bytes(c) > 10 * sizeof big);
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+        assert_int_equal(n, sizeof big);
+        assert_int_equal(p[0], 'q');
+    }
+    for (i = 0; i < 1000 && c->q; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT); /* the last write's callback */
+    assert_null(c->q);
+    assert_int_equal(ch_conn_queued_bytes(c), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -533,6 +601,8 @@ int main(void)
         T(slow_client_is_closed_1013),
         T(drain_paces_a_large_send),
         T(rare_fields_are_made_on_first_use),
+        T(channel_name_is_made_on_first_use),
+        T(output_queue_exists_only_while_queued),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
