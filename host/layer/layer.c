@@ -9,7 +9,15 @@
  * backend or a caller needs the text); groups by name (key: the group's own name).  A membership node sits in
  * two lists: its group's doubly linked member list, kept in join-time
  * order (a refresh moves it to the tail) so that expiry only looks at the
- * head, and its endpoint's doubly linked `groups` list.
+ * head, and its endpoint's singly linked `groups` list (an endpoint is in
+ * a few groups; removing one walks them).
+ *
+ * Memberships are 48-byte nodes carved from 4 KiB slabs the layer owns
+ * (a free list, the slabs freed with the layer), not one malloc each: a
+ * connection usually holds two, and glibc would give each a 64-byte chunk
+ * (56 bytes asked before the endpoint's list lost its back link).  Memory of memberships that were left stays on the
+ * free list for the next joins.  Under AddressSanitizer a free node is
+ * poisoned, so a use after its removal is still caught.
  *
  * Fan-out.  ch_layer_deliver_group copies the member pointers into a
  * scratch array before calling out.  A membership removed while any
@@ -26,6 +34,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define MEMB_POISON(m) ASAN_POISON_MEMORY_REGION((m), sizeof *(m))
+#define MEMB_UNPOISON(m) ASAN_UNPOISON_MEMORY_REGION((m), sizeof *(m))
+#else
+#define MEMB_POISON(m) ((void)(m))
+#define MEMB_UNPOISON(m) ((void)(m))
+#endif
 
 #include "hmap.h"
 #include "log.h"
@@ -47,11 +63,18 @@ struct ch_membership {
     ch_group *group;
     ch_endpoint *ep;              /* NULL once removed (retired) */
     ch_membership *gprev, *gnext; /* the group's list; gnext also links
-                                      the retired list */
+                                      the retired list and the free list */
     ch_membership *enext;         /* the endpoint's list */
-    ch_membership **eprevp;       /* the pointer that points at this node */
     uint64_t joined;              /* uv_now() at the last group_add */
 };
+_Static_assert(sizeof(ch_membership) == 48, "a membership is a 48-byte slab node");
+
+/* A slab of membership nodes: 8 + 84 * 48 = 4040 bytes, one 4 KiB chunk. */
+#define MEMB_PER_SLAB 84
+typedef struct memb_slab {
+    struct memb_slab *next;
+    ch_membership nodes[MEMB_PER_SLAB];
+} memb_slab;
 
 struct ch_layer {
     uv_loop_t *loop;
@@ -71,6 +94,8 @@ struct ch_layer {
     unsigned fanout_depth;  /* nested ch_layer_deliver_group calls */
     ch_membership *retired; /* removed during a fan-out */
     ch_link *link;          /* to the master (borrowed), or NULL */
+    memb_slab *slabs;       /* every membership node's slab */
+    ch_membership *free_nodes; /* unused nodes, linked by gnext */
 };
 
 /* Call an optional backend op; a NULL op is a no-op returning 0. */
@@ -240,13 +265,48 @@ ch_layer *ch_layer_new_backend(uv_loop_t *loop, ch_layer_backend_new_fn make,
     return l;
 }
 
+/* A zeroed membership node from the free list (a new slab when it is
+ * empty), or NULL when memory is short.  Owned by l; give it back with
+ * memb_free. */
+static ch_membership *memb_alloc(ch_layer *l)
+{
+    ch_membership *m;
+
+    if (!l->free_nodes) {
+        memb_slab *s = malloc(sizeof *s);
+
+        if (!s)
+            return NULL;
+        s->next = l->slabs;
+        l->slabs = s;
+        for (size_t i = MEMB_PER_SLAB; i-- > 0;) {
+            s->nodes[i].gnext = l->free_nodes;
+            l->free_nodes = &s->nodes[i];
+            MEMB_POISON(&s->nodes[i]);
+        }
+    }
+    m = l->free_nodes;
+    MEMB_UNPOISON(m);
+    l->free_nodes = m->gnext;
+    memset(m, 0, sizeof *m);
+    return m;
+}
+
+/* Put m (no longer in any list) back on l's free list. */
+static void memb_free(ch_layer *l, ch_membership *m)
+{
+    m->gnext = l->free_nodes;
+    l->free_nodes = m;
+    MEMB_POISON(m);
+}
+
 static void layer_free_retired(ch_layer *l)
 {
     while (l->retired) {
         ch_membership *m = l->retired;
 
         l->retired = m->gnext;
-        free(m);
+        memb_free(l, m);
     }
 }
 
@@ -270,18 +330,15 @@ void ch_layer_free(ch_layer *l)
         ep->attached = 0;
     }
     pos = 0;
-    while (ch_hmap_next(&l->groups, &pos, NULL, &val)) {
-        ch_group *g = val;
+    while (ch_hmap_next(&l->groups, &pos, NULL, &val))
+        free(val); /* its memberships go with the slabs */
+    while (l->slabs) {
+        memb_slab *s = l->slabs;
 
-        while (g->head) {
-            ch_membership *m = g->head;
-
-            g->head = m->gnext;
-            free(m);
-        }
-        free(g);
+        l->slabs = s->next;
+        MEMB_UNPOISON(s);
+        free(s);
     }
-    layer_free_retired(l);
     ch_umap_free(&l->channels);
     ch_hmap_free(&l->groups);
     free(l->scratch);
@@ -456,11 +513,13 @@ static int membership_remove(ch_layer *l, ch_group *g, ch_membership *m)
     char name[CH_CHANNEL_NAME_MAX];
     int dropped = g->head == m && g->tail == m;
 
+    ch_membership **pp = &m->ep->groups;
+
     glist_unlink(g, m);
     g->count--;
-    *m->eprevp = m->enext;
-    if (m->enext)
-        m->enext->eprevp = m->eprevp;
+    while (*pp != m)
+        pp = &(*pp)->enext;
+    *pp = m->enext;
     LAYER_HOOK(l, member_discard, g->name, ch_layer_channel_name(l, m->ep, name));
     if (dropped)
         group_drop(l, g);
@@ -469,7 +528,7 @@ static int membership_remove(ch_layer *l, ch_group *g, ch_membership *m)
         m->gnext = l->retired;
         l->retired = m;
     } else {
-        free(m);
+        memb_free(l, m);
     }
     return dropped;
 }
@@ -543,7 +602,7 @@ static int group_create(ch_layer *l, const char *name, ch_group **out)
 static int membership_create(ch_layer *l, ch_endpoint *ep, ch_group *g)
 {
     char name[CH_CHANNEL_NAME_MAX];
-    ch_membership *m = calloc(1, sizeof *m);
+    ch_membership *m = memb_alloc(l);
     int rc;
 
     if (!m) {
@@ -557,9 +616,6 @@ static int membership_create(ch_layer *l, ch_endpoint *ep, ch_group *g)
     glist_append(g, m);
     g->count++;
     m->enext = ep->groups;
-    m->eprevp = &ep->groups;
-    if (ep->groups)
-        ep->groups->eprevp = &m->enext;
     ep->groups = m;
     rc = LAYER_HOOK(l, member_add, g->name, ch_layer_channel_name(l, ep, name));
     if (rc < 0)

@@ -465,6 +465,53 @@ static void discard_from_middle_of_endpoint_list(void **state)
     assert_int_equal(ch_layer_group_count(f->l), 0);
 }
 
+/* Memberships come from the layer's slabs and go back to its free list:
+ * 1000 endpoints in 4 groups each (many slabs), random discards and
+ * re-joins (heads, middles and tails of the endpoints' lists), checked
+ * against a reference after every round by group sizes and deliveries;
+ * then every endpoint detached. */
+static void membership_churn_matches_reference(void **state)
+{
+    enum { G = 4, ROUNDS = 20 };
+    static unsigned char in[NCONN][G];
+    static const char *const names[G] = {"g0", "g1", "g2", "g3"};
+    fx *f = *state;
+    unsigned seed = 777;
+
+    attach_n(f, NCONN);
+    memset(in, 0, sizeof in);
+    for (int round = 0; round < ROUNDS; round++) {
+        for (size_t i = 0; i < NCONN; i++) {
+            int g = rand_r(&seed) % G;
+
+            if (rand_r(&seed) % 3 == 0) {
+                assert_int_equal(ch_layer_group_discard(f->l, &f->c[i].ep, names[g]), 0);
+                in[i][g] = 0;
+            } else {
+                assert_int_equal(ch_layer_group_add(f->l, &f->c[i].ep, names[g]), 0);
+                in[i][g] = 1;
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            size_t want = 0;
+
+            for (size_t i = 0; i < NCONN; i++) {
+                want += in[i][g];
+                f->c[i].got = 0;
+            }
+            assert_int_equal(ch_layer_group_size(f->l, names[g]), want);
+            assert_int_equal(gsend(f, names[g], "t"), 0);
+            for (size_t i = 0; i < NCONN; i++)
+                assert_int_equal(f->c[i].got, in[i][g]);
+        }
+    }
+    for (size_t i = 0; i < NCONN; i++) {
+        ch_layer_detach(f->l, &f->c[i].ep);
+        assert_null(f->c[i].ep.groups);
+    }
+    assert_int_equal(ch_layer_group_count(f->l), 0);
+}
+
 static void detach_twice_is_safe(void **state)
 {
     fx *f = *state;
@@ -539,6 +586,7 @@ int main(void)
         T(send_to_invalid_channel_is_einval),
         T(detach_leaves_all_groups_group_count_drops_to_0),
         T(discard_from_middle_of_endpoint_list),
+        T(membership_churn_matches_reference),
         T(detach_twice_is_safe),
         T(detached_endpoint_unreachable_by_name),
         cmocka_unit_test(free_with_attached_endpoints_resets_them),
