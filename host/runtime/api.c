@@ -161,7 +161,7 @@ static const char *api_route_param(chanhost_conn *c, const char *name)
     return c && name ? ch_ws_param(c, name) : NULL;
 }
 
-static const char *api_query_string(chanhost_conn *c) { return c ? c->query : NULL; }
+static const char *api_query_string(chanhost_conn *c) { return c ? ch_ws_query(c) : NULL; }
 
 static const char *api_query_param(chanhost_conn *c, const char *name)
 {

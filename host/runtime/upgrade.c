@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -137,26 +138,24 @@ static char *put(char *p, const char *s)
     return p + n;
 }
 
-/* The query of a connection whose request block is gone. */
-static char no_query[1];
-
 /* Wipe and free w's request block (the query and the headers, with the
  * Authorization and Cookie headers: tokens included) and the query
  * values decoded from it; from then on w has an empty query and no
  * headers.  Idempotent. */
 static void free_request(ch_ws *w)
 {
-    char *p = w->query;
+    ch_ws_req *r = w->req;
+    char *p;
 
-    if (!p || p == no_query)
+    if (!r)
         return;
-    for (uint32_t i = 0; i < 1 + 2 * (uint32_t)w->n_headers; i++)
+    ch_query_cache_free(&r->qcache);
+    p = r->query;
+    for (uint32_t i = 0; i < 1 + 2 * (uint32_t)r->n_headers; i++)
         p += strlen(p) + 1;
-    OPENSSL_cleanse(w->query, (size_t)(p - w->query));
-    free(w->query);
-    w->query = no_query;
-    w->n_headers = 0;
-    ch_query_cache_free(&w->qcache);
+    OPENSSL_cleanse(r, (size_t)(p - (char *)r));
+    free(r);
+    w->req = NULL;
 }
 
 void ch_ws_release_request(ch_ws *w)
@@ -258,18 +257,20 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_ro
 
     if (!w)
         return NULL;
-    if (!(w->query = malloc(request_size(req)))) {
+    if (!(w->req = malloc(offsetof(ch_ws_req, query) + request_size(req)))) {
         free(w);
         return NULL;
     }
-    p = put(w->query, req->query);
+    w->req->qcache = NULL;
+    w->req->auth_call = NULL;
+    p = put(w->req->query, req->query);
     for (i = 0; i < req->n_headers; i++) {
         char code[2] = {(char)ch_ws_name_code(req->names[i]), '\0'};
 
         p = put(p, code[0] ? code : req->names[i]);
         p = put(p, req->values[i]);
     }
-    w->n_headers = (uint16_t)req->n_headers;
+    w->req->n_headers = (uint16_t)req->n_headers;
     w->path = (char *)(w + 1);
     p = put(w->path, req->path);
     for (i = 0; i < params->n; i++) {
@@ -364,7 +365,7 @@ void ch_query_cache_free(struct ch_qval **cache)
 
 const char *ch_ws_query_param(ch_ws *w, const char *name)
 {
-    return ch_query_cached(&w->qcache, w->query, name);
+    return w->req ? ch_query_cached(&w->req->qcache, w->req->query, name) : NULL;
 }
 
 /* The handshake checks that come before the plugin sees anything.
@@ -406,7 +407,7 @@ static ch_ident *authenticate(ch_ws *w, int *rc, char hex[65])
 {
     ch_app *app = w->conn->app;
     const char *via = NULL, *why = NULL;
-    char *token = ch_auth_find_token(header_of, w, w->query, &via);
+    char *token = ch_auth_find_token(header_of, w, ch_ws_query(w), &via);
     json_t *claims, *user;
     ch_ident *ident;
 
@@ -499,7 +500,7 @@ static void django_done(void *arg, json_t *user, const char *why)
 {
     ch_ws *w = arg;
 
-    w->auth_call = NULL;
+    w->req->auth_call = NULL;
     if (user && !(w->ident = ch_ident_new(user)))
         ch_log(CH_LOG_WARN, "WebSocket AUTH %s [%s] django login: no memory for the user",
                w->path, ch_conn_peer(w->conn));
@@ -519,12 +520,12 @@ static int django_begin(ch_ws *w)
 
     if (!c->app->django)
         return 0;
-    w->auth_call = ch_django_begin(c->app->django, c->app->store, header_of, w, w->query,
-                                   django_done, w, &refused);
+    w->req->auth_call = ch_django_begin(c->app->django, c->app->store, header_of, w,
+                                        w->req->query, django_done, w, &refused);
     if (refused)
         ch_log(CH_LOG_DEBUG, "WebSocket AUTH %s [%s] django login refused: %s", w->path,
                ch_conn_peer(c), refused);
-    if (!w->auth_call)
+    if (!w->req->auth_call)
         return 0;
     ch_conn_read_stop(c);
     ch_conn_arm_timer(c);
@@ -624,8 +625,8 @@ void ch_ws_gone(ch_conn *c)
     int code = w->close_code ? w->close_code : 1006;
 
     c->ws = NULL; /* nothing may reach it through c from here on */
-    if (w->auth_call)
-        ch_django_cancel(w->auth_call);
+    if (w->req && w->req->auth_call)
+        ch_django_cancel(w->req->auth_call);
     if (w->connect_called)
         ch_plugin_disconnect(w->plugin, w, code);
     ch_api_store_detach(w);
@@ -654,7 +655,6 @@ void ch_ws_gone(ch_conn *c)
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
     free_request(w);
-    ch_query_cache_free(&w->qcache);
     free(w->subprotocol);
     ch_ws_rare_free(w);
     ch_ident_free(w->ident);

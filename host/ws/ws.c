@@ -244,7 +244,9 @@ static const char *pair_find(const char *p, uint32_t n, const char *name, int no
  * them). */
 const char *ch_ws_header(const ch_ws *w, const char *name)
 {
-    return pair_find(w->query + strlen(w->query) + 1, w->n_headers, name, 1);
+    if (!w->req)
+        return NULL;
+    return pair_find(w->req->query + strlen(w->req->query) + 1, w->req->n_headers, name, 1);
 }
 
 /* Value of a route parameter, or NULL: its pairs follow the path. */

@@ -68,6 +68,18 @@ typedef struct ch_ws_handler {
     void (*drained)(ch_ws *w);
 } ch_ws_handler;
 
+/* A connection's request block (runtime/upgrade.c): the query and the
+ * headers the handshake brought, and what lives only as long as they do;
+ * freed (wiped: tokens) by api->release_request once the connection is
+ * open, or with the connection.  Owned by the connection. */
+typedef struct ch_ws_req {
+    struct ch_qval *qcache; /* decoded query values handed out */
+    void *auth_call;        /* a login in flight (runtime), or NULL */
+    uint16_t n_headers;     /* at most CH_REQ_MAX_HEADERS */
+    char query[];           /* the raw query, then n_headers "name\0value\0"
+                               pairs */
+} ch_ws_req;
+
 /* The plugin-facing connection (opaque to plugins).  Made and freed by
  * the runtime (upgrade.c); the fields after `handler` are the runtime's,
  * opaque pointers here. */
@@ -88,16 +100,11 @@ struct chanhost_conn {
                            fuzz doubles may allocate it apart): the decoded
                            path, then n_params "name\0value\0" pairs: the
                            route parameters */
-    char *query;        /* the request block (runtime/upgrade.c; fuzz
-                           doubles may put it after the path): the raw
-                           query, then n_headers "name\0value\0" pairs;
-                           "" and 0 once api->release_request freed it */
-    uint16_t n_headers; /* at most CH_REQ_MAX_HEADERS */
+    ch_ws_req *req;     /* the request block, NULL once
+                           api->release_request freed it (ch_ws_query) */
     uint16_t n_params;  /* at most CH_ROUTE_MAX_PARAMS */
     uint32_t drain_gen; /* api->on_drain's asker's generation (ch_ws_rare) */
-    struct ch_qval *qcache;           /* decoded query values handed out */
     struct ch_store_pending *pending; /* store calls made for it */
-    void *auth_call;                  /* a login in flight (runtime), or NULL */
     char *subprotocol;                /* chosen one, or NULL */
     struct ch_ws_rare *rare;          /* what few connections use (below),
                                          made on first use, or NULL */
@@ -132,6 +139,9 @@ struct chanhost_conn {
     uint8_t rx_hdr[2];
     uint64_t rx_left;
 };
+
+/* w's raw query (owned by w), "" once the request block is freed. */
+static inline const char *ch_ws_query(const ch_ws *w) { return w->req ? w->req->query : ""; }
 
 /* The fields of a connection that few plugins or clients ever use, in a
  * block of their own (chanhost_conn's `rare`: made by ch_ws_rare on the

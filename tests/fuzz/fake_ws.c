@@ -47,7 +47,8 @@ static int on_group_message(ch_ws *w, ch_msg *msg)
 
 static void on_opened(ch_ws *w) { FZ_CHECK(w->ctx != NULL); }
 
-/* The connection goes: free the ch_ws and what it holds. */
+/* The connection goes: free the ch_ws and what it holds (its path and
+ * request block, apart here). */
 static void on_gone(ch_conn *c)
 {
     ch_ws *w = c->ws;
@@ -56,6 +57,7 @@ static void on_gone(ch_conn *c)
         c->app->n_ws--;
     ch_ws_free_wslay(w);
     free(w->subprotocol);
+    free(w->req);
     free(w->path);
     free(w);
     c->ws = NULL;
@@ -71,20 +73,19 @@ static const ch_ws_handler handler = {
 ch_ws *fz_ws_pending(ch_conn *c, const ch_req *req)
 {
     ch_ws *w = calloc(1, sizeof *w);
-    size_t size = strlen(req->path) + strlen(req->query) + 2, i;
+    size_t size = strlen(req->query) + 1, i;
     char *p;
 
     for (i = 0; i < req->n_headers; i++)
         size += strlen(req->names[i]) + strlen(req->values[i]) + 2;
-    FZ_CHECK(w != NULL && (w->path = malloc(size)) != NULL);
-    p = put(w->path, req->path);
-    w->query = p;
-    p = put(p, req->query);
+    FZ_CHECK(w != NULL && (w->path = strdup(req->path)) != NULL);
+    FZ_CHECK((w->req = calloc(1, sizeof *w->req + size)) != NULL);
+    p = put(w->req->query, req->query);
     for (i = 0; i < req->n_headers; i++) {
         p = put(p, req->names[i]);
         p = put(p, req->values[i]);
     }
-    w->n_headers = (uint16_t)req->n_headers;
+    w->req->n_headers = (uint16_t)req->n_headers;
     w->conn = c;
     w->handler = &handler;
     c->ws = w;

@@ -55,7 +55,7 @@ static void authenticate(ch_ws *w)
 {
     ch_app *app = w->conn->app;
     const char *via = NULL, *why = NULL;
-    char *token = ch_auth_find_token(header_of, w, w->query, &via);
+    char *token = ch_auth_find_token(header_of, w, ch_ws_query(w), &via);
     json_t *claims, *user;
 
     if (!token)
