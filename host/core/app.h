@@ -70,7 +70,9 @@ typedef struct ch_app {
     ch_conn *conns;                 /* every open connection (doubly linked) */
     uint64_t n_conns;               /* TCP connections */
     uint64_t n_ws;                  /* open WebSocket connections */
-    ch_conn *dirty;                 /* connections with output to flush */
+    ch_conn **dirty;                /* connections with output to flush
+                                       (net's conn.c; freed by app.c) */
+    size_t n_dirty, cap_dirty;
     ch_http_handler *http_handlers; /* what answers HTTP requests (http.h) */
     size_t n_http_handlers;
     /* Whether a request (method: http_parser's, url[0..len) raw) is

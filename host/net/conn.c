@@ -31,9 +31,9 @@
 
 #define CH_WRITE_MAX_BUFS 64 /* iovecs per writev */
 _Static_assert(CH_WRITE_MAX_BUFS <= UINT8_MAX, "ch_conn.inflight is a uint8_t");
-/* conn.h: 376 bytes, one 384-byte heap chunk per connection (glibc adds 8
+/* conn.h: 360 bytes, one 368-byte heap chunk per connection (glibc adds 8
  * and rounds to 16); a field more costs every connection 16 bytes. */
-_Static_assert(sizeof(ch_conn) <= 376, "ch_conn must stay in a 384-byte chunk");
+_Static_assert(sizeof(ch_conn) <= 360, "ch_conn must stay in a 368-byte chunk");
 
 /* libuv's unwritten bytes on c, saturated to fit ch_outq.stall_wq. */
 static uint32_t wq_bytes(const ch_conn *c)
@@ -53,7 +53,8 @@ static void on_close(uv_handle_t *h);
 static void conn_free(ch_conn *c);
 static void on_deadlines(uv_timer_t *t);
 static void timers_sync(ch_app *app);
-static void conn_mark_dirty(ch_conn *c);
+static int conn_mark_dirty(ch_conn *c);
+static void conn_mark_dirty_or_close(ch_conn *c);
 
 /* Link c into the app's list of connections. */
 static void conn_link(ch_app *app, ch_conn *c)
@@ -76,6 +77,34 @@ static void conn_unlink(ch_app *app, ch_conn *c)
     app->n_conns--;
 }
 
+/* conn.h: the 4 bytes in place, or the 16 in c's own block (made on the
+ * first IPv6 address, freed when the peer is IPv4 again or with c). */
+int ch_conn_set_peer_ip(ch_conn *c, const uint8_t *addr, int v6)
+{
+    if (!v6) {
+        if (c->peer_v6)
+            free(c->peer_ip.v6);
+        c->peer_v6 = 0;
+        memcpy(c->peer_ip.v4, addr, 4);
+        return 0;
+    }
+    if (!c->peer_v6) {
+        uint8_t *b = malloc(16);
+
+        if (!b) {
+            ch_log(CH_LOG_ERROR, "connection: out of memory for its IPv6 address");
+            memset(c->peer_ip.v4, 0, 4);
+            c->peer_port = 0;
+            c->forwarded = 0;
+            return -ENOMEM;
+        }
+        c->peer_ip.v6 = b;
+        c->peer_v6 = 1;
+    }
+    memcpy(c->peer_ip.v6, addr, 16);
+    return 0;
+}
+
 /* Keep the peer address of c in binary (c->peer_*); "?:0" if unknown. */
 static void conn_peer(ch_conn *c)
 {
@@ -86,14 +115,21 @@ static void conn_peer(ch_conn *c)
         return;
     if (ss.ss_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-        memcpy(c->peer_ip, &a->sin6_addr, 16);
-        c->peer_port = ntohs(a->sin6_port);
-        c->peer_v6 = 1;
+
+        if (ch_conn_set_peer_ip(c, (const uint8_t *)&a->sin6_addr, 1) == 0)
+            c->peer_port = ntohs(a->sin6_port);
     } else if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-        memcpy(c->peer_ip, &a->sin_addr, 4);
+
+        ch_conn_set_peer_ip(c, (const uint8_t *)&a->sin_addr, 0);
         c->peer_port = ntohs(a->sin_port);
     }
+}
+
+/* The peer's address bytes: 16 if c->peer_v6, else 4 (borrowed). */
+static const uint8_t *peer_bytes(const ch_conn *c)
+{
+    return c->peer_v6 ? c->peer_ip.v6 : c->peer_ip.v4;
 }
 
 char *ch_conn_peer_format(const ch_conn *c, char *buf)
@@ -101,7 +137,7 @@ char *ch_conn_peer_format(const ch_conn *c, char *buf)
     char ip[INET6_ADDRSTRLEN] = "?";
 
     if (c->peer_port || c->peer_v6 || c->forwarded)
-        inet_ntop(c->peer_v6 ? AF_INET6 : AF_INET, c->peer_ip, ip, sizeof ip);
+        inet_ntop(c->peer_v6 ? AF_INET6 : AF_INET, peer_bytes(c), ip, sizeof ip);
     snprintf(buf, CH_CONN_PEER_LEN, "%s:%d", ip, c->peer_port);
     return buf;
 }
@@ -111,31 +147,28 @@ void ch_conn_proxy(ch_conn *c, const char *xff, const char *xrip, const char *xf
     const ch_config *cfg = &c->app->cfg;
     uint8_t peer[16], client[16];
 
-    if (c->forwarded) { /* a request before named a client: back to the TCP peer */
-        c->peer_v6 = 0;
+    if (c->forwarded) /* a request before named a client: back to the TCP peer */
         conn_peer(c);
-    }
     c->forwarded = 0;
     c->https = c->tls != NULL; /* our own TLS listener, or a proxy's word below */
     if (!cfg->n_trusted_proxies)
         return;
     if (c->peer_v6) {
-        memcpy(peer, c->peer_ip, 16);
+        memcpy(peer, c->peer_ip.v6, 16);
     } else {
         memset(peer, 0, 10);
         peer[10] = peer[11] = 0xff;
-        memcpy(peer + 12, c->peer_ip, 4);
+        memcpy(peer + 12, c->peer_ip.v4, 4);
     }
     if (!ch_cidr_match(cfg->trusted_proxies, cfg->n_trusted_proxies, peer))
         return;
     c->https |= (unsigned)ch_proxy_https(xfp);
     if (!ch_proxy_client(peer, xff, xrip, cfg->trusted_proxies, cfg->n_trusted_proxies, client))
         return;
-    c->forwarded = 1;
     c->peer_port = 0;
-    c->peer_v6 = !ch_ip_is_v4(client);
-    memset(c->peer_ip, 0, sizeof c->peer_ip);
-    memcpy(c->peer_ip, c->peer_v6 ? client : client + 12, c->peer_v6 ? 16 : 4);
+    if (ch_conn_set_peer_ip(c, ch_ip_is_v4(client) ? client + 12 : client, !ch_ip_is_v4(client)))
+        return;
+    c->forwarded = 1;
 }
 
 const char *ch_conn_peer(const ch_conn *c)
@@ -207,7 +240,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (c->tls) {
         ch_tls_feed(c, buf->base, (size_t)n);
         if (ch_conn_qlen(c) > 0 && !c->closing) /* queued while the handshake ran */
-            conn_mark_dirty(c);
+            conn_mark_dirty_or_close(c);
     } else if (c->proto) {
         c->proto->feed(c, buf->base, (size_t)n);
     }
@@ -224,7 +257,7 @@ static void conn_sync_read(ch_conn *c)
             c->rx_on = 1;
         if (ch_tls_buffered(c)) { /* records that came before the stop */
             c->tls_pump = 1;
-            conn_mark_dirty(c);
+            conn_mark_dirty_or_close(c);
         }
     } else if (!want && c->rx_on) {
         uv_read_stop((uv_stream_t *)&c->tcp);
@@ -284,14 +317,38 @@ static void conn_resume(ch_conn *c)
     ch_conn_arm_timer(c);
 }
 
-/* Put c on the app's dirty list so the next flush writes it. */
-static void conn_mark_dirty(ch_conn *c)
+/* Put c in the app's dirty array so the next flush writes it (an array,
+ * grown by doubling and kept until ch_conn_timers_close, instead of a
+ * link in every connection).  Returns 0, or -ENOMEM (logged; c is not
+ * marked). */
+static int conn_mark_dirty(ch_conn *c)
 {
+    ch_app *app = c->app;
+
     if (c->dirty)
-        return;
+        return 0;
+    if (app->n_dirty == app->cap_dirty) {
+        size_t cap = app->cap_dirty ? app->cap_dirty * 2 : 64;
+        ch_conn **a = realloc(app->dirty, cap * sizeof *a);
+
+        if (!a) {
+            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory marking its output",
+                   ch_conn_peer(c));
+            return -ENOMEM;
+        }
+        app->dirty = a;
+        app->cap_dirty = cap;
+    }
     c->dirty = 1;
-    c->next_dirty = c->app->dirty;
-    c->app->dirty = c;
+    app->dirty[app->n_dirty++] = c;
+    return 0;
+}
+
+/* conn_mark_dirty, closing c when that fails (its output could not go). */
+static void conn_mark_dirty_or_close(ch_conn *c)
+{
+    if (conn_mark_dirty(c) < 0)
+        ch_conn_close(c);
 }
 
 /* Make the queue, or grow its ring, to hold at least one more item (the
@@ -333,12 +390,11 @@ int ch_conn_queue(ch_conn *c, ch_buf *buf, int bounded)
         return -ENOBUFS;
     if (bounded == CH_CONN_Q_REPLY && ch_conn_over_limit(c))
         return -ENOBUFS;
-    if (outq_grow(c) < 0)
+    if (conn_mark_dirty(c) < 0 || outq_grow(c) < 0)
         return -ENOMEM;
     c->q->items[(c->q->head + c->q->len) % c->q->cap] = (ch_outq_item){ch_buf_ref(buf)};
     c->q->len++;
     c->q->bytes += cost;
-    conn_mark_dirty(c);
     if (!c->out_paused && c->q->bytes > pause_bytes(c))
         conn_pause(c);
     return 0;
@@ -410,7 +466,7 @@ void ch_conn_want_drain(ch_conn *c)
         return;
     c->want_drain = 1;
     if (ch_conn_qlen(c) == 0 && !c->writing)
-        conn_mark_dirty(c);
+        conn_mark_dirty_or_close(c);
 }
 
 /* A writev finished: free its request, drop what it wrote, then write
@@ -507,11 +563,10 @@ void ch_app_flush(ch_app *app)
         malloc_trim(0);
 #endif
     }
-    while (app->dirty) {
-        ch_conn *c = app->dirty;
+    /* connections marked while this runs are appended and written too */
+    for (size_t i = 0; i < app->n_dirty; i++) {
+        ch_conn *c = app->dirty[i];
 
-        app->dirty = c->next_dirty;
-        c->next_dirty = NULL;
         c->dirty = 0;
         if (c->tls_pump && !c->closing) {
             c->tls_pump = 0;
@@ -526,6 +581,7 @@ void ch_app_flush(ch_app *app)
         else
             conn_drained(c);
     }
+    app->n_dirty = 0;
 }
 
 void ch_conn_close_after_flush(ch_conn *c)
@@ -534,7 +590,7 @@ void ch_conn_close_after_flush(ch_conn *c)
         return;
     c->close_after_flush = 1;
     ch_conn_read_stop(c);
-    conn_mark_dirty(c);
+    conn_mark_dirty_or_close(c);
 }
 
 /*
@@ -587,6 +643,8 @@ static void conn_free(ch_conn *c)
     while (ch_conn_qlen(c) > 0)
         outq_pop(c);
     free(c->q);
+    if (c->peer_v6)
+        free(c->peer_ip.v6);
     ch_tls_free(c);
     if (c->was_paused)
         trim_wanted = 1;
@@ -729,4 +787,7 @@ void ch_conn_timers_close(ch_app *app)
         app->conn_timer_on = 0;
     }
     ch_theap_free(&app->conn_deadlines);
+    free(app->dirty);
+    app->dirty = NULL;
+    app->n_dirty = app->cap_dirty = 0;
 }

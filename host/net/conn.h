@@ -110,15 +110,15 @@ struct ch_conn {
     ch_tnode tnode; /* the deadline, on app->conn_deadlines */
     ch_app *app;
     ch_conn *prev, *next; /* app->conns */
-    ch_conn *next_dirty;  /* app->dirty */
 
     /* state, the bits, open_handles, inflight, holds and peer_port share
-     * 8 bytes, and the queue's indexes and counters live in the queue's
-     * block: the struct is 376 bytes, a 384-byte heap chunk (bench/README.md:
-     * memory per connection) */
+     * 8 bytes, the queue's indexes and counters live in the queue's
+     * block, the dirty list is the app's array and an IPv6 peer has a
+     * block of its own: the struct is 360 bytes, a 368-byte heap chunk
+     * (bench/README.md: memory per connection) */
     unsigned state : 2;   /* enum ch_conn_state */
     unsigned closing : 1; /* ch_conn_close called */
-    unsigned dirty : 1;   /* on app->dirty */
+    unsigned dirty : 1;   /* in app->dirty (an array: no link here) */
     unsigned writing : 1; /* a uv_write is in flight */
     unsigned close_after_flush : 1;
     unsigned reading : 1;       /* the protocol wants input */
@@ -134,7 +134,7 @@ struct ch_conn {
     unsigned https : 1;         /* TLS to us, or a trusted proxy said https */
     unsigned tls_pump : 1;      /* TLS input buffered while not reading: the
                                    next flush feeds it (tls.h) */
-    unsigned peer_v6 : 1;       /* peer_ip (below) is an IPv6 address */
+    unsigned peer_v6 : 1;       /* the peer is IPv6: peer_ip.v6 (below) */
     unsigned open_handles : 2;  /* the TCP handle still to report closed */
     uint8_t inflight;           /* items in the current uv_write (at most
                                    CH_WRITE_MAX_BUFS, conn.c) */
@@ -150,9 +150,14 @@ struct ch_conn {
     ch_http *http;              /* HTTP state, NULL once upgraded */
     ch_ws *ws;                  /* WebSocket state, NULL before upgrade */
     ch_tls *tls;                /* TLS state (tls.h), NULL: plain TCP */
-    /* The peer's address, kept in binary (16 bytes, not the 56 of its
-     * text: this struct is per connection); ch_conn_peer formats it. */
-    uint8_t peer_ip[16]; /* IPv4 in the first 4 bytes unless peer_v6 */
+    /* The peer's address, kept in binary (not the 56 bytes of its text:
+     * this struct is per connection); ch_conn_peer formats it.  An IPv6
+     * address (few clients) takes a 16-byte block of its own, owned by
+     * the connection, so that every connection does not carry 16 bytes. */
+    union {
+        uint8_t v4[4]; /* unless peer_v6 */
+        uint8_t *v6;   /* peer_v6: 16 bytes */
+    } peer_ip;
 };
 
 /* Items in c's output queue (0: nothing queued). */
@@ -171,6 +176,10 @@ char *ch_conn_peer_format(const ch_conn *c, char *buf);
 /* The peer of c as "ip:port" in a static buffer, for a log line on the
  * loop thread (valid until the next call). */
 const char *ch_conn_peer(const ch_conn *c);
+
+/* Set c's peer address: 16 bytes (addr borrowed) if v6, else 4.
+ * Returns 0, or -ENOMEM (logged; c's peer is then unknown, "?:0"). */
+int ch_conn_set_peer_ip(ch_conn *c, const uint8_t *addr, int v6);
 
 /* Apply trusted_proxies (core/proxy.h) to the request just parsed on c:
  * when c's TCP peer is a trusted proxy, the client address that
@@ -237,8 +246,9 @@ void ch_conn_read_stop(ch_conn *c);
  * (or take it off: no deadline). */
 void ch_conn_arm_timer(ch_conn *c);
 
-/* Stop and close the app's one connection timer and free its heap (the
- * app's teardown, once every connection is gone). */
+/* Stop and close the app's one connection timer and free its heap and
+ * the dirty array (the app's teardown, once every connection is gone and
+ * the flush handles are closed). */
 void ch_conn_timers_close(ch_app *app);
 
 /* Write out every dirty connection's queue (one writev each); then, if a

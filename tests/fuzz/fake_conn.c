@@ -51,7 +51,7 @@ ch_conn *fz_conn_new(void)
     a->conns = c;
     a->n_conns++;
     c->fresh = 1;
-    memcpy(c->peer_ip, (const uint8_t[]){192, 0, 2, 1}, 4); /* 192.0.2.1:4242 */
+    ch_conn_set_peer_ip(c, (const uint8_t[]){192, 0, 2, 1}, 0); /* 192.0.2.1:4242 */
     c->peer_port = 4242;
     return c;
 }
@@ -76,9 +76,8 @@ void fz_conn_finish(ch_conn *c)
 {
     ch_app *a = c->app;
 
-    a->dirty = NULL; /* nothing is written: the queue goes with c */
+    a->n_dirty = 0; /* nothing is written: the queue goes with c */
     c->dirty = 0;
-    c->next_dirty = NULL;
     ch_conn_close(c);
     uv_run(a->loop, UV_RUN_DEFAULT);
     FZ_CHECK(a->conns == NULL && a->n_conns == 0);

@@ -586,6 +586,36 @@ static void output_queue_exists_only_while_queued(void **state)
     assert_int_equal(ch_conn_queued_bytes(c), 0);
 }
 
+/* The peer address: IPv4 in place, IPv6 in a block of its own that goes
+ * when the peer is IPv4 again or with the connection (ASan's leak check
+ * sees a lost one); each formats as inet_ntop writes it. */
+static void peer_address_v4_and_v6(void **state)
+{
+    static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    static const uint8_t v4[4] = {10, 0, 0, 1};
+    fx *f = *state;
+    unsigned char p[64];
+    char buf[CH_CONN_PEER_LEN];
+    ch_conn *c;
+    size_t n;
+
+    handshake(f);
+    send_frame(f, 1, 1, "hi", 2, 1);
+    assert_int_equal(read_frame(f, p, sizeof p, &n), 1);
+    c = last_conn->conn;
+    assert_false(c->peer_v6);
+    assert_memory_equal(ch_conn_peer_format(c, buf), "127.0.0.1:", 10);
+    assert_int_equal(ch_conn_set_peer_ip(c, v6, 1), 0);
+    assert_true(c->peer_v6);
+    assert_memory_equal(ch_conn_peer_format(c, buf), "2001:db8::1:", 12);
+    assert_int_equal(ch_conn_set_peer_ip(c, v6 + 0, 1), 0); /* the same block again */
+    assert_int_equal(ch_conn_set_peer_ip(c, v4, 0), 0);
+    assert_false(c->peer_v6);
+    assert_memory_equal(ch_conn_peer_format(c, buf), "10.0.0.1:", 9);
+    assert_int_equal(ch_conn_set_peer_ip(c, v6, 1), 0); /* freed with the connection */
+    assert_memory_equal(ch_conn_peer_format(c, buf), "2001:db8::1:", 12);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +633,7 @@ int main(void)
         T(rare_fields_are_made_on_first_use),
         T(channel_name_is_made_on_first_use),
         T(output_queue_exists_only_while_queued),
+        T(peer_address_v4_and_v6),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
