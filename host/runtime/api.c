@@ -49,18 +49,19 @@ static int api_accept(chanhost_conn *c, const char *subprotocol)
     return c ? ch_ws_accept(c, subprotocol) : CHANHOST_ERR_INVALID;
 }
 
-/* Inside connect: remember the subprotocol for the 101. */
+/* Inside connect: remember the subprotocol for the 101 (in the request
+ * block, which stays until the 101 is out). */
 static int api_select_subprotocol(chanhost_conn *c, const char *sp)
 {
     if (!c || !sp)
         return CHANHOST_ERR_INVALID;
-    if (c->accepted)
+    if (c->accepted || !c->req)
         return CHANHOST_ERR_STATE;
     if (!ch_subprotocol_offered(ch_ws_header(c, "sec-websocket-protocol"), sp))
         return CHANHOST_ERR_INVALID;
-    free(c->subprotocol);
-    c->subprotocol = strdup(sp);
-    return c->subprotocol ? CHANHOST_OK : CHANHOST_ERR_NOMEM;
+    free(c->req->subprotocol);
+    c->req->subprotocol = strdup(sp);
+    return c->req->subprotocol ? CHANHOST_OK : CHANHOST_ERR_NOMEM;
 }
 
 static int api_close(chanhost_conn *c, int code, const char *reason)

@@ -150,6 +150,7 @@ static void free_request(ch_ws *w)
     if (!r)
         return;
     ch_query_cache_free(&r->qcache);
+    free(r->subprotocol);
     p = r->query;
     for (uint32_t i = 0; i < 1 + 2 * (uint32_t)r->n_headers; i++)
         p += strlen(p) + 1;
@@ -244,6 +245,11 @@ static const ch_ws_handler plugin_handler = {
     .drained = plugin_drained,
 };
 
+/* ws.h: 168 bytes, so that with a path and route parameters of up to 32
+ * bytes the connection is one 208-byte heap chunk; a field more costs
+ * every connection 16 bytes. */
+_Static_assert(sizeof(ch_ws) <= 168, "chanhost_conn must stay at 168 bytes");
+
 /* Make the connection's plugin-facing state from the request: the path
  * and the route parameters are copied into one block allocated with w
  * itself; the query and the headers (common names as one-byte codes,
@@ -263,6 +269,7 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_ro
     }
     w->req->qcache = NULL;
     w->req->auth_call = NULL;
+    w->req->subprotocol = NULL;
     p = put(w->req->query, req->query);
     for (i = 0; i < req->n_headers; i++) {
         char code[2] = {(char)ch_ws_name_code(req->names[i]), '\0'};
@@ -279,7 +286,7 @@ static ch_ws *ws_new(ch_conn *c, const ch_req *req, ch_route *route, const ch_ro
     }
     w->n_params = (uint16_t)params->n;
     w->conn = c;
-    w->handler = &plugin_handler;
+    ch_ws_set_handler(&plugin_handler); /* the same table for every connection */
     w->route = route;
     ch_route_ref(route);
     w->plugin = route->plugin;
@@ -414,7 +421,7 @@ static ch_ident *authenticate(ch_ws *w, int *rc, char hex[65])
     *rc = 0;
     if (!token)
         return NULL;
-    if (strcmp(via, "subprotocol") == 0 && !(w->subprotocol = strdup("Bearer")))
+    if (strcmp(via, "subprotocol") == 0 && !(w->req->subprotocol = strdup("Bearer")))
         *rc = CHANHOST_ERR_NOMEM;
     claims = ch_jwt_verify(token, app->auth_secret, app->auth_secret_len, time(NULL), &why);
     if (claims)
@@ -582,7 +589,7 @@ static void plugin_connect(ch_ws *w)
         return;
     if (rc == CHANHOST_ACCEPT) {
         if (!w->accepted)
-            ch_ws_accept(w, w->subprotocol);
+            ch_ws_accept(w, NULL); /* the request block's subprotocol, if any */
     } else if (rc == CHANHOST_PENDING) {
         if (!w->accepted) {
             ch_conn_read_stop(c);
@@ -655,7 +662,6 @@ void ch_ws_gone(ch_conn *c)
     ch_plugin_unref(w->plugin);
     ch_route_unref(w->route);
     free_request(w);
-    free(w->subprotocol);
     ch_ws_rare_free(w);
     ch_ident_free(w->ident);
     free(w);

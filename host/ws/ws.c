@@ -2,7 +2,7 @@
  * ws.c -- owns WebSocket connections once the upgrade is decided: the 101
  * answer, frames in through wslay, frames out through the shared output
  * queue, pings, the close handshake, and the connection's protocol table
- * (ch_ws_proto).  Messages go to the consumer through w->handler (set by
+ * (ch_ws_proto).  Messages go to the consumer through ws_handler (set by
  * runtime/upgrade.c, which owns the upgrade request and the teardown),
  * and the block of a connection's rarely used fields (ch_ws_rare).
  */
@@ -18,6 +18,11 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+
+/* The consumer of every connection's events (ch_ws_set_handler). */
+static const ch_ws_handler *ws_handler;
+
+void ch_ws_set_handler(const ch_ws_handler *h) { ws_handler = h; }
 
 #define CH_WS_CLOSE_WAIT_MS 3000 /* wait for the peer's close reply */
 
@@ -154,7 +159,7 @@ static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_m
             ch_ws_close(w, 1011, "out of memory");
             return;
         }
-        w->handler->message(w, text, arg->msg_length, arg->opcode == WSLAY_BINARY_FRAME);
+        ws_handler->message(w, text, arg->msg_length, arg->opcode == WSLAY_BINARY_FRAME);
         break;
     case WSLAY_CONNECTION_CLOSE:
         if (arg->msg_length == 1) /* RFC 6455 5.5.1: a code is 2 bytes */
@@ -581,7 +586,7 @@ void ch_ws_deliver(ch_endpoint *ep, ch_msg *msg, void *arg)
     if (!w->accepted || w->close_sent || w->conn->closing)
         return;
     ch_metric_count(CH_M_LAYER_DELIVERIES);
-    if (w->handler->group_message(w, msg))
+    if (ws_handler->group_message(w, msg))
         return;
     frame = ch_msg_frame(msg);
     if (frame)
@@ -681,7 +686,8 @@ int ch_ws_accept(ch_ws *w, const char *subprotocol)
     if (w->accepted || c->closing || w->close_sent)
         return CHANHOST_ERR_STATE;
     if (!subprotocol)
-        subprotocol = w->subprotocol; /* chosen in connect, or "Bearer" (auth) */
+        subprotocol = w->req ? w->req->subprotocol : NULL; /* chosen in connect, or
+                                                              "Bearer" (auth) */
     if (subprotocol &&
         !ch_subprotocol_offered(ch_ws_header(w, "sec-websocket-protocol"), subprotocol))
         return CHANHOST_ERR_INVALID;
@@ -695,7 +701,7 @@ int ch_ws_accept(ch_ws *w, const char *subprotocol)
     c->state = CH_CONN_WS;
     c->fresh = 0;
     c->last_rx_ms = uv_now(c->app->loop);
-    w->handler->opened(w);
+    ws_handler->opened(w);
     c->app->n_ws++;
     ch_log(CH_LOG_INFO, "WebSocket CONNECT %s [%s]", w->path, ch_conn_peer(c));
     early = ch_http_leftover(c, &early_len);
@@ -750,7 +756,7 @@ static void proto_timer(ch_conn *c)
 static void proto_gone(ch_conn *c)
 {
     if (c->ws)
-        c->ws->handler->gone(c);
+        ws_handler->gone(c);
     if (c->http) {
         ch_http_free(c->http);
         c->http = NULL;
@@ -760,8 +766,8 @@ static void proto_gone(ch_conn *c)
 /* Open: everything queued was written; the consumer may send more. */
 static void proto_drained(ch_conn *c)
 {
-    if (c->state == CH_CONN_WS && c->ws && c->ws->handler->drained)
-        c->ws->handler->drained(c->ws);
+    if (c->state == CH_CONN_WS && c->ws && ws_handler->drained)
+        ws_handler->drained(c->ws);
 }
 
 const ch_conn_proto ch_ws_proto = {

@@ -75,17 +75,20 @@ typedef struct ch_ws_handler {
 typedef struct ch_ws_req {
     struct ch_qval *qcache; /* decoded query values handed out */
     void *auth_call;        /* a login in flight (runtime), or NULL */
+    char *subprotocol;      /* the one the 101 names (chosen in connect,
+                               or "Bearer": auth), or NULL; the block is
+                               freed only after the 101 */
     uint16_t n_headers;     /* at most CH_REQ_MAX_HEADERS */
     char query[];           /* the raw query, then n_headers "name\0value\0"
                                pairs */
 } ch_ws_req;
 
 /* The plugin-facing connection (opaque to plugins).  Made and freed by
- * the runtime (upgrade.c); the fields after `handler` are the runtime's,
- * opaque pointers here. */
+ * the runtime (upgrade.c); the fields after `conn` are the runtime's,
+ * opaque pointers here.  Its events go to the process's one consumer
+ * (ch_ws_set_handler), not a pointer in each connection. */
 struct chanhost_conn {
     ch_conn *conn;
-    const ch_ws_handler *handler; /* set before the first event */
     ch_endpoint ep;               /* channel number and groups */
     wslay_event_context_ptr ctx;  /* NULL while idle (ws.c: made when
                                      bytes arrive or wslay must send) */
@@ -105,7 +108,6 @@ struct chanhost_conn {
     uint16_t n_params;  /* at most CH_ROUTE_MAX_PARAMS */
     uint32_t drain_gen; /* api->on_drain's asker's generation (ch_ws_rare) */
     struct ch_store_pending *pending; /* store calls made for it */
-    char *subprotocol;                /* chosen one, or NULL */
     struct ch_ws_rare *rare;          /* what few connections use (below),
                                          made on first use, or NULL */
 
@@ -143,12 +145,18 @@ struct chanhost_conn {
 /* w's raw query (owned by w), "" once the request block is freed. */
 static inline const char *ch_ws_query(const ch_ws *w) { return w->req ? w->req->query : ""; }
 
+/* Set the consumer of every connection's events (static, borrowed; the
+ * runtime's table, or a test double's), before the first upgrade. */
+void ch_ws_set_handler(const ch_ws_handler *h);
+
 /* The fields of a connection that few plugins or clients ever use, in a
  * block of their own (chanhost_conn's `rare`: made by ch_ws_rare on the
  * first use, freed with the connection), so that every connection does
- * not carry them: with lim_ip as a bit instead of an entry pointer, the
- * struct is 24 bytes smaller and, with a usual path and route
- * parameters, one 304-byte heap chunk instead of 320 or 336. */
+ * not carry them.  With the endpoint's channel number instead of its
+ * name, the request's fields in the request block and one handler table
+ * per process, chanhost_conn is 168 bytes: with a path and route
+ * parameters of up to 32 bytes (/ws/chat-room/123/) one 208-byte heap
+ * chunk (upgrade.c asserts the size). */
 typedef struct ch_ws_rare {
     /* api->on_drain's callback and argument (the plugin's), NULL when none
      * waits; drain_gen (in chanhost_conn) is the generation of the version

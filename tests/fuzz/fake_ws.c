@@ -56,7 +56,8 @@ static void on_gone(ch_conn *c)
     if (w->accepted)
         c->app->n_ws--;
     ch_ws_free_wslay(w);
-    free(w->subprotocol);
+    if (w->req)
+        free(w->req->subprotocol);
     free(w->req);
     free(w->path);
     free(w);
@@ -87,7 +88,7 @@ ch_ws *fz_ws_pending(ch_conn *c, const ch_req *req)
     }
     w->req->n_headers = (uint16_t)req->n_headers;
     w->conn = c;
-    w->handler = &handler;
+    ch_ws_set_handler(&handler);
     c->ws = w;
     c->proto = &ch_ws_proto;
     c->state = CH_CONN_WS_PENDING;

@@ -62,7 +62,7 @@ static void authenticate(ch_ws *w)
         return;
     FZ_CHECK(via != NULL);
     if (strcmp(via, "subprotocol") == 0)
-        FZ_CHECK((w->subprotocol = strdup("Bearer")) != NULL);
+        FZ_CHECK((w->req->subprotocol = strdup("Bearer")) != NULL);
     claims = ch_jwt_verify(token, app->auth_secret, app->auth_secret_len, time(NULL), &why);
     free(token);
     FZ_CHECK(claims != NULL || why != NULL);
