@@ -228,55 +228,60 @@ static size_t umap_home(uint64_t key, size_t cap)
     return (size_t)key & (cap - 1);
 }
 
-/* Index of the slot holding key, or of the empty slot where it would go
- * (the table must exist and have an empty slot). */
-static size_t umap_probe(const ch_umap_slot *slots, size_t cap, uint64_t key)
+/* Index of the slot holding key's value, or of the empty slot where it
+ * would go (the table must exist and have an empty slot). */
+static size_t umap_probe(void *const *slots, size_t cap, ch_umap_key_fn key_of, uint64_t key)
 {
     size_t i = umap_home(key, cap);
 
-    while (slots[i].key && slots[i].key != key)
+    while (slots[i] && key_of(slots[i]) != key)
         i = (i + 1) & (cap - 1);
     return i;
+}
+
+void ch_umap_init(ch_umap *m, ch_umap_key_fn key_of)
+{
+    memset(m, 0, sizeof *m);
+    m->key_of = key_of;
 }
 
 void ch_umap_free(ch_umap *m)
 {
     free(m->slots);
-    memset(m, 0, sizeof *m);
+    m->slots = NULL;
+    m->cap = m->count = 0;
 }
 
 void *ch_umap_get(const ch_umap *m, uint64_t key)
 {
-    size_t i;
-
     if (!m->count || !key)
         return NULL;
-    i = umap_probe(m->slots, m->cap, key);
-    return m->slots[i].key ? m->slots[i].val : NULL;
+    return m->slots[umap_probe(m->slots, m->cap, m->key_of, key)];
 }
 
-/* Switch m to a fresh table of new_cap slots holding every entry.
+/* Switch m to a fresh table of new_cap slots holding every value.
  * Returns 0 or -ENOMEM (m unchanged). */
 static int umap_resize(ch_umap *m, size_t new_cap)
 {
-    ch_umap_slot *slots = calloc(new_cap, sizeof *slots);
+    void **slots = calloc(new_cap, sizeof *slots);
 
     if (!slots)
         return -ENOMEM;
     for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i].key)
-            slots[umap_probe(slots, new_cap, m->slots[i].key)] = m->slots[i];
+        if (m->slots[i])
+            slots[umap_probe(slots, new_cap, m->key_of, m->key_of(m->slots[i]))] = m->slots[i];
     free(m->slots);
     m->slots = slots;
     m->cap = new_cap;
     return 0;
 }
 
-int ch_umap_put(ch_umap *m, uint64_t key, void *val)
+int ch_umap_put(ch_umap *m, void *val)
 {
+    uint64_t key = val ? m->key_of(val) : 0;
     size_t i;
 
-    if (!key || !val)
+    if (!key)
         return -EINVAL;
     if ((m->count + 1) * 4 > m->cap * 3) {
         int rc = umap_resize(m, m->cap ? m->cap * 2 : HMAP_MIN_CAP);
@@ -284,17 +289,17 @@ int ch_umap_put(ch_umap *m, uint64_t key, void *val)
         if (rc)
             return rc;
     }
-    i = umap_probe(m->slots, m->cap, key);
-    if (m->slots[i].key) {
-        m->slots[i].val = val;
+    i = umap_probe(m->slots, m->cap, m->key_of, key);
+    if (m->slots[i]) {
+        m->slots[i] = val;
         return 1;
     }
-    m->slots[i] = (ch_umap_slot){.key = key, .val = val};
+    m->slots[i] = val;
     m->count++;
     return 0;
 }
 
-/* ch_umap_remove: empty the slot and pull back later entries of its probe
+/* ch_umap_remove: empty the slot and pull back later values of its probe
  * run whose home lies cyclically at or before the hole (as
  * hmap_delete_at). */
 void *ch_umap_remove(ch_umap *m, uint64_t key)
@@ -304,32 +309,29 @@ void *ch_umap_remove(ch_umap *m, uint64_t key)
 
     if (!m->count || !key)
         return NULL;
-    i = umap_probe(m->slots, m->cap, key);
-    if (!m->slots[i].key)
+    i = umap_probe(m->slots, m->cap, m->key_of, key);
+    if (!(val = m->slots[i]))
         return NULL;
-    val = m->slots[i].val;
-    for (j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
-        size_t home = umap_home(m->slots[j].key, m->cap);
+    for (j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
+        size_t home = umap_home(m->key_of(m->slots[j]), m->cap);
 
         if (((j - home) & mask) >= ((j - i) & mask)) {
             m->slots[i] = m->slots[j];
             i = j;
         }
     }
-    m->slots[i] = (ch_umap_slot){0};
+    m->slots[i] = NULL;
     m->count--;
     return val;
 }
 
-int ch_umap_next(const ch_umap *m, size_t *pos, uint64_t *key, void **val)
+int ch_umap_next(const ch_umap *m, size_t *pos, void **val)
 {
     for (size_t i = *pos; i < m->cap; i++) {
-        if (!m->slots[i].key)
+        if (!m->slots[i])
             continue;
-        if (key)
-            *key = m->slots[i].key;
         if (val)
-            *val = m->slots[i].val;
+            *val = m->slots[i];
         *pos = i + 1;
         return 1;
     }

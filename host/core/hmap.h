@@ -67,44 +67,48 @@ static inline size_t ch_hmap_count(const ch_hmap *m) { return m->count; }
  * the end. */
 int ch_hmap_next(const ch_hmap *m, size_t *pos, const char **key, void **val);
 
-/* ---- ch_umap: uint64_t keys ------------------------------------------
+/* ---- ch_umap: uint64_t keys held by the values ---------------------
  *
- * The same table for keys that are numbers (e.g. the layer's endpoints by
- * their channel number, so an endpoint need not hold its name's text):
- * 16-byte slots of a key and a value, key 0 marks an empty slot and is
- * not a valid key, values are non-NULL borrowed pointers, growth at 3/4,
- * no shrinking, unspecified iteration order.  The keys are hashed with a
- * fixed mix (they are meant to be numbers the owner hands out, not
- * values an outsider chooses).  A zeroed ch_umap is an empty map. */
-typedef struct ch_umap_slot {
-    uint64_t key; /* 0: empty slot */
-    void *val;
-} ch_umap_slot;
+ * The same table for values that carry their own number as key (e.g. the
+ * layer's endpoints by channel number, so an endpoint need not hold its
+ * name's text): a slot is only the value's pointer (8 bytes, half of
+ * ch_hmap's), the key is read from the value with the map's key_of.  Key
+ * 0 is not a valid key; values are non-NULL borrowed pointers whose key
+ * must not change while they are in the map; growth at 3/4, no
+ * shrinking, unspecified iteration order.  The keys are hashed with a
+ * fixed mix (they are meant to be numbers the owner hands out, not values
+ * an outsider chooses). */
+typedef uint64_t (*ch_umap_key_fn)(const void *val);
 
 typedef struct ch_umap {
-    ch_umap_slot *slots; /* NULL until the first insert */
-    size_t cap;          /* 0 or a power of two */
+    void **slots; /* NULL until the first insert; NULL entries are empty */
+    size_t cap;   /* 0 or a power of two */
     size_t count;
+    ch_umap_key_fn key_of;
 } ch_umap;
 
-/* Free the slot table (not the values); the map is empty after. */
+/* An empty map (no allocation) whose values give their keys by key_of. */
+void ch_umap_init(ch_umap *m, ch_umap_key_fn key_of);
+
+/* Free the slot table (not the values); the map is empty after and
+ * keeps its key_of. */
 void ch_umap_free(ch_umap *m);
 
-/* The value stored under key, or NULL (also for key 0). */
+/* The value whose key is key, or NULL (also for key 0). */
 void *ch_umap_get(const ch_umap *m, uint64_t key);
 
-/* Store val (non-NULL, borrowed) under key.  Returns 0 if inserted, 1 if
- * an existing value was replaced, -EINVAL for key 0 or a NULL value,
- * -ENOMEM. */
-int ch_umap_put(ch_umap *m, uint64_t key, void *val);
+/* Store val (non-NULL, borrowed) under its key.  Returns 0 if inserted, 1
+ * if it replaced a value with the same key, -EINVAL for a NULL value or a
+ * key 0, -ENOMEM. */
+int ch_umap_put(ch_umap *m, void *val);
 
-/* Remove key; returns its value, or NULL if absent. */
+/* Remove the value whose key is key; returns it, or NULL if absent. */
 void *ch_umap_remove(ch_umap *m, uint64_t key);
 
 static inline size_t ch_umap_count(const ch_umap *m) { return m->count; }
 
-/* Iterate as ch_hmap_next: start with *pos = 0; returns 1 and sets *key
- * and *val (either may be NULL) per entry, 0 at the end. */
-int ch_umap_next(const ch_umap *m, size_t *pos, uint64_t *key, void **val);
+/* Iterate as ch_hmap_next: start with *pos = 0; returns 1 and sets *val
+ * per entry, 0 at the end. */
+int ch_umap_next(const ch_umap *m, size_t *pos, void **val);
 
 #endif

@@ -83,7 +83,7 @@ struct ch_layer {
     void *arg;
     const ch_layer_backend *ops;
     void *self;
-    ch_umap channels;         /* channel number -> ch_endpoint */
+    ch_umap channels;         /* channel number -> ch_endpoint (endpoint_id) */
     ch_hmap groups;           /* group name -> ch_group */
     char prefix[CH_NAME_MAX]; /* "chanhost.<32 hex>!" */
     size_t prefix_len;
@@ -177,6 +177,9 @@ static void layer_kinds_list(char *out, size_t outlen)
 
 /* ---- creation and destruction --------------------------------------- */
 
+/* The key of an endpoint in l->channels: its channel number. */
+static uint64_t endpoint_id(const void *ep) { return ((const ch_endpoint *)ep)->id; }
+
 /* A layer with its random process id and no backend yet.  NULL with a
  * reason in err.  Freed with free() until a backend is set. */
 static ch_layer *layer_alloc(uv_loop_t *loop, const ch_layer_opts *opts,
@@ -199,6 +202,7 @@ static ch_layer *layer_alloc(uv_loop_t *loop, const ch_layer_opts *opts,
         layer_err(err, errlen, "out of memory");
         return NULL;
     }
+    ch_umap_init(&l->channels, endpoint_id);
     l->loop = loop;
     l->expiry_ms = opts ? opts->group_expiry_ms : 0;
     l->link = opts ? opts->link : NULL;
@@ -323,7 +327,7 @@ void ch_layer_free(ch_layer *l)
         return;
     if (l->ops && l->ops->destroy)
         l->ops->destroy(l->self);
-    while (ch_umap_next(&l->channels, &pos, NULL, &val)) {
+    while (ch_umap_next(&l->channels, &pos, &val)) {
         ch_endpoint *ep = val;
 
         ep->groups = NULL;
@@ -464,10 +468,15 @@ int ch_layer_attach(ch_layer *l, ch_endpoint *ep)
 
     if (ep->attached)
         return 0;
-    rc = ch_umap_put(&l->channels, l->counter + 1, ep);
-    if (rc < 0)
+    uint64_t old = ep->id;
+
+    ep->id = l->counter + 1;
+    rc = ch_umap_put(&l->channels, ep);
+    if (rc < 0) {
+        ep->id = old;
         return rc;
-    ep->id = ++l->counter;
+    }
+    l->counter++;
     ep->groups = NULL;
     ep->attached = 1;
     return 0;

@@ -322,36 +322,48 @@ static void churn_matches_reference(void **state)
 
 /* ---- ch_umap ----------------------------------------------------------- */
 
-/* A zeroed map finds nothing; key 0 and NULL values are refused; put,
- * replace and remove answer as documented. */
+/* A value of the tests' maps: it carries its key. */
+typedef struct uval {
+    uint64_t key;
+} uval;
+
+static uint64_t uval_key(const void *v) { return ((const uval *)v)->key; }
+
+/* A fresh map finds nothing; key 0 and NULL values are refused; put,
+ * replace (another value with the same key) and remove answer as
+ * documented. */
 static void umap_put_get_replace_remove(void **state)
 {
-    ch_umap m = {0};
-    int a, b;
+    uval a = {7}, a2 = {7}, b = {UINT64_MAX}, zero = {0};
+    ch_umap m;
     size_t pos = 0;
 
     (void)state;
+    ch_umap_init(&m, uval_key);
     assert_null(ch_umap_get(&m, 1));
     assert_null(ch_umap_remove(&m, 1));
-    assert_int_equal(ch_umap_next(&m, &pos, NULL, NULL), 0);
-    assert_int_equal(ch_umap_put(&m, 0, &a), -EINVAL);
-    assert_int_equal(ch_umap_put(&m, 7, NULL), -EINVAL);
-    assert_int_equal(ch_umap_put(&m, 7, &a), 0);
-    assert_int_equal(ch_umap_put(&m, UINT64_MAX, &b), 0);
+    assert_int_equal(ch_umap_next(&m, &pos, NULL), 0);
+    assert_int_equal(ch_umap_put(&m, &zero), -EINVAL);
+    assert_int_equal(ch_umap_put(&m, NULL), -EINVAL);
+    assert_int_equal(ch_umap_put(&m, &a), 0);
+    assert_int_equal(ch_umap_put(&m, &b), 0);
     assert_ptr_equal(ch_umap_get(&m, 7), &a);
     assert_ptr_equal(ch_umap_get(&m, UINT64_MAX), &b);
     assert_null(ch_umap_get(&m, 0));
     assert_null(ch_umap_get(&m, 8));
-    assert_int_equal(ch_umap_put(&m, 7, &b), 1);
-    assert_ptr_equal(ch_umap_get(&m, 7), &b);
+    assert_int_equal(ch_umap_put(&m, &a2), 1);
+    assert_ptr_equal(ch_umap_get(&m, 7), &a2);
     assert_int_equal(ch_umap_count(&m), 2);
-    assert_ptr_equal(ch_umap_remove(&m, 7), &b);
+    assert_ptr_equal(ch_umap_remove(&m, 7), &a2);
     assert_null(ch_umap_remove(&m, 7));
     assert_null(ch_umap_get(&m, 7));
     assert_int_equal(ch_umap_count(&m), 1);
     ch_umap_free(&m);
     assert_int_equal(ch_umap_count(&m), 0);
     assert_null(ch_umap_get(&m, UINT64_MAX));
+    assert_int_equal(ch_umap_put(&m, &a), 0); /* reusable: key_of kept */
+    assert_ptr_equal(ch_umap_get(&m, 7), &a);
+    ch_umap_free(&m);
 }
 
 /* The layer's use: 100,000 consecutive numbers, every other one removed,
@@ -359,28 +371,35 @@ static void umap_put_get_replace_remove(void **state)
 static void umap_100k_consecutive_half_removed(void **state)
 {
     static unsigned char seen[MANY + 1];
-    ch_umap m = {0};
+    uval *v = calloc(MANY + 1, sizeof *v);
+    ch_umap m;
     size_t pos = 0, n = 0;
-    uint64_t key;
-    void *val;
+    void *got;
 
     (void)state;
-    for (uintptr_t i = 1; i <= MANY; i++)
-        assert_int_equal(ch_umap_put(&m, i, (void *)i), 0);
-    for (uintptr_t i = 1; i <= MANY; i += 2)
-        assert_ptr_equal(ch_umap_remove(&m, i), (void *)i);
+    assert_non_null(v);
+    ch_umap_init(&m, uval_key);
+    for (size_t i = 1; i <= MANY; i++) {
+        v[i].key = i;
+        assert_int_equal(ch_umap_put(&m, &v[i]), 0);
+    }
+    for (size_t i = 1; i <= MANY; i += 2)
+        assert_ptr_equal(ch_umap_remove(&m, i), &v[i]);
     assert_int_equal(ch_umap_count(&m), MANY / 2);
-    for (uintptr_t i = 1; i <= MANY; i++)
-        assert_ptr_equal(ch_umap_get(&m, i), i % 2 ? NULL : (void *)i);
-    while (ch_umap_next(&m, &pos, &key, &val)) {
+    for (size_t i = 1; i <= MANY; i++)
+        assert_ptr_equal(ch_umap_get(&m, i), i % 2 ? NULL : &v[i]);
+    while (ch_umap_next(&m, &pos, &got)) {
+        uint64_t key = ((uval *)got)->key;
+
         assert_true(key >= 1 && key <= MANY && key % 2 == 0);
-        assert_ptr_equal(val, (void *)(uintptr_t)key);
+        assert_ptr_equal(got, &v[key]);
         assert_false(seen[key]);
         seen[key] = 1;
         n++;
     }
     assert_int_equal(n, MANY / 2);
     ch_umap_free(&m);
+    free(v);
 }
 
 /* Random puts and removes over 64 keys spread over the whole 64-bit
@@ -388,30 +407,31 @@ static void umap_100k_consecutive_half_removed(void **state)
 static void umap_churn_matches_reference(void **state)
 {
     enum { N = 64, STEPS = 20000 };
-    uint64_t keys[N];
+    uval vals[N];
     unsigned char present[N] = {0};
     size_t count = 0;
     unsigned seed = 54321;
-    ch_umap m = {0};
+    ch_umap m;
 
     (void)state;
+    ch_umap_init(&m, uval_key);
     for (size_t i = 0; i < N; i++)
-        keys[i] = (i + 1) * 0x0400000000000401ull; /* distinct, never 0 */
+        vals[i].key = (i + 1) * 0x0400000000000401ull; /* distinct, never 0 */
     for (int step = 0; step < STEPS; step++) {
         size_t k = (size_t)rand_r(&seed) % N;
 
         if (rand_r(&seed) % 2) {
-            assert_int_equal(ch_umap_put(&m, keys[k], &keys[k]), present[k] ? 1 : 0);
+            assert_int_equal(ch_umap_put(&m, &vals[k]), present[k] ? 1 : 0);
             count += !present[k];
             present[k] = 1;
         } else {
-            assert_ptr_equal(ch_umap_remove(&m, keys[k]), present[k] ? &keys[k] : NULL);
+            assert_ptr_equal(ch_umap_remove(&m, vals[k].key), present[k] ? &vals[k] : NULL);
             count -= present[k];
             present[k] = 0;
         }
         assert_int_equal(ch_umap_count(&m), count);
         for (size_t i = 0; i < N; i++)
-            assert_ptr_equal(ch_umap_get(&m, keys[i]), present[i] ? &keys[i] : NULL);
+            assert_ptr_equal(ch_umap_get(&m, vals[i].key), present[i] ? &vals[i] : NULL);
     }
     ch_umap_free(&m);
 }
