@@ -1,9 +1,9 @@
 /*
  * hmap.c -- the string-keyed hash map of hmap.h: seeded FNV-1a hashing,
  * linear probing, backward-shift deletion (no tombstones), doubling at
- * 3/4 load; slots hold no hash (hmap.h).  Also ch_umap, the same scheme
- * for uint64_t keys.  Owns only the slot tables; keys and values are
- * borrowed.
+ * 3/4 load; slots hold no hash (hmap.h).  Also ch_vmap, the same scheme
+ * for values that carry their keys.  Owns only the slot tables; keys and
+ * values are borrowed.
  */
 #include "hmap.h"
 
@@ -25,7 +25,7 @@ void ch_hmap_free(ch_hmap *m)
 /* A per-map seed: random bytes from the kernel if they are available at
  * once, otherwise a mix of the map's address and a counter (the seed only
  * spreads keys; it is not a secret the map's correctness depends on). */
-static uint64_t hmap_new_seed(const ch_hmap *m)
+static uint64_t hmap_new_seed(const void *m)
 {
     static uint64_t fallback;
     uint64_t seed;
@@ -214,82 +214,91 @@ int ch_hmap_next(const ch_hmap *m, size_t *pos, const char **key, void **val)
     return 0;
 }
 
-/* ---- ch_umap ---------------------------------------------------------- */
+/* ---- ch_vmap ---------------------------------------------------------- */
 
-/* The home slot of key in a table of cap slots (a power of two):
- * splitmix64's finalizer, so that consecutive numbers spread. */
-static size_t umap_home(uint64_t key, size_t cap)
+uint64_t ch_vmap_hash_u64(uint64_t v, uint64_t seed)
 {
-    key ^= key >> 30;
-    key *= 0xbf58476d1ce4e5b9ull;
-    key ^= key >> 27;
-    key *= 0x94d049bb133111ebull;
-    key ^= key >> 31;
-    return (size_t)key & (cap - 1);
+    v ^= seed;
+    v ^= v >> 30;
+    v *= 0xbf58476d1ce4e5b9ull;
+    v ^= v >> 27;
+    v *= 0x94d049bb133111ebull;
+    v ^= v >> 31;
+    return v;
 }
+
+uint64_t ch_vmap_hash_str(const char *s, uint64_t seed) { return hmap_hash(seed, s); }
 
 /* Index of the slot holding key's value, or of the empty slot where it
  * would go (the table must exist and have an empty slot). */
-static size_t umap_probe(void *const *slots, size_t cap, ch_umap_key_fn key_of, uint64_t key)
+static size_t vmap_probe(const ch_vmap *m, void *const *slots, size_t cap, const void *key)
 {
-    size_t i = umap_home(key, cap);
+    size_t i = (size_t)m->ops->hash_key(key, m->seed) & (cap - 1);
 
-    while (slots[i] && key_of(slots[i]) != key)
+    while (slots[i] && !m->ops->match(slots[i], key))
         i = (i + 1) & (cap - 1);
     return i;
 }
 
-void ch_umap_init(ch_umap *m, ch_umap_key_fn key_of)
+void ch_vmap_init(ch_vmap *m, const ch_vmap_ops *ops)
 {
     memset(m, 0, sizeof *m);
-    m->key_of = key_of;
+    m->ops = ops;
 }
 
-void ch_umap_free(ch_umap *m)
+void ch_vmap_free(ch_vmap *m)
 {
     free(m->slots);
     m->slots = NULL;
     m->cap = m->count = 0;
 }
 
-void *ch_umap_get(const ch_umap *m, uint64_t key)
+void *ch_vmap_get(const ch_vmap *m, const void *key)
 {
     if (!m->count || !key)
         return NULL;
-    return m->slots[umap_probe(m->slots, m->cap, m->key_of, key)];
+    return m->slots[vmap_probe(m, m->slots, m->cap, key)];
 }
 
-/* Switch m to a fresh table of new_cap slots holding every value.
- * Returns 0 or -ENOMEM (m unchanged). */
-static int umap_resize(ch_umap *m, size_t new_cap)
+/* Switch m to a fresh table of new_cap slots holding every value (the
+ * first table also fixes the seed).  Returns 0 or -ENOMEM (m unchanged). */
+static int vmap_resize(ch_vmap *m, size_t new_cap)
 {
     void **slots = calloc(new_cap, sizeof *slots);
 
     if (!slots)
         return -ENOMEM;
-    for (size_t i = 0; i < m->cap; i++)
-        if (m->slots[i])
-            slots[umap_probe(slots, new_cap, m->key_of, m->key_of(m->slots[i]))] = m->slots[i];
+    if (!m->slots)
+        m->seed = hmap_new_seed(m);
+    for (size_t i = 0; i < m->cap; i++) {
+        size_t j;
+
+        if (!m->slots[i])
+            continue;
+        j = (size_t)m->ops->hash_val(m->slots[i], m->seed) & (new_cap - 1);
+        while (slots[j])
+            j = (j + 1) & (new_cap - 1);
+        slots[j] = m->slots[i];
+    }
     free(m->slots);
     m->slots = slots;
     m->cap = new_cap;
     return 0;
 }
 
-int ch_umap_put(ch_umap *m, void *val)
+int ch_vmap_put(ch_vmap *m, const void *key, void *val)
 {
-    uint64_t key = val ? m->key_of(val) : 0;
     size_t i;
 
-    if (!key)
+    if (!key || !val)
         return -EINVAL;
     if ((m->count + 1) * 4 > m->cap * 3) {
-        int rc = umap_resize(m, m->cap ? m->cap * 2 : HMAP_MIN_CAP);
+        int rc = vmap_resize(m, m->cap ? m->cap * 2 : HMAP_MIN_CAP);
 
         if (rc)
             return rc;
     }
-    i = umap_probe(m->slots, m->cap, m->key_of, key);
+    i = vmap_probe(m, m->slots, m->cap, key);
     if (m->slots[i]) {
         m->slots[i] = val;
         return 1;
@@ -299,21 +308,21 @@ int ch_umap_put(ch_umap *m, void *val)
     return 0;
 }
 
-/* ch_umap_remove: empty the slot and pull back later values of its probe
+/* ch_vmap_remove: empty the slot and pull back later values of its probe
  * run whose home lies cyclically at or before the hole (as
  * hmap_delete_at). */
-void *ch_umap_remove(ch_umap *m, uint64_t key)
+void *ch_vmap_remove(ch_vmap *m, const void *key)
 {
     size_t mask = m->cap - 1, i, j;
     void *val;
 
     if (!m->count || !key)
         return NULL;
-    i = umap_probe(m->slots, m->cap, m->key_of, key);
+    i = vmap_probe(m, m->slots, m->cap, key);
     if (!(val = m->slots[i]))
         return NULL;
     for (j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
-        size_t home = umap_home(m->key_of(m->slots[j]), m->cap);
+        size_t home = (size_t)m->ops->hash_val(m->slots[j], m->seed) & mask;
 
         if (((j - home) & mask) >= ((j - i) & mask)) {
             m->slots[i] = m->slots[j];
@@ -325,7 +334,7 @@ void *ch_umap_remove(ch_umap *m, uint64_t key)
     return val;
 }
 
-int ch_umap_next(const ch_umap *m, size_t *pos, void **val)
+int ch_vmap_next(const ch_vmap *m, size_t *pos, void **val)
 {
     for (size_t i = *pos; i < m->cap; i++) {
         if (!m->slots[i])

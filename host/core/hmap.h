@@ -1,7 +1,7 @@
 /*
  * hmap.h -- a small string-keyed hash map (open addressing, linear
  * probing, backward-shift deletion, power-of-two capacity), and its
- * integer-keyed twin ch_umap (below).
+ * twin ch_vmap for values that carry their keys (below).
  *
  * Keys are BORROWED: the map stores the key pointer, never a copy, so the
  * key string must stay valid and unchanged while its entry is in the map.
@@ -67,48 +67,57 @@ static inline size_t ch_hmap_count(const ch_hmap *m) { return m->count; }
  * the end. */
 int ch_hmap_next(const ch_hmap *m, size_t *pos, const char **key, void **val);
 
-/* ---- ch_umap: uint64_t keys held by the values ---------------------
+/* ---- ch_vmap: values that carry their own keys -----------------------
  *
- * The same table for values that carry their own number as key (e.g. the
- * layer's endpoints by channel number, so an endpoint need not hold its
- * name's text): a slot is only the value's pointer (8 bytes, half of
- * ch_hmap's), the key is read from the value with the map's key_of.  Key
- * 0 is not a valid key; values are non-NULL borrowed pointers whose key
- * must not change while they are in the map; growth at 3/4, no
- * shrinking, unspecified iteration order.  The keys are hashed with a
- * fixed mix (they are meant to be numbers the owner hands out, not values
- * an outsider chooses). */
-typedef uint64_t (*ch_umap_key_fn)(const void *val);
+ * The same table for values that hold their key (the layer's endpoints
+ * their channel number, its groups their names): a slot is only the
+ * value's pointer (8 bytes, half of ch_hmap's), and the map's ops hash a
+ * key, hash a value's key and match a value against a key.  A value's key
+ * must not change while it is in the map; values are non-NULL borrowed
+ * pointers; growth at 3/4, no shrinking, unspecified iteration order.
+ * Each map gets a random seed with its first table, which the ops get
+ * to hash with (ch_vmap_hash_u64, ch_vmap_hash_str). */
+typedef struct ch_vmap_ops {
+    uint64_t (*hash_key)(const void *key, uint64_t seed);
+    uint64_t (*hash_val)(const void *val, uint64_t seed);
+    int (*match)(const void *val, const void *key); /* non-zero: val has key */
+} ch_vmap_ops;
 
-typedef struct ch_umap {
+typedef struct ch_vmap {
     void **slots; /* NULL until the first insert; NULL entries are empty */
     size_t cap;   /* 0 or a power of two */
     size_t count;
-    ch_umap_key_fn key_of;
-} ch_umap;
+    uint64_t seed;
+    const ch_vmap_ops *ops; /* static, borrowed */
+} ch_vmap;
 
-/* An empty map (no allocation) whose values give their keys by key_of. */
-void ch_umap_init(ch_umap *m, ch_umap_key_fn key_of);
+/* An empty map (no allocation) with ops. */
+void ch_vmap_init(ch_vmap *m, const ch_vmap_ops *ops);
 
 /* Free the slot table (not the values); the map is empty after and
- * keeps its key_of. */
-void ch_umap_free(ch_umap *m);
+ * keeps its ops. */
+void ch_vmap_free(ch_vmap *m);
 
-/* The value whose key is key, or NULL (also for key 0). */
-void *ch_umap_get(const ch_umap *m, uint64_t key);
+/* The value whose key is key (borrowed), or NULL. */
+void *ch_vmap_get(const ch_vmap *m, const void *key);
 
-/* Store val (non-NULL, borrowed) under its key.  Returns 0 if inserted, 1
- * if it replaced a value with the same key, -EINVAL for a NULL value or a
- * key 0, -ENOMEM. */
-int ch_umap_put(ch_umap *m, void *val);
+/* Store val (non-NULL, borrowed), whose key is key (borrowed for the
+ * call: the map keeps none).  Returns 0 if inserted, 1 if it replaced a
+ * value with that key, -EINVAL for a NULL val or key, -ENOMEM. */
+int ch_vmap_put(ch_vmap *m, const void *key, void *val);
 
 /* Remove the value whose key is key; returns it, or NULL if absent. */
-void *ch_umap_remove(ch_umap *m, uint64_t key);
+void *ch_vmap_remove(ch_vmap *m, const void *key);
 
-static inline size_t ch_umap_count(const ch_umap *m) { return m->count; }
+static inline size_t ch_vmap_count(const ch_vmap *m) { return m->count; }
 
 /* Iterate as ch_hmap_next: start with *pos = 0; returns 1 and sets *val
  * per entry, 0 at the end. */
-int ch_umap_next(const ch_umap *m, size_t *pos, void **val);
+int ch_vmap_next(const ch_vmap *m, size_t *pos, void **val);
+
+/* Hash a uint64_t (splitmix64's finalizer over it and seed) and a
+ * NUL-terminated string (the seeded hash of ch_hmap): for ops. */
+uint64_t ch_vmap_hash_u64(uint64_t v, uint64_t seed);
+uint64_t ch_vmap_hash_str(const char *s, uint64_t seed);
 
 #endif

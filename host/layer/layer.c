@@ -1,8 +1,9 @@
 /*
  * layer.c -- owns the process-local half of the channel layer: channel
- * names, the endpoint-by-name map, groups with their local memberships,
- * group expiry, local delivery (fan-out over a snapshot), name
- * validation, and the table of backends selected by url.
+ * names, the endpoints by channel number, groups with their local
+ * memberships (nodes from the layer's slabs), group expiry, local
+ * delivery (fan-out over a snapshot), and the table of backends selected
+ * by url (name validation: layer_names.c).
  *
  * Data.  Endpoints are indexed by channel number (ep->id: the decimal
  * tail of the name, whose prefix is the layer's; names are made when a
@@ -83,8 +84,8 @@ struct ch_layer {
     void *arg;
     const ch_layer_backend *ops;
     void *self;
-    ch_umap channels;         /* channel number -> ch_endpoint (endpoint_id) */
-    ch_hmap groups;           /* group name -> ch_group */
+    ch_vmap channels;         /* channel number -> ch_endpoint (endpoint_ops) */
+    ch_vmap groups;           /* group name -> ch_group (group_ops) */
     char prefix[CH_NAME_MAX]; /* "chanhost.<32 hex>!" */
     size_t prefix_len;
     uint64_t counter;        /* last channel number handed out */
@@ -177,8 +178,41 @@ static void layer_kinds_list(char *out, size_t outlen)
 
 /* ---- creation and destruction --------------------------------------- */
 
-/* The key of an endpoint in l->channels: its channel number. */
-static uint64_t endpoint_id(const void *ep) { return ((const ch_endpoint *)ep)->id; }
+/* l->channels: endpoints by their channel number (key: a uint64_t). */
+static uint64_t endpoint_hash_key(const void *key, uint64_t seed)
+{
+    return ch_vmap_hash_u64(*(const uint64_t *)key, seed);
+}
+
+static uint64_t endpoint_hash_val(const void *ep, uint64_t seed)
+{
+    return ch_vmap_hash_u64(((const ch_endpoint *)ep)->id, seed);
+}
+
+static int endpoint_match(const void *ep, const void *key)
+{
+    return ((const ch_endpoint *)ep)->id == *(const uint64_t *)key;
+}
+
+static const ch_vmap_ops endpoint_ops = {endpoint_hash_key, endpoint_hash_val, endpoint_match};
+
+/* l->groups: groups by their name (key: the name). */
+static uint64_t group_hash_key(const void *key, uint64_t seed)
+{
+    return ch_vmap_hash_str(key, seed);
+}
+
+static uint64_t group_hash_val(const void *g, uint64_t seed)
+{
+    return ch_vmap_hash_str(((const ch_group *)g)->name, seed);
+}
+
+static int group_match(const void *g, const void *key)
+{
+    return strcmp(((const ch_group *)g)->name, key) == 0;
+}
+
+static const ch_vmap_ops group_ops = {group_hash_key, group_hash_val, group_match};
 
 /* A layer with its random process id and no backend yet.  NULL with a
  * reason in err.  Freed with free() until a backend is set. */
@@ -202,7 +236,8 @@ static ch_layer *layer_alloc(uv_loop_t *loop, const ch_layer_opts *opts,
         layer_err(err, errlen, "out of memory");
         return NULL;
     }
-    ch_umap_init(&l->channels, endpoint_id);
+    ch_vmap_init(&l->channels, &endpoint_ops);
+    ch_vmap_init(&l->groups, &group_ops);
     l->loop = loop;
     l->expiry_ms = opts ? opts->group_expiry_ms : 0;
     l->link = opts ? opts->link : NULL;
@@ -327,14 +362,14 @@ void ch_layer_free(ch_layer *l)
         return;
     if (l->ops && l->ops->destroy)
         l->ops->destroy(l->self);
-    while (ch_umap_next(&l->channels, &pos, &val)) {
+    while (ch_vmap_next(&l->channels, &pos, &val)) {
         ch_endpoint *ep = val;
 
         ep->groups = NULL;
         ep->attached = 0;
     }
     pos = 0;
-    while (ch_hmap_next(&l->groups, &pos, NULL, &val))
+    while (ch_vmap_next(&l->groups, &pos, &val))
         free(val); /* its memberships go with the slabs */
     while (l->slabs) {
         memb_slab *s = l->slabs;
@@ -343,8 +378,8 @@ void ch_layer_free(ch_layer *l)
         MEMB_UNPOISON(s);
         free(s);
     }
-    ch_umap_free(&l->channels);
-    ch_hmap_free(&l->groups);
+    ch_vmap_free(&l->channels);
+    ch_vmap_free(&l->groups);
     free(l->scratch);
     free(l);
 }
@@ -386,38 +421,7 @@ int ch_layer_set_name_kind(ch_layer *l, const char *kind)
 
 /* ---- names ---------------------------------------------------------- */
 
-/* Channels' name characters: ASCII letters, digits, '-', '_', '.'. */
-static const unsigned char name_chars[256] = {
-    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['-'] = 1, ['_'] = 1, ['.'] = 1,
-};
-
-/* Length of the run of name characters at s, stopping at CH_NAME_MAX. */
-static size_t name_span(const char *s)
-{
-    size_t n = 0;
-
-    while (n < CH_NAME_MAX && name_chars[(unsigned char)s[n]])
-        n++;
-    return n;
-}
-
-int ch_layer_valid_group(const char *name)
-{
-    size_t n = name ? name_span(name) : 0;
-
-    return n >= 1 && n < CH_NAME_MAX && name[n] == '\0';
-}
-
-int ch_layer_valid_channel(const char *name)
-{
-    size_t n = name ? name_span(name) : 0;
-
-    if (n == 0)
-        return 0;
-    if (name[n] == '!' && n + 1 < CH_NAME_MAX)
-        n += 1 + name_span(name + n + 1);
-    return n < CH_NAME_MAX && name[n] == '\0';
-}
+/* Name validation (ch_layer_valid_group, ch_layer_valid_channel): layer_names.c. */
 
 /* layer.h: ep's channel name, prefix + its number in decimal. */
 char *ch_layer_channel_name(const ch_layer *l, const ch_endpoint *ep, char *out)
@@ -468,10 +472,10 @@ int ch_layer_attach(ch_layer *l, ch_endpoint *ep)
 
     if (ep->attached)
         return 0;
-    uint64_t old = ep->id;
+    uint64_t old = ep->id, id = l->counter + 1;
 
-    ep->id = l->counter + 1;
-    rc = ch_umap_put(&l->channels, ep);
+    ep->id = id;
+    rc = ch_vmap_put(&l->channels, &id, ep);
     if (rc < 0) {
         ep->id = old;
         return rc;
@@ -486,7 +490,7 @@ int ch_layer_attach(ch_layer *l, ch_endpoint *ep)
  * and free it.  g must have no members. */
 static void group_drop(ch_layer *l, ch_group *g)
 {
-    ch_hmap_remove(&l->groups, g->name);
+    ch_vmap_remove(&l->groups, g->name);
     LAYER_HOOK(l, group_left, g->name);
     free(g);
 }
@@ -550,7 +554,7 @@ void ch_layer_detach(ch_layer *l, ch_endpoint *ep)
         next = m->enext;
         membership_remove(l, m->group, m);
     }
-    ch_umap_remove(&l->channels, ep->id);
+    ch_vmap_remove(&l->channels, &(uint64_t){ep->id});
     ep->attached = 0;
 }
 
@@ -593,13 +597,13 @@ static int group_create(ch_layer *l, const char *name, ch_group **out)
     if (!g)
         return -ENOMEM;
     memcpy(g->name, name, len + 1);
-    if (ch_hmap_put(&l->groups, g->name, g) < 0) {
+    if (ch_vmap_put(&l->groups, g->name, g) < 0) {
         free(g);
         return -ENOMEM;
     }
     rc = LAYER_HOOK(l, group_joined, g->name);
     if (rc < 0) {
-        ch_hmap_remove(&l->groups, g->name);
+        ch_vmap_remove(&l->groups, g->name);
         free(g);
         return rc;
     }
@@ -643,7 +647,7 @@ int ch_layer_group_add(ch_layer *l, ch_endpoint *ep, const char *group)
 
     if (!ep->attached || !ch_layer_valid_group(group))
         return -EINVAL;
-    g = ch_hmap_get(&l->groups, group);
+    g = ch_vmap_get(&l->groups, group);
     if (g)
         g = group_expire(l, g);
     m = g ? ep_find(ep, g) : NULL;
@@ -669,7 +673,7 @@ int ch_layer_group_discard(ch_layer *l, ch_endpoint *ep, const char *group)
 
     if (!ch_layer_valid_group(group))
         return -EINVAL;
-    g = ep->attached ? ch_hmap_get(&l->groups, group) : NULL;
+    g = ep->attached ? ch_vmap_get(&l->groups, group) : NULL;
     if (!g)
         return 0;
     m = ep_find(ep, g);
@@ -728,7 +732,7 @@ static void snapshot_release(ch_layer *l, ch_membership **snap)
  * and send).  msg is borrowed.  Returns the number of calls made. */
 size_t ch_layer_deliver_group(ch_layer *l, const char *group, ch_msg *msg)
 {
-    ch_group *g = ch_hmap_get(&l->groups, group);
+    ch_group *g = ch_vmap_get(&l->groups, group);
     ch_membership **snap;
     size_t n, i = 0, delivered = 0;
 
@@ -759,7 +763,7 @@ size_t ch_layer_deliver_group(ch_layer *l, const char *group, ch_msg *msg)
 
 size_t ch_layer_deliver_channel(ch_layer *l, const char *channel, ch_msg *msg)
 {
-    ch_endpoint *ep = ch_umap_get(&l->channels, layer_channel_id(l, channel));
+    ch_endpoint *ep = ch_vmap_get(&l->channels, &(uint64_t){layer_channel_id(l, channel)});
 
     if (!ep || !ep->attached)
         return 0;
@@ -769,11 +773,11 @@ size_t ch_layer_deliver_channel(ch_layer *l, const char *channel, ch_msg *msg)
 
 /* ---- observability -------------------------------------------------- */
 
-size_t ch_layer_group_count(const ch_layer *l) { return ch_hmap_count(&l->groups); }
+size_t ch_layer_group_count(const ch_layer *l) { return ch_vmap_count(&l->groups); }
 
 size_t ch_layer_group_size(ch_layer *l, const char *group)
 {
-    ch_group *g = group ? ch_hmap_get(&l->groups, group) : NULL;
+    ch_group *g = group ? ch_vmap_get(&l->groups, group) : NULL;
 
     return g ? g->count : 0;
 }

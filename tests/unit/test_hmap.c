@@ -1,8 +1,8 @@
 /*
  * test_hmap.c -- unit tests of host/core/hmap.c: insert, find, replace,
  * remove (including probe runs that must survive backward shifts),
- * growth to 100,000 keys, and iteration; the same for ch_umap (uint64_t
- * keys).
+ * growth to 100,000 keys, and iteration; the same for ch_vmap (values
+ * that carry their keys: numbers and names).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -320,75 +320,108 @@ static void churn_matches_reference(void **state)
     free_keys(keys, N);
 }
 
-/* ---- ch_umap ----------------------------------------------------------- */
+/* ---- ch_vmap ----------------------------------------------------------- */
 
-/* A value of the tests' maps: it carries its key. */
+/* A value of the tests' number-keyed maps: it carries its key. */
 typedef struct uval {
     uint64_t key;
 } uval;
 
-static uint64_t uval_key(const void *v) { return ((const uval *)v)->key; }
-
-/* A fresh map finds nothing; key 0 and NULL values are refused; put,
- * replace (another value with the same key) and remove answer as
- * documented. */
-static void umap_put_get_replace_remove(void **state)
+static uint64_t u_hash_key(const void *k, uint64_t seed)
 {
-    uval a = {7}, a2 = {7}, b = {UINT64_MAX}, zero = {0};
-    ch_umap m;
+    return ch_vmap_hash_u64(*(const uint64_t *)k, seed);
+}
+
+static uint64_t u_hash_val(const void *v, uint64_t seed)
+{
+    return ch_vmap_hash_u64(((const uval *)v)->key, seed);
+}
+
+static int u_match(const void *v, const void *k)
+{
+    return ((const uval *)v)->key == *(const uint64_t *)k;
+}
+
+static const ch_vmap_ops u_ops = {u_hash_key, u_hash_val, u_match};
+
+/* A value of the tests' name-keyed maps. */
+typedef struct nval {
+    char name[24];
+} nval;
+
+static uint64_t n_hash_key(const void *k, uint64_t seed) { return ch_vmap_hash_str(k, seed); }
+
+static uint64_t n_hash_val(const void *v, uint64_t seed)
+{
+    return ch_vmap_hash_str(((const nval *)v)->name, seed);
+}
+
+static int n_match(const void *v, const void *k) { return strcmp(((const nval *)v)->name, k) == 0; }
+
+static const ch_vmap_ops n_ops = {n_hash_key, n_hash_val, n_match};
+
+#define U(v) (&(uint64_t){(v)}) /* a number key for a call */
+
+/* A fresh map finds nothing; NULL keys and values are refused; put,
+ * replace (another value with the same key) and remove answer as
+ * documented; after free the map is reusable. */
+static void vmap_put_get_replace_remove(void **state)
+{
+    uval a = {7}, a2 = {7}, b = {UINT64_MAX};
+    ch_vmap m;
     size_t pos = 0;
 
     (void)state;
-    ch_umap_init(&m, uval_key);
-    assert_null(ch_umap_get(&m, 1));
-    assert_null(ch_umap_remove(&m, 1));
-    assert_int_equal(ch_umap_next(&m, &pos, NULL), 0);
-    assert_int_equal(ch_umap_put(&m, &zero), -EINVAL);
-    assert_int_equal(ch_umap_put(&m, NULL), -EINVAL);
-    assert_int_equal(ch_umap_put(&m, &a), 0);
-    assert_int_equal(ch_umap_put(&m, &b), 0);
-    assert_ptr_equal(ch_umap_get(&m, 7), &a);
-    assert_ptr_equal(ch_umap_get(&m, UINT64_MAX), &b);
-    assert_null(ch_umap_get(&m, 0));
-    assert_null(ch_umap_get(&m, 8));
-    assert_int_equal(ch_umap_put(&m, &a2), 1);
-    assert_ptr_equal(ch_umap_get(&m, 7), &a2);
-    assert_int_equal(ch_umap_count(&m), 2);
-    assert_ptr_equal(ch_umap_remove(&m, 7), &a2);
-    assert_null(ch_umap_remove(&m, 7));
-    assert_null(ch_umap_get(&m, 7));
-    assert_int_equal(ch_umap_count(&m), 1);
-    ch_umap_free(&m);
-    assert_int_equal(ch_umap_count(&m), 0);
-    assert_null(ch_umap_get(&m, UINT64_MAX));
-    assert_int_equal(ch_umap_put(&m, &a), 0); /* reusable: key_of kept */
-    assert_ptr_equal(ch_umap_get(&m, 7), &a);
-    ch_umap_free(&m);
+    ch_vmap_init(&m, &u_ops);
+    assert_null(ch_vmap_get(&m, U(1)));
+    assert_null(ch_vmap_remove(&m, U(1)));
+    assert_int_equal(ch_vmap_next(&m, &pos, NULL), 0);
+    assert_int_equal(ch_vmap_put(&m, NULL, &a), -EINVAL);
+    assert_int_equal(ch_vmap_put(&m, U(7), NULL), -EINVAL);
+    assert_int_equal(ch_vmap_put(&m, U(7), &a), 0);
+    assert_int_equal(ch_vmap_put(&m, U(UINT64_MAX), &b), 0);
+    assert_ptr_equal(ch_vmap_get(&m, U(7)), &a);
+    assert_ptr_equal(ch_vmap_get(&m, U(UINT64_MAX)), &b);
+    assert_null(ch_vmap_get(&m, NULL));
+    assert_null(ch_vmap_get(&m, U(8)));
+    assert_int_equal(ch_vmap_put(&m, U(7), &a2), 1);
+    assert_ptr_equal(ch_vmap_get(&m, U(7)), &a2);
+    assert_int_equal(ch_vmap_count(&m), 2);
+    assert_ptr_equal(ch_vmap_remove(&m, U(7)), &a2);
+    assert_null(ch_vmap_remove(&m, U(7)));
+    assert_null(ch_vmap_get(&m, U(7)));
+    assert_int_equal(ch_vmap_count(&m), 1);
+    ch_vmap_free(&m);
+    assert_int_equal(ch_vmap_count(&m), 0);
+    assert_null(ch_vmap_get(&m, U(UINT64_MAX)));
+    assert_int_equal(ch_vmap_put(&m, U(7), &a), 0); /* reusable: ops kept */
+    assert_ptr_equal(ch_vmap_get(&m, U(7)), &a);
+    ch_vmap_free(&m);
 }
 
-/* The layer's use: 100,000 consecutive numbers, every other one removed,
- * the rest found and iterated exactly once each. */
-static void umap_100k_consecutive_half_removed(void **state)
+/* The layer's channels: 100,000 consecutive numbers, every other one
+ * removed, the rest found and iterated exactly once each. */
+static void vmap_100k_consecutive_half_removed(void **state)
 {
     static unsigned char seen[MANY + 1];
     uval *v = calloc(MANY + 1, sizeof *v);
-    ch_umap m;
+    ch_vmap m;
     size_t pos = 0, n = 0;
     void *got;
 
     (void)state;
     assert_non_null(v);
-    ch_umap_init(&m, uval_key);
+    ch_vmap_init(&m, &u_ops);
     for (size_t i = 1; i <= MANY; i++) {
         v[i].key = i;
-        assert_int_equal(ch_umap_put(&m, &v[i]), 0);
+        assert_int_equal(ch_vmap_put(&m, &v[i].key, &v[i]), 0);
     }
     for (size_t i = 1; i <= MANY; i += 2)
-        assert_ptr_equal(ch_umap_remove(&m, i), &v[i]);
-    assert_int_equal(ch_umap_count(&m), MANY / 2);
+        assert_ptr_equal(ch_vmap_remove(&m, U(i)), &v[i]);
+    assert_int_equal(ch_vmap_count(&m), MANY / 2);
     for (size_t i = 1; i <= MANY; i++)
-        assert_ptr_equal(ch_umap_get(&m, i), i % 2 ? NULL : &v[i]);
-    while (ch_umap_next(&m, &pos, &got)) {
+        assert_ptr_equal(ch_vmap_get(&m, U(i)), i % 2 ? NULL : &v[i]);
+    while (ch_vmap_next(&m, &pos, &got)) {
         uint64_t key = ((uval *)got)->key;
 
         assert_true(key >= 1 && key <= MANY && key % 2 == 0);
@@ -398,42 +431,44 @@ static void umap_100k_consecutive_half_removed(void **state)
         n++;
     }
     assert_int_equal(n, MANY / 2);
-    ch_umap_free(&m);
+    ch_vmap_free(&m);
     free(v);
 }
 
-/* Random puts and removes over 64 keys spread over the whole 64-bit
- * range, checked after every step against a plain array. */
-static void umap_churn_matches_reference(void **state)
+/* Random puts and removes over 64 named values (the layer's groups),
+ * checked after every step against a plain array: deletion bugs show up
+ * as a lost or resurrected value. */
+static void vmap_named_churn_matches_reference(void **state)
 {
     enum { N = 64, STEPS = 20000 };
-    uval vals[N];
+    nval vals[N];
     unsigned char present[N] = {0};
     size_t count = 0;
     unsigned seed = 54321;
-    ch_umap m;
+    ch_vmap m;
 
     (void)state;
-    ch_umap_init(&m, uval_key);
+    ch_vmap_init(&m, &n_ops);
     for (size_t i = 0; i < N; i++)
-        vals[i].key = (i + 1) * 0x0400000000000401ull; /* distinct, never 0 */
+        snprintf(vals[i].name, sizeof vals[i].name, "chanhost.user.%zu", i);
     for (int step = 0; step < STEPS; step++) {
         size_t k = (size_t)rand_r(&seed) % N;
 
         if (rand_r(&seed) % 2) {
-            assert_int_equal(ch_umap_put(&m, &vals[k]), present[k] ? 1 : 0);
+            assert_int_equal(ch_vmap_put(&m, vals[k].name, &vals[k]), present[k] ? 1 : 0);
             count += !present[k];
             present[k] = 1;
         } else {
-            assert_ptr_equal(ch_umap_remove(&m, vals[k].key), present[k] ? &vals[k] : NULL);
+            assert_ptr_equal(ch_vmap_remove(&m, vals[k].name), present[k] ? &vals[k] : NULL);
             count -= present[k];
             present[k] = 0;
         }
-        assert_int_equal(ch_umap_count(&m), count);
+        assert_int_equal(ch_vmap_count(&m), count);
         for (size_t i = 0; i < N; i++)
-            assert_ptr_equal(ch_umap_get(&m, vals[i].key), present[i] ? &vals[i] : NULL);
+            assert_ptr_equal(ch_vmap_get(&m, vals[i].name), present[i] ? &vals[i] : NULL);
     }
-    ch_umap_free(&m);
+    assert_null(ch_vmap_get(&m, "chanhost.user.64"));
+    ch_vmap_free(&m);
 }
 
 int main(void)
@@ -453,9 +488,9 @@ int main(void)
         cmocka_unit_test(free_leaves_map_reusable),
         cmocka_unit_test(get_or_add_makes_one_block_per_key),
         cmocka_unit_test(churn_matches_reference),
-        cmocka_unit_test(umap_put_get_replace_remove),
-        cmocka_unit_test(umap_100k_consecutive_half_removed),
-        cmocka_unit_test(umap_churn_matches_reference),
+        cmocka_unit_test(vmap_put_get_replace_remove),
+        cmocka_unit_test(vmap_100k_consecutive_half_removed),
+        cmocka_unit_test(vmap_named_churn_matches_reference),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
