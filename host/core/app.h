@@ -63,7 +63,7 @@ typedef struct ch_app {
     char *service_token; /* NULL: no service access */
     struct ch_django_auth *django; /* Django logins (runtime/django_auth.h), NULL: off */
 
-    ch_hmap conn_limits; /* the per-user and per-address counts and handshake
+    ch_vmap conn_limits; /* the per-user and per-address counts and handshake
                             buckets (core/climit.h; applied by runtime's
                             upgrade.c, freed by app.c when the host stops) */
 

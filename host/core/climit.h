@@ -6,8 +6,9 @@
  * holds open and a token bucket of handshakes.  Pure: time is passed in
  * (loop ms), nothing here logs or answers; runtime/upgrade.c applies it.
  *
- * The table is a ch_hmap of ch_climit entries, each owned by the table
- * and keyed by its own name.  An entry lives while it holds a connection
+ * The table is a ch_vmap of ch_climit entries (8 bytes a slot: an entry
+ * carries its key), each owned by the table and keyed by its own name; a
+ * zeroed ch_vmap is an empty table (ch_climit_get sets its ops).  An entry lives while it holds a connection
  * or its bucket is not full again; ch_climit_release frees it then, and
  * ch_climit_get sweeps such idle entries when the table is large.  Each
  * worker of `workers N` has its own table: the limits are per worker.
@@ -28,9 +29,12 @@ typedef struct ch_climit {
                        ("u:<id>", ids below 10^5) is one 32-byte chunk */
 } ch_climit;
 
+/* The entry of key (borrowed) in m, or NULL (borrowed, the table's). */
+ch_climit *ch_climit_find(const ch_vmap *m, const char *key);
+
 /* The entry of key (borrowed) in m, made (bucket full, no connection)
  * if absent: borrowed, the table's.  NULL when memory is short. */
-ch_climit *ch_climit_get(ch_hmap *m, const char *key, uint64_t now_ms);
+ch_climit *ch_climit_get(ch_vmap *m, const char *key, uint64_t now_ms);
 
 /* Take one handshake from e's bucket of rate a second (burst: rate): 0,
  * or -EAGAIN with *retry_ms the wait until one is there.  rate 0: no
@@ -39,13 +43,13 @@ int ch_climit_take(ch_climit *e, uint64_t rate, uint64_t now_ms, uint64_t *retry
 
 /* One connection fewer on e (borrowed; may be NULL); e is freed when it
  * holds none and its bucket of rate would be full at now_ms. */
-void ch_climit_release(ch_hmap *m, ch_climit *e, uint64_t rate, uint64_t now_ms);
+void ch_climit_release(ch_vmap *m, ch_climit *e, uint64_t rate, uint64_t now_ms);
 
 /* Free e (borrowed) if it holds no connection and its bucket of rate
  * would be full at now_ms (an entry got but not counted on). */
-void ch_climit_forget(ch_hmap *m, ch_climit *e, uint64_t rate, uint64_t now_ms);
+void ch_climit_forget(ch_vmap *m, ch_climit *e, uint64_t rate, uint64_t now_ms);
 
 /* Free every entry and the table. */
-void ch_climit_free_all(ch_hmap *m);
+void ch_climit_free_all(ch_vmap *m);
 
 #endif

@@ -647,14 +647,15 @@ void ch_ws_gone(ch_conn *c)
     if (w->lim_ip) {
         char key[IP_KEY_LEN];
 
-        ch_climit_release(&c->app->conn_limits, ch_hmap_get(&c->app->conn_limits, ip_key(key, c)),
+        ch_climit_release(&c->app->conn_limits,
+                          ch_climit_find(&c->app->conn_limits, ip_key(key, c)),
                           c->app->cfg.handshake_rate_per_ip, uv_now(c->app->loop));
     }
     if (w->lim_user && w->ident) {
         char key[32];
 
         ch_climit_release(&c->app->conn_limits,
-                          ch_hmap_get(&c->app->conn_limits, user_key(key, w->ident->id)), 0,
+                          ch_climit_find(&c->app->conn_limits, user_key(key, w->ident->id)), 0,
                           uv_now(c->app->loop));
     }
     ch_layer_detach(c->app->layer, &w->ep);

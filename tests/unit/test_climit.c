@@ -20,7 +20,7 @@
 
 static void test_bucket_burst_and_refill(void **state)
 {
-    ch_hmap m = {0};
+    ch_vmap m = {0};
     ch_climit *e = ch_climit_get(&m, "i:10.0.0.1", 1000);
     uint64_t retry = 0;
 
@@ -35,16 +35,16 @@ static void test_bucket_burst_and_refill(void **state)
     assert_int_equal(ch_climit_take(e, 0, 1250, &retry), 0); /* rate 0: no limit */
     /* not idle yet (bucket empty): forget keeps it */
     ch_climit_forget(&m, e, 4, 1250);
-    assert_ptr_equal(ch_hmap_get(&m, "i:10.0.0.1"), e);
+    assert_ptr_equal(ch_climit_find(&m, "i:10.0.0.1"), e);
     /* a second later the bucket is full again: forgotten */
     ch_climit_forget(&m, e, 4, 2300);
-    assert_null(ch_hmap_get(&m, "i:10.0.0.1"));
+    assert_null(ch_climit_find(&m, "i:10.0.0.1"));
     ch_climit_free_all(&m);
 }
 
 static void test_counts_free_idle_entries(void **state)
 {
-    ch_hmap m = {0};
+    ch_vmap m = {0};
     ch_climit *e = ch_climit_get(&m, "u:7", 0);
 
     (void)state;
@@ -52,9 +52,9 @@ static void test_counts_free_idle_entries(void **state)
     assert_ptr_equal(ch_climit_get(&m, "u:7", 0), e);
     ch_climit_release(&m, e, 0, 0);
     assert_int_equal(e->conns, 1);
-    assert_ptr_equal(ch_hmap_get(&m, "u:7"), e);
+    assert_ptr_equal(ch_climit_find(&m, "u:7"), e);
     ch_climit_release(&m, e, 0, 0);
-    assert_null(ch_hmap_get(&m, "u:7"));
+    assert_null(ch_climit_find(&m, "u:7"));
     ch_climit_release(&m, NULL, 0, 0);
     ch_climit_get(&m, "u:8", 0)->conns = 1; /* freed with the table */
     ch_climit_free_all(&m);
