@@ -251,7 +251,9 @@ static void test_append_retry_hooks(void **state)
     (void)state;
     assert_non_null(keys);
     st = ch_store_op_steps(op, CH_STORE_PG, &n);
-    assert_int_equal(n, 3 + 3); /* and the stream steps (store_stream.c) */
+    /* and the stream's event steps (store_stream.c): the insert takes the
+     * room's position itself */
+    assert_int_equal(n, 3 + 2);
     req.keys = keys;
     req.ctx = json_object();
     req.params = J("{s:I, s:I, s:s, s:s}", "room_id", I(1), "sender_id", I(2), "content", "hi",
@@ -276,11 +278,20 @@ static void test_append_retry_hooks(void **state)
     json_decref(rows);
     ch_store_req_rewind(&req);
     req.step = 1;
-    rows = J("[{s:I, s:I, s:I}]", "id", I(77), "created_at", I(5), "duplicate", I(0));
+    rows = J("[{s:I, s:I, s:I, s:I, s:s, s:s}]", "id", I(77), "created_at", I(5), "duplicate",
+             I(0), "pos", I(9), "key", "chat-room:1", "epoch", "e1");
     assert_int_equal(st[1].rows(&req, rows), CH_STEP_NEXT);
     assert_int_equal(req.step, 2); /* the engine runs step 3, the first stream step */
-    json_decref(rows);
+    assert_string_equal(st[3].sql, "INSERT INTO room_events (room_id, pos, kind, key_id, nonce,"
+                                   " body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    assert_int_equal(jint(req.ctx, "ev_pos"), 9); /* the event is sealed for position 9 */
+    assert_string_equal(json_string_value(GET(req.ctx, "ev_epoch")), "e1");
     json_object_del(req.params, "stream");
+    /* a position taken for a call that does not stream fails the request */
+    ch_store_req_rewind(&req);
+    req.step = 1;
+    assert_true(st[1].rows(&req, rows) < 0);
+    json_decref(rows);
     json_object_set_new(req.params, "unread", json_true());
     for (int other = 0; other < 2; other++) {
         ch_store_req_rewind(&req);
