@@ -415,23 +415,29 @@ CH_ST_BIND(bind_append_pg, "@id", "room_id", "sender_id", "@key_id", "@nonce", "
 
 /*
  * PostgreSQL's insert, which also takes the room's stream position when
- * the row is new and the call streams (the statement of
- * CH_ST_STREAM_STEPS folded into this one: one round trip fewer per
- * batch).  As rows_append_inserted; a row with a position ("pos", "key",
- * "epoch") has its event sealed here (ch_st_stream_rows_pos), and the
- * event steps follow the unread step (or, skipping it, this one).
+ * the row is new and the call streams (CH_ST_STREAM_POS_SQL folded in).
+ * As rows_append_inserted; with a position ("pos", "key", "epoch") the
+ * event is sealed here (ch_st_stream_rows_pos).  Then the engine runs the
+ * unread step and the event row in one statement, or the unread step
+ * alone, or the event alone (append_pg_steps): one round trip for each
+ * of the insert, the counts and the event fewer per batch than in turn.
  */
 static int rows_append_pg(ch_store_req *req, json_t *rows)
 {
     const json_t *row = json_array_get(rows, 0);
-    int rc = rows_append_inserted(req, rows);
+    size_t at = req->step;
+    int rc = rows_append_inserted(req, rows), unread = req->step == at;
+    int has_pos = row && json_is_integer(json_object_get(row, "pos"));
 
-    if (!row || !json_is_integer(json_object_get(row, "pos")))
+    if (rc != CH_STEP_NEXT && !has_pos)
         return rc;
-    if (rc != CH_STEP_NEXT) /* a position taken for no event: never commit that */
+    if (rc != CH_STEP_NEXT || (!has_pos && !unread)) /* never a position without its event */
         return req->status ? req->status
-                           : ch_store_fail(req, CH_STORE_EIO, "append: stream position unused");
-    return ch_st_stream_rows_pos(req, rows);
+                           : ch_store_fail(req, CH_STORE_EIO, "append: stream position unmatched");
+    if (has_pos && (rc = ch_st_stream_rows_pos(req, rows)) != CH_STEP_NEXT)
+        return rc;
+    req->step = at + (has_pos ? (unread ? 0 : 2) : 1); /* the engine runs the step after it */
+    return CH_STEP_NEXT;
 }
 
 static const ch_store_step append_pg_steps[] = {
@@ -450,6 +456,10 @@ static const ch_store_step append_pg_steps[] = {
      " SELECT id, created_at, 1, NULL, NULL, NULL FROM messages WHERE room_id = $2"
      " AND sender_id = $3 AND client_msg_id = $8 AND NOT EXISTS (SELECT 1 FROM ins)",
      bind_append_pg, rows_append_pg},
+    {"WITH ev AS (INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"
+     " VALUES ($1, $4, $5, $6, $7, $8, $9))"
+     " SELECT * FROM (" CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")) ") AS u ORDER BY 1",
+     ch_st_bind_append_unread_event, ch_st_rows_append_unread_event},
     {CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
     CH_ST_STREAM_EVENT_STEPS,
 };

@@ -190,8 +190,8 @@ static void test_append_positions(void **state)
         snprintf(cid, sizeof cid, "c%d", i < 65 ? i : 64);
         r = ok(f, "message.append",
                J("{s:I, s:I, s:s, s:s, s:b, s:b, s:b, s:I}", "room_id", I(room), "sender_id", I(1),
-                 "content", cid, "client_msg_id", cid, "participant", 1, "unread", i % 2, "stream",
-                 1, "stream_keep", I(3)));
+                 "content", cid, "client_msg_id", cid, "participant", 1, "unread", i % 2 == 0,
+                 "stream", 1, "stream_keep", I(3)));
         if (i < 65)
             assert_int_equal(jint(r, "pos"), i);
         else

@@ -409,6 +409,10 @@ static inline json_t *ch_st_ids_of(json_t *rows, const char *col)
  * "unread": {"<user id>": n} to the append's result (store_chat.c). */
 json_t *ch_st_bind_append_unread(ch_store_req *req);
 int ch_st_rows_append_unread(ch_store_req *req, json_t *rows);
+/* PostgreSQL's append: the unread step and the stream's event row in
+ * one statement (CH_ST_PG_UNREAD_EVENT_SQL), its hooks (store_chat.c). */
+json_t *ch_st_bind_append_unread_event(ch_store_req *req);
+int ch_st_rows_append_unread_event(ch_store_req *req, json_t *rows);
 
 /* Mark the appends of a batch (head: its requests linked by next,
  * borrowed; the engine's thread) that may leave the unread counts to a
