@@ -414,13 +414,13 @@ CH_ST_BIND(bind_append_pg, "@id", "room_id", "sender_id", "@key_id", "@nonce", "
            "client_msg_id", "@extra", "stream")
 
 /*
- * PostgreSQL's insert, which also takes the room's stream position when
- * the row is new and the call streams (CH_ST_STREAM_POS_SQL folded in).
- * As rows_append_inserted; with a position ("pos", "key", "epoch") the
- * event is sealed here (ch_st_stream_rows_pos).  Then the engine runs the
- * unread step and the event row in one statement, or the unread step
- * alone, or the event alone (append_pg_steps): one round trip for each
- * of the insert, the counts and the event fewer per batch than in turn.
+ * PostgreSQL's insert (rows borrowed), which also takes the room's stream
+ * position when the row is new and the call streams (CH_ST_STREAM_POS_SQL
+ * folded in).  As rows_append_inserted; with a position ("pos", "key",
+ * "epoch") the event is sealed here (ch_st_stream_rows_pos).  The engine
+ * then runs the unread step and the event row in one statement, or the
+ * unread step alone, or the event alone (append_pg_steps): two round
+ * trips per batch fewer than the position and the event as steps.
  */
 static int rows_append_pg(ch_store_req *req, json_t *rows)
 {
