@@ -39,6 +39,9 @@ static void usage(FILE *f)
             "  --inflight I     handshakes in flight, all processes (default 500)\n"
             "  --src-addrs K    bind to 127.0.0.2 .. 127.0.0.(K+1); 0: no bind (default 4)\n"
             "  --host-pid PID   report the host's CPU time (and for conns its VmRSS)\n"
+            "  --server-pids P1,P2..  a server's processes on this machine (PostgreSQL's\n"
+            "                   backend and helpers): their CPU time too, and with the\n"
+            "                   host's (at most 16)\n"
             "  --hold S         conns: keep the connections S seconds, or until\n"
             "                   SIGUSR1 (default 0)\n"
             "  --room R         fanout: room id, path /ws/broadcast/R/ (default 1)\n"
@@ -92,6 +95,21 @@ static int parse_steps(cb_opts *o, const char *v)
     return *v ? -1 : 0;
 }
 
+/* "P1,P2,..." into o->server_pids.  Returns 0 or -1. */
+static int parse_server_pids(cb_opts *o, const char *v)
+{
+    char *end;
+
+    for (o->nserver_pids = 0; *v && o->nserver_pids < CB_MAX_SERVER_PIDS;
+         v = *end ? end + 1 : end) {
+        o->server_pids[o->nserver_pids] = strtol(v, &end, 10);
+        if (end == v || (*end && *end != ',') || o->server_pids[o->nserver_pids] <= 0)
+            return -1;
+        o->nserver_pids++;
+    }
+    return *v ? -1 : 0;
+}
+
 /* One option and its value into o.  Returns 0 or -1. */
 static int set_option(cb_opts *o, const char *name, const char *v)
 {
@@ -101,6 +119,8 @@ static int set_option(cb_opts *o, const char *name, const char *v)
         return parse_steps(o, v);
     if (strcmp(name, "--setup") == 0)
         return cb_chat_load(o, v);
+    if (strcmp(name, "--server-pids") == 0)
+        return parse_server_pids(o, v);
     if (strcmp(name, "--n") == 0)
         o->n = atol(v);
     else if (strcmp(name, "--procs") == 0)
@@ -324,26 +344,44 @@ static void totals(const cb_opts *o, const cb_shared *sh, cb_wres *t)
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
 
-/* What --host-pid lets us see of the host at one moment. */
+/* What --host-pid lets us see of the host at one moment, and
+ * --server-pids of the server's processes (-1: gone or unknown). */
 typedef struct host_sample {
     long rss_kb;
     double cpu_s;
+    double server_cpu_s[CB_MAX_SERVER_PIDS];
 } host_sample;
 
-/* The host's VmRSS and CPU time now (-1 each without --host-pid). */
+/* The host's VmRSS and CPU time now (-1 each without --host-pid), and
+ * each server process's CPU time. */
 static host_sample sample(const cb_opts *o)
 {
-    host_sample s = {-1, -1.0};
+    host_sample s = {-1, -1.0, {0}};
 
     if (o->host_pid) {
         s.rss_kb = cb_rss_kb(o->host_pid);
         s.cpu_s = cb_cpu_s(o->host_pid);
     }
+    for (int i = 0; i < o->nserver_pids; i++)
+        s.server_cpu_s[i] = cb_cpu_s(o->server_pids[i]);
     return s;
 }
 
+/* The server processes' CPU time from a to b, over those seen at both
+ * ends (a process that ended in between is not counted). */
+static double server_cpu(const cb_opts *o, const host_sample *a, const host_sample *b)
+{
+    double sum = 0.0;
+
+    for (int i = 0; i < o->nserver_pids; i++)
+        if (a->server_cpu_s[i] >= 0 && b->server_cpu_s[i] >= 0)
+            sum += b->server_cpu_s[i] - a->server_cpu_s[i];
+    return sum;
+}
+
 /* CPU time over a run of el seconds: chanbench's own (all workers) and,
- * with --host-pid, the host's, also per operation. */
+ * with --host-pid, the host's, also per operation; with --server-pids
+ * also the server's, and host plus server per operation. */
 static void print_cpu(const cb_opts *o, const cb_wres *t, host_sample a, host_sample b, double el,
                       uint64_t ops, const char *per)
 {
@@ -355,6 +393,13 @@ static void print_cpu(const cb_opts *o, const cb_wres *t, host_sample a, host_sa
         return;
     printf(" host_cpu_s=%.2f host_busy_pct=%.0f host_us_per_%s=%.2f", cpu,
            el > 0.001 ? 100.0 * cpu / el : 0.0, per, ops ? cpu * 1e6 / (double)ops : 0.0);
+    if (o->nserver_pids) {
+        double srv = server_cpu(o, &a, &b);
+
+        printf(" server_cpu_s=%.2f server_busy_pct=%.0f total_us_per_%s=%.2f", srv,
+               el > 0.001 ? 100.0 * srv / el : 0.0, per,
+               ops ? (cpu + srv) * 1e6 / (double)ops : 0.0);
+    }
 }
 
 /* conns: the handshake rate and, with --host-pid, the host's RSS and CPU. */
@@ -462,7 +507,7 @@ static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
 {
     int timed_out = wait_phase(o, sh, pids, CB_READY) != 0, rc;
     cb_wres *t = calloc(1, sizeof *t);
-    host_sample h0 = {-1, -1.0}, h1 = h0;
+    host_sample h0 = {-1, -1.0, {0}}, h1 = h0;
 
     if (!t)
         return 1;

@@ -25,6 +25,7 @@
 enum cb_scenario { CB_CONNS, CB_FANOUT, CB_ECHO, CB_CHAT };
 
 #define CB_MAX_STEPS 16
+#define CB_MAX_SERVER_PIDS 16 /* --server-pids: processes watched at most */
 
 /* chat: one connection's room and token, from the --setup file. */
 typedef struct cb_member {
@@ -60,6 +61,9 @@ typedef struct cb_opts {
     cb_member *members; /* chat: n entries (read before the fork) */
     int broadcast;      /* chat: rooms of the broadcast plugin (no token,
                                  no history, no acks) */
+    /* --server-pids: a server's processes, whose CPU time is reported */
+    long server_pids[CB_MAX_SERVER_PIDS];
+    int nserver_pids;
 } cb_opts;
 
 /* Log-linear latency histogram in nanoseconds (about 3% resolution). */

@@ -7,6 +7,7 @@
  * main: the temporary directory it makes for a SQLite file is removed.
  *
  *   store_append [--n N] [--batch-max B] [--url URL] [--history H] [--serial 1]
+ *                [--stream 1]
  *
  * Without --url: a fresh SQLite file in a temporary directory.  With a
  * postgresql:// URL the database must exist (migrations are applied).
@@ -14,7 +15,10 @@
  * with H messages and every participant's receipts of all of them
  * (read.bulk), untimed.  --serial 1 then runs the N appends one at a
  * time, each with "unread": true as chatroom sends them, and prints their
- * latencies (the cost of one append in a room with that history).
+ * latencies (the cost of one append in a room with that history) and
+ * this process's CPU time per append (the store's thread: SQLite's
+ * worker, or libpq on the loop).  --stream 1: the serial appends also
+ * have "stream": true, as chatroom sends them.
  */
 #include <ftw.h>
 #include <stdint.h>
@@ -22,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,6 +40,7 @@ typedef struct run {
     int64_t last_id; /* ids must increase in submission order */
     int64_t room;
     int history, serial; /* --history, --serial */
+    int stream;          /* --stream */
 } run;
 
 /* Monotonic seconds. */
@@ -92,15 +98,26 @@ static void on_call(int status, json_t *result, const char *error, void *arg)
     r->done++;
 }
 
-/* Call message.append on r's room as sender (unread: with "unread": true);
- * 0 or -1 when the store refused the call. */
+/* Call message.append on r's room as sender (unread: with "unread": true
+ * and, with --stream, "stream": true); 0 or -1 when the store refused the
+ * call. */
 static int append(ch_store *s, run *r, int sender, int unread)
 {
     return ch_store_call(s, "message.append",
-                         json_pack("{s:I, s:i, s:s, s:b}", "room_id", (json_int_t)r->room,
-                                   "sender_id", sender, "content", "group commit", "unread",
-                                   unread),
+                         json_pack("{s:I, s:i, s:s, s:b, s:b}", "room_id", (json_int_t)r->room,
+                                   "sender_id", sender, "content", "group commit", "unread", unread,
+                                   "stream", unread && r->stream),
                          on_append, r);
+}
+
+/* This process's CPU time (user + system, all threads) in seconds. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* --history: 10 participants, r->history messages (queued 1000 at a
@@ -143,7 +160,7 @@ static int cmp_double(const void *a, const void *b)
  * latencies.  0, or 1 on a failure. */
 static int measure_serial(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
 {
-    double *lat = malloc((size_t)r->n * sizeof *lat), t0, sum = 0;
+    double *lat = malloc((size_t)r->n * sizeof *lat), t0, sum = 0, cpu0 = cpu_s();
     int i;
 
     if (!lat)
@@ -159,10 +176,10 @@ static int measure_serial(uv_loop_t *loop, ch_store *s, const char *backend, run
     }
     if (i == r->n && !r->failed) {
         qsort(lat, (size_t)r->n, sizeof *lat, cmp_double);
-        printf("store_append %s serial: history %d, %d appends with unread: ms avg %.2f p50 %.2f "
-               "p99 %.2f max %.2f\n",
-               backend, r->history, r->n, sum / r->n, lat[r->n / 2], lat[r->n * 99 / 100],
-               lat[r->n - 1]);
+        printf("store_append %s serial: history %d, %d appends with unread%s: ms avg %.2f p50 %.2f "
+               "p99 %.2f max %.2f; cpu us/append %.1f\n",
+               backend, r->history, r->n, r->stream ? " and stream" : "", sum / r->n, lat[r->n / 2],
+               lat[r->n * 99 / 100], lat[r->n - 1], (cpu_s() - cpu0) * 1e6 / r->n);
     }
     free(lat);
     return i != r->n || r->failed != 0;
@@ -240,12 +257,14 @@ int main(int argc, char **argv)
             r.history = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--serial") == 0)
             r.serial = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--stream") == 0)
+            r.stream = atoi(argv[i + 1]);
         else
             break;
     }
     if (i != argc || r.n <= 0 || r.history < 0) {
         fprintf(stderr, "usage: store_append [--n N] [--batch-max B] [--url URL] [--history H]"
-                        " [--serial 1]\n");
+                        " [--serial 1] [--stream 1]\n");
         return 2;
     }
     snprintf(dir, sizeof dir, "/tmp/chanhost-bench-%d", (int)getpid());

@@ -100,6 +100,34 @@ int ch_st_rows_append_unread(ch_store_req *req, json_t *rows)
     return ch_st_stream_next(req, json_is_true(json_object_get(req->ctx, "inserted")));
 }
 
+/* PostgreSQL's unread step with the stream's event row in the same
+ * statement ($1..$3 as ch_st_bind_append_unread, then the event's
+ * position, kind, key_id, nonce, sealed body and time; new array). */
+json_t *ch_st_bind_append_unread_event(ch_store_req *req)
+{
+    json_t *a = ch_st_bind_append_unread(req), *ev = ch_st_stream_bind_event(req);
+
+    json_array_remove(ev, 0); /* the event's room: $1 */
+    json_array_extend(a, ev);
+    json_decref(ev);
+    return a;
+}
+
+/* Its rows (borrowed): the counts as ch_st_rows_append_unread, then the
+ * event is written (ch_st_stream_rows_event): CH_STEP_DONE, or
+ * CH_STEP_NEXT with req->step moved past the two single steps that
+ * follow it (the unread step and the event alone), to the trim. */
+int ch_st_rows_append_unread_event(ch_store_req *req, json_t *rows)
+{
+    int rc;
+
+    json_object_set_new(req->result, "unread", counts_of(rows));
+    rc = ch_st_stream_rows_event(req, NULL);
+    if (rc == CH_STEP_NEXT)
+        req->step += 2;
+    return rc;
+}
+
 static const ch_store_step unread_room_steps[] = {
     {CH_ST_UNREAD_SQL(CH_ST_SQLITE_IDS("$2")), bind_unread_room, rows_unread_room},
 };

@@ -410,6 +410,36 @@ static const ch_store_step append_steps[] = {
     CH_ST_STREAM_STEPS,
 };
 
+CH_ST_BIND(bind_append_pg, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
+           "client_msg_id", "@extra", "stream")
+
+/*
+ * PostgreSQL's insert (rows borrowed), which also takes the room's stream
+ * position when the row is new and the call streams (CH_ST_STREAM_POS_SQL
+ * folded in).  As rows_append_inserted; with a position ("pos", "key",
+ * "epoch") the event is sealed here (ch_st_stream_rows_pos).  The engine
+ * then runs the unread step and the event row in one statement, or the
+ * unread step alone, or the event alone (append_pg_steps): two round
+ * trips per batch fewer than the position and the event as steps.
+ */
+static int rows_append_pg(ch_store_req *req, json_t *rows)
+{
+    const json_t *row = json_array_get(rows, 0);
+    size_t at = req->step;
+    int rc = rows_append_inserted(req, rows), unread = req->step == at;
+    int has_pos = row && json_is_integer(json_object_get(row, "pos"));
+
+    if (rc != CH_STEP_NEXT && !has_pos)
+        return rc;
+    if (rc != CH_STEP_NEXT || (!has_pos && !unread)) /* never a position without its event */
+        return req->status ? req->status
+                           : ch_store_fail(req, CH_STORE_EIO, "append: stream position unmatched");
+    if (has_pos && (rc = ch_st_stream_rows_pos(req, rows)) != CH_STEP_NEXT)
+        return rc;
+    req->step = at + (has_pos ? (unread ? 0 : 2) : 1); /* the engine runs the step after it */
+    return CH_STEP_NEXT;
+}
+
 static const ch_store_step append_pg_steps[] = {
     {"SELECT key, nextval('messages_id_seq') AS new_id, (SELECT 1 FROM participants"
      " WHERE room_id = $1 AND user_id = $2 FOR SHARE) AS member, (SELECT 1 FROM messages"
@@ -417,13 +447,21 @@ static const ch_store_step append_pg_steps[] = {
      " FROM rooms WHERE id = $1",
      bind_dedup, rows_seal_new},
     {"WITH ins AS (" APPEND_INSERT " ON CONFLICT (room_id, sender_id, client_msg_id)"
-     " DO NOTHING RETURNING id, created_at)"
-     " SELECT id, created_at, 0 AS duplicate FROM ins UNION ALL"
-     " SELECT id, created_at, 1 FROM messages WHERE room_id = $2 AND sender_id = $3"
-     " AND client_msg_id = $8 AND NOT EXISTS (SELECT 1 FROM ins)",
-     bind_append, rows_append_inserted},
+     " DO NOTHING RETURNING id, created_at),"
+     " pos AS (UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $2"
+     " AND CAST($10 AS boolean) AND EXISTS (SELECT 1 FROM ins) RETURNING stream_pos, key)"
+     " SELECT ins.id, ins.created_at, 0 AS duplicate, pos.stream_pos AS pos, pos.key AS key,"
+     " CASE WHEN pos.key IS NOT NULL THEN " CH_ST_EPOCH_SQL " END AS epoch"
+     " FROM ins LEFT JOIN pos ON TRUE UNION ALL"
+     " SELECT id, created_at, 1, NULL, NULL, NULL FROM messages WHERE room_id = $2"
+     " AND sender_id = $3 AND client_msg_id = $8 AND NOT EXISTS (SELECT 1 FROM ins)",
+     bind_append_pg, rows_append_pg},
+    {"WITH ev AS (INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"
+     " VALUES ($1, $4, $5, $6, $7, $8, $9))"
+     " SELECT * FROM (" CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")) ") AS u ORDER BY 1",
+     ch_st_bind_append_unread_event, ch_st_rows_append_unread_event},
     {CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
-    CH_ST_STREAM_STEPS,
+    CH_ST_STREAM_EVENT_STEPS,
 };
 
 /* message.history {room_id, limit?, before_id?, after_id?}: one statement

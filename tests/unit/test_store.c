@@ -236,8 +236,9 @@ static void test_append_participant(void **state)
 /* Idempotent retries at the level of the hooks (PostgreSQL's steps): an
  * id that an earlier attempt of the same request allocated is no
  * duplicate; any other existing id is.  With "unread" true, the insert
- * goes on to the unread step (the third) for a message that is no
- * duplicate only. */
+ * goes on to the unread step (the fourth; streamed, the third: the counts
+ * and the event row in one statement) for a message that is no duplicate
+ * only. */
 static void test_append_retry_hooks(void **state)
 {
     const ch_store_op *op = ch_store_op_find("message.append");
@@ -251,7 +252,9 @@ static void test_append_retry_hooks(void **state)
     (void)state;
     assert_non_null(keys);
     st = ch_store_op_steps(op, CH_STORE_PG, &n);
-    assert_int_equal(n, 3 + 3); /* and the stream steps (store_stream.c) */
+    /* the unread step with the event row, alone, and the stream's event
+     * steps (store_stream.c): the insert takes the room's position itself */
+    assert_int_equal(n, 4 + 2);
     req.keys = keys;
     req.ctx = json_object();
     req.params = J("{s:I, s:I, s:s, s:s}", "room_id", I(1), "sender_id", I(2), "content", "hi",
@@ -276,24 +279,52 @@ static void test_append_retry_hooks(void **state)
     json_decref(rows);
     ch_store_req_rewind(&req);
     req.step = 1;
-    rows = J("[{s:I, s:I, s:I}]", "id", I(77), "created_at", I(5), "duplicate", I(0));
+    rows = J("[{s:I, s:I, s:I, s:I, s:s, s:s}]", "id", I(77), "created_at", I(5), "duplicate", I(0),
+             "pos", I(9), "key", "chat-room:1", "epoch", "e1");
     assert_int_equal(st[1].rows(&req, rows), CH_STEP_NEXT);
-    assert_int_equal(req.step, 2); /* the engine runs step 3, the first stream step */
+    assert_int_equal(req.step, 3); /* the engine runs step 5, the first stream step */
+    assert_string_equal(st[4].sql, "INSERT INTO room_events (room_id, pos, kind, key_id, nonce,"
+                                   " body, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    assert_int_equal(jint(req.ctx, "ev_pos"), 9); /* the event is sealed for position 9 */
+    assert_string_equal(json_string_value(GET(req.ctx, "ev_epoch")), "e1");
+    /* streamed with unread: the counts and the event in one statement */
+    json_object_set_new(req.params, "unread", json_true());
+    ch_store_req_rewind(&req);
+    req.step = 1;
+    assert_int_equal(st[1].rows(&req, rows), CH_STEP_NEXT);
+    assert_int_equal(req.step, 1); /* the engine runs step 3 */
     json_decref(rows);
+    rows = J("[{s:I, s:I}]", "user_id", I(4), "unread", I(1));
+    req.step = 2;
+    assert_int_equal(st[2].rows(&req, rows), CH_STEP_DONE); /* no trim at position 9 */
+    assert_int_equal(jint(req.result, "pos"), 9);
+    assert_int_equal(json_integer_value(GET(GET(req.result, "unread"), "4")), 1);
+    json_decref(rows);
+    rows = J("[{s:I, s:I, s:I, s:I, s:s, s:s}]", "id", I(77), "created_at", I(5), "duplicate", I(0),
+             "pos", I(9), "key", "chat-room:1", "epoch", "e1");
+    json_object_del(req.params, "unread");
     json_object_del(req.params, "stream");
+    /* a position taken for a call that does not stream fails the request */
+    ch_store_req_rewind(&req);
+    req.step = 1;
+    assert_true(st[1].rows(&req, rows) < 0);
+    json_decref(rows);
     json_object_set_new(req.params, "unread", json_true());
     for (int other = 0; other < 2; other++) {
         ch_store_req_rewind(&req);
         rows = J("[{s:I, s:I, s:I}]", "id", I(other ? 70 : 77), "created_at", I(5), "duplicate",
                  I(1));
+        req.step = 1;
         assert_int_equal(st[1].rows(&req, rows), other ? CH_STEP_DONE : CH_STEP_NEXT);
+        if (!other)
+            assert_int_equal(req.step, 2); /* the engine runs step 4, the unread step alone */
         json_decref(rows);
     }
     rows = J("[{s:I, s:I}, {s:I, s:I}]", "user_id", I(2), "unread", I(0), "user_id", I(4), "unread",
              I(3));
     ch_store_req_rewind(&req);
     req.result = json_object();
-    assert_int_equal(st[2].rows(&req, rows), CH_STEP_DONE);
+    assert_int_equal(st[3].rows(&req, rows), CH_STEP_DONE);
     assert_int_equal(json_integer_value(GET(GET(req.result, "unread"), "4")), 3);
     assert_int_equal(json_integer_value(GET(GET(req.result, "unread"), "2")), 0);
     json_decref(rows);

@@ -235,7 +235,9 @@ static void test_mark_batch(void **state)
 
 /* Appends queued together on the real engine: each result has the counts
  * or says they were deferred, the last append of a room never defers,
- * and its counts are the room's after every one of them. */
+ * and its counts are the room's after every one of them.  Three in four
+ * are streamed: each of those has the room's next position (PostgreSQL:
+ * the event with the counts, or alone for a deferring append). */
 static void test_append_batch(void **state)
 {
     chat_fx *x = *state;
@@ -243,6 +245,7 @@ static void test_append_batch(void **state)
     res r[12] = {{0}};
     int done, last = -1;
     json_t *u;
+    int64_t pos[2] = {0, 0};
 
     for (int i = 0; i < 12; i++) {
         int64_t room = i % 3 == 2 ? x->other : x->room;
@@ -252,9 +255,10 @@ static void test_append_batch(void **state)
         if (room == x->room)
             last = i;
         assert_int_equal(ch_store_call(f->s, "message.append",
-                                       J("{s:I, s:I, s:s, s:s, s:b, s:b}", "room_id", I(room),
+                                       J("{s:I, s:I, s:s, s:s, s:b, s:b, s:b}", "room_id", I(room),
                                          "sender_id", I(1 + i % 2), "content", "b", "client_msg_id",
-                                         cmid, "unread", 1, "unread_defer", 1),
+                                         cmid, "unread", 1, "unread_defer", 1, "stream",
+                                         i % 4 != 3),
                                        on_res, &r[i]),
                          0);
     }
@@ -268,7 +272,17 @@ static void test_append_batch(void **state)
         assert_int_equal(r[i].status, 0);
         assert_int_equal(json_is_object(GET(r[i].result, "unread")),
                          !TRUE(r[i].result, "unread_deferred"));
+        if (i % 4 == 3) {
+            assert_null(GET(r[i].result, "pos"));
+        } else {
+            assert_true(jint(r[i].result, "pos") > pos[i % 3 == 2]);
+            pos[i % 3 == 2] = jint(r[i].result, "pos");
+        }
     }
+    u = ok(f, "stream.read", J("{s:I, s:I}", "room_id", I(x->room), "after_pos", I(pos[0] - 1)));
+    assert_int_equal(json_array_size(GET(u, "events")), 1);
+    assert_string_equal(STR(GET(GET(NTH(GET(u, "events"), 0), "body"), "message"), "content"), "b");
+    json_decref(u);
     assert_false(TRUE(r[last].result, "unread_deferred"));
     assert_false(TRUE(r[11].result, "unread_deferred"));
     u = ok(f, "unread.for_room", J("{s:I}", "room_id", I(x->room)));

@@ -174,6 +174,44 @@ static void test_retention(void **state)
     EXPECT(CH_STORE_ENOENT, "stream.read", "{s:I, s:I}", "room_id", BIG, "after_pos", I(0));
 }
 
+/* Streamed appends (PostgreSQL takes the position in the insert itself):
+ * with and without the unread step, each takes the next position and
+ * writes its event, the 64th trims as any change does, and a repeated
+ * client_msg_id (a duplicate) takes no position. */
+static void test_append_positions(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "group");
+    json_t *r;
+    char cid[16];
+
+    DO("participant.add", "{s:I, s:I}", "room_id", I(room), "user_id", I(1));
+    for (int i = 1; i <= 65; i++) {
+        snprintf(cid, sizeof cid, "c%d", i < 65 ? i : 64);
+        r = ok(f, "message.append",
+               J("{s:I, s:I, s:s, s:s, s:b, s:b, s:b, s:I}", "room_id", I(room), "sender_id", I(1),
+                 "content", cid, "client_msg_id", cid, "participant", 1, "unread", i % 2 == 0,
+                 "stream", 1, "stream_keep", I(3)));
+        if (i < 65)
+            assert_int_equal(jint(r, "pos"), i);
+        else
+            assert_true(TRUE(r, "duplicate") && !GET(r, "pos"));
+        json_decref(r);
+    }
+    assert_int_equal(raw_int("SELECT stream_pos FROM rooms WHERE id = %lld", (long long)room), 64);
+    assert_int_equal(raw_int("SELECT count(*) FROM room_events WHERE room_id = %lld",
+                             (long long)room),
+                     3);
+    r = read_after(f, room, 61, NULL);
+    assert_int_equal(json_array_size(GET(r, "events")), 3);
+    assert_int_equal(jint(NTH(GET(r, "events"), 0), "pos"), 62);
+    assert_string_equal(STR(GET(GET(NTH(GET(r, "events"), 0), "body"), "message"), "content"),
+                        "c62");
+    assert_string_equal(STR(GET(GET(NTH(GET(r, "events"), 1), "body"), "message"), "content"),
+                        "c63");
+    json_decref(r);
+}
+
 /* A page holds at most limit events, "more" says whether others follow. */
 static void test_pages(void **state)
 {
@@ -198,7 +236,7 @@ static void test_pages(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {T(test_positions), T(test_epoch), T(test_retention),
-                                       T(test_pages)};
+                                       T(test_append_positions), T(test_pages)};
 
     return store_suite_main("store_stream", tests, sizeof tests / sizeof tests[0]);
 }

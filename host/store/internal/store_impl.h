@@ -409,6 +409,10 @@ static inline json_t *ch_st_ids_of(json_t *rows, const char *col)
  * "unread": {"<user id>": n} to the append's result (store_chat.c). */
 json_t *ch_st_bind_append_unread(ch_store_req *req);
 int ch_st_rows_append_unread(ch_store_req *req, json_t *rows);
+/* PostgreSQL's append: the unread step and the stream's event row in
+ * one statement (CH_ST_PG_UNREAD_EVENT_SQL), its hooks (store_chat.c). */
+json_t *ch_st_bind_append_unread_event(ch_store_req *req);
+int ch_st_rows_append_unread_event(ch_store_req *req, json_t *rows);
 
 /* Mark the appends of a batch (head: its requests linked by next,
  * borrowed; the engine's thread) that may leave the unread counts to a
@@ -453,17 +457,23 @@ json_t *ch_st_stream_bind_trim(ch_store_req *req);
 #define CH_ST_EPOCH_SQL "(SELECT value FROM store_meta WHERE name = 'epoch')"
 
 /* The steps a streamed operation ends with (its own last step returns
- * ch_st_stream_next), the same on both engines. */
-#define CH_ST_STREAM_STEPS                                                                       \
-    {"UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $1"                                \
-     " RETURNING stream_pos AS pos, key, " CH_ST_EPOCH_SQL " AS epoch",                          \
-     ch_st_stream_bind_room, ch_st_stream_rows_pos},                                             \
-        {"INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"         \
-         " VALUES ($1, $2, $3, $4, $5, $6, $7)",                                                 \
-         ch_st_stream_bind_event, ch_st_stream_rows_event},                                      \
+ * ch_st_stream_next), the same on both engines: the room's next position
+ * (CH_ST_STREAM_POS_SQL), then CH_ST_STREAM_EVENT_STEPS.  An operation
+ * whose own statement takes the position itself (PostgreSQL's append)
+ * ends with CH_ST_STREAM_EVENT_STEPS alone, its rows hook having called
+ * ch_st_stream_rows_pos. */
+#define CH_ST_STREAM_POS_SQL                                     \
+    "UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $1" \
+    " RETURNING stream_pos AS pos, key, " CH_ST_EPOCH_SQL " AS epoch"
+#define CH_ST_STREAM_EVENT_STEPS                                                                 \
+    {"INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"             \
+     " VALUES ($1, $2, $3, $4, $5, $6, $7)",                                                     \
+     ch_st_stream_bind_event, ch_st_stream_rows_event},                                          \
     {                                                                                            \
         "DELETE FROM room_events WHERE room_id = $1 AND pos <= $2", ch_st_stream_bind_trim, NULL \
     }
+#define CH_ST_STREAM_STEPS \
+    {CH_ST_STREAM_POS_SQL, ch_st_stream_bind_room, ch_st_stream_rows_pos}, CH_ST_STREAM_EVENT_STEPS
 
 /* stream.read and stream.new_epoch (store_stream.c), by name. */
 const ch_store_op *ch_st_stream_op(const char *name);
