@@ -202,9 +202,8 @@ static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen
     return db;
 }
 
-/* Open PATH (":memory:" for a private in-memory database) and set the
- * connection's pragmas: WAL, synchronous=FULL, foreign keys, busy
- * timeout.  Returns the handle, or NULL with the reason in err. */
+/* Open PATH (":memory:": a private in-memory database) with WAL, synchronous=FULL,
+ * foreign keys, busy timeout, CH_ST_SQLITE_CACHE: the handle, or NULL with err. */
 static sqlite3 *db_open(const char *path, char *err, size_t errlen)
 {
     int in_memory = strcmp(path, ":memory:") == 0;
@@ -224,7 +223,8 @@ static sqlite3 *db_open(const char *path, char *err, size_t errlen)
     if (!(db = db_connect(path, SQLITE_OPEN_READWRITE, err, errlen)))
         return NULL;
     if (set_wal(db, in_memory, err, errlen) != 0 ||
-        exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", err, errlen) != 0) {
+        exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; " CH_ST_SQLITE_CACHE, err,
+                 errlen) != 0) {
         sqlite3_close(db);
         return NULL;
     }
