@@ -443,7 +443,7 @@ static const ch_store_step append_steps[] = {
      bind_dedup, rows_seal_or_found},
     {APPEND_INSERT, bind_append, rows_append_stored},
     {APPEND_UNREAD_SQLITE, ch_st_bind_append_unread, ch_st_rows_append_unread},
-    CH_ST_STREAM_STEPS,
+    CH_ST_STREAM_STEPS_SQLITE,
 };
 
 static const ch_store_step append_pg_steps[] = {

@@ -467,17 +467,31 @@ json_t *ch_st_stream_bind_trim(ch_store_req *req);
 #define CH_ST_EPOCH_SQL "(SELECT value FROM store_meta WHERE name = 'epoch')"
 
 /* The steps a streamed operation ends with (its own last step returns
- * ch_st_stream_next), the same on both engines. */
-#define CH_ST_STREAM_STEPS                                                                       \
-    {"UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $1"                                \
-     " RETURNING stream_pos AS pos, key, " CH_ST_EPOCH_SQL " AS epoch",                          \
-     ch_st_stream_bind_room, ch_st_stream_rows_pos},                                             \
-        {"INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"         \
-         " VALUES ($1, $2, $3, $4, $5, $6, $7)",                                                 \
-         ch_st_stream_bind_event, ch_st_stream_rows_event},                                      \
+ * ch_st_stream_next), the same on both engines: the room's next position
+ * (and the event sealed for it), then CH_ST_STREAM_TAIL: the event row and
+ * the trim. */
+#define CH_ST_STREAM_STEPS                                              \
+    {"UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $1"       \
+     " RETURNING stream_pos AS pos, key, " CH_ST_EPOCH_SQL " AS epoch", \
+     ch_st_stream_bind_room, ch_st_stream_rows_pos},                    \
+        CH_ST_STREAM_TAIL
+#define CH_ST_STREAM_TAIL                                                                        \
+    {"INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"             \
+     " VALUES ($1, $2, $3, $4, $5, $6, $7)",                                                     \
+     ch_st_stream_bind_event, ch_st_stream_rows_event},                                          \
     {                                                                                            \
         "DELETE FROM room_events WHERE room_id = $1 AND pos <= $2", ch_st_stream_bind_trim, NULL \
     }
+
+/* CH_ST_STREAM_STEPS for SQLite's message.append (store_ops.c): the
+ * room's position moved by an UPDATE without RETURNING, then read back in
+ * the same transaction (the row the RETURNING gives), since a RETURNING
+ * clause costs SQLite an ephemeral table per call; then the same tail. */
+#define CH_ST_STREAM_STEPS_SQLITE                                                                 \
+    {"UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $1", ch_st_stream_bind_room, NULL}, \
+        {"SELECT stream_pos AS pos, key, " CH_ST_EPOCH_SQL " AS epoch FROM rooms WHERE id = $1",  \
+         ch_st_stream_bind_room, ch_st_stream_rows_pos},                                          \
+        CH_ST_STREAM_TAIL
 
 /* stream.read and stream.new_epoch (store_stream.c), by name. */
 const ch_store_op *ch_st_stream_op(const char *name);
