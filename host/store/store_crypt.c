@@ -457,7 +457,7 @@ static int gcm_run(int enc, const unsigned char *key, const unsigned char *nonce
  * is handed out once and wiped from the pool; a child made by fork (whose
  * only thread is the one that forked) starts with an empty pool, so
  * parent and child never hand out the same nonce. */
-#define NONCE_POOL 32
+#define NONCE_POOL 128
 
 static _Thread_local struct {
     unsigned char b[NONCE_LEN * NONCE_POOL];
