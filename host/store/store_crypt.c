@@ -10,7 +10,8 @@
  * threads may seal and open with one keyring at once.  The one process-wide
  * value is the AES-256-GCM implementation, fetched from OpenSSL's
  * providers once (pthread_once; read-only after) instead of at every
- * seal and open.  Key material is
+ * seal and open; each thread also owns a small pool of random nonces
+ * (fresh_nonce).  Key material is
  * wiped (OPENSSL_cleanse) from every buffer that held it before the
  * buffer is freed or goes out of scope.
  */
@@ -450,6 +451,47 @@ static int gcm_run(int enc, const unsigned char *key, const unsigned char *nonce
     return ok ? 0 : -1;
 }
 
+/* Nonces are drawn from OpenSSL's generator NONCE_POOL at a time, into a
+ * pool of the calling thread: one RAND_bytes call (its locks and
+ * per-call set-up) for many seals instead of one per seal.  Each nonce
+ * is handed out once and wiped from the pool; a child made by fork (whose
+ * only thread is the one that forked) starts with an empty pool, so
+ * parent and child never hand out the same nonce. */
+#define NONCE_POOL 128
+
+static _Thread_local struct {
+    unsigned char b[NONCE_LEN * NONCE_POOL];
+    unsigned next; /* the next unused nonce; NONCE_POOL: empty */
+} nonce_pool = {.next = NONCE_POOL};
+static pthread_once_t nonce_once = PTHREAD_ONCE_INIT;
+
+/* In a child after fork: the pool inherited from the parent is dropped. */
+static void nonce_pool_drop(void)
+{
+    OPENSSL_cleanse(nonce_pool.b, sizeof nonce_pool.b);
+    nonce_pool.next = NONCE_POOL;
+}
+
+/* Register nonce_pool_drop for fork (once per process). */
+static void nonce_setup(void) { pthread_atfork(NULL, NULL, nonce_pool_drop); }
+
+/* A fresh random nonce into nonce: 0, or -1 when the generator fails. */
+static int fresh_nonce(unsigned char nonce[NONCE_LEN])
+{
+    unsigned char *slot;
+
+    pthread_once(&nonce_once, nonce_setup);
+    if (nonce_pool.next >= NONCE_POOL) {
+        if (RAND_bytes(nonce_pool.b, sizeof nonce_pool.b) != 1)
+            return -1;
+        nonce_pool.next = 0;
+    }
+    slot = nonce_pool.b + (size_t)nonce_pool.next++ * NONCE_LEN;
+    memcpy(nonce, slot, NONCE_LEN);
+    memset(slot, 0, NONCE_LEN);
+    return 0;
+}
+
 /* Encrypt plain for (room_key, msg_id) under key into a new malloc'd
  * ciphertext||tag (the caller frees it) and a fresh random nonce. */
 static unsigned char *seal_raw(const ring_key *key, const char *room_key, int64_t msg_id,
@@ -459,7 +501,7 @@ static unsigned char *seal_raw(const ring_key *key, const char *room_key, int64_
     unsigned char *aad = make_aad(room_key, msg_id, &aad_len);
     unsigned char *sealed = aad ? malloc(len + TAG_LEN) : NULL;
 
-    if (!sealed || RAND_bytes(nonce, NONCE_LEN) != 1 ||
+    if (!sealed || fresh_nonce(nonce) != 0 ||
         gcm_run(1, key->key, nonce, aad, aad_len, (const unsigned char *)plain, len, sealed,
                 sealed + len) < 0) {
         free(sealed);

@@ -395,6 +395,42 @@ static int rows_append_inserted(ch_store_req *req, json_t *rows)
     return append_result(req, json_array_get(rows, 0), 1);
 }
 
+/* SQLite's insert, as rows_append_inserted for a row {id, created_at,
+ * duplicate}; the insert has no RETURNING clause (it costs SQLite an
+ * ephemeral table per call) and so returns no row, since what it would
+ * return is known: the id allocated and sealed for (ctx "id"), the
+ * timestamp bound ("now"), not a duplicate (a conflict fails the
+ * statement, EEXIST, before this hook runs). */
+static int rows_append_stored(ch_store_req *req, json_t *rows)
+{
+    json_t *row;
+    int rc;
+
+    if (json_array_size(rows) > 0)
+        return append_result(req, json_array_get(rows, 0), 1);
+    row = json_pack("{s:O, s:I, s:i}", "id", json_object_get(req->ctx, "id"), "created_at",
+                    (json_int_t)req->now_ms, "duplicate", 0);
+    if (!row)
+        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
+    rc = append_result(req, row, 1);
+    json_decref(row);
+    return rc;
+}
+
+/* SQLite's unread step of an append (bound as ch_st_bind_append_unread:
+ * no listed ids, the participants): CH_ST_UNREAD_SQL's counts for the
+ * room's participants only, read in the participants' key order, so that
+ * SQLite needs no temporary table (CH_ST_UNREAD_SQL's materialized CTEs,
+ * UNION and ORDER BY make five per call); the same rows. */
+#define APPEND_UNREAD_SQLITE                                                                  \
+    "SELECT p.user_id AS user_id, CAST((SELECT coalesce(sum(c.n), 0) FROM room_live_counts c" \
+    " WHERE c.room_id = $1)"                                                                  \
+    " - coalesce((SELECT c.n FROM room_live_counts c WHERE c.room_id = $1"                    \
+    " AND c.sender_id = p.user_id), 0)"                                                       \
+    " - coalesce((SELECT c.n FROM room_read_counts c WHERE c.room_id = $1"                    \
+    " AND c.user_id = p.user_id), 0) AS BIGINT) AS unread"                                    \
+    " FROM participants p WHERE p.room_id = $1 ORDER BY p.room_id, p.user_id"
+
 #define APPEND_INSERT                                                                   \
     "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content, created_at," \
     " is_deleted, client_msg_id, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)"
@@ -405,9 +441,9 @@ static const ch_store_step append_steps[] = {
      " d.id AS dup_id, d.created_at AS dup_at FROM rooms r LEFT JOIN messages d"
      " ON d.room_id = $1 AND d.sender_id = $2 AND d.client_msg_id = $3 WHERE r.id = $1",
      bind_dedup, rows_seal_or_found},
-    {APPEND_INSERT " RETURNING id, created_at, 0 AS duplicate", bind_append, rows_append_inserted},
-    {CH_ST_UNREAD_SQL(CH_ST_SQLITE_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
-    CH_ST_STREAM_STEPS,
+    {APPEND_INSERT, bind_append, rows_append_stored},
+    {APPEND_UNREAD_SQLITE, ch_st_bind_append_unread, ch_st_rows_append_unread},
+    CH_ST_STREAM_STEPS_SQLITE,
 };
 
 CH_ST_BIND(bind_append_pg, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",

@@ -202,9 +202,8 @@ static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen
     return db;
 }
 
-/* Open PATH (":memory:" for a private in-memory database) and set the
- * connection's pragmas: WAL, synchronous=FULL, foreign keys, busy
- * timeout.  Returns the handle, or NULL with the reason in err. */
+/* Open PATH (":memory:": a private in-memory database) with WAL, synchronous=FULL,
+ * foreign keys, busy timeout, CH_ST_SQLITE_CACHE: the handle, or NULL with err. */
 static sqlite3 *db_open(const char *path, char *err, size_t errlen)
 {
     int in_memory = strcmp(path, ":memory:") == 0;
@@ -224,7 +223,8 @@ static sqlite3 *db_open(const char *path, char *err, size_t errlen)
     if (!(db = db_connect(path, SQLITE_OPEN_READWRITE, err, errlen)))
         return NULL;
     if (set_wal(db, in_memory, err, errlen) != 0 ||
-        exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", err, errlen) != 0) {
+        exec_sql(db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; " CH_ST_SQLITE_CACHE, err,
+                 errlen) != 0) {
         sqlite3_close(db);
         return NULL;
     }
@@ -349,20 +349,18 @@ static int map_error(int code)
     }
 }
 
-/* Bind params[i] to "$<i+1>" (parameters the statement lacks are
- * skipped).  0, or -1 for a value of an unsupported type. */
+/* Bind params[i] to "$<i+1>", visiting the statement's parameters (those
+ * it lacks are skipped; no name is formatted or searched for).  0, or -1
+ * for a value of an unsupported type. */
 static int bind_params(sqlite3_stmt *st, const json_t *params)
 {
-    char name[24];
-    size_t i;
+    const char *name;
     json_t *v;
-    int idx;
 
-    json_array_foreach(params, i, v)
-    {
-        snprintf(name, sizeof name, "$%zu", i + 1);
-        idx = sqlite3_bind_parameter_index(st, name);
-        if (idx == 0)
+    for (int idx = 1; idx <= sqlite3_bind_parameter_count(st); idx++) {
+        name = sqlite3_bind_parameter_name(st, idx);
+        v = name && name[0] == '$' ? json_array_get(params, strtoul(name + 1, NULL, 10) - 1) : NULL;
+        if (!v)
             continue;
         if (json_is_integer(v))
             sqlite3_bind_int64(st, idx, json_integer_value(v));

@@ -105,24 +105,14 @@ static json_int_t stream_room(ch_store_req *req)
 json_t *ch_st_stream_bind_room(ch_store_req *req) { return json_pack("[I]", stream_room(req)); }
 
 /* The event's body (new object): what the operation changed, in the
- * store's shapes, and the caller's stream_extra as "extra". */
+ * store's shapes, and the caller's stream_extra as "extra".  Not for
+ * message.append, whose text append_body_text writes directly. */
 static json_t *stream_body(ch_store_req *req)
 {
     const char *op = req->op->name;
-    json_t *p = req->params, *r = req->result, *body = json_object(), *extra;
+    json_t *p = req->params, *r = req->result, *body = json_object();
 
-    if (strcmp(op, "message.append") == 0) {
-        extra = json_object_get(p, "extra");
-        json_object_set_new(body, "message",
-                            json_pack("{s:O, s:I, s:O, s:O, s:O, s:n, s:b, s:O, s:O, s:[]}", "id",
-                                      json_object_get(r, "id"), "room_id", stream_room(req),
-                                      "sender_id", json_object_get(p, "sender_id"), "content",
-                                      json_object_get(p, "content"), "created_at",
-                                      json_object_get(r, "created_at"), "edited_at", "is_deleted",
-                                      0, "client_msg_id", json_object_get(r, "client_msg_id"),
-                                      "extra", json_is_object(extra) ? extra : json_null(),
-                                      "read_by"));
-    } else if (strncmp(op, "message.", 8) == 0) {
+    if (strncmp(op, "message.", 8) == 0) {
         json_object_set(body, "message", json_object_get(r, "message"));
     } else if (strncmp(op, "read.", 5) == 0) {
         json_object_set(body, "user_id", json_object_get(p, "user_id"));
@@ -133,6 +123,113 @@ static json_t *stream_body(ch_store_req *req)
     if (json_is_object(json_object_get(p, "stream_extra")))
         json_object_set(body, "extra", json_object_get(p, "stream_extra"));
     return body;
+}
+
+/* A growing text (new malloc'd p, NUL-terminated; the caller frees p);
+ * failed is set when memory ran out, and later writes do nothing. */
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} text_buf;
+
+/* Append s[0..n) to b (json_dump_callback's shape: 0, or -1 when out of
+ * memory). */
+static int text_put(const char *s, size_t n, void *arg)
+{
+    text_buf *b = arg;
+    size_t cap = b->cap ? b->cap : 512;
+    char *p;
+
+    if (b->failed)
+        return -1;
+    while (cap - b->len <= n)
+        cap *= 2;
+    if (cap != b->cap) {
+        if (!(p = realloc(b->p, cap))) {
+            b->failed = 1;
+            return -1;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+/* Append v (borrowed) to b as compact JSON with sorted keys, as
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS) writes it. */
+static void text_json(text_buf *b, const json_t *v)
+{
+    if (json_dump_callback(v, text_put, b, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) != 0)
+        b->failed = 1;
+}
+
+/* Append the key "name": to b, with sep (",", or "" for the first). */
+static void text_key(text_buf *b, const char *sep, const char *name)
+{
+    char key[40];
+
+    text_put(key, (size_t)snprintf(key, sizeof key, "%s\"%s\":", sep, name), b);
+}
+
+/* message.append's event text (new malloc'd, the caller frees it; NULL
+ * when out of memory): the same text as stream_body's object dumped with
+ * json_dumps(JSON_COMPACT | JSON_SORT_KEYS), written directly (keys in
+ * that order) instead of through an object made and encoded per append.
+ * The message's extra is the compact, sorted text prepare left in ctx
+ * "extra" when there is one. */
+static char *append_body_text(ch_store_req *req)
+{
+    json_t *p = req->params, *r = req->result, *ex = json_object_get(req->ctx, "extra");
+    json_t *sx = json_object_get(p, "stream_extra");
+    text_buf b = {NULL, 0, 0, 0};
+    char num[64];
+
+    text_put("{", 1, &b);
+    if (json_is_object(sx)) {
+        text_key(&b, "", "extra");
+        text_json(&b, sx);
+        text_put(",", 1, &b);
+    }
+    text_key(&b, "", "message");
+    text_key(&b, "{", "client_msg_id");
+    text_json(&b, json_object_get(r, "client_msg_id"));
+    text_key(&b, ",", "content");
+    text_json(&b, json_object_get(p, "content"));
+    text_put(num,
+             (size_t)snprintf(num, sizeof num, ",\"created_at\":%" JSON_INTEGER_FORMAT,
+                              json_integer_value(json_object_get(r, "created_at"))),
+             &b);
+    text_key(&b, ",", "edited_at");
+    text_put("null", 4, &b);
+    text_key(&b, ",", "extra");
+    if (json_is_string(ex))
+        text_put(json_string_value(ex), json_string_length(ex), &b);
+    else if (json_is_object(json_object_get(p, "extra")))
+        text_json(&b, json_object_get(p, "extra"));
+    else
+        text_put("null", 4, &b);
+    text_put(num,
+             (size_t)snprintf(num, sizeof num, ",\"id\":%" JSON_INTEGER_FORMAT,
+                              json_integer_value(json_object_get(r, "id"))),
+             &b);
+    text_key(&b, ",", "is_deleted");
+    text_put("false,\"read_by\":[]", 18, &b);
+    text_put(num,
+             (size_t)snprintf(num, sizeof num, ",\"room_id\":%" JSON_INTEGER_FORMAT,
+                              stream_room(req)),
+             &b);
+    text_key(&b, ",", "sender_id");
+    text_json(&b, json_object_get(p, "sender_id"));
+    text_put("}}", 2, &b);
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }
 
 /* The sealed data of an event: its room's key prefixed, so that a body
@@ -152,9 +249,13 @@ int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
 
     if (!row)
         return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
-    body = stream_body(req);
-    text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(body);
+    if (strcmp(req->op->name, "message.append") == 0) {
+        text = append_body_text(req);
+    } else {
+        body = stream_body(req);
+        text = body ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(body);
+    }
     if (!text)
         return ch_store_fail(req, CH_STORE_EIO, "out of memory");
     stream_aad(aad, sizeof aad, ch_st_str(row, "key"));

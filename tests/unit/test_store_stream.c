@@ -107,6 +107,71 @@ static void test_positions(void **state)
                      0);
 }
 
+/* The keys of obj, in their order, as "a,b,c" in buf. */
+static const char *keys(const json_t *obj, char *buf, size_t n)
+{
+    size_t off = 0;
+    const char *k;
+    json_t *v;
+
+    buf[0] = '\0';
+    json_object_foreach((json_t *)obj, k, v)
+    {
+        off += (size_t)snprintf(buf + off, off < n ? n - off : 0, "%s%s", off ? "," : "", k);
+    }
+    return buf;
+}
+
+/* A message.append's event is the message in the store's shape, keys
+ * sorted at every level, escapes and non-ASCII text kept, with and without
+ * extra and stream_extra. */
+static void test_append_body(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "group");
+    const char *content = "say \"hi\"\n\\ \xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80 </x>";
+    json_t *extra = J("{s:s, s:{s:f, s:[i, s]}, s:n}", "z", "\xc3\xa9\"\t", "a", "y", 1.5, "b", 1,
+                      "x", "m");
+    json_t *sx = J("{s:b, s:n}", "q", 1, "b");
+    json_t *r, *ev, *want;
+    char buf[256];
+
+    DO("participant.add", "{s:I, s:I}", "room_id", I(room), "user_id", I(1));
+    r = ok(f, "message.append",
+           J("{s:I, s:I, s:s, s:s, s:O, s:O, s:b}", "room_id", I(room), "sender_id", I(1),
+             "content", content, "client_msg_id", "c\"1/\xc3\xa9", "extra", extra, "stream_extra",
+             sx, "stream", 1));
+    want = J("{s:O, s:{s:s, s:s, s:I, s:n, s:O, s:I, s:b, s:[], s:I, s:I}}", "extra", sx, "message",
+             "client_msg_id", "c\"1/\xc3\xa9", "content", content, "created_at",
+             I(jint(r, "created_at")), "edited_at", "extra", extra, "id", I(jint(r, "id")),
+             "is_deleted", 0, "read_by", "room_id", I(room), "sender_id", I(1));
+    json_decref(r);
+    post(f, room, 1, "not streamed");
+    r = ok(f, "message.append",
+           J("{s:I, s:I, s:s, s:s, s:b}", "room_id", I(room), "sender_id", I(1), "content", "plain",
+             "client_msg_id", "c2", "stream", 1));
+    json_decref(r);
+
+    r = read_after(f, room, 0, NULL);
+    assert_int_equal(json_array_size(GET(r, "events")), 2);
+    ev = GET(NTH(GET(r, "events"), 0), "body");
+    assert_true(json_equal(ev, want));
+    assert_string_equal(keys(ev, buf, sizeof buf), "extra,message");
+    assert_string_equal(keys(GET(ev, "message"), buf, sizeof buf),
+                        "client_msg_id,content,created_at,edited_at,extra,id,is_deleted,"
+                        "read_by,room_id,sender_id");
+    assert_string_equal(keys(GET(GET(ev, "message"), "extra"), buf, sizeof buf), "a,m,z");
+    ev = GET(NTH(GET(r, "events"), 1), "body");
+    assert_string_equal(keys(ev, buf, sizeof buf), "message");
+    assert_true(json_is_null(GET(GET(ev, "message"), "extra")));
+    assert_string_equal(STR(GET(ev, "message"), "content"), "plain");
+    assert_string_equal(STR(GET(ev, "message"), "client_msg_id"), "c2");
+    json_decref(r);
+    json_decref(want);
+    json_decref(extra);
+    json_decref(sx);
+}
+
 /* Another epoch, a position past the room's, and the present one. */
 static void test_epoch(void **state)
 {
@@ -235,8 +300,8 @@ static void test_pages(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {T(test_positions), T(test_epoch), T(test_retention),
-                                       T(test_append_positions), T(test_pages)};
+    const struct CMUnitTest tests[] = {T(test_positions), T(test_append_body),      T(test_epoch),
+                                       T(test_retention), T(test_append_positions), T(test_pages)};
 
     return store_suite_main("store_stream", tests, sizeof tests / sizeof tests[0]);
 }

@@ -165,6 +165,20 @@ int ch_st_rows_gone(ch_store_req *req, json_t *rows);
     "CREATE TRIGGER users_deactivated AFTER UPDATE OF is_active ON users\n"              \
     "  FOR EACH ROW EXECUTE FUNCTION ch_session_changed()"
 
+/* The SQLite engine's page cache and checkpoint interval (store_sqlite.c,
+ * every connection it opens for writing).  cache_size -8192: 8 MiB of
+ * pages (SQLite's default is 2 MB), so the pages an append touches in each
+ * B-tree of a busy store (messages and its indexes, room_events, the
+ * counters) stay cached instead of being read again from the file;
+ * memory is taken only as pages are used, in the worker's arena.
+ * wal_autocheckpoint 4000 (default 1000): a checkpoint copies each page
+ * the WAL holds once however often it was written since the last one, and
+ * an append's pages are rewritten many times a second, so fewer
+ * checkpoints copy fewer pages; the WAL file grows to about 16 MB once and
+ * is then rewritten in place.  Durability is unchanged: a commit is
+ * durable once its WAL frames are synced, whenever they are checkpointed. */
+#define CH_ST_SQLITE_CACHE "PRAGMA cache_size=-8192; PRAGMA wal_autocheckpoint=4000"
+
 /* The bookkeeping of migrations, the same on both engines: an engine runs
  * this statement, reads "SELECT coalesce(max(version), 0) AS version FROM
  * schema_migrations", applies the missing migrations and, after each,
@@ -474,6 +488,17 @@ json_t *ch_st_stream_bind_trim(ch_store_req *req);
     }
 #define CH_ST_STREAM_STEPS \
     {CH_ST_STREAM_POS_SQL, ch_st_stream_bind_room, ch_st_stream_rows_pos}, CH_ST_STREAM_EVENT_STEPS
+
+/* CH_ST_STREAM_STEPS for SQLite's message.append (store_ops.c): the
+ * room's position moved by an UPDATE without RETURNING, then read back in
+ * the same transaction (the row the RETURNING gives), since a RETURNING
+ * clause costs SQLite an ephemeral table per call; then
+ * CH_ST_STREAM_EVENT_STEPS. */
+#define CH_ST_STREAM_STEPS_SQLITE                                                                 \
+    {"UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $1", ch_st_stream_bind_room, NULL}, \
+        {"SELECT stream_pos AS pos, key, " CH_ST_EPOCH_SQL " AS epoch FROM rooms WHERE id = $1",  \
+         ch_st_stream_bind_room, ch_st_stream_rows_pos},                                          \
+        CH_ST_STREAM_EVENT_STEPS
 
 /* stream.read and stream.new_epoch (store_stream.c), by name. */
 const ch_store_op *ch_st_stream_op(const char *name);
