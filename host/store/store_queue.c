@@ -1,0 +1,128 @@
+/*
+ * store_queue.c -- what the engines share of their queues and hand-off:
+ * a FIFO of requests, the eventfd write that wakes the loop, and the
+ * commit window (store_commit_delay).  It owns no memory: the requests
+ * belong to the engine that queues them.
+ *
+ * Group commit divides a transaction's fixed cost (the fsync, the
+ * wake-ups between the loop and the engine, BEGIN/COMMIT) by the calls
+ * it holds.  At high rates batches form by themselves: calls queue while
+ * the previous transaction runs.  At low rates every call would be a
+ * transaction of its own, so a batch may wait a short while for more
+ * calls, as PostgreSQL's commit_delay or MySQL's
+ * binlog_group_commit_sync_delay do.  The rule, adaptive so that an idle
+ * store adds no latency:
+ *
+ *  - The call that finds the queue empty starts the next batch.  That
+ *    batch waits only if the call writes (a read has no commit, no
+ *    fsync to share) and traffic suggests more calls will come: the
+ *    previous call arrived less than the window before this one.  A lone
+ *    call on an idle store (nothing within the window before it, or
+ *    nothing at all since the store opened) runs at once.
+ *  - A waiting batch waits until the window has passed since its first
+ *    call arrived (so a batch that queued while the previous transaction
+ *    ran waits only for what is left of it), or until it holds
+ *    store_batch_max calls, or until the store closes, whichever comes
+ *    first.
+ *
+ * The engines keep the state under their own lock (or thread) and do
+ * the waiting: the SQLite worker in a timed wait on its condition
+ * variable, woken by the loop only when the batch is full or the store
+ * closes (one wake-up for all the calls of a window); the PostgreSQL
+ * engine with a timer on the loop.  What a call costs at low rates: up
+ * to the window of added latency, in exchange for one commit per window.
+ */
+#include "store_impl.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+/* Append req to the FIFO head..tail (req: the engine's, linked in). */
+void ch_st_fifo_push(ch_store_req **head, ch_store_req **tail, ch_store_req *req)
+{
+    req->next = NULL;
+    if (*tail)
+        (*tail)->next = req;
+    else
+        *head = req;
+    *tail = req;
+}
+
+/* Put req back at the head of the FIFO head..tail (req: the engine's). */
+void ch_st_fifo_push_head(ch_store_req **head, ch_store_req **tail, ch_store_req *req)
+{
+    req->next = *head;
+    *head = req;
+    if (!*tail)
+        *tail = req;
+}
+
+/* Unlink and return the FIFO's first request, or NULL when it is empty. */
+ch_store_req *ch_st_fifo_pop(ch_store_req **head, ch_store_req **tail)
+{
+    ch_store_req *req = *head;
+
+    if (req) {
+        *head = req->next;
+        if (!*head)
+            *tail = NULL;
+        req->next = NULL;
+    }
+    return req;
+}
+
+/* Take up to max requests (at least one) off the non-empty FIFO; the
+ * returned list is NULL-terminated, in order. */
+ch_store_req *ch_st_fifo_take(ch_store_req **head, ch_store_req **tail, uint32_t max)
+{
+    ch_store_req *first = *head, *last = first;
+
+    for (uint32_t i = 1; i < max && last->next; i++)
+        last = last->next;
+    *head = last->next;
+    if (!*head)
+        *tail = NULL;
+    last->next = NULL;
+    return first;
+}
+
+/* Wake the loop from another thread: one write to the eventfd fd. */
+void ch_st_eventfd_tell(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do
+        n = write(fd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+}
+
+/* Set the window (ms); nothing has arrived yet. */
+void ch_st_window_init(ch_st_window *w, uint32_t delay_ms)
+{
+    w->delay_ns = (uint64_t)delay_ms * 1000000u;
+    w->last_ns = w->end_ns = 0;
+    w->held = 0;
+}
+
+/* Record an arrival; decide, for a batch's first call, whether and until
+ * when that batch waits.  Non-zero: a waiting batch is full. */
+int ch_st_window_arrive(ch_st_window *w, int first, uint64_t now_ns, uint32_t batch_max)
+{
+    if (first) {
+        int busy = w->delay_ns && w->last_ns && now_ns - w->last_ns < w->delay_ns;
+
+        w->end_ns = busy ? now_ns + w->delay_ns : 0;
+        w->held = 0;
+    }
+    w->last_ns = now_ns;
+    w->held++;
+    return w->end_ns && w->held >= batch_max;
+}
+
+/* The batch was taken: no batch waits until the next first arrival. */
+void ch_st_window_taken(ch_st_window *w)
+{
+    w->end_ns = 0;
+    w->held = 0;
+}
