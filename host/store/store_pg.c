@@ -83,6 +83,7 @@ static void batch_end(ch_pg *pg)
     pg->n_slots = 0;
     pg->it_head = pg->it_tail = 0;
     pg->head_got = 0;
+    ch_st_window_done(&pg->win);
     kick(pg);
 }
 
@@ -306,7 +307,6 @@ static size_t take_batch(ch_pg *pg)
     for (size_t i = 0; i < n; i++)
         pg->slots[i].req->next = NULL; /* linked for the marking only */
     pg->solo = n == 1;
-    ch_st_window_taken(&pg->win);
     return n;
 }
 
@@ -330,6 +330,7 @@ static void batch_start(ch_pg *pg)
     pg->n_slots = take_batch(pg);
     if (pg->n_slots == 0)
         return;
+    ch_st_window_taken(&pg->win);
     pg->phase = CH_PG_ROUNDS;
     pg->poisoned = pg->transient = pg->committed = 0;
     pg->it_head = pg->it_tail = 0;
@@ -338,14 +339,9 @@ static void batch_start(ch_pg *pg)
         send_round(pg);
 }
 
-/* The commit window has passed: start the batch that waited. */
-static void on_window(uv_timer_t *t)
-{
-    ch_pg *pg = t->data;
-
-    ch_st_window_taken(&pg->win);
-    batch_start(pg);
-}
+/* The commit window has passed: start the batch that waited (a timer
+ * that fired a little early, by the loop's cached time, starts again). */
+static void on_window(uv_timer_t *t) { batch_start(t->data); }
 
 /* ---- results ------------------------------------------------------------- */
 
@@ -672,7 +668,7 @@ static void pg_submit(void *self, ch_store_req *req)
 {
     ch_pg *pg = self;
 
-    ch_st_window_arrive(&pg->win, !pg->q_head && req->op->writes, uv_hrtime(),
+    ch_st_window_arrive(&pg->win, pg->q_head != NULL, req->op->writes, uv_hrtime(),
                         ch_store_batch_max(pg->s));
     ch_st_fifo_push(&pg->q_head, &pg->q_tail, req);
     kick(pg);

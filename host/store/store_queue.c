@@ -9,16 +9,20 @@
  * it holds.  At high rates batches form by themselves: calls queue while
  * the previous transaction runs.  At low rates every call would be a
  * transaction of its own, so a batch may wait a short while for more
- * calls, as PostgreSQL's commit_delay or MySQL's
+ * calls, as PostgreSQL's commit_delay (with commit_siblings) or MySQL's
  * binlog_group_commit_sync_delay do.  The rule, adaptive so that an idle
- * store adds no latency:
+ * store and a caller that waits for each answer before its next call
+ * add no latency:
  *
+ *  - Windows are armed once calls are seen to overlap: a call arrives
+ *    while another is queued or in its transaction.  A window that ends
+ *    with no call but its first disarms them again.  So a lone caller
+ *    (one call after another's answer, such as an import over the API)
+ *    never waits, and neither does an idle store's first call.
  *  - The call that finds the queue empty starts the next batch.  That
- *    batch waits only if the call writes (a read has no commit, no
- *    fsync to share) and traffic suggests more calls will come: the
- *    previous call arrived less than the window before this one.  A lone
- *    call on an idle store (nothing within the window before it, or
- *    nothing at all since the store opened) runs at once.
+ *    batch waits only if windows are armed, the call writes (a read has
+ *    no commit, no fsync to share), and traffic suggests more calls will
+ *    come: the previous call arrived less than the window before it.
  *  - A waiting batch waits until the window has passed since its first
  *    call arrived (so a batch that queued while the previous transaction
  *    ran waits only for what is left of it), or until it holds
@@ -97,20 +101,21 @@ void ch_st_eventfd_tell(int fd)
     while (n < 0 && errno == EINTR);
 }
 
-/* Set the window (ms); nothing has arrived yet. */
+/* Set the window (ms); nothing has arrived yet, windows are disarmed. */
 void ch_st_window_init(ch_st_window *w, uint32_t delay_ms)
 {
-    w->delay_ns = (uint64_t)delay_ms * 1000000u;
-    w->last_ns = w->end_ns = 0;
-    w->held = 0;
+    *w = (ch_st_window){.delay_ns = (uint64_t)delay_ms * 1000000u};
 }
 
-/* Record an arrival; decide, for a batch's first call, whether and until
- * when that batch waits.  Non-zero: a waiting batch is full. */
-int ch_st_window_arrive(ch_st_window *w, int first, uint64_t now_ns, uint32_t batch_max)
+/* Record an arrival; arm on overlap; decide, for a writing call that
+ * starts a batch, whether and until when that batch waits.  Non-zero: a
+ * waiting batch is full. */
+int ch_st_window_arrive(ch_st_window *w, int queued, int writes, uint64_t now_ns,
+                        uint32_t batch_max)
 {
-    if (first) {
-        int busy = w->delay_ns && w->last_ns && now_ns - w->last_ns < w->delay_ns;
+    w->armed |= queued || w->running;
+    if (!queued && writes) {
+        int busy = w->armed && w->delay_ns && now_ns - w->last_ns < w->delay_ns;
 
         w->end_ns = busy ? now_ns + w->delay_ns : 0;
         w->held = 0;
@@ -120,9 +125,16 @@ int ch_st_window_arrive(ch_st_window *w, int first, uint64_t now_ns, uint32_t ba
     return w->end_ns && w->held >= batch_max;
 }
 
-/* The batch was taken: no batch waits until the next first arrival. */
+/* The batch was taken: a window that caught nothing disarms; no batch
+ * waits until the next batch's first arrival. */
 void ch_st_window_taken(ch_st_window *w)
 {
+    if (w->end_ns && w->held < 2)
+        w->armed = 0;
     w->end_ns = 0;
     w->held = 0;
+    w->running = 1;
 }
+
+/* The batch's transaction is over. */
+void ch_st_window_done(ch_st_window *w) { w->running = 0; }

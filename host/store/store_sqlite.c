@@ -589,6 +589,7 @@ static void worker(void *arg)
         for (last = batch; last->next; last = last->next)
             ;
         uv_mutex_lock(&e->mu);
+        ch_st_window_done(&e->win);
         if (e->d_tail)
             e->d_tail->next = batch;
         else
@@ -681,7 +682,7 @@ static void sq_submit(void *self, ch_store_req *req)
     int wake, full;
 
     uv_mutex_lock(&e->mu);
-    full = ch_st_window_arrive(&e->win, !e->q_head && req->op->writes, now, e->batch_max);
+    full = ch_st_window_arrive(&e->win, e->q_head != NULL, req->op->writes, now, e->batch_max);
     ch_st_fifo_push(&e->q_head, &e->q_tail, req);
     wake = e->idle || (full && e->windowing);
     e->idle = 0;

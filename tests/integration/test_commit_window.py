@@ -4,16 +4,19 @@ through the real host, on SQLite and on PostgreSQL.
 The window here is an hour, so that only events end it: a batch that waits
 is committed when it holds `store_batch_max` calls or when the host shuts
 down, never by the clock.  A lone call on an idle store is not held at all
-(had it been, its answer would not come within the test's timeout).  The
+(had it been, its answer would not come within the test's timeout).
+Windows are armed once calls overlap: two calls sent in one TCP write (the
+second arrives while the first is queued or in its transaction).  The
 transactions are counted by /metrics (chanhost_store_transactions_total);
 calls go in through the storeprobe test plugin, which answers each call
 after its commit.
 """
 
 import asyncio
+import json
 import signal
 
-from conftest import get_metrics, metric, run, ws_connect
+from conftest import OP_PING, OP_TEXT, build_frame, get_metrics, metric, open_raw_ws, run, ws_connect
 from test_durability import Probe, append, history, probe_host, room_of, store_url  # noqa: F401
 
 BATCH = 4
@@ -37,13 +40,41 @@ async def queued(h, n):
     raise AssertionError(f"the store never held {n} calls")
 
 
-async def hold(h, probes, room, tag):
-    """Send one append from each probe, each only once the ones before it
-    are held in the window; returns the futures of their answers."""
+def append_frame(i, room, text):
+    return build_frame(OP_TEXT, json.dumps({"id": i, "op": "message.append", "params": {
+        "room_id": room, "sender_id": 1, "content": text, "client_msg_id": text}}).encode())
+
+
+def raw_reply(raw):
+    """The next answer on a raw storeprobe connection (pings skipped)."""
+    while True:
+        f = raw.read_frame(timeout=30)
+        assert f.opcode in (OP_TEXT, OP_PING), f
+        if f.opcode == OP_TEXT:
+            return json.loads(f.payload)
+
+
+def arm(h, room):
+    """Two appends in one write: the second overlaps the first, which arms
+    the windows; the first is answered without waiting (it started a batch
+    before they were armed).  Returns the raw connection and the calls the
+    window holds after that answer: 0 (both ran together) or 1 (the second
+    started a batch that waits)."""
+    raw = open_raw_ws(h.port, "/ws/store/")
+    raw.send(append_frame(1, room, "pair 0") + append_frame(2, room, "pair 1"))
+    reply = raw_reply(raw)
+    assert reply["status"] == 0, reply
+    return raw, store_metric(h, "chanhost_store_queue_depth")
+
+
+async def hold(h, probes, held, room, tag):
+    """With `held` calls in the window, send one append from each probe,
+    each only once the ones before it are held too; returns the futures
+    of their answers."""
     calls = []
     for i, p in enumerate(probes):
         calls.append(asyncio.ensure_future(append(p, room, f"{tag} {i}", f"{tag}{i}")))
-        await queued(h, i + 1)
+        await queued(h, held + i + 1)
     return calls
 
 
@@ -59,16 +90,23 @@ def test_lone_call_runs_at_once_and_a_window_is_one_transaction(make_host, tmp_p
             # the idle store's first call: answered without waiting for company
             room = await room_of(probes[0], "window:1")
             assert store_metric(h, "chanhost_store_transactions_total") == before + 1
-            # then calls from several clients, each held until the batch is full
-            calls = await hold(h, probes[:BATCH - 1], room, "held")
             assert store_metric(h, "chanhost_store_transactions_total") == before + 1
+            raw, held = arm(h, room)
+            # then calls from several clients, each held until the batch is full
+            armed = store_metric(h, "chanhost_store_transactions_total")
+            calls = await hold(h, probes[:BATCH - 1 - held], held, room, "held")
+            assert store_metric(h, "chanhost_store_transactions_total") == armed
             assert not any(c.done() for c in calls)
             calls.append(asyncio.ensure_future(append(probes[BATCH - 1], room, "last", "last")))
             results = await asyncio.gather(*calls)
             assert all(status == 0 for status, _ in results), results
-            assert store_metric(h, "chanhost_store_transactions_total") == before + 2
-            stored = await history(probes[0], room)
-            assert sorted(m["content"] for m in stored) == ["held 0", "held 1", "held 2", "last"]
+            if held:
+                assert raw_reply(raw)["status"] == 0
+            assert store_metric(h, "chanhost_store_transactions_total") == armed + 1
+            raw.sock.close()
+            stored = sorted(m["content"] for m in await history(probes[0], room))
+            assert stored == sorted(["pair 0", "pair 1", "last"] +
+                                    [f"held {i}" for i in range(BATCH - 1 - held)])
         finally:
             for c in conns:
                 await c.__aexit__(None, None, None)
@@ -86,16 +124,18 @@ def test_sigterm_commits_the_calls_in_the_window(make_host, tmp_path, store_url)
         async with ws_connect(h.url("/ws/store/")) as ws1, ws_connect(h.url("/ws/store/")) as ws2:
             p1, p2 = Probe(ws1), Probe(ws2)
             room = await room_of(p1, "window:2")
-            calls = await hold(h, [p1, p2], room, "in the window")
+            raw, held = arm(h, room)
+            calls = await hold(h, [p1, p2][held:], held, room, "in the window")
             h.send_signal(signal.SIGTERM)
             for ws in (ws1, ws2):
                 await asyncio.wait_for(ws.wait_closed(), 30)
                 assert ws.close_code == 1001
             for c in calls:  # no answer can follow the close frame
                 c.cancel()
-            return room
+            raw.sock.close()
+            return room, held
 
-    room = run(main())
+    room, held = run(main())
     assert h.wait_exit() == 0
     h2 = probe_host(make_host, tmp_path, store_url)
 
@@ -103,4 +143,5 @@ def test_sigterm_commits_the_calls_in_the_window(make_host, tmp_path, store_url)
         async with ws_connect(h2.url("/ws/store/")) as ws:
             return await history(Probe(ws), room)
 
-    assert sorted(m["content"] for m in run(read())) == ["in the window 0", "in the window 1"]
+    stored = sorted(m["content"] for m in run(read()))
+    assert stored == sorted(["pair 0", "pair 1"] + [f"in the window {i}" for i in range(2 - held)])

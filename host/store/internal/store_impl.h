@@ -276,19 +276,26 @@ typedef struct ch_st_window {
     uint64_t last_ns;  /* uv_hrtime() of the latest arrival (0: none yet) */
     uint64_t end_ns;   /* when the waiting batch stops waiting (0: it does not wait) */
     uint32_t held;     /* calls queued since the waiting batch's first */
+    int armed;         /* calls were seen to overlap: windows may help */
+    int running;       /* a batch is in its transaction */
 } ch_st_window;
 
 /* Set the window to delay_ms (ms; 0: never wait) for a store. */
 void ch_st_window_init(ch_st_window *w, uint32_t delay_ms);
 
-/* A call arrived at now_ns (uv_hrtime()); first: the queue was empty
- * and the call writes, so it starts the next batch (a batch a read
- * starts does not wait: it has no commit to share).  Returns non-zero when the batch should
- * stop waiting at once: it holds batch_max calls. */
-int ch_st_window_arrive(ch_st_window *w, int first, uint64_t now_ns, uint32_t batch_max);
+/* A call arrived at now_ns (uv_hrtime()); queued: the queue was not
+ * empty; writes: the call writes (a batch a read starts does not wait:
+ * it has no commit to share).  Returns non-zero when a waiting batch
+ * should stop waiting at once: it holds batch_max calls. */
+int ch_st_window_arrive(ch_st_window *w, int queued, int writes, uint64_t now_ns,
+                        uint32_t batch_max);
 
-/* A batch is taken: the window is over (the next arrival decides anew). */
+/* A batch is taken (its transaction starts): the window is over, the
+ * next arrival decides anew. */
 void ch_st_window_taken(ch_st_window *w);
+
+/* The batch taken last is finished (committed or not). */
+void ch_st_window_done(ch_st_window *w);
 
 /* The PostgreSQL engine (store_pg.c): how many transactions it has
  * committed in this process, over all its stores (read-only; for tests
