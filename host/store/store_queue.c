@@ -21,13 +21,14 @@
  *    never waits, and neither does an idle store's first call.
  *  - The call that finds the queue empty starts the next batch.  That
  *    batch waits only if windows are armed, the call writes (a read has
- *    no commit, no fsync to share), and traffic suggests more calls will
- *    come: the previous call arrived less than the window before it.
+ *    no commit, no fsync to share), no transaction is running (a batch
+ *    that forms while one runs is batched by that alone: at high rates
+ *    the engine never waits, as without a window), and traffic suggests
+ *    more calls will come: the previous call arrived less than the
+ *    window before it.
  *  - A waiting batch waits until the window has passed since its first
- *    call arrived (so a batch that queued while the previous transaction
- *    ran waits only for what is left of it), or until it holds
- *    store_batch_max calls, or until the store closes, whichever comes
- *    first.
+ *    call arrived, or until it holds store_batch_max calls, or until the
+ *    store closes, whichever comes first.
  *
  * The engines keep the state under their own lock (or thread) and do
  * the waiting: the SQLite worker in a timed wait on its condition
@@ -115,7 +116,7 @@ int ch_st_window_arrive(ch_st_window *w, int queued, int writes, uint64_t now_ns
 {
     w->armed |= queued || w->running;
     if (!queued && writes) {
-        int busy = w->armed && w->delay_ns && now_ns - w->last_ns < w->delay_ns;
+        int busy = w->armed && !w->running && w->delay_ns && now_ns - w->last_ns < w->delay_ns;
 
         w->end_ns = busy ? now_ns + w->delay_ns : 0;
         w->held = 0;

@@ -552,7 +552,8 @@ static void run_batch(sq *e, ch_store_req *batch)
 
 /* The commit window (mu held, work queued): wait until the batch's
  * window ends, unless it is full or the store closes (the loop then
- * signals, once); a batch that does not wait returns at once.  Then take up to batch_max requests; NULL-terminated. */
+ * signals, once); a batch that does not wait goes on at once.  Then
+ * take up to batch_max requests; NULL-terminated. */
 static ch_store_req *take_batch(sq *e)
 {
     uint64_t now;

@@ -4,7 +4,8 @@
  * and a caller that waits for each answer never wait; overlapping calls
  * arm the windows; a batch waits until the window has passed since its
  * first call or until it is full; a window that catches nothing disarms;
- * reads start no window; a zero window never waits.  It owns nothing.
+ * a batch that forms while a transaction runs, and reads, start no
+ * window; a zero window never waits.  It owns nothing.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,13 +27,18 @@ static void run_batch(ch_st_window *w)
     ch_st_window_done(w);
 }
 
-/* Arm w with two overlapping calls at t (the first runs alone). */
+/* Arm w with two overlapping calls at t, t + 1 ms (the second arrives
+ * while the first's transaction runs: neither waits); both run. */
 static void arm(ch_st_window *w, uint64_t t)
 {
     assert_int_equal(ch_st_window_arrive(w, 0, 1, t, BATCH_MAX), 0);
     assert_int_equal(w->end_ns, 0);
     ch_st_window_taken(w);
     assert_int_equal(ch_st_window_arrive(w, 0, 1, t + MS, BATCH_MAX), 0);
+    assert_true(w->armed);
+    assert_int_equal(w->end_ns, 0); /* batched by the running transaction */
+    ch_st_window_done(w);
+    run_batch(w);
     assert_true(w->armed);
 }
 
@@ -57,10 +63,11 @@ static void test_overlap_arms_and_a_full_batch_ends_the_window(void **state)
     (void)state;
     ch_st_window_init(&w, 20);
     arm(&w, T0);
-    assert_int_equal(w.end_ns, T0 + MS + 20 * MS);
-    assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 2 * MS, BATCH_MAX), 0);
-    assert_int_equal(ch_st_window_arrive(&w, 1, 0, T0 + 3 * MS, BATCH_MAX), 0);
-    assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 4 * MS, BATCH_MAX), 1); /* full */
+    assert_int_equal(ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, BATCH_MAX), 0);
+    assert_int_equal(w.end_ns, T0 + 2 * MS + 20 * MS);
+    assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 3 * MS, BATCH_MAX), 0);
+    assert_int_equal(ch_st_window_arrive(&w, 1, 0, T0 + 4 * MS, BATCH_MAX), 0);
+    assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 5 * MS, BATCH_MAX), 1); /* full */
     run_batch(&w);
     assert_true(w.armed); /* a window that caught calls stays armed */
     assert_int_equal(w.end_ns, 0);
@@ -73,32 +80,36 @@ static void test_an_empty_window_disarms(void **state)
     (void)state;
     ch_st_window_init(&w, 20);
     arm(&w, T0);
-    ch_st_window_done(&w); /* the first batch */
-    run_batch(&w);         /* the window passed with its first call alone */
+    ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, BATCH_MAX);
+    assert_int_not_equal(w.end_ns, 0);
+    run_batch(&w); /* the window passed with its first call alone */
     assert_false(w.armed);
     assert_int_equal(ch_st_window_arrive(&w, 0, 1, T0 + 30 * MS, BATCH_MAX), 0);
     assert_int_equal(w.end_ns, 0);
 }
 
-static void test_idle_gap_reads_and_zero_never_wait(void **state)
+static void test_running_idle_gap_reads_and_zero_never_wait(void **state)
 {
     ch_st_window w;
 
     (void)state;
     ch_st_window_init(&w, 20);
     arm(&w, T0);
-    ch_st_window_done(&w);                                 /* the first batch */
-    ch_st_window_arrive(&w, 1, 1, T0 + 2 * MS, BATCH_MAX); /* a second call: stays armed */
+    ch_st_window_taken(&w); /* a transaction runs: what arrives waits for it only */
+    ch_st_window_arrive(&w, 0, 1, T0 + 3 * MS, BATCH_MAX);
+    assert_int_equal(w.end_ns, 0);
+    ch_st_window_done(&w);
     run_batch(&w);
-    assert_true(w.armed);
-    ch_st_window_arrive(&w, 0, 0, T0 + 3 * MS, BATCH_MAX); /* a read starts no window */
+    ch_st_window_arrive(&w, 0, 0, T0 + 4 * MS, BATCH_MAX); /* a read starts no window */
     assert_int_equal(w.end_ns, 0);
     run_batch(&w);
     ch_st_window_arrive(&w, 0, 1, T0 + 100 * MS,
                         BATCH_MAX); /* nothing for longer than the window */
     assert_int_equal(w.end_ns, 0);
+    run_batch(&w);
     ch_st_window_init(&w, 0);
     arm(&w, T0);
+    ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, BATCH_MAX);
     assert_int_equal(w.end_ns, 0);
 }
 
@@ -108,7 +119,7 @@ int main(void)
         cmocka_unit_test(test_lone_and_sequential_calls_never_wait),
         cmocka_unit_test(test_overlap_arms_and_a_full_batch_ends_the_window),
         cmocka_unit_test(test_an_empty_window_disarms),
-        cmocka_unit_test(test_idle_gap_reads_and_zero_never_wait),
+        cmocka_unit_test(test_running_idle_gap_reads_and_zero_never_wait),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

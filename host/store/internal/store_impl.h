@@ -277,7 +277,7 @@ typedef struct ch_st_window {
     uint64_t end_ns;   /* when the waiting batch stops waiting (0: it does not wait) */
     uint32_t held;     /* calls queued since the waiting batch's first */
     int armed;         /* calls were seen to overlap: windows may help */
-    int running;       /* a batch is in its transaction */
+    int running;       /* a batch is taken, its transaction not over */
 } ch_st_window;
 
 /* Set the window to delay_ms (ms; 0: never wait) for a store. */
