@@ -273,6 +273,8 @@ static int open_store(ch_app *app)
     o.key_env = cfg->store_key_env;
     o.queue_max = (uint32_t)cfg->store_queue_max;
     o.batch_max = (uint32_t)cfg->store_batch_max;
+    o.commit_delay_ms = (uint32_t)(cfg->store_commit_delay < UINT32_MAX ? cfg->store_commit_delay
+                                                                        : UINT32_MAX);
     o.attachment_dir = cfg->attachment_dir;
     app->store = ch_store_open(app->loop, &o, err, sizeof err);
     if (!app->store) {

@@ -181,6 +181,7 @@ static const struct restart_only {
     {"store_key_env", KEEP_STR, offsetof(ch_config, store_key_env)},
     {"store_queue_max", KEEP_U64, offsetof(ch_config, store_queue_max)},
     {"store_batch_max", KEEP_U64, offsetof(ch_config, store_batch_max)},
+    {"store_commit_delay", KEEP_U64, offsetof(ch_config, store_commit_delay)},
     {"attachment_dir", KEEP_STR, offsetof(ch_config, attachment_dir)},
     {"attachment_sweep_interval", KEEP_U64, offsetof(ch_config, attachment_sweep_interval)},
     {"auth_secret_file", KEEP_STR, offsetof(ch_config, auth_secret_file)},

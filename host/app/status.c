@@ -274,6 +274,8 @@ static void render_store(text *t, const ch_app *app)
            jint(st, "queue_depth"));
     scalar(t, "chanhost_store_committed_total", "counter", "Store calls completed.",
            jint(st, "committed"));
+    scalar(t, "chanhost_store_transactions_total", "counter",
+           "Store transactions committed (each holds a batch of calls).", jint(st, "transactions"));
     scalar(t, "chanhost_store_failed_total", "counter", "Store calls that failed.",
            jint(st, "failed"));
     scalar(t, "chanhost_store_retries_total", "counter", "Store calls run again after a failure.",

@@ -49,6 +49,7 @@ int ch_config_init(ch_config *cfg)
     cfg->ping_interval = 20000;
     cfg->ping_timeout = 30000;
     cfg->shutdown_timeout = 10000;
+    cfg->store_commit_delay = 20;
     cfg->group_expiry = 86400ull * 1000;
     cfg->plugin_http_timeout = 30000;
     cfg->send_timeout = 30000;
@@ -591,6 +592,7 @@ static const directive directives[] = {
     FIELD(store_key_env, K_WORD, "VARIABLE"),
     FIELD(store_queue_max, K_COUNT, "COUNT"),
     FIELD(store_batch_max, K_COUNT, "COUNT"),
+    FIELD(store_commit_delay, K_DURATION, "DURATION"),
     FIELD(auth_secret_file, K_PATH, "PATH"),
     FIELD(auth_secret_env, K_WORD, "VARIABLE"),
     FIELD(auth_token_ttl, K_DURATION, "DURATION"),

@@ -109,6 +109,7 @@ typedef struct ch_config {
     char *store_key_env;      /* or the variable holding them */
     uint64_t store_queue_max; /* 0: the store's default (10000) */
     uint64_t store_batch_max; /* 0: the store's default (256) */
+    uint64_t store_commit_delay; /* ms a batch may wait for more calls (0: none) */
 
     /* authentication (auth.h, docs/api.md) */
     char *auth_secret_file;          /* token secret; NULL: next to a sqlite store */

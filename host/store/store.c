@@ -22,8 +22,10 @@ struct ch_store {
     void *self;
     ch_keyring *keys;
     uint32_t queue_max, batch_max;
+    uint32_t commit_delay_ms; /* opts.commit_delay_ms */
     uint64_t outstanding; /* admitted, not yet done */
     uint64_t committed, failed, retries, reconnects, notifications;
+    uint64_t transactions; /* committed by the engine (atomic: the worker counts) */
     uint64_t lat_last, lat_max, lat_sum, lat_n;
     int closing;
     int foreign; /* opts.foreign */
@@ -73,6 +75,7 @@ ch_store *ch_store_open(uv_loop_t *loop, const ch_store_opts *opts, char *err, s
     s->loop = loop;
     s->queue_max = opts->queue_max ? opts->queue_max : 10000;
     s->batch_max = opts->batch_max ? opts->batch_max : 256;
+    s->commit_delay_ms = opts->commit_delay_ms;
     s->engine = engine_for(opts->url, &bad);
     if (bad) {
         snprintf(err, errlen, "unknown store '%s' (use none, sqlite:PATH or postgresql://...)",
@@ -246,9 +249,11 @@ json_t *ch_store_status(ch_store *s)
 {
     const char *state = s->engine ? s->engine->state(s->self) : "disabled";
 
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:f}}", "backend",
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:f}}", "backend",
                      s->engine ? s->engine->name : "none", "state", state, "queue_depth",
-                     (json_int_t)s->outstanding, "committed", (json_int_t)s->committed, "failed",
+                     (json_int_t)s->outstanding, "committed", (json_int_t)s->committed,
+                     "transactions",
+                     (json_int_t)__atomic_load_n(&s->transactions, __ATOMIC_RELAXED), "failed",
                      (json_int_t)s->failed, "retries", (json_int_t)s->retries, "reconnects",
                      (json_int_t)s->reconnects, "notifications", (json_int_t)s->notifications,
                      "commit_latency_ms", "last", (json_int_t)s->lat_last, "max",
@@ -335,7 +340,12 @@ uv_loop_t *ch_store_loop(ch_store *s) { return s->loop; }
 int ch_store_is_foreign(ch_store *s) { return s->foreign; }
 const ch_keyring *ch_store_keys(ch_store *s) { return s->keys; }
 uint32_t ch_store_batch_max(ch_store *s) { return s->batch_max; }
+uint32_t ch_store_commit_delay_ms(ch_store *s) { return s->commit_delay_ms; }
 void ch_store_count_retry(ch_store *s) { s->retries++; }
+void ch_store_count_commit(ch_store *s)
+{
+    __atomic_add_fetch(&s->transactions, 1, __ATOMIC_RELAXED);
+}
 void ch_store_count_reconnect(ch_store *s) { s->reconnects++; }
 
 int ch_store_migrate_cli(const ch_store_opts *opts)

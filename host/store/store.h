@@ -67,6 +67,9 @@ typedef struct ch_store_opts {
     const char *key_env;  /* or an environment variable holding them */
     uint32_t queue_max;   /* calls waiting at most (default 10000) */
     uint32_t batch_max;   /* calls per transaction (default 256) */
+    /* The commit window (store_window.c): how long a batch may wait for
+     * more calls when traffic suggests they will come; 0: never. */
+    uint32_t commit_delay_ms;
     /* Another application's database (a Django project's): opened as it
      * is, no migrations, no keys (key_file, key_env unused), SQLite
      * read-only with its pragmas left alone; only operations that read

@@ -9,6 +9,9 @@
  * connection), a Sync after each round (a step's parameters may depend
  * on the rows of the step before), then COMMIT.  Only when COMMIT's
  * result has come back are the requests handed back as successful.
+ * A batch that traffic says more calls will join waits for the commit
+ * window first (store_queue.c: a timer, ended early when the batch is
+ * full; never while closing).
  *
  * Failures: a lost connection puts the batch back at the head of the
  * queue (the requests run again after the reconnect; message.append is
@@ -36,37 +39,6 @@ static uint64_t commits_total; /* for ch_store_pg_commits (atomic) */
 uint64_t ch_store_pg_commits(void) { return __atomic_load_n(&commits_total, __ATOMIC_RELAXED); }
 
 /* ---- the queue ---------------------------------------------------------- */
-
-static void push_tail(ch_store_req **head, ch_store_req **tail, ch_store_req *req)
-{
-    req->next = NULL;
-    if (*tail)
-        (*tail)->next = req;
-    else
-        *head = req;
-    *tail = req;
-}
-
-static void push_head(ch_store_req **head, ch_store_req **tail, ch_store_req *req)
-{
-    req->next = *head;
-    *head = req;
-    if (!*tail)
-        *tail = req;
-}
-
-static ch_store_req *pop_head(ch_store_req **head, ch_store_req **tail)
-{
-    ch_store_req *req = *head;
-
-    if (req) {
-        *head = req->next;
-        if (!*head)
-            *tail = NULL;
-        req->next = NULL;
-    }
-    return req;
-}
 
 static void on_kick(uv_idle_t *h);
 
@@ -97,9 +69,9 @@ static void requeue(ch_pg *pg, ch_store_req *req, int solo, int capped, const ch
     }
     ch_store_count_retry(pg->s);
     if (solo)
-        push_head(&pg->solo_head, &pg->solo_tail, req);
+        ch_st_fifo_push_head(&pg->solo_head, &pg->solo_tail, req);
     else
-        push_head(&pg->q_head, &pg->q_tail, req);
+        ch_st_fifo_push_head(&pg->q_head, &pg->q_tail, req);
 }
 
 /* ---- the batch's bookkeeping -------------------------------------------- */
@@ -111,6 +83,7 @@ static void batch_end(ch_pg *pg)
     pg->n_slots = 0;
     pg->it_head = pg->it_tail = 0;
     pg->head_got = 0;
+    ch_st_window_done(&pg->win);
     kick(pg);
 }
 
@@ -320,9 +293,9 @@ static size_t take_batch(ch_pg *pg)
     ch_store_req *req;
 
     if (pg->solo_head) {
-        pg->slots[n++].req = pop_head(&pg->solo_head, &pg->solo_tail);
+        pg->slots[n++].req = ch_st_fifo_pop(&pg->solo_head, &pg->solo_tail);
     } else {
-        while (n < max && (req = pop_head(&pg->q_head, &pg->q_tail)))
+        while (n < max && (req = ch_st_fifo_pop(&pg->q_head, &pg->q_tail)))
             pg->slots[n++].req = req;
     }
     for (size_t i = 0; i < n; i++) {
@@ -337,15 +310,27 @@ static size_t take_batch(ch_pg *pg)
     return n;
 }
 
+static void on_window(uv_timer_t *t);
+
 /* Start a batch if the connection is ready and idle and work waits (a
- * LISTEN that is due goes first: store_pg_notify.c). */
+ * LISTEN that is due goes first: store_pg_notify.c), unless the queue's
+ * batch waits in its commit window: then the window's timer starts it. */
 static void batch_start(ch_pg *pg)
 {
+    uint64_t now = uv_hrtime();
+
     if (pg->state != CH_PG_READY || pg->phase != CH_PG_IDLE || ch_pg_listen_start(pg))
         return;
+    if (!pg->closing && !pg->solo_head && pg->q_head && now < pg->win.end_ns &&
+        pg->win.held < ch_store_batch_max(pg->s)) {
+        uv_timer_start(&pg->window, on_window, (pg->win.end_ns - now + 999999) / 1000000, 0);
+        return;
+    }
+    uv_timer_stop(&pg->window);
     pg->n_slots = take_batch(pg);
     if (pg->n_slots == 0)
         return;
+    ch_st_window_taken(&pg->win);
     pg->phase = CH_PG_ROUNDS;
     pg->poisoned = pg->transient = pg->committed = 0;
     pg->it_head = pg->it_tail = 0;
@@ -353,6 +338,10 @@ static void batch_start(ch_pg *pg)
     if (send_plain(pg, "BEGIN", CH_PG_IT_BEGIN) == 0)
         send_round(pg);
 }
+
+/* The commit window has passed: start the batch that waited (a timer
+ * that fired a little early, by the loop's cached time, starts again). */
+static void on_window(uv_timer_t *t) { batch_start(t->data); }
 
 /* ---- results ------------------------------------------------------------- */
 
@@ -462,6 +451,7 @@ static int commit_result(ch_pg *pg, PGresult *res)
     if (st == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0) {
         pg->committed = 1;
         __atomic_add_fetch(&commits_total, 1, __ATOMIC_RELAXED);
+        ch_store_count_commit(pg->s);
         for (size_t i = 0; i < pg->n_slots; i++) {
             if (pg->slots[i].state == CH_PG_SLOT_OK) {
                 pg->slots[i].state = CH_PG_SLOT_FREE;
@@ -627,7 +617,8 @@ static void finish(ch_pg *pg)
 {
     pg->finished = 1;
     ch_pg_conn_shutdown(pg);
-    pg->closed_handles += 3;
+    pg->closed_handles += 4;
+    uv_close((uv_handle_t *)&pg->window, ch_pg_handle_closed);
     uv_close((uv_handle_t *)&pg->timer, ch_pg_handle_closed);
     uv_close((uv_handle_t *)&pg->close_timer, ch_pg_handle_closed);
     uv_close((uv_handle_t *)&pg->kick, ch_pg_handle_closed);
@@ -663,8 +654,8 @@ static void on_close_timeout(uv_timer_t *t)
         }
     }
     pg->phase = CH_PG_IDLE;
-    while ((req = pop_head(&pg->solo_head, &pg->solo_tail)) ||
-           (req = pop_head(&pg->q_head, &pg->q_tail))) {
+    while ((req = ch_st_fifo_pop(&pg->solo_head, &pg->solo_tail)) ||
+           (req = ch_st_fifo_pop(&pg->q_head, &pg->q_tail))) {
         ch_store_fail(req, CH_STORE_ECANCELED, "store closed before the request ran");
         ch_store_done(pg->s, req);
     }
@@ -672,12 +663,14 @@ static void on_close_timeout(uv_timer_t *t)
 }
 
 /* A request joins the queue; the next batch takes it (after this loop
- * turn, with whatever else arrives in it). */
+ * turn, with whatever else arrives in it, or after the commit window). */
 static void pg_submit(void *self, ch_store_req *req)
 {
     ch_pg *pg = self;
 
-    push_tail(&pg->q_head, &pg->q_tail, req);
+    ch_st_window_arrive(&pg->win, pg->q_head != NULL, req->op->writes, uv_hrtime(),
+                        ch_store_batch_max(pg->s));
+    ch_st_fifo_push(&pg->q_head, &pg->q_tail, req);
     kick(pg);
 }
 
@@ -732,7 +725,9 @@ static ch_pg *pg_new(ch_store *s, const char *url)
     uv_timer_init(pg->loop, &pg->timer);
     uv_timer_init(pg->loop, &pg->close_timer);
     uv_idle_init(pg->loop, &pg->kick);
-    pg->timer.data = pg->close_timer.data = pg->kick.data = pg;
+    uv_timer_init(pg->loop, &pg->window);
+    ch_st_window_init(&pg->win, ch_store_commit_delay_ms(s));
+    pg->timer.data = pg->close_timer.data = pg->kick.data = pg->window.data = pg;
     return pg;
 }
 

@@ -6,7 +6,10 @@
  * One worker thread owns the database handle after open.  The loop
  * thread pushes requests onto a mutex-protected FIFO and signals a
  * condition variable (once per wake-up of the worker, not per request);
- * the worker takes up to batch_max requests, runs
+ * the worker takes up to batch_max requests (after the commit window of
+ * store_queue.c, when traffic suggests more will come: a timed wait on
+ * the condition variable, which the loop signals only when the batch is
+ * full or the store closes), runs
  * them in ONE transaction (group commit), each inside its own SAVEPOINT
  * so that a failing request rolls back alone, commits, and hands the
  * batch back through a done list and a write to an eventfd the loop
@@ -60,6 +63,8 @@ typedef struct sq {
     ch_store_req *q_head, *q_tail; /* submitted, waiting (mu) */
     ch_store_req *d_head, *d_tail; /* finished, for the loop (mu) */
     int idle;                      /* the worker waits, not yet woken (mu) */
+    int windowing;                 /* the worker waits in the commit window (mu) */
+    ch_st_window win;              /* the commit window (mu) */
     int told;                      /* efd written, the loop has not taken d_head since (mu) */
     int stopping;                  /* close was asked (mu) */
     int exited;                    /* the worker closed the db and ends (mu) */
@@ -539,32 +544,24 @@ static void run_batch(sq *e, ch_store_req *batch)
         set_state(e, why);
         return;
     }
+    ch_store_count_commit(e->s);
     set_state(e, NULL);
 }
 
-/* Take up to batch_max waiting requests (mu held); NULL-terminated. */
+/* The commit window (mu held, work queued): wait until the batch's
+ * window ends, unless it is full or the store closes (the loop then
+ * signals, once); a batch that does not wait goes on at once.  Then
+ * take up to batch_max requests; NULL-terminated. */
 static ch_store_req *take_batch(sq *e)
 {
-    ch_store_req *head = e->q_head, *last = head;
+    uint64_t now;
 
-    for (uint32_t i = 1; i < e->batch_max && last->next; i++)
-        last = last->next;
-    e->q_head = last->next;
-    if (!e->q_head)
-        e->q_tail = NULL;
-    last->next = NULL;
-    return head;
-}
-
-/* Wake the loop (the worker's thread): one write to the eventfd. */
-static void tell_loop(sq *e)
-{
-    uint64_t one = 1;
-    ssize_t n;
-
-    do
-        n = write(e->efd, &one, sizeof one);
-    while (n < 0 && errno == EINTR);
+    e->windowing = e->win.end_ns != 0;
+    while (!e->stopping && e->win.held < e->batch_max && (now = uv_hrtime()) < e->win.end_ns)
+        uv_cond_timedwait(&e->cond, &e->mu, e->win.end_ns - now);
+    e->windowing = 0;
+    ch_st_window_taken(&e->win);
+    return ch_st_fifo_take(&e->q_head, &e->q_tail, e->batch_max);
 }
 
 /* The worker: batches until asked to stop with nothing left; then it
@@ -591,6 +588,7 @@ static void worker(void *arg)
         for (last = batch; last->next; last = last->next)
             ;
         uv_mutex_lock(&e->mu);
+        ch_st_window_done(&e->win);
         if (e->d_tail)
             e->d_tail->next = batch;
         else
@@ -599,7 +597,7 @@ static void worker(void *arg)
         if (!e->told) {
             e->told = 1;
             uv_mutex_unlock(&e->mu);
-            tell_loop(e);
+            ch_st_eventfd_tell(e->efd);
             uv_mutex_lock(&e->mu);
         }
     }
@@ -612,7 +610,7 @@ static void worker(void *arg)
     uv_mutex_lock(&e->mu);
     e->exited = 1;
     uv_mutex_unlock(&e->mu);
-    tell_loop(e);
+    ch_st_eventfd_tell(e->efd);
 }
 
 /* ---- the loop side --------------------------------------------------------- */
@@ -669,25 +667,25 @@ static void on_poll(uv_poll_t *h, int status, int events)
 }
 
 /* Queue req for the worker (the engine owns it until ch_store_done);
- * the lock is held for a list append only.  Only a worker that waits and
- * was not woken yet is signalled: one wake-up for all the requests a
- * loop iteration submits (a running worker takes them when its batch is
- * done).  The signal goes after the unlock, so that the woken worker
- * does not block at once on the mutex the loop still holds. */
+ * the lock is held for a list append and the window's bookkeeping only.
+ * Only a worker that waits and was not woken yet is signalled: one
+ * wake-up for all the requests a loop iteration submits (a running
+ * worker takes them when its batch is done), and none for the calls of
+ * a commit window until it is full.  The signal goes after the unlock,
+ * so that the woken worker does not block at once on the mutex the loop
+ * still holds. */
 static void sq_submit(void *self, ch_store_req *req)
 {
     sq *e = self;
-    int wake;
+    uint64_t now = uv_hrtime();
+    int wake, full;
 
-    req->next = NULL;
     uv_mutex_lock(&e->mu);
-    if (e->q_tail)
-        e->q_tail->next = req;
-    else
-        e->q_head = req;
-    e->q_tail = req;
-    wake = e->idle;
+    full = ch_st_window_arrive(&e->win, e->q_head != NULL, req->op->writes, now, e->batch_max);
+    ch_st_fifo_push(&e->q_head, &e->q_tail, req);
+    wake = e->idle || (full && e->windowing);
     e->idle = 0;
+    e->windowing &= !full;
     uv_mutex_unlock(&e->mu);
     if (wake)
         uv_cond_signal(&e->cond);
@@ -745,6 +743,7 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
                (long long)version, applied);
     e->s = s;
     e->batch_max = ch_store_batch_max(s);
+    ch_st_window_init(&e->win, ch_store_commit_delay_ms(s));
     snprintf(e->state, sizeof e->state, "ok");
     uv_mutex_init(&e->mu);
     uv_cond_init(&e->cond);

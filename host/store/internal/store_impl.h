@@ -255,12 +255,61 @@ void ch_store_done(ch_store *s, ch_store_req *req);
 uv_loop_t *ch_store_loop(ch_store *s);
 int ch_store_is_foreign(ch_store *s); /* opened with opts.foreign (store.h) */
 uint32_t ch_store_batch_max(ch_store *s);
+/* opts.commit_delay_ms (the commit window; 0: none). */
+uint32_t ch_store_commit_delay_ms(ch_store *s);
 void ch_store_count_retry(ch_store *s);
+/* A transaction of the engine committed (any thread: atomic). */
+void ch_store_count_commit(ch_store *s);
 void ch_store_count_reconnect(ch_store *s);
 /* A notification arrived on the listened channel (both strings borrowed
  * for the call): counted, then handed to ch_store_listen's function. */
 void ch_store_notified(ch_store *s, const char *channel, const char *payload);
 void ch_store_engine_closed(ch_store *s);
+
+/* A FIFO of requests (store_queue.c): push links req (the engine's) at
+ * the tail; take unlinks up to max (>= 1) from the non-empty FIFO and
+ * returns them as a NULL-terminated list. */
+void ch_st_fifo_push(ch_store_req **head, ch_store_req **tail, ch_store_req *req);
+ch_store_req *ch_st_fifo_take(ch_store_req **head, ch_store_req **tail, uint32_t max);
+/* push_head links req back at the head; pop unlinks the first (NULL:
+ * the FIFO is empty). */
+void ch_st_fifo_push_head(ch_store_req **head, ch_store_req **tail, ch_store_req *req);
+ch_store_req *ch_st_fifo_pop(ch_store_req **head, ch_store_req **tail);
+
+/* Wake the loop from a worker thread: one write of 1 to the eventfd fd. */
+void ch_st_eventfd_tell(int fd);
+
+/*
+ * The commit window (store_queue.c), shared by both engines: whether
+ * the batch a call starts should wait for more calls, and until when.
+ * Plain data, no lock: each engine guards its own (the SQLite engine
+ * under its mutex, the PostgreSQL engine on the loop thread).
+ */
+typedef struct ch_st_window {
+    uint64_t delay_ns; /* the window; 0: never wait */
+    uint64_t last_ns;  /* uv_hrtime() of the latest arrival (0: none yet) */
+    uint64_t end_ns;   /* when the waiting batch stops waiting (0: it does not wait) */
+    uint32_t held;     /* calls queued since the waiting batch's first */
+    int armed;         /* calls were seen to overlap: windows may help */
+    int running;       /* a batch is taken, its transaction not over */
+} ch_st_window;
+
+/* Set the window to delay_ms (ms; 0: never wait) for a store. */
+void ch_st_window_init(ch_st_window *w, uint32_t delay_ms);
+
+/* A call arrived at now_ns (uv_hrtime()); queued: the queue was not
+ * empty; writes: the call writes (a batch a read starts does not wait:
+ * it has no commit to share).  Returns non-zero when a waiting batch
+ * should stop waiting at once: it holds batch_max calls. */
+int ch_st_window_arrive(ch_st_window *w, int queued, int writes, uint64_t now_ns,
+                        uint32_t batch_max);
+
+/* A batch is taken (its transaction starts): the window is over, the
+ * next arrival decides anew. */
+void ch_st_window_taken(ch_st_window *w);
+
+/* The batch taken last is finished (committed or not). */
+void ch_st_window_done(ch_st_window *w);
 
 /* The PostgreSQL engine (store_pg.c): how many transactions it has
  * committed in this process, over all its stores (read-only; for tests

@@ -66,6 +66,8 @@ typedef struct ch_pg {
     uv_timer_t timer;       /* reconnect backoff, or the connect timeout */
     uv_timer_t close_timer; /* bounds ch_store_close */
     uv_idle_t kick;         /* starts the next batch after this loop turn */
+    uv_timer_t window;      /* ends the commit window (store_queue.c) */
+    ch_st_window win;       /* the commit window's state */
     int state;
     int ever_ready; /* a reconnect, not the first connect */
     unsigned backoff_ms;

@@ -1,0 +1,141 @@
+/*
+ * store_queue.c -- what the engines share of their queues and hand-off:
+ * a FIFO of requests, the eventfd write that wakes the loop, and the
+ * commit window (store_commit_delay).  It owns no memory: the requests
+ * belong to the engine that queues them.
+ *
+ * Group commit divides a transaction's fixed cost (the fsync, the
+ * wake-ups between the loop and the engine, BEGIN/COMMIT) by the calls
+ * it holds.  At high rates batches form by themselves: calls queue while
+ * the previous transaction runs.  At low rates every call would be a
+ * transaction of its own, so a batch may wait a short while for more
+ * calls, as PostgreSQL's commit_delay (with commit_siblings) or MySQL's
+ * binlog_group_commit_sync_delay do.  The rule, adaptive so that an idle
+ * store and a caller that waits for each answer before its next call
+ * add no latency:
+ *
+ *  - Windows are armed once calls are seen to overlap: a call arrives
+ *    while another is queued or in its transaction.  A window that ends
+ *    with no call but its first disarms them again.  So a lone caller
+ *    (one call after another's answer, such as an import over the API)
+ *    never waits, and neither does an idle store's first call.
+ *  - The call that finds the queue empty starts the next batch.  That
+ *    batch waits only if windows are armed, the call writes (a read has
+ *    no commit, no fsync to share), no transaction is running (a batch
+ *    that forms while one runs is batched by that alone: at high rates
+ *    the engine never waits, as without a window), and traffic suggests
+ *    more calls will come: the previous call arrived less than the
+ *    window before it.
+ *  - A waiting batch waits until the window has passed since its first
+ *    call arrived, or until it holds store_batch_max calls, or until the
+ *    store closes, whichever comes first.
+ *
+ * The engines keep the state under their own lock (or thread) and do
+ * the waiting: the SQLite worker in a timed wait on its condition
+ * variable, woken by the loop only when the batch is full or the store
+ * closes (one wake-up for all the calls of a window); the PostgreSQL
+ * engine with a timer on the loop.  What a call costs at low rates: up
+ * to the window of added latency, in exchange for one commit per window.
+ */
+#include "store_impl.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+/* Append req to the FIFO head..tail (req: the engine's, linked in). */
+void ch_st_fifo_push(ch_store_req **head, ch_store_req **tail, ch_store_req *req)
+{
+    req->next = NULL;
+    if (*tail)
+        (*tail)->next = req;
+    else
+        *head = req;
+    *tail = req;
+}
+
+/* Put req back at the head of the FIFO head..tail (req: the engine's). */
+void ch_st_fifo_push_head(ch_store_req **head, ch_store_req **tail, ch_store_req *req)
+{
+    req->next = *head;
+    *head = req;
+    if (!*tail)
+        *tail = req;
+}
+
+/* Unlink and return the FIFO's first request, or NULL when it is empty. */
+ch_store_req *ch_st_fifo_pop(ch_store_req **head, ch_store_req **tail)
+{
+    ch_store_req *req = *head;
+
+    if (req) {
+        *head = req->next;
+        if (!*head)
+            *tail = NULL;
+        req->next = NULL;
+    }
+    return req;
+}
+
+/* Take up to max requests (at least one) off the non-empty FIFO; the
+ * returned list is NULL-terminated, in order. */
+ch_store_req *ch_st_fifo_take(ch_store_req **head, ch_store_req **tail, uint32_t max)
+{
+    ch_store_req *first = *head, *last = first;
+
+    for (uint32_t i = 1; i < max && last->next; i++)
+        last = last->next;
+    *head = last->next;
+    if (!*head)
+        *tail = NULL;
+    last->next = NULL;
+    return first;
+}
+
+/* Wake the loop from another thread: one write to the eventfd fd. */
+void ch_st_eventfd_tell(int fd)
+{
+    uint64_t one = 1;
+    ssize_t n;
+
+    do
+        n = write(fd, &one, sizeof one);
+    while (n < 0 && errno == EINTR);
+}
+
+/* Set the window (ms); nothing has arrived yet, windows are disarmed. */
+void ch_st_window_init(ch_st_window *w, uint32_t delay_ms)
+{
+    *w = (ch_st_window){.delay_ns = (uint64_t)delay_ms * 1000000u};
+}
+
+/* Record an arrival; arm on overlap; decide, for a writing call that
+ * starts a batch, whether and until when that batch waits.  Non-zero: a
+ * waiting batch is full. */
+int ch_st_window_arrive(ch_st_window *w, int queued, int writes, uint64_t now_ns,
+                        uint32_t batch_max)
+{
+    w->armed |= queued || w->running;
+    if (!queued && writes) {
+        int busy = w->armed && !w->running && w->delay_ns && now_ns - w->last_ns < w->delay_ns;
+
+        w->end_ns = busy ? now_ns + w->delay_ns : 0;
+        w->held = 0;
+    }
+    w->last_ns = now_ns;
+    w->held++;
+    return w->end_ns && w->held >= batch_max;
+}
+
+/* The batch was taken: a window that caught nothing disarms; no batch
+ * waits until the next batch's first arrival. */
+void ch_st_window_taken(ch_st_window *w)
+{
+    if (w->end_ns && w->held < 2)
+        w->armed = 0;
+    w->end_ns = 0;
+    w->held = 0;
+    w->running = 1;
+}
+
+/* The batch's transaction is over. */
+void ch_st_window_done(ch_st_window *w) { w->running = 0; }
