@@ -325,6 +325,25 @@ ch_msg *ch_msg_from_json(const json_t *obj, const char **err)
     return msg_new((json_t *)obj, type, err);
 }
 
+/* What ch_msg_from_json checks, without the message: the encoding goes
+ * to the thread's scratch only, and its length to *text_len.  0, or -1
+ * with *err (a static string). */
+int ch_msg_check_json(const json_t *obj, size_t *text_len, const char **err)
+{
+    if (!msg_type(obj, err))
+        return -1;
+    if (encode_scratch(obj) != 0) {
+        *err = "message cannot be encoded as JSON";
+        return -1;
+    }
+    *text_len = scratch.len;
+    if (scratch.cap > SCRATCH_KEEP) { /* as encode_body: a large one is not kept */
+        free(scratch.p);
+        scratch = (enc_scratch){NULL, 0, 0};
+    }
+    return 0;
+}
+
 /* Parse text[0..len) and build a message from the object.  On bad JSON,
  * *err points to a thread-local buffer valid until the next failing call
  * on this thread; the other reasons are static strings. */

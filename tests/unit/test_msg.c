@@ -520,6 +520,34 @@ static void msg_encoding_refuses_bad_utf8(void **state)
     json_decref(obj);
 }
 
+/* ch_msg_check_json: the length ch_msg_from_json's text has, and its
+ * refusals with the same reasons. */
+static void msg_check_json_gives_length_and_refusals(void **state)
+{
+    json_t *obj = json_pack("{s:s, s:i, s:s}", "type", "note", "n", 42, "s", "caf\xc3\xa9\n");
+    json_t *bad = json_pack("{s:s}", "type", "t");
+    const char *err = NULL, *err2 = NULL;
+    ch_msg *m = ch_msg_from_json(obj, NULL);
+    size_t len = 0;
+
+    (void)state;
+    assert_non_null(m);
+    assert_int_equal(ch_msg_check_json(obj, &len, &err), 0);
+    assert_int_equal(len, m->text_len);
+    ch_msg_unref(m);
+    json_object_set_new(bad, "x", json_stringn_nocheck("\xff", 1));
+    assert_int_equal(ch_msg_check_json(bad, &len, &err), -1);
+    assert_null(ch_msg_from_json(bad, &err2));
+    assert_string_equal(err, err2);
+    json_object_set_new(bad, "type", json_integer(1));
+    assert_int_equal(ch_msg_check_json(bad, &len, &err), -1);
+    assert_null(ch_msg_from_json(bad, &err2));
+    assert_string_equal(err, err2);
+    assert_int_equal(ch_msg_check_json(json_null(), &len, &err), -1);
+    json_decref(bad);
+    json_decref(obj);
+}
+
 static void refusal_with_null_err_is_safe(void **state)
 {
     (void)state;
@@ -567,6 +595,7 @@ int main(void)
         cmocka_unit_test(refusal_with_null_err_is_safe),
         cmocka_unit_test(msg_encoding_matches_jansson),
         cmocka_unit_test(msg_encoding_refuses_bad_utf8),
+        cmocka_unit_test(msg_check_json_gives_length_and_refusals),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
