@@ -20,6 +20,7 @@
 #include "app_host.h"
 #include "chanhost.h"
 #include "config.h"
+#include "jalloc.h"
 #include "layer.h"
 #include "log.h"
 #include "reload.h"
@@ -485,6 +486,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     tune_malloc();
+    ch_jalloc_install();
     raise_nofile();
     problems = build_config(&o, &cfg);
     /* commands log warnings and errors only, unless -v says otherwise */

@@ -7,6 +7,9 @@
  * encoded into a per-thread scratch buffer and copied once into a buffer
  * that leaves room for the frame header before it, so the frame is the
  * same allocation: one malloc per message besides the ch_msg itself.
+ * The encoder writes what messages usually hold (objects, arrays, ASCII
+ * strings without escapes, integers) itself, in jansson's compact bytes,
+ * and leaves the rest to jansson.
  */
 #include "msg.h"
 
@@ -122,6 +125,124 @@ static int scratch_put(const char *data, size_t len, void *arg)
     return 0;
 }
 
+/* ---- the compact encoder ----------------------------------------------------
+ * The same bytes as json_dump_callback(v, ..., JSON_COMPACT) for what
+ * messages hold (objects, arrays, plain ASCII strings, integers, true,
+ * false, null), written straight into the scratch.  Anything else -- a
+ * string needing an escape or holding non-ASCII bytes, a real, a value
+ * nested deeper than ENC_DEPTH (jansson checks for cycles) -- goes to
+ * jansson, value by value, or for a key, the whole message. */
+
+#define ENC_DEPTH 32
+#define ENC_FALLBACK 1 /* enc_value: encode the whole message with jansson */
+
+/* len bytes of s need no escape in a JSON string (0x20..0x7e but '"' and
+ * '\'): 1, else 0. */
+static int enc_plain(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+
+        if (ch < 0x20 || ch > 0x7e || ch == '"' || ch == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* A plain string (enc_plain) in quotes into the scratch.  0 or -1. */
+static int enc_quoted(enc_scratch *s, const char *str, size_t len)
+{
+    return scratch_put("\"", 1, s) || scratch_put(str, len, s) || scratch_put("\"", 1, s) ? -1 : 0;
+}
+
+/* An integer as "%lld" writes it.  0 or -1. */
+static int enc_int(enc_scratch *s, json_int_t v)
+{
+    char buf[24], *p = buf + sizeof buf;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    return scratch_put(p, (size_t)(buf + sizeof buf - p), s);
+}
+
+/* v (borrowed) into the scratch at nesting depth.  0, -1 (out of memory
+ * or jansson refused a value) or ENC_FALLBACK. */
+static int enc_value(enc_scratch *s, const json_t *v, int depth)
+{
+    size_t i, n;
+    int rc;
+
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        return scratch_put("null", 4, s);
+    case JSON_TRUE:
+        return scratch_put("true", 4, s);
+    case JSON_FALSE:
+        return scratch_put("false", 5, s);
+    case JSON_INTEGER:
+        return enc_int(s, json_integer_value(v));
+    case JSON_STRING:
+        if (enc_plain(json_string_value(v), json_string_length(v)))
+            return enc_quoted(s, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_ARRAY:
+        if (depth >= ENC_DEPTH)
+            return ENC_FALLBACK;
+        if (scratch_put("[", 1, s))
+            return -1;
+        for (i = 0, n = json_array_size(v); i < n; i++) {
+            if (i && scratch_put(",", 1, s))
+                return -1;
+            if ((rc = enc_value(s, json_array_get(v, i), depth + 1)) != 0)
+                return rc;
+        }
+        return scratch_put("]", 1, s);
+    case JSON_OBJECT:
+        if (depth >= ENC_DEPTH)
+            return ENC_FALLBACK;
+        if (scratch_put("{", 1, s))
+            return -1;
+        i = 0;
+        for (void *it = json_object_iter((json_t *)v); it;
+             it = json_object_iter_next((json_t *)v, it), i++) {
+            const char *key = json_object_iter_key(it);
+            size_t klen = json_object_iter_key_len(it);
+
+            if (!enc_plain(key, klen))
+                return ENC_FALLBACK;
+            if ((i && scratch_put(",", 1, s)) || enc_quoted(s, key, klen) || scratch_put(":", 1, s))
+                return -1;
+            if ((rc = enc_value(s, json_object_iter_value(it), depth + 1)) != 0)
+                return rc;
+        }
+        return scratch_put("}", 1, s);
+    default:
+        break;
+    }
+    return json_dump_callback(v, scratch_put, s, JSON_COMPACT | JSON_ENCODE_ANY) != 0 ? -1 : 0;
+}
+
+/* obj's compact encoding (json_dump_callback's bytes) into the thread's
+ * scratch, replacing what it held.  0, or -1 when obj cannot be encoded
+ * or out of memory. */
+static int encode_scratch(const json_t *obj)
+{
+    int rc;
+
+    scratch.len = 0;
+    rc = enc_value(&scratch, obj, 0);
+    if (rc == ENC_FALLBACK) {
+        scratch.len = 0;
+        rc = json_dump_callback(obj, scratch_put, &scratch, JSON_COMPACT);
+    }
+    return rc == 0 ? 0 : -1;
+}
+
 /* obj's compact encoding in a new buffer (one reference, the caller's)
  * with room for the header of its text frame before it and a NUL after
  * it (not counted in len, which covers header and text).  *text points
@@ -131,8 +252,7 @@ static ch_buf *encode_body(const json_t *obj, char **text, size_t *text_len)
     size_t hl;
     ch_buf *b;
 
-    scratch.len = 0;
-    if (json_dump_callback(obj, scratch_put, &scratch, JSON_COMPACT) != 0)
+    if (encode_scratch(obj) != 0)
         b = NULL;
     else if (hl = ch_ws_frame_header_len(scratch.len), scratch.len > UINT32_MAX - hl - 1)
         b = NULL;
@@ -203,6 +323,25 @@ ch_msg *ch_msg_from_json(const json_t *obj, const char **err)
     if (!type)
         return NULL;
     return msg_new((json_t *)obj, type, err);
+}
+
+/* What ch_msg_from_json checks, without the message: the encoding goes
+ * to the thread's scratch only, and its length to *text_len.  0, or -1
+ * with *err (a static string). */
+int ch_msg_check_json(const json_t *obj, size_t *text_len, const char **err)
+{
+    if (!msg_type(obj, err))
+        return -1;
+    if (encode_scratch(obj) != 0) {
+        *err = "message cannot be encoded as JSON";
+        return -1;
+    }
+    *text_len = scratch.len;
+    if (scratch.cap > SCRATCH_KEEP) { /* as encode_body: a large one is not kept */
+        free(scratch.p);
+        scratch = (enc_scratch){NULL, 0, 0};
+    }
+    return 0;
 }
 
 /* Parse text[0..len) and build a message from the object.  On bad JSON,

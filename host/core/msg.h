@@ -75,6 +75,12 @@ int ch_msg_use_handler_name(ch_msg *m);
  * a string "type", or cannot be encoded. */
 ch_msg *ch_msg_from_json(const json_t *obj, const char **err);
 
+/* Whether ch_msg_from_json would take obj (borrowed), and the length of
+ * its text in *text_len, with no allocation once the thread's encoding
+ * scratch is large enough (for a send that reaches nobody).  0, or -1
+ * with *err set to the reason ch_msg_from_json would give. */
+int ch_msg_check_json(const json_t *obj, size_t *text_len, const char **err);
+
 /* A message from JSON text (copied).  NULL with *err set on bad JSON, a
  * non-object, or a missing "type". */
 ch_msg *ch_msg_from_text(const char *text, size_t len, const char **err);

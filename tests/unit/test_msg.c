@@ -2,7 +2,8 @@
  * test_msg.c -- unit tests of host/core/msg.c: ch_buf reference counting,
  * unmasked frame headers at every length boundary (exact bytes), frame
  * building, and ch_msg (compact encoding, JSON reference, one shared
- * frame whose payload decodes back to the message, refusals).
+ * frame whose payload decodes back to the message, refusals, the same
+ * bytes as jansson's compact encoding).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -459,6 +460,94 @@ static void text_without_type_refused(void **state)
     refuse_text("{\"kind\":\"t\"}", "message has no string \"type\"");
 }
 
+/* m's text is exactly jansson's compact encoding of obj (stolen). */
+static void check_same_as_jansson(json_t *obj)
+{
+    char *want = json_dumps(obj, JSON_COMPACT);
+    ch_msg *m = ch_msg_from_json(obj, NULL);
+
+    assert_non_null(want);
+    assert_non_null(m);
+    assert_string_equal(m->text, want);
+    assert_int_equal(m->text_len, strlen(want));
+    ch_msg_unref(m);
+    free(want);
+    json_decref(obj);
+}
+
+/* The host's encoder writes what jansson writes, byte for byte: plain
+ * values, escapes, non-ASCII text, reals, keys needing escapes, empty and
+ * nested containers, the integer extremes, a key order that is not
+ * sorted. */
+static void msg_encoding_matches_jansson(void **state)
+{
+    json_t *deep = json_pack("{s:s}", "type", "deep"), *cur = deep;
+
+    (void)state;
+    check_same_as_jansson(json_pack("{s:s, s:I, s:I, s:I, s:b, s:b, s:n}", "type", "t", "zero",
+                                    (json_int_t)0, "min", (json_int_t)INT64_MIN, "max",
+                                    (json_int_t)INT64_MAX, "yes", 1, "no", 0, "nothing"));
+    check_same_as_jansson(json_pack("{s:s, s:s, s:s, s:s}", "type", "esc", "q", "a\"b\\c/d", "ctl",
+                                    "tab\there\nnew\x01\x1f\x7f", "utf8",
+                                    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+    check_same_as_jansson(
+        json_pack("{s:s, s:f, s:f, s:f}", "type", "real", "a", 1.0, "b", 0.1, "c", -2.5e300));
+    check_same_as_jansson(json_pack("{s:s, s:{}, s:[], s:[{}, [], [i, s, n]], s:{s:{s:[]}}}",
+                                    "type", "nest", "o", "a", "l", 1, "x", "in", "k", "j", "m"));
+    check_same_as_jansson(json_pack("{s:s, s:s, s:i, s:s}", "zz", "first", "type", "t", "a\"k\n", 3,
+                                    "", "empty key"));
+    check_same_as_jansson(json_pack("{s:s, s:s}", "type", "", "caf\xc3\xa9", "key"));
+    for (int i = 0; i < 100; i++) { /* deeper than the encoder goes itself */
+        json_t *next = json_object();
+
+        json_object_set_new(cur, "n", next);
+        cur = next;
+    }
+    check_same_as_jansson(deep);
+}
+
+/* A string jansson cannot encode (bytes that are not UTF-8) inside an
+ * object fails the message as before. */
+static void msg_encoding_refuses_bad_utf8(void **state)
+{
+    json_t *obj = json_pack("{s:s}", "type", "t");
+    const char *err = NULL;
+
+    (void)state;
+    json_object_set_new(obj, "bad", json_stringn_nocheck("\xff\xfe", 2));
+    assert_null(ch_msg_from_json(obj, &err));
+    assert_non_null(err);
+    json_decref(obj);
+}
+
+/* ch_msg_check_json: the length ch_msg_from_json's text has, and its
+ * refusals with the same reasons. */
+static void msg_check_json_gives_length_and_refusals(void **state)
+{
+    json_t *obj = json_pack("{s:s, s:i, s:s}", "type", "note", "n", 42, "s", "caf\xc3\xa9\n");
+    json_t *bad = json_pack("{s:s}", "type", "t");
+    const char *err = NULL, *err2 = NULL;
+    ch_msg *m = ch_msg_from_json(obj, NULL);
+    size_t len = 0;
+
+    (void)state;
+    assert_non_null(m);
+    assert_int_equal(ch_msg_check_json(obj, &len, &err), 0);
+    assert_int_equal(len, m->text_len);
+    ch_msg_unref(m);
+    json_object_set_new(bad, "x", json_stringn_nocheck("\xff", 1));
+    assert_int_equal(ch_msg_check_json(bad, &len, &err), -1);
+    assert_null(ch_msg_from_json(bad, &err2));
+    assert_string_equal(err, err2);
+    json_object_set_new(bad, "type", json_integer(1));
+    assert_int_equal(ch_msg_check_json(bad, &len, &err), -1);
+    assert_null(ch_msg_from_json(bad, &err2));
+    assert_string_equal(err, err2);
+    assert_int_equal(ch_msg_check_json(json_null(), &len, &err), -1);
+    json_decref(bad);
+    json_decref(obj);
+}
+
 static void refusal_with_null_err_is_safe(void **state)
 {
     (void)state;
@@ -504,6 +593,9 @@ int main(void)
         cmocka_unit_test(text_non_object_refused),
         cmocka_unit_test(text_without_type_refused),
         cmocka_unit_test(refusal_with_null_err_is_safe),
+        cmocka_unit_test(msg_encoding_matches_jansson),
+        cmocka_unit_test(msg_encoding_refuses_bad_utf8),
+        cmocka_unit_test(msg_check_json_gives_length_and_refusals),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
