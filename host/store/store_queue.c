@@ -27,8 +27,10 @@
  *    more calls will come: the previous call arrived less than the
  *    window before it.
  *  - A waiting batch waits until the window has passed since its first
- *    call arrived, or until it holds store_batch_max calls, or until the
- *    store closes, whichever comes first.
+ *    call arrived, or until it holds CH_ST_WINDOW_ENOUGH calls (eight;
+ *    store_batch_max if smaller: enough to share the fixed cost, so at a
+ *    few thousand calls a second the wait is a millisecond or two), or
+ *    until the store closes, whichever comes first.
  *
  * The engines keep the state under their own lock (or thread) and do
  * the waiting: the SQLite worker in a timed wait on its condition
@@ -123,7 +125,7 @@ int ch_st_window_arrive(ch_st_window *w, int queued, int writes, uint64_t now_ns
     }
     w->last_ns = now_ns;
     w->held++;
-    return w->end_ns && w->held >= batch_max;
+    return w->end_ns && w->held >= ch_st_window_cap(batch_max);
 }
 
 /* The batch was taken: a window that caught nothing disarms; no batch

@@ -557,7 +557,8 @@ static ch_store_req *take_batch(sq *e)
     uint64_t now;
 
     e->windowing = e->win.end_ns != 0;
-    while (!e->stopping && e->win.held < e->batch_max && (now = uv_hrtime()) < e->win.end_ns)
+    while (!e->stopping && e->win.held < ch_st_window_cap(e->batch_max) &&
+           (now = uv_hrtime()) < e->win.end_ns)
         uv_cond_timedwait(&e->cond, &e->mu, e->win.end_ns - now);
     e->windowing = 0;
     ch_st_window_taken(&e->win);

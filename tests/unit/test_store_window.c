@@ -3,7 +3,7 @@
  * ch_st_window_*), driven with made-up times: an idle store's lone call
  * and a caller that waits for each answer never wait; overlapping calls
  * arm the windows; a batch waits until the window has passed since its
- * first call or until it is full; a window that catches nothing disarms;
+ * first call or until it holds enough calls; a window that catches nothing disarms;
  * a batch that forms while a transaction runs, and reads, start no
  * window; a zero window never waits.  It owns nothing.
  */
@@ -73,6 +73,27 @@ static void test_overlap_arms_and_a_full_batch_ends_the_window(void **state)
     assert_int_equal(w.end_ns, 0);
 }
 
+/* With a large store_batch_max, a waiting batch's window ends at
+ * CH_ST_WINDOW_ENOUGH calls: a high rate is never held for the whole
+ * window. */
+static void test_enough_calls_end_the_window(void **state)
+{
+    ch_st_window w;
+
+    (void)state;
+    ch_st_window_init(&w, 20);
+    arm(&w, T0);
+    assert_int_equal(ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, 256), 0);
+    assert_int_not_equal(w.end_ns, 0);
+    for (uint32_t i = 2; i < CH_ST_WINDOW_ENOUGH; i++)
+        assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 2 * MS + i * 1000, 256), 0);
+    assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 3 * MS, 256), 1); /* the eighth */
+    assert_int_equal(ch_st_window_cap(256), CH_ST_WINDOW_ENOUGH);
+    assert_int_equal(ch_st_window_cap(BATCH_MAX), BATCH_MAX);
+    run_batch(&w);
+    assert_true(w.armed);
+}
+
 static void test_an_empty_window_disarms(void **state)
 {
     ch_st_window w;
@@ -118,6 +139,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lone_and_sequential_calls_never_wait),
         cmocka_unit_test(test_overlap_arms_and_a_full_batch_ends_the_window),
+        cmocka_unit_test(test_enough_calls_end_the_window),
         cmocka_unit_test(test_an_empty_window_disarms),
         cmocka_unit_test(test_running_idle_gap_reads_and_zero_never_wait),
     };

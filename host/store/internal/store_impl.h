@@ -294,6 +294,20 @@ typedef struct ch_st_window {
     int running;       /* a batch is taken, its transaction not over */
 } ch_st_window;
 
+/* A waiting batch stops waiting once it holds this many calls (or
+ * store_batch_max if smaller): by then the transaction's fixed cost is
+ * shared eight ways, and waiting longer would only add latency.  At a
+ * few thousand calls a second the window thus lasts a millisecond or
+ * two, not the whole store_commit_delay. */
+#define CH_ST_WINDOW_ENOUGH 8u
+
+/* How many calls end a waiting batch's window: CH_ST_WINDOW_ENOUGH, or
+ * batch_max when that is smaller. */
+static inline uint32_t ch_st_window_cap(uint32_t batch_max)
+{
+    return batch_max < CH_ST_WINDOW_ENOUGH ? batch_max : CH_ST_WINDOW_ENOUGH;
+}
+
 /* Set the window to delay_ms (ms; 0: never wait) for a store. */
 void ch_st_window_init(ch_st_window *w, uint32_t delay_ms);
 
