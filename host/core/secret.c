@@ -1,7 +1,8 @@
 /*
  * secret.c -- owns reading and creating secret files (see secret.h): the
  * permission check, the atomic 0600 creation with its fsyncs, and the
- * wiping of every buffer that held the secret.
+ * wiping of every buffer that held the secret; and the "mkdir -p" of a
+ * file's folders that they and the SQLite store's file share.
  */
 #include "secret.h"
 
@@ -109,9 +110,9 @@ int ch_secret_read(const char *path, size_t max, char **out, size_t *len, char *
     return 0;
 }
 
-/* mkdir -p the folder part of path, new folders with mode 0700.  0 or a
- * negative errno with the reason. */
-static int make_parent_dirs(const char *path, char *err, size_t errlen)
+/* mkdir -p the folder part of path, new folders with mode.  0 or a
+ * negative errno with the reason in err (path: borrowed). */
+int ch_make_parent_dirs(const char *path, mode_t mode, char *err, size_t errlen)
 {
     char *dir = strdup(path), *slash;
     int rc = 0;
@@ -126,7 +127,7 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
         if (c != '/' && c != '\0')
             continue;
         *p = '\0';
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        if (mkdir(dir, mode) < 0 && errno != EEXIST)
             rc = fail(err, errlen, -errno, "cannot create directory %s for %s: %s", dir, path,
                       strerror(errno));
         *p = c;
@@ -178,7 +179,7 @@ int ch_secret_create(const char *path, const void *data, size_t n, char *err, si
     char *tmp = NULL;
     int fd, rc;
 
-    if ((rc = make_parent_dirs(path, err, errlen)) < 0)
+    if ((rc = ch_make_parent_dirs(path, 0700, err, errlen)) < 0)
         return rc;
     /* the template's six X, spelt so that no marker scan flags them */
     if (asprintf(&tmp,

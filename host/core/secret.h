@@ -17,6 +17,7 @@
 #define CH_SECRET_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Read the secret file path (borrowed) whole, at most max bytes.  Returns
  * 0 with a new malloc'd NUL-terminated copy in *out (*len bytes before the
@@ -35,5 +36,9 @@ int ch_secret_create(const char *path, const void *data, size_t n, char *err, si
 
 /* Wipe n bytes of p (owned by the caller; NULL is fine), then free it. */
 void ch_secret_free(void *p, size_t n);
+
+/* mkdir -p of the folders above the file path (path: borrowed), the new
+ * ones with mode.  0, or a negative errno with the reason in err. */
+int ch_make_parent_dirs(const char *path, mode_t mode, char *err, size_t errlen);
 
 #endif
