@@ -262,46 +262,51 @@ CH_ST_BIND(bind_dedup, "room_id", "sender_id", "client_msg_id")
 CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
            "client_msg_id", "@extra")
 
-/* The room's key and a new message id: seal the content for them (ctx
- * id, key_id, nonce, sealed) and remember the id in ctx "attempt_ids".
- * With "participant" true, a sender who is no participant (the row's
- * member column is 0 or null) ends the append with EPERM, unless it is a
- * retry of a message stored before (PostgreSQL's dup column; SQLite's
- * first step answered a duplicate already: rows_seal_or_found). */
-static int rows_seal_new(ch_store_req *req, json_t *rows)
+/* The room's key (borrowed) and a new message id: seal the content for
+ * them (ctx id, key_id, nonce, sealed) and remember the id in ctx
+ * "attempt_ids".  With "participant" true, a sender who is no participant
+ * (member 0) ends the append with EPERM, unless it is a retry of a
+ * message stored before (dup: PostgreSQL's dup column; SQLite's first
+ * step answered a duplicate already: row_seal_or_found). */
+static int seal_new(ch_store_req *req, const char *key, int64_t new_id, int member, int dup)
 {
-    json_t *row = json_array_get(rows, 0);
     json_t *c = json_object_get(req->params, "content");
     json_t *ids = json_object_get(req->ctx, "attempt_ids");
 
-    if (!row)
-        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
-    if (json_is_true(json_object_get(req->params, "participant")) && !ch_st_int(row, "member") &&
-        !ch_st_int(row, "dup"))
+    if (json_is_true(json_object_get(req->params, "participant")) && !member && !dup)
         return ch_store_fail(req, CH_STORE_EPERM, "the sender is not a participant of the room");
-    if (ch_st_seal(req, ch_st_str(row, "key"), ch_st_int(row, "new_id"), json_string_value(c),
-                   json_string_length(c)) != 0)
+    if (ch_st_seal(req, key, new_id, json_string_value(c), json_string_length(c)) != 0)
         return req->status;
     if (!ids) {
         ids = json_array();
         json_object_set_new(req->ctx, "attempt_ids", ids);
     }
-    json_array_append_new(ids, json_integer(ch_st_int(row, "new_id")));
+    json_array_append_new(ids, json_integer(new_id));
     return CH_STEP_NEXT;
 }
 
-/* The result of an append from a row {id, created_at, duplicate}: a
- * duplicate of an id this request allocated itself (an earlier attempt
+/* seal_new for the row {key, new_id, member, dup} (PostgreSQL). */
+static int rows_seal_new(ch_store_req *req, json_t *rows)
+{
+    json_t *row = json_array_get(rows, 0);
+
+    if (!row)
+        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    return seal_new(req, ch_st_str(row, "key"), ch_st_int(row, "new_id"),
+                    ch_st_int(row, "member") != 0, ch_st_int(row, "dup") != 0);
+}
+
+/* The result of an append (id, created_at, duplicate: the row found or
+ * inserted): a duplicate of an id this request allocated itself (an earlier attempt
  * that did commit) is no duplicate.  more: the unread step follows, and
  * runs (CH_STEP_NEXT) for a new message when "unread" is true, unless a
  * later append of the batch reads the counts (ctx "unread_later"); else
  * the stream steps after it (the unread step skipped) with "stream": true.
  * A rows hook may move req->step on: both engines then run the step
  * after req->step (store_sqlite.c's loop, store_pg.c's step_result). */
-static int append_result(ch_store_req *req, const json_t *row, int more)
+static int append_result(ch_store_req *req, int64_t id, int64_t created_at, int found, int more)
 {
-    int64_t id = ch_st_int(row, "id");
-    int dup = ch_st_int(row, "duplicate") != 0;
+    int dup = found;
     json_t *ids = json_object_get(req->ctx, "attempt_ids");
     size_t i;
     json_t *v;
@@ -311,12 +316,14 @@ static int append_result(ch_store_req *req, const json_t *row, int more)
         if (json_integer_value(v) == id)
             dup = 0;
     }
-    req->result = json_pack("{s:I, s:I, s:b, s:O}", "id", (json_int_t)id, "created_at",
-                            (json_int_t)ch_st_int(row, "created_at"), "duplicate", dup,
-                            "client_msg_id", json_object_get(req->params, "client_msg_id"));
+    req->result = json_object();
+    json_object_set_new(req->result, "id", json_integer(id));
+    json_object_set_new(req->result, "created_at", json_integer(created_at));
+    json_object_set_new(req->result, "duplicate", json_boolean(dup));
+    json_object_set(req->result, "client_msg_id", json_object_get(req->params, "client_msg_id"));
     /* only a row inserted by this attempt is streamed (a retry finding its
      * own earlier, committed attempt streamed it then) */
-    json_object_set_new(req->ctx, "inserted", json_boolean(ch_st_int(row, "duplicate") == 0));
+    json_object_set_new(req->ctx, "inserted", json_boolean(!found));
     if (!more || dup)
         return CH_STEP_DONE;
     if (json_is_true(json_object_get(req->params, "unread"))) {
@@ -324,7 +331,7 @@ static int append_result(ch_store_req *req, const json_t *row, int more)
             return CH_STEP_NEXT;
         json_object_set_new(req->result, "unread_deferred", json_true());
     }
-    if (ch_st_stream_next(req, ch_st_int(row, "duplicate") == 0) == CH_STEP_DONE)
+    if (ch_st_stream_next(req, !found) == CH_STEP_DONE)
         return CH_STEP_DONE;
     req->step++; /* past the unread step: the engine runs the one after it */
     return CH_STEP_NEXT;
@@ -368,53 +375,147 @@ void ch_st_append_mark_batch(ch_store_req *head)
     free(rooms);
 }
 
-/* SQLite's first step: the room's key, a new id and the membership, and
- * the message this one repeats (dup_id, dup_at), which ends the append
- * as its duplicate; else as rows_seal_new. */
-static int rows_seal_or_found(ch_store_req *req, json_t *rows)
-{
-    json_t *row = json_array_get(rows, 0), *dup;
-    int rc;
-
-    if (!row || !ch_st_int(row, "dup_id"))
-        return rows_seal_new(req, rows);
-    dup = json_pack("{s:I, s:I, s:i}", "id", (json_int_t)ch_st_int(row, "dup_id"), "created_at",
-                    (json_int_t)ch_st_int(row, "dup_at"), "duplicate", 1);
-    if (!dup)
-        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
-    rc = append_result(req, dup, 0);
-    json_decref(dup);
-    return rc;
-}
-
 /* The insert (and, on PostgreSQL, the dedup in the same statement). */
 static int rows_append_inserted(ch_store_req *req, json_t *rows)
 {
-    if (json_array_size(rows) == 0)
+    json_t *row = json_array_get(rows, 0);
+
+    if (!row)
         return ch_store_fail(req, CH_STORE_EIO, "append raced with a concurrent duplicate");
-    return append_result(req, json_array_get(rows, 0), 1);
+    return append_result(req, ch_st_int(row, "id"), ch_st_int(row, "created_at"),
+                         ch_st_int(row, "duplicate") != 0, 1);
 }
 
-/* SQLite's insert, as rows_append_inserted for a row {id, created_at,
- * duplicate}; the insert has no RETURNING clause (it costs SQLite an
- * ephemeral table per call) and so returns no row, since what it would
- * return is known: the id allocated and sealed for (ctx "id"), the
- * timestamp bound ("now"), not a duplicate (a conflict fails the
- * statement, EEXIST, before this hook runs). */
+/*
+ * SQLite's append runs typed (ch_st_typed, store_sqlite.c): parameters
+ * bound from the request and ctx, rows read column by column, no JSON
+ * array or row object per step.
+ */
+
+/* The first step's parameters: room_id, sender_id, client_msg_id. */
+static int args_dedup(ch_store_req *req, ch_st_val *args)
+{
+    args[0] = ch_st_vj(json_object_get(req->params, "room_id"));
+    args[1] = ch_st_vj(json_object_get(req->params, "sender_id"));
+    args[2] = ch_st_vj(json_object_get(req->params, "client_msg_id"));
+    return 3;
+}
+
+/* SQLite's first step, its row (APPEND_FIRST's columns): the message
+ * this one repeats (dup_id, dup_at) ends the append as its duplicate;
+ * else seal_new, and with "stream" true the room's next position, key and
+ * the epoch go to ctx ("ev_pos", "ev_key", "ev_epoch") for the stream's
+ * steps (the position is taken by APPEND_POS, in this transaction).  No
+ * row: ENOENT. */
+static int row_seal_or_found(ch_store_req *req, const ch_st_val *cols, size_t n)
+{
+    if (!cols) /* a duplicate's result is made: done */
+        return !n ? ch_store_fail(req, CH_STORE_ENOENT, "no such room")
+                  : req->result ? CH_STEP_DONE : CH_STEP_NEXT;
+    if (n < 7 || cols[0].type != 't' || cols[1].type != 'i')
+        return ch_store_fail(req, CH_STORE_EIO, "append: unexpected row");
+    if (cols[3].type == 'i' && cols[3].i) {
+        append_result(req, cols[3].i, cols[4].i, 1, 0);
+        return 0;
+    }
+    if (json_is_true(json_object_get(req->params, "stream"))) {
+        json_object_set_new(req->ctx, "ev_pos", json_integer(cols[5].i + 1));
+        json_object_set_new(req->ctx, "ev_key", json_stringn(cols[0].s, cols[0].len));
+        json_object_set_new(req->ctx, "ev_epoch", json_stringn(cols[6].s, cols[6].len));
+    }
+    return seal_new(req, cols[0].s, cols[1].i, cols[2].type == 'i' && cols[2].i, 0) < 0
+               ? req->status
+               : 0;
+}
+
+/* The insert's parameters: as bind_append's names. */
+static int args_append(ch_store_req *req, ch_st_val *args)
+{
+    json_t *p = req->params, *c = req->ctx;
+
+    args[0] = ch_st_vj(json_object_get(c, "id"));
+    args[1] = ch_st_vj(json_object_get(p, "room_id"));
+    args[2] = ch_st_vj(json_object_get(p, "sender_id"));
+    args[3] = ch_st_vj(json_object_get(c, "key_id"));
+    args[4] = ch_st_vj(json_object_get(c, "nonce"));
+    args[5] = ch_st_vj(json_object_get(c, "sealed"));
+    args[6] = ch_st_vi(req->now_ms);
+    args[7] = ch_st_vj(json_object_get(p, "client_msg_id"));
+    args[8] = ch_st_vj(json_object_get(c, "extra"));
+    return 9;
+}
+
+/* SQLite's insert (no RETURNING: an ephemeral table per call): what it
+ * would return is known, the id allocated and sealed for (ctx "id"), the
+ * timestamp bound, not a duplicate (a conflict fails the statement,
+ * EEXIST, before this hook runs). */
+static int row_append_stored(ch_store_req *req, const ch_st_val *cols, size_t n)
+{
+    (void)n;
+    if (cols)
+        return 0;
+    return append_result(req, json_integer_value(json_object_get(req->ctx, "id")), req->now_ms,
+                         0, 1);
+}
+
+/* row_append_stored as the insert's JSON rows hook (rows unused). */
 static int rows_append_stored(ch_store_req *req, json_t *rows)
 {
-    json_t *row;
-    int rc;
+    (void)rows;
+    return row_append_stored(req, NULL, 0);
+}
 
-    if (json_array_size(rows) > 0)
-        return append_result(req, json_array_get(rows, 0), 1);
-    row = json_pack("{s:O, s:I, s:i}", "id", json_object_get(req->ctx, "id"), "created_at",
-                    (json_int_t)req->now_ms, "duplicate", 0);
-    if (!row)
-        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
-    rc = append_result(req, row, 1);
-    json_decref(row);
-    return rc;
+/* The unread step's parameters: as ch_st_bind_append_unread. */
+static int args_append_unread(ch_store_req *req, ch_st_val *args)
+{
+    args[0] = ch_st_vj(json_object_get(req->params, "room_id"));
+    args[1] = ch_st_vt("[]", 2);
+    args[2] = ch_st_vi(1);
+    return 3;
+}
+
+/* Its rows (user_id, unread) into the result's "unread" as
+ * ch_st_rows_append_unread does; then the stream's steps or done. */
+static int row_append_unread(ch_store_req *req, const ch_st_val *cols, size_t n)
+{
+    json_t *counts = json_object_get(req->result, "unread");
+    char id[24];
+
+    if (!counts) {
+        counts = json_object();
+        json_object_set_new(req->result, "unread", counts);
+    }
+    if (!cols)
+        return ch_st_stream_next(req, json_is_true(json_object_get(req->ctx, "inserted")));
+    if (n < 2)
+        return ch_store_fail(req, CH_STORE_EIO, "append: unexpected unread row");
+    snprintf(id, sizeof id, "%lld", (long long)cols[0].i);
+    json_object_set_new(counts, id, json_integer(cols[1].i));
+    return 0;
+}
+
+/* The stream position's parameters (room, the new position of ctx
+ * "ev_pos"); after the update the event is sealed for it. */
+static int args_append_pos(ch_store_req *req, ch_st_val *args)
+{
+    args[0] = ch_st_vj(json_object_get(req->params, "room_id"));
+    args[1] = ch_st_vj(json_object_get(req->ctx, "ev_pos"));
+    return 2;
+}
+
+/* The update is done: seal the event (ch_st_stream_seal) for ctx's
+ * position, key and epoch. */
+static int row_append_pos(ch_store_req *req, const ch_st_val *cols, size_t n)
+{
+    json_t *c = req->ctx;
+
+    if (cols)
+        return 0;
+    if (n != 0 || !json_is_integer(json_object_get(c, "ev_pos")))
+        return ch_store_fail(req, CH_STORE_EIO, "append: no stream position");
+    return ch_st_stream_seal(req, json_string_value(json_object_get(c, "ev_key")),
+                             json_integer_value(json_object_get(c, "ev_pos")),
+                             json_string_value(json_object_get(c, "ev_epoch")));
 }
 
 /* SQLite's unread step of an append (bound as ch_st_bind_append_unread:
@@ -435,16 +536,33 @@ static int rows_append_stored(ch_store_req *req, json_t *rows)
     "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content, created_at," \
     " is_deleted, client_msg_id, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)"
 
+/* SQLite's append, typed only (append_typed): the room's key, a new id,
+ * the membership, the message this one repeats, the room's stream
+ * position and the epoch; the insert; the unread counts; the room's new
+ * position (read by the first step: one writer, the same transaction);
+ * CH_ST_STREAM_EVENT_STEPS.  The JSON hooks are those the typed ones
+ * stand for, where there are some. */
 static const ch_store_step append_steps[] = {
     {"SELECT r.key AS key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id,"
      " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member,"
-     " d.id AS dup_id, d.created_at AS dup_at FROM rooms r LEFT JOIN messages d"
+     " d.id AS dup_id, d.created_at AS dup_at, r.stream_pos AS pos, " CH_ST_EPOCH_SQL
+     " AS epoch FROM rooms r LEFT JOIN messages d"
      " ON d.room_id = $1 AND d.sender_id = $2 AND d.client_msg_id = $3 WHERE r.id = $1",
-     bind_dedup, rows_seal_or_found},
+     bind_dedup, NULL},
     {APPEND_INSERT, bind_append, rows_append_stored},
     {APPEND_UNREAD_SQLITE, ch_st_bind_append_unread, ch_st_rows_append_unread},
-    CH_ST_STREAM_STEPS_SQLITE,
+    {"UPDATE rooms SET stream_pos = $2 WHERE id = $1", NULL, NULL},
+    CH_ST_STREAM_EVENT_STEPS,
 };
+
+static const ch_st_typed append_typed[] = {
+    {args_dedup, row_seal_or_found},
+    {args_append, row_append_stored},
+    {args_append_unread, row_append_unread},
+    {args_append_pos, row_append_pos},
+    CH_ST_STREAM_EVENT_TYPED,
+};
+CH_ST_TYPED_FITS(append_steps, append_typed);
 
 CH_ST_BIND(bind_append_pg, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
            "client_msg_id", "@extra", "stream")
@@ -763,7 +881,7 @@ static const ch_store_op ops[] = {
     OP("participant.remove", 1, prep_room_user, part_remove_steps),
     OP("participant.check", 0, prep_room_user, part_check_steps),
     OP("participant.list", 0, prep_room_id, part_list_steps),
-    OP2("message.append", 1, prep_append, append_steps, append_pg_steps),
+    CH_ST_OP2_TYPED("message.append", 1, prep_append, append_steps, append_pg_steps, append_typed),
     OP("message.history", 0, prep_history, history_steps),
     OP("message.get", 0, prep_msg_get, msg_get_steps),
     OP("message.edit", 1, prep_edit, edit_steps),

@@ -446,11 +446,110 @@ static json_t *run_stmt(sq *e, ch_store_req *req, sqlite3_stmt *st, const json_t
     return rows;
 }
 
-/* Run one step: bind, execute, hand the rows to the hook.  Returns the
- * hook's CH_STEP_* or a failure status (req->status set). */
-static int run_step(sq *e, ch_store_req *req, const ch_store_step *step)
+/* Bind args[0..n) to "$1".."$n" as bind_params does; texts borrowed
+ * (SQLITE_STATIC: the step's values outlive its execution). */
+static void bind_args(sqlite3_stmt *st, const ch_st_val *args, int n)
 {
-    json_t *params = step->bind ? step->bind(req) : json_array();
+    const char *name;
+    unsigned long at;
+
+    for (int idx = 1; idx <= sqlite3_bind_parameter_count(st); idx++) {
+        name = sqlite3_bind_parameter_name(st, idx);
+        at = name && name[0] == '$' ? strtoul(name + 1, NULL, 10) : 0;
+        if (at < 1 || at > (unsigned long)n)
+            continue;
+        if (args[at - 1].type == 'i')
+            sqlite3_bind_int64(st, idx, args[at - 1].i);
+        else if (args[at - 1].type == 't')
+            sqlite3_bind_text(st, idx, args[at - 1].s, (int)args[at - 1].len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, idx);
+    }
+}
+
+/* The current row's columns as typed values into cols (at most max; the
+ * rest are not read): integers, nulls, everything else as text (reals
+ * as SQLite's text of them).  Texts borrowed until the next step or
+ * reset of st.  Returns how many. */
+static size_t row_vals(sqlite3_stmt *st, ch_st_val *cols, size_t max)
+{
+    size_t n = (size_t)sqlite3_column_count(st);
+
+    n = n < max ? n : max;
+    for (size_t c = 0; c < n; c++) {
+        switch (sqlite3_column_type(st, (int)c)) {
+        case SQLITE_INTEGER:
+            cols[c] = ch_st_vi(sqlite3_column_int64(st, (int)c));
+            break;
+        case SQLITE_NULL:
+            cols[c] = (ch_st_val){'n', 0, NULL, 0};
+            break;
+        default:
+            cols[c] = ch_st_vt((const char *)sqlite3_column_text(st, (int)c), 0);
+            cols[c].len = (size_t)sqlite3_column_bytes(st, (int)c); /* after the text */
+        }
+    }
+    return n;
+}
+
+/* A step's typed path (see ch_st_typed): its arguments bound from the
+ * args hook (else the step's JSON bind), its rows handed column by column
+ * to the row hook (none: the rows are not read, CH_STEP_NEXT).  Returns
+ * the hook's CH_STEP_* or a failure status (req->status set); st is
+ * reset and its bindings cleared either way. */
+static int run_typed(sq *e, ch_store_req *req, const ch_store_step *step, const ch_st_typed *t,
+                     sqlite3_stmt *st)
+{
+    ch_st_val args[CH_ST_ARGS_MAX], cols[CH_ST_ARGS_MAX];
+    json_t *params = NULL;
+    size_t rows = 0;
+    int n = 0, rc = SQLITE_DONE, hook = 0;
+
+    if (t->args)
+        n = t->args(req, args);
+    else if (step->bind && !(params = step->bind(req)))
+        n = req->status ? req->status : ch_store_fail(req, CH_STORE_EIO, "bind failed");
+    if (n < 0)
+        return n;
+    if (!params)
+        bind_args(st, args, n);
+    else if (bind_params(st, params) != 0) {
+        json_decref(params);
+        sqlite3_clear_bindings(st);
+        return ch_store_fail(req, CH_STORE_EINVAL, "unsupported parameter type");
+    }
+    while (hook == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        rows++;
+        if (t->row)
+            hook = t->row(req, cols, row_vals(st, cols, CH_ST_ARGS_MAX));
+    }
+    if (hook == 0 && rc != SQLITE_DONE)
+        hook = ch_store_fail(req, map_error(sqlite3_extended_errcode(e->db)), "sqlite: %s",
+                             sqlite3_errmsg(e->db));
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    json_decref(params);
+    if (hook == 0)
+        hook = t->row ? t->row(req, NULL, rows) : CH_STEP_NEXT;
+    if (hook < 0 && req->status == 0)
+        ch_store_fail(req, CH_STORE_EIO, "operation failed");
+    return hook < 0 ? req->status : hook;
+}
+
+/* Run one step: bind, execute, hand the rows to the hook (t: the step's
+ * typed hooks, or NULL).  Returns the hook's CH_STEP_* or a failure
+ * status (req->status set). */
+static int run_step(sq *e, ch_store_req *req, const ch_store_step *step, const ch_st_typed *t)
+{
+    json_t *params;
+
+    if (t && (t->args || t->row)) {
+        sqlite3_stmt *st = stmt_get(e, step->sql);
+
+        return st ? run_typed(e, req, step, t, st)
+                  : ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
+    }
+    params = step->bind ? step->bind(req) : json_array();
     sqlite3_stmt *st;
     json_t *rows;
     int rc;
@@ -488,7 +587,7 @@ static int run_req(sq *e, ch_store_req *req)
         return -1;
     }
     for (; req->step < n; req->step++) {
-        rc = run_step(e, req, &steps[req->step]);
+        rc = run_step(e, req, &steps[req->step], req->op->typed ? &req->op->typed[req->step] : NULL);
         if (rc != CH_STEP_NEXT)
             break;
     }

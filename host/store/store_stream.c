@@ -243,12 +243,20 @@ static void stream_aad(char *buf, size_t n, const char *room_key)
  * body for it into ctx (key_id, nonce, sealed; "ev_pos", "ev_epoch"). */
 int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
 {
-    json_t *row = json_array_get(rows, 0), *body;
-    char aad[256], *text;
-    int rc;
+    json_t *row = json_array_get(rows, 0);
 
     if (!row)
         return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    return ch_st_stream_seal(req, ch_st_str(row, "key"), ch_st_int(row, "pos"),
+                             ch_st_str(row, "epoch"));
+}
+
+int ch_st_stream_seal(ch_store_req *req, const char *key, int64_t pos, const char *epoch)
+{
+    json_t *body;
+    char aad[256], *text;
+    int rc;
+
     if (strcmp(req->op->name, "message.append") == 0) {
         text = append_body_text(req);
     } else {
@@ -258,15 +266,15 @@ int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
     }
     if (!text)
         return ch_store_fail(req, CH_STORE_EIO, "out of memory");
-    stream_aad(aad, sizeof aad, ch_st_str(row, "key"));
-    rc = ch_st_seal(req, aad, ch_st_int(row, "pos"), text, strlen(text));
+    stream_aad(aad, sizeof aad, key);
+    rc = ch_st_seal(req, aad, pos, text, strlen(text));
     free(text);
     if (rc != 0)
         return req->status;
     json_object_set_new(req->ctx, "ev_room", json_integer(stream_room(req)));
-    json_object_set_new(req->ctx, "ev_pos", json_integer(ch_st_int(row, "pos")));
+    json_object_set_new(req->ctx, "ev_pos", json_integer(pos));
     json_object_set_new(req->ctx, "ev_kind", json_string(req->op->name));
-    json_object_set_new(req->ctx, "ev_epoch", json_string(ch_st_str(row, "epoch")));
+    json_object_set_new(req->ctx, "ev_epoch", json_string(epoch));
     return CH_STEP_NEXT;
 }
 
@@ -277,6 +285,37 @@ json_t *ch_st_stream_bind_event(ch_store_req *req)
                                         "@nonce",   "@sealed", "now",      NULL};
 
     return ch_st_bind_list(req, names);
+}
+
+/* The typed path's event row (store_impl.h): ch_st_stream_bind_event's
+ * values, the kind borrowed from the op's name. */
+int ch_st_stream_args_event(ch_store_req *req, ch_st_val *args)
+{
+    json_t *c = req->ctx;
+
+    args[0] = ch_st_vj(json_object_get(c, "ev_room"));
+    args[1] = ch_st_vj(json_object_get(c, "ev_pos"));
+    args[2] = ch_st_vt(req->op->name, strlen(req->op->name));
+    args[3] = ch_st_vj(json_object_get(c, "key_id"));
+    args[4] = ch_st_vj(json_object_get(c, "nonce"));
+    args[5] = ch_st_vj(json_object_get(c, "sealed"));
+    args[6] = ch_st_vi(req->now_ms);
+    return 7;
+}
+
+/* The typed path's trim: the room and the last position that goes. */
+int ch_st_stream_args_trim(ch_store_req *req, ch_st_val *args)
+{
+    args[0] = ch_st_vj(json_object_get(req->ctx, "ev_room"));
+    args[1] = ch_st_vj(json_object_get(req->ctx, "ev_trim"));
+    return 2;
+}
+
+/* The typed path's end of the event row: as ch_st_stream_rows_event. */
+int ch_st_stream_row_event(ch_store_req *req, const ch_st_val *cols, size_t n)
+{
+    (void)n;
+    return cols ? 0 : ch_st_stream_rows_event(req, NULL);
 }
 
 /* The event is written: the result gets pos and epoch; every
