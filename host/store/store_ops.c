@@ -410,8 +410,9 @@ static int args_dedup(ch_store_req *req, ch_st_val *args)
 static int row_seal_or_found(ch_store_req *req, const ch_st_val *cols, size_t n)
 {
     if (!cols) /* a duplicate's result is made: done */
-        return !n ? ch_store_fail(req, CH_STORE_ENOENT, "no such room")
-                  : req->result ? CH_STEP_DONE : CH_STEP_NEXT;
+        return !n            ? ch_store_fail(req, CH_STORE_ENOENT, "no such room")
+               : req->result ? CH_STEP_DONE
+                             : CH_STEP_NEXT;
     if (n < 7 || cols[0].type != 't' || cols[1].type != 'i')
         return ch_store_fail(req, CH_STORE_EIO, "append: unexpected row");
     if (cols[3].type == 'i' && cols[3].i) {
@@ -454,8 +455,8 @@ static int row_append_stored(ch_store_req *req, const ch_st_val *cols, size_t n)
     (void)n;
     if (cols)
         return 0;
-    return append_result(req, json_integer_value(json_object_get(req->ctx, "id")), req->now_ms,
-                         0, 1);
+    return append_result(req, json_integer_value(json_object_get(req->ctx, "id")), req->now_ms, 0,
+                         1);
 }
 
 /* row_append_stored as the insert's JSON rows hook (rows unused). */

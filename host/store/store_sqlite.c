@@ -587,7 +587,8 @@ static int run_req(sq *e, ch_store_req *req)
         return -1;
     }
     for (; req->step < n; req->step++) {
-        rc = run_step(e, req, &steps[req->step], req->op->typed ? &req->op->typed[req->step] : NULL);
+        rc = run_step(e, req, &steps[req->step],
+                      req->op->typed ? &req->op->typed[req->step] : NULL);
         if (rc != CH_STEP_NEXT)
             break;
     }

@@ -170,9 +170,25 @@ static void text_json(text_buf *b, const json_t *v)
 /* Append the key "name": to b, with sep (",", or "" for the first). */
 static void text_key(text_buf *b, const char *sep, const char *name)
 {
-    char key[40];
+    text_put(sep, strlen(sep), b);
+    text_put("\"", 1, b);
+    text_put(name, strlen(name), b);
+    text_put("\":", 2, b);
+}
 
-    text_put(key, (size_t)snprintf(key, sizeof key, "%s\"%s\":", sep, name), b);
+/* Append ,"name":v to b (an integer in decimal, as jansson writes it). */
+static void text_int(text_buf *b, const char *name, int64_t v)
+{
+    char num[24], *p = num + sizeof num;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    text_key(b, ",", name);
+    text_put(p, (size_t)(num + sizeof num - p), b);
 }
 
 /* message.append's event text (new malloc'd, the caller frees it; NULL
@@ -186,7 +202,6 @@ static char *append_body_text(ch_store_req *req)
     json_t *p = req->params, *r = req->result, *ex = json_object_get(req->ctx, "extra");
     json_t *sx = json_object_get(p, "stream_extra");
     text_buf b = {NULL, 0, 0, 0};
-    char num[64];
 
     text_put("{", 1, &b);
     if (json_is_object(sx)) {
@@ -199,10 +214,7 @@ static char *append_body_text(ch_store_req *req)
     text_json(&b, json_object_get(r, "client_msg_id"));
     text_key(&b, ",", "content");
     text_json(&b, json_object_get(p, "content"));
-    text_put(num,
-             (size_t)snprintf(num, sizeof num, ",\"created_at\":%" JSON_INTEGER_FORMAT,
-                              json_integer_value(json_object_get(r, "created_at"))),
-             &b);
+    text_int(&b, "created_at", json_integer_value(json_object_get(r, "created_at")));
     text_key(&b, ",", "edited_at");
     text_put("null", 4, &b);
     text_key(&b, ",", "extra");
@@ -212,16 +224,10 @@ static char *append_body_text(ch_store_req *req)
         text_json(&b, json_object_get(p, "extra"));
     else
         text_put("null", 4, &b);
-    text_put(num,
-             (size_t)snprintf(num, sizeof num, ",\"id\":%" JSON_INTEGER_FORMAT,
-                              json_integer_value(json_object_get(r, "id"))),
-             &b);
+    text_int(&b, "id", json_integer_value(json_object_get(r, "id")));
     text_key(&b, ",", "is_deleted");
     text_put("false,\"read_by\":[]", 18, &b);
-    text_put(num,
-             (size_t)snprintf(num, sizeof num, ",\"room_id\":%" JSON_INTEGER_FORMAT,
-                              stream_room(req)),
-             &b);
+    text_int(&b, "room_id", stream_room(req));
     text_key(&b, ",", "sender_id");
     text_json(&b, json_object_get(p, "sender_id"));
     text_put("}}", 2, &b);

@@ -592,7 +592,7 @@ int ch_st_stream_args_event(ch_store_req *req, ch_st_val *args);
 int ch_st_stream_row_event(ch_store_req *req, const ch_st_val *cols, size_t n);
 int ch_st_stream_args_trim(ch_store_req *req, ch_st_val *args);
 #define CH_ST_STREAM_EVENT_TYPED \
-    {ch_st_stream_args_event, ch_st_stream_row_event}, {ch_st_stream_args_trim, NULL}
+    {ch_st_stream_args_event, ch_st_stream_row_event}, { ch_st_stream_args_trim, NULL }
 
 /* The store's epoch, as a scalar subquery. */
 #define CH_ST_EPOCH_SQL "(SELECT value FROM store_meta WHERE name = 'epoch')"
