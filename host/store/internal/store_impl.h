@@ -268,6 +268,16 @@ typedef struct ch_store_engine {
 } ch_store_engine;
 
 extern const ch_store_engine ch_store_sqlite_engine;
+
+/* The SQLite engine's step (store_sqlite_step.c, on its worker thread):
+ * bind step's parameters to st (prepared for step->sql, borrowed), run it,
+ * hand its rows to the step's hooks (t: its typed hooks, ch_st_typed, or
+ * NULL); st is reset and its bindings cleared.  Returns the hook's
+ * CH_STEP_* or a failure status (req->status set). */
+struct sqlite3;
+struct sqlite3_stmt;
+int ch_sq_step(struct sqlite3 *db, struct sqlite3_stmt *st, ch_store_req *req,
+               const ch_store_step *step, const ch_st_typed *t);
 extern const ch_store_engine ch_store_pg_engine;
 
 /*
@@ -542,6 +552,14 @@ int ch_st_rows_append_unread(ch_store_req *req, json_t *rows);
 json_t *ch_st_bind_append_unread_event(ch_store_req *req);
 int ch_st_rows_append_unread_event(ch_store_req *req, json_t *rows);
 
+/* message.append's steps (store_append.c; its prepare and table entry
+ * are store_ops.c's): SQLite's, with their typed hooks (as many), and
+ * PostgreSQL's. */
+#define CH_ST_APPEND_STEPS 6
+#define CH_ST_APPEND_PG_STEPS 6
+extern const ch_store_step ch_st_append_steps[], ch_st_append_pg_steps[];
+extern const ch_st_typed ch_st_append_typed[];
+
 /* Mark the appends of a batch (head: its requests linked by next,
  * borrowed; the engine's thread) that may leave the unread counts to a
  * later append of the same room in the same batch ("unread_defer" true,
@@ -640,13 +658,7 @@ const ch_store_op *ch_st_stream_op(const char *name);
     {                                                                              \
         name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)}, NULL, NULL \
     }
-/* CH_ST_OP2 with the typed hooks of the SQLite steps (typed: an array of
- * as many ch_st_typed as steps has entries; checked where it is defined
- * with CH_ST_TYPED_FITS). */
-#define CH_ST_OP2_TYPED(name, writes, prep, steps, pg, typed)                       \
-    {                                                                               \
-        name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)}, NULL, typed \
-    }
+/* An op's typed list (ch_st_typed) has one entry per SQLite step. */
 #define CH_ST_TYPED_FITS(steps, typed) \
     _Static_assert(CH_ST_N(steps) == CH_ST_N(typed), #typed " lists one entry per step")
 
