@@ -237,7 +237,8 @@ static int args_append_unread(ch_store_req *req, ch_st_val *args)
 static int row_append_unread(ch_store_req *req, const ch_st_val *cols, size_t n)
 {
     json_t *counts = json_object_get(req->result, "unread");
-    char id[24];
+    char id[24], *p = id + sizeof id;
+    uint64_t u;
 
     if (!counts) {
         counts = json_object();
@@ -247,8 +248,14 @@ static int row_append_unread(ch_store_req *req, const ch_st_val *cols, size_t n)
         return ch_st_stream_next(req, json_is_true(json_object_get(req->ctx, "inserted")));
     if (n < 2)
         return ch_store_fail(req, CH_STORE_EIO, "append: unexpected unread row");
-    snprintf(id, sizeof id, "%lld", (long long)cols[0].i);
-    json_object_set_new(counts, id, json_integer(cols[1].i));
+    if (cols[0].type != 'i' || cols[0].i < 0)
+        return ch_store_fail(req, CH_STORE_EIO, "append: unexpected unread row");
+    *--p = '\0'; /* the user id in decimal, as ch_st_rows_append_unread writes it */
+    u = (uint64_t)cols[0].i;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    json_object_set_new_nocheck(counts, p, json_integer(cols[1].i));
     return 0;
 }
 
