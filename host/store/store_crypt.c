@@ -508,6 +508,7 @@ static void seal_cache_free(void *p)
     free(c);
 }
 
+/* Make the pthread key of the threads' caches (once per process). */
 static void seal_setup(void) { seal_key_ok = pthread_key_create(&seal_key, seal_cache_free) == 0; }
 
 /* Seal in[0..n) with the calling thread's context keyed for (k, key):

@@ -257,6 +257,7 @@ int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
                              ch_st_str(row, "epoch"));
 }
 
+/* See store_impl.h: the body's text sealed for (key, pos) into ctx. */
 int ch_st_stream_seal(ch_store_req *req, const char *key, int64_t pos, const char *epoch)
 {
     json_t *body;

@@ -54,10 +54,12 @@ typedef struct ch_st_val {
 /* The most parameters an args hook may fill. */
 #define CH_ST_ARGS_MAX 16
 
-/* Typed values (ch_st_val) of an integer, a text and a JSON value
- * (borrowed; integers, strings and booleans as 0/1, anything else null). */
+/* The typed value of an integer. */
 static inline ch_st_val ch_st_vi(int64_t i) { return (ch_st_val){'i', i, NULL, 0}; }
+/* The typed value of the text s[0..len) (borrowed). */
 static inline ch_st_val ch_st_vt(const char *s, size_t len) { return (ch_st_val){'t', 0, s, len}; }
+/* The typed value of a JSON value (borrowed): an integer, a string (its
+ * text borrowed), a boolean as 0/1, anything else (absent too) null. */
 static inline ch_st_val ch_st_vj(const json_t *v)
 {
     if (json_is_integer(v))
