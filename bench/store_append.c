@@ -7,7 +7,7 @@
  * main: the temporary directory it makes for a SQLite file is removed.
  *
  *   store_append [--n N] [--batch-max B] [--url URL] [--history H] [--serial 1]
- *                [--stream 1]
+ *                [--stream 1] [--chat W]
  *
  * Without --url: a fresh SQLite file in a temporary directory.  With a
  * postgresql:// URL the database must exist (migrations are applied).
@@ -18,7 +18,9 @@
  * latencies (the cost of one append in a room with that history) and
  * this process's CPU time per append (the store's thread: SQLite's
  * worker, or libpq on the loop).  --stream 1: the serial appends also
- * have "stream": true, as chatroom sends them.
+ * have "stream": true, as chatroom sends them.  --chat W: appends shaped
+ * as chatroom's over 100 rooms, W queued at a time (measure_chat), and the
+ * store thread's CPU per append.
  */
 #include <ftw.h>
 #include <stdint.h>
@@ -41,6 +43,7 @@ typedef struct run {
     int64_t room;
     int history, serial; /* --history, --serial */
     int stream;          /* --stream */
+    int chat;            /* --chat: the wave (calls queued at once) */
 } run;
 
 /* Monotonic seconds. */
@@ -148,6 +151,92 @@ static int fill_history(uv_loop_t *loop, ch_store *s, run *r)
     return r->failed != 0;
 }
 
+/* The CPU time in seconds of this process's threads but the calling
+ * one (the store's: SQLite's worker), from /proc/self/task/TID/schedstat
+ * (nanoseconds on the CPU). */
+static double others_cpu_s(void)
+{
+    char path[64];
+    unsigned long long ns, sum = 0;
+    uv_dirent_t d;
+    uv_fs_t req;
+    FILE *f;
+
+    if (uv_fs_scandir(NULL, &req, "/proc/self/task", 0, NULL) < 0)
+        return 0;
+    while (uv_fs_scandir_next(&req, &d) != UV_EOF) {
+        if (atoi(d.name) == (int)uv_os_getpid() /* the main thread */)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/schedstat", d.name);
+        if ((f = fopen(path, "r"))) {
+            if (fscanf(f, "%llu", &ns) == 1)
+                sum += ns;
+            fclose(f);
+        }
+    }
+    uv_fs_req_cleanup(&req);
+    return (double)sum / 1e9;
+}
+
+/* --chat W: CHAT_ROOMS rooms of 10 participants; r->n appends shaped as
+ * chatroom's (a random room and member, 100 bytes of content, extra
+ * {username}, participant, unread, unread_defer, stream) queued W at a
+ * time, so that every batch holds W of them; prints the store thread's
+ * CPU per append after CHAT_WARM waves of warm-up.  0, or 1 on a
+ * failure. */
+#define CHAT_ROOMS 100
+#define CHAT_WARM 20
+static int measure_chat(uv_loop_t *loop, ch_store *s, const char *backend, run *r, int wave)
+{
+    int64_t rooms[CHAT_ROOMS];
+    char key[64], content[101], user[16];
+    double cpu0 = 0, t0 = 0;
+    int i, k, sent = 0, total = r->n + CHAT_WARM * wave;
+
+    memset(content, 'x', 100);
+    content[100] = '\0';
+    for (i = 0; i < CHAT_ROOMS; i++) {
+        snprintf(key, sizeof key, "bench:chat-%d", i);
+        r->done = 0;
+        ch_store_call(s, "room.get_or_create", json_pack("{s:s, s:s}", "key", key, "kind", "chat"),
+                      on_room, r);
+        run_until(loop, &r->done, 1);
+        if (!(rooms[i] = r->room))
+            return 1;
+        r->done = 0;
+        for (k = 1; k <= 10; k++)
+            ch_store_call(s, "participant.add",
+                          json_pack("{s:I, s:i}", "room_id", (json_int_t)rooms[i], "user_id", k),
+                          on_call, r);
+        run_until(loop, &r->done, 10);
+    }
+    srand(1);
+    while (sent < total && !r->failed) {
+        if (sent == CHAT_WARM * wave) {
+            cpu0 = others_cpu_s();
+            t0 = now_s();
+        }
+        r->done = 0;
+        for (k = 0; k < wave; k++) {
+            snprintf(user, sizeof user, "user%d", 1 + rand() % 10);
+            if (ch_store_call(s, "message.append",
+                              json_pack("{s:I, s:i, s:s, s:{s:s}, s:b, s:b, s:b, s:b}", "room_id",
+                                        (json_int_t)rooms[rand() % CHAT_ROOMS], "sender_id",
+                                        1 + rand() % 10, "content", content, "extra", "username",
+                                        user, "participant", 1, "unread", 1, "unread_defer", 1,
+                                        "stream", 1),
+                              on_append, r) != 0)
+                return 1;
+        }
+        run_until(loop, &r->done, wave);
+        sent += wave;
+    }
+    printf("store_append %s chat: %d appends in waves of %d over %d rooms in %.3f s; store thread "
+           "cpu us/append %.1f\n",
+           backend, r->n, wave, CHAT_ROOMS, now_s() - t0, (others_cpu_s() - cpu0) * 1e6 / r->n);
+    return r->failed != 0;
+}
+
 /* qsort comparator of doubles. */
 static int cmp_double(const void *a, const void *b)
 {
@@ -203,6 +292,8 @@ static int measure(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
     double t0, secs;
     int i;
 
+    if (r->chat)
+        return measure_chat(loop, s, backend, r, r->chat);
     r->done = 0;
     if (ch_store_call(s, "room.get_or_create",
                       json_pack("{s:s, s:s}", "key", "bench:store-append", "kind", "chat"), on_room,
@@ -259,12 +350,14 @@ int main(int argc, char **argv)
             r.serial = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--stream") == 0)
             r.stream = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--chat") == 0)
+            r.chat = atoi(argv[i + 1]);
         else
             break;
     }
-    if (i != argc || r.n <= 0 || r.history < 0) {
+    if (i != argc || r.n <= 0 || r.history < 0 || r.chat < 0) {
         fprintf(stderr, "usage: store_append [--n N] [--batch-max B] [--url URL] [--history H]"
-                        " [--serial 1] [--stream 1]\n");
+                        " [--serial 1] [--stream 1] [--chat W]\n");
         return 2;
     }
     snprintf(dir, sizeof dir, "/tmp/chanhost-bench-%d", (int)getpid());

@@ -6,8 +6,9 @@
  * bytes travel into the database as strict base64 (core/b64.h).
  *
  * Nothing here is shared and mutable: a keyring is read-only once loaded,
- * and every seal or open uses its own EVP_CIPHER_CTX, so any number of
- * threads may seal and open with one keyring at once.  The one process-wide
+ * and every open uses its own EVP_CIPHER_CTX and every thread its own one
+ * for sealing (gcm_seal: kept per thread, keyed per ring and key), so any
+ * number of threads may seal and open with one keyring at once.  The one process-wide
  * value is the AES-256-GCM implementation, fetched from OpenSSL's
  * providers once (pthread_once; read-only after) instead of at every
  * seal and open; each thread also owns a small pool of random nonces
@@ -31,6 +32,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define KEY_LEN 32                  /* AES-256 */
 #define NONCE_LEN 12                /* GCM's 96-bit nonce */
@@ -46,8 +48,9 @@ typedef struct ring_key {
 struct ch_keyring {
     ring_key *keys; /* n entries, in file order */
     size_t n;
-    size_t cap;  /* room in keys (all of it is wiped) */
-    int current; /* the highest id */
+    size_t cap;   /* room in keys (all of it is wiped) */
+    int current;  /* the highest id */
+    uint64_t gen; /* this ring's number in the process (seal_ctx's cache) */
 };
 
 /* --- errors --------------------------------------------------------------- */
@@ -93,6 +96,8 @@ static const ring_key *ring_find(const ch_keyring *k, int id)
     return NULL;
 }
 
+static atomic_uint_fast64_t ring_gens; /* rings made in this process */
+
 /* An empty ring with room for cap keys (free with ch_keyring_free), or
  * NULL.  cap is counted up front so the array never moves (a realloc
  * would leave a copy of the keys behind, unwiped). */
@@ -107,6 +112,7 @@ static ch_keyring *ring_new(size_t cap)
         return NULL;
     }
     k->cap = cap ? cap : 1;
+    k->gen = atomic_fetch_add(&ring_gens, 1) + 1;
     return k;
 }
 
@@ -424,20 +430,32 @@ static const EVP_CIPHER *gcm_cipher(void)
     return gcm_fetched ? gcm_fetched : EVP_aes_256_gcm();
 }
 
-/* One AES-256-GCM pass.  in[0..n) goes to out[0..n); aad is
- * authenticated.  Sealing (enc 1) writes the tag into tag; opening
- * (enc 0) checks it.  Returns 0, or -1 on any failure (including a tag
- * that does not match).  A fresh context per call: thread-safe. */
-static int gcm_run(int enc, const unsigned char *key, const unsigned char *nonce,
-                   const unsigned char *aad, size_t aad_len, const unsigned char *in, size_t n,
-                   unsigned char *out, unsigned char *tag)
+/* A context for AES-256-GCM with 96-bit nonces, its key not yet set
+ * (new; the caller frees it with EVP_CIPHER_CTX_free), or NULL. */
+static EVP_CIPHER_CTX *gcm_new(int enc)
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+    if (ctx && (EVP_CipherInit_ex(ctx, gcm_cipher(), NULL, NULL, NULL, enc) != 1 ||
+                EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) != 1)) {
+        EVP_CIPHER_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+/* One AES-256-GCM pass with ctx (gcm_new's; key NULL: the key it was
+ * last given).  in[0..n) goes to out[0..n); aad is authenticated.
+ * Sealing (enc 1) writes the tag into tag; opening (enc 0) checks it.
+ * Returns 0, or -1 on any failure (including a tag that does not
+ * match). */
+static int gcm_pass(EVP_CIPHER_CTX *ctx, int enc, const unsigned char *key,
+                    const unsigned char *nonce, const unsigned char *aad, size_t aad_len,
+                    const unsigned char *in, size_t n, unsigned char *out, unsigned char *tag)
+{
     int ok, outl = 0;
 
-    ok = ctx && EVP_CipherInit_ex(ctx, gcm_cipher(), NULL, NULL, NULL, enc) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL) == 1 &&
-         EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1 &&
+    ok = EVP_CipherInit_ex(ctx, NULL, NULL, key, nonce, enc) == 1 &&
          EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len) == 1;
     if (ok && n > 0)
         ok = EVP_CipherUpdate(ctx, out, &outl, in, (int)n) == 1 && (size_t)outl == n;
@@ -447,8 +465,80 @@ static int gcm_run(int enc, const unsigned char *key, const unsigned char *nonce
         ok = EVP_CipherFinal_ex(ctx, out + n, &outl) == 1 && outl == 0;
     if (ok && enc)
         ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag) == 1;
-    EVP_CIPHER_CTX_free(ctx);
     return ok ? 0 : -1;
+}
+
+/* gcm_pass with a fresh context (opening: rare on the hot paths). */
+static int gcm_run(int enc, const unsigned char *key, const unsigned char *nonce,
+                   const unsigned char *aad, size_t aad_len, const unsigned char *in, size_t n,
+                   unsigned char *out, unsigned char *tag)
+{
+    EVP_CIPHER_CTX *ctx = gcm_new(enc);
+    int rc = ctx ? gcm_pass(ctx, enc, key, nonce, aad, aad_len, in, n, out, tag) : -1;
+
+    EVP_CIPHER_CTX_free(ctx);
+    return rc;
+}
+
+/*
+ * Sealing keeps one context per thread, keyed once for (ring, key id):
+ * AES's key schedule and GHASH's tables are made when the key changes,
+ * not per seal (each seal then sets only its nonce).  The cache is the
+ * thread's (a pthread key: freed, and the key schedule wiped by
+ * EVP_CIPHER_CTX_free, when the thread exits); a ring is known by its
+ * number (gen), never by its address, so a ring freed and another made
+ * at the same address is keyed anew.
+ */
+typedef struct seal_cache {
+    EVP_CIPHER_CTX *ctx; /* owned; NULL: none yet (or dropped after a failure) */
+    uint64_t gen;        /* the ring ... */
+    int key_id;          /* ... and key it is keyed for */
+} seal_cache;
+
+static pthread_key_t seal_key;
+static pthread_once_t seal_once = PTHREAD_ONCE_INIT;
+static int seal_key_ok;
+
+/* A thread's cache at its exit. */
+static void seal_cache_free(void *p)
+{
+    seal_cache *c = p;
+
+    EVP_CIPHER_CTX_free(c->ctx);
+    free(c);
+}
+
+/* Make the pthread key of the threads' caches (once per process). */
+static void seal_setup(void) { seal_key_ok = pthread_key_create(&seal_key, seal_cache_free) == 0; }
+
+/* Seal in[0..n) with the calling thread's context keyed for (k, key):
+ * gcm_pass's result.  Without a cache (out of memory) a fresh context. */
+static int gcm_seal(const ch_keyring *k, const ring_key *key, const unsigned char *nonce,
+                    const unsigned char *aad, size_t aad_len, const unsigned char *in, size_t n,
+                    unsigned char *out, unsigned char *tag)
+{
+    seal_cache *c;
+    int fresh;
+
+    pthread_once(&seal_once, seal_setup);
+    c = seal_key_ok ? pthread_getspecific(seal_key) : NULL;
+    if (!c && seal_key_ok && (c = calloc(1, sizeof *c)) && pthread_setspecific(seal_key, c) != 0) {
+        free(c);
+        c = NULL;
+    }
+    if (!c)
+        return gcm_run(1, key->key, nonce, aad, aad_len, in, n, out, tag);
+    if (!c->ctx && !(c->ctx = gcm_new(1)))
+        return -1;
+    fresh = c->gen != k->gen || c->key_id != key->id;
+    if (gcm_pass(c->ctx, 1, fresh ? key->key : NULL, nonce, aad, aad_len, in, n, out, tag) != 0) {
+        EVP_CIPHER_CTX_free(c->ctx); /* in an unknown state: the next seal makes another */
+        c->ctx = NULL;
+        return -1;
+    }
+    c->gen = k->gen;
+    c->key_id = key->id;
+    return 0;
 }
 
 /* Nonces are drawn from OpenSSL's generator NONCE_POOL at a time, into a
@@ -494,16 +584,17 @@ static int fresh_nonce(unsigned char nonce[NONCE_LEN])
 
 /* Encrypt plain for (room_key, msg_id) under key into a new malloc'd
  * ciphertext||tag (the caller frees it) and a fresh random nonce. */
-static unsigned char *seal_raw(const ring_key *key, const char *room_key, int64_t msg_id,
-                               const char *plain, size_t len, unsigned char nonce[NONCE_LEN])
+static unsigned char *seal_raw(const ch_keyring *k, const ring_key *key, const char *room_key,
+                               int64_t msg_id, const char *plain, size_t len,
+                               unsigned char nonce[NONCE_LEN])
 {
     size_t aad_len;
     unsigned char *aad = make_aad(room_key, msg_id, &aad_len);
     unsigned char *sealed = aad ? malloc(len + TAG_LEN) : NULL;
 
     if (!sealed || fresh_nonce(nonce) != 0 ||
-        gcm_run(1, key->key, nonce, aad, aad_len, (const unsigned char *)plain, len, sealed,
-                sealed + len) < 0) {
+        gcm_seal(k, key, nonce, aad, aad_len, (const unsigned char *)plain, len, sealed,
+                 sealed + len) < 0) {
         free(sealed);
         sealed = NULL;
     }
@@ -523,7 +614,7 @@ int ch_seal(const ch_keyring *k, const char *room_key, int64_t msg_id, const cha
     if (!key || !room_key || (!plain && len > 0) || len > MAX_PLAIN || !key_id || !nonce_b64 ||
         !sealed_b64)
         return -1;
-    if (!(sealed = seal_raw(key, room_key, msg_id, plain, len, nonce)))
+    if (!(sealed = seal_raw(k, key, room_key, msg_id, plain, len, nonce)))
         return -1;
     n64 = ch_b64_encode(nonce, NONCE_LEN, CH_B64_STD);
     s64 = ch_b64_encode(sealed, len + TAG_LEN, CH_B64_STD);

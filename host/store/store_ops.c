@@ -3,7 +3,8 @@
  * ("message.append", "read.mark" ...) its parameter check (prepare, on
  * the loop thread) and its SQL steps with their bind and rows hooks (on
  * the engine's thread), one step list for SQLite and, where the dialects
- * differ, one for PostgreSQL.  The shared helpers (parameter specs, row
+ * differ, one for PostgreSQL (message.append's are in store_append.c).
+ * The shared helpers (parameter specs, row
  * decoding, message JSON with decryption) and the schema are in
  * store_schema.c.
  *
@@ -257,248 +258,6 @@ static int prep_append(ch_store_req *req)
     }
     return 0;
 }
-
-CH_ST_BIND(bind_dedup, "room_id", "sender_id", "client_msg_id")
-CH_ST_BIND(bind_append, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
-           "client_msg_id", "@extra")
-
-/* The room's key and a new message id: seal the content for them (ctx
- * id, key_id, nonce, sealed) and remember the id in ctx "attempt_ids".
- * With "participant" true, a sender who is no participant (the row's
- * member column is 0 or null) ends the append with EPERM, unless it is a
- * retry of a message stored before (PostgreSQL's dup column; SQLite's
- * first step answered a duplicate already: rows_seal_or_found). */
-static int rows_seal_new(ch_store_req *req, json_t *rows)
-{
-    json_t *row = json_array_get(rows, 0);
-    json_t *c = json_object_get(req->params, "content");
-    json_t *ids = json_object_get(req->ctx, "attempt_ids");
-
-    if (!row)
-        return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
-    if (json_is_true(json_object_get(req->params, "participant")) && !ch_st_int(row, "member") &&
-        !ch_st_int(row, "dup"))
-        return ch_store_fail(req, CH_STORE_EPERM, "the sender is not a participant of the room");
-    if (ch_st_seal(req, ch_st_str(row, "key"), ch_st_int(row, "new_id"), json_string_value(c),
-                   json_string_length(c)) != 0)
-        return req->status;
-    if (!ids) {
-        ids = json_array();
-        json_object_set_new(req->ctx, "attempt_ids", ids);
-    }
-    json_array_append_new(ids, json_integer(ch_st_int(row, "new_id")));
-    return CH_STEP_NEXT;
-}
-
-/* The result of an append from a row {id, created_at, duplicate}: a
- * duplicate of an id this request allocated itself (an earlier attempt
- * that did commit) is no duplicate.  more: the unread step follows, and
- * runs (CH_STEP_NEXT) for a new message when "unread" is true, unless a
- * later append of the batch reads the counts (ctx "unread_later"); else
- * the stream steps after it (the unread step skipped) with "stream": true.
- * A rows hook may move req->step on: both engines then run the step
- * after req->step (store_sqlite.c's loop, store_pg.c's step_result). */
-static int append_result(ch_store_req *req, const json_t *row, int more)
-{
-    int64_t id = ch_st_int(row, "id");
-    int dup = ch_st_int(row, "duplicate") != 0;
-    json_t *ids = json_object_get(req->ctx, "attempt_ids");
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(ids, i, v)
-    {
-        if (json_integer_value(v) == id)
-            dup = 0;
-    }
-    req->result = json_pack("{s:I, s:I, s:b, s:O}", "id", (json_int_t)id, "created_at",
-                            (json_int_t)ch_st_int(row, "created_at"), "duplicate", dup,
-                            "client_msg_id", json_object_get(req->params, "client_msg_id"));
-    /* only a row inserted by this attempt is streamed (a retry finding its
-     * own earlier, committed attempt streamed it then) */
-    json_object_set_new(req->ctx, "inserted", json_boolean(ch_st_int(row, "duplicate") == 0));
-    if (!more || dup)
-        return CH_STEP_DONE;
-    if (json_is_true(json_object_get(req->params, "unread"))) {
-        if (!json_is_true(json_object_get(req->ctx, "unread_later")))
-            return CH_STEP_NEXT;
-        json_object_set_new(req->result, "unread_deferred", json_true());
-    }
-    if (ch_st_stream_next(req, ch_st_int(row, "duplicate") == 0) == CH_STEP_DONE)
-        return CH_STEP_DONE;
-    req->step++; /* past the unread step: the engine runs the one after it */
-    return CH_STEP_NEXT;
-}
-
-/* The room of an append that may defer its counts ("unread" and
- * "unread_defer" true), else 0. */
-static int64_t deferring_room(const ch_store_req *req)
-{
-    if (strcmp(req->op->name, "message.append") != 0 ||
-        !json_is_true(json_object_get(req->params, "unread")) ||
-        !json_is_true(json_object_get(req->params, "unread_defer")))
-        return 0;
-    return json_integer_value(json_object_get(req->params, "room_id"));
-}
-
-/* See store_impl.h.  Each request's mark is set afresh, so a batch run
- * again (or a request run again alone) is marked for what it is now. */
-void ch_st_append_mark_batch(ch_store_req *head)
-{
-    size_t n = 0, i = 0;
-    int64_t *rooms;
-    int later;
-
-    for (ch_store_req *r = head; r; r = r->next)
-        n++;
-    if (n == 0 || !(rooms = malloc(n * sizeof *rooms)))
-        return; /* out of memory: nothing marked, every append counts */
-    for (ch_store_req *r = head; r; r = r->next)
-        rooms[i++] = deferring_room(r);
-    i = 0;
-    for (ch_store_req *r = head; r; r = r->next, i++) {
-        later = 0;
-        for (size_t j = i + 1; rooms[i] && !later && j < n; j++)
-            later = rooms[j] == rooms[i];
-        if (later)
-            json_object_set_new(r->ctx, "unread_later", json_true());
-        else
-            json_object_del(r->ctx, "unread_later");
-    }
-    free(rooms);
-}
-
-/* SQLite's first step: the room's key, a new id and the membership, and
- * the message this one repeats (dup_id, dup_at), which ends the append
- * as its duplicate; else as rows_seal_new. */
-static int rows_seal_or_found(ch_store_req *req, json_t *rows)
-{
-    json_t *row = json_array_get(rows, 0), *dup;
-    int rc;
-
-    if (!row || !ch_st_int(row, "dup_id"))
-        return rows_seal_new(req, rows);
-    dup = json_pack("{s:I, s:I, s:i}", "id", (json_int_t)ch_st_int(row, "dup_id"), "created_at",
-                    (json_int_t)ch_st_int(row, "dup_at"), "duplicate", 1);
-    if (!dup)
-        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
-    rc = append_result(req, dup, 0);
-    json_decref(dup);
-    return rc;
-}
-
-/* The insert (and, on PostgreSQL, the dedup in the same statement). */
-static int rows_append_inserted(ch_store_req *req, json_t *rows)
-{
-    if (json_array_size(rows) == 0)
-        return ch_store_fail(req, CH_STORE_EIO, "append raced with a concurrent duplicate");
-    return append_result(req, json_array_get(rows, 0), 1);
-}
-
-/* SQLite's insert, as rows_append_inserted for a row {id, created_at,
- * duplicate}; the insert has no RETURNING clause (it costs SQLite an
- * ephemeral table per call) and so returns no row, since what it would
- * return is known: the id allocated and sealed for (ctx "id"), the
- * timestamp bound ("now"), not a duplicate (a conflict fails the
- * statement, EEXIST, before this hook runs). */
-static int rows_append_stored(ch_store_req *req, json_t *rows)
-{
-    json_t *row;
-    int rc;
-
-    if (json_array_size(rows) > 0)
-        return append_result(req, json_array_get(rows, 0), 1);
-    row = json_pack("{s:O, s:I, s:i}", "id", json_object_get(req->ctx, "id"), "created_at",
-                    (json_int_t)req->now_ms, "duplicate", 0);
-    if (!row)
-        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
-    rc = append_result(req, row, 1);
-    json_decref(row);
-    return rc;
-}
-
-/* SQLite's unread step of an append (bound as ch_st_bind_append_unread:
- * no listed ids, the participants): CH_ST_UNREAD_SQL's counts for the
- * room's participants only, read in the participants' key order, so that
- * SQLite needs no temporary table (CH_ST_UNREAD_SQL's materialized CTEs,
- * UNION and ORDER BY make five per call); the same rows. */
-#define APPEND_UNREAD_SQLITE                                                                  \
-    "SELECT p.user_id AS user_id, CAST((SELECT coalesce(sum(c.n), 0) FROM room_live_counts c" \
-    " WHERE c.room_id = $1)"                                                                  \
-    " - coalesce((SELECT c.n FROM room_live_counts c WHERE c.room_id = $1"                    \
-    " AND c.sender_id = p.user_id), 0)"                                                       \
-    " - coalesce((SELECT c.n FROM room_read_counts c WHERE c.room_id = $1"                    \
-    " AND c.user_id = p.user_id), 0) AS BIGINT) AS unread"                                    \
-    " FROM participants p WHERE p.room_id = $1 ORDER BY p.room_id, p.user_id"
-
-#define APPEND_INSERT                                                                   \
-    "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content, created_at," \
-    " is_deleted, client_msg_id, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9)"
-
-static const ch_store_step append_steps[] = {
-    {"SELECT r.key AS key, (SELECT coalesce(max(id), 0) + 1 FROM messages) AS new_id,"
-     " (SELECT 1 FROM participants WHERE room_id = $1 AND user_id = $2) AS member,"
-     " d.id AS dup_id, d.created_at AS dup_at FROM rooms r LEFT JOIN messages d"
-     " ON d.room_id = $1 AND d.sender_id = $2 AND d.client_msg_id = $3 WHERE r.id = $1",
-     bind_dedup, rows_seal_or_found},
-    {APPEND_INSERT, bind_append, rows_append_stored},
-    {APPEND_UNREAD_SQLITE, ch_st_bind_append_unread, ch_st_rows_append_unread},
-    CH_ST_STREAM_STEPS_SQLITE,
-};
-
-CH_ST_BIND(bind_append_pg, "@id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed", "now",
-           "client_msg_id", "@extra", "stream")
-
-/*
- * PostgreSQL's insert (rows borrowed), which also takes the room's stream
- * position when the row is new and the call streams (CH_ST_STREAM_POS_SQL
- * folded in).  As rows_append_inserted; with a position ("pos", "key",
- * "epoch") the event is sealed here (ch_st_stream_rows_pos).  The engine
- * then runs the unread step and the event row in one statement, or the
- * unread step alone, or the event alone (append_pg_steps): two round
- * trips per batch fewer than the position and the event as steps.
- */
-static int rows_append_pg(ch_store_req *req, json_t *rows)
-{
-    const json_t *row = json_array_get(rows, 0);
-    size_t at = req->step;
-    int rc = rows_append_inserted(req, rows), unread = req->step == at;
-    int has_pos = row && json_is_integer(json_object_get(row, "pos"));
-
-    if (rc != CH_STEP_NEXT && !has_pos)
-        return rc;
-    if (rc != CH_STEP_NEXT || (!has_pos && !unread)) /* never a position without its event */
-        return req->status ? req->status
-                           : ch_store_fail(req, CH_STORE_EIO, "append: stream position unmatched");
-    if (has_pos && (rc = ch_st_stream_rows_pos(req, rows)) != CH_STEP_NEXT)
-        return rc;
-    req->step = at + (has_pos ? (unread ? 0 : 2) : 1); /* the engine runs the step after it */
-    return CH_STEP_NEXT;
-}
-
-static const ch_store_step append_pg_steps[] = {
-    {"SELECT key, nextval('messages_id_seq') AS new_id, (SELECT 1 FROM participants"
-     " WHERE room_id = $1 AND user_id = $2 FOR SHARE) AS member, (SELECT 1 FROM messages"
-     " WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3) AS dup"
-     " FROM rooms WHERE id = $1",
-     bind_dedup, rows_seal_new},
-    {"WITH ins AS (" APPEND_INSERT " ON CONFLICT (room_id, sender_id, client_msg_id)"
-     " DO NOTHING RETURNING id, created_at),"
-     " pos AS (UPDATE rooms SET stream_pos = stream_pos + 1 WHERE id = $2"
-     " AND CAST($10 AS boolean) AND EXISTS (SELECT 1 FROM ins) RETURNING stream_pos, key)"
-     " SELECT ins.id, ins.created_at, 0 AS duplicate, pos.stream_pos AS pos, pos.key AS key,"
-     " CASE WHEN pos.key IS NOT NULL THEN " CH_ST_EPOCH_SQL " END AS epoch"
-     " FROM ins LEFT JOIN pos ON TRUE UNION ALL"
-     " SELECT id, created_at, 1, NULL, NULL, NULL FROM messages WHERE room_id = $2"
-     " AND sender_id = $3 AND client_msg_id = $8 AND NOT EXISTS (SELECT 1 FROM ins)",
-     bind_append_pg, rows_append_pg},
-    {"WITH ev AS (INSERT INTO room_events (room_id, pos, kind, key_id, nonce, body, created_at)"
-     " VALUES ($1, $4, $5, $6, $7, $8, $9))"
-     " SELECT * FROM (" CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")) ") AS u ORDER BY 1",
-     ch_st_bind_append_unread_event, ch_st_rows_append_unread_event},
-    {CH_ST_UNREAD_SQL(CH_ST_PG_IDS("$2")), ch_st_bind_append_unread, ch_st_rows_append_unread},
-    CH_ST_STREAM_EVENT_STEPS,
-};
 
 /* message.history {room_id, limit?, before_id?, after_id?}: one statement
  * with two halves, ascending after after_id and descending before
@@ -763,7 +522,13 @@ static const ch_store_op ops[] = {
     OP("participant.remove", 1, prep_room_user, part_remove_steps),
     OP("participant.check", 0, prep_room_user, part_check_steps),
     OP("participant.list", 0, prep_room_id, part_list_steps),
-    OP2("message.append", 1, prep_append, append_steps, append_pg_steps),
+    {"message.append",
+     1,
+     prep_append,
+     {ch_st_append_steps, ch_st_append_pg_steps},
+     {CH_ST_APPEND_STEPS, CH_ST_APPEND_PG_STEPS},
+     NULL,
+     ch_st_append_typed},
     OP("message.history", 0, prep_history, history_steps),
     OP("message.get", 0, prep_msg_get, msg_get_steps),
     OP("message.edit", 1, prep_edit, edit_steps),

@@ -233,7 +233,8 @@ pl_op *ch_pl_op_new(ch_store_schema *sc, int kind, const char *name, int writes,
         ch_pl_op_free(o);
         return NULL;
     }
-    o->op = (ch_store_op){o->name, writes, NULL, {o->engine[0], o->engine[1]}, {n, n}, pl_hold};
+    o->op = (ch_store_op){o->name, writes,  NULL, {o->engine[0], o->engine[1]},
+                          {n, n},  pl_hold, NULL};
     ch_pl_set_hooks(o);
     return o;
 }

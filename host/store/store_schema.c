@@ -368,8 +368,9 @@ int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *
         return ch_store_fail(req, CH_STORE_EIO, "sealing message %lld failed", (long long)id);
     json_object_set_new(req->ctx, "id", json_integer(id));
     json_object_set_new(req->ctx, "key_id", json_integer(key_id));
-    json_object_set_new(req->ctx, "nonce", json_string(nonce));
-    json_object_set_new(req->ctx, "sealed", json_string(sealed));
+    /* base64: ASCII, no UTF-8 check needed */
+    json_object_set_new(req->ctx, "nonce", json_stringn_nocheck(nonce, strlen(nonce)));
+    json_object_set_new(req->ctx, "sealed", json_stringn_nocheck(sealed, strlen(sealed)));
     free(nonce);
     free(sealed);
     return 0;

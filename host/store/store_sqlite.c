@@ -21,7 +21,7 @@
  * callback calls ch_store_done for each, so callbacks run on the loop
  * thread only, after the commit (a failed COMMIT fails the whole batch
  * with EIO).  The worker keeps a cache of prepared statements keyed by
- * SQL text, each prepared once.  Only open and migrate block (start-up,
+ * SQL text, each prepared once; store_sqlite_step.c runs a step with one.  Only open and migrate block (start-up,
  * command line).
  */
 #include "store_impl.h"
@@ -331,140 +331,15 @@ static int exec_cached(sq *e, const char *sql)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* A store status for a failed statement (by SQLite's extended code). */
-static int map_error(int code)
+/* Run one step with its cached statement (store_sqlite_step.c's
+ * ch_sq_step; t: the step's typed hooks, or NULL).  Returns the hook's
+ * CH_STEP_* or a failure status (req->status set). */
+static int run_step(sq *e, ch_store_req *req, const ch_store_step *step, const ch_st_typed *t)
 {
-    switch (code) {
-    case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-        return CH_STORE_EEXIST;
-    case SQLITE_CONSTRAINT_FOREIGNKEY:
-        return CH_STORE_ENOENT;
-    case SQLITE_CONSTRAINT_NOTNULL:
-    case SQLITE_CONSTRAINT_CHECK:
-        return CH_STORE_EINVAL;
-    default:
-        return CH_STORE_EIO;
-    }
-}
+    sqlite3_stmt *st = stmt_get(e, step->sql);
 
-/* Bind params[i] to "$<i+1>", visiting the statement's parameters (those
- * it lacks are skipped; no name is formatted or searched for).  0, or -1
- * for a value of an unsupported type. */
-static int bind_params(sqlite3_stmt *st, const json_t *params)
-{
-    const char *name;
-    json_t *v;
-
-    for (int idx = 1; idx <= sqlite3_bind_parameter_count(st); idx++) {
-        name = sqlite3_bind_parameter_name(st, idx);
-        v = name && name[0] == '$' ? json_array_get(params, strtoul(name + 1, NULL, 10) - 1) : NULL;
-        if (!v)
-            continue;
-        if (json_is_integer(v))
-            sqlite3_bind_int64(st, idx, json_integer_value(v));
-        else if (json_is_real(v))
-            sqlite3_bind_double(st, idx, json_real_value(v));
-        else if (json_is_string(v))
-            sqlite3_bind_text(st, idx, json_string_value(v), (int)json_string_length(v),
-                              SQLITE_STATIC);
-        else if (json_is_boolean(v))
-            sqlite3_bind_int(st, idx, json_is_true(v));
-        else if (json_is_null(v))
-            sqlite3_bind_null(st, idx);
-        else
-            return -1;
-    }
-    return 0;
-}
-
-/* The current row as an object keyed by column name: integers, null,
- * everything else as strings.  NULL if a text is not valid UTF-8. */
-static json_t *row_json(sqlite3_stmt *st)
-{
-    json_t *row = json_object(), *v;
-    char num[32];
-
-    for (int c = 0; row && c < sqlite3_column_count(st); c++) {
-        switch (sqlite3_column_type(st, c)) {
-        case SQLITE_INTEGER:
-            v = json_integer(sqlite3_column_int64(st, c));
-            break;
-        case SQLITE_NULL:
-            v = json_null();
-            break;
-        case SQLITE_FLOAT:
-            snprintf(num, sizeof num, "%.17g", sqlite3_column_double(st, c));
-            v = json_string(num);
-            break;
-        default:
-            v = json_stringn((const char *)sqlite3_column_text(st, c),
-                             (size_t)sqlite3_column_bytes(st, c));
-        }
-        if (!v || json_object_set_new(row, sqlite3_column_name(st, c), v) != 0) {
-            json_decref(row);
-            row = NULL;
-        }
-    }
-    return row;
-}
-
-/* Execute st with params: a new array of its rows, or NULL after failing
- * req.  The statement is reset and its bindings cleared either way. */
-static json_t *run_stmt(sq *e, ch_store_req *req, sqlite3_stmt *st, const json_t *params)
-{
-    json_t *rows = json_array(), *row;
-    int rc;
-
-    if (bind_params(st, params) != 0) {
-        ch_store_fail(req, CH_STORE_EINVAL, "unsupported parameter type");
-        rc = SQLITE_MISUSE;
-    } else {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            if (!(row = row_json(st))) {
-                ch_store_fail(req, CH_STORE_EIO, "a column is not valid UTF-8");
-                break;
-            }
-            json_array_append_new(rows, row);
-        }
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            ch_store_fail(req, map_error(sqlite3_extended_errcode(e->db)), "sqlite: %s",
-                          sqlite3_errmsg(e->db));
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(rows);
-        return NULL;
-    }
-    return rows;
-}
-
-/* Run one step: bind, execute, hand the rows to the hook.  Returns the
- * hook's CH_STEP_* or a failure status (req->status set). */
-static int run_step(sq *e, ch_store_req *req, const ch_store_step *step)
-{
-    json_t *params = step->bind ? step->bind(req) : json_array();
-    sqlite3_stmt *st;
-    json_t *rows;
-    int rc;
-
-    if (!params)
-        return req->status ? req->status : ch_store_fail(req, CH_STORE_EIO, "bind failed");
-    st = stmt_get(e, step->sql);
-    if (!st) {
-        json_decref(params);
-        return ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
-    }
-    rows = run_stmt(e, req, st, params);
-    json_decref(params);
-    if (!rows)
-        return req->status;
-    rc = step->rows ? step->rows(req, rows) : CH_STEP_NEXT;
-    json_decref(rows);
-    if (rc < 0 && req->status == 0)
-        ch_store_fail(req, CH_STORE_EIO, "operation failed");
-    return rc < 0 ? req->status : rc;
+    return st ? ch_sq_step(e->db, st, req, step, t)
+              : ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
 }
 
 /* Run one request inside its own savepoint; a failure rolls back its
@@ -482,7 +357,8 @@ static int run_req(sq *e, ch_store_req *req)
         return -1;
     }
     for (; req->step < n; req->step++) {
-        rc = run_step(e, req, &steps[req->step]);
+        rc = run_step(e, req, &steps[req->step],
+                      req->op->typed ? &req->op->typed[req->step] : NULL);
         if (rc != CH_STEP_NEXT)
             break;
     }

@@ -170,9 +170,25 @@ static void text_json(text_buf *b, const json_t *v)
 /* Append the key "name": to b, with sep (",", or "" for the first). */
 static void text_key(text_buf *b, const char *sep, const char *name)
 {
-    char key[40];
+    text_put(sep, strlen(sep), b);
+    text_put("\"", 1, b);
+    text_put(name, strlen(name), b);
+    text_put("\":", 2, b);
+}
 
-    text_put(key, (size_t)snprintf(key, sizeof key, "%s\"%s\":", sep, name), b);
+/* Append ,"name":v to b (an integer in decimal, as jansson writes it). */
+static void text_int(text_buf *b, const char *name, int64_t v)
+{
+    char num[24], *p = num + sizeof num;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    text_key(b, ",", name);
+    text_put(p, (size_t)(num + sizeof num - p), b);
 }
 
 /* message.append's event text (new malloc'd, the caller frees it; NULL
@@ -186,7 +202,6 @@ static char *append_body_text(ch_store_req *req)
     json_t *p = req->params, *r = req->result, *ex = json_object_get(req->ctx, "extra");
     json_t *sx = json_object_get(p, "stream_extra");
     text_buf b = {NULL, 0, 0, 0};
-    char num[64];
 
     text_put("{", 1, &b);
     if (json_is_object(sx)) {
@@ -199,10 +214,7 @@ static char *append_body_text(ch_store_req *req)
     text_json(&b, json_object_get(r, "client_msg_id"));
     text_key(&b, ",", "content");
     text_json(&b, json_object_get(p, "content"));
-    text_put(num,
-             (size_t)snprintf(num, sizeof num, ",\"created_at\":%" JSON_INTEGER_FORMAT,
-                              json_integer_value(json_object_get(r, "created_at"))),
-             &b);
+    text_int(&b, "created_at", json_integer_value(json_object_get(r, "created_at")));
     text_key(&b, ",", "edited_at");
     text_put("null", 4, &b);
     text_key(&b, ",", "extra");
@@ -212,16 +224,10 @@ static char *append_body_text(ch_store_req *req)
         text_json(&b, json_object_get(p, "extra"));
     else
         text_put("null", 4, &b);
-    text_put(num,
-             (size_t)snprintf(num, sizeof num, ",\"id\":%" JSON_INTEGER_FORMAT,
-                              json_integer_value(json_object_get(r, "id"))),
-             &b);
+    text_int(&b, "id", json_integer_value(json_object_get(r, "id")));
     text_key(&b, ",", "is_deleted");
     text_put("false,\"read_by\":[]", 18, &b);
-    text_put(num,
-             (size_t)snprintf(num, sizeof num, ",\"room_id\":%" JSON_INTEGER_FORMAT,
-                              stream_room(req)),
-             &b);
+    text_int(&b, "room_id", stream_room(req));
     text_key(&b, ",", "sender_id");
     text_json(&b, json_object_get(p, "sender_id"));
     text_put("}}", 2, &b);
@@ -243,12 +249,21 @@ static void stream_aad(char *buf, size_t n, const char *room_key)
  * body for it into ctx (key_id, nonce, sealed; "ev_pos", "ev_epoch"). */
 int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
 {
-    json_t *row = json_array_get(rows, 0), *body;
-    char aad[256], *text;
-    int rc;
+    json_t *row = json_array_get(rows, 0);
 
     if (!row)
         return ch_store_fail(req, CH_STORE_ENOENT, "no such room");
+    return ch_st_stream_seal(req, ch_st_str(row, "key"), ch_st_int(row, "pos"),
+                             ch_st_str(row, "epoch"));
+}
+
+/* See store_impl.h: the body's text sealed for (key, pos) into ctx. */
+int ch_st_stream_seal(ch_store_req *req, const char *key, int64_t pos, const char *epoch)
+{
+    json_t *body;
+    char aad[256], *text;
+    int rc;
+
     if (strcmp(req->op->name, "message.append") == 0) {
         text = append_body_text(req);
     } else {
@@ -258,15 +273,15 @@ int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
     }
     if (!text)
         return ch_store_fail(req, CH_STORE_EIO, "out of memory");
-    stream_aad(aad, sizeof aad, ch_st_str(row, "key"));
-    rc = ch_st_seal(req, aad, ch_st_int(row, "pos"), text, strlen(text));
+    stream_aad(aad, sizeof aad, key);
+    rc = ch_st_seal(req, aad, pos, text, strlen(text));
     free(text);
     if (rc != 0)
         return req->status;
     json_object_set_new(req->ctx, "ev_room", json_integer(stream_room(req)));
-    json_object_set_new(req->ctx, "ev_pos", json_integer(ch_st_int(row, "pos")));
+    json_object_set_new(req->ctx, "ev_pos", json_integer(pos));
     json_object_set_new(req->ctx, "ev_kind", json_string(req->op->name));
-    json_object_set_new(req->ctx, "ev_epoch", json_string(ch_st_str(row, "epoch")));
+    json_object_set_new(req->ctx, "ev_epoch", json_string(epoch));
     return CH_STEP_NEXT;
 }
 
@@ -277,6 +292,37 @@ json_t *ch_st_stream_bind_event(ch_store_req *req)
                                         "@nonce",   "@sealed", "now",      NULL};
 
     return ch_st_bind_list(req, names);
+}
+
+/* The typed path's event row (store_impl.h): ch_st_stream_bind_event's
+ * values, the kind borrowed from the op's name. */
+int ch_st_stream_args_event(ch_store_req *req, ch_st_val *args)
+{
+    json_t *c = req->ctx;
+
+    args[0] = ch_st_vj(json_object_get(c, "ev_room"));
+    args[1] = ch_st_vj(json_object_get(c, "ev_pos"));
+    args[2] = ch_st_vt(req->op->name, strlen(req->op->name));
+    args[3] = ch_st_vj(json_object_get(c, "key_id"));
+    args[4] = ch_st_vj(json_object_get(c, "nonce"));
+    args[5] = ch_st_vj(json_object_get(c, "sealed"));
+    args[6] = ch_st_vi(req->now_ms);
+    return 7;
+}
+
+/* The typed path's trim: the room and the last position that goes. */
+int ch_st_stream_args_trim(ch_store_req *req, ch_st_val *args)
+{
+    args[0] = ch_st_vj(json_object_get(req->ctx, "ev_room"));
+    args[1] = ch_st_vj(json_object_get(req->ctx, "ev_trim"));
+    return 2;
+}
+
+/* The typed path's end of the event row: as ch_st_stream_rows_event. */
+int ch_st_stream_row_event(ch_store_req *req, const ch_st_val *cols, size_t n)
+{
+    (void)n;
+    return cols ? 0 : ch_st_stream_rows_event(req, NULL);
 }
 
 /* The event is written: the result gets pos and epoch; every

@@ -511,6 +511,47 @@ static void parse_accepts_comments_blanks_crlf(void **state)
     ch_keyring_free(k);
 }
 
+/* The ring holding key id 1 made of bytes all equal to fill. */
+static ch_keyring *ring_filled(unsigned char fill)
+{
+    char b64[64], text[128], err[256] = "";
+    ch_keyring *k;
+
+    fill_b64(fill, 32, b64);
+    snprintf(text, sizeof text, "1:%s\n", b64);
+    assert_non_null(k = ch_keyring_parse(text, err, sizeof err));
+    return k;
+}
+
+/* A thread seals with one context per ring and key (store_crypt.c's
+ * cache): switching between rings whose keys share an id, and a ring
+ * freed and another made (at the same address, likely), each seal is
+ * made with its own ring's key. */
+static void seal_cache_follows_the_ring(void **state)
+{
+    ch_keyring *a = ring_filled(1), *b = ring_filled(2), *c;
+    sealed sa = seal_ok(a, ROOM, 5, "one", 3), sb = seal_ok(b, ROOM, 5, "two", 3);
+    sealed sa2 = seal_ok(a, ROOM, 6, "three", 5), sc;
+
+    (void)state;
+    assert_int_equal(try_open(a, 1, ROOM, 5, sa.nonce, sa.data, "one", 3), 0);
+    assert_int_equal(try_open(b, 1, ROOM, 5, sb.nonce, sb.data, "two", 3), 0);
+    assert_int_equal(try_open(a, 1, ROOM, 6, sa2.nonce, sa2.data, "three", 5), 0);
+    assert_int_not_equal(try_open(b, 1, ROOM, 5, sa.nonce, sa.data, NULL, 0), 0);
+    assert_int_not_equal(try_open(a, 1, ROOM, 5, sb.nonce, sb.data, NULL, 0), 0);
+    ch_keyring_free(a);
+    c = ring_filled(3);
+    sc = seal_ok(c, ROOM, 7, "four", 4);
+    assert_int_equal(try_open(c, 1, ROOM, 7, sc.nonce, sc.data, "four", 4), 0);
+    assert_int_not_equal(try_open(b, 1, ROOM, 7, sc.nonce, sc.data, NULL, 0), 0);
+    sealed_free(&sa);
+    sealed_free(&sb);
+    sealed_free(&sa2);
+    sealed_free(&sc);
+    ch_keyring_free(b);
+    ch_keyring_free(c);
+}
+
 static void new_key_line(void **state)
 {
     char *a = ch_keyring_new_key_line(3), *b = ch_keyring_new_key_line(3);
@@ -785,6 +826,7 @@ int main(void)
         cmocka_unit_test(parse_errors_no_keys),
         FIXT(parse_accepts_comments_blanks_crlf),
         cmocka_unit_test(new_key_line),
+        cmocka_unit_test(seal_cache_follows_the_ring),
         DIRT(create_mode_writes_0600_and_reloads),
         DIRT(file_errors_name_file_and_line),
         DIRT(readable_key_file_refused),

@@ -40,6 +40,37 @@ enum ch_store_kind { CH_STORE_SQLITE = 0, CH_STORE_PG = 1 };
 #define CH_STEP_DONE 1 /* the operation is complete (skip the rest) */
 /* negative: failed; the hook has set req->status and req->error */
 
+/* A typed value crossing the SQLite engine without JSON: a parameter a
+ * step's args hook binds, or a column its row hook reads.  Texts are
+ * borrowed: a parameter's from the request (valid until the step ends),
+ * a column's from the engine (valid for the one call it is handed to). */
+typedef struct ch_st_val {
+    char type; /* 'n' null, 'i' integer (i), 't' text (s[0..len)) */
+    int64_t i;
+    const char *s;
+    size_t len;
+} ch_st_val;
+
+/* The most parameters an args hook may fill. */
+#define CH_ST_ARGS_MAX 16
+
+/* The typed value of an integer. */
+static inline ch_st_val ch_st_vi(int64_t i) { return (ch_st_val){'i', i, NULL, 0}; }
+/* The typed value of the text s[0..len) (borrowed). */
+static inline ch_st_val ch_st_vt(const char *s, size_t len) { return (ch_st_val){'t', 0, s, len}; }
+/* The typed value of a JSON value (borrowed): an integer, a string (its
+ * text borrowed), a boolean as 0/1, anything else (absent too) null. */
+static inline ch_st_val ch_st_vj(const json_t *v)
+{
+    if (json_is_integer(v))
+        return ch_st_vi(json_integer_value(v));
+    if (json_is_boolean(v))
+        return ch_st_vi(json_is_true(v));
+    if (json_is_string(v))
+        return ch_st_vt(json_string_value(v), json_string_length(v));
+    return (ch_st_val){'n', 0, NULL, 0};
+}
+
 typedef struct ch_store_step {
     const char *sql; /* the statement, $N placeholders */
     /* New JSON array of the statement's parameters, or NULL after setting
@@ -48,6 +79,25 @@ typedef struct ch_store_step {
     /* Read the rows (borrowed array).  NULL hook: CH_STEP_NEXT. */
     int (*rows)(ch_store_req *req, json_t *rows);
 } ch_store_step;
+
+/*
+ * The typed path of a step, for hot operations on the SQLite engine (an
+ * op's "typed" list, parallel to its SQLite steps; PostgreSQL runs bind
+ * and rows).  No JSON array or object is made for either hook.  args,
+ * instead of the step's bind: fill args[0..CH_ST_ARGS_MAX) ($1 is
+ * args[0]) and return how many, or a failure status after
+ * ch_store_fail.  row, instead of its rows: called with each row's
+ * columns in the statement's order (cols[0..n), borrowed for the call;
+ * returns 0 or a failure status), then once with cols NULL and n the
+ * number of rows (returns CH_STEP_* or a failure status); without a row
+ * hook the rows are not read (CH_STEP_NEXT).  Without an args hook the
+ * step's bind makes the parameters; an entry with neither hook runs the
+ * step as JSON.
+ */
+typedef struct ch_st_typed {
+    int (*args)(ch_store_req *req, ch_st_val *args);
+    int (*row)(ch_store_req *req, const ch_st_val *cols, size_t n);
+} ch_st_typed;
 
 typedef struct ch_store_op {
     const char *name; /* "message.append" */
@@ -64,6 +114,9 @@ typedef struct ch_store_op {
      * (+1) the op a request runs and releases it (-1) when the request is
      * freed, on the loop thread, so a replaced op outlives its requests. */
     void (*hold)(const struct ch_store_op *op, int delta);
+    /* NULL, or the typed hooks of each of the SQLite steps (n_steps[0]
+     * entries, ch_st_typed; the SQLite engine only). */
+    const ch_st_typed *typed;
 } ch_store_op;
 
 struct ch_store_req {
@@ -217,6 +270,16 @@ typedef struct ch_store_engine {
 } ch_store_engine;
 
 extern const ch_store_engine ch_store_sqlite_engine;
+
+/* The SQLite engine's step (store_sqlite_step.c, on its worker thread):
+ * bind step's parameters to st (prepared for step->sql, borrowed), run it,
+ * hand its rows to the step's hooks (t: its typed hooks, ch_st_typed, or
+ * NULL); st is reset and its bindings cleared.  Returns the hook's
+ * CH_STEP_* or a failure status (req->status set). */
+struct sqlite3;
+struct sqlite3_stmt;
+int ch_sq_step(struct sqlite3 *db, struct sqlite3_stmt *st, ch_store_req *req,
+               const ch_store_step *step, const ch_st_typed *t);
 extern const ch_store_engine ch_store_pg_engine;
 
 /*
@@ -491,6 +554,14 @@ int ch_st_rows_append_unread(ch_store_req *req, json_t *rows);
 json_t *ch_st_bind_append_unread_event(ch_store_req *req);
 int ch_st_rows_append_unread_event(ch_store_req *req, json_t *rows);
 
+/* message.append's steps (store_append.c; its prepare and table entry
+ * are store_ops.c's): SQLite's, with their typed hooks (as many), and
+ * PostgreSQL's. */
+#define CH_ST_APPEND_STEPS 6
+#define CH_ST_APPEND_PG_STEPS 6
+extern const ch_store_step ch_st_append_steps[], ch_st_append_pg_steps[];
+extern const ch_st_typed ch_st_append_typed[];
+
 /* Mark the appends of a batch (head: its requests linked by next,
  * borrowed; the engine's thread) that may leave the unread counts to a
  * later append of the same room in the same batch ("unread_defer" true,
@@ -530,6 +601,19 @@ json_t *ch_st_stream_bind_event(ch_store_req *req);
 int ch_st_stream_rows_event(ch_store_req *req, json_t *rows);
 json_t *ch_st_stream_bind_trim(ch_store_req *req);
 
+/* ch_st_stream_rows_pos for a position already known: the room's key
+ * (borrowed), its new position and the store's epoch (borrowed). */
+int ch_st_stream_seal(ch_store_req *req, const char *key, int64_t pos, const char *epoch);
+
+/* The typed hooks (ch_st_typed) of CH_ST_STREAM_EVENT_STEPS, for an op's
+ * typed list: the event row's parameters and its end, the trim's
+ * parameters. */
+int ch_st_stream_args_event(ch_store_req *req, ch_st_val *args);
+int ch_st_stream_row_event(ch_store_req *req, const ch_st_val *cols, size_t n);
+int ch_st_stream_args_trim(ch_store_req *req, ch_st_val *args);
+#define CH_ST_STREAM_EVENT_TYPED \
+    {ch_st_stream_args_event, ch_st_stream_row_event}, { ch_st_stream_args_trim, NULL }
+
 /* The store's epoch, as a scalar subquery. */
 #define CH_ST_EPOCH_SQL "(SELECT value FROM store_meta WHERE name = 'epoch')"
 
@@ -568,13 +652,16 @@ const ch_store_op *ch_st_stream_op(const char *name);
 
 /* Op table entries: the same steps on both engines, or a PostgreSQL list. */
 #define CH_ST_N(a) (sizeof(a) / sizeof((a)[0]))
-#define CH_ST_OP(name, writes, prep, steps)                          \
-    {                                                                \
-        name, writes, prep, {steps, NULL}, {CH_ST_N(steps), 0}, NULL \
+#define CH_ST_OP(name, writes, prep, steps)                                \
+    {                                                                      \
+        name, writes, prep, {steps, NULL}, {CH_ST_N(steps), 0}, NULL, NULL \
     }
-#define CH_ST_OP2(name, writes, prep, steps, pg)                             \
-    {                                                                        \
-        name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)}, NULL \
+#define CH_ST_OP2(name, writes, prep, steps, pg)                                   \
+    {                                                                              \
+        name, writes, prep, {steps, pg}, {CH_ST_N(steps), CH_ST_N(pg)}, NULL, NULL \
     }
+/* An op's typed list (ch_st_typed) has one entry per SQLite step. */
+#define CH_ST_TYPED_FITS(steps, typed) \
+    _Static_assert(CH_ST_N(steps) == CH_ST_N(typed), #typed " lists one entry per step")
 
 #endif
