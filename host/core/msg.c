@@ -9,10 +9,14 @@
  * same allocation: one malloc per message besides the ch_msg itself.
  * The encoder writes what messages usually hold (objects, arrays, ASCII
  * strings without escapes, integers) itself, in jansson's compact bytes,
- * and leaves the rest to jansson.
+ * and leaves the rest to jansson.  A check against a size limit for a
+ * send that reaches nobody (ch_msg_check_json_max) first walks the
+ * value for an upper bound of that encoding and encodes only when the
+ * bound says nothing.
  */
 #include "msg.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +345,85 @@ int ch_msg_check_json(const json_t *obj, size_t *text_len, const char **err)
         free(scratch.p);
         scratch = (enc_scratch){NULL, 0, 0};
     }
+    return 0;
+}
+
+/* ---- the size bound ----------------------------------------------------------
+ * An upper bound of enc_value's output for what messages hold, found
+ * without writing it: plain strings and keys (enc_plain) count exactly,
+ * an integer as the longest one (20 bytes), true, false and null as
+ * written.  What might not encode (a string needing a look at its UTF-8,
+ * a real, nesting past ENC_DEPTH, which also ends a cycle) gives no
+ * bound, and the message is encoded as before. */
+
+#define BOUND_NONE ((size_t)-1) /* no bound: encode to know */
+
+/* acc plus v's (borrowed) bound at depth; BOUND_NONE as soon as there is
+ * no bound or it passes max. */
+static size_t bound_value(const json_t *v, int depth, size_t acc, size_t max)
+{
+    size_t i, n;
+
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+    case JSON_TRUE:
+        acc += 4;
+        break;
+    case JSON_FALSE:
+        acc += 5;
+        break;
+    case JSON_INTEGER:
+        acc += 20; /* "-9223372036854775808" */
+        break;
+    case JSON_STRING:
+        if (!enc_plain(json_string_value(v), json_string_length(v)))
+            return BOUND_NONE;
+        acc += json_string_length(v) + 2;
+        break;
+    case JSON_ARRAY:
+        if (depth >= ENC_DEPTH)
+            return BOUND_NONE;
+        n = json_array_size(v);
+        acc += 2 + (n ? n - 1 : 0);
+        for (i = 0; i < n && acc <= max; i++)
+            acc = bound_value(json_array_get(v, i), depth + 1, acc, max);
+        break;
+    case JSON_OBJECT:
+        if (depth >= ENC_DEPTH)
+            return BOUND_NONE;
+        n = json_object_size(v);
+        acc += 2 + (n ? n - 1 : 0);
+        for (void *it = json_object_iter((json_t *)v); it && acc <= max;
+             it = json_object_iter_next((json_t *)v, it)) {
+            const char *key = json_object_iter_key(it);
+            size_t klen = json_object_iter_key_len(it);
+
+            if (!enc_plain(key, klen))
+                return BOUND_NONE;
+            acc = bound_value(json_object_iter_value(it), depth + 1, acc + klen + 3, max);
+        }
+        break;
+    default:
+        return BOUND_NONE;
+    }
+    return acc <= max ? acc : BOUND_NONE;
+}
+
+/* ch_msg_check_json, but a message whose bound (above) is at most max is
+ * taken without encoding it: *text_len is then that bound, not the
+ * length. */
+int ch_msg_check_json_max(const json_t *obj, size_t max, size_t *text_len, const char **err)
+{
+    size_t bound;
+
+    if (!msg_type(obj, err))
+        return -1;
+    if (max > SIZE_MAX / 2) /* no sum of the walk wraps */
+        max = SIZE_MAX / 2;
+    bound = bound_value(obj, 0, 0, max);
+    if (bound == BOUND_NONE)
+        return ch_msg_check_json(obj, text_len, err);
+    *text_len = bound;
     return 0;
 }
 

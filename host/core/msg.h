@@ -81,6 +81,12 @@ ch_msg *ch_msg_from_json(const json_t *obj, const char **err);
  * with *err set to the reason ch_msg_from_json would give. */
 int ch_msg_check_json(const json_t *obj, size_t *text_len, const char **err);
 
+/* ch_msg_check_json for a caller with a size limit max: when a cheap
+ * upper bound of the text's length (no encoding) is at most max, 0 with
+ * that bound in *text_len; otherwise ch_msg_check_json's answer, the
+ * exact length.  The same refusals either way. */
+int ch_msg_check_json_max(const json_t *obj, size_t max, size_t *text_len, const char **err);
+
 /* A message from JSON text (copied).  NULL with *err set on bad JSON, a
  * non-object, or a missing "type". */
 ch_msg *ch_msg_from_text(const char *text, size_t len, const char **err);

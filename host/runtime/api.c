@@ -236,7 +236,8 @@ static int reaches_nobody(const char *group)
 
 /* Wrap a plugin's JSON (borrowed) in a message (encoded once) and hand it
  * on to a group or a channel.  A group send that reaches nobody is only
- * checked (the same refusals, no message made).  Returns 0 or a
+ * checked (the same refusals, no message made; no encoding either when a
+ * bound of its size is under max_message_size).  Returns 0 or a
  * CHANHOST_ERR_*. */
 static int send_msg(const char *name, const json_t *obj, int group)
 {
@@ -249,7 +250,7 @@ static int send_msg(const char *name, const json_t *obj, int group)
         return CHANHOST_ERR_INVALID;
     nobody = group && reaches_nobody(name);
     if (nobody)
-        rc = ch_msg_check_json(obj, &len, &why);
+        rc = ch_msg_check_json_max(obj, api_app->cfg.max_message_size, &len, &why);
     else if ((m = ch_msg_from_json(obj, &why)) != NULL)
         rc = 0, len = m->text_len;
     else

@@ -548,6 +548,82 @@ static void msg_check_json_gives_length_and_refusals(void **state)
     json_decref(obj);
 }
 
+/* ch_msg_check_json_max: a bound at most max and at least the length
+ * when it answers without encoding; the exact length when the bound
+ * passes max or says nothing; the same refusals as ch_msg_check_json. */
+static void msg_check_json_max_bounds_and_refuses(void **state)
+{
+    json_t *obj = json_pack("{s:s, s:i, s:[b, n, {s:i}], s:b}", "type", "notification", "n",
+                            -1234567, "a", 1, "k", 7, "f", 0);
+    json_t *odd = json_pack("{s:s, s:s, s:f}", "type", "t", "s", "caf\xc3\xa9", "r", 1.5);
+    json_t *bad = json_pack("{s:s}", "type", "t");
+    const char *err = NULL, *err2 = NULL;
+    ch_msg *m = ch_msg_from_json(obj, NULL), *mo = ch_msg_from_json(odd, NULL);
+    size_t len = 0, bound = 0, exact;
+
+    (void)state;
+    assert_non_null(m);
+    assert_non_null(mo);
+    exact = m->text_len;
+    assert_int_equal(ch_msg_check_json_max(obj, 1u << 20, &bound, &err), 0);
+    assert_true(bound >= exact && bound <= 1u << 20);
+    /* under the bound but over the length: encoded, the exact length */
+    assert_int_equal(ch_msg_check_json_max(obj, exact, &len, &err), 0);
+    assert_int_equal(len, exact);
+    assert_int_equal(ch_msg_check_json_max(obj, exact - 1, &len, &err), 0);
+    assert_int_equal(len, exact);
+    /* no bound (escapes, a real): encoded */
+    assert_int_equal(ch_msg_check_json_max(odd, 1u << 20, &len, &err), 0);
+    assert_int_equal(len, mo->text_len);
+    assert_int_equal(ch_msg_check_json_max(obj, SIZE_MAX, &len, &err), 0);
+    assert_true(len >= exact && len < SIZE_MAX / 2);
+    json_object_set_new(bad, "x", json_stringn_nocheck("\xff", 1));
+    assert_int_equal(ch_msg_check_json_max(bad, 1u << 20, &len, &err), -1);
+    assert_null(ch_msg_from_json(bad, &err2));
+    assert_string_equal(err, err2);
+    json_object_set_new(bad, "type", json_integer(1));
+    assert_int_equal(ch_msg_check_json_max(bad, 1u << 20, &len, &err), -1);
+    assert_null(ch_msg_from_json(bad, &err2));
+    assert_string_equal(err, err2);
+    assert_int_equal(ch_msg_check_json_max(json_null(), 1u << 20, &len, &err), -1);
+    ch_msg_unref(m);
+    ch_msg_unref(mo);
+    json_decref(bad);
+    json_decref(odd);
+    json_decref(obj);
+}
+
+/* A value nested past the encoder's depth, or one holding itself, has no
+ * bound: ch_msg_check_json_max answers as the encoding does. */
+static void msg_check_json_max_deep_and_cyclic(void **state)
+{
+    json_t *deep = json_pack("{s:s}", "type", "t"), *cur = deep;
+    json_t *cyc = json_pack("{s:s}", "type", "t");
+    const char *err = NULL;
+    ch_msg *m;
+    size_t len = 0;
+
+    (void)state;
+    for (int i = 0; i < 40; i++) {
+        json_t *next = json_object();
+
+        json_object_set_new(cur, "d", next);
+        cur = next;
+    }
+    m = ch_msg_from_json(deep, NULL);
+    assert_non_null(m);
+    assert_int_equal(ch_msg_check_json_max(deep, 1u << 20, &len, &err), 0);
+    assert_int_equal(len, m->text_len);
+    ch_msg_unref(m);
+    json_object_set_new(cyc, "a", json_object());
+    assert_int_equal(json_object_set(json_object_get(cyc, "a"), "back", cyc), 0);
+    assert_int_equal(ch_msg_check_json_max(cyc, 1u << 20, &len, &err), -1);
+    assert_null(ch_msg_from_json(cyc, NULL));
+    json_object_del(json_object_get(cyc, "a"), "back");
+    json_decref(cyc);
+    json_decref(deep);
+}
+
 static void refusal_with_null_err_is_safe(void **state)
 {
     (void)state;
@@ -596,6 +672,8 @@ int main(void)
         cmocka_unit_test(msg_encoding_matches_jansson),
         cmocka_unit_test(msg_encoding_refuses_bad_utf8),
         cmocka_unit_test(msg_check_json_gives_length_and_refusals),
+        cmocka_unit_test(msg_check_json_max_bounds_and_refuses),
+        cmocka_unit_test(msg_check_json_max_deep_and_cyclic),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
