@@ -500,7 +500,8 @@ static int rate_ok(chanhost_conn *c, cc_conn *cc)
     return 0;
 }
 
-/* A client frame: rate limit, parse, then the handler of its type. */
+/* A client frame: rate limit, parse (cc_parse_flat, else chk_parse), then
+ * the handler of its type. */
 void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     cc_plugin *p = state;
@@ -511,9 +512,12 @@ void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int
 
     if (!cc || !rate_ok(c, cc))
         return;
-    in = chk_parse(p->api, c, data, len, is_binary, &type);
-    if (!in)
-        return;
+    in = is_binary ? NULL : cc_parse_flat(data, len);
+    if (!(type = json_string_value(GET(in, "type")))) {
+        json_decref(in);
+        if (!(in = chk_parse(p->api, c, data, len, is_binary, &type)))
+            return;
+    }
     for (h = cc->handlers; h->type; h++) {
         if (strcmp(h->type, type) == 0)
             break;

@@ -318,6 +318,18 @@ json_t *cc_append_params(const cc_conn *cc, const json_t *text, json_t *cmid, co
  * or null}; NULL when out is NULL or out of memory. */
 json_t *cc_append_data(const cc_conn *cc, json_t *out, json_t *tag);
 
+/* ---- client frames without jansson's reader (parse.c) ---------------------- */
+
+#define CC_PARSE_KEY_MAX 64 /* a longer key goes to jansson's reader */
+
+/* data (len bytes) as the JSON object json_loadb(data, len,
+ * JSON_REJECT_DUPLICATES) gives (new reference), when it is a flat object
+ * whose keys and string values are printable ASCII without escapes and
+ * whose values are such strings, integers of at most 18 digits, true,
+ * false or null; else NULL, and jansson's reader decides (chk_parse:
+ * the same object, or the same error). */
+json_t *cc_parse_flat(const char *data, size_t len);
+
 /* ---- attachments (attach.c) ------------------------------------------------ */
 
 /* Append a message of text (borrowed) with the client's cmid and tag
