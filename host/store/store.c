@@ -31,6 +31,7 @@
 #ifndef SPARE_MAX
 #define SPARE_MAX 256
 #endif
+static const unsigned spare_max = SPARE_MAX; /* a variable: no "always true" */
 
 struct ch_store {
     uv_loop_t *loop;
@@ -139,7 +140,7 @@ void ch_store_req_rewind(ch_store_req *req)
 }
 
 /* A request is done: its references go, and the request itself to s's
- * spares (at most SPARE_MAX), else free.  Runs on the loop thread. */
+ * spares (at most spare_max), else free.  Runs on the loop thread. */
 static void req_free(ch_store *s, ch_store_req *req)
 {
     if (req->op && req->op->hold)
@@ -147,7 +148,7 @@ static void req_free(ch_store *s, ch_store_req *req)
     json_decref(req->params);
     json_decref(req->ctx);
     json_decref(req->result);
-    if (s->n_spare >= SPARE_MAX) {
+    if (s->n_spare >= spare_max) {
         free(req);
         return;
     }
