@@ -10,8 +10,11 @@
  * free goes through the arena (bins, consolidation, and its lock when the
  * block came from the other thread's arena).  Here a freed block of at
  * most CLASS_MAX usable bytes goes to the freeing thread's list for its
- * size class (at most KEEP per class), and the next allocation of that
- * class on that thread takes it back.  A block is always a plain malloc
+ * size class (at most KEEP_BYTES per class: 4 MiB per thread at most),
+ * and the next allocation of that class on that thread takes it back.
+ * 256 bytes covers the bucket array of an object of 9 to 16 keys (the
+ * append's parameters, the broadcast payload): jansson doubles it at the
+ * ninth key.  A block is always a plain malloc
  * block, so free() of one made here, and ja_free of one made by malloc,
  * are both correct.  A thread's lists are freed when it exits.
  */
@@ -31,9 +34,12 @@
 #endif
 
 #define CLASS_STEP 16                      /* bytes between classes */
-#define N_CLASSES 8                        /* 16, 32, ..., 128 bytes */
+#define N_CLASSES 16                       /* 16, 32, ..., 256 bytes */
 #define CLASS_MAX (CLASS_STEP * N_CLASSES) /* the largest size cached */
-#define KEEP 512                           /* blocks kept per class and thread */
+#define KEEP_BYTES (256 * 1024)            /* kept per class and thread */
+/* Blocks kept of class k: a chat message's blocks for a turn's burst of
+ * some hundred messages (16384 of 16 bytes ... 1024 of 256 bytes). */
+#define KEEP(k) (KEEP_BYTES / (CLASS_STEP * ((unsigned)(k) + 1)))
 
 typedef struct ja_cache {
     void *head[N_CLASSES]; /* each free block's first word: the next */
@@ -98,7 +104,7 @@ static void ja_free(void *p)
         return;
     }
     k = usable / CLASS_STEP - 1;
-    if (cache.n[k] >= KEEP ||
+    if (cache.n[k] >= KEEP(k) ||
         (!cache.registered && (pthread_once(&key_once, key_make) != 0 || !key_ok ||
                                pthread_setspecific(cache_key, &cache) != 0))) {
         free(p);

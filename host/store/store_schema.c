@@ -272,18 +272,33 @@ static int check_import_hash(ch_store_req *req)
     return 0;
 }
 
-/* Sorted, compact JSON text, so equal extras store equal text. */
+#define EXTRA_TEXT_MAX 16384
+#define EXTRA_STACK 512 /* a chat message's extra ({"username"}) fits */
+
+/* Sorted, compact JSON text, so equal extras store equal text.  Written
+ * into a stack buffer when it fits (jansson's own text is valid UTF-8,
+ * so the string is made without a second check), else by json_dumps; an
+ * object of one key is written without JSON_SORT_KEYS (the same bytes,
+ * without jansson's array of keys).  ctx "extra" gets a new string. */
 int ch_st_extra(ch_store_req *req)
 {
     json_t *extra = json_object_get(req->params, "extra");
-    char *text;
+    size_t flags = JSON_COMPACT, n;
+    char buf[EXTRA_STACK], *text;
 
     if (!json_is_object(extra)) {
         json_object_set_new(req->ctx, "extra", json_null());
         return 0;
     }
-    text = json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!text || strlen(text) > 16384) {
+    if (json_object_size(extra) > 1)
+        flags |= JSON_SORT_KEYS;
+    n = json_dumpb(extra, buf, sizeof buf, flags);
+    if (n > 0 && n <= sizeof buf) {
+        json_object_set_new(req->ctx, "extra", json_stringn_nocheck(buf, n));
+        return 0;
+    }
+    text = json_dumps(extra, flags);
+    if (!text || strlen(text) > EXTRA_TEXT_MAX) {
         free(text);
         return ch_store_fail(req, CH_STORE_EINVAL, "extra: larger than 16 KiB");
     }

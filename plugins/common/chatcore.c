@@ -500,7 +500,8 @@ static int rate_ok(chanhost_conn *c, cc_conn *cc)
     return 0;
 }
 
-/* A client frame: rate limit, parse, then the handler of its type. */
+/* A client frame: rate limit, parse (cc_parse_flat, else chk_parse), then
+ * the handler of its type. */
 void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int is_binary)
 {
     cc_plugin *p = state;
@@ -511,9 +512,12 @@ void cc_receive(chanhost_conn *c, void *state, const char *data, size_t len, int
 
     if (!cc || !rate_ok(c, cc))
         return;
-    in = chk_parse(p->api, c, data, len, is_binary, &type);
-    if (!in)
-        return;
+    in = is_binary ? NULL : cc_parse_flat(data, len);
+    if (!(type = json_string_value(GET(in, "type")))) {
+        json_decref(in);
+        if (!(in = chk_parse(p->api, c, data, len, is_binary, &type)))
+            return;
+    }
     for (h = cc->handlers; h->type; h++) {
         if (strcmp(h->type, type) == 0)
             break;
@@ -624,27 +628,26 @@ static int client_msg_id(const json_t *v, json_t **id)
 }
 
 /* Append text (borrowed) for cc's user: the store call and what
- * on_appended needs (chatcore.h). */
+ * on_appended needs (chatcore.h).  Out of memory, cc_call answers the
+ * client "store_unavailable". */
 void cc_append(chanhost_conn *c, cc_conn *cc, const json_t *text, json_t *cmid, json_t *tag,
                const json_t *attachments)
 {
     cc_plugin *p = cc->p;
-    json_t *extra = json_pack("{s:s}", "username", chk_username(p->api, c)), *params, *data;
-    char group[CC_GROUP_MAX];
+    const char *name = chk_username(p->api, c);
+    json_t *extra = json_object(), *params = NULL, *data = NULL;
 
-    if (attachments)
-        json_object_set(extra, "attachments", (json_t *)attachments);
-    params = json_pack("{s:I, s:I, s:O, s:O, s:b}", "room_id", cc->room_id, "sender_id",
-                       cc->user_id, "content", text, "extra", extra, "participant", 1);
-    if (cmid)
-        json_object_set(params, "client_msg_id", cmid);
-    if (p->kind->append_unread)
-        json_object_set_new(params, "unread", json_true());
-    cc_stream_params(p, params);
-    if (p->kind->append_unread && CHANHOST_API_HAS(p->api, timer_start))
-        json_object_set_new(params, "unread_defer", json_true());
-    data = json_pack("{s:s, s:o, s:O, s:O}", "group", cc_group(cc, group), "out",
-                     cc_new_msg_json(cc, text, extra), "tag", tag, "room", OR_NULL(cc->room));
+    if (extra && name && json_object_set_new_nocheck(extra, "username", json_string(name)) == 0) {
+        if (attachments)
+            json_object_set(extra, "attachments", (json_t *)attachments);
+        if ((params = cc_append_params(cc, text, cmid, extra)) != NULL)
+            cc_stream_params(p, params);
+        data = params ? cc_append_data(cc, cc_new_msg_json(cc, text, extra), tag) : NULL;
+    }
+    if (!data) {
+        json_decref(params);
+        params = NULL;
+    }
     if (attachments)
         json_object_set_new(data, "link",
                             json_pack("{s:I, s:I}", "room_id", cc->room_id, "uploader_id",

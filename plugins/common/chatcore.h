@@ -306,6 +306,30 @@ void cc_send_ack(chanhost_conn *c, cc_plugin *p, const json_t *cmid, const json_
  * borrowed). */
 json_t *cc_new_msg_json(const cc_conn *cc, const json_t *text, const json_t *extra);
 
+/* message.append's parameters for text (the content) from cc's user
+ * (new reference, NULL out of memory): room_id, sender_id, content,
+ * extra, "participant": true, client_msg_id when cmid is given, and
+ * the kind's unread flags (the caller adds cc_stream_params').  text,
+ * cmid and extra borrowed; a NULL text or extra gives NULL. */
+json_t *cc_append_params(const cc_conn *cc, const json_t *text, json_t *cmid, const json_t *extra);
+
+/* on_appended's data for an append (new reference): {"out": out
+ * (stolen), "group": cc's group, "tag": tag (borrowed), "room": cc's room
+ * or null}; NULL when out is NULL or out of memory. */
+json_t *cc_append_data(const cc_conn *cc, json_t *out, json_t *tag);
+
+/* ---- client frames without jansson's reader (parse.c) ---------------------- */
+
+#define CC_PARSE_KEY_MAX 64 /* a longer key goes to jansson's reader */
+
+/* data (len bytes) as the JSON object json_loadb(data, len,
+ * JSON_REJECT_DUPLICATES) gives (new reference), when it is a flat object
+ * whose keys and string values are printable ASCII without escapes and
+ * whose values are such strings, integers of at most 18 digits, true,
+ * false or null; else NULL, and jansson's reader decides (chk_parse:
+ * the same object, or the same error). */
+json_t *cc_parse_flat(const char *data, size_t len);
+
 /* ---- attachments (attach.c) ------------------------------------------------ */
 
 /* Append a message of text (borrowed) with the client's cmid and tag

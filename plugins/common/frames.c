@@ -4,8 +4,9 @@
  * owns cc_send_ack: the acknowledgement of a stored message, written as
  * text without a jansson object, byte for byte what the compact encoding
  * of {"type":"ack","client_msg_id":V,"id":N} gives; and cc_new_msg_json:
- * the message's payload in one json_pack, not through the store's shape;
- * and cc_group: the name of the layer group a connection's frames go to,
+ * the message's payload, not through the store's shape, and
+ * cc_append_params: the append's parameters, both set key by key; and
+ * cc_group: the name of the layer group a connection's frames go to,
  * made from its ids when asked, not kept per connection.
  */
 #include <stdio.h>
@@ -56,20 +57,88 @@ void cc_send_ack(chanhost_conn *c, cc_plugin *p, const json_t *cmid, const json_
     json_decref(ack);
 }
 
-/* See chatcore.h. */
+/* Set o's key k (a constant ASCII name: no UTF-8 check) to v (stolen;
+ * NULL fails).  Returns 0 or -1, as json_object_set_new does. */
+static int set(json_t *o, const char *k, json_t *v) { return json_object_set_new_nocheck(o, k, v); }
+
+/* v (borrowed) as a new reference; NULL stays NULL (then set fails, as
+ * json_pack's "O" does). */
+static json_t *ref(const json_t *v) { return json_incref((json_t *)v); }
+
+/* See chatcore.h.  Built key by key, not by json_pack: no format to
+ * parse, no UTF-8 check of the constant keys. */
 json_t *cc_new_msg_json(const cc_conn *cc, const json_t *text, const json_t *extra)
 {
-    json_t *o = json_pack("{s:s, s:n, s:O, s:O, s:I, s:n, s:n, s:I, s:n, s:b, s:[]}", "type",
-                          cc->p->kind->msg_type, "id", "message", text, "username",
-                          GET(extra, "username"), "user_id", cc->user_id, "timestamp",
-                          "client_msg_id", "room_id", cc->room_id, "edited_at", "is_deleted", 0,
-                          "read_by");
+    json_t *o = json_object();
+    int bad;
 
-    if (o && cc->p->kind->id_field)
+    if (!o)
+        return NULL;
+    bad = set(o, "type", json_string_nocheck(cc->p->kind->msg_type));
+    bad |= set(o, "id", json_null());
+    bad |= set(o, "message", ref(text));
+    bad |= set(o, "username", ref(GET(extra, "username")));
+    bad |= set(o, "user_id", json_integer(cc->user_id));
+    bad |= set(o, "timestamp", json_null());
+    bad |= set(o, "client_msg_id", json_null());
+    bad |= set(o, "room_id", json_integer(cc->room_id));
+    bad |= set(o, "edited_at", json_null());
+    bad |= set(o, "is_deleted", json_false());
+    bad |= set(o, "read_by", json_array());
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    if (cc->p->kind->id_field)
         json_object_set_new(o, cc->p->kind->id_field, json_integer(cc->public_id));
-    if (o && json_array_size(GET(extra, "attachments")))
+    if (json_array_size(GET(extra, "attachments")))
         json_object_set(o, "attachments", GET(extra, "attachments"));
     return o;
+}
+
+/* See chatcore.h. */
+json_t *cc_append_params(const cc_conn *cc, const json_t *text, json_t *cmid, const json_t *extra)
+{
+    const cc_plugin *p = cc->p;
+    json_t *o = json_object();
+    int bad;
+
+    if (!o)
+        return NULL;
+    bad = set(o, "room_id", json_integer(cc->room_id));
+    bad |= set(o, "sender_id", json_integer(cc->user_id));
+    bad |= set(o, "content", ref(text));
+    bad |= set(o, "extra", ref(extra));
+    bad |= set(o, "participant", json_true());
+    if (cmid)
+        bad |= set(o, "client_msg_id", ref(cmid));
+    if (p->kind->append_unread)
+        bad |= set(o, "unread", json_true());
+    if (p->kind->append_unread && CHANHOST_API_HAS(p->api, timer_start))
+        bad |= set(o, "unread_defer", json_true());
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* See chatcore.h. */
+json_t *cc_append_data(const cc_conn *cc, json_t *out, json_t *tag)
+{
+    char group[CC_GROUP_MAX];
+    json_t *d = json_object();
+
+    if (!d || !out || set(d, "out", out) != 0 ||
+        set(d, "group", json_string_nocheck(cc_group(cc, group))) != 0 ||
+        set(d, "tag", ref(tag)) != 0 ||
+        set(d, "room", ref(cc->room ? cc->room : json_null())) != 0) {
+        if (!d)
+            json_decref(out);
+        json_decref(d);
+        return NULL;
+    }
+    return d;
 }
 
 /* The name of cc's layer group (chatcore.h; cc borrowed, buf the
