@@ -10,7 +10,9 @@
  * free goes through the arena (bins, consolidation, and its lock when the
  * block came from the other thread's arena).  Here a freed block of at
  * most CLASS_MAX usable bytes goes to the freeing thread's list for its
- * size class (at most KEEP_BYTES per class: 4 MiB per thread at most),
+ * size class (at most KEEP_BYTES per class: 512 KiB per thread at most;
+ * 256 KiB per class cost a chat connection about 90 bytes at 10,000 idle
+ * ones, the handshake burst's blocks kept for good),
  * and the next allocation of that class on that thread takes it back.
  * 256 bytes covers the bucket array of an object of 9 to 16 keys (the
  * append's parameters, the broadcast payload): jansson doubles it at the
@@ -36,9 +38,9 @@
 #define CLASS_STEP 16                      /* bytes between classes */
 #define N_CLASSES 16                       /* 16, 32, ..., 256 bytes */
 #define CLASS_MAX (CLASS_STEP * N_CLASSES) /* the largest size cached */
-#define KEEP_BYTES (256 * 1024)            /* kept per class and thread */
+#define KEEP_BYTES (32 * 1024)             /* kept per class and thread */
 /* Blocks kept of class k: a chat message's blocks for a turn's burst of
- * some hundred messages (16384 of 16 bytes ... 1024 of 256 bytes). */
+ * a few dozen messages (2048 of 16 bytes ... 128 of 256 bytes). */
 #define KEEP(k) (KEEP_BYTES / (CLASS_STEP * ((unsigned)(k) + 1)))
 
 typedef struct ja_cache {
