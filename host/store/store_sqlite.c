@@ -70,6 +70,7 @@ typedef struct sq {
     int windowing;                 /* the worker waits in the commit window (mu) */
     ch_st_window win;              /* the commit window (mu) */
     ch_st_turn turn;               /* the writers' turn of the file (worker after open) */
+    ch_st_ckpt ckpt;               /* when the worker checkpoints (worker after open) */
     int told;                      /* efd written, the loop has not taken d_head since (mu) */
     int stopping;                  /* close was asked (mu) */
     int exited;                    /* the worker closed the db and ends (mu) */
@@ -588,6 +589,9 @@ static void worker(void *arg)
             ch_st_eventfd_tell(e->efd);
             uv_mutex_lock(&e->mu);
         }
+        uv_mutex_unlock(&e->mu);
+        ch_st_ckpt_run(&e->ckpt, e->db);
+        uv_mutex_lock(&e->mu);
     }
     uv_mutex_unlock(&e->mu);
     while (ch_hmap_next(&e->stmts, &pos, NULL, &st))
@@ -737,6 +741,8 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
     if (!ch_store_is_foreign(s) && strcmp(path, ":memory:") != 0 &&
         ch_st_turn_open(&e->turn, path, why, sizeof why) != 0)
         ch_log(CH_LOG_WARN, "store: %s; writers go without a turn", why);
+    if (!ch_store_is_foreign(s))
+        ch_st_ckpt_init(&e->ckpt, e->db);
     e->batch_max = ch_store_batch_max(s);
     ch_st_window_init(&e->win, ch_store_commit_delay_ms(s));
     snprintf(e->state, sizeof e->state, "ok");

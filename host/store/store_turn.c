@@ -151,3 +151,41 @@ int ch_st_busy_wait(void *arg, int n)
         ;
     return 1;
 }
+
+/* After each commit (sqlite3_wal_hook, on the worker thread; db and name
+ * borrowed): note the WAL's size. */
+static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)db;
+    (void)name;
+    ((ch_st_ckpt *)arg)->frames = frames;
+    return SQLITE_OK;
+}
+
+/* Read the checkpoint size and hook the commits; without the pragma's
+ * value, SQLite's automatic checkpoints stay. */
+void ch_st_ckpt_init(ch_st_ckpt *c, sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+
+    *c = (ch_st_ckpt){0};
+    if (sqlite3_prepare_v2(db, "PRAGMA wal_autocheckpoint", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        c->frames_max = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (c->frames_max > 0)
+        sqlite3_wal_hook(db, on_wal, c);
+}
+
+/* Checkpointing inside COMMIT (SQLite's default) made the batch whose
+ * commit crossed the size wait for the copy and its fsync before its
+ * callbacks, and, with the turn held until the batch is over, every
+ * other worker too.  Passive: it copies what no reader still needs and
+ * never waits for a lock. */
+void ch_st_ckpt_run(ch_st_ckpt *c, sqlite3 *db)
+{
+    if (c->frames_max <= 0 || c->frames < c->frames_max)
+        return;
+    c->frames = 0;
+    sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
