@@ -20,8 +20,11 @@
  * the loop, woken by that very write, often saw.  The loop's
  * callback calls ch_store_done for each, so callbacks run on the loop
  * thread only, after the commit (a failed COMMIT fails the whole batch
- * with EIO).  The worker keeps a cache of prepared statements keyed by
- * SQL text, each prepared once; store_sqlite_step.c runs a step with one.  Only open and migrate block (start-up,
+ * with EIO).  Several processes (`workers N`) writing one file take
+ * turns (store_turn.c) around their writing transactions.  The worker
+ * keeps a cache of prepared statements keyed by SQL text, each prepared
+ * once; store_sqlite_step.c runs a step with one.  Only open and migrate
+ * block (start-up,
  * command line).
  */
 #include "store_impl.h"
@@ -42,8 +45,8 @@
 #include "hmap.h"
 #include "log.h"
 #include "secret.h"
+#include "store_turn.h"
 
-#define BUSY_TIMEOUT_MS 5000
 #define HOT_SLOTS 64 /* the statement cache's front, by SQL text address */
 
 /* One entry of the statement cache's front: the address of a step's SQL
@@ -67,6 +70,8 @@ typedef struct sq {
     int idle;                      /* the worker waits, not yet woken (mu) */
     int windowing;                 /* the worker waits in the commit window (mu) */
     ch_st_window win;              /* the commit window (mu) */
+    ch_st_turn turn;               /* the writers' turn of the file (worker after open) */
+    ch_st_ckpt ckpt;               /* when the worker checkpoints (worker after open) */
     int told;                      /* efd written, the loop has not taken d_head since (mu) */
     int stopping;                  /* close was asked (mu) */
     int exited;                    /* the worker closed the db and ends (mu) */
@@ -159,28 +164,6 @@ static int create_file(const char *path, char *err, size_t errlen)
  * before, the call is refused (SQLITE_MISUSE) and the default stays. */
 static void lib_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
 
-/* The busy handler of every connection: another process (a sibling
- * worker, a management command) holds the lock SQLite wants; n: the
- * tries so far.  SQLite's own handler (sqlite3_busy_timeout) sleeps 1, 2,
- * 5, 10 ... 100 ms between tries, which is right for a lock held for
- * seconds; two workers that commit every few milliseconds would wait far
- * longer than the other holds the lock (measured: p99 over a second at
- * 5,000 appends a second with `workers 2`).  So: 50 us, doubling up to
- * 1 ms, until BUSY_TIMEOUT_MS have passed.  It sleeps on the store's
- * thread, never on the loop.  0: give up (SQLITE_BUSY). */
-static int busy_wait(void *arg, int n)
-{
-    uint64_t waited = n < 5 ? 50u * ((1u << n) - 1) : 1550u + 1000u * (uint64_t)(n - 5);
-    struct timespec ts = {0, (n < 5 ? 50000L << n : 1000000L)};
-
-    (void)arg;
-    if (waited >= (uint64_t)BUSY_TIMEOUT_MS * 1000u)
-        return 0;
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-    return 1;
-}
-
 /* Open a connection to path with flags (SQLITE_OPEN_READWRITE or
  * _READONLY; the connection is used by one thread at a time), extended
  * result codes and the busy timeout.  Returns the handle (the caller
@@ -197,7 +180,7 @@ static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen
         return NULL;
     }
     sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_handler(db, busy_wait, NULL);
+    sqlite3_busy_handler(db, ch_st_busy_wait, NULL);
     return db;
 }
 
@@ -420,17 +403,28 @@ static void run_batch(sq *e, ch_store_req *batch)
 
 /* The commit window (mu held, work queued): wait until the batch's
  * window ends, unless it is full or the store closes (the loop then
- * signals, once); a batch that does not wait goes on at once.  Then
- * take up to batch_max requests; NULL-terminated. */
+ * signals, once); a batch that does not wait goes on at once, and so
+ * does one whose file another worker is writing (waiting for the turn
+ * gathers the calls instead).  A batch that starts with a write takes
+ * the turn (store_turn.h; mu released meanwhile), so that the calls
+ * queued during that wait join it.  Then take up to batch_max requests;
+ * NULL-terminated; the caller gives the turn after the transaction. */
 static ch_store_req *take_batch(sq *e)
 {
     uint64_t now;
 
+    if (e->win.end_ns && ch_st_turn_busy(&e->turn))
+        e->win.end_ns = 0; /* another worker writes: the wait for the turn is the window */
     e->windowing = e->win.end_ns != 0;
     while (!e->stopping && e->win.held < ch_st_window_cap(e->batch_max) &&
            (now = uv_hrtime()) < e->win.end_ns)
         uv_cond_timedwait(&e->cond, &e->mu, e->win.end_ns - now);
     e->windowing = 0;
+    if (e->q_head->op->writes && e->turn.fd >= 0) {
+        uv_mutex_unlock(&e->mu);
+        ch_st_turn_take(&e->turn);
+        uv_mutex_lock(&e->mu);
+    }
     ch_st_window_taken(&e->win);
     return ch_st_fifo_take(&e->q_head, &e->q_tail, e->batch_max);
 }
@@ -456,6 +450,7 @@ static void worker(void *arg)
         uv_mutex_unlock(&e->mu);
         ch_st_append_mark_batch(batch);
         run_batch(e, batch);
+        ch_st_turn_give(&e->turn);
         for (last = batch; last->next; last = last->next)
             ;
         uv_mutex_lock(&e->mu);
@@ -471,6 +466,9 @@ static void worker(void *arg)
             ch_st_eventfd_tell(e->efd);
             uv_mutex_lock(&e->mu);
         }
+        uv_mutex_unlock(&e->mu);
+        ch_st_ckpt_run(&e->ckpt, e->db);
+        uv_mutex_lock(&e->mu);
     }
     uv_mutex_unlock(&e->mu);
     while (ch_hmap_next(&e->stmts, &pos, NULL, &st))
@@ -495,6 +493,7 @@ static void on_closed(uv_handle_t *h)
 
     if (e->efd >= 0)
         close(e->efd);
+    ch_st_turn_close(&e->turn);
     uv_cond_destroy(&e->cond);
     uv_mutex_destroy(&e->mu);
     free(e);
@@ -590,18 +589,20 @@ static void sq_close(void *self)
 static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t errlen)
 {
     sq *e = calloc(1, sizeof *e);
+    const char *path = url + strlen("sqlite:");
     int64_t version;
     int applied;
+    char why[256];
 
     if (!e) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     if (ch_store_is_foreign(s)) {
-        e->db = db_open_foreign(url + strlen("sqlite:"), err, errlen);
+        e->db = db_open_foreign(path, err, errlen);
         version = applied = 0;
     } else {
-        e->db = db_open(url + strlen("sqlite:"), err, errlen);
+        e->db = db_open(path, err, errlen);
     }
     if (!e->db || (!ch_store_is_foreign(s) &&
                    migrate_db(e->db, &version, &applied, err, errlen) != 0)) {
@@ -613,6 +614,12 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
         ch_log(CH_LOG_INFO, "store: sqlite schema now at version %lld (applied %d)",
                (long long)version, applied);
     e->s = s;
+    e->turn.fd = -1;
+    if (!ch_store_is_foreign(s) && strcmp(path, ":memory:") != 0 &&
+        ch_st_turn_open(&e->turn, path, why, sizeof why) != 0)
+        ch_log(CH_LOG_WARN, "store: %s; writers go without a turn", why);
+    if (!ch_store_is_foreign(s))
+        ch_st_ckpt_init(&e->ckpt, e->db);
     e->batch_max = ch_store_batch_max(s);
     ch_st_window_init(&e->win, ch_store_commit_delay_ms(s));
     snprintf(e->state, sizeof e->state, "ok");

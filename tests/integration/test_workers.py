@@ -383,6 +383,10 @@ def store_talk(w):
 
 def test_sqlite_store_under_two_workers_keeps_every_message_once(make_host, tmp_path):
     store_talk(chat_host(make_host, tmp_path, CHAT_ROUTES, extra=["workers 2"]))
+    # the workers took turns to write (docs/workers.md): the turn's lock
+    # file next to the database, private as the database is
+    turn = tmp_path / "chat.db-turn"
+    assert turn.exists() and turn.stat().st_mode & 0o777 == 0o600
 
 
 def test_postgresql_store_under_two_workers_keeps_every_message_once(make_host, tmp_path):
