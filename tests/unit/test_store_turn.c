@@ -148,17 +148,23 @@ static void test_a_free_turn_is_taken_at_once_and_seen_busy_elsewhere(void **sta
     assert_int_equal(a.fd, -1);
 }
 
+/* a takes the turn; writer w starts and waits for it (both opened). */
+static void hold_with_a_waiter(ch_st_turn *a, writer *w)
+{
+    open_turn(a);
+    open_turn(&w->turn);
+    assert_int_equal(ch_st_turn_take(a), 0);
+    assert_int_equal(pthread_create(&w->thread, NULL, writer_main, w), 0);
+    wait_for_a_waiter();
+}
+
 static void test_a_giver_that_wants_it_again_lets_the_waiting_writer_go_first(void **state)
 {
     ch_st_turn a;
     writer w = {0};
 
     (void)state;
-    open_turn(&a);
-    open_turn(&w.turn);
-    assert_int_equal(ch_st_turn_take(&a), 0);
-    assert_int_equal(pthread_create(&w.thread, NULL, writer_main, &w), 0);
-    wait_for_a_waiter();
+    hold_with_a_waiter(&a, &w);
     ch_st_turn_give(&a);
     /* At once again: the other writer waited, so it goes first (this
      * take waits for it, or finds it given already). */
@@ -178,11 +184,7 @@ static void test_a_killed_holder_hands_the_turn_on(void **state)
     writer w = {0};
 
     (void)state;
-    open_turn(&a);
-    open_turn(&w.turn);
-    assert_int_equal(ch_st_turn_take(&a), 0);
-    assert_int_equal(pthread_create(&w.thread, NULL, writer_main, &w), 0);
-    wait_for_a_waiter();
+    hold_with_a_waiter(&a, &w);
     ch_st_turn_close(&a); /* as the kernel does for a process that dies */
     assert_int_equal(pthread_join(w.thread, NULL), 0);
     assert_int_equal(w.took, 1);
