@@ -147,6 +147,13 @@ static const char pg_v5[] = "ALTER TABLE rooms ADD COLUMN is_open SMALLINT NOT N
  * Version 9: attachments and their sealed chunks (store_attach.c).
  * Version 10: the unread counters, their triggers and backfill
  * (store_unread.c). */
+
+/* Version 11: version 4's index goes.  Since version 10 the counts are
+ * read from the counters; what else filters messages by room (history,
+ * read.bulk, the edits) has (room_id, id), and every append paid a write
+ * to an index keyed by room, so in a busy host a page of the WAL per room
+ * in each transaction (docs/performance.md "Part 6"). */
+static const char both_v11[] = "DROP INDEX IF EXISTS messages_room_live";
 static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 both_v2,
                                                 sqlite_v3,
@@ -156,7 +163,8 @@ static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 ch_st_sessions_v7,
                                                 ch_st_stream_sqlite_v8,
                                                 ch_st_attach_sqlite_v9,
-                                                ch_st_unread_sqlite_v10};
+                                                ch_st_unread_sqlite_v10,
+                                                both_v11};
 static const char *const pg_migrations[] = {pg_v1,
                                             both_v2,
                                             ch_pg_notify_trigger,
@@ -166,7 +174,8 @@ static const char *const pg_migrations[] = {pg_v1,
                                             ch_st_sessions_v7,
                                             ch_st_stream_pg_v8,
                                             ch_st_attach_pg_v9,
-                                            ch_st_unread_pg_v10};
+                                            ch_st_unread_pg_v10,
+                                            both_v11};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)

@@ -268,6 +268,12 @@ static void test_migrations(void **state)
     assert_int_equal(ch_store_migrate_cli(&o), 0);
     assert_int_equal(raw_int("SELECT max(version) FROM schema_migrations"), (int64_t)n);
     assert_int_equal(raw_int("SELECT count(*) FROM schema_migrations"), (int64_t)n);
+    /* version 11 dropped version 4's index */
+    assert_int_equal(raw_int(G.pg ? "SELECT count(*) FROM pg_indexes WHERE indexname = "
+                                    "'messages_room_live'"
+                                  : "SELECT count(*) FROM sqlite_master WHERE name = "
+                                    "'messages_room_live'"),
+                     0);
 }
 
 int main(void)
