@@ -49,7 +49,7 @@ int ch_config_init(ch_config *cfg)
     cfg->ping_interval = 20000;
     cfg->ping_timeout = 30000;
     cfg->shutdown_timeout = 10000;
-    cfg->store_commit_delay = 50;
+    cfg->store_commit_delay = 70;
     cfg->group_expiry = 86400ull * 1000;
     cfg->plugin_http_timeout = 30000;
     cfg->send_timeout = 30000;

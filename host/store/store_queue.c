@@ -27,9 +27,9 @@
  *    more calls will come: the previous call arrived less than the
  *    window before it.
  *  - A waiting batch waits until the window has passed since its first
- *    call arrived, or until it holds CH_ST_WINDOW_ENOUGH calls (eight;
+ *    call arrived, or until it holds CH_ST_WINDOW_ENOUGH calls (16;
  *    store_batch_max if smaller: enough to share the fixed cost, so at a
- *    few thousand calls a second the wait is a millisecond or two), or
+ *    few thousand calls a second the wait is a few milliseconds), or
  *    until the store closes, whichever comes first.
  *
  * The engines keep the state under their own lock (or thread) and do

@@ -87,7 +87,7 @@ static void test_enough_calls_end_the_window(void **state)
     assert_int_not_equal(w.end_ns, 0);
     for (uint32_t i = 2; i < CH_ST_WINDOW_ENOUGH; i++)
         assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 2 * MS + i * 1000, 256), 0);
-    assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 3 * MS, 256), 1); /* the eighth */
+    assert_int_equal(ch_st_window_arrive(&w, 1, 1, T0 + 3 * MS, 256), 1); /* the last */
     assert_int_equal(ch_st_window_cap(256), CH_ST_WINDOW_ENOUGH);
     assert_int_equal(ch_st_window_cap(BATCH_MAX), BATCH_MAX);
     run_batch(&w);

@@ -359,10 +359,15 @@ typedef struct ch_st_window {
 
 /* A waiting batch stops waiting once it holds this many calls (or
  * store_batch_max if smaller): by then the transaction's fixed cost is
- * shared eight ways, and waiting longer would only add latency.  At a
- * few thousand calls a second the window thus lasts a millisecond or
- * two, not the whole store_commit_delay. */
-#define CH_ST_WINDOW_ENOUGH 8u
+ * shared sixteen ways, and waiting longer would only add latency.  At a
+ * few thousand calls a second the window thus lasts a few milliseconds,
+ * not the whole store_commit_delay.  Sixteen, not eight: at 200 appends
+ * a second (the 50 ms default then ends batches by time, at about ten
+ * calls, instead of at eight after 40 ms) the host's CPU per message
+ * fell by a fifth on this machine, where a transaction's fdatasync alone
+ * costs three block requests and their wake-ups (docs/performance.md,
+ * "Part 6"). */
+#define CH_ST_WINDOW_ENOUGH 16u
 
 /* How many calls end a waiting batch's window: CH_ST_WINDOW_ENOUGH, or
  * batch_max when that is smaller. */
