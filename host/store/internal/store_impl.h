@@ -362,11 +362,11 @@ typedef struct ch_st_window {
  * shared sixteen ways, and waiting longer would only add latency.  At a
  * few thousand calls a second the window thus lasts a few milliseconds,
  * not the whole store_commit_delay.  Sixteen, not eight: at 200 appends
- * a second (the 50 ms default then ends batches by time, at about ten
- * calls, instead of at eight after 40 ms) the host's CPU per message
- * fell by a fifth on this machine, where a transaction's fdatasync alone
- * costs three block requests and their wake-ups (docs/performance.md,
- * "Part 6"). */
+ * a second a window of 50 ms then ended by time, at about ten calls,
+ * instead of at eight after 40 ms, and the host's CPU per message fell
+ * by about a sixth on this machine, where a transaction's fdatasync
+ * alone costs three block requests and their wake-ups; the 70 ms
+ * default gathers about fourteen (docs/performance.md, "Part 6"). */
 #define CH_ST_WINDOW_ENOUGH 16u
 
 /* How many calls end a waiting batch's window: CH_ST_WINDOW_ENOUGH, or
