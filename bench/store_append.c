@@ -7,7 +7,7 @@
  * main: the temporary directory it makes for a SQLite file is removed.
  *
  *   store_append [--n N] [--batch-max B] [--url URL] [--history H] [--serial 1]
- *                [--stream 1] [--chat W]
+ *                [--stream 1] [--chat W] [--unread 0]
  *
  * Without --url: a fresh SQLite file in a temporary directory.  With a
  * postgresql:// URL the database must exist (migrations are applied).
@@ -20,7 +20,8 @@
  * worker, or libpq on the loop).  --stream 1: the serial appends also
  * have "stream": true, as chatroom sends them.  --chat W: appends shaped
  * as chatroom's over 100 rooms, W queued at a time (measure_chat), and the
- * store thread's CPU per append.
+ * store thread's CPU per append; --unread 0: without unread counts, as
+ * the support plugin appends (its kind asks none).
  */
 #include <ftw.h>
 #include <stdint.h>
@@ -44,6 +45,7 @@ typedef struct run {
     int history, serial; /* --history, --serial */
     int stream;          /* --stream */
     int chat;            /* --chat: the wave (calls queued at once) */
+    int unread;          /* --unread: --chat's appends ask for counts (default 1) */
 } run;
 
 /* Monotonic seconds. */
@@ -223,8 +225,8 @@ static int measure_chat(uv_loop_t *loop, ch_store *s, const char *backend, run *
                               json_pack("{s:I, s:i, s:s, s:{s:s}, s:b, s:b, s:b, s:b}", "room_id",
                                         (json_int_t)rooms[rand() % CHAT_ROOMS], "sender_id",
                                         1 + rand() % 10, "content", content, "extra", "username",
-                                        user, "participant", 1, "unread", 1, "unread_defer", 1,
-                                        "stream", 1),
+                                        user, "participant", 1, "unread", r->unread, "unread_defer",
+                                        r->unread, "stream", 1),
                               on_append, r) != 0)
                 return 1;
         }
@@ -332,7 +334,7 @@ int main(int argc, char **argv)
     char dir[64] = "", url[600], keys[128], err[512] = "";
     const char *given = NULL;
     ch_store_opts o = {0};
-    run r = {.n = 10000};
+    run r = {.n = 10000, .unread = 1};
     uv_loop_t loop;
     ch_store *s;
     int i, rc, closed = 0;
@@ -352,12 +354,14 @@ int main(int argc, char **argv)
             r.stream = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--chat") == 0)
             r.chat = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--unread") == 0)
+            r.unread = atoi(argv[i + 1]);
         else
             break;
     }
     if (i != argc || r.n <= 0 || r.history < 0 || r.chat < 0) {
         fprintf(stderr, "usage: store_append [--n N] [--batch-max B] [--url URL] [--history H]"
-                        " [--serial 1] [--stream 1] [--chat W]\n");
+                        " [--serial 1] [--stream 1] [--chat W] [--unread 0]\n");
         return 2;
     }
     snprintf(dir, sizeof dir, "/tmp/chanhost-bench-%d", (int)getpid());

@@ -7,8 +7,10 @@
  * (group commit), run in pipeline mode: BEGIN, then round after round
  * step k of every request that has one (each statement prepared once per
  * connection), a Sync after each round (a step's parameters may depend
- * on the rows of the step before), then COMMIT.  Only when COMMIT's
- * result has come back are the requests handed back as successful.
+ * on the rows of the step before), then COMMIT; requests at a step that
+ * has a grouped form run it as one statement (store_pg_group.c).  Only
+ * when COMMIT's result has come back are the requests handed back as
+ * successful.
  * A batch that traffic says more calls will join waits for the commit
  * window first (store_queue.c: a timer, ended early when the batch is
  * full; never while closing).
@@ -151,7 +153,7 @@ static int only_selects(const ch_store_step *steps, size_t upto)
  * ran.  If it cannot have written anything it is handed back now and the
  * batch goes on; otherwise the batch must roll back.
  */
-static void slot_failed(ch_pg *pg, size_t i, size_t ran)
+void ch_pg_slot_failed(ch_pg *pg, size_t i, size_t ran)
 {
     ch_store_req *req = pg->slots[i].req;
     size_t n;
@@ -170,7 +172,7 @@ static void slot_failed(ch_pg *pg, size_t i, size_t ran)
 
 /* ---- sending ------------------------------------------------------------- */
 
-static void push_item(ch_pg *pg, int kind, size_t slot, const char *sql)
+void ch_pg_push_item(ch_pg *pg, int kind, size_t slot, const char *sql)
 {
     ch_pg_item *it = &pg->items[pg->it_tail++];
 
@@ -190,7 +192,7 @@ static int send_plain(ch_pg *pg, const char *sql, int kind)
         ch_pg_conn_lost(pg, PQerrorMessage(pg->conn));
         return -1;
     }
-    push_item(pg, kind, 0, NULL);
+    ch_pg_push_item(pg, kind, 0, NULL);
     return 0;
 }
 
@@ -210,7 +212,7 @@ static int send_final(ch_pg *pg, const char *sql, int kind)
  * statements are forgotten, so names are never reused on a connection).
  * -1 if the connection failed.
  */
-static int stmt_name(ch_pg *pg, size_t slot, const char *sql, char *name, size_t len)
+int ch_pg_stmt_name(ch_pg *pg, size_t slot, const char *sql, char *name, size_t len)
 {
     const char *known = ch_hmap_get(&pg->prepared, sql);
 
@@ -221,7 +223,7 @@ static int stmt_name(ch_pg *pg, size_t slot, const char *sql, char *name, size_t
         ch_pg_conn_lost(pg, PQerrorMessage(pg->conn));
         return -1;
     }
-    push_item(pg, CH_PG_IT_PREPARE, slot, sql);
+    ch_pg_push_item(pg, CH_PG_IT_PREPARE, slot, sql);
     if (ch_hmap_put(&pg->prepared, sql, (void *)sql) < 0)
         ch_log(CH_LOG_DEBUG, "postgresql: statement %s not cached (out of memory)", name);
     return 0;
@@ -251,10 +253,10 @@ static int send_step(ch_pg *pg, size_t i)
     if ((st->bind && !(params = st->bind(req))) ||
         (params && !(vals = ch_pg_text_params(req, params, &np)))) {
         json_decref(params);
-        slot_failed(pg, i, req->step);
+        ch_pg_slot_failed(pg, i, req->step);
         return 0;
     }
-    if (stmt_name(pg, i, st->sql, name, sizeof name) != 0) {
+    if (ch_pg_stmt_name(pg, i, st->sql, name, sizeof name) != 0) {
         free(vals);
         json_decref(params);
         return -1;
@@ -268,18 +270,21 @@ static int send_step(ch_pg *pg, size_t i)
     }
     if (!ok) {
         ch_store_fail(req, CH_STORE_EIO, "postgresql: %s", PQerrorMessage(pg->conn));
-        slot_failed(pg, i, req->step);
+        ch_pg_slot_failed(pg, i, req->step);
         return 0;
     }
-    push_item(pg, CH_PG_IT_STEP, i, NULL);
+    ch_pg_push_item(pg, CH_PG_IT_STEP, i, NULL);
     return 0;
 }
 
-/* Send one round: the next step of every running request, a Sync. */
+/* Send one round: the next step of every running request (those at a
+ * grouped step together: store_pg_group.c), a Sync. */
 static int send_round(ch_pg *pg)
 {
+    if (ch_pg_send_groups(pg) != 0)
+        return -1;
     for (size_t i = 0; i < pg->n_slots; i++)
-        if (pg->slots[i].state == CH_PG_SLOT_RUN && send_step(pg, i) != 0)
+        if (pg->slots[i].state == CH_PG_SLOT_RUN && pg->slots[i].group < 0 && send_step(pg, i) != 0)
             return -1;
     return send_final(pg, NULL, 0);
 }
@@ -333,6 +338,8 @@ static void batch_start(ch_pg *pg)
     ch_st_window_taken(&pg->win);
     pg->phase = CH_PG_ROUNDS;
     pg->poisoned = pg->transient = pg->committed = 0;
+    pg->ungrouped = pg->ungroup_next;
+    pg->ungroup_next = 0;
     pg->it_head = pg->it_tail = 0;
     pg->head_got = 0;
     if (send_plain(pg, "BEGIN", CH_PG_IT_BEGIN) == 0)
@@ -345,42 +352,20 @@ static void on_window(uv_timer_t *t) { batch_start(t->data); }
 
 /* ---- results ------------------------------------------------------------- */
 
-/* An error that means the connection is unusable: libpq's own (no
- * SQLSTATE), connection exceptions, the server shutting down. */
-static int conn_level(ch_pg *pg, const char *state)
-{
-    return PQstatus(pg->conn) != CONNECTION_OK || !state ||
-           (strncmp(state, "08", 2) == 0 && strcmp(state, "08P01") != 0) ||
-           strncmp(state, "57P", 3) == 0;
-}
-
-/* A store status for a failed statement, by SQLSTATE (as the SQLite
- * engine maps its constraint errors). */
-static int map_error(const char *state)
-{
-    if (strcmp(state, "23505") == 0)
-        return CH_STORE_EEXIST; /* unique_violation */
-    if (strcmp(state, "23503") == 0)
-        return CH_STORE_ENOENT; /* foreign_key_violation */
-    if (strcmp(state, "23502") == 0 || strcmp(state, "23514") == 0)
-        return CH_STORE_EINVAL; /* not_null_violation, check_violation */
-    return CH_STORE_EIO;
-}
-
 /*
  * A statement of request `slot` (or the batch's own, slot < 0) failed.
  * Serialization failures and deadlocks (class 40), and statements whose
  * prepared form went stale (26000, 0A000: the schema changed under us),
  * roll back and run again; anything else fails the request (EIO, or the
- * status of a constraint: see map_error).  -1 if the connection is lost.
+ * status of a constraint: see ch_pg_map_error).  -1 if the connection is lost.
  */
-static int stmt_failed(ch_pg *pg, int slot, const PGresult *res)
+int ch_pg_stmt_failed(ch_pg *pg, int slot, const PGresult *res)
 {
     const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     char msg[160];
     size_t i;
 
-    if (conn_level(pg, state)) {
+    if (ch_pg_conn_level(pg, state)) {
         ch_pg_conn_lost(pg, PQresultErrorMessage(res));
         return -1;
     }
@@ -396,26 +381,40 @@ static int stmt_failed(ch_pg *pg, int slot, const PGresult *res)
     snprintf(msg, sizeof msg, "%s", PQresultErrorMessage(res));
     msg[strcspn(msg, "\n")] = '\0';
     i = (size_t)slot;
-    ch_store_fail(pg->slots[i].req, map_error(state), "postgresql: %s", msg);
+    ch_store_fail(pg->slots[i].req, ch_pg_map_error(state), "postgresql: %s", msg);
     pg->slots[i].state = CH_PG_SLOT_FAIL;
     pg->poisoned = 1;
     return 0;
 }
 
-/* The rows of request i's current step: run its rows hook. */
+/* Request i's rows (borrowed) for its current step: its rows hook, then
+ * its next step, its end, or its failure. */
+void ch_pg_step_rows(ch_pg *pg, size_t i, json_t *rows)
+{
+    ch_store_req *req = pg->slots[i].req;
+    size_t n;
+    const ch_store_step *step = ch_store_op_steps(req->op, CH_STORE_PG, &n) + req->step;
+    int rc = step->rows ? step->rows(req, rows) : CH_STEP_NEXT;
+
+    if (rc == CH_STEP_NEXT && ++req->step < n)
+        return;
+    if (rc == CH_STEP_NEXT || rc == CH_STEP_DONE)
+        pg->slots[i].state = CH_PG_SLOT_OK;
+    else
+        ch_pg_slot_failed(pg, i, req->step + 1);
+}
+
+/* The result of request i's current step. */
 static int step_result(ch_pg *pg, size_t i, const PGresult *res)
 {
     ExecStatusType st = PQresultStatus(res);
     ch_store_req *req = pg->slots[i].req;
-    size_t n;
-    const ch_store_step *step = ch_store_op_steps(req->op, CH_STORE_PG, &n) + req->step;
     json_t *rows;
-    int rc;
 
     if (st == PGRES_PIPELINE_ABORTED || pg->slots[i].state != CH_PG_SLOT_RUN)
         return 0;
     if (st == PGRES_FATAL_ERROR)
-        return stmt_failed(pg, (int)i, res);
+        return ch_pg_stmt_failed(pg, (int)i, res);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         ch_store_fail(req, CH_STORE_EIO, "postgresql: unexpected %s", PQresStatus(st));
         pg->slots[i].state = CH_PG_SLOT_FAIL;
@@ -424,17 +423,11 @@ static int step_result(ch_pg *pg, size_t i, const PGresult *res)
     }
     if (!(rows = ch_pg_rows_json(res))) {
         ch_store_fail(req, CH_STORE_EIO, "postgresql: cannot convert the rows");
-        slot_failed(pg, i, req->step + 1);
+        ch_pg_slot_failed(pg, i, req->step + 1);
         return 0;
     }
-    rc = step->rows ? step->rows(req, rows) : CH_STEP_NEXT;
+    ch_pg_step_rows(pg, i, rows);
     json_decref(rows);
-    if (rc == CH_STEP_NEXT && ++req->step < n)
-        return 0;
-    if (rc == CH_STEP_NEXT || rc == CH_STEP_DONE)
-        pg->slots[i].state = CH_PG_SLOT_OK;
-    else
-        slot_failed(pg, i, req->step + 1);
     return 0;
 }
 
@@ -464,7 +457,7 @@ static int commit_result(ch_pg *pg, PGresult *res)
         pg->transient = 1; /* "ROLLBACK": the transaction had failed */
         return 0;
     }
-    if (stmt_failed(pg, -1, res) != 0)
+    if (ch_pg_stmt_failed(pg, -1, res) != 0)
         return -1;
     if (strncmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "40", 2) != 0) {
         pg->transient = 0;
@@ -522,16 +515,18 @@ static int on_result(ch_pg *pg, const ch_pg_item *it, PGresult *res)
     switch (it->kind) {
     case CH_PG_IT_STEP:
         return step_result(pg, (size_t)it->slot, res);
+    case CH_PG_IT_GROUP:
+        return ch_pg_group_result(pg, (size_t)it->slot, res);
     case CH_PG_IT_PREPARE:
         if (st != PGRES_COMMAND_OK)
             ch_hmap_remove(&pg->prepared, it->sql);
-        return st == PGRES_FATAL_ERROR ? stmt_failed(pg, it->slot, res) : 0;
+        return st == PGRES_FATAL_ERROR ? ch_pg_stmt_failed(pg, it->slot, res) : 0;
     case CH_PG_IT_COMMIT:
         return commit_result(pg, res);
     case CH_PG_IT_LISTEN:
         return ch_pg_listen_result(pg, res);
     default: /* BEGIN, ROLLBACK */
-        return st == PGRES_FATAL_ERROR ? stmt_failed(pg, -1, res) : 0;
+        return st == PGRES_FATAL_ERROR ? ch_pg_stmt_failed(pg, -1, res) : 0;
     }
 }
 

@@ -8,8 +8,9 @@
  * handle on PQsocket, then non-blocking pipeline mode, and on loss the
  * batch in flight put back in the queue and a reconnect after a capped
  * exponential backoff; and the conversion of bind parameters (JSON to
- * libpq text) and of result rows (PGresult to JSON).  What runs on the
- * connection is in store_pg.c.
+ * libpq text) and of result rows (PGresult to JSON), and the reading of
+ * a failed statement's SQLSTATE.  What runs on the connection is in
+ * store_pg.c.
  */
 #include "store_pg.h"
 
@@ -634,4 +635,26 @@ json_t *ch_pg_rows_json(const PGresult *res)
 fail:
     json_decref(rows);
     return NULL;
+}
+
+/* An error that means the connection is unusable: libpq's own (no
+ * SQLSTATE), connection exceptions, the server shutting down. */
+int ch_pg_conn_level(const ch_pg *pg, const char *state)
+{
+    return PQstatus(pg->conn) != CONNECTION_OK || !state ||
+           (strncmp(state, "08", 2) == 0 && strcmp(state, "08P01") != 0) ||
+           strncmp(state, "57P", 3) == 0;
+}
+
+/* A store status for a failed statement, by SQLSTATE (as the SQLite
+ * engine maps its constraint errors). */
+int ch_pg_map_error(const char *state)
+{
+    if (strcmp(state, "23505") == 0)
+        return CH_STORE_EEXIST; /* unique_violation */
+    if (strcmp(state, "23503") == 0)
+        return CH_STORE_ENOENT; /* foreign_key_violation */
+    if (strcmp(state, "23502") == 0 || strcmp(state, "23514") == 0)
+        return CH_STORE_EINVAL; /* not_null_violation, check_violation */
+    return CH_STORE_EIO;
 }

@@ -81,6 +81,25 @@ typedef struct ch_store_step {
 } ch_store_step;
 
 /*
+ * A step that the PostgreSQL engine runs for several requests as one
+ * statement (store_pg_group.c) when a round has more than one request at
+ * it: sql's only parameter, $1, is a JSON array whose element k is request
+ * k's parameters as the step's bind made them (an array of JSON scalars:
+ * a boolean is true or false here, 1 or 0 in the step's own statement).
+ * Its rows carry a first column "_i" (k, from 0) and are otherwise exactly
+ * the rows the step's own statement gives for request k, in the same
+ * order; each request's rows hook gets its own.  It writes what the step's
+ * statement writes, for every request, in the requests' order.
+ */
+typedef struct ch_st_group {
+    const ch_store_step *step; /* the step it stands for */
+    const char *sql;
+} ch_st_group;
+
+/* The groups (store_append.c), ended by an entry with step NULL. */
+extern const ch_st_group ch_st_pg_groups[];
+
+/*
  * The typed path of a step, for hot operations on the SQLite engine (an
  * op's "typed" list, parallel to its SQLite steps; PostgreSQL runs bind
  * and rows).  No JSON array or object is made for either hook.  args,
@@ -397,6 +416,9 @@ void ch_st_window_done(ch_st_window *w);
  * committed in this process, over all its stores (read-only; for tests
  * and benchmarks of group commit). */
 uint64_t ch_store_pg_commits(void);
+/* ... and how many grouped statements (ch_store_step.group_sql) it has
+ * run, each for more than one request (the same use). */
+uint64_t ch_store_pg_groups(void);
 
 /*
  * Helpers shared by store_ops.c (the operations) and store_schema.c (the

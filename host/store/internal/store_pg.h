@@ -3,9 +3,9 @@
  * shared by store_pg.c (the engine's entry points, the queue and the
  * pipelined batches) and store_pg_conn.c (the connections: the blocking
  * one for migrations, the non-blocking one on the loop, reconnection; the
- * conversion of parameters and rows) and store_pg_notify.c (LISTEN and
- * the notifications).
- * Nothing outside those two files includes it.
+ * conversion of parameters and rows), store_pg_notify.c (LISTEN and
+ * the notifications) and store_pg_group.c (a round's grouped statements).
+ * Nothing outside those files includes it.
  */
 #ifndef CH_STORE_PG_H
 #define CH_STORE_PG_H
@@ -30,6 +30,7 @@ enum {
 typedef struct ch_pg_slot {
     ch_store_req *req;
     int state;
+    long group; /* this round: its group's first member, or -1 (store_pg_group.c) */
 } ch_pg_slot;
 
 /* A result the pipeline owes us, in the order the commands were sent. */
@@ -37,6 +38,7 @@ enum {
     CH_PG_IT_BEGIN,
     CH_PG_IT_PREPARE,
     CH_PG_IT_STEP,
+    CH_PG_IT_GROUP,
     CH_PG_IT_COMMIT,
     CH_PG_IT_ROLLBACK,
     CH_PG_IT_SYNC,
@@ -45,7 +47,7 @@ enum {
 
 typedef struct ch_pg_item {
     int kind;
-    int slot;        /* CH_PG_IT_STEP / PREPARE: index into slots */
+    int slot;        /* CH_PG_IT_STEP / GROUP (its first member) / PREPARE: index into slots */
     const char *sql; /* CH_PG_IT_PREPARE: the statement's text */
 } ch_pg_item;
 
@@ -87,6 +89,8 @@ typedef struct ch_pg {
     int poisoned;  /* a request failed: roll back */
     int transient; /* serialization failure: roll back, retry all */
     int committed;
+    int ungrouped;    /* this batch runs no grouped statement (store_pg_group.c) */
+    int ungroup_next; /* nor does the next: a group of this one failed */
 
     char *listen;   /* owned: the channel to LISTEN on, or NULL */
     int listen_due; /* LISTEN not yet sent on this connection */
@@ -116,6 +120,8 @@ int ch_pg_flush(ch_pg *pg);
 void ch_pg_conn_shutdown(ch_pg *pg);
 const char **ch_pg_text_params(ch_store_req *req, json_t *params, int *n);
 json_t *ch_pg_rows_json(const PGresult *res);
+int ch_pg_conn_level(const ch_pg *pg, const char *state);
+int ch_pg_map_error(const char *state);
 
 /* store_pg_notify.c, for store_pg.c */
 int ch_pg_listen(void *self, const char *channel);
@@ -123,6 +129,17 @@ int ch_pg_listen_start(ch_pg *pg);
 int ch_pg_listen_result(ch_pg *pg, const PGresult *res);
 void ch_pg_listen_synced(ch_pg *pg);
 void ch_pg_take_notifies(ch_pg *pg);
+
+/* store_pg_group.c, for store_pg.c */
+int ch_pg_send_groups(ch_pg *pg);
+int ch_pg_group_result(ch_pg *pg, size_t first, const PGresult *res);
+
+/* store_pg.c, for store_pg_group.c */
+void ch_pg_push_item(ch_pg *pg, int kind, size_t slot, const char *sql);
+int ch_pg_stmt_name(ch_pg *pg, size_t slot, const char *sql, char *name, size_t len);
+void ch_pg_slot_failed(ch_pg *pg, size_t i, size_t ran);
+int ch_pg_stmt_failed(ch_pg *pg, int slot, const PGresult *res);
+void ch_pg_step_rows(ch_pg *pg, size_t i, json_t *rows);
 
 /* store_pg.c, for store_pg_conn.c and store_pg_notify.c */
 void ch_pg_on_ready(ch_pg *pg);
