@@ -398,8 +398,8 @@ _Static_assert(CH_ST_N(ch_st_append_pg_steps) == CH_ST_APPEND_PG_STEPS, "CH_ST_A
  * ids and, with the flag, the participants; the room's live count less
  * the user's own and read), through one LATERAL subquery whose plan is
  * made once per statement and rescanned per append, instead of one
- * statement each: measured at about a third less server CPU per append
- * (docs/performance.md, part 7).  Element k of $1 holds that step's
+ * statement each (with the other groups, 18-20 % less server CPU per
+ * append: docs/performance.md, part 7).  Element k of $1 holds that step's
  * parameters: room, ids, flag, then the event's position, kind, key_id,
  * nonce, body and time.
  */

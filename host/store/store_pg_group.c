@@ -5,10 +5,11 @@
  *
  * Why: on the server most of a small statement's cost is fixed (its
  * executor state is built and torn down on every execution, whatever the
- * rows), so one statement for a round's fourteen appends costs much less
- * than fourteen (docs/performance.md, part 7).  The results are those of
- * the single statements: each request gets its own rows through its
- * step's rows hook, in slot order, as if its statement had run.
+ * rows), so one statement for a round's fourteen appends costs less than
+ * fourteen: 11-20 % less server CPU per append (docs/performance.md, part
+ * 7).  The results are those of the single statements: each request gets
+ * its own rows through its step's rows hook, in slot order, as if its
+ * statement had run.
  *
  * Failures: a group's statement fails or succeeds for all its requests,
  * and which of them caused a failure is not known.  So a failed group
