@@ -360,11 +360,18 @@ static int rows_append_pg(ch_store_req *req, json_t *rows)
     return CH_STEP_NEXT;
 }
 
+/* PostgreSQL's steps.  The first locks the room's row FOR KEY SHARE:
+ * since schema version 13 messages.room_id is no foreign key on
+ * PostgreSQL (its check cost an SPI query per row), and the lock is what
+ * that check took.  A room deleted first makes the append wait for the
+ * delete's commit and then find no room (ENOENT); a room deleted after
+ * waits for the append's commit, and its trigger (rooms_rows_delete)
+ * then sees the new message and deletes it with the room's others. */
 const ch_store_step ch_st_append_pg_steps[] = {
     {"SELECT key, nextval('messages_id_seq') AS new_id, (SELECT 1 FROM participants"
      " WHERE room_id = $1 AND user_id = $2 FOR SHARE) AS member, (SELECT 1 FROM messages"
      " WHERE room_id = $1 AND sender_id = $2 AND client_msg_id = $3) AS dup"
-     " FROM rooms WHERE id = $1",
+     " FROM rooms WHERE id = $1 FOR KEY SHARE",
      bind_dedup, rows_seal_new},
     {"WITH ins AS (" APPEND_INSERT " ON CONFLICT (room_id, sender_id, client_msg_id)"
      " DO NOTHING RETURNING id, created_at),"
@@ -425,18 +432,19 @@ _Static_assert(CH_ST_N(ch_st_append_pg_steps) == CH_ST_APPEND_PG_STEPS, "CH_ST_A
 
 /*
  * The first step (ch_st_append_pg_steps[0]) for a round's appends: the
- * same columns; the new ids are taken in the appends' order, as one
- * statement each would take them.  $1's elements: room, sender,
- * client_msg_id.
+ * same columns, the same lock on each room; the new ids are taken in the
+ * appends' order, as one statement each would take them.  $1's elements:
+ * room, sender, client_msg_id.
  */
-#define APPEND_FIRST_GROUP                                                                     \
-    GROUP_ROWS("CAST(j.e ->> 0 AS BIGINT) AS room_id, CAST(j.e ->> 1 AS BIGINT) AS sender_id," \
-               " j.e ->> 2 AS cmid")                                                           \
-    " SELECT s.k AS _i, s.key, nextval('messages_id_seq') AS new_id, s.member, s.dup FROM"     \
-    " (SELECT q.k, r.key, (SELECT 1 FROM participants p WHERE p.room_id = q.room_id"           \
-    " AND p.user_id = q.sender_id FOR SHARE) AS member, (SELECT 1 FROM messages m"             \
-    " WHERE m.room_id = q.room_id AND m.sender_id = q.sender_id AND m.client_msg_id = q.cmid)" \
-    " AS dup FROM q JOIN rooms r ON r.id = q.room_id ORDER BY q.k OFFSET 0) AS s ORDER BY 1"
+#define APPEND_FIRST_GROUP                                                                      \
+    GROUP_ROWS("CAST(j.e ->> 0 AS BIGINT) AS room_id, CAST(j.e ->> 1 AS BIGINT) AS sender_id,"  \
+               " j.e ->> 2 AS cmid")                                                            \
+    " SELECT s.k AS _i, s.key, nextval('messages_id_seq') AS new_id, s.member, s.dup FROM"      \
+    " (SELECT q.k, r.key, (SELECT 1 FROM participants p WHERE p.room_id = q.room_id"            \
+    " AND p.user_id = q.sender_id FOR SHARE) AS member, (SELECT 1 FROM messages m"              \
+    " WHERE m.room_id = q.room_id AND m.sender_id = q.sender_id AND m.client_msg_id = q.cmid)"  \
+    " AS dup FROM q JOIN rooms r ON r.id = q.room_id ORDER BY q.k OFFSET 0 FOR KEY SHARE OF r)" \
+    " AS s ORDER BY 1"
 
 /*
  * The insert (ch_st_append_pg_steps[1]) for a round's appends: the rows

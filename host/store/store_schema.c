@@ -154,6 +154,37 @@ static const char pg_v5[] = "ALTER TABLE rooms ADD COLUMN is_open SMALLINT NOT N
  * to an index keyed by room, so in a busy host a page of the WAL per room
  * in each transaction (docs/performance.md "Part 6"). */
 static const char both_v11[] = "DROP INDEX IF EXISTS messages_room_live";
+
+/* Version 12 (PostgreSQL): the insert's counting trigger per statement
+ * (store_unread.c). */
+
+/* Version 13 (PostgreSQL): messages.room_id and room_events.room_id are
+ * no longer foreign keys.  Each check was an SPI query per inserted row,
+ * and with few rooms the planner scans rooms for it (a seq scan is the
+ * cheapest plan for a table of a few pages): the two checks were about a
+ * fifth of the server's instructions per append (docs/performance.md
+ * "Part 8").  What they guaranteed is kept by the store: every insert
+ * into messages first reads its room FOR KEY SHARE (the lock the check
+ * took: store_append.c, message.import), every insert into room_events
+ * follows the UPDATE of its room's stream_pos, and a statement trigger
+ * on rooms deletes a deleted room's messages and events, as the cascades
+ * did.  It fires after the row triggers of the same DELETE (the
+ * participants' and attachments' cascades, the counters'), and its
+ * statements see what a concurrent append committed while the delete
+ * waited for its lock.  SQLite keeps its foreign keys: their checks are
+ * B-tree lookups inside the insert. */
+static const char pg_v13[] =
+    "ALTER TABLE messages DROP CONSTRAINT messages_room_id_fkey;\n"
+    "ALTER TABLE room_events DROP CONSTRAINT room_events_room_id_fkey;\n"
+    "CREATE FUNCTION ch_rooms_rows_gone() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN\n"
+    "  DELETE FROM messages WHERE room_id IN (SELECT id FROM gone);\n"
+    "  DELETE FROM room_events WHERE room_id IN (SELECT id FROM gone);\n"
+    "  RETURN NULL;\n"
+    "END $$;\n"
+    "CREATE TRIGGER rooms_rows_delete AFTER DELETE ON rooms REFERENCING OLD TABLE AS gone\n"
+    "  FOR EACH STATEMENT EXECUTE FUNCTION ch_rooms_rows_gone()";
+static const char sqlite_v13[] = "-- version 13: PostgreSQL only (foreign keys kept by the store)";
 static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 both_v2,
                                                 sqlite_v3,
@@ -164,7 +195,9 @@ static const char *const sqlite_migrations[] = {sqlite_v1,
                                                 ch_st_stream_sqlite_v8,
                                                 ch_st_attach_sqlite_v9,
                                                 ch_st_unread_sqlite_v10,
-                                                both_v11};
+                                                both_v11,
+                                                ch_st_unread_sqlite_v12,
+                                                sqlite_v13};
 static const char *const pg_migrations[] = {pg_v1,
                                             both_v2,
                                             ch_pg_notify_trigger,
@@ -175,7 +208,9 @@ static const char *const pg_migrations[] = {pg_v1,
                                             ch_st_stream_pg_v8,
                                             ch_st_attach_pg_v9,
                                             ch_st_unread_pg_v10,
-                                            both_v11};
+                                            both_v11,
+                                            ch_st_unread_pg_v12,
+                                            pg_v13};
 
 /* The list for an engine kind (SQLite for anything but CH_STORE_PG). */
 const char *const *ch_store_migrations(int kind, size_t *n)
@@ -731,19 +766,21 @@ CH_ST_BIND(bind_sender, "sender_id")
 CH_ST_BIND(bind_msg_import, "id", "room_id", "sender_id", "@key_id", "@nonce", "@sealed",
            "created_at", "edited_at", "is_deleted", "client_msg_id", "@extra")
 
-#define MSG_IMPORT                                                                 \
-    {"SELECT key FROM rooms WHERE id = $1", bind_room_of_msg, rows_seal_import},   \
-        {"SELECT id FROM users WHERE id = $1", bind_sender, ch_st_rows_need_user}, \
-    {                                                                              \
-        "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content,"    \
-        " created_at, edited_at, is_deleted, client_msg_id, extra)"                \
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"                   \
-        " ON CONFLICT DO NOTHING RETURNING id",                                    \
-            bind_msg_import, rows_imported                                         \
+/* LOCK: what the room's read takes on PostgreSQL (see pg_v13). */
+#define MSG_IMPORT(LOCK)                                                               \
+    {"SELECT key FROM rooms WHERE id = $1" LOCK, bind_room_of_msg, rows_seal_import},  \
+        {"SELECT id FROM users WHERE id = $1", bind_sender, ch_st_rows_need_user},     \
+    {                                                                                  \
+        "INSERT INTO messages (id, room_id, sender_id, key_id, nonce, content,"        \
+        " created_at, edited_at, is_deleted, client_msg_id, extra)"                    \
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"                       \
+        " ON CONFLICT DO NOTHING RETURNING id",                                        \
+            bind_msg_import, rows_imported                                             \
     }
 
-static const ch_store_step msg_import_steps[] = {MSG_IMPORT};
-static const ch_store_step msg_import_pg_steps[] = {MSG_IMPORT, SETVAL("messages")};
+static const ch_store_step msg_import_steps[] = {MSG_IMPORT("")};
+static const ch_store_step msg_import_pg_steps[] = {MSG_IMPORT(" FOR KEY SHARE"),
+                                                    SETVAL("messages")};
 
 static const ch_store_op schema_ops[] = {
     CH_ST_OP("user.create", 1, prep_user_create, user_create_steps),

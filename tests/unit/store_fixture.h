@@ -328,6 +328,39 @@ static inline int64_t raw_int(const char *fmt, ...)
     return v;
 }
 
+/* Run statements (several, separated by semicolons; a printf format) on
+ * the raw database, with SQLite's foreign keys on as the store has them. */
+static inline void raw_exec(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static inline void raw_exec(const char *fmt, ...)
+{
+    char *sql = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    assert_true(vasprintf(&sql, fmt, ap) >= 0);
+    va_end(ap);
+    if (G.pg) {
+        PGconn *c = PQconnectdb(G.url);
+        PGresult *r = PQexec(c, sql);
+
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+            fail_msg("raw_exec: %s", PQerrorMessage(c));
+        PQclear(r);
+        PQfinish(c);
+    } else {
+        sqlite3 *db;
+        char *msg = NULL;
+
+        assert_int_equal(sqlite3_open(G.db, &db), SQLITE_OK);
+        sqlite3_busy_timeout(db, 5000);
+        assert_int_equal(sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+            fail_msg("raw_exec: %s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_close(db);
+    }
+    free(sql);
+}
+
 static inline void test_pg_required(void **state)
 {
     (void)state;

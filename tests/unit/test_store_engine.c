@@ -274,6 +274,21 @@ static void test_migrations(void **state)
                                   : "SELECT count(*) FROM sqlite_master WHERE name = "
                                     "'messages_room_live'"),
                      0);
+    /* version 12: on PostgreSQL the insert's counting trigger is one per
+     * statement (bit 0 of tgtype set means FOR EACH ROW) */
+    if (!G.pg)
+        return;
+    assert_int_equal(raw_int("SELECT count(*) FROM pg_trigger WHERE tgname = "
+                             "'messages_count_insert' AND (tgtype & 1) = 0"),
+                     1);
+    /* version 13: messages and room_events name their rooms without a
+     * foreign key; a statement trigger on rooms deletes them */
+    assert_int_equal(raw_int("SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND"
+                             " conrelid IN ('messages'::regclass, 'room_events'::regclass)"),
+                     0);
+    assert_int_equal(raw_int("SELECT count(*) FROM pg_trigger WHERE tgname = "
+                             "'rooms_rows_delete' AND (tgtype & 1) = 0"),
+                     1);
 }
 
 int main(void)

@@ -8,7 +8,8 @@
  * isolated to their request, a serialization failure retried, a
  * reconnect after the server ends the session (the host name resolved
  * on the loop), notifications of deleted participants heard (again after
- * a reconnect), close working off the queue.  The outages are in
+ * a reconnect), close working off the queue, a room deleted before or
+ * during an append (no message left without its room).  The outages are in
  * test_store_pg_outage.c; the environment is described in
  * store_pg_fixture.h.
  */
@@ -447,6 +448,94 @@ static void close_drains_the_queue(void **state)
     assert_int_equal(room_msgs(&f), 300);
 }
 
+/* ---- tests: a room deleted while an append runs -------------------------- */
+
+/* A statement formatted into a static buffer (valid until the next call). */
+static const char *q_sql(const char *fmt, ...)
+{
+    static char sql[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return sql;
+}
+
+/* How many sessions of the test database wait for a lock. */
+static int lock_waits(void)
+{
+    return (int)q_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                      " AND wait_event_type = 'Lock'");
+}
+
+static int one_waits(void *arg) { return (void)arg, lock_waits() >= 1; }
+static int two_wait(void *arg) { return (void)arg, lock_waits() >= 2; }
+
+/* The room's delete first (uncommitted): the append waits for it on the
+ * room's row (no foreign key checks messages.room_id on PostgreSQL since
+ * schema version 13: the append's own lock does), then finds no room. */
+static void append_after_room_delete(void **state)
+{
+    fx f;
+    rec r = {0};
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:deleted-first");
+    q_exec(q_sql("BEGIN; DELETE FROM rooms WHERE id = %lld", (long long)f.room_id));
+    assert_int_equal(append(&f, 21, "after-delete", &r), 0);
+    assert_true(run_until(&f, one_waits, NULL, WAIT_MS));
+    assert_int_equal(r.done, 0);
+    q_exec("COMMIT");
+    assert_true(run_until(&f, rec_done, &r, WAIT_MS));
+    assert_int_equal(r.status, CH_STORE_ENOENT);
+    assert_int_equal(room_msgs(&f), 0);
+    fx_close(&f);
+}
+
+/* The append first: it holds its room's lock while it waits (here for a
+ * message with its client_msg_id that another session inserted and has
+ * not committed); the room's delete waits for the append, which then
+ * commits, and the delete's trigger takes the new message along: no
+ * message is left without its room. */
+static void room_delete_after_append(void **state)
+{
+    fx f;
+    rec r = {0};
+    PGconn *del = PQconnectdb(E.url);
+    PGresult *res;
+
+    (void)state;
+    need_pg(0);
+    assert_int_equal(PQstatus(del), CONNECTION_OK);
+    fx_open(&f, E.url, 0, 0, "chat-room:deleted-after");
+    q_exec(q_sql("BEGIN; INSERT INTO messages (room_id, sender_id, key_id, nonce, content,"
+                 " created_at, client_msg_id) VALUES (%lld, 22, 1, 'n', 'c', 0, 'held')",
+                 (long long)f.room_id));
+    assert_int_equal(append(&f, 22, "held", &r), 0);
+    assert_true(run_until(&f, one_waits, NULL, WAIT_MS));
+    assert_int_equal(PQsendQuery(del,
+                                 q_sql("DELETE FROM rooms WHERE id = %lld", (long long)f.room_id)),
+                     1);
+    assert_true(run_until(&f, two_wait, NULL, WAIT_MS));
+    q_exec("ROLLBACK");
+    assert_true(run_until(&f, rec_done, &r, WAIT_MS));
+    assert_int_equal(r.status, 0);
+    assert_false(r.dup);
+    while ((res = PQgetResult(del))) {
+        assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+        assert_string_equal(PQcmdTuples(res), "1");
+        PQclear(res);
+    }
+    PQfinish(del);
+    assert_int_equal(room_msgs(&f), 0);
+    assert_int_equal(q_int("SELECT count(*) FROM messages m WHERE NOT EXISTS"
+                           " (SELECT 1 FROM rooms r WHERE r.id = m.room_id)"),
+                     0);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +551,8 @@ int main(void)
         cmocka_unit_test(reconnect_resolves_host_name),
         cmocka_unit_test(deleted_participants_are_heard),
         cmocka_unit_test(close_drains_the_queue),
+        cmocka_unit_test(append_after_room_delete),
+        cmocka_unit_test(room_delete_after_append),
     };
 
     if (getenv("CHANHOST_TEST_FILTER")) /* e.g. "restart*": run only matching tests */

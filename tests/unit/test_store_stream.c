@@ -275,6 +275,14 @@ static void test_append_positions(void **state)
     assert_string_equal(STR(GET(GET(NTH(GET(r, "events"), 1), "body"), "message"), "content"),
                         "c63");
     json_decref(r);
+    /* the room deleted: its events and messages go with it (SQLite: the
+     * foreign keys' cascades; PostgreSQL: rooms_rows_delete) */
+    raw_exec("DELETE FROM rooms WHERE id = %lld", (long long)room);
+    assert_int_equal(raw_int("SELECT count(*) FROM room_events WHERE room_id = %lld",
+                             (long long)room),
+                     0);
+    assert_int_equal(raw_int("SELECT count(*) FROM messages WHERE room_id = %lld", (long long)room),
+                     0);
 }
 
 /* A page holds at most limit events, "more" says whether others follow. */

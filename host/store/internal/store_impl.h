@@ -209,6 +209,9 @@ extern const char ch_st_attach_sqlite_v9[], ch_st_attach_pg_v9[];
 /* Migration 10 (store_unread.c), per engine kind: the unread counters
  * room_live_counts and room_read_counts, their triggers and backfill. */
 extern const char ch_st_unread_sqlite_v10[], ch_st_unread_pg_v10[];
+/* Migration 12 (store_unread.c): PostgreSQL counts inserted messages with
+ * a statement trigger; SQLite's text is a comment. */
+extern const char ch_st_unread_sqlite_v12[], ch_st_unread_pg_v12[];
 
 /* A rows hook after a "DELETE FROM attachments ... RETURNING id": their
  * ids into ctx "gone" (store_files.c removes their folders after the
