@@ -235,8 +235,8 @@ const char ch_st_unread_pg_v10[] =
  * statement trigger over the transition table, one upsert per statement
  * and (room, sender) instead of one PL/pgSQL call and upsert per row.  A
  * grouped append (store_pg_group.c) inserts a round's messages in one
- * statement, and the row trigger was about 10 us of the server's CPU per
- * append of about 80 (docs/performance.md "Part 8").  The counter rows
+ * statement, so this took 4-5 % off the server's instructions per append
+ * (docs/performance.md "Part 8").  The counter rows
  * are locked in ascending (room_id, sender_id) order, as version 10's
  * statements lock theirs.  SQLite has no statement triggers: its list
  * holds a comment at this version. */
