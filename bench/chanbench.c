@@ -8,7 +8,8 @@
  *   chanbench conns  --url ws://127.0.0.1:PORT --n N --setup FILE  (chat rooms, tokens)
  *   chanbench fanout --url ws://127.0.0.1:PORT --n N --room R --messages K --size B
  *   chanbench echo   --url ws://127.0.0.1:PORT/ws/echo/ --n C --messages K
- *   chanbench chat   --url ws://127.0.0.1:PORT --setup FILE --n N --rate R [--steps R1,R2..]
+ *   chanbench chat   --url ws://127.0.0.1:PORT --setup FILE --n N --rate R [--steps R1,R2..
+ *                    [--climb K] [--refine K] [--step-s S]]
  *
  * The exit status is 0 only if every handshake succeeded and, for fanout
  * and echo, every client got every message exactly once and in order.
@@ -55,6 +56,13 @@ static void usage(FILE *f)
             "(bench/chat_setup.py)\n"
             "  --rate R         chat: messages/s per connection (default 1)\n"
             "  --steps R1,R2..  chat: run each rate in turn, report the max sustained one\n"
+            "  --climb K        chat --steps: when every rate is sustained, up to K more\n"
+            "                   steps, each 1.5x the last (default 0)\n"
+            "  --refine K       chat --steps: after the first rate not sustained, up to K\n"
+            "                   steps halfway between the best sustained and the lowest\n"
+            "                   not sustained (default 0)\n"
+            "  --step-s S       chat --steps: each step sends for S seconds at least\n"
+            "                   (more than --messages at high rates; default 0)\n"
             "  --plugin P       chat: chatroom (default) or broadcast (rooms, no tokens, no acks)\n"
             "  --p99-max MS     chat: a rate is sustained while p99 < MS (default 100)\n");
 }
@@ -149,6 +157,12 @@ static int set_option(cb_opts *o, const char *name, const char *v)
         o->spin = atoi(v);
     else if (strcmp(name, "--plugin") == 0)
         o->broadcast = strcmp(v, "broadcast") == 0 ? 1 : strcmp(v, "chatroom") == 0 ? 0 : -1;
+    else if (strcmp(name, "--climb") == 0)
+        o->climb = atoi(v);
+    else if (strcmp(name, "--refine") == 0)
+        o->refine = atoi(v);
+    else if (strcmp(name, "--step-s") == 0)
+        o->step_s = atof(v);
     else if (strcmp(name, "--p99-max") == 0)
         o->p99_max_ms = atof(v);
     else
@@ -420,6 +434,9 @@ static int report_conns(const cb_opts *o, const cb_wres *t, host_sample h0, host
     return good ? 0 : 1;
 }
 
+/* The deliveries a second of the last chat run reported (run_steps). */
+static double last_deliveries_s;
+
 /* fanout / echo: throughput, latency quantiles, host CPU and the delivery
  * check. */
 static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, host_sample h0,
@@ -433,14 +450,14 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
     if (o->scenario == CB_CHAT)
         good = good && t->acks == (o->broadcast ? 0 : (uint64_t)o->n) * (uint64_t)o->messages &&
                cb_hist_quantile(&t->hist, 0.99) < o->p99_max_ms * 1e6;
-    if (o->scenario == CB_CHAT)
+    if (o->scenario == CB_CHAT) {
+        last_deliveries_s = el > 0 ? (double)t->received / el : 0.0;
         printf("chat plugin=%s n=%ld messages=%ld size=%d rate=%.1f procs=%d sent=%" PRIu64
                " acks=%" PRIu64 " deliveries=%" PRIu64 " expected=%" PRIu64
                " elapsed_s=%.3f deliveries_s=%.0f",
                o->broadcast ? "broadcast" : "chatroom", o->n, o->messages, o->size, o->rate,
-               o->procs, t->sent, t->acks, t->received, t->expected, el,
-               el > 0 ? (double)t->received / el : 0.0);
-    else if (o->scenario == CB_FANOUT)
+               o->procs, t->sent, t->acks, t->received, t->expected, el, last_deliveries_s);
+    } else if (o->scenario == CB_FANOUT)
         printf("fanout n=%ld room=%d messages=%ld size=%d window=%d rate=%.0f procs=%d spin=%d "
                "deliveries=%" PRIu64 " elapsed_s=%.3f deliveries_s=%.0f",
                o->n, o->room, o->messages, o->size, o->window, o->rate, o->procs, o->spin,
@@ -528,33 +545,106 @@ static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
     return rc;
 }
 
+/* Wait (at most 10 s) until the host's CPU time grows by less than 10 ms
+ * in 100 ms: a step that was not sustained may leave it working through
+ * a backlog, which the next step must not inherit.  Nothing without
+ * --host-pid. */
+static void settle(const cb_opts *o)
+{
+    double last = o->host_pid ? cb_cpu_s(o->host_pid) : -1, now;
+
+    for (int i = 0; last >= 0 && i < 100; i++, last = now) {
+        usleep(100000);
+        now = cb_cpu_s(o->host_pid);
+        if (now < 0 || now - last < 0.010)
+            return;
+    }
+}
+
+/* One step at rate, with fresh workers and connections, each sending
+ * messages (or more: --step-s at this rate): 1 sustained, 0 not, -1 the
+ * workers could not start.  Each step gets its own number (part of the
+ * client_msg_ids). */
+static int run_step(cb_opts *o, cb_shared *sh, pid_t *pids, double rate, long messages)
+{
+    long for_time = (long)(rate * o->step_s + 0.999);
+    int rc;
+
+    settle(o);
+    memset(sh, 0, sizeof *sh);
+    o->rate = rate;
+    o->messages = for_time > messages ? for_time : messages;
+    if (spawn(o, sh, pids) != 0)
+        return -1;
+    rc = run_messages(o, sh, pids) == 0;
+    o->step++;
+    fflush(stdout);
+    return rc;
+}
+
+/* What a ladder of steps found so far (0: nothing yet). */
+typedef struct ladder {
+    long messages;                  /* --messages: per connection and step, at least */
+    double best, best_deliveries_s; /* the highest rate sustained */
+    double refused;                 /* the lowest rate not sustained */
+} ladder;
+
+/* Run a step at rate and note its outcome in l.  -1 if the workers could
+ * not start. */
+static int ladder_step(cb_opts *o, cb_shared *sh, pid_t *pids, ladder *l, double rate)
+{
+    int rc = run_step(o, sh, pids, rate, l->messages);
+
+    if (rc > 0 && rate > l->best) {
+        l->best = rate;
+        l->best_deliveries_s = last_deliveries_s;
+    } else if (rc == 0 && (!l->refused || rate < l->refused)) {
+        l->refused = rate;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* rate to 0.1 message/s, as the lines print it. */
+static double tenths(double rate) { return (double)(long)(rate * 10 + 0.5) / 10; }
+
 /*
- * chat --steps: one run per rate, each with fresh workers and connections,
- * until a rate is not sustained (p99 over --p99-max, or a message not
- * delivered or acked); then one line with the highest sustained rate.
- * Returns 0 if at least the first rate was sustained.
+ * chat --steps: one run per rate until a rate is not sustained (p99 over
+ * --p99-max, or a message not delivered or acked), each at least
+ * --step-s long (a step of 20 messages at 80 a second is over in a
+ * quarter of a second, too short for a queue to build up).  If every rate was
+ * sustained, --climb more steps at 1.5x the last, until one is not; then
+ * --refine steps halfway between the best sustained rate and the lowest
+ * one not sustained, so that the maximum is found to within a fraction
+ * of the ladder's gap instead of the gap (10 and 20: within 2.5 after two
+ * refinements).  One line ends it with the highest sustained rate, the
+ * deliveries a second measured at it (a short step delivers less than
+ * its rate names), and the lowest refused rate (0: every rate run was
+ * sustained, so the maximum is at least the one reported).  Returns 0 if
+ * the first rate was sustained.
  */
 static int run_steps(cb_opts *o, cb_shared *sh, pid_t *pids)
 {
-    double best = 0, fanout = 0; /* deliveries per message round */
+    ladder l = {.messages = o->messages};
+    double rate;
     long i;
 
-    for (i = 0; i < o->nsteps; i++) {
-        memset(sh, 0, sizeof *sh);
-        o->rate = o->steps[i];
-        o->step = (int)i;
-        if (spawn(o, sh, pids) != 0)
+    for (i = 0; i < o->nsteps && !l.refused; i++)
+        if (ladder_step(o, sh, pids, &l, o->steps[i]) < 0)
             return 1;
-        if (run_messages(o, sh, pids) != 0)
+    for (i = 0; i < o->climb && l.best > 0 && !l.refused; i++)
+        if (ladder_step(o, sh, pids, &l, tenths(l.best * 1.5)) < 0)
+            return 1;
+    for (i = 0; i < o->refine && l.best > 0 && l.refused > 0; i++) {
+        rate = tenths((l.best + l.refused) / 2);
+        if (rate <= l.best || rate >= l.refused)
             break;
-        best = o->rate;
-        fflush(stdout);
+        if (ladder_step(o, sh, pids, &l, rate) < 0)
+            return 1;
     }
-    for (i = 0; i < o->n; i++)
-        fanout += (double)o->members[i].room_size;
-    printf("chat_steps n=%ld max_sustained_rate=%.1f deliveries_s=%.0f p99_max_ms=%.0f result=%s\n",
-           o->n, best, best * fanout, o->p99_max_ms, best > 0 ? "ok" : "FAIL");
-    return best > 0 ? 0 : 1;
+    printf("chat_steps n=%ld max_sustained_rate=%.1f deliveries_s=%.0f refused_rate=%.1f "
+           "p99_max_ms=%.0f result=%s\n",
+           o->n, l.best, l.best_deliveries_s, l.refused, o->p99_max_ms, l.best > 0 ? "ok" : "FAIL");
+    return l.best > 0 ? 0 : 1;
 }
 
 /* Parse, map the shared block, note the host's state, fork the workers and

@@ -55,6 +55,9 @@ typedef struct cb_opts {
     int spin;                   /* never sleep in epoll_wait (busy polling) */
     double steps[CB_MAX_STEPS]; /* chat: rates per connection, in order */
     int nsteps;
+    int climb;          /* chat: steps past the last of --steps while all pass */
+    int refine;         /* chat: steps between the best passed and the first failed */
+    double step_s;      /* chat --steps: a step sends for this long at least */
     int step;           /* chat: the step running (part of client_msg_id) */
     uint64_t nonce;     /* chat: this chanbench run (part of client_msg_id) */
     double p99_max_ms;  /* chat: a step is sustained below this p99 */
