@@ -503,11 +503,12 @@ static void room_delete_after_append(void **state)
 {
     fx f;
     rec r = {0};
-    PGconn *del = PQconnectdb(E.url);
+    PGconn *del;
     PGresult *res;
 
     (void)state;
     need_pg(0);
+    del = PQconnectdb(E.url);
     assert_int_equal(PQstatus(del), CONNECTION_OK);
     fx_open(&f, E.url, 0, 0, "chat-room:deleted-after");
     q_exec(q_sql("BEGIN; INSERT INTO messages (room_id, sender_id, key_id, nonce, content,"
