@@ -36,7 +36,7 @@ static int seal_new(ch_store_req *req, const char *key, int64_t new_id, int memb
         return req->status;
     if (!ids) {
         ids = json_array();
-        json_object_set_new(req->ctx, "attempt_ids", ids);
+        json_object_set_new_nocheck(req->ctx, "attempt_ids", ids);
     }
     json_array_append_new(ids, json_integer(new_id));
     return CH_STEP_NEXT;
@@ -74,19 +74,20 @@ static int append_result(ch_store_req *req, int64_t id, int64_t created_at, int 
             dup = 0;
     }
     req->result = json_object();
-    json_object_set_new(req->result, "id", json_integer(id));
-    json_object_set_new(req->result, "created_at", json_integer(created_at));
-    json_object_set_new(req->result, "duplicate", json_boolean(dup));
-    json_object_set(req->result, "client_msg_id", json_object_get(req->params, "client_msg_id"));
+    json_object_set_new_nocheck(req->result, "id", json_integer(id));
+    json_object_set_new_nocheck(req->result, "created_at", json_integer(created_at));
+    json_object_set_new_nocheck(req->result, "duplicate", json_boolean(dup));
+    json_object_set_nocheck(req->result, "client_msg_id",
+                            json_object_get(req->params, "client_msg_id"));
     /* only a row inserted by this attempt is streamed (a retry finding its
      * own earlier, committed attempt streamed it then) */
-    json_object_set_new(req->ctx, "inserted", json_boolean(!found));
+    json_object_set_new_nocheck(req->ctx, "inserted", json_boolean(!found));
     if (!more || dup)
         return CH_STEP_DONE;
     if (json_is_true(json_object_get(req->params, "unread"))) {
         if (!json_is_true(json_object_get(req->ctx, "unread_later")))
             return CH_STEP_NEXT;
-        json_object_set_new(req->result, "unread_deferred", json_true());
+        json_object_set_new_nocheck(req->result, "unread_deferred", json_true());
     }
     if (ch_st_stream_next(req, !found) == CH_STEP_DONE)
         return CH_STEP_DONE;
@@ -125,7 +126,7 @@ void ch_st_append_mark_batch(ch_store_req *head)
         for (size_t j = i + 1; rooms[i] && !later && j < n; j++)
             later = rooms[j] == rooms[i];
         if (later)
-            json_object_set_new(r->ctx, "unread_later", json_true());
+            json_object_set_new_nocheck(r->ctx, "unread_later", json_true());
         else
             json_object_del(r->ctx, "unread_later");
     }
@@ -177,9 +178,9 @@ static int row_seal_or_found(ch_store_req *req, const ch_st_val *cols, size_t n)
         return 0;
     }
     if (json_is_true(json_object_get(req->params, "stream"))) {
-        json_object_set_new(req->ctx, "ev_pos", json_integer(cols[5].i + 1));
-        json_object_set_new(req->ctx, "ev_key", json_stringn(cols[0].s, cols[0].len));
-        json_object_set_new(req->ctx, "ev_epoch", json_stringn(cols[6].s, cols[6].len));
+        json_object_set_new_nocheck(req->ctx, "ev_pos", json_integer(cols[5].i + 1));
+        json_object_set_new_nocheck(req->ctx, "ev_key", json_stringn(cols[0].s, cols[0].len));
+        json_object_set_new_nocheck(req->ctx, "ev_epoch", json_stringn(cols[6].s, cols[6].len));
     }
     return seal_new(req, cols[0].s, cols[1].i, cols[2].type == 'i' && cols[2].i, 0) < 0
                ? req->status
@@ -242,7 +243,7 @@ static int row_append_unread(ch_store_req *req, const ch_st_val *cols, size_t n)
 
     if (!counts) {
         counts = json_object();
-        json_object_set_new(req->result, "unread", counts);
+        json_object_set_new_nocheck(req->result, "unread", counts);
     }
     if (!cols)
         return ch_st_stream_next(req, json_is_true(json_object_get(req->ctx, "inserted")));

@@ -327,7 +327,7 @@ static void batch_start(ch_pg *pg)
     if (pg->state != CH_PG_READY || pg->phase != CH_PG_IDLE || ch_pg_listen_start(pg))
         return;
     if (!pg->closing && !pg->solo_head && pg->q_head && now < pg->win.end_ns &&
-        pg->win.held < ch_st_window_cap(ch_store_batch_max(pg->s))) {
+        pg->win.held < ch_st_window_cap(&pg->win, ch_store_batch_max(pg->s))) {
         uv_timer_start(&pg->window, on_window, (pg->win.end_ns - now + 999999) / 1000000, 0);
         return;
     }

@@ -416,7 +416,7 @@ static ch_store_req *take_batch(sq *e)
     if (e->win.end_ns && ch_st_turn_busy(&e->turn))
         e->win.end_ns = 0; /* another worker writes: the wait for the turn is the window */
     e->windowing = e->win.end_ns != 0;
-    while (!e->stopping && e->win.held < ch_st_window_cap(e->batch_max) &&
+    while (!e->stopping && e->win.held < ch_st_window_cap(&e->win, e->batch_max) &&
            (now = uv_hrtime()) < e->win.end_ns)
         uv_cond_timedwait(&e->cond, &e->mu, e->win.end_ns - now);
     e->windowing = 0;

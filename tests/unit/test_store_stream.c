@@ -100,9 +100,11 @@ static void test_positions(void **state)
     assert_int_equal(jint(GET(NTH(GET(r, "events"), 4), "body"), "user_id"), 2);
     json_decref(r);
 
-    /* sealed at rest: the content is nowhere in the events table */
+    /* sealed at rest: the content is nowhere in the events table (a new
+     * message's event names the key "edited_at" in clear: its fields but
+     * the content are as clear as its row in messages) */
     assert_int_equal(raw_int("SELECT count(*) FROM room_events WHERE room_id = %lld"
-                             " AND (body LIKE '%%secret%%' OR body LIKE '%%edited%%')",
+                             " AND (body LIKE '%%secret words%%' OR body LIKE '%%edited words%%')",
                              (long long)room),
                      0);
 }
@@ -170,6 +172,89 @@ static void test_append_body(void **state)
     json_decref(want);
     json_decref(extra);
     json_decref(sx);
+}
+
+/* A streamed message.append without stream_extra seals once: its event
+ * row holds the message row's own ciphertext, key_id and nonce (its
+ * other fields in clear, as messages holds them), and stream.read opens
+ * it into the same body as a sealed one, which an edit leaves as it was.
+ * The content is bound to its message: an event whose message id was
+ * changed, or whose ciphertext is another message's, cannot be read. */
+static void test_append_by_ref(void **state)
+{
+    fx *f = *state;
+    int64_t room = new_room(f, "group"), a, b;
+    char *body, *ct_a, *ct_b, buf[256];
+    json_t *r, *ev;
+
+    DO("participant.add", "{s:I, s:I}", "room_id", I(room), "user_id", I(1));
+    r = ok(f, "message.append",
+           J("{s:I, s:I, s:s, s:{s:s}, s:s, s:b}", "room_id", I(room), "sender_id", I(1),
+             "content", "first \"quoted\" words", "extra", "username", "alice", "client_msg_id",
+             "k1", "stream", 1));
+    a = jint(r, "id");
+    json_decref(r);
+    r = ok(f, "message.append",
+           J("{s:I, s:I, s:s, s:s, s:b}", "room_id", I(room), "sender_id", I(1), "content",
+             "second", "client_msg_id", "k2", "stream", 1));
+    b = jint(r, "id");
+    json_decref(r);
+    /* one seal: the event's key, nonce and ciphertext are the row's */
+    assert_int_equal(raw_int("SELECT count(*) FROM room_events e JOIN messages m ON m.id = %lld"
+                             " WHERE e.room_id = %lld AND e.pos = 1 AND e.nonce = m.nonce"
+                             " AND e.key_id = m.key_id AND e.body LIKE '{\"c\":\"' || m.content"
+                             " || '\",%%'",
+                             (long long)a, (long long)room),
+                     1);
+    assert_int_equal(raw_int("SELECT count(*) FROM room_events WHERE room_id = %lld"
+                             " AND (body LIKE '%%quoted%%' OR body LIKE '%%second%%')",
+                             (long long)room),
+                     0);
+    DO("message.edit", "{s:I, s:I, s:s, s:b}", "id", I(a), "sender_id", I(1), "content", "changed",
+       "stream", 1);
+    r = read_after(f, room, 0, NULL);
+    assert_int_equal(json_array_size(GET(r, "events")), 3);
+    ev = GET(NTH(GET(r, "events"), 0), "body");
+    assert_string_equal(keys(ev, buf, sizeof buf), "message");
+    assert_string_equal(keys(GET(ev, "message"), buf, sizeof buf),
+                        "client_msg_id,content,created_at,edited_at,extra,id,is_deleted,"
+                        "read_by,room_id,sender_id");
+    assert_string_equal(STR(GET(ev, "message"), "content"), "first \"quoted\" words");
+    assert_string_equal(STR(GET(GET(ev, "message"), "extra"), "username"), "alice");
+    assert_int_equal(jint(GET(ev, "message"), "id"), a);
+    assert_int_equal(jint(GET(ev, "message"), "room_id"), room);
+    assert_string_equal(STR(GET(GET(NTH(GET(r, "events"), 1), "body"), "message"), "content"),
+                        "second");
+    assert_string_equal(STR(GET(GET(NTH(GET(r, "events"), 2), "body"), "message"), "content"),
+                        "changed");
+    json_decref(r);
+
+    /* the second event names the first message: its content no longer opens */
+    body = raw("SELECT body FROM room_events WHERE room_id = %lld AND pos = 2", (long long)room);
+    raw_exec("UPDATE room_events SET body = replace(body, '\"id\":%lld,', '\"id\":%lld,')"
+             " WHERE room_id = %lld AND pos = 2",
+             (long long)b, (long long)a, (long long)room);
+    assert_int_equal(call(f, "stream.read", J("{s:I, s:I}", "room_id", I(room), "after_pos", I(1)),
+                          NULL),
+                     CH_STORE_EIO);
+    /* the second event carries the first message's ciphertext: no either */
+    ct_a = raw("SELECT content FROM messages WHERE id = %lld", (long long)a);
+    ct_b = raw("SELECT content FROM messages WHERE id = %lld", (long long)b);
+    raw_exec("UPDATE room_events SET body = replace('%s', '%s', '%s')"
+             " WHERE room_id = %lld AND pos = 2",
+             body, ct_b, ct_a, (long long)room);
+    assert_int_equal(call(f, "stream.read", J("{s:I, s:I}", "room_id", I(room), "after_pos", I(1)),
+                          NULL),
+                     CH_STORE_EIO);
+    raw_exec("UPDATE room_events SET body = '%s' WHERE room_id = %lld AND pos = 2", body,
+             (long long)room);
+    r = read_after(f, room, 1, NULL);
+    assert_string_equal(STR(GET(GET(NTH(GET(r, "events"), 0), "body"), "message"), "content"),
+                        "second");
+    json_decref(r);
+    free(body);
+    free(ct_a);
+    free(ct_b);
 }
 
 /* Another epoch, a position past the room's, and the present one. */
@@ -308,7 +393,7 @@ static void test_pages(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {T(test_positions), T(test_append_body),      T(test_epoch),
+    const struct CMUnitTest tests[] = {T(test_positions), T(test_append_body),      T(test_append_by_ref), T(test_epoch),
                                        T(test_retention), T(test_append_positions), T(test_pages)};
 
     return store_suite_main("store_stream", tests, sizeof tests / sizeof tests[0]);

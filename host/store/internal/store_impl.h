@@ -375,6 +375,7 @@ typedef struct ch_st_window {
     uint64_t last_ns;  /* uv_hrtime() of the latest arrival (0: none yet) */
     uint64_t end_ns;   /* when the waiting batch stops waiting (0: it does not wait) */
     uint32_t held;     /* calls queued since the waiting batch's first */
+    uint32_t enough;   /* the calls that end the waiting batch's window */
     int armed;         /* calls were seen to overlap: windows may help */
     int running;       /* a batch is taken, its transaction not over */
 } ch_st_window;
@@ -391,11 +392,23 @@ typedef struct ch_st_window {
  * default gathers about fourteen (docs/performance.md, "Part 6"). */
 #define CH_ST_WINDOW_ENOUGH 16u
 
-/* How many calls end a waiting batch's window: CH_ST_WINDOW_ENOUGH, or
+/* A batch that starts while a transaction runs waits at most this long
+ * after its first call, and only when the call before it came less than
+ * this long before (store_queue.c). */
+#define CH_ST_WINDOW_RUN_MS 4u
+
+/* ... or until it holds this many calls: a COMMIT's fixed cost shared 64
+ * ways is a few per cent of an append's. */
+#define CH_ST_WINDOW_FULL 64u
+
+/* How many calls end w's waiting batch's window: CH_ST_WINDOW_ENOUGH, or
+ * CH_ST_WINDOW_FULL for a batch that started while a transaction ran, or
  * batch_max when that is smaller. */
-static inline uint32_t ch_st_window_cap(uint32_t batch_max)
+static inline uint32_t ch_st_window_cap(const ch_st_window *w, uint32_t batch_max)
 {
-    return batch_max < CH_ST_WINDOW_ENOUGH ? batch_max : CH_ST_WINDOW_ENOUGH;
+    uint32_t enough = w->enough ? w->enough : CH_ST_WINDOW_ENOUGH;
+
+    return batch_max < enough ? batch_max : enough;
 }
 
 /* Set the window to delay_ms (ms; 0: never wait) for a store. */
@@ -508,6 +521,25 @@ void ch_st_sort_by_id(json_t *arr, int desc);
 /* Seal plain[0..len) for (room_key, id) into ctx "id", "key_id", "nonce"
  * and "sealed".  0, or a failure status (EIO) with req->error set. */
 int ch_st_seal(ch_store_req *req, const char *room_key, int64_t id, const char *plain, size_t len);
+
+/*
+ * JSON text written directly (store_jtext.c): a growing buffer, p
+ * malloc'd and NUL-terminated (the caller frees it; {0} is empty); once
+ * out of memory "failed" is set and later writes do nothing.  Flat values
+ * are written as jansson's json_dumps(JSON_COMPACT | JSON_SORT_KEYS |
+ * JSON_ENCODE_ANY) writes them, byte for byte; the rest through jansson.
+ */
+typedef struct ch_st_text {
+    char *p;
+    size_t len, cap;
+    int failed;
+} ch_st_text;
+
+void ch_st_text_put(ch_st_text *b, const char *s, size_t n);
+#define CH_ST_TEXT_LIT(b, lit) ch_st_text_put((b), (lit), sizeof(lit) - 1)
+void ch_st_text_str(ch_st_text *b, const char *s, size_t n); /* a JSON string */
+void ch_st_text_int(ch_st_text *b, int64_t v);               /* decimal */
+void ch_st_text_json(ch_st_text *b, const json_t *v);        /* v borrowed */
 
 /* The optional "extra" parameter (an object) as compact JSON text in ctx
  * "extra" (null when absent): 0 or CH_STORE_EINVAL (too large). */
