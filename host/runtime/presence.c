@@ -508,7 +508,9 @@ json_t *ch_presence_list(const char *group)
 int ch_presence_message(ch_ws *w, const ch_msg *msg)
 {
     const json_t *j = msg->json;
-    const char *type = json_string_value(json_object_get(j, "type"));
+    /* msg->type is the "type" (a handler name only after
+     * ch_msg_use_handler_name): no lookup per delivery */
+    const char *type = msg->handler ? json_string_value(json_object_get(j, "type")) : msg->type;
     const char *group, *host;
     json_t *seq;
 

@@ -225,7 +225,7 @@ void cc_group_send_id(cc_plugin *p, const char *prefix, json_int_t id, const jso
 {
     char group[CC_GROUP_MAX];
 
-    snprintf(group, sizeof group, "%s%lld", prefix, (long long)id);
+    cc_name_id(group, sizeof group, prefix, id);
     p->api->group_send(group, msg);
 }
 

@@ -126,9 +126,9 @@ struct cc_conn {
     const cc_handler *handlers;
     cc_deliver_fn deliver;
     json_int_t user_id;
-    json_int_t room_id;       /* the store's room id; 0 for a lobby */
-    json_int_t public_id;     /* the id shown in id_field (task id) */
-    json_t *room;             /* the room's JSON (a reference to the copy in
+    json_int_t room_id;   /* the store's room id; 0 for a lobby */
+    json_int_t public_id; /* the id shown in id_field (task id) */
+    json_t *room;         /* the room's JSON (a reference to the copy in
                                   p->rooms), NULL for a lobby */
     /* No copy of its layer group's name: cc_group makes it from the ids
      * when needed (52 bytes less: the struct is 104 bytes, a 112-byte
@@ -154,6 +154,10 @@ _Static_assert(sizeof(void *) != 8 || sizeof(cc_conn) <= 104,
  * room.get has not answered).  The name is made from cc's ids on each
  * call (cc borrowed), not kept per connection. */
 const char *cc_group(const cc_conn *cc, char *buf);
+
+/* prefix followed by id in decimal into buf (size bytes, the caller's;
+ * cut short as snprintf would); returns buf (frames.c). */
+char *cc_name_id(char *buf, size_t size, const char *prefix, long long id);
 
 /* A continuation of a store call.  cc is NULL when the client left (c is
  * NULL too); data is the call's own (borrowed; freed after the call). */

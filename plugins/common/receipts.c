@@ -135,7 +135,7 @@ void cc_committed_notify(cc_plugin *p, const json_t *room, const json_t *out, co
     json_int_t sender = json_integer_value(GET(out, "user_id"));
     char key[24];
 
-    snprintf(key, sizeof key, "%lld", (long long)json_integer_value(GET(room, "id")));
+    cc_name_id(key, sizeof key, "", json_integer_value(GET(room, "id")));
     if (!json_is_true(GET(result, "unread_deferred"))) {
         json_object_del(p->lobby_wait, key);
         cc_notify_lobbies(p, room, sender, name ? name : "", GET(result, "unread"));

@@ -2,7 +2,8 @@
  * test_cc_group.c -- the chat plugins' layer group names made on demand
  * (plugins/common/frames.c's cc_group, compiled in): a lobby's
  * user_<id>, a room's prefix with its public id or room id, "" before
- * the room is known, and a kind that keeps its own name (group_offset).
+ * the room is known, and a kind that keeps its own name (group_offset);
+ * and cc_name_id, which writes them as snprintf would.
  * The test owns the states it builds, all on the stack.
  */
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "chatcore.h"
@@ -74,6 +76,27 @@ static void a_kind_with_its_own_name_gives_it(void **state)
     assert_string_equal(cc_group(&oc.cc, buf), "support_5");
 }
 
+/* cc_name_id writes what snprintf("%s%lld") writes, cut short the same
+ * way when the buffer is small. */
+static void names_are_snprintfs(void **state)
+{
+    static const long long ids[] = {0, 7, -7, 1234567890123LL, INT64_MAX, INT64_MIN};
+    static const char *const prefixes[] = {"", "user_", "a_long_group_prefix_"};
+    char got[64], want[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        for (size_t j = 0; j < sizeof prefixes / sizeof prefixes[0]; j++) {
+            for (size_t size = 1; size <= sizeof got; size += 7) {
+                memset(got, 'x', sizeof got);
+                snprintf(want, size, "%s%lld", prefixes[j], ids[i]);
+                assert_ptr_equal(cc_name_id(got, size, prefixes[j], ids[i]), got);
+                assert_string_equal(got, want);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -81,6 +104,7 @@ int main(void)
         cmocka_unit_test(a_lobby_is_its_users_group),
         cmocka_unit_test(the_longest_name_fits),
         cmocka_unit_test(a_kind_with_its_own_name_gives_it),
+        cmocka_unit_test(names_are_snprintfs),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
