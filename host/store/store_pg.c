@@ -721,7 +721,7 @@ static ch_pg *pg_new(ch_store *s, const char *url)
     uv_timer_init(pg->loop, &pg->close_timer);
     uv_idle_init(pg->loop, &pg->kick);
     uv_timer_init(pg->loop, &pg->window);
-    ch_st_window_init(&pg->win, ch_store_commit_delay_ms(s));
+    ch_st_window_init(&pg->win, ch_store_commit_delay_ms(s), 0); /* see store_queue.c */
     pg->timer.data = pg->close_timer.data = pg->kick.data = pg->window.data = pg;
     return pg;
 }

@@ -28,16 +28,21 @@
  *    store_batch_max if smaller: enough to share the fixed cost, so at a
  *    few thousand calls a second the wait is a few milliseconds), or
  *    until the store closes, whichever comes first.
- *  - A batch that starts while a transaction runs (a high rate: it is
- *    batched by that transaction's time at least) waits only if the call
- *    before came less than CH_ST_WINDOW_RUN_MS (4 ms) before it, and then
- *    until that long after its first call or until it holds
+ *  - On SQLite, a batch that starts while a transaction runs (a high
+ *    rate: it is batched by that transaction's time at least) waits only
+ *    if the call before came less than CH_ST_WINDOW_RUN_MS (4 ms) before
+ *    it, and then until that long after its first call or until it holds
  *    CH_ST_WINDOW_FULL calls (64).  Until 2026-12 such a batch never
- *    waited: at 8,000 appends a second on SQLite its batches then held
- *    about 12 calls and each COMMIT (its WAL frames, about 18 pages, and
- *    their fsync) cost 240 us of the worker's CPU, 19 us an append; with
- *    this rule they hold about 47 and the worker spends 10-15 % less per
- *    append (docs/performance.md, part 10), for at most 4 ms more latency.
+ *    waited: at 8,000 appends a second its batches then held about 12
+ *    calls and each COMMIT (its WAL frames, about 18 pages, and their
+ *    fsync) cost 240 us of the worker's CPU, 19 us an append; with this
+ *    rule they hold about 47 and the worker's CPU per append falls by a
+ *    sixth or more (docs/performance.md, part 10), for at most 4 ms more
+ *    latency.
+ *    Not on PostgreSQL, whose one connection runs one transaction at a
+ *    time, so that a wait there leaves the server idle; its batches form
+ *    while a transaction runs, as before (with the rule, its maximum was
+ *    no higher in part 10's runs).
  *
  * The engines keep the state under their own lock (or thread) and do
  * the waiting: the SQLite worker in a timed wait on its condition
@@ -111,18 +116,20 @@ void ch_st_eventfd_tell(int fd)
     while (n < 0 && errno == EINTR);
 }
 
-/* Set the window (ms); nothing has arrived yet, windows are disarmed. */
-void ch_st_window_init(ch_st_window *w, uint32_t delay_ms)
+/* Set the window and the running window (ms; 0: a batch formed while a
+ * transaction runs never waits); nothing has arrived yet, windows are
+ * disarmed. */
+void ch_st_window_init(ch_st_window *w, uint32_t delay_ms, uint32_t run_ms)
 {
-    *w = (ch_st_window){.delay_ns = (uint64_t)delay_ms * 1000000u};
+    *w = (ch_st_window){.delay_ns = (uint64_t)delay_ms * 1000000u,
+                        .run_ns = (uint64_t)run_ms * 1000000u};
 }
 
 /* The window of a batch that starts now (0: it does not wait), and the
  * calls that end it (w->enough): see the rule above. */
 static uint64_t window_end(ch_st_window *w, uint64_t now_ns)
 {
-    uint64_t run_ns = (uint64_t)CH_ST_WINDOW_RUN_MS * 1000000u;
-    uint64_t gap = now_ns - w->last_ns;
+    uint64_t run_ns = w->run_ns, gap = now_ns - w->last_ns;
 
     if (!w->armed || !w->delay_ns || gap >= w->delay_ns)
         return 0;
@@ -130,7 +137,7 @@ static uint64_t window_end(ch_st_window *w, uint64_t now_ns)
         w->enough = CH_ST_WINDOW_ENOUGH;
         return now_ns + w->delay_ns;
     }
-    if (gap >= run_ns)
+    if (!run_ns || gap >= run_ns)
         return 0;
     w->enough = CH_ST_WINDOW_FULL;
     return now_ns + (run_ns < w->delay_ns ? run_ns : w->delay_ns);

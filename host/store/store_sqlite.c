@@ -604,8 +604,8 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
     } else {
         e->db = db_open(path, err, errlen);
     }
-    if (!e->db || (!ch_store_is_foreign(s) &&
-                   migrate_db(e->db, &version, &applied, err, errlen) != 0)) {
+    if (!e->db ||
+        (!ch_store_is_foreign(s) && migrate_db(e->db, &version, &applied, err, errlen) != 0)) {
         sqlite3_close(e->db);
         free(e);
         return -1;
@@ -621,7 +621,7 @@ static int sq_open(ch_store *s, const char *url, void **self, char *err, size_t 
     if (!ch_store_is_foreign(s))
         ch_st_ckpt_init(&e->ckpt, e->db);
     e->batch_max = ch_store_batch_max(s);
-    ch_st_window_init(&e->win, ch_store_commit_delay_ms(s));
+    ch_st_window_init(&e->win, ch_store_commit_delay_ms(s), CH_ST_WINDOW_RUN_MS);
     snprintf(e->state, sizeof e->state, "ok");
     uv_mutex_init(&e->mu);
     uv_cond_init(&e->cond);

@@ -216,10 +216,10 @@ int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
  * of the row, and the message's other fields in clear, as its row in
  * messages holds them (append_body_text's by_ref text; it starts with "{",
  * which base64 never does).  One AES-GCM seal per append instead of two,
- * and no content escaped into JSON on the engine's thread (about 8 us of
- * the worker's 76 per append here, docs/performance.md part 10).  An
- * append with stream_extra (the caller's own data, which messages does not
- * hold) is sealed whole, as every other event is.
+ * and no content escaped into JSON on the engine's thread (2.6 of the
+ * worker's ~75 us per append at 8,000 a second here, docs/performance.md
+ * part 10).  An append with stream_extra (the caller's own data, which
+ * messages does not hold) is sealed whole, as every other event is.
  */
 static int append_by_ref(const ch_store_req *req)
 {

@@ -6,7 +6,8 @@
  * first call or until it holds enough calls; a window that catches nothing disarms;
  * a batch that forms while a transaction runs waits a short window (4 ms)
  * or until it holds 64 calls, and none when the call before came longer
- * ago; reads start no window; a zero window never waits.  It owns
+ * ago (or with no running window, PostgreSQL's); reads start no window;
+ * a zero window never waits.  It owns
  * nothing.
  */
 #include <setjmp.h>
@@ -68,7 +69,7 @@ static void test_lone_and_sequential_calls_never_wait(void **state)
     ch_st_window w;
 
     (void)state;
-    ch_st_window_init(&w, 20);
+    ch_st_window_init(&w, 20, CH_ST_WINDOW_RUN_MS);
     for (uint64_t i = 0; i < 10; i++) {
         assert_int_equal(ch_st_window_arrive(&w, 0, 1, T0 + i * MS, BATCH_MAX), 0);
         assert_int_equal(w.end_ns, 0);
@@ -82,7 +83,7 @@ static void test_overlap_arms_and_a_full_batch_ends_the_window(void **state)
     ch_st_window w;
 
     (void)state;
-    ch_st_window_init(&w, 20);
+    ch_st_window_init(&w, 20, CH_ST_WINDOW_RUN_MS);
     arm(&w, T0);
     assert_int_equal(ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, BATCH_MAX), 0);
     assert_int_equal(w.end_ns, T0 + 2 * MS + 20 * MS);
@@ -102,7 +103,7 @@ static void test_enough_calls_end_the_window(void **state)
     ch_st_window w;
 
     (void)state;
-    ch_st_window_init(&w, 20);
+    ch_st_window_init(&w, 20, CH_ST_WINDOW_RUN_MS);
     arm(&w, T0);
     assert_int_equal(ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, 256), 0);
     assert_int_not_equal(w.end_ns, 0);
@@ -120,7 +121,7 @@ static void test_an_empty_window_disarms(void **state)
     ch_st_window w;
 
     (void)state;
-    ch_st_window_init(&w, 20);
+    ch_st_window_init(&w, 20, CH_ST_WINDOW_RUN_MS);
     arm(&w, T0);
     ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, BATCH_MAX);
     assert_int_not_equal(w.end_ns, 0);
@@ -139,7 +140,7 @@ static void test_running_waits_briefly(void **state)
     ch_st_window w;
 
     (void)state;
-    ch_st_window_init(&w, 20);
+    ch_st_window_init(&w, 20, CH_ST_WINDOW_RUN_MS);
     arm(&w, T0);
     ch_st_window_taken(&w); /* a transaction runs */
     assert_int_equal(ch_st_window_arrive(&w, 0, 1, T0 + 3 * MS, 256), 0);
@@ -159,7 +160,7 @@ static void test_running_waits_briefly(void **state)
     ch_st_window_done(&w);
     run_batch(&w);
 
-    ch_st_window_init(&w, 2); /* a window shorter than the running one */
+    ch_st_window_init(&w, 2, CH_ST_WINDOW_RUN_MS); /* a window shorter than the running one */
     arm(&w, T0);
     ch_st_window_taken(&w);
     ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, 256);
@@ -171,7 +172,7 @@ static void test_idle_gap_reads_and_zero_never_wait(void **state)
     ch_st_window w;
 
     (void)state;
-    ch_st_window_init(&w, 20);
+    ch_st_window_init(&w, 20, CH_ST_WINDOW_RUN_MS);
     arm(&w, T0);
     ch_st_window_arrive(&w, 0, 0, T0 + 4 * MS, BATCH_MAX); /* a read starts no window */
     assert_int_equal(w.end_ns, 0);
@@ -180,10 +181,16 @@ static void test_idle_gap_reads_and_zero_never_wait(void **state)
                         BATCH_MAX); /* nothing for longer than the window */
     assert_int_equal(w.end_ns, 0);
     run_batch(&w);
-    ch_st_window_init(&w, 0);
+    ch_st_window_init(&w, 0, CH_ST_WINDOW_RUN_MS);
     arm0(&w, T0);
     ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, BATCH_MAX);
     assert_int_equal(w.end_ns, 0);
+    ch_st_window_init(&w, 20, 0); /* PostgreSQL's: no running window */
+    arm0(&w, T0);
+    ch_st_window_taken(&w);
+    ch_st_window_arrive(&w, 0, 1, T0 + 2 * MS, BATCH_MAX);
+    assert_int_equal(w.end_ns, 0);
+    ch_st_window_done(&w);
 }
 
 int main(void)

@@ -372,6 +372,7 @@ void ch_st_eventfd_tell(int fd);
  */
 typedef struct ch_st_window {
     uint64_t delay_ns; /* the window; 0: never wait */
+    uint64_t run_ns;   /* a batch formed while a transaction runs: its window; 0: none */
     uint64_t last_ns;  /* uv_hrtime() of the latest arrival (0: none yet) */
     uint64_t end_ns;   /* when the waiting batch stops waiting (0: it does not wait) */
     uint32_t held;     /* calls queued since the waiting batch's first */
@@ -392,9 +393,9 @@ typedef struct ch_st_window {
  * default gathers about fourteen (docs/performance.md, "Part 6"). */
 #define CH_ST_WINDOW_ENOUGH 16u
 
-/* A batch that starts while a transaction runs waits at most this long
- * after its first call, and only when the call before it came less than
- * this long before (store_queue.c). */
+/* On SQLite, a batch that starts while a transaction runs waits at most
+ * this long after its first call, and only when the call before it came
+ * less than this long before (store_queue.c). */
 #define CH_ST_WINDOW_RUN_MS 4u
 
 /* ... or until it holds this many calls: a COMMIT's fixed cost shared 64
@@ -412,7 +413,7 @@ static inline uint32_t ch_st_window_cap(const ch_st_window *w, uint32_t batch_ma
 }
 
 /* Set the window to delay_ms (ms; 0: never wait) for a store. */
-void ch_st_window_init(ch_st_window *w, uint32_t delay_ms);
+void ch_st_window_init(ch_st_window *w, uint32_t delay_ms, uint32_t run_ms);
 
 /* A call arrived at now_ns (uv_hrtime()); queued: the queue was not
  * empty; writes: the call writes (a batch a read starts does not wait:
