@@ -133,6 +133,7 @@ static uint64_t window_end(ch_st_window *w, uint64_t now_ns)
 
     if (!w->armed || !w->delay_ns || gap >= w->delay_ns)
         return 0;
+    w->run_window = w->running;
     if (!w->running) {
         w->enough = CH_ST_WINDOW_ENOUGH;
         return now_ns + w->delay_ns;
@@ -159,11 +160,13 @@ int ch_st_window_arrive(ch_st_window *w, int queued, int writes, uint64_t now_ns
     return w->end_ns && w->held >= ch_st_window_cap(w, batch_max);
 }
 
-/* The batch was taken: a window that caught nothing disarms; no batch
- * waits until the next batch's first arrival. */
+/* The batch was taken: a window that caught nothing disarms (a running
+ * one does not: its calls came less than CH_ST_WINDOW_RUN_MS apart, and
+ * the rate it guessed from that is still the guess); no batch waits until
+ * the next batch's first arrival. */
 void ch_st_window_taken(ch_st_window *w)
 {
-    if (w->end_ns && w->held < 2)
+    if (w->end_ns && w->held < 2 && !w->run_window)
         w->armed = 0;
     w->end_ns = 0;
     w->held = 0;

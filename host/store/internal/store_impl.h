@@ -377,6 +377,7 @@ typedef struct ch_st_window {
     uint64_t end_ns;   /* when the waiting batch stops waiting (0: it does not wait) */
     uint32_t held;     /* calls queued since the waiting batch's first */
     uint32_t enough;   /* the calls that end the waiting batch's window */
+    int run_window;    /* that window started while a transaction ran */
     int armed;         /* calls were seen to overlap: windows may help */
     int running;       /* a batch is taken, its transaction not over */
 } ch_st_window;
