@@ -125,8 +125,9 @@ void ch_st_window_init(ch_st_window *w, uint32_t delay_ms, uint32_t run_ms)
                         .run_ns = (uint64_t)run_ms * 1000000u};
 }
 
-/* The window of a batch that starts now (0: it does not wait), and the
- * calls that end it (w->enough): see the rule above. */
+/* The window of a batch that starts now (0: it does not wait), and
+ * whether it starts while a transaction runs (w->run_window, which sets
+ * the calls that end it: ch_st_window_cap): see the rule above. */
 static uint64_t window_end(ch_st_window *w, uint64_t now_ns)
 {
     uint64_t run_ns = w->run_ns, gap = now_ns - w->last_ns;
@@ -134,13 +135,10 @@ static uint64_t window_end(ch_st_window *w, uint64_t now_ns)
     if (!w->armed || !w->delay_ns || gap >= w->delay_ns)
         return 0;
     w->run_window = w->running;
-    if (!w->running) {
-        w->enough = CH_ST_WINDOW_ENOUGH;
+    if (!w->running)
         return now_ns + w->delay_ns;
-    }
     if (!run_ns || gap >= run_ns)
         return 0;
-    w->enough = CH_ST_WINDOW_FULL;
     return now_ns + (run_ns < w->delay_ns ? run_ns : w->delay_ns);
 }
 

@@ -220,23 +220,19 @@ int ch_st_stream_rows_pos(ch_store_req *req, json_t *rows)
  * worker's ~75 us per append at 8,000 a second here, docs/performance.md
  * part 10).  An append with stream_extra (the caller's own data, which
  * messages does not hold) is sealed whole, as every other event is.
+ *
+ * So: the event's body for (key, pos), sealed into ctx ("key_id",
+ * "nonce", "sealed") or by reference; either way ctx "ev_body" is the
+ * body column's text.
  */
-static int append_by_ref(const ch_store_req *req)
-{
-    return strcmp(req->op->name, "message.append") == 0 &&
-           !json_is_object(json_object_get(req->params, "stream_extra"));
-}
-
-/* The event's body for (key, pos): sealed into ctx ("key_id", "nonce",
- * "sealed"), or by reference (append_by_ref); either way ctx "ev_body" is
- * the body column's text. */
 static int stream_body_put(ch_store_req *req, const char *key, int64_t pos)
 {
     json_t *body;
     char aad[256], *text;
-    int by_ref = append_by_ref(req), rc = 0;
+    int append = strcmp(req->op->name, "message.append") == 0, rc = 0;
+    int by_ref = append && !json_is_object(json_object_get(req->params, "stream_extra"));
 
-    if (strcmp(req->op->name, "message.append") == 0) {
+    if (append) {
         text = append_body_text(req, by_ref);
     } else {
         body = stream_body(req);
@@ -388,7 +384,7 @@ static int rows_read_room(ch_store_req *req, json_t *rows)
     return CH_STEP_NEXT;
 }
 
-/* A new message's event by reference (append_by_ref): body (new, the
+/* A new message's event by reference (stream_body_put): body (new, the
  * text parsed) gets its content back, the message's sealed "c" opened
  * for (room_key, the message's id) with the row's key_id and nonce, and
  * loses "c", so that it is what a sealed one holds.  0, or -1 (the caller

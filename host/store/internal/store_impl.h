@@ -376,8 +376,7 @@ typedef struct ch_st_window {
     uint64_t last_ns;  /* uv_hrtime() of the latest arrival (0: none yet) */
     uint64_t end_ns;   /* when the waiting batch stops waiting (0: it does not wait) */
     uint32_t held;     /* calls queued since the waiting batch's first */
-    uint32_t enough;   /* the calls that end the waiting batch's window */
-    int run_window;    /* that window started while a transaction ran */
+    int run_window;    /* the waiting batch's window started while a transaction ran */
     int armed;         /* calls were seen to overlap: windows may help */
     int running;       /* a batch is taken, its transaction not over */
 } ch_st_window;
@@ -408,7 +407,7 @@ typedef struct ch_st_window {
  * batch_max when that is smaller. */
 static inline uint32_t ch_st_window_cap(const ch_st_window *w, uint32_t batch_max)
 {
-    uint32_t enough = w->enough ? w->enough : CH_ST_WINDOW_ENOUGH;
+    uint32_t enough = w->run_window ? CH_ST_WINDOW_FULL : CH_ST_WINDOW_ENOUGH;
 
     return batch_max < enough ? batch_max : enough;
 }
