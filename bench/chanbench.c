@@ -440,7 +440,7 @@ static double last_deliveries_s;
 /* fanout / echo: throughput, latency quantiles, host CPU and the delivery
  * check. */
 static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, host_sample h0,
-                      host_sample h1, int timed_out)
+                      host_sample h1, const cb_stages sg[2], int timed_out)
 {
     uint64_t expect = o->scenario == CB_CHAT ? t->expected : (uint64_t)o->n * (uint64_t)o->messages;
     double el = t->t_last_ns > sh->start_ns ? secs(t->t_last_ns - sh->start_ns) : 0.0;
@@ -470,6 +470,7 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
     printf(" p50_us=%.0f p99_us=%.0f max_us=%.0f", cb_hist_quantile(&t->hist, 0.50) / 1e3,
            cb_hist_quantile(&t->hist, 0.99) / 1e3, t->hist.max / 1e3);
     print_cpu(o, t, h0, h1, el, t->received, o->scenario == CB_ECHO ? "msg" : "delivery");
+    cb_stages_print(&sg[0], &sg[1]);
     printf(" failed=%" PRIu64 " order_errors=%" PRIu64 " incomplete=%" PRIu64 " dropped=%" PRIu64
            " proto_errors=%" PRIu64 " result=%s\n",
            t->failed, t->order_errors, t->incomplete, t->dropped, t->proto_errors,
@@ -525,20 +526,26 @@ static int run_messages(const cb_opts *o, cb_shared *sh, pid_t *pids)
     int timed_out = wait_phase(o, sh, pids, CB_READY) != 0, rc;
     cb_wres *t = calloc(1, sizeof *t);
     host_sample h0 = {-1, -1.0, {0}}, h1 = h0;
+    cb_stages sg[2] = {{0}}; /* the store's stages: chat steps of the chatroom only */
+    int stages = o->scenario == CB_CHAT && !o->broadcast;
 
     if (!t)
         return 1;
     totals(o, sh, t);
     if (!timed_out && t->failed == 0) {
+        if (stages)
+            cb_stages_fetch(o->host, o->port, &sg[0]);
         h0 = sample(o);
         sh->start_ns = cb_now_ns();
         __atomic_store_n(&sh->go, 1, __ATOMIC_RELEASE);
         timed_out = wait_phase(o, sh, pids, CB_DONE) != 0;
         h1 = sample(o);
+        if (stages)
+            cb_stages_fetch(o->host, o->port, &sg[1]);
     }
     release(o, sh, pids);
     totals(o, sh, t);
-    rc = report_run(o, sh, t, h0, h1, timed_out);
+    rc = report_run(o, sh, t, h0, h1, sg, timed_out);
     if (t->first_error[0])
         fprintf(stderr, "chanbench: %s\n", t->first_error);
     free(t);

@@ -76,6 +76,32 @@ typedef struct cb_hist {
     uint64_t b[CB_HIST_BUCKETS];
 } cb_hist;
 
+/* The host's store stages from /metrics (stages.c): per stage, the
+ * cumulative bucket counts and their bounds, the sum and the count. */
+#define CB_STAGES_MAX 8
+#define CB_STAGE_BUCKETS 24
+typedef struct cb_stage {
+    char name[16];
+    int nb;
+    double le_s[CB_STAGE_BUCKETS];
+    uint64_t cum[CB_STAGE_BUCKETS];
+    uint64_t count;
+    double sum_s;
+} cb_stage;
+typedef struct cb_stages {
+    int ok; /* read, with at least one stage */
+    int n;
+    cb_stage st[CB_STAGES_MAX];
+} cb_stages;
+
+/* Read the host's stages (GET /metrics on host:port) into out; 0, or -1
+ * (no answer, or no stage: out->ok 0). */
+int cb_stages_fetch(const char *host, int port, cb_stages *out);
+/* Print " store_<stage>_mean_ms=.. _p50_ms=.. _p99_ms=.." for each stage
+ * that counted calls between reading a and reading b (nothing unless both
+ * are ok). */
+void cb_stages_print(const cb_stages *a, const cb_stages *b);
+
 enum cb_phase { CB_CONNECTING = 0, CB_READY, CB_DONE };
 
 /* What one worker reports to the parent. */

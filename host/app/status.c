@@ -7,13 +7,7 @@
  */
 #include "status.h"
 
-#include <malloc.h>
 #include <stdarg.h>
-#if defined(__SANITIZE_ADDRESS__)
-/* The sanitizer runtime's count (sanitizer/allocator_interface.h, which
- * Debian ships only with clang). */
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +16,7 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 
 #include "app.h"
 #include "conn.h"
+#include "heap.h"
 #include "http.h"
 #include "layer.h"
 #include "link.h"
@@ -260,6 +255,38 @@ static uint64_t jint(const json_t *o, const char *k)
     return (uint64_t)json_integer_value(json_object_get(o, k));
 }
 
+/* chanhost_store_stage_seconds: the histogram of each stage of a
+ * successful store call (store_stages.c), from ch_store_status's
+ * "stages" (borrowed; absent without a store: nothing). */
+static void render_stages(text *t, const json_t *stages)
+{
+    const char *name;
+    const json_t *h;
+
+    if (!json_object_size(stages))
+        return;
+    family(t, "chanhost_store_stage_seconds", "histogram",
+           "Time of each stage of a successful store call: queue (until its batch was taken), "
+           "transaction, handoff (commit to the loop), callback.");
+    json_object_foreach((json_t *)stages, name, h)
+    {
+        const json_t *b = json_object_get(h, "buckets"), *le = json_object_get(h, "le_us");
+        uint64_t cum = 0;
+
+        for (size_t i = 0; i < json_array_size(b) && i < json_array_size(le); i++) {
+            cum += (uint64_t)json_integer_value(json_array_get(b, i));
+            put(t, "chanhost_store_stage_seconds_bucket{stage=\"%s\",le=\"%g\"} %llu\n", name,
+                (double)json_integer_value(json_array_get(le, i)) / 1e6, (unsigned long long)cum);
+        }
+        put(t, "chanhost_store_stage_seconds_bucket{stage=\"%s\",le=\"+Inf\"} %llu\n", name,
+            (unsigned long long)jint(h, "count"));
+        put(t, "chanhost_store_stage_seconds_sum{stage=\"%s\"} %.6f\n", name,
+            (double)jint(h, "sum_us") / 1e6);
+        put(t, "chanhost_store_stage_seconds_count{stage=\"%s\"} %llu\n", name,
+            (unsigned long long)jint(h, "count"));
+    }
+}
+
 /* chanhost_store_*: state, queue depth, outcomes, notifications, commit
  * latency. */
 static void render_store(text *t, const ch_app *app)
@@ -293,6 +320,7 @@ static void render_store(text *t, const ch_app *app)
         (unsigned long long)jint(lat, "max"));
     put(t, "chanhost_store_commit_latency_ms{stat=\"avg\"} %.3f\n",
         json_real_value(json_object_get(lat, "avg")));
+    render_stages(t, json_object_get(st, "stages"));
     json_decref(st);
 }
 
@@ -342,21 +370,6 @@ static int method_ok(ch_conn *c, const ch_req *req)
     return 0;
 }
 
-/* The bytes in malloc's allocated chunks (small and mmapped) over every
- * arena: what the process holds, without the memory freed but kept by
- * malloc (so a memory figure that does not depend on past peaks).  Under
- * AddressSanitizer, whose allocator replaces glibc's, its own count. */
-static uint64_t heap_in_use(void)
-{
-#if defined(__SANITIZE_ADDRESS__)
-    return (uint64_t)__sanitizer_get_current_allocated_bytes();
-#else
-    struct mallinfo2 mi = mallinfo2();
-
-    return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
-#endif
-}
-
 void ch_metrics_serve(ch_conn *c, const ch_req *req)
 {
     ch_app *app = c->app;
@@ -374,11 +387,13 @@ void ch_metrics_serve(ch_conn *c, const ch_req *req)
     render_redis(&t, app);
     render_store(&t, app);
     scalar(&t, "chanhost_heap_in_use_bytes", "gauge",
-           "Bytes malloc has handed out and not had back, all threads (mallinfo2).", heap_in_use());
+           "Bytes malloc has handed out and not had back, all threads (jemalloc's stats, or "
+           "glibc's mallinfo2).",
+           ch_heap_in_use());
     scalar(&t, "chanhost_uptime_seconds", "gauge", "Seconds since start.",
            (uv_now(app->loop) - app->started_ms) / 1000);
-    scalar(&t, "chanhost_worker", "gauge",
-           "This worker's number under a master (0: one process).", (uint64_t)app->worker);
+    scalar(&t, "chanhost_worker", "gauge", "This worker's number under a master (0: one process).",
+           (uint64_t)app->worker);
     if (app->link)
         scalar(&t, "chanhost_layer_relay_dropped_total", "counter",
                "Sends not relayed to the other workers: the link's queue was full.",
@@ -393,8 +408,13 @@ void ch_metrics_serve(ch_conn *c, const ch_req *req)
 /* The store's part of /healthz (new reference). */
 static json_t *store_status(ch_app *app)
 {
-    if (app->store)
-        return ch_store_status(app->store);
+    json_t *st;
+
+    if (app->store) {
+        st = ch_store_status(app->store);
+        json_object_del(st, "stages"); /* /metrics has them as histograms */
+        return st;
+    }
     return json_pack("{s:s, s:s}", "backend", "none", "state", "disabled");
 }
 

@@ -19,11 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __GLIBC__
-#include <malloc.h>
-#endif
 
 #include "app.h"
+#include "heap.h"
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
@@ -559,9 +557,7 @@ void ch_app_flush(ch_app *app)
 {
     if (trim_wanted) {
         trim_wanted = 0;
-#ifdef __GLIBC__
-        malloc_trim(0);
-#endif
+        ch_heap_trim();
     }
     /* connections marked while this runs are appended and written too */
     for (size_t i = 0; i < app->n_dirty; i++) {
@@ -728,7 +724,8 @@ void ch_conn_arm_timer(ch_conn *c)
             app->conn_timer_on = 1;
         }
         if (ch_theap_set(&app->conn_deadlines, &c->tnode, due) != 0) {
-            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for its deadline", ch_conn_peer(c));
+            ch_log(CH_LOG_ERROR, "connection [%s]: out of memory for its deadline",
+                   ch_conn_peer(c));
             ch_conn_close(c);
             return;
         }

@@ -23,7 +23,7 @@
  * 1013; HTTP: the connection).  A connection paused for send_timeout
  * without any write progress is closed.  After a connection that was
  * paused is freed, the next flush hands free heap memory back to the
- * system (malloc_trim).
+ * system (ch_heap_trim: a jemalloc purge, or glibc's malloc_trim).
  *
  * Memory.  An idle connection holds only struct ch_conn: no read buffer
  * (the loop's one buffer, app->read_buf), no output ring (made by the
@@ -252,7 +252,7 @@ void ch_conn_arm_timer(ch_conn *c);
 void ch_conn_timers_close(ch_app *app);
 
 /* Write out every dirty connection's queue (one writev each); then, if a
- * connection that was paused has been freed since, malloc_trim. */
+ * connection that was paused has been freed since, ch_heap_trim. */
 void ch_app_flush(ch_app *app);
 
 #endif

@@ -40,10 +40,11 @@ struct ch_store {
     ch_keyring *keys;
     uint32_t queue_max, batch_max;
     uint32_t commit_delay_ms; /* opts.commit_delay_ms */
-    uint64_t outstanding; /* admitted, not yet done */
+    uint64_t outstanding;     /* admitted, not yet done */
     uint64_t committed, failed, retries, reconnects, notifications;
     uint64_t transactions; /* committed by the engine (atomic: the worker counts) */
     uint64_t lat_last, lat_max, lat_sum, lat_n;
+    ch_st_stages stages; /* latency per stage (store_stages.c) */
     int closing;
     int foreign; /* opts.foreign */
     void (*on_closed)(void *);
@@ -220,6 +221,7 @@ int ch_store_call_op(ch_store *s, const ch_store_op *o, json_t *params, ch_store
     req->arg = arg;
     req->now_ms = wall_ms();
     req->queued_ms = uv_now(s->loop);
+    req->t_queued_ns = uv_hrtime();
     if (o->prepare && o->prepare(req) != 0) {
         ch_log(CH_LOG_DEBUG, "store %s refused: %s", o->name, req->error);
         req_free(s, req);
@@ -241,7 +243,7 @@ int ch_store_submit(ch_store *s, ch_store_req *req)
 
 void ch_store_done(ch_store *s, ch_store_req *req)
 {
-    uint64_t lat = uv_now(s->loop) - req->queued_ms;
+    uint64_t lat = uv_now(s->loop) - req->queued_ms, done_ns = uv_hrtime();
 
     if (ch_st_files_after(s, s->files, req))
         return;
@@ -260,6 +262,8 @@ void ch_store_done(ch_store *s, ch_store_req *req)
     if (req->cb)
         req->cb(req->status, req->status == 0 ? req->result : NULL,
                 req->status == 0 ? NULL : req->error, req->arg);
+    if (req->status == 0)
+        ch_st_stages_add(&s->stages, req, done_ns, uv_hrtime() - done_ns);
     req_free(s, req);
 }
 
@@ -301,17 +305,20 @@ void ch_store_notified(ch_store *s, const char *channel, const char *payload)
 json_t *ch_store_status(ch_store *s)
 {
     const char *state = s->engine ? s->engine->state(s->self) : "disabled";
+    json_t *st = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:f}}",
+                           "backend", s->engine ? s->engine->name : "none", "state", state,
+                           "queue_depth", (json_int_t)s->outstanding, "committed",
+                           (json_int_t)s->committed, "transactions",
+                           (json_int_t)__atomic_load_n(&s->transactions, __ATOMIC_RELAXED),
+                           "failed", (json_int_t)s->failed, "retries", (json_int_t)s->retries,
+                           "reconnects", (json_int_t)s->reconnects, "notifications",
+                           (json_int_t)s->notifications, "commit_latency_ms", "last",
+                           (json_int_t)s->lat_last, "max", (json_int_t)s->lat_max, "avg",
+                           s->lat_n ? (double)s->lat_sum / (double)s->lat_n : 0.0);
 
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:f}}", "backend",
-                     s->engine ? s->engine->name : "none", "state", state, "queue_depth",
-                     (json_int_t)s->outstanding, "committed", (json_int_t)s->committed,
-                     "transactions",
-                     (json_int_t)__atomic_load_n(&s->transactions, __ATOMIC_RELAXED), "failed",
-                     (json_int_t)s->failed, "retries", (json_int_t)s->retries, "reconnects",
-                     (json_int_t)s->reconnects, "notifications", (json_int_t)s->notifications,
-                     "commit_latency_ms", "last", (json_int_t)s->lat_last, "max",
-                     (json_int_t)s->lat_max, "avg",
-                     s->lat_n ? (double)s->lat_sum / (double)s->lat_n : 0.0);
+    if (st)
+        json_object_set_new(st, "stages", ch_st_stages_json(&s->stages));
+    return st;
 }
 
 /* The sweep's answer: logged. */
@@ -401,6 +408,11 @@ void ch_store_count_commit(ch_store *s)
     __atomic_add_fetch(&s->transactions, 1, __ATOMIC_RELAXED);
 }
 void ch_store_count_reconnect(ch_store *s) { s->reconnects++; }
+void ch_st_stamp_batch(ch_store_req *batch, int commit, uint64_t now)
+{
+    for (ch_store_req *r = batch; r; r = r->next)
+        *(commit ? &r->t_commit_ns : &r->t_start_ns) = now;
+}
 
 int ch_store_migrate_cli(const ch_store_opts *opts)
 {

@@ -133,7 +133,9 @@ int ch_store_check_params(const char *op, const json_t *params, char *err, size_
 
 /* Backend, state and counters for /healthz and /metrics (new reference):
  * {"backend","state","queue_depth","in_flight","committed","failed",
- *  "retries","reconnects","notifications","commit_latency_ms":{"last","max","avg"}}. */
+ *  "retries","reconnects","notifications","commit_latency_ms":{"last","max","avg"},
+ *  "stages":{"queue"|"transaction"|"handoff"|"callback":{"count","sum_us","buckets","le_us"}}}
+ * (stages: store_stages.c). */
 json_t *ch_store_status(ch_store *s);
 
 /* Stop: calls still queued run to completion first (bounded by the

@@ -309,6 +309,7 @@ static size_t take_batch(ch_pg *pg)
         pg->slots[i].req->next = i + 1 < n ? pg->slots[i + 1].req : NULL;
     }
     ch_st_append_mark_batch(n ? pg->slots[0].req : NULL);
+    ch_st_stamp_batch(n ? pg->slots[0].req : NULL, 0, uv_hrtime());
     for (size_t i = 0; i < n; i++)
         pg->slots[i].req->next = NULL; /* linked for the marking only */
     pg->solo = n == 1;
@@ -447,6 +448,7 @@ static int commit_result(ch_pg *pg, PGresult *res)
         ch_store_count_commit(pg->s);
         for (size_t i = 0; i < pg->n_slots; i++) {
             if (pg->slots[i].state == CH_PG_SLOT_OK) {
+                pg->slots[i].req->t_commit_ns = uv_hrtime();
                 pg->slots[i].state = CH_PG_SLOT_FREE;
                 ch_store_done(pg->s, pg->slots[i].req);
             }

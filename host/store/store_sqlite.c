@@ -10,8 +10,8 @@
  * store_queue.c, when traffic suggests more will come: a timed wait on
  * the condition variable, which the loop signals only when the batch is
  * full or the store closes), runs
- * them in ONE transaction (group commit), each inside its own SAVEPOINT
- * so that a failing request rolls back alone, commits, and hands the
+ * them in ONE transaction (group commit; a failing request rolls back
+ * alone: run_batch says how), commits, and hands the
  * batch back through a done list and a write to an eventfd the loop
  * polls (only when the loop has not been told since it last took the
  * list; neither the signal nor the write is made with the mutex held).
@@ -47,7 +47,8 @@
 #include "secret.h"
 #include "store_turn.h"
 
-#define HOT_SLOTS 64 /* the statement cache's front, by SQL text address */
+#define HOT_SLOTS 64       /* the statement cache's front, by SQL text address */
+#define GUARDED_BATCHES 64 /* after a failed request: batches run with savepoints */
 
 /* One entry of the statement cache's front: the address of a step's SQL
  * text (the op tables' static strings) and its statement, owned by the
@@ -82,6 +83,7 @@ typedef struct sq {
     ch_hmap stmts;       /* SQL text -> sqlite3_stmt* (worker) */
     /* stmts looked up by the SQL text's address first (worker) */
     sq_hot hot[HOT_SLOTS];
+    unsigned guarded; /* batches still to run with savepoints (worker; run_batch) */
 } sq;
 
 static uv_once_t lib_once = UV_ONCE_INIT;
@@ -325,33 +327,62 @@ static int run_step(sq *e, ch_store_req *req, const ch_store_step *step, const c
               : ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
 }
 
-/* Run one request inside its own savepoint; a failure rolls back its
- * writes alone.  Returns -1 if the enclosing transaction is gone (an
- * error that made SQLite roll everything back). */
-static int run_req(sq *e, ch_store_req *req)
+/* Run req's steps from req->step on; a success without a result gets
+ * {}. */
+static void run_steps(sq *e, ch_store_req *req)
 {
     size_t n;
     const ch_store_step *steps = ch_store_op_steps(req->op, CH_STORE_SQLITE, &n);
-    int rc = 0;
 
     req->attempts++;
-    if (exec_cached(e, "SAVEPOINT req") != 0) {
-        ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
-        return -1;
-    }
     for (; req->step < n; req->step++) {
-        rc = run_step(e, req, &steps[req->step],
-                      req->op->typed ? &req->op->typed[req->step] : NULL);
-        if (rc != CH_STEP_NEXT)
+        if (run_step(e, req, &steps[req->step],
+                     req->op->typed ? &req->op->typed[req->step] : NULL) != CH_STEP_NEXT)
             break;
     }
     if (req->status == 0 && !req->result)
         req->result = json_object();
+}
+
+/* Run one request inside its own savepoint; a failure rolls back its
+ * writes alone.  Returns -1 if the enclosing transaction is gone (an
+ * error that made SQLite roll everything back). */
+static int run_guarded(sq *e, ch_store_req *req)
+{
+    if (exec_cached(e, "SAVEPOINT req") != 0) {
+        ch_store_fail(req, CH_STORE_EIO, "sqlite: %s", sqlite3_errmsg(e->db));
+        return -1;
+    }
+    run_steps(e, req);
     if (sqlite3_get_autocommit(e->db))
         return -1;
     if (req->status != 0 && exec_cached(e, "ROLLBACK TO req") != 0)
         return -1;
     return exec_cached(e, "RELEASE req");
+}
+
+/* Run the batch's requests without savepoints (the transaction begun).
+ * 0: every one succeeded.  Else one failed, or the transaction is gone:
+ * the batch's work is rolled back and its requests rewound for another
+ * attempt (ch_store_req_rewind: what their ops keep in ctx stays). */
+static int run_plain(sq *e, ch_store_req *batch)
+{
+    ch_store_req *r;
+
+    for (r = batch; r; r = r->next) {
+        run_steps(e, r);
+        if (r->status != 0 || sqlite3_get_autocommit(e->db))
+            break;
+    }
+    if (!r)
+        return 0;
+    if (!sqlite3_get_autocommit(e->db))
+        exec_cached(e, "ROLLBACK");
+    for (r = batch; r; r = r->next) {
+        ch_store_req_rewind(r);
+        ch_store_count_retry(e->s);
+    }
+    return -1;
 }
 
 /* Fail every request of a batch with EIO (nothing of it committed). */
@@ -372,22 +403,26 @@ static void set_state(sq *e, const char *why)
     uv_mutex_unlock(&e->mu);
 }
 
-/* Run a batch in one transaction: IMMEDIATE when any request writes. */
-static void run_batch(sq *e, ch_store_req *batch)
+/* BEGIN the batch's transaction (IMMEDIATE when it writes); on failure
+ * the batch fails.  0 or -1. */
+static int begin(sq *e, ch_store_req *batch, int writes)
 {
-    int writes = 0, broken = 0;
     char why[200];
 
-    for (ch_store_req *r = batch; r; r = r->next)
-        writes |= r->op->writes;
-    if (exec_cached(e, writes ? "BEGIN IMMEDIATE" : "BEGIN") != 0) {
-        snprintf(why, sizeof why, "sqlite: begin: %s", sqlite3_errmsg(e->db));
-        fail_batch(batch, why);
-        set_state(e, why);
-        return;
-    }
-    for (ch_store_req *r = batch; r && !broken; r = r->next)
-        broken = run_req(e, r) != 0;
+    if (exec_cached(e, writes ? "BEGIN IMMEDIATE" : "BEGIN") == 0)
+        return 0;
+    snprintf(why, sizeof why, "sqlite: begin: %s", sqlite3_errmsg(e->db));
+    fail_batch(batch, why);
+    set_state(e, why);
+    return -1;
+}
+
+/* End the batch's transaction: COMMIT, unless broken (a request found
+ * it gone); when that fails, or broken, the whole batch fails. */
+static void commit(sq *e, ch_store_req *batch, int broken)
+{
+    char why[200];
+
     if (broken || exec_cached(e, "COMMIT") != 0) {
         snprintf(why, sizeof why, "sqlite: %s: %s", broken ? "transaction aborted" : "commit",
                  sqlite3_errmsg(e->db));
@@ -397,8 +432,42 @@ static void run_batch(sq *e, ch_store_req *batch)
         set_state(e, why);
         return;
     }
+    ch_st_stamp_batch(batch, 1, uv_hrtime());
     ch_store_count_commit(e->s);
     set_state(e, NULL);
+}
+
+/* Run a batch in one transaction: IMMEDIATE when any request writes.
+ * Savepoints isolate a failing request, but a SAVEPOINT and its RELEASE
+ * per request cost two statements and the pager's savepoint state (about
+ * a twentieth of the worker's time per append, docs/performance.md part
+ * 11), and requests rarely fail.  So a batch first runs without them;
+ * when a request fails, the transaction is rolled back and the batch runs
+ * again with a savepoint per request, as do the next GUARDED_BATCHES
+ * batches (failures come in runs: a client retrying a refused call).
+ * Ops are written to run again (PostgreSQL reruns batches the same way),
+ * and the failing request fails again on its own. */
+static void run_batch(sq *e, ch_store_req *batch)
+{
+    int writes = 0, broken = 0;
+
+    for (ch_store_req *r = batch; r; r = r->next)
+        writes |= r->op->writes;
+    if (begin(e, batch, writes) != 0)
+        return;
+    if (!e->guarded) {
+        if (run_plain(e, batch) == 0) {
+            commit(e, batch, 0);
+            return;
+        }
+        e->guarded = GUARDED_BATCHES;
+        if (begin(e, batch, writes) != 0)
+            return;
+    }
+    e->guarded--;
+    for (ch_store_req *r = batch; r && !broken; r = r->next)
+        broken = run_guarded(e, r) != 0;
+    commit(e, batch, broken);
 }
 
 /* The commit window (mu held, work queued): wait until the batch's
@@ -411,6 +480,7 @@ static void run_batch(sq *e, ch_store_req *batch)
  * NULL-terminated; the caller gives the turn after the transaction. */
 static ch_store_req *take_batch(sq *e)
 {
+    ch_store_req *batch;
     uint64_t now;
 
     if (e->win.end_ns && ch_st_turn_busy(&e->turn))
@@ -426,7 +496,9 @@ static ch_store_req *take_batch(sq *e)
         uv_mutex_lock(&e->mu);
     }
     ch_st_window_taken(&e->win);
-    return ch_st_fifo_take(&e->q_head, &e->q_tail, e->batch_max);
+    batch = ch_st_fifo_take(&e->q_head, &e->q_tail, e->batch_max);
+    ch_st_stamp_batch(batch, 0, uv_hrtime());
+    return batch;
 }
 
 /* The worker: batches until asked to stop with nothing left; then it

@@ -111,6 +111,51 @@ def test_lone_call_runs_at_once_and_a_window_is_one_transaction(make_host, tmp_p
     run(main())
 
 
+def stage(h, name, le=None):
+    """A store stage's sample count (le: the calls at most le seconds)."""
+    samples = get_metrics(h.port)
+    if le is None:
+        value = metric(samples, "chanhost_store_stage_seconds_count", stage=name)
+    else:
+        value = metric(samples, "chanhost_store_stage_seconds_bucket", stage=name, le=le)
+    assert value is not None, f"no {name} stage in /metrics"
+    return int(value)
+
+
+def test_stages_show_the_wait_in_the_window(make_host, tmp_path, store_url):
+    """chanhost_store_stage_seconds (host/store/store_stages.c) counts each
+    committed call once per stage, and a call held in the window shows
+    the hold in its queue stage (over 0.25 s here), not in its
+    transaction."""
+    h = probe_host(make_host, tmp_path, store_url, extra=WINDOW)
+
+    async def main():
+        conns = [ws_connect(h.url("/ws/store/")) for _ in range(BATCH)]
+        wss = [await c.__aenter__() for c in conns]
+        try:
+            probes = [Probe(ws) for ws in wss]
+            room = await room_of(probes[0], "stages:1")
+            arm(h, room)
+            before = {s: stage(h, s) for s in ("queue", "transaction", "handoff", "callback")}
+            quick_queue, quick_txn = stage(h, "queue", "0.25"), stage(h, "transaction", "0.25")
+            calls = await hold(h, probes[:BATCH - 1], room, "staged")
+            await asyncio.sleep(0.3)  # the hold to be seen, not an event awaited
+            calls.append(asyncio.ensure_future(append(probes[BATCH - 1], room, "end", "end")))
+            results = await asyncio.gather(*calls)
+            assert all(status == 0 for status, _ in results), results
+            for s, n in before.items():
+                assert stage(h, s) == n + BATCH, s
+            # the held calls waited 0.3 s at least in the queue; none of the
+            # batch's transaction took that long
+            assert stage(h, "queue", "0.25") - quick_queue <= 1
+            assert stage(h, "transaction", "0.25") - quick_txn == BATCH
+        finally:
+            for c in conns:
+                await c.__aexit__(None, None, None)
+
+    run(main())
+
+
 def test_sigterm_commits_the_calls_in_the_window(make_host, tmp_path, store_url):
     """The host closes its connections (1001) first and the store after
     them: the calls still in the window are committed then (the window

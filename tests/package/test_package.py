@@ -374,7 +374,8 @@ def check_installed_files(deb):
     """The files, the Depends, the conffile and the state folder of a fresh
     install."""
     control = sh(["dpkg-deb", "-f", str(deb), "Depends"]).stdout
-    for lib in ("libuv1", "libjansson4", "libsqlite3-0", "libssl3", "libwslay1", "libsystemd0", "passwd"):
+    for lib in ("libuv1", "libjansson4", "libsqlite3-0", "libssl3", "libwslay1", "libsystemd0",
+                "libjemalloc2", "passwd"):
         assert lib in control, control
     assert os.access("/usr/bin/chanhost", os.X_OK)
     shipped = {m for cml in SOURCE_DIR.glob("plugins/*/CMakeLists.txt")

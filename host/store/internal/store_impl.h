@@ -151,7 +151,10 @@ struct ch_store_req {
     const ch_keyring *keys; /* for sealing and opening content */
     int64_t now_ms;         /* wall clock when queued (timestamps) */
     uint64_t queued_ms;     /* loop time when queued (latency) */
-    int files_done;         /* the attachment folder's part ran (store_files.c) */
+    /* uv_hrtime() stamps for store_stages.c (0: not reached): queued
+     * (ch_store_call), its batch taken by the engine, its commit done */
+    uint64_t t_queued_ns, t_start_ns, t_commit_ns;
+    int files_done; /* the attachment folder's part ran (store_files.c) */
     ch_store_cb cb;
     void *arg;
 };
@@ -345,6 +348,32 @@ uint32_t ch_store_commit_delay_ms(ch_store *s);
 void ch_store_count_retry(ch_store *s);
 /* A transaction of the engine committed (any thread: atomic). */
 void ch_store_count_commit(ch_store *s);
+
+/* Stamp t_start_ns (or, with commit, t_commit_ns) of each request of the
+ * NULL-terminated list batch with now (uv_hrtime()). */
+void ch_st_stamp_batch(ch_store_req *batch, int commit, uint64_t now);
+
+/* ---- latency per stage (store_stages.c) --------------------------------- */
+
+#define CH_ST_STAGES 4         /* queue, transaction, handoff, callback */
+#define CH_ST_STAGE_BUCKETS 14 /* bounds in ch_st_stage_bounds_us */
+
+extern const char *const ch_st_stage_names[CH_ST_STAGES];
+extern const uint32_t ch_st_stage_bounds_us[CH_ST_STAGE_BUCKETS];
+
+/* The store's histograms, one per stage (the loop's: no lock). */
+typedef struct ch_st_stages {
+    uint64_t bucket[CH_ST_STAGES][CH_ST_STAGE_BUCKETS]; /* not cumulative */
+    uint64_t count[CH_ST_STAGES], sum_us[CH_ST_STAGES];
+} ch_st_stages;
+
+/* Count a successful request's stages: its stamps (req borrowed), done_ns
+ * (uv_hrtime() as ch_store_done began) and cb_ns (its callback's time).  A
+ * request without all three stamps is not counted. */
+void ch_st_stages_add(ch_st_stages *st, const ch_store_req *req, uint64_t done_ns, uint64_t cb_ns);
+
+/* The histograms as JSON for ch_store_status (new reference). */
+json_t *ch_st_stages_json(const ch_st_stages *st);
 void ch_store_count_reconnect(ch_store *s);
 /* A notification arrived on the listened channel (both strings borrowed
  * for the call): counted, then handed to ch_store_listen's function. */
