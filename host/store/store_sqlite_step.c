@@ -32,17 +32,34 @@ static int map_error(int code)
     }
 }
 
+/* The number N of a parameter named "$N" (N a decimal of at most nine
+ * digits, as the steps' SQL writes them), else 0.  Read here rather than
+ * with strtoul: it runs for every parameter of every step, and strtoul's
+ * locale and base handling were 2 % of the worker's instructions per
+ * append (docs/performance.md, part 11). */
+static unsigned long param_number(const char *name)
+{
+    unsigned long n = 0;
+    int digits = 0;
+
+    if (!name || name[0] != '$')
+        return 0;
+    for (name++; *name >= '0' && *name <= '9' && digits < 9; name++, digits++)
+        n = n * 10 + (unsigned long)(*name - '0');
+    return *name || digits == 0 ? 0 : n;
+}
+
 /* Bind params[i] to "$<i+1>", visiting the statement's parameters (those
  * it lacks are skipped; no name is formatted or searched for).  0, or -1
  * for a value of an unsupported type. */
 static int bind_params(sqlite3_stmt *st, const json_t *params)
 {
-    const char *name;
+    unsigned long at;
     json_t *v;
 
     for (int idx = 1; idx <= sqlite3_bind_parameter_count(st); idx++) {
-        name = sqlite3_bind_parameter_name(st, idx);
-        v = name && name[0] == '$' ? json_array_get(params, strtoul(name + 1, NULL, 10) - 1) : NULL;
+        at = param_number(sqlite3_bind_parameter_name(st, idx));
+        v = at ? json_array_get(params, at - 1) : NULL;
         if (!v)
             continue;
         if (json_is_integer(v))
@@ -128,12 +145,10 @@ static json_t *run_stmt(sqlite3 *db, ch_store_req *req, sqlite3_stmt *st, const 
  * (SQLITE_STATIC: the step's values outlive its execution). */
 static void bind_args(sqlite3_stmt *st, const ch_st_val *args, int n)
 {
-    const char *name;
     unsigned long at;
 
     for (int idx = 1; idx <= sqlite3_bind_parameter_count(st); idx++) {
-        name = sqlite3_bind_parameter_name(st, idx);
-        at = name && name[0] == '$' ? strtoul(name + 1, NULL, 10) : 0;
+        at = param_number(sqlite3_bind_parameter_name(st, idx));
         if (at < 1 || at > (unsigned long)n)
             continue;
         if (args[at - 1].type == 'i')
