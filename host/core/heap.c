@@ -68,3 +68,5 @@ void ch_heap_trim(void)
     malloc_trim(0);
 #endif
 }
+
+int ch_heap_is_jemalloc(void) { return mallctl != NULL; }

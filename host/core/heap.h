@@ -20,4 +20,8 @@ uint64_t ch_heap_in_use(void);
  * (malloc_trim). */
 void ch_heap_trim(void);
 
+/* 1 when the process runs on jemalloc (its per-thread caches then do
+ * what core/jalloc.c's would), else 0. */
+int ch_heap_is_jemalloc(void);
+
 #endif

@@ -19,6 +19,11 @@
  * ninth key.  A block is always a plain malloc
  * block, so free() of one made here, and ja_free of one made by malloc,
  * are both correct.  A thread's lists are freed when it exits.
+ *
+ * Not installed when the process runs on jemalloc (core/heap.c): its
+ * thread caches keep blocks the same way, and ja_free's
+ * malloc_usable_size per block is dearer there (docs/performance.md,
+ * part 11).
  */
 #include "jalloc.h"
 
@@ -26,6 +31,8 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
+
+#include "heap.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define JA_OFF 1
@@ -121,6 +128,8 @@ static void ja_free(void *p)
 void ch_jalloc_install(void)
 {
 #ifndef JA_OFF
+    if (ch_heap_is_jemalloc())
+        return; /* its thread caches do this, without malloc_usable_size per free */
     json_set_alloc_funcs(ja_malloc, ja_free);
 #else
     (void)ja_malloc; /* ASan sees jansson's blocks as they come and go */

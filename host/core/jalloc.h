@@ -8,7 +8,8 @@
 /* Make jansson allocate through the per-thread caches of jalloc.c (every
  * json_t, hashtable pair and string of the process, plugins' too).  Call
  * once at start, before any thread is made.  Nothing is installed in a
- * build with AddressSanitizer, which must see each malloc and free. */
+ * build with AddressSanitizer, which must see each malloc and free, nor
+ * when the process runs on jemalloc, whose thread caches do the same. */
 void ch_jalloc_install(void);
 
 #endif
