@@ -41,7 +41,8 @@ struct ch_store {
     uint32_t queue_max, batch_max;
     uint32_t commit_delay_ms; /* opts.commit_delay_ms */
     uint64_t outstanding;     /* admitted, not yet done */
-    uint64_t committed, failed, retries, reconnects, notifications;
+    uint64_t committed, failed, reconnects, notifications;
+    uint64_t retries;      /* atomic: the SQLite worker counts its reruns (run_plain) */
     uint64_t transactions; /* committed by the engine (atomic: the worker counts) */
     uint64_t lat_last, lat_max, lat_sum, lat_n;
     ch_st_stages stages; /* latency per stage (store_stages.c) */
@@ -310,10 +311,11 @@ json_t *ch_store_status(ch_store *s)
                            "queue_depth", (json_int_t)s->outstanding, "committed",
                            (json_int_t)s->committed, "transactions",
                            (json_int_t)__atomic_load_n(&s->transactions, __ATOMIC_RELAXED),
-                           "failed", (json_int_t)s->failed, "retries", (json_int_t)s->retries,
-                           "reconnects", (json_int_t)s->reconnects, "notifications",
-                           (json_int_t)s->notifications, "commit_latency_ms", "last",
-                           (json_int_t)s->lat_last, "max", (json_int_t)s->lat_max, "avg",
+                           "failed", (json_int_t)s->failed, "retries",
+                           (json_int_t)__atomic_load_n(&s->retries, __ATOMIC_RELAXED), "reconnects",
+                           (json_int_t)s->reconnects, "notifications", (json_int_t)s->notifications,
+                           "commit_latency_ms", "last", (json_int_t)s->lat_last, "max",
+                           (json_int_t)s->lat_max, "avg",
                            s->lat_n ? (double)s->lat_sum / (double)s->lat_n : 0.0);
 
     if (st)
@@ -402,7 +404,7 @@ int ch_store_is_foreign(ch_store *s) { return s->foreign; }
 const ch_keyring *ch_store_keys(ch_store *s) { return s->keys; }
 uint32_t ch_store_batch_max(ch_store *s) { return s->batch_max; }
 uint32_t ch_store_commit_delay_ms(ch_store *s) { return s->commit_delay_ms; }
-void ch_store_count_retry(ch_store *s) { s->retries++; }
+void ch_store_count_retry(ch_store *s) { __atomic_add_fetch(&s->retries, 1, __ATOMIC_RELAXED); }
 void ch_store_count_commit(ch_store *s)
 {
     __atomic_add_fetch(&s->transactions, 1, __ATOMIC_RELAXED);
