@@ -378,9 +378,14 @@ static int run_plain(sq *e, ch_store_req *batch)
         return 0;
     if (!sqlite3_get_autocommit(e->db))
         exec_cached(e, "ROLLBACK");
-    for (r = batch; r; r = r->next) {
-        ch_store_req_rewind(r);
-        ch_store_count_retry(e->s);
+    /* Every call is rewound, but only those that ran (up to and
+     * including the failing one, r) are counted as run again. */
+    int ran = 1;
+    for (ch_store_req *q = batch; q; q = q->next) {
+        ch_store_req_rewind(q);
+        if (ran)
+            ch_store_count_retry(e->s);
+        ran = ran && q != r;
     }
     return -1;
 }
