@@ -275,6 +275,9 @@ static int open_store(ch_app *app)
     o.batch_max = (uint32_t)cfg->store_batch_max;
     o.commit_delay_ms = (uint32_t)(cfg->store_commit_delay < UINT32_MAX ? cfg->store_commit_delay
                                                                         : UINT32_MAX);
+    o.connections = (uint32_t)(cfg->store_connections < CH_STORE_CONNECTIONS_MAX
+                                   ? cfg->store_connections
+                                   : CH_STORE_CONNECTIONS_MAX);
     o.attachment_dir = cfg->attachment_dir;
     app->store = ch_store_open(app->loop, &o, err, sizeof err);
     if (!app->store) {

@@ -182,6 +182,7 @@ static const struct restart_only {
     {"store_queue_max", KEEP_U64, offsetof(ch_config, store_queue_max)},
     {"store_batch_max", KEEP_U64, offsetof(ch_config, store_batch_max)},
     {"store_commit_delay", KEEP_U64, offsetof(ch_config, store_commit_delay)},
+    {"store_connections", KEEP_U64, offsetof(ch_config, store_connections)},
     {"attachment_dir", KEEP_STR, offsetof(ch_config, attachment_dir)},
     {"attachment_sweep_interval", KEEP_U64, offsetof(ch_config, attachment_sweep_interval)},
     {"auth_secret_file", KEEP_STR, offsetof(ch_config, auth_secret_file)},

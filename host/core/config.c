@@ -50,6 +50,7 @@ int ch_config_init(ch_config *cfg)
     cfg->ping_timeout = 30000;
     cfg->shutdown_timeout = 10000;
     cfg->store_commit_delay = 70;
+    cfg->store_connections = 2;
     cfg->group_expiry = 86400ull * 1000;
     cfg->plugin_http_timeout = 30000;
     cfg->send_timeout = 30000;
@@ -420,6 +421,21 @@ static int h_workers(pctx *c, char **args, int n)
     return 0;
 }
 
+/* store_connections N: PostgreSQL's connections (1..16, the store's
+ * CH_STORE_CONNECTIONS_MAX). */
+static int h_store_connections(pctx *c, char **args, int n)
+{
+    const char *v = args[0];
+    char *end;
+    long k = strtol(v, &end, 10);
+    (void)n;
+
+    if (*v < '0' || *v > '9' || *end || k < 1 || k > 16)
+        return report(c, "'%s' is not a number of connections (1-16)", v);
+    c->cfg->store_connections = (uint64_t)k;
+    return 0;
+}
+
 /* store none | sqlite:PATH | postgresql://... | postgres://...; a relative
  * sqlite PATH is made absolute like plugin_dir (":memory:" is kept). */
 /* A database URL v (none, sqlite:PATH with PATH resolved, postgresql://)
@@ -556,6 +572,7 @@ static const directive directives[] = {
          "memory | URL... (redis://..., unix://..., redis-sentinel://...) | "
          "channels_redis://..."),
     FUNC(workers, 1, 1, h_workers, "auto | COUNT"),
+    FUNC(store_connections, 1, 1, h_store_connections, "COUNT"),
     FUNC(store, 1, 1, h_store, "none | sqlite:PATH | postgresql://..."),
     FUNC(route, 2, 3, h_route, "PATTERN PLUGIN [reload=keep|restart]"),
     FUNC(plugin_setting, 3, 3, h_plugin_setting, "PLUGIN KEY VALUE"),

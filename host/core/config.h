@@ -103,13 +103,14 @@ typedef struct ch_config {
     char **roles;
     size_t n_roles;
 
-    char *layer;              /* "memory" (default) or Redis URLs, ' '-separated */
-    char *store;              /* "none" (default), sqlite:PATH, postgresql://... */
-    char *store_key_file;     /* message keys; NULL: next to a sqlite file */
-    char *store_key_env;      /* or the variable holding them */
-    uint64_t store_queue_max; /* 0: the store's default (10000) */
-    uint64_t store_batch_max; /* 0: the store's default (256) */
+    char *layer;                 /* "memory" (default) or Redis URLs, ' '-separated */
+    char *store;                 /* "none" (default), sqlite:PATH, postgresql://... */
+    char *store_key_file;        /* message keys; NULL: next to a sqlite file */
+    char *store_key_env;         /* or the variable holding them */
+    uint64_t store_queue_max;    /* 0: the store's default (10000) */
+    uint64_t store_batch_max;    /* 0: the store's default (256) */
     uint64_t store_commit_delay; /* ms a batch may wait for more calls (0: none) */
+    uint64_t store_connections;  /* PostgreSQL: connections, by room (1 to 16) */
 
     /* authentication (auth.h, docs/api.md) */
     char *auth_secret_file;          /* token secret; NULL: next to a sqlite store */
@@ -133,9 +134,9 @@ typedef struct ch_config {
     char *django_secret_key_env;  /* ... or the variable holding it */
     char *django_jwt_key_file;    /* SimpleJWT's SIGNING_KEY; NULL: SECRET_KEY */
     char *django_jwt_key_env;
-    char *django_session_engine;  /* "db" (default) or "signed_cookies" */
-    char *django_session_cookie;  /* SESSION_COOKIE_NAME; NULL: "sessionid" */
-    uint64_t django_session_age;  /* SESSION_COOKIE_AGE, 2 weeks (ms) */
+    char *django_session_engine; /* "db" (default) or "signed_cookies" */
+    char *django_session_cookie; /* SESSION_COOKIE_NAME; NULL: "sessionid" */
+    uint64_t django_session_age; /* SESSION_COOKIE_AGE, 2 weeks (ms) */
 
     ch_route_cfg *routes;
     size_t n_routes;
@@ -160,10 +161,10 @@ typedef struct ch_config {
      * the store's database. */
     char *attachment_dir;
     uint64_t attachment_sweep_interval; /* 10m: unattached uploads dropped */
-    uint64_t max_connections;      /* 0: limited only by file descriptors */
-    uint64_t max_connections_per_user; /* 100 WebSockets of one user; 0: off */
-    uint64_t max_connections_per_ip;   /* 0 (off): WebSockets of one address */
-    uint64_t handshake_rate_per_ip;    /* 0 (off): handshakes a second, per address */
+    uint64_t max_connections;           /* 0: limited only by file descriptors */
+    uint64_t max_connections_per_user;  /* 100 WebSockets of one user; 0: off */
+    uint64_t max_connections_per_ip;    /* 0 (off): WebSockets of one address */
+    uint64_t handshake_rate_per_ip;     /* 0 (off): handshakes a second, per address */
     /* Peers whose X-Forwarded-For / X-Real-IP / X-Forwarded-Proto name
      * the client (addresses or CIDR blocks, proxy.h); none: the peer is
      * the client. */

@@ -40,6 +40,7 @@ struct ch_store {
     ch_keyring *keys;
     uint32_t queue_max, batch_max;
     uint32_t commit_delay_ms; /* opts.commit_delay_ms */
+    uint32_t connections;     /* opts.connections, 1 to CH_STORE_CONNECTIONS_MAX */
     uint64_t outstanding;     /* admitted, not yet done */
     uint64_t committed, failed, reconnects, notifications;
     uint64_t retries;      /* atomic: the SQLite worker counts its reruns (run_plain) */
@@ -97,6 +98,9 @@ ch_store *ch_store_open(uv_loop_t *loop, const ch_store_opts *opts, char *err, s
     s->queue_max = opts->queue_max ? opts->queue_max : 10000;
     s->batch_max = opts->batch_max ? opts->batch_max : 256;
     s->commit_delay_ms = opts->commit_delay_ms;
+    s->connections = opts->connections == 0                         ? 1
+                     : opts->connections > CH_STORE_CONNECTIONS_MAX ? CH_STORE_CONNECTIONS_MAX
+                                                                    : opts->connections;
     s->engine = engine_for(opts->url, &bad);
     if (bad) {
         snprintf(err, errlen, "unknown store '%s' (use none, sqlite:PATH or postgresql://...)",
@@ -404,6 +408,7 @@ int ch_store_is_foreign(ch_store *s) { return s->foreign; }
 const ch_keyring *ch_store_keys(ch_store *s) { return s->keys; }
 uint32_t ch_store_batch_max(ch_store *s) { return s->batch_max; }
 uint32_t ch_store_commit_delay_ms(ch_store *s) { return s->commit_delay_ms; }
+uint32_t ch_store_connections(ch_store *s) { return s->connections; }
 void ch_store_count_retry(ch_store *s) { __atomic_add_fetch(&s->retries, 1, __ATOMIC_RELAXED); }
 void ch_store_count_commit(ch_store *s)
 {

@@ -61,6 +61,8 @@ int ch_store_ops_register(ch_store_op_lookup find);
 typedef int (*ch_store_role_known)(void *arg, const char *role);
 void ch_store_roles_check(ch_store_role_known known, void *arg);
 
+#define CH_STORE_CONNECTIONS_MAX 16
+
 typedef struct ch_store_opts {
     const char *url;      /* "none", "sqlite:PATH", "postgresql://..." */
     const char *key_file; /* encryption keys; created (0600) if absent */
@@ -70,6 +72,10 @@ typedef struct ch_store_opts {
     /* The commit window (store_window.c): how long a batch may wait for
      * more calls when traffic suggests they will come; 0: never. */
     uint32_t commit_delay_ms;
+    /* PostgreSQL: connections, each running its own transactions, the
+     * calls partitioned between them by room (store_pg_lanes.c); 0 is 1;
+     * at most CH_STORE_CONNECTIONS_MAX.  SQLite: unused. */
+    uint32_t connections;
     /* Another application's database (a Django project's): opened as it
      * is, no migrations, no keys (key_file, key_env unused), SQLite
      * read-only with its pragmas left alone; only operations that read

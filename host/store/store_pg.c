@@ -1,7 +1,7 @@
 /*
- * store_pg.c -- the PostgreSQL engine (ch_store_pg_engine): its entry
- * points (open, submit, state, close, migrate), its queue, and the
- * batches it runs on the non-blocking connection of store_pg_conn.c.
+ * store_pg.c -- a lane of the PostgreSQL engine (store_pg_lanes.c is the
+ * engine): its queue, and the batches it runs on its non-blocking
+ * connection (store_pg_conn.c); its open, submit, state and close.
  *
  * A batch is one transaction over up to ch_store_batch_max requests
  * (group commit), run in pipeline mode: BEGIN, then round after round
@@ -589,10 +589,11 @@ void ch_pg_on_ready(ch_pg *pg)
 }
 
 /* One close callback (or cancelled lookup) less; the last frees the
- * engine and tells the store. */
+ * lane and tells its owner (pg->released). */
 void ch_pg_release(ch_pg *pg)
 {
-    ch_store *s = pg->s;
+    void (*released)(void *) = pg->released;
+    void *arg = pg->released_arg;
 
     if (--pg->closed_handles > 0)
         return;
@@ -603,7 +604,7 @@ void ch_pg_release(ch_pg *pg)
     free(pg->listen);
     free(pg->url);
     free(pg);
-    ch_store_engine_closed(s);
+    released(arg);
 }
 
 void ch_pg_handle_closed(uv_handle_t *h) { ch_pg_release(h->data); }
@@ -661,10 +662,8 @@ static void on_close_timeout(uv_timer_t *t)
 
 /* A request joins the queue; the next batch takes it (after this loop
  * turn, with whatever else arrives in it, or after the commit window). */
-static void pg_submit(void *self, ch_store_req *req)
+void ch_pg_submit(ch_pg *pg, ch_store_req *req)
 {
-    ch_pg *pg = self;
-
     ch_st_window_arrive(&pg->win, pg->q_head != NULL, req->op->writes, uv_hrtime(),
                         ch_store_batch_max(pg->s));
     ch_st_fifo_push(&pg->q_head, &pg->q_tail, req);
@@ -674,10 +673,8 @@ static void pg_submit(void *self, ch_store_req *req)
 /* "ok" while connected; "down: <why>" after a failure until connected
  * again; "connecting" before the first connection (open makes that one
  * itself, so in practice: never). */
-static const char *pg_state(void *self)
+const char *ch_pg_state(ch_pg *pg)
 {
-    ch_pg *pg = self;
-
     if (pg->state == CH_PG_READY)
         return "ok";
     if (!pg->last_error[0])
@@ -687,11 +684,9 @@ static const char *pg_state(void *self)
 }
 
 /* Stop: the queue is worked off while the connection allows, for at most
- * CH_PG_CLOSE_TIMEOUT_MS; the engine is freed later (ch_pg_release). */
-static void pg_close(void *self)
+ * CH_PG_CLOSE_TIMEOUT_MS; the lane is freed later (ch_pg_release). */
+void ch_pg_close(ch_pg *pg)
 {
-    ch_pg *pg = self;
-
     pg->closing = 1;
     uv_timer_start(&pg->close_timer, on_close_timeout, CH_PG_CLOSE_TIMEOUT_MS, 0);
     kick(pg);
@@ -729,61 +724,41 @@ static ch_pg *pg_new(ch_store *s, const char *url)
 }
 
 /*
- * Open: check the URL, apply the migrations over a blocking connection
+ * A lane: check the URL, apply the migrations over a blocking connection
  * (if PostgreSQL cannot be reached now, open fails with libpq's reason:
  * the host logs it and exits non-zero, as it would for a broken
  * configuration), then keep that connection, now non-blocking and in
- * pipeline mode, as the loop's first one (so the state is "ok" at once).
+ * pipeline mode, as the lane's first one (so its state is "ok" at once).
+ * log: log the schema's version (the first lane).  The lane calls
+ * released(arg) once closed and freed.
  */
-static int pg_open(ch_store *s, const char *url, void **self, char *err, size_t errlen)
+ch_pg *ch_pg_open(ch_store *s, const char *url, int log, void (*released)(void *), void *arg,
+                  char *err, size_t errlen)
 {
     ch_pg *pg;
     PGconn *conn = NULL;
     char *dns_host = NULL;
     int version = 0, applied = 0;
-
-    if (ch_pg_check_url(url, &dns_host, err, errlen) != 0)
-        return -1;
     int foreign = ch_store_is_foreign(s);
 
+    if (ch_pg_check_url(url, &dns_host, err, errlen) != 0)
+        return NULL;
     if (ch_pg_migrate_blocking(url, foreign ? NULL : &version, &applied, &conn, err, errlen) != 0) {
         free(dns_host);
-        return -1;
+        return NULL;
     }
     if (!(pg = pg_new(s, url))) {
         snprintf(err, errlen, "out of memory");
         PQfinish(conn);
         free(dns_host);
-        return -1;
+        return NULL;
     }
     pg->dns_host = dns_host;
-    if (!foreign)
+    pg->released = released;
+    pg->released_arg = arg;
+    if (!foreign && log)
         ch_log(CH_LOG_INFO, "postgresql: schema at version %d (applied %d migrations)", version,
                applied);
     ch_pg_conn_adopt(pg, conn);
-    *self = pg;
-    return 0;
+    return pg;
 }
-
-/* `chanhost migrate`: blocking, prints a summary. */
-static int pg_migrate(const char *url, char *err, size_t errlen)
-{
-    int version = 0, applied = 0;
-
-    if (ch_pg_check_url(url, NULL, err, errlen) != 0 ||
-        ch_pg_migrate_blocking(url, &version, &applied, NULL, err, errlen) != 0)
-        return -1;
-    printf("schema at version %d (applied %d migrations)\n", version, applied);
-    return 0;
-}
-
-const ch_store_engine ch_store_pg_engine = {
-    .name = "postgresql",
-    .kind = CH_STORE_PG,
-    .open = pg_open,
-    .submit = pg_submit,
-    .state = pg_state,
-    .close = pg_close,
-    .migrate = pg_migrate,
-    .listen = ch_pg_listen,
-};

@@ -33,13 +33,12 @@ const char ch_pg_notify_trigger[] =
     "CREATE TRIGGER participants_deleted AFTER DELETE ON participants\n"
     "  FOR EACH ROW EXECUTE FUNCTION ch_participant_deleted()";
 
-/* The engine's listen (store_impl.h): keep a copy of channel (a name
- * ch_store_listen checked) and have it LISTENed on as soon as the
- * connection is ready and idle, now and after every reconnect.  Returns
- * 0 or -ENOMEM. */
-int ch_pg_listen(void *self, const char *channel)
+/* A lane's listen (the engine's, store_impl.h, on its first lane): keep
+ * a copy of channel (a name ch_store_listen checked) and have it
+ * LISTENed on as soon as the connection is ready and idle, now and after
+ * every reconnect.  Returns 0 or -ENOMEM. */
+int ch_pg_listen(ch_pg *pg, const char *channel)
 {
-    ch_pg *pg = self;
     char *copy = strdup(channel);
 
     if (!copy)

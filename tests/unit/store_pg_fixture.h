@@ -275,15 +275,19 @@ static inline json_t *call_ok(fx *f, const char *op, json_t *params)
     return r.result;
 }
 
-/* Open a store on a new loop (queue_max, batch_max: 0 for defaults) and
- * make the room named key. */
+/* The connections fx_open asks for (0: the store's default, one). */
+static uint32_t fx_connections;
+
+/* Open a store on a new loop (queue_max, batch_max: 0 for defaults;
+ * fx_connections) and make the room named key. */
 static inline void fx_open(fx *f, const char *url, uint32_t queue_max, uint32_t batch_max,
                            const char *room)
 {
     ch_store_opts o = {.url = url,
                        .key_env = KEY_ENV,
                        .queue_max = queue_max,
-                       .batch_max = batch_max};
+                       .batch_max = batch_max,
+                       .connections = fx_connections};
     char err[512];
     json_t *r;
 

@@ -318,6 +318,25 @@ static void workers_auto_or_a_count(void **state)
                         "--workers: '0' is not auto or a number of workers (1-64)");
 }
 
+/* store_connections: 2 by default, 1 to 16, anything else refused with
+ * the value named and the setting kept. */
+static void store_connections_a_count(void **state)
+{
+    fx *f = *state;
+
+    assert_int_equal(f->cfg.store_connections, 2);
+    assert_int_equal(ch_config_apply(&f->cfg, "store_connections", "16", "--sc", &f->diag), 0);
+    assert_int_equal(f->cfg.store_connections, 16);
+    assert_int_equal(ch_config_apply(&f->cfg, "store_connections", "1", "--sc", &f->diag), 0);
+    assert_int_equal(f->cfg.store_connections, 1);
+    assert_int_equal(ch_config_apply(&f->cfg, "store_connections", "0", "--sc", &f->diag), 1);
+    assert_int_equal(ch_config_apply(&f->cfg, "store_connections", "17", "--sc", &f->diag), 1);
+    assert_int_equal(ch_config_apply(&f->cfg, "store_connections", "2x", "--sc", &f->diag), 1);
+    assert_int_equal(f->cfg.store_connections, 1);
+    assert_string_equal(f->diag.lines[1],
+                        "--sc: store_connections: '17' is not a number of connections (1-16)");
+}
+
 static void is_directive_knows_the_table(void **state)
 {
     (void)state;
@@ -448,6 +467,7 @@ int main(void)
         T(command_line_paths_are_relative_to_cwd),
         T(command_line_messages_start_with_where),
         T(workers_auto_or_a_count),
+        T(store_connections_a_count),
         T(is_directive_knows_the_table),
         T(example_config_parses_cleanly),
         T(example_config_commented_examples_parse),

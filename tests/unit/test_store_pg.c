@@ -537,6 +537,101 @@ static void room_delete_after_append(void **state)
     fx_close(&f);
 }
 
+/* ---- tests: two connections, by room ------------------------------------ */
+
+/* Queue an append of sender 23 to room (client_msg_id cmid, or none). */
+static int append_in(fx *f, int64_t room, const char *cmid, rec *r)
+{
+    json_t *p = json_pack("{s:I, s:I, s:s}", "room_id", (json_int_t)room, "sender_id",
+                          (json_int_t)23, "content", "one lane per room");
+
+    if (cmid)
+        json_object_set_new(p, "client_msg_id", json_string(cmid));
+    return ch_store_call(f->s, "message.append", p, on_rec, r);
+}
+
+/* The store's own sessions. */
+static long long backends(void)
+{
+    return q_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                 " AND application_name = 'chanhost'");
+}
+
+/* Queue n appends alternately to rooms a and b (r[i] is room a's for even
+ * i), wait for them; each stored, each room's ids rising in the order
+ * the appends were made. */
+static void appends_in_order(fx *f, int64_t a, int64_t b, rec *r, size_t n)
+{
+    recs rs = {r, n};
+
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(append_in(f, i % 2 ? b : a, NULL, &r[i]), 0);
+    assert_true(run_until(f, all_done, &rs, WAIT_MS));
+    assert_all_ok(r, n);
+    for (size_t i = 2; i < n; i++)
+        assert_true(r[i].id > r[i - 2].id);
+}
+
+/* store_connections 2: two sessions; a room's calls run on its lane
+ * (room id modulo 2), so an append held up on room a (another session's
+ * uncommitted insert of its client_msg_id) does not hold up room b's,
+ * on the other lane (one connection would queue them behind it); a
+ * room's appends keep their order; both lanes reconnect after the server
+ * ends their sessions (the state names the lane down); close drains. */
+static void lanes_by_room(void **state)
+{
+    fx f;
+    rec held = {0}, r[40] = {{0}};
+    recs rs = {r, 20};
+    int64_t a, b = 0;
+    json_t *res;
+    char key[64];
+
+    (void)state;
+    need_pg(0);
+    fx_connections = 2;
+    fx_open(&f, E.url, 0, 0, "chat-room:lanes-a");
+    fx_connections = 0;
+    a = f.room_id;
+    assert_int_equal(backends(), 2);
+    for (int i = 0; i < 4 && (b == 0 || b % 2 == a % 2); i++) {
+        snprintf(key, sizeof key, "chat-room:lanes-b%d", i);
+        res = call_ok(&f, "room.get_or_create",
+                      json_pack("{s:s, s:s}", "key", key, "kind", "chat"));
+        b = json_integer_value(json_object_get(json_object_get(res, "room"), "id"));
+        json_decref(res);
+    }
+    assert_true(b > 0 && b % 2 != a % 2);
+    q_exec(q_sql("BEGIN; INSERT INTO messages (room_id, sender_id, key_id, nonce, content,"
+                 " created_at, client_msg_id) VALUES (%lld, 23, 1, 'n', 'c', 0, 'lane-held')",
+                 (long long)a));
+    assert_int_equal(append_in(&f, a, "lane-held", &held), 0);
+    assert_true(run_until(&f, one_waits, NULL, WAIT_MS));
+    for (size_t i = 0; i < 20; i++)
+        assert_int_equal(append_in(&f, b, NULL, &r[i]), 0);
+    assert_true(run_until(&f, all_done, &rs, WAIT_MS));
+    assert_all_ok(r, 20);
+    assert_int_equal(held.done, 0);
+    q_exec("ROLLBACK");
+    assert_true(run_until(&f, rec_done, &held, WAIT_MS));
+    assert_int_equal(held.status, 0);
+    assert_false(held.dup);
+    memset(r, 0, sizeof r);
+    appends_in_order(&f, a, b, r, 40);
+    assert_int_equal(q_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                           " WHERE datname = current_database() AND application_name = 'chanhost'"),
+                     2);
+    assert_true(run_until(&f, is_down, &f, WAIT_MS));
+    assert_true(run_until(&f, is_ok, &f, WAIT_MS));
+    assert_int_equal(status_int(&f, "reconnects"), 2);
+    assert_int_equal(backends(), 2);
+    memset(r, 0, sizeof r);
+    appends_in_order(&f, a, b, r, 40);
+    assert_int_equal(room_msgs_of(a), 1 + 20 + 20);
+    assert_int_equal(room_msgs_of(b), 20 + 20 + 20);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -554,6 +649,7 @@ int main(void)
         cmocka_unit_test(close_drains_the_queue),
         cmocka_unit_test(append_after_room_delete),
         cmocka_unit_test(room_delete_after_append),
+        cmocka_unit_test(lanes_by_room),
     };
 
     if (getenv("CHANHOST_TEST_FILTER")) /* e.g. "restart*": run only matching tests */

@@ -345,6 +345,8 @@ int ch_store_is_foreign(ch_store *s); /* opened with opts.foreign (store.h) */
 uint32_t ch_store_batch_max(ch_store *s);
 /* opts.commit_delay_ms (the commit window; 0: none). */
 uint32_t ch_store_commit_delay_ms(ch_store *s);
+/* opts.connections (1 to CH_STORE_CONNECTIONS_MAX). */
+uint32_t ch_store_connections(ch_store *s);
 /* A request runs again (any thread: atomic; the SQLite worker's reruns). */
 void ch_store_count_retry(ch_store *s);
 /* A transaction of the engine committed (any thread: atomic). */

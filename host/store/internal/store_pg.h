@@ -1,7 +1,8 @@
 /*
- * store_pg.h -- private to the PostgreSQL engine: the engine's state,
- * shared by store_pg.c (the engine's entry points, the queue and the
- * pipelined batches) and store_pg_conn.c (the connections: the blocking
+ * store_pg.h -- private to the PostgreSQL engine: a lane's state (one
+ * connection, its queue and its batch in flight; store_pg_lanes.c is the
+ * engine, over one or more lanes), shared by store_pg.c (a lane's entry
+ * points, the queue and the pipelined batches), store_pg_conn.c (the connections: the blocking
  * one for migrations, the non-blocking one on the loop, reconnection; the
  * conversion of parameters and rows), store_pg_notify.c (LISTEN and
  * the notifications) and store_pg_group.c (a round's grouped statements).
@@ -99,8 +100,10 @@ typedef struct ch_pg {
     unsigned prep_gen; /* part of their names: see stmt_name */
 
     int closing;
-    int finished;       /* shut down: waiting for close callbacks */
-    int closed_handles; /* close callbacks still to come */
+    int finished;                /* shut down: waiting for close callbacks */
+    int closed_handles;          /* close callbacks still to come */
+    void (*released)(void *arg); /* called once the lane is freed */
+    void *released_arg;
 } ch_pg;
 
 #define CH_PG_MAX_ATTEMPTS 10
@@ -123,8 +126,18 @@ json_t *ch_pg_rows_json(const PGresult *res);
 int ch_pg_conn_level(const ch_pg *pg, const char *state);
 int ch_pg_map_error(const char *state);
 
-/* store_pg_notify.c, for store_pg.c */
-int ch_pg_listen(void *self, const char *channel);
+/* store_pg.c, for store_pg_lanes.c: a lane's open (NULL and err on
+ * failure), submit (req stolen until ch_store_done), state (valid until
+ * the next call) and close (the lane calls released(arg) once freed). */
+ch_pg *ch_pg_open(ch_store *s, const char *url, int log, void (*released)(void *), void *arg,
+                  char *err, size_t errlen);
+void ch_pg_submit(ch_pg *pg, ch_store_req *req);
+const char *ch_pg_state(ch_pg *pg);
+void ch_pg_close(ch_pg *pg);
+
+/* store_pg_notify.c: LISTEN on channel on this lane's connection (again
+ * after each reconnect); 0 or -ENOMEM.  For store_pg_lanes.c. */
+int ch_pg_listen(ch_pg *pg, const char *channel);
 int ch_pg_listen_start(ch_pg *pg);
 int ch_pg_listen_result(ch_pg *pg, const PGresult *res);
 void ch_pg_listen_synced(ch_pg *pg);
