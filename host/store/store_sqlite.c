@@ -162,9 +162,16 @@ static int create_file(const char *path, char *err, size_t errlen)
 
 /* SQLite's process-wide settings, before the library initialises (the
  * first open): no memory statistics, which take a global mutex around
- * every allocation.  If something in the process initialised SQLite
- * before, the call is refused (SQLITE_MISUSE) and the default stays. */
-static void lib_setup(void) { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); }
+ * every allocation (if something in the process initialised SQLite
+ * before, the call is refused, SQLITE_MISUSE, and the default stays);
+ * then the VFS that gathers WAL writes (store_sqlite_vfs.c). */
+static const char *vfs_name; /* store_sqlite_vfs.c's, or NULL: the default */
+
+static void lib_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    vfs_name = ch_st_vfs_name();
+}
 
 /* Open a connection to path with flags (SQLITE_OPEN_READWRITE or
  * _READONLY; the connection is used by one thread at a time), extended
@@ -175,7 +182,10 @@ static sqlite3 *db_connect(const char *path, int flags, char *err, size_t errlen
     sqlite3 *db = NULL;
 
     uv_once(&lib_once, lib_setup);
-    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    /* the store's own file gathers its WAL writes (store_sqlite_vfs.c);
+     * another application's (read-only) is opened as SQLite would */
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX,
+                        flags & SQLITE_OPEN_READWRITE ? vfs_name : NULL) != SQLITE_OK) {
         snprintf(err, errlen, "sqlite: cannot open %s: %s", path,
                  db ? sqlite3_errmsg(db) : "out of memory");
         sqlite3_close(db);

@@ -345,6 +345,10 @@ int ch_store_is_foreign(ch_store *s); /* opened with opts.foreign (store.h) */
 uint32_t ch_store_batch_max(ch_store *s);
 /* opts.commit_delay_ms (the commit window; 0: none). */
 uint32_t ch_store_commit_delay_ms(ch_store *s);
+/* The SQLite engine's VFS (store_sqlite_vfs.c): registered on the first
+ * call (before any open; not thread-safe: store_sqlite.c calls it once),
+ * its name, or NULL when it could not be (then: the default VFS). */
+const char *ch_st_vfs_name(void);
 /* opts.connections (1 to CH_STORE_CONNECTIONS_MAX). */
 uint32_t ch_store_connections(ch_store *s);
 /* A request runs again (any thread: atomic; the SQLite worker's reruns). */
