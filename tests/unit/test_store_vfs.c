@@ -6,7 +6,8 @@
  * page; a transaction far larger than the buffer commits whole; another
  * connection (the default VFS, its own file handle) sees every commit at
  * once; commits survive a process that exits without closing; a write
- * that fails fails the commit, which leaves nothing behind.  It owns its
+ * that fails fails the commit, which leaves nothing behind; frames rolled
+ * back do not overwrite another connection's commit.  It owns its
  * temporary directory.
  */
 #include <setjmp.h>
@@ -299,6 +300,49 @@ static void failed_write_fails_the_commit(void **state)
     sqlite3_close(db);
 }
 
+/* A transaction large enough to spill frames into the WAL before its
+ * commit (a 10-page cache), rolled back; then another connection (its
+ * own handle, the default VFS) commits; then the first commits again:
+ * the rolled-back frames must reach the file (or vanish) before the
+ * other connection writes where they were, never after, or they would
+ * overwrite its commit.  Both commits are there, the file intact.  (Here
+ * SQLite's own reads during the rollback flush them; the VFS's flush
+ * before the write lock is given up covers a rollback that reads
+ * nothing.) */
+static void rollback_then_other_writer(int rows)
+{
+    char sql[200];
+    const char *path = fresh("rollback.db");
+    sqlite3 *a = open_db(path, 1), *b = open_db(path, 0);
+
+    exec_ok(a, "PRAGMA cache_size=10");
+    assert_int_equal(insert(a, 5, 100), SQLITE_OK);
+    snprintf(sql, sizeof sql,
+             "BEGIN; WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k"
+             " WHERE i < %d) INSERT INTO t (b) SELECT randomblob(3000) FROM k",
+             rows);
+    exec_ok(a, sql);
+    exec_ok(a, "ROLLBACK");
+    assert_int_equal(insert(b, 50, 3000), SQLITE_OK);
+    assert_int_equal(insert(a, 1, 100), SQLITE_OK);
+    assert_int_equal(one_int(a, "SELECT count(*) FROM t"), 56);
+    sqlite3_close(a);
+    sqlite3_close(b);
+    b = open_db(path, 0);
+    assert_int_equal(one_int(b, "SELECT count(*) FROM t"), 56);
+    assert_int_equal(one_int(b, "SELECT count(*) FROM pragma_integrity_check WHERE"
+                                " integrity_check = 'ok'"),
+                     1);
+    sqlite3_close(b);
+}
+
+static void rolled_back_frames_overwrite_nothing(void **state)
+{
+    (void)state;
+    for (int rows = 12; rows <= 40; rows += 2)
+        rollback_then_other_writer(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -307,6 +351,7 @@ int main(void)
         cmocka_unit_test(another_connection_sees_commits),
         cmocka_unit_test(commits_survive_exit),
         cmocka_unit_test(failed_write_fails_the_commit),
+        cmocka_unit_test(rolled_back_frames_overwrite_nothing),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
