@@ -2,10 +2,11 @@
  * store_pg.h -- private to the PostgreSQL engine: a lane's state (one
  * connection, its queue and its batch in flight; store_pg_lanes.c is the
  * engine, over one or more lanes), shared by store_pg.c (a lane's entry
- * points, the queue and the pipelined batches), store_pg_conn.c (the connections: the blocking
- * one for migrations, the non-blocking one on the loop, reconnection; the
- * conversion of parameters and rows), store_pg_notify.c (LISTEN and
- * the notifications) and store_pg_group.c (a round's grouped statements).
+ * points, the queue and the pipelined batches), store_pg_conn.c (the
+ * connections: the blocking one for migrations, the non-blocking one on
+ * the loop, reconnection; the conversion of parameters and rows),
+ * store_pg_notify.c (LISTEN and the notifications) and store_pg_group.c
+ * (a round's grouped statements).
  * Nothing outside those files includes it.
  */
 #ifndef CH_STORE_PG_H
