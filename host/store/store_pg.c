@@ -641,7 +641,7 @@ static void on_close_timeout(uv_timer_t *t)
     ch_pg *pg = t->data;
     ch_store_req *req;
 
-    ch_log(CH_LOG_WARN, "postgresql: closing: giving up on the requests left after %d s",
+    ch_log(CH_LOG_WARN, "%s: closing: giving up on the requests left after %d s", pg->tag,
            CH_PG_CLOSE_TIMEOUT_MS / 1000);
     for (size_t i = 0; pg->phase != CH_PG_IDLE && i < pg->n_slots; i++) {
         if (pg->slots[i].state != CH_PG_SLOT_FREE) {
@@ -729,11 +729,11 @@ static ch_pg *pg_new(ch_store *s, const char *url)
  * the host logs it and exits non-zero, as it would for a broken
  * configuration), then keep that connection, now non-blocking and in
  * pipeline mode, as the lane's first one (so its state is "ok" at once).
- * log: log the schema's version (the first lane).  The lane calls
+ * Lane i of n (the first logs the schema's version).  The lane calls
  * released(arg) once closed and freed.
  */
-ch_pg *ch_pg_open(ch_store *s, const char *url, int log, void (*released)(void *), void *arg,
-                  char *err, size_t errlen)
+ch_pg *ch_pg_open(ch_store *s, const char *url, size_t i, size_t n, void (*released)(void *),
+                  void *arg, char *err, size_t errlen)
 {
     ch_pg *pg;
     PGconn *conn = NULL;
@@ -756,7 +756,11 @@ ch_pg *ch_pg_open(ch_store *s, const char *url, int log, void (*released)(void *
     pg->dns_host = dns_host;
     pg->released = released;
     pg->released_arg = arg;
-    if (!foreign && log)
+    if (n > 1)
+        snprintf(pg->tag, sizeof pg->tag, "postgresql (connection %zu of %zu)", i + 1, n);
+    else
+        snprintf(pg->tag, sizeof pg->tag, "postgresql");
+    if (!foreign && i == 0)
         ch_log(CH_LOG_INFO, "postgresql: schema at version %d (applied %d migrations)", version,
                applied);
     ch_pg_conn_adopt(pg, conn);

@@ -333,9 +333,9 @@ void ch_pg_conn_lost(ch_pg *pg, const char *why)
     pg->state = CH_PG_DOWN;
     memcpy(pg->last_error, msg, sizeof msg);
     if (was_ready)
-        ch_log(CH_LOG_WARN, "postgresql: connection lost (%s); reconnecting", msg);
+        ch_log(CH_LOG_WARN, "%s: connection lost (%s); reconnecting", pg->tag, msg);
     else
-        ch_log(CH_LOG_DEBUG, "postgresql: connect failed (%s); next try in %u ms", msg,
+        ch_log(CH_LOG_DEBUG, "%s: connect failed (%s); next try in %u ms", pg->tag, msg,
                pg->backoff_ms);
     ch_pg_batch_requeue(pg, msg);
     if (!pg->finished) {
@@ -359,7 +359,7 @@ static void on_connected(ch_pg *pg)
     pg->backoff_ms = CH_PG_BACKOFF_MIN_MS;
     if (pg->ever_ready) {
         ch_store_count_reconnect(pg->s);
-        ch_log(CH_LOG_INFO, "postgresql: reconnected");
+        ch_log(CH_LOG_INFO, "%s: reconnected", pg->tag);
     }
     pg->ever_ready = 1;
     pg->last_error[0] = '\0';

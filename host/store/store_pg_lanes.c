@@ -120,7 +120,7 @@ static int lanes_open(ch_store *s, const char *url, void **self, char *err, size
     }
     l->s = s;
     for (; l->n < n; l->n++) {
-        l->lane[l->n] = ch_pg_open(s, url, l->n == 0, lane_released, l, err, errlen);
+        l->lane[l->n] = ch_pg_open(s, url, l->n, n, lane_released, l, err, errlen);
         if (!l->lane[l->n])
             break;
         l->open++;

@@ -104,6 +104,8 @@ typedef struct ch_pg {
     int finished;                /* shut down: waiting for close callbacks */
     int closed_handles;          /* close callbacks still to come */
     void (*released)(void *arg); /* called once the lane is freed */
+    char tag[80];                /* its log lines' prefix: "postgresql" (one lane) or
+                                  * "postgresql (connection 2 of 2)" */
     void *released_arg;
 } ch_pg;
 
@@ -127,11 +129,11 @@ json_t *ch_pg_rows_json(const PGresult *res);
 int ch_pg_conn_level(const ch_pg *pg, const char *state);
 int ch_pg_map_error(const char *state);
 
-/* store_pg.c, for store_pg_lanes.c: a lane's open (NULL and err on
+/* store_pg.c, for store_pg_lanes.c: lane i of n's open (NULL and err on
  * failure), submit (req stolen until ch_store_done), state (valid until
  * the next call) and close (the lane calls released(arg) once freed). */
-ch_pg *ch_pg_open(ch_store *s, const char *url, int log, void (*released)(void *), void *arg,
-                  char *err, size_t errlen);
+ch_pg *ch_pg_open(ch_store *s, const char *url, size_t i, size_t n, void (*released)(void *),
+                  void *arg, char *err, size_t errlen);
 void ch_pg_submit(ch_pg *pg, ch_store_req *req);
 const char *ch_pg_state(ch_pg *pg);
 void ch_pg_close(ch_pg *pg);
