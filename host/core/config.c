@@ -425,14 +425,12 @@ static int h_workers(pctx *c, char **args, int n)
  * CH_STORE_CONNECTIONS_MAX). */
 static int h_store_connections(pctx *c, char **args, int n)
 {
-    const char *v = args[0];
-    char *end;
-    long k = strtol(v, &end, 10);
+    uint64_t k = 0;
     (void)n;
 
-    if (*v < '0' || *v > '9' || *end || k < 1 || k > 16)
-        return report(c, "'%s' is not a number of connections (1-16)", v);
-    c->cfg->store_connections = (uint64_t)k;
+    if (ch_config_parse_uint(args[0], 16, &k) != 0 || k == 0)
+        return report(c, "'%s' is not a number of connections (1-16)", args[0]);
+    c->cfg->store_connections = k;
     return 0;
 }
 
