@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #define MAX_LINE ((size_t)64 * 1024)
 
@@ -192,17 +191,6 @@ static int take_string(pctx *c, char **field, char *s)
     return 0;
 }
 
-/* A new malloc'd absolute path: rel if it is absolute, else base/rel.
- * NULL out of memory. */
-static char *resolve(const char *base, const char *rel)
-{
-    char *out;
-
-    if (rel[0] == '/' || !base)
-        return strdup(rel);
-    return asprintf(&out, "%s/%s", base, rel) < 0 ? NULL : out;
-}
-
 /* What a value of each kind must look like, for messages. */
 static const char *const kind_what[] = {
     [K_SIZE] = "a size (use 512, 64kb, 1mb)",
@@ -222,7 +210,8 @@ static int set_field(pctx *c, const char *v)
     int ok;
 
     if (k == K_PATH)
-        return v[0] ? take_string(c, field, resolve(c->base, v)) : report(c, "the path is empty");
+        return v[0] ? take_string(c, field, ch_config_resolve(c->base, v))
+                    : report(c, "the path is empty");
     if (k == K_WORD)
         return v[0] ? take_string(c, field, strdup(v)) : report(c, "the value is empty");
     if (k == K_BOOL) {
@@ -281,7 +270,7 @@ static int h_tls_file(pctx *c, char **args, int n)
     if (!args[0][0])
         return report(c, "the path is empty");
     if (take_string(c, key ? &cfg->tls_certificate_key : &cfg->tls_certificate,
-                    resolve(c->base, args[0])) < 0)
+                    ch_config_resolve(c->base, args[0])) < 0)
         return -1;
     return take_string(c, key ? &cfg->tls_certificate_key_where : &cfg->tls_certificate_where,
                        strdup(c->prefix));
@@ -682,24 +671,6 @@ static int run_directive(ch_config *cfg, ch_diag *diag, const char *prefix, cons
 }
 
 /* --- file and command line ------------------------------------------- */
-/* The absolute directory (malloc'd) that relative paths in `file` are
- * resolved against: the file's own, or the current one if file is NULL.
- * NULL if it cannot be found. */
-static char *base_dir(const char *file)
-{
-    const char *slash = file ? strrchr(file, '/') : NULL;
-    char *dir, *out;
-
-    if (!slash)
-        return getcwd(NULL, 0);
-    if (slash == file)
-        return strdup("/");
-    dir = strndup(file, (size_t)(slash - file));
-    out = dir ? realpath(dir, NULL) : NULL;
-    free(dir);
-    return out;
-}
-
 /* The directive a line starts with (for naming it in a syntax error), or
  * NULL. */
 static const char *leading_directive(const char *line)
@@ -762,7 +733,7 @@ int ch_config_load_file(ch_config *cfg, const char *path, ch_diag *diag)
         free(cfg->path);
         cfg->path = strdup(path);
     }
-    base = base_dir(path);
+    base = ch_config_base_dir(path);
     while ((len = getline(&line, &cap, f)) >= 0) {
         if (asprintf(&prefix, "%s:%lu", path, ++lineno) < 0) {
             ch_diag_add(diag, "%s: out of memory", path);
@@ -799,7 +770,7 @@ int ch_config_apply(ch_config *cfg, const char *name, const char *value, const c
         diag_named(diag, where, name, err);
         return 1;
     }
-    base = base_dir(has_prefix(where, "--") ? NULL : cfg->path);
+    base = ch_config_base_dir(has_prefix(where, "--") ? NULL : cfg->path);
     problems = run_directive(cfg, diag, where, base, name, argv, n);
     free(base);
     ch_config_free_argv(argv);

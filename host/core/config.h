@@ -245,4 +245,12 @@ int ch_parse_size(const char *s, uint64_t *bytes);
  * -1 (malformed, or over max). */
 int ch_config_parse_uint(const char *s, uint64_t max, uint64_t *v);
 
+/* Paths (config_syntax.c).  A new malloc'd absolute path: rel if it is
+ * absolute (or base is NULL), else base/rel; NULL out of memory. */
+char *ch_config_resolve(const char *base, const char *rel);
+/* The absolute directory (malloc'd) that relative paths in `file` are
+ * resolved against: the file's own, or the current one if file is NULL;
+ * NULL if it cannot be found. */
+char *ch_config_base_dir(const char *file);
+
 #endif

@@ -2,7 +2,8 @@
  * config_syntax.c -- the words of a config line: the redis.conf-style
  * tokenizer (quotes, escapes, comments), numbers with their size and
  * duration units, and the list of diagnostics that every parsing step
- * appends to, and an ADDR:PORT.  config.c gives the words their meaning.
+ * appends to, an ADDR:PORT, and paths made absolute against their
+ * file's directory.  config.c gives the words their meaning.
  */
 #include "config.h"
 
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* --- numbers --------------------------------------------------------- */
 /* A unit suffix and its factor; "" is the bare number. */
@@ -74,6 +76,34 @@ int ch_config_parse_uint(const char *s, uint64_t max, uint64_t *v)
     static const struct unit plain[] = {{"", 1}, {NULL, 0}};
 
     return scale(s, plain, v) == 0 && *v <= max ? 0 : -1;
+}
+
+/* --- paths ------------------------------------------------------------ */
+
+/* See config.h. */
+char *ch_config_resolve(const char *base, const char *rel)
+{
+    char *out;
+
+    if (rel[0] == '/' || !base)
+        return strdup(rel);
+    return asprintf(&out, "%s/%s", base, rel) < 0 ? NULL : out;
+}
+
+/* See config.h. */
+char *ch_config_base_dir(const char *file)
+{
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    char *dir, *out;
+
+    if (!slash)
+        return getcwd(NULL, 0);
+    if (slash == file)
+        return strdup("/");
+    dir = strndup(file, (size_t)(slash - file));
+    out = dir ? realpath(dir, NULL) : NULL;
+    free(dir);
+    return out;
 }
 
 /* --- diagnostics ----------------------------------------------------- */
