@@ -45,6 +45,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "secret.h"
+#include "store_ckpt.h"
 #include "store_turn.h"
 
 #define HOT_SLOTS 64       /* the statement cache's front, by SQL text address */
@@ -516,6 +517,28 @@ static ch_store_req *take_batch(sq *e)
     return batch;
 }
 
+/* The checkpoint thread (store_sqlite_ckpt.c), on the worker thread as
+ * it starts: its own connection to the worker's file, with the same
+ * synchronous setting (the checkpoint's fsyncs).  Without it (warned),
+ * the worker checkpoints between its batches as before. */
+static void ckpt_start(sq *e)
+{
+    const char *path = sqlite3_db_filename(e->db, "main");
+    char why[256] = "cannot start it";
+    sqlite3 *ck;
+
+    if (e->ckpt.frames_max <= 0 || !path || !*path)
+        return;
+    ck = db_connect(path, SQLITE_OPEN_READWRITE, why, sizeof why);
+    if (ck && exec_sql(ck, "PRAGMA synchronous=FULL", why, sizeof why) != 0) {
+        sqlite3_close(ck);
+        ck = NULL;
+    }
+    if (!ck || ch_st_ckpt_start(&e->ckpt, ck) != 0)
+        ch_log(CH_LOG_WARN, "store: no checkpoint thread (%s); the store's thread checkpoints",
+               why);
+}
+
 /* The worker: batches until asked to stop with nothing left; then it
  * closes the database and says so through the eventfd. */
 static void worker(void *arg)
@@ -525,6 +548,7 @@ static void worker(void *arg)
     size_t pos = 0;
     void *st;
 
+    ckpt_start(e);
     uv_mutex_lock(&e->mu);
     for (;;) {
         e->idle = 1;
@@ -558,6 +582,7 @@ static void worker(void *arg)
         uv_mutex_lock(&e->mu);
     }
     uv_mutex_unlock(&e->mu);
+    ch_st_ckpt_stop(&e->ckpt);
     while (ch_hmap_next(&e->stmts, &pos, NULL, &st))
         sqlite3_finalize(st);
     ch_hmap_free(&e->stmts);

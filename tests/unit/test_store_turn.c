@@ -1,15 +1,12 @@
 /*
  * test_store_turn.c -- the writers' turn of a SQLite file shared by
- * several processes and the checkpoint taken out of COMMIT
- * (host/store/store_turn.c).  The turn is an open-file-description lock,
- * so two descriptors in one process stand for two workers: a free turn
- * is taken at once and seen busy by the other; a writer waiting for it
- * is woken when it is given, or when its holder's descriptor closes (a
- * worker killed); a giver that wants it again while another waits gets
- * it only after that one had it.  The checkpoint: no automatic one
- * inside COMMIT, one passive checkpoint of the whole WAL from
- * ch_st_ckpt_run once it is large enough.  It owns a temporary
- * directory, removed at the end.
+ * several processes (host/store/store_turn.c).  The turn is an
+ * open-file-description lock, so two descriptors in one process stand
+ * for two workers: a free turn is taken at once and seen busy by the
+ * other; a writer waiting for it is woken when it is given, or when its
+ * holder's descriptor closes (a worker killed); a giver that wants it
+ * again while another waits gets it only after that one had it.  It
+ * owns a temporary directory, removed at the end.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -192,41 +189,6 @@ static void test_a_killed_holder_hands_the_turn_on(void **state)
     ch_st_turn_close(&w.turn);
 }
 
-static void test_the_checkpoint_runs_outside_commit_once_the_wal_is_large(void **state)
-{
-    sqlite3 *db = NULL;
-    ch_st_ckpt c;
-    char sql[96];
-
-    (void)state;
-    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=8; "
-                                  "CREATE TABLE t (x INTEGER PRIMARY KEY, y TEXT)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    ch_st_ckpt_init(&c, db);
-    assert_int_equal(c.frames_max, 8);
-    for (int i = 0; i < 12; i++) {
-        snprintf(sql, sizeof sql, "INSERT INTO t (y) VALUES (printf('%%.3000c', 'x'))");
-        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    }
-    /* The commits checkpointed nothing: a checkpoint of the whole WAL
-     * would have let the next commit start it again from its first
-     * frame. */
-    assert_true(c.frames >= 12);
-    ch_st_ckpt_run(&c, db);
-    assert_int_equal(c.frames, 0);
-    /* It was checkpointed whole: the next commit starts it again. */
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO t (y) VALUES ('y')", NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_true(c.frames > 0 && c.frames < 4);
-    /* Below the size: no checkpoint. */
-    ch_st_ckpt_run(&c, db);
-    assert_true(c.frames > 0);
-    sqlite3_close(db);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,8 +196,6 @@ int main(void)
         cmocka_unit_test_setup(test_a_giver_that_wants_it_again_lets_the_waiting_writer_go_first,
                                next_db),
         cmocka_unit_test_setup(test_a_killed_holder_hands_the_turn_on, next_db),
-        cmocka_unit_test_setup(test_the_checkpoint_runs_outside_commit_once_the_wal_is_large,
-                               next_db),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

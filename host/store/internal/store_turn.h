@@ -7,9 +7,8 @@
  * It is a scheduling aid only: SQLite's own locks still decide who
  * writes, so a process that does not take the turn (a management
  * command), or a turn that cannot be had, costs fairness, never
- * correctness.  Also the busy handler of the store's connections and
- * the WAL's checkpoints, taken out of COMMIT.  store_turn.c owns the
- * file descriptor.
+ * correctness.  Also the busy handler of the store's connections.
+ * store_turn.c owns the file descriptor.
  */
 #ifndef CH_STORE_TURN_H
 #define CH_STORE_TURN_H
@@ -49,21 +48,6 @@ void ch_st_turn_give(ch_st_turn *t);
  * else 1 (try again). */
 #define CH_ST_BUSY_TIMEOUT_MS 5000
 int ch_st_busy_wait(void *arg, int n);
-
-/* When a store's worker checkpoints its WAL (worker thread only). */
-typedef struct ch_st_ckpt {
-    int64_t frames_max; /* at this WAL size (0: never) */
-    int frames;         /* the WAL's pages after the last commit */
-} ch_st_ckpt;
-
-/* Checkpoint db (borrowed; the worker's) from ch_st_ckpt_run instead of
- * inside COMMIT: reads the wal_autocheckpoint pragma's value into c and
- * installs a WAL hook (which replaces SQLite's automatic checkpoints). */
-void ch_st_ckpt_init(ch_st_ckpt *c, sqlite3 *db);
-
-/* A passive checkpoint of db once its WAL holds c->frames_max pages; the
- * worker runs it after handing its batch back and giving the turn. */
-void ch_st_ckpt_run(ch_st_ckpt *c, sqlite3 *db);
 
 /* Close the turn file (its locks go with it); t->fd becomes -1. */
 void ch_st_turn_close(ch_st_turn *t);
