@@ -32,12 +32,9 @@
  * counts only for the call that creates the room). */
 static int prep_room_goc(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},
-                                    {"kind", 's', 1, 1, 32},
-                                    {"name", 's', 0, 0, 255},
-                                    {"is_private", 'b', 0, 0, 0},
-                                    {"is_open", 'b', 0, 0, 0},
-                                    {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},   {"kind", 's', 1, 1, 32},
+                                    {"name", 's', 0, 0, 255},  {"is_private", 'b', 0, 0, 0},
+                                    {"is_open", 'b', 0, 0, 0}, {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -379,13 +376,17 @@ static const ch_store_step msg_get_steps[] = {
     {RECEIPTS_OF_RANGE, bind_receipts, rows_receipts_one},
 };
 
-/* message.edit {id, sender_id, content} and message.delete {id,
- * sender_id}; ctx "delete" tells them apart. */
+/* message.edit {id, sender_id, content, room_id?} and message.delete
+ * {id, sender_id, room_id?}; ctx "delete" tells them apart.  room_id,
+ * when given, is the room the caller expects the message in (another
+ * room's message: ENOENT); it also names the call's room, which the
+ * PostgreSQL engine's lanes go by (store_pg_lanes.c). */
 static int prep_edit(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"id", 'i', 1, 1, ID_MAX},
                                     {"sender_id", 'i', 1, 1, ID_MAX},
                                     {"content", 'B', 1, 0, CONTENT_MAX},
+                                    {"room_id", 'i', 0, 1, ID_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
@@ -397,6 +398,7 @@ static int prep_delete(ch_store_req *req)
 {
     static const ch_pspec spec[] = {{"id", 'i', 1, 1, ID_MAX},
                                     {"sender_id", 'i', 1, 1, ID_MAX},
+                                    {"room_id", 'i', 0, 1, ID_MAX},
                                     {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0 || ch_st_stream_prep(req) != 0)
@@ -405,8 +407,8 @@ static int prep_delete(ch_store_req *req)
     return 0;
 }
 
-/* The message to change: it must exist, be the sender's and not be
- * deleted.  Seals the new content (edit) or "" (delete) into ctx and
+/* The message to change: it must exist (in room_id's room, when given),
+ * be the sender's and not be deleted.  Seals the new content (edit) or "" (delete) into ctx and
  * keeps the changed message in ctx "msgs" for the result (the old
  * content is not opened: a damaged message can still be deleted). */
 static int rows_edit_check(ch_store_req *req, json_t *rows)
@@ -418,8 +420,9 @@ static int rows_edit_check(ch_store_req *req, json_t *rows)
     size_t len = del ? 0 : json_string_length(c);
     int64_t id = json_integer_value(json_object_get(req->params, "id"));
     int64_t sender = json_integer_value(json_object_get(req->params, "sender_id"));
+    json_t *room = json_object_get(req->params, "room_id");
 
-    if (!row)
+    if (!row || (room && ch_st_int(row, "room_id") != json_integer_value(room)))
         return ch_store_fail(req, CH_STORE_ENOENT, "no such message");
     if (ch_st_int(row, "sender_id") != sender)
         return ch_store_fail(req, CH_STORE_EPERM, "message %lld is not %lld's", (long long)id,

@@ -729,7 +729,10 @@ static void on_edit_checked(chanhost_conn *c, cc_conn *cc, cc_plugin *p, int sta
         cc_store_error(c, p, CHANHOST_STORE_EPERM, NULL);
         return;
     }
-    params = json_pack("{s:O, s:I}", "id", GET(data, "id"), "sender_id", cc->user_id);
+    /* room_id: the store checks it again in the edit's transaction, and
+     * PostgreSQL runs the call on its room's connection */
+    params = json_pack("{s:O, s:I, s:I}", "id", GET(data, "id"), "sender_id", cc->user_id,
+                       "room_id", cc->room_id);
     if (!del)
         json_object_set(params, "content", GET(data, "content"));
     cc_stream_params(p, params);

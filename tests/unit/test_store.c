@@ -339,13 +339,23 @@ static void test_edit_delete(void **state)
 {
     fx *f = *state;
     int64_t room = new_room(f, "chat-room"), id = post(f, room, 5, "first");
+    int64_t other = new_room(f, "chat-room");
     char *nonce = raw("SELECT nonce FROM messages WHERE id = %lld", (long long)id), *nonce2;
     json_t *r, *m;
 
 #define ED(who) "{s:I, s:I, s:s}", "id", I(id), "sender_id", I(who), "content"
 #define DEL(who) "{s:I, s:I}", "id", I(id), "sender_id", I(who)
     EXPECT(CH_STORE_EPERM, "message.edit", ED(6), "not yours");
-    r = ok(f, "message.edit", J(ED(5), "second"));
+    /* room_id, when given, must be the message's room */
+    EXPECT(CH_STORE_ENOENT, "message.edit", "{s:I, s:I, s:s, s:I}", "id", I(id), "sender_id", I(5),
+           "content", "elsewhere", "room_id", I(other));
+    EXPECT(CH_STORE_ENOENT, "message.delete", "{s:I, s:I, s:I}", "id", I(id), "sender_id", I(5),
+           "room_id", I(other));
+    EXPECT(CH_STORE_EINVAL, "message.edit", "{s:I, s:I, s:s, s:s}", "id", I(id), "sender_id", I(5),
+           "content", "x", "room_id", "1");
+    r = ok(f, "message.edit",
+           J("{s:I, s:I, s:s, s:I}", "id", I(id), "sender_id", I(5), "content", "second", "room_id",
+             I(room)));
     m = GET(r, "message");
     assert_string_equal(STR(m, "content"), "second");
     assert_true(jint(m, "edited_at") >= jint(m, "created_at"));

@@ -572,6 +572,44 @@ static void appends_in_order(fx *f, int64_t a, int64_t b, rec *r, size_t n)
         assert_true(r[i].id > r[i - 2].id);
 }
 
+/* Open f with two lanes and make rooms (keys prefix-0, prefix-1, ...)
+ * until rooms[0] is one of the first lane (an even id) and rooms[1] one
+ * of the second. */
+static void open_two_lanes(fx *f, const char *prefix, int64_t rooms[2])
+{
+    char key[64];
+    json_t *res;
+    int64_t id;
+
+    rooms[0] = rooms[1] = 0;
+    snprintf(key, sizeof key, "%s-0", prefix);
+    fx_connections = 2;
+    fx_open(f, E.url, 0, 0, key);
+    fx_connections = 0;
+    rooms[f->room_id % 2] = f->room_id;
+    for (int i = 1; i < 8 && (!rooms[0] || !rooms[1]); i++) {
+        snprintf(key, sizeof key, "%s-%d", prefix, i);
+        res = call_ok(f, "room.get_or_create", json_pack("{s:s, s:s}", "key", key, "kind", "chat"));
+        id = json_integer_value(json_object_get(json_object_get(res, "room"), "id"));
+        if (!rooms[id % 2])
+            rooms[id % 2] = id;
+        json_decref(res);
+    }
+    assert_true(rooms[0] > 0 && rooms[1] > 0);
+}
+
+/* Hold room's lane: another session's uncommitted message with the
+ * client_msg_id cmid, and an append of the same one (held) that waits for
+ * it.  The caller ends it with q_exec("ROLLBACK"). */
+static void hold_lane(fx *f, int64_t room, const char *cmid, rec *held)
+{
+    q_exec(q_sql("BEGIN; INSERT INTO messages (room_id, sender_id, key_id, nonce, content,"
+                 " created_at, client_msg_id) VALUES (%lld, 23, 1, 'n', 'c', 0, '%s')",
+                 (long long)room, cmid));
+    assert_int_equal(append_in(f, room, cmid, held), 0);
+    assert_true(run_until(f, one_waits, NULL, WAIT_MS));
+}
+
 /* store_connections 2: two sessions; a room's calls run on its lane
  * (room id modulo 2), so an append held up on room a (another session's
  * uncommitted insert of its client_msg_id) does not hold up room b's,
@@ -583,30 +621,15 @@ static void lanes_by_room(void **state)
     fx f;
     rec held = {0}, r[40] = {{0}};
     recs rs = {r, 20};
-    int64_t a, b = 0;
-    json_t *res;
-    char key[64];
+    int64_t rooms[2], a, b;
 
     (void)state;
     need_pg(0);
-    fx_connections = 2;
-    fx_open(&f, E.url, 0, 0, "chat-room:lanes-a");
-    fx_connections = 0;
+    open_two_lanes(&f, "chat-room:lanes", rooms);
     a = f.room_id;
+    b = rooms[a % 2 == 0];
     assert_int_equal(backends(), 2);
-    for (int i = 0; i < 4 && (b == 0 || b % 2 == a % 2); i++) {
-        snprintf(key, sizeof key, "chat-room:lanes-b%d", i);
-        res = call_ok(&f, "room.get_or_create",
-                      json_pack("{s:s, s:s}", "key", key, "kind", "chat"));
-        b = json_integer_value(json_object_get(json_object_get(res, "room"), "id"));
-        json_decref(res);
-    }
-    assert_true(b > 0 && b % 2 != a % 2);
-    q_exec(q_sql("BEGIN; INSERT INTO messages (room_id, sender_id, key_id, nonce, content,"
-                 " created_at, client_msg_id) VALUES (%lld, 23, 1, 'n', 'c', 0, 'lane-held')",
-                 (long long)a));
-    assert_int_equal(append_in(&f, a, "lane-held", &held), 0);
-    assert_true(run_until(&f, one_waits, NULL, WAIT_MS));
+    hold_lane(&f, a, "lane-held", &held);
     for (size_t i = 0; i < 20; i++)
         assert_int_equal(append_in(&f, b, NULL, &r[i]), 0);
     assert_true(run_until(&f, all_done, &rs, WAIT_MS));
@@ -632,6 +655,48 @@ static void lanes_by_room(void **state)
     fx_close(&f);
 }
 
+/* An edit or a delete that names its room (room_id) runs in that room's
+ * lane: it commits while the first lane waits for a lock.  The held room
+ * is the first lane's (an even id of two lanes); the edited message is in
+ * a room of the other lane.  Without room_id the edit would wait in the
+ * first lane. */
+static void edits_in_their_rooms_lane(void **state)
+{
+    fx f;
+    rec held = {0}, m = {0}, ed = {0}, del = {0};
+    int64_t rooms[2], odd;
+
+    (void)state;
+    need_pg(0);
+    open_two_lanes(&f, "chat-room:edit-lanes", rooms);
+    odd = rooms[1];
+    assert_int_equal(append_in(&f, odd, NULL, &m), 0);
+    assert_true(run_until(&f, rec_done, &m, WAIT_MS));
+    assert_int_equal(m.status, 0);
+    hold_lane(&f, rooms[0], "edit-held", &held);
+    assert_int_equal(ch_store_call(f.s, "message.edit",
+                                   json_pack("{s:I, s:I, s:s, s:I}", "id", (json_int_t)m.id,
+                                             "sender_id", (json_int_t)23, "content", "edited",
+                                             "room_id", (json_int_t)odd),
+                                   on_rec, &ed),
+                     0);
+    assert_true(run_until(&f, rec_done, &ed, WAIT_MS));
+    assert_int_equal(ed.status, 0);
+    assert_int_equal(held.done, 0); /* the first lane still waits */
+    assert_int_equal(ch_store_call(f.s, "message.delete",
+                                   json_pack("{s:I, s:I, s:I}", "id", (json_int_t)m.id, "sender_id",
+                                             (json_int_t)23, "room_id", (json_int_t)odd),
+                                   on_rec, &del),
+                     0);
+    assert_true(run_until(&f, rec_done, &del, WAIT_MS));
+    assert_int_equal(del.status, 0);
+    assert_int_equal(held.done, 0);
+    q_exec("ROLLBACK");
+    assert_true(run_until(&f, rec_done, &held, WAIT_MS));
+    assert_int_equal(held.status, 0);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,6 +715,7 @@ int main(void)
         cmocka_unit_test(append_after_room_delete),
         cmocka_unit_test(room_delete_after_append),
         cmocka_unit_test(lanes_by_room),
+        cmocka_unit_test(edits_in_their_rooms_lane),
     };
 
     if (getenv("CHANHOST_TEST_FILTER")) /* e.g. "restart*": run only matching tests */
