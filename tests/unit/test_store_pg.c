@@ -290,6 +290,21 @@ static void serialization_failure_is_retried(void **state)
     fx_close(&f);
 }
 
+/* The store's own sessions. */
+static long long backends(void)
+{
+    return q_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                 " AND application_name = 'chanhost'");
+}
+
+/* End the store's sessions from the server's side (as an administrator
+ * or a failover would); how many there were. */
+static long long terminate_backends(void)
+{
+    return q_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                 " WHERE datname = current_database() AND application_name = 'chanhost'");
+}
+
 /* The store's backend is terminated by the server (pg_terminate_backend):
  * the store notices while idle, reconnects by itself (resolving the host
  * name "localhost" on the loop, not in libpq), and serves again. */
@@ -320,9 +335,7 @@ static void reconnect_resolves_host_name(void **state)
     url_with(url, sizeof url, E.url, hostport, NULL, NULL);
     fx_open(&f, url, 0, 0, "chat-room:dns");
     assert_true(is_ok(&f));
-    assert_int_equal(q_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND application_name = 'chanhost'"),
-                     1);
+    assert_int_equal(terminate_backends(), 1);
     assert_true(run_until(&f, is_down, &f, WAIT_MS));
     assert_true(run_until(&f, is_ok, &f, WAIT_MS));
     assert_int_equal(status_int(&f, "reconnects"), 1);
@@ -417,9 +430,7 @@ static void deleted_participants_are_heard(void **state)
              (long long)f.room_id);
     q_exec(sql);
     delete_is_heard(&f, &h, 43, 2); /* the rolled-back 42 was never heard */
-    assert_int_equal(q_int("SELECT pg_terminate_backend(pid)::int FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND application_name = 'chanhost'"),
-                     1);
+    assert_int_equal(terminate_backends(), 1);
     assert_true(run_until(&f, is_down, &f, WAIT_MS));
     assert_true(run_until(&f, is_ok, &f, WAIT_MS));
     assert_true(run_until(&f, listening, NULL, WAIT_MS));
@@ -550,13 +561,6 @@ static int append_in(fx *f, int64_t room, const char *cmid, rec *r)
     return ch_store_call(f->s, "message.append", p, on_rec, r);
 }
 
-/* The store's own sessions. */
-static long long backends(void)
-{
-    return q_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                 " AND application_name = 'chanhost'");
-}
-
 /* Queue n appends alternately to rooms a and b (r[i] is room a's for even
  * i), wait for them; each stored, each room's ids rising in the order
  * the appends were made. */
@@ -641,9 +645,7 @@ static void lanes_by_room(void **state)
     assert_false(held.dup);
     memset(r, 0, sizeof r);
     appends_in_order(&f, a, b, r, 40);
-    assert_int_equal(q_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                           " WHERE datname = current_database() AND application_name = 'chanhost'"),
-                     2);
+    assert_int_equal(terminate_backends(), 2);
     assert_true(run_until(&f, is_down, &f, WAIT_MS));
     assert_true(run_until(&f, is_ok, &f, WAIT_MS));
     assert_int_equal(status_int(&f, "reconnects"), 2);
