@@ -484,13 +484,24 @@ static int prep_cleanup(ch_store_req *req)
 
 CH_ST_BIND(bind_kind, "kind")
 
-/* The empty rooms; a dry run ends here. */
+/* The empty rooms; a dry run ends here.  Else their ids go to ctx "ids"
+ * (JSON text) for PostgreSQL's deletes. */
 static int rows_empty_rooms(ch_store_req *req, json_t *rows)
 {
-    if (!json_is_true(json_object_get(req->params, "dry_run")))
-        return CH_STEP_NEXT;
-    req->result = json_pack("{s:o, s:b}", "rooms", ch_st_ids_of(rows, "id"), "deleted", 0);
-    return CH_STEP_DONE;
+    json_t *ids = ch_st_ids_of(rows, "id");
+    char *text;
+
+    if (json_is_true(json_object_get(req->params, "dry_run"))) {
+        req->result = json_pack("{s:o, s:b}", "rooms", ids, "deleted", 0);
+        return CH_STEP_DONE;
+    }
+    text = json_dumps(ids, JSON_COMPACT);
+    json_decref(ids);
+    if (!text)
+        return ch_store_fail(req, CH_STORE_EIO, "out of memory");
+    json_object_set_new(req->ctx, "ids", json_string(text));
+    free(text);
+    return CH_STEP_NEXT;
 }
 
 /* The rooms deleted (the authority: rooms may have changed meanwhile). */
@@ -500,16 +511,45 @@ static int rows_deleted_rooms(ch_store_req *req, json_t *rows)
     return CH_STEP_DONE;
 }
 
+#define EMPTY_ROOMS                                    \
+    "SELECT r.id AS id FROM rooms r WHERE r.kind = $1" \
+    " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id) ORDER BY r.id"
+
 static const ch_store_step cleanup_steps[] = {
-    {"SELECT r.id AS id FROM rooms r WHERE r.kind = $1"
-     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id) ORDER BY r.id",
-     bind_kind, rows_empty_rooms},
+    {EMPTY_ROOMS, bind_kind, rows_empty_rooms},
     {"DELETE FROM attachments WHERE room_id IN (SELECT r.id FROM rooms r WHERE r.kind = $1"
      " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id)) RETURNING id",
      bind_kind, ch_st_rows_gone},
     {"DELETE FROM rooms WHERE kind = $1"
      " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = rooms.id) RETURNING id",
      bind_kind, rows_deleted_rooms},
+};
+
+/*
+ * PostgreSQL: another host's append may commit a room's first message
+ * while this runs.  A DELETE that waits for the append's lock on the row
+ * (FOR KEY SHARE) re-checks the row after the wait but not its NOT EXISTS,
+ * whose snapshot is the statement's: the room went, and the acknowledged
+ * message with it.  So the empty rooms are locked first (FOR UPDATE: it
+ * waits for an append under way, and makes the next wait for this
+ * transaction), and the deletes, each a statement with a snapshot of its
+ * own taken after those locks, take only those rooms and check them
+ * again.  SQLite has one writer at a time: its steps need neither.
+ */
+#define CLEANUP_IDS_PG \
+    "(SELECT CAST(v AS BIGINT) FROM json_array_elements_text(CAST($1 AS json)) AS v)"
+
+CH_ST_BIND(bind_ids, "@ids")
+
+static const ch_store_step cleanup_pg_steps[] = {
+    {EMPTY_ROOMS " FOR UPDATE OF r", bind_kind, rows_empty_rooms},
+    {"DELETE FROM attachments WHERE room_id IN (SELECT r.id FROM rooms r WHERE r.id "
+     "IN " CLEANUP_IDS_PG " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id))"
+     " RETURNING id",
+     bind_ids, ch_st_rows_gone},
+    {"DELETE FROM rooms WHERE id IN " CLEANUP_IDS_PG
+     " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = rooms.id) RETURNING id",
+     bind_ids, rows_deleted_rooms},
 };
 
 /* ---- the table ---------------------------------------------------------- */
@@ -536,7 +576,7 @@ static const ch_store_op ops[] = {
     OP("message.get", 0, prep_msg_get, msg_get_steps),
     OP("message.edit", 1, prep_edit, edit_steps),
     OP("message.delete", 1, prep_delete, edit_steps),
-    OP("cleanup.empty_threads", 1, prep_cleanup, cleanup_steps),
+    OP2("cleanup.empty_threads", 1, prep_cleanup, cleanup_steps, cleanup_pg_steps),
 };
 
 /* The operation tables registered by the assembler (store.h), e.g. the

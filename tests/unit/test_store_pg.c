@@ -699,6 +699,43 @@ static void edits_in_their_rooms_lane(void **state)
     fx_close(&f);
 }
 
+/* cleanup.empty_threads against a first message committed while it
+ * waits: another session (another host's append) holds the empty
+ * thread's row FOR KEY SHARE, as an append does, and inserts its first
+ * message; the cleanup waits for it.  Once that commits, the thread has
+ * a message: it is neither deleted nor listed, and its message stays. */
+static void cleanup_spares_a_thread_given_a_message_meanwhile(void **state)
+{
+    fx f;
+    rec r = {.keep = 1};
+    json_t *res, *rooms;
+    int64_t thread;
+
+    (void)state;
+    need_pg(0);
+    fx_open(&f, E.url, 0, 0, "chat-room:cleanup-race");
+    res = call_ok(&f, "room.get_or_create",
+                  json_pack("{s:s, s:s}", "key", "thread:cleanup-race", "kind", "thread"));
+    thread = json_integer_value(json_object_get(json_object_get(res, "room"), "id"));
+    json_decref(res);
+    q_exec(q_sql("BEGIN; SELECT 1 FROM rooms WHERE id = %lld FOR KEY SHARE;"
+                 " INSERT INTO messages (room_id, sender_id, key_id, nonce, content, created_at,"
+                 " client_msg_id) VALUES (%lld, 22, 1, 'n', 'c', 0, 'first')",
+                 (long long)thread, (long long)thread));
+    assert_int_equal(ch_store_call(f.s, "cleanup.empty_threads", json_object(), on_rec, &r), 0);
+    assert_true(run_until(&f, one_waits, NULL, WAIT_MS));
+    q_exec("COMMIT");
+    assert_true(run_until(&f, rec_done, &r, WAIT_MS));
+    assert_int_equal(r.status, 0);
+    rooms = json_object_get(r.result, "rooms");
+    for (size_t i = 0; i < json_array_size(rooms); i++)
+        assert_int_not_equal(json_integer_value(json_array_get(rooms, i)), thread);
+    json_decref(r.result);
+    assert_int_equal(room_msgs_of(thread), 1);
+    assert_int_equal(q_int("SELECT count(*) FROM rooms WHERE id = %lld", (long long)thread), 1);
+    fx_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -718,6 +755,7 @@ int main(void)
         cmocka_unit_test(room_delete_after_append),
         cmocka_unit_test(lanes_by_room),
         cmocka_unit_test(edits_in_their_rooms_lane),
+        cmocka_unit_test(cleanup_spares_a_thread_given_a_message_meanwhile),
     };
 
     if (getenv("CHANHOST_TEST_FILTER")) /* e.g. "restart*": run only matching tests */
