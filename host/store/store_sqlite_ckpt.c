@@ -7,10 +7,10 @@
  * COMMIT that crosses wal_autocheckpoint, so that batch's callbacks (and,
  * with the turn held, every other worker) waited for the copy and its
  * fsyncs.  Why off the worker: even after the batch, a checkpoint of 4,000
- * pages took the worker 20 ms (p50; 28 ms at most) at 18 messages a
- * second per connection, 61 times in a 10 s step (docs/performance.md,
- * part 13): calls queued behind it meanwhile, and a tenth of the worker's
- * time went to copying.  A passive checkpoint on a second connection
+ * pages took the worker 21 ms (p50; up to 35 ms) at 18 messages a second
+ * per connection, 61 times in a 10 s step (docs/performance.md, part 13):
+ * calls queued behind it meanwhile, and a tenth of the worker's time went
+ * to copying.  A passive checkpoint on a second connection
  * never blocks the writer (WAL: the writer appends while pages already
  * committed are copied), so the thread copies while the worker goes on.
  *
