@@ -32,9 +32,12 @@
  * counts only for the call that creates the room). */
 static int prep_room_goc(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},   {"kind", 's', 1, 1, 32},
-                                    {"name", 's', 0, 0, 255},  {"is_private", 'b', 0, 0, 0},
-                                    {"is_open", 'b', 0, 0, 0}, {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},
+                                    {"kind", 's', 1, 1, 32},
+                                    {"name", 's', 0, 0, 255},
+                                    {"is_private", 'b', 0, 0, 0},
+                                    {"is_open", 'b', 0, 0, 0},
+                                    {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -408,9 +411,10 @@ static int prep_delete(ch_store_req *req)
 }
 
 /* The message to change: it must exist (in room_id's room, when given),
- * be the sender's and not be deleted.  Seals the new content (edit) or "" (delete) into ctx and
- * keeps the changed message in ctx "msgs" for the result (the old
- * content is not opened: a damaged message can still be deleted). */
+ * be the sender's and not be deleted.  Seals the new content (edit) or
+ * "" (delete) into ctx and keeps the changed message in ctx "msgs" for
+ * the result (the old content is not opened: a damaged message can
+ * still be deleted). */
 static int rows_edit_check(ch_store_req *req, json_t *rows)
 {
     json_t *row = json_array_get(rows, 0), *msg;
