@@ -349,6 +349,7 @@ static void totals(const cb_opts *o, const cb_shared *sh, cb_wres *t)
         t->incomplete += w->incomplete;
         t->dropped += w->dropped;
         t->proto_errors += w->proto_errors;
+        t->refused += w->refused;
         t->cpu_s += w->cpu_s;
         cb_hist_merge(&t->hist, &w->hist);
         if (!t->first_error[0] && w->first_error[0])
@@ -445,7 +446,7 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
     uint64_t expect = o->scenario == CB_CHAT ? t->expected : (uint64_t)o->n * (uint64_t)o->messages;
     double el = t->t_last_ns > sh->start_ns ? secs(t->t_last_ns - sh->start_ns) : 0.0;
     int good = !timed_out && t->failed == 0 && t->received == expect && t->order_errors == 0 &&
-               t->incomplete == 0 && t->dropped == 0 && t->proto_errors == 0;
+               t->incomplete == 0 && t->dropped == 0 && t->proto_errors == 0 && t->refused == 0;
 
     if (o->scenario == CB_CHAT)
         good = good && t->acks == (o->broadcast ? 0 : (uint64_t)o->n) * (uint64_t)o->messages &&
@@ -471,6 +472,8 @@ static int report_run(const cb_opts *o, const cb_shared *sh, const cb_wres *t, h
            cb_hist_quantile(&t->hist, 0.99) / 1e3, t->hist.max / 1e3);
     print_cpu(o, t, h0, h1, el, t->received, o->scenario == CB_ECHO ? "msg" : "delivery");
     cb_stages_print(&sg[0], &sg[1]);
+    if (o->scenario == CB_CHAT)
+        printf(" refused_msgs=%" PRIu64, t->refused);
     printf(" failed=%" PRIu64 " order_errors=%" PRIu64 " incomplete=%" PRIu64 " dropped=%" PRIu64
            " proto_errors=%" PRIu64 " result=%s\n",
            t->failed, t->order_errors, t->incomplete, t->dropped, t->proto_errors,

@@ -120,6 +120,8 @@ typedef struct cb_wres {
     uint64_t incomplete;   /* clients that did not get all messages */
     uint64_t dropped;      /* connections lost after the handshake */
     uint64_t proto_errors; /* malformed frames or unexpected messages */
+    uint64_t refused;      /* chat: messages the host answered with an error
+                              frame "busy" or "store_unavailable" */
     double cpu_s;          /* this worker's CPU time in the measured phase */
     char first_error[160];
     cb_hist hist;

@@ -173,6 +173,16 @@ static void chat_delivery(cb_client *c, const char *data, size_t len)
     cb_hist_add(&wk->res->hist, now > ns ? now - ns : 0);
 }
 
+/* An error frame that refuses a message for the host's state rather than
+ * for the message: "busy" (the store's queue is full) or
+ * "store_unavailable". */
+static int host_refused(const char *data, size_t len)
+{
+    static const char busy[] = "\"code\":\"busy\"", down[] = "\"code\":\"store_unavailable\"";
+
+    return memmem(data, len, busy, sizeof busy - 1) || memmem(data, len, down, sizeof down - 1);
+}
+
 /* A frame from the chatroom plugin: history, ack, chat_message or error. */
 void cb_chat_text(cb_client *c, const char *data, size_t len)
 {
@@ -190,6 +200,9 @@ void cb_chat_text(cb_client *c, const char *data, size_t len)
         c->wk->res->acks++;
     } else if (t && tl == 12 && memcmp(t, "chat_message", 12) == 0) {
         chat_delivery(c, data, len);
+    } else if (t && tl == 5 && memcmp(t, "error", 5) == 0 && host_refused(data, len)) {
+        c->wk->res->refused++; /* overload, not a malformed exchange: counted apart */
+        cb_fail(c->wk, "the host refused a message: %.*s", (int)(len < 120 ? len : 120), data);
     } else {
         c->wk->res->proto_errors++;
         cb_fail(c->wk, "unexpected frame: %.*s", (int)(len < 120 ? len : 120), data);
