@@ -724,9 +724,10 @@ static ch_pg *pg_new(ch_store *s, const char *url)
 }
 
 /*
- * A lane: check the URL, apply the migrations over a blocking connection
- * (if PostgreSQL cannot be reached now, open fails with libpq's reason:
- * the host logs it and exits non-zero, as it would for a broken
+ * A lane: check the URL, apply the migrations (the first lane only; the
+ * lanes open one after the other) over a blocking connection (if
+ * PostgreSQL cannot be reached now, open fails with libpq's reason: the
+ * host logs it and exits non-zero, as it would for a broken
  * configuration), then keep that connection, now non-blocking and in
  * pipeline mode, as the lane's first one (so its state is "ok" at once).
  * Lane i of n (the first logs the schema's version).  The lane calls
@@ -743,7 +744,9 @@ ch_pg *ch_pg_open(ch_store *s, const char *url, size_t i, size_t n, void (*relea
 
     if (ch_pg_check_url(url, &dns_host, err, errlen) != 0)
         return NULL;
-    if (ch_pg_migrate_blocking(url, foreign ? NULL : &version, &applied, &conn, err, errlen) != 0) {
+    /* the first lane applies the migrations; the others only connect */
+    if (ch_pg_migrate_blocking(url, foreign || i > 0 ? NULL : &version, &applied, &conn, err,
+                               errlen) != 0) {
         free(dns_host);
         return NULL;
     }
