@@ -32,12 +32,9 @@
  * counts only for the call that creates the room). */
 static int prep_room_goc(ch_store_req *req)
 {
-    static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},
-                                    {"kind", 's', 1, 1, 32},
-                                    {"name", 's', 0, 0, 255},
-                                    {"is_private", 'b', 0, 0, 0},
-                                    {"is_open", 'b', 0, 0, 0},
-                                    {NULL, 0, 0, 0, 0}};
+    static const ch_pspec spec[] = {{"key", 's', 1, 1, 200},   {"kind", 's', 1, 1, 32},
+                                    {"name", 's', 0, 0, 255},  {"is_private", 'b', 0, 0, 0},
+                                    {"is_open", 'b', 0, 0, 0}, {NULL, 0, 0, 0, 0}};
 
     if (ch_st_check(req, spec) != 0)
         return req->status;
@@ -488,18 +485,26 @@ static int prep_cleanup(ch_store_req *req)
 
 CH_ST_BIND(bind_kind, "kind")
 
-/* The empty rooms; a dry run ends here.  Else their ids go to ctx "ids"
- * (JSON text) for PostgreSQL's deletes. */
+/* The empty rooms; a dry run ends here. */
 static int rows_empty_rooms(ch_store_req *req, json_t *rows)
 {
-    json_t *ids = ch_st_ids_of(rows, "id");
+    if (!json_is_true(json_object_get(req->params, "dry_run")))
+        return CH_STEP_NEXT;
+    req->result = json_pack("{s:o, s:b}", "rooms", ch_st_ids_of(rows, "id"), "deleted", 0);
+    return CH_STEP_DONE;
+}
+
+/* PostgreSQL's: rows_empty_rooms, and for the deletes the ids locked, as
+ * JSON text in ctx "ids". */
+static int rows_locked_rooms(ch_store_req *req, json_t *rows)
+{
+    json_t *ids;
     char *text;
 
-    if (json_is_true(json_object_get(req->params, "dry_run"))) {
-        req->result = json_pack("{s:o, s:b}", "rooms", ids, "deleted", 0);
+    if (rows_empty_rooms(req, rows) != CH_STEP_NEXT)
         return CH_STEP_DONE;
-    }
-    text = json_dumps(ids, JSON_COMPACT);
+    ids = ch_st_ids_of(rows, "id");
+    text = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
     json_decref(ids);
     if (!text)
         return ch_store_fail(req, CH_STORE_EIO, "out of memory");
@@ -546,7 +551,7 @@ static const ch_store_step cleanup_steps[] = {
 CH_ST_BIND(bind_ids, "@ids")
 
 static const ch_store_step cleanup_pg_steps[] = {
-    {EMPTY_ROOMS " FOR UPDATE OF r", bind_kind, rows_empty_rooms},
+    {EMPTY_ROOMS " FOR UPDATE OF r", bind_kind, rows_locked_rooms},
     {"DELETE FROM attachments WHERE room_id IN (SELECT r.id FROM rooms r WHERE r.id "
      "IN " CLEANUP_IDS_PG " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.room_id = r.id))"
      " RETURNING id",
