@@ -7,7 +7,7 @@
  * main: the temporary directory it makes for a SQLite file is removed.
  *
  *   store_append [--n N] [--batch-max B] [--url URL] [--history H] [--serial 1]
- *                [--stream 1] [--chat W] [--unread 0]
+ *                [--stream 1] [--chat W] [--unread 0] [--floor B]
  *
  * Without --url: a fresh SQLite file in a temporary directory.  With a
  * postgresql:// URL the database must exist (migrations are applied).
@@ -21,7 +21,9 @@
  * have "stream": true, as chatroom sends them.  --chat W: appends shaped
  * as chatroom's over 100 rooms, W queued at a time (measure_chat), and the
  * store thread's CPU per append; --unread 0: without unread counts, as
- * the support plugin appends (its kind asks none).
+ * the support plugin appends (its kind asks none).  --floor B (SQLite,
+ * with --chat): then, the store closed, the append's statements with
+ * SQLite alone on the same file in transactions of B (store_floor.c).
  */
 #include <ftw.h>
 #include <stdint.h>
@@ -37,6 +39,7 @@
 #include <uv.h>
 
 #include "store.h"
+#include "store_floor.h"
 
 typedef struct run {
     int n, done, failed;
@@ -46,6 +49,7 @@ typedef struct run {
     int stream;          /* --stream */
     int chat;            /* --chat: the wave (calls queued at once) */
     int unread;          /* --unread: --chat's appends ask for counts (default 1) */
+    int floor;           /* --floor: the transactions' size, 0 for none */
 } run;
 
 /* Monotonic seconds. */
@@ -356,12 +360,16 @@ int main(int argc, char **argv)
             r.chat = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--unread") == 0)
             r.unread = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--floor") == 0)
+            r.floor = atoi(argv[i + 1]);
         else
             break;
     }
-    if (i != argc || r.n <= 0 || r.history < 0 || r.chat < 0) {
+    if (i != argc || r.n <= 0 || r.history < 0 || r.chat < 0 || r.floor < 0 ||
+        (r.floor && (!r.chat || given))) {
         fprintf(stderr, "usage: store_append [--n N] [--batch-max B] [--url URL] [--history H]"
-                        " [--serial 1] [--stream 1] [--chat W] [--unread 0]\n");
+                        " [--serial 1] [--stream 1] [--chat W] [--unread 0] [--floor B]\n"
+                        "  (--floor needs --chat and a SQLite file of its own: no --url)\n");
         return 2;
     }
     snprintf(dir, sizeof dir, "/tmp/chanhost-bench-%d", (int)getpid());
@@ -385,6 +393,8 @@ int main(int argc, char **argv)
         rc = measure(&loop, s, strncmp(url, "sqlite:", 7) == 0 ? "sqlite" : "postgresql", &r);
         ch_store_close(s, on_closed, &closed);
         run_until(&loop, &closed, 1);
+        if (rc == 0 && r.floor)
+            rc = store_floor(url + 7 /* "sqlite:" */, r.n, r.floor) != 0;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
