@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,16 +116,6 @@ static int append(ch_store *s, run *r, int sender, int unread)
                                    "sender_id", sender, "content", "group commit", "unread", unread,
                                    "stream", unread && r->stream),
                          on_append, r);
-}
-
-/* This process's CPU time (user + system, all threads) in seconds. */
-static double cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* --history: 10 participants, r->history messages (queued 1000 at a
@@ -255,7 +244,7 @@ static int cmp_double(const void *a, const void *b)
  * latencies.  0, or 1 on a failure. */
 static int measure_serial(uv_loop_t *loop, ch_store *s, const char *backend, run *r)
 {
-    double *lat = malloc((size_t)r->n * sizeof *lat), t0, sum = 0, cpu0 = cpu_s();
+    double *lat = malloc((size_t)r->n * sizeof *lat), t0, sum = 0, cpu0 = store_cpu_s();
     int i;
 
     if (!lat)
@@ -274,7 +263,7 @@ static int measure_serial(uv_loop_t *loop, ch_store *s, const char *backend, run
         printf("store_append %s serial: history %d, %d appends with unread%s: ms avg %.2f p50 %.2f "
                "p99 %.2f max %.2f; cpu us/append %.1f\n",
                backend, r->history, r->n, r->stream ? " and stream" : "", sum / r->n, lat[r->n / 2],
-               lat[r->n * 99 / 100], lat[r->n - 1], (cpu_s() - cpu0) * 1e6 / r->n);
+               lat[r->n * 99 / 100], lat[r->n - 1], (store_cpu_s() - cpu0) * 1e6 / r->n);
     }
     free(lat);
     return i != r->n || r->failed != 0;

@@ -49,8 +49,8 @@ typedef struct floor_db {
     char content[157], nonce[17], body[386];
 } floor_db;
 
-/* This process's CPU time (user + system, all threads) in seconds. */
-static double floor_cpu_s(void)
+/* See store_floor.h. */
+double store_cpu_s(void)
 {
     struct rusage ru;
 
@@ -246,7 +246,7 @@ static int floor_append(floor_db *f, int64_t seq, int insert_only)
  * *cpu.  0 or -1. */
 static int floor_run(floor_db *f, int n, int batch, int insert_only, int64_t *seq, double *cpu)
 {
-    double c0 = floor_cpu_s();
+    double c0 = store_cpu_s();
 
     for (int done = 0; done < n; done += batch) {
         if (floor_exec(f, "BEGIN IMMEDIATE") != 0)
@@ -257,7 +257,7 @@ static int floor_run(floor_db *f, int n, int batch, int insert_only, int64_t *se
         if (floor_exec(f, "COMMIT") != 0)
             return -1;
     }
-    *cpu = floor_cpu_s() - c0;
+    *cpu = store_cpu_s() - c0;
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
  * store_floor.h -- SQLite's own cost of an append (store_floor.c), for
- * store_append --floor.
+ * store_append --floor, and the process's CPU time both of them read.
  */
 #ifndef STORE_FLOOR_H
 #define STORE_FLOOR_H
@@ -10,5 +10,8 @@
  * transactions of batch, then n inserts alone; prints one line with the
  * process's CPU per append of each.  0, or -1 with the reason on stderr. */
 int store_floor(const char *path, int n, int batch);
+
+/* This process's CPU time (user + system, all threads) in seconds. */
+double store_cpu_s(void);
 
 #endif
