@@ -29,16 +29,11 @@
 #include <sqlite3.h>
 
 #include "store_ckpt.h"
+#include "wrap_vfs.h"
 
 /* ---- the gate: a VFS whose database writes wait at each pass ------------ */
 
-typedef struct gate_file {
-    sqlite3_file base;
-    sqlite3_file *real;
-} gate_file;
-
-static sqlite3_vfs *unix_vfs, gate_vfs;
-static sqlite3_io_methods gate_methods;
+static wrap_vfs gate; /* "test-gate": the main database files wrapped */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -46,8 +41,6 @@ static struct {
     int allowed; /* passes let through (the rest wait) */
     int in_pass; /* a pass has written and not yet synced */
 } G = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
-
-#define REAL(f) (((gate_file *)(f))->real)
 
 static int g_write(sqlite3_file *f, const void *d, int n, sqlite3_int64 off)
 {
@@ -60,27 +53,7 @@ static int g_write(sqlite3_file *f, const void *d, int n, sqlite3_int64 off)
             pthread_cond_wait(&G.cv, &G.mu);
     }
     pthread_mutex_unlock(&G.mu);
-    return REAL(f)->pMethods->xWrite(REAL(f), d, n, off);
-}
-static int g_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
-static int g_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
-static int g_read(sqlite3_file *f, void *d, int n, sqlite3_int64 off)
-{
-    return REAL(f)->pMethods->xRead(REAL(f), d, n, off);
-}
-static int g_trunc(sqlite3_file *f, sqlite3_int64 sz)
-{
-    return REAL(f)->pMethods->xTruncate(REAL(f), sz);
-}
-static int g_size(sqlite3_file *f, sqlite3_int64 *sz)
-{
-    return REAL(f)->pMethods->xFileSize(REAL(f), sz);
-}
-static int g_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int g_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int g_res(sqlite3_file *f, int *o)
-{
-    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o);
+    return wrap_write(f, d, n, off);
 }
 /* SQLite tells the database file when a checkpoint's copy ends (it syncs
  * the file only when no commit came meanwhile). */
@@ -91,38 +64,7 @@ static int g_ctl(sqlite3_file *f, int op, void *a)
         G.in_pass = 0;
         pthread_mutex_unlock(&G.mu);
     }
-    return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
-}
-static int g_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int g_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-static int g_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **p)
-{
-    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, p);
-}
-static int g_shm_lock(sqlite3_file *f, int off, int n, int fl)
-{
-    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, fl);
-}
-static void g_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
-static int g_shm_unmap(sqlite3_file *f, int del)
-{
-    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
-}
-
-/* The main database file wrapped; the others (its WAL) as the default
- * VFS opens them. */
-static int g_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
-{
-    gate_file *g = (gate_file *)f;
-    int rc;
-
-    (void)v;
-    if (!(flags & SQLITE_OPEN_MAIN_DB))
-        return unix_vfs->xOpen(unix_vfs, name, f, flags, out);
-    g->real = (sqlite3_file *)(g + 1);
-    rc = unix_vfs->xOpen(unix_vfs, name, g->real, flags, out);
-    g->base.pMethods = rc == SQLITE_OK ? &gate_methods : NULL;
-    return rc;
+    return wrap_ctl(f, op, a);
 }
 
 /* Wait (at most 10 s) until n passes have reached their first write. */
@@ -160,31 +102,11 @@ static char db_path[64];
 static int setup(void **state)
 {
     (void)state;
-    unix_vfs = sqlite3_vfs_find(NULL);
-    gate_vfs = *unix_vfs;
-    gate_vfs.pNext = NULL;
-    gate_vfs.zName = "test-gate";
-    gate_vfs.szOsFile = (int)sizeof(gate_file) + unix_vfs->szOsFile;
-    gate_vfs.xOpen = g_open;
-    gate_methods = (sqlite3_io_methods){.iVersion = 2,
-                                        .xClose = g_close,
-                                        .xRead = g_read,
-                                        .xWrite = g_write,
-                                        .xTruncate = g_trunc,
-                                        .xSync = g_sync,
-                                        .xFileSize = g_size,
-                                        .xLock = g_lock,
-                                        .xUnlock = g_unlock,
-                                        .xCheckReservedLock = g_res,
-                                        .xFileControl = g_ctl,
-                                        .xSectorSize = g_sector,
-                                        .xDeviceCharacteristics = g_dev,
-                                        .xShmMap = g_shm_map,
-                                        .xShmLock = g_shm_lock,
-                                        .xShmBarrier = g_shm_barrier,
-                                        .xShmUnmap = g_shm_unmap};
-    if (sqlite3_vfs_register(&gate_vfs, 0) != SQLITE_OK)
+    /* the main database files (their WAL and shared memory as usual) */
+    if (wrap_vfs_register(&gate, "test-gate", SQLITE_OPEN_MAIN_DB, 2, 0) != SQLITE_OK)
         return -1;
+    gate.methods.xWrite = g_write;
+    gate.methods.xFileControl = g_ctl;
     return mkdtemp(dir) ? 0 : -1;
 }
 

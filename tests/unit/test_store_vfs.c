@@ -24,24 +24,17 @@
 #include <sqlite3.h>
 
 #include "store_impl.h"
+#include "wrap_vfs.h"
 
 /* ---- the counting VFS beneath ----------------------------------------- */
 
-typedef struct cnt_file {
-    sqlite3_file base;
-    sqlite3_file *real;
-} cnt_file;
-
-static sqlite3_vfs *unix_vfs, cnt_vfs;
-static sqlite3_io_methods cnt_methods;
+static wrap_vfs cnt; /* "test-count": the WAL files wrapped */
 static struct {
     int writes;      /* WAL writes seen */
     int64_t bytes;   /* their bytes */
     int largest;     /* the largest */
     int fail_writes; /* non-zero: WAL writes fail (SQLITE_IOERR_WRITE) */
 } C;
-
-#define REAL(f) (((cnt_file *)(f))->real)
 
 static int c_write(sqlite3_file *f, const void *d, int n, sqlite3_int64 off)
 {
@@ -50,47 +43,7 @@ static int c_write(sqlite3_file *f, const void *d, int n, sqlite3_int64 off)
     C.writes++;
     C.bytes += n;
     C.largest = n > C.largest ? n : C.largest;
-    return REAL(f)->pMethods->xWrite(REAL(f), d, n, off);
-}
-static int c_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
-static int c_read(sqlite3_file *f, void *d, int n, sqlite3_int64 off)
-{
-    return REAL(f)->pMethods->xRead(REAL(f), d, n, off);
-}
-static int c_trunc(sqlite3_file *f, sqlite3_int64 sz)
-{
-    return REAL(f)->pMethods->xTruncate(REAL(f), sz);
-}
-static int c_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
-static int c_size(sqlite3_file *f, sqlite3_int64 *sz)
-{
-    return REAL(f)->pMethods->xFileSize(REAL(f), sz);
-}
-static int c_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
-static int c_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
-static int c_res(sqlite3_file *f, int *o)
-{
-    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), o);
-}
-static int c_ctl(sqlite3_file *f, int op, void *a)
-{
-    return REAL(f)->pMethods->xFileControl(REAL(f), op, a);
-}
-static int c_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
-static int c_dev(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
-
-static int c_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
-{
-    cnt_file *c = (cnt_file *)f;
-    int rc;
-
-    (void)v;
-    if (!(flags & SQLITE_OPEN_WAL))
-        return unix_vfs->xOpen(unix_vfs, name, f, flags, out);
-    c->real = (sqlite3_file *)(c + 1);
-    rc = unix_vfs->xOpen(unix_vfs, name, c->real, flags, out);
-    c->base.pMethods = rc == SQLITE_OK ? &cnt_methods : NULL;
-    return rc;
+    return wrap_write(f, d, n, off);
 }
 
 static const char *vfs_name; /* the store's, over the counting one */
@@ -102,26 +55,10 @@ static int group_setup(void **state)
 {
     (void)state;
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    unix_vfs = sqlite3_vfs_find(NULL);
-    cnt_vfs = *unix_vfs;
-    cnt_vfs.pNext = NULL;
-    cnt_vfs.zName = "test-count";
-    cnt_vfs.szOsFile = (int)sizeof(cnt_file) + unix_vfs->szOsFile;
-    cnt_vfs.xOpen = c_open;
-    cnt_methods = (sqlite3_io_methods){.iVersion = 1,
-                                       .xClose = c_close,
-                                       .xRead = c_read,
-                                       .xWrite = c_write,
-                                       .xTruncate = c_trunc,
-                                       .xSync = c_sync,
-                                       .xFileSize = c_size,
-                                       .xLock = c_lock,
-                                       .xUnlock = c_unlock,
-                                       .xCheckReservedLock = c_res,
-                                       .xFileControl = c_ctl,
-                                       .xSectorSize = c_sector,
-                                       .xDeviceCharacteristics = c_dev};
-    if (sqlite3_vfs_register(&cnt_vfs, 1) != SQLITE_OK || !mkdtemp(dir))
+    if (wrap_vfs_register(&cnt, "test-count", SQLITE_OPEN_WAL, 1, 1) != SQLITE_OK)
+        return -1;
+    cnt.methods.xWrite = c_write;
+    if (!mkdtemp(dir))
         return -1;
     vfs_name = ch_st_vfs_name();
     return vfs_name ? 0 : -1;
