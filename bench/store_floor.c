@@ -89,37 +89,38 @@ static void bind_text(sqlite3_stmt *st, int k, const char *t)
     sqlite3_bind_text(st, sqlite3_bind_parameter_index(st, name), t, -1, SQLITE_STATIC);
 }
 
-/* The rooms the store made (up to FLOOR_ROOMS_MAX with FLOOR_MEMBERS
- * participants each) and their positions.  0, or -1 when there are none. */
+/* The rooms the store made with at least FLOOR_MEMBERS participants (up
+ * to FLOOR_ROOMS_MAX), their positions and first FLOOR_MEMBERS members.
+ * 0, or -1 when there are none. */
 static int floor_rooms(floor_db *f)
 {
-    sqlite3_stmt *q = NULL;
-    int64_t id;
-    int k = 0;
+    sqlite3_stmt *r = NULL, *m = NULL;
+    int k;
 
-    if (sqlite3_prepare_v2(f->db,
-                           "SELECT r.id, r.stream_pos, p.user_id FROM rooms r JOIN participants p"
-                           " ON p.room_id = r.id ORDER BY r.id, p.user_id",
-                           -1, &q, NULL) != SQLITE_OK)
-        return -1;
     f->rooms = 0;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        id = sqlite3_column_int64(q, 0);
-        if (f->rooms == 0 || f->room[f->rooms - 1] != id) {
-            if (f->rooms > 0 && k < FLOOR_MEMBERS)
-                f->rooms--; /* too few participants: not one of the chat rooms */
-            if (f->rooms == FLOOR_ROOMS_MAX)
-                break;
-            f->room[f->rooms] = id;
-            f->pos[f->rooms++] = sqlite3_column_int64(q, 1);
-            k = 0;
+    if (sqlite3_prepare_v2(f->db,
+                           "SELECT r.id, r.stream_pos FROM rooms r WHERE (SELECT count(*) FROM"
+                           " participants p WHERE p.room_id = r.id) >= $1 ORDER BY r.id LIMIT $2",
+                           -1, &r, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(f->db,
+                           "SELECT user_id FROM participants WHERE room_id = $1 ORDER BY user_id"
+                           " LIMIT $2",
+                           -1, &m, NULL) == SQLITE_OK) {
+        bind_int(r, 1, FLOOR_MEMBERS);
+        bind_int(r, 2, FLOOR_ROOMS_MAX);
+        bind_int(m, 2, FLOOR_MEMBERS);
+        while (sqlite3_step(r) == SQLITE_ROW) {
+            f->room[f->rooms] = sqlite3_column_int64(r, 0);
+            f->pos[f->rooms] = sqlite3_column_int64(r, 1);
+            bind_int(m, 1, f->room[f->rooms]);
+            for (k = 0; k < FLOOR_MEMBERS && sqlite3_step(m) == SQLITE_ROW; k++)
+                f->member[f->rooms][k] = sqlite3_column_int64(m, 0);
+            sqlite3_reset(m);
+            f->rooms++;
         }
-        if (k < FLOOR_MEMBERS)
-            f->member[f->rooms - 1][k++] = sqlite3_column_int64(q, 2);
     }
-    if (f->rooms > 0 && k < FLOOR_MEMBERS)
-        f->rooms--;
-    sqlite3_finalize(q);
+    sqlite3_finalize(r);
+    sqlite3_finalize(m);
     return f->rooms > 0 ? 0 : -1;
 }
 
